@@ -1,0 +1,167 @@
+//! Diagnostics: what went wrong in a manifest, where, and how to show it.
+//!
+//! A [`Diagnostic`] carries its position as data (a byte span in the manifest and the document
+//! path such as `apps[1].isolators.memory`); all wording about *where* lives in [`render`], all
+//! wording about *what* in the message the producer chose. Rendering is rustc style through
+//! annotate-snippets, without colour, so the same input always gives the same bytes.
+
+use std::fmt;
+use std::ops::Range;
+
+use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+
+/// One problem found in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// What is wrong, in one sentence without a trailing period.
+    pub message: String,
+    /// The document path of the offending node (`apps[1].isolators.memory`), if known.
+    pub path: Option<String>,
+    /// Byte range of the offending text in the manifest, if known.
+    pub span: Option<Range<usize>>,
+    /// A short label under the caret (defaults to nothing).
+    pub label: Option<String>,
+    /// Extra lines (`= help: ...`).
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            path: None,
+            span: None,
+            label: None,
+            help: None,
+        }
+    }
+
+    pub fn at(mut self, path: impl fmt::Display, span: Option<Range<usize>>) -> Self {
+        let path = path.to_string();
+        self.path = if path.is_empty() { None } else { Some(path) };
+        self.span = span;
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// All problems found in one manifest, with what is needed to show them.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The manifest's name as the user gave it (shown in `--> name:line:col`).
+    pub file: String,
+    pub source: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.diagnostics {
+            writeln!(f, "{}", render(&self.file, &self.source, d))?;
+        }
+        let n = self.diagnostics.len();
+        write!(
+            f,
+            "error: {}: {n} error{} found",
+            self.file,
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(source, offset.min(source.len()));
+    let before = &source[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = source[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Renders one diagnostic in rustc style. Only the lines the span touches are handed to the
+/// renderer, so a huge manifest costs no more than a small one.
+pub fn render(file: &str, source: &str, d: &Diagnostic) -> String {
+    let mut elements = Vec::new();
+    let mut located = String::new();
+    if let Some(span) = &d.span {
+        let start = floor_char_boundary(source, span.start.min(source.len()));
+        let end = floor_char_boundary(source, span.end.clamp(start, source.len()));
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        // Show at most the first line of a multi-line span.
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        let end = end.min(line_end).max(start);
+        let (line, _) = line_col(source, start);
+        let text = &source[line_start..line_end];
+        // An empty span (end of input) still gets one caret.
+        let (s, e) = (start - line_start, end - line_start);
+        let mut annotation = AnnotationKind::Primary.span(s..e.max(s));
+        if let Some(label) = &d.label {
+            annotation = annotation.label(label.as_str());
+        }
+        elements.push(
+            Snippet::source(text)
+                .line_start(line)
+                .path(file)
+                .annotation(annotation),
+        );
+    } else {
+        located = format!(" (in {file})");
+    }
+    let title = format!("{}{}", d.message, located);
+    let mut group = Level::ERROR
+        .primary_title(title.as_str())
+        .elements(elements);
+    let path_note = d.path.as_ref().map(|p| format!("at `{p}`"));
+    if let Some(p) = &path_note {
+        group = group.element(Level::NOTE.message(p.as_str()));
+    }
+    if let Some(h) = &d.help {
+        group = group.element(Level::HELP.message(h.as_str()));
+    }
+    Renderer::plain().render(&[group])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_not_bytes() {
+        let src = "a: é\nb: x\n";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, src.find('x').unwrap()), (2, 4));
+        // After a two-byte character the column is in characters.
+        assert_eq!(line_col(src, src.find('\n').unwrap()), (1, 5));
+    }
+
+    #[test]
+    fn renders_file_line_column_caret_and_path() {
+        let src = "podc: 1\nname: Web\n";
+        let d = Diagnostic::new("bad name")
+            .at("name", Some(14..17))
+            .label("here");
+        let out = render("pod.yaml", src, &d);
+        assert!(out.contains("--> pod.yaml:2:7"), "{out}");
+        assert!(out.contains("^^^ here"), "{out}");
+        assert!(out.contains("at `name`"), "{out}");
+    }
+}

@@ -1,0 +1,302 @@
+//! Source maps: where each node of a manifest sits in its file.
+//!
+//! The typed [`crate::manifest::Manifest`] says nothing about positions, so that it stays a plain
+//! mirror of the document for both YAML and TOML. Instead, each format is read a second time into
+//! a [`SourceMap`] from document paths (`apps[1].isolators.memory`, the same spelling
+//! serde_path_to_error uses) to byte spans. Resolution then points at source by path alone.
+//! Building a map never fails: a document the map cannot follow simply has fewer entries, and
+//! diagnostics fall back to the nearest ancestor that has one.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// Spans of one node: its key (for map entries) and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Option<Range<usize>>,
+    pub value: Range<usize>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct SourceMap {
+    entries: HashMap<String, Entry>,
+}
+
+/// `parent.key`, or `key` at the root.
+pub fn join_key(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// `parent[index]`.
+pub fn join_index(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+/// The parent of a document path, or `None` at the root.
+fn parent(path: &str) -> Option<&str> {
+    if path.is_empty() {
+        return None;
+    }
+    let cut = path.rfind(['.', '[']).unwrap_or(0);
+    Some(&path[..cut])
+}
+
+impl SourceMap {
+    /// The span of the value at `path`, or of its nearest ancestor that has one.
+    pub fn value(&self, path: &str) -> Option<Range<usize>> {
+        self.find(path).map(|e| e.value.clone())
+    }
+
+    /// The span of the key at `path` (for map entries), else of the value.
+    pub fn key(&self, path: &str) -> Option<Range<usize>> {
+        self.find(path)
+            .map(|e| e.key.clone().unwrap_or(e.value.clone()))
+    }
+
+    fn find(&self, mut path: &str) -> Option<&Entry> {
+        loop {
+            if let Some(e) = self.entries.get(path) {
+                return Some(e);
+            }
+            path = parent(path)?;
+        }
+    }
+
+    fn insert(&mut self, path: String, key: Option<Range<usize>>, value: Range<usize>) {
+        self.entries.insert(path, Entry { key, value });
+    }
+
+    /// Reads a YAML document's node positions.
+    pub fn yaml(source: &str) -> SourceMap {
+        let mut map = SourceMap::default();
+        let node: Result<Spanned<YamlNode>, _> = serde_saphyr::from_str(source);
+        if let Ok(node) = node {
+            walk_yaml(&node, String::new(), None, &mut map);
+        }
+        map
+    }
+
+    /// Reads a TOML document's node positions.
+    pub fn toml(source: &str) -> SourceMap {
+        let mut map = SourceMap::default();
+        if let Ok(table) = toml::de::DeTable::parse(source) {
+            let span = table.span();
+            map.insert(String::new(), None, span);
+            walk_toml_table(table.get_ref(), "", &mut map);
+        }
+        map
+    }
+}
+
+fn walk_toml_table(table: &toml::de::DeTable<'_>, path: &str, map: &mut SourceMap) {
+    for (key, value) in table {
+        let child = join_key(path, key.get_ref());
+        walk_toml_value(value, child, Some(key.span()), map);
+    }
+}
+
+fn walk_toml_value(
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    path: String,
+    key: Option<Range<usize>>,
+    map: &mut SourceMap,
+) {
+    use toml::de::DeValue;
+    match value.get_ref() {
+        DeValue::Table(t) => walk_toml_table(t, &path, map),
+        DeValue::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                walk_toml_value(item, join_index(&path, i), None, map);
+            }
+        }
+        _ => {}
+    }
+    // Tables declared with `[header]` have the header as their span; keep the first one seen.
+    map.entries.entry(path).or_insert(Entry {
+        key,
+        value: value.span(),
+    });
+}
+
+type Spanned<T> = serde_saphyr::Spanned<T>;
+
+/// A YAML node with the positions of everything inside it.
+enum YamlNode {
+    Map(Vec<(Spanned<YamlKey>, Spanned<YamlNode>)>),
+    Seq(Vec<Spanned<YamlNode>>),
+    Scalar,
+}
+
+/// A mapping key as text; non-scalar keys have no path and are skipped.
+struct YamlKey(Option<String>);
+
+fn yaml_span(loc: &serde_saphyr::Location) -> Option<Range<usize>> {
+    let span = loc.span();
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len().unwrap_or(0)).ok()?;
+    Some(start..start + len)
+}
+
+fn walk_yaml(
+    node: &Spanned<YamlNode>,
+    path: String,
+    key: Option<Range<usize>>,
+    map: &mut SourceMap,
+) {
+    match &node.value {
+        YamlNode::Map(entries) => {
+            for (k, v) in entries {
+                if let YamlKey(Some(name)) = &k.value {
+                    walk_yaml(v, join_key(&path, name), yaml_span(&k.referenced), map);
+                }
+            }
+        }
+        YamlNode::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_yaml(item, join_index(&path, i), None, map);
+            }
+        }
+        YamlNode::Scalar => {}
+    }
+    if let Some(value) = yaml_span(&node.referenced) {
+        map.insert(path, key, value);
+    }
+}
+
+impl<'de> Deserialize<'de> for YamlNode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+macro_rules! scalar {
+    ($($name:ident: $ty:ty),*) => {
+        $(fn $name<E: de::Error>(self, _: $ty) -> Result<YamlNode, E> { Ok(YamlNode::Scalar) })*
+    };
+}
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = YamlNode;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML node")
+    }
+
+    scalar!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_i128: i128,
+            visit_u128: u128, visit_f64: f64, visit_str: &str, visit_bytes: &[u8]);
+
+    fn visit_unit<E: de::Error>(self) -> Result<YamlNode, E> {
+        Ok(YamlNode::Scalar)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<YamlNode, E> {
+        Ok(YamlNode::Scalar)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<YamlNode, D::Error> {
+        YamlNode::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<YamlNode, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(YamlNode::Seq(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<YamlNode, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = m.next_key()? {
+            let value = m.next_value()?;
+            entries.push((key, value));
+        }
+        Ok(YamlNode::Map(entries))
+    }
+}
+
+impl<'de> Deserialize<'de> for YamlKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = YamlKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<YamlKey, E> {
+                Ok(YamlKey(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<YamlKey, E> {
+                Ok(YamlKey(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<YamlKey, E> {
+                Ok(YamlKey(Some(v.to_string())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<YamlKey, E> {
+                Ok(YamlKey(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<YamlKey, E> {
+                Ok(YamlKey(Some(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<YamlKey, E> {
+                Ok(YamlKey(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<YamlKey, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(YamlKey(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<YamlKey, A::Error> {
+                while m.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(YamlKey(None))
+            }
+        }
+        d.deserialize_any(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str =
+        "podc: 1\nname: web\napps:\n  - name: a\n    isolators:\n      memory: 1Gi\n";
+    const TOML: &str =
+        "podc = 1\nname = \"web\"\n[[apps]]\nname = \"a\"\n[apps.isolators]\nmemory = \"1Gi\"\n";
+
+    fn text<'a>(src: &'a str, r: Option<Range<usize>>) -> &'a str {
+        &src[r.expect("span")]
+    }
+
+    #[test]
+    fn yaml_paths_point_at_values_and_keys() {
+        let map = SourceMap::yaml(YAML);
+        assert_eq!(text(YAML, map.value("apps[0].isolators.memory")), "1Gi");
+        assert_eq!(text(YAML, map.key("apps[0].isolators.memory")), "memory");
+        assert_eq!(text(YAML, map.value("name")), "web");
+        // A missing node falls back to its nearest ancestor.
+        assert_eq!(text(YAML, map.key("apps[0].isolators.cpu")), "isolators");
+    }
+
+    #[test]
+    fn toml_paths_point_at_values_and_keys() {
+        let map = SourceMap::toml(TOML);
+        assert_eq!(text(TOML, map.value("apps[0].isolators.memory")), "\"1Gi\"");
+        assert_eq!(text(TOML, map.key("apps[0].isolators.memory")), "memory");
+        assert_eq!(text(TOML, map.value("name")), "\"web\"");
+    }
+
+    #[test]
+    fn broken_documents_give_an_empty_map() {
+        assert!(SourceMap::yaml("a: [").value("a").is_none());
+        assert!(SourceMap::toml("a = ").value("a").is_none());
+    }
+}
