@@ -1,1 +1,10 @@
-fn main() {}
+//! The `podc` binary: parse the command line, run it, exit with its status.
+//! An internal error (a panic) exits with status 2, like other errors that are not the input's.
+
+use clap::Parser;
+
+fn main() {
+    let cli = podc::cli::Cli::parse();
+    let exit = std::panic::catch_unwind(|| podc::cli::run(cli)).unwrap_or(podc::cli::Exit::Usage);
+    std::process::exit(exit as i32);
+}

@@ -1,0 +1,275 @@
+//! The command line: `podc build`, `podc check`, `podc schema`.
+//!
+//! Arguments are parsed by clap into [`Cli`], then each command reads its manifests, runs the
+//! pure pipeline and, for `build`, hands the results to [`crate::emit`]. All manifests of one
+//! call are compiled before anything is written, so one bad manifest writes nothing at all.
+//! Exit status: 0 success, 1 bad input or drift, 2 usage, I/O or internal errors.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diag::{Diagnostic, Report};
+use crate::lower::Install;
+use crate::manifest::CgroupVersion;
+use crate::parse::Format;
+use crate::resolve::Overrides;
+use crate::{emit, Input};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "podc",
+    version,
+    about = "Compile pod manifests into systemd units for systemd-nspawn"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile manifests into unit trees (one directory per pod under the output directory).
+    Build {
+        /// Manifests (.yaml, .yml or .toml).
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        /// Output directory; each pod's tree is DIR/<pod>.
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "DIR",
+            default_value = "build"
+        )]
+        output: PathBuf,
+        /// Write nothing; print a diff against the existing trees and exit 1 if they differ.
+        #[arg(long)]
+        check: bool,
+        /// cgroup hierarchy of the target host (overrides the manifest).
+        #[arg(long, value_enum)]
+        cgroup: Option<CgroupArg>,
+        /// systemd version of the target (overrides the manifest).
+        #[arg(long, value_name = "N")]
+        systemd: Option<u32>,
+        /// Where the tree is installed on the host [default: /var/lib/podc/<pod>].
+        #[arg(long, value_name = "DIR")]
+        install_dir: Option<String>,
+        /// Where podc is installed on the host.
+        #[arg(long, value_name = "PATH", default_value = "/usr/bin/podc")]
+        podc_path: String,
+    },
+    /// Validate manifests: print diagnostics, set the exit status.
+    Check {
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema (draft-07) of the manifest.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CgroupArg {
+    V1,
+    V2,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Input = 1,
+    Usage = 2,
+}
+
+/// A usage or I/O problem: exit status 2.
+struct Fatal(String);
+
+pub fn run(cli: Cli) -> Exit {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    let result = match cli.command {
+        Command::Schema => {
+            let _ = stdout.write_all(crate::schema::schema_json().as_bytes());
+            Ok(Exit::Ok)
+        }
+        Command::Check { manifests } => compile_all(&manifests, Overrides::default(), &mut stderr)
+            .map(|r| match r {
+                Ok(_) => Exit::Ok,
+                Err(()) => Exit::Input,
+            }),
+        Command::Build {
+            manifests,
+            output,
+            check,
+            cgroup,
+            systemd,
+            install_dir,
+            podc_path,
+        } => build(
+            &manifests,
+            &output,
+            check,
+            Overrides {
+                cgroup: cgroup.map(|c| match c {
+                    CgroupArg::V1 => CgroupVersion::V1,
+                    CgroupArg::V2 => CgroupVersion::V2,
+                }),
+                systemd,
+            },
+            install_dir,
+            podc_path,
+            &mut stdout,
+            &mut stderr,
+        ),
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(Fatal(msg)) => {
+            let _ = writeln!(stderr, "error: {msg}");
+            Exit::Usage
+        }
+    }
+}
+
+fn check_abs(flag: &str, value: &str) -> Result<(), Fatal> {
+    if !value.starts_with('/') || value.chars().any(|c| c.is_control()) {
+        return Err(Fatal(format!(
+            "{flag} must be an absolute path without control characters, not {value:?}"
+        )));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    manifests: &[PathBuf],
+    output: &Path,
+    check: bool,
+    overrides: Overrides,
+    install_dir: Option<String>,
+    podc_path: String,
+    stdout: &mut impl Write,
+    stderr: &mut impl Write,
+) -> Result<Exit, Fatal> {
+    if let Some(systemd) = overrides.systemd {
+        if systemd < crate::target::MIN_SYSTEMD {
+            return Err(Fatal(format!(
+                "--systemd {systemd}: podc targets systemd {} or newer",
+                crate::target::MIN_SYSTEMD
+            )));
+        }
+    }
+    check_abs("--podc-path", &podc_path)?;
+    if let Some(dir) = &install_dir {
+        check_abs("--install-dir", dir)?;
+        if manifests.len() > 1 {
+            return Err(Fatal(
+                "--install-dir names one pod's directory; give one manifest with it".into(),
+            ));
+        }
+    }
+    let pods = match compile_all(manifests, overrides, stderr)? {
+        Ok(pods) => pods,
+        Err(()) => return Ok(Exit::Input),
+    };
+    let mut drift = false;
+    for pod in pods.values() {
+        let install = Install {
+            dir: install_dir
+                .clone()
+                .unwrap_or_else(|| format!("/var/lib/podc/{}", pod.name)),
+            podc: podc_path.clone(),
+        };
+        let files = crate::generate(pod, &install);
+        if check {
+            let diff =
+                emit::diff_tree(output, &pod.name, &files).map_err(|e| Fatal(e.to_string()))?;
+            if !diff.is_empty() {
+                drift = true;
+                let _ = stdout.write_all(diff.as_bytes());
+                let _ = writeln!(
+                    stderr,
+                    "{}: out of date; run `podc build` to update it",
+                    output.join(&pod.name).display()
+                );
+            }
+        } else {
+            emit::write_tree(output, &pod.name, &files).map_err(|e| Fatal(e.to_string()))?;
+            let _ = writeln!(stderr, "wrote {}", output.join(&pod.name).display());
+        }
+    }
+    Ok(if drift { Exit::Input } else { Exit::Ok })
+}
+
+/// Reads and checks every manifest. `Ok(Err(()))` when any has errors (already printed).
+fn compile_all(
+    manifests: &[PathBuf],
+    overrides: Overrides,
+    stderr: &mut impl Write,
+) -> Result<Result<BTreeMap<String, crate::pod::Pod>, ()>, Fatal> {
+    let mut pods = BTreeMap::new();
+    let mut failed = false;
+    for path in manifests {
+        let display = path.display().to_string();
+        let format = Format::of(path).ok_or_else(|| {
+            Fatal(format!(
+                "{display}: unknown manifest type; use a .yaml, .yml or .toml file"
+            ))
+        })?;
+        let bytes = std::fs::read(path).map_err(|e| Fatal(format!("{display}: {e}")))?;
+        let source = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let source = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                // The lossy text has the same bytes up to the first invalid one.
+                let report = Report {
+                    file: display,
+                    source,
+                    diagnostics: vec![Diagnostic::new("the manifest is not valid UTF-8")
+                        .at("", Some(valid..valid + 1))],
+                };
+                let _ = writeln!(stderr, "{report}");
+                failed = true;
+                continue;
+            }
+        };
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let input = Input {
+            display: &display,
+            file_name: &file_name,
+            source: &source,
+            format,
+        };
+        match crate::check(&input, overrides) {
+            Ok(pod) => {
+                if let Some(first) = pods
+                    .get(&pod.name)
+                    .map(|p: &crate::pod::Pod| p.manifest_file.clone())
+                {
+                    let parsed = crate::parse::parse(&source, format).ok();
+                    let span = parsed.and_then(|p| p.map.value("name"));
+                    let report = Report {
+                        file: display.clone(),
+                        source: source.clone(),
+                        diagnostics: vec![Diagnostic::new(format!("pod {:?} is also defined by {first}; pod names must be unique in one build", pod.name)).at("name", span)],
+                    };
+                    let _ = writeln!(stderr, "{report}");
+                    failed = true;
+                } else {
+                    pods.insert(pod.name.clone(), pod);
+                }
+            }
+            Err(report) => {
+                let _ = writeln!(stderr, "{report}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { Err(()) } else { Ok(pods) })
+}

@@ -1,0 +1,220 @@
+//! Escaping of values for the unit-file directives they land in.
+//!
+//! systemd reads a directive's value in stages, and each stage has its own special characters:
+//! first `%` specifiers are expanded over the whole value (`%%` is a literal `%`); then, for
+//! word lists such as `ExecStart=` and `Environment=`, words are split and unquoted with C
+//! escapes (`\\`, `\"`, `\n`, `\xNN`); finally `ExecStart=` arguments get `$VAR`/`${VAR}`
+//! substitution at run time (`$$` is a literal `$`). The functions here undo all three, so that
+//! what a process sees is byte for byte what the manifest said. They are total: values systemd
+//! cannot carry at all (NUL bytes, `$` in an executable path, line breaks in a path) are
+//! refused earlier, by [`crate::resolve`], with a diagnostic.
+
+use std::fmt::Write;
+
+/// Characters no value can carry: systemd's C unescaping rejects `\0`.
+pub fn has_nul(s: &str) -> bool {
+    s.contains('\0')
+}
+
+/// Control characters (including line breaks), which break a line-based unit file unless
+/// quoted and escaped.
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control())
+}
+
+/// Quotes one word for a word-list directive: specifiers, quotes, backslashes and control
+/// characters escaped; `$` too when `dollar` (for `ExecStart=`, which substitutes variables).
+fn quote(s: &str, dollar: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%%"),
+            '$' if dollar => out.push_str("$$"),
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            // Other control characters (C1, U+0080..U+009F) as \u escapes.
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The value of `ExecStart=`: every argument quoted and escaped.
+pub fn exec_line(argv: &[String]) -> String {
+    let words: Vec<String> = argv.iter().map(|a| quote(a, true)).collect();
+    words.join(" ")
+}
+
+/// One `Environment=` assignment, quoted as a single word. `$` is literal there.
+pub fn env_assignment(name: &str, value: &str) -> String {
+    quote(&format!("{name}={value}"), false)
+}
+
+/// A value systemd takes verbatim after specifier expansion (paths, descriptions, names).
+pub fn verbatim(s: &str) -> String {
+    s.replace('%', "%%")
+}
+
+/// A line of a comment: the text as a JSON-style quoted string, so that a line break or a
+/// trailing backslash cannot end the comment or continue it into the next line.
+pub fn comment_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A decoder for the word syntax systemd uses in `ExecStart=` and `Environment=`, written
+    /// from systemd.syntax(7) and systemd.service(5): `%%` → `%`, then double-quoted words with
+    /// C escapes, then (for ExecStart) `$$` → `$`. Used to check that escaping round-trips.
+    pub(crate) fn decode_words(line: &str, dollar: bool) -> Vec<String> {
+        let expanded = line.replace("%%", "\u{0}PCT\u{0}");
+        assert!(!expanded.contains('%'), "unescaped specifier in {line:?}");
+        let expanded = expanded.replace("\u{0}PCT\u{0}", "%");
+        let mut words = Vec::new();
+        let mut chars = expanded.chars().peekable();
+        loop {
+            while chars.peek() == Some(&' ') {
+                chars.next();
+            }
+            let Some(c) = chars.next() else { break };
+            assert_eq!(c, '"', "every word is quoted in {line:?}");
+            let mut w = String::new();
+            loop {
+                match chars.next().expect("closing quote") {
+                    '"' => break,
+                    '\\' => match chars.next().expect("escape") {
+                        '\\' => w.push('\\'),
+                        '"' => w.push('"'),
+                        'n' => w.push('\n'),
+                        't' => w.push('\t'),
+                        'r' => w.push('\r'),
+                        'x' => {
+                            let h: String = chars.by_ref().take(2).collect();
+                            w.push(char::from(u8::from_str_radix(&h, 16).unwrap()));
+                        }
+                        'u' => {
+                            let h: String = chars.by_ref().take(4).collect();
+                            w.push(char::from_u32(u32::from_str_radix(&h, 16).unwrap()).unwrap());
+                        }
+                        e => panic!("unknown escape \\{e}"),
+                    },
+                    c => {
+                        assert!(!c.is_control(), "raw control character in {line:?}");
+                        w.push(c)
+                    }
+                }
+            }
+            if dollar {
+                assert!(
+                    !w.replace("$$", "").contains('$'),
+                    "unescaped $ in {line:?}"
+                );
+                w = w.replace("$$", "$");
+            }
+            words.push(w);
+        }
+        words
+    }
+
+    pub(crate) const HOSTILE: &[&str] = &[
+        "",
+        " ",
+        "a b",
+        "%h",
+        "%%",
+        "100%",
+        "$HOME",
+        "${HOME}",
+        "$$",
+        "a$",
+        ";",
+        "\\;",
+        "'single'",
+        "\"double\"",
+        "back\\slash",
+        "trailing\\",
+        "line\nbreak",
+        "tab\there",
+        "cr\rhere",
+        "bell\u{7}",
+        "del\u{7f}",
+        "c1\u{85}",
+        "héllo ✓ 日本",
+        "-dash",
+        "--flag=x y",
+        "\\x41",
+        "%%h$$HOME\\\\\"",
+    ];
+
+    #[test]
+    fn exec_arguments_round_trip() {
+        let argv: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
+        let line = exec_line(&argv);
+        assert!(!line.contains('\n'), "{line}");
+        assert_eq!(decode_words(&line, true), argv);
+    }
+
+    #[test]
+    fn environment_round_trips_and_keeps_dollar() {
+        for v in HOSTILE {
+            let word = env_assignment("K", v);
+            assert!(!word.contains('\n'));
+            assert_eq!(decode_words(&word, false), vec![format!("K={v}")], "{v:?}");
+        }
+        assert_eq!(env_assignment("A", "$HOME"), "\"A=$HOME\"");
+    }
+
+    #[test]
+    fn exec_line_pins_exact_text() {
+        let argv = ["/bin/sh", "-c", "echo \"$HOME\" 100%"].map(String::from);
+        assert_eq!(
+            exec_line(&argv),
+            r#""/bin/sh" "-c" "echo \"$$HOME\" 100%%""#
+        );
+    }
+
+    #[test]
+    fn verbatim_escapes_specifiers_only() {
+        assert_eq!(verbatim("/srv/100%/a b"), "/srv/100%%/a b");
+    }
+
+    #[test]
+    fn comments_cannot_break_out() {
+        for v in HOSTILE {
+            let c = comment_text(v);
+            assert!(
+                !c.contains('\n') && !c.contains('\r') && c.ends_with('"'),
+                "{c}"
+            );
+        }
+    }
+}

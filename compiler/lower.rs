@@ -1,0 +1,415 @@
+//! Lower: a resolved [`Pod`] and install settings to a [`UnitTree`]. Cannot fail.
+//!
+//! Every decision about the generated files is made here: which directive spells a limit on
+//! the target, how each value is escaped, which units exist and how they depend on each other,
+//! and what the launcher must mount. The templates only lay the result out.
+
+use serde::Serialize;
+
+use crate::escape;
+use crate::manifest::{CgroupVersion, IdOrName, Restart};
+use crate::mountplan::{self, MountPlan, Step};
+use crate::pod::{App, Filter, Limits, Pod, VolumeKind};
+use crate::target::{Feature, Target};
+
+/// Where the tree is installed on the host, and where podc is; both absolute paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Install {
+    pub dir: String,
+    pub podc: String,
+}
+
+/// Where each app's image is bound inside the pod.
+pub fn app_root(app: &str) -> String {
+    format!("/opt/stage2/{app}/rootfs")
+}
+
+/// The unit that stops the pod once every app has stopped, and reports how they ended.
+pub const EXIT_UNIT: &str = "podc-exit.service";
+/// The unit the pod's systemd boots into.
+pub const POD_TARGET: &str = "podc-pod.target";
+/// How long systemd inside the pod waits for a unit to stop before it kills it.
+pub const STOP_TIMEOUT: &str = "10s";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Directive {
+    pub key: &'static str,
+    pub value: String,
+}
+
+fn d(key: &'static str, value: impl Into<String>) -> Directive {
+    Directive {
+        key,
+        value: value.into(),
+    }
+}
+
+/// Everything `podc build` generates for one pod, before it is laid out as text.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitTree {
+    pub pod: String,
+    pub manifest_file: String,
+    /// Annotations as `key = "value"` comment text, sorted by key.
+    pub annotations: Vec<String>,
+    pub host: HostUnit,
+    pub target: PodTarget,
+    pub apps: Vec<AppUnit>,
+    pub exit: ExitUnit,
+    pub manager: Vec<Directive>,
+    #[serde(skip)]
+    pub plan: MountPlan,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostUnit {
+    pub file: String,
+    pub description: String,
+    pub service: Vec<Directive>,
+    pub limits: Vec<Directive>,
+    pub cgroup: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PodTarget {
+    pub description: String,
+    pub wants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppUnit {
+    pub name: String,
+    pub description: String,
+    pub unit: Vec<Directive>,
+    pub run: Vec<Directive>,
+    pub root: Vec<Directive>,
+    pub identity: Vec<Directive>,
+    pub environment: Vec<Directive>,
+    pub limits: Vec<Directive>,
+    pub security: Vec<Directive>,
+    pub cgroup: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExitUnit {
+    pub description: String,
+    pub service: Vec<Directive>,
+}
+
+pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
+    let t = pod.target;
+    let cgroup = format!("cgroup {}", t.cgroup);
+    let app_units: Vec<String> = pod.apps.iter().map(|a| unit_name(&a.name)).collect();
+    UnitTree {
+        pod: pod.name.clone(),
+        manifest_file: pod.manifest_file.clone(),
+        annotations: pod
+            .annotations
+            .iter()
+            .map(|(k, v)| format!("{} = {}", escape::comment_text(k), escape::comment_text(v)))
+            .collect(),
+        host: HostUnit {
+            file: format!("podc-{}.service", pod.name),
+            description: escape::verbatim(&format!("podc pod {}", pod.name)),
+            service: vec![
+                d("Type", "notify"),
+                d(
+                    "ExecStart",
+                    escape::exec_line(&[
+                        install.podc.clone(),
+                        "launch".into(),
+                        install.dir.clone(),
+                    ]),
+                ),
+                d("KillMode", "mixed"),
+                d("Delegate", "yes"),
+                d("Slice", "machine.slice"),
+            ],
+            limits: limit_directives(&pod.limits, t),
+            cgroup: cgroup.clone(),
+        },
+        target: PodTarget {
+            description: escape::verbatim(&format!("podc pod {}", pod.name)),
+            wants: app_units.clone(),
+        },
+        apps: pod
+            .apps
+            .iter()
+            .map(|a| lower_app(pod, a, &cgroup))
+            .collect(),
+        exit: lower_exit(pod, &app_units),
+        manager: vec![d("DefaultTimeoutStopSec", STOP_TIMEOUT)],
+        plan: plan(pod),
+    }
+}
+
+pub fn unit_name(app: &str) -> String {
+    format!("{app}.service")
+}
+
+fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
+    let t = pod.target;
+    let mut unit = vec![d("Wants", EXIT_UNIT)];
+    let mut after = vec![EXIT_UNIT.to_string()];
+    after.extend(a.after.iter().map(|n| unit_name(n)));
+    unit.push(d("After", after.join(" ")));
+    if !a.after.is_empty() {
+        let requires: Vec<String> = a.after.iter().map(|n| unit_name(n)).collect();
+        unit.push(d("Requires", requires.join(" ")));
+    }
+
+    let run = vec![
+        d(
+            "Type",
+            if t.has(Feature::TypeExec) {
+                "exec"
+            } else {
+                "simple"
+            },
+        ),
+        d("ExecStart", escape::exec_line(&a.exec)),
+        d(
+            "Restart",
+            match a.restart {
+                Restart::No => "no",
+                Restart::OnFailure => "on-failure",
+                Restart::Always => "always",
+            },
+        ),
+    ];
+
+    let root = vec![
+        d("RootDirectory", app_root(&a.name)),
+        d("MountAPIVFS", "yes"),
+        d("WorkingDirectory", escape::verbatim(&a.working_directory)),
+    ];
+
+    let mut identity = vec![d("User", id(&a.user)), d("Group", id(&a.group))];
+    if !a.supplementary_groups.is_empty() {
+        let groups: Vec<String> = a.supplementary_groups.iter().map(id).collect();
+        identity.push(d("SupplementaryGroups", groups.join(" ")));
+    }
+
+    let environment = a
+        .environment
+        .iter()
+        .map(|(k, v)| d("Environment", escape::env_assignment(k, v)))
+        .collect();
+
+    let mut security = Vec::new();
+    if let Some(v) = a.oom_score_adj {
+        security.push(d("OOMScoreAdjust", v.to_string()));
+    }
+    if let Some(v) = a.no_new_privileges {
+        security.push(d("NoNewPrivileges", yes_no(v)));
+    }
+    if let Some(f) = &a.capabilities {
+        security.push(d("CapabilityBoundingSet", filter(f)));
+    }
+    if let Some(s) = &a.seccomp {
+        security.push(d("SystemCallFilter", filter(&s.filter)));
+        if let Some(e) = &s.errno {
+            security.push(d("SystemCallErrorNumber", e.clone()));
+        }
+    }
+
+    AppUnit {
+        name: a.name.clone(),
+        description: escape::verbatim(&format!("podc app {} of pod {}", a.name, pod.name)),
+        unit,
+        run,
+        root,
+        identity,
+        environment,
+        limits: limit_directives(&a.limits, t),
+        security,
+        cgroup: cgroup.to_string(),
+    }
+}
+
+fn lower_exit(pod: &Pod, app_units: &[String]) -> ExitUnit {
+    // Apps pull this unit in and order themselves after it, so it is up before any app runs.
+    // Once no app needs it any more (all stopped, none about to restart), systemd stops it,
+    // and its ExecStop= tells the pod's manager to exit: 0 if every app succeeded, else 1.
+    let check = format!(
+        "rc=0; for u in {}; do [ \"$(systemctl show -p Result --value \"$u\")\" = success ] || rc=1; done; exec systemctl --no-block exit \"$rc\"",
+        app_units.join(" ")
+    );
+    ExitUnit {
+        description: escape::verbatim(&format!(
+            "podc pod {}: exit when every app has stopped",
+            pod.name
+        )),
+        service: vec![
+            d("Type", "oneshot"),
+            d("RemainAfterExit", "yes"),
+            d("ExecStart", "/usr/bin/true"),
+            d(
+                "ExecStop",
+                escape::exec_line(&["/usr/bin/sh".into(), "-c".into(), check]),
+            ),
+        ],
+    }
+}
+
+fn id(v: &IdOrName) -> String {
+    match v {
+        IdOrName::Id(n) => n.to_string(),
+        IdOrName::Name(n) => escape::verbatim(n),
+    }
+}
+
+fn yes_no(v: bool) -> &'static str {
+    if v {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn filter(f: &Filter) -> String {
+    match f {
+        Filter::Retain(v) => v.join(" "),
+        Filter::Remove(v) => format!("~{}", v.join(" ")),
+    }
+}
+
+/// `CPUQuota=` value: thousandths of a core as a percentage of one CPU.
+pub fn cpu_percent(millis: u64) -> String {
+    if millis % 10 == 0 {
+        format!("{}%", millis / 10)
+    } else {
+        format!("{}.{}%", millis / 10, millis % 10)
+    }
+}
+
+fn limit_directives(l: &Limits, t: Target) -> Vec<Directive> {
+    let mut out = Vec::new();
+    if let Some(b) = l.memory_bytes {
+        let key = match t.cgroup {
+            CgroupVersion::V1 => "MemoryLimit",
+            CgroupVersion::V2 => "MemoryMax",
+        };
+        out.push(d(key, b.to_string()));
+    }
+    if let Some(m) = l.cpu_millis {
+        out.push(d("CPUQuota", cpu_percent(m)));
+    }
+    if let Some(w) = l.cpu_weight {
+        out.push(match t.cgroup {
+            CgroupVersion::V1 => d("CPUShares", w.shares().to_string()),
+            CgroupVersion::V2 => d("CPUWeight", w.weight().to_string()),
+        });
+    }
+    if let Some(n) = l.tasks {
+        out.push(d("TasksMax", n.to_string()));
+    }
+    out
+}
+
+/// cgroup v1 controllers, with the knob files systemd writes for each.
+const CONTROLLERS: &[(&str, &[&str])] = &[
+    ("memory", &["memory.limit_in_bytes"]),
+    (
+        "cpu",
+        &["cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares"],
+    ),
+    ("pids", &["pids.max"]),
+];
+
+/// Whether an app's limits use a cgroup v1 controller.
+fn uses(l: &Limits, controller: &str) -> bool {
+    match controller {
+        "memory" => l.memory_bytes.is_some(),
+        "cpu" => l.cpu_millis.is_some() || l.cpu_weight.is_some(),
+        "pids" => l.tasks.is_some(),
+        _ => false,
+    }
+}
+
+fn plan(pod: &Pod) -> MountPlan {
+    let mut steps = vec![Step::BindHost {
+        source: "/usr".into(),
+        target: "/usr".into(),
+        read_only: true,
+    }];
+    for v in &pod.volumes {
+        if let VolumeKind::Empty { mode, uid, gid } = v.kind {
+            steps.push(Step::MakeVolume {
+                volume: v.name.clone(),
+                mode: format!("{mode:04o}"),
+                uid,
+                gid,
+            });
+        }
+    }
+    for a in &pod.apps {
+        let root = app_root(&a.name);
+        steps.push(Step::BindHost {
+            source: a.image.clone(),
+            target: root.clone(),
+            read_only: a.read_only_rootfs,
+        });
+        // Parents before children, so that a nested mount is not hidden by its parent's.
+        let mut mounts: Vec<_> = a.mounts.iter().collect();
+        mounts.sort_by_key(|m| m.path.matches('/').count());
+        for m in mounts {
+            let target = format!("{root}{}", m.path);
+            let volume = pod.volumes.iter().find(|v| v.name == m.volume);
+            steps.push(match volume.map(|v| &v.kind) {
+                Some(VolumeKind::Host { source }) => Step::BindHost {
+                    source: source.clone(),
+                    target,
+                    read_only: m.read_only,
+                },
+                _ => Step::BindVolume {
+                    volume: m.volume.clone(),
+                    target,
+                    read_only: m.read_only,
+                },
+            });
+        }
+    }
+    if pod.target.cgroup == CgroupVersion::V1 {
+        steps.push(Step::Tmpfs {
+            target: "/sys/fs/cgroup".into(),
+        });
+        for (controller, knobs) in CONTROLLERS {
+            if !pod.apps.iter().any(|a| uses(&a.limits, controller)) {
+                continue;
+            }
+            let base = format!("/sys/fs/cgroup/{controller}");
+            let bind = |path: &str, read_only: bool| Step::CgroupBind {
+                controller: controller.to_string(),
+                path: path.to_string(),
+                target: if path.is_empty() {
+                    base.clone()
+                } else {
+                    format!("{base}/{path}")
+                },
+                read_only,
+            };
+            steps.push(bind("", true));
+            steps.push(bind("cgroup.procs", false));
+            for a in &pod.apps {
+                let dir = format!("system.slice/{}", unit_name(&a.name));
+                steps.push(Step::CgroupDir {
+                    controller: controller.to_string(),
+                    path: dir.clone(),
+                });
+                steps.push(bind(&format!("{dir}/cgroup.procs"), false));
+                if uses(&a.limits, controller) {
+                    for knob in *knobs {
+                        steps.push(bind(&format!("{dir}/{knob}"), false));
+                    }
+                }
+            }
+        }
+    }
+    MountPlan {
+        format: mountplan::FORMAT,
+        pod: pod.name.clone(),
+        cgroup: pod.target.cgroup,
+        apps: pod.apps.iter().map(|a| a.name.clone()).collect(),
+        steps,
+    }
+}

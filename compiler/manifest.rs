@@ -1,0 +1,311 @@
+//! The manifest as written: a plain mirror of the YAML or TOML document.
+//!
+//! These types decide nothing. Every field the document may hold is here, optional where the
+//! document may leave it out, so that serde rejects unknown keys and wrong types and
+//! [`crate::resolve`] can check every rule of the format with the document path in hand.
+//! The JSON Schema in `schemas/pod.schema.json` is generated from these types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// A podc pod manifest (format 1).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "podc pod manifest")]
+pub struct Manifest {
+    /// Format version; must be 1.
+    #[schemars(range(min = 1, max = 1))]
+    pub podc: u64,
+    /// Pod name: lowercase letters, digits and single dashes, 1 to 63 characters.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+        length(min = 1, max = 63)
+    )]
+    pub name: String,
+    /// What the generated units are for; `podc build --cgroup/--systemd` override it.
+    #[serde(default)]
+    pub target: Option<TargetSpec>,
+    /// Pod-level limits, applied by the host wrapper unit to the whole container.
+    #[serde(default)]
+    pub isolators: Option<PodIsolators>,
+    /// Volumes apps can mount.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    /// The apps of the pod, each run as its own service inside the container.
+    #[schemars(length(min = 1))]
+    pub apps: Vec<App>,
+    /// Free-form notes copied into comments of the generated units.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TargetSpec {
+    /// The cgroup hierarchy of the host: v1 (legacy/hybrid) or v2 (unified). Default v2.
+    #[serde(default)]
+    pub cgroup: Option<CgroupVersion>,
+    /// The systemd version inside the pod and on the host. Default 252.
+    #[serde(default)]
+    #[schemars(range(min = 230))]
+    pub systemd: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+impl fmt::Display for CgroupVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CgroupVersion::V1 => "v1",
+            CgroupVersion::V2 => "v2",
+        })
+    }
+}
+
+/// Pod-level resource limits.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodIsolators {
+    /// CPU quota in cores (Kubernetes quantity: "2", "500m", 1.5).
+    pub cpu: Option<Quantity>,
+    /// Relative CPU weight as cgroup v1 shares (2..262144). Not with cpuWeight.
+    #[schemars(range(min = 2, max = 262144))]
+    pub cpu_shares: Option<u64>,
+    /// Relative CPU weight as cgroup v2 weight (1..10000). Not with cpuShares.
+    #[schemars(range(min = 1, max = 10000))]
+    pub cpu_weight: Option<u64>,
+    /// Hard memory limit in bytes (Kubernetes quantity: "1Gi", "512M").
+    pub memory: Option<Quantity>,
+    /// Maximum number of tasks (processes and threads).
+    #[schemars(range(min = 1))]
+    pub tasks: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Volume {
+    /// Volume name (same rule as pod names), unique in the pod.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+        length(min = 1, max = 63)
+    )]
+    pub name: String,
+    pub kind: VolumeKind,
+    /// Host directory (kind host only, absolute).
+    pub source: Option<String>,
+    /// Read-only for every app that mounts it. Default false.
+    pub read_only: Option<bool>,
+    /// Permissions of an empty volume, an octal string such as "0750". Default "0755".
+    #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
+    pub mode: Option<String>,
+    /// Owner of an empty volume. Default 0.
+    pub uid: Option<u32>,
+    /// Group of an empty volume. Default 0.
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeKind {
+    /// A directory of the host.
+    Host,
+    /// A fresh empty directory for each run of the pod.
+    Empty,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct App {
+    /// App name (same rule as pod names), unique in the pod; the unit is `<name>.service`.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+        length(min = 1, max = 63)
+    )]
+    pub name: String,
+    /// Absolute path of the app's root filesystem on the target host.
+    pub image: String,
+    /// Command and arguments; exec[0] is an absolute path inside the image.
+    #[schemars(length(min = 1))]
+    pub exec: Vec<String>,
+    /// User to run as: a uid or a user name. Default 0.
+    pub user: Option<IdOrName>,
+    /// Group to run as: a gid or a group name. Default 0.
+    pub group: Option<IdOrName>,
+    /// Additional groups.
+    pub supplementary_groups: Option<Vec<IdOrName>>,
+    /// Absolute working directory inside the image. Default /.
+    pub working_directory: Option<String>,
+    /// Environment variables.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Per-app resource limits and security settings.
+    #[serde(default)]
+    pub isolators: Option<AppIsolators>,
+    /// Volumes mounted into the app.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// Mount the app's root filesystem read-only. Default false.
+    pub read_only_rootfs: Option<bool>,
+    /// Apps of this pod that must be started first.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Restart policy. Default "no".
+    pub restart: Option<Restart>,
+}
+
+/// Per-app isolators.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppIsolators {
+    /// CPU quota in cores (Kubernetes quantity).
+    pub cpu: Option<Quantity>,
+    /// Relative CPU weight as cgroup v1 shares (2..262144). Not with cpuWeight.
+    #[schemars(range(min = 2, max = 262144))]
+    pub cpu_shares: Option<u64>,
+    /// Relative CPU weight as cgroup v2 weight (1..10000). Not with cpuShares.
+    #[schemars(range(min = 1, max = 10000))]
+    pub cpu_weight: Option<u64>,
+    /// Hard memory limit in bytes (Kubernetes quantity).
+    pub memory: Option<Quantity>,
+    /// Maximum number of tasks.
+    #[schemars(range(min = 1))]
+    pub tasks: Option<u64>,
+    /// OOM killer adjustment, -1000..1000.
+    #[schemars(range(min = -1000, max = 1000))]
+    pub oom_score_adj: Option<i64>,
+    /// Forbid gaining privileges through execve (setuid binaries, file capabilities).
+    pub no_new_privileges: Option<bool>,
+    /// The capability bounding set.
+    pub capabilities: Option<NameSet>,
+    /// The system call filter.
+    pub seccomp: Option<Seccomp>,
+}
+
+/// Exactly one of `retain` (an allow list) or `remove` (a deny list).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NameSet {
+    pub retain: Option<Vec<String>>,
+    pub remove: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Seccomp {
+    /// System calls or @groups to allow; everything else is denied.
+    pub retain: Option<Vec<String>>,
+    /// System calls or @groups to deny.
+    pub remove: Option<Vec<String>>,
+    /// The errno a denied call returns (e.g. EPERM) instead of killing the process.
+    #[schemars(regex(pattern = r"^E[A-Z0-9]+$"))]
+    pub errno: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Mount {
+    /// A volume of this pod.
+    pub volume: String,
+    /// Absolute path inside the app's root filesystem.
+    pub path: String,
+    /// Mount read-only. Default false.
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    No,
+    OnFailure,
+    Always,
+}
+
+/// A numeric id or a name.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[serde(untagged)]
+pub enum IdOrName {
+    Id(u32),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for IdOrName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = IdOrName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a numeric id (0..4294967294) or a name")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<IdOrName, E> {
+                u32::try_from(v)
+                    .map(IdOrName::Id)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<IdOrName, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IdOrName, E> {
+                Ok(IdOrName::Name(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A Kubernetes quantity as written ("500m", "1Gi", 2, 0.5). Parsed in [`crate::quantity`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quantity(pub String);
+
+impl JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A Kubernetes quantity: a positive integer or decimal with an optional suffix m, k, M, G, T, P, E (powers of 1000) or Ki, Mi, Gi, Ti, Pi, Ei (powers of 1024).",
+            "anyOf": [
+                { "type": "string", "pattern": r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$" },
+                { "type": "number", "exclusiveMinimum": 0 }
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a quantity such as \"500m\", \"1Gi\" or 2")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
+                Ok(Quantity(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
+                Ok(Quantity(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
+                // Rust prints the shortest decimal that reads back as the same float, which for
+                // any number a person writes is the number as written.
+                Ok(Quantity(format!("{v}")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
+                Ok(Quantity(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,133 @@
+//! Parse: manifest text to a typed [`Manifest`] and a [`SourceMap`].
+//!
+//! YAML goes through serde-saphyr (duplicate keys are errors, alias expansion is budgeted),
+//! TOML through the toml crate; both through serde_path_to_error so that a type error names
+//! its document path. A document that does not fit the types gives exactly one diagnostic
+//! (serde stops at the first); the semantic rules in [`crate::resolve`] report all of theirs.
+
+use std::path::Path;
+
+use crate::diag::Diagnostic;
+use crate::manifest::Manifest;
+use crate::source::SourceMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Toml,
+}
+
+impl Format {
+    /// The format a manifest's file name says it is in.
+    pub fn of(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()? {
+            "yaml" | "yml" => Some(Format::Yaml),
+            "toml" => Some(Format::Toml),
+            _ => None,
+        }
+    }
+}
+
+/// A manifest and where its nodes are.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub manifest: Manifest,
+    pub map: SourceMap,
+}
+
+pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
+    let manifest = match format {
+        Format::Yaml => parse_yaml(source)?,
+        Format::Toml => parse_toml(source)?,
+    };
+    let map = match format {
+        Format::Yaml => SourceMap::yaml(source),
+        Format::Toml => SourceMap::toml(source),
+    };
+    Ok(Parsed { manifest, map })
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    options
+}
+
+fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
+    if source.trim().is_empty() {
+        return Err(Diagnostic::new("the manifest is empty")
+            .at("", Some(0..0))
+            .help("a manifest needs at least `podc`, `name` and `apps`"));
+    }
+    // The closure hands the document path out through `path` and the error itself back to
+    // serde-saphyr, which then skips its trailing-document checks.
+    let mut path = String::new();
+    let result =
+        serde_saphyr::with_deserializer_from_str_with_options(source, yaml_options(), |de| {
+            serde_path_to_error::deserialize::<_, Manifest>(de).map_err(|e| {
+                path = e.path().to_string();
+                e.into_inner()
+            })
+        });
+    let err = match result {
+        Ok(manifest) => return Ok(manifest),
+        Err(e) => e,
+    };
+    let span = err.location().and_then(|loc| {
+        let s = loc.span();
+        let start = usize::try_from(s.byte_offset()?).ok()?;
+        let len = usize::try_from(s.byte_len().unwrap_or(0)).ok()?;
+        Some(start..start + len)
+    });
+    Err(Diagnostic::new(yaml_message(&err)).at(clean_path(&path), span))
+}
+
+/// serde-saphyr's message without the position it appends (we show our own).
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    let text = err.without_snippet().to_string();
+    let text = match text.find(" at line ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    if let Some(key) = text.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return format!("duplicate key `{key}`");
+    }
+    tidy(text)
+}
+
+fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
+    let de = match toml::de::Deserializer::parse(source) {
+        Ok(de) => de,
+        Err(e) => return Err(Diagnostic::new(tidy(e.message())).at("", e.span())),
+    };
+    match serde_path_to_error::deserialize::<_, Manifest>(de) {
+        Ok(m) => Ok(m),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            Err(Diagnostic::new(tidy(inner.message())).at(clean_path(&path), inner.span()))
+        }
+    }
+}
+
+/// serde_path_to_error writes `.` for the root and `?` for a key it could not name.
+fn clean_path(path: &str) -> &str {
+    let path = path.trim_end_matches('?').trim_end_matches('.');
+    if path == "." {
+        ""
+    } else {
+        path
+    }
+}
+
+/// One line, no trailing period, lower-case start like the rest of our messages.
+fn tidy(message: &str) -> String {
+    let line = message
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches('.');
+    line.to_string()
+}

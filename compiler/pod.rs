@@ -1,0 +1,115 @@
+//! The resolved pod: every rule checked, every default applied.
+//!
+//! A [`Pod`] is what [`crate::resolve`] makes of a manifest that passed. Its fields hold final
+//! values (bytes, millicores, uids or names, the effective read-only flag of each mount), so
+//! lowering is a plain translation that cannot fail.
+
+use std::collections::BTreeMap;
+
+use crate::manifest::{IdOrName, Restart};
+use crate::target::Target;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    pub name: String,
+    /// The manifest's file name (no directory), for the "generated from" headers.
+    pub manifest_file: String,
+    pub target: Target,
+    pub limits: Limits,
+    pub volumes: Vec<Volume>,
+    /// In manifest order.
+    pub apps: Vec<App>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Resource limits, pod-level or per-app.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU quota in thousandths of a core.
+    pub cpu_millis: Option<u64>,
+    pub cpu_weight: Option<CpuWeight>,
+    pub memory_bytes: Option<u64>,
+    pub tasks: Option<u64>,
+}
+
+/// A relative CPU weight as the manifest gave it; the target decides how it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuWeight {
+    Shares(u64),
+    Weight(u64),
+}
+
+impl CpuWeight {
+    /// cgroup v1 shares, with systemd's linear mapping (weight 100 = 1024 shares), clamped.
+    pub fn shares(self) -> u64 {
+        match self {
+            CpuWeight::Shares(s) => s,
+            CpuWeight::Weight(w) => (w * 1024 / 100).clamp(2, 262_144),
+        }
+    }
+
+    /// cgroup v2 weight, with systemd's linear mapping, clamped.
+    pub fn weight(self) -> u64 {
+        match self {
+            CpuWeight::Shares(s) => (s * 100 / 1024).clamp(1, 10_000),
+            CpuWeight::Weight(w) => w,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    pub kind: VolumeKind,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeKind {
+    Host { source: String },
+    Empty { mode: u32, uid: u32, gid: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub name: String,
+    pub image: String,
+    pub exec: Vec<String>,
+    pub user: IdOrName,
+    pub group: IdOrName,
+    pub supplementary_groups: Vec<IdOrName>,
+    pub working_directory: String,
+    pub environment: BTreeMap<String, String>,
+    pub limits: Limits,
+    pub oom_score_adj: Option<i64>,
+    pub no_new_privileges: Option<bool>,
+    pub capabilities: Option<Filter>,
+    pub seccomp: Option<Seccomp>,
+    pub mounts: Vec<AppMount>,
+    pub read_only_rootfs: bool,
+    /// Apps that start first, in manifest order.
+    pub after: Vec<String>,
+    pub restart: Restart,
+}
+
+/// An allow list or a deny list of names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    Retain(Vec<String>),
+    Remove(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seccomp {
+    pub filter: Filter,
+    pub errno: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppMount {
+    pub volume: String,
+    /// Absolute, normalized path inside the app's root filesystem.
+    pub path: String,
+    /// Read-only if the mount or the volume says so.
+    pub read_only: bool,
+}

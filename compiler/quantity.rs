@@ -1,0 +1,209 @@
+//! Kubernetes quantities, parsed exactly.
+//!
+//! A quantity is a decimal number with an optional suffix: `m` (milli), `k M G T P E` (powers
+//! of 1000) or `Ki Mi Gi Ti Pi Ei` (powers of 1024). It is kept as an exact fraction
+//! `digits / 10^scale * multiplier`, and converted to the integer unit a directive needs only
+//! when that conversion is exact: podc never rounds silently.
+
+use std::fmt;
+
+/// A parsed quantity: `digits / 10^frac_digits * factor`, where `factor` is `num / den`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity {
+    digits: u128,
+    frac_digits: u32,
+    num: u128,
+    den: u128,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuantityError {
+    Syntax,
+    Negative,
+    Zero,
+    TooLarge,
+    /// The value is not a whole number of the unit (the unit's name is given).
+    NotWhole(&'static str),
+}
+
+impl fmt::Display for QuantityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QuantityError::Syntax => f.write_str(
+                "not a quantity: expected a number with an optional suffix \
+                 m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi or Ei",
+            ),
+            QuantityError::Negative => f.write_str("must not be negative"),
+            QuantityError::Zero => f.write_str("must be greater than zero"),
+            QuantityError::TooLarge => f.write_str("is too large"),
+            QuantityError::NotWhole(unit) => {
+                write!(f, "is not a whole number of {unit}; podc does not round")
+            }
+        }
+    }
+}
+
+/// More digits than this cannot be exact in 128 bits once multiplied; nobody writes them.
+const MAX_DIGITS: usize = 30;
+
+impl Quantity {
+    pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
+        let text = text.trim();
+        let (negative, rest) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, suffix) = rest.split_at(number_end);
+        let (int_part, frac_part) = match number.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (number, ""),
+        };
+        if (int_part.is_empty() && frac_part.is_empty()) || frac_part.contains('.') {
+            return Err(QuantityError::Syntax);
+        }
+        let (num, den): (u128, u128) = match suffix {
+            "" => (1, 1),
+            "m" => (1, 1000),
+            "k" => (1000, 1),
+            "M" => (1000u128.pow(2), 1),
+            "G" => (1000u128.pow(3), 1),
+            "T" => (1000u128.pow(4), 1),
+            "P" => (1000u128.pow(5), 1),
+            "E" => (1000u128.pow(6), 1),
+            "Ki" => (1 << 10, 1),
+            "Mi" => (1 << 20, 1),
+            "Gi" => (1 << 30, 1),
+            "Ti" => (1 << 40, 1),
+            "Pi" => (1 << 50, 1),
+            "Ei" => (1 << 60, 1),
+            _ => return Err(QuantityError::Syntax),
+        };
+        let all = format!("{int_part}{frac_part}");
+        let significant = all.trim_start_matches('0');
+        if significant.len() > MAX_DIGITS {
+            return Err(QuantityError::TooLarge);
+        }
+        let digits: u128 = if significant.is_empty() {
+            0
+        } else {
+            significant.parse().map_err(|_| QuantityError::Syntax)?
+        };
+        if digits == 0 {
+            return Err(QuantityError::Zero);
+        }
+        if negative {
+            return Err(QuantityError::Negative);
+        }
+        Ok(Quantity {
+            digits,
+            frac_digits: frac_part.len() as u32,
+            num,
+            den,
+        })
+    }
+
+    /// The value in units of `1/per` (e.g. `per = 1000` gives millis), if it is a whole number.
+    pub fn in_units(&self, per: u128, unit: &'static str) -> Result<u128, QuantityError> {
+        let scale = 10u128
+            .checked_pow(self.frac_digits)
+            .ok_or(QuantityError::NotWhole(unit))?;
+        let numerator = self
+            .digits
+            .checked_mul(self.num)
+            .and_then(|v| v.checked_mul(per))
+            .ok_or(QuantityError::TooLarge)?;
+        let denominator = scale
+            .checked_mul(self.den)
+            .ok_or(QuantityError::NotWhole(unit))?;
+        if numerator % denominator != 0 {
+            return Err(QuantityError::NotWhole(unit));
+        }
+        Ok(numerator / denominator)
+    }
+}
+
+/// Memory in bytes, at most `i64::MAX` (the kernel's own limit for a cgroup v1 memory limit).
+pub fn bytes(text: &str) -> Result<u64, QuantityError> {
+    let v = Quantity::parse(text)?.in_units(1, "bytes")?;
+    if v > i64::MAX as u128 {
+        return Err(QuantityError::TooLarge);
+    }
+    Ok(v as u64)
+}
+
+/// CPU in millicores.
+pub fn millicores(text: &str) -> Result<u64, QuantityError> {
+    let v = Quantity::parse(text)?.in_units(1000, "millicores")?;
+    u64::try_from(v).map_err(|_| QuantityError::TooLarge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_suffixes_are_exact() {
+        let cases = [
+            ("1", 1),
+            ("1k", 1000),
+            ("1Ki", 1024),
+            ("1G", 1_000_000_000),
+            ("1Gi", 1_073_741_824),
+            ("1.5Gi", 1_610_612_736),
+            ("256Mi", 268_435_456),
+            ("0.5Ki", 512),
+            ("1000m", 1),
+            ("+2M", 2_000_000),
+            ("007", 7),
+            ("1E", 1_000_000_000_000_000_000),
+        ];
+        for (text, want) in cases {
+            assert_eq!(bytes(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn cpu_in_millicores() {
+        let cases = [
+            ("500m", 500),
+            ("2", 2000),
+            ("0.5", 500),
+            ("2.25", 2250),
+            ("1.001", 1001),
+        ];
+        for (text, want) in cases {
+            assert_eq!(millicores(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_quantities_are_refused_not_rounded() {
+        use QuantityError::*;
+        let cases = [
+            ("", Syntax),
+            (".", Syntax),
+            ("1.2.3", Syntax),
+            ("10XB", Syntax),
+            ("1 Gi", Syntax),
+            ("1e3", Syntax),
+            ("Gi", Syntax),
+            ("0", Zero),
+            ("0.000", Zero),
+            ("-1", Negative),
+            ("-0", Zero),
+            ("0.5", NotWhole("bytes")),
+            ("100m", NotWhole("bytes")),
+            ("99999999999Ei", TooLarge),
+            ("8Ei", TooLarge),
+            ("1234567890123456789012345678901", TooLarge),
+        ];
+        for (text, want) in cases {
+            assert_eq!(bytes(text), Err(want), "{text:?}");
+        }
+        assert_eq!(millicores("0.0001"), Err(NotWhole("millicores")));
+    }
+}

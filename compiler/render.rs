@@ -1,0 +1,134 @@
+//! Render: a [`UnitTree`] to file contents, through the templates in `templates/`.
+//!
+//! The templates are embedded in the binary and run with strict undefined behaviour, so a typo
+//! in a template is an error rather than an empty string. They lay text out and decide nothing.
+//! The result is a sorted map from paths relative to the pod directory to file contents.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+
+use crate::lower::{UnitTree, EXIT_UNIT, POD_TARGET};
+
+/// Generated files: relative path → content.
+pub type Files = BTreeMap<String, String>;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("header.j2", include_str!("../templates/header.j2")),
+    ("macros.j2", include_str!("../templates/macros.j2")),
+    (
+        "host.service.j2",
+        include_str!("../templates/host.service.j2"),
+    ),
+    ("pod.target.j2", include_str!("../templates/pod.target.j2")),
+    (
+        "app.service.j2",
+        include_str!("../templates/app.service.j2"),
+    ),
+    (
+        "exit.service.j2",
+        include_str!("../templates/exit.service.j2"),
+    ),
+    ("podc.conf.j2", include_str!("../templates/podc.conf.j2")),
+    (
+        "mounts.toml.j2",
+        include_str!("../templates/mounts.toml.j2"),
+    ),
+];
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_syntax(
+            SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .keep_trailing_newline(true)
+                .build()
+                .expect("the default delimiters are valid"),
+        );
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name} does not parse: {e:#}"));
+        }
+        env
+    })
+}
+
+fn render_one(name: &str, ctx: Value) -> String {
+    env()
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| panic!("template {name} failed: {e:#}"))
+}
+
+/// Where systemd inside the pod finds its units.
+pub const UNIT_DIR: &str = "rootfs/etc/systemd/system";
+
+pub fn render(tree: &UnitTree) -> Files {
+    // Every template sees the pod's name, the manifest's file name and the annotations, plus
+    // the one part of the tree it lays out.
+    let ctx = |key: &str, value: Value| {
+        let mut map = BTreeMap::new();
+        map.insert("pod".to_string(), Value::from(tree.pod.as_str()));
+        map.insert(
+            "manifest_file".to_string(),
+            Value::from(tree.manifest_file.as_str()),
+        );
+        map.insert(
+            "annotations".to_string(),
+            Value::from(Serde(&tree.annotations)),
+        );
+        map.insert(key.to_string(), value);
+        Value::from(map)
+    };
+    let mut files = Files::new();
+    files.insert(
+        tree.host.file.clone(),
+        render_one(
+            "host.service.j2",
+            ctx("host", Value::from(Serde(&tree.host))),
+        ),
+    );
+    files.insert(
+        format!("{UNIT_DIR}/{POD_TARGET}"),
+        render_one(
+            "pod.target.j2",
+            ctx("target", Value::from(Serde(&tree.target))),
+        ),
+    );
+    for app in &tree.apps {
+        files.insert(
+            format!("{UNIT_DIR}/{}.service", app.name),
+            render_one("app.service.j2", ctx("app", Value::from(Serde(app)))),
+        );
+    }
+    files.insert(
+        format!("{UNIT_DIR}/{EXIT_UNIT}"),
+        render_one(
+            "exit.service.j2",
+            ctx("exit", Value::from(Serde(&tree.exit))),
+        ),
+    );
+    files.insert(
+        "rootfs/etc/systemd/system.conf.d/podc.conf".into(),
+        render_one(
+            "podc.conf.j2",
+            ctx("manager", Value::from(Serde(&tree.manager))),
+        ),
+    );
+    files.insert(
+        "mounts.toml".into(),
+        render_one(
+            "mounts.toml.j2",
+            ctx("plan", Value::from(tree.plan.to_toml())),
+        ),
+    );
+    files
+}

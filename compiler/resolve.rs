@@ -1,0 +1,854 @@
+//! Resolve: a [`Manifest`] and its [`SourceMap`] to a [`Pod`], or every problem found.
+//!
+//! This is where the rules of the format live. Each check reports through [`Checker`], which
+//! turns a document path into a source span, and resolution goes on after a problem so that
+//! one run shows them all, in document order. Defaults are applied here and nowhere else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::diag::Diagnostic;
+use crate::escape;
+use crate::linux;
+use crate::manifest::{self, CgroupVersion, IdOrName, Manifest};
+use crate::parse::Parsed;
+use crate::pod::{self, App, AppMount, CpuWeight, Filter, Limits, Pod, Seccomp, Volume};
+use crate::quantity;
+use crate::source::{join_index, join_key, SourceMap};
+use crate::target::{self, Feature, Target};
+
+/// Target settings from the command line; they win over the manifest's `target`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    pub cgroup: Option<CgroupVersion>,
+    pub systemd: Option<u32>,
+}
+
+/// Unit names systemd inside the pod uses itself, which an app must not shadow.
+const RESERVED_APP_NAMES: &[&str] = &[
+    "dbus",
+    "dbus-broker",
+    "emergency",
+    "rescue",
+    "console-getty",
+    "container-getty",
+    "init",
+];
+const RESERVED_APP_PREFIXES: &[&str] = &["podc-", "systemd-"];
+
+/// Collects diagnostics, pointing each at its document path.
+struct Checker<'a> {
+    map: &'a SourceMap,
+    errors: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    /// A problem with the value at `path`.
+    fn value(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::new(message).at(path, self.map.value(path));
+        self.errors.push(d);
+        self.errors.last_mut().unwrap()
+    }
+
+    /// A problem with the key at `path` (its presence, or its pairing with another key).
+    fn key(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::new(message).at(path, self.map.key(path));
+        self.errors.push(d);
+        self.errors.last_mut().unwrap()
+    }
+
+    fn name(&mut self, path: &str, what: &str, name: &str) -> bool {
+        let ok = !name.is_empty()
+            && name.len() <= 63
+            && name.split('-').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        if !ok {
+            let why = if name.is_empty() {
+                "is empty".to_string()
+            } else if name.len() > 63 {
+                format!("is {} characters long; at most 63 are allowed", name.len())
+            } else {
+                "may hold only lowercase letters, digits and single dashes between them".to_string()
+            };
+            self.value(path, format!("{what} name {} {why}", show(name)))
+                .help = Some("names match ^[a-z0-9]+(-[a-z0-9]+)*$".into());
+        }
+        ok
+    }
+
+    /// An absolute, normalized path without control characters. `what` names it in messages.
+    fn abs_path(&mut self, path: &str, what: &str, value: &str) -> bool {
+        if !value.starts_with('/') {
+            self.value(
+                path,
+                format!("{what} {} is not an absolute path", show(value)),
+            );
+            return false;
+        }
+        if escape::has_control(value) {
+            self.value(
+                path,
+                format!("{what} {} contains a control character", show(value)),
+            );
+            return false;
+        }
+        if value.split('/').any(|c| c == "..") {
+            self.value(path, format!("{what} {} contains `..`", show(value)));
+            return false;
+        }
+        let normal = normalize(value);
+        if normal != value {
+            self.value(
+                path,
+                format!("{what} {} is not in normal form", show(value)),
+            )
+            .help = Some(format!("write it as {}", show(&normal)));
+            return false;
+        }
+        true
+    }
+}
+
+/// `/a//b/./c/` → `/a/b/c`.
+fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// A value quoted for a message, with control characters visible.
+fn show(s: &str) -> String {
+    format!("{s:?}").replace('`', "'")
+}
+
+pub fn resolve(
+    parsed: &Parsed,
+    manifest_file: &str,
+    overrides: Overrides,
+) -> Result<Pod, Vec<Diagnostic>> {
+    let mut c = Checker {
+        map: &parsed.map,
+        errors: Vec::new(),
+    };
+    let pod = resolve_pod(&mut c, &parsed.manifest, manifest_file, overrides);
+    if c.errors.is_empty() {
+        Ok(pod)
+    } else {
+        let mut errors = c.errors;
+        errors.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        Err(errors)
+    }
+}
+
+fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Overrides) -> Pod {
+    if m.podc != 1 {
+        c.value(
+            "podc",
+            format!(
+                "unsupported format version {}; this podc reads format 1",
+                m.podc
+            ),
+        );
+    }
+    c.name("name", "pod", &m.name);
+    let target = resolve_target(c, m, overrides);
+
+    let limits = m
+        .isolators
+        .as_ref()
+        .map(|i| {
+            let wanted = manifest::AppIsolators {
+                cpu: i.cpu.clone(),
+                cpu_shares: i.cpu_shares,
+                cpu_weight: i.cpu_weight,
+                memory: i.memory.clone(),
+                tasks: i.tasks,
+                ..Default::default()
+            };
+            resolve_limits(c, "isolators", &wanted, target)
+        })
+        .unwrap_or_default();
+
+    let mut volumes = Vec::new();
+    let mut volume_names = BTreeMap::new();
+    for (i, v) in m.volumes.iter().enumerate() {
+        let path = join_index("volumes", i);
+        if let Some(v) = resolve_volume(c, &path, v) {
+            if volume_names.insert(v.name.clone(), v.read_only).is_some() {
+                c.value(
+                    &join_key(&path, "name"),
+                    format!("volume {} is defined twice", show(&v.name)),
+                );
+            }
+            volumes.push(v);
+        }
+    }
+
+    if m.apps.is_empty() {
+        c.value("apps", "a pod needs at least one app");
+    }
+    let mut apps = Vec::new();
+    let mut app_names = BTreeSet::new();
+    for (i, a) in m.apps.iter().enumerate() {
+        let path = join_index("apps", i);
+        if !app_names.insert(a.name.clone()) {
+            c.value(
+                &join_key(&path, "name"),
+                format!("app {} is defined twice", show(&a.name)),
+            );
+        }
+        apps.push(resolve_app(c, &path, a, &volume_names, target));
+    }
+    check_after(c, &m.apps);
+
+    for (key, value) in &m.annotations {
+        if key.is_empty() || escape::has_control(key) {
+            c.key(
+                &join_key("annotations", key),
+                format!(
+                    "annotation key {} must be non-empty and without control characters",
+                    show(key)
+                ),
+            );
+        }
+        let _ = value;
+    }
+
+    Pod {
+        name: m.name.clone(),
+        manifest_file: manifest_file.to_string(),
+        target,
+        limits,
+        volumes,
+        apps,
+        annotations: m.annotations.clone(),
+    }
+}
+
+fn resolve_target(c: &mut Checker, m: &Manifest, overrides: Overrides) -> Target {
+    let spec = m.target.as_ref();
+    let mut t = Target::default();
+    if let Some(v) = spec.and_then(|s| s.cgroup) {
+        t.cgroup = v;
+    }
+    if let Some(v) = spec.and_then(|s| s.systemd) {
+        if v < u64::from(target::MIN_SYSTEMD) || v > 9999 {
+            c.value(
+                "target.systemd",
+                format!(
+                    "systemd {v} is not a version podc can target; use {} or newer",
+                    target::MIN_SYSTEMD
+                ),
+            );
+        } else {
+            t.systemd = v as u32;
+        }
+    }
+    if let Some(v) = overrides.cgroup {
+        t.cgroup = v;
+    }
+    if let Some(v) = overrides.systemd {
+        t.systemd = v;
+    }
+    if t.cgroup == CgroupVersion::V1 && t.systemd >= target::CGROUP_V1_REMOVED {
+        let path = if spec.and_then(|s| s.cgroup).is_some() {
+            "target.cgroup"
+        } else {
+            "target.systemd"
+        };
+        c.value(
+            path,
+            format!(
+            "cgroup v1 is not supported by systemd {}: support for it was removed in systemd {}",
+            t.systemd,
+            target::CGROUP_V1_REMOVED
+        ),
+        );
+    }
+    // Every app needs MountAPIVFS= to run in its own root directory.
+    if !t.has(Feature::MountApiVfs) && !m.apps.is_empty() {
+        let (since, _) = target::availability(Feature::MountApiVfs);
+        c.value("target.systemd", format!(
+            "systemd {} cannot run apps in their own root filesystem: podc needs MountAPIVFS= (systemd {since} or newer)",
+            t.systemd
+        ));
+    }
+    t
+}
+
+/// Reports a feature the target lacks, at `path`.
+fn require(c: &mut Checker, path: &str, target: Target, feature: Feature, why: &str) -> bool {
+    if target.has(feature) {
+        return true;
+    }
+    let (since, until) = target::availability(feature);
+    let msg = match until {
+        Some(u) if target.systemd >= u => format!(
+            "{why} needs {}, which systemd {u} and newer no longer have (target: systemd {})",
+            feature.spelling(),
+            target.systemd
+        ),
+        _ => format!(
+            "{why} needs {}, which systemd {} lacks (added in {since})",
+            feature.spelling(),
+            target.systemd
+        ),
+    };
+    c.value(path, msg);
+    false
+}
+
+fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Target) -> Limits {
+    let mut l = Limits::default();
+    if let Some(q) = &i.cpu {
+        let path = join_key(base, "cpu");
+        match quantity::millicores(&q.0) {
+            Ok(m) if m < 10 => {
+                c.value(
+                    &path,
+                    format!(
+                        "cpu {} is below the smallest quota the kernel enforces, 10m (1% of a CPU)",
+                        show(&q.0)
+                    ),
+                );
+            }
+            Ok(m) if m > 214_748_364 => {
+                c.value(
+                    &path,
+                    format!(
+                        "cpu {} is larger than systemd's CPUQuota= can express",
+                        show(&q.0)
+                    ),
+                );
+            }
+            Ok(m) => {
+                if m % 10 != 0 {
+                    require(
+                        c,
+                        &path,
+                        t,
+                        Feature::CpuQuotaFraction,
+                        &format!("cpu {}", show(&q.0)),
+                    );
+                }
+                l.cpu_millis = Some(m);
+            }
+            Err(e) => {
+                c.value(&path, format!("cpu {} {e}", show(&q.0)));
+            }
+        }
+    }
+    match (i.cpu_shares, i.cpu_weight) {
+        (Some(_), Some(_)) => {
+            c.key(
+                &join_key(base, "cpuWeight"),
+                "cpuShares and cpuWeight are two spellings of one setting; give only one",
+            );
+        }
+        (Some(s), None) => {
+            let path = join_key(base, "cpuShares");
+            if !(2..=262_144).contains(&s) {
+                c.value(&path, format!("cpuShares {s} is out of range 2..262144"));
+            } else {
+                l.cpu_weight = Some(CpuWeight::Shares(s));
+            }
+        }
+        (None, Some(w)) => {
+            let path = join_key(base, "cpuWeight");
+            if !(1..=10_000).contains(&w) {
+                c.value(&path, format!("cpuWeight {w} is out of range 1..10000"));
+            } else {
+                l.cpu_weight = Some(CpuWeight::Weight(w));
+            }
+        }
+        (None, None) => {}
+    }
+    if let Some(q) = &i.memory {
+        let path = join_key(base, "memory");
+        match quantity::bytes(&q.0) {
+            Ok(b) => l.memory_bytes = Some(b),
+            Err(e) => {
+                c.value(&path, format!("memory {} {e}", show(&q.0)));
+            }
+        }
+    }
+    if let Some(n) = i.tasks {
+        let path = join_key(base, "tasks");
+        if n == 0 {
+            c.value(&path, "tasks must be at least 1");
+        } else if n == u64::MAX {
+            c.value(&path, "tasks is too large");
+        } else {
+            l.tasks = Some(n);
+        }
+    }
+    // Directives the target must have for these limits.
+    let (mem, weight) = match t.cgroup {
+        CgroupVersion::V1 => (Feature::MemoryLimit, Feature::CpuShares),
+        CgroupVersion::V2 => (Feature::MemoryMax, Feature::CpuWeight),
+    };
+    if l.memory_bytes.is_some() {
+        require(c, &join_key(base, "memory"), t, mem, "a memory limit");
+    }
+    if let Some(w) = l.cpu_weight {
+        let key = if matches!(w, CpuWeight::Shares(_)) {
+            "cpuShares"
+        } else {
+            "cpuWeight"
+        };
+        require(c, &join_key(base, key), t, weight, "a CPU weight");
+    }
+    l
+}
+
+fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<Volume> {
+    let named = c.name(&join_key(path, "name"), "volume", &v.name);
+    let read_only = v.read_only.unwrap_or(false);
+    let kind = match v.kind {
+        manifest::VolumeKind::Host => {
+            for (key, present) in [
+                ("mode", v.mode.is_some()),
+                ("uid", v.uid.is_some()),
+                ("gid", v.gid.is_some()),
+            ] {
+                if present {
+                    c.key(&join_key(path, key), format!("`{key}` applies only to empty volumes; a host volume keeps its directory's own"));
+                }
+            }
+            match &v.source {
+                None => {
+                    c.key(
+                        &join_key(path, "kind"),
+                        format!("host volume {} needs a `source` directory", show(&v.name)),
+                    );
+                    None
+                }
+                Some(s) => c
+                    .abs_path(&join_key(path, "source"), "volume source", s)
+                    .then(|| pod::VolumeKind::Host { source: s.clone() }),
+            }
+        }
+        manifest::VolumeKind::Empty => {
+            if v.source.is_some() {
+                c.key(
+                    &join_key(path, "source"),
+                    "an empty volume has no `source`: podc makes a fresh directory for each run",
+                );
+            }
+            let mode = match &v.mode {
+                None => Some(0o755),
+                Some(m) => {
+                    let ok =
+                        (3..=5).contains(&m.len()) && m.bytes().all(|b| (b'0'..=b'7').contains(&b));
+                    let parsed = if ok {
+                        u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777)
+                    } else {
+                        None
+                    };
+                    if parsed.is_none() {
+                        c.value(
+                            &join_key(path, "mode"),
+                            format!(
+                                "mode {} is not an octal permission such as \"0750\"",
+                                show(m)
+                            ),
+                        );
+                    }
+                    parsed
+                }
+            };
+            mode.map(|mode| pod::VolumeKind::Empty {
+                mode,
+                uid: v.uid.unwrap_or(0),
+                gid: v.gid.unwrap_or(0),
+            })
+        }
+    };
+    match (named, kind) {
+        (true, Some(kind)) => Some(Volume {
+            name: v.name.clone(),
+            kind,
+            read_only,
+        }),
+        _ => None,
+    }
+}
+
+fn resolve_app(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+    volumes: &BTreeMap<String, bool>,
+    t: Target,
+) -> App {
+    let name_path = join_key(path, "name");
+    let reserved = RESERVED_APP_NAMES.contains(&a.name.as_str())
+        || RESERVED_APP_PREFIXES.iter().any(|p| a.name.starts_with(p));
+    if c.name(&name_path, "app", &a.name) && reserved {
+        c.value(&name_path, format!("app name {} is reserved: its unit would shadow one that systemd or podc runs in the pod", show(&a.name)))
+            .help = Some(format!(
+                "reserved are the names {} and names starting with {}",
+                RESERVED_APP_NAMES.join(", "),
+                RESERVED_APP_PREFIXES.join(" or ")
+            ));
+    }
+    c.abs_path(&join_key(path, "image"), "image", &a.image);
+
+    let exec_path = join_key(path, "exec");
+    if a.exec.is_empty() {
+        c.value(&exec_path, "exec needs at least the program to run");
+    }
+    for (i, arg) in a.exec.iter().enumerate() {
+        let p = join_index(&exec_path, i);
+        if escape::has_nul(arg) {
+            c.value(&p, "a NUL character cannot be passed to a program");
+        } else if i == 0 {
+            if arg.contains('$') {
+                c.value(&p, format!("program path {} contains `$`, which systemd cannot pass literally in an executable path", show(arg)));
+            } else if arg.ends_with('/') && arg.len() > 1 {
+                c.value(&p, format!("program path {} ends with `/`", show(arg)));
+            } else {
+                c.abs_path(&p, "program path", arg);
+            }
+        }
+    }
+
+    let user = a.user.clone().unwrap_or(IdOrName::Id(0));
+    check_id(c, &join_key(path, "user"), "user", &user);
+    let group = a.group.clone().unwrap_or(IdOrName::Id(0));
+    check_id(c, &join_key(path, "group"), "group", &group);
+    let supplementary_groups = a.supplementary_groups.clone().unwrap_or_default();
+    for (i, g) in supplementary_groups.iter().enumerate() {
+        check_id(
+            c,
+            &join_index(&join_key(path, "supplementaryGroups"), i),
+            "group",
+            g,
+        );
+    }
+
+    let working_directory = a.working_directory.clone().unwrap_or_else(|| "/".into());
+    let wd_path = join_key(path, "workingDirectory");
+    if c.abs_path(&wd_path, "working directory", &working_directory)
+        && working_directory.contains('\\')
+    {
+        c.value(
+            &wd_path,
+            "a working directory with `\\` cannot be written to a unit file verbatim",
+        );
+    }
+
+    for (k, v) in &a.environment {
+        let p = join_key(&join_key(path, "environment"), k);
+        let valid = k
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            c.key(
+                &p,
+                format!(
+                    "environment variable name {} must match ^[A-Za-z_][A-Za-z0-9_]*$",
+                    show(k)
+                ),
+            );
+        }
+        if escape::has_nul(v) {
+            c.value(&p, "a NUL character cannot be passed in the environment");
+        }
+    }
+
+    let iso = a.isolators.clone().unwrap_or_default();
+    let iso_path = join_key(path, "isolators");
+    let limits = resolve_limits(c, &iso_path, &iso, t);
+    if let Some(v) = iso.oom_score_adj {
+        if !(-1000..=1000).contains(&v) {
+            c.value(
+                &join_key(&iso_path, "oomScoreAdj"),
+                format!("oomScoreAdj {v} is out of range -1000..1000"),
+            );
+        }
+    }
+    let capabilities = iso.capabilities.as_ref().and_then(|s| {
+        let p = join_key(&iso_path, "capabilities");
+        let f = one_of(c, &p, "capabilities", s.retain.as_ref(), s.remove.as_ref())?;
+        let (key, names) = filter_parts(&f);
+        let mut ok = true;
+        for (i, n) in names.iter().enumerate() {
+            if !linux::CAPABILITIES.contains(&n.as_str()) {
+                ok = false;
+                c.value(
+                    &join_index(&join_key(&p, key), i),
+                    format!("unknown capability {}", show(n)),
+                )
+                .help = Some(
+                    "capabilities are named like CAP_NET_BIND_SERVICE (see capabilities(7))".into(),
+                );
+            }
+        }
+        ok.then_some(f)
+    });
+    let seccomp = iso.seccomp.as_ref().and_then(|s| {
+        let p = join_key(&iso_path, "seccomp");
+        let f = one_of(c, &p, "seccomp", s.retain.as_ref(), s.remove.as_ref())?;
+        let (key, names) = filter_parts(&f);
+        let mut ok = true;
+        for (i, n) in names.iter().enumerate() {
+            let np = join_index(&join_key(&p, key), i);
+            if let Some(group) = n.strip_prefix('@') {
+                match target::syscall_group_since(n) {
+                    None => {
+                        ok = false;
+                        c.value(&np, format!("unknown system call group {}", show(n)))
+                            .help = Some(format!(
+                            "known groups: {}",
+                            target::syscall_groups().collect::<Vec<_>>().join(" ")
+                        ));
+                    }
+                    Some(_) => {
+                        let _ = group;
+                        let g = target::syscall_groups().find(|g| g == n).unwrap();
+                        ok &= require(
+                            c,
+                            &np,
+                            t,
+                            Feature::SyscallGroup(g),
+                            &format!("seccomp group {n}"),
+                        );
+                    }
+                }
+            } else if n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                ok = false;
+                c.value(&np, format!("{} is not a system call name", show(n)))
+                    .help = Some(
+                    "system calls are lowercase names such as `mount`, groups start with `@`"
+                        .into(),
+                );
+            }
+        }
+        let errno = s.errno.clone();
+        if let Some(e) = &errno {
+            if !linux::ERRNO.contains(&e.as_str()) {
+                ok = false;
+                c.value(
+                    &join_key(&p, "errno"),
+                    format!("unknown errno name {}", show(e)),
+                )
+                .help = Some(
+                    "errno names are uppercase, such as EPERM or EACCES (see errno(3))".into(),
+                );
+            }
+        }
+        ok.then_some(Seccomp { filter: f, errno })
+    });
+
+    let mut mounts = Vec::new();
+    let mut mount_paths = BTreeSet::new();
+    for (i, m) in a.mounts.iter().enumerate() {
+        let p = join_index(&join_key(path, "mounts"), i);
+        let volume_ro = match volumes.get(&m.volume) {
+            Some(ro) => Some(*ro),
+            None => {
+                c.value(
+                    &join_key(&p, "volume"),
+                    format!("no volume named {} in this pod", show(&m.volume)),
+                );
+                None
+            }
+        };
+        let mp = join_key(&p, "path");
+        let path_ok = c.abs_path(&mp, "mount path", &m.path);
+        if path_ok && m.path == "/" {
+            c.value(
+                &mp,
+                "a volume cannot be mounted over the app's whole root filesystem",
+            );
+        } else if path_ok && !mount_paths.insert(m.path.clone()) {
+            c.value(
+                &mp,
+                format!("two mounts of this app use the path {}", show(&m.path)),
+            );
+        }
+        if let Some(vro) = volume_ro {
+            mounts.push(AppMount {
+                volume: m.volume.clone(),
+                path: m.path.clone(),
+                read_only: vro || m.read_only.unwrap_or(false),
+            });
+        }
+    }
+
+    App {
+        name: a.name.clone(),
+        image: a.image.clone(),
+        exec: a.exec.clone(),
+        user,
+        group,
+        supplementary_groups,
+        working_directory,
+        environment: a.environment.clone(),
+        limits,
+        oom_score_adj: iso.oom_score_adj,
+        no_new_privileges: iso.no_new_privileges,
+        capabilities,
+        seccomp,
+        mounts,
+        read_only_rootfs: a.read_only_rootfs.unwrap_or(false),
+        after: a.after.clone(),
+        restart: a.restart.unwrap_or(manifest::Restart::No),
+    }
+}
+
+fn filter_parts(f: &Filter) -> (&'static str, &Vec<String>) {
+    match f {
+        Filter::Retain(v) => ("retain", v),
+        Filter::Remove(v) => ("remove", v),
+    }
+}
+
+/// Exactly one of `retain` and `remove`, non-empty.
+fn one_of(
+    c: &mut Checker,
+    path: &str,
+    what: &str,
+    retain: Option<&Vec<String>>,
+    remove: Option<&Vec<String>>,
+) -> Option<Filter> {
+    match (retain, remove) {
+        (Some(_), Some(_)) => {
+            c.key(
+                &join_key(path, "remove"),
+                format!("{what} takes `retain` or `remove`, not both"),
+            );
+            None
+        }
+        (None, None) => {
+            c.key(path, format!("{what} needs `retain` or `remove`"));
+            None
+        }
+        (Some(v), None) | (None, Some(v)) => {
+            let (key, f) = if retain.is_some() {
+                ("retain", Filter::Retain(v.clone()))
+            } else {
+                ("remove", Filter::Remove(v.clone()))
+            };
+            if v.is_empty() {
+                c.value(
+                    &join_key(path, key),
+                    format!("{what} `{key}` must list at least one name"),
+                );
+                return None;
+            }
+            Some(f)
+        }
+    }
+}
+
+/// A user or group: numeric ids below 2^32-1, or a name systemd accepts.
+fn check_id(c: &mut Checker, path: &str, what: &str, id: &IdOrName) {
+    match id {
+        IdOrName::Id(n) => {
+            if *n == u32::MAX {
+                c.value(
+                    path,
+                    format!("{what} id {n} is reserved (it means \"no {what}\")"),
+                );
+            }
+        }
+        IdOrName::Name(n) => {
+            let ok = n.len() <= 31
+                && n.bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+            if !ok {
+                c.value(path, format!("{what} name {} is not valid", show(n)))
+                    .help = Some(format!("{what} names start with a letter or `_` and hold letters, digits, `_`, `-` and `.`, up to 31 characters; or give a numeric id"));
+            }
+        }
+    }
+}
+
+/// Every `after` names another app of the pod, and the graph has no cycle.
+fn check_after(c: &mut Checker, apps: &[manifest::App]) {
+    let index: BTreeMap<&str, usize> = apps
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.name.as_str(), i))
+        .collect();
+    let mut edges: Vec<Vec<(usize, usize)>> = vec![Vec::new(); apps.len()];
+    for (i, a) in apps.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for (j, dep) in a.after.iter().enumerate() {
+            let p = join_index(&join_key(&join_index("apps", i), "after"), j);
+            if !seen.insert(dep) {
+                c.value(&p, format!("{} is listed twice", show(dep)));
+            } else if dep == &a.name {
+                c.value(&p, format!("app {} cannot start after itself", show(dep)));
+            } else if let Some(&k) = index.get(dep.as_str()) {
+                edges[i].push((k, j));
+            } else {
+                c.value(&p, format!("no app named {} in this pod", show(dep)));
+            }
+        }
+    }
+    // Depth-first search; report each cycle once, at the edge that closes it.
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        Active,
+        Done,
+    }
+    let mut state = vec![State::New; apps.len()];
+    fn visit(
+        n: usize,
+        edges: &[Vec<(usize, usize)>],
+        state: &mut [State],
+        stack: &mut Vec<usize>,
+        c: &mut Checker,
+        apps: &[manifest::App],
+    ) {
+        state[n] = State::Active;
+        stack.push(n);
+        for &(m, j) in &edges[n] {
+            match state[m] {
+                State::Active => {
+                    let start = stack.iter().position(|&x| x == m).unwrap();
+                    let mut names: Vec<&str> = stack[start..]
+                        .iter()
+                        .map(|&x| apps[x].name.as_str())
+                        .collect();
+                    names.push(&apps[m].name);
+                    let p = join_index(&join_key(&join_index("apps", n), "after"), j);
+                    c.value(
+                        &p,
+                        format!(
+                            "apps wait for each other in a cycle: {}",
+                            names.join(" after ")
+                        ),
+                    );
+                }
+                State::New => visit(m, edges, state, stack, c, apps),
+                State::Done => {}
+            }
+        }
+        stack.pop();
+        state[n] = State::Done;
+    }
+    for n in 0..apps.len() {
+        if state[n] == State::New {
+            visit(n, &edges, &mut state, &mut Vec::new(), c, apps);
+        }
+    }
+}

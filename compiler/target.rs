@@ -1,0 +1,125 @@
+//! The target: which cgroup hierarchy and which systemd the generated units are for, and
+//! which unit-file features each systemd version has.
+//!
+//! The table is data: one row per feature podc may emit, with the first systemd release that
+//! understands it and, where it applies, the first release that no longer does. Resolution
+//! asks it before anything is lowered, so `lower` never emits a directive the target lacks.
+
+use crate::manifest::CgroupVersion;
+
+/// The systemd podc targets when the manifest and the command line say nothing.
+pub const DEFAULT_SYSTEMD: u32 = 252;
+/// The oldest systemd a manifest may name (SPEC section 1).
+pub const MIN_SYSTEMD: u32 = 230;
+/// The first systemd without cgroup v1 support.
+pub const CGROUP_V1_REMOVED: u32 = 258;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub cgroup: CgroupVersion,
+    pub systemd: u32,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            cgroup: CgroupVersion::V2,
+            systemd: DEFAULT_SYSTEMD,
+        }
+    }
+}
+
+/// A unit-file feature whose availability depends on the systemd version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    MemoryMax,
+    CpuWeight,
+    MemoryLimit,
+    CpuShares,
+    /// `CPUQuota=` with a fractional percentage such as `12.5%`.
+    CpuQuotaFraction,
+    MountApiVfs,
+    TypeExec,
+    /// `SystemCallFilter=@group`, with the group name.
+    SyscallGroup(&'static str),
+}
+
+/// `(first version with it, first version without it)`.
+pub fn availability(feature: Feature) -> (u32, Option<u32>) {
+    match feature {
+        Feature::MemoryMax | Feature::CpuWeight => (231, None),
+        Feature::MemoryLimit | Feature::CpuShares => (0, Some(CGROUP_V1_REMOVED)),
+        Feature::CpuQuotaFraction => (243, None),
+        Feature::MountApiVfs => (233, None),
+        Feature::TypeExec => (240, None),
+        Feature::SyscallGroup(group) => (syscall_group_since(group).unwrap_or(0), None),
+    }
+}
+
+impl Feature {
+    /// How the feature is spelled in a unit file, for messages.
+    pub fn spelling(self) -> String {
+        match self {
+            Feature::MemoryMax => "MemoryMax=".into(),
+            Feature::CpuWeight => "CPUWeight=".into(),
+            Feature::MemoryLimit => "MemoryLimit=".into(),
+            Feature::CpuShares => "CPUShares=".into(),
+            Feature::CpuQuotaFraction => "a fractional CPUQuota= percentage".into(),
+            Feature::MountApiVfs => "MountAPIVFS=".into(),
+            Feature::TypeExec => "Type=exec".into(),
+            Feature::SyscallGroup(g) => format!("the system call group {g}"),
+        }
+    }
+}
+
+impl Target {
+    pub fn has(self, feature: Feature) -> bool {
+        let (since, until) = availability(feature);
+        self.systemd >= since && until.is_none_or(|u| self.systemd < u)
+    }
+}
+
+/// System call groups systemd knows, with the release that introduced each.
+const SYSCALL_GROUPS: &[(&str, u32)] = &[
+    ("@aio", 235),
+    ("@basic-io", 231),
+    ("@chown", 235),
+    ("@clock", 231),
+    ("@cpu-emulation", 231),
+    ("@debug", 231),
+    ("@default", 231),
+    ("@file-system", 231),
+    ("@io-event", 231),
+    ("@ipc", 231),
+    ("@keyring", 231),
+    ("@known", 248),
+    ("@memlock", 245),
+    ("@module", 231),
+    ("@mount", 231),
+    ("@network-io", 231),
+    ("@obsolete", 231),
+    ("@pkey", 245),
+    ("@privileged", 231),
+    ("@process", 231),
+    ("@raw-io", 231),
+    ("@reboot", 233),
+    ("@resources", 231),
+    ("@sandbox", 250),
+    ("@setuid", 235),
+    ("@signal", 244),
+    ("@swap", 233),
+    ("@sync", 245),
+    ("@system-service", 239),
+    ("@timer", 240),
+];
+
+pub fn syscall_group_since(group: &str) -> Option<u32> {
+    SYSCALL_GROUPS
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, v)| *v)
+}
+
+pub fn syscall_groups() -> impl Iterator<Item = &'static str> {
+    SYSCALL_GROUPS.iter().map(|(g, _)| *g)
+}
