@@ -36,15 +36,28 @@ pub struct Parsed {
 }
 
 pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
-    let manifest = match format {
-        Format::Yaml => parse_yaml(source)?,
-        Format::Toml => parse_toml(source)?,
-    };
-    let map = match format {
+    let map = || match format {
         Format::Yaml => SourceMap::yaml(source),
         Format::Toml => SourceMap::toml(source),
     };
-    Ok(Parsed { manifest, map })
+    let result = match format {
+        Format::Yaml => parse_yaml(source),
+        Format::Toml => parse_toml(source),
+    };
+    match result {
+        Ok(manifest) => Ok(Parsed {
+            manifest,
+            map: map(),
+        }),
+        // A missing key is best shown at the mapping that lacks it.
+        Err(mut d) if d.message.starts_with("missing field") => {
+            if let Some(path) = &d.path {
+                d.span = map().key(path).or(d.span);
+            }
+            Err(d)
+        }
+        Err(d) => Err(d),
+    }
 }
 
 fn yaml_options() -> serde_saphyr::Options {
@@ -54,7 +67,10 @@ fn yaml_options() -> serde_saphyr::Options {
 }
 
 fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
-    if source.trim().is_empty() {
+    let blank = source
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
         return Err(Diagnostic::new("the manifest is empty")
             .at("", Some(0..0))
             .help("a manifest needs at least `podc`, `name` and `apps`"));
@@ -73,13 +89,36 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
         Ok(manifest) => return Ok(manifest),
         Err(e) => e,
     };
-    let span = err.location().and_then(|loc| {
-        let s = loc.span();
-        let start = usize::try_from(s.byte_offset()?).ok()?;
-        let len = usize::try_from(s.byte_len().unwrap_or(0)).ok()?;
-        Some(start..start + len)
-    });
+    let span = err.location().and_then(|loc| yaml_location(source, &loc));
     Err(Diagnostic::new(yaml_message(&err)).at(clean_path(&path), span))
+}
+
+/// The byte span of a serde-saphyr location: its byte offsets where it has them, else its
+/// line and column (syntax errors carry only those).
+fn yaml_location(source: &str, loc: &serde_saphyr::Location) -> Option<std::ops::Range<usize>> {
+    let span = loc.span();
+    if let Some(start) = span.byte_offset() {
+        let start = usize::try_from(start).ok()?;
+        let len = usize::try_from(span.byte_len().unwrap_or(0)).ok()?;
+        return Some(start..start + len);
+    }
+    let (line, column) = (loc.line() as usize, loc.column() as usize);
+    if line == 0 {
+        return None;
+    }
+    let line_start = if line == 1 {
+        0
+    } else {
+        source.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let text = &source[line_start..];
+    let offset = text
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| i);
+    let start = line_start + offset;
+    let len = source[start..].chars().next().map_or(0, char::len_utf8);
+    Some(start..start + len)
 }
 
 /// serde-saphyr's message without the position it appends (we show our own).
@@ -129,5 +168,23 @@ fn tidy(message: &str) -> String {
         .unwrap_or("")
         .trim()
         .trim_end_matches('.');
-    line.to_string()
+    let friendly = match line {
+        "invalid u64" | "invalid u32" => "expected a whole number that is not negative",
+        "invalid i64" => "expected a whole number",
+        "expected mapping start" => "expected a mapping (`key: value` lines)",
+        "expected sequence start" => "expected a list",
+        "expected string scalar" => "expected a string",
+        "unexpected end of input" => "unexpected end of the manifest",
+        _ => line,
+    };
+    friendly
+        .replace(
+            ", expected u64",
+            ", expected a whole number that is not negative",
+        )
+        .replace(
+            ", expected u32",
+            ", expected a whole number that is not negative",
+        )
+        .replace(", expected i64", ", expected a whole number")
 }

@@ -272,7 +272,7 @@ mod tests {
     const TOML: &str =
         "podc = 1\nname = \"web\"\n[[apps]]\nname = \"a\"\n[apps.isolators]\nmemory = \"1Gi\"\n";
 
-    fn text<'a>(src: &'a str, r: Option<Range<usize>>) -> &'a str {
+    fn text(src: &str, r: Option<Range<usize>>) -> &str {
         &src[r.expect("span")]
     }
 

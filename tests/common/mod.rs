@@ -1,0 +1,68 @@
+//! Helpers shared by the integration tests: compile a fixture file the way `podc build` does.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use podc::lower::Install;
+use podc::parse::Format;
+use podc::render::Files;
+use podc::resolve::Overrides;
+use podc::Input;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The name a fixture is shown under: its path below `tests/fixtures` (`bad/x.yaml`).
+pub fn display_name(path: &Path) -> String {
+    path.strip_prefix(root().join("tests/fixtures"))
+        .or_else(|_| path.strip_prefix(root()))
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Compiles a manifest file to its tree, or to its rendered diagnostics.
+pub fn compile(path: &Path, install: Option<&Install>) -> Result<Files, String> {
+    let source = std::fs::read_to_string(path).expect("fixtures are UTF-8");
+    let display = display_name(path);
+    let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let format = Format::of(path).expect("fixtures are .yaml or .toml");
+    let input = Input {
+        display: &display,
+        file_name: &file_name,
+        source: &source,
+        format,
+    };
+    let pod = podc::check(&input, Overrides::default()).map_err(|r| r.to_string())?;
+    let default = Install {
+        dir: format!("/var/lib/podc/{}", pod.name),
+        podc: "/usr/bin/podc".into(),
+    };
+    Ok(podc::generate(&pod, install.unwrap_or(&default)))
+}
+
+/// A tree as one text: each file under a `=== path (N bytes)` line, in path order. The byte
+/// count pins what insta's whitespace-insensitive comparison would miss.
+pub fn tree_text(files: &Files) -> String {
+    let mut out = String::new();
+    for (path, content) in files {
+        out.push_str(&format!("=== {path} ({} bytes)\n", content.len()));
+        out.push_str(content);
+        if !content.ends_with('\n') {
+            out.push_str("\n(no newline at end of file)\n");
+        }
+    }
+    out
+}
+
+pub fn fixtures(kind: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures").join(kind))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| Format::of(p).is_some())
+        .collect();
+    v.sort();
+    v
+}
