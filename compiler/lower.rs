@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::escape;
 use crate::manifest::{CgroupVersion, IdOrName, Restart};
 use crate::mountplan::{self, MountPlan, Step};
-use crate::pod::{App, Filter, Limits, Pod, VolumeKind};
+use crate::pod::{App, CpuWeight, Filter, Limits, Pod, VolumeKind};
 use crate::target::{Feature, Target};
 
 /// Where the tree is installed on the host, and where podc is; both absolute paths.
@@ -283,21 +283,29 @@ pub fn cpu_percent(millis: u64) -> String {
 }
 
 fn limit_directives(l: &Limits, t: Target) -> Vec<Directive> {
+    let unified = t.unified_directives();
     let mut out = Vec::new();
     if let Some(b) = l.memory_bytes {
-        let key = match t.cgroup {
-            CgroupVersion::V1 => "MemoryLimit",
-            CgroupVersion::V2 => "MemoryMax",
-        };
-        out.push(d(key, b.to_string()));
+        out.push(d(
+            if unified { "MemoryMax" } else { "MemoryLimit" },
+            b.to_string(),
+        ));
     }
     if let Some(m) = l.cpu_millis {
         out.push(d("CPUQuota", cpu_percent(m)));
     }
     if let Some(w) = l.cpu_weight {
-        out.push(match t.cgroup {
-            CgroupVersion::V1 => d("CPUShares", w.shares().to_string()),
-            CgroupVersion::V2 => d("CPUWeight", w.weight().to_string()),
+        out.push(match (t.cgroup, unified, w) {
+            (CgroupVersion::V2, _, w) => d("CPUWeight", w.weight().to_string()),
+            (CgroupVersion::V1, false, w) => d("CPUShares", w.shares().to_string()),
+            // Resolution made sure these shares have an exact weight.
+            (CgroupVersion::V1, true, CpuWeight::Shares(s)) => d(
+                "CPUWeight",
+                CpuWeight::exact_weight_for_shares(s)
+                    .unwrap_or_else(|| w.weight())
+                    .to_string(),
+            ),
+            (CgroupVersion::V1, true, CpuWeight::Weight(w)) => d("CPUWeight", w.to_string()),
         });
     }
     if let Some(n) = l.tasks {

@@ -48,6 +48,13 @@ impl CpuWeight {
         }
     }
 
+    /// The weight that systemd turns into exactly these shares on cgroup v1
+    /// (`weight * 1024 / 100`), if there is one.
+    pub fn exact_weight_for_shares(shares: u64) -> Option<u64> {
+        let w = (shares * 100).div_ceil(1024);
+        ((1..=10_000).contains(&w) && w * 1024 / 100 == shares).then_some(w)
+    }
+
     /// cgroup v2 weight, with systemd's linear mapping, clamped.
     pub fn weight(self) -> u64 {
         match self {

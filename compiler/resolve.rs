@@ -178,13 +178,17 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     let mut volume_names = BTreeMap::new();
     for (i, v) in m.volumes.iter().enumerate() {
         let path = join_index("volumes", i);
+        // A volume with problems still exists for its mounts, so they get no errors of their own.
+        if volume_names
+            .insert(v.name.clone(), v.read_only.unwrap_or(false))
+            .is_some()
+        {
+            c.value(
+                &join_key(&path, "name"),
+                format!("volume {} is defined twice", show(&v.name)),
+            );
+        }
         if let Some(v) = resolve_volume(c, &path, v) {
-            if volume_names.insert(v.name.clone(), v.read_only).is_some() {
-                c.value(
-                    &join_key(&path, "name"),
-                    format!("volume {} is defined twice", show(&v.name)),
-                );
-            }
             volumes.push(v);
         }
     }
@@ -308,15 +312,6 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
     if let Some(q) = &i.cpu {
         let path = join_key(base, "cpu");
         match quantity::millicores(&q.0) {
-            Ok(m) if m < 10 => {
-                c.value(
-                    &path,
-                    format!(
-                        "cpu {} is below the smallest quota the kernel enforces, 10m (1% of a CPU)",
-                        show(&q.0)
-                    ),
-                );
-            }
             Ok(m) if m > 214_748_364 => {
                 c.value(
                     &path,
@@ -327,14 +322,12 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
                 );
             }
             Ok(m) => {
-                if m % 10 != 0 {
-                    require(
-                        c,
-                        &path,
-                        t,
-                        Feature::CpuQuotaFraction,
-                        &format!("cpu {}", show(&q.0)),
-                    );
+                let what = format!("cpu {}", show(&q.0));
+                // One requirement at a time: the stricter first.
+                if m < 10 {
+                    require(c, &path, t, Feature::CpuQuotaBelowOnePercent, &what);
+                } else if m % 10 != 0 {
+                    require(c, &path, t, Feature::CpuQuotaFraction, &what);
                 }
                 l.cpu_millis = Some(m);
             }
@@ -388,9 +381,10 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
         }
     }
     // Directives the target must have for these limits.
-    let (mem, weight) = match t.cgroup {
-        CgroupVersion::V1 => (Feature::MemoryLimit, Feature::CpuShares),
-        CgroupVersion::V2 => (Feature::MemoryMax, Feature::CpuWeight),
+    let (mem, weight) = if t.unified_directives() {
+        (Feature::MemoryMax, Feature::CpuWeight)
+    } else {
+        (Feature::MemoryLimit, Feature::CpuShares)
     };
     if l.memory_bytes.is_some() {
         require(c, &join_key(base, "memory"), t, mem, "a memory limit");
@@ -402,6 +396,23 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
             "cpuWeight"
         };
         require(c, &join_key(base, key), t, weight, "a CPU weight");
+        if let (CpuWeight::Shares(s), CgroupVersion::V1, true) =
+            (w, t.cgroup, t.unified_directives())
+        {
+            if CpuWeight::exact_weight_for_shares(s).is_none() {
+                let lo = (s * 100 / 1024).max(1);
+                c.value(&join_key(base, key), format!(
+                    "cpuShares {s} cannot be set exactly with systemd {}: it deprecates CPUShares= and turns CPUWeight=W into W*1024/100 shares on cgroup v1",
+                    t.systemd
+                ))
+                .help = Some(format!(
+                    "the nearest exact values are cpuShares {} (cpuWeight {lo}) and cpuShares {} (cpuWeight {})",
+                    lo * 1024 / 100,
+                    (lo + 1) * 1024 / 100,
+                    lo + 1
+                ));
+            }
+        }
     }
     l
 }

@@ -13,6 +13,9 @@ pub const DEFAULT_SYSTEMD: u32 = 252;
 pub const MIN_SYSTEMD: u32 = 230;
 /// The first systemd without cgroup v1 support.
 pub const CGROUP_V1_REMOVED: u32 = 258;
+/// The first systemd that warns about `MemoryLimit=` and `CPUShares=` ("will be removed
+/// soon"; measured with systemd-analyze verify of systemd 252).
+pub const V1_DIRECTIVES_DEPRECATED: u32 = 252;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
@@ -38,6 +41,9 @@ pub enum Feature {
     CpuShares,
     /// `CPUQuota=` with a fractional percentage such as `12.5%`.
     CpuQuotaFraction,
+    /// `CPUQuota=` below 1%: the kernel's smallest quota is 1ms, so systemd must lengthen the
+    /// period to fit, which it does since it gained `CPUQuotaPeriodSec=`.
+    CpuQuotaBelowOnePercent,
     MountApiVfs,
     TypeExec,
     /// `SystemCallFilter=@group`, with the group name.
@@ -50,6 +56,7 @@ pub fn availability(feature: Feature) -> (u32, Option<u32>) {
         Feature::MemoryMax | Feature::CpuWeight => (231, None),
         Feature::MemoryLimit | Feature::CpuShares => (0, Some(CGROUP_V1_REMOVED)),
         Feature::CpuQuotaFraction => (243, None),
+        Feature::CpuQuotaBelowOnePercent => (242, None),
         Feature::MountApiVfs => (233, None),
         Feature::TypeExec => (240, None),
         Feature::SyscallGroup(group) => (syscall_group_since(group).unwrap_or(0), None),
@@ -65,6 +72,7 @@ impl Feature {
             Feature::MemoryLimit => "MemoryLimit=".into(),
             Feature::CpuShares => "CPUShares=".into(),
             Feature::CpuQuotaFraction => "a fractional CPUQuota= percentage".into(),
+            Feature::CpuQuotaBelowOnePercent => "a CPUQuota= below 1%".into(),
             Feature::MountApiVfs => "MountAPIVFS=".into(),
             Feature::TypeExec => "Type=exec".into(),
             Feature::SyscallGroup(g) => format!("the system call group {g}"),
@@ -73,6 +81,14 @@ impl Feature {
 }
 
 impl Target {
+    /// Whether limits are written with the unified directives (`MemoryMax=`, `CPUWeight=`).
+    /// Always on cgroup v2; on cgroup v1 from the systemd that deprecates `MemoryLimit=` and
+    /// `CPUShares=`, because systemd applies `MemoryMax=` to `memory.limit_in_bytes` and
+    /// `CPUWeight=` to `cpu.shares` (weight × 1024 / 100) on the v1 hierarchy too.
+    pub fn unified_directives(self) -> bool {
+        self.cgroup == CgroupVersion::V2 || self.systemd >= V1_DIRECTIVES_DEPRECATED
+    }
+
     pub fn has(self, feature: Feature) -> bool {
         let (since, until) = availability(feature);
         self.systemd >= since && until.is_none_or(|u| self.systemd < u)

@@ -23,8 +23,8 @@ pub fn display_name(path: &Path) -> String {
         .to_string()
 }
 
-/// Compiles a manifest file to its tree, or to its rendered diagnostics.
-pub fn compile(path: &Path, install: Option<&Install>) -> Result<Files, String> {
+/// Reads and resolves a manifest file, or gives its rendered diagnostics.
+pub fn pod(path: &Path) -> Result<podc::pod::Pod, String> {
     let source = std::fs::read_to_string(path).expect("fixtures are UTF-8");
     let display = display_name(path);
     let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -35,7 +35,12 @@ pub fn compile(path: &Path, install: Option<&Install>) -> Result<Files, String> 
         source: &source,
         format,
     };
-    let pod = podc::check(&input, Overrides::default()).map_err(|r| r.to_string())?;
+    podc::check(&input, Overrides::default()).map_err(|r| r.to_string())
+}
+
+/// Compiles a manifest file to its tree, or to its rendered diagnostics.
+pub fn compile(path: &Path, install: Option<&Install>) -> Result<Files, String> {
+    let pod = pod(path)?;
     let default = Install {
         dir: format!("/var/lib/podc/{}", pod.name),
         podc: "/usr/bin/podc".into(),
