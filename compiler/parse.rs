@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use serde::Deserialize;
+
 use crate::diag::Diagnostic;
 use crate::manifest::Manifest;
 use crate::source::SourceMap;
@@ -63,6 +65,7 @@ pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
 fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
+    options.strict_booleans = true;
     options
 }
 
@@ -75,22 +78,39 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
             .at("", Some(0..0))
             .help("a manifest needs at least `podc`, `name` and `apps`"));
     }
-    // The closure hands the document path out through `path` and the error itself back to
-    // serde-saphyr, which then skips its trailing-document checks.
-    let mut path = String::new();
-    let result =
+    // First the YAML itself, into a JSON value: syntax, duplicate keys and alias budgets are
+    // checked here, and scalars get their YAML 1.2 core types (`"1"` stays a string, `no` is
+    // not a boolean), the same reading yaml-language-server gives the schema.
+    let value =
         serde_saphyr::with_deserializer_from_str_with_options(source, yaml_options(), |de| {
-            serde_path_to_error::deserialize::<_, Manifest>(de).map_err(|e| {
-                path = e.path().to_string();
-                e.into_inner()
-            })
+            serde_json::Value::deserialize(de)
         });
-    let err = match result {
-        Ok(manifest) => return Ok(manifest),
-        Err(e) => e,
+    let value = match value {
+        Ok(v) => v,
+        Err(err) => {
+            let span = err.location().and_then(|loc| yaml_location(source, &loc));
+            return Err(Diagnostic::new(yaml_message(&err)).at("", span));
+        }
     };
-    let span = err.location().and_then(|loc| yaml_location(source, &loc));
-    Err(Diagnostic::new(yaml_message(&err)).at(clean_path(&path), span))
+    // Then the value into the manifest types; positions come from the source map by path.
+    serde_path_to_error::deserialize::<_, Manifest>(value).map_err(|e| {
+        let path = clean_path(&e.path().to_string()).to_string();
+        let message = tidy(&e.inner().to_string());
+        let map = SourceMap::yaml(source);
+        let span = if message.starts_with("unknown field") || message.starts_with("missing field") {
+            map.key(&path)
+        } else {
+            map.value(&path)
+        };
+        let help = message
+            .ends_with("expected a boolean")
+            .then_some("booleans are true and false; yes, no, on and off are strings in YAML 1.2");
+        let d = Diagnostic::new(message).at(path, span);
+        match help {
+            Some(h) => d.help(h),
+            None => d,
+        }
+    })
 }
 
 /// The byte span of a serde-saphyr location: its byte offsets where it has them, else its

@@ -8,11 +8,7 @@ use crate::manifest::Manifest;
 
 pub fn schema_json() -> String {
     let generator = SchemaSettings::draft07().into_generator();
-    let mut schema = generator.into_root_schema_for::<Manifest>();
-    schema.insert(
-        "$id".into(),
-        "https://podc.dev/schemas/pod.schema.json".into(),
-    );
+    let schema = generator.into_root_schema_for::<Manifest>();
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     text.push('\n');
     text
