@@ -1,0 +1,320 @@
+//! The real binary, driven as a user would: exit statuses, `--check`, atomic replacement,
+//! stale files, foreign directories, several manifests, determinism.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn podc(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_podc"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("podc runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Every file below `dir`, as relative path → bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// A work directory holding a copy of a manifest under `name`.
+fn workdir(fixture: &str, name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(common::root().join(fixture), dir.path().join(name)).unwrap();
+    dir
+}
+
+const GOOD: &str = "tests/fixtures/good/volumes-shared.yaml";
+
+fn pod_name(fixture: &str) -> String {
+    common::pod(&common::root().join(fixture)).unwrap().name
+}
+
+#[test]
+fn build_writes_the_tree_and_exits_0() {
+    let w = workdir(GOOD, "pod.yaml");
+    let o = podc(w.path(), &["build", "pod.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let tree = snapshot(&w.path().join("out").join(pod_name(GOOD)));
+    let expected = common::compile(&common::root().join(GOOD), None).unwrap();
+    let got: BTreeMap<String, String> = tree
+        .into_iter()
+        .map(|(k, v)| (k.display().to_string(), String::from_utf8(v).unwrap()))
+        .collect();
+    // Same files and bytes as the library produces (the manifest's file name differs).
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &expected {
+        assert_eq!(
+            &got[k],
+            &v.replace("from volumes-shared.yaml.", "from pod.yaml."),
+            "{k}"
+        );
+    }
+    // Nothing else in the output directory: no staging leftovers.
+    let entries: Vec<_> = fs::read_dir(w.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+}
+
+#[test]
+fn bad_input_exits_1_writes_nothing_and_points_at_the_line() {
+    let w = workdir("tests/fixtures/bad/memory-zero.yaml", "pod.yaml");
+    let o = podc(w.path(), &["build", "pod.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--> pod.yaml:9:15"), "{}", stderr(&o));
+    assert!(!w.path().join("out").exists());
+    let o = podc(w.path(), &["check", "pod.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let w = workdir(GOOD, "pod.yaml");
+    for args in [
+        vec!["build"],
+        vec!["build", "missing.yaml"],
+        vec!["build", "pod.json"],
+        vec!["build", "pod.yaml", "--cgroup", "v3"],
+        vec!["build", "pod.yaml", "--install-dir", "relative/dir"],
+        vec!["build", "pod.yaml", "--podc-path", "podc"],
+        vec!["build", "pod.yaml", "--systemd", "100"],
+        vec!["frobnicate"],
+    ] {
+        let o = podc(w.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn check_is_clean_after_build_and_reports_drift_without_writing() {
+    let w = workdir(GOOD, "pod.yaml");
+    assert!(podc(w.path(), &["build", "pod.yaml", "-o", "out"])
+        .status
+        .success());
+    let o = podc(w.path(), &["build", "--check", "pod.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).is_empty());
+
+    // Change the manifest: --check shows a unified diff, exits 1, and writes nothing.
+    let manifest = fs::read_to_string(w.path().join("pod.yaml")).unwrap();
+    let changed = manifest.replacen(
+        r#""/usr/bin/sleep", "infinity""#,
+        r#""/usr/bin/sleep", "1000""#,
+        1,
+    );
+    assert_ne!(manifest, changed, "the fixture has a sleep to change");
+    fs::write(w.path().join("pod.yaml"), changed).unwrap();
+    let dir = w.path().join("out").join(pod_name(GOOD));
+    let before = snapshot(&dir);
+    let o = podc(w.path(), &["build", "--check", "pod.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    let diff = stdout(&o);
+    assert!(
+        diff.contains(
+            "-ExecStart=\"/usr/bin/sleep\" \"infinity\"\n+ExecStart=\"/usr/bin/sleep\" \"1000\"\n"
+        ),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("--- a/") && diff.contains("+++ b/") && diff.contains("@@"),
+        "{diff}"
+    );
+    assert_eq!(before, snapshot(&dir), "--check wrote to the tree");
+
+    // A tree that does not exist yet is drift too.
+    let o = podc(
+        w.path(),
+        &["build", "--check", "pod.yaml", "-o", "elsewhere"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!w.path().join("elsewhere").exists());
+}
+
+#[test]
+fn a_failed_build_leaves_the_old_tree_byte_identical() {
+    let w = workdir(GOOD, "pod.yaml");
+    assert!(podc(w.path(), &["build", "pod.yaml", "-o", "out"])
+        .status
+        .success());
+    let dir = w.path().join("out").join(pod_name(GOOD));
+    let before = snapshot(&dir);
+    let manifest = fs::read_to_string(w.path().join("pod.yaml")).unwrap();
+    fs::write(
+        w.path().join("pod.yaml"),
+        manifest.replacen("podc: 1", "podc: 2", 1),
+    )
+    .unwrap();
+    let o = podc(w.path(), &["build", "pod.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(before, snapshot(&dir));
+}
+
+#[test]
+fn stale_files_are_removed() {
+    let w = workdir("tests/fixtures/good/many-apps.toml", "pod.toml");
+    assert!(podc(w.path(), &["build", "pod.toml", "-o", "out"])
+        .status
+        .success());
+    let pod = pod_name("tests/fixtures/good/many-apps.toml");
+    let units = w
+        .path()
+        .join("out")
+        .join(&pod)
+        .join("rootfs/etc/systemd/system");
+    let count = |d: &Path| fs::read_dir(d).unwrap().count();
+    let before = count(&units);
+    // Drop the last app: its unit must disappear.
+    let manifest = fs::read_to_string(w.path().join("pod.toml")).unwrap();
+    let last = manifest.rfind("[[apps]]").unwrap();
+    fs::write(w.path().join("pod.toml"), &manifest[..last]).unwrap();
+    let o = podc(w.path(), &["build", "pod.toml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(count(&units), before - 1);
+    // A file someone left in the tree is gone too: the tree is exactly what podc generates.
+    fs::write(units.join("stray.service"), "x").unwrap();
+    assert!(podc(w.path(), &["build", "pod.toml", "-o", "out"])
+        .status
+        .success());
+    assert!(!units.join("stray.service").exists());
+}
+
+#[test]
+fn a_directory_podc_did_not_create_is_refused() {
+    let w = workdir(GOOD, "pod.yaml");
+    let dir = w.path().join("out").join(pod_name(GOOD));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("precious.txt"), "mine").unwrap();
+    let o = podc(w.path(), &["build", "pod.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not created by podc"), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(dir.join("precious.txt")).unwrap(),
+        "mine"
+    );
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+    // Nor a file in the tree's place.
+    let w = workdir(GOOD, "pod.yaml");
+    fs::create_dir_all(w.path().join("out")).unwrap();
+    fs::write(w.path().join("out").join(pod_name(GOOD)), "a file").unwrap();
+    assert_eq!(
+        podc(w.path(), &["build", "pod.yaml", "-o", "out"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn several_manifests_build_together_or_not_at_all() {
+    let w = workdir("tests/fixtures/good/minimal.yaml", "a.yaml");
+    fs::copy(
+        common::root().join("tests/fixtures/good/spec-example.yaml"),
+        w.path().join("b.yaml"),
+    )
+    .unwrap();
+    fs::copy(
+        common::root().join("tests/fixtures/bad/memory-zero.yaml"),
+        w.path().join("c.yaml"),
+    )
+    .unwrap();
+    let o = podc(
+        w.path(),
+        &["build", "a.yaml", "b.yaml", "c.yaml", "-o", "out"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !w.path().join("out").exists(),
+        "one bad manifest must stop the whole build"
+    );
+    let o = podc(w.path(), &["build", "a.yaml", "b.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(fs::read_dir(w.path().join("out")).unwrap().count(), 2);
+    // Two manifests for one pod name are an error.
+    fs::copy(w.path().join("a.yaml"), w.path().join("d.yaml")).unwrap();
+    let o = podc(w.path(), &["build", "a.yaml", "d.yaml", "-o", "out2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--> d.yaml:"), "{}", stderr(&o));
+}
+
+#[test]
+fn output_is_the_same_from_any_directory_and_environment() {
+    let a = workdir(GOOD, "pod.yaml");
+    let b = tempfile::tempdir().unwrap();
+    let nested = b.path().join("some/where/else");
+    fs::create_dir_all(&nested).unwrap();
+    fs::copy(a.path().join("pod.yaml"), nested.join("pod.yaml")).unwrap();
+    assert!(podc(a.path(), &["build", "pod.yaml", "-o", "out"])
+        .status
+        .success());
+    let o = Command::new(env!("CARGO_BIN_EXE_podc"))
+        .current_dir(b.path())
+        .args(["build", "some/where/else/pod.yaml", "-o", "x/y"])
+        .env_clear()
+        .env("TZ", "Pacific/Kiritimati")
+        .env("LANG", "tr_TR.UTF-8")
+        .env("LC_ALL", "tr_TR.UTF-8")
+        .env("HOME", "/nonexistent")
+        .env("HOSTNAME", "elsewhere")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pod = pod_name(GOOD);
+    assert_eq!(
+        snapshot(&a.path().join("out").join(&pod)),
+        snapshot(&b.path().join("x/y").join(&pod))
+    );
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let o = podc(&common::root(), &["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o),
+        fs::read_to_string(common::root().join("schemas/pod.schema.json")).unwrap()
+    );
+}
+
+#[test]
+fn example_builds() {
+    let w = tempfile::tempdir().unwrap();
+    let example = common::root().join("examples/web.yaml");
+    let o = podc(
+        w.path(),
+        &["build", example.to_str().unwrap(), "-o", "build"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(w.path().join("build/web/podc-web.service").exists());
+}
