@@ -92,6 +92,20 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
             return Err(Diagnostic::new(yaml_message(&err)).at("", span));
         }
     };
+    // serde would read a top-level list as a struct's fields in order; say what is wrong instead.
+    if !value.is_object() {
+        let what = match value {
+            serde_json::Value::Array(_) => "a list",
+            serde_json::Value::Null => "empty",
+            _ => "a single value",
+        };
+        let start = first_content(source).unwrap_or(0);
+        return Err(Diagnostic::new(format!(
+            "the manifest is {what}, not a mapping of keys to values"
+        ))
+        .at("", Some(start..start + 1))
+        .help("a manifest needs at least `podc`, `name` and `apps`"));
+    }
     // Then the value into the manifest types; positions come from the source map by path.
     serde_path_to_error::deserialize::<_, Manifest>(value).map_err(|e| {
         let path = clean_path(&e.path().to_string()).to_string();
@@ -111,6 +125,19 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
             None => d,
         }
     })
+}
+
+/// The byte offset of the first line that is neither blank nor a comment.
+fn first_content(source: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let t = line.trim_start();
+        if !t.is_empty() && !t.starts_with('#') && t != "---\n" && t != "---" {
+            return Some(offset + line.len() - t.len());
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// The byte span of a serde-saphyr location: its byte offsets where it has them, else its

@@ -30,7 +30,7 @@ impl fmt::Display for QuantityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             QuantityError::Syntax => f.write_str(
-                "not a quantity: expected a number with an optional suffix \
+                "is not a quantity: expected a number with an optional suffix \
                  m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi or Ei",
             ),
             QuantityError::Negative => f.write_str("must not be negative"),

@@ -268,10 +268,10 @@ fn resolve_target(c: &mut Checker, m: &Manifest, overrides: Overrides) -> Target
         c.value(
             path,
             format!(
-            "cgroup v1 is not supported by systemd {}: support for it was removed in systemd {}",
-            t.systemd,
-            target::CGROUP_V1_REMOVED
-        ),
+                "systemd {} cannot run on cgroup v1: support for it was removed in systemd {}",
+                t.systemd,
+                target::CGROUP_V1_REMOVED
+            ),
         );
     }
     // Every app needs MountAPIVFS= to run in its own root directory.
@@ -612,7 +612,7 @@ fn resolve_app(
         let mut ok = true;
         for (i, n) in names.iter().enumerate() {
             let np = join_index(&join_key(&p, key), i);
-            if let Some(group) = n.strip_prefix('@') {
+            if n.starts_with('@') {
                 match target::syscall_group_since(n) {
                     None => {
                         ok = false;
@@ -623,15 +623,8 @@ fn resolve_app(
                         ));
                     }
                     Some(_) => {
-                        let _ = group;
                         let g = target::syscall_groups().find(|g| g == n).unwrap();
-                        ok &= require(
-                            c,
-                            &np,
-                            t,
-                            Feature::SyscallGroup(g),
-                            &format!("seccomp group {n}"),
-                        );
+                        ok &= require(c, &np, t, Feature::SyscallGroup(g), "seccomp");
                     }
                 }
             } else if n.is_empty()
