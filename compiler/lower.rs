@@ -421,3 +421,65 @@ fn plan(pod: &Pod) -> MountPlan {
         steps,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::escape::tests::{decode_words, HOSTILE};
+    use crate::parse::{parse, Format};
+    use crate::resolve::{resolve, Overrides};
+
+    /// The rendered ExecStart= and Environment= lines decode back to the manifest's values.
+    #[test]
+    fn hostile_values_survive_the_whole_pipeline() {
+        // JSON strings are YAML double-quoted scalars, once DEL and C1 controls are escaped too.
+        let json = |s: &str| {
+            serde_json::to_string(s)
+                .unwrap()
+                .chars()
+                .map(|c| match c {
+                    '\u{7f}'..='\u{9f}' => format!("\\u{:04x}", c as u32),
+                    c => c.to_string(),
+                })
+                .collect::<String>()
+        };
+        let args: Vec<String> = HOSTILE.iter().map(|s| json(s)).collect();
+        let env: Vec<String> = HOSTILE
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("      V{i}: {}", json(s)))
+            .collect();
+        // JSON string syntax is valid YAML double-quoted syntax for these values.
+        let yaml = format!(
+            "podc: 1\nname: p\napps:\n  - name: a\n    image: /i\n    exec: [\"/bin/x\", {}]\n    environment:\n{}\n",
+            args.join(", "),
+            env.join("\n")
+        );
+        let parsed = parse(&yaml, Format::Yaml).unwrap();
+        let pod = resolve(&parsed, "p.yaml", Overrides::default()).unwrap();
+        let install = super::Install {
+            dir: "/d".into(),
+            podc: "/p".into(),
+        };
+        let files = crate::render::render(&super::lower(&pod, &install));
+        let unit = &files["rootfs/etc/systemd/system/a.service"];
+        let exec = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        let mut want = vec!["/bin/x".to_string()];
+        want.extend(HOSTILE.iter().map(|s| s.to_string()));
+        assert_eq!(decode_words(exec, true), want);
+        let envs: Vec<Vec<String>> = unit
+            .lines()
+            .filter_map(|l| l.strip_prefix("Environment="))
+            .map(|l| decode_words(l, false))
+            .collect();
+        assert_eq!(envs.len(), HOSTILE.len());
+        for (i, s) in HOSTILE.iter().enumerate() {
+            assert!(
+                envs.contains(&vec![format!("V{i}={s}")]),
+                "V{i}={s:?} missing"
+            );
+        }
+    }
+}

@@ -120,3 +120,32 @@ pub struct AppMount {
     /// Read-only if the mount or the volume says so.
     pub read_only: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CpuWeight;
+
+    #[test]
+    fn shares_and_weights_use_systemds_linear_mapping_clamped() {
+        assert_eq!(CpuWeight::Shares(1024).weight(), 100);
+        assert_eq!(CpuWeight::Shares(512).weight(), 50);
+        assert_eq!(CpuWeight::Shares(1000).weight(), 97);
+        assert_eq!(CpuWeight::Shares(2).weight(), 1);
+        assert_eq!(CpuWeight::Shares(262_144).weight(), 10_000);
+        assert_eq!(CpuWeight::Weight(100).shares(), 1024);
+        assert_eq!(CpuWeight::Weight(1).shares(), 10);
+        assert_eq!(CpuWeight::Weight(10_000).shares(), 102_400);
+    }
+
+    #[test]
+    fn exact_weights_for_shares() {
+        assert_eq!(CpuWeight::exact_weight_for_shares(512), Some(50));
+        assert_eq!(CpuWeight::exact_weight_for_shares(1024), Some(100));
+        assert_eq!(CpuWeight::exact_weight_for_shares(10), Some(1));
+        assert_eq!(CpuWeight::exact_weight_for_shares(100), None);
+        assert_eq!(CpuWeight::exact_weight_for_shares(2), None);
+        for w in 1..=10_000u64 {
+            assert_eq!(CpuWeight::exact_weight_for_shares(w * 1024 / 100), Some(w));
+        }
+    }
+}

@@ -139,3 +139,32 @@ pub fn syscall_group_since(group: &str) -> Option<u32> {
 pub fn syscall_groups() -> impl Iterator<Item = &'static str> {
     SYSCALL_GROUPS.iter().map(|(g, _)| *g)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(cgroup: CgroupVersion, systemd: u32) -> Target {
+        Target { cgroup, systemd }
+    }
+
+    #[test]
+    fn features_appear_and_disappear_with_versions() {
+        let v2 = CgroupVersion::V2;
+        assert!(!t(v2, 230).has(Feature::MemoryMax));
+        assert!(t(v2, 231).has(Feature::MemoryMax));
+        assert!(!t(v2, 239).has(Feature::TypeExec));
+        assert!(t(v2, 240).has(Feature::TypeExec));
+        assert!(t(v2, 257).has(Feature::MemoryLimit));
+        assert!(!t(v2, 258).has(Feature::MemoryLimit));
+        assert!(!t(v2, 238).has(Feature::SyscallGroup("@system-service")));
+        assert!(t(v2, 239).has(Feature::SyscallGroup("@system-service")));
+    }
+
+    #[test]
+    fn unified_directives_on_v1_from_252() {
+        assert!(!t(CgroupVersion::V1, 251).unified_directives());
+        assert!(t(CgroupVersion::V1, 252).unified_directives());
+        assert!(t(CgroupVersion::V2, 233).unified_directives());
+    }
+}

@@ -44,6 +44,17 @@ fn good() {
                     "{name}: header"
                 );
             }
+            // mounts.toml reads back into the plan it was written from.
+            let pod = common::pod(path).unwrap();
+            let install = podc::lower::Install {
+                dir: format!("/var/lib/podc/{}", pod.name),
+                podc: "/usr/bin/podc".into(),
+            };
+            let plan = podc::lower::lower(&pod, &install).plan;
+            assert_eq!(
+                podc::mountplan::MountPlan::from_toml(&files["mounts.toml"]).unwrap(),
+                plan
+            );
             insta::assert_snapshot!(common::tree_text(&files));
         });
     });
