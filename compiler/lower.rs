@@ -250,12 +250,18 @@ fn lower_exit(pod: &Pod, app_units: &[String]) -> ExitUnit {
     ]
     .join("; ");
     ExitUnit {
-        description: escape::verbatim(&format!("podc pod {}: exit when every app has stopped", pod.name)),
+        description: escape::verbatim(&format!(
+            "podc pod {}: exit when every app has stopped",
+            pod.name
+        )),
         service: vec![
             d("Type", "oneshot"),
             d("RemainAfterExit", "yes"),
             d("ExecStart", "/usr/bin/true"),
-            d("ExecStop", escape::exec_line(&["/usr/bin/sh".into(), "-c".into(), script])),
+            d(
+                "ExecStop",
+                escape::exec_line(&["/usr/bin/sh".into(), "-c".into(), script]),
+            ),
         ],
     }
 }
