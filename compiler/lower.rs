@@ -56,6 +56,9 @@ pub struct UnitTree {
     pub apps: Vec<AppUnit>,
     pub exit: ExitUnit,
     pub manager: Vec<Directive>,
+    /// systemd-sysusers lines that give every numeric uid and gid of the apps an entry in the
+    /// pod's user database: systemd refuses to run a unit as an id it cannot look up.
+    pub sysusers: Vec<String>,
     #[serde(skip)]
     pub plan: MountPlan,
 }
@@ -138,6 +141,7 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
             .collect(),
         exit: lower_exit(pod, &app_units),
         manager: vec![d("DefaultTimeoutStopSec", STOP_TIMEOUT)],
+        sysusers: sysusers(pod),
         plan: plan(pod),
     }
 }
@@ -264,6 +268,37 @@ fn lower_exit(pod: &Pod, app_units: &[String]) -> ExitUnit {
             ),
         ],
     }
+}
+
+/// `u`/`g` lines for the numeric ids apps run as; ids systemd-sysusers already knows (root, the
+/// standard users of the pod's /usr) are left alone by it, and names resolve as they are.
+fn sysusers(pod: &Pod) -> Vec<String> {
+    let mut users = std::collections::BTreeSet::new();
+    let mut groups = std::collections::BTreeSet::new();
+    for a in &pod.apps {
+        if let IdOrName::Id(n) = a.user {
+            users.insert(n);
+        }
+        for g in std::iter::once(&a.group).chain(&a.supplementary_groups) {
+            if let IdOrName::Id(n) = g {
+                groups.insert(*n);
+            }
+        }
+    }
+    users.remove(&0);
+    // Each user's primary group is the group of the same number, which must exist first.
+    groups.extend(users.iter().copied());
+    groups.remove(&0);
+    let mut lines: Vec<String> = groups
+        .iter()
+        .map(|g| format!("g podc-gid-{g} {g}"))
+        .collect();
+    lines.extend(
+        users
+            .iter()
+            .map(|u| format!("u podc-uid-{u} {u}:{u} \"podc app user\" / /usr/sbin/nologin")),
+    );
+    lines
 }
 
 fn id(v: &IdOrName) -> String {

@@ -16,27 +16,23 @@ use crate::lower::{UnitTree, EXIT_UNIT, POD_TARGET};
 /// Generated files: relative path → content.
 pub type Files = BTreeMap<String, String>;
 
-const TEMPLATES: &[(&str, &str)] = &[
-    ("header.j2", include_str!("../templates/header.j2")),
-    ("macros.j2", include_str!("../templates/macros.j2")),
-    (
-        "host.service.j2",
-        include_str!("../templates/host.service.j2"),
-    ),
-    ("pod.target.j2", include_str!("../templates/pod.target.j2")),
-    (
-        "app.service.j2",
-        include_str!("../templates/app.service.j2"),
-    ),
-    (
-        "exit.service.j2",
-        include_str!("../templates/exit.service.j2"),
-    ),
-    ("podc.conf.j2", include_str!("../templates/podc.conf.j2")),
-    (
-        "mounts.toml.j2",
-        include_str!("../templates/mounts.toml.j2"),
-    ),
+/// `(name, source)` of a file in `templates/`, embedded at compile time.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = templates![
+    "header.j2",
+    "macros.j2",
+    "host.service.j2",
+    "pod.target.j2",
+    "app.service.j2",
+    "exit.service.j2",
+    "podc.conf.j2",
+    "mounts.toml.j2",
+    "sysusers.conf.j2",
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -121,6 +117,13 @@ pub fn render(tree: &UnitTree) -> Files {
         render_one(
             "podc.conf.j2",
             ctx("manager", Value::from(Serde(&tree.manager))),
+        ),
+    );
+    files.insert(
+        "rootfs/etc/sysusers.d/podc.conf".into(),
+        render_one(
+            "sysusers.conf.j2",
+            ctx("sysusers", Value::from(Serde(&tree.sysusers))),
         ),
     );
     files.insert(
