@@ -65,6 +65,14 @@ pub enum Command {
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
     },
+    /// Run a built pod: mount its plan and exec systemd-nspawn (as root).
+    Launch {
+        /// The pod's tree (a directory `podc build` wrote, e.g. build/web).
+        tree: PathBuf,
+        /// Print every step and the nspawn command line, one per line; do nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the JSON Schema (draft-07) of the manifest.
     Schema,
 }
@@ -94,6 +102,7 @@ pub fn run(cli: Cli) -> Exit {
             let _ = stdout.write_all(crate::schema::schema_json().as_bytes());
             Ok(Exit::Ok)
         }
+        Command::Launch { tree, dry_run } => launch(&tree, dry_run, &mut stdout),
         Command::Check { manifests } => compile_all(&manifests, Overrides::default(), &mut stderr)
             .map(|r| match r {
                 Ok(_) => Exit::Ok,
@@ -131,6 +140,24 @@ pub fn run(cli: Cli) -> Exit {
             Exit::Usage
         }
     }
+}
+
+fn launch(tree: &Path, dry_run: bool, stdout: &mut impl Write) -> Result<Exit, Fatal> {
+    use crate::launch;
+    let fatal = |e: launch::LaunchError| Fatal(e.to_string());
+    let plan = launch::read_plan(tree).map_err(fatal)?;
+    let tree = tree
+        .canonicalize()
+        .map_err(|e| Fatal(format!("{}: {e}", tree.display())))?;
+    let host = launch::Host::detect();
+    let launch = launch::prepare(&tree, plan, &host).map_err(fatal)?;
+    if dry_run {
+        let _ = write!(stdout, "{launch}");
+        return Ok(Exit::Ok);
+    }
+    let nspawn = launch::preflight(&launch, &host, true).map_err(fatal)?;
+    let _ = stdout.flush();
+    Err(fatal(launch::execute(&launch, &nspawn)))
 }
 
 fn check_abs(flag: &str, value: &str) -> Result<(), Fatal> {

@@ -6,10 +6,8 @@
 //! with the old tree. A destination podc did not create is never replaced. `--check` compares
 //! instead of writing.
 
-use std::ffi::CString;
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
@@ -77,7 +75,7 @@ pub fn write_tree(out: &Path, pod: &str, files: &Files) -> Result<(), EmitError>
     // Directories get the usual permissions, not the temporary directory's 0700.
     set_dir_modes(staging.path())?;
     if exists {
-        exchange(staging.path(), &dest).map_err(io_err(&dest))?;
+        crate::sys::exchange(staging.path(), &dest).map_err(io_err(&dest))?;
         // `staging` now holds the old tree and is removed when dropped.
         staging.close().map_err(io_err(out))?;
     } else {
@@ -100,31 +98,6 @@ fn set_dir_modes(dir: &Path) -> Result<(), EmitError> {
         }
     }
     Ok(())
-}
-
-/// Atomically swaps two directory entries (Linux `renameat2` with `RENAME_EXCHANGE`).
-fn exchange(a: &Path, b: &Path) -> io::Result<()> {
-    extern "C" {
-        fn renameat2(
-            olddirfd: i32,
-            oldpath: *const std::ffi::c_char,
-            newdirfd: i32,
-            newpath: *const std::ffi::c_char,
-            flags: u32,
-        ) -> i32;
-    }
-    const AT_FDCWD: i32 = -100;
-    const RENAME_EXCHANGE: u32 = 1 << 1;
-    let a = CString::new(a.as_os_str().as_bytes())?;
-    let b = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both pointers are valid NUL-terminated strings that outlive the call; renameat2
-    // reads them and touches no other memory of ours.
-    let rc = unsafe { renameat2(AT_FDCWD, a.as_ptr(), AT_FDCWD, b.as_ptr(), RENAME_EXCHANGE) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// Reads an existing tree as relative path → content (invalid UTF-8 shown lossily).

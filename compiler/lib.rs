@@ -9,6 +9,7 @@ pub mod cli;
 pub mod diag;
 pub mod emit;
 pub mod escape;
+pub mod launch;
 pub mod linux;
 pub mod lower;
 pub mod manifest;
@@ -20,6 +21,7 @@ pub mod render;
 pub mod resolve;
 pub mod schema;
 pub mod source;
+pub mod sys;
 pub mod target;
 
 use diag::Report;

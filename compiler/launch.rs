@@ -1,0 +1,497 @@
+//! Launch: a built pod tree to a running pod, by way of `systemd-nspawn --boot`.
+//!
+//! [`prepare`] turns the tree's [`MountPlan`] and what it knows about the host ([`Host`]) into
+//! a list of [`Action`]s and the exact nspawn command line; it touches nothing, so `--dry-run`
+//! and the tests can show it. [`preflight`] checks what must exist on the host. [`execute`]
+//! performs the actions in a private mount namespace (so every mount vanishes with the pod)
+//! and then *execs* nspawn, which under the host wrapper unit becomes the main process that
+//! reports readiness. The exit status of the pod is nspawn's.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{chown, symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::emit::GENERATED;
+use crate::lower::POD_TARGET;
+use crate::manifest::CgroupVersion;
+use crate::mountplan::{MountPlan, Step};
+
+/// What the launcher knows about the host it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// For each cgroup v1 controller: the directory of this process's own cgroup (the pod's,
+    /// under the host wrapper unit), e.g. `/sys/fs/cgroup/memory/machine.slice/podc-web.service`.
+    pub cgroups: BTreeMap<String, PathBuf>,
+    /// Whether the host runs systemd as PID 1 (then nspawn registers with machined and uses the
+    /// host's journal; otherwise it must not try).
+    pub systemd: bool,
+}
+
+impl Host {
+    /// Reads the host: `/proc/self/cgroup` and `/run/systemd/system`.
+    pub fn detect() -> Host {
+        let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        Host {
+            cgroups: parse_proc_cgroup(&text, Path::new("/sys/fs/cgroup")),
+            systemd: Path::new("/run/systemd/system").is_dir(),
+        }
+    }
+}
+
+/// `ID:controllers:path` lines of cgroup v1 hierarchies → controller → cgroup directory.
+pub fn parse_proc_cgroup(text: &str, root: &Path) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if controllers.is_empty() || controllers.starts_with("name=") {
+            continue;
+        }
+        let path = path.trim_start_matches('/');
+        let mut dir = root.join(controllers);
+        if !path.is_empty() {
+            dir.push(path);
+        }
+        for c in controllers.split(',') {
+            out.insert(c.to_string(), dir.clone());
+        }
+    }
+    out
+}
+
+/// One thing the launcher does before it execs nspawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Enter a private mount namespace.
+    Unshare,
+    /// Create a directory (and its parents) if missing.
+    Mkdir(PathBuf),
+    /// Create a symbolic link if missing.
+    Symlink {
+        link: PathBuf,
+        target: String,
+    },
+    /// Write a fresh machine id.
+    MachineId(PathBuf),
+    /// Write a file if it does not exist yet.
+    Seed {
+        path: PathBuf,
+        content: String,
+    },
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+    },
+    Tmpfs(PathBuf),
+    /// Make an empty volume's directory (on the volumes tmpfs).
+    Volume {
+        path: PathBuf,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// Create a cgroup directory on the host.
+    Cgroup(PathBuf),
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Unshare => write!(f, "unshare the mount namespace (private)"),
+            Action::Mkdir(p) => write!(f, "mkdir {}", p.display()),
+            Action::Symlink { link, target } => write!(f, "symlink {} -> {target}", link.display()),
+            Action::MachineId(p) => write!(f, "write {} (a fresh machine id)", p.display()),
+            Action::Seed { path, .. } => write!(f, "write {} (if missing)", path.display()),
+            Action::Bind {
+                source,
+                target,
+                read_only,
+            } => write!(
+                f,
+                "bind {} {} {}",
+                if *read_only { "ro" } else { "rw" },
+                source.display(),
+                target.display()
+            ),
+            Action::Tmpfs(p) => write!(f, "mount tmpfs {}", p.display()),
+            Action::Volume {
+                path,
+                mode,
+                uid,
+                gid,
+            } => {
+                write!(
+                    f,
+                    "mkdir {} mode {mode:04o} owner {uid}:{gid}",
+                    path.display()
+                )
+            }
+            Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
+        }
+    }
+}
+
+/// The launcher's whole work: actions, then the nspawn command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub plan: MountPlan,
+    pub actions: Vec<Action>,
+    pub argv: Vec<String>,
+    /// Host paths that must exist before anything is done (images, volume sources).
+    pub sources: Vec<PathBuf>,
+}
+
+impl fmt::Display for Launch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for a in &self.actions {
+            writeln!(f, "{a}")?;
+        }
+        writeln!(f, "exec")?;
+        for arg in &self.argv {
+            writeln!(f, "  {arg}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("{0}: not a podc tree (no mounts.toml written by podc build)")]
+    NotATree(PathBuf),
+    #[error("{path}: {message}")]
+    BadPlan { path: PathBuf, message: String },
+    #[error("podc launch must run as root (it mounts, makes cgroups and starts a container)")]
+    NotRoot,
+    #[error("systemd-nspawn is not installed; install the systemd-container package")]
+    NoNspawn,
+    #[error("{0}: does not exist (an image or volume source of the pod)")]
+    MissingSource(PathBuf),
+    #[error("the pod needs the cgroup v1 controller `{0}`, which this host does not have mounted")]
+    MissingController(String),
+    #[error("podc launch runs in the root `{0}` cgroup; start it from its host unit (podc-<pod>.service) or in a cgroup of its own")]
+    RootCgroup(String),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// Reads `TREE/mounts.toml` through the same type the compiler wrote it with.
+pub fn read_plan(tree: &Path) -> Result<MountPlan, LaunchError> {
+    let path = tree.join("mounts.toml");
+    let text = fs::read_to_string(&path).map_err(|_| LaunchError::NotATree(tree.to_path_buf()))?;
+    if !text.starts_with(GENERATED) || !tree.join("rootfs").is_dir() {
+        return Err(LaunchError::NotATree(tree.to_path_buf()));
+    }
+    MountPlan::from_toml(&text).map_err(|e| LaunchError::BadPlan {
+        path,
+        message: e.message().to_string(),
+    })
+}
+
+/// Where `target` (absolute, inside the pod) is below the pod's root directory.
+fn inside(root: &Path, target: &str) -> PathBuf {
+    root.join(target.trim_start_matches('/'))
+}
+
+/// The launcher's actions and nspawn command line for a tree; pure.
+pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, LaunchError> {
+    let root = tree.join("rootfs");
+    let volumes = tree.join("volumes");
+    let mut actions = vec![Action::Unshare];
+    let mut sources = Vec::new();
+    let mut nspawn_mounts = Vec::new();
+
+    // The stage1 root: mount points, the merged-/usr links, a user database to start from, and
+    // a machine id (written before boot, or systemd treats the boot as its first and writes
+    // presets into /etc).
+    for d in [
+        "usr", "proc", "sys", "dev", "run", "tmp", "var", "root", "etc",
+    ] {
+        actions.push(Action::Mkdir(root.join(d)));
+    }
+    for d in ["bin", "lib", "lib64", "sbin"] {
+        actions.push(Action::Symlink {
+            link: root.join(d),
+            target: format!("usr/{d}"),
+        });
+    }
+    actions.push(Action::Seed {
+        path: root.join("etc/passwd"),
+        content: "root:x:0:0:root:/root:/bin/sh\n".into(),
+    });
+    actions.push(Action::Seed {
+        path: root.join("etc/group"),
+        content: "root:x:0:\n".into(),
+    });
+    actions.push(Action::MachineId(root.join("etc/machine-id")));
+
+    let mut volumes_mounted = false;
+    for step in &plan.steps {
+        match step {
+            Step::BindHost {
+                source,
+                target,
+                read_only,
+            } => {
+                let target = inside(&root, target);
+                sources.push(PathBuf::from(source));
+                actions.push(Action::Mkdir(target.clone()));
+                actions.push(Action::Bind {
+                    source: source.into(),
+                    target,
+                    read_only: *read_only,
+                });
+            }
+            Step::MakeVolume {
+                volume,
+                mode,
+                uid,
+                gid,
+            } => {
+                if !volumes_mounted {
+                    actions.push(Action::Mkdir(volumes.clone()));
+                    actions.push(Action::Tmpfs(volumes.clone()));
+                    volumes_mounted = true;
+                }
+                let mode = u32::from_str_radix(mode, 8).map_err(|_| LaunchError::BadPlan {
+                    path: tree.join("mounts.toml"),
+                    message: format!("volume {volume}: mode {mode:?} is not octal"),
+                })?;
+                actions.push(Action::Volume {
+                    path: volumes.join(volume),
+                    mode,
+                    uid: *uid,
+                    gid: *gid,
+                });
+            }
+            Step::BindVolume {
+                volume,
+                target,
+                read_only,
+            } => {
+                let target = inside(&root, target);
+                actions.push(Action::Mkdir(target.clone()));
+                actions.push(Action::Bind {
+                    source: volumes.join(volume),
+                    target,
+                    read_only: *read_only,
+                });
+            }
+            Step::Tmpfs { target } => nspawn_mounts.push(format!("--tmpfs={target}")),
+            Step::CgroupDir { controller, path } => {
+                let base = host
+                    .cgroups
+                    .get(controller)
+                    .ok_or_else(|| LaunchError::MissingController(controller.clone()))?;
+                actions.push(Action::Cgroup(base.join(path)));
+            }
+            Step::CgroupBind {
+                controller,
+                path,
+                target,
+                read_only,
+            } => {
+                let base = host
+                    .cgroups
+                    .get(controller)
+                    .ok_or_else(|| LaunchError::MissingController(controller.clone()))?;
+                let source = if path.is_empty() {
+                    base.clone()
+                } else {
+                    base.join(path)
+                };
+                let flag = if *read_only { "--bind-ro" } else { "--bind" };
+                let target = host_hierarchy_target(target, controller, base);
+                nspawn_mounts.push(format!("{flag}={}:{target}", source.display()));
+            }
+        }
+    }
+
+    let mut argv = vec![
+        "systemd-nspawn".to_string(),
+        "--quiet".into(),
+        format!("--directory={}", root.display()),
+        format!("--machine=podc-{}", plan.pod),
+        "--boot".into(),
+        // Run in the cgroup we were started in: the host wrapper unit's, or the caller's.
+        "--keep-unit".into(),
+        "--console=pipe".into(),
+    ];
+    if host.systemd {
+        argv.push("--link-journal=try-host".into());
+    } else {
+        // No machined and no host journal to register with.
+        argv.push("--register=no".into());
+    }
+    argv.extend(nspawn_mounts);
+    argv.push(format!("systemd.unit={POD_TARGET}"));
+    let mut seen = std::collections::BTreeSet::new();
+    actions.retain(|a| !matches!(a, Action::Mkdir(p) if !seen.insert(p.clone())));
+    Ok(Launch {
+        plan,
+        actions,
+        argv,
+        sources,
+    })
+}
+
+/// The plan names a controller's directory `/sys/fs/cgroup/<controller>`; where the host mounts
+/// it together with others (`cpu,cpuacct`), systemd in the container looks for the host's
+/// name, so the bind goes there and nspawn adds the `cpu` → `cpu,cpuacct` links around it.
+fn host_hierarchy_target(target: &str, controller: &str, base: &Path) -> String {
+    let hierarchy = base
+        .strip_prefix("/sys/fs/cgroup")
+        .ok()
+        .and_then(|p| p.components().next())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let prefix = format!("/sys/fs/cgroup/{controller}");
+    match (hierarchy, target.strip_prefix(&prefix)) {
+        (Some(h), Some(rest)) if h != controller => format!("/sys/fs/cgroup/{h}{rest}"),
+        _ => target.to_string(),
+    }
+}
+
+/// Checks what must hold before anything is done: root, nspawn, the plan's host paths and
+/// cgroup controllers.
+pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBuf, LaunchError> {
+    if need_root && crate::sys::effective_uid() != 0 {
+        return Err(LaunchError::NotRoot);
+    }
+    let nspawn = find_in_path("systemd-nspawn").ok_or(LaunchError::NoNspawn)?;
+    for s in &launch.sources {
+        if !s.exists() {
+            return Err(LaunchError::MissingSource(s.clone()));
+        }
+    }
+    if launch.plan.cgroup == CgroupVersion::V1 {
+        for step in &launch.plan.steps {
+            if let Step::CgroupDir { controller, .. } | Step::CgroupBind { controller, .. } = step {
+                match host.cgroups.get(controller) {
+                    Some(dir) if dir.is_dir() => {
+                        // The app cgroups go below ours; below the root they would land among
+                        // the host's own system.slice.
+                        if dir.parent() == Some(Path::new("/sys/fs/cgroup")) {
+                            return Err(LaunchError::RootCgroup(controller.clone()));
+                        }
+                    }
+                    _ => return Err(LaunchError::MissingController(controller.clone())),
+                }
+            }
+        }
+    }
+    Ok(nspawn)
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LaunchError + 'a {
+    move |source| LaunchError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Performs the actions and execs nspawn. Returns only on failure.
+pub fn execute(launch: &Launch, nspawn: &Path) -> LaunchError {
+    match perform(&launch.actions) {
+        Ok(()) => {
+            let err = Command::new(nspawn)
+                .arg0("systemd-nspawn")
+                .args(&launch.argv[1..])
+                .exec();
+            LaunchError::Io {
+                what: "exec",
+                path: nspawn.to_path_buf(),
+                source: err,
+            }
+        }
+        Err(e) => e,
+    }
+}
+
+fn perform(actions: &[Action]) -> Result<(), LaunchError> {
+    for action in actions {
+        match action {
+            Action::Unshare => {
+                crate::sys::private_mount_namespace().map_err(io_err("unshare", Path::new("/")))?
+            }
+            Action::Mkdir(p) | Action::Cgroup(p) => {
+                fs::create_dir_all(p).map_err(io_err("mkdir", p))?
+            }
+            Action::Symlink { link, target } => {
+                if fs::symlink_metadata(link).is_err() {
+                    symlink(target, link).map_err(io_err("symlink", link))?;
+                }
+            }
+            Action::Seed { path, content } => {
+                if !path.exists() {
+                    fs::write(path, content).map_err(io_err("write", path))?;
+                }
+            }
+            Action::MachineId(p) => {
+                let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
+                    .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
+                let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
+                fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
+            }
+            Action::Bind {
+                source,
+                target,
+                read_only,
+            } => crate::sys::bind(source, target, *read_only).map_err(io_err("bind", target))?,
+            Action::Tmpfs(p) => crate::sys::tmpfs(p).map_err(io_err("mount tmpfs", p))?,
+            Action::Volume {
+                path,
+                mode,
+                uid,
+                gid,
+            } => {
+                fs::create_dir_all(path).map_err(io_err("mkdir", path))?;
+                chown(path, Some(*uid), Some(*gid)).map_err(io_err("chown", path))?;
+                fs::set_permissions(path, fs::Permissions::from_mode(*mode))
+                    .map_err(io_err("chmod", path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_cgroup_lines_map_controllers_to_directories() {
+        let text = "12:pids:/a.service\n4:cpu,cpuacct:/a.service\n3:memory:/user.slice/x\n1:name=systemd:/a\n0::/a\n";
+        let m = parse_proc_cgroup(text, Path::new("/sys/fs/cgroup"));
+        assert_eq!(
+            m["memory"],
+            PathBuf::from("/sys/fs/cgroup/memory/user.slice/x")
+        );
+        assert_eq!(
+            m["cpu"],
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a.service")
+        );
+        assert_eq!(m["cpuacct"], m["cpu"]);
+        assert_eq!(m["pids"], PathBuf::from("/sys/fs/cgroup/pids/a.service"));
+        assert_eq!(m.len(), 4);
+    }
+}
