@@ -230,6 +230,16 @@ fn build(
     Ok(if drift { Exit::Input } else { Exit::Ok })
 }
 
+/// Reads a file, but no more than one byte past the manifest size limit.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(crate::limits::MAX_MANIFEST_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Reads and checks every manifest. `Ok(Err(()))` when any has errors (already printed).
 fn compile_all(
     manifests: &[PathBuf],
@@ -245,7 +255,21 @@ fn compile_all(
                 "{display}: unknown manifest type; use a .yaml, .yml or .toml file"
             ))
         })?;
-        let bytes = std::fs::read(path).map_err(|e| Fatal(format!("{display}: {e}")))?;
+        let bytes = read_bounded(path).map_err(|e| Fatal(format!("{display}: {e}")))?;
+        if bytes.len() > crate::limits::MAX_MANIFEST_BYTES {
+            let report = Report {
+                file: display,
+                source: String::new(),
+                diagnostics: vec![Diagnostic::new(format!(
+                    "the manifest is larger than {} MiB, the most podc reads",
+                    crate::limits::MAX_MANIFEST_BYTES >> 20
+                ))
+                .at("", Some(0..0))],
+            };
+            let _ = writeln!(stderr, "{report}");
+            failed = true;
+            continue;
+        }
         let source = match String::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => {

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod emit;
 pub mod escape;
 pub mod launch;
+pub mod limits;
 pub mod linux;
 pub mod lower;
 pub mod manifest;

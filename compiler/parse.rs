@@ -175,6 +175,17 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
         Some(i) => &text[..i],
         None => &text,
     };
+    if let Some(breach) = text.strip_prefix("budget breached: ") {
+        // `Nodes { nodes: 250001 }` → `nodes 250001`
+        let detail = breach
+            .split_once('{')
+            .map_or(breach, |(_, rest)| rest.trim_end_matches('}'))
+            .replace(':', "");
+        return format!(
+            "the manifest reaches a limit of podc's YAML reader ({}): it is too large, too deeply nested or expands too many aliases",
+            detail.trim()
+        );
+    }
     if let Some(key) = text.strip_prefix("duplicate mapping key: ") {
         let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
         return format!("duplicate key `{key}`");

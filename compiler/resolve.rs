@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::Diagnostic;
 use crate::escape;
+use crate::limits;
 use crate::linux;
 use crate::manifest::{self, CgroupVersion, IdOrName, Manifest};
 use crate::parse::Parsed;
@@ -193,6 +194,26 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         }
     }
 
+    for (key, count) in [("apps", m.apps.len()), ("volumes", m.volumes.len())] {
+        if count > limits::MAX_ITEMS {
+            c.key(
+                key,
+                format!(
+                    "a pod may have at most {} {key}; this one has {count}",
+                    limits::MAX_ITEMS
+                ),
+            );
+            return Pod {
+                name: m.name.clone(),
+                manifest_file: manifest_file.to_string(),
+                target,
+                limits: Limits::default(),
+                volumes: Vec::new(),
+                apps: Vec::new(),
+                annotations: BTreeMap::new(),
+            };
+        }
+    }
     if m.apps.is_empty() {
         c.value("apps", "a pod needs at least one app");
     }
@@ -529,6 +550,9 @@ fn resolve_app(
         }
     }
 
+    if escape::exec_line(&a.exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE {
+        c.value(&exec_path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+    }
     let user = a.user.clone().unwrap_or(IdOrName::Id(0));
     check_id(c, &join_key(path, "user"), "user", &user);
     let group = a.group.clone().unwrap_or(IdOrName::Id(0));
@@ -572,6 +596,9 @@ fn resolve_app(
         }
         if escape::has_nul(v) {
             c.value(&p, "a NUL character cannot be passed in the environment");
+        } else if escape::env_assignment(k, v).len() + "Environment=".len() >= limits::MAX_UNIT_LINE
+        {
+            c.value(&p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
         }
     }
 

@@ -1,0 +1,9 @@
+//! The bounds podc keeps to, so that any input is handled in bounded time and memory.
+//! YAML documents are also bounded by serde-saphyr's budget (events, aliases, nesting).
+
+/// The largest manifest podc reads; larger files are refused after reading this much.
+pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
+/// The most apps, and the most volumes, one pod may have.
+pub const MAX_ITEMS: usize = 1000;
+/// systemd's longest unit-file line (LONG_LINE_MAX): a longer one is not read at all.
+pub const MAX_UNIT_LINE: usize = 1 << 20;
