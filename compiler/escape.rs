@@ -193,6 +193,64 @@ pub(crate) mod tests {
         assert_eq!(env_assignment("A", "$HOME"), "\"A=$HOME\"");
     }
 
+    /// A small deterministic generator (xorshift64*), so the property test needs no crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        /// Any string without NUL: specials, ASCII and C1 controls, ASCII, BMP and astral
+        /// characters, sometimes empty, sometimes with a leading `-`.
+        fn string(&mut self) -> String {
+            let len = self.below(12);
+            let mut s = String::new();
+            if self.below(8) == 0 {
+                s.push('-');
+            }
+            for _ in 0..len {
+                let c = match self.below(6) {
+                    0 => {
+                        let specials = b"%$\\\"';{} \t\n\r#=@+!:~";
+                        specials[self.below(specials.len() as u64) as usize] as char
+                    }
+                    1 => char::from_u32(1 + self.below(31) as u32).unwrap(),
+                    2 => char::from_u32(0x7f + self.below(0x21) as u32).unwrap(),
+                    3 => char::from_u32(0x20 + self.below(0x5f) as u32).unwrap(),
+                    4 => char::from_u32(0xa0 + self.below(0xd000) as u32).unwrap_or('é'),
+                    _ => char::from_u32(0x1_0000 + self.below(0x1_0000) as u32).unwrap_or('🚀'),
+                };
+                s.push(c);
+            }
+            s
+        }
+    }
+
+    /// For arbitrary strings, what lands in ExecStart= and Environment= decodes back to the
+    /// original under systemd's documented rules, on one line.
+    #[test]
+    fn escaping_round_trips_for_arbitrary_strings() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let argv: Vec<String> = (0..1 + rng.below(5)).map(|_| rng.string()).collect();
+            let line = exec_line(&argv);
+            assert!(!line.contains(['\n', '\r']), "{line:?}");
+            assert_eq!(decode_words(&line, true), argv);
+            let value = rng.string();
+            let word = env_assignment("NAME", &value);
+            assert!(!word.contains(['\n', '\r']), "{word:?}");
+            assert_eq!(decode_words(&word, false), vec![format!("NAME={value}")]);
+        }
+    }
+
     #[test]
     fn exec_line_pins_exact_text() {
         let argv = ["/bin/sh", "-c", "echo \"$HOME\" 100%"].map(String::from);
