@@ -2,7 +2,8 @@
 //!
 //! A pod's tree is written into a fresh directory beside its destination and then swapped in
 //! with one atomic `renameat2(RENAME_EXCHANGE)`, so a reader (or a crash) sees either the
-//! complete old tree or the complete new one; files the new build no longer produces go away
+//! complete old tree or the complete new one; builds into one output directory take turns (a
+//! lock on the directory); files the new build no longer produces go away
 //! with the old tree. A destination podc did not create is never replaced. `--check` compares
 //! instead of writing.
 
@@ -26,6 +27,10 @@ pub enum EmitError {
     Foreign(PathBuf),
     #[error("{0}: exists and is not a directory; refusing to replace it")]
     NotADirectory(PathBuf),
+    #[error("{0}: the output directory is a symbolic link; give its target instead")]
+    Symlink(PathBuf),
+    #[error("{0}: another podc build is writing here now; run again when it is done")]
+    Busy(PathBuf),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> EmitError + '_ {
@@ -57,9 +62,21 @@ fn check_replaceable(dir: &Path) -> Result<bool, EmitError> {
 
 /// Writes `files` as the tree `out/<pod>`, replacing an earlier podc tree atomically.
 pub fn write_tree(out: &Path, pod: &str, files: &Files) -> Result<(), EmitError> {
+    if fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(EmitError::Symlink(out.to_path_buf()));
+    }
     fs::create_dir_all(out).map_err(io_err(out))?;
+    // One build at a time per output directory: the lock is on the directory itself (no lock
+    // file), and the kernel drops it when the process ends, however it ends.
+    let lock = fs::File::open(out).map_err(io_err(out))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Err(EmitError::Busy(out.to_path_buf())),
+        Err(fs::TryLockError::Error(e)) => return Err(io_err(out)(e)),
+    }
     let dest = out.join(pod);
     let exists = check_replaceable(&dest)?;
+    remove_stale_staging(out, pod)?;
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{pod}.podc-new."))
         .tempdir_in(out)
@@ -85,6 +102,19 @@ pub fn write_tree(out: &Path, pod: &str, files: &Files) -> Result<(), EmitError>
     fs::File::open(out)
         .and_then(|d| d.sync_all())
         .map_err(io_err(out))?;
+    Ok(())
+}
+
+/// Staging directories a killed build left behind (we hold the lock, so none is in use).
+fn remove_stale_staging(out: &Path, pod: &str) -> Result<(), EmitError> {
+    let prefix = format!(".{pod}.podc-new.");
+    for entry in fs::read_dir(out).map_err(io_err(out))? {
+        let entry = entry.map_err(io_err(out))?;
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            fs::remove_dir_all(entry.path()).map_err(io_err(&entry.path()))?;
+        }
+    }
     Ok(())
 }
 
