@@ -188,6 +188,41 @@ pub struct AppIsolators {
     pub capabilities: Option<NameSet>,
     /// The system call filter.
     pub seccomp: Option<Seccomp>,
+    /// Parts of podc's default sandbox this app does without (see the README).
+    #[serde(default)]
+    pub relax: Vec<Relax>,
+}
+
+/// A part of the default sandbox every app gets, which an app may explicitly do without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Relax {
+    /// A private /tmp and /var/tmp (PrivateTmp=yes).
+    Tmp,
+    /// A private /dev with only the pseudo devices (PrivateDevices=yes).
+    Devices,
+    /// Read-only /proc/sys, /sys and friends (ProtectKernelTunables=yes).
+    KernelTunables,
+    /// No loading of kernel modules (ProtectKernelModules=yes).
+    KernelModules,
+    /// No kernel log access (ProtectKernelLogs=yes).
+    KernelLogs,
+    /// Read-only cgroup file systems (ProtectControlGroups=yes).
+    ControlGroups,
+    /// No setting of the clock (ProtectClock=yes).
+    Clock,
+    /// No setting of the host name (ProtectHostname=yes).
+    Hostname,
+    /// Other users' processes hidden in /proc (ProtectProc=invisible).
+    Proc,
+    /// /proc/kcore, /proc/keys and other sensitive entries inaccessible (InaccessiblePaths=).
+    ProcMasks,
+    /// No new namespaces (RestrictNamespaces=yes).
+    Namespaces,
+    /// No realtime scheduling (RestrictRealtime=yes).
+    Realtime,
+    /// No changing of the execution domain (LockPersonality=yes).
+    Personality,
 }
 
 /// Exactly one of `retain` (an allow list) or `remove` (a deny list).

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::manifest::{IdOrName, Restart};
+use crate::manifest::{IdOrName, Relax, Restart};
 use crate::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,8 @@ pub struct App {
     pub no_new_privileges: Option<bool>,
     pub capabilities: Option<Filter>,
     pub seccomp: Option<Seccomp>,
+    /// Parts of the default sandbox this app does without.
+    pub relax: Vec<Relax>,
     pub mounts: Vec<AppMount>,
     pub read_only_rootfs: bool,
     /// Apps that start first, in manifest order.

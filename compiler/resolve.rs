@@ -733,6 +733,12 @@ fn resolve_app(
         no_new_privileges: iso.no_new_privileges,
         capabilities,
         seccomp,
+        relax: {
+            let mut r = iso.relax.clone();
+            r.sort();
+            r.dedup();
+            r
+        },
         mounts,
         read_only_rootfs: a.read_only_rootfs.unwrap_or(false),
         after: a.after.clone(),

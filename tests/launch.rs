@@ -711,3 +711,83 @@ fn e2e_missing_image_is_an_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/image: does not exist"));
 }
+
+/// podc's default sandbox holds for a root app: no kernel modules, no /proc/kcore or
+/// /proc/keys, no capability outside the default set (mount needs CAP_SYS_ADMIN), no way out of
+/// the chroot through /proc/1/root, no writes to /proc/sys, a private /dev; an app that relaxes
+/// a part gets that part back and keeps the rest.
+#[test]
+fn e2e_default_sandbox() {
+    if !e2e() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let probe = r#"r() { if sh -c "$2" >/dev/null 2>&1; then echo "$1 allowed"; else echo "$1 denied"; fi; }
+r insmod 'insmod /bogus.ko'
+r kcore 'test "$(head -c 1 /proc/kcore | wc -c)" -gt 0'
+r keys 'test "$(wc -c < /proc/keys)" -gt 0'
+r mount 'mkdir -p /mnt && mount -t tmpfs none /mnt'
+r escape 'cat /proc/1/root/etc/machine-id'
+r sysctl 'echo 60 > /proc/sys/vm/swappiness'
+r mknod 'mknod /dev/x b 7 0'
+grep CapBnd /proc/self/status"#;
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-sandbox
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: strict
+    image: "@WORK@/images/strict"
+    exec: ["/bin/sh", "-c", {probe_strict}]
+    mounts: [{{volume: out, path: /out}}]
+  - name: relaxed
+    image: "@WORK@/images/relaxed"
+    exec: ["/bin/sh", "-c", {probe_relaxed}]
+    isolators:
+      relax: [devices]
+    mounts: [{{volume: out, path: /out}}]
+"#,
+        probe_strict = serde_json::to_string(&format!("({probe}) > /out/strict.txt")).unwrap(),
+        probe_relaxed = serde_json::to_string(&format!("({probe}) > /out/relaxed.txt")).unwrap(),
+    );
+    let mut pod = Pod::start("e2e-sandbox", &manifest, &["strict", "relaxed"]);
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    let strict = pod.read("strict.txt");
+    for line in [
+        "insmod denied",
+        "kcore denied",
+        "keys denied",
+        "mount denied",
+        "escape denied",
+        "sysctl denied",
+        "mknod denied",
+    ] {
+        assert!(
+            strict.lines().any(|l| l == line),
+            "want {line:?} in:\n{strict}"
+        );
+    }
+    // The default bounding set: the 14 capabilities of Docker and rkt, less CAP_MKNOD, which
+    // PrivateDevices= takes away (a8 → a0 in the high byte).
+    assert!(strict.contains("CapBnd:\t00000000a00425fb"), "{strict}");
+    // An app that relaxes the private /dev keeps CAP_MKNOD and may make a node in the
+    // container's /dev; the rest of the sandbox stays.
+    let relaxed = pod.read("relaxed.txt");
+    for line in [
+        "mknod allowed",
+        "insmod denied",
+        "mount denied",
+        "escape denied",
+        "sysctl denied",
+    ] {
+        assert!(
+            relaxed.lines().any(|l| l == line),
+            "want {line:?} in:\n{relaxed}"
+        );
+    }
+    assert!(relaxed.contains("CapBnd:\t00000000a80425fb"), "{relaxed}");
+    pod.assert_nothing_left();
+}
