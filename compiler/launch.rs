@@ -179,6 +179,8 @@ pub enum LaunchError {
     MissingController(String),
     #[error("podc launch runs in the root `{0}` cgroup; start it from its host unit (podc-<pod>.service) or in a cgroup of its own")]
     RootCgroup(String),
+    #[error("{0}: a mount point is reached through this symbolic link; podc mounts only on real directories")]
+    Symlink(PathBuf),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -427,15 +429,46 @@ pub fn execute(launch: &Launch, nspawn: &Path) -> LaunchError {
     }
 }
 
+/// The pod's root directory: the parent of the first directory the actions make.
+fn root_of(actions: &[Action]) -> &Path {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Mkdir(p) => p.parent(),
+            _ => None,
+        })
+        .unwrap_or(Path::new("/"))
+}
+
+/// Refuses a mount point reached through a symbolic link below `root`: an image could point
+/// `/var/www` at `/etc` of the host and have a volume mounted over it.
+pub fn refuse_symlinks(root: &Path, target: &Path) -> Result<(), LaunchError> {
+    let Ok(rest) = target.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut at = root.to_path_buf();
+    for part in rest.components() {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return Err(LaunchError::Symlink(at)),
+            Ok(_) => {}
+            Err(_) => break, // the rest is made fresh by create_dir_all
+        }
+    }
+    Ok(())
+}
+
 fn perform(actions: &[Action]) -> Result<(), LaunchError> {
     for action in actions {
         match action {
             Action::Unshare => {
                 crate::sys::private_mount_namespace().map_err(io_err("unshare", Path::new("/")))?
             }
-            Action::Mkdir(p) | Action::Cgroup(p) => {
+            Action::Mkdir(p) => {
+                refuse_symlinks(root_of(actions), p)?;
                 fs::create_dir_all(p).map_err(io_err("mkdir", p))?
             }
+            Action::Cgroup(p) => fs::create_dir_all(p).map_err(io_err("mkdir", p))?,
             Action::Symlink { link, target } => {
                 if fs::symlink_metadata(link).is_err() {
                     symlink(target, link).map_err(io_err("symlink", link))?;
@@ -477,6 +510,20 @@ fn perform(actions: &[Action]) -> Result<(), LaunchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_through_symlinks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        fs::create_dir_all(root.join("opt/stage2/a/rootfs/var")).unwrap();
+        symlink("/etc", root.join("opt/stage2/a/rootfs/var/www")).unwrap();
+        let bad = root.join("opt/stage2/a/rootfs/var/www/data");
+        assert!(
+            matches!(refuse_symlinks(&root, &bad), Err(LaunchError::Symlink(p)) if p.ends_with("var/www"))
+        );
+        let good = root.join("opt/stage2/a/rootfs/var/lib/data");
+        assert!(refuse_symlinks(&root, &good).is_ok());
+    }
 
     #[test]
     fn proc_cgroup_lines_map_controllers_to_directories() {

@@ -791,3 +791,52 @@ apps:
     assert!(relaxed.contains("CapBnd:\t00000000a80425fb"), "{relaxed}");
     pod.assert_nothing_left();
 }
+
+/// A mount path that goes through a symbolic link in the image is refused before anything is
+/// mounted, so an image cannot aim a volume at the host's /etc.
+#[test]
+fn e2e_symlink_in_image_is_refused() {
+    if !e2e() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let image = work.path().join("image");
+    make_image(&image);
+    fs::create_dir_all(image.join("srv")).unwrap();
+    let trap = format!("podc-e2e-trap-{}", std::process::id());
+    std::os::unix::fs::symlink("/etc", image.join("srv/www")).unwrap();
+    fs::create_dir(work.path().join("data")).unwrap();
+    let manifest = format!(
+        "podc: 1\nname: trap\nvolumes:\n  - {{name: data, kind: host, source: {data:?}}}\napps:\n  - name: a\n    image: {image:?}\n    exec: [/bin/true]\n    mounts: [{{volume: data, path: /srv/www/{trap}}}]\n",
+        data = work.path().join("data"),
+        image = image,
+    );
+    fs::write(work.path().join("pod.yaml"), manifest).unwrap();
+    assert!(podc()
+        .current_dir(work.path())
+        .args(["build", "pod.yaml", "-o", "b"])
+        .status()
+        .unwrap()
+        .success());
+    let o = podc()
+        .arg("launch")
+        .arg(work.path().join("b/trap"))
+        .output()
+        .unwrap();
+    let made = Path::new("/etc").join(&trap);
+    if made.exists() {
+        let _ = fs::remove_dir(&made);
+    }
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("srv/www: a mount point is reached through this symbolic link"),
+        "{err}"
+    );
+    let made = Path::new("/etc").join(&trap);
+    if made.exists() {
+        let _ = fs::remove_dir(&made);
+        panic!("a directory was made in the host's /etc");
+    }
+}
