@@ -142,6 +142,8 @@ fn first_content(source: &str) -> Option<usize> {
 
 /// The byte span of a serde-saphyr location: its byte offsets where it has them, else its
 /// line and column (syntax errors carry only those).
+///
+/// A position past the end of the text (a line count the text does not have) gives the end.
 fn yaml_location(source: &str, loc: &serde_saphyr::Location) -> Option<std::ops::Range<usize>> {
     let span = loc.span();
     if let Some(start) = span.byte_offset() {
@@ -153,11 +155,15 @@ fn yaml_location(source: &str, loc: &serde_saphyr::Location) -> Option<std::ops:
     if line == 0 {
         return None;
     }
-    let line_start = if line == 1 {
-        0
-    } else {
-        source.match_indices('\n').nth(line - 2)?.0 + 1
-    };
+    // YAML breaks lines at LF, CR LF and a lone CR (found by the fuzzer: counting LF alone
+    // lost the position of errors after a lone CR).
+    let mut line_start = 0;
+    for _ in 1..line {
+        let rest = &source[line_start..];
+        let at = rest.find(['\n', '\r'])?;
+        let width = if rest[at..].starts_with("\r\n") { 2 } else { 1 };
+        line_start += at + width;
+    }
     let text = &source[line_start..];
     let offset = text
         .char_indices()

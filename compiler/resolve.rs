@@ -231,7 +231,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     }
     check_after(c, &m.apps);
 
-    for (key, value) in &m.annotations {
+    for key in m.annotations.keys() {
         if key.is_empty() || escape::has_control(key) {
             c.key(
                 &join_key("annotations", key),
@@ -241,7 +241,6 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 ),
             );
         }
-        let _ = value;
     }
 
     Pod {

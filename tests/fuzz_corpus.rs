@@ -16,15 +16,9 @@ const MAX_LEN: usize = 64 * 1024;
 
 /// Regressions whose bug is still open: each must still fail, so that fixing the bug makes
 /// this test say to take its name off the list (and the file becomes a plain regression).
-///
-/// yaml-bare-cr-*: YAML counts a lone CR as a line break, serde-saphyr's syntax errors are
-/// located by line and column, and `parse::yaml_location` finds the line by counting only
-/// LF, so the error has no position (or, with enough LFs after it, a wrong one).
-const OPEN: &[&str] = &[
-    "yaml-bare-cr-control-char-no-position",
-    "yaml-bare-cr-mapping-value-no-position",
-    "yaml-bare-cr-nul-no-position",
-];
+/// Fixed: yaml-bare-cr-* (a lone CR is a YAML line break; syntax errors after one had no
+/// position).
+const OPEN: &[&str] = &[];
 
 fn files(dir: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir);

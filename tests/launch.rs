@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use podc::launch::{self, Host};
 
-/// One pod at a time: they share the machine's cgroups and two cores.
+/// One pod at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn podc() -> Command {
@@ -129,17 +129,18 @@ fn e2e_missing() -> Option<String> {
     None
 }
 
-/// True when the end-to-end tests can run; otherwise says why, and fails in CI.
-fn e2e() -> bool {
+/// The turn of one end-to-end test (pods run one at a time: they share the machine's cgroups
+/// and two cores), or `None` where they cannot run: then it says why, and fails in CI.
+fn e2e() -> Option<std::sync::MutexGuard<'static, ()>> {
     match e2e_missing() {
-        None => true,
+        None => Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner())),
         Some(why) => {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "end-to-end tests must run in CI, but: {why}"
             );
             eprintln!("skipping end-to-end test: {why}");
-            false
+            None
         }
     }
 }
@@ -467,10 +468,7 @@ fn yaml_list(items: &[&str]) -> String {
 /// stops by itself with status 0, leaving nothing behind.
 #[test]
 fn e2e_limits_identity_argv_volumes() {
-    if !e2e() {
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_turn) = e2e() else { return };
     let alpha = r#"id -u > /out/alpha.uid; id -g > /out/alpha.gid; pwd > /out/alpha.pwd
 i=0; for a in "$@"; do i=$((i+1)); printf %s "$a" > /out/alpha.arg$i; done; echo $i > /out/alpha.argc
 printf %s "$HOSTILE" > /out/alpha.env
@@ -621,10 +619,7 @@ apps:
 /// the pod's exit status is the killed app's (128 + SIGKILL): dd's 100 MB buffer under 32 MiB.
 #[test]
 fn e2e_oom_kill_and_exit_status() {
-    if !e2e() {
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_turn) = e2e() else { return };
     let manifest = r#"podc: 1
 name: e2e-oom
 target: {cgroup: v1, systemd: 252}
@@ -659,10 +654,7 @@ apps:
 /// in this host's cgroup2).
 #[test]
 fn e2e_failure_status_and_cgroup_v2_target() {
-    if !e2e() {
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_turn) = e2e() else { return };
     let manifest = r#"podc: 1
 name: e2e-v2
 target: {cgroup: v2, systemd: 252}
@@ -690,9 +682,7 @@ apps:
 /// Clear errors for a missing image, before anything is mounted.
 #[test]
 fn e2e_missing_image_is_an_error() {
-    if !e2e() {
-        return;
-    }
+    let Some(_turn) = e2e() else { return };
     let work = tempfile::tempdir().unwrap();
     let manifest =
         "podc: 1\nname: gone\napps:\n  - {name: a, image: /nonexistent/image, exec: [/bin/true]}\n";
@@ -718,10 +708,7 @@ fn e2e_missing_image_is_an_error() {
 /// a part gets that part back and keeps the rest.
 #[test]
 fn e2e_default_sandbox() {
-    if !e2e() {
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_turn) = e2e() else { return };
     let probe = r#"r() { if sh -c "$2" >/dev/null 2>&1; then echo "$1 allowed"; else echo "$1 denied"; fi; }
 r insmod 'insmod /bogus.ko'
 r kcore 'test "$(head -c 1 /proc/kcore | wc -c)" -gt 0'
@@ -796,10 +783,7 @@ apps:
 /// mounted, so an image cannot aim a volume at the host's /etc.
 #[test]
 fn e2e_symlink_in_image_is_refused() {
-    if !e2e() {
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_turn) = e2e() else { return };
     let work = tempfile::tempdir().unwrap();
     let image = work.path().join("image");
     make_image(&image);
