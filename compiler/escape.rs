@@ -56,6 +56,13 @@ pub fn exec_line(argv: &[String]) -> String {
     words.join(" ")
 }
 
+/// A word of an `Exec*=` line that systemd fills in from one of its own specifiers (`%i`, the
+/// instance of a template unit); only podc's fixed specifiers, never manifest text, go here.
+pub fn specifier(spec: &'static str) -> String {
+    debug_assert!(spec.len() == 2 && spec.starts_with('%'));
+    format!("\"{spec}\"")
+}
+
 /// One `Environment=` assignment, quoted as a single word. `$` is literal there.
 pub fn env_assignment(name: &str, value: &str) -> String {
     quote(&format!("{name}={value}"), false)

@@ -26,6 +26,10 @@ pub fn app_root(app: &str) -> String {
 
 /// The unit that stops the pod once every app has stopped, and reports how they ended.
 pub const EXIT_UNIT: &str = "podc-exit.service";
+/// The template unit whose instance `podc-result@<app>.service` records how one app ended.
+pub const RESULT_UNIT: &str = "podc-result@.service";
+/// Where the result units write each app's status inside the pod (a tmpfs of the container).
+pub const RESULT_DIR: &str = "/run/podc/result";
 /// The unit the pod's systemd boots into.
 pub const POD_TARGET: &str = "podc-pod.target";
 /// How long systemd inside the pod waits for a unit to stop before it kills it.
@@ -55,6 +59,7 @@ pub struct UnitTree {
     pub target: PodTarget,
     pub apps: Vec<AppUnit>,
     pub exit: ExitUnit,
+    pub result: ResultUnit,
     pub manager: Vec<Directive>,
     /// systemd-sysusers lines that give every numeric uid and gid of the apps an entry in the
     /// pod's user database: systemd refuses to run a unit as an id it cannot look up.
@@ -99,6 +104,13 @@ pub struct ExitUnit {
     pub service: Vec<Directive>,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultUnit {
+    pub description: String,
+    pub unit: Vec<Directive>,
+    pub service: Vec<Directive>,
+}
+
 pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
     let t = pod.target;
     let cgroup = format!("cgroup {}", t.cgroup);
@@ -140,7 +152,8 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
             .iter()
             .map(|a| lower_app(pod, a, &cgroup))
             .collect(),
-        exit: lower_exit(pod, &app_units),
+        exit: lower_exit(pod),
+        result: lower_result(pod),
         manager: vec![d("DefaultTimeoutStopSec", STOP_TIMEOUT)],
         sysusers: sysusers(pod),
         plan: plan(pod),
@@ -151,10 +164,15 @@ pub fn unit_name(app: &str) -> String {
     format!("{app}.service")
 }
 
+/// The instance of [`RESULT_UNIT`] that records how `app` ended.
+pub fn result_unit(app: &str) -> String {
+    format!("podc-result@{app}.service")
+}
+
 fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
     let t = pod.target;
-    let mut unit = vec![d("Wants", EXIT_UNIT)];
-    let mut after = vec![EXIT_UNIT.to_string()];
+    let mut unit = vec![d("Wants", format!("{EXIT_UNIT} {}", result_unit(&a.name)))];
+    let mut after = vec![EXIT_UNIT.to_string(), result_unit(&a.name)];
     after.extend(a.after.iter().map(|n| unit_name(n)));
     unit.push(d("After", after.join(" ")));
     if !a.after.is_empty() {
@@ -315,24 +333,21 @@ fn sandbox(a: &App, t: Target) -> Vec<Directive> {
         .collect()
 }
 
-fn lower_exit(pod: &Pod, app_units: &[String]) -> ExitUnit {
+fn lower_exit(pod: &Pod) -> ExitUnit {
     // Apps pull this unit in and order themselves after it, so it is up before any app runs.
     // Once no app needs it any more (all stopped, none about to restart), systemd stops it, and
     // its ExecStop= makes the pod's systemd exit with the status of the first app, in manifest
-    // order, that did not succeed: its exit code, 128 + its signal, or 1 when it never ran (a
-    // failed dependency leaves Result=success but no start time). 0 when every app succeeded.
-    // Measured under systemd-nspawn with systemd 252: exit 3 → 3, SIGKILL → 137, a missing
-    // binary → 203, a dependency that failed → 1.
+    // order, that did not succeed (0 when all did), as the apps' result units recorded it. They
+    // are ordered after this unit, so when they stop together (the last app has stopped, or the
+    // pod stops) they write first. An app without a record never ran: its result unit is still
+    // up because the app never started (its `after` dependency failed), and it counts as 1.
+    let apps: Vec<&str> = pod.apps.iter().map(|a| a.name.as_str()).collect();
     let script = [
         "rc=0".to_string(),
-        format!("for u in {}", app_units.join(" ")),
-        "do r=$(systemctl show -p Result --value \"$u\")".into(),
-        "t=$(systemctl show -p InactiveExitTimestampMonotonic --value \"$u\")".into(),
-        "[ \"$r\" = success ] && [ \"$t\" != 0 ] && continue".into(),
-        "c=$(systemctl show -p ExecMainCode --value \"$u\")".into(),
-        "s=$(systemctl show -p ExecMainStatus --value \"$u\")".into(),
-        "case \"$c\" in 1) rc=$s;; 2|3) rc=$((128+s));; *) rc=1;; esac".into(),
-        "[ \"$rc\" -gt 0 ] 2>/dev/null || rc=1".into(),
+        format!("for a in {}", apps.join(" ")),
+        format!("do read -r s r < {RESULT_DIR}/\"$a\" 2>/dev/null || s=1"),
+        "[ \"$s\" = 0 ] && continue".into(),
+        "rc=$s".into(),
         "break".into(),
         "done".into(),
         "exec systemctl --no-block exit \"$rc\"".into(),
@@ -351,6 +366,49 @@ fn lower_exit(pod: &Pod, app_units: &[String]) -> ExitUnit {
                 "ExecStop",
                 escape::exec_line(&["/usr/bin/sh".into(), "-c".into(), script]),
             ),
+        ],
+    }
+}
+
+fn lower_result(pod: &Pod) -> ResultUnit {
+    // One instance per app, which the app pulls in and starts after. When the app has stopped
+    // (by itself, or because the pod stops: the app then stops first), systemd stops the
+    // instance and its ExecStop= records the app's status while the app's unit is certainly
+    // loaded: this unit refers to it (Before=), so systemd cannot have unloaded it yet. The
+    // status is the app's exit code, 128 + its signal, 137 for an OOM kill, 1 if it never ran
+    // (a failed dependency leaves Result=success without a start time), 0 for success
+    // (including a stop by systemd). Recording it as the app ends, not when the pod exits,
+    // keeps it right however the pod ends.
+    let script = [
+        "systemctl show -p Result -p ExecMainCode -p ExecMainStatus -p InactiveExitTimestampMonotonic \"$1.service\" | { r=; c=; s=; t=0".to_string(),
+        "while IFS== read -r k v".into(),
+        "do case \"$k\" in Result) r=$v;; ExecMainCode) c=$v;; ExecMainStatus) s=$v;; InactiveExitTimestampMonotonic) t=$v;; esac".into(),
+        "done".into(),
+        "case \"$r\" in success) if [ \"$t\" = 0 ]; then rc=1; else rc=0; fi;; oom-kill) rc=137;; *) case \"$c\" in 1) rc=$s;; 2|3) rc=$((128+s));; *) rc=1;; esac; [ \"$rc\" -gt 0 ] 2>/dev/null || rc=1;; esac".into(),
+        format!("mkdir -p {RESULT_DIR} && echo \"$rc $r\" > {RESULT_DIR}/\"$1\"; }}"),
+    ]
+    .join("; ");
+    let mut stop = escape::exec_line(&[
+        "/usr/bin/sh".into(),
+        "-c".into(),
+        script,
+        "podc-result".into(),
+    ]);
+    stop.push(' ');
+    stop.push_str(&escape::specifier("%i"));
+    ResultUnit {
+        description: escape::verbatim(&format!("podc pod {}: record how app ", pod.name))
+            + "%i ended",
+        unit: vec![
+            d("StopWhenUnneeded", "yes"),
+            d("After", EXIT_UNIT),
+            d("Before", "%i.service"),
+        ],
+        service: vec![
+            d("Type", "oneshot"),
+            d("RemainAfterExit", "yes"),
+            d("ExecStart", "/usr/bin/true"),
+            d("ExecStop", stop),
         ],
     }
 }

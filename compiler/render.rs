@@ -11,7 +11,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-use crate::lower::{UnitTree, EXIT_UNIT, POD_TARGET};
+use crate::lower::{UnitTree, EXIT_UNIT, POD_TARGET, RESULT_UNIT};
 
 /// Generated files: relative path → content.
 pub type Files = BTreeMap<String, String>;
@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "pod.target.j2",
     "app.service.j2",
     "exit.service.j2",
+    "result.service.j2",
     "podc.conf.j2",
     "mounts.toml.j2",
     "sysusers.conf.j2",
@@ -110,6 +111,13 @@ pub fn render(tree: &UnitTree) -> Files {
         render_one(
             "exit.service.j2",
             ctx("exit", Value::from(Serde(&tree.exit))),
+        ),
+    );
+    files.insert(
+        format!("{UNIT_DIR}/{RESULT_UNIT}"),
+        render_one(
+            "result.service.j2",
+            ctx("result", Value::from(Serde(&tree.result))),
         ),
     );
     files.insert(
