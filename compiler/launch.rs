@@ -30,6 +30,8 @@ pub struct Host {
     /// Whether the host runs systemd as PID 1 (then nspawn registers with machined and uses the
     /// host's journal; otherwise it must not try).
     pub systemd: bool,
+    /// The host's own machine id (`/etc/machine-id`), from which each pod's is derived.
+    pub machine_id: Option<String>,
 }
 
 impl Host {
@@ -39,6 +41,10 @@ impl Host {
         Host {
             cgroups: parse_proc_cgroup(&text, Path::new("/sys/fs/cgroup")),
             systemd: Path::new("/run/systemd/system").is_dir(),
+            machine_id: fs::read_to_string("/etc/machine-id")
+                .ok()
+                .map(|t| t.trim_end().to_string())
+                .filter(|t| is_machine_id(t)),
         }
     }
 }
@@ -79,8 +85,12 @@ pub enum Action {
         link: PathBuf,
         target: String,
     },
-    /// Write a fresh machine id.
-    MachineId(PathBuf),
+    /// Give the pod its machine id: the one derived from the host's (see [`pod_machine_id`]),
+    /// or, on a host without one, the one the pod has, or a fresh one on its first launch.
+    MachineId {
+        path: PathBuf,
+        id: Option<String>,
+    },
     /// Write a file if it does not exist yet.
     Seed {
         path: PathBuf,
@@ -109,7 +119,16 @@ impl fmt::Display for Action {
             Action::Unshare => write!(f, "unshare the mount namespace (private)"),
             Action::Mkdir(p) => write!(f, "mkdir {}", p.display()),
             Action::Symlink { link, target } => write!(f, "symlink {} -> {target}", link.display()),
-            Action::MachineId(p) => write!(f, "write {} (a fresh machine id)", p.display()),
+            Action::MachineId { path, id: Some(id) } => write!(
+                f,
+                "write {} {id} (the pod's machine id, from the host's, the tree and the pod name)",
+                path.display()
+            ),
+            Action::MachineId { path, id: None } => write!(
+                f,
+                "write {} (a fresh machine id, unless the pod has one)",
+                path.display()
+            ),
             Action::Seed { path, .. } => write!(f, "write {} (if missing)", path.display()),
             Action::Bind {
                 source,
@@ -217,7 +236,9 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
 
     // The stage1 root: mount points, the merged-/usr links, a user database to start from, and
     // a machine id (written before boot, or systemd treats the boot as its first and writes
-    // presets into /etc).
+    // presets into /etc). The id is the same at every launch of one installed tree: it names the
+    // pod's journal (/var/log/journal/<id> on the host with --link-journal=try-host), so one
+    // installed pod keeps one continuous history instead of a new directory per run.
     for d in [
         "usr", "proc", "sys", "dev", "run", "tmp", "var", "root", "etc",
     ] {
@@ -237,7 +258,13 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         path: root.join("etc/group"),
         content: "root:x:0:\n".into(),
     });
-    actions.push(Action::MachineId(root.join("etc/machine-id")));
+    actions.push(Action::MachineId {
+        path: root.join("etc/machine-id"),
+        id: host
+            .machine_id
+            .as_deref()
+            .map(|host_id| pod_machine_id(host_id, tree, &plan.pod)),
+    });
 
     let mut volumes_mounted = false;
     for step in &plan.steps {
@@ -332,6 +359,9 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         "--console=pipe".into(),
     ];
     if host.systemd {
+        // Ready (for the host unit's Type=notify) once systemd in the pod has started every
+        // app, not as soon as it is executed.
+        argv.push("--notify-ready=yes".into());
         argv.push("--link-journal=try-host".into());
     } else {
         // No machined and no host journal to register with.
@@ -479,7 +509,18 @@ fn perform(actions: &[Action]) -> Result<(), LaunchError> {
                     fs::write(path, content).map_err(io_err("write", path))?;
                 }
             }
-            Action::MachineId(p) => {
+            Action::MachineId { path: p, id } => {
+                let current = fs::read_to_string(p).ok();
+                let current = current.as_deref().map(|t| t.trim_end_matches('\n'));
+                if let Some(id) = id {
+                    if current != Some(id.as_str()) {
+                        fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
+                    }
+                    continue;
+                }
+                if current.is_some_and(is_machine_id) {
+                    continue;
+                }
                 let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
                     .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
                 let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
@@ -507,9 +548,75 @@ fn perform(actions: &[Action]) -> Result<(), LaunchError> {
     Ok(())
 }
 
+/// The machine id of the pod at `tree` on the host whose machine id is `host_id`: the first 128
+/// bits of SHA-256 over a podc label, the host's id, the tree's path and the pod's name, shaped
+/// as a version 4 UUID, as systemd derives application-specific ids from the machine id
+/// (`sd_id128_get_machine_app_specific`). The same installed pod gets the same id at every
+/// launch and after a reinstall at the same path, and no state has to be kept for it; pods on
+/// different hosts or at different paths get different ones, and the host's id cannot be read
+/// back from it.
+pub fn pod_machine_id(host_id: &str, tree: &Path, pod: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"podc pod machine id\0");
+    h.update(host_id.as_bytes());
+    h.update(b"\0");
+    h.update(tree.as_os_str().as_encoded_bytes());
+    h.update(b"\0");
+    h.update(pod.as_bytes());
+    let digest = h.finalize();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 32 lower-case hexadecimal digits, not all zero: what systemd accepts in /etc/machine-id.
+fn is_machine_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes().any(|b| b != b'0')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pod_machine_ids_are_stable_and_distinct() {
+        let host = "3d1219c7c4c5404aaa1f6d2a48adfda4";
+        let tree = Path::new("/var/lib/podc/web");
+        let id = pod_machine_id(host, tree, "web");
+        assert!(is_machine_id(&id), "{id}");
+        assert_eq!(&id[12..13], "4", "a version 4 UUID: {id}");
+        assert_eq!(id, pod_machine_id(host, tree, "web"));
+        let others = [
+            pod_machine_id("0123456789abcdef0123456789abcdef", tree, "web"),
+            pod_machine_id(host, Path::new("/srv/web"), "web"),
+            pod_machine_id(host, tree, "web2"),
+        ];
+        for o in &others {
+            assert!(is_machine_id(o));
+            assert_ne!(&id, o);
+        }
+    }
+
+    #[test]
+    fn machine_ids_are_kept_only_when_valid() {
+        assert!(is_machine_id("0123456789abcdef0123456789abcdef"));
+        for bad in [
+            "",
+            "uninitialized",
+            "00000000000000000000000000000000",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+        ] {
+            assert!(!is_machine_id(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn mount_points_through_symlinks_are_refused() {

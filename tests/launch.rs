@@ -55,6 +55,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
             })
             .collect(),
         systemd: true,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -308,32 +309,55 @@ impl Pod {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let tree = work.path().join("build").join(name);
         let cgroups = Cgroups::new(&format!("podc-e2e-{name}-{}", std::process::id()));
+        let mut pod = Pod {
+            work,
+            tree,
+            cgroups,
+            child: None,
+            started: Instant::now(),
+        };
+        pod.launch();
+        pod
+    }
+
+    /// Starts `podc launch` of the tree, in the pod's cgroups.
+    fn launch(&mut self) {
         // Join the cgroups, then become podc launch, which becomes systemd-nspawn: one pid.
-        let joins: Vec<String> = cgroups
+        let joins: Vec<String> = self
+            .cgroups
             .dirs
             .values()
             .map(|d| format!("echo $$ > '{}/cgroup.procs'", d.display()))
             .collect();
-        let log = fs::File::create(work.path().join("launch.log")).unwrap();
+        let log = fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.work.path().join("launch.log"))
+            .unwrap();
         let child = Command::new("sh")
             .arg("-c")
             .arg(format!("{} && exec \"$@\"", joins.join(" && ")))
             .arg("sh")
             .arg(env!("CARGO_BIN_EXE_podc"))
             .arg("launch")
-            .arg(&tree)
+            .arg(&self.tree)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        Pod {
-            work,
-            tree,
-            cgroups,
-            child: Some(child),
-            started: Instant::now(),
-        }
+        self.child = Some(child);
+        self.started = Instant::now();
+    }
+
+    /// Stops the pod as `systemctl stop` of its host unit does: SIGTERM to nspawn.
+    fn terminate(&self) {
+        let pid = self.child.as_ref().unwrap().id();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
     }
 
     fn out(&self, file: &str) -> PathBuf {
@@ -676,6 +700,151 @@ apps:
     assert_eq!(pod.read("ok.argv"), "a b|%n$$");
     assert_eq!(code, 3, "{}", pod.log());
     eprintln!("e2e-v2: whole cycle {cycle:?}");
+    pod.assert_nothing_left();
+}
+
+/// A pod stopped from outside (SIGTERM to nspawn, what `systemctl stop` of the host unit does)
+/// ends by the manifest's rule like a pod that ends by itself: 0 when every app was healthy, the
+/// status of an app that had already failed otherwise. On both cgroup targets: systemd in the
+/// pod unloads stopped units during its shutdown, so reading their state at the end once made
+/// every stopped pod exit 1.
+#[test]
+fn e2e_stop_from_outside_keeps_the_exit_status_rule() {
+    let Some(_turn) = e2e() else { return };
+    for cgroup in ["v1", "v2"] {
+        let name = format!("e2e-stop-{cgroup}");
+        let healthy = format!(
+            r#"podc: 1
+name: {name}
+target: {{cgroup: {cgroup}, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/sh", "-c", "touch /out/a.up; exec sleep 3600"]
+    mounts: [{{volume: out, path: /out}}]
+  - name: b
+    image: "@WORK@/images/b"
+    exec: ["/bin/sh", "-c", "touch /out/b.up; exec sleep 3600"]
+    mounts: [{{volume: out, path: /out}}]
+"#
+        );
+        let mut pod = Pod::start(&name, &healthy, &["a", "b"]);
+        pod.wait_for(&["a.up", "b.up"]);
+        pod.terminate();
+        let (code, cycle) = pod.wait();
+        assert_eq!(
+            code,
+            0,
+            "{cgroup}: a healthy pod stopped from outside\n{}",
+            pod.log()
+        );
+        eprintln!("{name}: healthy pod, stopped: 0 after {cycle:?}");
+        pod.assert_nothing_left();
+
+        let failed = healthy
+            .replace(
+                "touch /out/a.up; exec sleep 3600",
+                "touch /out/a.up; exit 3",
+            )
+            .replace(
+                &format!("name: {name}\n"),
+                &format!("name: {name}-failed\n"),
+            );
+        let mut pod = Pod::start(&format!("{name}-failed"), &failed, &["a", "b"]);
+        pod.wait_for(&["a.up", "b.up"]);
+        std::thread::sleep(Duration::from_secs(1));
+        pod.terminate();
+        let (code, _) = pod.wait();
+        assert_eq!(
+            code,
+            3,
+            "{cgroup}: a pod whose app had failed, stopped\n{}",
+            pod.log()
+        );
+        pod.assert_nothing_left();
+    }
+}
+
+/// The pod's exit status for each way an app can end by itself: the first app in manifest
+/// order that did not succeed gives its exit code, 128 + its signal, 203 when its binary is
+/// missing, 1 when it never ran (its `after` dependency failed); 0 when all succeeded.
+#[test]
+fn e2e_exit_status_for_each_way_an_app_ends() {
+    let Some(_turn) = e2e() else { return };
+    let cases: &[(&str, &str, i32)] = &[
+        (
+            "ok",
+            r#"[{name: a, exec: ["/bin/true"]}, {name: b, exec: ["/bin/sh", "-c", "sleep 1"]}]"#,
+            0,
+        ),
+        (
+            "code",
+            r#"[{name: a, exec: ["/bin/true"]}, {name: b, exec: ["/bin/sh", "-c", "exit 7"]}]"#,
+            7,
+        ),
+        (
+            "signal",
+            r#"[{name: a, exec: ["/bin/sh", "-c", "kill -USR1 $$"]}]"#,
+            128 + 10,
+        ),
+        ("missing", r#"[{name: a, exec: ["/nonexistent"]}]"#, 203),
+        (
+            "never-ran",
+            r#"[{name: a, exec: ["/bin/true"], after: [b]}, {name: b, exec: ["/nonexistent"]}]"#,
+            1,
+        ),
+        (
+            "order",
+            r#"[{name: a, exec: ["/bin/sh", "-c", "sleep 1; exit 4"]}, {name: b, exec: ["/bin/sh", "-c", "exit 5"]}]"#,
+            4,
+        ),
+    ];
+    for (case, apps, want) in cases {
+        let name = format!("e2e-status-{case}");
+        // Every app runs in the one image "i".
+        let apps = apps.replace("{name: ", "{image: \"@WORK@/images/i\", name: ");
+        let manifest =
+            format!("podc: 1\nname: {name}\ntarget: {{cgroup: v1, systemd: 252}}\napps: {apps}\n");
+        eprintln!("{case}: expecting {want}");
+        let mut pod = Pod::start(&name, &manifest, &["i"]);
+        let (code, _) = pod.wait();
+        assert_eq!(code, *want, "{case}\n{}", pod.log());
+        pod.assert_nothing_left();
+    }
+}
+
+/// One tree keeps one machine id across launches (so one journal directory on the host): the
+/// id derived from the host's machine id, the tree's path and the pod's name.
+#[test]
+fn e2e_machine_id_is_kept_across_launches() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-id
+target: {cgroup: v1, systemd: 252}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/true"]
+"#;
+    let mut pod = Pod::start("e2e-id", manifest, &["a"]);
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    let first = fs::read_to_string(pod.tree.join("rootfs/etc/machine-id")).unwrap();
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    let second = fs::read_to_string(pod.tree.join("rootfs/etc/machine-id")).unwrap();
+    assert_eq!(
+        first, second,
+        "the pod's machine id changed between launches"
+    );
+    if let Some(host) = Host::detect().machine_id {
+        let tree = pod.tree.canonicalize().unwrap();
+        assert_eq!(
+            first.trim_end(),
+            launch::pod_machine_id(&host, &tree, "e2e-id")
+        );
+    }
     pod.assert_nothing_left();
 }
 
