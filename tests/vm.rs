@@ -1,0 +1,175 @@
+//! Real hosts: each test boots one VM under qemu (software emulation) with systemd as PID 1 and
+//! runs `tests/vm/guest.sh` there, which installs pods as the README says and checks them
+//! through the generated host units: start, limits in the host's cgroup files, OOM kills, live
+//! `systemctl set-property`, stop and restart, exit statuses, journal, and a reboot.
+//!
+//! Needs root, qemu-system-x86_64 (package qemu-system-x86), debootstrap, mkfs.ext4
+//! (e2fsprogs), the Debian cloud kernel (linux-image-cloud-amd64) and a static busybox
+//! (busybox-static); `.ci/run` installs them. The root images are built once by
+//! `tests/vm/image.sh` and cached in /var/cache/podc-vm. Where something is missing, or
+//! `PODC_SKIP_VM` is set, the tests print why and skip; with `CI` set they fail instead.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn on_path(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Why VM hosts cannot boot here, if they cannot.
+fn missing() -> Option<String> {
+    if podc::sys::effective_uid() != 0 {
+        return Some("not root (debootstrap and the image cache need it)".into());
+    }
+    for (tool, package) in [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("debootstrap", "debootstrap"),
+        ("mkfs.ext4", "e2fsprogs"),
+    ] {
+        if !on_path(tool) {
+            return Some(format!("{tool} is missing (package {package})"));
+        }
+    }
+    let kernel = fs::read_dir("/boot").ok().and_then(|d| {
+        d.flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with("-cloud-amd64"))
+    });
+    if kernel.is_none() {
+        return Some("no Debian cloud kernel in /boot (package linux-image-cloud-amd64)".into());
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Some("no static busybox at /bin/busybox (package busybox-static)".into());
+    }
+    if std::env::var_os("PODC_SKIP_VM").is_some() && std::env::var_os("CI").is_none() {
+        return Some("PODC_SKIP_VM is set".into());
+    }
+    None
+}
+
+/// What the guest said: its `vm: ...` lines from the second serial port.
+#[derive(Default, Debug)]
+struct Report {
+    ok: Vec<String>,
+    failed: Vec<String>,
+    values: Vec<String>,
+    times: Vec<String>,
+    rebooted: bool,
+    done: bool,
+}
+
+fn parse(text: &str) -> Report {
+    let mut r = Report::default();
+    for line in text.lines() {
+        let Some(rest) = line.trim_end_matches('\r').strip_prefix("vm: ") else {
+            continue;
+        };
+        if let Some(x) = rest.strip_prefix("ok ") {
+            r.ok.push(x.into());
+        } else if let Some(x) = rest.strip_prefix("FAIL ") {
+            r.failed.push(x.into());
+        } else if let Some(x) = rest.strip_prefix("value ") {
+            r.values.push(x.into());
+        } else if let Some(x) = rest.strip_prefix("time ") {
+            r.times.push(x.into());
+        } else if rest == "reboot" {
+            r.rebooted = true;
+        } else if rest == "done" {
+            r.done = true;
+        }
+    }
+    r
+}
+
+/// The fewest checks a whole run makes on any host; a run that says less stopped early.
+const MIN_CHECKS: usize = 50;
+
+fn boot(name: &str, dist: &str, cgroup: &str) {
+    if let Some(why) = missing() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "VM hosts must boot in CI, but: {why}"
+        );
+        eprintln!("skipping VM host {name}: {why}");
+        return;
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vm").join(name);
+    let started = Instant::now();
+    let status = Command::new(root().join("tests/vm/run.sh"))
+        .args([name, dist, cgroup, env!("CARGO_BIN_EXE_podc")])
+        .arg(&out)
+        .status()
+        .expect("run tests/vm/run.sh");
+    let seconds = started.elapsed().as_secs_f64();
+    let results = fs::read_to_string(out.join("results.log")).unwrap_or_default();
+    let console = fs::read_to_string(out.join("console.log")).unwrap_or_default();
+    let r = parse(&results);
+    let summary = format!(
+        "{name}: {} checks passed, {} failed, in {seconds:.0} s (image, boot, checks, reboot)\n  \
+         times: {}\n  values: {}\n",
+        r.ok.len(),
+        r.failed.len(),
+        r.times.join(", "),
+        r.values.join(", ")
+    );
+    // Straight to stderr, past the test harness's capture: the timings belong in CI's log.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), summary.as_bytes());
+    let _ = fs::write(out.join("summary.txt"), &summary);
+    let tail: Vec<&str> = console.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    assert!(
+        status.success(),
+        "{name}: the VM did not power off by itself ({status}); console ends:\n{}",
+        tail.join("\n")
+    );
+    assert!(
+        r.failed.is_empty(),
+        "{name}: checks failed:\n  {}\n(console: {})",
+        r.failed.join("\n  "),
+        out.join("console.log").display()
+    );
+    assert!(
+        r.rebooted && r.done,
+        "{name}: the guest did not finish both boots; console ends:\n{}",
+        tail.join("\n")
+    );
+    assert!(
+        r.ok.len() >= MIN_CHECKS,
+        "{name}: only {} checks ran",
+        r.ok.len()
+    );
+}
+
+#[test]
+fn debian12_cgroup_v2() {
+    boot("debian12-v2", "bookworm", "v2");
+}
+
+#[test]
+fn debian12_cgroup_v1_hybrid() {
+    boot("debian12-v1", "bookworm", "v1");
+}
+
+#[test]
+fn debian13_cgroup_v2() {
+    boot("debian13-v2", "trixie", "v2");
+}
+
+#[test]
+fn report_lines_parse() {
+    let r = parse("junk\nvm: ok a (1)\r\nvm: FAIL b: x\nvm: value k=v\nvm: time t=1.5\nvm: reboot\nvm: done\n");
+    assert_eq!(r.ok, ["a (1)"]);
+    assert_eq!(r.failed, ["b: x"]);
+    assert_eq!(r.values, ["k=v"]);
+    assert_eq!(r.times, ["t=1.5"]);
+    assert!(r.rebooted && r.done);
+    assert!(!parse("vm: ok a\n").done);
+}

@@ -1,0 +1,299 @@
+#!/bin/bash
+# The checks run inside a VM test host (systemd as PID 1), from the payload disk, by the image's
+# podc-vm-payload.service. It installs podc and pods as the README says and checks them through
+# the generated host units. Every result is a line on the second serial port (/dev/ttyS1):
+#   vm: ok NAME [what was seen]     a check that held
+#   vm: FAIL NAME: what was seen     a check that did not
+#   vm: value NAME=VALUE             a value read, for the note and the README
+#   vm: time NAME=SECONDS            how long a step took
+#   vm: done                         the last line, after the reboot phase
+# tests/vm.rs reads these lines. The first boot runs phase 1 and reboots; the second boot runs
+# phase 2 (the enabled pod came back with the machine) and powers off.
+set -u
+P=/payload
+# shellcheck source=/dev/null # written by run.sh
+. "$P/host.env" # HOST, CGROUP (v1 or v2)
+exec 3>/dev/ttyS1
+STATE=/var/lib/podc-vm
+mkdir -p "$STATE"
+
+say() { echo "vm: $*" >&3; echo "vm: $*"; }
+ok() { say "ok $*"; }
+bad() { say "FAIL $*"; }
+value() { say "value $1=$2"; }
+# check NAME EXPECTED ACTUAL
+check() {
+    if [ "$2" = "$3" ]; then ok "$1 ($3)"; else bad "$1: expected '$2', saw '$3'"; fi
+}
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+# wait_for SECONDS COMMAND...: polls until COMMAND succeeds; fails after SECONDS.
+wait_for() {
+    local limit=$1 t0
+    shift
+    t0=$(now)
+    while ! "$@" >/dev/null 2>&1; do
+        if awk -v a="$t0" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+# Runs COMMAND, says how long it took as time NAME, and returns its status.
+timed() {
+    local name=$1 t0 rc
+    shift
+    t0=$(now)
+    "$@"
+    rc=$?
+    say "time $name=$(since "$t0")"
+    return $rc
+}
+
+SDVER=$(systemctl --version | awk 'NR == 1 { print $2 }')
+FS=$(stat -fc %T /sys/fs/cgroup)
+# v1: the cpu controller's own directory, co-mounted with cpuacct on Debian (cpu is a link).
+CPU_HIERARCHY=cpu
+[ -d /sys/fs/cgroup/cpu,cpuacct ] && ! [ -L /sys/fs/cgroup/cpu,cpuacct ] && CPU_HIERARCHY=cpu,cpuacct
+
+# The pod's cgroup in one hierarchy (v2: the unified tree; v1: memory, cpu, pids, ...).
+pod_cg() {
+    if [ "$CGROUP" = v2 ]; then echo "/sys/fs/cgroup/machine.slice/podc-$1.service"; else
+        echo "/sys/fs/cgroup/$2/machine.slice/podc-$1.service"
+    fi
+}
+# An app's cgroup below the pod's, found rather than assumed (nspawn may add a level).
+app_cg() { find "$(pod_cg "$1" "${3:-}")" -type d -name "$2.service" 2>/dev/null | head -n 1; }
+knob() { cat "$1/$2" 2>/dev/null || echo "(missing $1/$2)"; }
+# The number of lines of the app's output with exactly TEXT in the pod's journal, all runs.
+app_lines() { journalctl -M "podc-$1" -u "$2.service" -o cat --no-pager 2>/dev/null | grep -cx "$3"; }
+lines_at_least() { [ "$(app_lines "$1" "$2" "$3")" -ge "$4" ]; }
+journal_has() { journalctl -M "podc-$1" -u "$2.service" --no-pager 2>/dev/null | grep -q "$3"; }
+# Processes whose root directory is inside the installed pod (its container and apps).
+pod_processes() {
+    local p n=0
+    for p in /proc/[0-9]*; do
+        case "$(readlink "$p/root" 2>/dev/null)" in /var/lib/podc/"$1"/*) n=$((n + 1)) ;; esac
+    done
+    echo "$n"
+}
+# The pid of a process in an app's cgroup whose command line contains WORD.
+proc_in() {
+    local p
+    while read -r p; do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$2" && { echo "$p"; return 0; }
+    done <"$1/cgroup.procs"
+    return 1
+}
+state_is() { [ "$(systemctl is-active "podc-$1")" = "$2" ]; }
+prop() { systemctl show -p "$2" --value "podc-$1"; }
+
+install_pod() { # NAME: build from the payload's manifest and install as the README says
+    local name=$1
+    podc build "$P/pods/$name.yaml" -o /root/build --cgroup "$CGROUP" --systemd "$SDVER" >/dev/null ||
+        { bad "build-$name: podc build failed"; return 1; }
+    mkdir -p /var/lib/podc && rm -rf "/var/lib/podc/$name" && cp -a "/root/build/$name" "/var/lib/podc/$name"
+    cp "/root/build/$name/podc-$name.service" /etc/systemd/system/
+    systemctl daemon-reload
+}
+
+# The pod's limits and each app's, in the host's cgroup files.
+check_limits() {
+    local m=$1 web worker
+    if [ "$CGROUP" = v2 ]; then
+        local pod
+        pod=$(pod_cg "$m")
+        check "pod-memory.max" 536870912 "$(knob "$pod" memory.max)"
+        check "pod-cpu.max" "100000 100000" "$(knob "$pod" cpu.max)"
+        check "pod-cpu.weight" 200 "$(knob "$pod" cpu.weight)"
+        check "pod-pids.max" 256 "$(knob "$pod" pids.max)"
+        web=$(app_cg "$m" web)
+        worker=$(app_cg "$m" worker)
+        value web-cgroup "${web:-none}"
+        check "web-memory.max" 67108864 "$(knob "$web" memory.max)"
+        check "web-cpu.max" "50000 100000" "$(knob "$web" cpu.max)"
+        check "web-cpu.weight" 50 "$(knob "$web" cpu.weight)"
+        check "web-pids.max" 32 "$(knob "$web" pids.max)"
+        check "worker-memory.max" 50331648 "$(knob "$worker" memory.max)"
+        check "worker-cpu.max" "25000 100000" "$(knob "$worker" cpu.max)"
+        check "worker-cpu.weight" 100 "$(knob "$worker" cpu.weight)"
+        check "worker-pids.max" 16 "$(knob "$worker" pids.max)"
+    else
+        local cpu=$CPU_HIERARCHY
+        value cpu-hierarchy "$cpu"
+        check "pod-memory.limit_in_bytes" 536870912 "$(knob "$(pod_cg "$m" memory)" memory.limit_in_bytes)"
+        check "pod-cpu.cfs_quota_us" 100000 "$(knob "$(pod_cg "$m" "$cpu")" cpu.cfs_quota_us)"
+        check "pod-cpu.cfs_period_us" 100000 "$(knob "$(pod_cg "$m" "$cpu")" cpu.cfs_period_us)"
+        check "pod-cpu.shares" 2048 "$(knob "$(pod_cg "$m" "$cpu")" cpu.shares)"
+        check "pod-pids.max" 256 "$(knob "$(pod_cg "$m" pids)" pids.max)"
+        web=$(app_cg "$m" web memory)
+        value web-cgroup "${web:-none}"
+        check "web-memory.limit_in_bytes" 67108864 "$(knob "$web" memory.limit_in_bytes)"
+        check "web-cpu.cfs_quota_us" 50000 "$(knob "$(app_cg "$m" web "$cpu")" cpu.cfs_quota_us)"
+        check "web-cpu.shares" 512 "$(knob "$(app_cg "$m" web "$cpu")" cpu.shares)"
+        check "web-pids.max" 32 "$(knob "$(app_cg "$m" web pids)" pids.max)"
+        worker=$(app_cg "$m" worker memory)
+        check "worker-memory.limit_in_bytes" 50331648 "$(knob "$worker" memory.limit_in_bytes)"
+        check "worker-cpu.cfs_quota_us" 25000 "$(knob "$(app_cg "$m" worker "$cpu")" cpu.cfs_quota_us)"
+        check "worker-cpu.shares" 1024 "$(knob "$(app_cg "$m" worker "$cpu")" cpu.shares)"
+        check "worker-pids.max" 16 "$(knob "$(app_cg "$m" worker pids)" pids.max)"
+    fi
+    # Each app's processes in its own cgroup: its sleep is there, and only there.
+    local wp kp
+    wp=$(proc_in "$web" "sleep 3600")
+    kp=$(proc_in "$worker" "sleep 3600")
+    if [ -n "$wp" ] && [ -n "$kp" ] && [ "$wp" != "$kp" ] && grep -q "/web.service$" "/proc/$wp/cgroup" &&
+        grep -q "/worker.service$" "/proc/$kp/cgroup"; then
+        ok "apps-in-own-cgroups (web pid $wp, worker pid $kp)"
+    else
+        bad "apps-in-own-cgroups: web '$wp' in $web, worker '$kp' in $worker"
+    fi
+}
+
+check_live_properties() {
+    local m=$1
+    systemctl set-property --runtime "podc-$m" MemoryMax=300M CPUQuota=150% TasksMax=100 ||
+        bad "set-property: systemctl failed"
+    if [ "$CGROUP" = v2 ]; then
+        local pod
+        pod=$(pod_cg "$m")
+        check "set-property-memory.max" 314572800 "$(knob "$pod" memory.max)"
+        check "set-property-cpu.max" "150000 100000" "$(knob "$pod" cpu.max)"
+        check "set-property-pids.max" 100 "$(knob "$pod" pids.max)"
+    else
+        local cpu=$CPU_HIERARCHY
+        check "set-property-memory.limit_in_bytes" 314572800 "$(knob "$(pod_cg "$m" memory)" memory.limit_in_bytes)"
+        check "set-property-cpu.cfs_quota_us" 150000 "$(knob "$(pod_cg "$m" "$cpu")" cpu.cfs_quota_us)"
+        check "set-property-pids.max" 100 "$(knob "$(pod_cg "$m" pids)" pids.max)"
+    fi
+}
+
+# After a stop: no process, no cgroup, no mount, no machine registration.
+check_nothing_left() {
+    local m=$1 left="" d
+    [ "$(pod_processes "$m")" = 0 ] || left="$left processes:$(pod_processes "$m")"
+    for d in /sys/fs/cgroup/machine.slice/podc-"$m".service /sys/fs/cgroup/*/machine.slice/podc-"$m".service; do
+        [ -e "$d" ] && left="$left cgroup:$d"
+    done
+    grep -q "/var/lib/podc/$m" /proc/self/mountinfo && left="$left mounts"
+    machinectl list --no-legend 2>/dev/null | grep -q "podc-$m" && left="$left machine"
+    if [ -z "$left" ]; then ok "$2-nothing-left"; else bad "$2-nothing-left:$left"; fi
+}
+
+journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
+
+phase1() {
+    value systemd "$SDVER"
+    value cgroup-fs "$FS"
+    value kernel "$(uname -r)"
+    say "time boot=$(now)"
+    if [ "$CGROUP" = v2 ]; then check cgroup-hierarchy cgroup2fs "$FS"; else check cgroup-hierarchy tmpfs "$FS"; fi
+    install -m 0755 "$P/podc" /usr/bin/podc
+    local img=/var/lib/podc/images/busybox
+    mkdir -p "$img/bin" && cp "$P/busybox" "$img/bin/busybox"
+    for a in $("$img/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$img/bin/$a"; done
+    for d in dev etc proc root run sys tmp usr var; do mkdir -p "$img/$d"; done
+    local host_journals
+    host_journals=$(journal_dirs)
+
+    # --- main: start, limits, live properties, stop, restart, enabled for the reboot.
+    install_pod main || return
+    if timed start-main systemctl enable --now podc-main; then ok "enable-now-main returned 0"; else bad "enable-now-main: systemctl failed"; fi
+    check main-active active "$(systemctl is-active podc-main)"
+    # Type=notify: start returned once systemd in the pod had started the apps.
+    if [ -n "$(app_cg main web memory)" ] && [ -n "$(app_cg main worker memory)" ]; then ok "ready-means-apps-started"; else
+        bad "ready-means-apps-started: no app cgroups right after start"
+    fi
+    if wait_for 120 lines_at_least main web "web up" 1 && wait_for 60 lines_at_least main worker "worker up" 1; then
+        ok "journal-M-apps-output (web up, worker up)"
+    else
+        bad "journal-M-apps-output: $(journalctl -M podc-main --no-pager 2>&1 | tail -n 5 | tr '\n' '|')"
+    fi
+    if machinectl list --no-legend | grep -q '^podc-main '; then ok machined-lists-pod; else bad "machined-lists-pod: $(machinectl list --no-legend | tr '\n' '|')"; fi
+    if journalctl -u podc-main --no-pager -o cat | grep -q .; then ok "journal-u-host-unit ($(journalctl -u podc-main --no-pager -o cat | wc -l) lines)"; else bad "journal-u-host-unit: empty"; fi
+    check_limits main
+    check_live_properties main
+    local id1
+    id1=$(cat /var/lib/podc/main/rootfs/etc/machine-id)
+    if timed stop-main systemctl stop podc-main; then ok "stop-main returned 0"; else bad "stop-main: systemctl failed"; fi
+    check stop-main-state inactive "$(systemctl is-active podc-main)"
+    check stop-main-result success "$(prop main Result)"
+    check stop-main-status 0 "$(prop main ExecMainStatus)"
+    check_nothing_left main stop-main
+    if timed restart-main systemctl restart podc-main; then ok "restart-main returned 0"; else bad "restart-main: systemctl failed"; fi
+    check restart-main-active active "$(systemctl is-active podc-main)"
+    if wait_for 120 lines_at_least main web "web up" 2; then ok "journal-one-history (web up twice)"; else
+        bad "journal-one-history: web up $(app_lines main web "web up") times"
+    fi
+    check machine-id-kept "$id1" "$(cat /var/lib/podc/main/rootfs/etc/machine-id)"
+    check journal-dirs-one-per-pod $((host_journals + 1)) "$(journal_dirs)"
+    echo "$id1" >"$STATE/machine-id"
+
+    # --- fail: an app exits 3; the pod ends by itself with that status.
+    install_pod fail || return
+    timed start-fail systemctl start podc-fail || bad "start-fail: systemctl failed"
+    if wait_for 120 state_is fail failed; then ok "fail-pod-failed"; else bad "fail-pod-failed: $(systemctl is-active podc-fail)"; fi
+    check fail-pod-status 3 "$(prop fail ExecMainStatus)"
+    check fail-pod-result exit-code "$(prop fail Result)"
+    check_nothing_left fail fail-pod
+    systemctl reset-failed podc-fail
+
+    # --- oom: an app allocates past its limit and is killed; its sibling lives on.
+    install_pod oom || return
+    timed start-oom systemctl start podc-oom || bad "start-oom: systemctl failed"
+    if wait_for 120 journal_has oom hog "Failed with result"; then
+        local how
+        how=$(journalctl -M podc-oom -u hog.service --no-pager -o cat | grep -o "Failed with result '[a-z-]*'" | head -n 1)
+        value hog-result "$how"
+        if [ "$CGROUP" = v2 ]; then check hog-oom-kill "Failed with result 'oom-kill'" "$how"; else
+            check hog-killed "Failed with result 'signal'" "$how"
+        fi
+    else
+        bad "hog-ended: $(journalctl -M podc-oom --no-pager -o cat 2>&1 | tail -n 5 | tr '\n' '|')"
+    fi
+    if dmesg | grep -q "Killed process [0-9]* (dd)"; then ok "kernel-oom-killed-dd"; else bad "kernel-oom-killed-dd: no such kernel message"; fi
+    sleep 3
+    local sib
+    sib=$(app_cg oom sibling memory)
+    if proc_in "$sib" "sleep 3600" >/dev/null; then ok "sibling-lives-on"; else bad "sibling-lives-on: nothing in $sib"; fi
+    check oom-pod-active active "$(systemctl is-active podc-oom)"
+    local hogcg
+    hogcg=$(app_cg oom hog memory)
+    if [ -z "$hogcg" ] || [ -z "$(cat "$hogcg/cgroup.procs" 2>/dev/null)" ]; then ok "hog-unit-stopped-whole"; else
+        bad "hog-unit-stopped-whole: $(tr '\n' ' ' <"$hogcg/cgroup.procs")"
+    fi
+    timed stop-oom systemctl stop podc-oom
+    check oom-pod-state-after-stop failed "$(systemctl is-active podc-oom)"
+    check oom-pod-status-after-stop 137 "$(prop oom ExecMainStatus)"
+    check_nothing_left oom oom-pod
+    systemctl reset-failed podc-oom
+
+    # --- the enabled pod starts at boot.
+    check main-enabled enabled "$(systemctl is-enabled podc-main)"
+    journal_dirs >"$STATE/journal-dirs" # the host's own and one per pod, none more after the reboot
+    echo 2 >"$STATE/phase"
+    say "reboot"
+    systemctl reboot
+}
+
+phase2() {
+    say "time boot-2=$(now)"
+    if wait_for 180 state_is main active; then ok "main-active-after-reboot"; else bad "main-active-after-reboot: $(systemctl is-active podc-main)"; fi
+    if wait_for 120 lines_at_least main web "web up" 3; then ok "journal-history-across-reboot (web up 3 times)"; else
+        bad "journal-history-across-reboot: web up $(app_lines main web "web up") times"
+    fi
+    check machine-id-kept-across-reboot "$(cat "$STATE/machine-id")" "$(cat /var/lib/podc/main/rootfs/etc/machine-id)"
+    check journal-dirs-after-reboot "$(cat "$STATE/journal-dirs")" "$(journal_dirs)"
+    if [ "$CGROUP" = v2 ]; then
+        check "reboot-pod-memory.max" 536870912 "$(knob "$(pod_cg main)" memory.max)"
+    else
+        check "reboot-pod-memory.limit_in_bytes" 536870912 "$(knob "$(pod_cg main memory)" memory.limit_in_bytes)"
+    fi
+    timed stop-main-2 systemctl disable --now podc-main
+    check disable-now-state inactive "$(systemctl is-active podc-main)"
+    check_nothing_left main disable-now
+    say "done"
+    systemctl poweroff
+}
+
+if [ "$(cat "$STATE/phase" 2>/dev/null)" = 2 ]; then phase2; else phase1; fi
