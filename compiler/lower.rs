@@ -30,6 +30,9 @@ pub const EXIT_UNIT: &str = "podc-exit.service";
 pub const RESULT_UNIT: &str = "podc-result@.service";
 /// Where the result units write each app's status inside the pod (a tmpfs of the container).
 pub const RESULT_DIR: &str = "/run/podc/result";
+/// The targets that halt or power off the pod's systemd (nspawn starts halt.target when it is
+/// stopped, `machinectl poweroff` poweroff.target); in a pod each leads to exit.target instead.
+pub const HALT_TARGETS: [&str; 2] = ["halt.target", "poweroff.target"];
 /// The unit the pod's systemd boots into.
 pub const POD_TARGET: &str = "podc-pod.target";
 /// How long systemd inside the pod waits for a unit to stop before it kills it.
@@ -60,6 +63,7 @@ pub struct UnitTree {
     pub apps: Vec<AppUnit>,
     pub exit: ExitUnit,
     pub result: ResultUnit,
+    pub halt: HaltTarget,
     pub manager: Vec<Directive>,
     /// systemd-sysusers lines that give every numeric uid and gid of the apps an entry in the
     /// pod's user database: systemd refuses to run a unit as an id it cannot look up.
@@ -102,6 +106,13 @@ pub struct AppUnit {
 pub struct ExitUnit {
     pub description: String,
     pub service: Vec<Directive>,
+}
+
+/// The pod's own halt.target and poweroff.target (one text for each name).
+#[derive(Debug, Clone, Serialize)]
+pub struct HaltTarget {
+    pub description: String,
+    pub unit: Vec<Directive>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +165,19 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
             .collect(),
         exit: lower_exit(pod),
         result: lower_result(pod),
+        halt: HaltTarget {
+            // A halt inside a container loses the exit status systemd was given (it ends with a
+            // reboot() call that only says "halted"); exit.target ends systemd with that status,
+            // after the same orderly stop of every unit (shutdown.target). Measured on systemd
+            // 257: a pod stopped after an OOM kill ended 0 through halt.target.
+            description: escape::verbatim(&format!("podc pod {}: stop by exiting", pod.name)),
+            unit: vec![
+                d("DefaultDependencies", "no"),
+                d("Requires", "exit.target"),
+                d("After", "exit.target"),
+                d("AllowIsolate", "yes"),
+            ],
+        },
         manager: vec![d("DefaultTimeoutStopSec", STOP_TIMEOUT)],
         sysusers: sysusers(pod),
         plan: plan(pod),

@@ -11,7 +11,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-use crate::lower::{UnitTree, EXIT_UNIT, POD_TARGET, RESULT_UNIT};
+use crate::lower::{UnitTree, EXIT_UNIT, HALT_TARGETS, POD_TARGET, RESULT_UNIT};
 
 /// Generated files: relative path → content.
 pub type Files = BTreeMap<String, String>;
@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "app.service.j2",
     "exit.service.j2",
     "result.service.j2",
+    "halt.target.j2",
     "podc.conf.j2",
     "mounts.toml.j2",
     "sysusers.conf.j2",
@@ -120,6 +121,15 @@ pub fn render(tree: &UnitTree) -> Files {
             ctx("result", Value::from(Serde(&tree.result))),
         ),
     );
+    for name in HALT_TARGETS {
+        files.insert(
+            format!("{UNIT_DIR}/{name}"),
+            render_one(
+                "halt.target.j2",
+                ctx("halt", Value::from(Serde(&tree.halt))),
+            ),
+        );
+    }
     files.insert(
         "rootfs/etc/systemd/system.conf.d/podc.conf".into(),
         render_one(
