@@ -237,13 +237,19 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
     // The stage1 root: mount points, the merged-/usr links, a user database to start from, and
     // a machine id (written before boot, or systemd treats the boot as its first and writes
     // presets into /etc). The id is the same at every launch of one installed tree: it names the
-    // pod's journal (/var/log/journal/<id> on the host with --link-journal=try-host), so one
-    // installed pod keeps one continuous history instead of a new directory per run.
+    // pod's journal directory and its boots, so one installed pod keeps one continuous history
+    // instead of a new directory per run.
     for d in [
         "usr", "proc", "sys", "dev", "run", "tmp", "var", "root", "etc",
     ] {
         actions.push(Action::Mkdir(root.join(d)));
     }
+    // The pod's journal is kept in its tree (persistent from the first boot: journald in the
+    // pod flushes there before its tmpfiles would create the directory), one history per
+    // installed pod across runs and reboots. It is not linked into the host's
+    // /var/log/journal: nspawn 257 mounts that link idmapped, and root in the pod could not
+    // write it (measured: the pod's journal then stayed in its /run and was lost at every stop).
+    actions.push(Action::Mkdir(root.join("var/log/journal")));
     for d in ["bin", "lib", "lib64", "sbin"] {
         actions.push(Action::Symlink {
             link: root.join(d),
@@ -358,11 +364,11 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         "--keep-unit".into(),
         "--console=pipe".into(),
     ];
+    argv.push("--link-journal=no".into());
     if host.systemd {
         // Ready (for the host unit's Type=notify) once systemd in the pod has started every
         // app, not as soon as it is executed.
         argv.push("--notify-ready=yes".into());
-        argv.push("--link-journal=try-host".into());
     } else {
         // No machined and no host journal to register with.
         argv.push("--register=no".into());
