@@ -73,6 +73,60 @@ pub fn verbatim(s: &str) -> String {
     s.replace('%', "%%")
 }
 
+// Validators: what each kind of value must be for systemd and the kernel to carry it exactly.
+// The escapers above are total; these say, for `resolve`, which values cannot be carried at all.
+
+/// The longest name of one path component Linux file systems take (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+/// The longest single argument or environment string the kernel passes to a program
+/// (MAX_ARG_STRLEN: 32 pages, its terminating NUL included); a longer one fails exec with E2BIG.
+pub const MAX_ARG_STRLEN: usize = 128 * 1024;
+/// The most bytes of arguments and environment together that podc lets an app have. The kernel
+/// allows a quarter of the stack limit (2 MiB with the usual 8 MiB) for these strings, their
+/// pointers and what systemd adds; 1 MiB leaves room for that and for a smaller stack limit.
+pub const MAX_ARGS_TOTAL: usize = 1 << 20;
+
+/// The first component of `path` longer than [`NAME_MAX`] bytes, if any.
+pub fn long_component(path: &str) -> Option<&str> {
+    path.split('/').find(|c| c.len() > NAME_MAX)
+}
+
+/// Why systemd would refuse `path` as the program of an `Exec*=` line, if it would. It refuses
+/// quotes and backslashes in the executable name ("Executable name contains special
+/// characters", measured on 252) and does not unescape `$` there.
+pub fn exec_path_problem(path: &str) -> Option<&'static str> {
+    if path.contains(['\'', '"', '\\']) {
+        Some("contains a quote or backslash, which systemd refuses in an executable name")
+    } else if path.contains('$') {
+        Some("contains `$`, which systemd cannot pass literally in an executable path")
+    } else if path == "/" {
+        Some("is the root directory, not a program")
+    } else {
+        None
+    }
+}
+
+/// Why systemd would refuse `id` as a numeric `User=`/`Group=`, if it would: (uid_t)-1 means
+/// "no user", and 65535 is the 16-bit -1 that systemd refuses too.
+pub fn id_problem(id: u32) -> Option<&'static str> {
+    match id {
+        u32::MAX => Some("means \"no user or group\" to the kernel and systemd"),
+        0xFFFF => Some("is the 16-bit -1, which systemd refuses"),
+        _ => None,
+    }
+}
+
+/// Whether systemd would change `value` in a directive it takes verbatim: it strips white
+/// space at the end of every value.
+pub fn loses_trailing_space(value: &str) -> bool {
+    value.ends_with([' ', '\t'])
+}
+
+/// The bytes one argument or environment entry takes in a program's exec, its NUL included.
+pub fn exec_string_bytes(s: &str) -> usize {
+    s.len() + 1
+}
+
 /// A line of a comment: the text as a JSON-style quoted string, so that a line break or a
 /// trailing backslash cannot end the comment or continue it into the next line.
 pub fn comment_text(s: &str) -> String {
@@ -256,6 +310,23 @@ pub(crate) mod tests {
             assert!(!word.contains(['\n', '\r']), "{word:?}");
             assert_eq!(decode_words(&word, false), vec![format!("NAME={value}")]);
         }
+    }
+
+    #[test]
+    fn validators_name_what_systemd_and_the_kernel_refuse() {
+        assert_eq!(long_component("/a/b"), None);
+        let long = format!("/data/{}/x", "n".repeat(256));
+        assert_eq!(long_component(&long).map(str::len), Some(256));
+        assert_eq!(long_component(&format!("/{}", "n".repeat(255))), None);
+        for bad in ["/bin/it's", "/bin/\"x\"", "/bin/a\\b", "/bin/$x", "/"] {
+            assert!(exec_path_problem(bad).is_some(), "{bad}");
+        }
+        assert_eq!(exec_path_problem("/usr/bin/env"), None);
+        assert!(id_problem(65535).is_some() && id_problem(u32::MAX).is_some());
+        assert_eq!(id_problem(65534), None);
+        assert_eq!(id_problem(65536), None);
+        assert!(loses_trailing_space("/data ") && loses_trailing_space("/data\t"));
+        assert!(!loses_trailing_space("/data"));
     }
 
     #[test]

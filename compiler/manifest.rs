@@ -20,10 +20,11 @@ pub struct Manifest {
     /// Format version; must be 1.
     #[schemars(range(min = 1, max = 1))]
     pub podc: u64,
-    /// Pod name: lowercase letters, digits and single dashes, 1 to 63 characters.
+    /// Pod name: lowercase letters, digits and single dashes, 1 to 59 characters (the pod runs
+    /// as machine `podc-<name>`, and machine names hold at most 64).
     #[schemars(
         regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"),
-        length(min = 1, max = 63)
+        length(min = 1, max = 59)
     )]
     pub name: String,
     /// What the generated units are for; `podc build --cgroup/--systemd` override it.

@@ -100,6 +100,17 @@ impl Checker<'_> {
             self.value(path, format!("{what} {} contains `..`", show(value)));
             return false;
         }
+        if let Some(long) = escape::long_component(value) {
+            self.value(
+                path,
+                format!(
+                    "{what} has a component of {} bytes; Linux file names hold at most {}",
+                    long.len(),
+                    escape::NAME_MAX
+                ),
+            );
+            return false;
+        }
         let normal = normalize(value);
         if normal != value {
             self.value(
@@ -156,7 +167,20 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
             ),
         );
     }
-    c.name("name", "pod", &m.name);
+    if c.name("name", "pod", &m.name) && m.name.len() > MAX_POD_NAME {
+        c.value(
+            "name",
+            format!(
+                "pod name {} is {} characters long; at most {MAX_POD_NAME} are allowed for a pod",
+                show(&m.name),
+                m.name.len()
+            ),
+        )
+        .help = Some(
+            "the pod runs as machine podc-<name>, and machine names hold at most 64 characters"
+                .into(),
+        );
+    }
     let target = resolve_target(c, m, overrides);
 
     let limits = m
@@ -539,8 +563,8 @@ fn resolve_app(
         if escape::has_nul(arg) {
             c.value(&p, "a NUL character cannot be passed to a program");
         } else if i == 0 {
-            if arg.contains('$') {
-                c.value(&p, format!("program path {} contains `$`, which systemd cannot pass literally in an executable path", show(arg)));
+            if let Some(problem) = escape::exec_path_problem(arg) {
+                c.value(&p, format!("program path {} {problem}", show(arg)));
             } else if arg.ends_with('/') && arg.len() > 1 {
                 c.value(&p, format!("program path {} ends with `/`", show(arg)));
             } else {
@@ -549,8 +573,26 @@ fn resolve_app(
         }
     }
 
+    for (i, arg) in a.exec.iter().enumerate() {
+        if escape::exec_string_bytes(arg) > escape::MAX_ARG_STRLEN {
+            c.value(&join_index(&exec_path, i), format!("argument of {} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", arg.len(), escape::MAX_ARG_STRLEN - 1));
+        }
+    }
     if escape::exec_line(&a.exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE {
         c.value(&exec_path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+    }
+    let args_total: usize = a
+        .exec
+        .iter()
+        .map(|s| escape::exec_string_bytes(s))
+        .chain(
+            a.environment
+                .iter()
+                .map(|(k, v)| escape::exec_string_bytes(k) + v.len() + 1),
+        )
+        .sum();
+    if args_total > escape::MAX_ARGS_TOTAL {
+        c.value(&exec_path, format!("arguments and environment take {args_total} bytes together; podc allows at most {} (the kernel's limit is a quarter of the stack limit, shared with what systemd adds)", escape::MAX_ARGS_TOTAL));
     }
     let user = a.user.clone().unwrap_or(IdOrName::Id(0));
     check_id(c, &join_key(path, "user"), "user", &user);
@@ -568,13 +610,21 @@ fn resolve_app(
 
     let working_directory = a.working_directory.clone().unwrap_or_else(|| "/".into());
     let wd_path = join_key(path, "workingDirectory");
-    if c.abs_path(&wd_path, "working directory", &working_directory)
-        && working_directory.contains('\\')
-    {
-        c.value(
-            &wd_path,
-            "a working directory with `\\` cannot be written to a unit file verbatim",
-        );
+    if c.abs_path(&wd_path, "working directory", &working_directory) {
+        if working_directory.contains('\\') {
+            c.value(
+                &wd_path,
+                "a working directory with `\\` cannot be written to a unit file verbatim",
+            );
+        } else if escape::loses_trailing_space(&working_directory) {
+            c.value(
+                &wd_path,
+                format!(
+                    "working directory {} ends with white space, which systemd strips",
+                    show(&working_directory)
+                ),
+            );
+        }
     }
 
     for (k, v) in &a.environment {
@@ -595,6 +645,8 @@ fn resolve_app(
         }
         if escape::has_nul(v) {
             c.value(&p, "a NUL character cannot be passed in the environment");
+        } else if k.len() + 1 + escape::exec_string_bytes(v) > escape::MAX_ARG_STRLEN {
+            c.value(&p, format!("`{k}=` and its value take {} bytes: the kernel passes at most {} bytes per environment entry (MAX_ARG_STRLEN)", k.len() + 1 + v.len(), escape::MAX_ARG_STRLEN - 1));
         } else if escape::env_assignment(k, v).len() + "Environment=".len() >= limits::MAX_UNIT_LINE
         {
             c.value(&p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
@@ -614,7 +666,14 @@ fn resolve_app(
     }
     let capabilities = iso.capabilities.as_ref().and_then(|s| {
         let p = join_key(&iso_path, "capabilities");
-        let f = one_of(c, &p, "capabilities", s.retain.as_ref(), s.remove.as_ref())?;
+        let f = one_of(
+            c,
+            &p,
+            "capabilities",
+            s.retain.as_ref(),
+            s.remove.as_ref(),
+            true,
+        )?;
         let (key, names) = filter_parts(&f);
         let mut ok = true;
         for (i, n) in names.iter().enumerate() {
@@ -633,7 +692,14 @@ fn resolve_app(
     });
     let seccomp = iso.seccomp.as_ref().and_then(|s| {
         let p = join_key(&iso_path, "seccomp");
-        let f = one_of(c, &p, "seccomp", s.retain.as_ref(), s.remove.as_ref())?;
+        let f = one_of(
+            c,
+            &p,
+            "seccomp",
+            s.retain.as_ref(),
+            s.remove.as_ref(),
+            false,
+        )?;
         let (key, names) = filter_parts(&f);
         let mut ok = true;
         for (i, n) in names.iter().enumerate() {
@@ -753,12 +819,19 @@ fn filter_parts(f: &Filter) -> (&'static str, &Vec<String>) {
 }
 
 /// Exactly one of `retain` and `remove`, non-empty.
+/// The longest pod name: nspawn names the machine `podc-<name>`, and machine names (host names)
+/// hold at most 64 characters.
+const MAX_POD_NAME: usize = 64 - "podc-".len();
+
+/// `retain` or `remove`. An empty `retain` is allowed where it means something (`empty_retain`:
+/// an empty capability bounding set); an empty `remove` never changes anything.
 fn one_of(
     c: &mut Checker,
     path: &str,
     what: &str,
     retain: Option<&Vec<String>>,
     remove: Option<&Vec<String>>,
+    empty_retain: bool,
 ) -> Option<Filter> {
     match (retain, remove) {
         (Some(_), Some(_)) => {
@@ -778,7 +851,7 @@ fn one_of(
             } else {
                 ("remove", Filter::Remove(v.clone()))
             };
-            if v.is_empty() {
+            if v.is_empty() && !(empty_retain && key == "retain") {
                 c.value(
                     &join_key(path, key),
                     format!("{what} `{key}` must list at least one name"),
@@ -794,11 +867,9 @@ fn one_of(
 fn check_id(c: &mut Checker, path: &str, what: &str, id: &IdOrName) {
     match id {
         IdOrName::Id(n) => {
-            if *n == u32::MAX {
-                c.value(
-                    path,
-                    format!("{what} id {n} is reserved (it means \"no {what}\")"),
-                );
+            if let Some(problem) = escape::id_problem(*n) {
+                c.value(path, format!("{what} id {n} {problem}")).help =
+                    Some("use another id; 65534 is the usual \"nobody\"".into());
             }
         }
         IdOrName::Name(n) => {

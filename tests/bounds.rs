@@ -32,6 +32,15 @@ struct Case {
     within: Duration,
 }
 
+/// One app whose command has `n` arguments of `len` bytes after the program.
+fn many_args(n: usize, len: usize) -> String {
+    let arg = format!("\"{}\"", "y".repeat(len));
+    format!(
+        "podc: 1\nname: p\napps:\n  - name: a\n    image: /i\n    exec: [/bin/true, {}]\n",
+        vec![arg; n].join(", ")
+    )
+}
+
 fn apps(n: usize, chain: bool) -> String {
     let mut s = String::from("podc: 1\nname: big\napps:\n");
     for i in 0..n {
@@ -75,9 +84,42 @@ fn hostile_sizes_are_bounded() {
             error: "too long for a unit file",
             within: Duration::from_secs(10),
         },
+        // The kernel's MAX_ARG_STRLEN: 128 KiB per string, its NUL included.
         Case {
-            name: "line-900KiB.yaml",
-            text: long(900 << 10),
+            name: "arg-128KiB.yaml",
+            text: long(128 << 10),
+            code: 1,
+            error: "at most 131071 bytes per argument (MAX_ARG_STRLEN)",
+            within: Duration::from_secs(10),
+        },
+        Case {
+            name: "arg-128KiB-less-1.yaml",
+            text: long((128 << 10) - 1),
+            code: 0,
+            error: "",
+            within: Duration::from_secs(10),
+        },
+        Case {
+            name: "env-128KiB.yaml",
+            text: format!(
+                "podc: 1\nname: p\napps:\n  - name: a\n    image: /i\n    exec: [/bin/true]\n    environment: {{V: \"{}\"}}\n",
+                "y".repeat((128 << 10) - 2)
+            ),
+            code: 1,
+            error: "per environment entry (MAX_ARG_STRLEN)",
+            within: Duration::from_secs(10),
+        },
+        // All arguments and the environment together: at most 1 MiB.
+        Case {
+            name: "args-9x120KiB.yaml",
+            text: many_args(9, 120 << 10),
+            code: 1,
+            error: "arguments and environment take",
+            within: Duration::from_secs(10),
+        },
+        Case {
+            name: "args-8x120KiB.yaml",
+            text: many_args(8, 120 << 10),
             code: 0,
             error: "",
             within: Duration::from_secs(10),
