@@ -162,6 +162,61 @@ fn check_is_clean_after_build_and_reports_drift_without_writing() {
     assert!(!w.path().join("elsewhere").exists());
 }
 
+/// `--check` looks at the tree as `build` would: a symbolic link where the pod's directory should
+/// be is an error for both (it once said "up to date" for the link's target), and permission
+/// bits are part of the output (a unit made executable, or a umask that made files 0600, is
+/// drift; `build` writes 0644 files and 0755 directories whatever the umask).
+#[test]
+fn check_refuses_what_build_refuses_and_compares_modes() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = workdir(GOOD, "pod.yaml");
+    let pod = pod_name(GOOD);
+    // Built under a strict umask, the tree still has podc's modes.
+    let o = Command::new("sh")
+        .current_dir(w.path())
+        .args(["-c", "umask 077 && exec \"$0\" build pod.yaml -o out"])
+        .arg(env!("CARGO_BIN_EXE_podc"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = w.path().join("out").join(&pod);
+    let unit = dir.join(format!("podc-{pod}.service"));
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&unit), 0o644);
+    assert_eq!(mode(&dir.join("rootfs/etc/systemd/system")), 0o755);
+    let o = podc(w.path(), &["build", "--check", "pod.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    // A changed mode is drift.
+    fs::set_permissions(&unit, fs::Permissions::from_mode(0o755)).unwrap();
+    let o = podc(w.path(), &["build", "--check", "pod.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains(&format!(
+            "mode of {pod}/podc-{pod}.service: 0755, podc writes 0644"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    fs::set_permissions(&unit, fs::Permissions::from_mode(0o644)).unwrap();
+
+    // A symbolic link as the pod's directory: build and --check both refuse it.
+    fs::rename(&dir, w.path().join("real")).unwrap();
+    std::os::unix::fs::symlink(w.path().join("real"), &dir).unwrap();
+    for args in [
+        &["build", "pod.yaml", "-o", "out"][..],
+        &["build", "--check", "pod.yaml", "-o", "out"][..],
+    ] {
+        let o = podc(w.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("is not a directory"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn a_failed_build_leaves_the_old_tree_byte_identical() {
     let w = workdir(GOOD, "pod.yaml");
