@@ -904,11 +904,17 @@ apps:
     isolators:
       relax: [devices]
     mounts: [{{volume: out, path: /out}}]
+  - name: nocaps
+    image: "@WORK@/images/nocaps"
+    exec: ["/bin/sh", "-c", "grep CapBnd /proc/self/status > /out/nocaps.txt"]
+    isolators:
+      capabilities: {{retain: []}}
+    mounts: [{{volume: out, path: /out}}]
 "#,
         probe_strict = serde_json::to_string(&format!("({probe}) > /out/strict.txt")).unwrap(),
         probe_relaxed = serde_json::to_string(&format!("({probe}) > /out/relaxed.txt")).unwrap(),
     );
-    let mut pod = Pod::start("e2e-sandbox", &manifest, &["strict", "relaxed"]);
+    let mut pod = Pod::start("e2e-sandbox", &manifest, &["strict", "relaxed", "nocaps"]);
     let (code, _) = pod.wait();
     assert_eq!(code, 0, "{}", pod.log());
     let strict = pod.read("strict.txt");
@@ -945,6 +951,8 @@ apps:
         );
     }
     assert!(relaxed.contains("CapBnd:\t00000000a80425fb"), "{relaxed}");
+    // `capabilities: {retain: []}` is an empty bounding set.
+    assert_eq!(pod.read("nocaps.txt"), "CapBnd:\t0000000000000000\n");
     pod.assert_nothing_left();
 }
 
