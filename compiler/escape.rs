@@ -86,6 +86,46 @@ pub const MAX_ARG_STRLEN: usize = 128 * 1024;
 /// pointers and what systemd adds; 1 MiB leaves room for that and for a smaller stack limit.
 pub const MAX_ARGS_TOTAL: usize = 1 << 20;
 
+/// The longest name of a pod, an app or a volume.
+pub const MAX_NAME: usize = 63;
+
+/// The Name rule: `^[a-z0-9]+(-[a-z0-9]+)*$`, 1 to [`MAX_NAME`] characters. Such a name is safe
+/// as a file name, a unit name, a machine name and one word of a command line.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// `/a//b/./c/` → `/a/b/c`.
+pub fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// An absolute path in normal form, without `..`, control characters or over-long components.
+pub fn is_normal_abs_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !has_control(path)
+        && !path.split('/').any(|c| c == "..")
+        && long_component(path).is_none()
+        && normalize(path) == path
+}
+
+/// A path relative to a directory, in normal form and staying below it (cgroup paths in the
+/// mount plan); empty means the directory itself.
+pub fn is_normal_rel_path(path: &str) -> bool {
+    path.is_empty() || (!path.starts_with('/') && is_normal_abs_path(&format!("/{path}")))
+}
+
 /// The first component of `path` longer than [`NAME_MAX`] bytes, if any.
 pub fn long_component(path: &str) -> Option<&str> {
     path.split('/').find(|c| c.len() > NAME_MAX)

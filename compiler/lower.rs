@@ -532,7 +532,7 @@ fn limit_directives(l: &Limits, t: Target) -> Vec<Directive> {
 }
 
 /// cgroup v1 controllers, with the knob files systemd writes for each.
-const CONTROLLERS: &[(&str, &[&str])] = &[
+pub const CONTROLLERS: &[(&str, &[&str])] = &[
     ("memory", &["memory.limit_in_bytes"]),
     (
         "cpu",

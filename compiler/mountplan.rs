@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::escape;
 use crate::manifest::CgroupVersion;
 
 /// Format version of `mounts.toml`.
@@ -73,5 +74,138 @@ impl MountPlan {
 
     pub fn from_toml(text: &str) -> Result<MountPlan, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// Checks a plan read back from disk by the rules `resolve` and `lower` made it with: a tree
+    /// can be edited after review, and the launcher runs it as root. The error names the step.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!(
+                "format {} is not one this podc reads (it reads {FORMAT})",
+                self.format
+            ));
+        }
+        if !escape::is_name(&self.pod) || self.pod.len() > crate::resolve::MAX_POD_NAME {
+            return Err(format!("pod {:?} is not a pod name", self.pod));
+        }
+        if let Some(a) = self.apps.iter().find(|a| !escape::is_name(a)) {
+            return Err(format!("app {a:?} is not an app name"));
+        }
+        let mut volumes = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            step.validate(&self.apps, &volumes)
+                .map_err(|e| format!("step {} ({}): {e}", i + 1, step.kind()))?;
+            if let Step::MakeVolume { volume, .. } = step {
+                volumes.push(volume.as_str());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Step {
+    /// The step's `do`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::MakeVolume { .. } => "make-volume",
+            Step::BindHost { .. } => "bind-host",
+            Step::BindVolume { .. } => "bind-volume",
+            Step::Tmpfs { .. } => "tmpfs",
+            Step::CgroupDir { .. } => "cgroup-dir",
+            Step::CgroupBind { .. } => "cgroup-bind",
+        }
+    }
+
+    fn validate(&self, apps: &[String], volumes: &[&str]) -> Result<(), String> {
+        let container_path = |what: &str, p: &str| {
+            if escape::is_normal_abs_path(p) && p != "/" {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} {p:?} is not an absolute path in normal form below /"
+                ))
+            }
+        };
+        let controller_knobs = |c: &str| {
+            crate::lower::CONTROLLERS
+                .iter()
+                .find(|(name, _)| *name == c)
+                .map(|(_, knobs)| *knobs)
+                .ok_or_else(|| format!("controller {c:?} is not one podc uses"))
+        };
+        // `system.slice/<app>.service` for an app of the pod.
+        let app_cgroup = |p: &str| {
+            p.strip_prefix("system.slice/")
+                .and_then(|r| r.strip_suffix(".service"))
+                .is_some_and(|a| apps.iter().any(|x| x == a))
+        };
+        match self {
+            Step::MakeVolume { volume, mode, .. } => {
+                if !escape::is_name(volume) {
+                    return Err(format!("volume {volume:?} is not a volume name"));
+                }
+                let octal = (3..=4).contains(&mode.len())
+                    && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
+                if !octal {
+                    return Err(format!("mode {mode:?} is not 3 or 4 octal digits"));
+                }
+            }
+            Step::BindHost { source, target, .. } => {
+                if !escape::is_normal_abs_path(source) {
+                    return Err(format!(
+                        "source {source:?} is not an absolute path in normal form"
+                    ));
+                }
+                container_path("target", target)?;
+            }
+            Step::BindVolume { volume, target, .. } => {
+                if !volumes.contains(&volume.as_str()) {
+                    return Err(format!("volume {volume:?} is not made by an earlier step"));
+                }
+                container_path("target", target)?;
+            }
+            Step::Tmpfs { target } => container_path("target", target)?,
+            Step::CgroupDir { controller, path } => {
+                controller_knobs(controller)?;
+                if !app_cgroup(path) {
+                    return Err(format!(
+                        "path {path:?} is not system.slice/<app>.service of an app of the pod"
+                    ));
+                }
+            }
+            Step::CgroupBind {
+                controller,
+                path,
+                target,
+                read_only,
+            } => {
+                let knobs = controller_knobs(controller)?;
+                if !escape::is_normal_rel_path(path) {
+                    return Err(format!(
+                        "path {path:?} is not a relative path in normal form"
+                    ));
+                }
+                let want = if path.is_empty() {
+                    format!("/sys/fs/cgroup/{controller}")
+                } else {
+                    format!("/sys/fs/cgroup/{controller}/{path}")
+                };
+                if *target != want {
+                    return Err(format!("target {target:?} is not {want:?}"));
+                }
+                // Writable: cgroup.procs of the pod or an app, and an app's own knobs.
+                if !read_only {
+                    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+                    let allowed = (file == "cgroup.procs" && (dir.is_empty() || app_cgroup(dir)))
+                        || (app_cgroup(dir) && knobs.contains(&file));
+                    if !allowed {
+                        return Err(format!(
+                            "path {path:?} may not be bound writable (only cgroup.procs and an app's own limit files may)"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -58,19 +58,16 @@ impl Checker<'_> {
     }
 
     fn name(&mut self, path: &str, what: &str, name: &str) -> bool {
-        let ok = !name.is_empty()
-            && name.len() <= 63
-            && name.split('-').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+        let ok = escape::is_name(name);
         if !ok {
             let why = if name.is_empty() {
                 "is empty".to_string()
-            } else if name.len() > 63 {
-                format!("is {} characters long; at most 63 are allowed", name.len())
+            } else if name.len() > escape::MAX_NAME {
+                format!(
+                    "is {} characters long; at most {} are allowed",
+                    name.len(),
+                    escape::MAX_NAME
+                )
             } else {
                 "may hold only lowercase letters, digits and single dashes between them".to_string()
             };
@@ -111,7 +108,7 @@ impl Checker<'_> {
             );
             return false;
         }
-        let normal = normalize(value);
+        let normal = escape::normalize(value);
         if normal != value {
             self.value(
                 path,
@@ -122,15 +119,6 @@ impl Checker<'_> {
         }
         true
     }
-}
-
-/// `/a//b/./c/` → `/a/b/c`.
-fn normalize(path: &str) -> String {
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    format!("/{}", parts.join("/"))
 }
 
 /// A value quoted for a message, with control characters visible.
@@ -821,7 +809,7 @@ fn filter_parts(f: &Filter) -> (&'static str, &Vec<String>) {
 /// Exactly one of `retain` and `remove`, non-empty.
 /// The longest pod name: nspawn names the machine `podc-<name>`, and machine names (host names)
 /// hold at most 64 characters.
-const MAX_POD_NAME: usize = 64 - "podc-".len();
+pub const MAX_POD_NAME: usize = 64 - "podc-".len();
 
 /// `retain` or `remove`. An empty `retain` is allowed where it means something (`empty_retain`:
 /// an empty capability bounding set); an empty `remove` never changes anything.

@@ -106,6 +106,76 @@ fn launch_refuses_what_is_not_a_podc_tree() {
     );
 }
 
+/// Every plan podc writes passes the launcher's checks, under every target.
+#[test]
+fn every_generated_plan_validates() {
+    let fixtures = common::fixtures("good");
+    assert!(fixtures.len() > 30);
+    for path in fixtures {
+        let files = common::compile(&path, None).unwrap();
+        let plan = podc::mountplan::MountPlan::from_toml(&files["mounts.toml"]).unwrap();
+        if let Err(e) = plan.validate() {
+            panic!("{}: {e}", common::display_name(&path));
+        }
+    }
+}
+
+/// A tree edited after review cannot make the launcher (root) do what the plan's rules forbid:
+/// each edit is refused with exit 2 and a message naming the step, before anything is done.
+#[test]
+fn launch_refuses_an_edited_plan() {
+    let out = tempfile::tempdir().unwrap();
+    let example = common::root().join("examples/web.yaml");
+    assert!(podc()
+        .args(["build", example.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .status()
+        .unwrap()
+        .success());
+    let tree = out.path().join("web");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str, &str)] = &[
+        // (what, from, to, the message says)
+        ("a host directory as a volume", "volume = \"scratch\"\nmode", "volume = \"/some/host/dir\"\nmode", "step 2 (make-volume): volume \"/some/host/dir\" is not a volume name"),
+        ("a target outside the tree", "target = \"/opt/stage2/cache/rootfs\"", "target = \"/opt/../../../etc\"", "step 3 (bind-host): target \"/opt/../../../etc\""),
+        ("nspawn options in the pod name", "pod = \"web\"", "pod = \"web --private-network\"", "pod \"web --private-network\" is not a pod name"),
+        ("an unknown format", "format = 1", "format = 99", "format 99 is not one this podc reads"),
+        ("a mode that is not octal", "mode = \"0750\"", "mode = \"04777x\"", "mode \"04777x\" is not 3 or 4 octal digits"),
+        ("the pod's own limit made writable", "path = \"\"\ntarget = \"/sys/fs/cgroup/memory\"\nreadOnly = true", "path = \"memory.limit_in_bytes\"\ntarget = \"/sys/fs/cgroup/memory/memory.limit_in_bytes\"\nreadOnly = false", "may not be bound writable"),
+        ("a cgroup outside the pod's", "path = \"system.slice/cache.service\"\n", "path = \"../../system.slice\"\n", "is not system.slice/<app>.service"),
+        ("an unknown controller", "controller = \"pids\"", "controller = \"devices\"", "controller \"devices\" is not one podc uses"),
+    ];
+    for (what, from, to, says) in edits {
+        assert!(plan.contains(from), "{what}: the plan has no {from:?}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(says), "{what}: {err}");
+        assert!(o.stdout.is_empty(), "{what}: printed a plan");
+    }
+    // The pod's root as a symbolic link to somewhere else.
+    fs::write(tree.join("mounts.toml"), &plan).unwrap();
+    fs::rename(tree.join("rootfs"), out.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(out.path().join("elsewhere"), tree.join("rootfs")).unwrap();
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("rootfs: a mount point is reached through this symbolic link"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // End-to-end harness.
 
