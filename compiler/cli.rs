@@ -47,12 +47,8 @@ pub enum Command {
         /// Write nothing; print a diff against the existing trees and exit 1 if they differ.
         #[arg(long)]
         check: bool,
-        /// cgroup hierarchy of the target host (overrides the manifest).
-        #[arg(long, value_enum)]
-        cgroup: Option<CgroupArg>,
-        /// systemd version of the target (overrides the manifest).
-        #[arg(long, value_name = "N")]
-        systemd: Option<u32>,
+        #[command(flatten)]
+        target: TargetArgs,
         /// Where the tree is installed on the host [default: /var/lib/podc/<pod>].
         #[arg(long, value_name = "DIR")]
         install_dir: Option<String>,
@@ -64,6 +60,8 @@ pub enum Command {
     Check {
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Run a built pod: mount its plan and exec systemd-nspawn (as root).
     Launch {
@@ -81,6 +79,29 @@ pub enum Command {
 pub enum CgroupArg {
     V1,
     V2,
+}
+
+/// The target flags `build` and `check` share, so that both judge a manifest the same way.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// cgroup hierarchy of the target host (overrides the manifest).
+    #[arg(long, value_enum)]
+    cgroup: Option<CgroupArg>,
+    /// systemd version of the target (overrides the manifest).
+    #[arg(long, value_name = "N")]
+    systemd: Option<u32>,
+}
+
+impl TargetArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            cgroup: self.cgroup.map(|c| match c {
+                CgroupArg::V1 => CgroupVersion::V1,
+                CgroupArg::V2 => CgroupVersion::V2,
+            }),
+            systemd: self.systemd,
+        }
+    }
 }
 
 /// How a command ended.
@@ -103,30 +124,24 @@ pub fn run(cli: Cli) -> Exit {
             Ok(Exit::Ok)
         }
         Command::Launch { tree, dry_run } => launch(&tree, dry_run, &mut stdout),
-        Command::Check { manifests } => compile_all(&manifests, Overrides::default(), &mut stderr)
-            .map(|r| match r {
+        Command::Check { manifests, target } => {
+            compile_all(&manifests, target.overrides(), &mut stderr).map(|r| match r {
                 Ok(_) => Exit::Ok,
                 Err(()) => Exit::Input,
-            }),
+            })
+        }
         Command::Build {
             manifests,
             output,
             check,
-            cgroup,
-            systemd,
+            target,
             install_dir,
             podc_path,
         } => build(
             &manifests,
             &output,
             check,
-            Overrides {
-                cgroup: cgroup.map(|c| match c {
-                    CgroupArg::V1 => CgroupVersion::V1,
-                    CgroupArg::V2 => CgroupVersion::V2,
-                }),
-                systemd,
-            },
+            target.overrides(),
             install_dir,
             podc_path,
             &mut stdout,

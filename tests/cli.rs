@@ -217,6 +217,31 @@ fn check_refuses_what_build_refuses_and_compares_modes() {
     }
 }
 
+/// `check` takes the target flags of `build` and agrees with it: a manifest that builds for its
+/// own target but not for `--cgroup v1 --systemd 252` fails both there.
+#[test]
+fn check_and_build_agree_under_the_target_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("pod.yaml"),
+        "podc: 1\nname: p\napps:\n  - name: a\n    image: /i\n    exec: [/bin/true]\n    isolators: {cpuShares: 100}\n",
+    )
+    .unwrap();
+    let flags = ["--cgroup", "v1", "--systemd", "252"];
+    let run = |args: &[&str]| podc(dir.path(), args);
+    assert_eq!(run(&["check", "pod.yaml"]).status.code(), Some(0));
+    assert_eq!(
+        run(&["build", "pod.yaml", "-o", "out"]).status.code(),
+        Some(0)
+    );
+    let check = run(&[&["check", "pod.yaml"][..], &flags].concat());
+    let build = run(&[&["build", "pod.yaml", "-o", "out2"][..], &flags].concat());
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert_eq!(build.status.code(), Some(1), "{}", stderr(&build));
+    assert_eq!(stderr(&check), stderr(&build));
+    assert!(stderr(&check).contains("cpuShares"), "{}", stderr(&check));
+}
+
 #[test]
 fn a_failed_build_leaves_the_old_tree_byte_identical() {
     let w = workdir(GOOD, "pod.yaml");
