@@ -121,6 +121,16 @@ impl Checker<'_> {
     }
 }
 
+/// The known name closest to `name`, if one is close enough to be a likely misspelling.
+fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(name, k), name.len().abs_diff(k.len()), *k))
+        .filter(|(d, _, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, _, k)| k)
+}
+
 /// A value quoted for a message, with control characters visible.
 fn show(s: &str) -> String {
     format!("{s:?}").replace('`', "'")
@@ -707,17 +717,14 @@ fn resolve_app(
                         ok &= require(c, &np, t, Feature::SyscallGroup(g), "seccomp");
                     }
                 }
-            } else if n.is_empty()
-                || !n
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            {
+            } else if linux::SYSCALLS.binary_search(&n.as_str()).is_err() {
+                // systemd would only warn and leave the call out of the filter.
                 ok = false;
-                c.value(&np, format!("{} is not a system call name", show(n)))
-                    .help = Some(
-                    "system calls are lowercase names such as `mount`, groups start with `@`"
-                        .into(),
-                );
+                let help = match nearest(n, linux::SYSCALLS) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => "system calls are lowercase names such as `mount` (see syscalls(2)); groups start with `@`".into(),
+                };
+                c.value(&np, format!("unknown system call {}", show(n))).help = Some(help);
             }
         }
         let errno = s.errno.clone();
