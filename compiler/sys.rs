@@ -1,123 +1,128 @@
-//! The few Linux system calls std does not offer, behind safe wrappers: atomic exchange of two
-//! paths, a private mount namespace, bind and tmpfs mounts, and the effective uid.
-//! Each is a thin FFI call into the C library that std already links.
+//! The few Linux system calls std does not offer, through rustix: atomic exchange of two paths,
+//! a private mount namespace, bind and tmpfs mounts, and the effective uid.
 
-use std::ffi::{c_char, c_int, c_ulong, c_void, CString};
+use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-extern "C" {
-    fn renameat2(
-        olddirfd: c_int,
-        oldpath: *const c_char,
-        newdirfd: c_int,
-        newpath: *const c_char,
-        flags: u32,
-    ) -> c_int;
-    fn unshare(flags: c_int) -> c_int;
-    fn mount(
-        source: *const c_char,
-        target: *const c_char,
-        fstype: *const c_char,
-        flags: c_ulong,
-        data: *const c_void,
-    ) -> c_int;
-    fn geteuid() -> u32;
-}
-
-const AT_FDCWD: c_int = -100;
-const RENAME_EXCHANGE: u32 = 1 << 1;
-const CLONE_NEWNS: c_int = 0x0002_0000;
-const MS_RDONLY: c_ulong = 1;
-const MS_NOSUID: c_ulong = 2;
-const MS_NODEV: c_ulong = 4;
-const MS_REMOUNT: c_ulong = 32;
-const MS_BIND: c_ulong = 4096;
-const MS_REC: c_ulong = 16384;
-const MS_PRIVATE: c_ulong = 1 << 18;
-
-fn cstr(p: &Path) -> io::Result<CString> {
-    Ok(CString::new(p.as_os_str().as_bytes())?)
-}
-
-fn check(rc: c_int) -> io::Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
+use rustix::fs::{renameat_with, statvfs, RenameFlags, StatVfsMountFlags, CWD};
+use rustix::mount::{
+    mount, mount_bind_recursive, mount_change, mount_remount, MountFlags, MountPropagationFlags,
+};
 
 /// Atomically swaps two directory entries.
 pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
-    let (a, b) = (cstr(a)?, cstr(b)?);
-    // SAFETY: valid NUL-terminated strings that outlive the call.
-    check(unsafe { renameat2(AT_FDCWD, a.as_ptr(), AT_FDCWD, b.as_ptr(), RENAME_EXCHANGE) })
+    Ok(renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?)
 }
 
 /// Moves this (single-threaded) process into a new mount namespace whose mounts do not
 /// propagate back to the host; they vanish when its last process exits.
 pub fn private_mount_namespace() -> io::Result<()> {
-    // SAFETY: plain system calls with constant arguments and a static string.
-    check(unsafe { unshare(CLONE_NEWNS) })?;
-    let root = CString::new("/").unwrap();
-    check(unsafe {
-        mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            MS_REC | MS_PRIVATE,
-            std::ptr::null(),
-        )
-    })
+    // SAFETY: podc launch has one thread when it calls this, so no other thread can be left
+    // with a view of the old namespace that it relies on.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)? };
+    Ok(mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )?)
 }
 
-/// Binds `source` at `target` (recursively), then makes it read-only if asked.
+/// Binds `source` at `target` with every mount below it, then, if asked, makes each of those
+/// mounts read-only: a read-only remount of the top mount alone leaves the submounts writable.
+/// Each remount repeats the mount's own flags (`nosuid`, `nodev`, `noexec`, atime), which a
+/// remount that does not name them may reset.
 pub fn bind(source: &Path, target: &Path, read_only: bool) -> io::Result<()> {
-    let (s, t) = (cstr(source)?, cstr(target)?);
-    // SAFETY: valid NUL-terminated strings that outlive the calls; null for unused arguments.
-    check(unsafe {
-        mount(
-            s.as_ptr(),
-            t.as_ptr(),
-            std::ptr::null(),
-            MS_BIND | MS_REC,
-            std::ptr::null(),
-        )
-    })?;
+    mount_bind_recursive(source, target)?;
     if read_only {
-        check(unsafe {
-            mount(
-                std::ptr::null(),
-                t.as_ptr(),
-                std::ptr::null(),
-                MS_REMOUNT | MS_BIND | MS_RDONLY,
-                std::ptr::null(),
-            )
-        })?;
+        for point in mounts_at_or_below(target)? {
+            let flags = MountFlags::BIND | MountFlags::RDONLY | kept_flags(&point)?;
+            mount_remount(&point, flags, "")?;
+        }
     }
     Ok(())
 }
 
+/// The per-mount flags of the mount at `point` that a remount must repeat to keep them.
+fn kept_flags(point: &Path) -> io::Result<MountFlags> {
+    let have = statvfs(point)?.f_flag;
+    let mut keep = MountFlags::empty();
+    for (st, ms) in [
+        (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
+        (StatVfsMountFlags::NODEV, MountFlags::NODEV),
+        (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
+        (StatVfsMountFlags::NOATIME, MountFlags::NOATIME),
+        (StatVfsMountFlags::NODIRATIME, MountFlags::NODIRATIME),
+        (StatVfsMountFlags::RELATIME, MountFlags::RELATIME),
+    ] {
+        if have.contains(st) {
+            keep |= ms;
+        }
+    }
+    Ok(keep)
+}
+
+/// Mount points of this mount namespace at `target` or below it, from /proc/self/mountinfo,
+/// parents before children.
+fn mounts_at_or_below(target: &Path) -> io::Result<Vec<PathBuf>> {
+    let text = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut points: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(|p| p.starts_with(target))
+        .collect();
+    points.sort();
+    points.dedup();
+    Ok(points)
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\ooo` octal escapes.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Mounts a fresh tmpfs at `target`.
 pub fn tmpfs(target: &Path) -> io::Result<()> {
-    let t = cstr(target)?;
-    let fs = CString::new("tmpfs").unwrap();
-    let opts = CString::new("mode=0755").unwrap();
-    // SAFETY: valid NUL-terminated strings that outlive the call.
-    check(unsafe {
-        mount(
-            fs.as_ptr(),
-            t.as_ptr(),
-            fs.as_ptr(),
-            MS_NOSUID | MS_NODEV,
-            opts.as_ptr().cast(),
-        )
-    })
+    Ok(mount(
+        "tmpfs",
+        target,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        c"mode=0755",
+    )?)
 }
 
 pub fn effective_uid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory of ours.
-    unsafe { geteuid() }
+    rustix::process::geteuid().as_raw()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(
+            super::unescape_mountinfo(r"/a\040b\011c\134d"),
+            "/a b\tc\\d"
+        );
+        assert_eq!(super::unescape_mountinfo(r"/a\x"), "/a\\x");
+        assert_eq!(super::unescape_mountinfo("/plain"), "/plain");
+    }
 }

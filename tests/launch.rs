@@ -1026,6 +1026,74 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// Host mounts a test makes, unmounted (deepest first) when it ends however it ends.
+struct HostMounts(Vec<PathBuf>);
+
+impl HostMounts {
+    fn tmpfs(&mut self, at: &Path, options: &str) {
+        fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs at {}", at.display());
+        self.0.push(at.to_path_buf());
+    }
+}
+
+impl Drop for HostMounts {
+    fn drop(&mut self) {
+        for at in self.0.iter().rev() {
+            let _ = Command::new("umount").arg(at).status();
+        }
+    }
+}
+
+/// A read-only volume is read-only all the way down and keeps its source's flags: a submount
+/// of the source is read-only too (a plain read-only remount of the top mount left it writable:
+/// this test saw `sub-writable`), and a `noexec` source stays `noexec`.
+#[test]
+fn e2e_read_only_volumes_are_read_only_all_the_way_down() {
+    let Some(_turn) = e2e() else { return };
+    let src = tempfile::Builder::new()
+        .prefix("podc-e2e-rosrc-")
+        .tempdir()
+        .unwrap();
+    let mut mounts = HostMounts(Vec::new());
+    let top = src.path().join("top");
+    mounts.tmpfs(&top, "mode=0777,nosuid,nodev,noexec");
+    fs::copy(busybox(), top.join("bb")).unwrap();
+    mounts.tmpfs(&top.join("sub"), "mode=0777");
+    let probe = "touch /ro/x 2>/dev/null && echo top-writable; \
+                 touch /ro/sub/x 2>/dev/null && echo sub-writable; \
+                 /ro/bb true 2>/dev/null && echo exec-allowed; \
+                 echo done";
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-ro
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+  - {{name: ro, kind: host, source: "{}", readOnly: true}}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/sh", "-c", {}]
+    mounts: [{{volume: out, path: /out}}, {{volume: ro, path: /ro}}]
+"#,
+        top.display(),
+        serde_json::to_string(&format!("({probe}) > /out/ro.txt")).unwrap()
+    );
+    let mut pod = Pod::start("e2e-ro", &manifest, &["a"]);
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(pod.read("ro.txt"), "done\n");
+    pod.assert_nothing_left();
+    drop(mounts);
+}
+
 /// A mount path that goes through a symbolic link in the image is refused before anything is
 /// mounted, so an image cannot aim a volume at the host's /etc.
 #[test]
