@@ -63,6 +63,14 @@ pub fn specifier(spec: &'static str) -> String {
     format!("\"{spec}\"")
 }
 
+/// One `BindPaths=`/`BindReadOnlyPaths=` entry, `"source":"destination"`: systemd splits the
+/// entry at the `:` before it unquotes each part (a quoted `"source:destination"` is taken as
+/// one path, measured on 252), so each path is quoted on its own. Neither may hold a `:`;
+/// `resolve` refuses those.
+pub fn bind_spec(source: &str, destination: &str) -> String {
+    format!("{}:{}", quote(source, false), quote(destination, false))
+}
+
 /// One `Environment=` assignment, quoted as a single word. `$` is literal there.
 pub fn env_assignment(name: &str, value: &str) -> String {
     quote(&format!("{name}={value}"), false)

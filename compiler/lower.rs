@@ -224,11 +224,25 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         ),
     ];
 
-    let root = vec![
+    let mut root = vec![
         d("RootDirectory", app_root(&a.name)),
         d("MountAPIVFS", "yes"),
         d("WorkingDirectory", escape::verbatim(&a.working_directory)),
     ];
+    // systemd mounts a fresh /run (MountAPIVFS=) and /dev (MountAPIVFS=, PrivateDevices=) over
+    // the app's root, which would hide volumes bound there; so the launcher binds such a volume
+    // beside the app's root, and BindPaths= (applied after those mounts) puts it in place.
+    for m in a.mounts.iter().filter(|m| under_api_mount(&m.path)) {
+        let source = api_bind_source(&a.name, &m.path);
+        root.push(d(
+            if m.read_only {
+                "BindReadOnlyPaths"
+            } else {
+                "BindPaths"
+            },
+            escape::bind_spec(&source, &m.path),
+        ));
+    }
 
     let mut identity = vec![d("User", id(&a.user)), d("Group", id(&a.group))];
     if !a.supplementary_groups.is_empty() {
@@ -331,6 +345,18 @@ const SANDBOX: &[(Relax, &str, &str, u32)] = &[
     (Relax::Realtime, "RestrictRealtime", "yes", 231),
     (Relax::Personality, "LockPersonality", "yes", 235),
 ];
+
+/// Where the launcher binds a volume that the app sees below /run or /dev: beside the app's
+/// root, not in it, where systemd's own /run and /dev would cover it.
+pub fn api_bind_source(app: &str, path: &str) -> String {
+    format!("/opt/stage2/{app}/api{path}")
+}
+
+/// Whether a mount path lies where systemd mounts its own file systems over the app's root
+/// (/run, and below /dev); `resolve` refuses /proc, /sys and /dev itself.
+pub fn under_api_mount(path: &str) -> bool {
+    path == "/run" || path.starts_with("/run/") || path.starts_with("/dev/")
+}
 
 fn sandbox(a: &App, t: Target) -> Vec<Directive> {
     // A volume at /tmp or /var/tmp would be hidden under a private /tmp.
@@ -578,7 +604,11 @@ fn plan(pod: &Pod) -> MountPlan {
         let mut mounts: Vec<_> = a.mounts.iter().collect();
         mounts.sort_by_key(|m| m.path.matches('/').count());
         for m in mounts {
-            let target = format!("{root}{}", m.path);
+            let target = if under_api_mount(&m.path) {
+                api_bind_source(&a.name, &m.path)
+            } else {
+                format!("{root}{}", m.path)
+            };
             let volume = pod.volumes.iter().find(|v| v.name == m.volume);
             steps.push(match volume.map(|v| &v.kind) {
                 Some(VolumeKind::Host { source }) => Step::BindHost {

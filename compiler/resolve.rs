@@ -125,7 +125,13 @@ impl Checker<'_> {
 fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
-        .map(|k| (strsim::levenshtein(name, k), name.len().abs_diff(k.len()), *k))
+        .map(|k| {
+            (
+                strsim::levenshtein(name, k),
+                name.len().abs_diff(k.len()),
+                *k,
+            )
+        })
         .filter(|(d, _, k)| *d <= 2.max(k.len() / 4))
         .min()
         .map(|(_, _, k)| k)
@@ -759,11 +765,28 @@ fn resolve_app(
         };
         let mp = join_key(&p, "path");
         let path_ok = c.abs_path(&mp, "mount path", &m.path);
+        let api = ["/proc", "/sys"]
+            .into_iter()
+            .find(|a| m.path == *a || m.path.starts_with(&format!("{a}/")));
         if path_ok && m.path == "/" {
             c.value(
                 &mp,
                 "a volume cannot be mounted over the app's whole root filesystem",
             );
+        } else if let (true, Some(api)) = (path_ok, api) {
+            c.value(&mp, format!("a volume at {} would be hidden by the {api} that systemd mounts over the app's root (MountAPIVFS=)", show(&m.path)))
+                .help = Some("mount it somewhere else".into());
+        } else if path_ok && m.path == "/dev" {
+            c.value(
+                &mp,
+                "a volume at \"/dev\" would replace the app's devices; mount it below /dev",
+            )
+            .help = Some(
+                "volumes below /dev, such as /dev/shm, are bound again over the /dev systemd makes"
+                    .into(),
+            );
+        } else if path_ok && crate::lower::under_api_mount(&m.path) && m.path.contains(':') {
+            c.value(&mp, format!("mount path {} has a `:`, which systemd's BindPaths= (used below /run and /dev) cannot carry", show(&m.path)));
         } else if path_ok && !mount_paths.insert(m.path.clone()) {
             c.value(
                 &mp,

@@ -1094,6 +1094,32 @@ apps:
     drop(mounts);
 }
 
+/// Volumes under /run and /dev are what the app sees there, not hidden under the /run and /dev
+/// that systemd mounts over the app's root (they are bound again with BindPaths=).
+#[test]
+fn e2e_volumes_under_run_and_dev_are_visible() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-api
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+  - {name: shared, kind: host, source: "@WORK@/shared"}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/sh", "-c", "echo run > /run/out/run.txt; echo shm > /dev/shm/shm.txt"]
+    mounts: [{volume: out, path: /run/out}, {volume: shared, path: /dev/shm}]
+"#;
+    let mut pod = Pod::start("e2e-api", manifest, &["a"]);
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(pod.read("run.txt"), "run\n");
+    let shm = pod.work.path().join("shared/shm.txt");
+    assert_eq!(fs::read_to_string(&shm).unwrap_or_default(), "shm\n");
+    pod.assert_nothing_left();
+}
+
 /// A mount path that goes through a symbolic link in the image is refused before anything is
 /// mounted, so an image cannot aim a volume at the host's /etc.
 #[test]
