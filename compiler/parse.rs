@@ -47,10 +47,11 @@ pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
         Format::Toml => parse_toml(source),
     };
     match result {
-        Ok(manifest) => Ok(Parsed {
-            manifest,
-            map: map(),
-        }),
+        Ok(mut manifest) => {
+            let map = map();
+            exact_quantities(&mut manifest, &map, source);
+            Ok(Parsed { manifest, map })
+        }
         // A missing key is best shown at the mapping that lacks it.
         Err(mut d) if d.message.starts_with("missing field") => {
             if let Some(path) = &d.path {
@@ -59,6 +60,34 @@ pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
             Err(d)
         }
         Err(d) => Err(d),
+    }
+}
+
+/// Quantities written as unquoted decimals were read through an f64, which rounds: replace each
+/// with the scalar's own text, so that `memory: 9007199254740993.0` means what it says (or is
+/// refused as written). podc never rounds.
+fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMap, source: &str) {
+    use crate::manifest::Quantity;
+    use crate::source::{join_index, join_key};
+    let fix = |q: &mut Option<Quantity>, path: String| {
+        let Some(q) = q.as_mut().filter(|q| q.1) else {
+            return;
+        };
+        if let Some(text) = map.value(&path).and_then(|span| source.get(span)) {
+            q.0 = text.trim().to_string();
+            q.1 = false;
+        }
+    };
+    if let Some(i) = m.isolators.as_mut() {
+        fix(&mut i.cpu, "isolators.cpu".into());
+        fix(&mut i.memory, "isolators.memory".into());
+    }
+    for (n, app) in m.apps.iter_mut().enumerate() {
+        if let Some(i) = app.isolators.as_mut() {
+            let base = join_key(&join_index("apps", n), "isolators");
+            fix(&mut i.cpu, join_key(&base, "cpu"));
+            fix(&mut i.memory, join_key(&base, "memory"));
+        }
     }
 }
 
