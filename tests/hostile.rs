@@ -1,0 +1,352 @@
+//! The rule at every boundary, held over generated hostile samples of every value class:
+//! whatever `podc build` accepts passes `systemd-analyze verify` without a single line of
+//! output, and whatever it refuses gets a located error (file, line and column) and no tree.
+//! Each sample replaces one value of a small valid pod; the manifest is written as JSON, which
+//! is YAML, so any string goes in exactly.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+fn base() -> Value {
+    json!({
+        "podc": 1,
+        "name": "hostile",
+        "annotations": {"owner": "team"},
+        "volumes": [
+            {"name": "data", "kind": "empty"},
+            {"name": "host", "kind": "host", "source": "/srv/data"}
+        ],
+        "apps": [{
+            "name": "app",
+            "image": "/var/lib/podc/images/busybox",
+            "exec": ["/usr/bin/sleep", "infinity"],
+            "user": 1000,
+            "group": 1000,
+            "workingDirectory": "/",
+            "environment": {"GREETING": "hello"},
+            "isolators": {"memory": "64Mi", "cpu": "500m"},
+            "mounts": [{"volume": "data", "path": "/data"}]
+        }]
+    })
+}
+
+/// Strings that each escaping layer (specifiers, quoting, C escapes, `$`, white space, line
+/// breaks, controls, Unicode) could get wrong, and sizes at the kernel's and systemd's limits.
+fn hostile_strings() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "",
+        " ",
+        "a b",
+        " lead",
+        "trail ",
+        "%",
+        "%n",
+        "%%",
+        "$",
+        "$HOME",
+        "${HOME}",
+        "$$",
+        "'",
+        "\"",
+        "\\",
+        "\\n",
+        "a\nb",
+        "a\tb",
+        "a\rb",
+        "\u{7f}",
+        "\u{85}",
+        "\u{1b}[31m",
+        ";",
+        "&&",
+        "|",
+        "`x`",
+        "#",
+        "=",
+        ":",
+        "a:b",
+        "-",
+        "--x",
+        "~",
+        "*",
+        "/",
+        "/..",
+        "..",
+        "é",
+        "日本",
+        "🚀",
+        "\u{200b}",
+        "\u{feff}",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push("x".repeat(131_071));
+    v.push("x".repeat(131_072));
+    v
+}
+
+/// Paths: the hostile strings under a directory, and shapes paths take.
+fn hostile_paths() -> Vec<String> {
+    let mut v: Vec<String> = hostile_strings()
+        .into_iter()
+        .filter(|s| s.len() < 1000)
+        .map(|s| format!("/srv/{s}"))
+        .collect();
+    for p in [
+        "/",
+        "relative",
+        "/a/../b",
+        "/a/./b",
+        "/a//b",
+        "/a/",
+        "/run/x",
+        "/run",
+        "/dev",
+        "/dev/shm",
+        "/proc/x",
+        "/sys/x",
+        "/tmp",
+        "/var/tmp/x",
+    ] {
+        v.push(p.to_string());
+    }
+    v.push(format!("/srv/{}", "n".repeat(255)));
+    v.push(format!("/srv/{}", "n".repeat(256)));
+    v
+}
+
+/// Every value class and its samples, as (a description, the manifest with the sample in place).
+fn cases() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut put = |what: &str, sample: Value, set: &dyn Fn(&mut Value, Value)| {
+        let mut m = base();
+        set(&mut m, sample.clone());
+        let shown: String = sample.to_string().chars().take(60).collect();
+        out.push((format!("{what} = {shown}"), m));
+    };
+    for s in hostile_strings() {
+        let s = Value::String(s);
+        put("argument", s.clone(), &|m, v| m["apps"][0]["exec"][1] = v);
+        put("environment value", s.clone(), &|m, v| {
+            m["apps"][0]["environment"]["GREETING"] = v
+        });
+        put("environment name", s.clone(), &|m, v| {
+            let name = v.as_str().unwrap().to_string();
+            m["apps"][0]["environment"] = json!({ name: "x" });
+        });
+        put("annotation value", s.clone(), &|m, v| {
+            m["annotations"]["owner"] = v
+        });
+        put("annotation key", s.clone(), &|m, v| {
+            let key = v.as_str().unwrap().to_string();
+            m["annotations"] = json!({ key: "x" });
+        });
+        put("pod name", s.clone(), &|m, v| m["name"] = v);
+        put("app name", s.clone(), &|m, v| m["apps"][0]["name"] = v);
+        put("user name", s.clone(), &|m, v| m["apps"][0]["user"] = v);
+        put("group name", s.clone(), &|m, v| m["apps"][0]["group"] = v);
+        put("memory", s.clone(), &|m, v| {
+            m["apps"][0]["isolators"]["memory"] = v
+        });
+        put("cpu", s.clone(), &|m, v| {
+            m["apps"][0]["isolators"]["cpu"] = v
+        });
+        put("seccomp name", s.clone(), &|m, v| {
+            m["apps"][0]["isolators"]["seccomp"] = json!({ "remove": [v] })
+        });
+        put("capability", s, &|m, v| {
+            m["apps"][0]["isolators"]["capabilities"] = json!({ "retain": [v] })
+        });
+    }
+    for p in hostile_paths() {
+        let p = Value::String(p);
+        put("program", p.clone(), &|m, v| m["apps"][0]["exec"][0] = v);
+        put("working directory", p.clone(), &|m, v| {
+            m["apps"][0]["workingDirectory"] = v
+        });
+        put("mount path", p.clone(), &|m, v| {
+            m["apps"][0]["mounts"][0]["path"] = v
+        });
+        put("image", p.clone(), &|m, v| m["apps"][0]["image"] = v);
+        put("volume source", p, &|m, v| m["volumes"][1]["source"] = v);
+    }
+    for id in [
+        0u64,
+        1,
+        999,
+        65_533,
+        65_534,
+        65_535,
+        65_536,
+        2_147_483_647,
+        4_294_967_294,
+        4_294_967_295,
+        4_294_967_296,
+    ] {
+        put("user id", json!(id), &|m, v| m["apps"][0]["user"] = v);
+        put("group id", json!(id), &|m, v| {
+            m["apps"][0]["supplementaryGroups"] = json!([v])
+        });
+    }
+    for q in [
+        json!(1),
+        json!(0.5),
+        json!(1.5e3),
+        json!(9_007_199_254_740_993u64),
+        json!(-1),
+        json!(0),
+    ] {
+        put("memory number", q.clone(), &|m, v| {
+            m["apps"][0]["isolators"]["memory"] = v
+        });
+        put("cpu number", q, &|m, v| {
+            m["apps"][0]["isolators"]["cpu"] = v
+        });
+    }
+    for n in [-1001i64, -1000, 0, 1000, 1001] {
+        put("oomScoreAdj", json!(n), &|m, v| {
+            m["apps"][0]["isolators"]["oomScoreAdj"] = v
+        });
+    }
+    out
+}
+
+#[test]
+fn what_podc_accepts_verifies_silently_and_what_it_refuses_is_located() {
+    let verify = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !verify {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is missing in CI"
+        );
+        eprintln!("skipping: systemd-analyze is not installed");
+        return;
+    }
+    let cases = cases();
+    assert!(cases.len() > 700, "only {} samples", cases.len());
+    let dir = tempfile::tempdir().unwrap();
+    // Two workers, one per core of the machines this runs on.
+    let results: Vec<(bool, Vec<String>)> = std::thread::scope(|scope| {
+        let half = cases.len().div_ceil(2);
+        let workers: Vec<_> = cases
+            .chunks(half)
+            .enumerate()
+            .map(|(w, chunk)| {
+                let dir = dir.path().join(w.to_string());
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (what, m))| judge(&dir.join(i.to_string()), what, m))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let accepted = results.iter().filter(|(a, _)| *a).count();
+    let refused = results.len() - accepted;
+    let failures: Vec<String> = results.into_iter().flat_map(|(_, f)| f).collect();
+    eprintln!(
+        "{} samples: {accepted} accepted and verified, {refused} refused with located errors",
+        cases.len()
+    );
+    assert!(
+        accepted > 100 && refused > 100,
+        "{accepted} accepted, {refused} refused"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} samples break the rule:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// Builds one sample in `work`; says whether podc accepted it, and how it broke the rule.
+fn judge(work: &Path, what: &str, manifest: &Value) -> (bool, Vec<String>) {
+    let mut failures = Vec::new();
+    fs::create_dir_all(work).unwrap();
+    fs::write(
+        work.join("pod.yaml"),
+        serde_json::to_string(manifest).unwrap(),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_podc"))
+        .current_dir(work)
+        .args(["build", "pod.yaml", "-o", "out", "--podc-path"])
+        .arg(env!("CARGO_BIN_EXE_podc"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let accepted = o.status.code() == Some(0);
+    match o.status.code() {
+        Some(0) => {
+            let warnings = verify_tree(&work.join("out"), what.starts_with("program"));
+            if !warnings.is_empty() {
+                failures.push(format!(
+                    "{what}: accepted, but systemd-analyze verify says:\n{warnings}"
+                ));
+            }
+        }
+        Some(1) => {
+            let errors = stderr.lines().filter(|l| l.starts_with("error: ")).count();
+            let located = stderr.matches("--> pod.yaml:").count();
+            // Every error but the closing count points at a line and column.
+            if errors < 2 || located != errors - 1 {
+                failures.push(format!(
+                    "{what}: refused without a location for each error:\n{stderr}"
+                ));
+            }
+            if work.join("out").exists() {
+                failures.push(format!("{what}: refused, but wrote a tree"));
+            }
+        }
+        code => failures.push(format!("{what}: exit {code:?}:\n{stderr}")),
+    }
+    (accepted, failures)
+}
+
+/// systemd-analyze verify's output for every unit of a built tree, less the one complaint that
+/// is about this machine, not the unit: that the program is missing here (or a directory).
+fn verify_tree(out: &Path, program_sample: bool) -> String {
+    let mut units = Vec::new();
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .is_some_and(|x| x == "service" || x == "target")
+            {
+                units.push(p);
+            }
+        }
+    }
+    let o = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&units)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    text.lines()
+        .filter(|l| !(program_sample && l.contains(" is not executable: ")))
+        .map(|l| format!("  {l}\n"))
+        .collect()
+}
