@@ -110,6 +110,17 @@ pub fn is_name(name: &str) -> bool {
         })
 }
 
+/// A user or group name systemd and the pod's user database take: letters, digits, `_`, `-`
+/// and `.`, starting with a letter or `_`, at most 31 characters.
+pub fn is_user_name(n: &str) -> bool {
+    n.len() <= 31
+        && n.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
 /// `/a//b/./c/` → `/a/b/c`.
 pub fn normalize(path: &str) -> String {
     let parts: Vec<&str> = path

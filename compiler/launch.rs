@@ -102,6 +102,15 @@ pub enum Action {
         read_only: bool,
     },
     Tmpfs(PathBuf),
+    /// Add the users and groups an app names to the pod's user database (`etc` is the pod's
+    /// `/etc`), with the ids its image's own `/etc/passwd` and `/etc/group` give them.
+    Names {
+        app: String,
+        image: PathBuf,
+        etc: PathBuf,
+        users: Vec<String>,
+        groups: Vec<String>,
+    },
     /// Make an empty volume's directory (on the volumes tmpfs).
     Volume {
         path: PathBuf,
@@ -142,6 +151,19 @@ impl fmt::Display for Action {
                 target.display()
             ),
             Action::Tmpfs(p) => write!(f, "mount tmpfs {}", p.display()),
+            Action::Names {
+                app,
+                image,
+                users,
+                groups,
+                ..
+            } => write!(
+                f,
+                "add app {app}'s users [{}] and groups [{}] with their ids in {}/etc to the pod's user database",
+                users.join(" "),
+                groups.join(" "),
+                image.display()
+            ),
             Action::Volume {
                 path,
                 mode,
@@ -200,6 +222,21 @@ pub enum LaunchError {
     RootCgroup(String),
     #[error("{0}: a mount point is reached through this symbolic link; podc mounts only on real directories")]
     Symlink(PathBuf),
+    #[error("app {app}: {kind} {name:?} is not in its image's {file}")]
+    UnknownName {
+        app: String,
+        kind: &'static str,
+        name: String,
+        file: PathBuf,
+    },
+    #[error("app {app}: {kind} {name:?} has id {image_id} in its image but {pod_id} in the pod's user database (another image gives it that id)")]
+    NameConflict {
+        app: String,
+        kind: &'static str,
+        name: String,
+        image_id: u32,
+        pod_id: u32,
+    },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -332,6 +369,29 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                     source: volumes.join(volume),
                     target,
                     read_only: *read_only,
+                });
+            }
+            Step::Names { app, users, groups } => {
+                let image_root = crate::lower::app_root(app);
+                let image = plan
+                    .steps
+                    .iter()
+                    .find_map(|s| match s {
+                        Step::BindHost { source, target, .. } if *target == image_root => {
+                            Some(PathBuf::from(source))
+                        }
+                        _ => None,
+                    })
+                    .ok_or_else(|| LaunchError::BadPlan {
+                        path: tree.join("mounts.toml"),
+                        message: format!("app {app}: names, but no image is bound for it"),
+                    })?;
+                actions.push(Action::Names {
+                    app: app.clone(),
+                    image,
+                    etc: root.join("etc"),
+                    users: users.clone(),
+                    groups: groups.clone(),
                 });
             }
             Step::Tmpfs { target } => nspawn_mounts.push(format!("--tmpfs={target}")),
@@ -548,6 +608,16 @@ fn perform(actions: &[Action]) -> Result<(), LaunchError> {
                 read_only,
             } => crate::sys::bind(source, target, *read_only).map_err(io_err("bind", target))?,
             Action::Tmpfs(p) => crate::sys::tmpfs(p).map_err(io_err("mount tmpfs", p))?,
+            Action::Names {
+                app,
+                image,
+                etc,
+                users,
+                groups,
+            } => {
+                add_names(app, image, &etc.join("passwd"), "user", "etc/passwd", users)?;
+                add_names(app, image, &etc.join("group"), "group", "etc/group", groups)?;
+            }
             Action::Volume {
                 path,
                 mode,
@@ -586,6 +656,81 @@ pub fn pod_machine_id(host_id: &str, tree: &Path, pod: &str) -> String {
     id[6] = (id[6] & 0x0f) | 0x40;
     id[8] = (id[8] & 0x3f) | 0x80;
     id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Copies the entries of `names` from the image's database file `file` (`etc/passwd` or
+/// `etc/group`, read without following links out of the image) into the pod's `db`, with the
+/// image's ids: the pod's systemd resolves `User=`/`Group=` names against its own database.
+fn add_names(
+    app: &str,
+    image: &Path,
+    db: &Path,
+    kind: &'static str,
+    file: &str,
+    names: &[String],
+) -> Result<(), LaunchError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let source = image.join(file);
+    refuse_symlinks(image, &source)?;
+    if fs::symlink_metadata(&source).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(LaunchError::Symlink(source));
+    }
+    let image_db = fs::read_to_string(&source).unwrap_or_default();
+    let mut pod_db = fs::read_to_string(db).map_err(io_err("read", db))?;
+    // name:x:id:... in both files (the id is the third field of passwd and group alike).
+    let find = |text: &str, name: &str| {
+        text.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4 && f[0] == name).then(|| (l.to_string(), f[2].parse::<u32>().ok()))
+        })
+    };
+    for name in names {
+        let unknown = || LaunchError::UnknownName {
+            app: app.to_string(),
+            kind,
+            name: name.clone(),
+            file: source.clone(),
+        };
+        let Some((line, id)) = find(&image_db, name) else {
+            // A name the image lacks but the pod's database has (root, seeded above) is fine.
+            if find(&pod_db, name).is_some() {
+                continue;
+            }
+            return Err(unknown());
+        };
+        let image_id = id.ok_or_else(unknown)?;
+        match find(&pod_db, name) {
+            Some((_, Some(pod_id))) if pod_id != image_id => {
+                return Err(LaunchError::NameConflict {
+                    app: app.to_string(),
+                    kind,
+                    name: name.clone(),
+                    image_id,
+                    pod_id,
+                })
+            }
+            Some(_) => {}
+            None => {
+                let entry = if kind == "user" {
+                    let gid: u32 = line
+                        .split(':')
+                        .nth(3)
+                        .and_then(|g| g.parse().ok())
+                        .ok_or_else(unknown)?;
+                    format!("{name}:x:{image_id}:{gid}::/:/usr/sbin/nologin\n")
+                } else {
+                    format!("{name}:x:{image_id}:\n")
+                };
+                if !pod_db.is_empty() && !pod_db.ends_with('\n') {
+                    pod_db.push('\n');
+                }
+                pod_db.push_str(&entry);
+            }
+        }
+    }
+    fs::write(db, pod_db).map_err(io_err("write", db))
 }
 
 /// 32 lower-case hexadecimal digits, not all zero: what systemd accepts in /etc/machine-id.

@@ -600,6 +600,26 @@ fn plan(pod: &Pod) -> MountPlan {
             target: root.clone(),
             read_only: a.read_only_rootfs,
         });
+        let names = |ids: &mut dyn Iterator<Item = &IdOrName>| -> Vec<String> {
+            let mut v: Vec<String> = ids
+                .filter_map(|i| match i {
+                    IdOrName::Name(n) => Some(n.clone()),
+                    IdOrName::Id(_) => None,
+                })
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let users = names(&mut std::iter::once(&a.user));
+        let groups = names(&mut std::iter::once(&a.group).chain(&a.supplementary_groups));
+        if !users.is_empty() || !groups.is_empty() {
+            steps.push(Step::Names {
+                app: a.name.clone(),
+                users,
+                groups,
+            });
+        }
         // Parents before children, so that a nested mount is not hidden by its parent's.
         let mut mounts: Vec<_> = a.mounts.iter().collect();
         mounts.sort_by_key(|m| m.path.matches('/').count());

@@ -53,6 +53,14 @@ pub enum Step {
         target: String,
         read_only: bool,
     },
+    /// Give the pod's user database the users and groups an app names, with the ids its own
+    /// image gives them (its `/etc/passwd` and `/etc/group`), as rkt did; a name the image does
+    /// not know stops the launch.
+    Names {
+        app: String,
+        users: Vec<String>,
+        groups: Vec<String>,
+    },
     /// A tmpfs inside the container (an nspawn `--tmpfs`).
     Tmpfs { target: String },
     /// Create a directory below the pod's cgroup in one controller's hierarchy.
@@ -110,6 +118,7 @@ impl Step {
             Step::MakeVolume { .. } => "make-volume",
             Step::BindHost { .. } => "bind-host",
             Step::BindVolume { .. } => "bind-volume",
+            Step::Names { .. } => "names",
             Step::Tmpfs { .. } => "tmpfs",
             Step::CgroupDir { .. } => "cgroup-dir",
             Step::CgroupBind { .. } => "cgroup-bind",
@@ -163,6 +172,18 @@ impl Step {
                     return Err(format!("volume {volume:?} is not made by an earlier step"));
                 }
                 container_path("target", target)?;
+            }
+            Step::Names { app, users, groups } => {
+                if !apps.contains(app) {
+                    return Err(format!("app {app:?} is not an app of the pod"));
+                }
+                if let Some(n) = users
+                    .iter()
+                    .chain(groups)
+                    .find(|n| !escape::is_user_name(n))
+                {
+                    return Err(format!("{n:?} is not a user or group name"));
+                }
             }
             Step::Tmpfs { target } => container_path("target", target)?,
             Step::CgroupDir { controller, path } => {

@@ -891,13 +891,7 @@ fn check_id(c: &mut Checker, path: &str, what: &str, id: &IdOrName) {
             }
         }
         IdOrName::Name(n) => {
-            let ok = n.len() <= 31
-                && n.bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-            if !ok {
+            if !escape::is_user_name(n) {
                 c.value(path, format!("{what} name {} is not valid", show(n)))
                     .help = Some(format!("{what} names start with a letter or `_` and hold letters, digits, `_`, `-` and `.`, up to 31 characters; or give a numeric id"));
             }

@@ -357,6 +357,11 @@ struct Pod {
 impl Pod {
     /// Builds `manifest` (with `@WORK@` replaced by the work directory) and launches it.
     fn start(name: &str, manifest: &str, images: &[&str]) -> Pod {
+        Pod::start_with(name, manifest, images, |_| {})
+    }
+
+    /// As `start`, with `prepare` run on the work directory once the images are made.
+    fn start_with(name: &str, manifest: &str, images: &[&str], prepare: impl FnOnce(&Path)) -> Pod {
         let work = tempfile::Builder::new()
             .prefix("podc-e2e-")
             .tempdir()
@@ -369,6 +374,7 @@ impl Pod {
         for image in images {
             make_image(&work.path().join("images").join(image));
         }
+        prepare(work.path());
         let manifest = manifest.replace("@WORK@", work.path().to_str().unwrap());
         fs::write(work.path().join("pod.yaml"), manifest).unwrap();
         let o = podc()
@@ -1117,6 +1123,60 @@ apps:
     assert_eq!(pod.read("run.txt"), "run\n");
     let shm = pod.work.path().join("shared/shm.txt");
     assert_eq!(fs::read_to_string(&shm).unwrap_or_default(), "shm\n");
+    pod.assert_nothing_left();
+}
+
+/// User and group names resolve as the app's own image says (its /etc/passwd and /etc/group),
+/// as in rkt; before, a name only the image knew made the app fail with 217/USER. A name the
+/// image does not know stops the launch with a message naming the app and the name.
+#[test]
+fn e2e_user_and_group_names_come_from_the_image() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-names
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: named
+    image: "@WORK@/images/named"
+    exec: ["/bin/sh", "-c", "id -u > /out/ids; id -g >> /out/ids; id -G >> /out/ids"]
+    user: appuser
+    group: appgroup
+    supplementaryGroups: [extra]
+    mounts: [{volume: out, path: /out}]
+"#;
+    let users = |work: &Path| {
+        let etc = work.join("images/named/etc");
+        fs::write(
+            etc.join("passwd"),
+            "root:x:0:0::/root:/bin/sh\nappuser:x:4321:4322::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(
+            etc.join("group"),
+            "root:x:0:\nappgroup:x:4322:\nextra:x:4323:appuser\n",
+        )
+        .unwrap();
+    };
+    let mut pod = Pod::start_with("e2e-names", manifest, &["named"], users);
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(pod.read("ids"), "4321\n4322\n4322 4323\n");
+    pod.assert_nothing_left();
+
+    let missing = manifest
+        .replace("user: appuser", "user: ghost")
+        .replace("name: e2e-names", "name: e2e-names-missing");
+    let mut pod = Pod::start_with("e2e-names-missing", &missing, &["named"], users);
+    let (code, _) = pod.wait();
+    assert_eq!(code, 2, "{}", pod.log());
+    assert!(
+        pod.log()
+            .contains("app named: user \"ghost\" is not in its image's"),
+        "{}",
+        pod.log()
+    );
     pod.assert_nothing_left();
 }
 
