@@ -121,6 +121,12 @@ pub fn is_user_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
+/// Whether a path can be named in overlayfs's mount options, which `,` separates, `:` joins
+/// lower layers in, and `\` escapes.
+pub fn overlay_safe(path: &str) -> bool {
+    !path.contains([',', ':', '\\'])
+}
+
 /// `/a//b/./c/` → `/a/b/c`.
 pub fn normalize(path: &str) -> String {
     let parts: Vec<&str> = path

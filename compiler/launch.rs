@@ -102,6 +102,13 @@ pub enum Action {
         read_only: bool,
     },
     Tmpfs(PathBuf),
+    /// Mount an overlay: `lower` read-only under `upper` (with its `work` directory) at `target`.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+        target: PathBuf,
+    },
     /// Add the users and groups an app names to the pod's user database (`etc` is the pod's
     /// `/etc`), with the ids its image's own `/etc/passwd` and `/etc/group` give them.
     Names {
@@ -151,6 +158,18 @@ impl fmt::Display for Action {
                 target.display()
             ),
             Action::Tmpfs(p) => write!(f, "mount tmpfs {}", p.display()),
+            Action::Overlay {
+                lower,
+                upper,
+                target,
+                ..
+            } => write!(
+                f,
+                "mount overlay {} (image, unchanged) + {} (the pod's writes) at {}",
+                lower.display(),
+                upper.display(),
+                target.display()
+            ),
             Action::Names {
                 app,
                 image,
@@ -322,6 +341,31 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
     let mut volumes_mounted = false;
     for step in &plan.steps {
         match step {
+            Step::Overlay {
+                app,
+                source,
+                target,
+            } => {
+                let state = tree.join("state").join(app);
+                if !crate::escape::overlay_safe(&state.to_string_lossy()) {
+                    return Err(LaunchError::BadPlan {
+                        path: tree.join("mounts.toml"),
+                        message: format!("the pod's state directory {} has a `,`, `:` or `\\`, which overlayfs cannot be given", state.display()),
+                    });
+                }
+                let target = inside(&root, target);
+                sources.push(PathBuf::from(source));
+                for d in ["upper", "work"] {
+                    actions.push(Action::Mkdir(state.join(d)));
+                }
+                actions.push(Action::Mkdir(target.clone()));
+                actions.push(Action::Overlay {
+                    lower: source.into(),
+                    upper: state.join("upper"),
+                    work: state.join("work"),
+                    target,
+                });
+            }
             Step::BindHost {
                 source,
                 target,
@@ -377,7 +421,10 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                     .steps
                     .iter()
                     .find_map(|s| match s {
-                        Step::BindHost { source, target, .. } if *target == image_root => {
+                        Step::BindHost { source, target, .. }
+                        | Step::Overlay { source, target, .. }
+                            if *target == image_root =>
+                        {
                             Some(PathBuf::from(source))
                         }
                         _ => None,
@@ -608,6 +655,13 @@ fn perform(actions: &[Action]) -> Result<(), LaunchError> {
                 read_only,
             } => crate::sys::bind(source, target, *read_only).map_err(io_err("bind", target))?,
             Action::Tmpfs(p) => crate::sys::tmpfs(p).map_err(io_err("mount tmpfs", p))?,
+            Action::Overlay {
+                lower,
+                upper,
+                work,
+                target,
+            } => crate::sys::overlay(lower, upper, work, target)
+                .map_err(io_err("mount overlay", target))?,
             Action::Names {
                 app,
                 image,

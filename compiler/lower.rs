@@ -595,10 +595,19 @@ fn plan(pod: &Pod) -> MountPlan {
     }
     for a in &pod.apps {
         let root = app_root(&a.name);
-        steps.push(Step::BindHost {
-            source: a.image.clone(),
-            target: root.clone(),
-            read_only: a.read_only_rootfs,
+        // The image itself never changes: read-only as it is, or with an overlay of the pod's.
+        steps.push(if a.read_only_rootfs {
+            Step::BindHost {
+                source: a.image.clone(),
+                target: root.clone(),
+                read_only: true,
+            }
+        } else {
+            Step::Overlay {
+                app: a.name.clone(),
+                source: a.image.clone(),
+                target: root.clone(),
+            }
         });
         let names = |ids: &mut dyn Iterator<Item = &IdOrName>| -> Vec<String> {
             let mut v: Vec<String> = ids

@@ -41,6 +41,14 @@ pub enum Step {
         uid: u32,
         gid: u32,
     },
+    /// Mount an app's image writable for this pod without changing it: an overlay whose lower
+    /// layer is the image and whose upper layer is the pod's own (`TREE/state/<app>`), which
+    /// takes the app's writes and the mount points the image lacks.
+    Overlay {
+        app: String,
+        source: String,
+        target: String,
+    },
     /// Bind a host path into the pod's root before nspawn starts.
     BindHost {
         source: String,
@@ -116,6 +124,7 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         match self {
             Step::MakeVolume { .. } => "make-volume",
+            Step::Overlay { .. } => "overlay",
             Step::BindHost { .. } => "bind-host",
             Step::BindVolume { .. } => "bind-volume",
             Step::Names { .. } => "names",
@@ -157,6 +166,24 @@ impl Step {
                     && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
                 if !octal {
                     return Err(format!("mode {mode:?} is not 3 or 4 octal digits"));
+                }
+            }
+            Step::Overlay {
+                app,
+                source,
+                target,
+            } => {
+                if !apps.contains(app) {
+                    return Err(format!("app {app:?} is not an app of the pod"));
+                }
+                if !escape::is_normal_abs_path(source) || !escape::overlay_safe(source) {
+                    return Err(format!(
+                        "source {source:?} is not an absolute path in normal form without `,`, `:` or `\\`"
+                    ));
+                }
+                let want = crate::lower::app_root(app);
+                if *target != want {
+                    return Err(format!("target {target:?} is not {want:?}"));
                 }
             }
             Step::BindHost { source, target, .. } => {

@@ -556,7 +556,13 @@ fn resolve_app(
                 RESERVED_APP_PREFIXES.join(" or ")
             ));
     }
-    c.abs_path(&join_key(path, "image"), "image", &a.image);
+    if c.abs_path(&join_key(path, "image"), "image", &a.image)
+        && !a.read_only_rootfs.unwrap_or(false)
+        && !escape::overlay_safe(&a.image)
+    {
+        c.value(&join_key(path, "image"), format!("image {} has a `,`, `:` or `\\`, which cannot be named as the lower layer of the overlay that keeps the image unchanged", show(&a.image)))
+            .help = Some("move the image, or set readOnlyRootfs: true (then it is bound read-only, with no overlay)".into());
+    }
 
     let exec_path = join_key(path, "exec");
     if a.exec.is_empty() {

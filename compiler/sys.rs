@@ -110,6 +110,25 @@ pub fn tmpfs(target: &Path) -> io::Result<()> {
     )?)
 }
 
+/// Mounts an overlay at `target`: `lower` read-only beneath, writes going to `upper`. The
+/// paths must not hold `,`, `:` or `\` (the manifest rules refuse those).
+pub fn overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    let options = std::ffi::CString::new(options)?;
+    Ok(mount(
+        "overlay",
+        target,
+        "overlay",
+        MountFlags::empty(),
+        options.as_c_str(),
+    )?)
+}
+
 pub fn effective_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }

@@ -137,7 +137,8 @@ fn launch_refuses_an_edited_plan() {
     let edits: &[(&str, &str, &str, &str)] = &[
         // (what, from, to, the message says)
         ("a host directory as a volume", "volume = \"scratch\"\nmode", "volume = \"/some/host/dir\"\nmode", "step 2 (make-volume): volume \"/some/host/dir\" is not a volume name"),
-        ("a target outside the tree", "target = \"/opt/stage2/cache/rootfs\"", "target = \"/opt/../../../etc\"", "step 3 (bind-host): target \"/opt/../../../etc\""),
+        ("a target outside the tree", "target = \"/opt/stage2/nginx/rootfs\"", "target = \"/opt/../../../etc\"", "step 4 (bind-host): target \"/opt/../../../etc\""),
+        ("an overlay of another app's root", "target = \"/opt/stage2/cache/rootfs\"", "target = \"/opt/stage2/nginx/rootfs\"", "step 3 (overlay): target \"/opt/stage2/nginx/rootfs\" is not \"/opt/stage2/cache/rootfs\""),
         ("nspawn options in the pod name", "pod = \"web\"", "pod = \"web --private-network\"", "pod \"web --private-network\" is not a pod name"),
         ("an unknown format", "format = 1", "format = 99", "format 99 is not one this podc reads"),
         ("a mode that is not octal", "mode = \"0750\"", "mode = \"04777x\"", "mode \"04777x\" is not 3 or 4 octal digits"),
@@ -1177,6 +1178,77 @@ apps:
         "{}",
         pod.log()
     );
+    pod.assert_nothing_left();
+}
+
+/// Every entry of a directory tree: type, mode, owner, size, content or link target.
+fn tree_state(dir: &Path) -> BTreeMap<PathBuf, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("link {:?}", fs::read_link(&p).unwrap())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else {
+                format!("file {:?}", fs::read(&p).unwrap().len())
+            };
+            let key = p.strip_prefix(dir).unwrap().to_path_buf();
+            out.insert(
+                key,
+                format!(
+                    "{what} {:o} {}:{} {}",
+                    m.mode(),
+                    m.uid(),
+                    m.gid(),
+                    m.mtime()
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// A pod never changes its images: a root app that writes to /, deletes a file of the image and
+/// has a volume at a path the image lacks leaves the image's tree exactly as it was; the writes
+/// are in the pod's own layer (TREE/state/<app>/upper).
+#[test]
+fn e2e_a_pod_never_changes_its_image() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-image
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: scratch, kind: empty}
+apps:
+  - name: writer
+    image: "@WORK@/images/writer"
+    exec: ["/bin/sh", "-c", "echo x > /written && rm /bin/ls && echo y > /newdir/vol/f"]
+    mounts: [{volume: scratch, path: /newdir/vol}]
+"#;
+    let before = std::cell::RefCell::new(BTreeMap::new());
+    let mut pod = Pod::start_with("e2e-image", manifest, &["writer"], |work| {
+        *before.borrow_mut() = tree_state(&work.join("images/writer"));
+    });
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    let image = pod.work.path().join("images/writer");
+    assert!(
+        !image.join("newdir").exists(),
+        "a mount point was made in the image"
+    );
+    assert!(
+        image.join("bin/ls").exists(),
+        "the app's delete reached the image"
+    );
+    assert_eq!(before.into_inner(), tree_state(&image), "the image changed");
+    let upper = pod.tree.join("state/writer/upper");
+    assert_eq!(fs::read_to_string(upper.join("written")).unwrap(), "x\n");
     pod.assert_nothing_left();
 }
 
