@@ -68,8 +68,12 @@ pub enum Command {
         /// The pod's tree (a directory `podc build` wrote, e.g. build/web).
         tree: PathBuf,
         /// Print every step and the nspawn command line, one per line; do nothing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "check")]
         dry_run: bool,
+        /// Look at the host as the launch would (nspawn, images, volume sources, cgroup
+        /// controllers, user and group names in the images, mount points); change nothing.
+        #[arg(long)]
+        check: bool,
     },
     /// Print the JSON Schema (draft-07) of the manifest.
     Schema,
@@ -123,7 +127,11 @@ pub fn run(cli: Cli) -> Exit {
             let _ = stdout.write_all(crate::schema::schema_json().as_bytes());
             Ok(Exit::Ok)
         }
-        Command::Launch { tree, dry_run } => launch(&tree, dry_run, &mut stdout),
+        Command::Launch {
+            tree,
+            dry_run,
+            check,
+        } => launch(&tree, dry_run, check, &mut stdout, &mut stderr),
         Command::Check { manifests, target } => {
             compile_all(&manifests, target.overrides(), &mut stderr).map(|r| match r {
                 Ok(_) => Exit::Ok,
@@ -157,7 +165,13 @@ pub fn run(cli: Cli) -> Exit {
     }
 }
 
-fn launch(tree: &Path, dry_run: bool, stdout: &mut impl Write) -> Result<Exit, Fatal> {
+fn launch(
+    tree: &Path,
+    dry_run: bool,
+    check: bool,
+    stdout: &mut impl Write,
+    stderr: &mut impl Write,
+) -> Result<Exit, Fatal> {
     use crate::launch;
     let fatal = |e: launch::LaunchError| Fatal(e.to_string());
     let plan = launch::read_plan(tree).map_err(fatal)?;
@@ -168,6 +182,17 @@ fn launch(tree: &Path, dry_run: bool, stdout: &mut impl Write) -> Result<Exit, F
     let launch = launch::prepare(&tree, plan, &host).map_err(fatal)?;
     if dry_run {
         let _ = write!(stdout, "{launch}");
+        return Ok(Exit::Ok);
+    }
+    if check {
+        let problems = launch::check_host(&launch, &host);
+        for p in &problems {
+            let _ = writeln!(stderr, "error: {p}");
+        }
+        if !problems.is_empty() {
+            return Ok(Exit::Usage);
+        }
+        let _ = writeln!(stdout, "{}: this host can launch it", tree.display());
         return Ok(Exit::Ok);
     }
     let nspawn = launch::preflight(&launch, &host, true).map_err(fatal)?;

@@ -549,6 +549,59 @@ pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBu
     Ok(nspawn)
 }
 
+/// Looks at the host as the launch would, changing nothing and needing no root (`podc launch
+/// --check`): what `preflight` checks, every user and group name in its app's image, and every
+/// mount point below an app's root against symbolic links in that app's image. Every problem
+/// found is returned.
+pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
+    let mut problems = Vec::new();
+    if let Err(e) = preflight(launch, host, false) {
+        problems.push(e);
+    }
+    // Each app's root in the tree and the image it shows.
+    let mut images: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for a in &launch.actions {
+        match a {
+            Action::Overlay { lower, target, .. } => images.push((target.clone(), lower.clone())),
+            Action::Bind { source, target, .. }
+                if target.ends_with("rootfs")
+                    && target.to_string_lossy().contains("/opt/stage2/") =>
+            {
+                images.push((target.clone(), source.clone()))
+            }
+            Action::Names {
+                app,
+                image,
+                etc,
+                users,
+                groups,
+            } if image.exists() => {
+                for (db, kind, file, names) in [
+                    ("passwd", "user", "etc/passwd", users),
+                    ("group", "group", "etc/group", groups),
+                ] {
+                    if let Err(e) = add_names(app, image, &etc.join(db), kind, file, names, false) {
+                        problems.push(e);
+                    }
+                }
+            }
+            Action::Mkdir(p) => {
+                if let Some((root, image)) = images
+                    .iter()
+                    .find(|(root, _)| p.starts_with(root) && p != root)
+                {
+                    let rel = p.strip_prefix(root).expect("below the root");
+                    if let Err(e) = refuse_symlinks(image, &image.join(rel)) {
+                        problems.push(e);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
 fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
     std::env::split_paths(&path)
@@ -669,8 +722,24 @@ fn perform(actions: &[Action]) -> Result<(), LaunchError> {
                 users,
                 groups,
             } => {
-                add_names(app, image, &etc.join("passwd"), "user", "etc/passwd", users)?;
-                add_names(app, image, &etc.join("group"), "group", "etc/group", groups)?;
+                add_names(
+                    app,
+                    image,
+                    &etc.join("passwd"),
+                    "user",
+                    "etc/passwd",
+                    users,
+                    true,
+                )?;
+                add_names(
+                    app,
+                    image,
+                    &etc.join("group"),
+                    "group",
+                    "etc/group",
+                    groups,
+                    true,
+                )?;
             }
             Action::Volume {
                 path,
@@ -715,6 +784,7 @@ pub fn pod_machine_id(host_id: &str, tree: &Path, pod: &str) -> String {
 /// Copies the entries of `names` from the image's database file `file` (`etc/passwd` or
 /// `etc/group`, read without following links out of the image) into the pod's `db`, with the
 /// image's ids: the pod's systemd resolves `User=`/`Group=` names against its own database.
+/// With `write` false it only checks (for `podc launch --check`).
 fn add_names(
     app: &str,
     image: &Path,
@@ -722,6 +792,7 @@ fn add_names(
     kind: &'static str,
     file: &str,
     names: &[String],
+    write: bool,
 ) -> Result<(), LaunchError> {
     if names.is_empty() {
         return Ok(());
@@ -732,7 +803,12 @@ fn add_names(
         return Err(LaunchError::Symlink(source));
     }
     let image_db = fs::read_to_string(&source).unwrap_or_default();
-    let mut pod_db = fs::read_to_string(db).map_err(io_err("read", db))?;
+    let mut pod_db = if db.exists() {
+        fs::read_to_string(db).map_err(io_err("read", db))?
+    } else {
+        String::new()
+    };
+    let pod_db_before = pod_db.clone();
     // name:x:id:... in both files (the id is the third field of passwd and group alike).
     let find = |text: &str, name: &str| {
         text.lines().find_map(|l| {
@@ -749,7 +825,7 @@ fn add_names(
         };
         let Some((line, id)) = find(&image_db, name) else {
             // A name the image lacks but the pod's database has (root, seeded above) is fine.
-            if find(&pod_db, name).is_some() {
+            if find(&pod_db, name).is_some() || name == "root" {
                 continue;
             }
             return Err(unknown());
@@ -784,7 +860,10 @@ fn add_names(
             }
         }
     }
-    fs::write(db, pod_db).map_err(io_err("write", db))
+    if write && pod_db != pod_db_before {
+        fs::write(db, pod_db).map_err(io_err("write", db))?;
+    }
+    Ok(())
 }
 
 /// 32 lower-case hexadecimal digits, not all zero: what systemd accepts in /etc/machine-id.

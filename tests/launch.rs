@@ -177,6 +177,87 @@ fn launch_refuses_an_edited_plan() {
     );
 }
 
+/// `podc launch --check` looks at the host as the launch would and says every problem: a
+/// missing volume source, a user name the app's image does not have, a mount point reached
+/// through a symbolic link in an image. Fixed, it says the host can launch the pod.
+#[test]
+fn launch_check_finds_what_the_launch_would() {
+    if Command::new("systemd-nspawn")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-nspawn is missing in CI"
+        );
+        eprintln!("skipping: systemd-nspawn is not installed");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let image = w.join("images/app");
+    make_image(&image);
+    fs::write(image.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::os::unix::fs::symlink("/etc", image.join("var/www")).unwrap();
+    let manifest = format!(
+        r#"podc: 1
+name: checked
+target: {{cgroup: v2, systemd: 252}}
+volumes:
+  - {{name: data, kind: host, source: "{w}/missing"}}
+apps:
+  - name: app
+    image: "{w}/images/app"
+    exec: ["/bin/true"]
+    user: appuser
+    mounts: [{{volume: data, path: /var/www/data}}]
+"#,
+        w = w.display()
+    );
+    fs::write(w.join("pod.yaml"), &manifest).unwrap();
+    let build = |m: &str| {
+        fs::write(w.join("pod.yaml"), m).unwrap();
+        assert!(podc()
+            .current_dir(w)
+            .args(["build", "pod.yaml", "-o", "b"])
+            .status()
+            .unwrap()
+            .success());
+        podc()
+            .args(["launch", "--check"])
+            .arg(w.join("b/checked"))
+            .output()
+            .unwrap()
+    };
+    let o = build(&manifest);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for says in [
+        "/missing: does not exist",
+        "app app: user \"appuser\" is not in its image's",
+        "images/app/var/www: a mount point is reached through this symbolic link",
+    ] {
+        assert!(err.contains(says), "want {says:?} in:\n{err}");
+    }
+    // The fixes: the source exists, the image has the user, the mount point is a directory.
+    fs::create_dir(w.join("missing")).unwrap();
+    fs::write(
+        image.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\nappuser:x:1500:1500::/:/bin/sh\n",
+    )
+    .unwrap();
+    let fixed = manifest.replace("/var/www/data", "/srv/data");
+    let o = build(&fixed);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("this host can launch it"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // End-to-end harness.
 
