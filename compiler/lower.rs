@@ -330,22 +330,21 @@ const MASKED: &[&str] = &[
 /// The default sandbox, with the systemd release that has each part: what a container runtime
 /// applies and an app does not need (measured under nspawn with systemd 252). Parts the target
 /// systemd lacks, and parts the app relaxes, are left out.
-const SANDBOX: &[(Relax, &str, &str, u32)] = &[
-    (Relax::Tmp, "PrivateTmp", "yes", 0),
-    (Relax::Devices, "PrivateDevices", "yes", 209),
-    (Relax::KernelTunables, "ProtectKernelTunables", "yes", 232),
-    (Relax::KernelModules, "ProtectKernelModules", "yes", 232),
-    (Relax::KernelLogs, "ProtectKernelLogs", "yes", 244),
-    (Relax::ControlGroups, "ProtectControlGroups", "yes", 232),
-    (Relax::Clock, "ProtectClock", "yes", 245),
-    (Relax::Hostname, "ProtectHostname", "yes", 242),
-    (Relax::Proc, "ProtectProc", "invisible", 247),
-    (Relax::ProcMasks, "InaccessiblePaths", "", 231),
-    (Relax::Namespaces, "RestrictNamespaces", "yes", 233),
-    (Relax::Realtime, "RestrictRealtime", "yes", 231),
-    (Relax::Personality, "LockPersonality", "yes", 235),
+const SANDBOX: &[(Relax, &str, &str)] = &[
+    (Relax::Tmp, "PrivateTmp", "yes"),
+    (Relax::Devices, "PrivateDevices", "yes"),
+    (Relax::KernelTunables, "ProtectKernelTunables", "yes"),
+    (Relax::KernelModules, "ProtectKernelModules", "yes"),
+    (Relax::KernelLogs, "ProtectKernelLogs", "yes"),
+    (Relax::ControlGroups, "ProtectControlGroups", "yes"),
+    (Relax::Clock, "ProtectClock", "yes"),
+    (Relax::Hostname, "ProtectHostname", "yes"),
+    (Relax::Proc, "ProtectProc", "invisible"),
+    (Relax::ProcMasks, "InaccessiblePaths", ""),
+    (Relax::Namespaces, "RestrictNamespaces", "yes"),
+    (Relax::Realtime, "RestrictRealtime", "yes"),
+    (Relax::Personality, "LockPersonality", "yes"),
 ];
-
 /// Where the launcher binds a volume that the app sees below /run or /dev: beside the app's
 /// root, not in it, where systemd's own /run and /dev would cover it.
 pub fn api_bind_source(app: &str, path: &str) -> String {
@@ -368,12 +367,12 @@ fn sandbox(a: &App, t: Target) -> Vec<Directive> {
     let root = app_root(&a.name);
     SANDBOX
         .iter()
-        .filter(|(relax, _, _, since)| {
-            t.systemd >= *since
+        .filter(|(relax, _, _)| {
+            t.has(Feature::Sandbox(*relax))
                 && !a.relax.contains(relax)
                 && !(*relax == Relax::Tmp && tmp_mounted)
         })
-        .map(|(relax, key, value, _)| match relax {
+        .map(|(relax, key, value)| match relax {
             Relax::ProcMasks => {
                 let paths: Vec<String> = MASKED.iter().map(|p| format!("-{root}{p}")).collect();
                 d(key, paths.join(" "))

@@ -5,7 +5,7 @@
 //! understands it and, where it applies, the first release that no longer does. Resolution
 //! asks it before anything is lowered, so `lower` never emits a directive the target lacks.
 
-use crate::manifest::CgroupVersion;
+use crate::manifest::{CgroupVersion, Relax};
 
 /// The systemd podc targets when the manifest and the command line say nothing.
 pub const DEFAULT_SYSTEMD: u32 = 252;
@@ -48,6 +48,8 @@ pub enum Feature {
     TypeExec,
     /// `SystemCallFilter=@group`, with the group name.
     SyscallGroup(&'static str),
+    /// The directive of one part of the default sandbox.
+    Sandbox(Relax),
 }
 
 /// `(first version with it, first version without it)`. Sources: systemd's NEWS ("CHANGES
@@ -64,6 +66,24 @@ pub fn availability(feature: Feature) -> (u32, Option<u32>) {
         Feature::MountApiVfs => (233, None),
         Feature::TypeExec => (240, None),
         Feature::SyscallGroup(group) => (syscall_group_since(group).unwrap_or(0), None),
+        Feature::Sandbox(part) => (sandbox_since(part), None),
+    }
+}
+
+/// The first systemd with the directive of each part of the default sandbox (systemd.exec(5)'s
+/// "Added in version N" and NEWS).
+fn sandbox_since(part: Relax) -> u32 {
+    match part {
+        Relax::Tmp => 0,
+        Relax::Devices => 209,
+        Relax::KernelTunables | Relax::KernelModules | Relax::ControlGroups => 232,
+        Relax::KernelLogs => 244,
+        Relax::Clock => 245,
+        Relax::Hostname => 242,
+        Relax::Proc => 247,
+        Relax::ProcMasks | Relax::Realtime => 231,
+        Relax::Namespaces => 233,
+        Relax::Personality => 235,
     }
 }
 
@@ -80,6 +100,7 @@ impl Feature {
             Feature::MountApiVfs => "MountAPIVFS=".into(),
             Feature::TypeExec => "Type=exec".into(),
             Feature::SyscallGroup(g) => format!("the system call group {g}"),
+            Feature::Sandbox(part) => format!("the sandbox part {part:?}"),
         }
     }
 }
@@ -165,6 +186,9 @@ mod tests {
         assert!(!t(v2, 258).has(Feature::MemoryLimit));
         assert!(!t(v2, 238).has(Feature::SyscallGroup("@system-service")));
         assert!(t(v2, 239).has(Feature::SyscallGroup("@system-service")));
+        assert!(!t(v2, 246).has(Feature::Sandbox(crate::manifest::Relax::Proc)));
+        assert!(t(v2, 247).has(Feature::Sandbox(crate::manifest::Relax::Proc)));
+        assert!(t(v2, 233).has(Feature::Sandbox(crate::manifest::Relax::Tmp)));
     }
 
     #[test]
