@@ -445,8 +445,8 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
             Step::CgroupDir { controller, path } => {
                 let base = host
                     .cgroups
-                    .get(controller)
-                    .ok_or_else(|| LaunchError::MissingController(controller.clone()))?;
+                    .get(controller.name())
+                    .ok_or_else(|| LaunchError::MissingController(controller.to_string()))?;
                 actions.push(Action::Cgroup(base.join(path)));
             }
             Step::CgroupBind {
@@ -457,15 +457,15 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
             } => {
                 let base = host
                     .cgroups
-                    .get(controller)
-                    .ok_or_else(|| LaunchError::MissingController(controller.clone()))?;
+                    .get(controller.name())
+                    .ok_or_else(|| LaunchError::MissingController(controller.to_string()))?;
                 let source = if path.is_empty() {
                     base.clone()
                 } else {
                     base.join(path)
                 };
                 let flag = if *read_only { "--bind-ro" } else { "--bind" };
-                let target = host_hierarchy_target(target, controller, base);
+                let target = host_hierarchy_target(target, controller.name(), base);
                 nspawn_mounts.push(format!("{flag}={}:{target}", source.display()));
             }
         }
@@ -533,15 +533,15 @@ pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBu
     if launch.plan.cgroup == CgroupVersion::V1 {
         for step in &launch.plan.steps {
             if let Step::CgroupDir { controller, .. } | Step::CgroupBind { controller, .. } = step {
-                match host.cgroups.get(controller) {
+                match host.cgroups.get(controller.name()) {
                     Some(dir) if dir.is_dir() => {
                         // The app cgroups go below ours; below the root they would land among
                         // the host's own system.slice.
                         if dir.parent() == Some(Path::new("/sys/fs/cgroup")) {
-                            return Err(LaunchError::RootCgroup(controller.clone()));
+                            return Err(LaunchError::RootCgroup(controller.to_string()));
                         }
                     }
-                    _ => return Err(LaunchError::MissingController(controller.clone())),
+                    _ => return Err(LaunchError::MissingController(controller.to_string())),
                 }
             }
         }

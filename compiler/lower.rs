@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::escape;
 use crate::manifest::{CgroupVersion, IdOrName, Relax, Restart};
-use crate::mountplan::{self, MountPlan, Step};
+use crate::mountplan::{self, Controller, MountPlan, Step};
 use crate::pod::{App, CpuWeight, Filter, Limits, Pod, VolumeKind};
 use crate::target::{Feature, Target};
 
@@ -556,23 +556,12 @@ fn limit_directives(l: &Limits, t: Target) -> Vec<Directive> {
     out
 }
 
-/// cgroup v1 controllers, with the knob files systemd writes for each.
-pub const CONTROLLERS: &[(&str, &[&str])] = &[
-    ("memory", &["memory.limit_in_bytes"]),
-    (
-        "cpu",
-        &["cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares"],
-    ),
-    ("pids", &["pids.max"]),
-];
-
 /// Whether an app's limits use a cgroup v1 controller.
-fn uses(l: &Limits, controller: &str) -> bool {
+fn uses(l: &Limits, controller: Controller) -> bool {
     match controller {
-        "memory" => l.memory_bytes.is_some(),
-        "cpu" => l.cpu_millis.is_some() || l.cpu_weight.is_some(),
-        "pids" => l.tasks.is_some(),
-        _ => false,
+        Controller::Memory => l.memory_bytes.is_some(),
+        Controller::Cpu => l.cpu_millis.is_some() || l.cpu_weight.is_some(),
+        Controller::Pids => l.tasks.is_some(),
     }
 }
 
@@ -656,13 +645,13 @@ fn plan(pod: &Pod) -> MountPlan {
         steps.push(Step::Tmpfs {
             target: "/sys/fs/cgroup".into(),
         });
-        for (controller, knobs) in CONTROLLERS {
+        for controller in Controller::ALL {
             if !pod.apps.iter().any(|a| uses(&a.limits, controller)) {
                 continue;
             }
             let base = format!("/sys/fs/cgroup/{controller}");
             let bind = |path: &str, read_only: bool| Step::CgroupBind {
-                controller: controller.to_string(),
+                controller,
                 path: path.to_string(),
                 target: if path.is_empty() {
                     base.clone()
@@ -676,12 +665,12 @@ fn plan(pod: &Pod) -> MountPlan {
             for a in &pod.apps {
                 let dir = format!("system.slice/{}", unit_name(&a.name));
                 steps.push(Step::CgroupDir {
-                    controller: controller.to_string(),
+                    controller,
                     path: dir.clone(),
                 });
                 steps.push(bind(&format!("{dir}/cgroup.procs"), false));
                 if uses(&a.limits, controller) {
-                    for knob in *knobs {
+                    for knob in controller.knobs() {
                         steps.push(bind(&format!("{dir}/{knob}"), false));
                     }
                 }

@@ -10,6 +10,43 @@ use serde::{Deserialize, Serialize};
 use crate::escape;
 use crate::manifest::CgroupVersion;
 
+/// A cgroup v1 controller whose files the pod's systemd writes (its limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Controller {
+    Memory,
+    Cpu,
+    Pids,
+}
+
+impl Controller {
+    pub const ALL: [Controller; 3] = [Controller::Memory, Controller::Cpu, Controller::Pids];
+
+    /// Its name, as the kernel and `/proc/self/cgroup` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Cpu => "cpu",
+            Controller::Pids => "pids",
+        }
+    }
+
+    /// The files of an app's cgroup that systemd in the pod writes for its limits.
+    pub fn knobs(self) -> &'static [&'static str] {
+        match self {
+            Controller::Memory => &["memory.limit_in_bytes"],
+            Controller::Cpu => &["cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares"],
+            Controller::Pids => &["pids.max"],
+        }
+    }
+}
+
+impl std::fmt::Display for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Format version of `mounts.toml`.
 pub const FORMAT: u32 = 1;
 
@@ -72,11 +109,14 @@ pub enum Step {
     /// A tmpfs inside the container (an nspawn `--tmpfs`).
     Tmpfs { target: String },
     /// Create a directory below the pod's cgroup in one controller's hierarchy.
-    CgroupDir { controller: String, path: String },
+    CgroupDir {
+        controller: Controller,
+        path: String,
+    },
     /// Bind a cgroup directory or file of the pod into the container (an nspawn `--bind`);
     /// `path` is relative to the pod's cgroup, empty for the pod's cgroup itself.
     CgroupBind {
-        controller: String,
+        controller: Controller,
         path: String,
         target: String,
         read_only: bool,
@@ -144,13 +184,6 @@ impl Step {
                 ))
             }
         };
-        let controller_knobs = |c: &str| {
-            crate::lower::CONTROLLERS
-                .iter()
-                .find(|(name, _)| *name == c)
-                .map(|(_, knobs)| *knobs)
-                .ok_or_else(|| format!("controller {c:?} is not one podc uses"))
-        };
         // `system.slice/<app>.service` for an app of the pod.
         let app_cgroup = |p: &str| {
             p.strip_prefix("system.slice/")
@@ -213,8 +246,7 @@ impl Step {
                 }
             }
             Step::Tmpfs { target } => container_path("target", target)?,
-            Step::CgroupDir { controller, path } => {
-                controller_knobs(controller)?;
+            Step::CgroupDir { path, .. } => {
                 if !app_cgroup(path) {
                     return Err(format!(
                         "path {path:?} is not system.slice/<app>.service of an app of the pod"
@@ -227,7 +259,7 @@ impl Step {
                 target,
                 read_only,
             } => {
-                let knobs = controller_knobs(controller)?;
+                let knobs = controller.knobs();
                 if !escape::is_normal_rel_path(path) {
                     return Err(format!(
                         "path {path:?} is not a relative path in normal form"

@@ -144,7 +144,7 @@ fn launch_refuses_an_edited_plan() {
         ("a mode that is not octal", "mode = \"0750\"", "mode = \"04777x\"", "mode \"04777x\" is not 3 or 4 octal digits"),
         ("the pod's own limit made writable", "path = \"\"\ntarget = \"/sys/fs/cgroup/memory\"\nreadOnly = true", "path = \"memory.limit_in_bytes\"\ntarget = \"/sys/fs/cgroup/memory/memory.limit_in_bytes\"\nreadOnly = false", "may not be bound writable"),
         ("a cgroup outside the pod's", "path = \"system.slice/cache.service\"\n", "path = \"../../system.slice\"\n", "is not system.slice/<app>.service"),
-        ("an unknown controller", "controller = \"pids\"", "controller = \"devices\"", "controller \"devices\" is not one podc uses"),
+        ("an unknown controller", "controller = \"pids\"", "controller = \"devices\"", "unknown variant `devices`, expected one of `memory`, `cpu`, `pids`"),
     ];
     for (what, from, to, says) in edits {
         assert!(plan.contains(from), "{what}: the plan has no {from:?}");
