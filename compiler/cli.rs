@@ -200,13 +200,29 @@ fn launch(
     Err(fatal(launch::execute(&launch, &nspawn)))
 }
 
-fn check_abs(flag: &str, value: &str) -> Result<(), Fatal> {
-    if !value.starts_with('/') || value.chars().any(|c| c.is_control()) {
+/// The path flags that feed the tree, held to the rules the manifest's paths are held to:
+/// `--podc-path` is the program of the host unit's `ExecStart=`, `--install-dir` the tree the
+/// launcher runs (its `state/` is named in overlayfs options).
+fn check_path_flag(flag: &str, value: &str) -> Result<(), Fatal> {
+    if !crate::escape::is_normal_abs_path(value) {
         return Err(Fatal(format!(
-            "{flag} must be an absolute path without control characters, not {value:?}"
+            "{flag} must be an absolute path in normal form without control characters, not {value:?}"
         )));
     }
-    Ok(())
+    let problem = match flag {
+        "--podc-path" => crate::escape::exec_path_problem(value),
+        _ if !crate::escape::overlay_safe(value) => {
+            Some("contains `,`, `:` or `\\`, which overlayfs options cannot carry")
+        }
+        _ if crate::escape::loses_trailing_space(value) => {
+            Some("ends with white space, which systemd strips")
+        }
+        _ => None,
+    };
+    match problem {
+        Some(p) => Err(Fatal(format!("{flag} {value:?} {p}"))),
+        None => Ok(()),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -228,9 +244,9 @@ fn build(
             )));
         }
     }
-    check_abs("--podc-path", &podc_path)?;
+    check_path_flag("--podc-path", &podc_path)?;
     if let Some(dir) = &install_dir {
-        check_abs("--install-dir", dir)?;
+        check_path_flag("--install-dir", dir)?;
         if manifests.len() > 1 {
             return Err(Fatal(
                 "--install-dir names one pod's directory; give one manifest with it".into(),

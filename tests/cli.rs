@@ -109,6 +109,12 @@ fn usage_and_io_errors_exit_2() {
         vec!["build", "pod.yaml", "--cgroup", "v3"],
         vec!["build", "pod.yaml", "--install-dir", "relative/dir"],
         vec!["build", "pod.yaml", "--podc-path", "podc"],
+        // The path flags follow the manifest's path rules (they once had a weaker copy).
+        vec!["build", "pod.yaml", "--podc-path", "/usr/bin/it's"],
+        vec!["build", "pod.yaml", "--podc-path", "/usr/bin/$podc"],
+        vec!["build", "pod.yaml", "--podc-path", "/usr/../bin/podc"],
+        vec!["build", "pod.yaml", "--install-dir", "/var/lib/podc/a,b"],
+        vec!["build", "pod.yaml", "--install-dir", "/var/lib/podc/web "],
         vec!["build", "pod.yaml", "--systemd", "100"],
         vec!["frobnicate"],
     ] {
