@@ -545,6 +545,53 @@ fn resolve_app(
     volumes: &BTreeMap<String, bool>,
     t: Target,
 ) -> App {
+    check_name_and_image(c, path, a);
+    check_command(c, path, a);
+    let (user, group, supplementary_groups, working_directory) = resolve_identity(c, path, a);
+    let iso = a.isolators.clone().unwrap_or_default();
+    let iso_path = join_key(path, "isolators");
+    let limits = resolve_limits(c, &iso_path, &iso, t);
+    if let Some(v) = iso.oom_score_adj {
+        if !(-1000..=1000).contains(&v) {
+            c.value(
+                &join_key(&iso_path, "oomScoreAdj"),
+                format!("oomScoreAdj {v} is out of range -1000..1000"),
+            );
+        }
+    }
+    let capabilities = resolve_capabilities(c, &iso_path, &iso);
+    let seccomp = resolve_seccomp(c, &iso_path, &iso, t);
+    let mounts = resolve_mounts(c, path, a, volumes);
+
+    App {
+        name: a.name.clone(),
+        image: a.image.clone(),
+        exec: a.exec.clone(),
+        user,
+        group,
+        supplementary_groups,
+        working_directory,
+        environment: a.environment.clone(),
+        limits,
+        oom_score_adj: iso.oom_score_adj,
+        no_new_privileges: iso.no_new_privileges,
+        capabilities,
+        seccomp,
+        relax: {
+            let mut r = iso.relax.clone();
+            r.sort();
+            r.dedup();
+            r
+        },
+        mounts,
+        read_only_rootfs: a.read_only_rootfs.unwrap_or(false),
+        after: a.after.clone(),
+        restart: a.restart.unwrap_or(manifest::Restart::No),
+    }
+}
+
+/// The app's name (the Name rule, not reserved) and image path.
+fn check_name_and_image(c: &mut Checker, path: &str, a: &manifest::App) {
     let name_path = join_key(path, "name");
     let reserved = RESERVED_APP_NAMES.contains(&a.name.as_str())
         || RESERVED_APP_PREFIXES.iter().any(|p| a.name.starts_with(p));
@@ -563,7 +610,10 @@ fn resolve_app(
         c.value(&join_key(path, "image"), format!("image {} has a `,`, `:` or `\\`, which cannot be named as the lower layer of the overlay that keeps the image unchanged", show(&a.image)))
             .help = Some("move the image, or set readOnlyRootfs: true (then it is bound read-only, with no overlay)".into());
     }
+}
 
+/// The command line and environment: what systemd and the kernel can pass to the program.
+fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
     let exec_path = join_key(path, "exec");
     if a.exec.is_empty() {
         c.value(&exec_path, "exec needs at least the program to run");
@@ -604,6 +654,39 @@ fn resolve_app(
     if args_total > escape::MAX_ARGS_TOTAL {
         c.value(&exec_path, format!("arguments and environment take {args_total} bytes together; podc allows at most {} (the kernel's limit is a quarter of the stack limit, shared with what systemd adds)", escape::MAX_ARGS_TOTAL));
     }
+    for (k, v) in &a.environment {
+        let p = join_key(&join_key(path, "environment"), k);
+        let valid = k
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            c.key(
+                &p,
+                format!(
+                    "environment variable name {} must match ^[A-Za-z_][A-Za-z0-9_]*$",
+                    show(k)
+                ),
+            );
+        }
+        if escape::has_nul(v) {
+            c.value(&p, "a NUL character cannot be passed in the environment");
+        } else if k.len() + 1 + escape::exec_string_bytes(v) > escape::MAX_ARG_STRLEN {
+            c.value(&p, format!("`{k}=` and its value take {} bytes: the kernel passes at most {} bytes per environment entry (MAX_ARG_STRLEN)", k.len() + 1 + v.len(), escape::MAX_ARG_STRLEN - 1));
+        } else if escape::env_assignment(k, v).len() + "Environment=".len() >= limits::MAX_UNIT_LINE
+        {
+            c.value(&p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+        }
+    }
+}
+
+/// User, group, supplementary groups and working directory, with their defaults.
+fn resolve_identity(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+) -> (IdOrName, IdOrName, Vec<IdOrName>, String) {
     let user = a.user.clone().unwrap_or(IdOrName::Id(0));
     check_id(c, &join_key(path, "user"), "user", &user);
     let group = a.group.clone().unwrap_or(IdOrName::Id(0));
@@ -636,46 +719,17 @@ fn resolve_app(
             );
         }
     }
+    (user, group, supplementary_groups, working_directory)
+}
 
-    for (k, v) in &a.environment {
-        let p = join_key(&join_key(path, "environment"), k);
-        let valid = k
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !valid {
-            c.key(
-                &p,
-                format!(
-                    "environment variable name {} must match ^[A-Za-z_][A-Za-z0-9_]*$",
-                    show(k)
-                ),
-            );
-        }
-        if escape::has_nul(v) {
-            c.value(&p, "a NUL character cannot be passed in the environment");
-        } else if k.len() + 1 + escape::exec_string_bytes(v) > escape::MAX_ARG_STRLEN {
-            c.value(&p, format!("`{k}=` and its value take {} bytes: the kernel passes at most {} bytes per environment entry (MAX_ARG_STRLEN)", k.len() + 1 + v.len(), escape::MAX_ARG_STRLEN - 1));
-        } else if escape::env_assignment(k, v).len() + "Environment=".len() >= limits::MAX_UNIT_LINE
-        {
-            c.value(&p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
-        }
-    }
-
-    let iso = a.isolators.clone().unwrap_or_default();
-    let iso_path = join_key(path, "isolators");
-    let limits = resolve_limits(c, &iso_path, &iso, t);
-    if let Some(v) = iso.oom_score_adj {
-        if !(-1000..=1000).contains(&v) {
-            c.value(
-                &join_key(&iso_path, "oomScoreAdj"),
-                format!("oomScoreAdj {v} is out of range -1000..1000"),
-            );
-        }
-    }
-    let capabilities = iso.capabilities.as_ref().and_then(|s| {
-        let p = join_key(&iso_path, "capabilities");
+/// `isolators.capabilities`: known names, `retain` or `remove`.
+fn resolve_capabilities(
+    c: &mut Checker,
+    iso_path: &str,
+    iso: &manifest::AppIsolators,
+) -> Option<Filter> {
+    iso.capabilities.as_ref().and_then(|s| {
+        let p = join_key(iso_path, "capabilities");
         let f = one_of(
             c,
             &p,
@@ -699,9 +753,18 @@ fn resolve_app(
             }
         }
         ok.then_some(f)
-    });
-    let seccomp = iso.seccomp.as_ref().and_then(|s| {
-        let p = join_key(&iso_path, "seccomp");
+    })
+}
+
+/// `isolators.seccomp`: known system calls and groups the target has, and the errno.
+fn resolve_seccomp(
+    c: &mut Checker,
+    iso_path: &str,
+    iso: &manifest::AppIsolators,
+    t: Target,
+) -> Option<Seccomp> {
+    iso.seccomp.as_ref().and_then(|s| {
+        let p = join_key(iso_path, "seccomp");
         let f = one_of(
             c,
             &p,
@@ -753,8 +816,16 @@ fn resolve_app(
             }
         }
         ok.then_some(Seccomp { filter: f, errno })
-    });
+    })
+}
 
+/// The app's mounts: known volumes, paths that can carry them, one mount per path.
+fn resolve_mounts(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+    volumes: &BTreeMap<String, bool>,
+) -> Vec<AppMount> {
     let mut mounts = Vec::new();
     let mut mount_paths = BTreeSet::new();
     for (i, m) in a.mounts.iter().enumerate() {
@@ -807,32 +878,7 @@ fn resolve_app(
             });
         }
     }
-
-    App {
-        name: a.name.clone(),
-        image: a.image.clone(),
-        exec: a.exec.clone(),
-        user,
-        group,
-        supplementary_groups,
-        working_directory,
-        environment: a.environment.clone(),
-        limits,
-        oom_score_adj: iso.oom_score_adj,
-        no_new_privileges: iso.no_new_privileges,
-        capabilities,
-        seccomp,
-        relax: {
-            let mut r = iso.relax.clone();
-            r.sort();
-            r.dedup();
-            r
-        },
-        mounts,
-        read_only_rootfs: a.read_only_rootfs.unwrap_or(false),
-        after: a.after.clone(),
-        restart: a.restart.unwrap_or(manifest::Restart::No),
-    }
+    mounts
 }
 
 fn filter_parts(f: &Filter) -> (&'static str, &Vec<String>) {
