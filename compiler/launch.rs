@@ -575,16 +575,11 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
                 etc,
                 users,
                 groups,
-            } if image.exists() => {
-                for (db, kind, file, names) in [
-                    ("passwd", "user", "etc/passwd", users),
-                    ("group", "group", "etc/group", groups),
-                ] {
-                    if let Err(e) = add_names(app, image, &etc.join(db), kind, file, names, false) {
-                        problems.push(e);
-                    }
-                }
-            }
+            } if image.exists() => problems.extend(
+                names_into_pod(app, image, etc, users, groups, false)
+                    .into_iter()
+                    .flatten(),
+            ),
             Action::Mkdir(p) => {
                 if let Some((root, image)) = images
                     .iter()
@@ -722,24 +717,13 @@ fn perform(actions: &[Action]) -> Result<(), LaunchError> {
                 users,
                 groups,
             } => {
-                add_names(
-                    app,
-                    image,
-                    &etc.join("passwd"),
-                    "user",
-                    "etc/passwd",
-                    users,
-                    true,
-                )?;
-                add_names(
-                    app,
-                    image,
-                    &etc.join("group"),
-                    "group",
-                    "etc/group",
-                    groups,
-                    true,
-                )?;
+                if let Some(e) = names_into_pod(app, image, etc, users, groups, true)
+                    .into_iter()
+                    .flatten()
+                    .next()
+                {
+                    return Err(e);
+                }
             }
             Action::Volume {
                 path,
@@ -779,6 +763,24 @@ pub fn pod_machine_id(host_id: &str, tree: &Path, pod: &str) -> String {
     id[6] = (id[6] & 0x0f) | 0x40;
     id[8] = (id[8] & 0x3f) | 0x80;
     id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The users and then the groups of one `names` step into the pod's `etc/passwd` and
+/// `etc/group` (or only checked, without `write`): the problem of each, if any.
+fn names_into_pod(
+    app: &str,
+    image: &Path,
+    etc: &Path,
+    users: &[String],
+    groups: &[String],
+    write: bool,
+) -> [Option<LaunchError>; 2] {
+    let passwd = etc.join("passwd");
+    let group = etc.join("group");
+    [
+        add_names(app, image, &passwd, "user", "etc/passwd", users, write).err(),
+        add_names(app, image, &group, "group", "etc/group", groups, write).err(),
+    ]
 }
 
 /// Copies the entries of `names` from the image's database file `file` (`etc/passwd` or

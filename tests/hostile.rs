@@ -10,6 +10,8 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
+mod common;
+
 fn base() -> Value {
     json!({
         "podc": 1,
@@ -216,16 +218,7 @@ fn cases() -> Vec<(String, Value)> {
 
 #[test]
 fn what_podc_accepts_verifies_silently_and_what_it_refuses_is_located() {
-    let verify = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !verify {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "systemd-analyze is missing in CI"
-        );
-        eprintln!("skipping: systemd-analyze is not installed");
+    if !common::systemd_analyze() {
         return;
     }
     let cases = cases();

@@ -8,25 +8,9 @@ use std::process::Command;
 
 use podc::lower::Install;
 
-/// Whether systemd-analyze can run here; in CI it must.
-fn systemd_analyze() -> bool {
-    let ok = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "systemd-analyze is missing in CI; .ci/run must install systemd"
-        );
-        eprintln!("skipping: systemd-analyze is not installed");
-    }
-    ok
-}
-
 #[test]
 fn generated_units_verify_without_warnings() {
-    if !systemd_analyze() {
+    if !common::systemd_analyze() {
         return;
     }
     let mut failures = Vec::new();

@@ -71,3 +71,19 @@ pub fn fixtures(kind: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Whether systemd-analyze can run here; in CI it must (`.ci/run` installs systemd).
+pub fn systemd_analyze() -> bool {
+    let ok = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is missing in CI; .ci/run must install systemd"
+        );
+        eprintln!("skipping: systemd-analyze is not installed");
+    }
+    ok
+}
