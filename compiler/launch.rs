@@ -558,17 +558,29 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
     if let Err(e) = preflight(launch, host, false) {
         problems.push(e);
     }
-    // Each app's root in the tree and the image it shows.
-    let mut images: Vec<(PathBuf, PathBuf)> = Vec::new();
+    // Each app's root in the tree and the image it shows, as the plan binds them.
+    let root = root_of(&launch.actions);
+    let app_roots: Vec<String> = launch
+        .plan
+        .apps
+        .iter()
+        .map(|a| crate::lower::app_root(a))
+        .collect();
+    let images: Vec<(PathBuf, PathBuf)> = launch
+        .plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Overlay { source, target, .. } | Step::BindHost { source, target, .. }
+                if app_roots.contains(target) =>
+            {
+                Some((inside(root, target), PathBuf::from(source)))
+            }
+            _ => None,
+        })
+        .collect();
     for a in &launch.actions {
         match a {
-            Action::Overlay { lower, target, .. } => images.push((target.clone(), lower.clone())),
-            Action::Bind { source, target, .. }
-                if target.ends_with("rootfs")
-                    && target.to_string_lossy().contains("/opt/stage2/") =>
-            {
-                images.push((target.clone(), source.clone()))
-            }
             Action::Names {
                 app,
                 image,
