@@ -38,10 +38,8 @@ pub struct Parsed {
 }
 
 pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
-    let map = || match format {
-        Format::Yaml => SourceMap::yaml(source),
-        Format::Toml => SourceMap::toml(source),
-    };
+    // Read again for positions only if something asks where a node is.
+    let map = || SourceMap::lazy(source, format);
     let result = match format {
         Format::Yaml => parse_yaml(source),
         Format::Toml => parse_toml(source),
@@ -139,7 +137,7 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
     serde_path_to_error::deserialize::<_, Manifest>(value).map_err(|e| {
         let path = clean_path(&e.path().to_string()).to_string();
         let message = tidy(&e.inner().to_string());
-        let map = SourceMap::yaml(source);
+        let map = SourceMap::lazy(source, Format::Yaml);
         let span = if message.starts_with("unknown field") || message.starts_with("missing field") {
             map.key(&path)
         } else {

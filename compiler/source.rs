@@ -6,12 +6,19 @@
 //! serde_path_to_error uses) to byte spans. Resolution then points at source by path alone.
 //! Building a map never fails: a document the map cannot follow simply has fewer entries, and
 //! diagnostics fall back to the nearest ancestor that has one.
+//!
+//! The second reading costs about as much as the first, and only a diagnostic needs it: a
+//! [`SourceMap::lazy`] map keeps the text and reads it on the first look-up, so a manifest
+//! without problems is read once.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::parse::Format;
 
 /// Spans of one node: its key (for map entries) and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +29,9 @@ pub struct Entry {
 
 #[derive(Debug, Default, Clone)]
 pub struct SourceMap {
-    entries: HashMap<String, Entry>,
+    /// The text and format to read on first use, for a lazy map.
+    pending: Option<(String, Format)>,
+    built: OnceCell<HashMap<String, Entry>>,
 }
 
 /// `parent.key`, or `key` at the root.
@@ -60,52 +69,85 @@ impl SourceMap {
             .map(|e| e.key.clone().unwrap_or(e.value.clone()))
     }
 
+    fn entries(&self) -> &HashMap<String, Entry> {
+        self.built.get_or_init(|| match &self.pending {
+            Some((source, Format::Yaml)) => yaml_entries(source),
+            Some((source, Format::Toml)) => toml_entries(source),
+            None => HashMap::new(),
+        })
+    }
+
     fn find(&self, mut path: &str) -> Option<&Entry> {
+        let entries = self.entries();
         loop {
-            if let Some(e) = self.entries.get(path) {
+            if let Some(e) = entries.get(path) {
                 return Some(e);
             }
             path = parent(path)?;
         }
     }
 
-    fn insert(&mut self, path: String, key: Option<Range<usize>>, value: Range<usize>) {
-        self.entries.insert(path, Entry { key, value });
+    /// A map of `source` that reads it when first asked.
+    pub fn lazy(source: &str, format: Format) -> SourceMap {
+        SourceMap {
+            pending: Some((source.to_string(), format)),
+            built: OnceCell::new(),
+        }
     }
 
     /// Reads a YAML document's node positions.
     pub fn yaml(source: &str) -> SourceMap {
-        let mut map = SourceMap::default();
-        let node: Result<Spanned<YamlNode>, _> = serde_saphyr::from_str(source);
-        if let Ok(node) = node {
-            walk_yaml(&node, String::new(), None, &mut map);
+        SourceMap {
+            pending: None,
+            built: OnceCell::from(yaml_entries(source)),
         }
-        // Every path has at least the document as its ancestor, even where the walk could not
-        // follow (a key the walk spells differently, found by the fuzzer: a huge number).
-        map.entries.entry(String::new()).or_insert(Entry {
-            key: None,
-            value: 0..0,
-        });
-        map
     }
 
     /// Reads a TOML document's node positions.
     pub fn toml(source: &str) -> SourceMap {
-        let mut map = SourceMap::default();
-        if let Ok(table) = toml::de::DeTable::parse(source) {
-            let span = table.span();
-            map.insert(String::new(), None, span);
-            walk_toml_table(table.get_ref(), "", &mut map);
+        SourceMap {
+            pending: None,
+            built: OnceCell::from(toml_entries(source)),
         }
-        map.entries.entry(String::new()).or_insert(Entry {
-            key: None,
-            value: 0..0,
-        });
-        map
     }
 }
 
-fn walk_toml_table(table: &toml::de::DeTable<'_>, path: &str, map: &mut SourceMap) {
+type Entries = HashMap<String, Entry>;
+
+fn insert(map: &mut Entries, path: String, key: Option<Range<usize>>, value: Range<usize>) {
+    map.insert(path, Entry { key, value });
+}
+
+fn yaml_entries(source: &str) -> Entries {
+    let mut map = Entries::new();
+    let node: Result<Spanned<YamlNode>, _> = serde_saphyr::from_str(source);
+    if let Ok(node) = node {
+        walk_yaml(&node, String::new(), None, &mut map);
+    }
+    // Every path has at least the document as its ancestor, even where the walk could not
+    // follow (a key the walk spells differently, found by the fuzzer: a huge number).
+    map.entry(String::new()).or_insert(Entry {
+        key: None,
+        value: 0..0,
+    });
+    map
+}
+
+fn toml_entries(source: &str) -> Entries {
+    let mut map = Entries::new();
+    if let Ok(table) = toml::de::DeTable::parse(source) {
+        let span = table.span();
+        insert(&mut map, String::new(), None, span);
+        walk_toml_table(table.get_ref(), "", &mut map);
+    }
+    map.entry(String::new()).or_insert(Entry {
+        key: None,
+        value: 0..0,
+    });
+    map
+}
+
+fn walk_toml_table(table: &toml::de::DeTable<'_>, path: &str, map: &mut Entries) {
     for (key, value) in table {
         let child = join_key(path, key.get_ref());
         walk_toml_value(value, child, Some(key.span()), map);
@@ -116,7 +158,7 @@ fn walk_toml_value(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
     path: String,
     key: Option<Range<usize>>,
-    map: &mut SourceMap,
+    map: &mut Entries,
 ) {
     use toml::de::DeValue;
     match value.get_ref() {
@@ -129,7 +171,7 @@ fn walk_toml_value(
         _ => {}
     }
     // Tables declared with `[header]` have the header as their span; keep the first one seen.
-    map.entries.entry(path).or_insert(Entry {
+    map.entry(path).or_insert(Entry {
         key,
         value: value.span(),
     });
@@ -154,12 +196,7 @@ fn yaml_span(loc: &serde_saphyr::Location) -> Option<Range<usize>> {
     Some(start..start + len)
 }
 
-fn walk_yaml(
-    node: &Spanned<YamlNode>,
-    path: String,
-    key: Option<Range<usize>>,
-    map: &mut SourceMap,
-) {
+fn walk_yaml(node: &Spanned<YamlNode>, path: String, key: Option<Range<usize>>, map: &mut Entries) {
     match &node.value {
         YamlNode::Map(entries) => {
             for (k, v) in entries {
@@ -176,7 +213,7 @@ fn walk_yaml(
         YamlNode::Scalar => {}
     }
     if let Some(value) = yaml_span(&node.referenced) {
-        map.insert(path, key, value);
+        insert(map, path, key, value);
     }
 }
 
