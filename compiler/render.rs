@@ -25,7 +25,6 @@ macro_rules! templates {
 
 const TEMPLATES: &[(&str, &str)] = templates![
     "header.j2",
-    "macros.j2",
     "host.service.j2",
     "pod.target.j2",
     "app.service.j2",
@@ -134,7 +133,7 @@ pub fn render(tree: &UnitTree) -> Files {
         "rootfs/etc/systemd/system.conf.d/podc.conf".into(),
         render_one(
             "podc.conf.j2",
-            ctx("manager", Value::from(Serde(&tree.manager))),
+            ctx("manager", Value::from(crate::lower::text(&tree.manager))),
         ),
     );
     files.insert(
