@@ -258,6 +258,15 @@ fn build(
         Err(()) => return Ok(Exit::Input),
     };
     let mut drift = false;
+    let names: Vec<&str> = pods.keys().map(String::as_str).collect();
+    let fatal = |e: emit::EmitError| Fatal(e.to_string());
+    // Every destination is checked before anything is written, and every tree is written
+    // before any is swapped in.
+    let mut writer = if check {
+        None
+    } else {
+        Some(emit::Writer::open(output, &names).map_err(fatal)?)
+    };
     for pod in pods.values() {
         let install = Install {
             dir: install_dir
@@ -266,9 +275,10 @@ fn build(
             podc: podc_path.clone(),
         };
         let files = crate::generate(pod, &install);
-        if check {
-            let diff =
-                emit::diff_tree(output, &pod.name, &files).map_err(|e| Fatal(e.to_string()))?;
+        if let Some(writer) = writer.as_mut() {
+            writer.stage(&pod.name, &files).map_err(fatal)?;
+        } else {
+            let diff = emit::diff_tree(output, &pod.name, &files).map_err(fatal)?;
             if !diff.is_empty() {
                 drift = true;
                 let _ = stdout.write_all(diff.as_bytes());
@@ -278,9 +288,12 @@ fn build(
                     output.join(&pod.name).display()
                 );
             }
-        } else {
-            emit::write_tree(output, &pod.name, &files).map_err(|e| Fatal(e.to_string()))?;
-            let _ = writeln!(stderr, "wrote {}", output.join(&pod.name).display());
+        }
+    }
+    if let Some(writer) = writer {
+        writer.commit().map_err(fatal)?;
+        for name in names {
+            let _ = writeln!(stderr, "wrote {}", output.join(name).display());
         }
     }
     Ok(if drift { Exit::Input } else { Exit::Ok })

@@ -2,9 +2,9 @@
 //!
 //! A pod's tree is written into a fresh directory beside its destination and then swapped in
 //! with one atomic `renameat2(RENAME_EXCHANGE)`, so a reader (or a crash) sees either the
-//! complete old tree or the complete new one; builds into one output directory take turns (a
-//! lock on the directory); files the new build no longer produces go away
-//! with the old tree. A destination podc did not create is never replaced. `--check` compares
+//! complete old tree or the complete new one; all trees of one build are flushed to disk with
+//! one `syncfs` before the first swap; builds into one output directory take turns (a lock on
+//! the directory); files the new build no longer produces go away with the old tree. A destination podc did not create is never replaced. `--check` compares
 //! instead of writing.
 
 use std::fs;
@@ -67,73 +67,136 @@ fn check_replaceable(dir: &Path) -> Result<bool, EmitError> {
 
 /// Writes `files` as the tree `out/<pod>`, replacing an earlier podc tree atomically.
 pub fn write_tree(out: &Path, pod: &str, files: &Files) -> Result<(), EmitError> {
-    if fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(EmitError::Symlink(out.to_path_buf()));
-    }
-    fs::create_dir_all(out).map_err(io_err(out))?;
-    // One build at a time per output directory: the lock is on the directory itself (no lock
-    // file), and the kernel drops it when the process ends, however it ends.
-    let lock = fs::File::open(out).map_err(io_err(out))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => return Err(EmitError::Busy(out.to_path_buf())),
-        Err(fs::TryLockError::Error(e)) => return Err(io_err(out)(e)),
-    }
-    let dest = out.join(pod);
-    let exists = check_replaceable(&dest)?;
-    remove_stale_staging(out, pod)?;
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{pod}.podc-new."))
-        .tempdir_in(out)
-        .map_err(io_err(out))?;
-    for (rel, content) in files {
-        let path = staging.path().join(rel);
-        let parent = path.parent().expect("relative paths have a parent");
-        fs::create_dir_all(parent).map_err(io_err(parent))?;
-        let mut f = fs::File::create(&path).map_err(io_err(&path))?;
-        f.set_permissions(fs::Permissions::from_mode(FILE_MODE))
-            .map_err(io_err(&path))?;
-        f.write_all(content.as_bytes()).map_err(io_err(&path))?;
-        f.sync_all().map_err(io_err(&path))?;
-    }
-    // Directories get the usual permissions, not the temporary directory's 0700.
-    set_dir_modes(staging.path())?;
-    if exists {
-        crate::sys::exchange(staging.path(), &dest).map_err(io_err(&dest))?;
-        // `staging` now holds the old tree and is removed when dropped.
-        staging.close().map_err(io_err(out))?;
-    } else {
-        let tmp = staging.keep();
-        fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
-    }
-    fs::File::open(out)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(out))?;
-    Ok(())
+    let mut writer = Writer::open(out, &[pod])?;
+    writer.stage(pod, files)?;
+    writer.commit()
 }
 
-/// Staging directories a killed build left behind (we hold the lock, so none is in use).
-fn remove_stale_staging(out: &Path, pod: &str) -> Result<(), EmitError> {
-    let prefix = format!(".{pod}.podc-new.");
+/// Writes the trees of one build: [`Writer::open`] checks every destination and takes the
+/// output directory's lock, [`Writer::stage`] writes each pod's tree beside its destination,
+/// and [`Writer::commit`] makes them all durable at once and swaps them in.
+///
+/// Durability costs one `syncfs` for the whole build rather than one fsync per file: the staged
+/// files are written, the file system is flushed, and only then is each tree exchanged with its
+/// destination, so after a crash (or a power loss) every pod directory holds the complete old
+/// tree or the complete new one. An error before the swaps leaves every old tree in place and
+/// no staging behind.
+pub struct Writer {
+    out: PathBuf,
+    /// The output directory, open and locked for this build.
+    dir: fs::File,
+    /// Pods that may be replaced: their destination exists (with a podc tree) or not.
+    exists: std::collections::BTreeMap<String, bool>,
+    staged: Vec<(String, tempfile::TempDir)>,
+}
+
+impl Writer {
+    /// Takes the lock on `out` (made if missing) and checks that each pod's destination may be
+    /// replaced; removes staging directories that killed builds left behind.
+    pub fn open(out: &Path, pods: &[&str]) -> Result<Writer, EmitError> {
+        if fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(EmitError::Symlink(out.to_path_buf()));
+        }
+        fs::create_dir_all(out).map_err(io_err(out))?;
+        // One build at a time per output directory: the lock is on the directory itself (no
+        // lock file), and the kernel drops it when the process ends, however it ends.
+        let dir = fs::File::open(out).map_err(io_err(out))?;
+        match dir.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(EmitError::Busy(out.to_path_buf())),
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(out)(e)),
+        }
+        let mut exists = std::collections::BTreeMap::new();
+        for pod in pods {
+            exists.insert(pod.to_string(), check_replaceable(&out.join(pod))?);
+        }
+        remove_stale_staging(out)?;
+        Ok(Writer {
+            out: out.to_path_buf(),
+            dir,
+            exists,
+            staged: Vec::new(),
+        })
+    }
+
+    /// Writes `files` into a fresh staging directory for `pod` (one of those given to `open`).
+    pub fn stage(&mut self, pod: &str, files: &Files) -> Result<(), EmitError> {
+        assert!(self.exists.contains_key(pod), "pod {pod} was not opened");
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{pod}{STAGING}"))
+            .tempdir_in(&self.out)
+            .map_err(io_err(&self.out))?;
+        let root = staging.path();
+        // Directories first, each once, with the usual permissions rather than the temporary
+        // directory's 0700 or whatever the umask leaves; `files` is sorted, so parents come
+        // before their children.
+        set_mode(root, DIR_MODE)?;
+        let mut made: Vec<&str> = Vec::new();
+        for rel in files.keys() {
+            let mut end = 0;
+            while let Some(i) = rel[end..].find('/') {
+                end += i;
+                let dir = &rel[..end];
+                if !made.contains(&dir) {
+                    let path = root.join(dir);
+                    fs::create_dir(&path).map_err(io_err(&path))?;
+                    set_mode(&path, DIR_MODE)?;
+                    made.push(dir);
+                }
+                end += 1;
+            }
+        }
+        for (rel, content) in files {
+            let path = root.join(rel);
+            let mut f = fs::File::create(&path).map_err(io_err(&path))?;
+            f.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+                .map_err(io_err(&path))?;
+            f.write_all(content.as_bytes()).map_err(io_err(&path))?;
+        }
+        self.staged.push((pod.to_string(), staging));
+        Ok(())
+    }
+
+    /// Flushes every staged tree to disk, then swaps each in for its destination.
+    pub fn commit(self) -> Result<(), EmitError> {
+        let out = &self.out;
+        rustix::fs::syncfs(&self.dir).map_err(|e| io_err(out)(e.into()))?;
+        for (pod, staging) in self.staged {
+            let dest = out.join(&pod);
+            if self.exists[&pod] {
+                crate::sys::exchange(staging.path(), &dest).map_err(io_err(&dest))?;
+                // `staging` now holds the old tree and is removed here.
+                staging.close().map_err(io_err(out))?;
+            } else {
+                let tmp = staging.keep();
+                fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+            }
+        }
+        self.dir.sync_all().map_err(io_err(out))?;
+        Ok(())
+    }
+}
+
+/// What a staging directory's name holds after `.<pod>`.
+const STAGING: &str = ".podc-new.";
+
+/// Staging directories that killed builds left behind (we hold the lock, so none is in use),
+/// found in one pass over the output directory whatever the number of pods.
+fn remove_stale_staging(out: &Path) -> Result<(), EmitError> {
     for entry in fs::read_dir(out).map_err(io_err(out))? {
         let entry = entry.map_err(io_err(out))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && entry.file_name().to_string_lossy().starts_with(&prefix) {
+        if is_dir && name.starts_with('.') && name.contains(STAGING) {
             fs::remove_dir_all(entry.path()).map_err(io_err(&entry.path()))?;
         }
     }
     Ok(())
 }
 
-fn set_dir_modes(dir: &Path) -> Result<(), EmitError> {
-    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)).map_err(io_err(dir))?;
-    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
-        let entry = entry.map_err(io_err(dir))?;
-        if entry.file_type().map_err(io_err(dir))?.is_dir() {
-            set_dir_modes(&entry.path())?;
-        }
-    }
-    Ok(())
+fn set_mode(path: &Path, mode: u32) -> Result<(), EmitError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
 }
 
 /// Reads an existing tree as relative path → content (invalid UTF-8 shown lossily), and the
