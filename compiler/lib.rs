@@ -24,6 +24,7 @@ pub mod schema;
 pub mod source;
 pub mod sys;
 pub mod target;
+pub mod yaml_fast;
 
 use diag::Report;
 use lower::Install;

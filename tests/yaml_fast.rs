@@ -1,0 +1,272 @@
+//! The fast YAML reader (`compiler/yaml_fast.rs`) against serde-saphyr: wherever the fast
+//! reader takes a document, serde-saphyr must read it to the very same value. Checked over
+//! every YAML file the tests and the fuzzer keep, over the benchmark's manifests, and over
+//! 100 000 generated documents full of scalars whose type is easy to get wrong.
+
+#[path = "../benches/workload.rs"]
+mod workload;
+
+use std::path::Path;
+
+use podc::parse::slow_value;
+use podc::yaml_fast::read;
+
+/// Checks one document; whether the fast reader took it.
+fn agree(source: &str, name: &str) -> bool {
+    let Some(fast) = read(source) else {
+        return false;
+    };
+    match slow_value(source) {
+        Ok(slow) => assert_eq!(
+            fast, slow,
+            "{name}: the fast reader's value differs from serde-saphyr's\n{source}"
+        ),
+        Err(e) => panic!("{name}: the fast reader took what serde-saphyr refuses ({e})\n{source}"),
+    }
+    true
+}
+
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_kept_manifest_reads_the_same() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = Vec::new();
+    for dir in ["tests", "examples", "fuzz/seeds", "fuzz/regressions"] {
+        files(&root.join(dir), &mut paths);
+    }
+    let (mut total, mut fast) = (0, 0);
+    for p in paths {
+        let is_yaml = p.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        let in_fuzz = p.components().any(|c| c.as_os_str() == "fuzz");
+        if !(is_yaml || in_fuzz) {
+            continue;
+        }
+        let Ok(source) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        total += 1;
+        if agree(&source, &p.display().to_string()) {
+            fast += 1;
+        }
+    }
+    for apps in [1, 10, 100] {
+        assert!(
+            agree(&workload::pod("bench", apps), "workload"),
+            "the benchmark's manifest must take the fast path"
+        );
+    }
+    eprintln!("{fast} of {total} kept documents took the fast reader");
+    assert!(total > 100, "the corpus is missing ({total} documents)");
+    assert!(
+        fast * 3 > total,
+        "the fast reader took only {fast} of {total} documents"
+    );
+}
+
+/// Scalars whose YAML type is easy to get wrong, as they may be written plain.
+const TRICKY: &[&str] = &[
+    "0",
+    "00",
+    "01",
+    "7",
+    "08",
+    "1000",
+    "-1",
+    "+1",
+    "-0",
+    "+0",
+    "1.5",
+    ".5",
+    "5.",
+    "1e3",
+    "1E3",
+    "-1e-3",
+    "0x1f",
+    "0X1F",
+    "0o17",
+    "0O17",
+    "0b11",
+    "1_000",
+    "123456789012345678",
+    "1234567890123456789",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999",
+    "inf",
+    ".inf",
+    ".Inf",
+    ".INF",
+    "-.inf",
+    "+.inf",
+    ".nan",
+    ".NaN",
+    "-.nan",
+    "nan",
+    "NaN",
+    "infinity",
+    "true",
+    "True",
+    "TRUE",
+    "tRUE",
+    "false",
+    "False",
+    "FALSE",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "null",
+    "Null",
+    "NULL",
+    "nULL",
+    "~",
+    "<<",
+    "-",
+    "--port",
+    "-c",
+    "a",
+    "web",
+    "250m",
+    "64Mi",
+    "1Gi",
+    "0.5",
+    "100%",
+    "/bin/sh",
+    "a b",
+    "x:y",
+    "é",
+    "1:2",
+    "12:30:00",
+    "2001-12-14",
+    "0777",
+    "=",
+    "!",
+    "&",
+    "*",
+    "@",
+    "`",
+    "8Gi",
+    "0.5Gi",
+    ".5m",
+    "1e",
+    "e1",
+    "0x",
+    "0xg",
+    "1.2.3",
+    "+.5",
+    "1__0",
+    "0b102",
+    ".",
+    "..",
+    "1-2",
+    "-.5e-3",
+    "+.INF",
+    "0o8",
+    "1f",
+    "ff",
+    "0xff",
+    "1d",
+    "1.0e+3",
+    ".infinity",
+    "1E",
+    "1e+",
+    "0e0",
+    "0.",
+    "-.",
+    "+",
+    "1ki",
+];
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A scalar in one of YAML's styles (plain where it may be, else quoted).
+fn scalar(r: &mut Rng) -> String {
+    let t = TRICKY[r.below(TRICKY.len())];
+    match r.below(4) {
+        0 => format!("'{}'", t.replace('\'', "''")),
+        1 => format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")),
+        // Plain where that is what the text would be; a few are syntax errors, which both
+        // readers must refuse.
+        _ => t.to_string(),
+    }
+}
+
+/// A block node at `indent`, as the text after `key:` or `- ` (with its line break).
+fn node(r: &mut Rng, indent: usize, depth: usize) -> String {
+    let pad = " ".repeat(indent);
+    match if depth > 3 { 0 } else { r.below(5) } {
+        0 | 1 => format!(" {}\n", scalar(r)),
+        2 => {
+            // A block mapping.
+            let mut s = "\n".to_string();
+            for _ in 0..1 + r.below(3) {
+                s += &format!("{pad}{}:{}", scalar(r), node(r, indent + 2, depth + 1));
+            }
+            s
+        }
+        3 => {
+            // A block sequence.
+            let mut s = "\n".to_string();
+            for _ in 0..1 + r.below(3) {
+                s += &format!("{pad}-{}", node(r, indent + 2, depth + 1));
+            }
+            s
+        }
+        _ => {
+            // A flow sequence or mapping.
+            let items: Vec<String> = (0..r.below(4)).map(|_| scalar(r)).collect();
+            if r.below(2) == 0 {
+                format!(" [{}]\n", items.join(", "))
+            } else {
+                let pairs: Vec<String> = items
+                    .iter()
+                    .map(|k| format!("{k}: {}", scalar(r)))
+                    .collect();
+                format!(" {{{}}}\n", pairs.join(", "))
+            }
+        }
+    }
+}
+
+#[test]
+fn generated_documents_read_the_same() {
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut fast, mut n) = (0, 100_000);
+    while n > 0 {
+        n -= 1;
+        let mut doc = String::new();
+        for _ in 0..1 + r.below(4) {
+            doc += &format!("{}:{}", scalar(&mut r), node(&mut r, 2, 0));
+        }
+        if agree(&doc, "generated") {
+            fast += 1;
+        }
+    }
+    eprintln!("{fast} of 100000 generated documents took the fast reader");
+    assert!(fast > 10_000, "the generator hardly reaches the fast reader");
+}
