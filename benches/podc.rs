@@ -40,13 +40,7 @@ fn workloads(dir: &Path, quick: bool) -> Vec<Workload> {
     if !quick {
         let many = dir.join("many");
         fs::create_dir(&many).unwrap();
-        let manifests = (0..1000)
-            .map(|i| {
-                let path = many.join(format!("pod{i}.yaml"));
-                fs::write(&path, workload::pod(&format!("pod{i}"), 5)).unwrap();
-                path
-            })
-            .collect();
+        let manifests = workload::write_pods(&many, 1000, 5);
         out.push(Workload {
             name: "1000 pods × 5 apps".into(),
             apps: 5000,
@@ -76,22 +70,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Instructions a command executes, counted by callgrind; `None` without valgrind.
-fn instructions(cmd: Command) -> Option<u64> {
-    let program = cmd.get_program().to_owned();
-    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
-    let out = Command::new("valgrind")
-        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-        .arg(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stderr);
-    let line = text.lines().find(|l| l.contains("Collected :"))?;
-    line.rsplit(':').next()?.trim().parse().ok()
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
@@ -112,10 +90,7 @@ fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let work = workloads(dir.path(), quick);
-    let have_valgrind = Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let have_valgrind = workload::have_valgrind();
     println!("podc: {}", podc.display());
     println!(
         "{:<22} {:>10} {:>10} {:>8} {:>15} {:>13}",
@@ -137,7 +112,7 @@ fn main() {
         let (b, c) = (median(b), median(c));
         let count = if have_valgrind {
             let _ = fs::remove_dir_all(&out);
-            instructions(build(&podc, w, &out))
+            workload::instructions(&build(&podc, w, &out))
         } else {
             None
         };

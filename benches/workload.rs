@@ -1,10 +1,15 @@
 //! Generated manifests for the benchmark (`cargo bench`) and the instruction guard
-//! (`tests/perf.rs`): one shape of app, repeated, so that cost per app is a slope.
+//! (`tests/perf.rs`), one shape of app repeated so that cost per app is a slope; and the
+//! instruction count both take with callgrind.
 //!
 //! Each app uses what a real one does: an image, a command with arguments, a user and group,
 //! environment, CPU, memory and task limits, a volume mount and an ordering edge.
 
+#![allow(dead_code)] // each includer uses part
+
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// One pod named `name` with `apps` apps, as YAML.
 pub fn pod(name: &str, apps: usize) -> String {
@@ -30,4 +35,41 @@ pub fn pod(name: &str, apps: usize) -> String {
         }
     }
     s
+}
+
+/// `pods` manifests `pod<i>.yaml` of `apps` apps each, written into `dir`.
+pub fn write_pods(dir: &Path, pods: usize, apps: usize) -> Vec<PathBuf> {
+    (0..pods)
+        .map(|i| {
+            let path = dir.join(format!("pod{i}.yaml"));
+            std::fs::write(&path, pod(&format!("pod{i}"), apps)).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Instructions a command executes, counted by callgrind (which holds under load, where wall
+/// time does not); `None` without valgrind or if the command fails.
+pub fn instructions(cmd: &Command) -> Option<u64> {
+    let out = Command::new("valgrind")
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdout(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().find(|l| l.contains("Collected :"))?;
+    line.rsplit(':').next()?.trim().parse().ok()
+}
+
+/// Whether valgrind can be run.
+pub fn have_valgrind() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
