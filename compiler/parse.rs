@@ -110,11 +110,7 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
     // not a boolean), the same reading yaml-language-server gives the schema.
     // Most manifests are plain YAML that a leaner reader takes at half the cost; it gives up on
     // anything else, and serde-saphyr reads it (and reports every error).
-    let value = match crate::yaml_fast::read(source) {
-        Some(value) => Ok(value),
-        None => slow_value(source),
-    };
-    let value = match value {
+    let value = match yaml_value(source) {
         Ok(v) => v,
         Err(err) => {
             let span = err.location().and_then(|loc| yaml_location(source, &loc));
@@ -135,7 +131,13 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
         .at("", Some(start..start + 1))
         .help("a manifest needs at least `podc`, `name` and `apps`"));
     }
-    // Then the value into the manifest types; positions come from the source map by path.
+    // Then the value into the manifest types. Tracking the path costs a tenth of a build, so a
+    // value is first read without; one that does not fit is read again with it, for the error.
+    if let Ok(manifest) = Manifest::deserialize(value) {
+        return Ok(manifest);
+    }
+    let value = yaml_value(source).expect("the text was read once already");
+    // Positions come from the source map by path.
     serde_path_to_error::deserialize::<_, Manifest>(value).map_err(|e| {
         let path = clean_path(&e.path().to_string()).to_string();
         let message = tidy(&e.inner().to_string());
@@ -154,6 +156,14 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
             None => d,
         }
     })
+}
+
+/// The document as a JSON value: by the fast reader where it can, else by serde-saphyr.
+fn yaml_value(source: &str) -> Result<serde_json::Value, serde_saphyr::Error> {
+    match crate::yaml_fast::read(source) {
+        Some(value) => Ok(value),
+        None => slow_value(source),
+    }
 }
 
 /// The document as serde-saphyr reads it into a JSON value.

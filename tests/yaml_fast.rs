@@ -268,5 +268,8 @@ fn generated_documents_read_the_same() {
         }
     }
     eprintln!("{fast} of 100000 generated documents took the fast reader");
-    assert!(fast > 10_000, "the generator hardly reaches the fast reader");
+    assert!(
+        fast > 10_000,
+        "the generator hardly reaches the fast reader"
+    );
 }
