@@ -136,13 +136,22 @@ pub fn normalize(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// Whether an absolute path is already what [`normalize`] makes of it: no empty or `.`
+/// components and no trailing `/` (except `/` itself).
+pub fn is_normalized(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && !path.ends_with('/')
+            && path[1..].split('/').all(|c| !c.is_empty() && c != "."))
+}
+
 /// An absolute path in normal form, without `..`, control characters or over-long components.
 pub fn is_normal_abs_path(path: &str) -> bool {
     path.starts_with('/')
         && !has_control(path)
         && !path.split('/').any(|c| c == "..")
         && long_component(path).is_none()
-        && normalize(path) == path
+        && is_normalized(path)
 }
 
 /// A path relative to a directory, in normal form and staying below it (cgroup paths in the
@@ -392,6 +401,16 @@ pub(crate) mod tests {
         assert_eq!(id_problem(65536), None);
         assert!(loses_trailing_space("/data ") && loses_trailing_space("/data\t"));
         assert!(!loses_trailing_space("/data"));
+    }
+
+    #[test]
+    fn is_normalized_agrees_with_normalize() {
+        for p in [
+            "/", "//", "/a", "/a/", "/a//b", "/./a", "/a/.", "/a/..", "/.a", "/a.b/c", "a", "",
+            "/a/./b", "///", "/.",
+        ] {
+            assert_eq!(is_normalized(p), normalize(p) == p, "{p:?}");
+        }
     }
 
     #[test]

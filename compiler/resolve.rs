@@ -108,8 +108,8 @@ impl Checker<'_> {
             );
             return false;
         }
-        let normal = escape::normalize(value);
-        if normal != value {
+        if !escape::is_normalized(value) {
+            let normal = escape::normalize(value);
             self.value(
                 path,
                 format!("{what} {} is not in normal form", show(value)),
@@ -619,16 +619,16 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
         c.value(&exec_path, "exec needs at least the program to run");
     }
     for (i, arg) in a.exec.iter().enumerate() {
-        let p = join_index(&exec_path, i);
+        let p = || join_index(&exec_path, i);
         if escape::has_nul(arg) {
-            c.value(&p, "a NUL character cannot be passed to a program");
+            c.value(&p(), "a NUL character cannot be passed to a program");
         } else if i == 0 {
             if let Some(problem) = escape::exec_path_problem(arg) {
-                c.value(&p, format!("program path {} {problem}", show(arg)));
+                c.value(&p(), format!("program path {} {problem}", show(arg)));
             } else if arg.ends_with('/') && arg.len() > 1 {
-                c.value(&p, format!("program path {} ends with `/`", show(arg)));
+                c.value(&p(), format!("program path {} ends with `/`", show(arg)));
             } else {
-                c.abs_path(&p, "program path", arg);
+                c.abs_path(&p(), "program path", arg);
             }
         }
     }
@@ -638,7 +638,11 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
             c.value(&join_index(&exec_path, i), format!("argument of {} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", arg.len(), escape::MAX_ARG_STRLEN - 1));
         }
     }
-    if escape::exec_line(&a.exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE {
+    // Quoting at most quadruples a byte: only a line that might be too long is built to measure.
+    let bound: usize = a.exec.iter().map(|s| 4 * s.len() + 3).sum();
+    if bound + "ExecStart=".len() >= limits::MAX_UNIT_LINE
+        && escape::exec_line(&a.exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE
+    {
         c.value(&exec_path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
     }
     let args_total: usize = a
@@ -674,7 +678,8 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
             c.value(&p, "a NUL character cannot be passed in the environment");
         } else if k.len() + 1 + escape::exec_string_bytes(v) > escape::MAX_ARG_STRLEN {
             c.value(&p, format!("`{k}=` and its value take {} bytes: the kernel passes at most {} bytes per environment entry (MAX_ARG_STRLEN)", k.len() + 1 + v.len(), escape::MAX_ARG_STRLEN - 1));
-        } else if escape::env_assignment(k, v).len() + "Environment=".len() >= limits::MAX_UNIT_LINE
+        } else if 4 * (k.len() + 1 + v.len()) + 2 + "Environment=".len() >= limits::MAX_UNIT_LINE
+            && escape::env_assignment(k, v).len() + "Environment=".len() >= limits::MAX_UNIT_LINE
         {
             c.value(&p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
         }
