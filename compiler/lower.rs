@@ -21,7 +21,7 @@ pub struct Install {
 
 /// Where each app's image is bound inside the pod.
 pub fn app_root(app: &str) -> String {
-    format!("/opt/stage2/{app}/rootfs")
+    ["/opt/stage2/", app, "/rootfs"].concat()
 }
 
 /// The unit that stops the pod once every app has stopped, and reports how they ended.
@@ -219,17 +219,17 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
 }
 
 pub fn unit_name(app: &str) -> String {
-    format!("{app}.service")
+    [app, ".service"].concat()
 }
 
 /// The instance of [`RESULT_UNIT`] that records how `app` ended.
 pub fn result_unit(app: &str) -> String {
-    format!("podc-result@{app}.service")
+    ["podc-result@", app, ".service"].concat()
 }
 
 fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
     let t = pod.target;
-    let mut unit = vec![d("Wants", format!("{EXIT_UNIT} {}", result_unit(&a.name)))];
+    let mut unit = vec![d("Wants", [EXIT_UNIT, " ", &result_unit(&a.name)].concat())];
     let mut after = vec![EXIT_UNIT.to_string(), result_unit(&a.name)];
     after.extend(a.after.iter().map(|n| unit_name(n)));
     unit.push(d("After", after.join(" ")));
@@ -312,7 +312,7 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
 
     AppUnit {
         name: a.name.clone(),
-        description: escape::verbatim(&format!("podc app {} of pod {}", a.name, pod.name)),
+        description: escape::verbatim(&["podc app ", &a.name, " of pod ", &pod.name].concat()),
         unit,
         run,
         root,
@@ -382,7 +382,7 @@ const SANDBOX: &[(Relax, &str, &str)] = &[
 /// Where the launcher binds a volume that the app sees below /run or /dev: beside the app's
 /// root, not in it, where systemd's own /run and /dev would cover it.
 pub fn api_bind_source(app: &str, path: &str) -> String {
-    format!("/opt/stage2/{app}/api{path}")
+    ["/opt/stage2/", app, "/api", path].concat()
 }
 
 /// Whether a mount path lies where systemd mounts its own file systems over the app's root
@@ -396,7 +396,7 @@ fn sandbox(a: &App, t: Target) -> Vec<Directive> {
     let tmp_mounted = a.mounts.iter().any(|m| {
         ["/tmp", "/var/tmp"]
             .iter()
-            .any(|p| m.path == *p || m.path.starts_with(&format!("{p}/")))
+            .any(|p| m.path == *p || m.path.strip_prefix(*p).is_some_and(|r| r.starts_with('/')))
     });
     let root = app_root(&a.name);
     SANDBOX
@@ -408,7 +408,7 @@ fn sandbox(a: &App, t: Target) -> Vec<Directive> {
         })
         .map(|(relax, key, value)| match relax {
             Relax::ProcMasks => {
-                let paths: Vec<String> = MASKED.iter().map(|p| format!("-{root}{p}")).collect();
+                let paths: Vec<String> = MASKED.iter().map(|p| ["-", &root, p].concat()).collect();
                 d(key, paths.join(" "))
             }
             _ => d(key, *value),
@@ -658,7 +658,7 @@ fn plan(pod: &Pod) -> MountPlan {
             let target = if under_api_mount(&m.path) {
                 api_bind_source(&a.name, &m.path)
             } else {
-                format!("{root}{}", m.path)
+                [root.as_str(), &m.path].concat()
             };
             let volume = pod.volumes.iter().find(|v| v.name == m.volume);
             steps.push(match volume.map(|v| &v.kind) {
@@ -690,22 +690,22 @@ fn plan(pod: &Pod) -> MountPlan {
                 target: if path.is_empty() {
                     base.clone()
                 } else {
-                    format!("{base}/{path}")
+                    [base.as_str(), "/", path].concat()
                 },
                 read_only,
             };
             steps.push(bind("", true));
             steps.push(bind("cgroup.procs", false));
             for a in &pod.apps {
-                let dir = format!("system.slice/{}", unit_name(&a.name));
+                let dir = ["system.slice/", &a.name, ".service"].concat();
                 steps.push(Step::CgroupDir {
                     controller,
                     path: dir.clone(),
                 });
-                steps.push(bind(&format!("{dir}/cgroup.procs"), false));
+                steps.push(bind(&[&dir, "/cgroup.procs"].concat(), false));
                 if uses(&a.limits, controller) {
                     for knob in controller.knobs() {
-                        steps.push(bind(&format!("{dir}/{knob}"), false));
+                        steps.push(bind(&[&dir, "/", knob].concat(), false));
                     }
                 }
             }

@@ -67,24 +67,25 @@ pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
 fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMap, source: &str) {
     use crate::manifest::Quantity;
     use crate::source::{join_index, join_key};
-    let fix = |q: &mut Option<Quantity>, path: String| {
+    // Paths are made only for the rare quantity that was read through a float.
+    let fix = |q: &mut Option<Quantity>, path: &dyn Fn() -> String| {
         let Some(q) = q.as_mut().filter(|q| q.1) else {
             return;
         };
-        if let Some(text) = map.value(&path).and_then(|span| source.get(span)) {
+        if let Some(text) = map.value(&path()).and_then(|span| source.get(span)) {
             q.0 = text.trim().to_string();
             q.1 = false;
         }
     };
     if let Some(i) = m.isolators.as_mut() {
-        fix(&mut i.cpu, "isolators.cpu".into());
-        fix(&mut i.memory, "isolators.memory".into());
+        fix(&mut i.cpu, &|| "isolators.cpu".into());
+        fix(&mut i.memory, &|| "isolators.memory".into());
     }
     for (n, app) in m.apps.iter_mut().enumerate() {
         if let Some(i) = app.isolators.as_mut() {
-            let base = join_key(&join_index("apps", n), "isolators");
-            fix(&mut i.cpu, join_key(&base, "cpu"));
-            fix(&mut i.memory, join_key(&base, "memory"));
+            let base = || join_key(&join_index("apps", n), "isolators");
+            fix(&mut i.cpu, &|| join_key(&base(), "cpu"));
+            fix(&mut i.memory, &|| join_key(&base(), "memory"));
         }
     }
 }

@@ -102,7 +102,7 @@ pub fn render(tree: &UnitTree) -> Files {
     );
     for app in &tree.apps {
         files.insert(
-            format!("{UNIT_DIR}/{}.service", app.name),
+            [UNIT_DIR, "/", &app.name, ".service"].concat(),
             render_one("app.service.j2", ctx("app", Value::from(Serde(app)))),
         );
     }

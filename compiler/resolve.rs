@@ -370,12 +370,16 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
                 );
             }
             Ok(m) => {
-                let what = format!("cpu {}", show(&q.0));
                 // One requirement at a time: the stricter first.
-                if m < 10 {
-                    require(c, &path, t, Feature::CpuQuotaBelowOnePercent, &what);
+                let needs = if m < 10 {
+                    Some(Feature::CpuQuotaBelowOnePercent)
                 } else if m % 10 != 0 {
-                    require(c, &path, t, Feature::CpuQuotaFraction, &what);
+                    Some(Feature::CpuQuotaFraction)
+                } else {
+                    None
+                };
+                if let Some(feature) = needs.filter(|f| !t.has(*f)) {
+                    require(c, &path, t, feature, &format!("cpu {}", show(&q.0)));
                 }
                 l.cpu_millis = Some(m);
             }
@@ -849,7 +853,7 @@ fn resolve_mounts(
         let path_ok = c.abs_path(&mp, "mount path", &m.path);
         let api = ["/proc", "/sys"]
             .into_iter()
-            .find(|a| m.path == *a || m.path.starts_with(&format!("{a}/")));
+            .find(|a| m.path == *a || m.path.strip_prefix(*a).is_some_and(|r| r.starts_with('/')));
         if path_ok && m.path == "/" {
             c.value(
                 &mp,

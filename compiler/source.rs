@@ -39,13 +39,13 @@ pub fn join_key(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()
     } else {
-        format!("{parent}.{key}")
+        [parent, ".", key].concat()
     }
 }
 
 /// `parent[index]`.
 pub fn join_index(parent: &str, index: usize) -> String {
-    format!("{parent}[{index}]")
+    [parent, "[", &index.to_string(), "]"].concat()
 }
 
 /// The parent of a document path, or `None` at the root.
