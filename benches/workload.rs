@@ -2,8 +2,11 @@
 //! (`tests/perf.rs`), one shape of app repeated so that cost per app is a slope; and the
 //! instruction count both take with callgrind.
 //!
-//! Each app uses what a real one does: an image, a command with arguments, a user and group,
-//! environment, CPU, memory and task limits, a volume mount and an ordering edge.
+//! Two shapes of app: [`Shape::Full`] uses what a busy real one does (an image, a command with
+//! four arguments, a user and group, two environment variables, CPU, memory and task limits, a
+//! volume mount and an ordering edge: about 350 bytes of YAML); [`Shape::Small`] is a plain
+//! service (an image, a command with two arguments, a user and group, a memory limit: about 160
+//! bytes).
 
 #![allow(dead_code)] // each includer uses part
 
@@ -11,8 +14,28 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// One pod named `name` with `apps` apps, as YAML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Full,
+    Small,
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Full => "full",
+            Shape::Small => "small",
+        }
+    }
+}
+
+/// One pod named `name` with `apps` apps of the full shape, as YAML.
 pub fn pod(name: &str, apps: usize) -> String {
+    pod_of(Shape::Full, name, apps)
+}
+
+/// One pod named `name` with `apps` apps of `shape`, as YAML.
+pub fn pod_of(shape: Shape, name: &str, apps: usize) -> String {
     let mut s = format!(
         "podc: 1\nname: {name}\ntarget:\n  cgroup: v2\n  systemd: 252\n\
          isolators:\n  cpu: \"4\"\n  memory: 8Gi\n  tasks: 4096\n\
@@ -20,29 +43,38 @@ pub fn pod(name: &str, apps: usize) -> String {
          apps:\n"
     );
     for i in 0..apps {
-        let _ = write!(
-            s,
-            "  - name: app{i}\n    image: /var/lib/podc/images/app{i}\n    \
-             exec: [\"/usr/bin/server\", \"--port\", \"{port}\", \"--name\", \"app {i}\"]\n    \
-             user: 1000\n    group: 1000\n    \
-             environment:\n      MODE: production\n      INDEX: \"{i}\"\n    \
-             isolators:\n      cpu: 250m\n      memory: 64Mi\n      tasks: 32\n    \
-             mounts:\n      - volume: data\n        path: /data\n",
-            port = 8000 + i
-        );
-        if i > 0 {
+        let port = 8000 + i;
+        let _ = match shape {
+            Shape::Full => write!(
+                s,
+                "  - name: app{i}\n    image: /var/lib/podc/images/app{i}\n    \
+                 exec: [\"/usr/bin/server\", \"--port\", \"{port}\", \"--name\", \"app {i}\"]\n    \
+                 user: 1000\n    group: 1000\n    \
+                 environment:\n      MODE: production\n      INDEX: \"{i}\"\n    \
+                 isolators:\n      cpu: 250m\n      memory: 64Mi\n      tasks: 32\n    \
+                 mounts:\n      - volume: data\n        path: /data\n"
+            ),
+            Shape::Small => write!(
+                s,
+                "  - name: app{i}\n    image: /var/lib/podc/images/app\n    \
+                 exec: [/usr/bin/server, --port, \"{port}\"]\n    \
+                 user: 1000\n    group: 1000\n    \
+                 isolators:\n      memory: 64Mi\n"
+            ),
+        };
+        if i > 0 && shape == Shape::Full {
             s.push_str("    after: [app0]\n");
         }
     }
     s
 }
 
-/// `pods` manifests `pod<i>.yaml` of `apps` apps each, written into `dir`.
-pub fn write_pods(dir: &Path, pods: usize, apps: usize) -> Vec<PathBuf> {
+/// `pods` manifests `pod<i>.yaml` of `apps` apps of `shape` each, written into `dir`.
+pub fn write_pods(shape: Shape, dir: &Path, pods: usize, apps: usize) -> Vec<PathBuf> {
     (0..pods)
         .map(|i| {
             let path = dir.join(format!("pod{i}.yaml"));
-            std::fs::write(&path, pod(&format!("pod{i}"), apps)).unwrap();
+            std::fs::write(&path, pod_of(shape, &format!("pod{i}"), apps)).unwrap();
             path
         })
         .collect()

@@ -71,7 +71,7 @@ fn instructions_per_app_do_not_regress() {
     let (i1, i100, i1000) = (one(1), one(100), one(1000));
     let many = dir.path().join("many");
     std::fs::create_dir(&many).unwrap();
-    let manifests = workload::write_pods(&many, 1000, 5);
+    let manifests = workload::write_pods(workload::Shape::Full, &many, 1000, 5);
     let i_many = count(&podc, &manifests, &out);
     let measured = [
         ("one-pod-per-app", (i1000 - i100) / 900),
