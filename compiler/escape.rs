@@ -27,7 +27,19 @@ pub fn has_control(s: &str) -> bool {
 fn quote(s: &str, dollar: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    // Runs of bytes that need no escape are copied whole (most text is such a run).
+    let plain = |b: u8| {
+        (0x20..0x7f).contains(&b) && !matches!(b, b'%' | b'\\' | b'"') && !(dollar && b == b'$')
+    };
+    let mut rest = s;
+    while !rest.is_empty() {
+        let run = rest.bytes().position(|b| !plain(b)).unwrap_or(rest.len());
+        out.push_str(&rest[..run]);
+        rest = &rest[run..];
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        rest = &rest[c.len_utf8()..];
         match c {
             '%' => out.push_str("%%"),
             '$' if dollar => out.push_str("$$"),
@@ -52,8 +64,14 @@ fn quote(s: &str, dollar: bool) -> String {
 
 /// The value of `ExecStart=`: every argument quoted and escaped.
 pub fn exec_line(argv: &[String]) -> String {
-    let words: Vec<String> = argv.iter().map(|a| quote(a, true)).collect();
-    words.join(" ")
+    let mut line = String::new();
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.push_str(&quote(a, true));
+    }
+    line
 }
 
 /// A word of an `Exec*=` line that systemd fills in from one of its own specifiers (`%i`, the

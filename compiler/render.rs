@@ -71,18 +71,17 @@ pub const UNIT_DIR: &str = "rootfs/etc/systemd/system";
 pub fn render(tree: &UnitTree) -> Files {
     // Every template sees the pod's name, the manifest's file name and the annotations, plus
     // the one part of the tree it lays out.
+    let (pod, manifest_file, annotations) = (
+        Value::from(tree.pod.as_str()),
+        Value::from(tree.manifest_file.as_str()),
+        Value::from(Serde(&tree.annotations)),
+    );
     let ctx = |key: &str, value: Value| {
         let mut map = BTreeMap::new();
-        map.insert("pod".to_string(), Value::from(tree.pod.as_str()));
-        map.insert(
-            "manifest_file".to_string(),
-            Value::from(tree.manifest_file.as_str()),
-        );
-        map.insert(
-            "annotations".to_string(),
-            Value::from(Serde(&tree.annotations)),
-        );
-        map.insert(key.to_string(), value);
+        map.insert("pod", pod.clone());
+        map.insert("manifest_file", manifest_file.clone());
+        map.insert("annotations", annotations.clone());
+        map.insert(key, value);
         Value::from(map)
     };
     let mut files = Files::new();
@@ -120,14 +119,13 @@ pub fn render(tree: &UnitTree) -> Files {
             ctx("result", Value::from(Serde(&tree.result))),
         ),
     );
+    // One text for both names.
+    let halt = render_one(
+        "halt.target.j2",
+        ctx("halt", Value::from(Serde(&tree.halt))),
+    );
     for name in HALT_TARGETS {
-        files.insert(
-            format!("{UNIT_DIR}/{name}"),
-            render_one(
-                "halt.target.j2",
-                ctx("halt", Value::from(Serde(&tree.halt))),
-            ),
-        );
+        files.insert([UNIT_DIR, "/", name].concat(), halt.clone());
     }
     files.insert(
         "rootfs/etc/systemd/system.conf.d/podc.conf".into(),
