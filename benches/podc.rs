@@ -71,7 +71,10 @@ fn build(podc: &Path, w: &Workload, out: &Path) -> Command {
     cmd
 }
 
+/// Wall time of a command that must succeed. Dirty pages are written back first, so that a
+/// run does not pay for the previous one's writes (podc's one `syncfs` would).
 fn timed(mut cmd: Command) -> Duration {
+    let _ = Command::new("sync").status();
     let start = Instant::now();
     let status = cmd.status().expect("the command runs");
     let took = start.elapsed();
@@ -209,7 +212,27 @@ fn main() {
         }
         println!();
     }
-    if !have_valgrind {
+    if have_valgrind {
+        // `podc check` per app: the slope from 100 to 1000 apps of the full shape.
+        for podc in &binaries {
+            let count = |apps: usize| {
+                let w = work
+                    .iter()
+                    .find(|w| w.shape == Shape::Full && w.apps == apps && w.manifests.len() == 1)
+                    .expect("the workload exists");
+                let mut cmd = Command::new(podc);
+                cmd.arg("check").args(&w.manifests);
+                workload::instructions(&cmd)
+            };
+            if let (Some(a), Some(b)) = (count(100), count(1000)) {
+                println!(
+                    "podc check, per app (full): {} ({})",
+                    (b - a) / 900,
+                    podc.display()
+                );
+            }
+        }
+    } else {
         println!("(valgrind is not installed: no instruction counts)");
     }
 }
