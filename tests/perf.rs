@@ -11,6 +11,8 @@ mod workload;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use workload::Shape;
+
 /// How far over its figure a measurement may go.
 const TOLERANCE: f64 = 1.20;
 
@@ -63,18 +65,24 @@ fn instructions_per_app_do_not_regress() {
     let podc = release_podc();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let one = |apps: usize| {
-        let path = dir.path().join(format!("one{apps}.yaml"));
-        std::fs::write(&path, workload::pod("bench", apps)).unwrap();
+    let one = |shape: Shape, apps: usize| {
+        let path = dir.path().join(format!("{}{apps}.yaml", shape.name()));
+        std::fs::write(&path, workload::pod_of(shape, "bench", apps)).unwrap();
         count(&podc, &[path], &out)
     };
-    let (i1, i100, i1000) = (one(1), one(100), one(1000));
+    let (i1, i100, i1000) = (
+        one(Shape::Full, 1),
+        one(Shape::Full, 100),
+        one(Shape::Full, 1000),
+    );
+    let (s100, s1000) = (one(Shape::Small, 100), one(Shape::Small, 1000));
     let many = dir.path().join("many");
     std::fs::create_dir(&many).unwrap();
-    let manifests = workload::write_pods(workload::Shape::Full, &many, 1000, 5);
+    let manifests = workload::write_pods(Shape::Full, &many, 1000, 5);
     let i_many = count(&podc, &manifests, &out);
     let measured = [
         ("one-pod-per-app", (i1000 - i100) / 900),
+        ("one-pod-per-small-app", (s1000 - s100) / 900),
         ("many-pods-per-app", (i_many - i1) / 4999),
     ];
     let mut failures = Vec::new();
