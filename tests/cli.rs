@@ -352,6 +352,24 @@ fn several_manifests_build_together_or_not_at_all() {
     let o = podc(w.path(), &["build", "a.yaml", "d.yaml", "-o", "out2"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--> d.yaml:"), "{}", stderr(&o));
+    // A destination that may not be replaced stops the whole build before anything is
+    // written: the other pod's tree is neither made nor changed.
+    let b_pod = pod_name("tests/fixtures/good/spec-example.yaml");
+    let foreign = w.path().join("out3").join(&b_pod);
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("precious.txt"), "mine").unwrap();
+    let o = podc(w.path(), &["build", "a.yaml", "b.yaml", "-o", "out3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not created by podc"), "{}", stderr(&o));
+    let names: Vec<_> = fs::read_dir(w.path().join("out3"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from(&b_pod)],
+        "nothing else is written"
+    );
 }
 
 #[test]
