@@ -45,6 +45,11 @@ enum Open {
 
 /// The document as a JSON value, or `None` where serde-saphyr must read it.
 pub fn read(source: &str) -> Option<Value> {
+    read_lines(source).or_else(|| read_events(source))
+}
+
+/// The second stage: the parser's events into a value.
+pub fn read_events(source: &str) -> Option<Value> {
     if source.starts_with('\u{feff}') {
         return None;
     }
@@ -122,6 +127,13 @@ fn null(text: &str) -> bool {
     matches!(text, "" | "~" | "null" | "Null" | "NULL")
 }
 
+/// Whether a plain scalar is a string (not null, a boolean or possibly a number).
+fn plain_string(text: &str) -> bool {
+    !(null(text)
+        || matches!(text, "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
+        || numeric_like(text))
+}
+
 /// The value of a scalar that is not a key, or `None` where serde-saphyr must decide.
 fn scalar(text: &str, style: ScalarStyle) -> Option<Value> {
     if !matches!(style, ScalarStyle::Plain) {
@@ -160,4 +172,291 @@ fn numeric_like(text: &str) -> bool {
         || unsigned
             .bytes()
             .all(|b| b.is_ascii_hexdigit() || b"xXoO._+-".contains(&b))
+}
+
+/// The first, cheaper stage: block YAML written one entry a line, read without a tokenizer.
+///
+/// It takes only documents made of block mappings and block sequences whose lines are
+/// `key: value`, `key:` (a nested collection follows, or null), `- value` and `- key: value`,
+/// where a value is a plain scalar, a single- or double-quoted scalar without escapes, or a
+/// flow sequence of such scalars on one line; full-line and trailing comments, and blank lines.
+/// Keys are plain names (`[A-Za-z0-9_][A-Za-z0-9_./-]*`). The text must be printable ASCII
+/// with line feeds. Anything else (tabs, multi-line scalars, flow mappings, anchors, tags,
+/// block scalars, document markers, a key repeated, indentation it is not sure of) gives
+/// `None`, and the parser's events are read instead.
+pub fn read_lines(source: &str) -> Option<Value> {
+    let mut lines = Vec::with_capacity(source.len() / 24);
+    let bytes = source.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' {
+            significant(source, start, i, &mut lines);
+            start = i + 1;
+        } else if !(b' '..=b'~').contains(&b) {
+            return None;
+        }
+    }
+    significant(source, start, bytes.len(), &mut lines);
+    let mut reader = Lines {
+        lines,
+        at: 0,
+        nodes: 0,
+    };
+    match reader.lines.first() {
+        Some(&(0, _)) => {}
+        _ => return None,
+    }
+    let root = reader.mapping(0, 0)?;
+    (reader.at == reader.lines.len()).then_some(root)
+}
+
+/// Keeps the line `source[start..end]` unless it is blank or a comment.
+fn significant<'a>(source: &'a str, start: usize, end: usize, lines: &mut Vec<(usize, &'a str)>) {
+    let line = &source.as_bytes()[start..end];
+    let indent = line.iter().take_while(|&&b| b == b' ').count();
+    if indent < line.len() && line[indent] != b'#' {
+        lines.push((indent, &source[start + indent..end]));
+    }
+}
+
+/// The significant lines (indentation, text after it) and the next one to read.
+struct Lines<'a> {
+    lines: Vec<(usize, &'a str)>,
+    at: usize,
+    nodes: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn count(&mut self) -> Option<()> {
+        self.nodes += 1;
+        (self.nodes <= MAX_EVENTS / 2).then_some(())
+    }
+
+    /// A block mapping whose keys are at `indent`, from the current line.
+    fn mapping(&mut self, indent: usize, depth: usize) -> Option<Value> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.count()?;
+        let mut map = Map::new();
+        while let Some(&(n, text)) = self.lines.get(self.at) {
+            if n < indent {
+                break;
+            }
+            if n > indent {
+                return None;
+            }
+            let (key, rest) = key(text)?;
+            if map.contains_key(key) {
+                return None;
+            }
+            self.at += 1;
+            let value = self.value(indent, rest, depth, true)?;
+            map.insert(key.to_string(), value);
+        }
+        Some(Value::Object(map))
+    }
+
+    /// A block sequence whose dashes are at `indent`, from the current line.
+    fn sequence(&mut self, indent: usize, depth: usize) -> Option<Value> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.count()?;
+        let mut items = Vec::new();
+        while let Some(&(n, text)) = self.lines.get(self.at) {
+            if n < indent {
+                break;
+            }
+            if n > indent {
+                return None;
+            }
+            // A line at this indentation that is not an entry ends the sequence (it may be the
+            // next key of the mapping the sequence is the value of).
+            let Some(after) = text.strip_prefix("- ") else {
+                if text == "-" {
+                    return None;
+                }
+                break;
+            };
+            let body = after.trim_start_matches(' ');
+            let column = n + text.len() - body.len();
+            if body.is_empty() || body.starts_with(['#', '-', '?', ':']) {
+                return None;
+            }
+            if key(body).is_some() {
+                // `- key: value`: a mapping whose keys are at the body's column.
+                self.lines[self.at] = (column, body);
+                items.push(self.mapping(column, depth + 1)?);
+            } else {
+                self.at += 1;
+                items.push(self.value(n, body, depth, false)?);
+            }
+        }
+        Some(Value::Array(items))
+    }
+
+    /// The value after `key:` (`rest`, with its leading spaces) or after `- `, on a line at
+    /// `indent`; a nested collection on the following lines when `rest` is empty.
+    fn value(&mut self, indent: usize, rest: &str, depth: usize, in_map: bool) -> Option<Value> {
+        let body = rest.trim_start_matches(' ');
+        if body.is_empty() || (body.starts_with('#') && body.len() < rest.len()) {
+            return match self.lines.get(self.at) {
+                Some(&(n, text)) if n > indent => {
+                    if text.starts_with("- ") || text == "-" {
+                        self.sequence(n, depth + 1)
+                    } else {
+                        self.mapping(n, depth + 1)
+                    }
+                }
+                Some(&(n, text)) if in_map && n == indent && text.starts_with("- ") => {
+                    self.sequence(n, depth + 1)
+                }
+                _ => {
+                    self.count()?;
+                    Some(Value::Null)
+                }
+            };
+        }
+        // A scalar that a more indented line would continue.
+        if self.lines.get(self.at).is_some_and(|&(n, _)| n > indent) {
+            return None;
+        }
+        self.count()?;
+        let (value, after) = match body.as_bytes()[0] {
+            b'[' => self.flow_sequence(&body[1..])?,
+            b'"' | b'\'' => quoted(body)?,
+            _ => return plain(uncommented(body)?, false),
+        };
+        end_of_line(after).then_some(value)
+    }
+
+    /// The items of a flow sequence after its `[`, and the text after its `]`.
+    fn flow_sequence<'t>(&mut self, mut text: &'t str) -> Option<(Value, &'t str)> {
+        let mut items = Vec::new();
+        loop {
+            text = text.trim_start_matches(' ');
+            if items.is_empty() {
+                if let Some(after) = text.strip_prefix(']') {
+                    return Some((Value::Array(items), after));
+                }
+            }
+            self.count()?;
+            let (item, after) = match text.as_bytes().first()? {
+                b'"' | b'\'' => quoted(text)?,
+                _ => {
+                    let end = text.find([',', ']'])?;
+                    (
+                        plain(text[..end].trim_end_matches(' '), true)?,
+                        &text[end..],
+                    )
+                }
+            };
+            items.push(item);
+            let after = after.trim_start_matches(' ');
+            if let Some(after) = after.strip_prefix(']') {
+                return Some((Value::Array(items), after));
+            }
+            text = after.strip_prefix(',')?;
+            if text.trim_start_matches(' ').starts_with(']') {
+                // A trailing comma: left to the parser.
+                return None;
+            }
+        }
+    }
+}
+
+/// A block plain scalar's text without a trailing comment and spaces, or `None` where `: ` or
+/// a trailing `:` would make it a key.
+fn uncommented(body: &str) -> Option<&str> {
+    let bytes = body.as_bytes();
+    let mut end = bytes.len();
+    for i in 1..bytes.len() {
+        match (bytes[i - 1], bytes[i]) {
+            (b' ', b'#') => {
+                end = i - 1;
+                break;
+            }
+            (b':', b' ') => return None,
+            _ => {}
+        }
+    }
+    let text = body[..end].trim_end_matches(' ');
+    (!text.ends_with(':')).then_some(text)
+}
+
+/// `key: rest` or `key:` (`rest` empty): a plain key that is a name, and the text after its `:`.
+fn key(text: &str) -> Option<(&str, &str)> {
+    let bytes = text.as_bytes();
+    if !bytes.first()?.is_ascii_alphanumeric() && bytes[0] != b'_' {
+        return None;
+    }
+    let len = bytes
+        .iter()
+        .position(
+            |&b| !matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'/' | b'-'),
+        )
+        .unwrap_or(bytes.len());
+    let (key, after) = text.split_at(len);
+    let rest = after.trim_start_matches(' ').strip_prefix(':')?;
+    if !(rest.is_empty() || rest.starts_with(' ')) || key.len() > 1000 {
+        return None;
+    }
+    // A key serde-saphyr would type (`1000`, `true`, `null`) is compared by its value.
+    plain_string(key).then_some((key, rest))
+}
+
+/// A quoted scalar at the start of `text` (no escapes, on this line), and the text after it.
+fn quoted(text: &str) -> Option<(Value, &str)> {
+    let quote = text.as_bytes()[0];
+    let inner = &text[1..];
+    if quote == b'"' {
+        let end = inner.find(['"', '\\'])?;
+        if inner.as_bytes()[end] != b'"' {
+            return None;
+        }
+        return Some((Value::String(inner[..end].to_string()), &inner[end + 1..]));
+    }
+    // Single quotes: `''` is one quote.
+    let mut value = String::new();
+    let mut rest = inner;
+    loop {
+        let end = rest.find('\'')?;
+        value.push_str(&rest[..end]);
+        rest = &rest[end + 1..];
+        match rest.strip_prefix('\'') {
+            Some(after) => {
+                value.push('\'');
+                rest = after;
+            }
+            None => return Some((Value::String(value), rest)),
+        }
+    }
+}
+
+/// Nothing but spaces and perhaps a comment after a value.
+fn end_of_line(after: &str) -> bool {
+    let trimmed = after.trim_start_matches(' ');
+    trimmed.is_empty() || (trimmed.starts_with('#') && trimmed.len() < after.len())
+}
+
+/// A plain scalar's value, or `None` where it starts with an indicator, holds (in a flow
+/// sequence) any of `:#[]{}'"`, or serde-saphyr must type it. A block scalar's text comes
+/// through `uncommented`.
+fn plain(text: &str, flow: bool) -> Option<Value> {
+    let first = *text.as_bytes().first()?;
+    if b"-?:,[]{}#&*!|>'\"%@`".contains(&first) {
+        let next = text.as_bytes().get(1).copied().unwrap_or(b' ');
+        if first != b'-' || next == b' ' || (flow && b",[]{}".contains(&next)) {
+            return None;
+        }
+    }
+    if flow
+        && text
+            .bytes()
+            .any(|b| matches!(b, b':' | b'#' | b'[' | b']' | b'{' | b'}' | b'\'' | b'"'))
+    {
+        return None;
+    }
+    scalar(text, ScalarStyle::Plain)
 }

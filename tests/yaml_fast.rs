@@ -9,21 +9,29 @@ mod workload;
 use std::path::Path;
 
 use podc::parse::slow_value;
-use podc::yaml_fast::read;
+use podc::yaml_fast::{read, read_events, read_lines};
 
-/// Checks one document; whether the fast reader took it.
+/// Checks one document with each stage of the fast reader (the line reader and the event
+/// reader, each on its own, and both as the compiler chains them); whether it was taken.
 fn agree(source: &str, name: &str) -> bool {
-    let Some(fast) = read(source) else {
-        return false;
-    };
-    match slow_value(source) {
-        Ok(slow) => assert_eq!(
-            fast, slow,
-            "{name}: the fast reader's value differs from serde-saphyr's\n{source}"
-        ),
-        Err(e) => panic!("{name}: the fast reader took what serde-saphyr refuses ({e})\n{source}"),
+    let stages = [
+        ("line reader", read_lines(source)),
+        ("event reader", read_events(source)),
+        ("fast reader", read(source)),
+    ];
+    let mut taken = false;
+    for (stage, fast) in stages {
+        let Some(fast) = fast else { continue };
+        taken = true;
+        match slow_value(source) {
+            Ok(slow) => assert_eq!(
+                fast, slow,
+                "{name}: the {stage}'s value differs from serde-saphyr's\n{source}"
+            ),
+            Err(e) => panic!("{name}: the {stage} took what serde-saphyr refuses ({e})\n{source}"),
+        }
     }
-    true
+    taken
 }
 
 fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -60,9 +68,10 @@ fn every_kept_manifest_reads_the_same() {
         }
     }
     for apps in [1, 10, 100] {
+        let source = workload::pod("bench", apps);
         assert!(
-            agree(&workload::pod("bench", apps), "workload"),
-            "the benchmark's manifest must take the fast path"
+            agree(&source, "workload") && read_lines(&source).is_some(),
+            "the benchmark's manifest must take the line reader"
         );
     }
     eprintln!("{fast} of {total} kept documents took the fast reader");
@@ -271,5 +280,138 @@ fn generated_documents_read_the_same() {
     assert!(
         fast > 10_000,
         "the generator hardly reaches the fast reader"
+    );
+}
+
+/// Keys, including some a careless reader would take as names.
+const KEYS: &[&str] = &[
+    "name", "image", "a", "x_y", "a.b", "a-b", "A1", "/p", "1", "true", "null", "-k", "k k",
+    "\"q\"", "'s'", "<<", "k:", "_",
+];
+
+/// Values written in the ways people write them: spacing, comments, quotes, flow sequences.
+fn layout_value(r: &mut Rng) -> String {
+    let t = if r.below(3) == 0 {
+        TRICKY[r.below(TRICKY.len())]
+    } else {
+        [
+            "web",
+            "/usr/bin/x",
+            "64Mi",
+            "a b",
+            "x:y",
+            "it's",
+            "a#b",
+            "--port",
+        ][r.below(8)]
+    };
+    match r.below(12) {
+        0 => format!("{t} # a comment"),
+        1 => format!("{t}#not-a-comment"),
+        2 => format!("{t}   "),
+        3 => format!("'{}' # c", t.replace('\'', "''")),
+        4 => format!("\"{t}\"x"),
+        5 => {
+            let items: Vec<String> = (0..r.below(4)).map(|_| scalar(r)).collect();
+            let sep = [", ", ",", " , "][r.below(3)];
+            let pad = [" ", ""][r.below(2)];
+            format!(
+                "[{pad}{}{pad}]{}",
+                items.join(sep),
+                [",", ""][r.below(4).min(1)]
+            )
+        }
+        6 => format!("{t}: {t}"),
+        7 => format!("{t} #"),
+        _ => scalar(r),
+    }
+}
+
+/// A block mapping at `indent`, one entry a line, in one of the layouts YAML allows (and a few
+/// it does not).
+fn layout_mapping(r: &mut Rng, indent: usize, step: usize, depth: usize, out: &mut String) {
+    for _ in 0..1 + r.below(3) {
+        let pad = " ".repeat(indent);
+        if r.below(8) == 0 {
+            out.push_str(&format!("{}# a comment\n", " ".repeat(r.below(6))));
+        }
+        if r.below(10) == 0 {
+            out.push_str(&" ".repeat(r.below(3)));
+            out.push('\n');
+        }
+        // Mostly names; now and then one that is not.
+        let choices = if r.below(6) == 0 { KEYS.len() } else { 8 };
+        let key = KEYS[r.below(choices)];
+        let colon = [":", " :", ":"][r.below(3)];
+        out.push_str(&format!("{pad}{key}{colon}"));
+        match if depth > 3 { 0 } else { r.below(4) } {
+            0 | 1 => out.push_str(&format!(" {}\n", layout_value(r))),
+            2 => {
+                out.push_str([" # c\n", "\n"][r.below(2)]);
+                layout_mapping(r, indent + step, step, depth + 1, out);
+            }
+            _ => {
+                out.push('\n');
+                // Compact (dashes under the key) or indented.
+                let at = if r.below(2) == 0 {
+                    indent
+                } else {
+                    indent + step
+                };
+                layout_sequence(r, at, step, depth + 1, out);
+            }
+        }
+    }
+}
+
+fn layout_sequence(r: &mut Rng, indent: usize, step: usize, depth: usize, out: &mut String) {
+    for _ in 0..1 + r.below(3) {
+        let pad = " ".repeat(indent);
+        let dash = ["- ", "-  ", "- ", "- ", "- ", "-"][r.below(6)];
+        out.push_str(&format!("{pad}{dash}"));
+        match if depth > 3 { 0 } else { r.below(3) } {
+            0 => out.push_str(&format!("{}\n", layout_value(r))),
+            1 => {
+                // `- key: value`, the mapping's keys at the first key's column.
+                let mut inner = String::new();
+                layout_mapping(r, indent + dash.len(), step, depth + 1, &mut inner);
+                out.push_str(inner.trim_start_matches(' '));
+            }
+            _ => {
+                out.push('\n');
+                layout_mapping(r, indent + step, step, depth + 1, out);
+            }
+        }
+    }
+}
+
+#[test]
+fn generated_layouts_read_the_same() {
+    let mut r = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut lines, mut taken, n) = (0, 0, 200_000);
+    for _ in 0..n {
+        let mut doc = String::new();
+        let step = 1 + r.below(4);
+        layout_mapping(&mut r, 0, step, 0, &mut doc);
+        // Now and then a character that changes the structure.
+        if r.below(6) == 0 && !doc.is_empty() {
+            let at = r.below(doc.len());
+            let end = (at + r.below(2)).min(doc.len());
+            if doc.is_char_boundary(at) && doc.is_char_boundary(end) {
+                let c = [" ", "\n", ":", "-", "#", "'", "\"", "[", "\t", ""][r.below(10)];
+                doc.replace_range(at..end, c);
+            }
+        }
+        if agree(&doc, "generated layout") {
+            taken += 1;
+        }
+        if read_lines(&doc).is_some() {
+            lines += 1;
+        }
+    }
+    eprintln!("of {n} generated layouts {taken} took a fast reader, {lines} the line reader");
+    assert!(
+        lines > 20_000,
+        "the generator hardly reaches the line reader ({lines})"
     );
 }
