@@ -5,10 +5,10 @@
 //! The result is a sorted map from paths relative to the pod directory to file contents.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::syntax::SyntaxConfig;
-use minijinja::value::Serde;
+use minijinja::value::{Object, Serde};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use crate::lower::{UnitTree, EXIT_UNIT, HALT_TARGETS, POD_TARGET, RESULT_UNIT};
@@ -65,6 +65,29 @@ fn render_one(name: &str, ctx: Value) -> String {
         .unwrap_or_else(|e| panic!("template {name} failed: {e:#}"))
 }
 
+/// What a template sees: `pod`, `manifest_file`, `annotations`, and under `name` the part of
+/// the tree it lays out. Looked up by name rather than built as a map for every file.
+#[derive(Debug)]
+struct Context {
+    pod: Value,
+    manifest_file: Value,
+    annotations: Value,
+    name: &'static str,
+    part: Value,
+}
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "pod" => Some(self.pod.clone()),
+            "manifest_file" => Some(self.manifest_file.clone()),
+            "annotations" => Some(self.annotations.clone()),
+            key if key == self.name => Some(self.part.clone()),
+            _ => None,
+        }
+    }
+}
+
 /// Where systemd inside the pod finds its units.
 pub const UNIT_DIR: &str = "rootfs/etc/systemd/system";
 
@@ -76,13 +99,14 @@ pub fn render(tree: &UnitTree) -> Files {
         Value::from(tree.manifest_file.as_str()),
         Value::from(Serde(&tree.annotations)),
     );
-    let ctx = |key: &str, value: Value| {
-        let mut map = BTreeMap::new();
-        map.insert("pod", pod.clone());
-        map.insert("manifest_file", manifest_file.clone());
-        map.insert("annotations", annotations.clone());
-        map.insert(key, value);
-        Value::from(map)
+    let ctx = |name: &'static str, part: Value| {
+        Value::from_object(Context {
+            pod: pod.clone(),
+            manifest_file: manifest_file.clone(),
+            annotations: annotations.clone(),
+            name,
+            part,
+        })
     };
     let mut files = Files::new();
     files.insert(
