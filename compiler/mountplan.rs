@@ -10,6 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::escape;
 use crate::manifest::CgroupVersion;
 
+/// `key = value` and a line break; `key` is a bare TOML key.
+fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
+    use toml_writer::TomlWrite;
+    out.push_str(key);
+    out.push_str(" = ");
+    out.value(value).expect("writing to a String cannot fail");
+    out.push('\n');
+}
+
 /// A cgroup v1 controller whose files the pod's systemd writes (its limits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,8 +133,85 @@ pub enum Step {
 }
 
 impl MountPlan {
+    /// The plan as TOML, byte for byte what `toml::to_string` makes of it (tests/mountplan.rs
+    /// holds the two together), laid out here because the serializer cost as much as the rest
+    /// of rendering a pod. Strings are encoded by `toml_writer`, as the serializer does.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("a mount plan always serializes")
+        let mut out = String::with_capacity(128 + self.steps.len() * 128);
+        line(&mut out, "format", self.format);
+        line(&mut out, "pod", self.pod.as_str());
+        line(&mut out, "cgroup", self.cgroup.to_string().as_str());
+        line(&mut out, "apps", &self.apps);
+        if self.steps.is_empty() {
+            // As serde writes an empty array of tables.
+            line(&mut out, "step", [0u8; 0]);
+        }
+        for step in &self.steps {
+            out.push_str("\n[[step]]\n");
+            line(&mut out, "do", step.kind());
+            match step {
+                Step::MakeVolume {
+                    volume,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    line(&mut out, "volume", volume);
+                    line(&mut out, "mode", mode);
+                    line(&mut out, "uid", *uid);
+                    line(&mut out, "gid", *gid);
+                }
+                Step::Overlay {
+                    app,
+                    source,
+                    target,
+                } => {
+                    line(&mut out, "app", app);
+                    line(&mut out, "source", source);
+                    line(&mut out, "target", target);
+                }
+                Step::BindHost {
+                    source,
+                    target,
+                    read_only,
+                } => {
+                    line(&mut out, "source", source);
+                    line(&mut out, "target", target);
+                    line(&mut out, "readOnly", *read_only);
+                }
+                Step::BindVolume {
+                    volume,
+                    target,
+                    read_only,
+                } => {
+                    line(&mut out, "volume", volume);
+                    line(&mut out, "target", target);
+                    line(&mut out, "readOnly", *read_only);
+                }
+                Step::Names { app, users, groups } => {
+                    line(&mut out, "app", app);
+                    line(&mut out, "users", users);
+                    line(&mut out, "groups", groups);
+                }
+                Step::Tmpfs { target } => line(&mut out, "target", target),
+                Step::CgroupDir { controller, path } => {
+                    line(&mut out, "controller", controller.name());
+                    line(&mut out, "path", path);
+                }
+                Step::CgroupBind {
+                    controller,
+                    path,
+                    target,
+                    read_only,
+                } => {
+                    line(&mut out, "controller", controller.name());
+                    line(&mut out, "path", path);
+                    line(&mut out, "target", target);
+                    line(&mut out, "readOnly", *read_only);
+                }
+            }
+        }
+        out
     }
 
     pub fn from_toml(text: &str) -> Result<MountPlan, toml::de::Error> {
