@@ -165,11 +165,38 @@ pub fn is_normalized(path: &str) -> bool {
 
 /// An absolute path in normal form, without `..`, control characters or over-long components.
 pub fn is_normal_abs_path(path: &str) -> bool {
-    path.starts_with('/')
-        && !has_control(path)
-        && !path.split('/').any(|c| c == "..")
-        && long_component(path).is_none()
-        && is_normalized(path)
+    plain_abs_path(path)
+        || (path.starts_with('/')
+            && !has_control(path)
+            && !path.split('/').any(|c| c == "..")
+            && long_component(path).is_none()
+            && is_normalized(path))
+}
+
+/// The common case of [`is_normal_abs_path`] in one pass: printable ASCII, `/` and then
+/// components that are neither empty, `.`, `..` nor longer than [`NAME_MAX`]. `false` says
+/// only that the slower checks must decide (and name the problem).
+pub fn plain_abs_path(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    if bytes.len() == 1 {
+        return true;
+    }
+    let mut start = 1;
+    for i in 1..=bytes.len() {
+        if i == bytes.len() || bytes[i] == b'/' {
+            let c = &bytes[start..i];
+            if c.is_empty() || c == b"." || c == b".." || c.len() > NAME_MAX {
+                return false;
+            }
+            start = i + 1;
+        } else if !(b' '..=b'~').contains(&bytes[i]) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A path relative to a directory, in normal form and staying below it (cgroup paths in the
@@ -454,5 +481,54 @@ pub(crate) mod tests {
                 "{c}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod plain_abs_path_tests {
+    use super::*;
+
+    /// Every check `resolve` makes of an absolute path, one by one.
+    fn slow(p: &str) -> bool {
+        p.starts_with('/')
+            && !has_control(p)
+            && !p.split('/').any(|c| c == "..")
+            && long_component(p).is_none()
+            && is_normalized(p)
+    }
+
+    #[test]
+    fn the_one_pass_check_agrees_with_the_separate_ones() {
+        // Every string of up to five characters over an alphabet of path troublemakers, and
+        // long components around NAME_MAX.
+        let alphabet = ["/", ".", "a", " ", "\u{1}", "\u{7f}", "\u{85}", "é", "%"];
+        let mut cases = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            cases.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for n in [254, 255, 256] {
+            cases.push(format!("/{}", "x".repeat(n)));
+            cases.push(format!("/a/{}/b", "x".repeat(n)));
+        }
+        let mut plain = 0;
+        for p in &cases {
+            if plain_abs_path(p) {
+                plain += 1;
+                assert!(slow(p), "{p:?} passes the one-pass check only");
+            } else if slow(p) {
+                // Left to the slow checks: only text the one pass does not read.
+                assert!(p.bytes().any(|b| !(b' '..=b'~').contains(&b)), "{p:?}");
+            }
+            assert_eq!(is_normal_abs_path(p), slow(p), "{p:?}");
+        }
+        assert!(plain > 300, "only {plain} cases pass the one-pass check");
     }
 }
