@@ -65,13 +65,15 @@ fn render_one(name: &str, ctx: Value) -> String {
         .unwrap_or_else(|e| panic!("template {name} failed: {e:#}"))
 }
 
-/// What a template sees: `pod`, `manifest_file`, `annotations`, and under `name` the part of
-/// the tree it lays out. Looked up by name rather than built as a map for every file.
+/// What a template sees: `pod`, `manifest_file`, `annotations`, `header` (header.j2 laid out
+/// for the pod, which every file starts with), and under `name` the part of the tree it lays
+/// out. Looked up by name rather than built as a map for every file.
 #[derive(Debug)]
 struct Context {
     pod: Value,
     manifest_file: Value,
     annotations: Value,
+    header: Value,
     name: &'static str,
     part: Value,
 }
@@ -82,6 +84,7 @@ impl Object for Context {
             "pod" => Some(self.pod.clone()),
             "manifest_file" => Some(self.manifest_file.clone()),
             "annotations" => Some(self.annotations.clone()),
+            "header" if !self.header.is_undefined() => Some(self.header.clone()),
             key if key == self.name => Some(self.part.clone()),
             _ => None,
         }
@@ -99,15 +102,22 @@ pub fn render(tree: &UnitTree) -> Files {
         Value::from(tree.manifest_file.as_str()),
         Value::from(Serde(&tree.annotations)),
     );
-    let ctx = |name: &'static str, part: Value| {
+    let ctx = |header: &Value, name: &'static str, part: Value| {
         Value::from_object(Context {
             pod: pod.clone(),
             manifest_file: manifest_file.clone(),
             annotations: annotations.clone(),
+            header: header.clone(),
             name,
             part,
         })
     };
+    // The header every file starts with, laid out once for the pod.
+    let header = Value::from(render_one(
+        "header.j2",
+        ctx(&Value::UNDEFINED, "header", Value::UNDEFINED),
+    ));
+    let ctx = |name: &'static str, part: Value| ctx(&header, name, part);
     let mut files = Files::new();
     files.insert(
         tree.host.file.clone(),
