@@ -4,6 +4,8 @@
 //! the target, how each value is escaped, which units exist and how they depend on each other,
 //! and what the launcher must mount. The templates only lay the result out.
 
+use std::sync::OnceLock;
+
 use serde::Serialize;
 
 use crate::escape;
@@ -462,23 +464,28 @@ fn lower_result(pod: &Pod) -> ResultUnit {
     // (a failed dependency leaves Result=success without a start time), 0 for success
     // (including a stop by systemd). Recording it as the app ends, not when the pod exits,
     // keeps it right however the pod ends.
-    let script = [
-        "systemctl show -p Result -p ExecMainCode -p ExecMainStatus -p InactiveExitTimestampMonotonic \"$1.service\" | { r=; c=; s=; t=0".to_string(),
-        "while IFS== read -r k v".into(),
-        "do case \"$k\" in Result) r=$v;; ExecMainCode) c=$v;; ExecMainStatus) s=$v;; InactiveExitTimestampMonotonic) t=$v;; esac".into(),
-        "done".into(),
-        "case \"$r\" in success) if [ \"$t\" = 0 ]; then rc=1; else rc=0; fi;; oom-kill) rc=137;; *) case \"$c\" in 1) rc=$s;; 2|3) rc=$((128+s));; *) rc=1;; esac; [ \"$rc\" -gt 0 ] 2>/dev/null || rc=1;; esac".into(),
-        format!("mkdir -p {RESULT_DIR} && echo \"$rc $r\" > {RESULT_DIR}/\"$1\"; }}"),
-    ]
-    .join("; ");
-    let mut stop = escape::exec_line(&[
-        "/usr/bin/sh".into(),
-        "-c".into(),
-        script,
-        "podc-result".into(),
-    ]);
-    stop.push(' ');
-    stop.push_str(&escape::specifier("%i"));
+    // The same for every pod: quoted once per process.
+    static STOP: OnceLock<String> = OnceLock::new();
+    let stop = STOP.get_or_init(|| {
+        let script = [
+            "systemctl show -p Result -p ExecMainCode -p ExecMainStatus -p InactiveExitTimestampMonotonic \"$1.service\" | { r=; c=; s=; t=0".to_string(),
+            "while IFS== read -r k v".into(),
+            "do case \"$k\" in Result) r=$v;; ExecMainCode) c=$v;; ExecMainStatus) s=$v;; InactiveExitTimestampMonotonic) t=$v;; esac".into(),
+            "done".into(),
+            "case \"$r\" in success) if [ \"$t\" = 0 ]; then rc=1; else rc=0; fi;; oom-kill) rc=137;; *) case \"$c\" in 1) rc=$s;; 2|3) rc=$((128+s));; *) rc=1;; esac; [ \"$rc\" -gt 0 ] 2>/dev/null || rc=1;; esac".into(),
+            format!("mkdir -p {RESULT_DIR} && echo \"$rc $r\" > {RESULT_DIR}/\"$1\"; }}"),
+        ]
+        .join("; ");
+        let mut stop = escape::exec_line(&[
+            "/usr/bin/sh".into(),
+            "-c".into(),
+            script,
+            "podc-result".into(),
+        ]);
+        stop.push(' ');
+        stop.push_str(&escape::specifier("%i"));
+        stop
+    });
     ResultUnit {
         description: escape::verbatim(&format!("podc pod {}: record how app ", pod.name))
             + "%i ended",
@@ -491,7 +498,7 @@ fn lower_result(pod: &Pod) -> ResultUnit {
             d("Type", "oneshot"),
             d("RemainAfterExit", "yes"),
             d("ExecStart", "/usr/bin/true"),
-            d("ExecStop", stop),
+            d("ExecStop", stop.as_str()),
         ],
     }
 }
