@@ -399,7 +399,8 @@ fn key(text: &str) -> Option<(&str, &str)> {
         .unwrap_or(bytes.len());
     let (key, after) = text.split_at(len);
     let rest = after.trim_start_matches(' ').strip_prefix(':')?;
-    if !(rest.is_empty() || rest.starts_with(' ')) || key.len() > 1000 {
+    // The parser looks at most 1024 characters ahead for the `:` of a key (spaces included).
+    if !(rest.is_empty() || rest.starts_with(' ')) || text.len() - rest.len() > 1000 {
         return None;
     }
     // A key serde-saphyr would type (`1000`, `true`, `null`) is compared by its value.
