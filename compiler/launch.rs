@@ -19,7 +19,8 @@ use std::process::Command;
 use crate::emit::GENERATED;
 use crate::lower::POD_TARGET;
 use crate::manifest::CgroupVersion;
-use crate::mountplan::{MountPlan, Step};
+use crate::manifest::{Network, Protocol};
+use crate::mountplan::{Listen, MountPlan, Step};
 
 /// What the launcher knows about the host it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub struct Host {
     pub systemd: bool,
     /// The host's own machine id (`/etc/machine-id`), from which each pod's is derived.
     pub machine_id: Option<String>,
+    /// How many listening sockets the caller handed this process (`LISTEN_FDS`, when
+    /// `LISTEN_PID` is ours): systemd does, starting the host unit through the pod's socket.
+    pub listen_fds: Option<usize>,
 }
 
 impl Host {
@@ -45,8 +49,18 @@ impl Host {
                 .ok()
                 .map(|t| t.trim_end().to_string())
                 .filter(|t| is_machine_id(t)),
+            listen_fds: handed_fds(),
         }
     }
+}
+
+/// The number of sockets handed to this process by the `sd_listen_fds` protocol.
+fn handed_fds() -> Option<usize> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    if pid != std::process::id() {
+        return None;
+    }
+    std::env::var("LISTEN_FDS").ok()?.parse().ok()
 }
 
 /// `ID:controllers:path` lines of cgroup v1 hierarchies → controller → cgroup directory.
@@ -127,6 +141,9 @@ pub enum Action {
     },
     /// Create a cgroup directory on the host.
     Cgroup(PathBuf),
+    /// Bind and listen on a published port in the host's network (no socket was handed over),
+    /// to hand it to the pod as systemd would.
+    Listen(Listen),
 }
 
 impl fmt::Display for Action {
@@ -196,6 +213,12 @@ impl fmt::Display for Action {
                 )
             }
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
+            Action::Listen(l) => write!(
+                f,
+                "listen {} {} (no socket was handed over; the pod is handed this one)",
+                l.protocol.name(),
+                l.address
+            ),
         }
     }
 }
@@ -256,6 +279,15 @@ pub enum LaunchError {
         image_id: u32,
         pod_id: u32,
     },
+    #[error("cannot listen on {protocol} {address}: {source}{hint}")]
+    Listen {
+        protocol: &'static str,
+        address: String,
+        source: io::Error,
+        hint: &'static str,
+    },
+    #[error("{handed} sockets were handed to the launcher, but the pod publishes {planned} (is podc-<pod>.socket from the same build as the tree?)")]
+    HandedSockets { handed: usize, planned: usize },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -296,7 +328,19 @@ fn inside(root: &Path, target: &str) -> PathBuf {
 pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, LaunchError> {
     let root = tree.join("rootfs");
     let volumes = tree.join("volumes");
-    let mut actions = vec![Action::Unshare];
+    // Published ports first: a port another process holds stops the launch before anything
+    // is mounted.
+    let mut actions = match host.listen_fds {
+        Some(n) if n == plan.listen.len() => Vec::new(),
+        Some(n) => {
+            return Err(LaunchError::HandedSockets {
+                handed: n,
+                planned: plan.listen.len(),
+            })
+        }
+        None => plan.listen.iter().cloned().map(Action::Listen).collect(),
+    };
+    actions.push(Action::Unshare);
     let mut sources = Vec::new();
     let mut nspawn_mounts = Vec::new();
 
@@ -490,6 +534,10 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         // No machined and no host journal to register with.
         argv.push("--register=no".into());
     }
+    if plan.network == Network::Private {
+        // A network namespace of the pod's own with loopback only; it ends with the pod.
+        argv.push("--private-network".into());
+    }
     argv.extend(nspawn_mounts);
     argv.push(format!("systemd.unit={POD_TARGET}"));
     let mut seen = std::collections::BTreeSet::new();
@@ -627,11 +675,19 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> L
 /// Performs the actions and execs nspawn. Returns only on failure.
 pub fn execute(launch: &Launch, nspawn: &Path) -> LaunchError {
     match perform(&launch.actions) {
-        Ok(()) => {
-            let err = Command::new(nspawn)
-                .arg0("systemd-nspawn")
-                .args(&launch.argv[1..])
-                .exec();
+        Ok(sockets) => {
+            let mut cmd = Command::new(nspawn);
+            cmd.arg0("systemd-nspawn").args(&launch.argv[1..]);
+            if !sockets.is_empty() {
+                if let Err(e) = hand_over(sockets) {
+                    return io_err("hand over sockets", Path::new("/"))(e);
+                }
+                // nspawn is exec'd: the pid stays ours.
+                cmd.env("LISTEN_FDS", launch.plan.listen.len().to_string())
+                    .env("LISTEN_PID", std::process::id().to_string())
+                    .env_remove("LISTEN_FDNAMES");
+            }
+            let err = cmd.exec();
             LaunchError::Io {
                 what: "exec",
                 path: nspawn.to_path_buf(),
@@ -671,9 +727,82 @@ pub fn refuse_symlinks(root: &Path, target: &Path) -> Result<(), LaunchError> {
     Ok(())
 }
 
-fn perform(actions: &[Action]) -> Result<(), LaunchError> {
+/// Puts listening sockets at descriptors 3, 4, … (as `sd_listen_fds` expects) and keeps them
+/// open across exec.
+fn hand_over(sockets: Vec<std::os::fd::OwnedFd>) -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // Out of the way first, so that no socket is overwritten by another's move.
+    let high: Vec<OwnedFd> = sockets
+        .iter()
+        .map(|s| rustix::io::fcntl_dupfd_cloexec(s, 1000))
+        .collect::<Result<_, _>>()?;
+    drop(sockets);
+    for (i, fd) in high.iter().enumerate() {
+        // SAFETY: descriptor 3 + i is taken over here (whatever had it is replaced, as dup2
+        // does) and deliberately leaked below so that it stays open across exec.
+        let mut target = unsafe { OwnedFd::from_raw_fd(3 + i as i32) };
+        rustix::io::dup2(fd, &mut target)?;
+        std::mem::forget(target);
+    }
+    Ok(())
+}
+
+/// A listening socket for `l`, bound as systemd binds a socket unit's listener: every address
+/// is `[::]` for IPv4 and IPv6 (or `0.0.0.0` where the host has no IPv6), SO_REUSEADDR.
+fn listen(l: &Listen) -> Result<std::os::fd::OwnedFd, LaunchError> {
+    use rustix::net::{self, AddressFamily, SocketFlags, SocketType};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let fail = |source: io::Error| LaunchError::Listen {
+        protocol: l.protocol.name(),
+        address: l.address.clone(),
+        hint: if source.kind() == io::ErrorKind::AddrInUse {
+            " (another process holds it: another pod, a service of the host, or this pod already running)"
+        } else {
+            ""
+        },
+        source,
+    };
+    let (ip, port) = l
+        .parse()
+        .ok_or_else(|| fail(io::ErrorKind::InvalidInput.into()))?;
+    let kind = match l.protocol {
+        Protocol::Tcp => SocketType::STREAM,
+        Protocol::Udp => SocketType::DGRAM,
+    };
+    let open = |addr: SocketAddr| -> io::Result<std::os::fd::OwnedFd> {
+        let family = if addr.is_ipv6() {
+            AddressFamily::INET6
+        } else {
+            AddressFamily::INET
+        };
+        let fd = net::socket_with(family, kind, SocketFlags::CLOEXEC, None)?;
+        net::sockopt::set_socket_reuseaddr(&fd, true)?;
+        if addr.is_ipv6() && ip.is_none() {
+            net::sockopt::set_ipv6_v6only(&fd, false)?;
+        }
+        net::bind(&fd, &addr)?;
+        if l.protocol == Protocol::Tcp {
+            net::listen(&fd, 4096)?;
+        }
+        Ok(fd)
+    };
+    match ip {
+        Some(ip) => open(SocketAddr::new(ip, port)).map_err(fail),
+        None => match open(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)) {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::AFNOSUPPORT.raw_os_error()) => {
+                open(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).map_err(fail)
+            }
+            other => other.map_err(fail),
+        },
+    }
+}
+
+/// Performs the actions; the listening sockets it made, in order.
+fn perform(actions: &[Action]) -> Result<Vec<std::os::fd::OwnedFd>, LaunchError> {
+    let mut sockets = Vec::new();
     for action in actions {
         match action {
+            Action::Listen(l) => sockets.push(listen(l)?),
             Action::Unshare => {
                 crate::sys::private_mount_namespace().map_err(io_err("unshare", Path::new("/")))?
             }
@@ -750,7 +879,7 @@ fn perform(actions: &[Action]) -> Result<(), LaunchError> {
             }
         }
     }
-    Ok(())
+    Ok(sockets)
 }
 
 /// The machine id of the pod at `tree` on the host whose machine id is `host_id`: the first 128

@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::escape;
-use crate::manifest::{CgroupVersion, IdOrName, Relax, Restart};
+use crate::manifest::{Activation, CgroupVersion, IdOrName, Protocol, Relax, Restart, Start};
 use crate::mountplan::{self, Controller, MountPlan, Step};
-use crate::pod::{App, CpuWeight, Filter, Limits, Pod, VolumeKind};
+use crate::pod::{App, CpuWeight, Filter, Limits, Pod, Port, VolumeKind};
 use crate::target::{Feature, Target};
 
 /// Where the tree is installed on the host, and where podc is; both absolute paths.
@@ -90,16 +90,56 @@ pub struct UnitTree {
     /// systemd-sysusers lines that give every numeric uid and gid of the apps an entry in the
     /// pod's user database: systemd refuses to run a unit as an id it cannot look up.
     pub sysusers: Vec<String>,
+    /// The host socket unit that publishes the pod's ports; none without ports.
+    pub socket: Option<HostSocket>,
+    /// Socket units inside the pod that adopt the sockets the host hands over: an app's own
+    /// (`<app>.socket`) and the proxies'.
+    pub sockets: Vec<PodSocket>,
+    /// systemd-socket-proxyd services that forward a published port to an app's port.
+    pub proxies: Vec<ProxyService>,
     #[serde(skip)]
     pub plan: MountPlan,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostSocket {
+    pub file: String,
+    pub description: String,
+    #[serde(serialize_with = "lines")]
+    pub socket: Vec<Directive>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PodSocket {
+    /// The unit's file name.
+    pub name: String,
+    pub description: String,
+    #[serde(serialize_with = "lines")]
+    pub socket: Vec<Directive>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProxyService {
+    pub name: String,
+    pub description: String,
+    #[serde(serialize_with = "lines")]
+    pub unit: Vec<Directive>,
+    #[serde(serialize_with = "lines")]
+    pub service: Vec<Directive>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostUnit {
     pub file: String,
     pub description: String,
+    /// `[Unit]` lines after the description (the socket unit, where there is one).
+    #[serde(serialize_with = "lines")]
+    pub unit: Vec<Directive>,
     #[serde(serialize_with = "lines")]
     pub service: Vec<Directive>,
+    /// `[Install]` lines.
+    #[serde(serialize_with = "lines")]
+    pub install: Vec<Directive>,
     #[serde(serialize_with = "lines")]
     pub limits: Vec<Directive>,
     pub cgroup: String,
@@ -162,6 +202,7 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
     let t = pod.target;
     let cgroup = format!("cgroup {}", t.cgroup);
     let app_units: Vec<String> = pod.apps.iter().map(|a| unit_name(&a.name)).collect();
+    let socket = host_socket(pod);
     UnitTree {
         pod: pod.name.clone(),
         manifest_file: pod.manifest_file.clone(),
@@ -173,6 +214,20 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         host: HostUnit {
             file: format!("podc-{}.service", pod.name),
             description: escape::verbatim(&format!("podc pod {}", pod.name)),
+            unit: match &socket {
+                Some(s) => vec![d("Requires", s.file.clone()), d("After", s.file.clone())],
+                None => Vec::new(),
+            },
+            install: {
+                let mut lines = Vec::new();
+                if pod.start == Start::Boot {
+                    lines.push(d("WantedBy", "machines.target"));
+                }
+                if let Some(s) = &socket {
+                    lines.push(d("Also", s.file.clone()));
+                }
+                lines
+            },
             service: vec![
                 d("Type", "notify"),
                 d(
@@ -216,8 +271,115 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         },
         manager: vec![d("DefaultTimeoutStopSec", STOP_TIMEOUT)],
         sysusers: sysusers(pod),
+        sockets: pod_sockets(pod),
+        proxies: proxies(pod),
+        socket,
         plan: plan(pod),
     }
+}
+
+/// Where systemd-socket-proxyd is in the pod (the host's /usr).
+pub const SOCKET_PROXYD: &str = "/usr/lib/systemd/systemd-socket-proxyd";
+
+fn listen_directive(p: &Port) -> Directive {
+    let key = match p.protocol {
+        Protocol::Tcp => "ListenStream",
+        Protocol::Udp => "ListenDatagram",
+    };
+    d(key, p.listen())
+}
+
+fn host_socket(pod: &Pod) -> Option<HostSocket> {
+    let socket: Vec<Directive> = pod.ports().map(|(_, p)| listen_directive(p)).collect();
+    (!socket.is_empty()).then(|| HostSocket {
+        file: format!("podc-{}.socket", pod.name),
+        description: escape::verbatim(&format!("podc pod {}: published ports", pod.name)),
+        socket,
+    })
+}
+
+/// The name of the unit pair that proxies `port` to app `app`.
+pub fn proxy_name(app: &str, port: u16) -> String {
+    format!("podc-proxy-{app}-{port}")
+}
+
+/// Each app handed sockets gets `<app>.socket` (systemd gives its sockets to `<app>.service`),
+/// each proxied port a socket of its own; every one has the very address of a host listener,
+/// so that systemd in the pod adopts the descriptor it was handed rather than binding anew.
+fn pod_sockets(pod: &Pod) -> Vec<PodSocket> {
+    let mut sockets = Vec::new();
+    for a in &pod.apps {
+        let own: Vec<Directive> = a
+            .ports
+            .iter()
+            .filter(|p| p.activation == Activation::Socket)
+            .map(listen_directive)
+            .collect();
+        if !own.is_empty() {
+            sockets.push(PodSocket {
+                name: [&a.name, ".socket"].concat(),
+                description: escape::verbatim(&format!(
+                    "podc pod {}: sockets of app {}",
+                    pod.name, a.name
+                )),
+                socket: own,
+            });
+        }
+        for p in a.ports.iter().filter(|p| p.activation == Activation::Proxy) {
+            sockets.push(PodSocket {
+                name: proxy_name(&a.name, p.port) + ".socket",
+                description: escape::verbatim(&format!(
+                    "podc pod {}: published port {} of app {}",
+                    pod.name,
+                    p.listen(),
+                    a.name
+                )),
+                socket: vec![listen_directive(p)],
+            });
+        }
+    }
+    sockets
+}
+
+fn proxies(pod: &Pod) -> Vec<ProxyService> {
+    let mut out = Vec::new();
+    for a in &pod.apps {
+        for p in a.ports.iter().filter(|p| p.activation == Activation::Proxy) {
+            // Started by the first connection, possibly while the app is still starting: wait
+            // until something listens on the port in the pod's network (the kernel's socket
+            // table; no tool beyond sh and grep), then forward.
+            let wait = format!(
+                "until grep -Eqs ':{:04X} [0-9A-F]+:0000 0A' /proc/net/tcp /proc/net/tcp6; do sleep 0.1; done",
+                p.port
+            );
+            let app_unit = unit_name(&a.name);
+            out.push(ProxyService {
+                name: proxy_name(&a.name, p.port) + ".service",
+                description: escape::verbatim(&format!(
+                    "podc pod {}: forward published port {} to port {} of app {}",
+                    pod.name,
+                    p.listen(),
+                    p.port,
+                    a.name
+                )),
+                unit: vec![d("Requires", app_unit.clone()), d("After", app_unit)],
+                service: vec![
+                    d(
+                        "ExecStartPre",
+                        escape::exec_line(&["/usr/bin/sh".into(), "-c".into(), wait]),
+                    ),
+                    d(
+                        "ExecStart",
+                        escape::exec_line(&[SOCKET_PROXYD.into(), format!("127.0.0.1:{}", p.port)]),
+                    ),
+                    d("CapabilityBoundingSet", ""),
+                    d("NoNewPrivileges", "yes"),
+                    d("PrivateTmp", "yes"),
+                ],
+            });
+        }
+    }
+    out
 }
 
 pub fn unit_name(app: &str) -> String {
@@ -723,6 +885,14 @@ fn plan(pod: &Pod) -> MountPlan {
         pod: pod.name.clone(),
         cgroup: pod.target.cgroup,
         apps: pod.apps.iter().map(|a| a.name.clone()).collect(),
+        network: pod.network,
+        listen: pod
+            .ports()
+            .map(|(_, p)| mountplan::Listen {
+                protocol: p.protocol,
+                address: p.listen(),
+            })
+            .collect(),
         steps,
     }
 }

@@ -42,6 +42,78 @@ pub struct Manifest {
     /// Free-form notes copied into comments of the generated units.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The pod's network: `host` (default: the host's network, as before networking was
+    /// configurable) or `private` (its own network namespace with loopback only; published
+    /// ports reach it from the host).
+    pub network: Option<Network>,
+    /// When the pod starts: `boot` (default: when the host unit is enabled) or `connection`
+    /// (on the first connection to a published port: the host socket unit starts it).
+    pub start: Option<Start>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The host's network namespace.
+    Host,
+    /// A network namespace of the pod's own, with loopback only.
+    Private,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// With the host (the host unit is wanted by machines.target).
+    Boot,
+    /// On the first connection to one of the pod's published ports.
+    Connection,
+}
+
+/// A port an app serves, published on the host by the pod's host socket unit.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Port {
+    /// A name for the port (as a Kubernetes containerPort name: up to 15 lowercase letters,
+    /// digits and dashes, with a letter), unique in the pod.
+    pub name: Option<String>,
+    /// The port the app serves on inside the pod (1..65535).
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u64,
+    /// The port published on the host (1..65535). Default: `port`.
+    #[schemars(range(min = 1, max = 65535))]
+    pub host_port: Option<u64>,
+    /// The host address to publish on, an IPv4 or IPv6 address. Default: every address.
+    #[serde(rename = "hostIP")]
+    pub host_ip: Option<String>,
+    /// `tcp` (default) or `udp`.
+    pub protocol: Option<Protocol>,
+    /// `proxy` (default): the app listens on `port` itself and systemd-socket-proxyd in the
+    /// pod forwards each connection to it (tcp, private network). `socket`: the app is handed
+    /// the listening socket (socket activation, `sd_listen_fds`).
+    pub activation: Option<Activation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Proxy,
+    Socket,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -161,6 +233,9 @@ pub struct App {
     pub after: Vec<String>,
     /// Restart policy. Default "no".
     pub restart: Option<Restart>,
+    /// Ports the app serves, published on the host.
+    #[serde(default)]
+    pub ports: Vec<Port>,
 }
 
 /// Per-app isolators.

@@ -8,7 +8,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::escape;
-use crate::manifest::CgroupVersion;
+use crate::manifest::{CgroupVersion, Network, Protocol};
+
+pub fn network_name(n: Network) -> &'static str {
+    match n {
+        Network::Host => "host",
+        Network::Private => "private",
+    }
+}
 
 /// `key = value` and a line break; `key` is a bare TOML key.
 fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
@@ -67,8 +74,47 @@ pub struct MountPlan {
     pub cgroup: CgroupVersion,
     /// The apps, in manifest order (their units are `<app>.service`).
     pub apps: Vec<String>,
+    /// `private`: the pod gets a network namespace of its own (loopback only). Written only
+    /// when not `host`, so plans of pods without networking read as they always did.
+    #[serde(default = "host_network", skip_serializing_if = "is_host_network")]
+    pub network: Network,
+    /// The published ports, in the order of the host socket unit's listeners (and so of the
+    /// file descriptors the pod is handed). Without a socket handed over by systemd, the
+    /// launcher binds these itself.
+    #[serde(rename = "listen", default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<Listen>,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
+}
+
+fn host_network() -> Network {
+    Network::Host
+}
+
+fn is_host_network(n: &Network) -> bool {
+    *n == Network::Host
+}
+
+/// A socket the pod listens on through the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    pub protocol: Protocol,
+    /// As systemd's `ListenStream=` takes it: `8080`, `127.0.0.1:8080`, `[::1]:8080`.
+    pub address: String,
+}
+
+impl Listen {
+    /// The address's host part (`None`: every address) and port, if it is one of the forms
+    /// podc writes.
+    pub fn parse(&self) -> Option<(Option<std::net::IpAddr>, u16)> {
+        if let Ok(p) = self.address.parse::<u16>() {
+            return (p > 0 && p.to_string() == self.address).then_some((None, p));
+        }
+        let addr: std::net::SocketAddr = self.address.parse().ok()?;
+        (addr.port() > 0 && addr.to_string() == self.address)
+            .then_some((Some(addr.ip()), addr.port()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +188,14 @@ impl MountPlan {
         line(&mut out, "pod", self.pod.as_str());
         line(&mut out, "cgroup", self.cgroup.to_string().as_str());
         line(&mut out, "apps", &self.apps);
+        if self.network != Network::Host {
+            line(&mut out, "network", network_name(self.network));
+        }
+        for l in &self.listen {
+            out.push_str("\n[[listen]]\n");
+            line(&mut out, "protocol", l.protocol.name());
+            line(&mut out, "address", l.address.as_str());
+        }
         if self.steps.is_empty() {
             // As serde writes an empty array of tables.
             line(&mut out, "step", [0u8; 0]);
@@ -232,6 +286,15 @@ impl MountPlan {
         }
         if let Some(a) = self.apps.iter().find(|a| !escape::is_name(a)) {
             return Err(format!("app {a:?} is not an app name"));
+        }
+        for (i, l) in self.listen.iter().enumerate() {
+            if l.parse().is_none() {
+                return Err(format!(
+                    "listen {}: address {:?} is not a port, address:port or [address]:port",
+                    i + 1,
+                    l.address
+                ));
+            }
         }
         let mut volumes = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {

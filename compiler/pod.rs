@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::manifest::{IdOrName, Relax, Restart};
+use std::net::IpAddr;
+
+use crate::manifest::{Activation, IdOrName, Network, Protocol, Relax, Restart, Start};
 use crate::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +22,18 @@ pub struct Pod {
     /// In manifest order.
     pub apps: Vec<App>,
     pub annotations: BTreeMap<String, String>,
+    pub network: Network,
+    pub start: Start,
+}
+
+impl Pod {
+    /// Every published port, app by app in manifest order: the order of the host socket
+    /// unit's listeners, and so of the file descriptors the pod is handed.
+    pub fn ports(&self) -> impl Iterator<Item = (&App, &Port)> {
+        self.apps
+            .iter()
+            .flat_map(|a| a.ports.iter().map(move |p| (a, p)))
+    }
 }
 
 /// Resource limits, pod-level or per-app.
@@ -99,6 +113,31 @@ pub struct App {
     /// Apps that start first, in manifest order.
     pub after: Vec<String>,
     pub restart: Restart,
+    pub ports: Vec<Port>,
+}
+
+/// A published port, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub name: Option<String>,
+    pub port: u16,
+    pub host_port: u16,
+    /// `None`: every address of the host.
+    pub host_ip: Option<IpAddr>,
+    pub protocol: Protocol,
+    pub activation: Activation,
+}
+
+impl Port {
+    /// The address to listen on, as systemd's `ListenStream=`/`ListenDatagram=` take it and the
+    /// mount plan records it: `8080` (every address), `127.0.0.1:8080`, `[::1]:8080`.
+    pub fn listen(&self) -> String {
+        match self.host_ip {
+            None => self.host_port.to_string(),
+            Some(IpAddr::V4(a)) => format!("{a}:{}", self.host_port),
+            Some(IpAddr::V6(a)) => format!("[{a}]:{}", self.host_port),
+        }
+    }
 }
 
 /// An allow list or a deny list of names.

@@ -34,6 +34,10 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "podc.conf.j2",
     "mounts.toml.j2",
     "sysusers.conf.j2",
+    "host.socket.j2",
+    "pod.socket.j2",
+    "proxy.service.j2",
+    "sockets.conf.j2",
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -175,6 +179,37 @@ pub fn render(tree: &UnitTree) -> Files {
             ctx("sysusers", Value::from(Serde(&tree.sysusers))),
         ),
     );
+    if let Some(socket) = &tree.socket {
+        files.insert(
+            socket.file.clone(),
+            render_one("host.socket.j2", ctx("socket", Value::from(Serde(socket)))),
+        );
+    }
+    for socket in &tree.sockets {
+        files.insert(
+            [UNIT_DIR, "/", &socket.name].concat(),
+            render_one("pod.socket.j2", ctx("socket", Value::from(Serde(socket)))),
+        );
+    }
+    for proxy in &tree.proxies {
+        files.insert(
+            [UNIT_DIR, "/", &proxy.name].concat(),
+            render_one("proxy.service.j2", ctx("proxy", Value::from(Serde(proxy)))),
+        );
+    }
+    if !tree.sockets.is_empty() {
+        let wants: Vec<&str> = tree.sockets.iter().map(|s| s.name.as_str()).collect();
+        files.insert(
+            [UNIT_DIR, "/sockets.target.d/podc.conf"].concat(),
+            render_one(
+                "sockets.conf.j2",
+                ctx(
+                    "sockets",
+                    Value::from(["Wants=", &wants.join(" "), "\n"].concat()),
+                ),
+            ),
+        );
+    }
     files.insert(
         "mounts.toml".into(),
         render_one(

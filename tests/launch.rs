@@ -56,6 +56,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
             .collect(),
         systemd: true,
         machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {

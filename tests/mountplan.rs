@@ -7,8 +7,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use podc::manifest::CgroupVersion;
-use podc::mountplan::{Controller, MountPlan, Step};
+use podc::manifest::{CgroupVersion, Network, Protocol};
+use podc::mountplan::{Controller, Listen, MountPlan, Step};
 
 fn same_as_serde(plan: &MountPlan, name: &str) {
     let by_hand = plan.to_toml();
@@ -70,6 +70,21 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                 pod: s.clone(),
                 cgroup,
                 apps: vec![s.clone(), "web".into()],
+                network: if i % 2 == 0 {
+                    Network::Private
+                } else {
+                    Network::Host
+                },
+                listen: vec![
+                    Listen {
+                        protocol: Protocol::Tcp,
+                        address: s.clone(),
+                    },
+                    Listen {
+                        protocol: Protocol::Udp,
+                        address: "[::1]:53".into(),
+                    },
+                ],
                 steps: vec![
                     Step::MakeVolume {
                         volume: s.clone(),
@@ -118,6 +133,8 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
         pod: "p".into(),
         cgroup: CgroupVersion::V2,
         apps: vec![],
+        network: Network::Host,
+        listen: vec![],
         steps: vec![],
     };
     same_as_serde(&empty, "no apps, no steps");

@@ -34,7 +34,10 @@ fn generated_units_verify_without_warnings() {
             let p = dir.path().join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, content).unwrap();
-            if rel.ends_with(".service") || rel.ends_with(".target") {
+            if [".service", ".target", ".socket"]
+                .iter()
+                .any(|s| rel.ends_with(s))
+            {
                 units.push(p);
             }
         }
