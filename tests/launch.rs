@@ -435,6 +435,8 @@ struct Pod {
     cgroups: Cgroups,
     child: Option<Child>,
     started: Instant,
+    /// A command `podc launch` runs under (as `systemd-socket-activate -l ADDR`), if any.
+    wrapper: Vec<String>,
 }
 
 impl Pod {
@@ -445,6 +447,13 @@ impl Pod {
 
     /// As `start`, with `prepare` run on the work directory once the images are made.
     fn start_with(name: &str, manifest: &str, images: &[&str], prepare: impl FnOnce(&Path)) -> Pod {
+        let mut pod = Pod::build(name, manifest, images, prepare);
+        pod.launch();
+        pod
+    }
+
+    /// Makes the images and builds the tree; launches nothing.
+    fn build(name: &str, manifest: &str, images: &[&str], prepare: impl FnOnce(&Path)) -> Pod {
         let work = tempfile::Builder::new()
             .prefix("podc-e2e-")
             .tempdir()
@@ -468,15 +477,14 @@ impl Pod {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let tree = work.path().join("build").join(name);
         let cgroups = Cgroups::new(&format!("podc-e2e-{name}-{}", std::process::id()));
-        let mut pod = Pod {
+        Pod {
             work,
             tree,
             cgroups,
             child: None,
             started: Instant::now(),
-        };
-        pod.launch();
-        pod
+            wrapper: Vec::new(),
+        }
     }
 
     /// Starts `podc launch` of the tree, in the pod's cgroups.
@@ -497,6 +505,7 @@ impl Pod {
             .arg("-c")
             .arg(format!("{} && exec \"$@\"", joins.join(" && ")))
             .arg("sh")
+            .args(&self.wrapper)
             .arg(env!("CARGO_BIN_EXE_podc"))
             .arg("launch")
             .arg(&self.tree)
@@ -1378,4 +1387,341 @@ fn e2e_symlink_in_image_is_refused() {
         let _ = fs::remove_dir(&made);
         panic!("a directory was made in the host's /etc");
     }
+}
+
+// Networking. Every connection goes to 127.0.0.1 (`loopback`), never elsewhere; pods with a
+// private network have loopback only and no route anywhere.
+
+/// The only address these tests connect to.
+fn loopback(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port))
+}
+
+/// A TCP port free on 127.0.0.1 (the kernel's pick; free again once this returns).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(loopback(0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /` over HTTP/1.0 from 127.0.0.1:`port`: the response, or why there was none.
+fn http_get(port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let addr = loopback(port);
+    assert!(addr.ip().is_loopback());
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = String::new();
+    s.read_to_string(&mut response)
+        .map_err(|e| format!("read: {e}"))?;
+    if response.is_empty() {
+        return Err("closed without a response".into());
+    }
+    Ok(response)
+}
+
+/// Retries `GET /` until it answers; the response and the time since `since`.
+fn first_answer(pod: &mut Pod, port: u16, since: Instant) -> (String, Duration) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match http_get(port) {
+            Ok(r) => return (r, since.elapsed()),
+            Err(e) => {
+                if let Some(status) = pod.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!(
+                        "the pod ended ({status}) before it answered ({e}):\n{}",
+                        pod.log()
+                    );
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no answer on port {port}: {e}\n{}",
+                    pod.log()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Median time of `n` more requests, each answered.
+fn steady_state(port: u16, n: usize) -> Duration {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            http_get(port).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[n / 2]
+}
+
+fn web_image(work: &Path, name: &str) {
+    let www = work.join("images").join(name).join("www");
+    fs::create_dir_all(&www).unwrap();
+    fs::write(www.join("index.html"), "hello from the pod\n").unwrap();
+}
+
+/// A private pod answers on its published port (bound by the launcher, no socket handed over)
+/// through the proxy to the app's own port; inside, the pod cannot reach a service on the
+/// host's loopback, and the app's port is not on the host; once stopped, nothing is left and
+/// the port is free again.
+#[test]
+fn e2e_private_pod_answers_on_its_published_port() {
+    let Some(_turn) = e2e() else { return };
+    let published = free_port();
+    let inner = free_port();
+    // A service on the host's loopback that the pod must not reach.
+    let host_service = std::net::TcpListener::bind(loopback(0)).unwrap();
+    host_service.set_nonblocking(true).unwrap();
+    let host_port = host_service.local_addr().unwrap().port();
+    let manifest = format!(
+        r#"podc: 1
+name: net
+network: private
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: web
+    image: "@WORK@/images/web"
+    exec: [/bin/httpd, -f, -p, "{inner}", -h, /www]
+    ports:
+      - {{name: http, port: {inner}, hostPort: {published}, hostIP: 127.0.0.1}}
+  - name: probe
+    image: "@WORK@/images/probe"
+    exec: [/bin/sh, -c, "if nc -w 2 127.0.0.1 {host_port} </dev/null; then echo reached; else echo unreachable; fi > /out/probe; ip -o link | wc -l > /out/links; ip route | wc -l > /out/routes"]
+    mounts: [{{volume: out, path: /out}}]
+"#
+    );
+    let mut pod = Pod::start_with("net", &manifest, &["web", "probe"], |w| web_image(w, "web"));
+    let started = pod.started;
+    let (response, first) = first_answer(&mut pod, published, started);
+    assert!(response.contains("hello from the pod"), "{response}");
+    let steady = steady_state(published, 21);
+    eprintln!("private pod, launcher-bound port: first answer {first:?} after launch, then {steady:?} per request (median of 21)");
+    pod.wait_for(&["probe", "links", "routes"]);
+    assert_eq!(pod.read("probe").trim(), "unreachable");
+    assert_eq!(pod.read("links").trim(), "1", "the pod has loopback only");
+    assert_eq!(pod.read("routes").trim(), "0", "the pod has no route");
+    assert!(
+        matches!(host_service.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the host's loopback service was reached from the pod"
+    );
+    assert!(
+        std::net::TcpStream::connect_timeout(&loopback(inner), Duration::from_secs(2)).is_err(),
+        "the app's own port {inner} is open on the host"
+    );
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+    std::net::TcpListener::bind(loopback(published)).expect("the published port is free again");
+}
+
+/// A published port another process holds stops the launch before anything is mounted, with a
+/// message that names the port.
+#[test]
+fn e2e_port_in_use_fails_the_launch() {
+    let Some(_turn) = e2e() else { return };
+    let held = std::net::TcpListener::bind(loopback(0)).unwrap();
+    let port = held.local_addr().unwrap().port();
+    let manifest = format!(
+        r#"podc: 1
+name: busy
+network: private
+apps:
+  - name: web
+    image: "@WORK@/images/web"
+    exec: [/bin/httpd, -f, -p, "8080"]
+    ports: [{{port: 8080, hostPort: {port}, hostIP: 127.0.0.1}}]
+"#
+    );
+    let mut pod = Pod::start("busy", &manifest, &["web"]);
+    let (code, took) = pod.wait();
+    assert_eq!(code, 2, "{}", pod.log());
+    let log = pod.log();
+    assert!(
+        log.contains(&format!("cannot listen on tcp 127.0.0.1:{port}"))
+            && log.contains("another process holds it"),
+        "{log}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    pod.assert_nothing_left();
+}
+
+/// Copies `binary` and the libraries `ldd` names into `image`, at the same paths.
+fn copy_with_libraries(binary: &str, image: &Path) {
+    let out = Command::new("ldd").arg(binary).output().unwrap();
+    assert!(out.status.success(), "ldd {binary}");
+    let mut paths = vec![binary.to_string()];
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            paths.push(p.to_string());
+        }
+    }
+    for p in paths {
+        let to = image.join(p.trim_start_matches('/'));
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&p, &to).unwrap_or_else(|e| panic!("{p}: {e}"));
+    }
+}
+
+/// The host's socket is handed through (here by `systemd-socket-activate`, as systemd does with
+/// podc-<pod>.socket): nothing runs until the first connection, which starts the whole pod;
+/// systemd in the pod adopts the socket for an app that takes it (`activation: socket`; the app
+/// is systemd-socket-proxyd, which relays to a web server in the pod's private network).
+#[test]
+fn e2e_first_connection_starts_the_pod_and_reaches_a_socket_activated_app() {
+    let Some(_turn) = e2e() else { return };
+    let proxyd = podc::lower::SOCKET_PROXYD;
+    if !Path::new(proxyd).exists() || Command::new("ldd").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{proxyd} or ldd is missing"
+        );
+        eprintln!("skipping: {proxyd} or ldd is missing");
+        return;
+    }
+    let published = free_port();
+    let inner = free_port();
+    let manifest = format!(
+        r#"podc: 1
+name: lazy
+network: private
+start: connection
+apps:
+  - name: web
+    image: "@WORK@/images/web"
+    exec: [/bin/httpd, -f, -p, "127.0.0.1:{inner}", -h, /www]
+  - name: relay
+    image: "@WORK@/images/relay"
+    exec: ["{proxyd}", "127.0.0.1:{inner}"]
+    ports:
+      - {{port: {published}, hostIP: 127.0.0.1, activation: socket}}
+"#
+    );
+    let mut pod = Pod::build("lazy", &manifest, &["web", "relay"], |w| {
+        web_image(w, "web");
+        copy_with_libraries(proxyd, &w.join("images/relay"));
+    });
+    pod.wrapper = vec![
+        "systemd-socket-activate".into(),
+        "-l".into(),
+        format!("127.0.0.1:{published}"),
+    ];
+    pod.launch();
+    // Listening (seen in the kernel's socket table: a connection would start the pod), and
+    // nothing started: the only process is the one waiting for a connection.
+    let listening = |port: u16| {
+        let table = fs::read_to_string("/proc/net/tcp").unwrap();
+        let local = format!("0100007F:{port:04X} 00000000:0000 0A");
+        table.lines().any(|l| l.contains(&local))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listening(published) {
+        assert!(Instant::now() < deadline, "nothing listens:\n{}", pod.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let waiting: std::collections::BTreeSet<u32> = pod.cgroups.processes().into_iter().collect();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let t = Instant::now();
+    let (response, first) = first_answer(&mut pod, published, t);
+    assert!(response.contains("hello from the pod"), "{response}");
+    let steady = steady_state(published, 21);
+    eprintln!("socket-activated pod: first answer {first:?} after the first connection, then {steady:?} per request (median of 21)");
+    let running: std::collections::BTreeSet<u32> = pod.cgroups.processes().into_iter().collect();
+    assert!(running.len() > 3, "the pod is not running: {running:?}");
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
+/// Two private pods, each serving the same inner port, publish different host ports side by
+/// side: each answers on its own.
+#[test]
+fn e2e_two_pods_publish_different_ports_side_by_side() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = |name: &str, port: u16| {
+        format!(
+            r#"podc: 1
+name: {name}
+network: private
+apps:
+  - name: web
+    image: "@WORK@/images/web"
+    exec: [/bin/httpd, -f, -p, "8080", -h, /www]
+    ports: [{{port: 8080, hostPort: {port}, hostIP: 127.0.0.1}}]
+"#
+        )
+    };
+    let (a, b) = (free_port(), free_port());
+    let mut one = Pod::start_with("one", &manifest("one", a), &["web"], |w| {
+        web_image(w, "web")
+    });
+    let mut two = Pod::start_with("two", &manifest("two", b), &["web"], |w| {
+        web_image(w, "web");
+        fs::write(w.join("images/web/www/index.html"), "hello from pod two\n").unwrap();
+    });
+    let (ra, _) = first_answer(&mut one, a, Instant::now());
+    let (rb, _) = first_answer(&mut two, b, Instant::now());
+    assert!(ra.contains("hello from the pod"), "{ra}");
+    assert!(rb.contains("hello from pod two"), "{rb}");
+    for pod in [&mut one, &mut two] {
+        pod.terminate();
+        assert_eq!(pod.wait().0, 0, "{}", pod.log());
+        pod.assert_nothing_left();
+    }
+}
+
+/// Published ports: the launcher binds them first (before any mount) unless the host handed
+/// the same number of sockets over; a private pod gets `--private-network`.
+#[test]
+fn launch_binds_published_ports_unless_handed_them() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/network-private-proxy.yaml");
+    assert!(podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .status()
+        .unwrap()
+        .success());
+    let tree = out.path().join("shop");
+    let host = |listen_fds| Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        machine_id: None,
+        listen_fds,
+    };
+    let plan = || launch::read_plan(&tree).unwrap();
+    let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
+    let shown: Vec<String> = own.actions.iter().map(|a| a.to_string()).collect();
+    assert!(
+        shown[0].starts_with("listen tcp 127.0.0.1:8080"),
+        "{shown:?}"
+    );
+    assert!(shown[1].starts_with("listen tcp 9090"), "{shown:?}");
+    assert!(shown[2].starts_with("unshare"), "{shown:?}");
+    assert!(own.argv.contains(&"--private-network".to_string()));
+    let handed = launch::prepare(&tree, plan(), &host(Some(2))).unwrap();
+    assert!(!handed
+        .actions
+        .iter()
+        .any(|a| a.to_string().starts_with("listen")));
+    let wrong = launch::prepare(&tree, plan(), &host(Some(1))).unwrap_err();
+    assert!(
+        wrong.to_string().contains("1 sockets were handed"),
+        "{wrong}"
+    );
 }
