@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
@@ -88,6 +88,20 @@ pub struct Writer {
     /// Pods that may be replaced: their destination exists (with a podc tree) or not.
     exists: std::collections::BTreeMap<String, bool>,
     staged: Vec<(String, tempfile::TempDir)>,
+    /// Whether the umask takes bits from files' and directories' modes, so that they must be
+    /// set again after creation (with the usual umask 022 they need not be: two system calls a
+    /// file fewer).
+    fix_modes: (bool, bool),
+}
+
+/// Whether the process's umask takes bits from `FILE_MODE` and from `DIR_MODE`.
+fn umask_strips() -> (bool, bool) {
+    use rustix::fs::Mode;
+    // Reading the umask means setting it; it is put back at once (podc has one thread here).
+    let mask = rustix::process::umask(Mode::empty());
+    rustix::process::umask(mask);
+    let mask = mask.bits();
+    (FILE_MODE & mask != 0, DIR_MODE & mask != 0)
 }
 
 impl Writer {
@@ -116,6 +130,7 @@ impl Writer {
             dir,
             exists,
             staged: Vec::new(),
+            fix_modes: umask_strips(),
         })
     }
 
@@ -139,8 +154,13 @@ impl Writer {
                 let dir = &rel[..end];
                 if !made.contains(&dir) {
                     let path = root.join(dir);
-                    fs::create_dir(&path).map_err(io_err(&path))?;
-                    set_mode(&path, DIR_MODE)?;
+                    fs::DirBuilder::new()
+                        .mode(DIR_MODE)
+                        .create(&path)
+                        .map_err(io_err(&path))?;
+                    if self.fix_modes.1 {
+                        set_mode(&path, DIR_MODE)?;
+                    }
                     made.push(dir);
                 }
                 end += 1;
@@ -148,9 +168,17 @@ impl Writer {
         }
         for (rel, content) in files {
             let path = root.join(rel);
-            let mut f = fs::File::create(&path).map_err(io_err(&path))?;
-            f.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(FILE_MODE)
+                .open(&path)
                 .map_err(io_err(&path))?;
+            if self.fix_modes.0 {
+                f.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+                    .map_err(io_err(&path))?;
+            }
             f.write_all(content.as_bytes()).map_err(io_err(&path))?;
         }
         self.staged.push((pod.to_string(), staging));

@@ -93,8 +93,44 @@ install_pod() { # NAME: build from the payload's manifest and install as the REA
     podc build "$P/pods/$name.yaml" -o /root/build --cgroup "$CGROUP" --systemd "$SDVER" >/dev/null ||
         { bad "build-$name: podc build failed"; return 1; }
     mkdir -p /var/lib/podc && rm -rf "/var/lib/podc/$name" && cp -a "/root/build/$name" "/var/lib/podc/$name"
-    cp "/root/build/$name/podc-$name.service" /etc/systemd/system/
+    # The host unit, and the socket unit of a pod that publishes ports.
+    cp "/root/build/$name/podc-$name".* /etc/systemd/system/
     systemctl daemon-reload
+}
+
+# GET / from 127.0.0.1:PORT (the VM has no network device: loopback only).
+get() { "$P/busybox" wget -q -T 10 -O - "http://127.0.0.1:$1/"; }
+port_open() { get "$1" >/dev/null 2>&1; }
+
+# A private pod started by the first connection to its published port, through the host's
+# socket unit; then stopped, leaving nothing (no process, cgroup, mount, machine or listener).
+check_network() {
+    install_pod web || return
+    if timed start-web-socket systemctl enable --now podc-web.socket; then ok "enable-now-web-socket returned 0"; else bad "enable-now-web-socket: systemctl failed"; fi
+    check web-socket-active active "$(systemctl is-active podc-web.socket)"
+    check web-not-started-before-a-connection inactive "$(systemctl is-active podc-web.service)"
+    local t0 answer
+    t0=$(now)
+    answer=$(get 18080 2>&1)
+    say "time first-connection=$(since "$t0")"
+    check web-first-connection-answer "hello from the pod" "$answer"
+    check web-started-by-the-connection active "$(systemctl is-active podc-web.service)"
+    t0=$(now)
+    local n=0
+    for _ in $(seq 50); do [ "$(get 18080 2>/dev/null)" = "hello from the pod" ] && n=$((n + 1)); done
+    say "time steady-50-requests=$(since "$t0")"
+    check web-steady-answers 50 "$n"
+    # The pod's own network: loopback only, and its app's port is not on the host.
+    local leader
+    leader=$(machinectl show podc-web -p Leader --value 2>/dev/null)
+    # /proc/PID/net/dev lists the interfaces of PID's network namespace (two header lines).
+    check web-pod-interfaces 1 "$(($(wc -l <"/proc/$leader/net/dev") - 2))"
+    if port_open 8080; then bad "web-inner-port-not-on-host: 127.0.0.1:8080 answers on the host"; else ok web-inner-port-not-on-host; fi
+    timed stop-web systemctl stop podc-web.socket podc-web.service
+    check web-socket-stopped inactive "$(systemctl is-active podc-web.socket)"
+    check_nothing_left web stop-web
+    if port_open 18080; then bad "web-port-closed-after-stop: still answers"; else ok web-port-closed-after-stop; fi
+    systemctl disable podc-web.socket 2>/dev/null
 }
 
 # The pod's limits and each app's, in the host's cgroup files.
@@ -196,7 +232,8 @@ phase1() {
     local img=/var/lib/podc/images/busybox
     mkdir -p "$img/bin" && cp "$P/busybox" "$img/bin/busybox"
     for a in $("$img/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$img/bin/$a"; done
-    for d in dev etc proc root run sys tmp usr var; do mkdir -p "$img/$d"; done
+    for d in dev etc proc root run sys tmp usr var www; do mkdir -p "$img/$d"; done
+    echo "hello from the pod" >"$img/www/index.html"
     local host_journals
     host_journals=$(journal_dirs)
 
@@ -277,6 +314,9 @@ phase1() {
     check oom-pod-status-after-stop 137 "$(prop oom ExecMainStatus)"
     check_nothing_left oom oom-pod
     systemctl reset-failed podc-oom
+
+    # --- networking: a published port, socket activation of the whole pod.
+    check_network
 
     # --- the enabled pod starts at boot.
     check main-enabled enabled "$(systemctl is-enabled podc-main)"
