@@ -60,6 +60,15 @@ pub enum Network {
     Private,
 }
 
+impl Network {
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Host => "host",
+            Network::Private => "private",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Start {

@@ -10,13 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::escape;
 use crate::manifest::{CgroupVersion, Network, Protocol};
 
-pub fn network_name(n: Network) -> &'static str {
-    match n {
-        Network::Host => "host",
-        Network::Private => "private",
-    }
-}
-
 /// `key = value` and a line break; `key` is a bare TOML key.
 fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
     use toml_writer::TomlWrite;
@@ -189,7 +182,7 @@ impl MountPlan {
         line(&mut out, "cgroup", self.cgroup.to_string().as_str());
         line(&mut out, "apps", &self.apps);
         if self.network != Network::Host {
-            line(&mut out, "network", network_name(self.network));
+            line(&mut out, "network", self.network.name());
         }
         for l in &self.listen {
             out.push_str("\n[[listen]]\n");
