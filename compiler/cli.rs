@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::codes;
 use crate::diag::{Diagnostic, Report};
 use crate::lower::Install;
 use crate::manifest::CgroupVersion;
+use crate::output::{Emitter, MessageFormat};
 use crate::parse::Format;
 use crate::resolve::Overrides;
 use crate::{emit, Input};
@@ -33,9 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Compile manifests into unit trees (one directory per pod under the output directory).
     Build {
-        /// Manifests (.yaml, .yml or .toml).
-        #[arg(required = true)]
-        manifests: Vec<PathBuf>,
+        #[command(flatten)]
+        args: CompileArgs,
         /// Output directory; each pod's tree is DIR/<pod>.
         #[arg(
             short = 'o',
@@ -47,21 +48,11 @@ pub enum Command {
         /// Write nothing; print a diff against the existing trees and exit 1 if they differ.
         #[arg(long)]
         check: bool,
-        #[command(flatten)]
-        target: TargetArgs,
-        /// Where the tree is installed on the host [default: /var/lib/podc/<pod>].
-        #[arg(long, value_name = "DIR")]
-        install_dir: Option<String>,
-        /// Where podc is installed on the host.
-        #[arg(long, value_name = "PATH", default_value = "/usr/bin/podc")]
-        podc_path: String,
     },
     /// Validate manifests: print diagnostics, set the exit status.
     Check {
-        #[arg(required = true)]
-        manifests: Vec<PathBuf>,
         #[command(flatten)]
-        target: TargetArgs,
+        args: CompileArgs,
     },
     /// Run a built pod: mount its plan and exec systemd-nspawn (as root).
     Launch {
@@ -83,6 +74,40 @@ pub enum Command {
 pub enum CgroupArg {
     V1,
     V2,
+}
+
+/// Everything `build` and `check` share, so that both judge a manifest the same way: the
+/// manifests, the target, the install paths, and how diagnostics are shown. [`validate`]
+/// checks them once for both.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompileArgs {
+    /// Manifests (.yaml, .yml or .toml); `-` reads one from standard input.
+    #[arg(required = true)]
+    manifests: Vec<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Where the tree is installed on the host [default: /var/lib/podc/<pod>].
+    #[arg(long, value_name = "DIR")]
+    install_dir: Option<String>,
+    /// Where podc is installed on the host.
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/podc")]
+    podc_path: String,
+    /// Treat warnings as errors: exit 1 and write nothing when there are any.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// How diagnostics are written: rustc-style text on stderr, JSON lines or one SARIF 2.1.0
+    /// log on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "human")]
+    message_format: MessageFormat,
+    /// The format of a manifest read from standard input (`-`).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "yaml")]
+    stdin_format: StdinFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StdinFormat {
+    Yaml,
+    Toml,
 }
 
 /// The target flags `build` and `check` share, so that both judge a manifest the same way.
@@ -132,29 +157,16 @@ pub fn run(cli: Cli) -> Exit {
             dry_run,
             check,
         } => launch(&tree, dry_run, check, &mut stdout, &mut stderr),
-        Command::Check { manifests, target } => {
-            compile_all(&manifests, target.overrides(), &mut stderr).map(|r| match r {
-                Ok(_) => Exit::Ok,
-                Err(()) => Exit::Input,
-            })
+        Command::Check { args } => {
+            return compile_command(&args, None, &mut stdout, &mut stderr);
         }
         Command::Build {
-            manifests,
+            args,
             output,
             check,
-            target,
-            install_dir,
-            podc_path,
-        } => build(
-            &manifests,
-            &output,
-            check,
-            target.overrides(),
-            install_dir,
-            podc_path,
-            &mut stdout,
-            &mut stderr,
-        ),
+        } => {
+            return compile_command(&args, Some((&output, check)), &mut stdout, &mut stderr);
+        }
     };
     match result {
         Ok(exit) => exit,
@@ -225,18 +237,10 @@ fn check_path_flag(flag: &str, value: &str) -> Result<(), Fatal> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    manifests: &[PathBuf],
-    output: &Path,
-    check: bool,
-    overrides: Overrides,
-    install_dir: Option<String>,
-    podc_path: String,
-    stdout: &mut impl Write,
-    stderr: &mut impl Write,
-) -> Result<Exit, Fatal> {
-    if let Some(systemd) = overrides.systemd {
+/// The one validation of the flags `build` and `check` share: both refuse the same command
+/// lines with the same words.
+fn validate(args: &CompileArgs) -> Result<(), Fatal> {
+    if let Some(systemd) = args.target.systemd {
         if systemd < crate::target::MIN_SYSTEMD {
             return Err(Fatal(format!(
                 "--systemd {systemd}: podc targets systemd {} or newer",
@@ -244,19 +248,66 @@ fn build(
             )));
         }
     }
-    check_path_flag("--podc-path", &podc_path)?;
-    if let Some(dir) = &install_dir {
+    check_path_flag("--podc-path", &args.podc_path)?;
+    if let Some(dir) = &args.install_dir {
         check_path_flag("--install-dir", dir)?;
-        if manifests.len() > 1 {
+        if args.manifests.len() > 1 {
             return Err(Fatal(
                 "--install-dir names one pod's directory; give one manifest with it".into(),
             ));
         }
     }
-    let pods = match compile_all(manifests, overrides, stderr)? {
-        Ok(pods) => pods,
-        Err(()) => return Ok(Exit::Input),
+    if args.manifests.iter().filter(|p| is_stdin(p)).count() > 1 {
+        return Err(Fatal("standard input (`-`) can be read only once".into()));
+    }
+    Ok(())
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// `build` (with its output directory and `--check`) or `check`: validate the flags, compile
+/// every manifest, show the diagnostics in the chosen format, and for `build` write the trees.
+fn compile_command(
+    args: &CompileArgs,
+    build_to: Option<(&Path, bool)>,
+    stdout: &mut impl Write,
+    stderr: &mut impl Write,
+) -> Exit {
+    let mut emitter = Emitter::new(args.message_format);
+    let result = validate(args).and_then(|()| {
+        let pods = match compile_all(args, &mut emitter, stdout, stderr)? {
+            Ok(pods) => pods,
+            Err(()) => return Ok(Exit::Input),
+        };
+        match build_to {
+            None => Ok(Exit::Ok),
+            Some((output, check)) => {
+                build(args, &pods, output, check, emitter.format(), stdout, stderr)
+            }
+        }
+    });
+    let exit = match result {
+        Ok(exit) => exit,
+        Err(Fatal(msg)) => {
+            emitter.fatal(&msg, stdout, stderr);
+            Exit::Usage
+        }
     };
+    emitter.finish(stdout);
+    exit
+}
+
+fn build(
+    args: &CompileArgs,
+    pods: &BTreeMap<String, crate::pod::Pod>,
+    output: &Path,
+    check: bool,
+    format: MessageFormat,
+    stdout: &mut impl Write,
+    stderr: &mut impl Write,
+) -> Result<Exit, Fatal> {
     let mut drift = false;
     let names: Vec<&str> = pods.keys().map(String::as_str).collect();
     let fatal = |e: emit::EmitError| Fatal(e.to_string());
@@ -269,10 +320,11 @@ fn build(
     };
     for pod in pods.values() {
         let install = Install {
-            dir: install_dir
+            dir: args
+                .install_dir
                 .clone()
                 .unwrap_or_else(|| format!("/var/lib/podc/{}", pod.name)),
-            podc: podc_path.clone(),
+            podc: args.podc_path.clone(),
         };
         let files = crate::generate(pod, &install);
         if let Some(writer) = writer.as_mut() {
@@ -281,7 +333,12 @@ fn build(
             let diff = emit::diff_tree(output, &pod.name, &files).map_err(fatal)?;
             if !diff.is_empty() {
                 drift = true;
-                let _ = stdout.write_all(diff.as_bytes());
+                // Standard output carries the machine-readable messages in json and sarif.
+                if format == MessageFormat::Human {
+                    let _ = stdout.write_all(diff.as_bytes());
+                } else {
+                    let _ = stderr.write_all(diff.as_bytes());
+                }
                 let _ = writeln!(
                     stderr,
                     "{}: out of date; run `podc build` to update it",
@@ -299,43 +356,67 @@ fn build(
     Ok(if drift { Exit::Input } else { Exit::Ok })
 }
 
-/// Reads a file, but no more than one byte past the manifest size limit.
-fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+/// Reads at most one byte past the manifest size limit.
+fn read_bounded(reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
+    reader
         .take(crate::limits::MAX_MANIFEST_BYTES as u64 + 1)
         .read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
-/// Reads and checks every manifest. `Ok(Err(()))` when any has errors (already printed).
+/// A manifest's bytes, name to show and format: a file, or standard input for `-`.
+fn read_manifest(path: &Path, args: &CompileArgs) -> Result<(Vec<u8>, String, Format), Fatal> {
+    if is_stdin(path) {
+        let display = "<stdin>".to_string();
+        let format = match args.stdin_format {
+            StdinFormat::Yaml => Format::Yaml,
+            StdinFormat::Toml => Format::Toml,
+        };
+        let bytes =
+            read_bounded(std::io::stdin().lock()).map_err(|e| Fatal(format!("{display}: {e}")))?;
+        return Ok((bytes, display, format));
+    }
+    let display = path.display().to_string();
+    let format = Format::of(path).ok_or_else(|| {
+        Fatal(format!(
+            "{display}: unknown manifest type; use a .yaml, .yml or .toml file, or `-` for standard input"
+        ))
+    })?;
+    let bytes = std::fs::File::open(path)
+        .and_then(read_bounded)
+        .map_err(|e| Fatal(format!("{display}: {e}")))?;
+    Ok((bytes, display, format))
+}
+
+/// Reads and checks every manifest, showing each one's diagnostics. `Ok(Err(()))` when any
+/// has errors, or warnings under `--deny-warnings`.
 fn compile_all(
-    manifests: &[PathBuf],
-    overrides: Overrides,
+    args: &CompileArgs,
+    emitter: &mut Emitter,
+    stdout: &mut impl Write,
     stderr: &mut impl Write,
 ) -> Result<Result<BTreeMap<String, crate::pod::Pod>, ()>, Fatal> {
+    let overrides = args.target.overrides();
     let mut pods = BTreeMap::new();
     let mut failed = false;
-    for path in manifests {
-        let display = path.display().to_string();
-        let format = Format::of(path).ok_or_else(|| {
-            Fatal(format!(
-                "{display}: unknown manifest type; use a .yaml, .yml or .toml file"
-            ))
-        })?;
-        let bytes = read_bounded(path).map_err(|e| Fatal(format!("{display}: {e}")))?;
+    for path in &args.manifests {
+        let (bytes, display, format) = read_manifest(path, args)?;
         if bytes.len() > crate::limits::MAX_MANIFEST_BYTES {
             let report = Report {
                 file: display,
                 source: String::new(),
-                diagnostics: vec![Diagnostic::new(format!(
-                    "the manifest is larger than {} MiB, the most podc reads",
-                    crate::limits::MAX_MANIFEST_BYTES >> 20
-                ))
+                diagnostics: vec![Diagnostic::new(
+                    codes::TOO_LARGE,
+                    format!(
+                        "the manifest is larger than {} MiB, the most podc reads",
+                        crate::limits::MAX_MANIFEST_BYTES >> 20
+                    ),
+                )
                 .at("", Some(0..0))],
             };
-            let _ = writeln!(stderr, "{report}");
+            emitter.report(&report, stdout, stderr);
             failed = true;
             continue;
         }
@@ -348,46 +429,63 @@ fn compile_all(
                 let report = Report {
                     file: display,
                     source,
-                    diagnostics: vec![Diagnostic::new("the manifest is not valid UTF-8")
-                        .at("", Some(valid..valid + 1))],
+                    diagnostics: vec![Diagnostic::new(
+                        codes::NOT_UTF8,
+                        "the manifest is not valid UTF-8",
+                    )
+                    .at("", Some(valid..valid + 1))],
                 };
-                let _ = writeln!(stderr, "{report}");
+                emitter.report(&report, stdout, stderr);
                 failed = true;
                 continue;
             }
         };
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let file_name = if is_stdin(path) {
+            display.clone()
+        } else {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
         let input = Input {
             display: &display,
             file_name: &file_name,
             source: &source,
             format,
         };
-        match crate::check(&input, overrides) {
-            Ok(pod) => {
-                if let Some(first) = pods
-                    .get(&pod.name)
-                    .map(|p: &crate::pod::Pod| p.manifest_file.clone())
-                {
-                    let parsed = crate::parse::parse(&source, format).ok();
-                    let span = parsed.and_then(|p| p.map.value("name"));
-                    let report = Report {
-                        file: display.clone(),
-                        source: source.clone(),
-                        diagnostics: vec![Diagnostic::new(format!("pod {:?} is also defined by {first}; pod names must be unique in one build", pod.name)).at("name", span)],
-                    };
-                    let _ = writeln!(stderr, "{report}");
-                    failed = true;
-                } else {
-                    pods.insert(pod.name.clone(), pod);
-                }
+        let (pod, mut report) = crate::check_all(&input, overrides);
+        if let Some(pod) = pod {
+            if let Some(first) = pods
+                .get(&pod.name)
+                .map(|p: &crate::pod::Pod| p.manifest_file.clone())
+            {
+                let parsed = crate::parse::parse(&source, format).ok();
+                let span = parsed.and_then(|p| p.map.value("name"));
+                report.diagnostics.push(
+                    Diagnostic::new(
+                        codes::POD_DUPLICATE,
+                        format!(
+                            "pod {:?} is also defined by {first}; pod names must be unique in one build",
+                            pod.name
+                        ),
+                    )
+                    .at("name", span),
+                );
+            } else if report.errors() == 0 && !(args.deny_warnings && report.warnings() > 0) {
+                pods.insert(pod.name.clone(), pod);
             }
-            Err(report) => {
-                let _ = writeln!(stderr, "{report}");
-                failed = true;
+        }
+        if report.errors() > 0 || (args.deny_warnings && report.warnings() > 0) {
+            failed = true;
+        }
+        emitter.report(&report, stdout, stderr);
+        let denied = args.deny_warnings && report.errors() == 0 && report.warnings() > 0;
+        if denied && emitter.format() == MessageFormat::Human {
+            {
+                let _ = writeln!(
+                    stderr,
+                    "error: {display}: warnings are denied (--deny-warnings)"
+                );
             }
         }
     }

@@ -10,9 +10,13 @@ use std::ops::Range;
 
 use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 
+pub use crate::codes::{Code, Severity};
+
 /// One problem found in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The registered code; its severity is the diagnostic's.
+    pub code: &'static Code,
     /// What is wrong, in one sentence without a trailing period.
     pub message: String,
     /// The document path of the offending node (`apps[1].isolators.memory`), if known.
@@ -26,8 +30,9 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(message: impl Into<String>) -> Self {
+    pub fn new(code: &'static Code, message: impl Into<String>) -> Self {
         Diagnostic {
+            code,
             message: message.into(),
             path: None,
             span: None,
@@ -52,6 +57,14 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+
+    pub fn severity(&self) -> Severity {
+        self.code.severity
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.code.severity == Severity::Error
+    }
 }
 
 /// All problems found in one manifest, with what is needed to show them.
@@ -63,19 +76,58 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+
+    /// The closing line: `error: pod.yaml: 2 errors, 1 warning found`, or `warning: ...` when
+    /// there are only warnings.
+    pub fn summary(&self) -> String {
+        let (e, w) = (self.errors(), self.warnings());
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let counts = match (e, w) {
+            (_, 0) => plural(e, "error"),
+            (0, _) => plural(w, "warning"),
+            _ => format!("{}, {}", plural(e, "error"), plural(w, "warning")),
+        };
+        let level = if e > 0 { "error" } else { "warning" };
+        format!("{level}: {}: {counts} found", self.file)
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.diagnostics {
             writeln!(f, "{}", render(&self.file, &self.source, d))?;
         }
-        let n = self.diagnostics.len();
-        write!(
-            f,
-            "error: {}: {n} error{} found",
-            self.file,
-            if n == 1 { "" } else { "s" }
-        )
+        f.write_str(&self.summary())
     }
+}
+
+/// The known name closest to `name`, if one is close enough to be a likely misspelling: a
+/// name that differs only in case, else the one at the smallest edit distance (strsim's
+/// Levenshtein) of at most 2, or a quarter of its length for long names.
+pub fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+        return Some(k);
+    }
+    known
+        .iter()
+        .map(|k| {
+            (
+                strsim::levenshtein(name, k),
+                name.len().abs_diff(k.len()),
+                *k,
+            )
+        })
+        .filter(|(d, _, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, _, k)| k)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -127,8 +179,13 @@ pub fn render(file: &str, source: &str, d: &Diagnostic) -> String {
         located = format!(" (in {file})");
     }
     let title = format!("{}{}", d.message, located);
-    let mut group = Level::ERROR
+    let level = match d.severity() {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let mut group = level
         .primary_title(title.as_str())
+        .id(d.code.code)
         .elements(elements);
     let path_note = d.path.as_ref().map(|p| format!("at `{p}`"));
     if let Some(p) = &path_note {
@@ -145,6 +202,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nearest_finds_typos_and_case_but_not_strangers() {
+        let known = ["memory", "cpu", "tasks", "cpuWeight"];
+        assert_eq!(nearest("memroy", &known), Some("memory"));
+        assert_eq!(nearest("cpuweight", &known), Some("cpuWeight"));
+        assert_eq!(nearest("Memory", &known), Some("memory"));
+        assert_eq!(nearest("network", &known), None);
+    }
+
+    #[test]
     fn line_col_counts_characters_not_bytes() {
         let src = "a: é\nb: x\n";
         assert_eq!(line_col(src, 0), (1, 1));
@@ -156,10 +222,11 @@ mod tests {
     #[test]
     fn renders_file_line_column_caret_and_path() {
         let src = "podc: 1\nname: Web\n";
-        let d = Diagnostic::new("bad name")
+        let d = Diagnostic::new(crate::codes::BAD_NAME, "bad name")
             .at("name", Some(14..17))
             .label("here");
         let out = render("pod.yaml", src, &d);
+        assert!(out.starts_with("error[P0101]: bad name"), "{out}");
         assert!(out.contains("--> pod.yaml:2:7"), "{out}");
         assert!(out.contains("^^^ here"), "{out}");
         assert!(out.contains("at `name`"), "{out}");

@@ -6,6 +6,7 @@
 //! Every stage before `emit` is a pure function of its input: [`compile`] runs them.
 
 pub mod cli;
+pub mod codes;
 pub mod diag;
 pub mod emit;
 pub mod escape;
@@ -15,6 +16,7 @@ pub mod linux;
 pub mod lower;
 pub mod manifest;
 pub mod mountplan;
+pub mod output;
 pub mod parse;
 pub mod pod;
 pub mod quantity;
@@ -52,6 +54,27 @@ pub fn check(input: &Input, overrides: Overrides) -> Result<Pod, Report> {
     };
     let parsed = parse::parse(input.source, input.format).map_err(|d| report(vec![d]))?;
     resolve::resolve(&parsed, input.file_name, overrides).map_err(report)
+}
+
+/// Parses and resolves a manifest, keeping warnings: the pod (when nothing is an error) and
+/// every diagnostic, warnings included.
+pub fn check_all(input: &Input, overrides: Overrides) -> (Option<Pod>, Report) {
+    let mut report = Report {
+        file: input.display.to_string(),
+        source: input.source.to_string(),
+        diagnostics: Vec::new(),
+    };
+    match parse::parse(input.source, input.format) {
+        Err(d) => {
+            report.diagnostics.push(d);
+            (None, report)
+        }
+        Ok(parsed) => {
+            let (pod, diagnostics) = resolve::resolve_all(&parsed, input.file_name, overrides);
+            report.diagnostics = diagnostics;
+            (pod, report)
+        }
+    }
 }
 
 /// The files of a pod's tree, relative to the pod directory.

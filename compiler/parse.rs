@@ -5,11 +5,16 @@
 //! its document path. A document that does not fit the types gives exactly one diagnostic
 //! (serde stops at the first); the semantic rules in [`crate::resolve`] report all of theirs.
 
+// A parse error is a `Diagnostic` by value (128 bytes with its code): it happens once per run
+// at most, so boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::diag::Diagnostic;
+use crate::codes::{self, Code};
+use crate::diag::{nearest, Diagnostic};
 use crate::manifest::Manifest;
 use crate::source::SourceMap;
 
@@ -102,7 +107,7 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
     if blank {
-        return Err(Diagnostic::new("the manifest is empty")
+        return Err(Diagnostic::new(codes::EMPTY, "the manifest is empty")
             .at("", Some(0..0))
             .help("a manifest needs at least `podc`, `name` and `apps`"));
     }
@@ -115,7 +120,8 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
         Ok(v) => v,
         Err(err) => {
             let span = err.location().and_then(|loc| yaml_location(source, &loc));
-            return Err(Diagnostic::new(yaml_message(&err)).at("", span));
+            let (code, message) = yaml_message(&err);
+            return Err(Diagnostic::new(code, message).at("", span));
         }
     };
     // serde would read a top-level list as a struct's fields in order; say what is wrong instead.
@@ -126,9 +132,10 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
             _ => "a single value",
         };
         let start = first_content(source).unwrap_or(0);
-        return Err(Diagnostic::new(format!(
-            "the manifest is {what}, not a mapping of keys to values"
-        ))
+        return Err(Diagnostic::new(
+            codes::NOT_A_MAPPING,
+            format!("the manifest is {what}, not a mapping of keys to values"),
+        )
         .at("", Some(start..start + 1))
         .help("a manifest needs at least `podc`, `name` and `apps`"));
     }
@@ -148,11 +155,11 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
         } else {
             map.value(&path)
         };
-        let help = message
+        let bool_help = message
             .ends_with("expected a boolean")
             .then_some("booleans are true and false; yes, no, on and off are strings in YAML 1.2");
-        let d = Diagnostic::new(message).at(path, span);
-        match help {
+        let d = serde_diagnostic(message).at(path, span);
+        match bool_help {
             Some(h) => d.help(h),
             None => d,
         }
@@ -221,8 +228,8 @@ fn yaml_location(source: &str, loc: &serde_saphyr::Location) -> Option<std::ops:
     Some(start..start + len)
 }
 
-/// serde-saphyr's message without the position it appends (we show our own).
-fn yaml_message(err: &serde_saphyr::Error) -> String {
+/// serde-saphyr's message without the position it appends (we show our own), and its code.
+fn yaml_message(err: &serde_saphyr::Error) -> (&'static Code, String) {
     let text = err.without_snippet().to_string();
     let text = match text.find(" at line ") {
         Some(i) => &text[..i],
@@ -234,29 +241,70 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
             .split_once('{')
             .map_or(breach, |(_, rest)| rest.trim_end_matches('}'))
             .replace(':', "");
-        return format!(
+        return (codes::READER_LIMIT, format!(
             "the manifest reaches a limit of podc's YAML reader ({}): it is too large, too deeply nested or expands too many aliases",
             detail.trim()
-        );
+        ));
     }
     if let Some(key) = text.strip_prefix("duplicate mapping key: ") {
         let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
-        return format!("duplicate key `{key}`");
+        return (codes::DUPLICATE_KEY, format!("duplicate key `{key}`"));
     }
-    tidy(text)
+    (codes::SYNTAX, tidy(text))
+}
+
+/// A serde message about a document that does not fit the manifest types, with its code and,
+/// for an unknown key or word, the nearest valid one as help. serde lists every valid name
+/// (`unknown field `memroy`, expected one of `cpu`, `memory`, ...`); the list stays in the
+/// message only when no name is near.
+fn serde_diagnostic(message: String) -> Diagnostic {
+    let code = if message.starts_with("unknown field") {
+        codes::UNKNOWN_KEY
+    } else if message.starts_with("missing field") {
+        codes::MISSING_KEY
+    } else if message.starts_with("unknown variant") {
+        codes::UNKNOWN_VARIANT
+    } else {
+        codes::WRONG_TYPE
+    };
+    if code == codes::UNKNOWN_KEY || code == codes::UNKNOWN_VARIANT {
+        if let Some((head, near)) = did_you_mean(&message) {
+            return Diagnostic::new(code, head).help(format!("did you mean `{near}`?"));
+        }
+    }
+    Diagnostic::new(code, message)
+}
+
+/// Splits `unknown field `x`, expected one of `a`, `b`` into its head and the expected name
+/// nearest to `x`, if one is near.
+fn did_you_mean(message: &str) -> Option<(String, &str)> {
+    let (head, expected) = message.split_once(", expected ")?;
+    let given = head.split('`').nth(1)?;
+    // The expected names are the odd pieces between backticks.
+    let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let near = nearest(given, &names)?;
+    Some((head.to_string(), near))
 }
 
 fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
     let de = match toml::de::Deserializer::parse(source) {
         Ok(de) => de,
-        Err(e) => return Err(Diagnostic::new(tidy(e.message())).at("", e.span())),
+        Err(e) => {
+            let message = tidy(e.message());
+            let code = if message.starts_with("duplicate key") {
+                codes::DUPLICATE_KEY
+            } else {
+                codes::SYNTAX
+            };
+            return Err(Diagnostic::new(code, message).at("", e.span()));
+        }
     };
     match serde_path_to_error::deserialize::<_, Manifest>(de) {
         Ok(m) => Ok(m),
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            Err(Diagnostic::new(tidy(inner.message())).at(clean_path(&path), inner.span()))
+            Err(serde_diagnostic(tidy(inner.message())).at(clean_path(&path), inner.span()))
         }
     }
 }

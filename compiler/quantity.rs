@@ -141,6 +141,76 @@ pub fn millicores(text: &str) -> Result<u64, QuantityError> {
     u64::try_from(v).map_err(|_| QuantityError::TooLarge)
 }
 
+/// The number and the rest of a quantity-like text (`"128 MB"` → `("128", "MB")`), white
+/// space between them dropped; `None` when it does not start with a plain number.
+fn split_number(text: &str) -> Option<(&str, &str)> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, rest) = text.split_at(end);
+    let ok = !number.is_empty() && number.bytes().any(|b| b.is_ascii_digit());
+    ok.then_some((number, rest.trim()))
+}
+
+/// "Did you mean" for a memory value podc refused: a suffix in another spelling (`128MB`,
+/// `256mi`, `1 Gi`, `100m` meaning mega) gets the decimal and binary suffixes it may have
+/// meant.
+pub fn suggest_memory(text: &str) -> Option<String> {
+    let (number, suffix) = split_number(text)?;
+    // A quantity spelt right (too large, zero, not whole) needs no other spelling, except `m`:
+    // milli, which in a memory value is almost surely meant as mega.
+    if !matches!(Quantity::parse(text), Err(QuantityError::Syntax)) && suffix != "m" {
+        return None;
+    }
+    // Bytes spelt out: `512B`, `512 bytes`.
+    if matches!(suffix.to_ascii_lowercase().as_str(), "b" | "byte" | "bytes") {
+        return Some(format!("did you mean `{number}` (bytes)?"));
+    }
+    // `MB`, `Mb`, `MiB`, `mi`, `m`, `g`, `K`, `kB` ... → the letter's two quantities.
+    let stem = suffix
+        .strip_suffix(['B', 'b'])
+        .unwrap_or(suffix)
+        .trim_end_matches(['i', 'I']);
+    let letter = match stem.to_ascii_uppercase().as_str() {
+        "K" => 'K',
+        "M" => 'M',
+        "G" => 'G',
+        "T" => 'T',
+        "P" => 'P',
+        "E" => 'E',
+        _ => return None,
+    };
+    let decimal = if letter == 'K' { 'k' } else { letter };
+    Some(format!(
+        "did you mean `{number}{decimal}` (powers of 1000) or `{number}{letter}i` (powers of 1024)?"
+    ))
+}
+
+/// "Did you mean" for a cpu value podc refused: a percentage (`50%` is `500m`), or cores spelt
+/// out (`2 cores`, `2cpu`).
+pub fn suggest_cpu(text: &str) -> Option<String> {
+    let (number, suffix) = split_number(text)?;
+    let suffix = suffix.to_ascii_lowercase();
+    if suffix == "%" {
+        // n% of one CPU is n*10 millicores, exactly when n has at most one decimal.
+        let millis = Quantity::parse(number).ok()?.in_units(10, "").ok()?;
+        return Some(format!(
+            "a cpu limit is a number of CPUs: did you mean `{millis}m` ({number}% of one CPU)?"
+        ));
+    }
+    if matches!(
+        suffix.as_str(),
+        "c" | "cpu" | "cpus" | "core" | "cores" | "vcpu" | "vcpus"
+    ) {
+        return Some(format!("did you mean `{number}` (CPUs)?"));
+    }
+    if matches!(suffix.as_str(), "mc" | "millicores" | "millicpu" | "millis") {
+        return Some(format!("did you mean `{number}m` (millicores)?"));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +248,34 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(millicores(text), Ok(want), "{text}");
         }
+    }
+
+    #[test]
+    fn suggestions_for_other_spellings() {
+        let near = |s: Option<String>, want: &str| {
+            let s = s.unwrap_or_default();
+            assert!(s.contains(want), "{s:?} lacks {want:?}");
+        };
+        near(
+            suggest_memory("128MB"),
+            "`128M` (powers of 1000) or `128Mi`",
+        );
+        near(
+            suggest_memory("256mi"),
+            "`256M` (powers of 1000) or `256Mi`",
+        );
+        near(suggest_memory("1 Gi"), "`1G` (powers of 1000) or `1Gi`");
+        near(suggest_memory("4kb"), "`4k` (powers of 1000) or `4Ki`");
+        near(suggest_memory("512 bytes"), "`512` (bytes)");
+        near(suggest_cpu("50%"), "`500m`");
+        near(suggest_cpu("12.5%"), "`125m`");
+        near(suggest_cpu("2 cores"), "`2` (CPUs)");
+        near(suggest_memory("100m"), "`100M` (powers of 1000) or `100Mi`");
+        assert_eq!(suggest_memory("10XB"), None);
+        assert_eq!(suggest_memory("16Ei"), None);
+        assert_eq!(suggest_memory("0Mi"), None);
+        assert_eq!(suggest_cpu("two cores"), None);
+        assert_eq!(suggest_cpu("0.05%"), None);
     }
 
     #[test]

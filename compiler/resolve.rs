@@ -6,7 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::diag::Diagnostic;
+use crate::codes::{self, Code};
+use crate::diag::{nearest, Diagnostic};
 use crate::escape;
 use crate::limits;
 use crate::linux;
@@ -40,21 +41,47 @@ const RESERVED_APP_PREFIXES: &[&str] = &["podc-", "systemd-"];
 struct Checker<'a> {
     map: &'a SourceMap,
     errors: Vec<Diagnostic>,
+    /// The command line's target flags, so that a problem they cause names them.
+    flags: Overrides,
 }
 
 impl Checker<'_> {
     /// A problem with the value at `path`.
-    fn value(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
-        let d = Diagnostic::new(message).at(path, self.map.value(path));
+    fn value(
+        &mut self,
+        code: &'static Code,
+        path: &str,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let d = Diagnostic::new(code, message).at(path, self.map.value(path));
         self.errors.push(d);
         self.errors.last_mut().unwrap()
     }
 
     /// A problem with the key at `path` (its presence, or its pairing with another key).
-    fn key(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
-        let d = Diagnostic::new(message).at(path, self.map.key(path));
+    fn key(
+        &mut self,
+        code: &'static Code,
+        path: &str,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let d = Diagnostic::new(code, message).at(path, self.map.key(path));
         self.errors.push(d);
         self.errors.last_mut().unwrap()
+    }
+
+    /// A problem with no place in the manifest: it comes from the command line's flags.
+    fn flag(&mut self, code: &'static Code, message: impl Into<String>) -> &mut Diagnostic {
+        self.errors.push(Diagnostic::new(code, message));
+        self.errors.last_mut().unwrap()
+    }
+
+    /// `systemd N`, and `(--systemd N)` after it when the flag chose the version.
+    fn systemd(&self, t: Target) -> String {
+        match self.flags.systemd {
+            Some(v) => format!("systemd {v} (--systemd {v})"),
+            None => format!("systemd {}", t.systemd),
+        }
     }
 
     fn name(&mut self, path: &str, what: &str, name: &str) -> bool {
@@ -71,8 +98,12 @@ impl Checker<'_> {
             } else {
                 "may hold only lowercase letters, digits and single dashes between them".to_string()
             };
-            self.value(path, format!("{what} name {} {why}", show(name)))
-                .help = Some("names match ^[a-z0-9]+(-[a-z0-9]+)*$".into());
+            self.value(
+                codes::BAD_NAME,
+                path,
+                format!("{what} name {} {why}", show(name)),
+            )
+            .help = Some("names match ^[a-z0-9]+(-[a-z0-9]+)*$".into());
         }
         ok
     }
@@ -84,6 +115,7 @@ impl Checker<'_> {
         }
         if !value.starts_with('/') {
             self.value(
+                codes::PATH_RELATIVE,
                 path,
                 format!("{what} {} is not an absolute path", show(value)),
             );
@@ -91,17 +123,23 @@ impl Checker<'_> {
         }
         if escape::has_control(value) {
             self.value(
+                codes::PATH_CONTROL,
                 path,
                 format!("{what} {} contains a control character", show(value)),
             );
             return false;
         }
         if value.split('/').any(|c| c == "..") {
-            self.value(path, format!("{what} {} contains `..`", show(value)));
+            self.value(
+                codes::PATH_DOTDOT,
+                path,
+                format!("{what} {} contains `..`", show(value)),
+            );
             return false;
         }
         if let Some(long) = escape::long_component(value) {
             self.value(
+                codes::PATH_COMPONENT_LONG,
                 path,
                 format!(
                     "{what} has a component of {} bytes; Linux file names hold at most {}",
@@ -114,6 +152,7 @@ impl Checker<'_> {
         if !escape::is_normalized(value) {
             let normal = escape::normalize(value);
             self.value(
+                codes::PATH_NOT_NORMAL,
                 path,
                 format!("{what} {} is not in normal form", show(value)),
             )
@@ -124,20 +163,29 @@ impl Checker<'_> {
     }
 }
 
-/// The known name closest to `name`, if one is close enough to be a likely misspelling.
-fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| {
-            (
-                strsim::levenshtein(name, k),
-                name.len().abs_diff(k.len()),
-                *k,
-            )
-        })
-        .filter(|(d, _, k)| *d <= 2.max(k.len() / 4))
-        .min()
-        .map(|(_, _, k)| k)
+/// "did you mean" for a misspelt name of this pod's, else the list of its names.
+fn known_help(name: &str, known: &[&str], what: &str) -> String {
+    match nearest(name, known) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None if known.is_empty() => format!("this pod has no {what}"),
+        None => format!("this pod's {what}: {}", known.join(", ")),
+    }
+}
+
+/// The help for an unknown capability: the nearest name (a missing `CAP_` prefix and
+/// lowercase count as near), else how capabilities are named.
+fn capability_help(name: &str) -> String {
+    let prefixed = format!("CAP_{}", name.to_ascii_uppercase());
+    let near = nearest(name, linux::CAPABILITIES).or_else(|| {
+        linux::CAPABILITIES
+            .iter()
+            .find(|c| **c == prefixed)
+            .copied()
+    });
+    match near {
+        Some(near) => format!("did you mean `{near}`?"),
+        None => "capabilities are named like CAP_NET_BIND_SERVICE (see capabilities(7))".into(),
+    }
 }
 
 /// A value quoted for a message, with control characters visible.
@@ -145,28 +193,45 @@ fn show(s: &str) -> String {
     format!("{s:?}").replace('`', "'")
 }
 
+/// Resolves a manifest: the pod, or every diagnostic when any is an error (warnings included).
 pub fn resolve(
     parsed: &Parsed,
     manifest_file: &str,
     overrides: Overrides,
 ) -> Result<Pod, Vec<Diagnostic>> {
+    match resolve_all(parsed, manifest_file, overrides) {
+        (Some(pod), _) => Ok(pod),
+        (None, diagnostics) => Err(diagnostics),
+    }
+}
+
+/// Resolves a manifest and gives every diagnostic, in document order; the pod is `None` when
+/// any diagnostic is an error. Warnings never change the pod.
+pub fn resolve_all(
+    parsed: &Parsed,
+    manifest_file: &str,
+    overrides: Overrides,
+) -> (Option<Pod>, Vec<Diagnostic>) {
     let mut c = Checker {
         map: &parsed.map,
         errors: Vec::new(),
+        flags: overrides,
     };
     let pod = resolve_pod(&mut c, &parsed.manifest, manifest_file, overrides);
-    if c.errors.is_empty() {
-        Ok(pod)
-    } else {
-        let mut errors = c.errors;
-        errors.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
-        Err(errors)
+    if !c.errors.iter().any(Diagnostic::is_error) {
+        check_warnings(&mut c, &parsed.manifest, &pod);
     }
+    let mut diagnostics = c.errors;
+    // Diagnostics caused by a flag have no span and come first, like the flag on the line.
+    diagnostics.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+    let ok = !diagnostics.iter().any(Diagnostic::is_error);
+    (ok.then_some(pod), diagnostics)
 }
 
 fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Overrides) -> Pod {
     if m.podc != 1 {
         c.value(
+            codes::FORMAT_VERSION,
             "podc",
             format!(
                 "unsupported format version {}; this podc reads format 1",
@@ -176,6 +241,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     }
     if c.name("name", "pod", &m.name) && m.name.len() > MAX_POD_NAME {
         c.value(
+            codes::POD_NAME_LONG,
             "name",
             format!(
                 "pod name {} is {} characters long; at most {MAX_POD_NAME} are allowed for a pod",
@@ -216,6 +282,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
             .is_some()
         {
             c.value(
+                codes::VOLUME_DUPLICATE,
                 &join_key(&path, "name"),
                 format!("volume {} is defined twice", show(&v.name)),
             );
@@ -228,6 +295,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     for (key, count) in [("apps", m.apps.len()), ("volumes", m.volumes.len())] {
         if count > limits::MAX_ITEMS {
             c.key(
+                codes::TOO_MANY,
                 key,
                 format!(
                     "a pod may have at most {} {key}; this one has {count}",
@@ -248,7 +316,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         }
     }
     if m.apps.is_empty() {
-        c.value("apps", "a pod needs at least one app");
+        c.value(codes::NO_APPS, "apps", "a pod needs at least one app");
     }
     let mut apps = Vec::new();
     let mut app_names = BTreeSet::new();
@@ -256,6 +324,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         let path = join_index("apps", i);
         if !app_names.insert(a.name.clone()) {
             c.value(
+                codes::APP_DUPLICATE,
                 &join_key(&path, "name"),
                 format!("app {} is defined twice", show(&a.name)),
             );
@@ -270,6 +339,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     for key in m.annotations.keys() {
         if key.is_empty() || escape::has_control(key) {
             c.key(
+                codes::ANNOTATION_KEY,
                 &join_key("annotations", key),
                 format!(
                     "annotation key {} must be non-empty and without control characters",
@@ -301,6 +371,7 @@ fn resolve_target(c: &mut Checker, m: &Manifest, overrides: Overrides) -> Target
     if let Some(v) = spec.and_then(|s| s.systemd) {
         if v < u64::from(target::MIN_SYSTEMD) || v > 9999 {
             c.value(
+                codes::SYSTEMD_VERSION,
                 "target.systemd",
                 format!(
                     "systemd {v} is not a version podc can target; use {} or newer",
@@ -318,27 +389,62 @@ fn resolve_target(c: &mut Checker, m: &Manifest, overrides: Overrides) -> Target
         t.systemd = v;
     }
     if t.cgroup == CgroupVersion::V1 && t.systemd >= target::CGROUP_V1_REMOVED {
-        let path = if spec.and_then(|s| s.cgroup).is_some() {
-            "target.cgroup"
-        } else {
-            "target.systemd"
-        };
-        c.value(
-            path,
-            format!(
-                "systemd {} cannot run on cgroup v1: support for it was removed in systemd {}",
-                t.systemd,
-                target::CGROUP_V1_REMOVED
-            ),
+        // Name each side where it was set: a flag, or the manifest's key.
+        let flags: Vec<String> = [
+            overrides.cgroup.map(|_| "--cgroup v1".to_string()),
+            overrides.systemd.map(|v| format!("--systemd {v}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let message = format!(
+            "systemd {} cannot run on cgroup v1: support for it was removed in systemd {}",
+            t.systemd,
+            target::CGROUP_V1_REMOVED
         );
+        let manifest_side = if overrides.cgroup.is_none() && spec.and_then(|s| s.cgroup).is_some() {
+            Some("target.cgroup")
+        } else if overrides.systemd.is_none() {
+            Some("target.systemd")
+        } else {
+            None
+        };
+        match (flags.is_empty(), manifest_side) {
+            (true, _) => {
+                let path = if spec.and_then(|s| s.cgroup).is_some() {
+                    "target.cgroup"
+                } else {
+                    "target.systemd"
+                };
+                c.value(codes::CGROUP_V1_REMOVED, path, message);
+            }
+            (false, Some(path)) => {
+                c.value(
+                    codes::CGROUP_V1_REMOVED,
+                    path,
+                    format!("{message} (the command line says {})", flags.join(" ")),
+                );
+            }
+            (false, None) => {
+                c.flag(
+                    codes::CGROUP_V1_REMOVED,
+                    format!("{}: {message}", flags.join(" ")),
+                );
+            }
+        }
     }
     // Every app needs MountAPIVFS= to run in its own root directory.
     if !t.has(Feature::MountApiVfs) && !m.apps.is_empty() {
         let (since, _) = target::availability(Feature::MountApiVfs);
-        c.value("target.systemd", format!(
-            "systemd {} cannot run apps in their own root filesystem: podc needs MountAPIVFS= (systemd {since} or newer)",
-            t.systemd
-        ));
+        let message = format!(
+            "{} cannot run apps in their own root filesystem: podc needs MountAPIVFS= (systemd {since} or newer)",
+            c.systemd(t)
+        );
+        if overrides.systemd.is_some() {
+            c.flag(codes::NO_MOUNT_API_VFS, message);
+        } else {
+            c.value(codes::NO_MOUNT_API_VFS, "target.systemd", message);
+        }
     }
     t
 }
@@ -351,17 +457,17 @@ fn require(c: &mut Checker, path: &str, target: Target, feature: Feature, why: &
     let (since, until) = target::availability(feature);
     let msg = match until {
         Some(u) if target.systemd >= u => format!(
-            "{why} needs {}, which systemd {u} and newer no longer have (target: systemd {})",
+            "{why} needs {}, which systemd {u} and newer no longer have (target: {})",
             feature.spelling(),
-            target.systemd
+            c.systemd(target)
         ),
         _ => format!(
-            "{why} needs {}, which systemd {} lacks (added in {since})",
+            "{why} needs {}, which {} lacks (added in {since})",
             feature.spelling(),
-            target.systemd
+            c.systemd(target)
         ),
     };
-    c.value(path, msg);
+    c.value(codes::FEATURE_MISSING, path, msg);
     false
 }
 
@@ -372,6 +478,7 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
         match quantity::millicores(&q.0) {
             Ok(m) if m > 214_748_364 => {
                 c.value(
+                    codes::CPU_TOO_LARGE,
                     &path,
                     format!(
                         "cpu {} is larger than systemd's CPUQuota= can express",
@@ -394,13 +501,15 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
                 l.cpu_millis = Some(m);
             }
             Err(e) => {
-                c.value(&path, format!("cpu {} {e}", show(&q.0)));
+                let d = c.value(codes::QUANTITY, &path, format!("cpu {} {e}", show(&q.0)));
+                d.help = quantity::suggest_cpu(&q.0);
             }
         }
     }
     match (i.cpu_shares, i.cpu_weight) {
         (Some(_), Some(_)) => {
             c.key(
+                codes::CPU_WEIGHT_TWICE,
                 &join_key(base, "cpuWeight"),
                 "cpuShares and cpuWeight are two spellings of one setting; give only one",
             );
@@ -408,7 +517,11 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
         (Some(s), None) => {
             let path = join_key(base, "cpuShares");
             if !(2..=262_144).contains(&s) {
-                c.value(&path, format!("cpuShares {s} is out of range 2..262144"));
+                c.value(
+                    codes::OUT_OF_RANGE,
+                    &path,
+                    format!("cpuShares {s} is out of range 2..262144"),
+                );
             } else {
                 l.cpu_weight = Some(CpuWeight::Shares(s));
             }
@@ -416,7 +529,11 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
         (None, Some(w)) => {
             let path = join_key(base, "cpuWeight");
             if !(1..=10_000).contains(&w) {
-                c.value(&path, format!("cpuWeight {w} is out of range 1..10000"));
+                c.value(
+                    codes::OUT_OF_RANGE,
+                    &path,
+                    format!("cpuWeight {w} is out of range 1..10000"),
+                );
             } else {
                 l.cpu_weight = Some(CpuWeight::Weight(w));
             }
@@ -428,16 +545,17 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
         match quantity::bytes(&q.0) {
             Ok(b) => l.memory_bytes = Some(b),
             Err(e) => {
-                c.value(&path, format!("memory {} {e}", show(&q.0)));
+                let d = c.value(codes::QUANTITY, &path, format!("memory {} {e}", show(&q.0)));
+                d.help = quantity::suggest_memory(&q.0);
             }
         }
     }
     if let Some(n) = i.tasks {
         let path = join_key(base, "tasks");
         if n == 0 {
-            c.value(&path, "tasks must be at least 1");
+            c.value(codes::TASKS, &path, "tasks must be at least 1");
         } else if n == u64::MAX {
-            c.value(&path, "tasks is too large");
+            c.value(codes::TASKS, &path, "tasks is too large");
         } else {
             l.tasks = Some(n);
         }
@@ -463,9 +581,9 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
         {
             if CpuWeight::exact_weight_for_shares(s).is_none() {
                 let lo = (s * 100 / 1024).max(1);
-                c.value(&join_key(base, key), format!(
-                    "cpuShares {s} cannot be set exactly with systemd {}: it deprecates CPUShares= and turns CPUWeight=W into W*1024/100 shares on cgroup v1",
-                    t.systemd
+                let systemd = c.systemd(t);
+                c.value(codes::CPU_SHARES_INEXACT, &join_key(base, key), format!(
+                    "cpuShares {s} cannot be set exactly with {systemd}: it deprecates CPUShares= and turns CPUWeight=W into W*1024/100 shares on cgroup v1"
                 ))
                 .help = Some(format!(
                     "the nearest exact values are cpuShares {} (cpuWeight {lo}) and cpuShares {} (cpuWeight {})",
@@ -490,12 +608,13 @@ fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<V
                 ("gid", v.gid.is_some()),
             ] {
                 if present {
-                    c.key(&join_key(path, key), format!("`{key}` applies only to empty volumes; a host volume keeps its directory's own"));
+                    c.key(codes::HOST_VOLUME_OWNERSHIP, &join_key(path, key), format!("`{key}` applies only to empty volumes; a host volume keeps its directory's own"));
                 }
             }
             match &v.source {
                 None => {
                     c.key(
+                        codes::HOST_VOLUME_SOURCE,
                         &join_key(path, "kind"),
                         format!("host volume {} needs a `source` directory", show(&v.name)),
                     );
@@ -509,6 +628,7 @@ fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<V
         manifest::VolumeKind::Empty => {
             if v.source.is_some() {
                 c.key(
+                    codes::EMPTY_VOLUME_SOURCE,
                     &join_key(path, "source"),
                     "an empty volume has no `source`: podc makes a fresh directory for each run",
                 );
@@ -525,6 +645,7 @@ fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<V
                     };
                     if parsed.is_none() {
                         c.value(
+                            codes::VOLUME_MODE,
                             &join_key(path, "mode"),
                             format!(
                                 "mode {} is not an octal permission such as \"0750\"",
@@ -568,6 +689,7 @@ fn resolve_app(
     if let Some(v) = iso.oom_score_adj {
         if !(-1000..=1000).contains(&v) {
             c.value(
+                codes::OUT_OF_RANGE,
                 &join_key(&iso_path, "oomScoreAdj"),
                 format!("oomScoreAdj {v} is out of range -1000..1000"),
             );
@@ -624,6 +746,7 @@ fn resolve_port(
         Ok(n) if n > 0 => n,
         _ => {
             c.value(
+                codes::PORT_RANGE,
                 &join_key(path, key),
                 format!("{key} {v} is out of range 1..65535"),
             );
@@ -639,6 +762,7 @@ fn resolve_port(
             Ok(ip) => Some(ip),
             Err(_) => {
                 c.value(
+                    codes::HOST_IP,
                     &join_key(path, "hostIP"),
                     format!("hostIP {} is not an IPv4 or IPv6 address", show(text)),
                 )
@@ -651,6 +775,7 @@ fn resolve_port(
     if let Some(name) = &p.name {
         if !is_port_name(name) {
             c.value(
+                codes::PORT_NAME,
                 &join_key(path, "name"),
                 format!("port name {} is not a valid port name", show(name)),
             )
@@ -668,6 +793,7 @@ fn resolve_port(
     match activation {
         Activation::Proxy if protocol == Protocol::Udp => {
             c.value(
+                codes::UDP_PROXY,
                 &activation_path,
                 "a udp port cannot be proxied: systemd-socket-proxyd forwards tcp only",
             )
@@ -678,6 +804,7 @@ fn resolve_port(
             if let (IdOrName::Id(uid), true) = (user, (1..1024).contains(&port)) {
                 if *uid != 0 {
                     c.value(
+                        codes::PRIVILEGED_PORT,
                         &join_key(path, "port"),
                         format!(
                             "the app runs as uid {uid}, which may not listen on port {port} \
@@ -696,6 +823,7 @@ fn resolve_port(
         Activation::Socket => {
             if p.host_port.is_some() && host_port != port {
                 c.value(
+                    codes::SOCKET_HOST_PORT,
                     &join_key(path, "hostPort"),
                     format!(
                         "hostPort {host_port} differs from port {port}, but a socket-activated \
@@ -753,6 +881,7 @@ fn check_ports(
             if p.activation == Activation::Proxy && network == manifest::Network::Host {
                 let written = written[i].ports[j].activation.is_some();
                 c.value(
+                    codes::PROXY_ON_HOST_NETWORK,
                     &join_key(&path, "activation"),
                     if written {
                         "a proxied port needs the pod's own network (`network: private`)"
@@ -774,6 +903,7 @@ fn check_ports(
             });
             if let Some((q, other)) = clash {
                 c.value(
+                    codes::HOST_PORT_TWICE,
                     &join_key(
                         &path,
                         if p.host_port == p.port {
@@ -795,6 +925,7 @@ fn check_ports(
                     .any(|(q, _)| q.activation == Activation::Proxy && q.port == p.port);
             if proxied_twice {
                 c.value(
+                    codes::PROXIED_TWICE,
                     &join_key(&path, "port"),
                     format!(
                         "port {} is already proxied to in this pod; its apps share one network",
@@ -805,6 +936,7 @@ fn check_ports(
             if let Some(name) = &p.name {
                 if let Some(other) = names.insert(name, path.clone()) {
                     c.value(
+                        codes::PORT_NAME_TWICE,
                         &join_key(&path, "name"),
                         format!("port name {} is already used by {other}", show(name)),
                     );
@@ -815,6 +947,7 @@ fn check_ports(
     }
     if total > limits::MAX_ITEMS {
         c.key(
+            codes::TOO_MANY,
             "apps",
             format!(
                 "a pod may publish at most {} ports; this one has {total}",
@@ -824,6 +957,7 @@ fn check_ports(
     }
     if start == manifest::Start::Connection && total == 0 {
         c.value(
+            codes::START_WITHOUT_PORTS,
             "start",
             "`start: connection` starts the pod on a connection to a published port, and the pod \
              publishes none",
@@ -838,7 +972,7 @@ fn check_name_and_image(c: &mut Checker, path: &str, a: &manifest::App) {
     let reserved = RESERVED_APP_NAMES.contains(&a.name.as_str())
         || RESERVED_APP_PREFIXES.iter().any(|p| a.name.starts_with(p));
     if c.name(&name_path, "app", &a.name) && reserved {
-        c.value(&name_path, format!("app name {} is reserved: its unit would shadow one that systemd or podc runs in the pod", show(&a.name)))
+        c.value(codes::APP_NAME_RESERVED, &name_path, format!("app name {} is reserved: its unit would shadow one that systemd or podc runs in the pod", show(&a.name)))
             .help = Some(format!(
                 "reserved are the names {} and names starting with {}",
                 RESERVED_APP_NAMES.join(", "),
@@ -849,7 +983,7 @@ fn check_name_and_image(c: &mut Checker, path: &str, a: &manifest::App) {
         && !a.read_only_rootfs.unwrap_or(false)
         && !escape::overlay_safe(&a.image)
     {
-        c.value(&join_key(path, "image"), format!("image {} has a `,`, `:` or `\\`, which cannot be named as the lower layer of the overlay that keeps the image unchanged", show(&a.image)))
+        c.value(codes::PATH_UNWRITABLE, &join_key(path, "image"), format!("image {} has a `,`, `:` or `\\`, which cannot be named as the lower layer of the overlay that keeps the image unchanged", show(&a.image)))
             .help = Some("move the image, or set readOnlyRootfs: true (then it is bound read-only, with no overlay)".into());
     }
 }
@@ -858,17 +992,33 @@ fn check_name_and_image(c: &mut Checker, path: &str, a: &manifest::App) {
 fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
     let exec_path = join_key(path, "exec");
     if a.exec.is_empty() {
-        c.value(&exec_path, "exec needs at least the program to run");
+        c.value(
+            codes::EXEC_EMPTY,
+            &exec_path,
+            "exec needs at least the program to run",
+        );
     }
     for (i, arg) in a.exec.iter().enumerate() {
         let p = || join_index(&exec_path, i);
         if escape::has_nul(arg) {
-            c.value(&p(), "a NUL character cannot be passed to a program");
+            c.value(
+                codes::NUL,
+                &p(),
+                "a NUL character cannot be passed to a program",
+            );
         } else if i == 0 {
             if let Some(problem) = escape::exec_path_problem(arg) {
-                c.value(&p(), format!("program path {} {problem}", show(arg)));
+                c.value(
+                    codes::PROGRAM_PATH,
+                    &p(),
+                    format!("program path {} {problem}", show(arg)),
+                );
             } else if arg.ends_with('/') && arg.len() > 1 {
-                c.value(&p(), format!("program path {} ends with `/`", show(arg)));
+                c.value(
+                    codes::PROGRAM_PATH,
+                    &p(),
+                    format!("program path {} ends with `/`", show(arg)),
+                );
             } else {
                 c.abs_path(&p(), "program path", arg);
             }
@@ -877,7 +1027,7 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
 
     for (i, arg) in a.exec.iter().enumerate() {
         if escape::exec_string_bytes(arg) > escape::MAX_ARG_STRLEN {
-            c.value(&join_index(&exec_path, i), format!("argument of {} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", arg.len(), escape::MAX_ARG_STRLEN - 1));
+            c.value(codes::ARG_TOO_LONG, &join_index(&exec_path, i), format!("argument of {} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", arg.len(), escape::MAX_ARG_STRLEN - 1));
         }
     }
     // Quoting at most quadruples a byte: only a line that might be too long is built to measure.
@@ -885,7 +1035,7 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
     if bound + "ExecStart=".len() >= limits::MAX_UNIT_LINE
         && escape::exec_line(&a.exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE
     {
-        c.value(&exec_path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+        c.value(codes::LINE_TOO_LONG, &exec_path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
     }
     let args_total: usize = a
         .exec
@@ -898,7 +1048,7 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
         )
         .sum();
     if args_total > escape::MAX_ARGS_TOTAL {
-        c.value(&exec_path, format!("arguments and environment take {args_total} bytes together; podc allows at most {} (the kernel's limit is a quarter of the stack limit, shared with what systemd adds)", escape::MAX_ARGS_TOTAL));
+        c.value(codes::ARGS_TOTAL, &exec_path, format!("arguments and environment take {args_total} bytes together; podc allows at most {} (the kernel's limit is a quarter of the stack limit, shared with what systemd adds)", escape::MAX_ARGS_TOTAL));
     }
     for (k, v) in &a.environment {
         let p = join_key(&join_key(path, "environment"), k);
@@ -909,6 +1059,7 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
             && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid {
             c.key(
+                codes::ENV_NAME,
                 &p,
                 format!(
                     "environment variable name {} must match ^[A-Za-z_][A-Za-z0-9_]*$",
@@ -917,13 +1068,17 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
             );
         }
         if escape::has_nul(v) {
-            c.value(&p, "a NUL character cannot be passed in the environment");
+            c.value(
+                codes::NUL,
+                &p,
+                "a NUL character cannot be passed in the environment",
+            );
         } else if k.len() + 1 + escape::exec_string_bytes(v) > escape::MAX_ARG_STRLEN {
-            c.value(&p, format!("`{k}=` and its value take {} bytes: the kernel passes at most {} bytes per environment entry (MAX_ARG_STRLEN)", k.len() + 1 + v.len(), escape::MAX_ARG_STRLEN - 1));
+            c.value(codes::ARG_TOO_LONG, &p, format!("`{k}=` and its value take {} bytes: the kernel passes at most {} bytes per environment entry (MAX_ARG_STRLEN)", k.len() + 1 + v.len(), escape::MAX_ARG_STRLEN - 1));
         } else if 4 * (k.len() + 1 + v.len()) + 2 + "Environment=".len() >= limits::MAX_UNIT_LINE
             && escape::env_assignment(k, v).len() + "Environment=".len() >= limits::MAX_UNIT_LINE
         {
-            c.value(&p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+            c.value(codes::LINE_TOO_LONG, &p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
         }
     }
 }
@@ -953,11 +1108,13 @@ fn resolve_identity(
     if c.abs_path(&wd_path, "working directory", &working_directory) {
         if working_directory.contains('\\') {
             c.value(
+                codes::PATH_UNWRITABLE,
                 &wd_path,
                 "a working directory with `\\` cannot be written to a unit file verbatim",
             );
         } else if escape::loses_trailing_space(&working_directory) {
             c.value(
+                codes::PATH_UNWRITABLE,
                 &wd_path,
                 format!(
                     "working directory {} ends with white space, which systemd strips",
@@ -991,12 +1148,11 @@ fn resolve_capabilities(
             if !linux::CAPABILITIES.contains(&n.as_str()) {
                 ok = false;
                 c.value(
+                    codes::UNKNOWN_CAPABILITY,
                     &join_index(&join_key(&p, key), i),
                     format!("unknown capability {}", show(n)),
                 )
-                .help = Some(
-                    "capabilities are named like CAP_NET_BIND_SERVICE (see capabilities(7))".into(),
-                );
+                .help = Some(capability_help(n));
             }
         }
         ok.then_some(f)
@@ -1028,11 +1184,12 @@ fn resolve_seccomp(
                 match target::syscall_group_since(n) {
                     None => {
                         ok = false;
-                        c.value(&np, format!("unknown system call group {}", show(n)))
-                            .help = Some(format!(
-                            "known groups: {}",
-                            target::syscall_groups().collect::<Vec<_>>().join(" ")
-                        ));
+                        let groups: Vec<&str> = target::syscall_groups().collect();
+                        c.value(codes::UNKNOWN_SYSCALL_GROUP, &np, format!("unknown system call group {}", show(n)))
+                            .help = Some(match nearest(n, &groups) {
+                            Some(near) => format!("did you mean `{near}`?"),
+                            None => format!("known groups: {}", groups.join(" ")),
+                        });
                     }
                     Some(_) => {
                         let g = target::syscall_groups().find(|g| g == n).unwrap();
@@ -1046,20 +1203,22 @@ fn resolve_seccomp(
                     Some(near) => format!("did you mean `{near}`?"),
                     None => "system calls are lowercase names such as `mount` (see syscalls(2)); groups start with `@`".into(),
                 };
-                c.value(&np, format!("unknown system call {}", show(n))).help = Some(help);
+                c.value(codes::UNKNOWN_SYSCALL, &np, format!("unknown system call {}", show(n))).help = Some(help);
             }
         }
         let errno = s.errno.clone();
         if let Some(e) = &errno {
             if !linux::ERRNO.contains(&e.as_str()) {
                 ok = false;
-                c.value(
+                c.value(codes::UNKNOWN_ERRNO,
                     &join_key(&p, "errno"),
                     format!("unknown errno name {}", show(e)),
                 )
-                .help = Some(
-                    "errno names are uppercase, such as EPERM or EACCES (see errno(3))".into(),
-                );
+                .help = Some(match nearest(e, linux::ERRNO) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => "errno names are uppercase, such as EPERM or EACCES (see errno(3))"
+                        .into(),
+                });
             }
         }
         ok.then_some(Seccomp { filter: f, errno })
@@ -1080,10 +1239,13 @@ fn resolve_mounts(
         let volume_ro = match volumes.get(&m.volume) {
             Some(ro) => Some(*ro),
             None => {
+                let names: Vec<&str> = volumes.keys().map(String::as_str).collect();
                 c.value(
+                    codes::UNKNOWN_VOLUME,
                     &join_key(&p, "volume"),
                     format!("no volume named {} in this pod", show(&m.volume)),
-                );
+                )
+                .help = Some(known_help(&m.volume, &names, "volumes"));
                 None
             }
         };
@@ -1094,14 +1256,16 @@ fn resolve_mounts(
             .find(|a| m.path == *a || m.path.strip_prefix(*a).is_some_and(|r| r.starts_with('/')));
         if path_ok && m.path == "/" {
             c.value(
+                codes::MOUNT_PATH,
                 &mp,
                 "a volume cannot be mounted over the app's whole root filesystem",
             );
         } else if let (true, Some(api)) = (path_ok, api) {
-            c.value(&mp, format!("a volume at {} would be hidden by the {api} that systemd mounts over the app's root (MountAPIVFS=)", show(&m.path)))
+            c.value(codes::MOUNT_PATH, &mp, format!("a volume at {} would be hidden by the {api} that systemd mounts over the app's root (MountAPIVFS=)", show(&m.path)))
                 .help = Some("mount it somewhere else".into());
         } else if path_ok && m.path == "/dev" {
             c.value(
+                codes::MOUNT_PATH,
                 &mp,
                 "a volume at \"/dev\" would replace the app's devices; mount it below /dev",
             )
@@ -1110,9 +1274,10 @@ fn resolve_mounts(
                     .into(),
             );
         } else if path_ok && crate::lower::under_api_mount(&m.path) && m.path.contains(':') {
-            c.value(&mp, format!("mount path {} has a `:`, which systemd's BindPaths= (used below /run and /dev) cannot carry", show(&m.path)));
+            c.value(codes::PATH_UNWRITABLE, &mp, format!("mount path {} has a `:`, which systemd's BindPaths= (used below /run and /dev) cannot carry", show(&m.path)));
         } else if path_ok && !mount_paths.insert(m.path.clone()) {
             c.value(
+                codes::MOUNT_PATH_TWICE,
                 &mp,
                 format!("two mounts of this app use the path {}", show(&m.path)),
             );
@@ -1153,13 +1318,18 @@ fn one_of(
     match (retain, remove) {
         (Some(_), Some(_)) => {
             c.key(
+                codes::RETAIN_REMOVE,
                 &join_key(path, "remove"),
                 format!("{what} takes `retain` or `remove`, not both"),
             );
             None
         }
         (None, None) => {
-            c.key(path, format!("{what} needs `retain` or `remove`"));
+            c.key(
+                codes::RETAIN_REMOVE,
+                path,
+                format!("{what} needs `retain` or `remove`"),
+            );
             None
         }
         (Some(v), None) | (None, Some(v)) => {
@@ -1170,6 +1340,7 @@ fn one_of(
             };
             if v.is_empty() && !(empty_retain && key == "retain") {
                 c.value(
+                    codes::RETAIN_REMOVE,
                     &join_key(path, key),
                     format!("{what} `{key}` must list at least one name"),
                 );
@@ -1185,13 +1356,13 @@ fn check_id(c: &mut Checker, path: &str, what: &str, id: &IdOrName) {
     match id {
         IdOrName::Id(n) => {
             if let Some(problem) = escape::id_problem(*n) {
-                c.value(path, format!("{what} id {n} {problem}")).help =
-                    Some("use another id; 65534 is the usual \"nobody\"".into());
+                c.value(codes::BAD_ID, path, format!("{what} id {n} {problem}"))
+                    .help = Some("use another id; 65534 is the usual \"nobody\"".into());
             }
         }
         IdOrName::Name(n) => {
             if !escape::is_user_name(n) {
-                c.value(path, format!("{what} name {} is not valid", show(n)))
+                c.value(codes::BAD_USER_NAME, path, format!("{what} name {} is not valid", show(n)))
                     .help = Some(format!("{what} names start with a letter or `_` and hold letters, digits, `_`, `-` and `.`, up to 31 characters; or give a numeric id"));
             }
         }
@@ -1211,13 +1382,27 @@ fn check_after(c: &mut Checker, apps: &[manifest::App]) {
         for (j, dep) in a.after.iter().enumerate() {
             let p = join_index(&join_key(&join_index("apps", i), "after"), j);
             if !seen.insert(dep) {
-                c.value(&p, format!("{} is listed twice", show(dep)));
+                c.value(
+                    codes::AFTER_TWICE,
+                    &p,
+                    format!("{} is listed twice", show(dep)),
+                );
             } else if dep == &a.name {
-                c.value(&p, format!("app {} cannot start after itself", show(dep)));
+                c.value(
+                    codes::AFTER_SELF,
+                    &p,
+                    format!("app {} cannot start after itself", show(dep)),
+                );
             } else if let Some(&k) = index.get(dep.as_str()) {
                 edges[i].push((k, j));
             } else {
-                c.value(&p, format!("no app named {} in this pod", show(dep)));
+                let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+                c.value(
+                    codes::AFTER_UNKNOWN,
+                    &p,
+                    format!("no app named {} in this pod", show(dep)),
+                )
+                .help = Some(known_help(dep, &names, "apps"));
             }
         }
     }
@@ -1250,6 +1435,7 @@ fn check_after(c: &mut Checker, apps: &[manifest::App]) {
                     names.push(&apps[m].name);
                     let p = join_index(&join_key(&join_index("apps", n), "after"), j);
                     c.value(
+                        codes::AFTER_CYCLE,
                         &p,
                         format!(
                             "apps wait for each other in a cycle: {}",
@@ -1269,4 +1455,200 @@ fn check_after(c: &mut Checker, apps: &[manifest::App]) {
             visit(n, &edges, &mut state, &mut Vec::new(), c, apps);
         }
     }
+}
+
+/// Memory limits below this are almost surely a number written without its suffix
+/// (`memory: 128` is 128 bytes): no program runs in 1 MiB, and systemd itself needs more.
+const MIN_SENSIBLE_MEMORY: u64 = 1 << 20;
+
+/// CPU limits above this many CPUs are more than any host has: the largest servers sold in
+/// 2026 have 768 hardware threads (two 192-core CPUs with two threads a core), and a pod limit
+/// is meant to be below the host's size.
+const MAX_HOST_CPUS: u64 = 1024;
+
+/// A bare cpu number of at least this many CPUs is more likely millicores without their `m`
+/// (`cpu: 500` meant as `500m`) than a limit anyone needs.
+const BARE_CPU_SUSPECT: u64 = 100;
+
+/// Tasks a pod needs before its apps run: nspawn's own process, systemd as the pod's init,
+/// systemd-journald and the stop command of podc-exit.service.
+const POD_BASE_TASKS: u64 = 4;
+
+/// Warnings: what is legal, but almost surely not what the author meant. They are looked for
+/// only in a manifest without errors, so that they speak about a whole, resolved pod, and they
+/// never change it.
+fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
+    let pod_written = m.isolators.as_ref();
+    limit_warnings(
+        c,
+        "isolators",
+        &pod.limits,
+        pod_written.and_then(|i| i.cpu.as_ref()),
+        pod_written.and_then(|i| i.memory.as_ref()),
+    );
+    for (i, (app, written)) in pod.apps.iter().zip(&m.apps).enumerate() {
+        let path = join_index("apps", i);
+        let iso = join_key(&path, "isolators");
+        let written_iso = written.isolators.as_ref();
+        limit_warnings(
+            c,
+            &iso,
+            &app.limits,
+            written_iso.and_then(|i| i.cpu.as_ref()),
+            written_iso.and_then(|i| i.memory.as_ref()),
+        );
+        // An app's limit above the pod's is capped by the pod's: the number written is not
+        // what the app gets.
+        let above = |key: &str, app: Option<u64>, pod: Option<u64>| match (app, pod) {
+            (Some(a), Some(p)) if a > p => Some(key.to_string()),
+            _ => None,
+        };
+        let checks = [
+            above("memory", app.limits.memory_bytes, pod.limits.memory_bytes),
+            above("cpu", app.limits.cpu_millis, pod.limits.cpu_millis),
+            above("tasks", app.limits.tasks, pod.limits.tasks),
+        ];
+        for key in checks.into_iter().flatten() {
+            let text = |i: Option<&manifest::AppIsolators>, p: Option<&manifest::PodIsolators>| {
+                match key.as_str() {
+                    "memory" => i
+                        .and_then(|i| i.memory.as_ref())
+                        .or(p.and_then(|p| p.memory.as_ref()))
+                        .map(|q| q.0.clone()),
+                    "cpu" => i
+                        .and_then(|i| i.cpu.as_ref())
+                        .or(p.and_then(|p| p.cpu.as_ref()))
+                        .map(|q| q.0.clone()),
+                    _ => i
+                        .and_then(|i| i.tasks)
+                        .or(p.and_then(|p| p.tasks))
+                        .map(|t| t.to_string()),
+                }
+                .unwrap_or_default()
+            };
+            let (app_text, pod_text) = (text(written_iso, None), text(None, pod_written));
+            c.value(
+                codes::APP_ABOVE_POD,
+                &join_key(&iso, &key),
+                format!(
+                    "app {} has {key} {app_text}, above the pod's {key} {pod_text}, which caps it",
+                    show(&app.name)
+                ),
+            )
+            .help = Some(format!(
+                "lower the app's {key} to at most the pod's, or raise the pod's"
+            ));
+        }
+        let root = matches!(&app.user, IdOrName::Id(0))
+            || matches!(&app.user, IdOrName::Name(n) if n == "root");
+        if root && !app.relax.is_empty() {
+            let parts: Vec<String> = app.relax.iter().map(|r| kebab(&format!("{r:?}"))).collect();
+            c.key(
+                codes::ROOT_RELAXED,
+                &join_key(&iso, "relax"),
+                format!(
+                    "app {} runs as root and relaxes its sandbox ({}): root without these \
+                     protections reaches much more of the pod and the host",
+                    show(&app.name),
+                    parts.join(", ")
+                ),
+            )
+            .help = Some(
+                "give the app a `user` other than root, or keep the sandbox (drop `relax`)".into(),
+            );
+        }
+    }
+    if let Some(tasks) = pod.limits.tasks {
+        let needed = POD_BASE_TASKS + pod.apps.len() as u64;
+        if tasks < needed {
+            c.value(
+                codes::POD_TASKS_LOW,
+                "isolators.tasks",
+                format!(
+                    "the pod's tasks limit {tasks} leaves no room to start it: nspawn, systemd, \
+                     systemd-journald and podc's stop command take {POD_BASE_TASKS} tasks, and \
+                     each of its {} apps at least one more",
+                    pod.apps.len()
+                ),
+            )
+            .help = Some(format!(
+                "allow at least {needed} tasks, and more for apps that fork or use threads"
+            ));
+        }
+    }
+}
+
+/// The warnings about one set of limits: a memory limit too small to be meant, a cpu limit
+/// larger than any host or a bare number that reads like millicores without `m`.
+fn limit_warnings(
+    c: &mut Checker,
+    base: &str,
+    l: &Limits,
+    cpu_text: Option<&manifest::Quantity>,
+    memory_text: Option<&manifest::Quantity>,
+) {
+    if let Some(bytes) = l.memory_bytes.filter(|b| *b < MIN_SENSIBLE_MEMORY) {
+        let bare = memory_text.is_some_and(|q| q.0.bytes().all(|b| b.is_ascii_digit()));
+        c.value(
+            codes::MEMORY_TINY,
+            &join_key(base, "memory"),
+            format!("memory limit of {bytes} bytes is less than 1 MiB; no program runs in that"),
+        )
+        .help = Some(if bare {
+            format!("memory without a suffix is in bytes: did you mean `{bytes}Mi` or `{bytes}M`?")
+        } else {
+            "give the limit in Mi or Gi (powers of 1024) or M or G (powers of 1000)".into()
+        });
+    }
+    if let (Some(millis), Some(q)) = (l.cpu_millis, cpu_text) {
+        let bare = q.0.bytes().all(|b| b.is_ascii_digit());
+        let help =
+            || bare.then(|| format!("did you mean `{}m` ({} CPUs)?", q.0, cpu_fraction(millis)));
+        if millis > MAX_HOST_CPUS * 1000 {
+            c.value(
+                codes::CPU_HUGE,
+                &join_key(base, "cpu"),
+                format!(
+                    "cpu {} is {} CPUs, more than any host has (at most {MAX_HOST_CPUS})",
+                    show(&q.0),
+                    millis / 1000
+                ),
+            )
+            .help = help();
+        } else if bare && millis >= BARE_CPU_SUSPECT * 1000 {
+            c.value(
+                codes::CPU_BARE_LARGE,
+                &join_key(base, "cpu"),
+                format!(
+                    "cpu {} is {} whole CPUs; a cpu limit without a suffix counts CPUs, not millicores",
+                    show(&q.0),
+                    millis / 1000
+                ),
+            )
+            .help = help();
+        }
+    }
+}
+
+/// What a bare cpu number meant as millicores is in CPUs: `500` read as `500m` is `0.5`.
+fn cpu_fraction(millis: u64) -> String {
+    let written = millis / 1000;
+    let text = format!("{}.{:03}", written / 1000, written % 1000);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// `KernelTunables` → `kernel-tunables`, the manifest's spelling of a sandbox part.
+fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }

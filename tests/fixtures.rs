@@ -1,6 +1,7 @@
-//! Data-driven fixtures: every manifest in `tests/fixtures/good` compiles, and its whole tree
-//! is a snapshot; every manifest in `tests/fixtures/bad` is refused, and its diagnostics are a
-//! snapshot. Adding a case means adding a file.
+//! Data-driven fixtures: every manifest in `tests/fixtures/good` compiles without a warning,
+//! and its whole tree is a snapshot; every manifest in `tests/fixtures/bad` is refused, and its
+//! diagnostics are a snapshot; every manifest in `tests/fixtures/warn` compiles with warnings
+//! only, and its warnings are a snapshot. Adding a case means adding a file.
 
 mod common;
 
@@ -55,6 +56,12 @@ fn good() {
                 podc::mountplan::MountPlan::from_toml(&files["mounts.toml"]).unwrap(),
                 plan
             );
+            let (_, report) = common::check_all(path);
+            assert!(
+                report.diagnostics.is_empty(),
+                "{} should compile without warnings:\n{report}",
+                path.display()
+            );
             insta::assert_snapshot!(common::tree_text(&files));
         });
     });
@@ -69,9 +76,12 @@ fn bad() {
                 Err(r) => r,
             };
             let name = common::display_name(path);
-            // Every diagnostic points at file:line:column: one `-->` line per `error:` line,
-            // apart from the closing count.
-            let errors = report.lines().filter(|l| l.starts_with("error: ")).count() - 1;
+            // Every diagnostic points at file:line:column: one `-->` line per `error[..]:` or
+            // `warning[..]:` line.
+            let errors = report
+                .lines()
+                .filter(|l| l.starts_with("error[") || l.starts_with("warning["))
+                .count();
             let located = report
                 .lines()
                 .filter(|l| l.trim_start().starts_with(&format!("--> {name}:")))
@@ -84,4 +94,67 @@ fn bad() {
             insta::assert_snapshot!(report);
         });
     });
+}
+
+#[test]
+fn warn() {
+    settings().bind(|| {
+        insta::glob!("fixtures/warn/*.{yaml,toml}", |path| {
+            let (pod, report) = common::check_all(path);
+            let name = common::display_name(path);
+            let pod = pod.unwrap_or_else(|| panic!("{name} should compile:\n{report}"));
+            assert_eq!(report.errors(), 0, "{name}: errors:\n{report}");
+            assert!(report.warnings() >= 1, "{name}: no warning");
+            // Warnings never change the pod: it is the one the warning-blind path resolves.
+            let plain = common::pod(path).unwrap();
+            let install = podc::lower::Install {
+                dir: format!("/var/lib/podc/{}", pod.name),
+                podc: "/usr/bin/podc".into(),
+            };
+            assert_eq!(
+                podc::generate(&pod, &install),
+                podc::generate(&plain, &install)
+            );
+            for d in &report.diagnostics {
+                assert!(d.span.is_some(), "{name}: a warning without a position");
+            }
+            insta::assert_snapshot!(report.to_string());
+        });
+    });
+}
+
+/// Every diagnostic the fixtures produce carries a code of the registry, with its severity.
+#[test]
+fn every_diagnostic_has_a_registered_code() {
+    let mut seen = std::collections::BTreeSet::new();
+    for kind in ["bad", "warn", "good"] {
+        for path in common::fixtures(kind) {
+            let (_, report) = common::check_all(&path);
+            for d in &report.diagnostics {
+                let registered = podc::codes::lookup(d.code.code)
+                    .unwrap_or_else(|| panic!("{}: unregistered code {}", path.display(), d.code));
+                assert_eq!(registered, d.code, "{}", path.display());
+                seen.insert(d.code.code);
+            }
+        }
+    }
+    // The fixtures reach most of the registry; the rest are checked by unit and CLI tests.
+    assert!(seen.len() >= 60, "only {} codes seen: {seen:?}", seen.len());
+}
+
+/// The README's "Diagnostic codes" table lists every registered code with its severity.
+#[test]
+fn every_code_is_documented_in_the_readme() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let table = readme
+        .split_once("### Diagnostic codes")
+        .expect("README.md has a \"Diagnostic codes\" section")
+        .1;
+    for code in podc::codes::ALL {
+        let row = format!("| {} | {} |", code.code, code.severity.name());
+        assert!(
+            table.contains(&row),
+            "README.md's codes table lacks the row `{row} ...`"
+        );
+    }
 }

@@ -38,6 +38,22 @@ pub fn pod(path: &Path) -> Result<podc::pod::Pod, String> {
     podc::check(&input, Overrides::default()).map_err(|r| r.to_string())
 }
 
+/// Reads and resolves a manifest file keeping warnings: the pod when nothing is an error, and
+/// the report with every diagnostic.
+pub fn check_all(path: &Path) -> (Option<podc::pod::Pod>, podc::diag::Report) {
+    let source = std::fs::read_to_string(path).expect("fixtures are UTF-8");
+    let display = display_name(path);
+    let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let format = Format::of(path).expect("fixtures are .yaml or .toml");
+    let input = Input {
+        display: &display,
+        file_name: &file_name,
+        source: &source,
+        format,
+    };
+    podc::check_all(&input, Overrides::default())
+}
+
 /// Compiles a manifest file to its tree, or to its rendered diagnostics.
 pub fn compile(path: &Path, install: Option<&Install>) -> Result<Files, String> {
     let pod = pod(path)?;

@@ -1,0 +1,198 @@
+//! Diagnostic codes: the one registry of every problem podc reports about a manifest.
+//!
+//! Each diagnostic carries a stable code (`P0703`) that CI rules, editors and the README's
+//! "Diagnostic codes" table refer to. A code never changes meaning once given: a new kind of
+//! problem gets a new code, and a code that is no longer produced stays listed here (retired)
+//! rather than being reused. The hundreds group them by subject:
+//!
+//! | range | subject |
+//! | --- | --- |
+//! | P00xx | syntax and structure of the document |
+//! | P01xx | names |
+//! | P02xx | paths |
+//! | P03xx | limits and quantities |
+//! | P04xx | the command line and environment of an app |
+//! | P05xx | identity and security (users, capabilities, seccomp) |
+//! | P06xx | volumes and mounts |
+//! | P07xx | the order of apps (`after`) |
+//! | P08xx | networking and ports |
+//! | P09xx | the target (systemd version, cgroup hierarchy, flags) |
+//! | P1xxx | warnings: legal, but almost certainly a mistake |
+//!
+//! Producers name a code by its constant (`codes::AFTER_UNKNOWN`), so a typo is a compile
+//! error and the summary shown in SARIF rules and the README comes from this table alone.
+
+use std::fmt;
+
+/// How bad a problem is. Errors refuse the manifest; warnings are printed and change the exit
+/// status only under `--deny-warnings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One registered code: its text, its severity and what it means in one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub summary: &'static str,
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code)
+    }
+}
+
+macro_rules! codes {
+    ($($name:ident = $code:literal, $sev:ident, $summary:literal;)*) => {
+        $(
+            #[doc = $summary]
+            pub const $name: &Code = &Code {
+                code: $code,
+                severity: Severity::$sev,
+                summary: $summary,
+            };
+        )*
+        /// Every registered code, in code order.
+        pub const ALL: &[&Code] = &[$($name),*];
+    };
+}
+
+codes! {
+    // Syntax and structure.
+    SYNTAX = "P0001", Error, "the text is not valid YAML or TOML";
+    DUPLICATE_KEY = "P0002", Error, "a key appears twice in one mapping";
+    READER_LIMIT = "P0003", Error, "the document is too large, too deeply nested or expands too many aliases";
+    EMPTY = "P0004", Error, "the manifest is empty";
+    NOT_A_MAPPING = "P0005", Error, "the manifest is not a mapping of keys to values";
+    UNKNOWN_KEY = "P0006", Error, "a key the format does not have";
+    MISSING_KEY = "P0007", Error, "a required key is missing";
+    WRONG_TYPE = "P0008", Error, "a value has the wrong type";
+    UNKNOWN_VARIANT = "P0009", Error, "a value is not one of the words the key allows";
+    FORMAT_VERSION = "P0010", Error, "the manifest's `podc` format version is not 1";
+    NOT_UTF8 = "P0011", Error, "the manifest is not valid UTF-8";
+    TOO_LARGE = "P0012", Error, "the manifest is larger than podc reads";
+    TOO_MANY = "P0013", Error, "too many apps, volumes or ports in one pod";
+    NO_APPS = "P0014", Error, "a pod needs at least one app";
+    // Names.
+    BAD_NAME = "P0101", Error, "a pod, app or volume name breaks the name rule";
+    POD_NAME_LONG = "P0102", Error, "a pod name is too long for its machine name";
+    APP_NAME_RESERVED = "P0103", Error, "an app name would shadow a unit systemd or podc runs";
+    APP_DUPLICATE = "P0104", Error, "two apps have the same name";
+    VOLUME_DUPLICATE = "P0105", Error, "two volumes have the same name";
+    POD_DUPLICATE = "P0106", Error, "two manifests of one build define the same pod";
+    ENV_NAME = "P0107", Error, "an environment variable name is not valid";
+    ANNOTATION_KEY = "P0108", Error, "an annotation key is empty or has control characters";
+    // Paths.
+    PATH_RELATIVE = "P0201", Error, "a path is not absolute";
+    PATH_CONTROL = "P0202", Error, "a path contains a control character";
+    PATH_DOTDOT = "P0203", Error, "a path contains `..`";
+    PATH_COMPONENT_LONG = "P0204", Error, "a path component is longer than Linux allows";
+    PATH_NOT_NORMAL = "P0205", Error, "a path is not in normal form";
+    PATH_UNWRITABLE = "P0206", Error, "a path has a character the unit file or overlay cannot carry";
+    PROGRAM_PATH = "P0207", Error, "the program path cannot be run by systemd";
+    // Limits and quantities.
+    QUANTITY = "P0301", Error, "a cpu or memory value is not a quantity podc can use exactly";
+    CPU_TOO_LARGE = "P0302", Error, "a cpu limit is larger than CPUQuota= can express";
+    CPU_WEIGHT_TWICE = "P0303", Error, "cpuShares and cpuWeight are both given";
+    OUT_OF_RANGE = "P0304", Error, "cpuShares, cpuWeight or oomScoreAdj is out of range";
+    TASKS = "P0305", Error, "a tasks limit is zero or too large";
+    CPU_SHARES_INEXACT = "P0306", Error, "cpuShares cannot be set exactly on this target";
+    // Command line and environment.
+    EXEC_EMPTY = "P0401", Error, "exec names no program";
+    NUL = "P0402", Error, "an argument or environment value contains NUL";
+    ARG_TOO_LONG = "P0403", Error, "an argument or environment entry is longer than the kernel passes";
+    LINE_TOO_LONG = "P0404", Error, "a value makes a unit file line longer than systemd reads";
+    ARGS_TOTAL = "P0405", Error, "arguments and environment are too large together";
+    // Identity and security.
+    BAD_ID = "P0501", Error, "a user or group id cannot be used";
+    BAD_USER_NAME = "P0502", Error, "a user or group name is not valid";
+    UNKNOWN_CAPABILITY = "P0503", Error, "an unknown capability name";
+    UNKNOWN_SYSCALL = "P0504", Error, "an unknown system call name";
+    UNKNOWN_SYSCALL_GROUP = "P0505", Error, "an unknown system call group";
+    UNKNOWN_ERRNO = "P0506", Error, "an unknown errno name";
+    RETAIN_REMOVE = "P0507", Error, "a filter needs exactly one non-empty `retain` or `remove`";
+    // Volumes and mounts.
+    HOST_VOLUME_OWNERSHIP = "P0601", Error, "mode, uid or gid on a host volume";
+    HOST_VOLUME_SOURCE = "P0602", Error, "a host volume without a source";
+    EMPTY_VOLUME_SOURCE = "P0603", Error, "an empty volume with a source";
+    VOLUME_MODE = "P0604", Error, "a volume mode is not an octal permission";
+    UNKNOWN_VOLUME = "P0605", Error, "a mount names a volume the pod does not have";
+    MOUNT_PATH = "P0606", Error, "a volume cannot be mounted at this path";
+    MOUNT_PATH_TWICE = "P0607", Error, "two mounts of one app use the same path";
+    // Order of apps.
+    AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
+    AFTER_SELF = "P0702", Error, "an app waits for itself";
+    AFTER_UNKNOWN = "P0703", Error, "`after` names an app the pod does not have";
+    AFTER_CYCLE = "P0704", Error, "apps wait for each other in a cycle";
+    // Networking.
+    PORT_RANGE = "P0801", Error, "a port number is out of range";
+    HOST_IP = "P0802", Error, "hostIP is not an IP address";
+    PORT_NAME = "P0803", Error, "a port name is not valid";
+    UDP_PROXY = "P0804", Error, "a udp port cannot be proxied";
+    PRIVILEGED_PORT = "P0805", Error, "an app not run as root cannot listen below port 1024";
+    SOCKET_HOST_PORT = "P0806", Error, "a socket-activated port with a different hostPort";
+    PROXY_ON_HOST_NETWORK = "P0807", Error, "a proxied port on the host's network";
+    HOST_PORT_TWICE = "P0808", Error, "a host port is published twice";
+    PROXIED_TWICE = "P0809", Error, "a port is proxied to twice in one pod";
+    PORT_NAME_TWICE = "P0810", Error, "a port name is used twice";
+    START_WITHOUT_PORTS = "P0811", Error, "`start: connection` in a pod without ports";
+    // Target.
+    SYSTEMD_VERSION = "P0901", Error, "a systemd version podc cannot target";
+    CGROUP_V1_REMOVED = "P0902", Error, "cgroup v1 with a systemd that no longer supports it";
+    NO_MOUNT_API_VFS = "P0903", Error, "the target systemd cannot give apps their own root";
+    FEATURE_MISSING = "P0904", Error, "the target systemd lacks a feature the manifest uses";
+    // Warnings.
+    MEMORY_TINY = "P1001", Warning, "a memory limit below 1 MiB, almost surely a missing suffix";
+    CPU_HUGE = "P1002", Warning, "a cpu limit above what any host has";
+    CPU_BARE_LARGE = "P1003", Warning, "a cpu limit of 100 or more whole CPUs written without a suffix";
+    APP_ABOVE_POD = "P1004", Warning, "an app limit above its pod's limit, which caps it anyway";
+    ROOT_RELAXED = "P1005", Warning, "an app runs as root and relaxes its sandbox";
+    POD_TASKS_LOW = "P1006", Warning, "a pod tasks limit too low for systemd inside the pod to start";
+}
+
+/// The registered code with this text.
+pub fn lookup(code: &str) -> Option<&'static Code> {
+    ALL.iter().find(|c| c.code == code).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_sorted_and_well_formed() {
+        for w in ALL.windows(2) {
+            assert!(w[0].code < w[1].code, "{} then {}", w[0].code, w[1].code);
+        }
+        for c in ALL {
+            assert!(
+                c.code.len() == 5
+                    && c.code.starts_with('P')
+                    && c.code[1..].bytes().all(|b| b.is_ascii_digit()),
+                "{}",
+                c.code
+            );
+            // Warnings and only warnings live in P1xxx.
+            assert_eq!(
+                c.code.starts_with("P1"),
+                c.severity == Severity::Warning,
+                "{}",
+                c.code
+            );
+            assert!(!c.summary.ends_with('.'), "{}", c.code);
+        }
+    }
+}
