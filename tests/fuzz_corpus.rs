@@ -41,7 +41,14 @@ fn check(source: &str, format: Format, name: &str) -> Result<(), String> {
         source,
         format,
     };
-    match podc::check(&input, Overrides::default()) {
+    let (pod, report) = podc::check_all(&input, Overrides::default());
+    // Warnings point at a position too, and come only with a pod.
+    if let Some(d) = report.diagnostics.iter().find(|d| d.span.is_none()) {
+        return Err(format!(
+            "{name}: a diagnostic without a position: {d:?}\n{report}"
+        ));
+    }
+    match pod.ok_or(report) {
         Ok(pod) => {
             let install = Install {
                 dir: format!("/var/lib/podc/{}", pod.name),

@@ -33,7 +33,12 @@ fn compile(source: &str, format: Format, name: &str) {
         source,
         format,
     };
-    match podc::check(&input, Overrides::default()) {
+    let (pod, report) = podc::check_all(&input, Overrides::default());
+    // Warnings point at a position too, and come only with a pod.
+    for d in &report.diagnostics {
+        assert!(d.span.is_some(), "{name}: a diagnostic without a position: {d:?}\n{report}");
+    }
+    match pod.ok_or(report) {
         Ok(pod) => {
             let install = Install {
                 dir: format!("/var/lib/podc/{}", pod.name),
