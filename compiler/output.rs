@@ -156,7 +156,7 @@ fn sarif_result(report: &Report, d: &Diagnostic) -> sarif::Result {
         text.push_str(h);
     }
     let artifact = sarif::ArtifactLocation::builder()
-        .uri(report.file.clone())
+        .uri(uri_reference(&report.file))
         .build();
     let physical = match region(&report.source, d) {
         Some((line, column, end_line, end_column)) => sarif::PhysicalLocation::builder()
@@ -189,6 +189,23 @@ fn sarif_result(report: &Report, d: &Diagnostic) -> sarif::Result {
         .message(sarif::Message::builder().text(text).build())
         .locations(vec![location])
         .build()
+}
+
+/// The manifest path as given, as a URI reference (SARIF's `uri`): a relative or absolute path
+/// stays as it is, except for the bytes a URI cannot hold (space, `<`, `>`, `%`, non-ASCII
+/// ...), which are percent-encoded (RFC 3986): `my pod.yaml` → `my%20pod.yaml`, `<stdin>` →
+/// `%3Cstdin%3E`.
+fn uri_reference(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn sarif_log(
@@ -246,4 +263,19 @@ fn sarif_log(
         .version(serde_json::Value::from("2.1.0"))
         .runs(vec![run])
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_references_keep_paths_and_encode_the_rest() {
+        assert_eq!(uri_reference("pods/web.yaml"), "pods/web.yaml");
+        assert_eq!(uri_reference("/srv/a-b_c~d.yaml"), "/srv/a-b_c~d.yaml");
+        assert_eq!(uri_reference("my pod.yaml"), "my%20pod.yaml");
+        assert_eq!(uri_reference("<stdin>"), "%3Cstdin%3E");
+        assert_eq!(uri_reference("100%.yaml"), "100%25.yaml");
+        assert_eq!(uri_reference("é.yaml"), "%C3%A9.yaml");
+    }
 }

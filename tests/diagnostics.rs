@@ -417,6 +417,34 @@ fn sarif_log_validates_against_the_schema() {
     );
 }
 
+/// Names that are not plain paths still give a valid log: standard input and a space.
+#[test]
+fn sarif_uris_of_stdin_and_odd_names_are_valid() {
+    let w = workdir(&[WARN]);
+    fs::rename(w.path().join(name(WARN)), w.path().join("my pod.yaml")).unwrap();
+    let o = podc_in(
+        w.path(),
+        &["check", "my pod.yaml", "--message-format", "sarif"],
+        None,
+    );
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_valid_sarif(&log);
+    let uri = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        ["uri"];
+    assert_eq!(uri, "my%20pod.yaml");
+    let yaml = fs::read_to_string(w.path().join("my pod.yaml")).unwrap();
+    let o = podc_in(
+        w.path(),
+        &["check", "-", "--message-format", "sarif"],
+        Some(&yaml),
+    );
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_valid_sarif(&log);
+    let uri = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        ["uri"];
+    assert_eq!(uri, "%3Cstdin%3E");
+}
+
 /// The schema check can fail: a log without its version, or with a level SARIF lacks, is
 /// refused.
 #[test]
