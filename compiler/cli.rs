@@ -471,22 +471,19 @@ fn compile_all(
                     )
                     .at("name", span),
                 );
-            } else if report.errors() == 0 && !(args.deny_warnings && report.warnings() > 0) {
+            } else {
+                // Kept only if the whole call succeeds.
                 pods.insert(pod.name.clone(), pod);
             }
         }
-        if report.errors() > 0 || (args.deny_warnings && report.warnings() > 0) {
-            failed = true;
-        }
-        emitter.report(&report, stdout, stderr);
         let denied = args.deny_warnings && report.errors() == 0 && report.warnings() > 0;
+        failed |= report.errors() > 0 || denied;
+        emitter.report(&report, stdout, stderr);
         if denied && emitter.format() == MessageFormat::Human {
-            {
-                let _ = writeln!(
-                    stderr,
-                    "error: {display}: warnings are denied (--deny-warnings)"
-                );
-            }
+            let _ = writeln!(
+                stderr,
+                "error: {display}: warnings are denied (--deny-warnings)"
+            );
         }
     }
     Ok(if failed { Err(()) } else { Ok(pods) })
