@@ -293,10 +293,13 @@ fn judge(work: &Path, what: &str, manifest: &Value) -> (bool, Vec<String>) {
             }
         }
         Some(1) => {
-            let errors = stderr.lines().filter(|l| l.starts_with("error: ")).count();
+            // Every diagnostic (`error[P..]:` or `warning[P..]:`) points at a line and column.
+            let diagnostics = stderr
+                .lines()
+                .filter(|l| l.starts_with("error[") || l.starts_with("warning["))
+                .count();
             let located = stderr.matches("--> pod.yaml:").count();
-            // Every error but the closing count points at a line and column.
-            if errors < 2 || located != errors - 1 {
+            if diagnostics < 1 || located != diagnostics {
                 failures.push(format!(
                     "{what}: refused without a location for each error:\n{stderr}"
                 ));
