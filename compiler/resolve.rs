@@ -1461,9 +1461,10 @@ fn check_after(c: &mut Checker, apps: &[manifest::App]) {
 /// (`memory: 128` is 128 bytes): no program runs in 1 MiB, and systemd itself needs more.
 const MIN_SENSIBLE_MEMORY: u64 = 1 << 20;
 
-/// CPU limits above this many CPUs are more than any host has: the largest servers sold in
-/// 2026 have 768 hardware threads (two 192-core CPUs with two threads a core), and a pod limit
-/// is meant to be below the host's size.
+/// CPU limits above this many CPUs are more than a host has: a two-socket server of 2026 has at
+/// most 768 hardware threads (two 192-core CPUs, two threads a core); the rare larger
+/// single-system machines are not where pods run, and a pod limit is meant to be below the
+/// host's size.
 const MAX_HOST_CPUS: u64 = 1024;
 
 /// A bare cpu number of at least this many CPUs is more likely millicores without their `m`
@@ -1609,7 +1610,7 @@ fn limit_warnings(
                 codes::CPU_HUGE,
                 &join_key(base, "cpu"),
                 format!(
-                    "cpu {} is {} CPUs, more than any host has (at most {MAX_HOST_CPUS})",
+                    "cpu {} is {} CPUs, more than a host has (podc warns above {MAX_HOST_CPUS})",
                     show(&q.0),
                     millis / 1000
                 ),
