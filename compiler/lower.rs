@@ -44,6 +44,9 @@ pub const STOP_TIMEOUT: &str = "10s";
 pub struct Directive {
     pub key: &'static str,
     pub value: String,
+    /// A comment line written just above the directive (without the `# `): for a limit, the
+    /// value as the manifest wrote it and where. Never holds a line break.
+    pub comment: Option<String>,
 }
 
 /// Directives as the text of a unit file section: `Key=value` lines, in order. The templates
@@ -54,9 +57,19 @@ fn lines<S: serde::Serializer>(list: &[Directive], s: S) -> Result<S::Ok, S::Err
 
 /// `Key=value` lines of `list`, in order.
 pub fn text(list: &[Directive]) -> String {
-    let mut text =
-        String::with_capacity(list.iter().map(|d| d.key.len() + d.value.len() + 2).sum());
+    let mut text = String::with_capacity(
+        list.iter()
+            .map(|d| {
+                d.key.len() + d.value.len() + 2 + d.comment.as_ref().map_or(0, |c| c.len() + 3)
+            })
+            .sum(),
+    );
     for d in list {
+        if let Some(c) = &d.comment {
+            text.push_str("# ");
+            text.push_str(c);
+            text.push('\n');
+        }
         text.push_str(d.key);
         text.push('=');
         text.push_str(&d.value);
@@ -69,6 +82,16 @@ fn d(key: &'static str, value: impl Into<String>) -> Directive {
     Directive {
         key,
         value: value.into(),
+        comment: None,
+    }
+}
+
+/// `d` with a comment line above it.
+fn commented(key: &'static str, value: impl Into<String>, comment: String) -> Directive {
+    debug_assert!(!comment.contains(['\n', '\r']));
+    Directive {
+        comment: Some(comment),
+        ..d(key, value)
     }
 }
 
@@ -242,7 +265,7 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
                 d("Delegate", "yes"),
                 d("Slice", "machine.slice"),
             ],
-            limits: limit_directives(&pod.limits, t),
+            limits: limit_directives(&pod.limits, t, &limits_source(None)),
             cgroup: cgroup.clone(),
         },
         target: PodTarget {
@@ -456,17 +479,28 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
 
     let mut security = Vec::new();
     if let Some(v) = a.oom_score_adj {
-        security.push(d("OOMScoreAdjust", v.to_string()));
+        let v = v.to_string();
+        let comment = limit_comment("oomScoreAdj", &v, &limits_source(Some(&a.name)));
+        security.push(commented("OOMScoreAdjust", v, comment));
     }
     if let Some(v) = a.no_new_privileges {
         security.push(d("NoNewPrivileges", yes_no(v)));
     }
+    // One capability and one system call a line. Repeating either directive is exactly one
+    // line with all the values: for CapabilityBoundingSet= systemd ORs allow lines and ANDs the
+    // complements of `~` lines (an empty list, which would reset the set, stays one line); for
+    // SystemCallFilter= the first line decides allow or deny, and each word of every line is
+    // then added to or taken from the set in order, the same whether the words share a line.
     match &a.capabilities {
-        Some(f) => security.push(d("CapabilityBoundingSet", filter(f))),
-        None => security.push(d("CapabilityBoundingSet", DEFAULT_CAPABILITIES.join(" "))),
+        Some(f) => security.extend(split_filter("CapabilityBoundingSet", f)),
+        None => security.extend(
+            DEFAULT_CAPABILITIES
+                .iter()
+                .map(|c| d("CapabilityBoundingSet", *c)),
+        ),
     }
     if let Some(s) = &a.seccomp {
-        security.push(d("SystemCallFilter", filter(&s.filter)));
+        security.extend(split_filter("SystemCallFilter", &s.filter));
         if let Some(e) = &s.errno {
             security.push(d("SystemCallErrorNumber", e.clone()));
         }
@@ -482,7 +516,7 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         root,
         identity,
         environment,
-        limits: limit_directives(&a.limits, t),
+        limits: limit_directives(&a.limits, t, &limits_source(Some(&a.name))),
         security,
         sandbox,
         cgroup: cgroup.to_string(),
@@ -570,12 +604,14 @@ fn sandbox(a: &App, t: Target) -> Vec<Directive> {
                 && !a.relax.contains(relax)
                 && !(*relax == Relax::Tmp && tmp_mounted)
         })
-        .map(|(relax, key, value)| match relax {
-            Relax::ProcMasks => {
-                let paths: Vec<String> = MASKED.iter().map(|p| ["-", &root, p].concat()).collect();
-                d(key, paths.join(" "))
-            }
-            _ => d(key, *value),
+        .flat_map(|(relax, key, value)| match relax {
+            // One path a line: systemd adds each InaccessiblePaths= line to the list (only an
+            // empty one resets it).
+            Relax::ProcMasks => MASKED
+                .iter()
+                .map(|p| d(key, ["-", &root, p].concat()))
+                .collect(),
+            _ => vec![d(key, *value)],
         })
         .collect()
 }
@@ -711,11 +747,17 @@ fn yes_no(v: bool) -> &'static str {
     }
 }
 
-fn filter(f: &Filter) -> String {
-    match f {
-        Filter::Retain(v) => v.join(" "),
-        Filter::Remove(v) => format!("~{}", v.join(" ")),
+/// An allow or deny list as one directive per name (`~name` for a deny list); an empty list
+/// as the one empty (or `~`) assignment it means, which systemd reads as a reset.
+fn split_filter(key: &'static str, f: &Filter) -> Vec<Directive> {
+    let (prefix, names) = match f {
+        Filter::Retain(v) => ("", v),
+        Filter::Remove(v) => ("~", v),
+    };
+    if names.is_empty() {
+        return vec![d(key, prefix)];
     }
+    names.iter().map(|n| d(key, [prefix, n].concat())).collect()
 }
 
 /// `CPUQuota=` value: thousandths of a core as a percentage of one CPU.
@@ -727,20 +769,49 @@ pub fn cpu_percent(millis: u64) -> String {
     }
 }
 
-fn limit_directives(l: &Limits, t: Target) -> Vec<Directive> {
+/// Where a limit came from in the manifest, for its comment: `isolators` (the pod's) or
+/// `apps[web].isolators`.
+fn limits_source(app: Option<&str>) -> String {
+    match app {
+        None => "isolators".into(),
+        Some(a) => ["apps[", a, "].isolators"].concat(),
+    }
+}
+
+/// The comment above a limit: `memory: 128Mi (apps[web].isolators)`. `written` comes from the
+/// manifest: resolution accepted it as a quantity, so it is plain ASCII, but anything else is
+/// quoted and escaped rather than trusted to stay on the comment's line.
+fn limit_comment(key: &str, written: &str, source: &str) -> String {
+    let plain = !written.is_empty() && written.bytes().all(|b| b.is_ascii_graphic());
+    let shown = if plain {
+        written.to_string()
+    } else {
+        escape::comment_text(written)
+    };
+    [key, ": ", &shown, " (", source, ")"].concat()
+}
+
+fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Directive> {
     let unified = t.unified_directives();
     let mut out = Vec::new();
+    // Set together by resolution; a missing text would only lose the comment's detail.
+    let written = |w: &Option<String>, v: String| w.clone().unwrap_or(v);
     if let Some(b) = l.memory_bytes {
-        out.push(d(
+        out.push(commented(
             if unified { "MemoryMax" } else { "MemoryLimit" },
             b.to_string(),
+            limit_comment("memory", &written(&l.written.memory, b.to_string()), source),
         ));
     }
     if let Some(m) = l.cpu_millis {
-        out.push(d("CPUQuota", cpu_percent(m)));
+        out.push(commented(
+            "CPUQuota",
+            cpu_percent(m),
+            limit_comment("cpu", &written(&l.written.cpu, format!("{m}m")), source),
+        ));
     }
     if let Some(w) = l.cpu_weight {
-        out.push(match (t.cgroup, unified, w) {
+        let directive = match (t.cgroup, unified, w) {
             (CgroupVersion::V2, _, w) => d("CPUWeight", w.weight().to_string()),
             (CgroupVersion::V1, false, w) => d("CPUShares", w.shares().to_string()),
             // Resolution made sure these shares have an exact weight.
@@ -751,10 +822,23 @@ fn limit_directives(l: &Limits, t: Target) -> Vec<Directive> {
                     .to_string(),
             ),
             (CgroupVersion::V1, true, CpuWeight::Weight(w)) => d("CPUWeight", w.to_string()),
+        };
+        let (key, n) = match w {
+            CpuWeight::Shares(n) => ("cpuShares", n),
+            CpuWeight::Weight(n) => ("cpuWeight", n),
+        };
+        out.push(Directive {
+            comment: Some(limit_comment(key, &n.to_string(), source)),
+            ..directive
         });
     }
     if let Some(n) = l.tasks {
-        out.push(d("TasksMax", n.to_string()));
+        let n = n.to_string();
+        out.push(commented(
+            "TasksMax",
+            n.clone(),
+            limit_comment("tasks", &n, source),
+        ));
     }
     out
 }
@@ -902,6 +986,51 @@ mod tests {
     use crate::escape::tests::{decode_words, HOSTILE};
     use crate::parse::{parse, Format};
     use crate::resolve::{resolve, Overrides};
+
+    /// Every limit directive has the manifest's text above it; whitespace resolution accepts
+    /// around a quantity (line breaks included) cannot end the comment early.
+    #[test]
+    fn limit_comments_quote_the_manifest_and_stay_on_one_line() {
+        let yaml = "podc: 1\nname: p\nisolators:\n  cpu: \"\\n2\\n\"\n  tasks: 9\napps:\n  - name: a\n    image: /i\n    exec: [/bin/x]\n    isolators:\n      memory: \"\\n 128Mi\\r\\n\\u2028\"\n      cpu: 0.5\n      cpuWeight: 50\n      tasks: 7\n      oomScoreAdj: -5\n";
+        let parsed = parse(yaml, Format::Yaml).unwrap();
+        let pod = resolve(&parsed, "p.yaml", Overrides::default()).unwrap();
+        let install = super::Install {
+            dir: "/d".into(),
+            podc: "/p".into(),
+        };
+        let files = crate::render::render(&super::lower(&pod, &install));
+        let pairs = |text: &str| -> Vec<(String, String)> {
+            let lines: Vec<&str> = text.lines().collect();
+            lines
+                .windows(2)
+                .filter(|w| w[0].starts_with("# ") && w[0].ends_with("isolators)"))
+                .map(|w| (w[0].to_string(), w[1].to_string()))
+                .collect()
+        };
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            pairs(&files["rootfs/etc/systemd/system/a.service"]),
+            [
+                s("# memory: 128Mi (apps[a].isolators)", "MemoryMax=134217728"),
+                s("# cpu: 0.5 (apps[a].isolators)", "CPUQuota=50%"),
+                s("# cpuWeight: 50 (apps[a].isolators)", "CPUWeight=50"),
+                s("# tasks: 7 (apps[a].isolators)", "TasksMax=7"),
+                s("# oomScoreAdj: -5 (apps[a].isolators)", "OOMScoreAdjust=-5"),
+            ]
+        );
+        assert_eq!(
+            pairs(&files["podc-p.service"]),
+            [
+                s("# cpu: 2 (isolators)", "CPUQuota=200%"),
+                s("# tasks: 9 (isolators)", "TasksMax=9"),
+            ]
+        );
+        // Text that is not a plain word is quoted, whatever it holds.
+        assert_eq!(
+            super::limit_comment("memory", "1\n[Service]\t", "isolators"),
+            r#"memory: "1\n[Service]\t" (isolators)"#
+        );
+    }
 
     /// The rendered ExecStart= and Environment= lines decode back to the manifest's values.
     #[test]
