@@ -616,26 +616,25 @@ fn sandbox(a: &App, t: Target) -> Vec<Directive> {
         .collect()
 }
 
+/// The script that records how one app ended, in the pod (see `templates/result.sh`).
+pub const RESULT_SCRIPT: &str = "/etc/podc/result.sh";
+/// The script that makes the pod's systemd exit with the apps' status (`templates/exit.sh`).
+pub const EXIT_SCRIPT: &str = "/etc/podc/exit.sh";
+/// The shell that runs them: the pod's /usr is the host's. The scripts are plain files of the
+/// tree (mode 0644), so they are run by the shell rather than executed.
+const SH: &str = "/usr/bin/sh";
+
 fn lower_exit(pod: &Pod) -> ExitUnit {
     // Apps pull this unit in and order themselves after it, so it is up before any app runs.
     // Once no app needs it any more (all stopped, none about to restart), systemd stops it, and
     // its ExecStop= makes the pod's systemd exit with the status of the first app, in manifest
     // order, that did not succeed (0 when all did), as the apps' result units recorded it. They
     // are ordered after this unit, so when they stop together (the last app has stopped, or the
-    // pod stops) they write first. An app without a record never ran: its result unit is still
-    // up because the app never started (its `after` dependency failed), and it counts as 1.
-    let apps: Vec<&str> = pod.apps.iter().map(|a| a.name.as_str()).collect();
-    let script = [
-        "rc=0".to_string(),
-        format!("for a in {}", apps.join(" ")),
-        format!("do read -r s r < {RESULT_DIR}/\"$a\" 2>/dev/null || s=1"),
-        "[ \"$s\" = 0 ] && continue".into(),
-        "rc=$s".into(),
-        "break".into(),
-        "done".into(),
-        "exec systemctl --no-block exit \"$rc\"".into(),
-    ]
-    .join("; ");
+    // pod stops) they write first. The logic is in EXIT_SCRIPT; the apps are its arguments.
+    let mut argv = Vec::with_capacity(pod.apps.len() + 2);
+    argv.push(SH.to_string());
+    argv.push(EXIT_SCRIPT.to_string());
+    argv.extend(pod.apps.iter().map(|a| a.name.clone()));
     ExitUnit {
         description: escape::verbatim(&format!(
             "podc pod {}: exit when every app has stopped",
@@ -645,10 +644,7 @@ fn lower_exit(pod: &Pod) -> ExitUnit {
             d("Type", "oneshot"),
             d("RemainAfterExit", "yes"),
             d("ExecStart", "/usr/bin/true"),
-            d(
-                "ExecStop",
-                escape::exec_line(&["/usr/bin/sh".into(), "-c".into(), script]),
-            ),
+            d("ExecStop", escape::exec_line(&argv)),
         ],
     }
 }
@@ -657,29 +653,13 @@ fn lower_result(pod: &Pod) -> ResultUnit {
     // One instance per app, which the app pulls in and starts after. When the app has stopped
     // (by itself, or because the pod stops: the app then stops first), systemd stops the
     // instance and its ExecStop= records the app's status while the app's unit is certainly
-    // loaded: this unit refers to it (Before=), so systemd cannot have unloaded it yet. The
-    // status is the app's exit code, 128 + its signal, 137 for an OOM kill, 1 if it never ran
-    // (a failed dependency leaves Result=success without a start time), 0 for success
-    // (including a stop by systemd). Recording it as the app ends, not when the pod exits,
-    // keeps it right however the pod ends.
+    // loaded: this unit refers to it (Before=), so systemd cannot have unloaded it yet.
+    // Recording it as the app ends, not when the pod exits, keeps it right however the pod
+    // ends. RESULT_SCRIPT says which status each way of ending gets.
     // The same for every pod: quoted once per process.
     static STOP: OnceLock<String> = OnceLock::new();
     let stop = STOP.get_or_init(|| {
-        let script = [
-            "systemctl show -p Result -p ExecMainCode -p ExecMainStatus -p InactiveExitTimestampMonotonic \"$1.service\" | { r=; c=; s=; t=0".to_string(),
-            "while IFS== read -r k v".into(),
-            "do case \"$k\" in Result) r=$v;; ExecMainCode) c=$v;; ExecMainStatus) s=$v;; InactiveExitTimestampMonotonic) t=$v;; esac".into(),
-            "done".into(),
-            "case \"$r\" in success) if [ \"$t\" = 0 ]; then rc=1; else rc=0; fi;; oom-kill) rc=137;; *) case \"$c\" in 1) rc=$s;; 2|3) rc=$((128+s));; *) rc=1;; esac; [ \"$rc\" -gt 0 ] 2>/dev/null || rc=1;; esac".into(),
-            format!("mkdir -p {RESULT_DIR} && echo \"$rc $r\" > {RESULT_DIR}/\"$1\"; }}"),
-        ]
-        .join("; ");
-        let mut stop = escape::exec_line(&[
-            "/usr/bin/sh".into(),
-            "-c".into(),
-            script,
-            "podc-result".into(),
-        ]);
+        let mut stop = escape::exec_line(&[SH.into(), RESULT_SCRIPT.into()]);
         stop.push(' ');
         stop.push_str(&escape::specifier("%i"));
         stop
