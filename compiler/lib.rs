@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod mountplan;
 pub mod parse;
 pub mod pod;
+pub mod podmd;
 pub mod quantity;
 pub mod render;
 pub mod resolve;

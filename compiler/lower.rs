@@ -4,6 +4,7 @@
 //! the target, how each value is escaped, which units exist and how they depend on each other,
 //! and what the launcher must mount. The templates only lay the result out.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -43,7 +44,9 @@ pub const STOP_TIMEOUT: &str = "10s";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Directive {
     pub key: &'static str,
-    pub value: String,
+    /// Borrowed when podc's own text (`yes`, a capability name): most values are, and not
+    /// copying them is a good part of lowering's cost.
+    pub value: Cow<'static, str>,
     /// A comment line written just above the directive (without the `# `): for a limit, the
     /// value as the manifest wrote it and where. Never holds a line break.
     pub comment: Option<String>,
@@ -78,7 +81,7 @@ pub fn text(list: &[Directive]) -> String {
     text
 }
 
-fn d(key: &'static str, value: impl Into<String>) -> Directive {
+fn d(key: &'static str, value: impl Into<Cow<'static, str>>) -> Directive {
     Directive {
         key,
         value: value.into(),
@@ -87,7 +90,7 @@ fn d(key: &'static str, value: impl Into<String>) -> Directive {
 }
 
 /// `d` with a comment line above it.
-fn commented(key: &'static str, value: impl Into<String>, comment: String) -> Directive {
+fn commented(key: &'static str, value: impl Into<Cow<'static, str>>, comment: String) -> Directive {
     debug_assert!(!comment.contains(['\n', '\r']));
     Directive {
         comment: Some(comment),
@@ -122,6 +125,9 @@ pub struct UnitTree {
     pub proxies: Vec<ProxyService>,
     #[serde(skip)]
     pub plan: MountPlan,
+    /// POD.md's text after its header (see [`crate::podmd`]).
+    #[serde(skip)]
+    pub doc: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -298,6 +304,7 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         proxies: proxies(pod),
         socket,
         plan: plan(pod),
+        doc: crate::podmd::pod_md(pod),
     }
 }
 

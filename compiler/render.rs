@@ -226,6 +226,21 @@ pub fn render(tree: &UnitTree) -> Files {
             [header.as_str().unwrap_or_default(), script].concat(),
         );
     }
+    // The same header sentence, as an HTML comment: a `#` line would be a heading. Nothing in
+    // the comment may end it early (`--` is what can), whatever the manifest's file name is.
+    let mut sentence = header
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .trim_end()
+        .to_string();
+    while sentence.contains("--") {
+        sentence = sentence.replace("--", "- -");
+    }
+    files.insert(
+        "POD.md".into(),
+        ["<!-- ", &sentence, " -->\n", &tree.doc].concat(),
+    );
     files.insert(
         "mounts.toml".into(),
         render_one(
