@@ -268,6 +268,81 @@ pub fn comment_text(s: &str) -> String {
     out
 }
 
+/// Characters that are not control characters but still move or hide text where a reader
+/// looks: line and paragraph separators, zero-width characters, bidirectional overrides and
+/// isolates, the byte-order mark.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Text for a cell of a GitHub-flavoured Markdown table, shown as written: `|` cannot end the
+/// cell, `<` and `&` cannot start HTML or an entity, and the characters with inline meaning
+/// (`` ` ``, `*`, `[`, `]`, `~`, `$`, `!`, `#`, `\`, and `_` but between letters) are
+/// backslash-escaped. A line break, a control character or an invisible one is shown as its
+/// escape (`\n`, `\u{202e}`), so a value cannot end the row or hide part of itself.
+pub fn markdown_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    push_markdown_cell(&mut out, s);
+    out
+}
+
+/// [`markdown_cell`], appended to `out`.
+pub fn push_markdown_cell(out: &mut String, s: &str) {
+    // The common case, a plain path or word, as it is.
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" /.,:;=+@%'\"()-".contains(&b))
+    {
+        out.push_str(s);
+        return;
+    }
+    let mut prev = ' ';
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied().unwrap_or(' ');
+        let after = std::mem::replace(&mut prev, c);
+        match c {
+            // Between two letters or digits `_` cannot open or close emphasis (GFM's rule), so
+            // CAP_NET_RAW stays as it is.
+            '_' if after.is_alphanumeric() && next.is_alphanumeric() => out.push('_'),
+            '|' | '`' | '*' | '_' | '[' | ']' | '~' | '$' | '!' | '\\' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' => out.push_str("\\\\n"),
+            '\t' => out.push_str("\\\\t"),
+            '\r' => out.push_str("\\\\r"),
+            c if c.is_control() || invisible(c) => {
+                let _ = write!(out, "\\\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Text for a Mermaid label written inside `"…"`: letters, digits and a few plain punctuation
+/// characters as they are, everything else (quotes, brackets, `#`, `<`, `&`, `|`, `%`,
+/// backticks, line breaks, any non-ASCII character) as Mermaid's entity code `#<decimal>;`,
+/// which it shows as the character. Nothing in the label can end it, start markup or a comment.
+pub fn mermaid_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                ' ' | '/' | '.' | '_' | '-' | ':' | ',' | '=' | '+' | '@' | '(' | ')'
+            )
+        {
+            out.push(c);
+        } else {
+            let _ = write!(out, "#{};", c as u32);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -481,6 +556,35 @@ pub(crate) mod tests {
                 "{c}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use super::{markdown_cell, mermaid_label};
+
+    #[test]
+    fn markdown_cells_show_text_as_written() {
+        assert_eq!(markdown_cell("/var/lib/x"), "/var/lib/x");
+        assert_eq!(markdown_cell("CAP_NET_RAW"), "CAP_NET_RAW");
+        assert_eq!(markdown_cell("_a_ *b*"), r"\_a\_ \*b\*");
+        assert_eq!(markdown_cell("a|b"), r"a\|b");
+        assert_eq!(markdown_cell("<b>&"), "&lt;b&gt;&amp;");
+        assert_eq!(markdown_cell("a\nb\r\t"), r"a\\nb\\r\\t");
+        assert_eq!(
+            markdown_cell("x\u{202e}y\u{7}\u{feff}"),
+            r"x\\u{202e}y\\u{7}\\u{feff}"
+        );
+        assert_eq!(markdown_cell("日本"), "日本");
+    }
+
+    #[test]
+    fn mermaid_labels_hold_only_plain_text_and_entity_codes() {
+        assert_eq!(mermaid_label("/srv/a b (x)"), "/srv/a b (x)");
+        assert_eq!(
+            mermaid_label("\"]#<&|%\n`é"),
+            "#34;#93;#35;#60;#38;#124;#37;#10;#96;#233;"
+        );
     }
 }
 

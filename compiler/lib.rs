@@ -19,6 +19,7 @@ pub mod mountplan;
 pub mod output;
 pub mod parse;
 pub mod pod;
+pub mod podmd;
 pub mod quantity;
 pub mod render;
 pub mod resolve;

@@ -4,6 +4,7 @@
 //! the target, how each value is escaped, which units exist and how they depend on each other,
 //! and what the launcher must mount. The templates only lay the result out.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -43,7 +44,12 @@ pub const STOP_TIMEOUT: &str = "10s";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Directive {
     pub key: &'static str,
-    pub value: String,
+    /// Borrowed when podc's own text (`yes`, a capability name): most values are, and not
+    /// copying them is a good part of lowering's cost.
+    pub value: Cow<'static, str>,
+    /// A comment line written just above the directive (without the `# `): for a limit, the
+    /// value as the manifest wrote it and where. Never holds a line break.
+    pub comment: Option<String>,
 }
 
 /// Directives as the text of a unit file section: `Key=value` lines, in order. The templates
@@ -54,9 +60,19 @@ fn lines<S: serde::Serializer>(list: &[Directive], s: S) -> Result<S::Ok, S::Err
 
 /// `Key=value` lines of `list`, in order.
 pub fn text(list: &[Directive]) -> String {
-    let mut text =
-        String::with_capacity(list.iter().map(|d| d.key.len() + d.value.len() + 2).sum());
+    let mut text = String::with_capacity(
+        list.iter()
+            .map(|d| {
+                d.key.len() + d.value.len() + 2 + d.comment.as_ref().map_or(0, |c| c.len() + 3)
+            })
+            .sum(),
+    );
     for d in list {
+        if let Some(c) = &d.comment {
+            text.push_str("# ");
+            text.push_str(c);
+            text.push('\n');
+        }
         text.push_str(d.key);
         text.push('=');
         text.push_str(&d.value);
@@ -65,10 +81,20 @@ pub fn text(list: &[Directive]) -> String {
     text
 }
 
-fn d(key: &'static str, value: impl Into<String>) -> Directive {
+fn d(key: &'static str, value: impl Into<Cow<'static, str>>) -> Directive {
     Directive {
         key,
         value: value.into(),
+        comment: None,
+    }
+}
+
+/// `d` with a comment line above it.
+fn commented(key: &'static str, value: impl Into<Cow<'static, str>>, comment: String) -> Directive {
+    debug_assert!(!comment.contains(['\n', '\r']));
+    Directive {
+        comment: Some(comment),
+        ..d(key, value)
     }
 }
 
@@ -99,6 +125,9 @@ pub struct UnitTree {
     pub proxies: Vec<ProxyService>,
     #[serde(skip)]
     pub plan: MountPlan,
+    /// POD.md's text after its header (see [`crate::podmd`]).
+    #[serde(skip)]
+    pub doc: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -242,7 +271,7 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
                 d("Delegate", "yes"),
                 d("Slice", "machine.slice"),
             ],
-            limits: limit_directives(&pod.limits, t),
+            limits: limit_directives(&pod.limits, t, &limits_source(None)),
             cgroup: cgroup.clone(),
         },
         target: PodTarget {
@@ -275,6 +304,7 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         proxies: proxies(pod),
         socket,
         plan: plan(pod),
+        doc: crate::podmd::pod_md(pod),
     }
 }
 
@@ -456,17 +486,28 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
 
     let mut security = Vec::new();
     if let Some(v) = a.oom_score_adj {
-        security.push(d("OOMScoreAdjust", v.to_string()));
+        let v = v.to_string();
+        let comment = limit_comment("oomScoreAdj", &v, &limits_source(Some(&a.name)));
+        security.push(commented("OOMScoreAdjust", v, comment));
     }
     if let Some(v) = a.no_new_privileges {
         security.push(d("NoNewPrivileges", yes_no(v)));
     }
+    // One capability and one system call a line. Repeating either directive is exactly one
+    // line with all the values: for CapabilityBoundingSet= systemd ORs allow lines and ANDs the
+    // complements of `~` lines (an empty list, which would reset the set, stays one line); for
+    // SystemCallFilter= the first line decides allow or deny, and each word of every line is
+    // then added to or taken from the set in order, the same whether the words share a line.
     match &a.capabilities {
-        Some(f) => security.push(d("CapabilityBoundingSet", filter(f))),
-        None => security.push(d("CapabilityBoundingSet", DEFAULT_CAPABILITIES.join(" "))),
+        Some(f) => security.extend(split_filter("CapabilityBoundingSet", f)),
+        None => security.extend(
+            DEFAULT_CAPABILITIES
+                .iter()
+                .map(|c| d("CapabilityBoundingSet", *c)),
+        ),
     }
     if let Some(s) = &a.seccomp {
-        security.push(d("SystemCallFilter", filter(&s.filter)));
+        security.extend(split_filter("SystemCallFilter", &s.filter));
         if let Some(e) = &s.errno {
             security.push(d("SystemCallErrorNumber", e.clone()));
         }
@@ -482,7 +523,7 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         root,
         identity,
         environment,
-        limits: limit_directives(&a.limits, t),
+        limits: limit_directives(&a.limits, t, &limits_source(Some(&a.name))),
         security,
         sandbox,
         cgroup: cgroup.to_string(),
@@ -570,15 +611,25 @@ fn sandbox(a: &App, t: Target) -> Vec<Directive> {
                 && !a.relax.contains(relax)
                 && !(*relax == Relax::Tmp && tmp_mounted)
         })
-        .map(|(relax, key, value)| match relax {
-            Relax::ProcMasks => {
-                let paths: Vec<String> = MASKED.iter().map(|p| ["-", &root, p].concat()).collect();
-                d(key, paths.join(" "))
-            }
-            _ => d(key, *value),
+        .flat_map(|(relax, key, value)| match relax {
+            // One path a line: systemd adds each InaccessiblePaths= line to the list (only an
+            // empty one resets it).
+            Relax::ProcMasks => MASKED
+                .iter()
+                .map(|p| d(key, ["-", &root, p].concat()))
+                .collect(),
+            _ => vec![d(key, *value)],
         })
         .collect()
 }
+
+/// The script that records how one app ended, in the pod (see `templates/result.sh`).
+pub const RESULT_SCRIPT: &str = "/etc/podc/result.sh";
+/// The script that makes the pod's systemd exit with the apps' status (`templates/exit.sh`).
+pub const EXIT_SCRIPT: &str = "/etc/podc/exit.sh";
+/// The shell that runs them: the pod's /usr is the host's. The scripts are plain files of the
+/// tree (mode 0644), so they are run by the shell rather than executed.
+const SH: &str = "/usr/bin/sh";
 
 fn lower_exit(pod: &Pod) -> ExitUnit {
     // Apps pull this unit in and order themselves after it, so it is up before any app runs.
@@ -586,20 +637,11 @@ fn lower_exit(pod: &Pod) -> ExitUnit {
     // its ExecStop= makes the pod's systemd exit with the status of the first app, in manifest
     // order, that did not succeed (0 when all did), as the apps' result units recorded it. They
     // are ordered after this unit, so when they stop together (the last app has stopped, or the
-    // pod stops) they write first. An app without a record never ran: its result unit is still
-    // up because the app never started (its `after` dependency failed), and it counts as 1.
-    let apps: Vec<&str> = pod.apps.iter().map(|a| a.name.as_str()).collect();
-    let script = [
-        "rc=0".to_string(),
-        format!("for a in {}", apps.join(" ")),
-        format!("do read -r s r < {RESULT_DIR}/\"$a\" 2>/dev/null || s=1"),
-        "[ \"$s\" = 0 ] && continue".into(),
-        "rc=$s".into(),
-        "break".into(),
-        "done".into(),
-        "exec systemctl --no-block exit \"$rc\"".into(),
-    ]
-    .join("; ");
+    // pod stops) they write first. The logic is in EXIT_SCRIPT; the apps are its arguments.
+    let mut argv = Vec::with_capacity(pod.apps.len() + 2);
+    argv.push(SH.to_string());
+    argv.push(EXIT_SCRIPT.to_string());
+    argv.extend(pod.apps.iter().map(|a| a.name.clone()));
     ExitUnit {
         description: escape::verbatim(&format!(
             "podc pod {}: exit when every app has stopped",
@@ -609,10 +651,7 @@ fn lower_exit(pod: &Pod) -> ExitUnit {
             d("Type", "oneshot"),
             d("RemainAfterExit", "yes"),
             d("ExecStart", "/usr/bin/true"),
-            d(
-                "ExecStop",
-                escape::exec_line(&["/usr/bin/sh".into(), "-c".into(), script]),
-            ),
+            d("ExecStop", escape::exec_line(&argv)),
         ],
     }
 }
@@ -621,29 +660,13 @@ fn lower_result(pod: &Pod) -> ResultUnit {
     // One instance per app, which the app pulls in and starts after. When the app has stopped
     // (by itself, or because the pod stops: the app then stops first), systemd stops the
     // instance and its ExecStop= records the app's status while the app's unit is certainly
-    // loaded: this unit refers to it (Before=), so systemd cannot have unloaded it yet. The
-    // status is the app's exit code, 128 + its signal, 137 for an OOM kill, 1 if it never ran
-    // (a failed dependency leaves Result=success without a start time), 0 for success
-    // (including a stop by systemd). Recording it as the app ends, not when the pod exits,
-    // keeps it right however the pod ends.
+    // loaded: this unit refers to it (Before=), so systemd cannot have unloaded it yet.
+    // Recording it as the app ends, not when the pod exits, keeps it right however the pod
+    // ends. RESULT_SCRIPT says which status each way of ending gets.
     // The same for every pod: quoted once per process.
     static STOP: OnceLock<String> = OnceLock::new();
     let stop = STOP.get_or_init(|| {
-        let script = [
-            "systemctl show -p Result -p ExecMainCode -p ExecMainStatus -p InactiveExitTimestampMonotonic \"$1.service\" | { r=; c=; s=; t=0".to_string(),
-            "while IFS== read -r k v".into(),
-            "do case \"$k\" in Result) r=$v;; ExecMainCode) c=$v;; ExecMainStatus) s=$v;; InactiveExitTimestampMonotonic) t=$v;; esac".into(),
-            "done".into(),
-            "case \"$r\" in success) if [ \"$t\" = 0 ]; then rc=1; else rc=0; fi;; oom-kill) rc=137;; *) case \"$c\" in 1) rc=$s;; 2|3) rc=$((128+s));; *) rc=1;; esac; [ \"$rc\" -gt 0 ] 2>/dev/null || rc=1;; esac".into(),
-            format!("mkdir -p {RESULT_DIR} && echo \"$rc $r\" > {RESULT_DIR}/\"$1\"; }}"),
-        ]
-        .join("; ");
-        let mut stop = escape::exec_line(&[
-            "/usr/bin/sh".into(),
-            "-c".into(),
-            script,
-            "podc-result".into(),
-        ]);
+        let mut stop = escape::exec_line(&[SH.into(), RESULT_SCRIPT.into()]);
         stop.push(' ');
         stop.push_str(&escape::specifier("%i"));
         stop
@@ -711,11 +734,17 @@ fn yes_no(v: bool) -> &'static str {
     }
 }
 
-fn filter(f: &Filter) -> String {
-    match f {
-        Filter::Retain(v) => v.join(" "),
-        Filter::Remove(v) => format!("~{}", v.join(" ")),
+/// An allow or deny list as one directive per name (`~name` for a deny list); an empty list
+/// as the one empty (or `~`) assignment it means, which systemd reads as a reset.
+fn split_filter(key: &'static str, f: &Filter) -> Vec<Directive> {
+    let (prefix, names) = match f {
+        Filter::Retain(v) => ("", v),
+        Filter::Remove(v) => ("~", v),
+    };
+    if names.is_empty() {
+        return vec![d(key, prefix)];
     }
+    names.iter().map(|n| d(key, [prefix, n].concat())).collect()
 }
 
 /// `CPUQuota=` value: thousandths of a core as a percentage of one CPU.
@@ -727,20 +756,49 @@ pub fn cpu_percent(millis: u64) -> String {
     }
 }
 
-fn limit_directives(l: &Limits, t: Target) -> Vec<Directive> {
+/// Where a limit came from in the manifest, for its comment: `isolators` (the pod's) or
+/// `apps[web].isolators`.
+fn limits_source(app: Option<&str>) -> String {
+    match app {
+        None => "isolators".into(),
+        Some(a) => ["apps[", a, "].isolators"].concat(),
+    }
+}
+
+/// The comment above a limit: `memory: 128Mi (apps[web].isolators)`. `written` comes from the
+/// manifest: resolution accepted it as a quantity, so it is plain ASCII, but anything else is
+/// quoted and escaped rather than trusted to stay on the comment's line.
+fn limit_comment(key: &str, written: &str, source: &str) -> String {
+    let plain = !written.is_empty() && written.bytes().all(|b| b.is_ascii_graphic());
+    let shown = if plain {
+        written.to_string()
+    } else {
+        escape::comment_text(written)
+    };
+    [key, ": ", &shown, " (", source, ")"].concat()
+}
+
+fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Directive> {
     let unified = t.unified_directives();
     let mut out = Vec::new();
+    // Set together by resolution; a missing text would only lose the comment's detail.
+    let written = |w: &Option<String>, v: String| w.clone().unwrap_or(v);
     if let Some(b) = l.memory_bytes {
-        out.push(d(
+        out.push(commented(
             if unified { "MemoryMax" } else { "MemoryLimit" },
             b.to_string(),
+            limit_comment("memory", &written(&l.written.memory, b.to_string()), source),
         ));
     }
     if let Some(m) = l.cpu_millis {
-        out.push(d("CPUQuota", cpu_percent(m)));
+        out.push(commented(
+            "CPUQuota",
+            cpu_percent(m),
+            limit_comment("cpu", &written(&l.written.cpu, format!("{m}m")), source),
+        ));
     }
     if let Some(w) = l.cpu_weight {
-        out.push(match (t.cgroup, unified, w) {
+        let directive = match (t.cgroup, unified, w) {
             (CgroupVersion::V2, _, w) => d("CPUWeight", w.weight().to_string()),
             (CgroupVersion::V1, false, w) => d("CPUShares", w.shares().to_string()),
             // Resolution made sure these shares have an exact weight.
@@ -751,10 +809,23 @@ fn limit_directives(l: &Limits, t: Target) -> Vec<Directive> {
                     .to_string(),
             ),
             (CgroupVersion::V1, true, CpuWeight::Weight(w)) => d("CPUWeight", w.to_string()),
+        };
+        let (key, n) = match w {
+            CpuWeight::Shares(n) => ("cpuShares", n),
+            CpuWeight::Weight(n) => ("cpuWeight", n),
+        };
+        out.push(Directive {
+            comment: Some(limit_comment(key, &n.to_string(), source)),
+            ..directive
         });
     }
     if let Some(n) = l.tasks {
-        out.push(d("TasksMax", n.to_string()));
+        let n = n.to_string();
+        out.push(commented(
+            "TasksMax",
+            n.clone(),
+            limit_comment("tasks", &n, source),
+        ));
     }
     out
 }
@@ -902,6 +973,51 @@ mod tests {
     use crate::escape::tests::{decode_words, HOSTILE};
     use crate::parse::{parse, Format};
     use crate::resolve::{resolve, Overrides};
+
+    /// Every limit directive has the manifest's text above it; whitespace resolution accepts
+    /// around a quantity (line breaks included) cannot end the comment early.
+    #[test]
+    fn limit_comments_quote_the_manifest_and_stay_on_one_line() {
+        let yaml = "podc: 1\nname: p\nisolators:\n  cpu: \"\\n2\\n\"\n  tasks: 9\napps:\n  - name: a\n    image: /i\n    exec: [/bin/x]\n    isolators:\n      memory: \"\\n 128Mi\\r\\n\\u2028\"\n      cpu: 0.5\n      cpuWeight: 50\n      tasks: 7\n      oomScoreAdj: -5\n";
+        let parsed = parse(yaml, Format::Yaml).unwrap();
+        let pod = resolve(&parsed, "p.yaml", Overrides::default()).unwrap();
+        let install = super::Install {
+            dir: "/d".into(),
+            podc: "/p".into(),
+        };
+        let files = crate::render::render(&super::lower(&pod, &install));
+        let pairs = |text: &str| -> Vec<(String, String)> {
+            let lines: Vec<&str> = text.lines().collect();
+            lines
+                .windows(2)
+                .filter(|w| w[0].starts_with("# ") && w[0].ends_with("isolators)"))
+                .map(|w| (w[0].to_string(), w[1].to_string()))
+                .collect()
+        };
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            pairs(&files["rootfs/etc/systemd/system/a.service"]),
+            [
+                s("# memory: 128Mi (apps[a].isolators)", "MemoryMax=134217728"),
+                s("# cpu: 0.5 (apps[a].isolators)", "CPUQuota=50%"),
+                s("# cpuWeight: 50 (apps[a].isolators)", "CPUWeight=50"),
+                s("# tasks: 7 (apps[a].isolators)", "TasksMax=7"),
+                s("# oomScoreAdj: -5 (apps[a].isolators)", "OOMScoreAdjust=-5"),
+            ]
+        );
+        assert_eq!(
+            pairs(&files["podc-p.service"]),
+            [
+                s("# cpu: 2 (isolators)", "CPUQuota=200%"),
+                s("# tasks: 9 (isolators)", "TasksMax=9"),
+            ]
+        );
+        // Text that is not a plain word is quoted, whatever it holds.
+        assert_eq!(
+            super::limit_comment("memory", "1\n[Service]\t", "isolators"),
+            r#"memory: "1\n[Service]\t" (isolators)"#
+        );
+    }
 
     /// The rendered ExecStart= and Environment= lines decode back to the manifest's values.
     #[test]

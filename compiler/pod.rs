@@ -44,6 +44,18 @@ pub struct Limits {
     pub cpu_weight: Option<CpuWeight>,
     pub memory_bytes: Option<u64>,
     pub tasks: Option<u64>,
+    /// `cpu` and `memory` as the manifest wrote them (`500m`, `128Mi`), for the comment above
+    /// each directive and POD.md: a reviewer reads `MemoryMax=134217728` against these. The
+    /// integer settings (cpuShares, cpuWeight, tasks) are written as they were given.
+    pub written: Written,
+}
+
+/// Quantities as the manifest wrote them (surrounding whitespace trimmed), set exactly when
+/// the resolved value beside them is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
 }
 
 /// A relative CPU weight as the manifest gave it; the target decides how it is written.

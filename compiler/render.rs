@@ -11,7 +11,9 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Object, Serde};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-use crate::lower::{UnitTree, EXIT_UNIT, HALT_TARGETS, POD_TARGET, RESULT_UNIT};
+use crate::lower::{
+    UnitTree, EXIT_SCRIPT, EXIT_UNIT, HALT_TARGETS, POD_TARGET, RESULT_SCRIPT, RESULT_UNIT,
+};
 
 /// Generated files: relative path → content.
 pub type Files = BTreeMap<String, String>;
@@ -38,6 +40,12 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "pod.socket.j2",
     "proxy.service.j2",
     "sockets.conf.j2",
+];
+
+/// templates/result.sh and templates/exit.sh, which the result and exit units run.
+const SCRIPTS: [&str; 2] = [
+    include_str!("../templates/result.sh"),
+    include_str!("../templates/exit.sh"),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -210,6 +218,29 @@ pub fn render(tree: &UnitTree) -> Files {
             ),
         );
     }
+    // The exit-status scripts are the same for every pod: no template, only the header. (They
+    // are shell, where `{#` and `{{` mean something else.)
+    for (path, script) in [(RESULT_SCRIPT, SCRIPTS[0]), (EXIT_SCRIPT, SCRIPTS[1])] {
+        files.insert(
+            ["rootfs", path].concat(),
+            [header.as_str().unwrap_or_default(), script].concat(),
+        );
+    }
+    // The same header sentence, as an HTML comment: a `#` line would be a heading. Nothing in
+    // the comment may end it early (`--` is what can), whatever the manifest's file name is.
+    let mut sentence = header
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .trim_end()
+        .to_string();
+    while sentence.contains("--") {
+        sentence = sentence.replace("--", "- -");
+    }
+    files.insert(
+        "POD.md".into(),
+        ["<!-- ", &sentence, " -->\n", &tree.doc].concat(),
+    );
     files.insert(
         "mounts.toml".into(),
         render_one(

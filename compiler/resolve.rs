@@ -499,6 +499,7 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
                     require(c, &path, t, feature, &format!("cpu {}", show(&q.0)));
                 }
                 l.cpu_millis = Some(m);
+                l.written.cpu = Some(q.0.trim().to_string());
             }
             Err(e) => {
                 let d = c.value(codes::QUANTITY, &path, format!("cpu {} {e}", show(&q.0)));
@@ -543,7 +544,10 @@ fn resolve_limits(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Ta
     if let Some(q) = &i.memory {
         let path = join_key(base, "memory");
         match quantity::bytes(&q.0) {
-            Ok(b) => l.memory_bytes = Some(b),
+            Ok(b) => {
+                l.memory_bytes = Some(b);
+                l.written.memory = Some(q.0.trim().to_string());
+            }
             Err(e) => {
                 let d = c.value(codes::QUANTITY, &path, format!("memory {} {e}", show(&q.0)));
                 d.help = quantity::suggest_memory(&q.0);

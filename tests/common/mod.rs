@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod podmd;
+
 use std::path::{Path, PathBuf};
 
 use podc::lower::Install;

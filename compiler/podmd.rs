@@ -1,0 +1,406 @@
+//! POD.md: the pod at a glance, for the reviewer of a pull request.
+//!
+//! Code hosts render Markdown and Mermaid, so a reviewer sees what changed in the pod (an app's
+//! user, limits, capabilities, sandbox, mounts) before reading units. The file is written with
+//! every tree like any other, so `--check` and the fixtures' snapshots cover it, and it must be
+//! as byte-stable as the units: everything comes from the resolved [`Pod`] in manifest order.
+//!
+//! Architecture invariant: every text that came from the manifest goes through
+//! [`escape::markdown_cell`] or [`escape::mermaid_label`]; only podc's own words and names
+//! (`[a-z0-9-]`, checked by resolution) are written as they are. The text is built with
+//! `push_str` rather than a template: it is one file per pod, and a template loop per cell
+//! would cost more than the rest of an app's files.
+
+use std::fmt::Write;
+use std::sync::OnceLock;
+
+use crate::escape;
+use crate::lower::{cpu_percent, DEFAULT_CAPABILITIES};
+use crate::manifest::{Activation, IdOrName, Relax, Restart, Start};
+use crate::pod::{CpuWeight, Filter, Limits, Pod, VolumeKind};
+
+/// The body of POD.md (everything after its header line).
+pub fn pod_md(pod: &Pod) -> String {
+    let mut out = String::with_capacity(1024 + 1536 * pod.apps.len());
+    let o = &mut out;
+    o.push_str("# Pod ");
+    o.push_str(&pod.name);
+    o.push_str("\n\n| Pod | |\n|---|---|\n");
+    row(o, "Network", pod.network.name());
+    row(
+        o,
+        "Start",
+        match pod.start {
+            Start::Boot => "boot (the host unit is wanted by machines.target)",
+            Start::Connection => "on the first connection to a published port",
+        },
+    );
+    key(o, "Target");
+    let _ = write!(
+        o,
+        "cgroup {}, systemd {}",
+        pod.target.cgroup, pod.target.systemd
+    );
+    end(o);
+    key(o, "Limits");
+    limits(o, &pod.limits);
+    end(o);
+    if !pod.annotations.is_empty() {
+        key(o, "Annotations");
+        for (i, (k, v)) in pod.annotations.iter().enumerate() {
+            if i > 0 {
+                o.push_str("<br>");
+            }
+            escape::push_markdown_cell(o, k);
+            o.push_str(" = ");
+            escape::push_markdown_cell(o, v);
+        }
+        end(o);
+    }
+
+    o.push_str("\n## Apps, volumes and ports\n\n");
+    diagram(o, pod);
+
+    for a in &pod.apps {
+        o.push_str("\n## App ");
+        o.push_str(&a.name);
+        o.push_str("\n\n| Setting | Value |\n|---|---|\n");
+        key(o, "Image");
+        escape::push_markdown_cell(o, &a.image);
+        end(o);
+        // Each word as a JSON-style quoted string, so that spaces and empty words show.
+        key(o, "Command");
+        for (i, w) in a.exec.iter().enumerate() {
+            if i > 0 {
+                o.push(' ');
+            }
+            if w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" /.,:;=+@%'()-".contains(&b))
+            {
+                // Nothing to escape for either.
+                o.push('"');
+                o.push_str(w);
+                o.push('"');
+            } else {
+                escape::push_markdown_cell(o, &escape::comment_text(w));
+            }
+        }
+        end(o);
+        key(o, "Working directory");
+        escape::push_markdown_cell(o, &a.working_directory);
+        end(o);
+        key(o, "User");
+        id(o, &a.user);
+        end(o);
+        key(o, "Group");
+        id(o, &a.group);
+        if !a.supplementary_groups.is_empty() {
+            o.push_str(" (supplementary: ");
+            for (i, g) in a.supplementary_groups.iter().enumerate() {
+                if i > 0 {
+                    o.push_str(", ");
+                }
+                id(o, g);
+            }
+            o.push(')');
+        }
+        end(o);
+        key(o, "Limits");
+        limits(o, &a.limits);
+        end(o);
+        if let Some(v) = a.oom_score_adj {
+            key(o, "OOM score adjustment");
+            let _ = write!(o, "{v}");
+            end(o);
+        }
+        key(o, "Capabilities");
+        match &a.capabilities {
+            None => o.push_str(default_capabilities()),
+            Some(f) => filter(o, f),
+        }
+        end(o);
+        key(o, "System calls");
+        match &a.seccomp {
+            None => o.push_str("not filtered"),
+            Some(s) => {
+                filter(o, &s.filter);
+                if let Some(e) = &s.errno {
+                    o.push_str("; refused with ");
+                    escape::push_markdown_cell(o, e);
+                }
+            }
+        }
+        end(o);
+        row(
+            o,
+            "No new privileges",
+            match a.no_new_privileges {
+                None => "not set",
+                Some(true) => "yes",
+                Some(false) => "no",
+            },
+        );
+        key(o, "Sandbox relaxed");
+        if a.relax.is_empty() {
+            o.push_str("nothing: podc's whole default sandbox");
+        }
+        for (i, r) in a.relax.iter().enumerate() {
+            if i > 0 {
+                o.push_str(", ");
+            }
+            o.push_str(relax_name(*r));
+        }
+        end(o);
+        row(
+            o,
+            "Root filesystem",
+            if a.read_only_rootfs {
+                "the image, read-only"
+            } else {
+                "the image under a writable overlay"
+            },
+        );
+        if !a.mounts.is_empty() {
+            key(o, "Mounts");
+            for (i, m) in a.mounts.iter().enumerate() {
+                if i > 0 {
+                    o.push_str("<br>");
+                }
+                o.push_str(&m.volume);
+                o.push_str(" at ");
+                escape::push_markdown_cell(o, &m.path);
+                o.push_str(if m.read_only {
+                    " (read-only)"
+                } else {
+                    " (read-write)"
+                });
+            }
+            end(o);
+        }
+        if !a.ports.is_empty() {
+            key(o, "Published ports");
+            for (i, p) in a.ports.iter().enumerate() {
+                if i > 0 {
+                    o.push_str("<br>");
+                }
+                port(o, p);
+            }
+            end(o);
+        }
+        if !a.after.is_empty() {
+            key(o, "Starts after");
+            o.push_str(&a.after.join(", "));
+            end(o);
+        }
+        row(
+            o,
+            "Restart",
+            match a.restart {
+                Restart::No => "no",
+                Restart::OnFailure => "on-failure",
+                Restart::Always => "always",
+            },
+        );
+    }
+    out
+}
+
+/// The start of a table row, up to its value.
+fn key(o: &mut String, key: &str) {
+    o.push_str("| ");
+    o.push_str(key);
+    o.push_str(" | ");
+}
+
+/// The end of a table row.
+fn end(o: &mut String) {
+    o.push_str(" |\n");
+}
+
+/// A table row of podc's own words.
+fn row(o: &mut String, k: &str, value: &str) {
+    key(o, k);
+    o.push_str(value);
+    end(o);
+}
+
+/// podc's default capability bounding set, as a cell; the same for every app, so made once.
+fn default_capabilities() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| ["podc's default: ", &DEFAULT_CAPABILITIES.join(", ")].concat())
+}
+
+fn id(o: &mut String, v: &IdOrName) {
+    match v {
+        IdOrName::Id(n) => {
+            let _ = write!(o, "{n}");
+        }
+        IdOrName::Name(n) => escape::push_markdown_cell(o, n),
+    }
+}
+
+/// Limits as the manifest wrote them, with what podc makes of a CPU quota and a memory size.
+fn limits(o: &mut String, l: &Limits) {
+    let start = o.len();
+    let sep = |o: &mut String| {
+        if o.len() > start {
+            o.push_str(", ");
+        }
+    };
+    if let Some(m) = l.cpu_millis {
+        sep(o);
+        o.push_str("cpu ");
+        match &l.written.cpu {
+            Some(w) => escape::push_markdown_cell(o, w),
+            None => {
+                let _ = write!(o, "{m}m");
+            }
+        }
+        o.push_str(" (");
+        o.push_str(&cpu_percent(m));
+        o.push_str(" of one CPU)");
+    }
+    match l.cpu_weight {
+        Some(CpuWeight::Shares(n)) => {
+            sep(o);
+            let _ = write!(o, "cpuShares {n}");
+        }
+        Some(CpuWeight::Weight(n)) => {
+            sep(o);
+            let _ = write!(o, "cpuWeight {n}");
+        }
+        None => {}
+    }
+    if let Some(b) = l.memory_bytes {
+        sep(o);
+        o.push_str("memory ");
+        if let Some(w) = &l.written.memory {
+            escape::push_markdown_cell(o, w);
+            o.push_str(" (");
+        }
+        let _ = write!(o, "{b} bytes");
+        if l.written.memory.is_some() {
+            o.push(')');
+        }
+    }
+    if let Some(n) = l.tasks {
+        sep(o);
+        let _ = write!(o, "tasks {n}");
+    }
+    if o.len() == start {
+        o.push_str("none");
+    }
+}
+
+/// An allow or deny list: `only A, B`, `all but A, B`, `none`, `all`.
+fn filter(o: &mut String, f: &Filter) {
+    let (how, names, empty) = match f {
+        Filter::Retain(v) => ("only ", v, "none"),
+        Filter::Remove(v) => ("all but ", v, "all"),
+    };
+    if names.is_empty() {
+        o.push_str(empty);
+        return;
+    }
+    o.push_str(how);
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            o.push_str(", ");
+        }
+        escape::push_markdown_cell(o, n);
+    }
+}
+
+fn port(o: &mut String, p: &crate::pod::Port) {
+    if let Some(n) = &p.name {
+        o.push_str(n);
+        o.push_str(": ");
+    }
+    o.push_str(p.protocol.name());
+    o.push(' ');
+    escape::push_markdown_cell(o, &p.listen());
+    let _ = write!(o, " on the host to port {} (", p.port);
+    o.push_str(match p.activation {
+        Activation::Proxy => "forwarded by a proxy)",
+        Activation::Socket => "the socket is handed to the app)",
+    });
+}
+
+/// The manifest's name of a sandbox part.
+fn relax_name(r: Relax) -> &'static str {
+    match r {
+        Relax::Tmp => "tmp",
+        Relax::Devices => "devices",
+        Relax::KernelTunables => "kernel-tunables",
+        Relax::KernelModules => "kernel-modules",
+        Relax::KernelLogs => "kernel-logs",
+        Relax::ControlGroups => "control-groups",
+        Relax::Clock => "clock",
+        Relax::Hostname => "hostname",
+        Relax::Proc => "proc",
+        Relax::ProcMasks => "proc-masks",
+        Relax::Namespaces => "namespaces",
+        Relax::Realtime => "realtime",
+        Relax::Personality => "personality",
+    }
+}
+
+/// A Mermaid flowchart: each app, an arrow to each app it starts after, each volume with an
+/// arrow from every app that mounts it (labelled with the path and read-only or read-write),
+/// and each published port with an arrow to its app. Node ids are positions (`app0`, `vol1`,
+/// `port2`), never manifest text.
+fn diagram(o: &mut String, pod: &Pod) {
+    o.push_str("```mermaid\nflowchart LR\n");
+    let app_id = |name: &str| pod.apps.iter().position(|a| a.name == name);
+    for (i, a) in pod.apps.iter().enumerate() {
+        let _ = writeln!(o, "    app{i}[\"app {}\"]", a.name);
+    }
+    for (i, a) in pod.apps.iter().enumerate() {
+        for dep in &a.after {
+            if let Some(j) = app_id(dep) {
+                let _ = writeln!(o, "    app{i} -->|after| app{j}");
+            }
+        }
+    }
+    for (i, v) in pod.volumes.iter().enumerate() {
+        let what = match &v.kind {
+            VolumeKind::Host { source } => format!(
+                "host directory {}{}",
+                source,
+                if v.read_only { ", read-only" } else { "" }
+            ),
+            VolumeKind::Empty { mode, uid, gid } => {
+                format!("empty, mode {mode:04o}, uid {uid}, gid {gid}")
+            }
+        };
+        let _ = writeln!(
+            o,
+            "    vol{i}[(\"volume {}: {}\")]",
+            v.name,
+            escape::mermaid_label(&what)
+        );
+    }
+    for (i, a) in pod.apps.iter().enumerate() {
+        for m in &a.mounts {
+            if let Some(j) = pod.volumes.iter().position(|v| v.name == m.volume) {
+                let _ = writeln!(
+                    o,
+                    "    app{i} -.->|\"{} {}\"| vol{j}",
+                    if m.read_only { "ro" } else { "rw" },
+                    escape::mermaid_label(&m.path)
+                );
+            }
+        }
+    }
+    for (k, (a, p)) in pod.ports().enumerate() {
+        let i = app_id(&a.name).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "    port{k}([\"{} {}\"]) -->|\"port {}\"| app{i}",
+            p.protocol.name(),
+            escape::mermaid_label(&p.listen()),
+            p.port
+        );
+    }
+    o.push_str("```\n");
+}
