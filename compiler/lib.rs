@@ -15,6 +15,7 @@ pub mod linux;
 pub mod lower;
 pub mod manifest;
 pub mod mountplan;
+pub mod operate;
 pub mod parse;
 pub mod pod;
 pub mod quantity;
