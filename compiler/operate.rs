@@ -898,41 +898,54 @@ pub fn read_usage(
     }
 }
 
-/// The state of each app's unit inside a running pod: asked of the pod's systemd with
-/// `systemctl -M podc-<pod> show`, or where that cannot connect (no D-Bus in the pod), of
-/// the pod's systemd through its private socket from inside the pod's mount namespace.
-fn app_states(pod: &str, apps: &[String]) -> Vec<Option<UnitState>> {
+/// The pod's PID 1 (its systemd): the child of the host unit's main process, which is
+/// systemd-nspawn (`podc launch` execs it).
+fn pod_leader(main_pid: u64) -> Option<u64> {
+    let children = fs::read_to_string(format!("/proc/{main_pid}/task/{main_pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+/// The state of each app's unit inside a running pod, asked of the pod's systemd through its
+/// private socket from inside the pod's mount and PID namespaces (`nsenter -m -p`; only the
+/// mount namespace gives "Transport endpoint is not connected"). `systemctl -M` is no use
+/// here: it needs D-Bus running in the pod, and a pod runs only its apps.
+fn app_states(leader: Option<u64>, apps: &[String]) -> Vec<Option<UnitState>> {
     let units: Vec<String> = apps.iter().map(|a| format!("{a}.service")).collect();
-    let machine = format!("podc-{pod}");
-    let mut args = vec!["-M", &machine, "show", "-p", UNIT_PROPERTIES];
-    args.extend(units.iter().map(String::as_str));
-    let via_machine = Command::new("systemctl").args(&args).output();
-    let text = match via_machine {
-        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
-        _ => {
-            let leader = Command::new("machinectl")
-                .args(["show", &machine, "-p", "Leader", "--value"])
-                .output()
-                .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                .filter(|l| !l.is_empty());
-            leader.and_then(|l| {
-                let mut args = vec!["-t", &l, "-m", "systemctl", "show", "-p", UNIT_PROPERTIES];
-                args.extend(units.iter().map(String::as_str));
-                let o = Command::new("nsenter").args(&args).output().ok()?;
-                o.status
-                    .success()
-                    .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
-            })
-        }
-    };
+    let text = leader.and_then(|l| {
+        let l = l.to_string();
+        let mut args = vec![
+            "-t",
+            &l,
+            "-m",
+            "-p",
+            "systemctl",
+            "show",
+            "-p",
+            UNIT_PROPERTIES,
+        ];
+        args.extend(units.iter().map(String::as_str));
+        let o = Command::new("nsenter").args(&args).output().ok()?;
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    });
     let Some(text) = text else {
         return vec![None; apps.len()];
     };
-    // One block per unit, in the order asked, separated by blank lines.
+    parse_show_blocks(&text, apps.len())
+}
+
+/// `systemctl show` of several units: one block per unit, in the order asked, separated by
+/// blank lines.
+pub fn parse_show_blocks(text: &str, n: usize) -> Vec<Option<UnitState>> {
     let blocks: Vec<&str> = text.split("\n\n").collect();
-    (0..apps.len())
-        .map(|i| blocks.get(i).map(|b| UnitState::from_show(&parse_show(b))))
+    (0..n)
+        .map(|i| {
+            blocks
+                .get(i)
+                .filter(|b| !b.trim().is_empty())
+                .map(|b| UnitState::from_show(&parse_show(b)))
+        })
         .collect()
 }
 
@@ -966,7 +979,7 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
     ])?));
     let is_running = running(&host.active);
     let states = if is_running {
-        app_states(pod, &plan.apps)
+        app_states(host.main_pid.and_then(pod_leader), &plan.apps)
     } else {
         vec![None; plan.apps.len()]
     };

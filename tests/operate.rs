@@ -792,3 +792,27 @@ fn every_command_has_a_man_page_that_renders() {
         "{shown}"
     );
 }
+
+#[test]
+fn show_of_several_units_splits_per_unit() {
+    // `nsenter -t <pod PID 1> -m -p systemctl show -p ... web.service worker.service`, as
+    // systemd 252 printed it for a running pod (its own property order).
+    let text = "Result=success\nExecMainStatus=0\nActiveState=active\nSubState=running\n\nResult=exit-code\nExecMainStatus=3\nActiveState=failed\nSubState=failed\n";
+    let states = operate::parse_show_blocks(text, 2);
+    let s: Vec<_> = states
+        .iter()
+        .map(|s| {
+            let s = s.as_ref().unwrap();
+            (s.active.as_str(), s.sub.as_str(), s.exit_status)
+        })
+        .collect();
+    assert_eq!(
+        s,
+        [
+            ("active", "running", Some(0)),
+            ("failed", "failed", Some(3))
+        ]
+    );
+    // Fewer blocks than units (systemctl stopped early): the rest are unknown.
+    assert_eq!(operate::parse_show_blocks("", 1), [None]);
+}
