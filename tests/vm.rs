@@ -101,7 +101,7 @@ fn parse(text: &str) -> Report {
 }
 
 /// The fewest checks a whole run makes on any host; a run that says less stopped early.
-const MIN_CHECKS: usize = 80;
+const MIN_CHECKS: usize = 100;
 
 /// The `.deb` the guests install, built once for all hosts by `packaging/deb` (a release
 /// build) into this test's own target directory.
