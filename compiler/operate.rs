@@ -949,8 +949,10 @@ pub fn parse_show_blocks(text: &str, n: usize) -> Vec<Option<UnitState>> {
         .collect()
 }
 
-/// The last exit status of each app's main process in the pod's journal (systemd logs
-/// `EXIT_STATUS=` with "Main process exited"), for a pod that is not running.
+/// The last exit status of an app's main process in the pod's journal, for a pod that is not
+/// running: systemd logs `EXIT_STATUS=` with "Main process exited" only when the exit was not
+/// clean (a clean exit or a stop is logged at debug level), so a healthy app shows none. The
+/// pod's own per-app records (`/run/podc/result/<app>`) are gone with its `/run`.
 fn journal_exit(dir: &Path, app: &str) -> Option<i64> {
     let out = Command::new("journalctl")
         .arg("-D")
