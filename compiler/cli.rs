@@ -1,4 +1,5 @@
-//! The command line: `podc build`, `podc check`, `podc schema`.
+//! The command line: `podc build`, `podc check`, `podc schema`, `podc launch`, and the
+//! operator commands (`install`, `uninstall`, `status`, `logs`: [`crate::operate`]).
 //!
 //! Arguments are parsed by clap into [`Cli`], then each command reads its manifests, runs the
 //! pure pipeline and, for `build`, hands the results to [`crate::emit`]. All manifests of one
@@ -68,6 +69,55 @@ pub enum Command {
     },
     /// Print the JSON Schema (draft-07) of the manifest.
     Schema,
+    /// Install a built tree on this systemd host: its install directory and host unit(s).
+    Install {
+        /// The pod's tree (a directory `podc build` wrote, e.g. build/web).
+        tree: PathBuf,
+        /// Enable and start the pod (its socket unit for a `start: connection` pod).
+        #[arg(long)]
+        now: bool,
+        /// Replace a running pod: stop it, swap in the new tree, start it again.
+        #[arg(long)]
+        restart: bool,
+        /// Install into the file system tree DIR (an image being made, a test) instead of this
+        /// host: print the systemctl commands instead of running them.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Stop and disable an installed pod, remove its units and its install directory.
+    Uninstall {
+        pod: String,
+        /// Keep the install directory (the pod's journal and state).
+        #[arg(long)]
+        keep_data: bool,
+        /// Uninstall from the file system tree DIR instead of this host: print the systemctl
+        /// commands instead of running them.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Show an installed pod's host unit, and each app's state, limits and usage.
+    Status {
+        pod: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an installed pod's journal (journalctl), or one app's.
+    Logs {
+        pod: String,
+        app: Option<String>,
+        /// Follow: print new entries as they come.
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write a man page per command into DIR (podc.1, podc-build.1, ...).
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -152,6 +202,28 @@ pub fn run(cli: Cli) -> Exit {
             let _ = stdout.write_all(crate::schema::schema_json().as_bytes());
             Ok(Exit::Ok)
         }
+        Command::Install {
+            tree,
+            now,
+            restart,
+            root,
+        } => crate::operate::cli_install(&tree, now, restart, root, &mut stdout).map_err(Fatal),
+        Command::Uninstall {
+            pod,
+            keep_data,
+            root,
+        } => crate::operate::cli_uninstall(&pod, keep_data, root, &mut stdout).map_err(Fatal),
+        Command::Status { pod, json } => {
+            crate::operate::cli_status(&pod, json, &mut stdout).map_err(Fatal)
+        }
+        Command::Logs { pod, app, follow } => {
+            crate::operate::cli_logs(&pod, app.as_deref(), follow).map_err(Fatal)
+        }
+        Command::Completions { shell } => {
+            crate::operate::completions(shell, &mut stdout);
+            Ok(Exit::Ok)
+        }
+        Command::Man { dir } => crate::operate::man_pages(&dir).map_err(Fatal),
         Command::Launch {
             tree,
             dry_run,

@@ -16,6 +16,7 @@ pub mod linux;
 pub mod lower;
 pub mod manifest;
 pub mod mountplan;
+pub mod operate;
 pub mod output;
 pub mod parse;
 pub mod pod;

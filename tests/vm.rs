@@ -1,17 +1,20 @@
 //! Real hosts: each test boots one VM under qemu (software emulation) with systemd as PID 1 and
-//! runs `tests/vm/guest.sh` there, which installs pods as the README says and checks them
-//! through the generated host units: start, limits in the host's cgroup files, OOM kills, live
-//! `systemctl set-property`, stop and restart, exit statuses, journal, and a reboot.
+//! runs `tests/vm/guest.sh` there, which installs podc from its `.deb` (built here by
+//! `packaging/deb`) and pods with `podc install`, as the README says, and checks them through
+//! the generated host units: start, limits in the host's cgroup files, OOM kills, live
+//! `systemctl set-property`, stop and restart, exit statuses, journal, a reboot, and podc's
+//! operator commands (install, reinstall, status, logs, uninstall, man pages, completion).
 //!
 //! Needs root, qemu-system-x86_64 (package qemu-system-x86), debootstrap, mkfs.ext4
 //! (e2fsprogs), the Debian cloud kernel (linux-image-cloud-amd64) and a static busybox
-//! (busybox-static); `.ci/run` installs them. The root images are built once by
+//! (busybox-static), and cargo-deb; `.ci/run` installs them. The root images are built once by
 //! `tests/vm/image.sh` and cached in /var/cache/podc-vm. Where something is missing, or
 //! `PODC_SKIP_VM` is set, the tests print why and skip; with `CI` set they fail instead.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 fn root() -> PathBuf {
@@ -46,6 +49,9 @@ fn missing() -> Option<String> {
     if kernel.is_none() {
         return Some("no Debian cloud kernel in /boot (package linux-image-cloud-amd64)".into());
     }
+    if !on_path("cargo-deb") {
+        return Some("cargo-deb is missing (cargo install cargo-deb --locked)".into());
+    }
     if !Path::new("/bin/busybox").exists() {
         return Some("no static busybox at /bin/busybox (package busybox-static)".into());
     }
@@ -62,6 +68,8 @@ struct Report {
     failed: Vec<String>,
     values: Vec<String>,
     times: Vec<String>,
+    /// `vm: json NAME DOCUMENT` lines: name → document.
+    json: Vec<(String, String)>,
     rebooted: bool,
     done: bool,
 }
@@ -80,6 +88,9 @@ fn parse(text: &str) -> Report {
             r.values.push(x.into());
         } else if let Some(x) = rest.strip_prefix("time ") {
             r.times.push(x.into());
+        } else if let Some(x) = rest.strip_prefix("json ") {
+            let (name, doc) = x.split_once(' ').unwrap_or((x, ""));
+            r.json.push((name.into(), doc.into()));
         } else if rest == "reboot" {
             r.rebooted = true;
         } else if rest == "done" {
@@ -90,7 +101,73 @@ fn parse(text: &str) -> Report {
 }
 
 /// The fewest checks a whole run makes on any host; a run that says less stopped early.
-const MIN_CHECKS: usize = 50;
+const MIN_CHECKS: usize = 100;
+
+/// The `.deb` the guests install, built once for all hosts by `packaging/deb` (a release
+/// build) into this test's own target directory.
+fn deb() -> &'static Path {
+    static DEB: OnceLock<PathBuf> = OnceLock::new();
+    DEB.get_or_init(|| {
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("CARGO_TARGET_TMPDIR is <target>/tmp")
+            .to_path_buf();
+        let out = Command::new(root().join("packaging/deb"))
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .expect("run packaging/deb");
+        assert!(
+            out.status.success(),
+            "packaging/deb failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // cargo-deb prints the package's path last.
+        let path = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .map(|l| PathBuf::from(l.trim()))
+            .expect("packaging/deb names the .deb");
+        assert!(path.is_file(), "no .deb at {}", path.display());
+        path
+    })
+}
+
+/// What `podc status main --json` said on a host while the pod ran: the host unit active,
+/// both apps active with the manifest's limits read from their cgroups, some memory in use.
+fn check_status_json(name: &str, doc: &str) {
+    let v: serde_json::Value = serde_json::from_str(doc)
+        .unwrap_or_else(|e| panic!("{name}: podc status --json is not JSON ({e}): {doc}"));
+    assert_eq!(v["pod"], "main", "{name}: {v}");
+    assert_eq!(v["host"]["active"], "active", "{name}: {v}");
+    assert!(v["host"]["main_pid"].as_u64().is_some(), "{name}: {v}");
+    let apps = v["apps"].as_array().expect("apps");
+    let names: Vec<&str> = apps.iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["web", "worker"], "{name}: {v}");
+    for (app, memory, quota, tasks) in [
+        (&apps[0], 67108864u64, 50000u64, 32u64),
+        (&apps[1], 50331648, 25000, 16),
+    ] {
+        assert_eq!(app["state"]["active"], "active", "{name}: {app}");
+        assert_eq!(app["state"]["sub"], "running", "{name}: {app}");
+        let u = &app["usage"];
+        assert_eq!(u["memory_max"], memory, "{name}: {app}");
+        assert_eq!(
+            u["cpu_max"],
+            serde_json::json!([quota, 100000]),
+            "{name}: {app}"
+        );
+        assert_eq!(u["pids_max"], tasks, "{name}: {app}");
+        assert!(
+            u["memory_current"].as_u64().is_some_and(|m| m > 0),
+            "{name}: {app}"
+        );
+        assert!(
+            u["pids_current"].as_u64().is_some_and(|p| p >= 1),
+            "{name}: {app}"
+        );
+        assert!(u["cpu_usage_usec"].as_u64().is_some(), "{name}: {app}");
+    }
+}
 
 fn boot(name: &str, dist: &str, cgroup: &str) {
     if let Some(why) = missing() {
@@ -104,7 +181,8 @@ fn boot(name: &str, dist: &str, cgroup: &str) {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vm").join(name);
     let started = Instant::now();
     let status = Command::new(root().join("tests/vm/run.sh"))
-        .args([name, dist, cgroup, env!("CARGO_BIN_EXE_podc")])
+        .args([name, dist, cgroup])
+        .arg(deb())
         .arg(&out)
         .status()
         .expect("run tests/vm/run.sh");
@@ -141,6 +219,11 @@ fn boot(name: &str, dist: &str, cgroup: &str) {
         "{name}: the guest did not finish both boots; console ends:\n{}",
         tail.join("\n")
     );
+    let status = r.json.iter().find(|(n, _)| n == "status-main");
+    check_status_json(
+        name,
+        &status.expect("the guest printed podc status --json").1,
+    );
     assert!(
         r.ok.len() >= MIN_CHECKS,
         "{name}: only {} checks ran",
@@ -165,7 +248,8 @@ fn debian13_cgroup_v2() {
 
 #[test]
 fn report_lines_parse() {
-    let r = parse("junk\nvm: ok a (1)\r\nvm: FAIL b: x\nvm: value k=v\nvm: time t=1.5\nvm: reboot\nvm: done\n");
+    let r = parse("junk\nvm: ok a (1)\r\nvm: FAIL b: x\nvm: value k=v\nvm: time t=1.5\nvm: json j {\"a\": 1}\nvm: reboot\nvm: done\n");
+    assert_eq!(r.json, [("j".to_string(), "{\"a\": 1}".to_string())]);
     assert_eq!(r.ok, ["a (1)"]);
     assert_eq!(r.failed, ["b: x"]);
     assert_eq!(r.values, ["k=v"]);

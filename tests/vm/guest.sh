@@ -1,11 +1,12 @@
 #!/bin/bash
 # The checks run inside a VM test host (systemd as PID 1), from the payload disk, by the image's
-# podc-vm-payload.service. It installs podc and pods as the README says and checks them through
-# the generated host units. Every result is a line on the second serial port (/dev/ttyS1):
+# podc-vm-payload.service. It installs podc from its .deb and pods with `podc install`, as the
+# README says, and checks them through the generated host units and podc's operator commands. Every result is a line on the second serial port (/dev/ttyS1):
 #   vm: ok NAME [what was seen]     a check that held
 #   vm: FAIL NAME: what was seen     a check that did not
 #   vm: value NAME=VALUE             a value read, for the note and the README
 #   vm: time NAME=SECONDS            how long a step took
+#   vm: json NAME JSON               a document tests/vm.rs parses and checks itself
 #   vm: done                         the last line, after the reboot phase
 # tests/vm.rs reads these lines. The first boot runs phase 1 and reboots; the second boot runs
 # phase 2 (the enabled pod came back with the machine) and powers off.
@@ -88,15 +89,20 @@ proc_in() {
 state_is() { [ "$(systemctl is-active "podc-$1")" = "$2" ]; }
 prop() { systemctl show -p "$2" --value "podc-$1"; }
 
-install_pod() { # NAME: build from the payload's manifest and install as the README says
-    local name=$1
-    podc build "$P/pods/$name.yaml" -o /root/build --cgroup "$CGROUP" --systemd "$SDVER" >/dev/null ||
-        { bad "build-$name: podc build failed"; return 1; }
-    mkdir -p /var/lib/podc && rm -rf "/var/lib/podc/$name" && cp -a "/root/build/$name" "/var/lib/podc/$name"
-    # The host unit, and the socket unit of a pod that publishes ports.
-    cp "/root/build/$name/podc-$name".* /etc/systemd/system/
-    systemctl daemon-reload
+build_pod() { # NAME: build from the payload's manifest for this host
+    podc build "$P/pods/$1.yaml" -o /root/build --cgroup "$CGROUP" --systemd "$SDVER" >/dev/null ||
+        { bad "build-$1: podc build failed"; return 1; }
 }
+install_pod() { # NAME [podc install flags]: build and install as the README says
+    local name=$1 out
+    shift
+    build_pod "$name" || return 1
+    if out=$(podc install "/root/build/$name" "$@" 2>&1); then ok "podc-install-$name $* (${out//$'\n'/ })"; else
+        bad "podc-install-$name $*: $out"; return 1
+    fi
+}
+# The two host units of a pod in /etc/systemd/system, as a count.
+units_of() { find /etc/systemd/system -maxdepth 1 -name "podc-$1.*" | wc -l; }
 
 # The body of GET / from 127.0.0.1:PORT (the VM has no network device: loopback only), with
 # bash's /dev/tcp (the static busybox's wget crashes in its resolver).
@@ -148,6 +154,69 @@ check_network() {
     check_nothing_left web stop-web
     if port_open 18080; then bad "web-port-closed-after-stop: still answers"; else ok web-port-closed-after-stop; fi
     systemctl disable podc-web.socket 2>/dev/null
+}
+
+# podc status, logs and a reinstall of the running pod main (installed with --now).
+check_operator() {
+    local out rc row
+    # The table: each app active, with the manifest's limits read back from its cgroup.
+    out=$(podc status main 2>&1)
+    say "$(printf '%s\n' "$out" | sed 's/^/status | /')"
+    if printf '%s\n' "$out" | head -n 1 | grep -q '^pod main: active (running)'; then ok "status-host-active"; else bad "status-host-active: ${out//$'\n'/|}"; fi
+    row=$(printf '%s\n' "$out" | awk '$1 == "web"')
+    if [[ $row == *"active (running)"* && $row == *"/ 64 MiB"* && $row == *" 0.50 "* && $row == *"/ 32" ]]; then
+        ok "status-web-row ($row)"
+    else bad "status-web-row: '$row'"; fi
+    row=$(printf '%s\n' "$out" | awk '$1 == "worker"')
+    if [[ $row == *"active (running)"* && $row == *"/ 48 MiB"* && $row == *" 0.25 "* && $row == *"/ 16" ]]; then
+        ok "status-worker-row ($row)"
+    else bad "status-worker-row: '$row'"; fi
+    # The JSON on one line, for tests/vm.rs to parse and check.
+    if out=$(podc status main --json 2>&1); then say "json status-main $(printf '%s' "$out" | tr -d '\n')"; ok "status-json-exit-0"; else
+        bad "status-json-exit-0: $out"
+    fi
+    # logs: the app's own output only.
+    out=$(podc logs main web 2>&1)
+    if printf '%s\n' "$out" | grep -q 'web up' && ! printf '%s\n' "$out" | grep -q 'worker up'; then
+        ok "logs-main-web ($(printf '%s\n' "$out" | grep -c 'web up') web up lines, no worker lines)"
+    else bad "logs-main-web: $(printf '%s\n' "$out" | tail -n 5 | tr '\n' '|')"; fi
+    # A reinstall of the running pod is refused, changes nothing, and with --restart happens.
+    local id pid
+    id=$(cat /var/lib/podc/main/rootfs/etc/machine-id)
+    pid=$(prop main MainPID)
+    out=$(podc install /root/build/main 2>&1)
+    rc=$?
+    if [ "$rc" = 2 ] && [[ $out == *"pod main is running"* ]]; then ok "reinstall-running-refused ($out)"; else bad "reinstall-running-refused: rc $rc: $out"; fi
+    check reinstall-refused-pod-untouched "$pid" "$(prop main MainPID)"
+    if timed reinstall-restart podc install /root/build/main --restart >/dev/null 2>&1; then ok "reinstall-restart returned 0"; else bad "reinstall-restart: failed"; fi
+    check reinstall-restart-active active "$(systemctl is-active podc-main)"
+    if [ "$(prop main MainPID)" != "$pid" ]; then ok "reinstall-restart-new-process"; else bad "reinstall-restart-new-process: same MainPID $pid"; fi
+    check reinstall-machine-id-kept "$id" "$(cat /var/lib/podc/main/rootfs/etc/machine-id)"
+    if wait_for 120 lines_at_least main web "web up" 3; then ok "reinstall-journal-kept (web up 3 times)"; else
+        bad "reinstall-journal-kept: web up $(app_lines main web "web up") times"
+    fi
+    check reinstall-no-leftover-staging 0 "$(find /var/lib/podc -maxdepth 1 -name '.podc-install-*' | wc -l)"
+}
+
+# podc uninstall of a running pod: the web pod installed with --now (its socket), started by a
+# connection, then uninstalled: no unit, install directory, process, cgroup, mount, machine or
+# listener is left.
+check_uninstall_running() {
+    install_pod web --now || return
+    check web-now-socket-active active "$(systemctl is-active podc-web.socket)"
+    check web-now-socket-enabled enabled "$(systemctl is-enabled podc-web.socket)"
+    local answer out
+    answer=$(get 18080 2>&1)
+    check web-now-answer "hello from the pod" "$answer"
+    check web-now-running active "$(systemctl is-active podc-web.service)"
+    if out=$(timed uninstall-web podc uninstall web 2>&1); then ok "uninstall-web returned 0"; else bad "uninstall-web: $out"; fi
+    check uninstall-web-units 0 "$(units_of web)"
+    if [ -e /var/lib/podc/web ]; then bad "uninstall-web-dir: /var/lib/podc/web is still there"; else ok "uninstall-web-dir"; fi
+    check_nothing_left web uninstall-web
+    if port_open 18080; then bad "uninstall-web-port-closed: still answers"; else ok uninstall-web-port-closed; fi
+    check uninstall-web-unit-unknown inactive "$(systemctl is-active podc-web.socket)"
+    out=$(podc status web 2>&1)
+    if [[ $out == *"pod web is not installed"* ]]; then ok "status-after-uninstall ($out)"; else bad "status-after-uninstall: $out"; fi
 }
 
 # The pod's limits and each app's, in the host's cgroup files.
@@ -245,18 +314,35 @@ phase1() {
     value kernel "$(uname -r)"
     say "time boot=$(now)"
     if [ "$CGROUP" = v2 ]; then check cgroup-hierarchy cgroup2fs "$FS"; else check cgroup-hierarchy tmpfs "$FS"; fi
-    install -m 0755 "$P/podc" /usr/bin/podc
+    if out=$(dpkg -i "$P/podc.deb" 2>&1); then ok "dpkg-i-podc"; else bad "dpkg-i-podc: ${out//$'\n'/|}"; fi
+    check podc-on-path /usr/bin/podc "$(command -v podc)"
+    check podc-package-installed "install ok installed" "$(dpkg-query -W -f '${Status}' podc 2>&1)"
+    if [ -s /usr/share/man/man1/podc-install.1.gz ] && [ -s /usr/share/man/man1/podc.1.gz ]; then ok "man-pages-installed ($(dpkg -L podc | grep -c 'man1/.*\.1\.gz$') pages)"; else
+        bad "man-pages-installed: $(dpkg -L podc | grep man | tr '\n' ' ')"
+    fi
+    # The bash completion as bash-completion loads it: the function is registered and completes
+    # the subcommand names.
+    out=$(bash -c '. /usr/share/bash-completion/completions/podc && complete -p podc &&
+        COMP_WORDS=(podc ins) COMP_CWORD=1 COMP_LINE="podc ins" COMP_POINT=8 && _podc podc ins podc && echo "${COMPREPLY[*]}"' 2>&1)
+    if [[ $out == *"-F _podc podc"* && $out == *install* && $out != *build* ]]; then ok "bash-completion-installed (${out//$'\n'/ | })"; else
+        bad "bash-completion-installed: ${out//$'\n'/|}"
+    fi
+    if [ -f /usr/share/zsh/vendor-completions/_podc ] && [ -f /usr/share/fish/vendor_completions.d/podc.fish ]; then
+        ok "zsh-fish-completions-installed"
+    else bad "zsh-fish-completions-installed: missing"; fi
     local img=/var/lib/podc/images/busybox
     mkdir -p "$img/bin" && cp "$P/busybox" "$img/bin/busybox"
     for a in $("$img/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$img/bin/$a"; done
     for d in dev etc proc root run sys tmp usr var www; do mkdir -p "$img/$d"; done
     echo "hello from the pod" >"$img/www/index.html"
-    local host_journals
+    local host_journals out
     host_journals=$(journal_dirs)
 
     # --- main: start, limits, live properties, stop, restart, enabled for the reboot.
-    install_pod main || return
-    if timed start-main systemctl enable --now podc-main; then ok "enable-now-main returned 0"; else bad "enable-now-main: systemctl failed"; fi
+    build_pod main || return
+    # `podc install --now` enables and starts it (systemctl enable --now underneath).
+    if timed start-main podc install /root/build/main --now; then ok "podc-install-now-main returned 0"; else bad "podc-install-now-main: failed"; fi
+    check main-units-installed 1 "$(units_of main)"
     check main-active active "$(systemctl is-active podc-main)"
     # Type=notify: start returned once systemd in the pod had started the apps.
     if [ -n "$(app_cg main web memory)" ] && [ -n "$(app_cg main worker memory)" ]; then ok "ready-means-apps-started"; else
@@ -286,6 +372,7 @@ phase1() {
     check machine-id-kept "$id1" "$(cat /var/lib/podc/main/rootfs/etc/machine-id)"
     # The pod's journal lives in its installed tree, not in the host's /var/log/journal.
     check no-host-journal-dir "$host_journals" "$(journal_dirs)"
+    check_operator
     if ls /var/lib/podc/main/rootfs/var/log/journal/"$id1"/*.journal >/dev/null 2>&1; then
         ok "pod-journal-in-tree"
     else
@@ -334,6 +421,7 @@ phase1() {
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network
+    check_uninstall_running
 
     # --- the enabled pod starts at boot.
     check main-enabled enabled "$(systemctl is-enabled podc-main)"
@@ -346,7 +434,7 @@ phase1() {
 phase2() {
     say "time boot-2=$(now)"
     if wait_for 180 state_is main active; then ok "main-active-after-reboot"; else bad "main-active-after-reboot: $(systemctl is-active podc-main)"; fi
-    if wait_for 120 lines_at_least main web "web up" 3; then ok "journal-history-across-reboot (web up 3 times)"; else
+    if wait_for 120 lines_at_least main web "web up" 4; then ok "journal-history-across-reboot (web up 4 times)"; else
         bad "journal-history-across-reboot: web up $(app_lines main web "web up") times"
     fi
     check machine-id-kept-across-reboot "$(cat "$STATE/machine-id")" "$(cat /var/lib/podc/main/rootfs/etc/machine-id)"
@@ -359,8 +447,20 @@ phase2() {
     timed stop-main-2 systemctl disable --now podc-main
     check disable-now-state inactive "$(systemctl is-active podc-main)"
     check_nothing_left main disable-now
-    check journal-readable-after-stop 3 \
+    check journal-readable-after-stop 4 \
         "$(journalctl -D /var/lib/podc/main/rootfs/var/log/journal -u web.service -o cat --no-pager | grep -cx 'web up')"
+    # podc logs of a stopped pod reads the journal in its tree.
+    check logs-stopped-pod 4 "$(podc logs main web 2>&1 | grep -cx '.*web up')"
+    local out
+    out=$(podc status main 2>&1)
+    if printf '%s\n' "$out" | head -n 1 | grep -q '^pod main: inactive (dead)' && printf '%s\n' "$out" | awk '$1 == "web" && $2 == "inactive"' | grep -q .; then
+        ok "status-stopped-pod"
+    else bad "status-stopped-pod: ${out//$'\n'/|}"; fi
+    if out=$(timed uninstall-main podc uninstall main 2>&1); then ok "uninstall-main returned 0"; else bad "uninstall-main: $out"; fi
+    check uninstall-main-units 0 "$(units_of main)"
+    if [ -e /var/lib/podc/main ]; then bad "uninstall-main-dir: still there"; else ok "uninstall-main-dir"; fi
+    check_nothing_left main uninstall-main
+    check uninstall-main-not-loaded not-found "$(systemctl show -p LoadState --value podc-main.service)"
     say "done"
     systemctl poweroff
 }

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Boots one VM test host under qemu (software emulation) and runs tests/vm/guest.sh in it.
 #
-#   tests/vm/run.sh NAME DIST CGROUP PODC OUT
+#   tests/vm/run.sh NAME DIST CGROUP DEB OUT
 #
 # NAME names the host in the output (e.g. debian12-v2); DIST is bookworm or trixie; CGROUP is
-# v2 (systemd.unified_cgroup_hierarchy=1) or v1 (=0: the hybrid layout); PODC is the podc
-# binary to install; OUT a directory for console.log (the whole serial console) and
+# v2 (systemd.unified_cgroup_hierarchy=1) or v1 (=0: the hybrid layout); DEB is the podc .deb
+# (packaging/deb) the guest installs; OUT a directory for console.log (the whole serial console) and
 # results.log (the guest's result lines, from its second serial port). The guest has no
 # network device at all. Exits 0 when the guest powered itself off, 1 on a time-out
 # (PODC_VM_TIMEOUT seconds, default 1200), 2 on a setup error.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-name=${1:?usage: run.sh NAME DIST CGROUP PODC OUT} dist=${2:?} cgroup=${3:?} podc=${4:?} out=${5:?}
+name=${1:?usage: run.sh NAME DIST CGROUP DEB OUT} dist=${2:?} cgroup=${3:?} deb=${4:?} out=${5:?}
 case "$cgroup" in v2) unified=1 ;; v1) unified=0 ;; *) echo "run.sh: CGROUP is v1 or v2" >&2; exit 2 ;; esac
 
 image=$("$here/image.sh" "$dist")
@@ -19,10 +19,10 @@ kver=$(cd /lib/modules && printf '%s\n' *-cloud-amd64 | sort -V | tail -n 1)
 mkdir -p "$out"
 rm -f "$out/console.log" "$out/results.log"
 
-# The payload disk: podc, a static busybox for the app images, the checks and the pods.
+# The payload disk: podc's .deb, a static busybox for the app images, the checks and the pods.
 payload=$(mktemp -d "$out/payload.XXXXXX")
 trap 'rm -rf "$payload" "$out/payload.ext4"' EXIT
-install -m 0755 "$podc" "$payload/podc"
+install -m 0644 "$deb" "$payload/podc.deb"
 install -m 0755 /bin/busybox "$payload/busybox"
 install -m 0755 "$here/guest.sh" "$payload/run"
 cp -r "$here/pods" "$payload/pods"

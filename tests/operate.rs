@@ -1,0 +1,818 @@
+//! The operator commands where no systemd is PID 1: `podc install` and `uninstall` against a
+//! temporary root with a recording stand-in for systemctl (the copy, the swap, what a reinstall
+//! keeps, the refusals), `status` parsing and formatting with real cgroup file contents, the
+//! `logs` command line, the refusals of the real binary on this machine, and the generated
+//! shell completions and man pages. The VM hosts (tests/vm.rs) run the same commands for real.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use podc::operate::{
+    self, install, uninstall, InstallOptions, Limit, OpError, PodStatus, Root, Systemd, Usage,
+};
+
+fn podc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_podc"))
+        .args(args)
+        .output()
+        .expect("podc runs")
+}
+
+fn on_path(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// systemctl as a list of calls, with the units it reports running.
+#[derive(Default)]
+struct Recorder {
+    calls: Vec<String>,
+    running: Vec<String>,
+}
+
+impl Systemd for Recorder {
+    fn systemctl(&mut self, args: &[&str]) -> Result<String, OpError> {
+        self.calls.push(args.join(" "));
+        Ok(String::new())
+    }
+    fn is_active(&mut self, unit: &str) -> String {
+        if self.running.iter().any(|u| u == unit) {
+            "active".into()
+        } else {
+            "inactive".into()
+        }
+    }
+}
+
+/// Builds `manifest` (YAML text) with `podc build` into DIR/build, returning the pod's tree.
+fn build(dir: &Path, name: &str, manifest: &str, extra: &[&str]) -> PathBuf {
+    let file = dir.join(format!("{name}.yaml"));
+    fs::write(&file, manifest).unwrap();
+    let out = dir.join("build");
+    let mut args = vec!["build", file.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    args.extend(extra);
+    let o = podc(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    out.join(name)
+}
+
+const MAIN: &str = "podc: 1\nname: main\napps:\n  - name: web\n    image: /img\n    exec: [/bin/true]\n  - name: worker\n    image: /img\n    exec: [/bin/true]\n";
+const WEB: &str = "podc: 1\nname: web\nnetwork: private\nstart: connection\napps:\n  - name: web\n    image: /img\n    exec: [/bin/true]\n    ports:\n      - {name: http, port: 8080, hostPort: 18080}\n";
+
+/// Every entry below `dir` (relative), with file contents.
+fn listing(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            if p.is_dir() {
+                out.insert(rel, None);
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, Some(fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn install_copies_the_tree_and_units_and_reloads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "main", MAIN, &[]);
+    let root = Root(tmp.path().join("root"));
+    let mut sd = Recorder::default();
+    let done = install(&tree, &root, &mut sd, InstallOptions::default()).unwrap();
+    let dest = root.path("/var/lib/podc/main");
+    assert_eq!(done.dir, dest);
+    assert!(!done.replaced);
+    // The installed tree is the built one, file for file.
+    assert_eq!(listing(&dest), listing(&tree));
+    let unit = root.path("/etc/systemd/system/podc-main.service");
+    assert_eq!(done.units, std::slice::from_ref(&unit));
+    assert_eq!(
+        fs::read(&unit).unwrap(),
+        fs::read(tree.join("podc-main.service")).unwrap()
+    );
+    assert_eq!(sd.calls, ["daemon-reload"]);
+    // No staging directory is left beside it.
+    let beside: Vec<_> = fs::read_dir(root.path("/var/lib/podc")).unwrap().collect();
+    assert_eq!(beside.len(), 1);
+}
+
+#[test]
+fn install_dir_and_podc_path_come_from_the_unit() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `%` and `$` are escaped in the unit (%% and $$): the directory must be read back decoded.
+    let tree = build(
+        tmp.path(),
+        "main",
+        MAIN,
+        &[
+            "--install-dir",
+            "/srv/pods/100%$x",
+            "--podc-path",
+            "/opt/podc",
+        ],
+    );
+    let unit = fs::read_to_string(tree.join("podc-main.service")).unwrap();
+    assert!(unit.contains(r#""/srv/pods/100%%$$x""#), "{unit}");
+    let t = operate::read_tree(&tree).unwrap();
+    assert_eq!(t.install_dir, "/srv/pods/100%$x");
+    let root = Root(tmp.path().join("root"));
+    install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    assert!(root.path("/srv/pods/100%$x/mounts.toml").is_file());
+}
+
+#[test]
+fn unit_without_a_launch_line_is_not_a_host_unit() {
+    assert_eq!(
+        operate::install_dir_of("[Service]\nExecStart=/bin/true\n"),
+        None
+    );
+    assert_eq!(
+        operate::install_dir_of("ExecStart=\"/p\" \"launch\" \"relative\"\n"),
+        None
+    );
+    assert_eq!(
+        operate::install_dir_of("ExecStart=\"/p\" \"launch\" \"/a\\x20b\"\n").as_deref(),
+        Some("/a b")
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "main", MAIN, &[]);
+    fs::write(
+        tree.join("podc-main.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let e = install(
+        &tree,
+        &Root(tmp.path().join("root")),
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("no ExecStart=<podc> launch <dir>"),
+        "{e}"
+    );
+}
+
+#[test]
+fn reinstall_keeps_what_the_pod_owns_and_drops_stale_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "main", MAIN, &[]);
+    let root = Root(tmp.path().join("root"));
+    install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let dest = root.path("/var/lib/podc/main");
+    // What the launcher and the pod wrote while it ran, and a file no build made.
+    fs::create_dir_all(dest.join("rootfs/var/log/journal/abc")).unwrap();
+    fs::write(dest.join("rootfs/var/log/journal/abc/system.journal"), "J").unwrap();
+    fs::create_dir_all(dest.join("state/web/upper")).unwrap();
+    fs::write(dest.join("state/web/upper/written"), "W").unwrap();
+    fs::write(dest.join("rootfs/etc/machine-id"), "0123\n").unwrap();
+    fs::write(dest.join("rootfs/etc/systemd/system/gone.service"), "stale").unwrap();
+    // The manifest changes: one app fewer.
+    let tree = build(
+        tmp.path(),
+        "main",
+        "podc: 1\nname: main\napps:\n  - name: web\n    image: /img\n    exec: [/bin/true]\n",
+        &[],
+    );
+    let done = install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    assert!(done.replaced);
+    assert_eq!(
+        done.kept,
+        ["rootfs/var/log/journal", "state", "rootfs/etc/machine-id"]
+    );
+    assert_eq!(
+        fs::read_to_string(dest.join("rootfs/var/log/journal/abc/system.journal")).unwrap(),
+        "J"
+    );
+    assert_eq!(
+        fs::read_to_string(dest.join("state/web/upper/written")).unwrap(),
+        "W"
+    );
+    assert_eq!(
+        fs::read_to_string(dest.join("rootfs/etc/machine-id")).unwrap(),
+        "0123\n"
+    );
+    assert!(!dest.join("rootfs/etc/systemd/system/gone.service").exists());
+    assert!(!dest
+        .join("rootfs/etc/systemd/system/worker.service")
+        .exists());
+    // Everything else is the new build, byte for byte.
+    let mut installed = listing(&dest);
+    installed.retain(|p, _| {
+        !p.starts_with("state")
+            && !p.starts_with("rootfs/var")
+            && p != Path::new("rootfs/etc/machine-id")
+    });
+    assert_eq!(installed, listing(&tree));
+    assert_eq!(fs::read_dir(root.path("/var/lib/podc")).unwrap().count(), 1);
+}
+
+#[test]
+fn a_running_pod_is_replaced_only_with_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "main", MAIN, &[]);
+    let root = Root(tmp.path().join("root"));
+    install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let dest = root.path("/var/lib/podc/main");
+    fs::write(dest.join("marker"), "old").unwrap();
+    let before = listing(root.0.as_path());
+    let mut sd = Recorder {
+        running: vec!["podc-main.service".into()],
+        ..Recorder::default()
+    };
+    let e = install(&tree, &root, &mut sd, InstallOptions::default()).unwrap_err();
+    assert!(matches!(e, OpError::Running(ref p) if p == "main"), "{e}");
+    assert!(e.to_string().contains("--restart"), "{e}");
+    assert!(sd.calls.is_empty(), "{:?}", sd.calls);
+    assert_eq!(
+        listing(root.0.as_path()),
+        before,
+        "a refused install changed files"
+    );
+
+    let done = install(
+        &tree,
+        &root,
+        &mut sd,
+        InstallOptions {
+            now: false,
+            restart: true,
+        },
+    )
+    .unwrap();
+    assert!(done.restarted);
+    assert!(!dest.join("marker").exists());
+    // Stopped only for the swap, started again after the reload.
+    assert_eq!(
+        sd.calls,
+        [
+            "stop podc-main.service",
+            "daemon-reload",
+            "start podc-main.service"
+        ]
+    );
+}
+
+#[test]
+fn now_starts_the_socket_of_a_connection_pod_and_the_service_of_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = InstallOptions {
+        now: true,
+        restart: false,
+    };
+    let web = build(tmp.path(), "web", WEB, &[]);
+    let root = Root(tmp.path().join("root"));
+    let mut sd = Recorder::default();
+    let done = install(&web, &root, &mut sd, now).unwrap();
+    assert_eq!(sd.calls, ["daemon-reload", "enable --now podc-web.socket"]);
+    assert_eq!(done.units.len(), 2);
+    assert!(root.path("/etc/systemd/system/podc-web.socket").is_file());
+
+    let main = build(tmp.path(), "main", MAIN, &[]);
+    let mut sd = Recorder::default();
+    install(&main, &root, &mut sd, now).unwrap();
+    assert_eq!(
+        sd.calls,
+        ["daemon-reload", "enable --now podc-main.service"]
+    );
+}
+
+#[test]
+fn a_socket_unit_the_pod_no_longer_has_is_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Root(tmp.path().join("root"));
+    let web = build(tmp.path(), "web", WEB, &[]);
+    install(
+        &web,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let plain = build(
+        tmp.path(),
+        "web",
+        "podc: 1\nname: web\napps:\n  - name: web\n    image: /img\n    exec: [/bin/true]\n",
+        &[],
+    );
+    let mut sd = Recorder::default();
+    install(&plain, &root, &mut sd, InstallOptions::default()).unwrap();
+    assert!(!root.path("/etc/systemd/system/podc-web.socket").exists());
+    assert_eq!(sd.calls, ["disable --now podc-web.socket", "daemon-reload"]);
+}
+
+#[test]
+fn a_foreign_install_directory_is_never_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "main", MAIN, &[]);
+    let root = Root(tmp.path().join("root"));
+    let dest = root.path("/var/lib/podc/main");
+    fs::create_dir_all(&dest).unwrap();
+    fs::write(dest.join("precious"), "data").unwrap();
+    let e = install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, OpError::Foreign(_)), "{e}");
+    assert_eq!(fs::read_to_string(dest.join("precious")).unwrap(), "data");
+    assert!(!root.path("/etc/systemd/system/podc-main.service").exists());
+}
+
+#[test]
+fn uninstall_removes_units_and_tree_or_keeps_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Root(tmp.path().join("root"));
+    let web = build(tmp.path(), "web", WEB, &[]);
+    install(
+        &web,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let mut sd = Recorder::default();
+    let removed = uninstall("web", &root, &mut sd, false).unwrap();
+    assert_eq!(removed.len(), 3);
+    assert_eq!(
+        sd.calls,
+        [
+            "disable --now podc-web.socket podc-web.service",
+            "daemon-reload",
+            "reset-failed podc-web.service"
+        ]
+    );
+    assert!(!root.path("/var/lib/podc/web").exists());
+    assert_eq!(
+        fs::read_dir(root.path("/etc/systemd/system"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // Gone: a second uninstall says so.
+    let e = uninstall("web", &root, &mut sd, false).unwrap_err();
+    assert!(e.to_string().contains("pod web is not installed"), "{e}");
+
+    install(
+        &web,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    uninstall("web", &root, &mut Recorder::default(), true).unwrap();
+    assert!(root.path("/var/lib/podc/web/mounts.toml").exists());
+    assert!(!root.path("/etc/systemd/system/podc-web.service").exists());
+
+    for bad in ["", "../x", "a/b", ".hidden"] {
+        let e = uninstall(bad, &root, &mut Recorder::default(), false).unwrap_err();
+        assert!(matches!(e, OpError::BadName(_)), "{bad:?}: {e}");
+    }
+}
+
+/// Contents of real cgroup files: v2 from a Debian 13 host's app cgroup, v1 from this
+/// machine's hybrid hierarchy (unlimited memory and CPU, as the kernel writes them).
+fn v2_files(memory: &str, cpu: &str) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("memory.max", format!("{memory}\n")),
+        ("memory.current", "1388544\n".into()),
+        ("cpu.max", format!("{cpu}\n")),
+        (
+            "cpu.stat",
+            "usage_usec 35319\nuser_usec 31030\nsystem_usec 4289\nnr_periods 12\nnr_throttled 0\nthrottled_usec 0\nnr_bursts 0\nburst_usec 0\n"
+                .into(),
+        ),
+        ("pids.max", "32\n".into()),
+        ("pids.current", "2\n".into()),
+    ])
+}
+
+#[test]
+fn cgroup_v2_files_parse() {
+    let u = Usage::from_v2(&v2_files("67108864", "50000 100000"));
+    assert_eq!(
+        u,
+        Usage {
+            memory_max: Some(Limit::Value(67108864)),
+            memory_current: Some(1388544),
+            cpu_max: Some((Limit::Value(50000), 100000)),
+            cpu_usage_usec: Some(35319),
+            pids_max: Some(Limit::Value(32)),
+            pids_current: Some(2),
+        }
+    );
+    let u = Usage::from_v2(&v2_files("max", "max 100000"));
+    assert_eq!(u.memory_max, Some(Limit::Max(())));
+    assert_eq!(u.cpu_max, Some((Limit::Max(()), 100000)));
+    // Missing files (a controller not enabled) are unknown, not zero.
+    assert_eq!(Usage::from_v2(&BTreeMap::new()), Usage::default());
+}
+
+#[test]
+fn cgroup_v1_files_parse() {
+    let files = BTreeMap::from([
+        ("memory.limit_in_bytes", "9223372036854771712\n".to_string()),
+        ("memory.usage_in_bytes", "2146304\n".into()),
+        ("cpu.cfs_quota_us", "-1\n".into()),
+        ("cpu.cfs_period_us", "100000\n".into()),
+        ("cpuacct.usage", "35457417420524\n".into()),
+        ("pids.max", "max\n".into()),
+        ("pids.current", "3\n".into()),
+    ]);
+    let u = Usage::from_v1(&files);
+    assert_eq!(
+        u,
+        Usage {
+            memory_max: Some(Limit::Max(())),
+            memory_current: Some(2146304),
+            cpu_max: Some((Limit::Max(()), 100000)),
+            cpu_usage_usec: Some(35457417420),
+            pids_max: Some(Limit::Max(())),
+            pids_current: Some(3),
+        }
+    );
+    let mut limited = files.clone();
+    limited.insert("memory.limit_in_bytes", "50331648\n".into());
+    limited.insert("cpu.cfs_quota_us", "25000\n".into());
+    let u = Usage::from_v1(&limited);
+    assert_eq!(u.memory_max, Some(Limit::Value(50331648)));
+    assert_eq!(u.cpu_max, Some((Limit::Value(25000), 100000)));
+}
+
+/// `systemctl show -p ...` of a running host unit (systemd 252).
+const SHOW_RUNNING: &str = "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nExecMainStatus=0\nMainPID=412\nActiveEnterTimestamp=Sun 2026-11-29 23:10:04 UTC\nInactiveEnterTimestamp=n/a\n";
+const SHOW_FAILED: &str = "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainStatus=3\nMainPID=0\nActiveEnterTimestamp=Sun 2026-11-29 23:10:04 UTC\nInactiveEnterTimestamp=Sun 2026-11-29 23:11:00 UTC\n";
+
+#[test]
+fn systemctl_show_parses() {
+    let s = operate::UnitState::from_show(&operate::parse_show(SHOW_RUNNING));
+    assert_eq!(s.active, "active");
+    assert_eq!(s.sub, "running");
+    assert_eq!(s.main_pid, Some(412));
+    assert_eq!(s.exit_status, Some(0));
+    assert_eq!(s.since, "Sun 2026-11-29 23:10:04 UTC");
+    let s = operate::UnitState::from_show(&operate::parse_show(SHOW_FAILED));
+    assert_eq!(
+        (s.active.as_str(), s.result.as_str()),
+        ("failed", "exit-code")
+    );
+    assert_eq!(s.main_pid, None);
+    assert_eq!(s.exit_status, Some(3));
+    assert_eq!(s.since, "Sun 2026-11-29 23:11:00 UTC");
+}
+
+fn sample_status() -> PodStatus {
+    let app = |name: &str, memory: &str, cpu: &str| operate::AppStatus {
+        name: name.into(),
+        state: operate::UnitState::from_show(&operate::parse_show(
+            "ActiveState=active\nSubState=running\nExecMainStatus=0\nMainPID=57\n",
+        )),
+        cgroup: None,
+        usage: Usage::from_v2(&v2_files(memory, cpu)),
+    };
+    PodStatus {
+        pod: "main".into(),
+        unit: "podc-main.service".into(),
+        dir: "/var/lib/podc/main".into(),
+        cgroup: "v2".into(),
+        host: operate::UnitState::from_show(&operate::parse_show(SHOW_RUNNING)),
+        apps: vec![
+            app("web", "67108864", "50000 100000"),
+            app("worker-with-a-long-name", "max", "max 100000"),
+        ],
+    }
+}
+
+#[test]
+fn status_table_is_aligned() {
+    let want = "\
+pod main: active (running) since Sun 2026-11-29 23:10:04 UTC
+  unit podc-main.service, main PID 412, exit status 0, result success
+  tree /var/lib/podc/main, cgroup v2
+APP                      STATE             EXIT  MEMORY            CPU   CPU TIME  TASKS
+web                      active (running)  0     1.3 MiB / 64 MiB  0.50  0.04s     2 / 32
+worker-with-a-long-name  active (running)  0     1.3 MiB / max     max   0.04s     2 / 32
+";
+    assert_eq!(sample_status().to_string(), want);
+}
+
+#[test]
+fn status_json_has_the_numbers() {
+    let v = serde_json::to_value(sample_status()).unwrap();
+    assert_eq!(v["host"]["main_pid"], 412);
+    assert_eq!(v["apps"][0]["usage"]["memory_max"], 67108864);
+    assert_eq!(
+        v["apps"][0]["usage"]["cpu_max"],
+        serde_json::json!([50000, 100000])
+    );
+    assert_eq!(v["apps"][1]["usage"]["memory_max"], "max");
+    assert_eq!(v["apps"][1]["state"]["active"], "active");
+}
+
+#[test]
+fn app_cgroups_are_found_below_payload() {
+    // The v2 layout nspawn and the pod's systemd make below the host unit.
+    let tmp = tempfile::tempdir().unwrap();
+    let pod = tmp.path().join("machine.slice/podc-main.service");
+    let web = pod.join("payload/system.slice/web.service");
+    fs::create_dir_all(&web).unwrap();
+    fs::create_dir_all(pod.join("payload/init.scope")).unwrap();
+    for (f, c) in v2_files("67108864", "50000 100000") {
+        fs::write(web.join(f), c).unwrap();
+    }
+    let (dir, usage) =
+        operate::read_usage(tmp.path(), podc::manifest::CgroupVersion::V2, "main", "web");
+    assert_eq!(dir, Some(web));
+    assert_eq!(usage.memory_max, Some(Limit::Value(67108864)));
+    let (dir, usage) = operate::read_usage(
+        tmp.path(),
+        podc::manifest::CgroupVersion::V2,
+        "main",
+        "worker",
+    );
+    assert_eq!((dir, usage), (None, Usage::default()));
+}
+
+#[test]
+fn logs_reads_the_running_pod_through_machined_else_its_tree() {
+    let dir = Path::new("/var/lib/podc/main");
+    assert_eq!(
+        operate::logs_command("main", dir, true, Some("web"), true),
+        ["journalctl", "-M", "podc-main", "-u", "web.service", "-f"]
+    );
+    assert_eq!(
+        operate::logs_command("main", dir, false, None, false),
+        [
+            "journalctl",
+            "-D",
+            "/var/lib/podc/main/rootfs/var/log/journal",
+            "--no-pager"
+        ]
+    );
+}
+
+#[test]
+fn commands_refuse_without_systemd_as_pid_1() {
+    if Path::new("/run/systemd/system").exists() {
+        eprintln!("skipped: this host runs systemd as PID 1");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "main", MAIN, &[]);
+    let runs: [&[&str]; 4] = [
+        &["install", tree.to_str().unwrap(), "--now"],
+        &["uninstall", "main"],
+        &["status", "main"],
+        &["logs", "main", "web"],
+    ];
+    for args in runs {
+        let o = podc(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = text(&o.stderr);
+        if podc::sys::effective_uid() == 0 || args[0] == "status" || args[0] == "logs" {
+            assert!(
+                err.contains("systemd is not running as PID 1"),
+                "{args:?}: {err}"
+            );
+        }
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    // Nothing was installed anywhere.
+    assert!(!Path::new("/etc/systemd/system/podc-main.service").exists());
+}
+
+#[test]
+fn install_needs_root() {
+    if podc::sys::effective_uid() != 0 || !on_path("setpriv") {
+        eprintln!("skipped: needs root and setpriv to run podc as another user");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "main", MAIN, &[]);
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_podc"))
+        .args(["install", tree.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("needs root"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn install_and_uninstall_with_root_print_what_systemctl_would_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "web", WEB, &[]);
+    let root = tmp.path().join("image");
+    let r = root.to_str().unwrap();
+    let o = podc(&["install", tree.to_str().unwrap(), "--now", "--root", r]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("would run: systemctl daemon-reload\nwould run: systemctl enable --now podc-web.socket\n"), "{out}");
+    assert!(out.contains("(new)"), "{out}");
+    assert!(root.join("var/lib/podc/web/mounts.toml").is_file());
+    let o = podc(&["uninstall", "web", "--root", r]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!root.join("var/lib/podc/web").exists());
+    // Not a tree: the launcher's own error, exit 2.
+    let o = podc(&["install", tmp.path().to_str().unwrap(), "--root", r]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("not a podc tree"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn bash_completion_loads_and_completes() {
+    if !on_path("bash") {
+        eprintln!("skipped: no bash");
+        return;
+    }
+    let o = podc(&["completions", "bash"]);
+    assert!(o.status.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("podc.bash");
+    fs::write(&script, &o.stdout).unwrap();
+    // As bash-completion would: source it, then call the registered function the way
+    // programmable completion does (COMP_WORDS, COMP_CWORD; arguments: command, word, previous).
+    let complete = |line: &[&str]| -> String {
+        let words = line
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let prog = format!(
+            ". '{}' && complete -p podc && COMP_WORDS=({words}) && COMP_CWORD={} && \
+             _podc podc '{}' '{}' && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            line.len() - 1,
+            line[line.len() - 1],
+            line[line.len() - 2],
+        );
+        let o = Command::new("bash").args(["-c", &prog]).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let out = complete(&["podc", "ins"]);
+    let mut lines = out.lines();
+    let registration = lines.next().unwrap();
+    assert!(registration.starts_with("complete ") && registration.ends_with(" podc"));
+    assert!(registration.contains("-F _podc"), "{registration}");
+    assert_eq!(lines.collect::<Vec<_>>(), ["install"]);
+    let subcommands = complete(&["podc", ""]);
+    for c in [
+        "build",
+        "check",
+        "install",
+        "uninstall",
+        "status",
+        "logs",
+        "completions",
+    ] {
+        assert!(
+            subcommands.lines().any(|l| l == c),
+            "{c} missing: {subcommands}"
+        );
+    }
+    let flags = complete(&["podc", "install", "--"]);
+    assert!(flags.lines().any(|l| l == "--restart"), "{flags}");
+    for shell in ["zsh", "fish"] {
+        let o = podc(&["completions", shell]);
+        assert!(o.status.success() && text(&o.stdout).contains("install"));
+    }
+}
+
+#[test]
+fn every_command_has_a_man_page_that_renders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = podc(&["man", tmp.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut pages: Vec<String> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    // One per command clap knows that is not hidden, and the top one.
+    let cli = <podc::cli::Cli as clap::CommandFactory>::command();
+    let mut want: Vec<String> = cli
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| format!("podc-{}.1", c.get_name()))
+        .chain(["podc.1".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(pages, want);
+    assert!(pages.contains(&"podc-install.1".to_string()));
+    if !on_path("groff") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "groff is missing (package groff-base)"
+        );
+        eprintln!("skipped rendering: no groff");
+        return;
+    }
+    for page in &pages {
+        let o = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(tmp.path().join(page))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{page}: {}",
+            text(&o.stderr)
+        );
+        let o = Command::new("groff")
+            .args(["-man", "-Tutf8", "-P-bcou"])
+            .arg(tmp.path().join(page))
+            .output()
+            .unwrap();
+        let shown = text(&o.stdout);
+        let name = page.trim_end_matches(".1");
+        assert!(
+            shown.contains("NAME") && shown.contains(name),
+            "{page}: {shown}"
+        );
+    }
+    let install = Command::new("groff")
+        .args(["-man", "-Tascii", "-P-bcou"])
+        .arg(tmp.path().join("podc-install.1"))
+        .output()
+        .unwrap();
+    let shown = text(&install.stdout);
+    assert!(
+        shown.contains("--restart") && shown.contains("TREE"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn show_of_several_units_splits_per_unit() {
+    // `nsenter -t <pod PID 1> -m -p systemctl show -p ... web.service worker.service`, as
+    // systemd 252 printed it for a running pod (its own property order).
+    let text = "Result=success\nExecMainStatus=0\nActiveState=active\nSubState=running\n\nResult=exit-code\nExecMainStatus=3\nActiveState=failed\nSubState=failed\n";
+    let states = operate::parse_show_blocks(text, 2);
+    let s: Vec<_> = states
+        .iter()
+        .map(|s| {
+            let s = s.as_ref().unwrap();
+            (s.active.as_str(), s.sub.as_str(), s.exit_status)
+        })
+        .collect();
+    assert_eq!(
+        s,
+        [
+            ("active", "running", Some(0)),
+            ("failed", "failed", Some(3))
+        ]
+    );
+    // Fewer blocks than units (systemctl stopped early): the rest are unknown.
+    assert_eq!(operate::parse_show_blocks("", 1), [None]);
+}
