@@ -219,6 +219,29 @@ check_uninstall_running() {
     if [[ $out == *"pod web is not installed"* ]]; then ok "status-after-uninstall ($out)"; else bad "status-after-uninstall: $out"; fi
 }
 
+# The README's quick start, command for command, with the example manifest the package ships
+# (on a v2 host: the example targets the default, cgroup v2).
+check_quick_start() {
+    if [ "$CGROUP" != v2 ]; then ok "quick-start-not-on-v1 (the example targets cgroup v2)"; return; fi
+    local img=/var/lib/podc/images/hello out answer
+    mkdir -p "$img/bin" "$img/www"
+    cp "$P/busybox" "$img/bin/"
+    echo 'hello from a pod' >"$img/www/index.html"
+    cp /usr/share/doc/podc/examples/hello.yaml /root/hello.yaml
+    if out=$(cd /root && podc check --deny-warnings hello.yaml 2>&1); then ok quick-start-check; else bad "quick-start-check: $out"; fi
+    if out=$(cd /root && podc build hello.yaml -o build 2>&1); then ok quick-start-build; else bad "quick-start-build: $out"; return; fi
+    check quick-start-pod-md "# Pod hello" "$(sed -n 2p /root/build/hello/POD.md)"
+    if out=$(timed quick-start-install podc install /root/build/hello --now 2>&1); then ok quick-start-install; else bad "quick-start-install: $out"; return; fi
+    wait_for 10 port_open 8080
+    answer=$(get 8080 2>&1)
+    check quick-start-answer "hello from a pod" "$answer"
+    out=$(podc status hello 2>&1)
+    if [[ $out == *web*active* ]]; then ok "quick-start-status"; else bad "quick-start-status: ${out//$'\n'/|}"; fi
+    if out=$(podc logs hello web 2>&1 </dev/null); then ok quick-start-logs; else bad "quick-start-logs: ${out//$'\n'/|}"; fi
+    if out=$(podc uninstall hello 2>&1); then ok quick-start-uninstall; else bad "quick-start-uninstall: $out"; fi
+    check_nothing_left hello quick-start
+}
+
 # The pod's limits and each app's, in the host's cgroup files.
 check_limits() {
     local m=$1 web worker
@@ -422,6 +445,7 @@ phase1() {
     # --- networking: a published port, socket activation of the whole pod.
     check_network
     check_uninstall_running
+    check_quick_start
 
     # --- the enabled pod starts at boot.
     check main-enabled enabled "$(systemctl is-enabled podc-main)"
