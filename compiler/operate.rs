@@ -1183,7 +1183,12 @@ pub fn cli_logs(pod: &str, app: Option<&str>, follow: bool) -> Result<Exit, Stri
 
 /// `podc completions SHELL`.
 pub fn completions(shell: clap_complete::Shell, out: &mut impl io::Write) {
-    let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+    let full = <crate::cli::Cli as clap::CommandFactory>::command();
+    // The same command line without its hidden commands (`man`, for packaging): clap_complete
+    // would offer them, and clap has no way to remove a subcommand, so it is built again.
+    let mut cmd = clap::Command::new("podc")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
     // Into memory first: clap_complete panics on a write error (a closed pipe).
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "podc", &mut script);

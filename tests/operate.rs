@@ -721,6 +721,10 @@ fn bash_completion_loads_and_completes() {
             "{c} missing: {subcommands}"
         );
     }
+    // Hidden commands (`man`, for packaging) are not offered, and `-V` still is.
+    assert!(!subcommands.lines().any(|l| l == "man"), "{subcommands}");
+    let top = complete(&["podc", "-"]);
+    assert!(top.lines().any(|l| l == "-V"), "{top}");
     let flags = complete(&["podc", "install", "--"]);
     assert!(flags.lines().any(|l| l == "--restart"), "{flags}");
     for shell in ["zsh", "fish"] {
