@@ -525,7 +525,7 @@ pub fn corpus() -> Vec<(&'static str, Vec<Vec<M>>)> {
         ),
         (
             "opaque-through-symlink",
-            vec![vec![sym("up", "/")], vec![file("up/.wh..wh..opq", "")]],
+            vec![vec![sym("up", "..")], vec![file("up/.wh..wh..opq", "")]],
         ),
         ("huge-size", vec![vec![big]]),
         ("too-many", vec![many]),
@@ -633,7 +633,8 @@ fn whiteouts_confined() {
     hostile(&case("whiteout-through-symlink")).1.unwrap();
     let (env, r) = hostile(&case("opaque-through-symlink"));
     r.unwrap();
-    // The opaque whiteout of "/" emptied root's lower-layer content, nothing else.
+    // The opaque whiteout through `up -> ..` emptied root, nothing else. (Destructive cases
+    // escape relatively, into the temp dir: a regression must not empty the host's `/`.)
     assert_eq!(std::fs::read_dir(env.root()).unwrap().count(), 0);
 }
 
@@ -677,4 +678,39 @@ fn write_fuzz_seeds() {
         let members: Vec<M> = layers.into_iter().flatten().collect();
         std::fs::write(dir.join(name), layer(&members)).unwrap();
     }
+}
+
+/// The fuzz target's check over its kept inputs (`fuzz/seeds-unpack`, the hostile corpus as
+/// single layers, and `fuzz/regressions-unpack`, inputs that once failed): applied as an
+/// uncompressed layer with the fuzz target's limits, nothing outside the root may change.
+#[test]
+fn fuzz_inputs() {
+    let limits = Limits {
+        max_bytes: 1 << 20,
+        max_files: 1000,
+        ..Limits::default()
+    };
+    let mut n = 0;
+    for dir in ["seeds-unpack", "regressions-unpack"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        for p in paths {
+            let data = std::fs::read(&p).unwrap();
+            let env = Env::new();
+            let before = env.outside();
+            let _ = apply_layer(&data[..], Compression::None, None, &env.root(), &limits);
+            assert_eq!(
+                before,
+                env.outside(),
+                "{}: changed the outside",
+                p.display()
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= corpus().len(), "the kept fuzz inputs are missing");
 }
