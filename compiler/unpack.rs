@@ -194,10 +194,12 @@ pub fn apply_layer(
         let decoded: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(&mut meter),
             Compression::Gzip => Box::new(flate2::read::GzDecoder::new(&mut meter)),
-            Compression::Zstd => Box::new(
-                ruzstd::decoding::StreamingDecoder::new(&mut meter)
-                    .map_err(|e| UnpackError::Stream(io::Error::other(e.to_string())))?,
-            ),
+            Compression::Zstd => Box::new(ZstdFrames {
+                src: io::BufReader::new(&mut meter),
+                dec: ruzstd::decoding::FrameDecoder::new(),
+                in_frame: false,
+                frames: 0,
+            }),
         };
         let tar_stream = Meter {
             inner: decoded,
@@ -231,6 +233,67 @@ pub fn apply_layer(
         }
     }
     Ok(stats)
+}
+
+/// A zstd stream of any number of frames (zstd's CLI and zstd:chunked write several, with
+/// skippable frames between): ruzstd's `StreamingDecoder` reads only the first, which would
+/// silently cut a layer short.
+struct ZstdFrames<R> {
+    src: R,
+    dec: ruzstd::decoding::FrameDecoder,
+    in_frame: bool,
+    frames: u64,
+}
+
+impl<R: io::BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        use ruzstd::decoding::BlockDecodingStrategy;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.in_frame {
+                let d = &mut self.dec;
+                while d.can_collect() < buf.len() && !d.is_finished() {
+                    let more = buf.len() - d.can_collect();
+                    d.decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBytes(more))
+                        .map_err(io::Error::other)?;
+                }
+                let n = d.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                if !d.is_finished() || d.can_collect() > 0 {
+                    continue;
+                }
+                self.in_frame = false;
+            }
+            if self.src.fill_buf()?.is_empty() {
+                if self.frames == 0 {
+                    return Err(io::Error::other("an empty zstd stream"));
+                }
+                return Ok(0);
+            }
+            match self.dec.init(&mut self.src) {
+                Ok(()) => {
+                    self.in_frame = true;
+                    self.frames += 1;
+                }
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped =
+                        io::copy(&mut (&mut self.src).take(length.into()), &mut io::sink())?;
+                    if skipped != u64::from(length) {
+                        return Err(io::Error::other("a truncated skippable zstd frame"));
+                    }
+                }
+                Err(e) => return Err(io::Error::other(e)),
+            }
+        }
+    }
 }
 
 struct Unpacker<'a> {

@@ -428,6 +428,29 @@ fn digest_checked() {
     assert!(matches!(e, UnpackError::BadDigest(_)), "{e}");
 }
 
+/// Several zstd frames with a skippable frame between (as zstd:chunked writes): all are read.
+#[test]
+fn zstd_multi_frame() {
+    let env = Env::new();
+    let tar = layer(&[file("a", &"a".repeat(3000)), file("b", "b")]);
+    let (one, two) = tar.split_at(1536);
+    let mut blob = zstd(one);
+    blob.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+    blob.extend_from_slice(&3u32.to_le_bytes());
+    blob.extend_from_slice(b"xyz");
+    blob.extend_from_slice(&zstd(two));
+    let s = apply_layer(
+        &blob[..],
+        Compression::Zstd,
+        Some(&digest(&blob)),
+        &env.root(),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(s.files, 2);
+    assert_eq!(read(env.root().join("b")), "b");
+}
+
 #[test]
 fn garbage_is_a_stream_error() {
     let env = Env::new();
