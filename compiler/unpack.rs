@@ -686,8 +686,21 @@ fn libc_enoent() -> i32 {
     rustix::io::Errno::NOENT.raw_os_error()
 }
 
+/// Directory depth `remove` descends to: symlinks let layers build trees deeper than any
+/// path (each level holds an fd, and recursion a stack frame), so deeper is an error.
+const MAX_REMOVE_DEPTH: usize = 256;
+
 /// Removes `name` in `dir` (recursively for a directory), following no symlink.
 fn remove(dir: &impl AsFd, name: &OsStr) -> io::Result<()> {
+    remove_at(dir, name, 0)
+}
+
+fn remove_at(dir: &impl AsFd, name: &OsStr, depth: usize) -> io::Result<()> {
+    if depth > MAX_REMOVE_DEPTH {
+        return Err(io::Error::other(format!(
+            "a directory tree deeper than {MAX_REMOVE_DEPTH} levels to remove"
+        )));
+    }
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Err(rustix::io::Errno::NOENT) => Ok(()),
         Err(e) => Err(e.into()),
@@ -707,7 +720,7 @@ fn remove(dir: &impl AsFd, name: &OsStr) -> io::Result<()> {
                 }
             }
             for n in names {
-                remove(&sub, OsStr::from_bytes(&n))?;
+                remove_at(&sub, OsStr::from_bytes(&n), depth + 1)?;
             }
             rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).map_err(Into::into)
         }

@@ -680,6 +680,26 @@ fn sizes_and_counts_bounded() {
     assert_eq!(before, env.outside());
 }
 
+/// A tree deeper than any path (built through a symlink), then removed by a whiteout: an
+/// error, not a stack overflow.
+#[test]
+fn deep_tree_removal_bounded() {
+    let deep = "d/".repeat(200);
+    let (_env, r) = hostile(&[
+        vec![file(&format!("{deep}f"), "")],
+        vec![
+            sym("l", &format!("/{deep}")),
+            file(&format!("l/{deep}g"), ""),
+        ],
+        vec![file(".wh.d", "")],
+    ]);
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("`.wh.d`") && e.contains("deeper than 256"),
+        "{e}"
+    );
+}
+
 #[test]
 fn bad_names_refused() {
     refused(&case("long-name"), "n/n/", "longer than 4095");
