@@ -2,7 +2,13 @@
 //! digest check, and a corpus of hostile layers. Each hostile case checks the error (or the
 //! neutralised result) and that nothing outside the root changed: the root is a subdirectory
 //! of a temp dir with sentinels beside it, and the whole temp dir outside the root (plus a few
-//! host paths a escape would reach) is compared before and after. Runs as root (chown is real).
+//! host paths an escape would reach) is compared before and after. Runs as root (chown is real).
+//!
+//! A regression in the unpacker would write to the machine running the tests (as root), so every
+//! test that unpacks runs in a child process of this binary that first moves into a private
+//! mount namespace and chroots into a fresh tmpfs, with the repository bound read-only at its
+//! own path (read-only: a regression once removed a whole writable checkout bound there): an
+//! escape reaches only that tmpfs, and the before/after comparison sees it there.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -237,7 +243,6 @@ fn read(p: PathBuf) -> String {
 
 // ---------------------------------------------------------------- a normal image
 
-#[test]
 fn multi_layer_image() {
     let env = Env::new();
     let root = env.root();
@@ -356,7 +361,6 @@ fn multi_layer_image() {
     );
 }
 
-#[test]
 fn ownership_from_headers() {
     let env = Env::new();
     let l = layer(&[
@@ -381,7 +385,6 @@ fn ownership_from_headers() {
     assert_eq!(std::fs::symlink_metadata(r.join("s")).unwrap().uid(), 77);
 }
 
-#[test]
 fn digest_checked() {
     let env = Env::new();
     let blob = gzip(&layer(&[file("f", "x")]));
@@ -429,7 +432,6 @@ fn digest_checked() {
 }
 
 /// Several zstd frames with a skippable frame between (as zstd:chunked writes): all are read.
-#[test]
 fn zstd_multi_frame() {
     let env = Env::new();
     let tar = layer(&[file("a", &"a".repeat(3000)), file("b", "b")]);
@@ -451,7 +453,6 @@ fn zstd_multi_frame() {
     assert_eq!(read(env.root().join("b")), "b");
 }
 
-#[test]
 fn garbage_is_a_stream_error() {
     let env = Env::new();
     let e = apply_layer(
@@ -576,14 +577,12 @@ fn small() -> Limits {
     }
 }
 
-#[test]
 fn dotdot_refused() {
     refused(&case("dotdot"), "../x", "`..`");
     refused(&case("dotdot-inner"), "a/../../x", "`..`");
     refused(&case("dotdot-dir"), "a/..", "`..`");
 }
 
-#[test]
 fn absolute_names_normalised() {
     let (env, r) = hostile(&[vec![file("/escaped", "in root"), file("/tmp/x", "in root")]]);
     r.unwrap();
@@ -591,7 +590,6 @@ fn absolute_names_normalised() {
     assert_eq!(read(env.root().join("tmp/x")), "in root");
 }
 
-#[test]
 fn symlink_escapes_are_confined() {
     // Writes through a symlink resolve as if root were `/`: they land inside root.
     let (env, r) = hostile(&case("symlink-root-then-write"));
@@ -621,7 +619,6 @@ fn symlink_escapes_are_confined() {
         .is_file());
 }
 
-#[test]
 fn hardlinks_out_refused() {
     refused(
         &case("hardlink-shadow"),
@@ -641,13 +638,11 @@ fn hardlinks_out_refused() {
     );
 }
 
-#[test]
 fn devices_refused() {
     refused(&case("device-char"), "dev/sda", "device node");
     refused(&case("device-block"), "dev/sda", "device node");
 }
 
-#[test]
 fn whiteouts_confined() {
     refused(&case("whiteout-dotdot"), "../.wh.sentinel", "`..`");
     refused(&case("whiteout-dot-dot"), ".wh..", "whiteout of");
@@ -661,7 +656,6 @@ fn whiteouts_confined() {
     assert_eq!(std::fs::read_dir(env.root()).unwrap().count(), 0);
 }
 
-#[test]
 fn sizes_and_counts_bounded() {
     refused(&case("huge-size"), "huge", "exceeds the limit");
     let env = Env::new();
@@ -682,7 +676,6 @@ fn sizes_and_counts_bounded() {
 
 /// A tree deeper than any path (built through a symlink), then removed by a whiteout: an
 /// error, not a stack overflow.
-#[test]
 fn deep_tree_removal_bounded() {
     let deep = "d/".repeat(200);
     let (_env, r) = hostile(&[
@@ -700,7 +693,6 @@ fn deep_tree_removal_bounded() {
     );
 }
 
-#[test]
 fn bad_names_refused() {
     refused(&case("long-name"), "n/n/", "longer than 4095");
     refused(&case("long-component"), "nnn", "NAME_MAX");
@@ -726,7 +718,6 @@ fn write_fuzz_seeds() {
 /// The fuzz target's check over its kept inputs (`fuzz/seeds-unpack`, the hostile corpus as
 /// single layers, and `fuzz/regressions-unpack`, inputs that once failed): applied as an
 /// uncompressed layer with the fuzz target's limits, nothing outside the root may change.
-#[test]
 fn fuzz_inputs() {
     let limits = Limits {
         max_bytes: 1 << 20,
@@ -757,3 +748,101 @@ fn fuzz_inputs() {
     }
     assert!(n >= corpus().len(), "the kept fuzz inputs are missing");
 }
+
+/// The child's confinement: a private mount namespace, chrooted into a fresh tmpfs with the
+/// repository bound read-only at its own path (the kept fuzz inputs are read there).
+/// Needs a process with no other thread (libtest runs one test on its main thread with
+/// `--test-threads=1`): unshare(CLONE_NEWNS) refuses a shared file system context.
+fn confine() {
+    use rustix::mount::{
+        mount, mount_bind, mount_change, mount_remount, MountFlags, MountPropagationFlags,
+    };
+    use rustix::thread::{unshare_unsafe, UnshareFlags};
+    // SAFETY: the child runs one test on its only thread; only the mount namespace (and the
+    // file system context) is unshared.
+    unsafe { unshare_unsafe(UnshareFlags::NEWNS) }.expect("unshare(CLONE_NEWNS) as root");
+    mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .unwrap();
+    let base = std::env::temp_dir().join(format!("podc-test-unpack-{}", std::process::id()));
+    std::fs::create_dir_all(&base).unwrap();
+    mount("tmpfs", &base, "tmpfs", MountFlags::empty(), c"size=256m").unwrap();
+    for d in ["tmp", "etc", "usr", "bin"] {
+        std::fs::create_dir(base.join(d)).unwrap();
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let inner = base.join(repo.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&inner).unwrap();
+    mount_bind(repo, &inner).unwrap();
+    mount_remount(&inner, MountFlags::BIND | MountFlags::RDONLY, c"").unwrap();
+    rustix::process::chroot(&base).unwrap();
+    std::env::set_current_dir("/").unwrap();
+    // SAFETY: the only thread.
+    unsafe { std::env::set_var("TMPDIR", "/tmp") };
+}
+
+/// Runs `test` confined: in the child (PODC_UNPACK_CONFINED set) directly after confine(),
+/// otherwise by running this test alone in a child of this binary and passing on its result.
+/// The base directory of the child's tmpfs (an empty directory in the host's temp dir once
+/// the child's namespace is gone; named by the child's pid, so that tests running side by side
+/// leave each other's alone) is removed afterwards.
+fn run_confined(name: &str, test: fn()) {
+    if std::env::var_os("PODC_UNPACK_CONFINED").is_some() {
+        confine();
+        test();
+        return;
+    }
+    if !rustix::process::geteuid().is_root() && std::env::var_os("CI").is_none() {
+        eprintln!("skipped: the unpacker tests run as root (ownership, mount namespace)");
+        return;
+    }
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads=1", "--nocapture"])
+        .env("PODC_UNPACK_CONFINED", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = std::env::temp_dir().join(format!("podc-test-unpack-{}", child.id()));
+    let o = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir(base);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("1 passed"),
+        "{name} in its confined child:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+macro_rules! confined_tests {
+    ($($t:ident),* $(,)?) => {
+        mod confined {
+            $(
+                #[test]
+                fn $t() {
+                    super::run_confined(concat!("confined::", stringify!($t)), super::$t)
+                }
+            )*
+        }
+    };
+}
+
+confined_tests!(
+    multi_layer_image,
+    ownership_from_headers,
+    digest_checked,
+    zstd_multi_frame,
+    garbage_is_a_stream_error,
+    dotdot_refused,
+    absolute_names_normalised,
+    symlink_escapes_are_confined,
+    hardlinks_out_refused,
+    devices_refused,
+    whiteouts_confined,
+    sizes_and_counts_bounded,
+    deep_tree_removal_bounded,
+    bad_names_refused,
+    fuzz_inputs,
+);
