@@ -28,6 +28,7 @@ pub mod schema;
 pub mod source;
 pub mod sys;
 pub mod target;
+pub mod unpack;
 pub mod yaml_fast;
 
 use diag::Report;
