@@ -263,24 +263,9 @@ fn units_run_the_scripts_of_the_tree() {
     }
 }
 
-fn shellcheck() -> bool {
-    let ok = Command::new("shellcheck")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "shellcheck is missing in CI: .ci/run installs it"
-        );
-        eprintln!("skipped: shellcheck is not installed");
-    }
-    ok
-}
-
 #[test]
 fn scripts_pass_shellcheck() {
-    if !shellcheck() {
+    if !common::tool("shellcheck", "shellcheck") {
         return;
     }
     let s = Sandbox::new();

@@ -25,35 +25,31 @@ pub fn display_name(path: &Path) -> String {
         .to_string()
 }
 
-/// Reads and resolves a manifest file, or gives its rendered diagnostics.
-pub fn pod(path: &Path) -> Result<podc::pod::Pod, String> {
+/// A fixture file read as the command line would read it, handed to `f` as an `Input`.
+fn with_input<T>(path: &Path, f: impl FnOnce(&Input) -> T) -> T {
     let source = std::fs::read_to_string(path).expect("fixtures are UTF-8");
     let display = display_name(path);
     let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
     let format = Format::of(path).expect("fixtures are .yaml or .toml");
-    let input = Input {
+    f(&Input {
         display: &display,
         file_name: &file_name,
         source: &source,
         format,
-    };
-    podc::check(&input, Overrides::default()).map_err(|r| r.to_string())
+    })
+}
+
+/// Reads and resolves a manifest file, or gives its rendered diagnostics.
+pub fn pod(path: &Path) -> Result<podc::pod::Pod, String> {
+    with_input(path, |input| {
+        podc::check(input, Overrides::default()).map_err(|r| r.to_string())
+    })
 }
 
 /// Reads and resolves a manifest file keeping warnings: the pod when nothing is an error, and
 /// the report with every diagnostic.
 pub fn check_all(path: &Path) -> (Option<podc::pod::Pod>, podc::diag::Report) {
-    let source = std::fs::read_to_string(path).expect("fixtures are UTF-8");
-    let display = display_name(path);
-    let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let format = Format::of(path).expect("fixtures are .yaml or .toml");
-    let input = Input {
-        display: &display,
-        file_name: &file_name,
-        source: &source,
-        format,
-    };
-    podc::check_all(&input, Overrides::default())
+    with_input(path, |input| podc::check_all(input, Overrides::default()))
 }
 
 /// Compiles a manifest file to its tree, or to its rendered diagnostics.
@@ -90,18 +86,24 @@ pub fn fixtures(kind: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Whether systemd-analyze can run here; in CI it must (`.ci/run` installs systemd).
-pub fn systemd_analyze() -> bool {
-    let ok = std::process::Command::new("systemd-analyze")
+/// Whether `tool --version` runs here. In CI it must (`.ci/run` installs `package`): there a
+/// missing tool fails the test instead of skipping it.
+pub fn tool(tool: &str, package: &str) -> bool {
+    let ok = std::process::Command::new(tool)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
-            "systemd-analyze is missing in CI; .ci/run must install systemd"
+            "{tool} is missing in CI; .ci/run must install {package}"
         );
-        eprintln!("skipping: systemd-analyze is not installed");
+        eprintln!("skipping: {tool} is not installed");
     }
     ok
+}
+
+/// Whether systemd-analyze can run here; in CI it must (`.ci/run` installs systemd).
+pub fn systemd_analyze() -> bool {
+    tool("systemd-analyze", "systemd")
 }
