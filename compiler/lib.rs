@@ -10,6 +10,7 @@ pub mod codes;
 pub mod diag;
 pub mod emit;
 pub mod escape;
+pub mod image;
 pub mod launch;
 pub mod limits;
 pub mod linux;
