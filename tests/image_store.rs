@@ -130,6 +130,26 @@ fn an_oci_layout_imports_with_its_root_and_config() {
     assert_eq!(tmp_entries(&s.store_dir()), 0);
     s.sound();
 
+    // On a terminal, progress is one line redrawn in place (and erased at the end).
+    let script = format!(
+        "PODC_IMAGE_STORE={} {} image import {} --name {NAME}-tty",
+        s.store_dir().display(),
+        env!("CARGO_BIN_EXE_podc"),
+        s.layout().display()
+    );
+    if common::tool("script", "util-linux") {
+        let o = Command::new("script")
+            .args(["-qec", &script, "/dev/null"])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{shown}");
+        assert!(
+            shown.contains("\r\x1b[K127.0.0.1:5000/test/busybox:1-tty: layer 1/1 "),
+            "{shown:?}"
+        );
+    }
+
     // A second import of the same layout changes nothing, the root included.
     let before = tree_listing(&img.root);
     s.ok(&["import", s.layout().to_str().unwrap(), "--name", NAME]);
