@@ -3,6 +3,7 @@
 //! store they land in ([`store`]), from which the launcher resolves an app's root.
 
 pub mod reference;
+pub mod registry;
 pub mod store;
 
 pub use reference::{Digest, Reference};
