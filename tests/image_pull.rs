@@ -5,12 +5,15 @@
 mod common;
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use common::authproxy::{AuthProxy, TOKEN};
 use common::images;
 use common::registry::TestRegistry;
 use podc::image::registry::{Credentials, Options, Registry};
+use podc::image::store::Store;
 use podc::image::{media, Digest, Reference, Source};
 
 /// A registry holding `bb:t` (gzip layers) and `bbz:t` (the same image, zstd layers).
@@ -172,4 +175,338 @@ fn bearer_tokens_are_fetched_from_the_realm_and_sent() {
             );
         }
     }
+}
+
+// ---- `podc image pull` into a store ----
+
+fn podc_pull(store: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_podc"));
+    c.env("PODC_IMAGE_STORE", store)
+        .env_remove("PODC_REGISTRY_CREDS")
+        .args(["image", "pull"])
+        .args(args)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs a pull to its end: (success, stdout, stderr).
+fn pull(store: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = podc_pull(store, args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The digest a successful pull printed (`REF: sha256:…`), checked against `reference`.
+fn printed_digest(stdout: &str, reference: &str) -> Digest {
+    let line = stdout.trim_end();
+    let (r, d) = line.rsplit_once(": ").unwrap_or_else(|| panic!("{line:?}"));
+    assert_eq!(r, reference, "{line}");
+    Digest::parse(d).unwrap()
+}
+
+/// The image `reference` resolves to in `store`: its root holds this host's busybox and
+/// `/etc/image-name`, its config the fixture's cmd. Gives the root.
+fn check_image(store: &Path, reference: &str, digest: &Digest) -> PathBuf {
+    let s = Store::open(store).unwrap();
+    let image = s.resolve(&Reference::parse(reference).unwrap()).unwrap();
+    assert_eq!(&image.manifest, digest);
+    assert_eq!(
+        std::fs::read(image.root.join("bin/busybox")).unwrap(),
+        std::fs::read(images::BUSYBOX).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_link(image.root.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    assert_eq!(
+        std::fs::read_to_string(image.root.join("etc/image-name")).unwrap(),
+        "t"
+    );
+    assert_eq!(
+        image.config.config().as_ref().unwrap().cmd().as_deref(),
+        Some(&["/bin/sh".to_string(), "-c".into(), "echo hi".into()][..])
+    );
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+    image.root
+}
+
+/// Names in a store directory (`roots`, `refs`, `tmp`, `blobs/sha256`).
+fn entries(store: &Path, sub: &str) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(store.join(sub)) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+#[test]
+fn pull_by_tag_and_by_digest_gzip_and_zstd() {
+    let Some(f) = fixture() else { return };
+    let store = tempfile::tempdir().unwrap();
+    for name in ["bb", "bbz"] {
+        let tagged = format!("{}/{name}:t", f.reg.host());
+        let (ok, stdout, stderr) = pull(store.path(), &[&tagged, "--plain-http"]);
+        assert!(ok, "{stderr}");
+        // Quiet when stderr is not a terminal.
+        assert_eq!(stderr, "");
+        let digest = printed_digest(&stdout, &tagged);
+        check_image(store.path(), &tagged, &digest);
+
+        // By digest, into a fresh store; the tag is not recorded there.
+        let other = tempfile::tempdir().unwrap();
+        let pinned = format!("{}/{name}@{digest}", f.reg.host());
+        let (ok, stdout, stderr) = pull(other.path(), &["--plain-http", &pinned]);
+        assert!(ok, "{stderr}");
+        assert_eq!(printed_digest(&stdout, &pinned), digest);
+        check_image(other.path(), &pinned, &digest);
+        assert!(Store::open(other.path())
+            .unwrap()
+            .resolve(&Reference::parse(&tagged).unwrap())
+            .is_err());
+    }
+    // Both images are one root each (the same files, differently compressed layers).
+    assert_eq!(entries(store.path(), "roots").len(), 2);
+    // A digest the registry does not have.
+    let missing = format!("{}/bb@{}", f.reg.host(), Digest::of(b"nothing"));
+    let (ok, _, stderr) = pull(store.path(), &["--plain-http", &missing]);
+    assert!(!ok && stderr.contains("MANIFEST_UNKNOWN"), "{stderr}");
+}
+
+#[test]
+fn pull_without_plain_http_is_refused_and_writes_nothing() {
+    let Some(f) = fixture() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bb:t", f.reg.host());
+    let (ok, stdout, stderr) = pull(store.path(), &[&reference]);
+    assert!(!ok);
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.starts_with("error: pulling ") && stderr.contains("needs --plain-http"),
+        "{stderr}"
+    );
+    assert_eq!(entries(store.path(), "roots"), Vec::<String>::new());
+    assert_eq!(entries(store.path(), "refs"), Vec::<String>::new());
+}
+
+/// In a network namespace of its own (no routes, loopback down): a plain-HTTP pull from a
+/// registry that is not on loopback is refused by podc itself, before any connection; the
+/// same pull over HTTPS does try to connect, and the namespace says the network is unreachable.
+#[test]
+fn plain_http_to_a_remote_registry_is_refused_before_connecting() {
+    if !rustix::process::geteuid().is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("skipping: unshare -n needs root");
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let pull = podc_pull(store.path(), args);
+        let out = Command::new("unshare")
+            .arg("-n")
+            .arg(pull.get_program())
+            .args(pull.get_args())
+            .env("PODC_IMAGE_STORE", store.path())
+            .env_remove("PODC_REGISTRY_CREDS")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for r in ["10.255.255.1:5000/x:t", "registry.example:5000/x@sha256:0000000000000000000000000000000000000000000000000000000000000000"] {
+        let e = run(&["--plain-http", r]);
+        assert!(e.contains("--plain-http is only for registries on this host's loopback"), "{e}");
+        assert!(!e.contains("unreachable") && !e.contains("resolve"), "{e}");
+    }
+    let e = run(&["10.255.255.1:5000/x:t"]);
+    assert!(
+        e.contains("https://10.255.255.1:5000/v2/x/manifests/t")
+            && e.to_lowercase().contains("unreachable"),
+        "{e}"
+    );
+    assert_eq!(entries(store.path(), "refs"), Vec::<String>::new());
+}
+
+#[test]
+fn pull_through_bearer_auth() {
+    let Some(f) = fixture() else { return };
+    let proxy = AuthProxy::start(f.reg.port(), None, None);
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bb:t", proxy.host());
+    let (ok, stdout, stderr) = pull(store.path(), &["--plain-http", &reference]);
+    assert!(ok, "{stderr}");
+    check_image(
+        store.path(),
+        &reference,
+        &printed_digest(&stdout, &reference),
+    );
+    let seen = proxy.seen();
+    assert_eq!(
+        seen.iter()
+            .filter(|s| s.target.starts_with("GET /token?"))
+            .count(),
+        1,
+        "{seen:#?}"
+    );
+    let with_token = seen
+        .iter()
+        .filter(|s| s.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")))
+        .count();
+    assert!(
+        with_token >= 3,
+        "manifest, config and layer with the token: {seen:#?}"
+    );
+}
+
+#[test]
+fn a_corrupted_blob_fails_the_pull_and_leaves_nothing_visible() {
+    let Some(f) = fixture() else { return };
+    let mut src = registry(&f.reg.host(), "bb", plain());
+    let (_, bytes) = src.manifest("t").unwrap();
+    let m: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes).unwrap();
+    let layer = m.layers()[0].digest().to_string();
+    let proxy = AuthProxy::start(f.reg.port(), Some(layer.clone()), None);
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bb:t", proxy.host());
+    let (ok, stdout, stderr) = pull(store.path(), &["--plain-http", &reference]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("digest mismatch") && stderr.contains(&layer),
+        "{stderr}"
+    );
+    assert!(proxy.seen().iter().any(|s| s.target.contains(&layer)));
+    let s = Store::open(store.path()).unwrap();
+    assert!(matches!(
+        s.resolve(&Reference::parse(&reference).unwrap()),
+        Err(podc::image::ImageError::NotFound(_))
+    ));
+    assert_eq!(entries(store.path(), "roots"), Vec::<String>::new());
+    assert_eq!(entries(store.path(), "refs"), Vec::<String>::new());
+    assert_eq!(entries(store.path(), "tmp"), Vec::<String>::new());
+    assert!(!entries(store.path(), "blobs/sha256").contains(&layer["sha256:".len()..].to_string()));
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn two_concurrent_pulls_of_one_reference_make_one_root() {
+    let Some(f) = fixture() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bbz:t", f.reg.host());
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            podc_pull(store.path(), &["--plain-http", &reference])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let digests: Vec<Digest> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            printed_digest(&String::from_utf8_lossy(&out.stdout), &reference)
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+    check_image(store.path(), &reference, &digests[0]);
+    assert_eq!(
+        entries(store.path(), "roots"),
+        [digests[0].hex().to_string()]
+    );
+    assert_eq!(entries(store.path(), "tmp"), Vec::<String>::new());
+}
+
+/// `kill -9` of `podc image pull` at 100 moments spread over one pull (measured first): after
+/// each, the store verifies clean, the image is either complete or absent, and a fresh pull
+/// into the same store succeeds.
+#[test]
+fn kill_9_during_pull_at_100_moments_leaves_the_store_sound() {
+    let Some(f) = fixture() else { return };
+    // A bigger image, so that the moments fall in the transfer and the unpacking too: the
+    // busybox layer and 2 MiB that does not compress.
+    let dir = tempfile::tempdir().unwrap();
+    let noise = images::noise(2 << 20, 7);
+    let layout = images::busybox_layout(
+        dir.path(),
+        "t",
+        &[vec![("opt/noise", noise.clone())]],
+        &["/bin/sh", "-c", "echo hi"],
+    );
+    let reference = format!("{}/big:t", f.reg.host());
+    images::push(&layout, "t", &reference);
+
+    let mut took = Vec::new();
+    for _ in 0..2 {
+        let store = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let (ok, _, stderr) = pull(store.path(), &["--plain-http", &reference]);
+        assert!(ok, "{stderr}");
+        took.push(start.elapsed());
+    }
+    // The slower of the two: a pull under load takes longer than the quickest seen.
+    let one = took.iter().max().copied().unwrap();
+    let (mut killed, mut finished) = (0, 0);
+    for i in 1..=100u32 {
+        let store = tempfile::tempdir().unwrap();
+        let mut child = podc_pull(store.path(), &["--plain-http", &reference])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(one * i / 100);
+        match child.try_wait().unwrap() {
+            Some(_) => finished += 1,
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                killed += 1;
+            }
+        }
+        child.wait().unwrap();
+        let s = Store::open(store.path()).unwrap();
+        let problems = s.verify().unwrap();
+        assert!(problems.is_empty(), "moment {i}/100: {problems:?}");
+        match s.resolve(&Reference::parse(&reference).unwrap()) {
+            Ok(image) => assert_eq!(
+                std::fs::read(image.root.join("opt/noise")).unwrap(),
+                noise,
+                "moment {i}"
+            ),
+            Err(podc::image::ImageError::NotFound(_)) => {}
+            Err(e) => panic!("moment {i}/100: {e}"),
+        }
+        let (ok, stdout, stderr) = pull(store.path(), &["--plain-http", &reference]);
+        assert!(ok, "moment {i}/100, the pull after: {stderr}");
+        let digest = printed_digest(&stdout, &reference);
+        let image = s.resolve(&Reference::parse(&reference).unwrap()).unwrap();
+        assert_eq!(image.manifest, digest);
+        assert_eq!(std::fs::read(image.root.join("opt/noise")).unwrap(), noise);
+        assert_eq!(
+            s.verify().unwrap(),
+            Vec::<String>::new(),
+            "moment {i}/100, after the pull"
+        );
+        assert_eq!(
+            entries(store.path(), "tmp"),
+            Vec::<String>::new(),
+            "moment {i}/100"
+        );
+    }
+    eprintln!(
+        "kill -9 trials: 100 over {one:?} (one pull); {killed} killed mid-pull, {finished} had finished"
+    );
+    assert!(
+        killed >= 80,
+        "most moments must fall inside the pull: {killed} killed"
+    );
 }

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod cmd;
+pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod store;
