@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::authproxy::{AuthProxy, TOKEN};
+use common::authproxy::{AuthProxy, Behaviour, TOKEN};
 use common::images;
 use common::registry::TestRegistry;
 use podc::image::registry::{Credentials, Options, Registry};
@@ -363,6 +363,43 @@ fn pull_through_bearer_auth() {
     );
 }
 
+/// Blobs redirected to another host (`localhost` instead of `127.0.0.1`, as a registry sends
+/// them to blob storage): followed, and the registry's token is not sent there.
+#[test]
+fn redirects_are_followed_without_the_registrys_authorization() {
+    let Some(f) = fixture() else { return };
+    let storage = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        ..Behaviour::default()
+    });
+    let port = storage.host().rsplit_once(':').unwrap().1.to_string();
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        redirect_blobs: Some(format!("http://localhost:{port}")),
+        ..Behaviour::default()
+    });
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bb:t", proxy.host());
+    let (ok, stdout, stderr) = pull(store.path(), &["--plain-http", &reference]);
+    assert!(ok, "{stderr}");
+    check_image(
+        store.path(),
+        &reference,
+        &printed_digest(&stdout, &reference),
+    );
+    let blobs = storage.seen();
+    assert_eq!(blobs.len(), 2, "config and layer: {blobs:#?}");
+    for s in &blobs {
+        assert!(s.target.contains("/blobs/sha256:"), "{s:?}");
+        assert_eq!(s.authorization, None, "{s:?}");
+    }
+    assert!(proxy
+        .seen()
+        .iter()
+        .any(|s| s.target.contains("/blobs/") && s.authorization.is_some()));
+}
+
 #[test]
 fn a_corrupted_blob_fails_the_pull_and_leaves_nothing_visible() {
     let Some(f) = fixture() else { return };
@@ -508,5 +545,50 @@ fn kill_9_during_pull_at_100_moments_leaves_the_store_sound() {
     assert!(
         killed >= 80,
         "most moments must fall inside the pull: {killed} killed"
+    );
+}
+
+/// On a terminal (a pty from `script`), one updating line: the layers' bytes done / total,
+/// then unpacking, cleared before the digest is printed.
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let Some(f) = fixture() else { return };
+    if !common::tool("script", "bsdutils") {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bb:t", f.reg.host());
+    let out = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} image pull --plain-http {reference}",
+            env!("CARGO_BIN_EXE_podc")
+        ))
+        .arg("/dev/null")
+        .env("PODC_IMAGE_STORE", store.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let image = Store::open(store.path())
+        .unwrap()
+        .resolve(&Reference::parse(&reference).unwrap())
+        .unwrap();
+    let total = format!("{:.1}", {
+        let s = Store::open(store.path()).unwrap();
+        let m: oci_spec::image::ImageManifest =
+            serde_json::from_slice(&std::fs::read(s.blob_path(&image.manifest)).unwrap()).unwrap();
+        m.layers().iter().map(|l| l.size()).sum::<u64>() as f64 / (1u64 << 20) as f64
+    });
+    assert!(
+        text.starts_with(&format!("\r\x1b[K{reference}: 0.0/{total} MiB")),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{reference}: {total}/{total} MiB, unpacking\r\x1b[K{reference}: sha256:"
+        )),
+        "{text:?}"
     );
 }

@@ -17,6 +17,20 @@ pub struct Seen {
     pub authorization: Option<String>,
 }
 
+/// What the proxy does besides forwarding to `upstream`.
+#[derive(Debug, Clone, Default)]
+pub struct Behaviour {
+    pub upstream: u16,
+    /// Flip the last byte of this blob (`sha256:…`).
+    pub corrupt_blob: Option<String>,
+    /// `user:password` the token endpoint wants.
+    pub basic: Option<String>,
+    /// Answer blob requests with `307` to this base URL (`http://localhost:PORT`).
+    pub redirect_blobs: Option<String>,
+    /// Ask for no token: forward everything.
+    pub open: bool,
+}
+
 pub struct AuthProxy {
     port: u16,
     stop: Arc<AtomicBool>,
@@ -29,6 +43,15 @@ impl AuthProxy {
     /// the last byte of that blob's body; with `basic` (`user:password`), the token endpoint
     /// wants those credentials.
     pub fn start(upstream: u16, corrupt_blob: Option<String>, basic: Option<String>) -> AuthProxy {
+        AuthProxy::with(Behaviour {
+            upstream,
+            corrupt_blob,
+            basic,
+            ..Behaviour::default()
+        })
+    }
+
+    pub fn with(b: Behaviour) -> AuthProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -41,16 +64,9 @@ impl AuthProxy {
                         return;
                     }
                     let Ok(conn) = conn else { continue };
-                    let (log, corrupt, basic) = (log.clone(), corrupt_blob.clone(), basic.clone());
+                    let (log, b) = (log.clone(), b.clone());
                     std::thread::spawn(move || {
-                        let _ = serve(
-                            conn,
-                            port,
-                            upstream,
-                            &log,
-                            corrupt.as_deref(),
-                            basic.as_deref(),
-                        );
+                        let _ = serve(conn, port, &b, &log);
                     });
                 }
             })
@@ -82,14 +98,8 @@ impl Drop for AuthProxy {
     }
 }
 
-fn serve(
-    conn: TcpStream,
-    port: u16,
-    upstream: u16,
-    log: &Mutex<Vec<Seen>>,
-    corrupt: Option<&str>,
-    basic: Option<&str>,
-) -> std::io::Result<()> {
+fn serve(conn: TcpStream, port: u16, b: &Behaviour, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+    let (upstream, corrupt, basic) = (b.upstream, b.corrupt_blob.as_deref(), b.basic.as_deref());
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut conn = conn;
     let mut line = String::new();
@@ -130,7 +140,7 @@ fn serve(
             body.as_bytes(),
         );
     }
-    if authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+    if !b.open && authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
         let repo = path
             .strip_prefix("/v2/")
             .and_then(|p| p.split("/manifests/").next())
@@ -145,6 +155,14 @@ fn serve(
             &[&challenge, "Content-Type: application/json"],
             br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
         );
+    }
+    if let Some(base) = b
+        .redirect_blobs
+        .as_deref()
+        .filter(|_| path.contains("/blobs/"))
+    {
+        let location = format!("Location: {base}{path}");
+        return respond(&mut conn, "307 Temporary Redirect", &[&location], b"");
     }
     let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
     write!(
