@@ -96,7 +96,10 @@ pub struct Options {
 
 /// One repository of one registry, as a [`Source`].
 pub struct Registry {
+    /// As the reference names it (for messages).
     registry: String,
+    /// Where its API is ([`api_host`]).
+    host: String,
     repository: String,
     scheme: &'static str,
     plain_http: bool,
@@ -143,6 +146,7 @@ impl Registry {
             .build();
         Ok(Registry {
             registry: reference.registry.clone(),
+            host: api_host(&reference.registry).to_string(),
             repository: reference.repository.clone(),
             scheme: if options.plain_http { "http" } else { "https" },
             plain_http: options.plain_http,
@@ -180,7 +184,7 @@ impl Registry {
         uri.scheme_str() == Some(self.scheme)
             && uri
                 .authority()
-                .is_some_and(|a| a.as_str().eq_ignore_ascii_case(&self.registry))
+                .is_some_and(|a| a.as_str().eq_ignore_ascii_case(&self.host))
     }
 
     /// GET `path` of the registry, following redirects and answering one authentication
@@ -191,7 +195,7 @@ impl Registry {
         accept: &str,
         what: &str,
     ) -> Result<(Response<Body>, bool), ImageError> {
-        let mut url = format!("{}://{}{path}", self.scheme, self.registry);
+        let mut url = format!("{}://{}{path}", self.scheme, self.host);
         let mut challenged = false;
         for _ in 0..=MAX_REDIRECTS {
             let uri = self.check_url(&url)?;
@@ -509,6 +513,15 @@ fn media_type_of(content_type: Option<&str>, bytes: &[u8]) -> Option<String> {
     })
 }
 
+/// Where a registry's API is: Docker Hub's name `docker.io` (and the older `index.docker.io`)
+/// serves none itself; its API is `registry-1.docker.io`, as every Docker client knows.
+fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        r => r,
+    }
+}
+
 /// `localhost`, `127.x.y.z` or `::1` (with or without brackets).
 fn host_is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -764,6 +777,22 @@ mod tests {
         let reference = Reference::parse("localhost:5000/x").unwrap();
         let r = Registry::new(&reference, Options::default()).unwrap();
         assert!(r.check_url("http://127.0.0.1:5000/v2/").is_err());
+    }
+
+    #[test]
+    fn docker_hub_is_reached_at_its_api_host() {
+        let r = Registry::new(
+            &Reference::parse("docker.io/library/busybox:1").unwrap(),
+            Options::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.host.as_str()),
+            ("docker.io", "registry-1.docker.io")
+        );
+        assert!(r.is_registry(&"https://registry-1.docker.io/v2/".parse().unwrap()));
+        assert!(!r.is_registry(&"https://docker.io/v2/".parse().unwrap()));
+        assert_eq!(api_host("quay.io"), "quay.io");
     }
 
     #[test]
