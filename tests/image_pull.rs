@@ -11,30 +11,32 @@ use std::time::Instant;
 
 use common::authproxy::{AuthProxy, Behaviour, TOKEN};
 use common::images;
-use common::registry::TestRegistry;
+use common::registry::{self, TestRegistry};
 use podc::image::registry::{Credentials, Options, Registry};
 use podc::image::store::Store;
 use podc::image::{media, Digest, Reference, Source};
 
+const CMD: &[&str] = &["/bin/sh", "-c", "echo hi"];
+
 /// A registry holding `bb:t` (gzip layers) and `bbz:t` (the same image, zstd layers).
 struct Fixture {
     reg: TestRegistry,
-    dir: tempfile::TempDir,
-    layout: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 fn fixture() -> Option<Fixture> {
-    if !(common::registry::tool() && images::tools()) {
+    if !(images::image_tools() && common::registry::tool()) {
         return None;
     }
     let reg = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
-    let layout = images::busybox_layout(dir.path(), "t", &[], &["/bin/sh", "-c", "echo hi"]);
-    images::push(&layout, "t", &format!("{}/bb:t", reg.host()));
+    let layout = dir.path().join("layout");
+    images::busybox_layout(&layout, "t", CMD);
+    registry::push(&layout, "t", &format!("{}/bb:t", reg.host()));
     let zstd = dir.path().join("zstd");
-    images::to_zstd(&layout, "t", &zstd);
-    images::push(&zstd, "t", &format!("{}/bbz:t", reg.host()));
-    Some(Fixture { reg, dir, layout })
+    registry::to_zstd(&layout, "t", &zstd);
+    registry::push(&zstd, "t", &format!("{}/bbz:t", reg.host()));
+    Some(Fixture { reg, _dir: dir })
 }
 
 fn plain() -> Options {
@@ -44,7 +46,7 @@ fn plain() -> Options {
     }
 }
 
-fn registry(host: &str, name: &str, options: Options) -> Registry {
+fn client(host: &str, name: &str, options: Options) -> Registry {
     Registry::new(
         &Reference::parse(&format!("{host}/{name}")).unwrap(),
         options,
@@ -97,12 +99,12 @@ fn fetch_all(src: &mut Registry) -> Vec<String> {
 #[test]
 fn the_client_fetches_manifests_and_blobs_by_tag_and_digest_gzip_and_zstd() {
     let Some(f) = fixture() else { return };
-    let gz = fetch_all(&mut registry(&f.reg.host(), "bb", plain()));
+    let gz = fetch_all(&mut client(&f.reg.host(), "bb", plain()));
     assert_eq!(gz, [media::OCI_LAYER_GZIP]);
-    let zs = fetch_all(&mut registry(&f.reg.host(), "bbz", plain()));
+    let zs = fetch_all(&mut client(&f.reg.host(), "bbz", plain()));
     assert_eq!(zs, [media::OCI_LAYER_ZSTD]);
     // A digest that is not there, a size that is not the blob's.
-    let mut src = registry(&f.reg.host(), "bb", plain());
+    let mut src = client(&f.reg.host(), "bb", plain());
     let e = src.manifest("nope").unwrap_err().to_string();
     assert!(e.contains("404") && e.contains("MANIFEST_UNKNOWN"), "{e}");
     let (_, bytes) = src.manifest("t").unwrap();
@@ -115,14 +117,12 @@ fn the_client_fetches_manifests_and_blobs_by_tag_and_digest_gzip_and_zstd() {
         .unwrap()
         .to_string();
     assert!(e.contains("the descriptor says"), "{e}");
-    let _ = &f.layout;
-    let _ = &f.dir;
 }
 
 #[test]
 fn a_plain_http_registry_is_refused_without_plain_http() {
     let Some(f) = fixture() else { return };
-    let mut src = registry(&f.reg.host(), "bb", Options::default());
+    let mut src = client(&f.reg.host(), "bb", Options::default());
     let e = src.manifest("t").unwrap_err().to_string();
     assert!(e.contains("needs --plain-http"), "{e}");
 }
@@ -131,7 +131,7 @@ fn a_plain_http_registry_is_refused_without_plain_http() {
 fn bearer_tokens_are_fetched_from_the_realm_and_sent() {
     let Some(f) = fixture() else { return };
     let proxy = AuthProxy::start(f.reg.port(), None, None);
-    let mut src = registry(&proxy.host(), "bb", plain());
+    let mut src = client(&proxy.host(), "bb", plain());
     fetch_all(&mut src);
     let seen = proxy.seen();
     let tokens: Vec<&str> = seen
@@ -153,7 +153,7 @@ fn bearer_tokens_are_fetched_from_the_realm_and_sent() {
 
     // A token service that wants credentials: refused without, served with them.
     let proxy = AuthProxy::start(f.reg.port(), None, Some("alice:s3cr:et".into()));
-    let e = registry(&proxy.host(), "bb", plain())
+    let e = client(&proxy.host(), "bb", plain())
         .manifest("t")
         .unwrap_err()
         .to_string();
@@ -165,7 +165,7 @@ fn bearer_tokens_are_fetched_from_the_realm_and_sent() {
         plain_http: true,
         credentials: Some(Credentials::parse("alice:s3cr:et").unwrap()),
     };
-    fetch_all(&mut registry(&proxy.host(), "bb", creds));
+    fetch_all(&mut client(&proxy.host(), "bb", creds));
     // The credentials went to the token endpoint only.
     for s in proxy.seen() {
         if let Some(a) = &s.authorization {
@@ -208,22 +208,22 @@ fn printed_digest(stdout: &str, reference: &str) -> Digest {
 }
 
 /// The image `reference` resolves to in `store`: its root holds this host's busybox and
-/// `/etc/image-name`, its config the fixture's cmd. Gives the root.
+/// `/etc/hostname`, its config the fixture's cmd. Gives the root.
 fn check_image(store: &Path, reference: &str, digest: &Digest) -> PathBuf {
     let s = Store::open(store).unwrap();
     let image = s.resolve(&Reference::parse(reference).unwrap()).unwrap();
     assert_eq!(&image.manifest, digest);
     assert_eq!(
         std::fs::read(image.root.join("bin/busybox")).unwrap(),
-        std::fs::read(images::BUSYBOX).unwrap()
+        std::fs::read("/bin/busybox").unwrap()
     );
     assert_eq!(
         std::fs::read_link(image.root.join("bin/sh")).unwrap(),
         Path::new("busybox")
     );
     assert_eq!(
-        std::fs::read_to_string(image.root.join("etc/image-name")).unwrap(),
-        "t"
+        std::fs::read_to_string(image.root.join("etc/hostname")).unwrap(),
+        "busybox\n"
     );
     assert_eq!(
         image.config.config().as_ref().unwrap().cmd().as_deref(),
@@ -403,7 +403,7 @@ fn redirects_are_followed_without_the_registrys_authorization() {
 #[test]
 fn a_corrupted_blob_fails_the_pull_and_leaves_nothing_visible() {
     let Some(f) = fixture() else { return };
-    let mut src = registry(&f.reg.host(), "bb", plain());
+    let mut src = client(&f.reg.host(), "bb", plain());
     let (_, bytes) = src.manifest("t").unwrap();
     let m: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes).unwrap();
     let layer = m.layers()[0].digest().to_string();
@@ -473,15 +473,15 @@ fn kill_9_during_pull_at_100_moments_leaves_the_store_sound() {
     // A bigger image, so that the moments fall in the transfer and the unpacking too: the
     // busybox layer and 2 MiB that does not compress.
     let dir = tempfile::tempdir().unwrap();
-    let noise = images::noise(2 << 20, 7);
-    let layout = images::busybox_layout(
-        dir.path(),
-        "t",
-        &[vec![("opt/noise", noise.clone())]],
-        &["/bin/sh", "-c", "echo hi"],
-    );
+    let noise = registry::noise(2 << 20, 7);
+    let layout = dir.path().join("layout");
+    images::busybox_layout(&layout, "t", CMD);
+    images::change_layer(&layout, "t", |rootfs| {
+        std::fs::create_dir_all(rootfs.join("opt")).unwrap();
+        std::fs::write(rootfs.join("opt/noise"), &noise).unwrap();
+    });
     let reference = format!("{}/big:t", f.reg.host());
-    images::push(&layout, "t", &reference);
+    registry::push(&layout, "t", &reference);
 
     let mut took = Vec::new();
     for _ in 0..2 {

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -100,4 +101,42 @@ pub fn get(port: u16, path: &str) -> Option<String> {
     let mut out = Vec::new();
     s.read_to_end(&mut out).ok()?;
     Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Copies `layout:tag` to `out:tag` with every layer recompressed as zstd.
+pub fn to_zstd(layout: &Path, tag: &str, out: &Path) {
+    super::images::skopeo(&[
+        "copy",
+        "--dest-compress-format",
+        "zstd",
+        &format!("oci:{}:{tag}", layout.display()),
+        &format!("oci:{}:{tag}", out.display()),
+    ]);
+}
+
+/// Pushes `layout:tag` to `dest` (`127.0.0.1:PORT/name:tag`) over plain HTTP, layers as they are.
+pub fn push(layout: &Path, tag: &str, dest: &str) {
+    assert!(
+        dest.starts_with("127.0.0.1:"),
+        "tests push to loopback only"
+    );
+    super::images::skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:{tag}", layout.display()),
+        &format!("docker://{dest}"),
+    ]);
+}
+
+/// Pseudo-random bytes (xorshift), so a layer does not compress away.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
