@@ -365,6 +365,16 @@ impl Source for Registry {
     fn manifest(&mut self, reference: &str) -> Result<(String, Vec<u8>), ImageError> {
         let pinned = if reference.contains(':') {
             Some(Digest::parse(reference).map_err(ImageError::Reference)?)
+        } else if reference.is_empty()
+            || reference.len() > 128
+            || !reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
+            // It goes into a URL path: a tag's characters only.
+            return Err(ImageError::Reference(format!(
+                "{reference:?} is neither a tag nor a digest"
+            )));
         } else {
             None
         };
@@ -777,6 +787,24 @@ mod tests {
         let reference = Reference::parse("localhost:5000/x").unwrap();
         let r = Registry::new(&reference, Options::default()).unwrap();
         assert!(r.check_url("http://127.0.0.1:5000/v2/").is_err());
+    }
+
+    #[test]
+    fn manifest_references_are_tags_or_digests_before_any_request() {
+        // Port 9 (discard) on loopback: nothing is asked, the reference is refused first.
+        let r = Reference::parse("127.0.0.1:9/x").unwrap();
+        let mut src = Registry::new(
+            &r,
+            Options {
+                plain_http: true,
+                credentials: None,
+            },
+        )
+        .unwrap();
+        for bad in ["../x", "a/b", "", "t?x", "sha256:00"] {
+            let e = src.manifest(bad).unwrap_err();
+            assert!(matches!(e, ImageError::Reference(_)), "{bad}: {e}");
+        }
     }
 
     #[test]
