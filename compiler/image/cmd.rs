@@ -22,7 +22,7 @@ pub enum ImageCommand {
     /// Pull an image from a registry (HTTPS; credentials for its token service in
     /// PODC_REGISTRY_CREDS=USER:PASSWORD) and print its manifest digest.
     Pull {
-        /// The image (`registry/repo:tag` or `registry/repo@sha256:…`).
+        /// The image (`registry/repo:tag` or `registry/repo@sha256:<digest>`).
         #[arg(value_name = "REF")]
         reference: String,
         /// Speak plain HTTP: only to a registry on this host's loopback (localhost,
