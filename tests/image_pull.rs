@@ -7,6 +7,8 @@ mod common;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use common::authproxy::{AuthProxy, Behaviour, TOKEN};
@@ -604,4 +606,117 @@ fn progress_shows_on_a_terminal_only() {
         )),
         "{text:?}"
     );
+}
+
+/// A server on 127.0.0.1 that answers every request with `response` (whole, then closes);
+/// stopped when dropped.
+struct Canned {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Canned {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn canned(response: Vec<u8>) -> Canned {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = conn.write_all(&response);
+        }
+    });
+    Canned {
+        port,
+        stop,
+        thread: Some(thread),
+    }
+}
+
+/// What a registry sends is bounded before it is believed: a manifest over 4 MiB (declared or
+/// not), a manifest that is not the digest asked for (or whose header names another), a blob
+/// body shorter than its descriptor; a token realm or a redirect over plain HTTP to a host that
+/// is not loopback (`0.0.0.0`: should a regression connect, it reaches this host only).
+#[test]
+fn hostile_registry_answers_are_refused() {
+    let big = vec![b' '; (4 << 20) + 1];
+    let digest = Digest::of(b"{}");
+    let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+        (
+            [format!("HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", media::OCI_MANIFEST, big.len()).as_bytes(), &big[..]].concat(),
+            "t",
+            "more than a manifest may have",
+        ),
+        (
+            [format!("HTTP/1.1 200 OK\r\nContent-Type: {}\r\nConnection: close\r\n\r\n", media::OCI_MANIFEST).as_bytes(), &big[..]].concat(),
+            "t",
+            "longer than 4194304 bytes",
+        ),
+        (
+            format!("HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{{ }}", media::OCI_MANIFEST).into_bytes(),
+            digest.as_str(),
+            "digest mismatch",
+        ),
+        (
+            format!("HTTP/1.1 200 OK\r\nContent-Type: {}\r\nDocker-Content-Digest: {}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}", media::OCI_MANIFEST, Digest::of(b"x")).into_bytes(),
+            digest.as_str(),
+            "the registry says its digest is",
+        ),
+        (
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://0.0.0.0:9/token\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            "t",
+            "refusing plain HTTP to \"http://0.0.0.0:9/token\"",
+        ),
+        (
+            b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://0.0.0.0:9/x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            "t",
+            "refusing plain HTTP to \"http://0.0.0.0:9/x\"",
+        ),
+    ];
+    for (response, reference, want) in cases {
+        let server = canned(response);
+        let mut src = client(&format!("127.0.0.1:{}", server.port), "x", plain());
+        let e = src.manifest(reference).unwrap_err().to_string();
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    // A blob body that ends early (the connection closes after 3 of 10 bytes).
+    let server = canned(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc".to_vec());
+    let mut src = client(&format!("127.0.0.1:{}", server.port), "x", plain());
+    let mut out = Vec::new();
+    let e = src
+        .blob(&Digest::of(b"0123456789"), 10)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ended 7 bytes early"), "{e}");
+    // One longer than its descriptor is read only to the descriptor's size.
+    let server = canned(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789EXTRA".to_vec());
+    let mut src = client(&format!("127.0.0.1:{}", server.port), "x", plain());
+    let mut out = Vec::new();
+    src.blob(&Digest::of(b"0123456789"), 10)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, b"0123456789");
 }
