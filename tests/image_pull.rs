@@ -720,3 +720,54 @@ fn hostile_registry_answers_are_refused() {
         .unwrap();
     assert_eq!(out, b"0123456789");
 }
+
+/// A multi-platform index in the registry: by tag and by the index's digest, the pull takes
+/// this host's manifest (fetched by digest from the registry) and prints its digest.
+#[test]
+fn an_index_pulls_this_hosts_image() {
+    let Some(f) = fixture() else { return };
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipping: the test's index pairs amd64 with arm64");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("layout");
+    images::busybox_layout(&l, "t", CMD);
+    let (amd64, _) = images::layout_manifest(&l, "t");
+    let msize = std::fs::metadata(images::blob(&l, &amd64)).unwrap().len();
+    let arm64 = images::edit_config(&l, "t", |c| c["architecture"] = "arm64".into());
+    let asize = std::fs::metadata(images::blob(&l, &arm64)).unwrap().len();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": [
+            {"mediaType": media::OCI_MANIFEST, "digest": arm64, "size": asize, "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": media::OCI_MANIFEST, "digest": amd64, "size": msize, "platform": {"os": "linux", "architecture": "amd64"}},
+        ]
+    });
+    let (idx, isize) = images::put_blob(&l, &serde_json::to_vec(&index).unwrap());
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": media::OCI_INDEX, "digest": idx, "size": isize,
+         "annotations": {"org.opencontainers.image.ref.name": "multi"}},
+    ]});
+    std::fs::write(l.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    images::skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", l.display()),
+        &format!("docker://{}/multi:m", f.reg.host()),
+    ]);
+    let store = tempfile::tempdir().unwrap();
+    for r in [
+        format!("{}/multi:m", f.reg.host()),
+        format!("{}/multi@{idx}", f.reg.host()),
+    ] {
+        let (ok, stdout, stderr) = pull(store.path(), &["--plain-http", &r]);
+        assert!(ok, "{r}: {stderr}");
+        let d = printed_digest(&stdout, &r);
+        assert_eq!(d.as_str(), amd64, "{r}");
+        check_image(store.path(), &r, &d);
+    }
+    assert_eq!(entries(store.path(), "roots"), [&amd64["sha256:".len()..]]);
+}
