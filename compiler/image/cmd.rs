@@ -1,4 +1,5 @@
-//! `podc image …`: the operator's commands on the image store (`import`, `ls`, `rm`, `gc`).
+//! `podc image …`: the operator's commands on the image store (`pull`, `import`, `ls`, `rm`,
+//! `gc`).
 //!
 //! Each handler opens the store ([`super::store::default_dir`]), does one thing and prints
 //! one line per image. Installed pods keep their images: `rm` and `gc` read every installed
@@ -18,6 +19,17 @@ use crate::operate::{install_dir_of, Root};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Pull an image from a registry (HTTPS; credentials for its token service in
+    /// PODC_REGISTRY_CREDS=USER:PASSWORD) and print its manifest digest.
+    Pull {
+        /// The image (`registry/repo:tag` or `registry/repo@sha256:<digest>`).
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Speak plain HTTP: only to a registry on this host's loopback (localhost,
+        /// 127.0.0.0/8, [::1]); refused for any other.
+        #[arg(long)]
+        plain_http: bool,
+    },
     /// Import an OCI image layout directory or a `docker save`/`podman save` archive.
     Import {
         /// The layout directory or the archive (.tar).
@@ -59,6 +71,10 @@ pub enum ImageCommand {
 pub fn run(cmd: ImageCommand, out: &mut impl Write) -> Result<Exit, String> {
     let err = |e: ImageError| e.to_string();
     match cmd {
+        ImageCommand::Pull {
+            reference,
+            plain_http,
+        } => super::pull::run(&reference, plain_http, out),
         ImageCommand::Import { path, name } => import(&path, name.as_deref(), out),
         ImageCommand::Ls { json, verify } => {
             let store = Store::open(&default_dir()).map_err(err)?;

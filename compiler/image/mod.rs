@@ -4,7 +4,9 @@
 
 pub mod archive;
 pub mod cmd;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod store;
 
 pub use reference::{Digest, Reference};

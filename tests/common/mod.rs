@@ -2,8 +2,10 @@
 
 #![allow(dead_code)]
 
+pub mod authproxy;
 pub mod images;
 pub mod podmd;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 

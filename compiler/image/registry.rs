@@ -1,0 +1,866 @@
+//! A [`Source`] that speaks the OCI distribution API to one registry: `podc image pull`.
+//!
+//! What it guarantees, before any byte reaches the store (which verifies digests itself):
+//! - **Transport.** HTTPS (rustls, certificates checked against the system's roots). Plain
+//!   HTTP only when the registry is on loopback *and* the caller asked for it
+//!   (`--plain-http`); a plain-HTTP request to anything else is refused by [`Registry::new`]
+//!   before any connection exists, and every URL (redirects, token realms) is checked again
+//!   by [`Registry::check_url`] before it is requested.
+//! - **Authorization.** Anonymous first; on `401` with a `Bearer` challenge a token is
+//!   fetched from the challenge's realm (`service`, `scope=repository:<name>:pull`), with the
+//!   optional credentials as HTTP basic auth, and the request is repeated with it; a `Basic`
+//!   challenge is answered with the credentials. The registry's `Authorization` header goes only
+//!   to the registry's own scheme and authority: a redirect to another host (blob storage)
+//!   drops it.
+//! - **Sizes.** Manifests are read up to 4 MiB, error bodies and tokens up to 64 KiB, and a
+//!   blob never beyond its descriptor's size: a body that is longer or shorter is an error.
+//! - **Digests.** A manifest asked for by digest must have it (and the `Docker-Content-Digest`
+//!   header, where given, must name it); a blob's `Docker-Content-Digest`, where given, must
+//!   be the digest asked for.
+//!
+//! Redirects are followed here (at most 10), not by the HTTP client, so each hop is checked.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::http::{header, Response, Uri};
+use ureq::Body;
+
+use super::{media, Digest, ImageError, Reference, Source};
+
+/// The largest manifest or index podc reads (as containerd and distribution do).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+/// The largest error body or token response podc reads.
+const MAX_SMALL_BODY: u64 = 64 << 10;
+const MAX_REDIRECTS: usize = 10;
+
+/// The environment variable holding `USER:PASSWORD` for the registry's token service (or its
+/// basic auth). An environment variable rather than a flag: a command line is visible to every
+/// user of the host in `ps`.
+pub const CREDENTIALS_ENV: &str = "PODC_REGISTRY_CREDS";
+
+/// A user name and password for a registry's token service.
+#[derive(Clone)]
+pub struct Credentials {
+    user: String,
+    password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({:?}, <password>)", self.user)
+    }
+}
+
+impl Credentials {
+    /// `USER:PASSWORD` (the password may contain `:`).
+    pub fn parse(s: &str) -> Result<Credentials, String> {
+        match s.split_once(':') {
+            Some((user, password)) if !user.is_empty() => Ok(Credentials {
+                user: user.to_string(),
+                password: password.to_string(),
+            }),
+            _ => Err(format!(
+                "{CREDENTIALS_ENV} must be USER:PASSWORD (a non-empty user, then `:`)"
+            )),
+        }
+    }
+
+    /// The credentials in [`CREDENTIALS_ENV`], if it is set.
+    pub fn from_env() -> Result<Option<Credentials>, String> {
+        match std::env::var(CREDENTIALS_ENV) {
+            Ok(s) => Credentials::parse(&s).map(Some),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(format!("{CREDENTIALS_ENV} is not valid UTF-8"))
+            }
+        }
+    }
+
+    fn basic(&self) -> String {
+        format!(
+            "Basic {}",
+            base64(format!("{}:{}", self.user, self.password).as_bytes())
+        )
+    }
+}
+
+/// How to reach a registry.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Speak plain HTTP (only to a loopback registry).
+    pub plain_http: bool,
+    pub credentials: Option<Credentials>,
+}
+
+/// One repository of one registry, as a [`Source`].
+pub struct Registry {
+    /// As the reference names it (for messages).
+    registry: String,
+    /// Where its API is ([`api_host`]).
+    host: String,
+    repository: String,
+    scheme: &'static str,
+    plain_http: bool,
+    /// The registry is on loopback (`Reference::is_loopback`).
+    loopback: bool,
+    credentials: Option<Credentials>,
+    /// The `Authorization` value for the registry's own requests, once a challenge asked.
+    auth: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Registry {
+    /// A client for the registry and repository of `reference`. Refuses plain HTTP to a
+    /// registry that is not on loopback here, before anything touches the network.
+    pub fn new(reference: &Reference, options: Options) -> Result<Registry, ImageError> {
+        let loopback = reference.is_loopback();
+        if options.plain_http && !loopback {
+            return Err(ImageError::Registry(format!(
+                "registry {}: --plain-http is only for registries on this host's loopback (localhost, 127.0.0.0/8, [::1]); others are reached over HTTPS only",
+                reference.registry
+            )));
+        }
+        let crypto = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .unversioned_rustls_crypto_provider(crypto)
+            .build();
+        let config = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .https_only(!options.plain_http)
+            // A loopback registry is this host's: never through a proxy.
+            .proxy(if loopback {
+                None
+            } else {
+                ureq::Proxy::try_from_env()
+            })
+            .user_agent(concat!("podc/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .build();
+        Ok(Registry {
+            registry: reference.registry.clone(),
+            host: api_host(&reference.registry).to_string(),
+            repository: reference.repository.clone(),
+            scheme: if options.plain_http { "http" } else { "https" },
+            plain_http: options.plain_http,
+            loopback,
+            credentials: options.credentials,
+            auth: None,
+            agent: config.into(),
+        })
+    }
+
+    /// Whether `url` may be requested: HTTPS anywhere, plain HTTP only to a loopback host and
+    /// only with `--plain-http`. Gives the parsed URL.
+    fn check_url(&self, url: &str) -> Result<Uri, ImageError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| self.error(format!("bad URL {url:?}: {e}")))?;
+        let host = uri.host().unwrap_or("");
+        match uri.scheme_str() {
+            Some("https") if !host.is_empty() => Ok(uri),
+            Some("http") if self.plain_http && host_is_loopback(host) => Ok(uri),
+            Some("http") => Err(self.error(format!(
+                "refusing plain HTTP to {url:?}: plain HTTP is only for loopback registries, with --plain-http"
+            ))),
+            _ => Err(self.error(format!("refusing URL {url:?}: not an https URL"))),
+        }
+    }
+
+    fn error(&self, msg: String) -> ImageError {
+        ImageError::Registry(format!("registry {}: {msg}", self.registry))
+    }
+
+    /// Whether `uri` is the registry itself (its scheme and authority), the only place its
+    /// `Authorization` goes.
+    fn is_registry(&self, uri: &Uri) -> bool {
+        uri.scheme_str() == Some(self.scheme)
+            && uri
+                .authority()
+                .is_some_and(|a| a.as_str().eq_ignore_ascii_case(&self.host))
+    }
+
+    /// GET `path` of the registry, following redirects and answering one authentication
+    /// challenge; a response with a 2xx status, and whether it came from the registry itself.
+    fn get(
+        &mut self,
+        path: &str,
+        accept: &str,
+        what: &str,
+    ) -> Result<(Response<Body>, bool), ImageError> {
+        let mut url = format!("{}://{}{path}", self.scheme, self.host);
+        let mut challenged = false;
+        for _ in 0..=MAX_REDIRECTS {
+            let uri = self.check_url(&url)?;
+            let own = self.is_registry(&uri);
+            let mut request = self.agent.get(&url).header(header::ACCEPT, accept);
+            if own {
+                if let Some(auth) = &self.auth {
+                    request = request.header(header::AUTHORIZATION, auth);
+                }
+            }
+            let response = request.call().map_err(|e| self.transport(what, &url, e))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok((response, own));
+            }
+            if status.is_redirection() && status.as_u16() != 304 {
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        self.error(format!("{what}: {status} without a usable Location"))
+                    })?;
+                url = join_url(&uri, location);
+                continue;
+            }
+            if status.as_u16() == 401 && own && !challenged {
+                challenged = true;
+                let challenges: Vec<String> = response
+                    .headers()
+                    .get_all(header::WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok().map(str::to_string))
+                    .collect();
+                self.authenticate(&challenges, what)?;
+                continue;
+            }
+            return Err(self.status_error(what, response));
+        }
+        Err(self.error(format!(
+            "{what}: more than {MAX_REDIRECTS} redirects, last to {url}"
+        )))
+    }
+
+    /// Answers a `401`: a bearer token from the realm, or basic auth with the credentials.
+    fn authenticate(&mut self, headers: &[String], what: &str) -> Result<(), ImageError> {
+        let challenges: Vec<Challenge> = headers.iter().flat_map(|h| parse_challenges(h)).collect();
+        if let Some(bearer) = challenges
+            .iter()
+            .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+        {
+            let token = self.token(bearer)?;
+            self.auth = Some(format!("Bearer {token}"));
+            return Ok(());
+        }
+        if challenges
+            .iter()
+            .any(|c| c.scheme.eq_ignore_ascii_case("basic"))
+        {
+            let Some(creds) = &self.credentials else {
+                return Err(self.error(format!(
+                    "{what}: the registry asks for a user name and password (set {CREDENTIALS_ENV}=USER:PASSWORD)"
+                )));
+            };
+            self.auth = Some(creds.basic());
+            return Ok(());
+        }
+        Err(self.error(format!(
+            "{what}: 401 Unauthorized without a Bearer or Basic challenge ({:?})",
+            headers.join(", ")
+        )))
+    }
+
+    /// Fetches a pull token from a bearer challenge's realm.
+    fn token(&self, challenge: &Challenge) -> Result<String, ImageError> {
+        let Some(realm) = challenge.param("realm") else {
+            return Err(self.error("a Bearer challenge without a realm".into()));
+        };
+        self.check_url(realm)?;
+        let scope = format!("repository:{}:pull", self.repository);
+        let mut request = self.agent.get(realm);
+        if let Some(service) = challenge.param("service") {
+            request = request.query("service", service);
+        }
+        request = request.query("scope", &scope);
+        if let Some(creds) = &self.credentials {
+            request = request.header(header::AUTHORIZATION, creds.basic());
+        }
+        let what = format!("token from {realm}");
+        let response = request
+            .call()
+            .map_err(|e| self.transport(&what, realm, e))?;
+        if !response.status().is_success() {
+            return Err(self.status_error(&what, response));
+        }
+        let body = read_capped(response.into_body(), MAX_SMALL_BODY)
+            .map_err(|e| self.error(format!("{what}: {e}")))?;
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let t: Token = serde_json::from_slice(&body)
+            .map_err(|e| self.error(format!("{what}: not a token response: {e}")))?;
+        let token = t
+            .token
+            .filter(|t| !t.is_empty())
+            .or(t.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| self.error(format!("{what}: the response has no token")))?;
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(self.error(format!(
+                "{what}: the token is not printable ASCII without spaces"
+            )));
+        }
+        Ok(token)
+    }
+
+    fn transport(&self, what: &str, url: &str, e: ureq::Error) -> ImageError {
+        let hint = if !self.plain_http && self.loopback {
+            " (a plain HTTP registry on loopback needs --plain-http)"
+        } else {
+            ""
+        };
+        self.error(format!("{what}: GET {url}: {e}{hint}"))
+    }
+
+    /// An error for a non-2xx answer, with the distribution error codes of its body.
+    fn status_error(&self, what: &str, response: Response<Body>) -> ImageError {
+        let status = response.status();
+        let detail = read_capped(response.into_body(), MAX_SMALL_BODY)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ErrorBody>(&b).ok())
+            .map(|b| {
+                b.errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.code, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .filter(|d| !d.is_empty())
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        self.error(format!("{what}: {status}{detail}"))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorEntry {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl Source for Registry {
+    fn describe(&self) -> String {
+        format!("registry {}", self.registry)
+    }
+
+    fn manifest(&mut self, reference: &str) -> Result<(String, Vec<u8>), ImageError> {
+        let pinned = if reference.contains(':') {
+            Some(Digest::parse(reference).map_err(ImageError::Reference)?)
+        } else if reference.is_empty()
+            || reference.len() > 128
+            || !reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
+            // It goes into a URL path: a tag's characters only.
+            return Err(ImageError::Reference(format!(
+                "{reference:?} is neither a tag nor a digest"
+            )));
+        } else {
+            None
+        };
+        let what = format!("manifest {}:{reference}", self.repository);
+        let accept = [
+            media::OCI_INDEX,
+            media::OCI_MANIFEST,
+            media::DOCKER_LIST,
+            media::DOCKER_MANIFEST,
+        ]
+        .join(", ");
+        let path = format!("/v2/{}/manifests/{reference}", self.repository);
+        let (response, own) = self.get(&path, &accept, &what)?;
+        let header_digest = own
+            .then(|| header_str(&response, "docker-content-digest"))
+            .flatten();
+        let content_type = header_str(&response, "content-type");
+        if let Some(n) = response.body().content_length() {
+            if n > MAX_MANIFEST {
+                return Err(self.error(format!(
+                    "{what}: {n} bytes, more than a manifest may have ({MAX_MANIFEST})"
+                )));
+            }
+        }
+        let bytes = read_capped(response.into_body(), MAX_MANIFEST)
+            .map_err(|e| self.error(format!("{what}: {e}")))?;
+        if let Some(want) = &pinned {
+            if let Some(h) = header_digest.as_deref().filter(|h| *h != want.as_str()) {
+                return Err(self.error(format!("{what}: the registry says its digest is {h}")));
+            }
+            let actual = Digest::of(&bytes);
+            if &actual != want {
+                return Err(ImageError::Digest {
+                    what: format!("{} {what}", self.describe()),
+                    expected: want.clone(),
+                    actual,
+                });
+            }
+        }
+        let media_type = media_type_of(content_type.as_deref(), &bytes).ok_or_else(|| {
+            self.error(format!(
+                "{what}: no media type (neither Content-Type nor mediaType names one)"
+            ))
+        })?;
+        Ok((media_type, bytes))
+    }
+
+    fn blob(&mut self, digest: &Digest, size: u64) -> Result<Box<dyn Read + '_>, ImageError> {
+        let what = format!("blob {digest}");
+        let path = format!("/v2/{}/blobs/{digest}", self.repository);
+        let (response, own) = self.get(&path, "*/*", &what)?;
+        if own {
+            if let Some(h) = header_str(&response, "docker-content-digest") {
+                if h != digest.as_str() {
+                    return Err(self.error(format!("{what}: the registry says it sent {h}")));
+                }
+            }
+        }
+        if let Some(n) = response.body().content_length() {
+            if n != size {
+                return Err(self.error(format!(
+                    "{what}: the registry sends {n} bytes, the descriptor says {size}"
+                )));
+            }
+        }
+        Ok(Box::new(Exact {
+            inner: response.into_body().into_reader().take(size),
+            left: size,
+            what: format!("{} {what}", self.describe()),
+        }))
+    }
+}
+
+/// Reads exactly `left` bytes: an early end is an error, not a short blob.
+struct Exact<R> {
+    inner: io::Take<R>,
+    left: u64,
+    what: String,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{}: the body ended {} bytes early", self.what, self.left),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A body read whole, refusing one longer than `cap`.
+fn read_capped(body: Body, cap: u64) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    body.into_reader()
+        .take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if out.len() as u64 > cap {
+        return Err(format!("longer than {cap} bytes"));
+    }
+    Ok(out)
+}
+
+fn header_str(response: &Response<Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+}
+
+/// The media type of a manifest: the transport's, unless it is a generic one, else the
+/// document's own `mediaType`.
+fn media_type_of(content_type: Option<&str>, bytes: &[u8]) -> Option<String> {
+    let transport = content_type
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|c| {
+            !c.is_empty()
+                && !matches!(
+                    c.as_str(),
+                    "application/json" | "text/plain" | "application/octet-stream"
+                )
+        });
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    transport.or_else(|| {
+        serde_json::from_slice::<Doc>(bytes)
+            .ok()
+            .and_then(|d| d.media_type)
+    })
+}
+
+/// Where a registry's API is: Docker Hub's name `docker.io` (and the older `index.docker.io`)
+/// serves none itself; its API is `registry-1.docker.io`, as every Docker client knows.
+fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        r => r,
+    }
+}
+
+/// `localhost`, `127.x.y.z` or `::1` (with or without brackets).
+fn host_is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `location` (absolute, scheme-relative, absolute-path or relative) against `base`.
+fn join_url(base: &Uri, location: &str) -> String {
+    let scheme = base.scheme_str().unwrap_or("https");
+    let authority = base.authority().map(|a| a.as_str()).unwrap_or("");
+    if location.contains("://") {
+        location.to_string()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{scheme}://{authority}{location}")
+    } else {
+        let path = base.path();
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        format!("{scheme}://{authority}{dir}{location}")
+    }
+}
+
+/// One challenge of a `WWW-Authenticate` header (RFC 9110 §11.6.1): a scheme and its
+/// parameters.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub scheme: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses a `WWW-Authenticate` value: challenges separated by commas, each a scheme then
+/// `name=value` parameters whose values are tokens or quoted strings (which may hold commas,
+/// `=` and backslash escapes). What cannot be read is skipped, never a panic.
+pub fn parse_challenges(header: &str) -> Vec<Challenge> {
+    let b = header.as_bytes();
+    let mut i = 0;
+    let mut out: Vec<Challenge> = Vec::new();
+    let is_tchar = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/".contains(&c);
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        while i < b.len() && b[i] == b',' {
+            i += 1;
+            skip_ws(&mut i);
+        }
+        if i >= b.len() {
+            return out;
+        }
+        let start = i;
+        while i < b.len() && is_tchar(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            // Not a token: skip to the next comma.
+            while i < b.len() && b[i] != b',' {
+                i += 1;
+            }
+            continue;
+        }
+        let word = &header[start..i];
+        let after_ws = {
+            let mut j = i;
+            skip_ws(&mut j);
+            j
+        };
+        if after_ws < b.len() && b[after_ws] == b'=' && !out.is_empty() {
+            // A parameter of the current challenge (token68 `abc==` is taken as a name too,
+            // and its value as empty: podc uses no token68).
+            i = after_ws + 1;
+            skip_ws(&mut i);
+            let value = if i < b.len() && b[i] == b'"' {
+                i += 1;
+                let mut v = String::new();
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' && i + 1 < b.len() {
+                        i += 1;
+                    }
+                    let ch = header[i..].chars().next().unwrap_or(' ');
+                    v.push(ch);
+                    i += ch.len_utf8();
+                }
+                i += 1; // the closing quote, if any
+                v
+            } else {
+                let s = i;
+                while i < b.len() && b[i] != b',' && b[i] != b' ' && b[i] != b'\t' {
+                    i += 1;
+                }
+                header[s..i].to_string()
+            };
+            if let Some(c) = out.last_mut() {
+                c.params.push((word.to_ascii_lowercase(), value));
+            }
+        } else {
+            out.push(Challenge {
+                scheme: word.to_string(),
+                params: Vec::new(),
+            });
+        }
+    }
+}
+
+/// Standard base64 with padding (for HTTP basic auth).
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ch(scheme: &str, params: &[(&str, &str)]) -> Challenge {
+        Challenge {
+            scheme: scheme.into(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn challenges_parse_with_quoted_commas_and_escapes() {
+        for (header, want) in [
+            (
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#,
+                vec![ch(
+                    "Bearer",
+                    &[
+                        ("realm", "https://auth.docker.io/token"),
+                        ("service", "registry.docker.io"),
+                        ("scope", "repository:samalba/my-app:pull,push"),
+                    ],
+                )],
+            ),
+            (
+                r#"Basic realm="a, b", Bearer realm="http://127.0.0.1:1/t?x=1", service=t"#,
+                vec![
+                    ch("Basic", &[("realm", "a, b")]),
+                    ch(
+                        "Bearer",
+                        &[("realm", "http://127.0.0.1:1/t?x=1"), ("service", "t")],
+                    ),
+                ],
+            ),
+            (
+                r#"bearer  Realm = "q\"uo\\te" ,error="invalid_token""#,
+                vec![ch(
+                    "bearer",
+                    &[("realm", r#"q"uo\te"#), ("error", "invalid_token")],
+                )],
+            ),
+            (
+                r#"Bearer realm="unterminated"#,
+                vec![ch("Bearer", &[("realm", "unterminated")])],
+            ),
+            ("", vec![]),
+            (",,, =x, \"", vec![]),
+            ("Negotiate", vec![ch("Negotiate", &[])]),
+        ] {
+            assert_eq!(parse_challenges(header), want, "{header}");
+        }
+    }
+
+    #[test]
+    fn base64_is_standard() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("user:pa:ss", "dXNlcjpwYTpzcw=="),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_for_remote_registries_before_connecting() {
+        for r in [
+            "10.255.255.1:5000/x",
+            "example.com/x",
+            "localhost.example.com/x",
+        ] {
+            let reference = Reference::parse(r).unwrap();
+            let e = Registry::new(
+                &reference,
+                Options {
+                    plain_http: true,
+                    credentials: None,
+                },
+            )
+            .err()
+            .expect(r)
+            .to_string();
+            assert!(
+                e.contains("only for registries on this host's loopback"),
+                "{e}"
+            );
+        }
+        let reference = Reference::parse("127.0.0.1:5000/x").unwrap();
+        let r = Registry::new(
+            &reference,
+            Options {
+                plain_http: true,
+                credentials: None,
+            },
+        )
+        .unwrap();
+        for (url, ok) in [
+            ("http://127.0.0.1:5000/v2/", true),
+            ("http://[::1]:5/v2/", true),
+            ("http://localhost/x", true),
+            ("https://blobs.example/x", true),
+            ("http://blobs.example/x", false),
+            ("http://10.0.0.1/x", false),
+            ("ftp://127.0.0.1/x", false),
+            ("/relative", false),
+        ] {
+            assert_eq!(r.check_url(url).is_ok(), ok, "{url}");
+        }
+        let reference = Reference::parse("localhost:5000/x").unwrap();
+        let r = Registry::new(&reference, Options::default()).unwrap();
+        assert!(r.check_url("http://127.0.0.1:5000/v2/").is_err());
+    }
+
+    #[test]
+    fn manifest_references_are_tags_or_digests_before_any_request() {
+        // Port 9 (discard) on loopback: nothing is asked, the reference is refused first.
+        let r = Reference::parse("127.0.0.1:9/x").unwrap();
+        let mut src = Registry::new(
+            &r,
+            Options {
+                plain_http: true,
+                credentials: None,
+            },
+        )
+        .unwrap();
+        for bad in ["../x", "a/b", "", "t?x", "sha256:00"] {
+            let e = src.manifest(bad).unwrap_err();
+            assert!(matches!(e, ImageError::Reference(_)), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn docker_hub_is_reached_at_its_api_host() {
+        let r = Registry::new(
+            &Reference::parse("docker.io/library/busybox:1").unwrap(),
+            Options::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.host.as_str()),
+            ("docker.io", "registry-1.docker.io")
+        );
+        assert!(r.is_registry(&"https://registry-1.docker.io/v2/".parse().unwrap()));
+        assert!(!r.is_registry(&"https://docker.io/v2/".parse().unwrap()));
+        assert_eq!(api_host("quay.io"), "quay.io");
+    }
+
+    #[test]
+    fn redirects_join_like_a_browser() {
+        let base: Uri = "https://r.example:5000/v2/a/blobs/x".parse().unwrap();
+        for (loc, want) in [
+            ("https://s3.example/b?sig=1", "https://s3.example/b?sig=1"),
+            ("//cdn.example/b", "https://cdn.example/b"),
+            ("/v2/other", "https://r.example:5000/v2/other"),
+            ("y", "https://r.example:5000/v2/a/blobs/y"),
+        ] {
+            assert_eq!(join_url(&base, loc), want);
+        }
+    }
+
+    #[test]
+    fn credentials_are_user_colon_password() {
+        let c = Credentials::parse("u:p:q").unwrap();
+        assert_eq!((c.user.as_str(), c.password.as_str()), ("u", "p:q"));
+        assert!(Credentials::parse(":p").is_err());
+        assert!(Credentials::parse("up").is_err());
+        assert!(!format!("{c:?}").contains("p:q"));
+    }
+
+    #[test]
+    fn media_types_come_from_the_transport_or_the_document() {
+        let doc = br#"{"mediaType":"application/vnd.oci.image.index.v1+json"}"#;
+        assert_eq!(
+            media_type_of(
+                Some("application/vnd.oci.image.manifest.v1+json; charset=x"),
+                doc
+            )
+            .as_deref(),
+            Some(media::OCI_MANIFEST)
+        );
+        assert_eq!(
+            media_type_of(Some("application/json"), doc).as_deref(),
+            Some(media::OCI_INDEX)
+        );
+        assert_eq!(media_type_of(None, doc).as_deref(), Some(media::OCI_INDEX));
+        assert_eq!(media_type_of(None, b"{}"), None);
+    }
+}
