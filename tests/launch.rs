@@ -57,6 +57,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         systemd: true,
         machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
         listen_fds: None,
+        images: Default::default(),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -1703,6 +1704,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         systemd: true,
         machine_id: None,
         listen_fds,
+        images: Default::default(),
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
