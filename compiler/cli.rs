@@ -110,6 +110,11 @@ pub enum Command {
         #[arg(short = 'f', long)]
         follow: bool,
     },
+    /// Manage the image store: import, list, remove, collect garbage.
+    Image {
+        #[command(subcommand)]
+        command: crate::image::cmd::ImageCommand,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -219,6 +224,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Logs { pod, app, follow } => {
             crate::operate::cli_logs(&pod, app.as_deref(), follow).map_err(Fatal)
         }
+        Command::Image { command } => crate::image::cmd::run(command, &mut stdout).map_err(Fatal),
         Command::Completions { shell } => {
             crate::operate::completions(shell, &mut stdout);
             Ok(Exit::Ok)

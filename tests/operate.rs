@@ -743,17 +743,22 @@ fn every_command_has_a_man_page_that_renders() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     pages.sort();
-    // One per command clap knows that is not hidden, and the top one.
+    // One per command clap knows that is not hidden (nested ones as `podc-image-ls.1`), and
+    // the top one.
+    fn pages_of(c: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        for s in c.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("{prefix}-{}", s.get_name());
+            out.push(format!("{name}.1"));
+            pages_of(s, &name, out);
+        }
+    }
     let cli = <podc::cli::Cli as clap::CommandFactory>::command();
-    let mut want: Vec<String> = cli
-        .get_subcommands()
-        .filter(|c| !c.is_hide_set())
-        .map(|c| format!("podc-{}.1", c.get_name()))
-        .chain(["podc.1".to_string()])
-        .collect();
+    let mut want = vec!["podc.1".to_string()];
+    pages_of(&cli, "podc", &mut want);
     want.sort();
     assert_eq!(pages, want);
     assert!(pages.contains(&"podc-install.1".to_string()));
+    assert!(pages.contains(&"podc-image-import.1".to_string()));
     if !on_path("groff") {
         assert!(
             std::env::var_os("CI").is_none(),

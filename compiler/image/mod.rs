@@ -2,6 +2,8 @@
 //! a registry, an OCI layout directory, a `docker save` archive) and the content-addressed
 //! store they land in ([`store`]), from which the launcher resolves an app's root.
 
+pub mod archive;
+pub mod cmd;
 pub mod defaults;
 pub mod reference;
 pub mod store;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod images;
 pub mod podmd;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,547 @@
+//! The image store end to end: `podc image import` of OCI layouts made by umoci and docker
+//! archives and zstd layouts made by skopeo, whiteouts, a tampered blob, `kill -9` at 100
+//! moments of an import, concurrent imports, `ls`, `rm` and `gc` (root; skips elsewhere and
+//! fails in CI when it cannot run).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::images::{self, tree_listing};
+use podc::image::store::Store;
+use podc::image::Reference;
+
+const NAME: &str = "127.0.0.1:5000/test/busybox:1";
+
+/// A scratch directory with a busybox layout `L:t` (cmd `/bin/sh -c "echo hi"`) and a store.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        images::busybox_layout(&dir.path().join("L"), "t", &["/bin/sh", "-c", "echo hi"]);
+        Scratch { dir }
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn layout(&self) -> PathBuf {
+        self.path("L")
+    }
+    fn store_dir(&self) -> PathBuf {
+        self.path("store")
+    }
+    fn store(&self) -> Store {
+        Store::open(&self.store_dir()).unwrap()
+    }
+    fn podc(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_podc"));
+        c.env("PODC_IMAGE_STORE", self.store_dir());
+        c
+    }
+    fn image(&self, args: &[&str]) -> Output {
+        self.podc().arg("image").args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.image(args);
+        assert!(
+            o.status.success(),
+            "podc image {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+    /// Fails unless the store verifies and `tmp/` is empty.
+    fn sound(&self) {
+        let problems = self.store().verify().unwrap();
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}
+
+fn reference(s: &str) -> Reference {
+    Reference::parse(s).unwrap()
+}
+
+fn tmp_entries(store: &Path) -> usize {
+    std::fs::read_dir(store.join("tmp")).unwrap().count()
+}
+
+/// The root of an OCI layout import: busybox, its applets, the config's cmd, a gzip layer.
+#[test]
+fn an_oci_layout_imports_with_its_root_and_config() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let (digest, manifest) = images::layout_manifest(&s.layout(), "t");
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    let out = s.ok(&["import", s.layout().to_str().unwrap(), "--name", NAME]);
+    assert_eq!(out, format!("imported {NAME} {digest}\n"));
+    let img = s.store().resolve(&reference(NAME)).unwrap();
+    assert_eq!(img.manifest.as_str(), digest);
+    assert_eq!(
+        std::fs::read(img.root.join("bin/busybox")).unwrap(),
+        std::fs::read("/bin/busybox").unwrap()
+    );
+    assert_eq!(
+        std::fs::read_link(img.root.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    assert_eq!(
+        std::fs::read_to_string(img.root.join("etc/hostname")).unwrap(),
+        "busybox\n"
+    );
+    let cfg = img.config.config().as_ref().unwrap();
+    assert_eq!(
+        cfg.cmd().as_deref(),
+        Some(&["/bin/sh".to_string(), "-c".into(), "echo hi".into()][..])
+    );
+    // Pinned by digest, the same image; by another tag, nothing.
+    let pinned = format!("127.0.0.1:5000/test/busybox@{digest}");
+    assert_eq!(
+        s.store().resolve(&reference(&pinned)).unwrap().root,
+        img.root
+    );
+    let e = s
+        .store()
+        .resolve(&reference("127.0.0.1:5000/test/busybox:2"))
+        .unwrap_err();
+    assert!(e.to_string().contains("is not in the store"), "{e}");
+    // The store is private, its root complete, tmp/ empty.
+    let mode = std::fs::metadata(s.store_dir()).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o700
+    );
+    assert_eq!(tmp_entries(&s.store_dir()), 0);
+    s.sound();
+
+    // A second import of the same layout changes nothing, the root included.
+    let before = tree_listing(&img.root);
+    s.ok(&["import", s.layout().to_str().unwrap(), "--name", NAME]);
+    assert_eq!(tree_listing(&img.root), before);
+    s.sound();
+}
+
+/// The same image as a docker archive (skopeo, uncompressed layers, name from RepoTags) and
+/// as a zstd layout: the same root, file for file.
+#[test]
+fn docker_archives_and_zstd_layers_give_the_same_root() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    s.ok(&["import", l.to_str().unwrap(), "--name", NAME]);
+    let want = tree_listing(&s.store().resolve(&reference(NAME)).unwrap().root);
+
+    let tar = s.path("x.tar");
+    let named = "127.0.0.1:5000/test/from-archive:1";
+    images::skopeo(&[
+        "copy",
+        &format!("oci:{}:t", l.display()),
+        &format!("docker-archive:{}:{named}", tar.display()),
+    ]);
+    let out = s.ok(&["import", tar.to_str().unwrap()]);
+    assert!(
+        out.starts_with(&format!("imported {named} sha256:")),
+        "{out}"
+    );
+    let from_archive = s.store().resolve(&reference(named)).unwrap();
+    assert_eq!(tree_listing(&from_archive.root), want);
+    assert_eq!(
+        from_archive.config.config().as_ref().unwrap().cmd(),
+        s.store()
+            .resolve(&reference(NAME))
+            .unwrap()
+            .config
+            .config()
+            .as_ref()
+            .unwrap()
+            .cmd()
+    );
+    // Importing the archive again gives the same manifest (the made manifest is stable).
+    assert_eq!(s.ok(&["import", tar.to_str().unwrap()]), out);
+
+    let z = s.path("Z");
+    images::skopeo(&[
+        "copy",
+        "--dest-compress-format",
+        "zstd",
+        &format!("oci:{}:t", l.display()),
+        &format!("oci:{}:z", z.display()),
+    ]);
+    let (_, m) = images::layout_manifest(&z, "z");
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let zname = "127.0.0.1:5000/test/zstd:1";
+    s.ok(&["import", z.to_str().unwrap(), "--name", zname]);
+    assert_eq!(
+        tree_listing(&s.store().resolve(&reference(zname)).unwrap().root),
+        want
+    );
+    s.sound();
+
+    // skopeo writes docker's meaning of a bare name into RepoTags: the full name is used.
+    let bare = s.path("bare.tar");
+    images::skopeo(&[
+        "copy",
+        &format!("oci:{}:t", l.display()),
+        &format!("docker-archive:{}:busybox:latest", bare.display()),
+    ]);
+    let out = s.ok(&["import", bare.to_str().unwrap()]);
+    assert!(
+        out.starts_with("imported docker.io/library/busybox:latest sha256:"),
+        "{out}"
+    );
+
+    // A layout whose name is a tag alone (umoci's) is refused without --name, with the way out.
+    let o = s.image(&["import", l.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("\"t\" cannot be used") && err.contains("--name REF"),
+        "{err}"
+    );
+}
+
+/// Whiteouts across layers: a file removed by a later layer (umoci's whiteout), a directory
+/// emptied by an opaque whiteout, what the whiteout's own layer adds kept.
+#[test]
+fn whiteouts_across_layers_are_applied() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    images::change_layer(&l, "t", |r| {
+        std::fs::remove_file(r.join("bin/ls")).unwrap();
+        std::fs::create_dir_all(r.join("data/old")).unwrap();
+        std::fs::write(r.join("data/a"), "a").unwrap();
+        std::fs::write(r.join("data/old/b"), "b").unwrap();
+    });
+    images::raw_layer(
+        &l,
+        "t",
+        &images::layer_tar(&[
+            ("data/", None),
+            ("data/.wh..wh..opq", Some(b"")),
+            ("data/new", Some(b"new")),
+        ]),
+    );
+    let (_, m) = images::layout_manifest(&l, "t");
+    assert_eq!(m["layers"].as_array().unwrap().len(), 3);
+    s.ok(&["import", l.to_str().unwrap(), "--name", NAME]);
+    let root = s.store().resolve(&reference(NAME)).unwrap().root;
+    assert!(
+        !root.join("bin/ls").exists() && std::fs::symlink_metadata(root.join("bin/ls")).is_err()
+    );
+    assert!(root.join("bin/cat").exists());
+    let mut data: Vec<String> = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    data.sort();
+    assert_eq!(data, ["new"]);
+    assert!(!tree_listing(&root).contains(".wh."));
+    s.sound();
+}
+
+/// A blob whose bytes are not its digest's is refused, and nothing of the image is visible.
+#[test]
+fn a_tampered_blob_is_refused_and_leaves_nothing_visible() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let (_, m) = images::layout_manifest(&l, "t");
+    let layer = images::blob(&l, m["layers"][0]["digest"].as_str().unwrap());
+    let mut bytes = std::fs::read(&layer).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&layer, &bytes).unwrap();
+    let o = s.image(&["import", l.to_str().unwrap(), "--name", NAME]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("digest mismatch") && err.contains("layer"),
+        "{err}"
+    );
+    let store = s.store();
+    assert!(store.refs().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(s.store_dir().join("roots"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(tmp_entries(&s.store_dir()), 0);
+    assert!(!store
+        .blob_path(&podc::image::Digest::parse(m["layers"][0]["digest"].as_str().unwrap()).unwrap())
+        .exists());
+    s.sound();
+    let e = store.resolve(&reference(NAME)).unwrap_err();
+    assert!(e.to_string().contains("not in the store"), "{e}");
+
+    // A layer longer than its descriptor says is refused before a byte more is kept.
+    let s = Scratch::new();
+    let l = s.layout();
+    let (_, m) = images::layout_manifest(&l, "t");
+    let layer = images::blob(&l, m["layers"][0]["digest"].as_str().unwrap());
+    let mut bytes = std::fs::read(&layer).unwrap();
+    bytes.extend_from_slice(b"trailing");
+    std::fs::write(&layer, &bytes).unwrap();
+    let o = s.image(&["import", l.to_str().unwrap(), "--name", NAME]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("more than the"), "{err}");
+    assert!(s.store().refs().unwrap().is_empty());
+    s.sound();
+}
+
+/// `kill -9` of `podc image import` at i/100 of an import's duration, i = 1..100: after each
+/// the store verifies, and a fresh import succeeds and gives the one right root.
+#[test]
+fn kill_9_at_100_moments_of_an_import_leaves_the_store_sound() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let args = ["image", "import", l.to_str().unwrap(), "--name", NAME];
+    // The duration of one import into an empty store (the best of three).
+    let mut took = Duration::MAX;
+    for _ in 0..3 {
+        let _ = std::fs::remove_dir_all(s.store_dir());
+        let t = Instant::now();
+        let o = s.podc().args(args).output().unwrap();
+        assert!(o.status.success());
+        took = took.min(t.elapsed());
+    }
+    let want = tree_listing(&s.store().resolve(&reference(NAME)).unwrap().root);
+    let (mut killed, mut finished) = (0, 0);
+    let mut left_tmp = 0;
+    for i in 1..=100u32 {
+        let _ = std::fs::remove_dir_all(s.store_dir());
+        let mut child = s
+            .podc()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(took * i / 100);
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        if status.success() {
+            finished += 1;
+        } else {
+            killed += 1;
+        }
+        if s.store_dir().join("tmp").is_dir() {
+            left_tmp += usize::from(tmp_entries(&s.store_dir()) > 0);
+        }
+        // Whatever was visible is complete: verify, and a name only with its whole image.
+        if s.store_dir().join("blobs").is_dir() {
+            s.sound();
+            if let Ok(img) = s.store().resolve(&reference(NAME)) {
+                assert_eq!(tree_listing(&img.root), want, "kill at {i}/100");
+            }
+        }
+        let o = s.podc().args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "import after kill at {i}/100: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        s.sound();
+        assert_eq!(tmp_entries(&s.store_dir()), 0, "tmp/ after kill at {i}/100");
+        let img = s.store().resolve(&reference(NAME)).unwrap();
+        assert_eq!(tree_listing(&img.root), want, "root after kill at {i}/100");
+    }
+    eprintln!(
+        "kill -9 trials: 100 over {took:?}: {killed} killed mid-import, {finished} finished first, {left_tmp} left tmp/ entries the next import removed"
+    );
+    assert!(killed >= 50, "only {killed} of 100 kills landed mid-import");
+}
+
+/// Two imports of one image at once both succeed, and the store holds one good copy.
+#[test]
+fn concurrent_imports_of_one_image_both_succeed() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let args = ["image", "import", l.to_str().unwrap(), "--name", NAME];
+    for round in 0..5 {
+        let _ = std::fs::remove_dir_all(s.store_dir());
+        let a = s.podc().args(args).spawn().unwrap();
+        let b = s.podc().args(args).spawn().unwrap();
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        assert!(a.status.success() && b.status.success(), "round {round}");
+        s.sound();
+        assert_eq!(
+            std::fs::read_dir(s.store_dir().join("roots"))
+                .unwrap()
+                .count(),
+            1
+        );
+        assert_eq!(tmp_entries(&s.store_dir()), 0);
+        s.store().resolve(&reference(NAME)).unwrap();
+    }
+}
+
+/// A fake installed pod (host unit and install tree below `root`) whose plan names `reference`.
+fn install_fake_pod(root: &Path, pod: &str, reference: &str) {
+    let units = root.join("etc/systemd/system");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(
+        units.join(format!("podc-{pod}.service")),
+        format!("[Service]\nExecStart=\"/usr/bin/podc\" \"launch\" \"/var/lib/podc/{pod}\"\n"),
+    )
+    .unwrap();
+    let tree = root.join("var/lib/podc").join(pod);
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(
+        tree.join("mounts.toml"),
+        format!("version = 1\n\n[[step]]\ndo = \"image\"\napp = \"main\"\nreference = \"{reference}\"\n"),
+    )
+    .unwrap();
+}
+
+/// `ls` shows the names; `rm` refuses a name an installed pod runs by (unless `--force`);
+/// `gc` removes what nothing uses and keeps what a pod pins by digest; the kept root is
+/// unchanged throughout.
+#[test]
+fn ls_rm_and_gc_keep_what_installed_pods_use() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let (base_digest, _) = images::layout_manifest(&l, "t");
+    images::busybox_layout(&l, "u", &["/bin/true"]);
+    images::change_layer(&l, "u", |r| std::fs::write(r.join("extra"), "x").unwrap());
+    let used = "127.0.0.1:5000/test/used:t";
+    s.ok(&["import", l.to_str().unwrap(), "--name", used]);
+    // `L` holds two images now: --name picks by tag.
+    let o = s.image(&[
+        "import",
+        l.to_str().unwrap(),
+        "--name",
+        "127.0.0.1:5000/test/unused:nope",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("none is named"));
+    s.ok(&[
+        "import",
+        l.to_str().unwrap(),
+        "--name",
+        "127.0.0.1:5000/test/unused:u",
+    ]);
+    s.ok(&[
+        "import",
+        l.to_str().unwrap(),
+        "--name",
+        "127.0.0.1:5000/test/unused:t",
+    ]);
+    let root = s.path("host");
+    install_fake_pod(&root, "web", used);
+    let r = root.to_str().unwrap();
+    let kept_root = s.store().resolve(&reference(used)).unwrap().root;
+    let before = tree_listing(&kept_root);
+
+    let table = s.ok(&["ls"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[0].starts_with("REFERENCE"), "{table}");
+    assert!(
+        lines[1].starts_with("127.0.0.1:5000/test/unused:t ")
+            && lines[1].contains(&format!("sha256:{}", &base_digest[7..19])),
+        "{table}"
+    );
+    assert!(lines[3].starts_with(used), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&s.ok(&["ls", "--json", "--verify"])).unwrap();
+    let arr = json.as_array().unwrap();
+    assert_eq!(arr.len(), 3);
+    assert_eq!(arr[2]["reference"], used);
+    assert_eq!(arr[2]["manifest"], base_digest);
+    assert!(arr[2]["size"].as_u64().unwrap() > 500_000);
+    assert!(arr[2]["created"].as_str().unwrap().starts_with("20"));
+
+    // rm of the name the pod runs by is refused without --force.
+    let o = s.image(&["rm", used, "--root", r]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("podc-web.service") && err.contains("--force"),
+        "{err}"
+    );
+    s.store().resolve(&reference(used)).unwrap();
+
+    // rm of the other image's names: its root goes (gc), the used one stays.
+    let unused_digest = s
+        .store()
+        .resolve(&reference("127.0.0.1:5000/test/unused:u"))
+        .unwrap()
+        .manifest;
+    let out = s.ok(&["rm", "127.0.0.1:5000/test/unused:u", "--root", r]);
+    assert!(
+        out.contains("removed 127.0.0.1:5000/test/unused:u\ngc: removed 1 image root(s)"),
+        "{out}"
+    );
+    assert!(!s.store().root_path(&unused_digest).exists());
+    // unused:t names the same image as `used`: removing it frees nothing.
+    let out = s.ok(&["rm", "127.0.0.1:5000/test/unused:t", "--root", r]);
+    assert!(
+        out.contains("gc: removed 0 image root(s) and 0 blob(s)"),
+        "{out}"
+    );
+    s.sound();
+
+    // The pod pins by digest now: the name can go, gc keeps the image for the pod.
+    install_fake_pod(
+        &root,
+        "web",
+        &format!("127.0.0.1:5000/test/used@{base_digest}"),
+    );
+    s.ok(&["rm", used, "--root", r]);
+    assert!(s.store().refs().unwrap().is_empty());
+    assert!(kept_root.is_dir());
+    assert_eq!(tree_listing(&kept_root), before);
+    s.sound();
+    // With no pod left, gc removes everything.
+    std::fs::remove_dir_all(&root).unwrap();
+    let out = s.ok(&["gc", "--root", r]);
+    assert!(out.starts_with("gc: removed 1 image root(s)"), "{out}");
+    assert_eq!(
+        std::fs::read_dir(s.store_dir().join("roots"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(s.store_dir().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // rm of a name that is not there says so.
+    let o = s.image(&["rm", used, "--root", r]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not in the store"));
+    s.sound();
+}
