@@ -438,6 +438,8 @@ struct Pod {
     started: Instant,
     /// A command `podc launch` runs under (as `systemd-socket-activate -l ADDR`), if any.
     wrapper: Vec<String>,
+    /// Environment for `podc launch` (`PODC_IMAGE_STORE`).
+    env: Vec<(String, PathBuf)>,
 }
 
 impl Pod {
@@ -485,6 +487,7 @@ impl Pod {
             child: None,
             started: Instant::now(),
             wrapper: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -510,6 +513,7 @@ impl Pod {
             .arg(env!("CARGO_BIN_EXE_podc"))
             .arg("launch")
             .arg(&self.tree)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -1726,4 +1730,229 @@ fn launch_binds_published_ports_unless_handed_them() {
         wrong.to_string().contains("1 sockets were handed"),
         "{wrong}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images by reference (#13).
+
+/// The OCI layout `layout` with image `tag`: busybox (with `sh`, `id`, `pwd`, `cat`, `echo`),
+/// the directories systemd mounts on, `/srv/hello` owned by 1000:1000, and a config with every
+/// default podc takes: Entrypoint (a bare name, found in the image's PATH) + Cmd, Env,
+/// WorkingDir and User. Returns the manifest's digest.
+fn config_image(layout: &Path, tag: &str) -> String {
+    use common::images;
+    images::busybox_layout(layout, tag, &[]);
+    images::change_layer(layout, tag, |rootfs| {
+        for d in [
+            "dev",
+            "proc",
+            "sys",
+            "run",
+            "tmp",
+            "var",
+            "usr",
+            "root",
+            "srv/hello",
+        ] {
+            fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin/pwd")).unwrap();
+        std::os::unix::fs::chown(rootfs.join("srv/hello"), Some(1000), Some(1000)).unwrap();
+        fs::write(rootfs.join("srv/hello/file"), "original\n").unwrap();
+        std::os::unix::fs::chown(rootfs.join("srv/hello/file"), Some(1000), Some(1000)).unwrap();
+    });
+    let script =
+        "echo \"$GREETING $FROM_MANIFEST in $(pwd) as $(id -u):$(id -g)\" > /out/defaults \
+                  && echo changed > /srv/hello/file && cat /srv/hello/file > /out/wrote";
+    let image = format!("{}:{tag}", layout.display());
+    images::run(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--config.entrypoint=sh",
+        "--config.cmd=-c",
+        &format!("--config.cmd={script}"),
+        "--config.env=PATH=/bin",
+        "--config.env=GREETING=hello-from-the-image-config",
+        "--config.env=FROM_MANIFEST=image-lost",
+        "--config.workingdir=/srv/hello",
+        "--config.user=1000:1000",
+    ]));
+    images::layout_manifest(layout, tag).0
+}
+
+/// A pod whose app names a digest-pinned image and gives no exec, user or working directory
+/// runs from the image store: the image's Entrypoint + Cmd, Env (where the manifest sets no
+/// such name), WorkingDir and User apply; the app writes to its root; and the image's root in
+/// the store is byte for byte what it was. A pod naming an image the store lacks fails,
+/// naming the app and `podc image pull`.
+#[test]
+fn e2e_an_image_by_reference_runs_with_its_config_defaults() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layout_dir = tempfile::tempdir().unwrap();
+    let layout = layout_dir.path().join("layout");
+    let digest = config_image(&layout, "1");
+    let reference = format!("127.0.0.1:5000/podc/hello@{digest}");
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "127.0.0.1:5000/podc/hello:1"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let image = podc::image::store::Store::open(store.path())
+        .unwrap()
+        .resolve(&podc::image::Reference::parse(&reference).unwrap())
+        .unwrap();
+    let before = (
+        common::images::tree_listing(&image.root),
+        tree_state(&image.root),
+    );
+
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-ref
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: hello
+    image: {reference}
+    environment:
+      FROM_MANIFEST: manifest-wins
+    mounts: [{{volume: out, path: /out}}]
+"#
+    );
+    let mut pod = Pod::build("e2e-ref", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    // The dry run shows the resolved root and the drop-in with the defaults.
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        shown.contains(&format!(
+            "mount overlay {} (image, unchanged)",
+            image.root.display()
+        )),
+        "{shown}"
+    );
+    for want in [
+        "ExecStart=\"/bin/sh\" \"-c\"",
+        "WorkingDirectory=/srv/hello",
+        "User=1000",
+        "Group=1000",
+        "Environment=\"GREETING=hello-from-the-image-config\"",
+        "--bind-ro=",
+    ] {
+        assert!(shown.contains(want), "{want}: {shown}");
+    }
+    assert!(
+        !shown.contains("image-lost"),
+        "the manifest's variable wins: {shown}"
+    );
+    // The units stay as built (the drop-in lives in the pod's /run).
+    let unit = pod.tree.join("rootfs/etc/systemd/system/hello.service");
+    let unit_before = fs::read_to_string(&unit).unwrap();
+
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(
+        pod.read("defaults"),
+        "hello-from-the-image-config manifest-wins in /srv/hello as 1000:1000\n"
+    );
+    assert_eq!(pod.read("wrote"), "changed\n");
+    assert_eq!(
+        fs::read_to_string(pod.tree.join("state/hello/upper/srv/hello/file")).unwrap(),
+        "changed\n",
+        "the app's write is in the pod's own layer"
+    );
+    assert_eq!(fs::read_to_string(&unit).unwrap(), unit_before);
+    assert!(
+        !pod.tree
+            .join("rootfs/etc/systemd/system/hello.service.d")
+            .exists(),
+        "the drop-in is not written into the tree"
+    );
+    let after = (
+        common::images::tree_listing(&image.root),
+        tree_state(&image.root),
+    );
+    assert_eq!(before, after, "the image's root in the store changed");
+    assert_eq!(
+        fs::read_to_string(image.root.join("srv/hello/file")).unwrap(),
+        "original\n"
+    );
+    pod.assert_nothing_left();
+
+    // A pod naming an image the store lacks fails, naming the app and the command to fetch it.
+    let other = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let gone = manifest
+        .replace(&digest, other)
+        .replace("name: e2e-ref", "name: e2e-ref-gone");
+    let mut pod = Pod::build("e2e-ref-gone", &gone, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 2, "{}", pod.log());
+    let want = format!(
+        "app hello: image 127.0.0.1:5000/podc/hello@{other} is not in the image store ({}); fetch it with: podc image pull 127.0.0.1:5000/podc/hello@{other}",
+        store.path().display()
+    );
+    assert!(pod.log().contains(&want), "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
+/// `podc launch --check` and `--dry-run` report an image the store lacks as the launch would,
+/// naming the app and `podc image pull`, and make no store; no root needed.
+#[test]
+fn launch_check_reports_an_image_missing_from_the_store() {
+    let work = tempfile::tempdir().unwrap();
+    let reference =
+        "127.0.0.1:5000/x@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let manifest = format!(
+        "podc: 1\nname: refs\napps:\n  - {{name: web, image: \"{reference}\"}}\n  - {{name: also, image: \"127.0.0.1:5000/y:1\"}}\n"
+    );
+    fs::write(work.path().join("pod.yaml"), manifest).unwrap();
+    let o = podc()
+        .current_dir(work.path())
+        .args(["build", "pod.yaml", "-o", "b"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let store = work.path().join("no-store-here");
+    for flag in ["--check", "--dry-run"] {
+        let o = podc()
+            .args(["launch", flag])
+            .arg(work.path().join("b/refs"))
+            .env("PODC_IMAGE_STORE", &store)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        for (app, r) in [("web", reference), ("also", "127.0.0.1:5000/y:1")] {
+            let want = format!(
+                "app {app}: image {r} is not in the image store ({}); fetch it with: podc image pull {r}",
+                store.display()
+            );
+            assert!(err.contains(&want), "{flag}: {want}\n{err}");
+        }
+        assert!(!store.exists(), "{flag} made the store");
+    }
 }
