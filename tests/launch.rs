@@ -1956,3 +1956,118 @@ fn launch_check_reports_an_image_missing_from_the_store() {
         assert!(!store.exists(), "{flag} made the store");
     }
 }
+
+/// The launcher's plan for an `image` step, from a store image it is handed (pure: no root,
+/// no store): an overlay or, with `readOnlyRootfs`, a read-only bind of the image's root; the
+/// drop-in with the defaults, bound into the pod's /run; the image's `User` names through the
+/// `names` machinery; and a hostile config refused, naming the app.
+#[test]
+fn image_steps_become_mounts_a_drop_in_and_names() {
+    use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+    use podc::image::defaults::Defaults;
+    let work = tempfile::tempdir().unwrap();
+    let digest = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    let reference = format!("127.0.0.1:5000/x@{digest}");
+    let manifest = format!(
+        "podc: 1\nname: refs\napps:\n  - {{name: web, image: \"{reference}\", environment: {{MINE: m}}}}\n  - {{name: ro, image: \"{reference}\", readOnlyRootfs: true, exec: [/bin/true], user: 7}}\n"
+    );
+    fs::write(work.path().join("pod.yaml"), manifest).unwrap();
+    let o = podc()
+        .current_dir(work.path())
+        .args(["build", "pod.yaml", "-o", "b"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = work.path().join("b/refs");
+    let root = work.path().join("image-root");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    let config = |env: &[&str]| {
+        let c = ConfigBuilder::default()
+            .entrypoint(vec!["/bin/app".to_string()])
+            .env(env.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .user("app:staff")
+            .build()
+            .unwrap();
+        ImageConfigurationBuilder::default()
+            .config(c)
+            .build()
+            .unwrap()
+    };
+    let host = |env: &[&str]| Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        machine_id: None,
+        listen_fds: None,
+        images: launch::Images {
+            store: work.path().join("store"),
+            found: [(
+                reference.clone(),
+                launch::StoreImage {
+                    digest: digest.into(),
+                    root: root.clone(),
+                    defaults: Defaults::read(&config(env), &root),
+                },
+            )]
+            .into(),
+        },
+    };
+    let l = launch::prepare(
+        &tree,
+        launch::read_plan(&tree).unwrap(),
+        &host(&["MINE=image", "THEIRS=t"]),
+    )
+    .unwrap();
+    let shown = l.to_string();
+    let r = root.display();
+    let t = tree.display();
+    for want in [
+        format!("mount overlay {r} (image, unchanged) + {t}/state/web/upper (the pod's writes) at {t}/rootfs/opt/stage2/web/rootfs"),
+        format!("bind ro {r} {t}/rootfs/opt/stage2/ro/rootfs"),
+        format!("write {t}/state/web/image/50-image.conf (the defaults app web takes from its image):"),
+        "    ExecStart=\"/bin/app\"".into(),
+        "    User=app\n    Group=staff\n".into(),
+        "    Environment=\"THEIRS=t\"".into(),
+        "    WorkingDirectory=/".into(),
+        format!("add app web's users [app] and groups [staff] with their ids in {r}/etc"),
+        format!("--bind-ro={t}/state/web/image:/run/systemd/system/web.service.d"),
+        format!("--bind-ro={t}/state/ro/image:/run/systemd/system/ro.service.d"),
+    ] {
+        assert!(shown.contains(&want), "{want}\n{shown}");
+    }
+    // Each app's drop-in: the lines after its `write`, up to the next action.
+    let drop_in = |app: &str| -> String {
+        shown
+            .split(&format!("state/{app}/image/50-image.conf"))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let (web, ro) = (drop_in("web"), drop_in("ro"));
+    assert!(
+        !web.contains("MINE=image"),
+        "the manifest's variable wins:\n{web}"
+    );
+    assert!(ro.contains("Environment=\"MINE=image\""), "{ro}");
+    // The app that gives exec and user takes neither from the image.
+    assert!(!ro.contains("ExecStart") && !ro.contains("User="), "{ro}");
+    assert!(web.contains("ExecStart") && web.contains("User="), "{web}");
+    assert!(l.missing_images.is_empty());
+
+    let e = launch::prepare(
+        &tree,
+        launch::read_plan(&tree).unwrap(),
+        &host(&["BAD-NAME=x"]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "app web: image {reference}: Env name \"BAD-NAME\""
+        )),
+        "{e}"
+    );
+}
