@@ -545,3 +545,151 @@ fn ls_rm_and_gc_keep_what_installed_pods_use() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not in the store"));
     s.sound();
 }
+
+/// An OCI layout in a tar (skopeo's oci-archive), and docker ≥ 25's archive (an OCI layout
+/// and a `manifest.json`): the layout is read, its containerd name used.
+#[test]
+fn oci_layouts_in_tar_archives_are_read_in_place() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let (digest, _) = images::layout_manifest(&l, "t");
+    let oci_tar = s.path("oci.tar");
+    images::skopeo(&[
+        "copy",
+        &format!("oci:{}:t", l.display()),
+        &format!("oci-archive:{}:t", oci_tar.display()),
+    ]);
+    let out = s.ok(&["import", oci_tar.to_str().unwrap(), "--name", NAME]);
+    assert!(
+        out.starts_with(&format!("imported {NAME} sha256:")),
+        "{out}"
+    );
+    let want = tree_listing(&s.store().resolve(&reference(NAME)).unwrap().root);
+
+    // docker ≥ 25: index.json names the image fully; manifest.json is there too but unused.
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(l.join("index.json")).unwrap()).unwrap();
+    let named = "127.0.0.1:5000/test/docker25:1";
+    for e in index["manifests"].as_array_mut().unwrap() {
+        e["annotations"]["io.containerd.image.name"] = named.into();
+    }
+    let d25 = s.path("d25");
+    std::fs::create_dir(&d25).unwrap();
+    run_cp(&l, &d25);
+    std::fs::write(d25.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let manifest_json =
+        br#"[{"Config":"blobs/sha256/nothere","RepoTags":["x.io/wrong:1"],"Layers":[]}]"#;
+    let tar = s.path("docker25.tar");
+    std::fs::write(
+        &tar,
+        images::tar_of(&d25, &[("manifest.json", manifest_json)]),
+    )
+    .unwrap();
+    let out = s.ok(&["import", tar.to_str().unwrap()]);
+    assert_eq!(out, format!("imported {named} {digest}\n"));
+    assert_eq!(
+        tree_listing(&s.store().resolve(&reference(named)).unwrap().root),
+        want
+    );
+    s.sound();
+}
+
+fn run_cp(from: &Path, to: &Path) {
+    images::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", from.display()))
+            .arg(to),
+    );
+}
+
+/// A multi-platform index gives this host's image (and resolves by the index's digest); an
+/// image for another platform, or with a layer type podc cannot apply, is refused by name
+/// and leaves nothing visible.
+#[test]
+fn platforms_and_media_types_are_checked() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let (amd64, _) = images::layout_manifest(&l, "t");
+    let msize = std::fs::metadata(images::blob(&l, &amd64)).unwrap().len();
+    // An arm64 sibling (its config says so) listed first.
+    let arm64 = images::edit_config(&l, "t", |c| c["architecture"] = "arm64".into());
+    let asize = std::fs::metadata(images::blob(&l, &arm64)).unwrap().len();
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": mt, "digest": arm64, "size": asize, "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": mt, "digest": amd64, "size": msize, "platform": {"os": "linux", "architecture": "amd64"}},
+        ]
+    });
+    let (idx, isize) = images::put_blob(&l, &serde_json::to_vec(&index).unwrap());
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": idx, "size": isize,
+         "annotations": {"org.opencontainers.image.ref.name": "multi"}},
+        {"mediaType": mt, "digest": arm64, "size": asize,
+         "annotations": {"org.opencontainers.image.ref.name": "arm"}},
+    ]});
+    std::fs::write(l.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+
+    let out = s.ok(&[
+        "import",
+        l.to_str().unwrap(),
+        "--name",
+        "127.0.0.1:5000/test/multi:multi",
+    ]);
+    assert_eq!(
+        out,
+        format!("imported 127.0.0.1:5000/test/multi:multi {amd64}\n")
+    );
+    let by_index = s
+        .store()
+        .resolve(&reference(&format!("127.0.0.1:5000/test/multi@{idx}")))
+        .unwrap();
+    assert_eq!(by_index.manifest.as_str(), amd64);
+
+    let o = s.image(&[
+        "import",
+        l.to_str().unwrap(),
+        "--name",
+        "127.0.0.1:5000/test/arm:arm",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the image is for linux/arm64; this host runs linux/amd64"),
+        "{err}"
+    );
+    assert!(s
+        .store()
+        .resolve(&reference("127.0.0.1:5000/test/arm:arm"))
+        .is_err());
+    s.sound();
+
+    // A nondistributable layer type is refused, naming it.
+    let s = Scratch::new();
+    let l = s.layout();
+    images::edit_manifest(&l, "t", |m| {
+        m["layers"][0]["mediaType"] =
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip".into();
+    });
+    let o = s.image(&["import", l.to_str().unwrap(), "--name", NAME]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("layer 1: layer media type `application/vnd.oci.image.layer.nondistributable.v1.tar+gzip` is not supported"), "{err}");
+    assert!(s.store().refs().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(s.store_dir().join("roots"))
+            .unwrap()
+            .count(),
+        0
+    );
+    s.sound();
+}

@@ -259,6 +259,15 @@ impl Store {
         })
     }
 
+    /// The store at `dir` for reading only ([`Store::resolve`], [`Store::list`],
+    /// [`Store::verify`]): makes nothing, so a host without a store just has no images
+    /// (`podc launch --check` changes nothing).
+    pub fn read_only(dir: &Path) -> Store {
+        Store {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -1102,6 +1111,17 @@ mod tests {
         );
         assert!(ref_of_file_name("x%2").is_none());
         assert!(ref_of_file_name("nonsense").is_none());
+    }
+
+    #[test]
+    fn a_missing_store_read_only_has_no_images_and_makes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("none");
+        let store = Store::read_only(&dir);
+        let r = Reference::parse("127.0.0.1:5000/a:t").unwrap();
+        let e = store.resolve(&r).unwrap_err();
+        assert!(matches!(e, ImageError::NotFound(_)), "{e}");
+        assert!(!dir.exists());
     }
 
     #[test]

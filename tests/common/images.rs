@@ -191,3 +191,72 @@ pub fn tree_listing(root: &Path) -> String {
     walk(root, root, &mut out);
     out.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
 }
+
+/// Writes `bytes` as a blob of `layout`, returning its digest and size.
+pub fn put_blob(layout: &Path, bytes: &[u8]) -> (String, u64) {
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let d = format!("sha256:{hex}");
+    std::fs::write(blob(layout, &d), bytes).unwrap();
+    (d, bytes.len() as u64)
+}
+
+/// Replaces the manifest `layout:tag` names by `edit` of it (a new blob, `index.json` updated),
+/// returning the new manifest's digest.
+pub fn edit_manifest(
+    layout: &Path,
+    tag: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> String {
+    let (old, mut m) = layout_manifest(layout, tag);
+    edit(&mut m);
+    let (d, size) = put_blob(layout, &serde_json::to_vec(&m).unwrap());
+    let path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for e in index["manifests"].as_array_mut().unwrap() {
+        if e["digest"] == old.as_str() {
+            e["digest"] = d.clone().into();
+            e["size"] = size.into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    d
+}
+
+/// Replaces the config of `layout:tag` by `edit` of it (new config blob and manifest).
+pub fn edit_config(layout: &Path, tag: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let (_, m) = layout_manifest(layout, tag);
+    let mut cfg: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(blob(layout, m["config"]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    edit(&mut cfg);
+    let (d, size) = put_blob(layout, &serde_json::to_vec(&cfg).unwrap());
+    edit_manifest(layout, tag, |m| {
+        m["config"]["digest"] = d.into();
+        m["config"]["size"] = size.into();
+    })
+}
+
+/// A tar of the directory `dir` (its files and directories, names relative to it), plus
+/// `extra` members, as `docker save` ≥ 25 writes an OCI layout with a `manifest.json`.
+pub fn tar_of(dir: &Path, extra: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", dir).unwrap();
+    for (name, content) in extra {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, name, *content).unwrap();
+    }
+    b.into_inner().unwrap()
+}
