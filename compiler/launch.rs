@@ -85,8 +85,7 @@ impl Images {
             reference: reference.to_string(),
             message: e,
         };
-        let opened = crate::image::store::Store::open(store)
-            .map_err(|e| fail(references[0], e.to_string()))?;
+        let opened = crate::image::store::Store::read_only(store);
         for r in references {
             let parsed = crate::image::Reference::parse(r).map_err(|e| fail(r, e))?;
             match opened.resolve(&parsed) {
@@ -102,7 +101,14 @@ impl Images {
                     );
                 }
                 Err(crate::image::ImageError::NotFound(_)) => {}
-                Err(e) => return Err(fail(r, e.to_string())),
+                Err(e) => {
+                    let hint = if crate::sys::effective_uid() != 0 {
+                        " (the image store is readable by root only)"
+                    } else {
+                        ""
+                    };
+                    return Err(fail(r, format!("{e}{hint}")));
+                }
             }
         }
         Ok(images)

@@ -1865,6 +1865,18 @@ apps:
         !shown.contains("image-lost"),
         "the manifest's variable wins: {shown}"
     );
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success()
+            && String::from_utf8_lossy(&o.stdout).contains("this host can launch it"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The units stay as built (the drop-in lives in the pod's /run).
     let unit = pod.tree.join("rootfs/etc/systemd/system/hello.service");
     let unit_before = fs::read_to_string(&unit).unwrap();
