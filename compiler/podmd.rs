@@ -149,9 +149,13 @@ pub fn pod_md(pod: &Pod) -> String {
             None => o.push_str("not filtered"),
             Some(s) => {
                 filter(o, &s.filter);
-                if let Some(e) = &s.errno {
-                    o.push_str("; refused with ");
-                    escape::push_markdown_cell(o, e);
+                match &s.errno {
+                    Some(e) => {
+                        o.push_str("; refused with ");
+                        escape::push_markdown_cell(o, e);
+                    }
+                    // systemd's default action for a filtered call.
+                    None => o.push_str("; a refused call kills the process (SIGSYS)"),
                 }
             }
         }

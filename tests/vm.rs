@@ -37,6 +37,11 @@ fn missing() -> Option<String> {
         ("qemu-system-x86_64", "qemu-system-x86"),
         ("debootstrap", "debootstrap"),
         ("mkfs.ext4", "e2fsprogs"),
+        // tests/vm/registry.sh: the image the guests pull, and the registry they pull it from.
+        ("umoci", "umoci"),
+        ("skopeo", "skopeo"),
+        ("docker-registry", "docker-registry"),
+        ("python3", "python3"),
     ] {
         if !on_path(tool) {
             return Some(format!("{tool} is missing (package {package})"));

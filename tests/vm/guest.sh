@@ -331,6 +331,40 @@ check_nothing_left() {
 
 journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
 
+# A digest-pinned image pulled from a registry on the guest's own loopback (run.sh brings its
+# storage and binary, made by registry.sh), run by a pod that gives no command: the image's
+# Entrypoint + Cmd, Env, WorkingDir and User apply; the app writes to its root, and the image's
+# unpacked root in the store is unchanged afterwards.
+tree_hash() {
+    (cd "$1" && find . -printf '%p %y %m %U %G %s %l\n' | LC_ALL=C sort &&
+        find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -c1-16
+}
+check_pulled_image() {
+    local reg=/var/lib/podc-vm/registry digest ref out before after
+    digest=$(cat "$P/registry/digest")
+    ref=127.0.0.1:5000/podc/hello@$digest
+    mkdir -p "$reg"
+    cp -a "$P/registry/storage" "$reg/storage"
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s/storage\nhttp:\n  addr: 127.0.0.1:5000\n' "$reg" >"$reg/config.yml"
+    systemd-run --quiet --unit podc-vm-registry "$P/registry/docker-registry" serve "$reg/config.yml"
+    if wait_for 30 port_open 5000; then ok registry-up; else bad "registry-up: $(systemctl status podc-vm-registry 2>&1 | tail -n 3 | tr '\n' '|')"; return; fi
+    if out=$(timed image-pull podc image pull --plain-http "$ref" 2>&1); then ok "image-pull (${out//$'\n'/ })"; else bad "image-pull: ${out//$'\n'/|}"; return; fi
+    if [[ $out == *"$digest"* ]]; then ok image-pull-says-digest; else bad "image-pull-says-digest: $out"; fi
+    out=$(podc image ls 2>&1)
+    if [[ $out == *podc/hello* ]]; then ok image-ls; else bad "image-ls: ${out//$'\n'/|}"; fi
+    before=$(tree_hash /var/lib/podc/images/roots)
+    install_pod pulled --now || return
+    if wait_for 60 lines_at_least pulled hello "pulled: hello-from-the-image-config in /srv/hello as 1000:1000" 1; then ok "pulled-image-defaults-applied"; else
+        bad "pulled-image-defaults-applied: $(journalctl -M podc-pulled -u hello.service -o cat --no-pager 2>&1 | tail -n 5 | tr '\n' '|')"
+    fi
+    if wait_for 20 lines_at_least pulled hello "wrote: changed" 1; then ok pulled-app-writes-its-root; else bad "pulled-app-writes-its-root: $(journalctl -M podc-pulled -u hello.service -o cat --no-pager 2>&1 | tail -n 5 | tr '\n' '|')"; fi
+    if out=$(podc uninstall pulled 2>&1); then ok pulled-uninstall; else bad "pulled-uninstall: $out"; fi
+    check_nothing_left pulled pulled
+    after=$(tree_hash /var/lib/podc/images/roots)
+    check pulled-image-root-unchanged "$before" "$after"
+    systemctl stop podc-vm-registry
+}
+
 phase1() {
     value systemd "$SDVER"
     value cgroup-fs "$FS"
@@ -446,6 +480,7 @@ phase1() {
     check_network
     check_uninstall_running
     check_quick_start
+    check_pulled_image
 
     # --- the enabled pod starts at boot.
     check main-enabled enabled "$(systemctl is-enabled podc-main)"

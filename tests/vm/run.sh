@@ -26,6 +26,9 @@ install -m 0644 "$deb" "$payload/podc.deb"
 install -m 0755 /bin/busybox "$payload/busybox"
 install -m 0755 "$here/guest.sh" "$payload/run"
 cp -r "$here/pods" "$payload/pods"
+# A registry for the guest to pull from, and the pod that pins its image's digest.
+"$here/registry.sh" "$payload/registry"
+sed "s/@DIGEST@/$(cat "$payload/registry/digest")/" "$here/pods/pulled.yaml.in" >"$payload/pods/pulled.yaml"
 printf 'HOST=%s\nCGROUP=%s\n' "$name" "$cgroup" >"$payload/host.env"
 size=$(($(du -sm "$payload" | cut -f1) + 16))
 mkfs.ext4 -q -F -L podc-payload -d "$payload" "$out/payload.ext4" "${size}M" >/dev/null
