@@ -1735,35 +1735,31 @@ fn launch_binds_published_ports_unless_handed_them() {
 // ---------------------------------------------------------------------------------------------
 // Images by reference (#13).
 
-/// The OCI layout `layout` with image `tag`: busybox (with `sh`, `id`, `pwd`, `cat`, `echo`),
-/// the directories systemd mounts on, `/srv/hello` owned by 1000:1000, and a config with every
-/// default podc takes: Entrypoint (a bare name, found in the image's PATH) + Cmd, Env,
-/// WorkingDir and User. Returns the manifest's digest.
-fn config_image(layout: &Path, tag: &str) -> String {
+/// The OCI layout `layout` with image `tag`: busybox (with `sh`, `id`, `pwd`, `cat`, `echo`;
+/// no mount points: systemd makes them in the pod's layer), `/srv/hello` owned by 1000:1000, a
+/// user `hello` (1000:1000) in its `/etc/passwd`, and a config with every default podc takes:
+/// Entrypoint (a bare name, found in the image's PATH) + Cmd, Env, WorkingDir and `user`. The
+/// app writes what it got to `/out/<out>`. Returns the manifest's digest.
+fn config_image(layout: &Path, tag: &str, user: &str, out: &str) -> String {
     use common::images;
     images::busybox_layout(layout, tag, &[]);
     images::change_layer(layout, tag, |rootfs| {
-        for d in [
-            "dev",
-            "proc",
-            "sys",
-            "run",
-            "tmp",
-            "var",
-            "usr",
-            "root",
-            "srv/hello",
-        ] {
-            fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
+        fs::create_dir_all(rootfs.join("srv/hello")).unwrap();
         std::os::unix::fs::symlink("busybox", rootfs.join("bin/pwd")).unwrap();
+        fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nhello:x:1000:1000::/srv/hello:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(rootfs.join("etc/group"), "root:x:0:\nhello:x:1000:\n").unwrap();
         std::os::unix::fs::chown(rootfs.join("srv/hello"), Some(1000), Some(1000)).unwrap();
         fs::write(rootfs.join("srv/hello/file"), "original\n").unwrap();
         std::os::unix::fs::chown(rootfs.join("srv/hello/file"), Some(1000), Some(1000)).unwrap();
     });
-    let script =
-        "echo \"$GREETING $FROM_MANIFEST in $(pwd) as $(id -u):$(id -g)\" > /out/defaults \
-                  && echo changed > /srv/hello/file && cat /srv/hello/file > /out/wrote";
+    let script = format!(
+        "echo \"$GREETING $FROM_MANIFEST in $(pwd) as $(id -u):$(id -g)\" > /out/{out} \
+         && echo changed > /srv/hello/file && cat /srv/hello/file > /out/{out}-wrote"
+    );
     let image = format!("{}:{tag}", layout.display());
     images::run(Command::new("umoci").args([
         "config",
@@ -1776,7 +1772,7 @@ fn config_image(layout: &Path, tag: &str) -> String {
         "--config.env=GREETING=hello-from-the-image-config",
         "--config.env=FROM_MANIFEST=image-lost",
         "--config.workingdir=/srv/hello",
-        "--config.user=1000:1000",
+        &format!("--config.user={user}"),
     ]));
     images::layout_manifest(layout, tag).0
 }
@@ -1795,24 +1791,30 @@ fn e2e_an_image_by_reference_runs_with_its_config_defaults() {
     let store = tempfile::tempdir().unwrap();
     let layout_dir = tempfile::tempdir().unwrap();
     let layout = layout_dir.path().join("layout");
-    let digest = config_image(&layout, "1");
+    // One image runs as `uid:gid`, the other as a user name its /etc/passwd has.
+    let digest = config_image(&layout, "1", "1000:1000", "ids");
+    let named = config_image(&layout, "2", "hello", "named");
     let reference = format!("127.0.0.1:5000/podc/hello@{digest}");
-    let o = podc()
-        .args(["image", "import"])
-        .arg(&layout)
-        .args(["--name", "127.0.0.1:5000/podc/hello:1"])
-        .env("PODC_IMAGE_STORE", store.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let image = podc::image::store::Store::open(store.path())
-        .unwrap()
-        .resolve(&podc::image::Reference::parse(&reference).unwrap())
-        .unwrap();
-    let before = (
-        common::images::tree_listing(&image.root),
-        tree_state(&image.root),
-    );
+    for tag in ["1", "2"] {
+        let o = podc()
+            .args(["image", "import"])
+            .arg(&layout)
+            .args(["--name", &format!("127.0.0.1:5000/podc/hello:{tag}")])
+            .env("PODC_IMAGE_STORE", store.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let resolve = |r: &str| {
+        podc::image::store::Store::read_only(store.path())
+            .resolve(&podc::image::Reference::parse(r).unwrap())
+            .unwrap()
+    };
+    let image = resolve(&reference);
+    let named_root = resolve(&format!("127.0.0.1:5000/podc/hello@{named}")).root;
+    let hash =
+        || [&image.root, &named_root].map(|r| (common::images::tree_listing(r), tree_state(r)));
+    let before = hash();
 
     let manifest = format!(
         r#"podc: 1
@@ -1825,6 +1827,9 @@ apps:
     image: {reference}
     environment:
       FROM_MANIFEST: manifest-wins
+    mounts: [{{volume: out, path: /out}}]
+  - name: named
+    image: 127.0.0.1:5000/podc/hello@{named}
     mounts: [{{volume: out, path: /out}}]
 "#
     );
@@ -1861,10 +1866,20 @@ apps:
     ] {
         assert!(shown.contains(want), "{want}: {shown}");
     }
+    let hello_drop_in: String = shown
+        .split("state/hello/image/50-image.conf")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    assert!(hello_drop_in.contains("User=1000"), "{shown}");
     assert!(
-        !shown.contains("image-lost"),
+        !hello_drop_in.contains("image-lost"),
         "the manifest's variable wins: {shown}"
     );
+    assert!(shown.contains("    User=hello\n"), "{shown}");
     let o = podc()
         .args(["launch", "--check"])
         .arg(&pod.tree)
@@ -1885,10 +1900,16 @@ apps:
     let (code, _) = pod.wait();
     assert_eq!(code, 0, "{}", pod.log());
     assert_eq!(
-        pod.read("defaults"),
+        pod.read("ids"),
         "hello-from-the-image-config manifest-wins in /srv/hello as 1000:1000\n"
     );
-    assert_eq!(pod.read("wrote"), "changed\n");
+    assert_eq!(pod.read("ids-wrote"), "changed\n");
+    assert_eq!(
+        pod.read("named"),
+        "hello-from-the-image-config image-lost in /srv/hello as 1000:1000\n",
+        "the other app sets no FROM_MANIFEST, so the image's applies"
+    );
+    assert_eq!(pod.read("named-wrote"), "changed\n");
     assert_eq!(
         fs::read_to_string(pod.tree.join("state/hello/upper/srv/hello/file")).unwrap(),
         "changed\n",
@@ -1901,11 +1922,7 @@ apps:
             .exists(),
         "the drop-in is not written into the tree"
     );
-    let after = (
-        common::images::tree_listing(&image.root),
-        tree_state(&image.root),
-    );
-    assert_eq!(before, after, "the image's root in the store changed");
+    assert_eq!(before, hash(), "an image's root in the store changed");
     assert_eq!(
         fs::read_to_string(image.root.join("srv/hello/file")).unwrap(),
         "original\n"
