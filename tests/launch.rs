@@ -1998,7 +1998,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
     let digest = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
     let reference = format!("127.0.0.1:5000/x@{digest}");
     let manifest = format!(
-        "podc: 1\nname: refs\napps:\n  - {{name: web, image: \"{reference}\", environment: {{MINE: m}}}}\n  - {{name: ro, image: \"{reference}\", readOnlyRootfs: true, exec: [/bin/true], user: 7}}\n"
+        "podc: 1\nname: refs\napps:\n  - {{name: web, image: \"{reference}\", environment: {{MINE: m}}}}\n  - {{name: ro, image: \"{reference}\", readOnlyRootfs: true, exec: [/bin/true], user: 7, group: wheel}}\n"
     );
     fs::write(work.path().join("pod.yaml"), manifest).unwrap();
     let o = podc()
@@ -2058,6 +2058,8 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
         "    Environment=\"THEIRS=t\"".into(),
         "    WorkingDirectory=/".into(),
         format!("add app web's users [app] and groups [staff] with their ids in {r}/etc"),
+        // The manifest's own names read the image's database just the same.
+        format!("add app ro's users [] and groups [wheel] with their ids in {r}/etc"),
         format!("--bind-ro={t}/state/web/image:/run/systemd/system/web.service.d"),
         format!("--bind-ro={t}/state/ro/image:/run/systemd/system/ro.service.d"),
     ] {
