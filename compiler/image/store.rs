@@ -249,6 +249,15 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, ImageError> {
         let io = |what: &str| ImageError::io(format!("image store {}: {what}", dir.display()));
         mkdir_0700(dir).map_err(io("making it"))?;
+        // Whoever owns the store could swap a root under every pod: it must be ours (root's).
+        let owner = fs::symlink_metadata(dir).map_err(io("reading it"))?.uid();
+        let me = rustix::process::geteuid().as_raw();
+        if owner != me {
+            return Err(ImageError::Invalid(format!(
+                "image store {}: owned by uid {owner}, not by this user (uid {me}); refusing to use it",
+                dir.display()
+            )));
+        }
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(io("making it private (0700)"))?;
         for sub in ["blobs/sha256", "roots", "refs", "tmp"] {
@@ -1122,6 +1131,21 @@ mod tests {
         let e = store.resolve(&r).unwrap_err();
         assert!(matches!(e, ImageError::NotFound(_)), "{e}");
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_store_someone_else_owns_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("s");
+        Store::open(&dir).unwrap();
+        let me = rustix::process::geteuid().as_raw();
+        if me != 0 {
+            eprintln!("skipping the foreign owner: needs root to chown");
+            return;
+        }
+        std::os::unix::fs::lchown(&dir, Some(1234), None).unwrap();
+        let e = Store::open(&dir).err().expect("refused").to_string();
+        assert!(e.contains("owned by uid 1234"), "{e}");
     }
 
     #[test]
