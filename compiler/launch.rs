@@ -85,6 +85,22 @@ impl Images {
             reference: reference.to_string(),
             message: e,
         };
+        // Whoever owns the store could swap a root under every pod: root's (or, for a
+        // `--check` by another user, that user's own) only, as `Store::open` insists.
+        if let Ok(m) = fs::symlink_metadata(store) {
+            use std::os::unix::fs::MetadataExt;
+            let me = crate::sys::effective_uid();
+            if m.uid() != 0 && m.uid() != me {
+                return Err(fail(
+                    references[0],
+                    format!(
+                        "image store {}: owned by uid {}, not by root; refusing to run images from it",
+                        store.display(),
+                        m.uid()
+                    ),
+                ));
+            }
+        }
         let opened = crate::image::store::Store::read_only(store);
         for r in references {
             let parsed = crate::image::Reference::parse(r).map_err(|e| fail(r, e))?;

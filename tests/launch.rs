@@ -1892,6 +1892,18 @@ apps:
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A store someone else owns is refused (its owner could swap a root under the pod).
+    std::os::unix::fs::lchown(store.path(), Some(1234), None).unwrap();
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    std::os::unix::fs::lchown(store.path(), Some(0), None).unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("owned by uid 1234, not by root"), "{err}");
     // The units stay as built (the drop-in lives in the pod's /run).
     let unit = pod.tree.join("rootfs/etc/systemd/system/hello.service");
     let unit_before = fs::read_to_string(&unit).unwrap();
