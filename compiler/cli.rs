@@ -268,11 +268,19 @@ fn launch(
     let tree = tree
         .canonicalize()
         .map_err(|e| Fatal(format!("{}: {e}", tree.display())))?;
-    let host = launch::Host::detect();
+    let mut host = launch::Host::detect();
+    host.images = launch::Images::look_up(&plan, &host.images.store).map_err(fatal)?;
     let launch = launch::prepare(&tree, plan, &host).map_err(fatal)?;
     if dry_run {
         let _ = write!(stdout, "{launch}");
-        return Ok(Exit::Ok);
+        for m in &launch.missing_images {
+            let _ = writeln!(stderr, "error: {m}");
+        }
+        return Ok(if launch.missing_images.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Usage
+        });
     }
     if check {
         let problems = launch::check_host(&launch, &host);

@@ -103,6 +103,7 @@ codes! {
     PATH_NOT_NORMAL = "P0205", Error, "a path is not in normal form";
     PATH_UNWRITABLE = "P0206", Error, "a path has a character the unit file or overlay cannot carry";
     PROGRAM_PATH = "P0207", Error, "the program path cannot be run by systemd";
+    IMAGE_REFERENCE = "P0208", Error, "an image is neither an absolute path nor a valid image reference";
     // Limits and quantities.
     QUANTITY = "P0301", Error, "a cpu or memory value is not a quantity podc can use exactly";
     CPU_TOO_LARGE = "P0302", Error, "a cpu limit is larger than CPUQuota= can express";
@@ -116,6 +117,7 @@ codes! {
     ARG_TOO_LONG = "P0403", Error, "an argument or environment entry is longer than the kernel passes";
     LINE_TOO_LONG = "P0404", Error, "a value makes a unit file line longer than systemd reads";
     ARGS_TOTAL = "P0405", Error, "arguments and environment are too large together";
+    EXEC_MISSING = "P0406", Error, "an app whose image is a path gives no exec";
     // Identity and security.
     BAD_ID = "P0501", Error, "a user or group id cannot be used";
     BAD_USER_NAME = "P0502", Error, "a user or group name is not valid";
@@ -161,6 +163,7 @@ codes! {
     APP_ABOVE_POD = "P1004", Warning, "an app limit above its pod's limit, which caps it anyway";
     ROOT_RELAXED = "P1005", Warning, "an app runs as root and relaxes its sandbox";
     POD_TASKS_LOW = "P1006", Warning, "a pod tasks limit too low for systemd inside the pod to start";
+    IMAGE_UNPINNED = "P1007", Warning, "an image reference not pinned by digest: what runs is whatever the store holds for its tag";
 }
 
 /// The registered code with this text.

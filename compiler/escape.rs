@@ -139,6 +139,14 @@ pub fn is_user_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
+/// An environment variable name podc writes: `^[A-Za-z_][A-Za-z0-9_]*$`.
+pub fn is_env_name(k: &str) -> bool {
+    k.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Whether a path can be named in overlayfs's mount options, which `,` separates, `:` joins
 /// lower layers in, and `\` escapes.
 pub fn overlay_safe(path: &str) -> bool {

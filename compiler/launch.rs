@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::emit::GENERATED;
+use crate::image::defaults::{self, Defaults};
 use crate::lower::POD_TARGET;
 use crate::manifest::CgroupVersion;
 use crate::manifest::{Network, Protocol};
@@ -36,6 +37,119 @@ pub struct Host {
     /// How many listening sockets the caller handed this process (`LISTEN_FDS`, when
     /// `LISTEN_PID` is ours): systemd does, starting the host unit through the pod's socket.
     pub listen_fds: Option<usize>,
+    /// The host's image store, and the images of the plan's `image` steps found in it.
+    pub images: Images,
+}
+
+/// The images a plan names by reference, as the host's image store holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Images {
+    /// The store (named in the error for an image it lacks).
+    pub store: PathBuf,
+    /// Each reference (as the plan writes it) the store has.
+    pub found: BTreeMap<String, StoreImage>,
+}
+
+/// One image of the store, read for the launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreImage {
+    /// The digest of its manifest.
+    pub digest: String,
+    /// Its unpacked root, shared read-only by every pod that runs it.
+    pub root: PathBuf,
+    /// What its config supplies where a manifest is silent.
+    pub defaults: Defaults,
+}
+
+impl Images {
+    /// Looks up every reference of the plan's `image` steps in the store at `store`. A store
+    /// that does not exist holds nothing (it is not made: `--check` changes nothing); an image
+    /// it lacks is left out, and reported for its app by [`prepare`].
+    pub fn look_up(plan: &MountPlan, store: &Path) -> Result<Images, LaunchError> {
+        let mut images = Images {
+            store: store.to_path_buf(),
+            found: BTreeMap::new(),
+        };
+        let references: Vec<&String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Image { reference, .. } => Some(reference),
+                _ => None,
+            })
+            .collect();
+        if references.is_empty() || !store.is_dir() {
+            return Ok(images);
+        }
+        let fail = |reference: &str, e: String| LaunchError::Image {
+            reference: reference.to_string(),
+            message: e,
+        };
+        // Whoever owns the store could swap a root under every pod: root's (or, for a
+        // `--check` by another user, that user's own) only, as `Store::open` insists.
+        if let Ok(m) = fs::symlink_metadata(store) {
+            use std::os::unix::fs::MetadataExt;
+            let me = crate::sys::effective_uid();
+            if m.uid() != 0 && m.uid() != me {
+                return Err(fail(
+                    references[0],
+                    format!(
+                        "image store {}: owned by uid {}, not by root; refusing to run images from it",
+                        store.display(),
+                        m.uid()
+                    ),
+                ));
+            }
+        }
+        let opened = crate::image::store::Store::read_only(store);
+        for r in references {
+            let parsed = crate::image::Reference::parse(r).map_err(|e| fail(r, e))?;
+            match opened.resolve(&parsed) {
+                Ok(image) => {
+                    let defaults = Defaults::read(&image.config, &image.root);
+                    images.found.insert(
+                        r.clone(),
+                        StoreImage {
+                            digest: image.manifest.to_string(),
+                            root: image.root,
+                            defaults,
+                        },
+                    );
+                }
+                Err(crate::image::ImageError::NotFound(_)) => {}
+                Err(e) => {
+                    let hint = if crate::sys::effective_uid() != 0 {
+                        " (the image store is readable by root only)"
+                    } else {
+                        ""
+                    };
+                    return Err(fail(r, format!("{e}{hint}")));
+                }
+            }
+        }
+        Ok(images)
+    }
+}
+
+/// An app whose image the store lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingImage {
+    pub app: String,
+    pub reference: String,
+    pub store: PathBuf,
+}
+
+impl fmt::Display for MissingImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "app {}: image {} is not in the image store ({}); fetch it with: podc image pull {}",
+            self.app,
+            self.reference,
+            self.store.display(),
+            self.reference
+        )
+    }
 }
 
 impl Host {
@@ -50,6 +164,10 @@ impl Host {
                 .map(|t| t.trim_end().to_string())
                 .filter(|t| is_machine_id(t)),
             listen_fds: handed_fds(),
+            images: Images {
+                store: crate::image::store::default_dir(),
+                found: BTreeMap::new(),
+            },
         }
     }
 }
@@ -132,6 +250,19 @@ pub enum Action {
         users: Vec<String>,
         groups: Vec<String>,
     },
+    /// Write a file, replacing what is there (the launcher's own files, made anew each launch).
+    Write {
+        path: PathBuf,
+        content: String,
+        what: String,
+    },
+    /// Give the pod's user database a numeric uid (with its primary gid) and a gid an image
+    /// says an app runs as, where it lacks them (as systemd-sysusers does for the manifest's).
+    Ids {
+        etc: PathBuf,
+        uid: Option<(u32, u32)>,
+        gid: Option<u32>,
+    },
     /// Make an empty volume's directory (on the volumes tmpfs).
     Volume {
         path: PathBuf,
@@ -213,6 +344,27 @@ impl fmt::Display for Action {
                 )
             }
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
+            Action::Write {
+                path,
+                content,
+                what,
+            } => {
+                write!(f, "write {} ({what}):", path.display())?;
+                for l in content.lines() {
+                    write!(f, "\n    {l}")?;
+                }
+                Ok(())
+            }
+            Action::Ids { etc, uid, gid } => {
+                write!(f, "add to {}/passwd and group where missing:", etc.display())?;
+                if let Some((u, g)) = uid {
+                    write!(f, " uid {u} (group {g})")?;
+                }
+                if let Some(g) = gid {
+                    write!(f, " gid {g}")?;
+                }
+                Ok(())
+            }
             Action::Listen(l) => write!(
                 f,
                 "listen {} {} (no socket was handed over; the pod is handed this one)",
@@ -231,6 +383,9 @@ pub struct Launch {
     pub argv: Vec<String>,
     /// Host paths that must exist before anything is done (images, volume sources).
     pub sources: Vec<PathBuf>,
+    /// Apps whose image (by reference) the host's store lacks: nothing is done for them, and
+    /// the launch stops (or `--check` reports each).
+    pub missing_images: Vec<MissingImage>,
 }
 
 impl fmt::Display for Launch {
@@ -288,6 +443,16 @@ pub enum LaunchError {
     },
     #[error("{handed} sockets were handed to the launcher, but the pod publishes {planned} (is podc-<pod>.socket from the same build as the tree?)")]
     HandedSockets { handed: usize, planned: usize },
+    #[error("{0}")]
+    MissingImage(MissingImage),
+    #[error("image {reference}: {message}")]
+    Image { reference: String, message: String },
+    #[error("app {app}: image {reference}: {message}")]
+    ImageConfig {
+        app: String,
+        reference: String,
+        message: String,
+    },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -342,6 +507,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
     };
     actions.push(Action::Unshare);
     let mut sources = Vec::new();
+    let mut missing_images = Vec::new();
     let mut nspawn_mounts = Vec::new();
 
     // The stage1 root: mount points, the merged-/usr links, a user database to start from, and
@@ -410,6 +576,106 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                     target,
                 });
             }
+            Step::Image {
+                app,
+                reference,
+                target,
+                read_only,
+                given,
+                environment,
+            } => {
+                let Some(image) = host.images.found.get(reference) else {
+                    missing_images.push(MissingImage {
+                        app: app.clone(),
+                        reference: reference.clone(),
+                        store: host.images.store.clone(),
+                    });
+                    continue;
+                };
+                let state = tree.join("state").join(app);
+                // The state directory is named in overlayfs options and in nspawn's
+                // `--bind-ro=SOURCE:TARGET`, the image's root in the overlay's.
+                for (what, p) in [
+                    ("the pod's state directory", &state),
+                    ("the image's root", &image.root),
+                ] {
+                    if !crate::escape::overlay_safe(&p.to_string_lossy()) {
+                        return Err(LaunchError::BadPlan {
+                            path: tree.join("mounts.toml"),
+                            message: format!("app {app}: {what} {} has a `,`, `:` or `\\`, which overlayfs and nspawn cannot be given", p.display()),
+                        });
+                    }
+                }
+                let target = inside(&root, target);
+                sources.push(image.root.clone());
+                if *read_only {
+                    actions.push(Action::Mkdir(target.clone()));
+                    actions.push(Action::Bind {
+                        source: image.root.clone(),
+                        target,
+                        read_only: true,
+                    });
+                } else {
+                    for d in ["upper", "work"] {
+                        actions.push(Action::Mkdir(state.join(d)));
+                    }
+                    actions.push(Action::Mkdir(target.clone()));
+                    actions.push(Action::Overlay {
+                        lower: image.root.clone(),
+                        upper: state.join("upper"),
+                        work: state.join("work"),
+                        target,
+                    });
+                }
+                let has = |key: &str| given.iter().any(|g| g == key);
+                let drop = defaults::drop_in(
+                    app,
+                    reference,
+                    &image.digest,
+                    &image.defaults,
+                    defaults::Given {
+                        exec: has("exec"),
+                        working_directory: has("workingDirectory"),
+                        user: has("user"),
+                        environment,
+                    },
+                )
+                .map_err(|message| LaunchError::ImageConfig {
+                    app: app.clone(),
+                    reference: reference.clone(),
+                    message,
+                })?;
+                // A drop-in for the app's unit in the pod's /run (nspawn's tmpfs), where
+                // systemd reads drop-ins too: the tree's rootfs stays as it was built.
+                let dir = state.join("image");
+                actions.push(Action::Mkdir(dir.clone()));
+                actions.push(Action::Write {
+                    path: dir.join(IMAGE_DROP_IN),
+                    content: drop.text,
+                    what: format!("the defaults app {app} takes from its image"),
+                });
+                nspawn_mounts.push(format!(
+                    "--bind-ro={}:{}",
+                    dir.display(),
+                    image_drop_in_dir(app)
+                ));
+                if !drop.users.is_empty() || !drop.groups.is_empty() {
+                    actions.push(Action::Names {
+                        app: app.clone(),
+                        image: image.root.clone(),
+                        etc: root.join("etc"),
+                        users: drop.users,
+                        groups: drop.groups,
+                    });
+                }
+                if drop.uid.is_some() || drop.gid.is_some() {
+                    actions.push(Action::Ids {
+                        etc: root.join("etc"),
+                        uid: drop.uid,
+                        gid: drop.gid,
+                    });
+                }
+            }
             Step::BindHost {
                 source,
                 target,
@@ -469,7 +735,12 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                         | Step::Overlay { source, target, .. }
                             if *target == image_root =>
                         {
-                            Some(PathBuf::from(source))
+                            Some(Some(PathBuf::from(source)))
+                        }
+                        Step::Image {
+                            reference, target, ..
+                        } if *target == image_root => {
+                            Some(host.images.found.get(reference).map(|i| i.root.clone()))
                         }
                         _ => None,
                     })
@@ -477,6 +748,8 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                         path: tree.join("mounts.toml"),
                         message: format!("app {app}: names, but no image is bound for it"),
                     })?;
+                // An image the store lacks is reported as such.
+                let Some(image) = image else { continue };
                 actions.push(Action::Names {
                     app: app.clone(),
                     image,
@@ -547,7 +820,17 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         actions,
         argv,
         sources,
+        missing_images,
     })
+}
+
+/// The name of the drop-in the launcher writes for an app whose image is a reference.
+pub const IMAGE_DROP_IN: &str = "50-image.conf";
+
+/// Where in the pod the drop-in directory of an app's image defaults is bound: a directory
+/// systemd reads drop-ins from, on the pod's own `/run`.
+pub fn image_drop_in_dir(app: &str) -> String {
+    ["/run/systemd/system/", app, ".service.d"].concat()
 }
 
 /// The plan names a controller's directory `/sys/fs/cgroup/<controller>`; where the host mounts
@@ -571,6 +854,9 @@ fn host_hierarchy_target(target: &str, controller: &str, base: &Path) -> String 
 pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBuf, LaunchError> {
     if need_root && crate::sys::effective_uid() != 0 {
         return Err(LaunchError::NotRoot);
+    }
+    if let Some(m) = launch.missing_images.first() {
+        return Err(LaunchError::MissingImage(m.clone()));
     }
     let nspawn = find_in_path("systemd-nspawn").ok_or(LaunchError::NoNspawn)?;
     for s in &launch.sources {
@@ -602,9 +888,23 @@ pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBu
 /// mount point below an app's root against symbolic links in that app's image. Every problem
 /// found is returned.
 pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
-    let mut problems = Vec::new();
-    if let Err(e) = preflight(launch, host, false) {
-        problems.push(e);
+    let mut problems: Vec<LaunchError> = launch
+        .missing_images
+        .iter()
+        .cloned()
+        .map(LaunchError::MissingImage)
+        .collect();
+    match preflight(launch, host, false) {
+        Err(LaunchError::MissingImage(_)) => {
+            // Listed above; the rest of preflight still applies.
+            let rest = Launch {
+                missing_images: Vec::new(),
+                ..launch.clone()
+            };
+            problems.extend(preflight(&rest, host, false).err());
+        }
+        Err(e) => problems.push(e),
+        Ok(_) => {}
     }
     // Each app's root in the tree and the image it shows, as the plan binds them.
     let root = root_of(&launch.actions);
@@ -624,6 +924,13 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
             {
                 Some((inside(root, target), PathBuf::from(source)))
             }
+            Step::Image {
+                reference, target, ..
+            } => host
+                .images
+                .found
+                .get(reference)
+                .map(|i| (inside(root, target), i.root.clone())),
             _ => None,
         })
         .collect();
@@ -866,6 +1173,10 @@ fn perform(actions: &[Action]) -> Result<Vec<std::os::fd::OwnedFd>, LaunchError>
                     return Err(e);
                 }
             }
+            Action::Write { path, content, .. } => {
+                fs::write(path, content).map_err(io_err("write", path))?
+            }
+            Action::Ids { etc, uid, gid } => add_ids(etc, *uid, *gid)?,
             Action::Volume {
                 path,
                 mode,
@@ -1005,6 +1316,39 @@ fn add_names(
     }
     if write && pod_db != pod_db_before {
         fs::write(db, pod_db).map_err(io_err("write", db))?;
+    }
+    Ok(())
+}
+
+/// Adds `podc-uid-N`/`podc-gid-N` entries (as the tree's sysusers.d does for the manifest's ids)
+/// for a numeric uid and gid the pod's `etc/passwd` and `etc/group` lack.
+fn add_ids(etc: &Path, uid: Option<(u32, u32)>, gid: Option<u32>) -> Result<(), LaunchError> {
+    let has_id = |text: &str, id: u32| {
+        text.lines()
+            .any(|l| l.split(':').nth(2).and_then(|f| f.parse::<u32>().ok()) == Some(id))
+    };
+    let add = |file: &str, id: u32, entry: String| -> Result<(), LaunchError> {
+        let path = etc.join(file);
+        let mut text = fs::read_to_string(&path).unwrap_or_default();
+        if has_id(&text, id) {
+            return Ok(());
+        }
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&entry);
+        fs::write(&path, text).map_err(io_err("write", &path))
+    };
+    let groups = gid.into_iter().chain(uid.map(|(_, g)| g));
+    for g in groups {
+        add("group", g, format!("podc-gid-{g}:x:{g}:\n"))?;
+    }
+    if let Some((u, g)) = uid {
+        add(
+            "passwd",
+            u,
+            format!("podc-uid-{u}:x:{u}:{g}:podc app user:/:/usr/sbin/nologin\n"),
+        )?;
     }
     Ok(())
 }

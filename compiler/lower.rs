@@ -10,9 +10,10 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::escape;
+use crate::image::Reference;
 use crate::manifest::{Activation, CgroupVersion, IdOrName, Protocol, Relax, Restart, Start};
 use crate::mountplan::{self, Controller, MountPlan, Step};
-use crate::pod::{App, CpuWeight, Filter, Limits, Pod, Port, VolumeKind};
+use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, Port, VolumeKind};
 use crate::target::{Feature, Target};
 
 /// Where the tree is installed on the host, and where podc is; both absolute paths.
@@ -432,31 +433,39 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         unit.push(d("Requires", requires.join(" ")));
     }
 
-    let run = vec![
-        d(
-            "Type",
-            if t.has(Feature::TypeExec) {
-                "exec"
-            } else {
-                "simple"
-            },
-        ),
-        d("ExecStart", escape::exec_line(&a.exec)),
-        d(
-            "Restart",
-            match a.restart {
-                Restart::No => "no",
-                Restart::OnFailure => "on-failure",
-                Restart::Always => "always",
-            },
-        ),
-    ];
+    let mut run = vec![d(
+        "Type",
+        if t.has(Feature::TypeExec) {
+            "exec"
+        } else {
+            "simple"
+        },
+    )];
+    // Without exec the image's Entrypoint and Cmd are the command: `podc launch` writes
+    // ExecStart= into the app's drop-in.
+    if a.given.exec {
+        run.push(d("ExecStart", escape::exec_line(&a.exec)));
+    }
+    run.extend([d(
+        "Restart",
+        match a.restart {
+            Restart::No => "no",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        },
+    )]);
 
-    let mut root = vec![
-        d("RootDirectory", app_root(&a.name)),
-        d("MountAPIVFS", "yes"),
-        d("WorkingDirectory", escape::verbatim(&a.working_directory)),
-    ];
+    let mut root = vec![match &a.image {
+        Image::Path(_) => d("RootDirectory", app_root(&a.name)),
+        Image::Reference(r) => commented("RootDirectory", app_root(&a.name), image_comment(a, r)),
+    }];
+    root.push(d("MountAPIVFS", "yes"));
+    if a.given.working_directory {
+        root.push(d(
+            "WorkingDirectory",
+            escape::verbatim(&a.working_directory),
+        ));
+    }
     // systemd mounts a fresh /run (MountAPIVFS=) and /dev (MountAPIVFS=, PrivateDevices=) over
     // the app's root, which would hide volumes bound there; so the launcher binds such a volume
     // beside the app's root, and BindPaths= (applied after those mounts) puts it in place.
@@ -472,7 +481,10 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         ));
     }
 
-    let mut identity = vec![d("User", id(&a.user)), d("Group", id(&a.group))];
+    let mut identity = Vec::new();
+    if a.given.user {
+        identity.extend([d("User", id(&a.user)), d("Group", id(&a.group))]);
+    }
     if !a.supplementary_groups.is_empty() {
         let groups: Vec<String> = a.supplementary_groups.iter().map(id).collect();
         identity.push(d("SupplementaryGroups", groups.join(" ")));
@@ -528,6 +540,37 @@ fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         sandbox,
         cgroup: cgroup.to_string(),
     }
+}
+
+/// The comment above an app's `RootDirectory=` when its image is a reference: what runs, and
+/// what the image's config supplies (the launcher's drop-in `50-image.conf`).
+fn image_comment(a: &App, r: &Reference) -> String {
+    let mut from_image = Vec::new();
+    if !a.given.exec {
+        from_image.push("command");
+    }
+    if !a.given.working_directory {
+        from_image.push("working directory");
+    }
+    if !a.given.user {
+        from_image.push("user");
+    }
+    from_image.push(if a.environment.is_empty() {
+        "environment"
+    } else {
+        "environment not set here"
+    });
+    format!(
+        "image: {r} ({}, resolved by podc launch from the image store; its config gives: {}, in the drop-in {}/{})",
+        if r.digest.is_some() {
+            "pinned"
+        } else {
+            "tag, resolved at launch"
+        },
+        from_image.join(", "),
+        crate::launch::image_drop_in_dir(&a.name),
+        crate::launch::IMAGE_DROP_IN,
+    )
 }
 
 /// The capability bounding set Docker and rkt gave every app (measured under nspawn: a root
@@ -858,18 +901,33 @@ fn plan(pod: &Pod) -> MountPlan {
     for a in &pod.apps {
         let root = app_root(&a.name);
         // The image itself never changes: read-only as it is, or with an overlay of the pod's.
-        steps.push(if a.read_only_rootfs {
-            Step::BindHost {
-                source: a.image.clone(),
+        steps.push(match &a.image {
+            Image::Reference(r) => Step::Image {
+                app: a.name.clone(),
+                reference: r.to_string(),
+                target: root.clone(),
+                read_only: a.read_only_rootfs,
+                given: [
+                    (a.given.exec, "exec"),
+                    (a.given.working_directory, "workingDirectory"),
+                    (a.given.user, "user"),
+                ]
+                .into_iter()
+                .filter(|(given, _)| *given)
+                .map(|(_, key)| key.to_string())
+                .collect(),
+                environment: a.environment.keys().cloned().collect(),
+            },
+            Image::Path(source) if a.read_only_rootfs => Step::BindHost {
+                source: source.clone(),
                 target: root.clone(),
                 read_only: true,
-            }
-        } else {
-            Step::Overlay {
+            },
+            Image::Path(source) => Step::Overlay {
                 app: a.name.clone(),
-                source: a.image.clone(),
+                source: source.clone(),
                 target: root.clone(),
-            }
+            },
         });
         let names = |ids: &mut dyn Iterator<Item = &IdOrName>| -> Vec<String> {
             let mut v: Vec<String> = ids

@@ -213,18 +213,24 @@ pub struct App {
         length(min = 1, max = 63)
     )]
     pub name: String,
-    /// Absolute path of the app's root filesystem on the target host.
+    /// The app's root filesystem: an absolute path on the target host, or an OCI image
+    /// reference with its registry (`registry.example/name:tag`, best pinned with
+    /// `@sha256:<digest>`), resolved by `podc launch` from the host's image store.
     pub image: String,
-    /// Command and arguments; exec[0] is an absolute path inside the image.
+    /// Command and arguments; exec[0] is an absolute path inside the image. Required for an
+    /// image given by path; for an image by reference the image's Entrypoint and Cmd are the
+    /// default.
     #[schemars(length(min = 1))]
-    pub exec: Vec<String>,
-    /// User to run as: a uid or a user name. Default 0.
+    pub exec: Option<Vec<String>>,
+    /// User to run as: a uid or a user name. Default 0 (for an image by reference, when
+    /// neither user nor group is given: the image's User).
     pub user: Option<IdOrName>,
     /// Group to run as: a gid or a group name. Default 0.
     pub group: Option<IdOrName>,
     /// Additional groups.
     pub supplementary_groups: Option<Vec<IdOrName>>,
-    /// Absolute working directory inside the image. Default /.
+    /// Absolute working directory inside the image. Default / (for an image by reference: the
+    /// image's WorkingDir, else /).
     pub working_directory: Option<String>,
     /// Environment variables.
     #[serde(default)]

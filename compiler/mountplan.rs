@@ -56,6 +56,10 @@ impl std::fmt::Display for Controller {
     }
 }
 
+/// What an `image` step's `given` may list: the settings the manifest gave itself, which the
+/// image's config then does not supply.
+pub const GIVEN: [&str; 3] = ["exec", "workingDirectory", "user"];
+
 /// Format version of `mounts.toml`.
 pub const FORMAT: u32 = 1;
 
@@ -133,6 +137,23 @@ pub enum Step {
         app: String,
         source: String,
         target: String,
+    },
+    /// An app's image by reference: the launcher resolves `reference` from the host's image
+    /// store and mounts the image's root at `target` as an overlay (like [`Step::Overlay`]), or
+    /// read-only (`readOnly`, like a read-only [`Step::BindHost`]); the image's root is never
+    /// written. Its config supplies the settings the manifest left out: the command unless
+    /// `given` has `exec`, the working directory unless `workingDirectory`, the user unless
+    /// `user`, and every environment variable not in `environment` (the names the manifest
+    /// sets), written as a drop-in for the app's unit.
+    Image {
+        app: String,
+        reference: String,
+        target: String,
+        read_only: bool,
+        #[serde(default)]
+        given: Vec<String>,
+        #[serde(default)]
+        environment: Vec<String>,
     },
     /// Bind a host path into the pod's root before nspawn starts.
     BindHost {
@@ -216,6 +237,21 @@ impl MountPlan {
                     line(&mut out, "app", app);
                     line(&mut out, "source", source);
                     line(&mut out, "target", target);
+                }
+                Step::Image {
+                    app,
+                    reference,
+                    target,
+                    read_only,
+                    given,
+                    environment,
+                } => {
+                    line(&mut out, "app", app);
+                    line(&mut out, "reference", reference);
+                    line(&mut out, "target", target);
+                    line(&mut out, "readOnly", *read_only);
+                    line(&mut out, "given", given);
+                    line(&mut out, "environment", environment);
                 }
                 Step::BindHost {
                     source,
@@ -307,6 +343,7 @@ impl Step {
         match self {
             Step::MakeVolume { .. } => "make-volume",
             Step::Overlay { .. } => "overlay",
+            Step::Image { .. } => "image",
             Step::BindHost { .. } => "bind-host",
             Step::BindVolume { .. } => "bind-volume",
             Step::Names { .. } => "names",
@@ -359,6 +396,30 @@ impl Step {
                 let want = crate::lower::app_root(app);
                 if *target != want {
                     return Err(format!("target {target:?} is not {want:?}"));
+                }
+            }
+            Step::Image {
+                app,
+                reference,
+                target,
+                given,
+                environment,
+                ..
+            } => {
+                if !apps.contains(app) {
+                    return Err(format!("app {app:?} is not an app of the pod"));
+                }
+                crate::image::Reference::parse(reference)
+                    .map_err(|e| format!("reference {reference:?}: {e}"))?;
+                let want = crate::lower::app_root(app);
+                if *target != want {
+                    return Err(format!("target {target:?} is not {want:?}"));
+                }
+                if let Some(g) = given.iter().find(|g| !GIVEN.contains(&g.as_str())) {
+                    return Err(format!("given {g:?} is not one of {}", GIVEN.join(", ")));
+                }
+                if let Some(n) = environment.iter().find(|n| !escape::is_env_name(n)) {
+                    return Err(format!("environment {n:?} is not a variable name"));
                 }
             }
             Step::BindHost { source, target, .. } => {

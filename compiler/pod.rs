@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use std::net::IpAddr;
 
+use crate::image::Reference;
 use crate::manifest::{Activation, IdOrName, Network, Protocol, Relax, Restart, Start};
 use crate::target::Target;
 
@@ -103,11 +104,33 @@ pub enum VolumeKind {
     Empty { mode: u32, uid: u32, gid: u32 },
 }
 
+/// Where an app's root filesystem comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+    /// A root filesystem directory on the host.
+    Path(String),
+    /// An OCI image the launcher resolves from the host's image store; its config supplies
+    /// what the manifest leaves out (see [`App::given`]).
+    Reference(Reference),
+}
+
+/// Which of the settings an image's config can supply the manifest gave itself. For an
+/// image by path every one counts as given (the defaults are podc's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Given {
+    pub exec: bool,
+    pub working_directory: bool,
+    /// `user` or `group` (either one means the image's `User` is not used).
+    pub user: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
     pub name: String,
-    pub image: String,
+    pub image: Image,
+    /// Empty only for an image by reference whose config gives the command.
     pub exec: Vec<String>,
+    pub given: Given,
     pub user: IdOrName,
     pub group: IdOrName,
     pub supplementary_groups: Vec<IdOrName>,

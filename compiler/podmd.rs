@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use crate::escape;
 use crate::lower::{cpu_percent, DEFAULT_CAPABILITIES};
 use crate::manifest::{Activation, IdOrName, Relax, Restart, Start};
-use crate::pod::{CpuWeight, Filter, Limits, Pod, VolumeKind};
+use crate::pod::{CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
 
 /// The body of POD.md (everything after its header line).
 pub fn pod_md(pod: &Pod) -> String {
@@ -66,10 +66,23 @@ pub fn pod_md(pod: &Pod) -> String {
         o.push_str(&a.name);
         o.push_str("\n\n| Setting | Value |\n|---|---|\n");
         key(o, "Image");
-        escape::push_markdown_cell(o, &a.image);
+        match &a.image {
+            Image::Path(p) => escape::push_markdown_cell(o, p),
+            Image::Reference(r) => {
+                escape::push_markdown_cell(o, &r.to_string());
+                o.push_str(if r.digest.is_some() {
+                    " (pinned)"
+                } else {
+                    " (tag, resolved at launch)"
+                });
+            }
+        }
         end(o);
         // Each word as a JSON-style quoted string, so that spaces and empty words show.
         key(o, "Command");
+        if !a.given.exec {
+            o.push_str("the image's Entrypoint and Cmd");
+        }
         for (i, w) in a.exec.iter().enumerate() {
             if i > 0 {
                 o.push(' ');
@@ -87,13 +100,25 @@ pub fn pod_md(pod: &Pod) -> String {
         }
         end(o);
         key(o, "Working directory");
-        escape::push_markdown_cell(o, &a.working_directory);
+        if a.given.working_directory {
+            escape::push_markdown_cell(o, &a.working_directory);
+        } else {
+            o.push_str("the image's WorkingDir, else /");
+        }
         end(o);
         key(o, "User");
-        id(o, &a.user);
+        if a.given.user {
+            id(o, &a.user);
+        } else {
+            o.push_str("the image's User, else 0");
+        }
         end(o);
         key(o, "Group");
-        id(o, &a.group);
+        if a.given.user {
+            id(o, &a.group);
+        } else {
+            o.push_str("the image's User, else 0");
+        }
         if !a.supplementary_groups.is_empty() {
             o.push_str(" (supplementary: ");
             for (i, g) in a.supplementary_groups.iter().enumerate() {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::codes::{self, Code};
 use crate::diag::{nearest, Diagnostic};
 use crate::escape;
+use crate::image::Reference;
 use crate::limits;
 use crate::linux;
 use crate::manifest::{self, CgroupVersion, IdOrName, Manifest};
@@ -684,8 +685,14 @@ fn resolve_app(
     volumes: &BTreeMap<String, bool>,
     t: Target,
 ) -> App {
-    check_name_and_image(c, path, a);
-    check_command(c, path, a);
+    let (image, image_valid) = check_name_and_image(c, path, a);
+    // An image that is neither a path nor a reference has its error; no second one for exec.
+    check_command(
+        c,
+        path,
+        a,
+        !image_valid || matches!(image, pod::Image::Reference(_)),
+    );
     let (user, group, supplementary_groups, working_directory) = resolve_identity(c, path, a);
     let iso = a.isolators.clone().unwrap_or_default();
     let iso_path = join_key(path, "isolators");
@@ -711,8 +718,16 @@ fn resolve_app(
 
     App {
         name: a.name.clone(),
-        image: a.image.clone(),
-        exec: a.exec.clone(),
+        given: pod::Given {
+            exec: a.exec.is_some() || !matches!(image, pod::Image::Reference(_)),
+            working_directory: a.working_directory.is_some()
+                || !matches!(image, pod::Image::Reference(_)),
+            user: a.user.is_some()
+                || a.group.is_some()
+                || !matches!(image, pod::Image::Reference(_)),
+        },
+        image,
+        exec: a.exec.clone().unwrap_or_default(),
         user,
         group,
         supplementary_groups,
@@ -970,8 +985,10 @@ fn check_ports(
     }
 }
 
-/// The app's name (the Name rule, not reserved) and image path.
-fn check_name_and_image(c: &mut Checker, path: &str, a: &manifest::App) {
+/// The app's name (the Name rule, not reserved) and its image: an absolute path, or else an
+/// OCI reference (a path that breaks a rule is still reported as a path: it starts with `/`).
+/// Whether the image is one of the two (an invalid path still counts: it is a path).
+fn check_name_and_image(c: &mut Checker, path: &str, a: &manifest::App) -> (pod::Image, bool) {
     let name_path = join_key(path, "name");
     let reserved = RESERVED_APP_NAMES.contains(&a.name.as_str())
         || RESERVED_APP_PREFIXES.iter().any(|p| a.name.starts_with(p));
@@ -983,26 +1000,77 @@ fn check_name_and_image(c: &mut Checker, path: &str, a: &manifest::App) {
                 RESERVED_APP_PREFIXES.join(" or ")
             ));
     }
-    if c.abs_path(&join_key(path, "image"), "image", &a.image)
+    let image_path = join_key(path, "image");
+    if !a.image.starts_with('/') {
+        return match Reference::parse(&a.image) {
+            Ok(r) => (pod::Image::Reference(r), true),
+            Err(why) => {
+                c.value(
+                    codes::IMAGE_REFERENCE,
+                    &image_path,
+                    format!(
+                        "image {} is not an absolute path, nor an image reference: {why}",
+                        show(&a.image)
+                    ),
+                )
+                .help = Some(if a.image.contains('/') && !a.image.contains([':', '@']) {
+                    format!(
+                        "a root filesystem is named by its absolute path (`/{}`); an image by a \
+                         reference with its registry (`registry.example/name:tag`, best pinned \
+                         with `@sha256:<digest>`)",
+                        a.image
+                    )
+                } else {
+                    "give the root filesystem's absolute path, or a reference with its registry: \
+                     `registry.example/name:tag`, best pinned with `@sha256:<digest>`"
+                        .into()
+                });
+                (pod::Image::Path(a.image.clone()), false)
+            }
+        };
+    }
+    if c.abs_path(&image_path, "image", &a.image)
         && !a.read_only_rootfs.unwrap_or(false)
         && !escape::overlay_safe(&a.image)
     {
         c.value(codes::PATH_UNWRITABLE, &join_key(path, "image"), format!("image {} has a `,`, `:` or `\\`, which cannot be named as the lower layer of the overlay that keeps the image unchanged", show(&a.image)))
             .help = Some("move the image, or set readOnlyRootfs: true (then it is bound read-only, with no overlay)".into());
     }
+    (pod::Image::Path(a.image.clone()), true)
 }
 
 /// The command line and environment: what systemd and the kernel can pass to the program.
-fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
+/// `exec_optional`: the image is a reference (or not valid at all).
+fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec_optional: bool) {
     let exec_path = join_key(path, "exec");
-    if a.exec.is_empty() {
+    let no_exec = Vec::new();
+    let exec = match &a.exec {
+        Some(e) => e,
+        None if exec_optional => &no_exec,
+        None => {
+            c.key(
+                codes::EXEC_MISSING,
+                &join_key(path, "image"),
+                format!(
+                    "app {} gives no exec, and its image is a path: a root filesystem has no command of its own",
+                    show(&a.name)
+                ),
+            )
+            .help = Some(
+                "add `exec: [/path/to/program, args...]`; only an image by reference (with its config's Entrypoint and Cmd) may leave it out"
+                    .into(),
+            );
+            &no_exec
+        }
+    };
+    if a.exec.as_ref().is_some_and(|e| e.is_empty()) {
         c.value(
             codes::EXEC_EMPTY,
             &exec_path,
             "exec needs at least the program to run",
         );
     }
-    for (i, arg) in a.exec.iter().enumerate() {
+    for (i, arg) in exec.iter().enumerate() {
         let p = || join_index(&exec_path, i);
         if escape::has_nul(arg) {
             c.value(
@@ -1029,20 +1097,19 @@ fn check_command(c: &mut Checker, path: &str, a: &manifest::App) {
         }
     }
 
-    for (i, arg) in a.exec.iter().enumerate() {
+    for (i, arg) in exec.iter().enumerate() {
         if escape::exec_string_bytes(arg) > escape::MAX_ARG_STRLEN {
             c.value(codes::ARG_TOO_LONG, &join_index(&exec_path, i), format!("argument of {} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", arg.len(), escape::MAX_ARG_STRLEN - 1));
         }
     }
     // Quoting at most quadruples a byte: only a line that might be too long is built to measure.
-    let bound: usize = a.exec.iter().map(|s| 4 * s.len() + 3).sum();
+    let bound: usize = exec.iter().map(|s| 4 * s.len() + 3).sum();
     if bound + "ExecStart=".len() >= limits::MAX_UNIT_LINE
-        && escape::exec_line(&a.exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE
+        && escape::exec_line(exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE
     {
         c.value(codes::LINE_TOO_LONG, &exec_path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
     }
-    let args_total: usize = a
-        .exec
+    let args_total: usize = exec
         .iter()
         .map(|s| escape::exec_string_bytes(s))
         .chain(
@@ -1543,6 +1610,22 @@ fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
             .help = Some(format!(
                 "lower the app's {key} to at most the pod's, or raise the pod's"
             ));
+        }
+        if let pod::Image::Reference(r) = &app.image {
+            if r.digest.is_none() {
+                c.value(
+                    codes::IMAGE_UNPINNED,
+                    &join_key(&path, "image"),
+                    format!(
+                        "image {r} is not pinned by digest: what runs is whatever the image store \
+                         holds for the tag when the pod is launched, not what was reviewed"
+                    ),
+                )
+                .help = Some(format!(
+                    "pin it: `{}@sha256:<digest>` (`podc image pull {r}` prints the digest)",
+                    r.name()
+                ));
+            }
         }
         let root = matches!(&app.user, IdOrName::Id(0))
             || matches!(&app.user, IdOrName::Name(n) if n == "root");

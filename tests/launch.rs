@@ -57,6 +57,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         systemd: true,
         machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
         listen_fds: None,
+        images: Default::default(),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -437,6 +438,8 @@ struct Pod {
     started: Instant,
     /// A command `podc launch` runs under (as `systemd-socket-activate -l ADDR`), if any.
     wrapper: Vec<String>,
+    /// Environment for `podc launch` (`PODC_IMAGE_STORE`).
+    env: Vec<(String, PathBuf)>,
 }
 
 impl Pod {
@@ -484,6 +487,7 @@ impl Pod {
             child: None,
             started: Instant::now(),
             wrapper: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -509,6 +513,7 @@ impl Pod {
             .arg(env!("CARGO_BIN_EXE_podc"))
             .arg("launch")
             .arg(&self.tree)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -1703,6 +1708,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         systemd: true,
         machine_id: None,
         listen_fds,
+        images: Default::default(),
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
@@ -1723,5 +1729,388 @@ fn launch_binds_published_ports_unless_handed_them() {
     assert!(
         wrong.to_string().contains("1 sockets were handed"),
         "{wrong}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images by reference (#13).
+
+/// The OCI layout `layout` with image `tag`: busybox (with `sh`, `id`, `pwd`, `cat`, `echo`;
+/// no mount points: systemd makes them in the pod's layer), `/srv/hello` owned by 1000:1000, a
+/// user `hello` (1000:1000) in its `/etc/passwd`, and a config with every default podc takes:
+/// Entrypoint (a bare name, found in the image's PATH) + Cmd, Env, WorkingDir and `user`. The
+/// app writes what it got to `/out/<out>`. Returns the manifest's digest.
+fn config_image(layout: &Path, tag: &str, user: &str, out: &str) -> String {
+    use common::images;
+    images::busybox_layout(layout, tag, &[]);
+    images::change_layer(layout, tag, |rootfs| {
+        fs::create_dir_all(rootfs.join("srv/hello")).unwrap();
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin/pwd")).unwrap();
+        fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nhello:x:1000:1000::/srv/hello:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(rootfs.join("etc/group"), "root:x:0:\nhello:x:1000:\n").unwrap();
+        std::os::unix::fs::chown(rootfs.join("srv/hello"), Some(1000), Some(1000)).unwrap();
+        fs::write(rootfs.join("srv/hello/file"), "original\n").unwrap();
+        std::os::unix::fs::chown(rootfs.join("srv/hello/file"), Some(1000), Some(1000)).unwrap();
+    });
+    let script = format!(
+        "echo \"$GREETING $FROM_MANIFEST in $(pwd) as $(id -u):$(id -g)\" > /out/{out} \
+         && echo changed > /srv/hello/file && cat /srv/hello/file > /out/{out}-wrote"
+    );
+    let image = format!("{}:{tag}", layout.display());
+    images::run(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--config.entrypoint=sh",
+        "--config.cmd=-c",
+        &format!("--config.cmd={script}"),
+        "--config.env=PATH=/bin",
+        "--config.env=GREETING=hello-from-the-image-config",
+        "--config.env=FROM_MANIFEST=image-lost",
+        "--config.workingdir=/srv/hello",
+        &format!("--config.user={user}"),
+    ]));
+    images::layout_manifest(layout, tag).0
+}
+
+/// A pod whose app names a digest-pinned image and gives no exec, user or working directory
+/// runs from the image store: the image's Entrypoint + Cmd, Env (where the manifest sets no
+/// such name), WorkingDir and User apply; the app writes to its root; and the image's root in
+/// the store is byte for byte what it was. A pod naming an image the store lacks fails,
+/// naming the app and `podc image pull`.
+#[test]
+fn e2e_an_image_by_reference_runs_with_its_config_defaults() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layout_dir = tempfile::tempdir().unwrap();
+    let layout = layout_dir.path().join("layout");
+    // One image runs as `uid:gid`, the other as a user name its /etc/passwd has.
+    let digest = config_image(&layout, "1", "1000:1000", "ids");
+    let named = config_image(&layout, "2", "hello", "named");
+    let reference = format!("127.0.0.1:5000/podc/hello@{digest}");
+    for tag in ["1", "2"] {
+        let o = podc()
+            .args(["image", "import"])
+            .arg(&layout)
+            .args(["--name", &format!("127.0.0.1:5000/podc/hello:{tag}")])
+            .env("PODC_IMAGE_STORE", store.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let resolve = |r: &str| {
+        podc::image::store::Store::read_only(store.path())
+            .resolve(&podc::image::Reference::parse(r).unwrap())
+            .unwrap()
+    };
+    let image = resolve(&reference);
+    let named_root = resolve(&format!("127.0.0.1:5000/podc/hello@{named}")).root;
+    let hash =
+        || [&image.root, &named_root].map(|r| (common::images::tree_listing(r), tree_state(r)));
+    let before = hash();
+
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-ref
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: hello
+    image: {reference}
+    environment:
+      FROM_MANIFEST: manifest-wins
+    mounts: [{{volume: out, path: /out}}]
+  - name: named
+    image: 127.0.0.1:5000/podc/hello@{named}
+    mounts: [{{volume: out, path: /out}}]
+"#
+    );
+    let mut pod = Pod::build("e2e-ref", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    // The dry run shows the resolved root and the drop-in with the defaults.
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        shown.contains(&format!(
+            "mount overlay {} (image, unchanged)",
+            image.root.display()
+        )),
+        "{shown}"
+    );
+    for want in [
+        "ExecStart=\"/bin/sh\" \"-c\"",
+        "WorkingDirectory=/srv/hello",
+        "User=1000",
+        "Group=1000",
+        "Environment=\"GREETING=hello-from-the-image-config\"",
+        "--bind-ro=",
+    ] {
+        assert!(shown.contains(want), "{want}: {shown}");
+    }
+    let hello_drop_in: String = shown
+        .split("state/hello/image/50-image.conf")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    assert!(hello_drop_in.contains("User=1000"), "{shown}");
+    assert!(
+        !hello_drop_in.contains("image-lost"),
+        "the manifest's variable wins: {shown}"
+    );
+    assert!(shown.contains("    User=hello\n"), "{shown}");
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success()
+            && String::from_utf8_lossy(&o.stdout).contains("this host can launch it"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A store someone else owns is refused (its owner could swap a root under the pod).
+    std::os::unix::fs::lchown(store.path(), Some(1234), None).unwrap();
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    std::os::unix::fs::lchown(store.path(), Some(0), None).unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("owned by uid 1234, not by root"), "{err}");
+    // The units stay as built (the drop-in lives in the pod's /run).
+    let unit = pod.tree.join("rootfs/etc/systemd/system/hello.service");
+    let unit_before = fs::read_to_string(&unit).unwrap();
+
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(
+        pod.read("ids"),
+        "hello-from-the-image-config manifest-wins in /srv/hello as 1000:1000\n"
+    );
+    assert_eq!(pod.read("ids-wrote"), "changed\n");
+    assert_eq!(
+        pod.read("named"),
+        "hello-from-the-image-config image-lost in /srv/hello as 1000:1000\n",
+        "the other app sets no FROM_MANIFEST, so the image's applies"
+    );
+    assert_eq!(pod.read("named-wrote"), "changed\n");
+    assert_eq!(
+        fs::read_to_string(pod.tree.join("state/hello/upper/srv/hello/file")).unwrap(),
+        "changed\n",
+        "the app's write is in the pod's own layer"
+    );
+    assert_eq!(fs::read_to_string(&unit).unwrap(), unit_before);
+    assert!(
+        !pod.tree
+            .join("rootfs/etc/systemd/system/hello.service.d")
+            .exists(),
+        "the drop-in is not written into the tree"
+    );
+    assert_eq!(before, hash(), "an image's root in the store changed");
+    assert_eq!(
+        fs::read_to_string(image.root.join("srv/hello/file")).unwrap(),
+        "original\n"
+    );
+    pod.assert_nothing_left();
+
+    // A pod naming an image the store lacks fails, naming the app and the command to fetch it.
+    let other = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let gone = manifest
+        .replace(&digest, other)
+        .replace("name: e2e-ref", "name: e2e-ref-gone");
+    let mut pod = Pod::build("e2e-ref-gone", &gone, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 2, "{}", pod.log());
+    let want = format!(
+        "app hello: image 127.0.0.1:5000/podc/hello@{other} is not in the image store ({}); fetch it with: podc image pull 127.0.0.1:5000/podc/hello@{other}",
+        store.path().display()
+    );
+    assert!(pod.log().contains(&want), "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
+/// `podc launch --check` and `--dry-run` report an image the store lacks as the launch would,
+/// naming the app and `podc image pull`, and make no store; no root needed.
+#[test]
+fn launch_check_reports_an_image_missing_from_the_store() {
+    let work = tempfile::tempdir().unwrap();
+    let reference =
+        "127.0.0.1:5000/x@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let manifest = format!(
+        "podc: 1\nname: refs\napps:\n  - {{name: web, image: \"{reference}\"}}\n  - {{name: also, image: \"127.0.0.1:5000/y:1\"}}\n"
+    );
+    fs::write(work.path().join("pod.yaml"), manifest).unwrap();
+    let o = podc()
+        .current_dir(work.path())
+        .args(["build", "pod.yaml", "-o", "b"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let store = work.path().join("no-store-here");
+    for flag in ["--check", "--dry-run"] {
+        let o = podc()
+            .args(["launch", flag])
+            .arg(work.path().join("b/refs"))
+            .env("PODC_IMAGE_STORE", &store)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        for (app, r) in [("web", reference), ("also", "127.0.0.1:5000/y:1")] {
+            let want = format!(
+                "app {app}: image {r} is not in the image store ({}); fetch it with: podc image pull {r}",
+                store.display()
+            );
+            assert!(err.contains(&want), "{flag}: {want}\n{err}");
+        }
+        assert!(!store.exists(), "{flag} made the store");
+    }
+}
+
+/// The launcher's plan for an `image` step, from a store image it is handed (pure: no root,
+/// no store): an overlay or, with `readOnlyRootfs`, a read-only bind of the image's root; the
+/// drop-in with the defaults, bound into the pod's /run; the image's `User` names through the
+/// `names` machinery; and a hostile config refused, naming the app.
+#[test]
+fn image_steps_become_mounts_a_drop_in_and_names() {
+    use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+    use podc::image::defaults::Defaults;
+    let work = tempfile::tempdir().unwrap();
+    let digest = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    let reference = format!("127.0.0.1:5000/x@{digest}");
+    let manifest = format!(
+        "podc: 1\nname: refs\napps:\n  - {{name: web, image: \"{reference}\", environment: {{MINE: m}}}}\n  - {{name: ro, image: \"{reference}\", readOnlyRootfs: true, exec: [/bin/true], user: 7, group: wheel}}\n"
+    );
+    fs::write(work.path().join("pod.yaml"), manifest).unwrap();
+    let o = podc()
+        .current_dir(work.path())
+        .args(["build", "pod.yaml", "-o", "b"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = work.path().join("b/refs");
+    let root = work.path().join("image-root");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    let config = |env: &[&str]| {
+        let c = ConfigBuilder::default()
+            .entrypoint(vec!["/bin/app".to_string()])
+            .env(env.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .user("app:staff")
+            .build()
+            .unwrap();
+        ImageConfigurationBuilder::default()
+            .config(c)
+            .build()
+            .unwrap()
+    };
+    let host = |env: &[&str]| Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        machine_id: None,
+        listen_fds: None,
+        images: launch::Images {
+            store: work.path().join("store"),
+            found: [(
+                reference.clone(),
+                launch::StoreImage {
+                    digest: digest.into(),
+                    root: root.clone(),
+                    defaults: Defaults::read(&config(env), &root),
+                },
+            )]
+            .into(),
+        },
+    };
+    let l = launch::prepare(
+        &tree,
+        launch::read_plan(&tree).unwrap(),
+        &host(&["MINE=image", "THEIRS=t"]),
+    )
+    .unwrap();
+    let shown = l.to_string();
+    let r = root.display();
+    let t = tree.display();
+    for want in [
+        format!("mount overlay {r} (image, unchanged) + {t}/state/web/upper (the pod's writes) at {t}/rootfs/opt/stage2/web/rootfs"),
+        format!("bind ro {r} {t}/rootfs/opt/stage2/ro/rootfs"),
+        format!("write {t}/state/web/image/50-image.conf (the defaults app web takes from its image):"),
+        "    ExecStart=\"/bin/app\"".into(),
+        "    User=app\n    Group=staff\n".into(),
+        "    Environment=\"THEIRS=t\"".into(),
+        "    WorkingDirectory=/".into(),
+        format!("add app web's users [app] and groups [staff] with their ids in {r}/etc"),
+        // The manifest's own names read the image's database just the same.
+        format!("add app ro's users [] and groups [wheel] with their ids in {r}/etc"),
+        format!("--bind-ro={t}/state/web/image:/run/systemd/system/web.service.d"),
+        format!("--bind-ro={t}/state/ro/image:/run/systemd/system/ro.service.d"),
+    ] {
+        assert!(shown.contains(&want), "{want}\n{shown}");
+    }
+    // Each app's drop-in: the lines after its `write`, up to the next action.
+    let drop_in = |app: &str| -> String {
+        shown
+            .split(&format!("state/{app}/image/50-image.conf"))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let (web, ro) = (drop_in("web"), drop_in("ro"));
+    assert!(
+        !web.contains("MINE=image"),
+        "the manifest's variable wins:\n{web}"
+    );
+    assert!(ro.contains("Environment=\"MINE=image\""), "{ro}");
+    // The app that gives exec and user takes neither from the image.
+    assert!(!ro.contains("ExecStart") && !ro.contains("User="), "{ro}");
+    assert!(web.contains("ExecStart") && web.contains("User="), "{web}");
+    assert!(l.missing_images.is_empty());
+
+    let e = launch::prepare(
+        &tree,
+        launch::read_plan(&tree).unwrap(),
+        &host(&["BAD-NAME=x"]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "app web: image {reference}: Env name \"BAD-NAME\""
+        )),
+        "{e}"
     );
 }

@@ -41,6 +41,40 @@ fn generated_units_verify_without_warnings() {
                 units.push(p);
             }
         }
+        // An app whose image is a reference gets its defaults (the command, at least) from a
+        // drop-in the launcher writes; verify its unit with a sample of that drop-in, made by
+        // the launcher's own function, beside it (systemd-analyze reads `<unit>.d/` there).
+        let plan = podc::mountplan::MountPlan::from_toml(&files["mounts.toml"]).unwrap();
+        for step in &plan.steps {
+            if let podc::mountplan::Step::Image {
+                app,
+                reference,
+                given,
+                environment,
+                ..
+            } = step
+            {
+                let has = |k: &str| given.iter().any(|g| g == k);
+                let drop = podc::image::defaults::drop_in(
+                    app,
+                    reference,
+                    "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+                    &sample_defaults(),
+                    podc::image::defaults::Given {
+                        exec: has("exec"),
+                        working_directory: has("workingDirectory"),
+                        user: has("user"),
+                        environment,
+                    },
+                )
+                .unwrap();
+                let d = dir
+                    .path()
+                    .join(format!("rootfs/etc/systemd/system/{app}.service.d"));
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join(podc::launch::IMAGE_DROP_IN), drop.text).unwrap();
+            }
+        }
         let out = Command::new("systemd-analyze")
             .arg("verify")
             .args(&units)
@@ -73,4 +107,31 @@ fn generated_units_verify_without_warnings() {
         "systemd-analyze verify complained:\n{}",
         failures.join("\n")
     );
+}
+
+/// Image defaults as a hostile but usable image config gives them: every kind of value, with
+/// the characters systemd treats specially.
+fn sample_defaults() -> podc::image::defaults::Defaults {
+    use podc::manifest::IdOrName;
+    podc::image::defaults::Defaults {
+        command: Ok(vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            "echo \"$HOME\" 100% \\ ${X}\n;".into(),
+        ]),
+        environment: [
+            ("PATH", "/usr/bin:/bin"),
+            ("QUOTED", "a \"b\" %n $x \\"),
+            ("LINES", "one\ntwo"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Ok(v.to_string())))
+        .collect(),
+        working_directory: Ok("/srv/app 1".into()),
+        user: Ok(Some(podc::image::defaults::User {
+            user: IdOrName::Id(1000),
+            group: Some(IdOrName::Id(1000)),
+        })),
+    }
 }

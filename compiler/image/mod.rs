@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod cmd;
+pub mod defaults;
 pub mod pull;
 pub mod reference;
 pub mod registry;

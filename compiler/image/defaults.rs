@@ -1,0 +1,759 @@
+//! What an image's config supplies where the manifest is silent (#13), and the systemd drop-in
+//! the launcher writes for it.
+//!
+//! Exactly these, each only where the manifest leaves it out:
+//! - the command: `Entrypoint` + `Cmd` (when the manifest has no `exec`; an `exec` given is the
+//!   whole command line, as `podman run --entrypoint` with arguments and rkt behave);
+//! - the environment: the image's `Env`, for every name the manifest does not set;
+//! - the working directory: `WorkingDir` (else `/`);
+//! - user and group: `User` (`uid`, `uid:gid`, `name`, `name:group`, `uid:group`, `name:gid`),
+//!   when the manifest sets neither `user` nor `group` (else root).
+//!
+//! An image config is hostile input: every value is held to the rules a manifest's value is
+//! held to ([`crate::resolve`], [`crate::escape`]'s validators) and written with the same
+//! escapers; what cannot be written exactly is refused, naming the value. [`Defaults::read`]
+//! reads an image once (it looks a relative entrypoint up in the image's `PATH` inside its
+//! root, and a bare uid's group in its `/etc/passwd`, never following a link out of the
+//! root); [`drop_in`] is then a pure function of the defaults and the manifest's choices.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::escape;
+use crate::manifest::IdOrName;
+
+/// The `PATH` an image without one gets (Docker's and runc's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// An image config's defaults, each checked on its own: a value that cannot be used is an
+/// error only for an app that uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// `Entrypoint` + `Cmd`, the program an absolute path; or why there is none to use.
+    pub command: Result<Vec<String>, String>,
+    /// `Env` by name (a later entry of one name wins, as in Docker); or why an entry cannot be
+    /// used.
+    pub environment: BTreeMap<String, Result<String, String>>,
+    /// `WorkingDir` in normal form, `/` when the image has none.
+    pub working_directory: Result<String, String>,
+    /// `User`; `None` when the image has none (root).
+    pub user: Result<Option<User>, String>,
+}
+
+/// An image's `User`, parsed. `group` is `None` for a bare name: systemd then uses the user's
+/// primary group, as the pod's user database (copied from the image) gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user: IdOrName,
+    pub group: Option<IdOrName>,
+}
+
+/// What the manifest gave itself, so that the image does not supply it.
+#[derive(Debug, Clone, Copy)]
+pub struct Given<'a> {
+    pub exec: bool,
+    pub working_directory: bool,
+    pub user: bool,
+    /// The environment names the manifest sets.
+    pub environment: &'a [String],
+}
+
+/// The drop-in for one app, and what the pod's user database needs for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropIn {
+    /// The text of `50-image.conf`.
+    pub text: String,
+    /// User and group names the image's `User` names: copied from the image's own database.
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+    /// A numeric uid (with its primary gid) and gid the app runs as, which the pod's database
+    /// must know (systemd refuses to run a unit as a uid it cannot look up).
+    pub uid: Option<(u32, u32)>,
+    pub gid: Option<u32>,
+}
+
+impl Defaults {
+    /// Reads the defaults of `config`, the config of the image unpacked at `root`.
+    pub fn read(config: &oci_spec::image::ImageConfiguration, root: &Path) -> Defaults {
+        let c = config.config().clone().unwrap_or_default();
+        let mut environment = BTreeMap::new();
+        for entry in c.env().iter().flatten() {
+            let (name, value) = match entry.split_once('=') {
+                Some((n, v)) => (n, Ok(v.to_string())),
+                None => (
+                    entry.as_str(),
+                    Err(format!("Env entry {entry:?} has no `=`")),
+                ),
+            };
+            let value = value.and_then(|v| env_problem(name, &v).map_or(Ok(v), Err));
+            environment.insert(name.to_string(), value);
+        }
+        let path = match environment.get("PATH") {
+            Some(Ok(p)) => p.clone(),
+            _ => DEFAULT_PATH.to_string(),
+        };
+        Defaults {
+            command: command(
+                c.entrypoint().as_deref().unwrap_or_default(),
+                c.cmd().as_deref().unwrap_or_default(),
+                &path,
+                root,
+            ),
+            environment,
+            working_directory: working_directory(c.working_dir().as_deref()),
+            user: user(c.user().as_deref(), root),
+        }
+    }
+}
+
+/// Why `NAME=value` cannot be passed as written, if it cannot.
+fn env_problem(name: &str, value: &str) -> Option<String> {
+    if !escape::is_env_name(name) {
+        return Some(format!("Env name {name:?} is not ^[A-Za-z_][A-Za-z0-9_]*$"));
+    }
+    if escape::has_nul(value) {
+        return Some(format!("Env {name} holds a NUL character"));
+    }
+    if name.len() + 1 + escape::exec_string_bytes(value) > escape::MAX_ARG_STRLEN {
+        return Some(format!(
+            "Env {name} is longer than the kernel passes ({} bytes)",
+            escape::MAX_ARG_STRLEN - 1
+        ));
+    }
+    if escape::env_assignment(name, value).len() + "Environment=".len()
+        >= crate::limits::MAX_UNIT_LINE
+    {
+        return Some(format!("Env {name} is too long for a unit file line"));
+    }
+    None
+}
+
+/// `Entrypoint` + `Cmd`, with a bare program name looked up in `path` inside `root`.
+fn command(
+    entrypoint: &[String],
+    cmd: &[String],
+    path: &str,
+    root: &Path,
+) -> Result<Vec<String>, String> {
+    let mut argv: Vec<String> = entrypoint.iter().chain(cmd).cloned().collect();
+    if argv.is_empty() {
+        return Err("the image's config has no Entrypoint and no Cmd".into());
+    }
+    if let Some(a) = argv.iter().find(|a| escape::has_nul(a)) {
+        return Err(format!("the image's command holds a NUL character: {a:?}"));
+    }
+    let program = argv[0].clone();
+    if program.is_empty() {
+        return Err("the image's command names no program".into());
+    }
+    if !program.starts_with('/') {
+        if program.contains('/') {
+            return Err(format!(
+                "the image's program {program:?} is a relative path; podc looks up only a bare name, in the image's PATH"
+            ));
+        }
+        argv[0] = look_up(&program, path, root).ok_or_else(|| {
+            format!("the image's program {program:?} is not in its PATH ({path}) inside the image")
+        })?;
+    }
+    let program = &argv[0];
+    if let Some(problem) = escape::exec_path_problem(program) {
+        return Err(format!("the image's program {program:?} {problem}"));
+    }
+    if !escape::is_normal_abs_path(program) || program.ends_with('/') {
+        return Err(format!(
+            "the image's program {program:?} is not an absolute path in normal form"
+        ));
+    }
+    if let Some(a) = argv
+        .iter()
+        .find(|a| escape::exec_string_bytes(a) > escape::MAX_ARG_STRLEN)
+    {
+        return Err(format!(
+            "an argument of the image's command has {} bytes; the kernel passes at most {}",
+            a.len(),
+            escape::MAX_ARG_STRLEN - 1
+        ));
+    }
+    if escape::exec_line(&argv).len() + "ExecStart=".len() >= crate::limits::MAX_UNIT_LINE {
+        return Err("the image's command is too long for a unit file line".into());
+    }
+    Ok(argv)
+}
+
+/// The first `dir/name` of `path`'s absolute directories that is an executable regular file in
+/// the image, resolving links as the app will (inside its root: a link cannot lead out).
+fn look_up(name: &str, path: &str, root: &Path) -> Option<String> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return None;
+    }
+    let root_fd = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let flags = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    for dir in path.split(':').filter(|d| d.starts_with('/')) {
+        let candidate = format!("{}/{name}", dir.trim_end_matches('/'));
+        let candidate = escape::normalize(&candidate);
+        let Ok(fd) = rustix::fs::openat2(
+            &root_fd,
+            candidate.trim_start_matches('/'),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            flags,
+        ) else {
+            continue;
+        };
+        let Ok(st) = rustix::fs::fstat(&fd) else {
+            continue;
+        };
+        let regular = rustix::fs::FileType::from_raw_mode(st.st_mode).is_file();
+        if regular && st.st_mode & 0o111 != 0 {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+/// `WorkingDir`: absolute, normalized (`/app/` is `/app`), and what systemd can carry.
+fn working_directory(dir: Option<&str>) -> Result<String, String> {
+    let dir = match dir {
+        None | Some("") => return Ok("/".into()),
+        Some(d) => d,
+    };
+    if !dir.starts_with('/') {
+        return Err(format!("the image's WorkingDir {dir:?} is not absolute"));
+    }
+    if escape::has_control(dir) {
+        return Err(format!(
+            "the image's WorkingDir {dir:?} holds a control character"
+        ));
+    }
+    if dir.split('/').any(|c| c == "..") {
+        return Err(format!("the image's WorkingDir {dir:?} contains `..`"));
+    }
+    let dir = escape::normalize(dir);
+    if dir.contains('\\') || escape::loses_trailing_space(&dir) {
+        return Err(format!(
+            "the image's WorkingDir {dir:?} has a `\\` or ends with white space, which systemd cannot carry"
+        ));
+    }
+    if escape::long_component(&dir).is_some() {
+        return Err(format!(
+            "the image's WorkingDir {dir:?} has a component longer than {} bytes",
+            escape::NAME_MAX
+        ));
+    }
+    Ok(dir)
+}
+
+/// One side of `User`: a number or a name podc can write.
+fn id_or_name(s: &str, what: &str) -> Result<IdOrName, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let id: u32 = s
+            .parse()
+            .map_err(|_| format!("the image's User has {what} id {s}, which is out of range"))?;
+        if let Some(problem) = escape::id_problem(id) {
+            return Err(format!(
+                "the image's User has {what} id {id}, which {problem}"
+            ));
+        }
+        return Ok(IdOrName::Id(id));
+    }
+    if escape::is_user_name(s) && !s.is_empty() {
+        return Ok(IdOrName::Name(s.to_string()));
+    }
+    Err(format!(
+        "the image's User has {what} {s:?}, neither an id nor a valid name"
+    ))
+}
+
+/// `User`: `uid`, `uid:gid`, `name`, `name:group` (or mixed). A bare uid's group is its
+/// primary group in the image's `/etc/passwd`, else 0, as Docker and runc do.
+fn user(spec: Option<&str>, root: &Path) -> Result<Option<User>, String> {
+    let spec = match spec {
+        None | Some("") => return Ok(None),
+        Some(s) => s,
+    };
+    let (u, g) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let user = id_or_name(u, "user")?;
+    let group = match (g, &user) {
+        (Some(g), _) => Some(id_or_name(g, "group")?),
+        (None, IdOrName::Id(uid)) => Some(IdOrName::Id(primary_gid(root, *uid).unwrap_or(0))),
+        (None, IdOrName::Name(_)) => None,
+    };
+    Ok(Some(User { user, group }))
+}
+
+/// The primary gid of `uid` in the image's `/etc/passwd` (read inside the root).
+fn primary_gid(root: &Path, uid: u32) -> Option<u32> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let root_fd = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let fd = rustix::fs::openat2(
+        &root_fd,
+        "etc/passwd",
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    use std::io::Read;
+    std::fs::File::from(fd)
+        .take(4 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 4 && f[2].parse::<u32>().ok() == Some(uid))
+            .then(|| f[3].parse().ok())
+            .flatten()
+    })
+}
+
+fn id_text(v: &IdOrName) -> String {
+    match v {
+        IdOrName::Id(n) => n.to_string(),
+        IdOrName::Name(n) => escape::verbatim(n),
+    }
+}
+
+/// The drop-in `50-image.conf` for app `app` of the image `reference` (whose manifest digest is
+/// `digest`): the defaults the manifest leaves to the image, or the first one that cannot be
+/// used. `reference` went through [`crate::image::Reference::parse`] (no white space or
+/// control characters), so it is safe in a comment.
+pub fn drop_in(
+    app: &str,
+    reference: &str,
+    digest: &str,
+    d: &Defaults,
+    given: Given<'_>,
+) -> Result<DropIn, String> {
+    let mut text = format!(
+        "# Written by podc launch: the defaults image {reference} ({digest}) gives app {app}\n\
+         # where its manifest is silent. Rewritten at every launch.\n[Service]\n"
+    );
+    let mut out = DropIn {
+        text: String::new(),
+        users: Vec::new(),
+        groups: Vec::new(),
+        uid: None,
+        gid: None,
+    };
+    let mut args_total = 0;
+    if !given.exec {
+        let argv = d
+            .command
+            .as_ref()
+            .map_err(|e| format!("{e}; give the app an exec"))?;
+        args_total += argv
+            .iter()
+            .map(|a| escape::exec_string_bytes(a))
+            .sum::<usize>();
+        let _ = writeln!(text, "ExecStart={}", escape::exec_line(argv));
+    }
+    if !given.working_directory {
+        let dir = d.working_directory.as_ref().map_err(Clone::clone)?;
+        let _ = writeln!(text, "WorkingDirectory={}", escape::verbatim(dir));
+    }
+    if !given.user {
+        if let Some(u) = d.user.as_ref().map_err(Clone::clone)? {
+            let _ = writeln!(text, "User={}", id_text(&u.user));
+            if let Some(g) = &u.group {
+                let _ = writeln!(text, "Group={}", id_text(g));
+            }
+            match (&u.user, &u.group) {
+                (IdOrName::Id(uid), Some(IdOrName::Id(gid))) => out.uid = Some((*uid, *gid)),
+                (IdOrName::Id(uid), _) => out.uid = Some((*uid, *uid)),
+                (IdOrName::Name(n), _) => out.users.push(n.clone()),
+            }
+            match &u.group {
+                Some(IdOrName::Id(gid)) => out.gid = Some(*gid),
+                Some(IdOrName::Name(n)) => out.groups.push(n.clone()),
+                None => {}
+            }
+        }
+    }
+    for (name, value) in &d.environment {
+        if given.environment.contains(name) {
+            continue;
+        }
+        let value = value.as_ref().map_err(Clone::clone)?;
+        args_total += name.len() + 1 + escape::exec_string_bytes(value);
+        let _ = writeln!(text, "Environment={}", escape::env_assignment(name, value));
+    }
+    if args_total > escape::MAX_ARGS_TOTAL {
+        return Err(format!(
+            "the image's command and environment take {args_total} bytes; podc allows at most {}",
+            escape::MAX_ARGS_TOTAL
+        ));
+    }
+    out.text = text;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::image::{ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder};
+
+    fn config(f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> ImageConfiguration {
+        ImageConfigurationBuilder::default()
+            .config(f(ConfigBuilder::default()).build().unwrap())
+            .build()
+            .unwrap()
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// An image root with `/bin/busybox` (executable), `/usr/bin/tool` a link to it, a
+    /// non-executable `/bin/readme`, and an `/etc/passwd`.
+    fn root() -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("bin")).unwrap();
+        std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        std::fs::write(r.join("bin/busybox"), "#!").unwrap();
+        std::fs::set_permissions(
+            r.join("bin/busybox"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(r.join("bin/readme"), "x").unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", r.join("usr/bin/tool")).unwrap();
+        std::fs::write(
+            r.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/:/bin/sh\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    const NONE: Given<'static> = Given {
+        exec: false,
+        working_directory: false,
+        user: false,
+        environment: &[],
+    };
+
+    fn text(d: &Defaults, given: Given<'_>) -> String {
+        drop_in("web", "127.0.0.1:5000/x:1", "sha256:00", d, given)
+            .unwrap()
+            .text
+    }
+
+    #[test]
+    fn every_default_present() {
+        let r = root();
+        let c = config(|b| {
+            b.entrypoint(strings(&["/bin/busybox", "sh"]))
+                .cmd(strings(&["-c", "echo $HOME 100%"]))
+                .env(strings(&[
+                    "PATH=/bin",
+                    "GREETING=hi \"there\"",
+                    "A=1",
+                    "A=2",
+                ]))
+                .working_dir("/srv/app/")
+                .user("1000")
+        });
+        let d = Defaults::read(&c, r.path());
+        let t = text(&d, NONE);
+        assert!(
+            t.contains("\nExecStart=\"/bin/busybox\" \"sh\" \"-c\" \"echo $$HOME 100%%\"\n"),
+            "{t}"
+        );
+        assert!(t.contains("\nWorkingDirectory=/srv/app\n"), "{t}");
+        // A bare uid gets its primary group from the image's /etc/passwd.
+        assert!(t.contains("\nUser=1000\nGroup=1001\n"), "{t}");
+        assert!(
+            t.contains("\nEnvironment=\"A=2\"\n"),
+            "the later entry wins: {t}"
+        );
+        assert!(!t.contains("A=1"), "{t}");
+        assert!(
+            t.contains("\nEnvironment=\"GREETING=hi \\\"there\\\"\"\n"),
+            "{t}"
+        );
+        assert!(t.contains("\nEnvironment=\"PATH=/bin\"\n"), "{t}");
+        let out = drop_in("web", "r", "d", &d, NONE).unwrap();
+        assert_eq!(out.uid, Some((1000, 1001)));
+        assert_eq!(out.gid, Some(1001));
+    }
+
+    #[test]
+    fn every_default_absent() {
+        let r = root();
+        let d = Defaults::read(&ImageConfiguration::default(), r.path());
+        // No command at all: an error naming what is missing, for an app without exec only.
+        let e = drop_in("web", "r", "d", &d, NONE).unwrap_err();
+        assert!(e.contains("no Entrypoint and no Cmd"), "{e}");
+        let t = text(&d, Given { exec: true, ..NONE });
+        assert!(!t.contains("ExecStart="), "{t}");
+        assert!(t.contains("\nWorkingDirectory=/\n"), "default /: {t}");
+        assert!(!t.contains("User=") && !t.contains("Group="), "root: {t}");
+        assert!(!t.contains("Environment="), "{t}");
+        // Cmd alone is the command.
+        let c = config(|b| b.cmd(strings(&["/bin/busybox", "true"])));
+        let t = text(&Defaults::read(&c, r.path()), NONE);
+        assert!(t.contains("ExecStart=\"/bin/busybox\" \"true\"\n"), "{t}");
+        // Entrypoint alone too.
+        let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])));
+        let t = text(&Defaults::read(&c, r.path()), NONE);
+        assert!(t.contains("ExecStart=\"/bin/busybox\"\n"), "{t}");
+    }
+
+    #[test]
+    fn the_manifest_wins() {
+        let r = root();
+        let c = config(|b| {
+            b.entrypoint(strings(&["/bin/busybox"]))
+                .env(strings(&["KEEP=image", "MINE=image"]))
+                .working_dir("/srv")
+                .user("app:app")
+        });
+        let d = Defaults::read(&c, r.path());
+        let mine = strings(&["MINE"]);
+        let t = text(
+            &d,
+            Given {
+                exec: true,
+                working_directory: true,
+                user: true,
+                environment: &mine,
+            },
+        );
+        assert!(!t.contains("ExecStart="), "{t}");
+        assert!(!t.contains("WorkingDirectory="), "{t}");
+        assert!(!t.contains("User=") && !t.contains("Group="), "{t}");
+        assert!(!t.contains("MINE"), "{t}");
+        assert!(t.contains("Environment=\"KEEP=image\"\n"), "{t}");
+    }
+
+    #[test]
+    fn user_forms() {
+        let r = root();
+        let u = |s: &str| user(Some(s), r.path());
+        let id = IdOrName::Id;
+        let name = |n: &str| IdOrName::Name(n.into());
+        assert_eq!(
+            u("1000:50").unwrap(),
+            Some(User {
+                user: id(1000),
+                group: Some(id(50))
+            })
+        );
+        assert_eq!(
+            u("app").unwrap(),
+            Some(User {
+                user: name("app"),
+                group: None
+            })
+        );
+        assert_eq!(
+            u("app:staff").unwrap(),
+            Some(User {
+                user: name("app"),
+                group: Some(name("staff"))
+            })
+        );
+        // A uid the image's passwd lacks runs with group 0.
+        assert_eq!(
+            u("4242").unwrap(),
+            Some(User {
+                user: id(4242),
+                group: Some(id(0))
+            })
+        );
+        assert_eq!(user(None, r.path()).unwrap(), None);
+        assert_eq!(user(Some(""), r.path()).unwrap(), None);
+        for bad in [
+            "65535",
+            "4294967295",
+            "99999999999",
+            "a b",
+            "x:",
+            ":1",
+            "-x",
+            "a\nUser=0",
+            "%n",
+        ] {
+            assert!(u(bad).is_err(), "{bad:?}");
+        }
+        // Names go to the pod's user database through the `names` machinery.
+        let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])).user("app:staff"));
+        let out = drop_in("web", "r", "d", &Defaults::read(&c, r.path()), NONE).unwrap();
+        assert_eq!(
+            (out.users, out.groups),
+            (strings(&["app"]), strings(&["staff"]))
+        );
+        assert!(
+            out.text.contains("\nUser=app\nGroup=staff\n"),
+            "{}",
+            out.text
+        );
+    }
+
+    #[test]
+    fn a_bare_program_is_looked_up_in_the_images_path() {
+        let r = root();
+        let c = config(|b| {
+            b.entrypoint(strings(&["tool", "x"]))
+                .env(strings(&["PATH=/nope:/usr/bin"]))
+        });
+        let t = text(&Defaults::read(&c, r.path()), NONE);
+        assert!(t.contains("ExecStart=\"/usr/bin/tool\" \"x\"\n"), "{t}");
+        // The default PATH when the image has none.
+        let c = config(|b| b.entrypoint(strings(&["busybox"])));
+        let t = text(&Defaults::read(&c, r.path()), NONE);
+        assert!(t.contains("ExecStart=\"/bin/busybox\"\n"), "{t}");
+        // Not executable, missing, or a relative path with a `/`: refused.
+        for bad in [
+            &["readme"][..],
+            &["nothere"],
+            &["bin/busybox"],
+            &["./busybox"],
+            &[""],
+        ] {
+            let c = config(|b| b.entrypoint(strings(bad)));
+            let d = Defaults::read(&c, r.path());
+            assert!(d.command.is_err(), "{bad:?}: {:?}", d.command);
+        }
+    }
+
+    #[test]
+    fn a_link_out_of_the_root_is_not_followed() {
+        // /usr/bin/escape -> /../../host-bin/prog: resolved inside the root, where it is
+        // missing, though the host path beside the root exists and is executable.
+        use std::os::unix::fs::PermissionsExt;
+        let outer = tempfile::tempdir().unwrap();
+        let r = outer.path().join("root");
+        std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(outer.path().join("host-bin")).unwrap();
+        let prog = outer.path().join("host-bin/prog");
+        std::fs::write(&prog, "#!").unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("../../host-bin/prog", r.join("usr/bin/escape")).unwrap();
+        std::os::unix::fs::symlink(outer.path().join("host-bin"), r.join("hostdir")).unwrap();
+        let c = config(|b| {
+            b.entrypoint(strings(&["escape"]))
+                .env(strings(&["PATH=/usr/bin"]))
+        });
+        assert!(Defaults::read(&c, &r).command.is_err());
+        let c = config(|b| {
+            b.entrypoint(strings(&["prog"]))
+                .env(strings(&["PATH=/hostdir"]))
+        });
+        assert!(Defaults::read(&c, &r).command.is_err());
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_or_refused() {
+        let r = root();
+        // Escaped: what the process sees is byte for byte the config's.
+        let c = config(|b| {
+            b.entrypoint(strings(&[
+                "/bin/busybox",
+                "a\nExecStartPre=/bin/rm",
+                "$x %n \\ \"q\"",
+            ]))
+            .env(strings(&["E=line\n[Service]\nUser=0", "P=%h $HOME \\"]))
+        });
+        let d = Defaults::read(&c, r.path());
+        let t = text(&d, NONE);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.starts_with("ExecStartPre") && !l.starts_with("User")),
+            "{t}"
+        );
+        assert!(
+            t.contains("\"a\\nExecStartPre=/bin/rm\" \"$$x %%n \\\\ \\\"q\\\"\""),
+            "{t}"
+        );
+        assert!(
+            t.contains("Environment=\"E=line\\n[Service]\\nUser=0\"\n"),
+            "{t}"
+        );
+        assert!(t.contains("Environment=\"P=%%h $HOME \\\\\"\n"), "{t}");
+        // Refused: what systemd or the kernel cannot carry.
+        let refused = [
+            config(|b| b.entrypoint(strings(&["/bin/busy\"box"]))),
+            config(|b| b.entrypoint(strings(&["/bin/$x"]))),
+            config(|b| b.entrypoint(strings(&["/bin/../bin/busybox"]))),
+            config(|b| b.entrypoint(strings(&["/bin/busybox", "a\0b"]))),
+            config(|b| b.entrypoint(strings(&["/bin/busybox", &"x".repeat(200_000)]))),
+        ];
+        for c in &refused {
+            let e = drop_in("web", "r", "d", &Defaults::read(c, r.path()), NONE).unwrap_err();
+            assert!(e.contains("the image's"), "{e}");
+        }
+        for env in ["A", "1A=x", "A-B=x", "A=\0", "=x"] {
+            let c = config(|b| {
+                b.entrypoint(strings(&["/bin/busybox"]))
+                    .env(strings(&[env]))
+            });
+            let d = Defaults::read(&c, r.path());
+            assert!(drop_in("web", "r", "d", &d, NONE).is_err(), "{env:?}");
+        }
+        for dir in [
+            "rel",
+            "/a/../b",
+            "/a\nb",
+            "/a\\b",
+            "/a ",
+            &format!("/{}", "x".repeat(256)),
+        ] {
+            let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])).working_dir(dir));
+            let d = Defaults::read(&c, r.path());
+            assert!(drop_in("web", "r", "d", &d, NONE).is_err(), "{dir:?}");
+            // A value the manifest overrides does not matter.
+            let ok = drop_in(
+                "web",
+                "r",
+                "d",
+                &d,
+                Given {
+                    working_directory: true,
+                    ..NONE
+                },
+            );
+            assert!(ok.is_ok(), "{dir:?}");
+        }
+        let c = config(|b| {
+            b.entrypoint(strings(&["/bin/busybox"]))
+                .user("0\n[Service]")
+        });
+        let d = Defaults::read(&c, r.path());
+        assert!(drop_in("web", "r", "d", &d, NONE).is_err());
+        assert!(drop_in("web", "r", "d", &d, Given { user: true, ..NONE }).is_ok());
+        // Many large variables together: more than podc lets an app have.
+        let big: Vec<String> = (0..20)
+            .map(|i| format!("V{i}={}", "x".repeat(100_000)))
+            .collect();
+        let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])).env(big));
+        let e = drop_in("web", "r", "d", &Defaults::read(&c, r.path()), NONE).unwrap_err();
+        assert!(e.contains("bytes"), "{e}");
+    }
+}
