@@ -47,11 +47,11 @@ pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
     let map = || SourceMap::lazy(source, format);
     let result = match format {
         Format::Yaml => parse_yaml(source),
-        Format::Toml => parse_toml(source),
+        Format::Toml => parse_toml(source).map(|m| (m, None)),
     };
     match result {
-        Ok(mut manifest) => {
-            let map = map();
+        Ok((mut manifest, kube_map)) => {
+            let map = kube_map.unwrap_or_else(map);
             exact_quantities(&mut manifest, &map, source);
             Ok(Parsed { manifest, map })
         }
@@ -69,7 +69,7 @@ pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
 /// Quantities written as unquoted decimals were read through an f64, which rounds: replace each
 /// with the scalar's own text, so that `memory: 9007199254740993.0` means what it says (or is
 /// refused as written). podc never rounds.
-fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMap, source: &str) {
+pub(crate) fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMap, source: &str) {
     use crate::manifest::Quantity;
     use crate::source::{join_index, join_key};
     // Paths are made only for the rare quantity that was read through a float.
@@ -102,7 +102,8 @@ fn yaml_options() -> serde_saphyr::Options {
     options
 }
 
-fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
+/// A YAML manifest, with the source map of its Kubernetes form when it is a Kubernetes object.
+fn parse_yaml(source: &str) -> Result<(Manifest, Option<SourceMap>), Diagnostic> {
     let blank = source
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
@@ -139,35 +140,41 @@ fn parse_yaml(source: &str) -> Result<Manifest, Diagnostic> {
         .at("", Some(start..start + 1))
         .help("a manifest needs at least `podc`, `name` and `apps`"));
     }
+    if crate::kube::import::is_kube(&value) {
+        return crate::kube::import::import(source, value).map(|(m, map)| (m, Some(map)));
+    }
     // Then the value into the manifest types. Tracking the path costs a tenth of a build, so a
     // value is first read without; one that does not fit is read again with it, for the error.
     if let Ok(manifest) = Manifest::deserialize(value) {
-        return Ok(manifest);
+        return Ok((manifest, None));
     }
     let value = yaml_value(source).expect("the text was read once already");
     // Positions come from the source map by path.
-    serde_path_to_error::deserialize::<_, Manifest>(value).map_err(|e| {
-        let path = clean_path(&e.path().to_string()).to_string();
-        let message = tidy(&e.inner().to_string());
-        let map = SourceMap::lazy(source, Format::Yaml);
-        let span = if message.starts_with("unknown field") || message.starts_with("missing field") {
-            map.key(&path)
-        } else {
-            map.value(&path)
-        };
-        let bool_help = message
-            .ends_with("expected a boolean")
-            .then_some("booleans are true and false; yes, no, on and off are strings in YAML 1.2");
-        let d = serde_diagnostic(message).at(path, span);
-        match bool_help {
-            Some(h) => d.help(h),
-            None => d,
-        }
-    })
+    serde_path_to_error::deserialize::<_, Manifest>(value)
+        .map_err(|e| {
+            let path = clean_path(&e.path().to_string()).to_string();
+            let message = tidy(&e.inner().to_string());
+            let map = SourceMap::lazy(source, Format::Yaml);
+            let span =
+                if message.starts_with("unknown field") || message.starts_with("missing field") {
+                    map.key(&path)
+                } else {
+                    map.value(&path)
+                };
+            let bool_help = message.ends_with("expected a boolean").then_some(
+                "booleans are true and false; yes, no, on and off are strings in YAML 1.2",
+            );
+            let d = serde_diagnostic(message).at(path, span);
+            match bool_help {
+                Some(h) => d.help(h),
+                None => d,
+            }
+        })
+        .map(|m| (m, None))
 }
 
 /// The document as a JSON value: by the fast reader where it can, else by serde-saphyr.
-fn yaml_value(source: &str) -> Result<serde_json::Value, serde_saphyr::Error> {
+pub(crate) fn yaml_value(source: &str) -> Result<serde_json::Value, serde_saphyr::Error> {
     match crate::yaml_fast::read(source) {
         Some(value) => Ok(value),
         None => slow_value(source),
@@ -257,7 +264,7 @@ fn yaml_message(err: &serde_saphyr::Error) -> (&'static Code, String) {
 /// for an unknown key or word, the nearest valid one as help. serde lists every valid name
 /// (`unknown field `memroy`, expected one of `cpu`, `memory`, ...`); the list stays in the
 /// message only when no name is near.
-fn serde_diagnostic(message: String) -> Diagnostic {
+pub(crate) fn serde_diagnostic(message: String) -> Diagnostic {
     let code = if message.starts_with("unknown field") {
         codes::UNKNOWN_KEY
     } else if message.starts_with("missing field") {
@@ -310,7 +317,7 @@ fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
 }
 
 /// serde_path_to_error writes `.` for the root and `?` for a key it could not name.
-fn clean_path(path: &str) -> &str {
+pub(crate) fn clean_path(path: &str) -> &str {
     let path = path.trim_end_matches('?').trim_end_matches('.');
     if path == "." {
         ""
@@ -320,7 +327,7 @@ fn clean_path(path: &str) -> &str {
 }
 
 /// One line, no trailing period, lower-case start like the rest of our messages.
-fn tidy(message: &str) -> String {
+pub(crate) fn tidy(message: &str) -> String {
     let line = message
         .lines()
         .next()

@@ -32,6 +32,9 @@ pub struct SourceMap {
     /// The text and format to read on first use, for a lazy map.
     pending: Option<(String, Format)>,
     built: OnceCell<HashMap<String, Entry>>,
+    /// For a manifest read from another document (a Kubernetes Pod): pairs of a manifest path
+    /// prefix and the document path it came from. Empty for podc's own manifests.
+    renames: Vec<(String, String)>,
 }
 
 /// `parent.key`, or `key` at the root.
@@ -77,7 +80,50 @@ impl SourceMap {
         })
     }
 
-    fn find(&self, mut path: &str) -> Option<&Entry> {
+    fn find(&self, path: &str) -> Option<&Entry> {
+        if self.renames.is_empty() {
+            return self.find_in_document(path);
+        }
+        let renamed = self.rename(path);
+        self.find_in_document(&renamed)
+    }
+
+    /// The document path a manifest path came from: the longest renamed prefix replaced.
+    fn rename(&self, path: &str) -> String {
+        let at_boundary = |prefix: &str| {
+            path.strip_prefix(prefix).is_some_and(|rest| {
+                rest.is_empty() || prefix.is_empty() || rest.starts_with(['.', '['])
+            })
+        };
+        match self
+            .renames
+            .iter()
+            .filter(|(from, _)| at_boundary(from))
+            .max_by_key(|(from, _)| from.len())
+        {
+            Some((from, to)) => {
+                let rest = &path[from.len()..];
+                if to.is_empty() {
+                    rest.trim_start_matches('.').to_string()
+                } else if from.is_empty() && !rest.is_empty() {
+                    [to.as_str(), ".", rest].concat()
+                } else {
+                    [to.as_str(), rest].concat()
+                }
+            }
+            None => path.to_string(),
+        }
+    }
+
+    /// This map with manifest paths renamed to the paths of the document they were read
+    /// from: `renames` pairs a manifest path prefix (`apps[0].exec`) with its document path
+    /// (`spec.containers[0].command`); the longest matching prefix wins.
+    pub fn renamed(mut self, renames: Vec<(String, String)>) -> SourceMap {
+        self.renames = renames;
+        self
+    }
+
+    fn find_in_document(&self, mut path: &str) -> Option<&Entry> {
         let entries = self.entries();
         loop {
             if let Some(e) = entries.get(path) {
@@ -92,6 +138,7 @@ impl SourceMap {
         SourceMap {
             pending: Some((source.to_string(), format)),
             built: OnceCell::new(),
+            renames: Vec::new(),
         }
     }
 
@@ -100,6 +147,7 @@ impl SourceMap {
         SourceMap {
             pending: None,
             built: OnceCell::from(yaml_entries(source)),
+            renames: Vec::new(),
         }
     }
 
@@ -108,6 +156,7 @@ impl SourceMap {
         SourceMap {
             pending: None,
             built: OnceCell::from(toml_entries(source)),
+            renames: Vec::new(),
         }
     }
 }
@@ -339,6 +388,21 @@ mod tests {
         assert_eq!(text(TOML, map.value("apps[0].isolators.memory")), "\"1Gi\"");
         assert_eq!(text(TOML, map.key("apps[0].isolators.memory")), "memory");
         assert_eq!(text(TOML, map.value("name")), "\"web\"");
+    }
+
+    #[test]
+    fn renamed_paths_point_into_the_other_document() {
+        let src = "spec:\n  containers:\n    - name: a\n      command: [x, y]\n";
+        let map = SourceMap::yaml(src).renamed(vec![
+            ("apps[0]".into(), "spec.containers[0]".into()),
+            ("apps[0].exec".into(), "spec.containers[0].command".into()),
+        ]);
+        assert_eq!(text(src, map.value("apps[0].exec[1]")), "y");
+        assert_eq!(text(src, map.value("apps[0].name")), "a");
+        assert_eq!(text(src, map.key("apps[0].name")), "name");
+        // `apps[0].execute` is not under `apps[0].exec`: only whole path parts match.
+        assert_eq!(map.rename("apps[0].execute"), "spec.containers[0].execute");
+        assert_eq!(map.rename("name"), "name");
     }
 
     #[test]
