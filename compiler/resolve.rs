@@ -223,6 +223,12 @@ pub fn resolve_all(
         check_warnings(&mut c, &parsed.manifest, &pod);
     }
     let mut diagnostics = c.errors;
+    // A manifest read from a Kubernetes object names the Kubernetes paths.
+    for d in &mut diagnostics {
+        if let Some(p) = &d.path {
+            d.path = Some(parsed.map.document_path(p));
+        }
+    }
     // Diagnostics caused by a flag have no span and come first, like the flag on the line.
     diagnostics.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
     let ok = !diagnostics.iter().any(Diagnostic::is_error);

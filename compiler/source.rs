@@ -35,6 +35,9 @@ pub struct SourceMap {
     /// For a manifest read from another document (a Kubernetes Pod): pairs of a manifest path
     /// prefix and the document path it came from. Empty for podc's own manifests.
     renames: Vec<(String, String)>,
+    /// Document paths of single values that hold manifest parts as text (the JSON of an
+    /// annotation): a manifest path renamed into one stops there.
+    opaque: Vec<String>,
 }
 
 /// `parent.key`, or `key` at the root.
@@ -103,7 +106,9 @@ impl SourceMap {
         {
             Some((from, to)) => {
                 let rest = &path[from.len()..];
-                if to.is_empty() {
+                if self.opaque.contains(to) {
+                    to.clone()
+                } else if to.is_empty() {
                     rest.trim_start_matches('.').to_string()
                 } else if from.is_empty() && !rest.is_empty() {
                     [to.as_str(), ".", rest].concat()
@@ -118,9 +123,26 @@ impl SourceMap {
     /// This map with manifest paths renamed to the paths of the document they were read
     /// from: `renames` pairs a manifest path prefix (`apps[0].exec`) with its document path
     /// (`spec.containers[0].command`); the longest matching prefix wins.
-    pub fn renamed(mut self, renames: Vec<(String, String)>) -> SourceMap {
+    /// `opaque` lists document paths whose value holds manifest parts as text.
+    pub fn renamed(mut self, renames: Vec<(String, String)>, opaque: Vec<String>) -> SourceMap {
         self.renames = renames;
+        self.opaque = opaque;
         self
+    }
+
+    /// The path to show for a manifest path: the document path it came from, followed by the
+    /// manifest path where that is a value holding manifest text (`metadata.annotations.podc/apps
+    /// (apps[0].isolators.tasks)`). The path itself for podc's own manifests.
+    pub fn document_path(&self, path: &str) -> String {
+        if self.renames.is_empty() {
+            return path.to_string();
+        }
+        let renamed = self.rename(path);
+        if self.opaque.contains(&renamed) {
+            format!("{renamed} ({path})")
+        } else {
+            renamed
+        }
     }
 
     fn find_in_document(&self, mut path: &str) -> Option<&Entry> {
@@ -139,6 +161,7 @@ impl SourceMap {
             pending: Some((source.to_string(), format)),
             built: OnceCell::new(),
             renames: Vec::new(),
+            opaque: Vec::new(),
         }
     }
 
@@ -148,6 +171,7 @@ impl SourceMap {
             pending: None,
             built: OnceCell::from(yaml_entries(source)),
             renames: Vec::new(),
+            opaque: Vec::new(),
         }
     }
 
@@ -157,6 +181,7 @@ impl SourceMap {
             pending: None,
             built: OnceCell::from(toml_entries(source)),
             renames: Vec::new(),
+            opaque: Vec::new(),
         }
     }
 }
@@ -393,16 +418,31 @@ mod tests {
     #[test]
     fn renamed_paths_point_into_the_other_document() {
         let src = "spec:\n  containers:\n    - name: a\n      command: [x, y]\n";
-        let map = SourceMap::yaml(src).renamed(vec![
-            ("apps[0]".into(), "spec.containers[0]".into()),
-            ("apps[0].exec".into(), "spec.containers[0].command".into()),
-        ]);
+        let map = SourceMap::yaml(src).renamed(
+            vec![
+                ("apps[0]".into(), "spec.containers[0]".into()),
+                ("apps[0].exec".into(), "spec.containers[0].command".into()),
+                (
+                    "apps[0].user".into(),
+                    "metadata.annotations.podc/apps".into(),
+                ),
+            ],
+            vec!["metadata.annotations.podc/apps".into()],
+        );
         assert_eq!(text(src, map.value("apps[0].exec[1]")), "y");
         assert_eq!(text(src, map.value("apps[0].name")), "a");
         assert_eq!(text(src, map.key("apps[0].name")), "name");
         // `apps[0].execute` is not under `apps[0].exec`: only whole path parts match.
         assert_eq!(map.rename("apps[0].execute"), "spec.containers[0].execute");
         assert_eq!(map.rename("name"), "name");
+        assert_eq!(
+            map.document_path("apps[0].exec[1]"),
+            "spec.containers[0].command[1]"
+        );
+        assert_eq!(
+            map.document_path("apps[0].user"),
+            "metadata.annotations.podc/apps (apps[0].user)"
+        );
     }
 
     #[test]

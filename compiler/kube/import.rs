@@ -91,7 +91,11 @@ pub fn import(source: &str, value: Value) -> Result<(Manifest, SourceMap), Diagn
         renames: Vec::new(),
     };
     let manifest = out.manifest(pod.name, pod.annotations, base)?;
-    let map = doc.clone().renamed(out.renames);
+    let opaque = [POD_ANNOTATION, APPS_ANNOTATION]
+        .iter()
+        .map(|a| join_key(&join_key(out.meta, "annotations"), a))
+        .collect();
+    let map = doc.clone().renamed(out.renames, opaque);
     let manifest = serde_path_to_error::deserialize::<_, Manifest>(manifest).map_err(|e| {
         let path = clean_path(&e.path().to_string()).to_string();
         let message = tidy(&e.inner().to_string());
@@ -100,7 +104,7 @@ pub fn import(source: &str, value: Value) -> Result<(Manifest, SourceMap), Diagn
         } else {
             map.value(&path)
         };
-        serde_diagnostic(message).at(path, span)
+        serde_diagnostic(message).at(map.document_path(&path), span)
     })?;
     Ok((manifest, map))
 }
@@ -694,6 +698,14 @@ impl Convert<'_> {
         if let Some((at, extra)) = apps_extra {
             self.merge_apps(&mut pod, &at, extra)?;
         }
+        // A RuntimeDefault profile the annotation did not replace by the exact filter.
+        let apps = pod["apps"].as_array().expect("apps is a list");
+        if let Some(i) = apps
+            .iter()
+            .position(|app| app["isolators"]["seccomp"] == json!("RuntimeDefault"))
+        {
+            return Err(self.runtime_default(i));
+        }
         Ok(pod)
     }
 
@@ -1138,13 +1150,6 @@ impl Convert<'_> {
             }
             self.rename_all(&join_index("apps", i), &v, at);
             merge(app, v);
-        }
-        // A RuntimeDefault profile the annotation did not replace by the exact filter.
-        let apps = pod["apps"].as_array_mut().expect("apps is a list");
-        for (i, app) in apps.iter().enumerate() {
-            if app["isolators"]["seccomp"] == json!("RuntimeDefault") {
-                return Err(self.runtime_default(i));
-            }
         }
         Ok(())
     }
