@@ -23,28 +23,10 @@ use crate::codes;
 use crate::diag::{nearest, Diagnostic};
 use crate::manifest::Manifest;
 use crate::parse::{clean_path, serde_diagnostic, tidy, Format};
+use crate::pod::Filter;
 use crate::source::{join_index, join_key, SourceMap};
 
 use super::{APPS_ANNOTATION, POD_ANNOTATION};
-
-/// The capabilities containerd and CRI-O give a container when its securityContext adds and
-/// drops none, without the `CAP_` prefix Kubernetes leaves off.
-pub const RUNTIME_DEFAULT_CAPABILITIES: &[&str] = &[
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "MKNOD",
-    "NET_BIND_SERVICE",
-    "NET_RAW",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-];
 
 /// Whether a YAML document is a Kubernetes object rather than a podc manifest: a mapping with
 /// `apiVersion` or `kind` and without `podc`.
@@ -295,7 +277,7 @@ struct DeploymentDoc {
     api_version: IgnoredAny,
     #[allow(dead_code)]
     kind: IgnoredAny,
-    metadata: Meta,
+    metadata: DeploymentMeta,
     spec: DeploymentSpec,
 }
 
@@ -303,6 +285,16 @@ struct DeploymentDoc {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Meta {
     name: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DeploymentMeta {
+    name: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
@@ -556,6 +548,14 @@ fn deployment(d: DeploymentDoc, doc: &SourceMap) -> Result<(PodParts, PodSpec), 
         .help("podc reads a Deployment of `replicas: 1` (or none given)"));
     }
     let template = d.spec.template;
+    if !d.metadata.labels.is_empty() && d.metadata.labels != d.spec.selector.match_labels {
+        return Err(Diagnostic::new(
+            codes::KUBE_UNSUPPORTED,
+            "the Deployment's `labels` must be its selector's `matchLabels`",
+        )
+        .at("metadata.labels", doc.value("metadata.labels"))
+        .help("podc reads labels only as the one selector Kubernetes requires of a Deployment; they mean nothing on one host"));
+    }
     if d.spec.selector.match_labels != template.metadata.labels
         || template.metadata.labels.is_empty()
     {
@@ -669,12 +669,12 @@ impl Convert<'_> {
             )
             .collect();
         for (n, (path, c, init)) in all.into_iter().enumerate() {
-            // An init container runs to completion after the one before it; the pod's
-            // containers start when the last has finished.
+            // An init container starts after every one before it has finished, and the pod's
+            // containers after all of them: Kubernetes runs init containers in order.
             let after = if init {
-                n.checked_sub(1).map(|p| init_names[p].clone())
+                init_names[..n].to_vec()
             } else {
-                init_names.last().cloned()
+                init_names.clone()
             };
             let app_path = join_index("apps", n);
             self.rename(&app_path, &path);
@@ -782,7 +782,7 @@ impl Convert<'_> {
         path: &str,
         c: Container,
         restart: &str,
-        after: Option<String>,
+        after: Vec<String>,
     ) -> Result<Map<String, Value>, Diagnostic> {
         let mut app = Map::new();
         let at = |rest: &str| join_key(path, rest);
@@ -963,9 +963,9 @@ impl Convert<'_> {
         }
         self.rename(podc("restart"), self.spec("restartPolicy"));
         app.insert("restart".into(), json!(restart));
-        if let Some(after) = after {
+        if !after.is_empty() {
             self.rename(podc("after"), path);
-            app.insert("after".into(), json!([after]));
+            app.insert("after".into(), json!(after));
         }
         Ok(app)
     }
@@ -982,10 +982,9 @@ impl Convert<'_> {
             _ => String::new(),
         };
         match crate::quantity::millicores(&text) {
-            Ok(millis) => {
-                let shares = (u128::from(millis) * 1024 + 500) / 1000;
-                Ok(u64::try_from(shares).unwrap_or(u64::MAX))
-            }
+            // The largest weight podc takes is 262144 shares: a bigger request is refused by
+            // resolve, and saturating keeps it refused rather than wrapped.
+            Ok(millis) => Ok(super::millis_to_shares(millis.min(u64::MAX / 1024))),
             Err(e) => Err(Diagnostic::new(
                 codes::QUANTITY,
                 format!("`requests.cpu` {text:?} is not a cpu quantity podc can use: {e}"),
@@ -1047,32 +1046,19 @@ impl Convert<'_> {
             .iter()
             .enumerate()
             .map(|(i, c)| name("add", i, c))
-            .collect::<Result<BTreeSet<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let drop = caps
             .drop
             .iter()
             .enumerate()
             .map(|(i, c)| name("drop", i, c))
-            .collect::<Result<BTreeSet<_>, _>>()?;
-        // The set the container gets: the runtime's defaults, with `add`, without `drop`.
-        let mut kept: BTreeSet<String> = RUNTIME_DEFAULT_CAPABILITIES
-            .iter()
-            .map(|c| format!("CAP_{c}"))
-            .collect();
-        kept.extend(add);
-        for d in &drop {
-            kept.remove(d);
-        }
-        let remove: Vec<&str> = crate::linux::CAPABILITIES
-            .iter()
-            .copied()
-            .filter(|c| !kept.contains(*c))
-            .collect();
-        if remove.is_empty() {
-            // Everything kept: an empty `remove` never changes anything.
-            return Ok(json!({ "remove": [] }));
-        }
-        Ok(json!({ "remove": remove }))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Exactly the inverse `podc kube` writes against: the runtime's defaults, with `add`,
+        // without `drop`, as the list of what is removed.
+        Ok(match super::out::capabilities_back(&add, &drop) {
+            Filter::Retain(list) => json!({ "retain": list }),
+            Filter::Remove(list) => json!({ "remove": list }),
+        })
     }
 
     /// Merges `podc/pod` over the pod: its keys are the manifest's, except `volumes`, which is
@@ -1104,9 +1090,54 @@ impl Convert<'_> {
                 merge(&mut list[i], v);
             }
         }
+        if let Some(order) = extra.remove("appOrder") {
+            self.reorder(pod, at, &order)?;
+        }
         let extra = Value::Object(extra);
         self.rename_all("", &extra, at);
         merge(pod, extra);
+        Ok(())
+    }
+
+    /// Puts the apps in the manifest's order (`appOrder` of `podc/pod`): Kubernetes lists init
+    /// containers first.
+    fn reorder(&mut self, pod: &mut Value, at: &str, order: &Value) -> Result<(), Diagnostic> {
+        let apps = pod["apps"].as_array_mut().expect("apps is a list");
+        let names: Option<Vec<&str>> = order
+            .as_array()
+            .map(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>())
+            .unwrap_or(None);
+        // `from[new]` is the index the app had.
+        let from: Option<Vec<usize>> = names.as_ref().and_then(|names| {
+            let from: Option<Vec<usize>> = names
+                .iter()
+                .map(|n| apps.iter().position(|a| a["name"] == json!(n)))
+                .collect();
+            from.filter(|f| {
+                f.len() == apps.len() && f.iter().collect::<BTreeSet<_>>().len() == f.len()
+            })
+        });
+        let Some(from) = from else {
+            return Err(annotation_error(
+                self.doc,
+                at,
+                "`appOrder` is not a list of the pod's container names, each once",
+            ));
+        };
+        let old = std::mem::take(apps);
+        *apps = from.iter().map(|&i| old[i].clone()).collect();
+        let to_new = |old_index: usize| from.iter().position(|&i| i == old_index);
+        for (podc, _) in &mut self.renames {
+            let Some(rest) = podc.strip_prefix("apps[") else {
+                continue;
+            };
+            let Some((index, tail)) = rest.split_once(']') else {
+                continue;
+            };
+            if let Some(new) = index.parse().ok().and_then(to_new) {
+                *podc = format!("apps[{new}]{tail}");
+            }
+        }
         Ok(())
     }
 
@@ -1133,6 +1164,8 @@ impl Convert<'_> {
                     &format!("the entry of `{name}` is not an object"),
                 ));
             }
+            let app_path = join_index("apps", i);
+            let v = self.shape(&name, &app_path, &mut apps[i], v, at)?;
             let app = &mut apps[i];
             // Settings that exclude each other: the annotation's replaces the mapped one.
             if let (Some(mine), Some(theirs)) = (
@@ -1148,10 +1181,90 @@ impl Convert<'_> {
                     }
                 }
             }
-            self.rename_all(&join_index("apps", i), &v, at);
+            self.rename_all(&app_path, &v, at);
             merge(app, v);
         }
         Ok(())
+    }
+
+    /// One app's entry of `podc/apps` in the manifest's shape: its keys are the app's own
+    /// (`after`, `user`, ...) and its isolators' (`tasks`, `seccomp`, ...) side by side, and
+    /// `activation` lists each port's. The ports' activations are set on `app` here.
+    fn shape(
+        &mut self,
+        name: &str,
+        app_path: &str,
+        app: &mut Value,
+        entry: Value,
+        at: &str,
+    ) -> Result<Value, Diagnostic> {
+        const APP_KEYS: &[&str] = &["after", "group", "restart", "supplementaryGroups", "user"];
+        const ISOLATOR_KEYS: &[&str] = &[
+            "capabilities",
+            "cpu",
+            "cpuShares",
+            "cpuWeight",
+            "memory",
+            "oomScoreAdj",
+            "relax",
+            "seccomp",
+            "tasks",
+        ];
+        let Value::Object(entry) = entry else {
+            return Err(annotation_error(
+                self.doc,
+                at,
+                &format!("the entry of `{name}` is not an object"),
+            ));
+        };
+        let mut shaped = Map::new();
+        let mut isolators = Map::new();
+        for (k, v) in entry {
+            if APP_KEYS.contains(&k.as_str()) {
+                shaped.insert(k, v);
+            } else if ISOLATOR_KEYS.contains(&k.as_str()) {
+                isolators.insert(k, v);
+            } else if k == "activation" {
+                let ports = app.get_mut("ports").and_then(Value::as_array_mut);
+                let fits = matches!((&v, &ports), (Value::Array(a), Some(p)) if a.len() == p.len());
+                let (Value::Array(list), Some(ports), true) = (v, ports, fits) else {
+                    return Err(annotation_error(
+                        self.doc,
+                        at,
+                        &format!(
+                            "the `activation` of `{name}` is not a list with one entry per port"
+                        ),
+                    ));
+                };
+                for (p, (port, activation)) in ports.iter_mut().zip(list).enumerate() {
+                    port["activation"] = activation;
+                    self.rename(
+                        join_key(&join_index(&join_key(app_path, "ports"), p), "activation"),
+                        at,
+                    );
+                }
+            } else {
+                let known: Vec<&str> = APP_KEYS
+                    .iter()
+                    .chain(ISOLATOR_KEYS)
+                    .chain(&["activation"])
+                    .copied()
+                    .collect();
+                let help = match nearest(&k, &known) {
+                    Some(near) => format!(" (did you mean `{near}`?)"),
+                    None => String::new(),
+                };
+                return Err(annotation_error(
+                    self.doc,
+                    at,
+                    &format!("the entry of `{name}` has an unknown key `{k}`{help}"),
+                ));
+            }
+        }
+        if !isolators.is_empty() {
+            shaped.insert("isolators".into(), Value::Object(isolators));
+        }
+        Ok(Value::Object(shaped))
     }
 
     fn runtime_default(&self, app: usize) -> Diagnostic {
