@@ -1,0 +1,136 @@
+//! The round trip: every good podc fixture → `podc kube` (as a Pod and as a Deployment) →
+//! imported back → built gives byte-identical units, the whole tree.
+//!
+//! An image given by path has no meaning on a cluster (`podc kube` refuses it without
+//! `--image`), so each path image is first replaced by an image reference in the manifest
+//! itself; the tree compared is that manifest's. Both sides are built under one file name, so
+//! the "generated from" headers agree too.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use podc::kube::{Kind, KubeOptions};
+use podc::lower::Install;
+use podc::parse::Format;
+use podc::render::Files;
+use podc::resolve::Overrides;
+
+const REFERENCE: &str =
+    "registry.example/podc/app@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945";
+
+/// The fixture's pod with every path image replaced by [`REFERENCE`].
+fn by_reference(source: &str, format: Format) -> podc::pod::Pod {
+    let mut parsed = podc::parse::parse(source, format).expect("a good fixture parses");
+    for app in &mut parsed.manifest.apps {
+        if app.image.starts_with('/') {
+            app.image = REFERENCE.to_string();
+        }
+    }
+    podc::resolve::resolve(&parsed, "pod.yaml", Overrides::default())
+        .unwrap_or_else(|d| panic!("resolves with image references: {d:?}"))
+}
+
+fn tree(pod: &podc::pod::Pod) -> Files {
+    let install = Install {
+        dir: format!("/var/lib/podc/{}", pod.name),
+        podc: "/usr/bin/podc".into(),
+    };
+    podc::generate(pod, &install)
+}
+
+/// Kubernetes YAML read back as a manifest and built, or its report.
+fn import(yaml: &str) -> Result<Files, String> {
+    let input = podc::Input {
+        display: "pod.yaml",
+        file_name: "pod.yaml",
+        source: yaml,
+        format: Format::Yaml,
+    };
+    let (pod, report) = podc::check_all(&input, Overrides::default());
+    match pod {
+        Some(pod) if report.diagnostics.is_empty() => Ok(tree(&pod)),
+        _ => Err(report.to_string()),
+    }
+}
+
+/// The files of two trees that differ, with the first differing line of each.
+fn differences(want: &Files, got: &Files) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, w) in want {
+        match got.get(name) {
+            None => out.push(format!("{name}: missing after the round trip")),
+            Some(g) if g != w => {
+                let line = w
+                    .lines()
+                    .zip(g.lines())
+                    .find(|(a, b)| a != b)
+                    .map_or("(lengths differ)".to_string(), |(a, b)| {
+                        format!("\n    want: {a}\n    got:  {b}")
+                    });
+                out.push(format!("{name}: {line}"));
+            }
+            Some(_) => {}
+        }
+    }
+    for name in got.keys().filter(|n| !want.contains_key(*n)) {
+        out.push(format!("{name}: only after the round trip"));
+    }
+    out
+}
+
+#[test]
+fn every_good_fixture_comes_back_with_identical_units() {
+    let dir = common::root().join("tests/fixtures/good");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| Format::of(p).is_some())
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 40, "only {} good fixtures", paths.len());
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for path in &paths {
+        let source = std::fs::read_to_string(path).unwrap();
+        let pod = by_reference(&source, Format::of(path).unwrap());
+        let want = tree(&pod);
+        for kind in [Kind::Pod, Kind::Deployment] {
+            let name = format!("{} as a {kind:?}", common::display_name(path));
+            let opts = KubeOptions {
+                kind,
+                images: BTreeMap::new(),
+            };
+            let kube = match podc::kube::out::to_kube(&pod, &opts) {
+                Ok(k) => k,
+                Err(d) => {
+                    failures.push(format!("{name}: podc kube refused it: {d:?}"));
+                    continue;
+                }
+            };
+            match import(&kube.yaml) {
+                Ok(got) => {
+                    let diff = differences(&want, &got);
+                    if !diff.is_empty() {
+                        failures.push(format!(
+                            "{name}: units differ:\n  {}\n--- the Kubernetes form:\n{}",
+                            diff.join("\n  "),
+                            kube.yaml
+                        ));
+                    }
+                }
+                Err(report) => failures.push(format!(
+                    "{name}: import refused it:\n{report}\n--- the Kubernetes form:\n{}",
+                    kube.yaml
+                )),
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} round trips failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
