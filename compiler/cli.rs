@@ -652,7 +652,15 @@ fn kube_command(args: &KubeArgs, stdout: &mut impl Write, stderr: &mut impl Writ
     };
     let mut emitter = Emitter::new(args.message_format);
     let result = validate(&compile)
-        .and_then(|()| kube_options(args))
+        .and_then(|()| {
+            if args.message_format != MessageFormat::Human && args.output.is_none() {
+                return Err(Fatal(
+                    "--message-format json and sarif write to standard output; give -o FILE for the YAML"
+                        .into(),
+                ));
+            }
+            kube_options(args)
+        })
         .and_then(|opts| {
             let opts = KubeOptions {
                 kind: match args.kind {

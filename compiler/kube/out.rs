@@ -88,8 +88,13 @@ pub fn to_kube(pod: &Pod, opts: &KubeOptions) -> Result<Kube, Vec<Diagnostic>> {
 }
 
 fn to_yaml<T: serde::Serialize>(object: &T) -> String {
+    // Every string on one line, quoted where YAML 1.1 readers (Kubernetes' own) would take it
+    // for something else: a reviewer compares a command or an image with the manifest's.
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
     // Serializing plain structs, maps, strings and numbers cannot fail.
-    serde_saphyr::to_string(object).expect("a Kubernetes object serializes to YAML")
+    serde_saphyr::to_string_with_options(object, options)
+        .expect("a Kubernetes object serializes to YAML")
 }
 
 #[derive(Default)]
@@ -147,8 +152,11 @@ fn restart_word(r: Restart) -> &'static str {
 /// Which apps run to completion before the others start, in the order Kubernetes runs them.
 ///
 /// An app is an init container when (1) its `restart` is `no`, (2) some app names it in
-/// `after`, and (3) every app it names in `after` is an init container too. The order is the
-/// manifest's, except that an app comes after every app it names (a stable topological sort).
+/// `after`, (3) every app that names it either restarts (`on-failure` or `always`: a service
+/// waiting for its set-up) or is an init container itself, and (4) every app it names is an
+/// init container too. `restart: no` is podc's default, so (3) keeps a plain app that another
+/// plain app starts after from becoming one. The order is the manifest's, except that an app
+/// comes after every app it names (a stable topological sort).
 pub fn init_apps(pod: &Pod) -> Vec<usize> {
     let n = pod.apps.len();
     let index = |name: &str| pod.apps.iter().position(|a| a.name == name);
@@ -160,16 +168,21 @@ pub fn init_apps(pod: &Pod) -> Vec<usize> {
     let mut init: Vec<bool> = (0..n)
         .map(|i| pod.apps[i].restart == Restart::No && named.contains(&i))
         .collect();
-    // Take away apps that wait for an app that is not an init container, until none is left.
+    // Take away apps that wait for an app that is not an init container, or that a plain
+    // app waits for, until none is left.
     loop {
         let mut changed = false;
         for i in 0..n {
-            if init[i]
-                && pod.apps[i]
-                    .after
-                    .iter()
-                    .any(|d| index(d).is_none_or(|j| !init[j]))
-            {
+            let waits_for_other = pod.apps[i]
+                .after
+                .iter()
+                .any(|d| index(d).is_none_or(|j| !init[j]));
+            let plain_waiter = (0..n).any(|j| {
+                !init[j]
+                    && pod.apps[j].restart == Restart::No
+                    && pod.apps[j].after.iter().any(|d| *d == pod.apps[i].name)
+            });
+            if init[i] && (waits_for_other || plain_waiter) {
                 init[i] = false;
                 changed = true;
             }
@@ -802,6 +815,55 @@ mod tests {
 
     fn names(l: &[&str]) -> Vec<String> {
         l.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A pod of apps given as `name restart after...` lines.
+    fn pod(apps: &[&str]) -> Pod {
+        let mut yaml = String::from("podc: 1\nname: p\napps:\n");
+        for a in apps {
+            let mut words = a.split(' ');
+            let (name, restart) = (words.next().unwrap(), words.next().unwrap());
+            let after: Vec<&str> = words.collect();
+            yaml += &format!(
+                "  - {{name: {name}, image: r.example/x@sha256:{}, restart: \"{restart}\", after: [{}]}}\n",
+                "0".repeat(64),
+                after.join(", ")
+            );
+        }
+        let input = crate::Input {
+            display: "p.yaml",
+            file_name: "p.yaml",
+            source: &yaml,
+            format: crate::parse::Format::Yaml,
+        };
+        crate::check(&input, crate::resolve::Overrides::default()).unwrap()
+    }
+
+    fn init_names(apps: &[&str]) -> Vec<String> {
+        let p = pod(apps);
+        init_apps(&p)
+            .into_iter()
+            .map(|i| p.apps[i].name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn set_up_apps_services_wait_for_are_init_containers_in_dependency_order() {
+        // seed is listed first but waits for migrate.
+        assert_eq!(
+            init_names(&["web always migrate seed", "seed no migrate", "migrate no"]),
+            names(&["migrate", "seed"])
+        );
+        // Nothing waits for it: a plain container.
+        assert!(init_names(&["job no", "web always"]).is_empty());
+        // A plain app (restart no) waits for it: both stay containers.
+        assert!(init_names(&["a no", "b no a"]).is_empty());
+        // It waits for a service: it cannot run before the services start.
+        assert!(init_names(&["db always", "migrate no db", "web always migrate"]).is_empty());
+        // It restarts: a service, not set-up work.
+        assert!(init_names(&["cache on-failure", "web always cache"]).is_empty());
+        // A chain of set-up work under a plain app: none of it.
+        assert!(init_names(&["a no", "b no a", "c no b"]).is_empty());
     }
 
     #[test]
