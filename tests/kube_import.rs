@@ -33,7 +33,7 @@ fn good() {
                     );
                 }
             }
-            insta::assert_snapshot!("kube_good", common::tree_text(&files));
+            insta::assert_snapshot!("kube_import_good", common::tree_text(&files));
         });
     });
 }
@@ -68,7 +68,7 @@ fn bad() {
                     .any(|p| path == *p || path.starts_with(&format!("{p}.")));
                 assert!(kube, "{name}: a podc path in a Kubernetes document: {line}");
             }
-            insta::assert_snapshot!("kube_bad", report);
+            insta::assert_snapshot!("kube_import_bad", report);
         });
     });
 }
