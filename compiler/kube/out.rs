@@ -351,6 +351,11 @@ fn pod_extras(pod: &Pod, out: &mut Out) {
     }
     let mut volumes = Map::new();
     for (i, v) in pod.volumes.iter().enumerate() {
+        let mut entry = Map::new();
+        if v.read_only {
+            // Every mount of it is read-only already; this is for POD.md's list of volumes.
+            entry.insert("readOnly".into(), json!(true));
+        }
         if let VolumeKind::Empty { mode, uid, gid } = v.kind {
             if (mode, uid, gid) != (0o755, 0, 0) {
                 out.warn(
@@ -361,11 +366,13 @@ fn pod_extras(pod: &Pod, out: &mut Out) {
                         v.name
                     ),
                 );
-                volumes.insert(
-                    v.name.clone(),
-                    json!({"gid": gid, "mode": format!("{mode:04o}"), "uid": uid}),
-                );
+                entry.insert("gid".into(), json!(gid));
+                entry.insert("mode".into(), json!(format!("{mode:04o}")));
+                entry.insert("uid".into(), json!(uid));
             }
+        }
+        if !entry.is_empty() {
+            volumes.insert(v.name.clone(), Value::Object(entry));
         }
     }
     if !volumes.is_empty() {
