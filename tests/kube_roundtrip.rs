@@ -1,5 +1,7 @@
-//! The round trip: every good podc fixture → `podc kube` (as a Pod and as a Deployment) →
-//! imported back → built gives byte-identical units, the whole tree.
+//! The round trip: every good podc fixture (and every `podc kube` fixture) → `podc kube` (as a
+//! Pod and as a Deployment) → imported back → built gives byte-identical units, the whole tree.
+//! And the other way: every Kubernetes import fixture → podc → `podc kube` → podc builds the
+//! same tree again.
 //!
 //! An image given by path has no meaning on a cluster (`podc kube` refuses it without
 //! `--image`), so each path image is first replaced by an image reference in the manifest
@@ -79,16 +81,49 @@ fn differences(want: &Files, got: &Files) -> Vec<String> {
     out
 }
 
-#[test]
-fn every_good_fixture_comes_back_with_identical_units() {
-    let dir = common::root().join("tests/fixtures/good");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+fn fixtures(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(common::root().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| Format::of(p).is_some())
         .collect();
     paths.sort();
+    paths
+}
+
+#[test]
+fn every_kubernetes_fixture_comes_back_through_podc_kube() {
+    let paths = fixtures("tests/fixtures/kube/good");
+    assert!(paths.len() >= 4, "only {} fixtures", paths.len());
+    for path in &paths {
+        let name = common::display_name(path);
+        let source = std::fs::read_to_string(path).unwrap();
+        let input = podc::Input {
+            display: &name,
+            file_name: "pod.yaml",
+            source: &source,
+            format: Format::Yaml,
+        };
+        let pod = podc::check(&input, Overrides::default()).unwrap_or_else(|r| panic!("{r}"));
+        let opts = KubeOptions::default();
+        let kube = podc::kube::out::to_kube(&pod, &opts)
+            .unwrap_or_else(|d| panic!("{name}: podc kube refused it: {d:?}"));
+        let again = import(&kube.yaml).unwrap_or_else(|r| panic!("{name}: {r}\n{}", kube.yaml));
+        let diff = differences(&tree(&pod), &again);
+        assert!(
+            diff.is_empty(),
+            "{name}:\n{}\n{}",
+            diff.join("\n"),
+            kube.yaml
+        );
+    }
+}
+
+#[test]
+fn every_good_fixture_comes_back_with_identical_units() {
+    let mut paths = fixtures("tests/fixtures/good");
     assert!(paths.len() >= 40, "only {} good fixtures", paths.len());
+    paths.extend(fixtures("tests/fixtures/kube-out"));
     let mut failures = Vec::new();
     let mut checked = 0;
     for path in &paths {
