@@ -122,3 +122,57 @@ apps:
     };
     assert_eq!(build(kube), build(podc));
 }
+
+/// Every import fixture broken in many small ways (a line taken out; a value replaced by a
+/// list, a mapping, a negative number, a string, a JSON annotation's text): podc never panics,
+/// and every diagnostic it gives has a position in the text.
+#[test]
+fn broken_kubernetes_documents_give_located_errors() {
+    let mut dir: Vec<_> = ["tests/fixtures/kube/good", "tests/fixtures/kube/bad"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(common::root().join(d)).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    dir.sort();
+    let mut variants = 0;
+    let mut refused = 0;
+    for path in &dir {
+        let source = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = source.lines().collect();
+        let mut docs = Vec::new();
+        for i in 0..lines.len() {
+            let mut without = lines.clone();
+            without.remove(i);
+            docs.push(without.join("\n"));
+            if let Some((key, _)) = lines[i].split_once(": ") {
+                for value in ["[1]", "{}", "-1", "x", "'{\"a\":1}'", "null"] {
+                    let mut changed = lines.clone();
+                    let line = format!("{key}: {value}");
+                    changed[i] = &line;
+                    docs.push(changed.join("\n"));
+                }
+            }
+        }
+        for doc in docs {
+            variants += 1;
+            let input = podc::Input {
+                display: "pod.yaml",
+                file_name: "pod.yaml",
+                source: &doc,
+                format: podc::parse::Format::Yaml,
+            };
+            let (pod, report) = podc::check_all(&input, Default::default());
+            if pod.is_none() {
+                refused += 1;
+            }
+            for d in &report.diagnostics {
+                assert!(d.span.is_some(), "no position for {d:?} in:\n{doc}");
+            }
+        }
+    }
+    println!("{refused} of {variants} broken documents refused, none without a position");
+    assert!(
+        variants > 500 && refused > variants / 2,
+        "{refused} of {variants}"
+    );
+}

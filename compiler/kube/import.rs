@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -262,10 +261,11 @@ const KUBERNETES_FIELDS: &[&str] = &[
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PodDoc {
+    // Checked before these structs read the document.
     #[allow(dead_code)]
-    api_version: IgnoredAny,
+    api_version: String,
     #[allow(dead_code)]
-    kind: IgnoredAny,
+    kind: String,
     metadata: Meta,
     spec: PodSpec,
 }
@@ -273,10 +273,11 @@ struct PodDoc {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct DeploymentDoc {
+    // Checked before these structs read the document.
     #[allow(dead_code)]
-    api_version: IgnoredAny,
+    api_version: String,
     #[allow(dead_code)]
-    kind: IgnoredAny,
+    kind: String,
     metadata: DeploymentMeta,
     spec: DeploymentSpec,
 }
@@ -1069,6 +1070,18 @@ impl Convert<'_> {
         at: &str,
         mut extra: Map<String, Value>,
     ) -> Result<(), Diagnostic> {
+        const POD_KEYS: &[&str] = &["appOrder", "isolators", "start", "target", "volumes"];
+        if let Some(k) = extra.keys().find(|k| !POD_KEYS.contains(&k.as_str())) {
+            let help = match nearest(k, POD_KEYS) {
+                Some(near) => format!(" (did you mean `{near}`?)"),
+                None => format!(" (it holds {})", POD_KEYS.join(", ")),
+            };
+            return Err(annotation_error(
+                self.doc,
+                at,
+                &format!("it has an unknown key `{k}`{help}"),
+            ));
+        }
         if let Some(volumes) = extra.remove("volumes") {
             let Value::Object(volumes) = volumes else {
                 return Err(annotation_error(
