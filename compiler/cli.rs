@@ -678,8 +678,10 @@ fn kube_command(args: &KubeArgs, stdout: &mut impl Write, stderr: &mut impl Writ
                 // Place each diagnostic at its setting in the manifest.
                 if let Ok(parsed) = crate::parse::parse(&report.source, format) {
                     for d in &mut diagnostics {
-                        if let Some(p) = &d.path {
-                            d.span = parsed.map.key(p);
+                        if let Some(p) = d.path.take() {
+                            d.span = parsed.map.key(&p);
+                            // A Kubernetes input names its own paths.
+                            d.path = Some(parsed.map.document_path(&p));
                         }
                     }
                 }
