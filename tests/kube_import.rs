@@ -1,6 +1,7 @@
 //! Kubernetes in: every Pod or Deployment in `tests/fixtures/kube/good` builds without a
 //! warning and its whole tree is a snapshot; every one in `tests/fixtures/kube/bad` is refused
-//! with located diagnostics (file:line:column in the Kubernetes text), also a snapshot.
+//! with located diagnostics (file:line:column in the Kubernetes text), also a snapshot; every
+//! one in `tests/fixtures/kube/warn` builds with warnings located the same way.
 
 mod common;
 
@@ -69,6 +70,24 @@ fn bad() {
                 assert!(kube, "{name}: a podc path in a Kubernetes document: {line}");
             }
             insta::assert_snapshot!("kube_import_bad", report);
+        });
+    });
+}
+
+#[test]
+fn warn() {
+    settings().bind(|| {
+        insta::glob!("fixtures/kube/warn/*.yaml", |path| {
+            let (pod, report) = common::check_all(path);
+            let name = common::display_name(path);
+            assert!(pod.is_some(), "{name} should compile:\n{report}");
+            assert!(report.warnings() >= 1, "{name}: no warning");
+            assert!(report.diagnostics.iter().all(|d| d.span.is_some()));
+            assert!(report
+                .diagnostics
+                .iter()
+                .all(|d| d.path.as_deref().is_some_and(|p| p.starts_with("spec."))));
+            insta::assert_snapshot!("kube_import_warn", report.to_string());
         });
     });
 }
