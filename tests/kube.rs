@@ -404,6 +404,26 @@ fn annotations_podc_writes_are_refused() {
 }
 
 #[test]
+fn annotations_kubernetes_refuses_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fs::read_to_string(fixtures().join("kube-out/init-containers.yaml")).unwrap();
+    let file = dir.path().join("pod.yaml");
+    let big = "x".repeat(300 * 1024);
+    fs::write(
+        &file,
+        format!("{source}annotations:\n  \"my key\": a\n  ok.example/fine: \"{big}\"\n"),
+    )
+    .unwrap();
+    let o = podc(dir.path(), &["kube", "pod.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert_eq!(err.matches("error[P0110]").count(), 2, "{err}");
+    assert!(err.contains("\"my key\""), "{err}");
+    assert!(err.contains("256 KiB") || err.contains("262144"), "{err}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
 fn a_bad_manifest_is_refused_as_check_refuses_it() {
     let bad = "bad/after-cycle.yaml";
     let k = podc(&fixtures(), &["kube", bad]);

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::codes;
 use crate::diag::Diagnostic;
-use crate::manifest::{Activation, IdOrName, Network, Protocol, Restart, Start};
+use crate::manifest::{Activation, IdOrName, Network, Protocol, Relax, Restart, Start};
 use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
 use crate::target::Target;
 
@@ -121,6 +121,39 @@ impl Out {
     }
 }
 
+/// The most bytes of annotation keys and values Kubernetes takes on one object.
+const MAX_ANNOTATIONS: usize = 256 * 1024;
+
+/// Whether Kubernetes takes `key` as an annotation key: a qualified name, `[prefix/]name`,
+/// the name up to 63 characters of `[A-Za-z0-9_.-]` beginning and ending with a letter or
+/// digit, the prefix a DNS subdomain (lowercase, up to 253 characters).
+pub fn qualified_name(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    let alnum = |c: u8| c.is_ascii_alphanumeric();
+    let name_ok = (1..=63).contains(&name.len())
+        && name.bytes().all(|c| alnum(c) || b"-_.".contains(&c))
+        && alnum(name.as_bytes()[0])
+        && alnum(name.as_bytes()[name.len() - 1]);
+    let prefix_ok = prefix.is_none_or(|p| {
+        (1..=253).contains(&p.len())
+            && p.split('.').all(|label| {
+                let b = label.as_bytes();
+                (1..=63).contains(&b.len())
+                    && b.iter()
+                        .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                    && b[0] != b'-'
+                    && b[b.len() - 1] != b'-'
+            })
+    });
+    name_ok && prefix_ok
+}
+
+/// The largest user or group id Kubernetes accepts (its API checks ids as int32).
+const MAX_ID: u32 = i32::MAX as u32;
+
 fn app_path(i: usize) -> String {
     format!("apps[{i}]")
 }
@@ -130,6 +163,25 @@ fn restart_rank(r: Restart) -> u8 {
         Restart::No => 0,
         Restart::OnFailure => 1,
         Restart::Always => 2,
+    }
+}
+
+/// A `relax` entry as the manifest writes it.
+fn relax_word(r: Relax) -> &'static str {
+    match r {
+        Relax::Tmp => "tmp",
+        Relax::Devices => "devices",
+        Relax::KernelTunables => "kernel-tunables",
+        Relax::KernelModules => "kernel-modules",
+        Relax::KernelLogs => "kernel-logs",
+        Relax::ControlGroups => "control-groups",
+        Relax::Clock => "clock",
+        Relax::Hostname => "hostname",
+        Relax::Proc => "proc",
+        Relax::ProcMasks => "proc-masks",
+        Relax::Namespaces => "namespaces",
+        Relax::Realtime => "realtime",
+        Relax::Personality => "personality",
     }
 }
 
@@ -393,6 +445,28 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
             );
         }
     }
+    for key in pod.annotations.keys() {
+        if !qualified_name(key) {
+            out.errors.push(
+                Diagnostic::new(
+                    codes::KUBE_ANNOTATION,
+                    format!("Kubernetes does not take the annotation key {key:?}"),
+                )
+                .at(format!("annotations.{key}"), None)
+                .help("a key is a name of up to 63 letters, digits, `-`, `_` and `.` (beginning and ending with a letter or digit), optionally after a lowercase DNS prefix and `/`, such as `example.com/owner`"),
+            );
+        }
+    }
+    let size: usize = pod.annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_ANNOTATIONS {
+        out.errors.push(
+            Diagnostic::new(
+                codes::KUBE_ANNOTATION,
+                format!("the annotations hold {size} bytes; Kubernetes takes at most {MAX_ANNOTATIONS} (with podc's own)"),
+            )
+            .at("annotations", None),
+        );
+    }
     pod_extras(pod, out);
 
     let init = init_apps(pod);
@@ -428,7 +502,8 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
         a.supplementary_groups
             .iter()
             .filter_map(|g| match g {
-                IdOrName::Id(id) => Some(*id),
+                IdOrName::Id(id) if *id <= MAX_ID => Some(*id),
+                IdOrName::Id(_) => None,
                 IdOrName::Name(_) => None,
             })
             .collect()
@@ -612,26 +687,28 @@ fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Co
 
     let mut sc = core::SecurityContext::default();
     if a.given.user {
-        match &a.user {
-            IdOrName::Id(u) => sc.run_as_user = Some(i64::from(*u)),
-            IdOrName::Name(n) => {
-                out.warn(
-                    codes::KUBE_APP_EXTRA,
-                    format!("{path}.user"),
-                    format!("app {:?} runs as user name {n:?}; Kubernetes takes only ids; kept in {APPS_ANNOTATION}", a.name),
-                );
-                out.app(&a.name, "user", json!(n));
-            }
-        }
-        match &a.group {
-            IdOrName::Id(g) => sc.run_as_group = Some(i64::from(*g)),
-            IdOrName::Name(n) => {
-                out.warn(
-                    codes::KUBE_APP_EXTRA,
-                    format!("{path}.group"),
-                    format!("app {:?} runs as group name {n:?}; Kubernetes takes only ids; kept in {APPS_ANNOTATION}", a.name),
-                );
-                out.app(&a.name, "group", json!(n));
+        for (key, value, field) in [
+            ("user", &a.user, &mut sc.run_as_user),
+            ("group", &a.group, &mut sc.run_as_group),
+        ] {
+            match value {
+                IdOrName::Id(id) if *id <= MAX_ID => *field = Some(i64::from(*id)),
+                IdOrName::Id(id) => {
+                    out.warn(
+                        codes::KUBE_APP_EXTRA,
+                        format!("{path}.{key}"),
+                        format!("app {:?} runs as {key} id {id}; Kubernetes takes ids up to {MAX_ID}; kept in {APPS_ANNOTATION}", a.name),
+                    );
+                    out.app(&a.name, key, json!(id));
+                }
+                IdOrName::Name(n) => {
+                    out.warn(
+                        codes::KUBE_APP_EXTRA,
+                        format!("{path}.{key}"),
+                        format!("app {:?} runs as {key} name {n:?}; Kubernetes takes only ids; kept in {APPS_ANNOTATION}", a.name),
+                    );
+                    out.app(&a.name, key, json!(n));
+                }
             }
         }
     }
@@ -696,7 +773,7 @@ fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Co
     if !a.relax.is_empty() {
         extra(
             "relax",
-            json!(a.relax),
+            json!(a.relax.iter().map(|r| relax_word(*r)).collect::<Vec<_>>()),
             "relaxing podc's sandbox".into(),
             out,
         );
@@ -723,7 +800,16 @@ fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Co
         .collect();
     if a.ports.iter().any(|p| p.activation == Activation::Socket) {
         // How the port reaches the app is podc's own; Kubernetes' default is a proxy.
-        let list: Vec<Value> = a.ports.iter().map(|p| json!(p.activation)).collect();
+        let list: Vec<Value> = a
+            .ports
+            .iter()
+            .map(|p| {
+                json!(match p.activation {
+                    Activation::Proxy => "proxy",
+                    Activation::Socket => "socket",
+                })
+            })
+            .collect();
         out.app(&a.name, "activation", Value::Array(list));
     }
 
@@ -912,6 +998,58 @@ mod tests {
             shares_to_millis(CpuWeight::Weight(10_000).shares()),
             100_000
         );
+    }
+
+    #[test]
+    fn relax_words_are_the_manifests() {
+        // Every word the manifest reads back as the same part.
+        for w in [
+            "tmp",
+            "devices",
+            "kernel-tunables",
+            "kernel-modules",
+            "kernel-logs",
+            "control-groups",
+            "clock",
+            "hostname",
+            "proc",
+            "proc-masks",
+            "namespaces",
+            "realtime",
+            "personality",
+        ] {
+            let r: Relax = serde_json::from_value(json!(w)).unwrap();
+            assert_eq!(relax_word(r), w);
+        }
+    }
+
+    #[test]
+    fn annotation_keys_kubernetes_takes() {
+        for k in [
+            "owner",
+            "example.com/owner",
+            "a",
+            "A_b.c-9",
+            "podc/pod",
+            "x.y-z.io/N.1",
+        ] {
+            assert!(qualified_name(k), "{k}");
+        }
+        for k in [
+            "",
+            "my key",
+            "-a",
+            "a-",
+            "Example.com/x",
+            "a/b/c",
+            "/x",
+            "x/",
+            "ü",
+        ] {
+            assert!(!qualified_name(k), "{k}");
+        }
+        assert!(qualified_name(&"a".repeat(63)));
+        assert!(!qualified_name(&"a".repeat(64)));
     }
 
     #[test]
