@@ -88,7 +88,7 @@ codes! {
     NO_APPS = "P0014", Error, "a pod needs at least one app";
     KUBE_KIND = "P0020", Error, "a Kubernetes object other than a v1 Pod or an apps/v1 Deployment";
     KUBE_UNSUPPORTED = "P0021", Error, "a Kubernetes field or value with no podc equivalent";
-    KUBE_ANNOTATION = "P0022", Error, "a podc annotation on a Kubernetes object does not parse or does not fit the pod";
+    KUBE_PODC_ANNOTATION = "P0022", Error, "a podc annotation on a Kubernetes object does not parse or does not fit the pod";
     // Names.
     BAD_NAME = "P0101", Error, "a pod, app or volume name breaks the name rule";
     POD_NAME_LONG = "P0102", Error, "a pod name is too long for its machine name";

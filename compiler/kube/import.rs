@@ -719,12 +719,12 @@ impl Convert<'_> {
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(o)) => Ok((path.to_string(), o)),
             Ok(_) => Err(Diagnostic::new(
-                codes::KUBE_ANNOTATION,
+                codes::KUBE_PODC_ANNOTATION,
                 format!("the annotation `{}` is not a JSON object", last(path)),
             )
             .at(path, self.doc.value(path))),
             Err(e) => Err(Diagnostic::new(
-                codes::KUBE_ANNOTATION,
+                codes::KUBE_PODC_ANNOTATION,
                 format!(
                     "the annotation `{}` is not valid JSON: {}",
                     last(path),
@@ -1309,7 +1309,7 @@ impl Convert<'_> {
 
 fn annotation_error(doc: &SourceMap, at: &str, what: &str) -> Diagnostic {
     Diagnostic::new(
-        codes::KUBE_ANNOTATION,
+        codes::KUBE_PODC_ANNOTATION,
         format!("the annotation `{}` does not fit the pod: {what}", last(at)),
     )
     .at(at, doc.value(at))
