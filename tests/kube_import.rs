@@ -195,3 +195,55 @@ fn broken_kubernetes_documents_give_located_errors() {
         "{refused} of {variants}"
     );
 }
+
+/// The binary: `podc build` and `podc check` take a Kubernetes file, `podc kube` writes it back,
+/// and a refused one writes nothing and exits 1.
+#[test]
+fn the_commands_take_kubernetes_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = common::root().join("tests/fixtures/kube/good/deployment.yaml");
+    let bad = common::root().join("tests/fixtures/kube/bad/liveness-probe.yaml");
+    let podc = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_podc"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = dir.path().join("out");
+    let o = podc(&[
+        "build".as_ref(),
+        good.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out
+        .join("api/rootfs/etc/systemd/system/api.service")
+        .is_file());
+    let o = podc(&["check".as_ref(), good.as_os_str()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = podc(&[
+        "kube".as_ref(),
+        good.as_os_str(),
+        "--kind".as_ref(),
+        "Deployment".as_ref(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let yaml = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        yaml.starts_with("apiVersion: apps/v1\nkind: Deployment\n"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("podc/apps"), "{yaml}");
+    let refused = dir.path().join("refused");
+    let o = podc(&[
+        "build".as_ref(),
+        bad.as_os_str(),
+        "-o".as_ref(),
+        refused.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("liveness-probe.yaml:10:7"), "{stderr}");
+    assert!(!refused.exists());
+}

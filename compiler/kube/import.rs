@@ -1331,3 +1331,43 @@ fn merge(base: &mut Value, over: Value) {
         (b, o) => *b = o,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_objects_are_told_from_manifests_by_their_top_keys() {
+        assert!(is_kube(&json!({"apiVersion": "v1", "kind": "Pod"})));
+        assert!(is_kube(&json!({"kind": "Pod"})));
+        assert!(!is_kube(&json!({"podc": 1, "kind": "Pod"})));
+        assert!(!is_kube(&json!({"podc": 1, "name": "web"})));
+        assert!(!is_kube(&json!(["apiVersion"])));
+    }
+
+    #[test]
+    fn annotations_merge_key_by_key_and_replace_the_rest() {
+        let mut base = json!({"a": 1, "i": {"cpu": "1", "memory": "1Gi"}, "l": [1, 2]});
+        merge(
+            &mut base,
+            json!({"i": {"memory": "2Gi", "tasks": 5}, "l": [3], "n": null}),
+        );
+        assert_eq!(
+            base,
+            json!({"a": 1, "i": {"cpu": "1", "memory": "2Gi", "tasks": 5}, "l": [3], "n": null})
+        );
+    }
+
+    #[test]
+    fn paths_inside_an_annotation_show_both_documents() {
+        let source = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n    podc/apps: '{\"web\":{\"tasks\":\"x\"}}'\nspec:\n  containers:\n    - name: web\n      image: registry.example/web:1\n";
+        let value = crate::parse::slow_value(source).unwrap();
+        let err = import(source, value).expect_err("tasks is not a number");
+        assert_eq!(
+            err.path.as_deref(),
+            Some("metadata.annotations.podc/apps (apps[0].isolators.tasks)")
+        );
+        let span = err.span.expect("located");
+        assert!(source[span].starts_with("'{\"web\""));
+    }
+}
