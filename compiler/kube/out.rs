@@ -449,7 +449,7 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
         if !qualified_name(key) {
             out.errors.push(
                 Diagnostic::new(
-                    codes::KUBE_ANNOTATION,
+                    codes::ANNOTATION_KUBERNETES,
                     format!("Kubernetes does not take the annotation key {key:?}"),
                 )
                 .at(format!("annotations.{key}"), None)
@@ -461,7 +461,7 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
     if size > MAX_ANNOTATIONS {
         out.errors.push(
             Diagnostic::new(
-                codes::KUBE_ANNOTATION,
+                codes::ANNOTATION_KUBERNETES,
                 format!("the annotations hold {size} bytes; Kubernetes takes at most {MAX_ANNOTATIONS} (with podc's own)"),
             )
             .at("annotations", None),
