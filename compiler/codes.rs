@@ -99,7 +99,7 @@ codes! {
     ENV_NAME = "P0107", Error, "an environment variable name is not valid";
     ANNOTATION_KEY = "P0108", Error, "an annotation key is empty or has control characters";
     ANNOTATION_RESERVED = "P0109", Error, "an annotation key podc writes itself on Kubernetes objects (podc/pod, podc/apps)";
-    KUBE_ANNOTATION = "P0110", Error, "an annotation Kubernetes does not accept (its key is not a qualified name, or all of them are over 256 KiB)";
+    ANNOTATION_KUBERNETES = "P0110", Error, "an annotation Kubernetes does not accept (its key is not a qualified name, or all of them are over 256 KiB)";
     // Paths.
     PATH_RELATIVE = "P0201", Error, "a path is not absolute";
     PATH_CONTROL = "P0202", Error, "a path contains a control character";

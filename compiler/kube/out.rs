@@ -449,7 +449,7 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
         if !qualified_name(key) {
             out.errors.push(
                 Diagnostic::new(
-                    codes::KUBE_ANNOTATION,
+                    codes::ANNOTATION_KUBERNETES,
                     format!("Kubernetes does not take the annotation key {key:?}"),
                 )
                 .at(format!("annotations.{key}"), None)
@@ -461,7 +461,7 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
     if size > MAX_ANNOTATIONS {
         out.errors.push(
             Diagnostic::new(
-                codes::KUBE_ANNOTATION,
+                codes::ANNOTATION_KUBERNETES,
                 format!("the annotations hold {size} bytes; Kubernetes takes at most {MAX_ANNOTATIONS} (with podc's own)"),
             )
             .at("annotations", None),
@@ -475,22 +475,30 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
 
     // The pod's restart policy: that of its long-running apps, the most restarting one if
     // they differ.
-    let policy = regular
-        .iter()
-        .map(|&i| pod.apps[i].restart)
-        .max_by_key(|&r| restart_rank(r))
-        .unwrap_or(Restart::No);
+    // A Deployment's pods always restart (Kubernetes takes no other policy there).
+    let policy = match opts.kind {
+        Kind::Deployment => Restart::Always,
+        Kind::Pod => regular
+            .iter()
+            .map(|&i| pod.apps[i].restart)
+            .max_by_key(|&r| restart_rank(r))
+            .unwrap_or(Restart::No),
+    };
     for &i in &regular {
         let a = &pod.apps[i];
         if a.restart != policy {
+            let why = match opts.kind {
+                Kind::Deployment => "a Deployment's restartPolicy is Always",
+                Kind::Pod => "the pod's restartPolicy is Always (from another app)",
+            };
+            let why = why.replace("Always", restart_policy(policy));
             out.warn(
                 codes::KUBE_RESTART,
                 format!("{}.restart", app_path(i)),
                 format!(
-                    "app {:?} restarts `{}`, but the pod's restartPolicy is {} (from another app); kept in {APPS_ANNOTATION}",
+                    "app {:?} restarts `{}`, but {why}; kept in {APPS_ANNOTATION}",
                     a.name,
                     restart_word(a.restart),
-                    restart_policy(policy)
                 ),
             );
             out.app(&a.name, "restart", json!(restart_word(a.restart)));
