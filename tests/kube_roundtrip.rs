@@ -170,6 +170,7 @@ fn every_good_fixture_comes_back_with_identical_units() {
             checked += 1;
         }
     }
+    println!("{checked} round trips, {} failed", failures.len());
     assert!(
         failures.is_empty(),
         "{} of {checked} round trips failed:\n\n{}",
