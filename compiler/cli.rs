@@ -55,6 +55,12 @@ pub enum Command {
         #[command(flatten)]
         args: CompileArgs,
     },
+    /// Write manifests as Kubernetes YAML (one document per manifest), with what Kubernetes
+    /// cannot say in the podc/pod and podc/apps annotations.
+    Kube {
+        #[command(flatten)]
+        args: KubeArgs,
+    },
     /// Run a built pod: mount its plan and exec systemd-nspawn (as root).
     Launch {
         /// The pod's tree (a directory `podc build` wrote, e.g. build/web).
@@ -159,6 +165,45 @@ pub struct CompileArgs {
     stdin_format: StdinFormat,
 }
 
+/// `podc kube`'s flags: the manifests and how they are checked (as `podc check` does), and
+/// what to write.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KubeArgs {
+    /// Manifests (.yaml, .yml or .toml); `-` reads one from standard input.
+    #[arg(required = true)]
+    manifests: Vec<PathBuf>,
+    /// Write the YAML to FILE (atomically) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The object to write: a Pod, or a Deployment of one replica with the pod as template.
+    #[arg(long, value_enum, default_value = "Pod")]
+    kind: KindArg,
+    /// The image reference of an app whose image is a root filesystem path (APP=REF); may be
+    /// repeated.
+    #[arg(long = "image", value_name = "APP=REF")]
+    images: Vec<String>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Treat warnings as errors: exit 1 and write nothing when there are any.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// How diagnostics are written: rustc-style text on stderr, JSON lines or one SARIF 2.1.0
+    /// log (on stdout, so give -o with json and sarif).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "human")]
+    message_format: MessageFormat,
+    /// The format of a manifest read from standard input (`-`).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "yaml")]
+    stdin_format: StdinFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    #[value(name = "Pod")]
+    Pod,
+    #[value(name = "Deployment")]
+    Deployment,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StdinFormat {
     Yaml,
@@ -238,6 +283,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Check { args } => {
             return compile_command(&args, None, &mut stdout, &mut stderr);
         }
+        Command::Kube { args } => return kube_command(&args, &mut stdout, &mut stderr),
         Command::Build {
             args,
             output,
@@ -484,6 +530,21 @@ fn compile_all(
     stdout: &mut impl Write,
     stderr: &mut impl Write,
 ) -> Result<Result<BTreeMap<String, crate::pod::Pod>, ()>, Fatal> {
+    compile_each(args, emitter, stdout, stderr, &mut |_, _, _| {})
+}
+
+/// Checks one pod further, adding its diagnostics to the manifest's report before it is shown:
+/// the pod, the report, and the manifest's format (for the positions of document paths).
+type PodHook<'a> = dyn FnMut(&crate::pod::Pod, &mut Report, Format) + 'a;
+
+/// [`compile_all`], calling `hook` on every pod that checked (in manifest order).
+fn compile_each(
+    args: &CompileArgs,
+    emitter: &mut Emitter,
+    stdout: &mut impl Write,
+    stderr: &mut impl Write,
+    hook: &mut PodHook,
+) -> Result<Result<BTreeMap<String, crate::pod::Pod>, ()>, Fatal> {
     let overrides = args.target.overrides();
     let mut pods = BTreeMap::new();
     let mut failed = false;
@@ -558,6 +619,7 @@ fn compile_all(
                     .at("name", span),
                 );
             } else {
+                hook(&pod, &mut report, format);
                 // Kept only if the whole call succeeds.
                 pods.insert(pod.name.clone(), pod);
             }
@@ -573,4 +635,122 @@ fn compile_all(
         }
     }
     Ok(if failed { Err(()) } else { Ok(pods) })
+}
+
+/// `podc kube`: check every manifest as `podc check` does, map each pod to a Kubernetes
+/// object, and write the documents (in manifest order) only if nothing failed.
+fn kube_command(args: &KubeArgs, stdout: &mut impl Write, stderr: &mut impl Write) -> Exit {
+    use crate::kube::{out, Kind, KubeOptions};
+    let compile = CompileArgs {
+        manifests: args.manifests.clone(),
+        target: args.target.clone(),
+        install_dir: None,
+        podc_path: "/usr/bin/podc".into(),
+        deny_warnings: args.deny_warnings,
+        message_format: args.message_format,
+        stdin_format: args.stdin_format,
+    };
+    let mut emitter = Emitter::new(args.message_format);
+    let result = validate(&compile)
+        .and_then(|()| {
+            if args.message_format != MessageFormat::Human && args.output.is_none() {
+                return Err(Fatal(
+                    "--message-format json and sarif write to standard output; give -o FILE for the YAML"
+                        .into(),
+                ));
+            }
+            kube_options(args)
+        })
+        .and_then(|opts| {
+            let opts = KubeOptions {
+                kind: match args.kind {
+                    KindArg::Pod => Kind::Pod,
+                    KindArg::Deployment => Kind::Deployment,
+                },
+                images: opts,
+            };
+            let mut documents = Vec::new();
+            let mut hook = |pod: &crate::pod::Pod, report: &mut Report, format: Format| {
+                let (yaml, mut diagnostics) = match out::to_kube(pod, &opts) {
+                    Ok(k) => (Some(k.yaml), k.warnings),
+                    Err(errors) => (None, errors),
+                };
+                // Place each diagnostic at its setting in the manifest.
+                if let Ok(parsed) = crate::parse::parse(&report.source, format) {
+                    for d in &mut diagnostics {
+                        if let Some(p) = &d.path {
+                            d.span = parsed.map.key(p);
+                        }
+                    }
+                }
+                report.diagnostics.extend(diagnostics);
+                documents.extend(yaml);
+            };
+            let pods = match compile_each(&compile, &mut emitter, stdout, stderr, &mut hook)? {
+                Ok(pods) => pods,
+                Err(()) => return Ok(Exit::Input),
+            };
+            for name in opts.images.keys() {
+                if !pods
+                    .values()
+                    .any(|p| p.apps.iter().any(|a| &a.name == name))
+                {
+                    return Err(Fatal(format!(
+                        "--image {name}=...: no app {name:?} in the manifests"
+                    )));
+                }
+            }
+            let text = documents.join("---\n");
+            match &args.output {
+                None => {
+                    let _ = stdout.write_all(text.as_bytes());
+                }
+                Some(path) => write_atomically(path, text.as_bytes())
+                    .map_err(|e| Fatal(format!("{}: {e}", path.display())))?,
+            }
+            Ok(Exit::Ok)
+        });
+    let exit = match result {
+        Ok(exit) => exit,
+        Err(Fatal(msg)) => {
+            emitter.fatal(&msg, stdout, stderr);
+            Exit::Usage
+        }
+    };
+    emitter.finish(stdout);
+    exit
+}
+
+/// `--image APP=REF` flags as a map, each reference checked.
+fn kube_options(args: &KubeArgs) -> Result<BTreeMap<String, String>, Fatal> {
+    let mut images = BTreeMap::new();
+    for flag in &args.images {
+        let Some((app, reference)) = flag.split_once('=') else {
+            return Err(Fatal(format!("--image {flag:?}: write APP=REF")));
+        };
+        let r = crate::image::Reference::parse(reference)
+            .map_err(|e| Fatal(format!("--image {flag:?}: {e}")))?;
+        if images.insert(app.to_string(), r.to_string()).is_some() {
+            return Err(Fatal(format!("--image: app {app:?} is given twice")));
+        }
+    }
+    Ok(images)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// the file is either the old one or the whole new one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // A temporary file is private (0600); the YAML is not secret.
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }

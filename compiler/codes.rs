@@ -95,6 +95,8 @@ codes! {
     POD_DUPLICATE = "P0106", Error, "two manifests of one build define the same pod";
     ENV_NAME = "P0107", Error, "an environment variable name is not valid";
     ANNOTATION_KEY = "P0108", Error, "an annotation key is empty or has control characters";
+    ANNOTATION_RESERVED = "P0109", Error, "an annotation key podc writes itself on Kubernetes objects (podc/pod, podc/apps)";
+    ANNOTATION_KUBERNETES = "P0110", Error, "an annotation Kubernetes does not accept (its key is not a qualified name, or all of them are over 256 KiB)";
     // Paths.
     PATH_RELATIVE = "P0201", Error, "a path is not absolute";
     PATH_CONTROL = "P0202", Error, "a path contains a control character";
@@ -104,6 +106,7 @@ codes! {
     PATH_UNWRITABLE = "P0206", Error, "a path has a character the unit file or overlay cannot carry";
     PROGRAM_PATH = "P0207", Error, "the program path cannot be run by systemd";
     IMAGE_REFERENCE = "P0208", Error, "an image is neither an absolute path nor a valid image reference";
+    KUBE_IMAGE_PATH = "P0209", Error, "an image given by path has no meaning on Kubernetes (map it with --image)";
     // Limits and quantities.
     QUANTITY = "P0301", Error, "a cpu or memory value is not a quantity podc can use exactly";
     CPU_TOO_LARGE = "P0302", Error, "a cpu limit is larger than CPUQuota= can express";
@@ -164,6 +167,15 @@ codes! {
     ROOT_RELAXED = "P1005", Warning, "an app runs as root and relaxes its sandbox";
     POD_TASKS_LOW = "P1006", Warning, "a pod tasks limit too low for systemd inside the pod to start";
     IMAGE_UNPINNED = "P1007", Warning, "an image reference not pinned by digest: what runs is whatever the store holds for its tag";
+    // Warnings of `podc kube`: what Kubernetes cannot say, kept in the podc/pod and podc/apps
+    // annotations of the object.
+    KUBE_POD_EXTRA = "P1101", Warning, "a pod setting Kubernetes has no field for, kept only in the podc/pod annotation";
+    KUBE_APP_EXTRA = "P1102", Warning, "an app setting Kubernetes has no field for, kept only in the podc/apps annotation";
+    KUBE_RESTART = "P1103", Warning, "apps restart differently; Kubernetes has one restart policy per pod";
+    KUBE_GROUPS = "P1104", Warning, "apps have different supplementary groups; Kubernetes has one list per pod";
+    KUBE_SECCOMP = "P1105", Warning, "a seccomp filter runs as the runtime's default profile on Kubernetes";
+    KUBE_AFTER = "P1106", Warning, "an order between long-running apps that Kubernetes cannot express";
+    KUBE_CPU_REQUEST = "P1107", Warning, "a relative CPU weight above the app's cpu limit, which Kubernetes refuses as a request";
 }
 
 /// The registered code with this text.

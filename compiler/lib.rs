@@ -11,6 +11,7 @@ pub mod diag;
 pub mod emit;
 pub mod escape;
 pub mod image;
+pub mod kube;
 pub mod launch;
 pub mod limits;
 pub mod linux;

@@ -1,0 +1,82 @@
+//! The bridge to Kubernetes: a checked [`crate::pod::Pod`] written as a Kubernetes Pod or
+//! Deployment ([`out`]), and back.
+//!
+//! podc's manifest stays the primary format. What Kubernetes has a field for goes into that
+//! field; what it has none for goes, as JSON, into two annotations of the object that import
+//! reads back (`podc/pod`, `podc/apps`, see [`out`]), and is a warning. This module never
+//! reads or writes files: the command line does.
+
+pub mod out;
+
+use std::collections::BTreeMap;
+
+/// The annotation with the pod-level settings Kubernetes has no field for.
+pub const POD_ANNOTATION: &str = "podc/pod";
+/// The annotation with the per-app settings Kubernetes has no field for, keyed by app name.
+pub const APPS_ANNOTATION: &str = "podc/apps";
+/// The label a Deployment selects its pods by.
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+
+/// Which object `podc kube` writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    #[default]
+    Pod,
+    /// An apps/v1 Deployment of one replica whose template is the pod.
+    Deployment,
+}
+
+/// What `podc kube` is told besides the pod.
+#[derive(Debug, Clone, Default)]
+pub struct KubeOptions {
+    pub kind: Kind,
+    /// App name → image reference, for apps whose image is a root filesystem path (and, if
+    /// given, in place of an app's own reference).
+    pub images: BTreeMap<String, String>,
+}
+
+/// The capabilities containerd and CRI-O give a container (and podc an app without a
+/// `capabilities` isolator: [`crate::lower::DEFAULT_CAPABILITIES`], the same set).
+pub const RUNTIME_CAPABILITIES: &[&str] = crate::lower::DEFAULT_CAPABILITIES;
+
+/// `cpuShares` as a CPU request in millicores: 1024 shares are one CPU, rounded to the
+/// nearest millicore (halves up).
+pub fn shares_to_millis(shares: u64) -> u64 {
+    (shares * 1000 + 512) / 1024
+}
+
+/// A CPU request in millicores as `cpuShares`: the inverse of [`shares_to_millis`], rounded
+/// to the nearest share (halves up). Import reads `requests.cpu` with this.
+pub fn millis_to_shares(millis: u64) -> u64 {
+    (millis * 1024 + 500) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_and_millicores() {
+        assert_eq!(shares_to_millis(1024), 1000);
+        assert_eq!(shares_to_millis(512), 500);
+        assert_eq!(shares_to_millis(2), 2);
+        assert_eq!(shares_to_millis(100), 98); // 97.66
+        assert_eq!(shares_to_millis(262_144), 256_000);
+        assert_eq!(millis_to_shares(1000), 1024);
+        assert_eq!(millis_to_shares(98), 100);
+        assert_eq!(millis_to_shares(500), 512);
+        // Most shares come back; a few share a millicore with a neighbour.
+        let lost: Vec<u64> = (2..=262_144u64)
+            .filter(|&s| millis_to_shares(shares_to_millis(s)) != s)
+            .collect();
+        assert!(
+            !lost.is_empty() && lost.len() < 262_144 / 40,
+            "{}",
+            lost.len()
+        );
+        // Every millicore value comes back.
+        for m in 2..=256_000u64 {
+            assert_eq!(shares_to_millis(millis_to_shares(m)), m, "{m}");
+        }
+    }
+}
