@@ -247,3 +247,32 @@ fn the_commands_take_kubernetes_files() {
     assert!(stderr.contains("liveness-probe.yaml:10:7"), "{stderr}");
     assert!(!refused.exists());
 }
+
+/// The good and warn fixtures are real Kubernetes: the strict schemas of 1.30 and 1.37 take
+/// them (skipped, with a reason, where `kubernetes-validate` is missing; required in CI).
+#[test]
+fn import_fixtures_are_valid_kubernetes() {
+    if !common::tool("kubernetes-validate", "kubernetes-validate (pip)") {
+        return;
+    }
+    let mut files: Vec<_> = ["tests/fixtures/kube/good", "tests/fixtures/kube/warn"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(common::root().join(d)).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6);
+    for version in ["1.30.0", "1.37.0"] {
+        let o = std::process::Command::new("kubernetes-validate")
+            .args(["--strict", "--quiet", "-k", version])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "Kubernetes {version} refuses a fixture:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
