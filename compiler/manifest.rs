@@ -318,6 +318,27 @@ pub enum Relax {
     Personality,
 }
 
+impl Relax {
+    /// The part's word in a manifest (`kernel-tunables`), as serde reads and writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Relax::Tmp => "tmp",
+            Relax::Devices => "devices",
+            Relax::KernelTunables => "kernel-tunables",
+            Relax::KernelModules => "kernel-modules",
+            Relax::KernelLogs => "kernel-logs",
+            Relax::ControlGroups => "control-groups",
+            Relax::Clock => "clock",
+            Relax::Hostname => "hostname",
+            Relax::Proc => "proc",
+            Relax::ProcMasks => "proc-masks",
+            Relax::Namespaces => "namespaces",
+            Relax::Realtime => "realtime",
+            Relax::Personality => "personality",
+        }
+    }
+}
+
 /// Exactly one of `retain` (an allow list) or `remove` (a deny list).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

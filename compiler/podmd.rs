@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use crate::escape;
 use crate::lower::{cpu_percent, DEFAULT_CAPABILITIES};
-use crate::manifest::{Activation, IdOrName, Relax, Restart, Start};
+use crate::manifest::{Activation, IdOrName, Restart, Start};
 use crate::pod::{CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
 
 /// The body of POD.md (everything after its header line).
@@ -177,7 +177,7 @@ pub fn pod_md(pod: &Pod) -> String {
             if i > 0 {
                 o.push_str(", ");
             }
-            o.push_str(relax_name(*r));
+            o.push_str(r.name());
         }
         end(o);
         row(
@@ -353,25 +353,6 @@ fn port(o: &mut String, p: &crate::pod::Port) {
         Activation::Proxy => "forwarded by a proxy)",
         Activation::Socket => "the socket is handed to the app)",
     });
-}
-
-/// The manifest's name of a sandbox part.
-fn relax_name(r: Relax) -> &'static str {
-    match r {
-        Relax::Tmp => "tmp",
-        Relax::Devices => "devices",
-        Relax::KernelTunables => "kernel-tunables",
-        Relax::KernelModules => "kernel-modules",
-        Relax::KernelLogs => "kernel-logs",
-        Relax::ControlGroups => "control-groups",
-        Relax::Clock => "clock",
-        Relax::Hostname => "hostname",
-        Relax::Proc => "proc",
-        Relax::ProcMasks => "proc-masks",
-        Relax::Namespaces => "namespaces",
-        Relax::Realtime => "realtime",
-        Relax::Personality => "personality",
-    }
 }
 
 /// A Mermaid flowchart: each app, an arrow to each app it starts after, each volume with an

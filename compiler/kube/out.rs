@@ -24,7 +24,7 @@ use super::{
 };
 use crate::codes;
 use crate::diag::Diagnostic;
-use crate::manifest::{Activation, IdOrName, Network, Protocol, Relax, Restart, Start};
+use crate::manifest::{Activation, IdOrName, Network, Protocol, Restart, Start};
 use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
 use crate::target::Target;
 
@@ -163,25 +163,6 @@ fn restart_rank(r: Restart) -> u8 {
         Restart::No => 0,
         Restart::OnFailure => 1,
         Restart::Always => 2,
-    }
-}
-
-/// A `relax` entry as the manifest writes it.
-fn relax_word(r: Relax) -> &'static str {
-    match r {
-        Relax::Tmp => "tmp",
-        Relax::Devices => "devices",
-        Relax::KernelTunables => "kernel-tunables",
-        Relax::KernelModules => "kernel-modules",
-        Relax::KernelLogs => "kernel-logs",
-        Relax::ControlGroups => "control-groups",
-        Relax::Clock => "clock",
-        Relax::Hostname => "hostname",
-        Relax::Proc => "proc",
-        Relax::ProcMasks => "proc-masks",
-        Relax::Namespaces => "namespaces",
-        Relax::Realtime => "realtime",
-        Relax::Personality => "personality",
     }
 }
 
@@ -781,7 +762,7 @@ fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Co
     if !a.relax.is_empty() {
         extra(
             "relax",
-            json!(a.relax.iter().map(|r| relax_word(*r)).collect::<Vec<_>>()),
+            json!(a.relax.iter().map(|r| r.name()).collect::<Vec<_>>()),
             "relaxing podc's sandbox".into(),
             out,
         );
@@ -1026,8 +1007,8 @@ mod tests {
             "realtime",
             "personality",
         ] {
-            let r: Relax = serde_json::from_value(json!(w)).unwrap();
-            assert_eq!(relax_word(r), w);
+            let r: crate::manifest::Relax = serde_json::from_value(json!(w)).unwrap();
+            assert_eq!(r.name(), w);
         }
     }
 
