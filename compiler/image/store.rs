@@ -877,37 +877,11 @@ impl Store {
     }
 
     fn blob_digests(&self) -> Result<Vec<Digest>, ImageError> {
-        let dir = self.dir.join("blobs/sha256");
-        let mut out = Vec::new();
-        for e in fs::read_dir(&dir).map_err(ImageError::io(format!("reading {}", dir.display())))? {
-            let e = e.map_err(ImageError::io(format!("reading {}", dir.display())))?;
-            if let Some(d) = e
-                .file_name()
-                .to_str()
-                .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
-            {
-                out.push(d);
-            }
-        }
-        out.sort();
-        Ok(out)
+        digests_in(&self.dir.join("blobs/sha256"))
     }
 
     fn root_digests(&self) -> Result<Vec<Digest>, ImageError> {
-        let dir = self.dir.join("roots");
-        let mut out = Vec::new();
-        for e in fs::read_dir(&dir).map_err(ImageError::io(format!("reading {}", dir.display())))? {
-            let e = e.map_err(ImageError::io(format!("reading {}", dir.display())))?;
-            if let Some(d) = e
-                .file_name()
-                .to_str()
-                .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
-            {
-                out.push(d);
-            }
-        }
-        out.sort();
-        Ok(out)
+        digests_in(&self.dir.join("roots"))
     }
 
     /// Removes every root and blob no name in `refs/` and no reference of `in_use` (the
@@ -1095,6 +1069,24 @@ pub fn names_by_digest(refs: &[(Reference, Digest)]) -> BTreeMap<Digest, Vec<Str
         m.entry(d.clone()).or_default().push(r.to_string());
     }
     m
+}
+
+/// The digests named by the entries of `dir` (files or directories called by their sha256
+/// hex digits), sorted; other names are skipped (`verify` reports them).
+fn digests_in(dir: &Path) -> Result<Vec<Digest>, ImageError> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).map_err(ImageError::io(format!("reading {}", dir.display())))? {
+        let e = e.map_err(ImageError::io(format!("reading {}", dir.display())))?;
+        if let Some(d) = e
+            .file_name()
+            .to_str()
+            .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
+        {
+            out.push(d);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]
