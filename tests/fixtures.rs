@@ -78,26 +78,7 @@ fn good() {
 fn bad() {
     settings().bind(|| {
         insta::glob!("fixtures/bad/*.{yaml,toml}", |path| {
-            let report = match common::compile(path, None) {
-                Ok(_) => panic!("{} should be refused", path.display()),
-                Err(r) => r,
-            };
-            let name = common::display_name(path);
-            // Every diagnostic points at file:line:column: one `-->` line per `error[..]:` or
-            // `warning[..]:` line.
-            let errors = report
-                .lines()
-                .filter(|l| l.starts_with("error[") || l.starts_with("warning["))
-                .count();
-            let located = report
-                .lines()
-                .filter(|l| l.trim_start().starts_with(&format!("--> {name}:")))
-                .count();
-            assert!(errors >= 1, "{name}: no diagnostic");
-            assert_eq!(
-                errors, located,
-                "{name}: a diagnostic without a position:\n{report}"
-            );
+            let report = common::refused_and_located(path);
             insta::assert_snapshot!(report);
         });
     });

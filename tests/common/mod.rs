@@ -65,6 +65,31 @@ pub fn compile(path: &Path, install: Option<&Install>) -> Result<Files, String> 
     Ok(podc::generate(&pod, install.unwrap_or(&default)))
 }
 
+/// The rendered report of a manifest `podc` must refuse (`path`), after checking that it has
+/// at least one diagnostic and that every one points at file:line:column: one `-->` line per
+/// `error[..]:` or `warning[..]:` line.
+pub fn refused_and_located(path: &Path) -> String {
+    let report = match compile(path, None) {
+        Ok(_) => panic!("{} should be refused", path.display()),
+        Err(r) => r,
+    };
+    let name = display_name(path);
+    let errors = report
+        .lines()
+        .filter(|l| l.starts_with("error[") || l.starts_with("warning["))
+        .count();
+    let located = report
+        .lines()
+        .filter(|l| l.trim_start().starts_with(&format!("--> {name}:")))
+        .count();
+    assert!(errors >= 1, "{name}: no diagnostic");
+    assert_eq!(
+        errors, located,
+        "{name}: a diagnostic without a position:\n{report}"
+    );
+    report
+}
+
 /// A tree as one text: each file under a `=== path (N bytes)` line, in path order. The byte
 /// count pins what insta's whitespace-insensitive comparison would miss.
 pub fn tree_text(files: &Files) -> String {
