@@ -1,41 +1,44 @@
 //! podc: a declarative pod compiler.
 //!
 //! ```text
-//! &str ─parse→ Manifest ─resolve→ Pod ─lower→ UnitTree ─render→ Files ─emit→ disk
+//!              ┌ kube/ (a Kubernetes Pod or Deployment) ┐
+//! &str ─parse/─┤                                        ├→ Manifest ─resolve/→ Pod ─lower/→ UnitTree
+//!              └ parse/ (a podc manifest)               ┘
+//!      UnitTree + Pod ─render/→ Files (units, mounts.toml, POD.md) ─emit→ disk
+//!      disk (tree/: layout + plan) ─launch/→ a running pod;  host/: install, status, logs
 //! ```
-//! Every stage before `emit` is a pure function of its input: [`compile`] runs them.
+//! Every stage before `emit` is a pure function of its input: [`read`], [`check`] and
+//! [`generate`] run them. Each folder is a wing of this pipeline and imports only the wings
+//! before it (ARCHITECTURE.md, "The house"; tests/architecture.rs holds the rules). `cli/` is
+//! the command line on top of it all.
 
+// The command line, on top.
 pub mod cli;
-pub mod codes;
+// The format and the words podc knows, at the bottom.
 pub mod diag;
+pub mod limits;
+pub mod manifest;
+pub mod sys;
+pub mod systemd;
+// The contract between build, launch and host.
+pub mod tree;
+// The compiler's stages.
 pub mod emit;
-pub mod escape;
+pub mod lower;
+pub mod parse;
+pub mod pod;
+pub mod render;
+pub mod resolve;
+// Beside the compiler: images, Kubernetes, the launcher and the host.
+pub mod host;
 pub mod image;
 pub mod kube;
 pub mod launch;
-pub mod limits;
-pub mod linux;
-pub mod lower;
-pub mod manifest;
-pub mod mountplan;
-pub mod operate;
-pub mod output;
-pub mod parse;
-pub mod pod;
-pub mod podmd;
-pub mod quantity;
-pub mod render;
-pub mod resolve;
-pub mod schema;
-pub mod source;
-pub mod sys;
-pub mod target;
-pub mod unpack;
-pub mod yaml_fast;
 
+use diag::Diagnostic;
 use diag::Report;
 use lower::Install;
-use parse::Format;
+use parse::{Format, Parsed};
 use pod::Pod;
 use render::Files;
 use resolve::Overrides;
@@ -50,6 +53,25 @@ pub struct Input<'a> {
     pub format: Format,
 }
 
+/// Reads a manifest: a podc manifest (YAML or TOML), or a Kubernetes Pod or Deployment (YAML),
+/// decided after the YAML is read.
+// One diagnostic by value, as parse's own (see there).
+#[allow(clippy::result_large_err)]
+pub fn read(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
+    match format {
+        Format::Toml => parse::manifest(source, format, None),
+        Format::Yaml => {
+            let value = parse::yaml_document(source)?;
+            if kube::import::is_kube(&value) {
+                let imported = kube::import::import(source, value).map(|(m, map)| (m, Some(map)));
+                parse::finish(source, format, imported)
+            } else {
+                parse::manifest(source, format, Some(value))
+            }
+        }
+    }
+}
+
 /// Parses and resolves a manifest: every rule checked, all problems reported.
 pub fn check(input: &Input, overrides: Overrides) -> Result<Pod, Report> {
     let report = |diagnostics| Report {
@@ -57,7 +79,7 @@ pub fn check(input: &Input, overrides: Overrides) -> Result<Pod, Report> {
         source: input.source.to_string(),
         diagnostics,
     };
-    let parsed = parse::parse(input.source, input.format).map_err(|d| report(vec![d]))?;
+    let parsed = read(input.source, input.format).map_err(|d| report(vec![d]))?;
     resolve::resolve(&parsed, input.file_name, overrides).map_err(report)
 }
 
@@ -69,7 +91,7 @@ pub fn check_all(input: &Input, overrides: Overrides) -> (Option<Pod>, Report) {
         source: input.source.to_string(),
         diagnostics: Vec::new(),
     };
-    match parse::parse(input.source, input.format) {
+    match read(input.source, input.format) {
         Err(d) => {
             report.diagnostics.push(d);
             (None, report)
@@ -84,5 +106,5 @@ pub fn check_all(input: &Input, overrides: Overrides) -> (Option<Pod>, Report) {
 
 /// The files of a pod's tree, relative to the pod directory.
 pub fn generate(pod: &Pod, install: &Install) -> Files {
-    render::render(&lower::lower(pod, install))
+    render::render(&lower::lower(pod, install), &render::podmd::pod_md(pod))
 }

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use std::net::IpAddr;
 
-use crate::image::Reference;
+use crate::manifest::reference::Reference;
 use crate::manifest::{Activation, IdOrName, Network, Protocol, Relax, Restart, Start};
-use crate::target::Target;
+use crate::systemd::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pod {
@@ -196,6 +196,26 @@ pub struct AppMount {
     /// Read-only if the mount or the volume says so.
     pub read_only: bool,
 }
+
+/// The capability bounding set Docker and rkt gave every app (measured under nspawn: a root
+/// app can then not mount, change network devices, ptrace its way out of its chroot through
+/// `/proc/1/root`, or set the clock).
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_MKNOD",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
 
 #[cfg(test)]
 mod tests {

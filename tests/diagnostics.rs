@@ -475,7 +475,7 @@ fn json_codes_are_registered() {
         );
         for line in json_lines(&o) {
             let code = line["code"].as_str().expect("a code");
-            let registered = podc::codes::lookup(code).expect("registered");
+            let registered = podc::diag::codes::lookup(code).expect("registered");
             assert_eq!(line["severity"], registered.severity.name());
         }
     }

@@ -60,7 +60,7 @@ fn good() {
             };
             let plan = podc::lower::lower(&pod, &install).plan;
             assert_eq!(
-                podc::mountplan::MountPlan::from_toml(&files["mounts.toml"]).unwrap(),
+                podc::tree::plan::MountPlan::from_toml(&files["mounts.toml"]).unwrap(),
                 plan
             );
             let (_, report) = common::check_all(path);
@@ -119,7 +119,7 @@ fn every_diagnostic_has_a_registered_code() {
         for path in common::fixtures(kind) {
             let (_, report) = common::check_all(&path);
             for d in &report.diagnostics {
-                let registered = podc::codes::lookup(d.code.code)
+                let registered = podc::diag::codes::lookup(d.code.code)
                     .unwrap_or_else(|| panic!("{}: unregistered code {}", path.display(), d.code));
                 assert_eq!(registered, d.code, "{}", path.display());
                 seen.insert(d.code.code);
@@ -138,7 +138,7 @@ fn every_code_is_documented_in_the_readme() {
         .split_once("### Diagnostic codes")
         .expect("README.md has a \"Diagnostic codes\" section")
         .1;
-    for code in podc::codes::ALL {
+    for code in podc::diag::codes::ALL {
         let row = format!("| {} | {} |", code.code, code.severity.name());
         assert!(
             table.contains(&row),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::images::{self, tree_listing};
 use podc::image::store::Store;
-use podc::image::Reference;
+use podc::manifest::reference::Reference;
 
 const NAME: &str = "127.0.0.1:5000/test/busybox:1";
 
@@ -314,7 +314,10 @@ fn a_tampered_blob_is_refused_and_leaves_nothing_visible() {
     );
     assert_eq!(tmp_entries(&s.store_dir()), 0);
     assert!(!store
-        .blob_path(&podc::image::Digest::parse(m["layers"][0]["digest"].as_str().unwrap()).unwrap())
+        .blob_path(
+            &podc::manifest::reference::Digest::parse(m["layers"][0]["digest"].as_str().unwrap())
+                .unwrap()
+        )
         .exists());
     s.sound();
     let e = store.resolve(&reference(NAME)).unwrap_err();

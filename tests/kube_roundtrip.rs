@@ -23,7 +23,7 @@ const REFERENCE: &str =
 
 /// The fixture's pod with every path image replaced by [`REFERENCE`].
 fn by_reference(source: &str, format: Format) -> podc::pod::Pod {
-    let mut parsed = podc::parse::parse(source, format).expect("a good fixture parses");
+    let mut parsed = podc::read(source, format).expect("a good fixture parses");
     for app in &mut parsed.manifest.apps {
         if app.image.starts_with('/') {
             app.image = REFERENCE.to_string();

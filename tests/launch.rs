@@ -115,7 +115,7 @@ fn every_generated_plan_validates() {
     assert!(fixtures.len() > 30);
     for path in fixtures {
         let files = common::compile(&path, None).unwrap();
-        let plan = podc::mountplan::MountPlan::from_toml(&files["mounts.toml"]).unwrap();
+        let plan = podc::tree::plan::MountPlan::from_toml(&files["mounts.toml"]).unwrap();
         if let Err(e) = plan.validate() {
             panic!("{}: {e}", common::display_name(&path));
         }
@@ -1807,7 +1807,7 @@ fn e2e_an_image_by_reference_runs_with_its_config_defaults() {
     }
     let resolve = |r: &str| {
         podc::image::store::Store::read_only(store.path())
-            .resolve(&podc::image::Reference::parse(r).unwrap())
+            .resolve(&podc::manifest::reference::Reference::parse(r).unwrap())
             .unwrap()
     };
     let image = resolve(&reference);

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use podc::manifest::{CgroupVersion, Network, Protocol};
-use podc::mountplan::{Controller, Listen, MountPlan, Step};
+use podc::tree::plan::{Controller, Listen, MountPlan, Step};
 
 fn same_as_serde(plan: &MountPlan, name: &str) {
     let by_hand = plan.to_toml();

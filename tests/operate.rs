@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use podc::operate::{
+use podc::host::{
     self, install, uninstall, InstallOptions, Limit, OpError, PodStatus, Root, Systemd, Usage,
 };
 
@@ -127,7 +127,7 @@ fn install_dir_and_podc_path_come_from_the_unit() {
     );
     let unit = fs::read_to_string(tree.join("podc-main.service")).unwrap();
     assert!(unit.contains(r#""/srv/pods/100%%$$x""#), "{unit}");
-    let t = operate::read_tree(&tree).unwrap();
+    let t = host::read_tree(&tree).unwrap();
     assert_eq!(t.install_dir, "/srv/pods/100%$x");
     let root = Root(tmp.path().join("root"));
     install(
@@ -143,15 +143,15 @@ fn install_dir_and_podc_path_come_from_the_unit() {
 #[test]
 fn unit_without_a_launch_line_is_not_a_host_unit() {
     assert_eq!(
-        operate::install_dir_of("[Service]\nExecStart=/bin/true\n"),
+        host::install_dir_of("[Service]\nExecStart=/bin/true\n"),
         None
     );
     assert_eq!(
-        operate::install_dir_of("ExecStart=\"/p\" \"launch\" \"relative\"\n"),
+        host::install_dir_of("ExecStart=\"/p\" \"launch\" \"relative\"\n"),
         None
     );
     assert_eq!(
-        operate::install_dir_of("ExecStart=\"/p\" \"launch\" \"/a\\x20b\"\n").as_deref(),
+        host::install_dir_of("ExecStart=\"/p\" \"launch\" \"/a\\x20b\"\n").as_deref(),
         Some("/a b")
     );
     let tmp = tempfile::tempdir().unwrap();
@@ -486,13 +486,13 @@ const SHOW_FAILED: &str = "LoadState=loaded\nActiveState=failed\nSubState=failed
 
 #[test]
 fn systemctl_show_parses() {
-    let s = operate::UnitState::from_show(&operate::parse_show(SHOW_RUNNING));
+    let s = host::UnitState::from_show(&host::parse_show(SHOW_RUNNING));
     assert_eq!(s.active, "active");
     assert_eq!(s.sub, "running");
     assert_eq!(s.main_pid, Some(412));
     assert_eq!(s.exit_status, Some(0));
     assert_eq!(s.since, "Sun 2026-11-29 23:10:04 UTC");
-    let s = operate::UnitState::from_show(&operate::parse_show(SHOW_FAILED));
+    let s = host::UnitState::from_show(&host::parse_show(SHOW_FAILED));
     assert_eq!(
         (s.active.as_str(), s.result.as_str()),
         ("failed", "exit-code")
@@ -503,9 +503,9 @@ fn systemctl_show_parses() {
 }
 
 fn sample_status() -> PodStatus {
-    let app = |name: &str, memory: &str, cpu: &str| operate::AppStatus {
+    let app = |name: &str, memory: &str, cpu: &str| host::AppStatus {
         name: name.into(),
-        state: operate::UnitState::from_show(&operate::parse_show(
+        state: host::UnitState::from_show(&host::parse_show(
             "ActiveState=active\nSubState=running\nExecMainStatus=0\nMainPID=57\n",
         )),
         cgroup: None,
@@ -516,7 +516,7 @@ fn sample_status() -> PodStatus {
         unit: "podc-main.service".into(),
         dir: "/var/lib/podc/main".into(),
         cgroup: "v2".into(),
-        host: operate::UnitState::from_show(&operate::parse_show(SHOW_RUNNING)),
+        host: host::UnitState::from_show(&host::parse_show(SHOW_RUNNING)),
         apps: vec![
             app("web", "67108864", "50000 100000"),
             app("worker-with-a-long-name", "max", "max 100000"),
@@ -562,10 +562,10 @@ fn app_cgroups_are_found_below_payload() {
         fs::write(web.join(f), c).unwrap();
     }
     let (dir, usage) =
-        operate::read_usage(tmp.path(), podc::manifest::CgroupVersion::V2, "main", "web");
+        host::read_usage(tmp.path(), podc::manifest::CgroupVersion::V2, "main", "web");
     assert_eq!(dir, Some(web));
     assert_eq!(usage.memory_max, Some(Limit::Value(67108864)));
-    let (dir, usage) = operate::read_usage(
+    let (dir, usage) = host::read_usage(
         tmp.path(),
         podc::manifest::CgroupVersion::V2,
         "main",
@@ -578,11 +578,11 @@ fn app_cgroups_are_found_below_payload() {
 fn logs_reads_the_running_pod_through_machined_else_its_tree() {
     let dir = Path::new("/var/lib/podc/main");
     assert_eq!(
-        operate::logs_command("main", dir, true, Some("web"), true),
+        host::logs_command("main", dir, true, Some("web"), true),
         ["journalctl", "-M", "podc-main", "-u", "web.service", "-f"]
     );
     assert_eq!(
-        operate::logs_command("main", dir, false, None, false),
+        host::logs_command("main", dir, false, None, false),
         [
             "journalctl",
             "-D",
@@ -807,7 +807,7 @@ fn show_of_several_units_splits_per_unit() {
     // `nsenter -t <pod PID 1> -m -p systemctl show -p ... web.service worker.service`, as
     // systemd 252 printed it for a running pod (its own property order).
     let text = "Result=success\nExecMainStatus=0\nActiveState=active\nSubState=running\n\nResult=exit-code\nExecMainStatus=3\nActiveState=failed\nSubState=failed\n";
-    let states = operate::parse_show_blocks(text, 2);
+    let states = host::parse_show_blocks(text, 2);
     let s: Vec<_> = states
         .iter()
         .map(|s| {
@@ -823,5 +823,5 @@ fn show_of_several_units_splits_per_unit() {
         ]
     );
     // Fewer blocks than units (systemctl stopped early): the rest are unknown.
-    assert_eq!(operate::parse_show_blocks("", 1), [None]);
+    assert_eq!(host::parse_show_blocks("", 1), [None]);
 }

@@ -5,7 +5,8 @@
 
 mod common;
 
-use podc::parse::{parse, Format};
+use podc::parse::Format;
+use podc::read as parse;
 use podc::resolve::{resolve, Overrides};
 
 /// Builds a pod from JSON (which is YAML) and gives its POD.md.

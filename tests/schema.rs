@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 fn schema() -> serde_json::Value {
-    serde_json::from_str(&podc::schema::schema_json()).unwrap()
+    serde_json::from_str(&podc::manifest::schema::schema_json()).unwrap()
 }
 
 /// A manifest as JSON, read with the same YAML 1.2 rules podc uses.
@@ -26,7 +26,7 @@ fn schema_file_is_up_to_date() {
     let committed =
         std::fs::read_to_string(common::root().join("schemas/pod.schema.json")).unwrap();
     assert!(
-        committed == podc::schema::schema_json(),
+        committed == podc::manifest::schema::schema_json(),
         "schemas/pod.schema.json is stale: run `cargo run -- schema > schemas/pod.schema.json`"
     );
 }

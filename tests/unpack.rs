@@ -15,7 +15,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use podc::unpack::{apply_layer, Compression, Limits, Stats, UnpackError};
+use podc::image::unpack::{apply_layer, Compression, Limits, Stats, UnpackError};
 use sha2::{Digest, Sha256};
 use tar::EntryType as T;
 

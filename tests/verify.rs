@@ -44,9 +44,9 @@ fn generated_units_verify_without_warnings() {
         // An app whose image is a reference gets its defaults (the command, at least) from a
         // drop-in the launcher writes; verify its unit with a sample of that drop-in, made by
         // the launcher's own function, beside it (systemd-analyze reads `<unit>.d/` there).
-        let plan = podc::mountplan::MountPlan::from_toml(&files["mounts.toml"]).unwrap();
+        let plan = podc::tree::plan::MountPlan::from_toml(&files["mounts.toml"]).unwrap();
         for step in &plan.steps {
-            if let podc::mountplan::Step::Image {
+            if let podc::tree::plan::Step::Image {
                 app,
                 reference,
                 given,
@@ -72,7 +72,7 @@ fn generated_units_verify_without_warnings() {
                     .path()
                     .join(format!("rootfs/etc/systemd/system/{app}.service.d"));
                 std::fs::create_dir_all(&d).unwrap();
-                std::fs::write(d.join(podc::launch::IMAGE_DROP_IN), drop.text).unwrap();
+                std::fs::write(d.join(podc::tree::layout::IMAGE_DROP_IN), drop.text).unwrap();
             }
         }
         let out = Command::new("systemd-analyze")
@@ -88,7 +88,7 @@ fn generated_units_verify_without_warnings() {
         // The host's systemd deprecates MemoryLimit= and CPUShares=, which units for an older
         // target systemd on cgroup v1 must use; only those two warnings are expected, and only
         // for such targets.
-        let older = pod.target.systemd < podc::target::V1_DIRECTIVES_DEPRECATED;
+        let older = pod.target.systemd < podc::systemd::target::V1_DIRECTIVES_DEPRECATED;
         let text: String = text
             .lines()
             .filter(|l| {

@@ -9,7 +9,7 @@ mod workload;
 use std::path::Path;
 
 use podc::parse::slow_value;
-use podc::yaml_fast::{read, read_events, read_lines};
+use podc::parse::yaml_fast::{read, read_events, read_lines};
 
 /// Checks one document with each stage of the fast reader (the line reader and the event
 /// reader, each on its own, and both as the compiler chains them); whether it was taken.

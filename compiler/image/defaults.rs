@@ -10,7 +10,7 @@
 //!   when the manifest sets neither `user` nor `group` (else root).
 //!
 //! An image config is hostile input: every value is held to the rules a manifest's value is
-//! held to ([`crate::resolve`], [`crate::escape`]'s validators) and written with the same
+//! held to ([`crate::resolve`], [`crate::systemd::escape`]'s validators) and written with the same
 //! escapers; what cannot be written exactly is refused, naming the value. [`Defaults::read`]
 //! reads an image once (it looks a relative entrypoint up in the image's `PATH` inside its
 //! root, and a bare uid's group in its `/etc/passwd`, never following a link out of the
@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::escape;
 use crate::manifest::IdOrName;
+use crate::systemd::escape;
 
 /// The `PATH` an image without one gets (Docker's and runc's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -336,7 +336,7 @@ fn id_text(v: &IdOrName) -> String {
 
 /// The drop-in `50-image.conf` for app `app` of the image `reference` (whose manifest digest is
 /// `digest`): the defaults the manifest leaves to the image, or the first one that cannot be
-/// used. `reference` went through [`crate::image::Reference::parse`] (no white space or
+/// used. `reference` went through [`crate::manifest::reference::Reference::parse`] (no white space or
 /// control characters), so it is safe in a comment.
 pub fn drop_in(
     app: &str,

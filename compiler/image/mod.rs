@@ -3,14 +3,13 @@
 //! store they land in ([`store`]), from which the launcher resolves an app's root.
 
 pub mod archive;
-pub mod cmd;
 pub mod defaults;
 pub mod pull;
-pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod unpack;
 
-pub use reference::{Digest, Reference};
+pub use crate::manifest::reference::{Digest, Reference};
 
 use std::io::Read;
 

@@ -1,35 +1,14 @@
-//! `podc image pull REF [--plain-http]`: a [`Registry`] as the store's source, the reference
-//! recorded as the image's name, the manifest digest printed at the end; on a terminal one
-//! updating progress line (bytes of the layers done / total) on stderr, nothing otherwise.
+//! A pull: an image from a source (a registry) into the store under its reference, with one
+//! updating progress line (bytes of the layers done / total) on stderr when asked for
+//! (`podc image pull` asks on a terminal).
 
 use std::cell::RefCell;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::registry::{Credentials, Options, Registry};
-use super::store::{default_dir, Store};
+use super::store::Store;
 use super::{Digest, ImageError, Reference, Source};
-use crate::cli::Exit;
-
-/// Pulls `reference` into the default store and prints `REF: sha256:…` on `out`.
-pub fn run(reference: &str, plain_http: bool, out: &mut impl Write) -> Result<Exit, String> {
-    let r = Reference::parse(reference).map_err(|e| format!("{reference}: {e}"))?;
-    let credentials = Credentials::from_env()?;
-    let registry = Registry::new(
-        &r,
-        Options {
-            plain_http,
-            credentials,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    let store = Store::open(&default_dir()).map_err(|e| e.to_string())?;
-    let digest = pull(&store, &r, registry, std::io::stderr().is_terminal())
-        .map_err(|e| format!("pulling {r}: {e}"))?;
-    let _ = writeln!(out, "{r}: {digest}");
-    Ok(Exit::Ok)
-}
 
 /// Ingests `reference` from `source` into `store` under its own name; with `progress`, shows
 /// the layers' bytes on stderr.

@@ -25,7 +25,7 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest}
 use rustix::fs::{FlockOperation, RenameFlags};
 
 use super::{media, Digest, ImageError, Reference, Source};
-use crate::unpack::{self, Compression};
+use crate::image::unpack::{self, Compression};
 
 /// The largest index, manifest or config podc reads.
 pub const MAX_DOCUMENT: u64 = 4 << 20;

@@ -18,12 +18,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::codes;
+use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
 use crate::manifest::Manifest;
+use crate::parse::source::{join_index, join_key, SourceMap};
 use crate::parse::{clean_path, serde_diagnostic, tidy, Format};
 use crate::pod::Filter;
-use crate::source::{join_index, join_key, SourceMap};
 
 use super::{APPS_ANNOTATION, POD_ANNOTATION};
 
@@ -982,7 +982,7 @@ impl Convert<'_> {
                 .unwrap_or_else(|| n.to_string()),
             _ => String::new(),
         };
-        match crate::quantity::millicores(&text) {
+        match crate::manifest::quantity::millicores(&text) {
             // The largest weight podc takes is 262144 shares: a bigger request is refused by
             // resolve, and saturating keeps it refused rather than wrapped.
             Ok(millis) => Ok(super::millis_to_shares(millis.min(u64::MAX / 1024))),
@@ -1000,7 +1000,7 @@ impl Convert<'_> {
 
     /// `add` and `drop` against the runtime's default set, as podc's `retain` or `remove`.
     fn capabilities(&self, path: &str, caps: &Capabilities) -> Result<Value, Diagnostic> {
-        let known: BTreeSet<&str> = crate::linux::CAPABILITIES
+        let known: BTreeSet<&str> = crate::manifest::linux::CAPABILITIES
             .iter()
             .map(|c| c.trim_start_matches("CAP_"))
             .collect();

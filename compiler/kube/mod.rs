@@ -37,8 +37,8 @@ pub struct KubeOptions {
 }
 
 /// The capabilities containerd and CRI-O give a container (and podc an app without a
-/// `capabilities` isolator: [`crate::lower::DEFAULT_CAPABILITIES`], the same set).
-pub const RUNTIME_CAPABILITIES: &[&str] = crate::lower::DEFAULT_CAPABILITIES;
+/// `capabilities` isolator: [`crate::pod::DEFAULT_CAPABILITIES`], the same set).
+pub const RUNTIME_CAPABILITIES: &[&str] = crate::pod::DEFAULT_CAPABILITIES;
 
 /// `cpuShares` as a CPU request in millicores: 1024 shares are one CPU, rounded to the
 /// nearest millicore (halves up).

@@ -22,11 +22,11 @@ use super::{
     millis_to_shares, shares_to_millis, Kind, KubeOptions, APPS_ANNOTATION, NAME_LABEL,
     POD_ANNOTATION, RUNTIME_CAPABILITIES,
 };
-use crate::codes;
+use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::manifest::{Activation, IdOrName, Network, Protocol, Restart, Start};
 use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
-use crate::target::Target;
+use crate::systemd::target::Target;
 
 /// A pod as a Kubernetes document, and what did not map exactly.
 #[derive(Debug, Clone)]
@@ -256,7 +256,7 @@ pub fn capabilities(filter: &Filter) -> (Vec<String>, Vec<String>) {
     match filter {
         Filter::Retain(keep) => (keep.iter().map(|c| bare(c)).collect(), vec!["ALL".into()]),
         Filter::Remove(gone) => {
-            let add = crate::linux::CAPABILITIES
+            let add = crate::manifest::linux::CAPABILITIES
                 .iter()
                 .filter(|c| !RUNTIME_CAPABILITIES.contains(c) && !gone.iter().any(|g| g == *c))
                 .map(|c| bare(c))
@@ -287,7 +287,7 @@ pub fn capabilities_back(add: &[String], drop: &[String]) -> Filter {
     }
     let mut gone: Vec<String> = drop.iter().map(|c| full(c)).collect();
     gone.extend(
-        crate::linux::CAPABILITIES
+        crate::manifest::linux::CAPABILITIES
             .iter()
             .filter(|c| !RUNTIME_CAPABILITIES.contains(c) && !add.iter().any(|a| full(a) == **c))
             .map(|c| c.to_string()),
@@ -969,7 +969,7 @@ mod tests {
             .any(|c| RUNTIME_CAPABILITIES.contains(&["CAP_", c].concat().as_str())));
         assert_eq!(
             add.len() + RUNTIME_CAPABILITIES.len() + 1,
-            crate::linux::CAPABILITIES.len()
+            crate::manifest::linux::CAPABILITIES.len()
         );
         // The same set comes back, the non-default names after the default ones.
         let Filter::Remove(back) = capabilities_back(&add, &drop) else {

@@ -17,7 +17,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
-use podc::unpack::{apply_layer, Compression, Limits};
+use podc::image::unpack::{apply_layer, Compression, Limits};
 
 /// Host directories whose entries an escape would change (their mtime and ctime move).
 const HOST: &[&str] = &["/", "/etc", "/usr", "/bin"];

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use podc::yaml_fast::{read, read_events, read_lines};
+use podc::parse::yaml_fast::{read, read_events, read_lines};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(source) = std::str::from_utf8(data) else {

@@ -4,6 +4,8 @@
 //! in a template is an error rather than an empty string. They lay text out and decide nothing.
 //! The result is a sorted map from paths relative to the pod directory to file contents.
 
+pub mod podmd;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -11,8 +13,9 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Object, Serde};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-use crate::lower::{
-    UnitTree, EXIT_SCRIPT, EXIT_UNIT, HALT_TARGETS, POD_TARGET, RESULT_SCRIPT, RESULT_UNIT,
+use crate::lower::{UnitTree, HALT_TARGETS};
+use crate::tree::layout::{
+    EXIT_SCRIPT, EXIT_UNIT, POD_TARGET, POD_UNIT_DIR, RESULT_SCRIPT, RESULT_UNIT,
 };
 
 /// Generated files: relative path → content.
@@ -21,7 +24,7 @@ pub type Files = BTreeMap<String, String>;
 /// `(name, source)` of a file in `templates/`, embedded at compile time.
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
+        &[$(($name, include_str!(concat!("../../templates/", $name)))),*]
     };
 }
 
@@ -44,8 +47,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
 
 /// templates/result.sh and templates/exit.sh, which the result and exit units run.
 const SCRIPTS: [&str; 2] = [
-    include_str!("../templates/result.sh"),
-    include_str!("../templates/exit.sh"),
+    include_str!("../../templates/result.sh"),
+    include_str!("../../templates/exit.sh"),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -103,10 +106,9 @@ impl Object for Context {
     }
 }
 
-/// Where systemd inside the pod finds its units.
-pub const UNIT_DIR: &str = "rootfs/etc/systemd/system";
-
-pub fn render(tree: &UnitTree) -> Files {
+/// The files of a pod's tree: its units, scripts and mount plan from `tree`, and POD.md with
+/// `doc` (made from the pod by [`podmd::pod_md`]) after its header.
+pub fn render(tree: &UnitTree, doc: &str) -> Files {
     // Every template sees the pod's name, the manifest's file name and the annotations, plus
     // the one part of the tree it lays out.
     let (pod, manifest_file, annotations) = (
@@ -139,7 +141,7 @@ pub fn render(tree: &UnitTree) -> Files {
         ),
     );
     files.insert(
-        format!("{UNIT_DIR}/{POD_TARGET}"),
+        format!("{POD_UNIT_DIR}/{POD_TARGET}"),
         render_one(
             "pod.target.j2",
             ctx("target", Value::from(Serde(&tree.target))),
@@ -147,19 +149,19 @@ pub fn render(tree: &UnitTree) -> Files {
     );
     for app in &tree.apps {
         files.insert(
-            [UNIT_DIR, "/", &app.name, ".service"].concat(),
+            [POD_UNIT_DIR, "/", &app.name, ".service"].concat(),
             render_one("app.service.j2", ctx("app", Value::from(Serde(app)))),
         );
     }
     files.insert(
-        format!("{UNIT_DIR}/{EXIT_UNIT}"),
+        format!("{POD_UNIT_DIR}/{EXIT_UNIT}"),
         render_one(
             "exit.service.j2",
             ctx("exit", Value::from(Serde(&tree.exit))),
         ),
     );
     files.insert(
-        format!("{UNIT_DIR}/{RESULT_UNIT}"),
+        format!("{POD_UNIT_DIR}/{RESULT_UNIT}"),
         render_one(
             "result.service.j2",
             ctx("result", Value::from(Serde(&tree.result))),
@@ -171,7 +173,7 @@ pub fn render(tree: &UnitTree) -> Files {
         ctx("halt", Value::from(Serde(&tree.halt))),
     );
     for name in HALT_TARGETS {
-        files.insert([UNIT_DIR, "/", name].concat(), halt.clone());
+        files.insert([POD_UNIT_DIR, "/", name].concat(), halt.clone());
     }
     files.insert(
         "rootfs/etc/systemd/system.conf.d/podc.conf".into(),
@@ -195,20 +197,20 @@ pub fn render(tree: &UnitTree) -> Files {
     }
     for socket in &tree.sockets {
         files.insert(
-            [UNIT_DIR, "/", &socket.name].concat(),
+            [POD_UNIT_DIR, "/", &socket.name].concat(),
             render_one("pod.socket.j2", ctx("socket", Value::from(Serde(socket)))),
         );
     }
     for proxy in &tree.proxies {
         files.insert(
-            [UNIT_DIR, "/", &proxy.name].concat(),
+            [POD_UNIT_DIR, "/", &proxy.name].concat(),
             render_one("proxy.service.j2", ctx("proxy", Value::from(Serde(proxy)))),
         );
     }
     if !tree.sockets.is_empty() {
         let wants: Vec<&str> = tree.sockets.iter().map(|s| s.name.as_str()).collect();
         files.insert(
-            [UNIT_DIR, "/sockets.target.d/podc.conf"].concat(),
+            [POD_UNIT_DIR, "/sockets.target.d/podc.conf"].concat(),
             render_one(
                 "sockets.conf.j2",
                 ctx(
@@ -239,7 +241,7 @@ pub fn render(tree: &UnitTree) -> Files {
     }
     files.insert(
         "POD.md".into(),
-        ["<!-- ", &sentence, " -->\n", &tree.doc].concat(),
+        ["<!-- ", &sentence, " -->\n", doc].concat(),
     );
     files.insert(
         "mounts.toml".into(),

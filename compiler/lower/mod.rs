@@ -9,12 +9,19 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::escape;
-use crate::image::Reference;
+use crate::manifest::reference::Reference;
 use crate::manifest::{Activation, CgroupVersion, IdOrName, Protocol, Relax, Restart, Start};
-use crate::mountplan::{self, Controller, MountPlan, Step};
-use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, Port, VolumeKind};
-use crate::target::{Feature, Target};
+use crate::pod::{
+    App, CpuWeight, Filter, Image, Limits, Pod, Port, VolumeKind, DEFAULT_CAPABILITIES,
+};
+use crate::systemd::escape;
+use crate::systemd::resources::cpu_percent;
+use crate::systemd::target::{Feature, Target};
+use crate::tree::layout::{
+    api_bind_source, app_root, result_unit, under_api_mount, unit_name, EXIT_SCRIPT, EXIT_UNIT,
+    RESULT_SCRIPT,
+};
+use crate::tree::plan::{self, Controller, MountPlan, Step};
 
 /// Where the tree is installed on the host, and where podc is; both absolute paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,22 +30,9 @@ pub struct Install {
     pub podc: String,
 }
 
-/// Where each app's image is bound inside the pod.
-pub fn app_root(app: &str) -> String {
-    ["/opt/stage2/", app, "/rootfs"].concat()
-}
-
-/// The unit that stops the pod once every app has stopped, and reports how they ended.
-pub const EXIT_UNIT: &str = "podc-exit.service";
-/// The template unit whose instance `podc-result@<app>.service` records how one app ended.
-pub const RESULT_UNIT: &str = "podc-result@.service";
-/// Where the result units write each app's status inside the pod (a tmpfs of the container).
-pub const RESULT_DIR: &str = "/run/podc/result";
 /// The targets that halt or power off the pod's systemd (nspawn starts halt.target when it is
 /// stopped, `machinectl poweroff` poweroff.target); in a pod each leads to exit.target instead.
 pub const HALT_TARGETS: [&str; 2] = ["halt.target", "poweroff.target"];
-/// The unit the pod's systemd boots into.
-pub const POD_TARGET: &str = "podc-pod.target";
 /// How long systemd inside the pod waits for a unit to stop before it kills it.
 pub const STOP_TIMEOUT: &str = "10s";
 
@@ -126,9 +120,6 @@ pub struct UnitTree {
     pub proxies: Vec<ProxyService>,
     #[serde(skip)]
     pub plan: MountPlan,
-    /// POD.md's text after its header (see [`crate::podmd`]).
-    #[serde(skip)]
-    pub doc: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -305,7 +296,6 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         proxies: proxies(pod),
         socket,
         plan: plan(pod),
-        doc: crate::podmd::pod_md(pod),
     }
 }
 
@@ -411,15 +401,6 @@ fn proxies(pod: &Pod) -> Vec<ProxyService> {
         }
     }
     out
-}
-
-pub fn unit_name(app: &str) -> String {
-    [app, ".service"].concat()
-}
-
-/// The instance of [`RESULT_UNIT`] that records how `app` ended.
-pub fn result_unit(app: &str) -> String {
-    ["podc-result@", app, ".service"].concat()
 }
 
 fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
@@ -568,30 +549,10 @@ fn image_comment(a: &App, r: &Reference) -> String {
             "tag, resolved at launch"
         },
         from_image.join(", "),
-        crate::launch::image_drop_in_dir(&a.name),
-        crate::launch::IMAGE_DROP_IN,
+        crate::tree::layout::image_drop_in_dir(&a.name),
+        crate::tree::layout::IMAGE_DROP_IN,
     )
 }
-
-/// The capability bounding set Docker and rkt gave every app (measured under nspawn: a root
-/// app can then not mount, change network devices, ptrace its way out of its chroot through
-/// `/proc/1/root`, or set the clock).
-pub const DEFAULT_CAPABILITIES: &[&str] = &[
-    "CAP_AUDIT_WRITE",
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_MKNOD",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_RAW",
-    "CAP_SETFCAP",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
-    "CAP_SYS_CHROOT",
-];
 
 /// Entries of the app's /proc and /sys no app needs, made inaccessible. systemd reads these
 /// paths outside the root directory, so they carry the app's root as a prefix; `-` because a
@@ -627,18 +588,6 @@ const SANDBOX: &[(Relax, &str, &str)] = &[
     (Relax::Realtime, "RestrictRealtime", "yes"),
     (Relax::Personality, "LockPersonality", "yes"),
 ];
-/// Where the launcher binds a volume that the app sees below /run or /dev: beside the app's
-/// root, not in it, where systemd's own /run and /dev would cover it.
-pub fn api_bind_source(app: &str, path: &str) -> String {
-    ["/opt/stage2/", app, "/api", path].concat()
-}
-
-/// Whether a mount path lies where systemd mounts its own file systems over the app's root
-/// (/run, and below /dev); `resolve` refuses /proc, /sys and /dev itself.
-pub fn under_api_mount(path: &str) -> bool {
-    path == "/run" || path.starts_with("/run/") || path.starts_with("/dev/")
-}
-
 fn sandbox(a: &App, t: Target) -> Vec<Directive> {
     // A volume at /tmp or /var/tmp would be hidden under a private /tmp.
     let tmp_mounted = a.mounts.iter().any(|m| {
@@ -666,10 +615,6 @@ fn sandbox(a: &App, t: Target) -> Vec<Directive> {
         .collect()
 }
 
-/// The script that records how one app ended, in the pod (see `templates/result.sh`).
-pub const RESULT_SCRIPT: &str = "/etc/podc/result.sh";
-/// The script that makes the pod's systemd exit with the apps' status (`templates/exit.sh`).
-pub const EXIT_SCRIPT: &str = "/etc/podc/exit.sh";
 /// The shell that runs them: the pod's /usr is the host's. The scripts are plain files of the
 /// tree (mode 0644), so they are run by the shell rather than executed.
 const SH: &str = "/usr/bin/sh";
@@ -788,15 +733,6 @@ fn split_filter(key: &'static str, f: &Filter) -> Vec<Directive> {
         return vec![d(key, prefix)];
     }
     names.iter().map(|n| d(key, [prefix, n].concat())).collect()
-}
-
-/// `CPUQuota=` value: thousandths of a core as a percentage of one CPU.
-pub fn cpu_percent(millis: u64) -> String {
-    if millis.is_multiple_of(10) {
-        format!("{}%", millis / 10)
-    } else {
-        format!("{}.{}%", millis / 10, millis % 10)
-    }
 }
 
 /// Where a limit came from in the manifest, for its comment: `isolators` (the pod's) or
@@ -1010,14 +946,14 @@ fn plan(pod: &Pod) -> MountPlan {
         }
     }
     MountPlan {
-        format: mountplan::FORMAT,
+        format: plan::FORMAT,
         pod: pod.name.clone(),
         cgroup: pod.target.cgroup,
         apps: pod.apps.iter().map(|a| a.name.clone()).collect(),
         network: pod.network,
         listen: pod
             .ports()
-            .map(|(_, p)| mountplan::Listen {
+            .map(|(_, p)| plan::Listen {
                 protocol: p.protocol,
                 address: p.listen(),
             })
@@ -1028,9 +964,10 @@ fn plan(pod: &Pod) -> MountPlan {
 
 #[cfg(test)]
 mod tests {
-    use crate::escape::tests::{decode_words, HOSTILE};
-    use crate::parse::{parse, Format};
+    use crate::parse::Format;
+    use crate::read as parse;
     use crate::resolve::{resolve, Overrides};
+    use crate::systemd::escape::tests::{decode_words, HOSTILE};
 
     /// Every limit directive has the manifest's text above it; whitespace resolution accepts
     /// around a quantity (line breaks included) cannot end the comment early.
@@ -1043,7 +980,7 @@ mod tests {
             dir: "/d".into(),
             podc: "/p".into(),
         };
-        let files = crate::render::render(&super::lower(&pod, &install));
+        let files = crate::generate(&pod, &install);
         let pairs = |text: &str| -> Vec<(String, String)> {
             let lines: Vec<&str> = text.lines().collect();
             lines
@@ -1109,7 +1046,7 @@ mod tests {
             dir: "/d".into(),
             podc: "/p".into(),
         };
-        let files = crate::render::render(&super::lower(&pod, &install));
+        let files = crate::generate(&pod, &install);
         let unit = &files["rootfs/etc/systemd/system/a.service"];
         let exec = unit
             .lines()

@@ -9,31 +9,16 @@
 // at most, so boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
-use std::path::Path;
+pub mod source;
+pub mod yaml_fast;
 
 use serde::Deserialize;
+use serde_json::Value;
 
-use crate::codes::{self, Code};
+use crate::diag::codes::{self, Code};
 use crate::diag::{nearest, Diagnostic};
 use crate::manifest::Manifest;
-use crate::source::SourceMap;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Yaml,
-    Toml,
-}
-
-impl Format {
-    /// The format a manifest's file name says it is in.
-    pub fn of(path: &Path) -> Option<Format> {
-        match path.extension()?.to_str()? {
-            "yaml" | "yml" => Some(Format::Yaml),
-            "toml" => Some(Format::Toml),
-            _ => None,
-        }
-    }
-}
+pub use source::{Format, SourceMap};
 
 /// A manifest and where its nodes are.
 #[derive(Debug, Clone)]
@@ -42,16 +27,28 @@ pub struct Parsed {
     pub map: SourceMap,
 }
 
-pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
+/// A podc manifest in TOML, or in YAML already read as `value` by [`yaml_document`].
+pub fn manifest(source: &str, format: Format, value: Option<Value>) -> Result<Parsed, Diagnostic> {
+    let result = match (format, value) {
+        (Format::Yaml, Some(value)) => parse_yaml(source, value),
+        (Format::Yaml, None) => yaml_document(source).and_then(|v| parse_yaml(source, v)),
+        (Format::Toml, _) => parse_toml(source),
+    };
+    finish(source, format, result.map(|m| (m, None)))
+}
+
+/// A manifest as read (by [`manifest`] or from a Kubernetes object, with that object's source
+/// map), its quantities exact and a missing key's diagnostic placed at its mapping.
+pub fn finish(
+    source: &str,
+    format: Format,
+    result: Result<(Manifest, Option<SourceMap>), Diagnostic>,
+) -> Result<Parsed, Diagnostic> {
     // Read again for positions only if something asks where a node is.
     let map = || SourceMap::lazy(source, format);
-    let result = match format {
-        Format::Yaml => parse_yaml(source),
-        Format::Toml => parse_toml(source).map(|m| (m, None)),
-    };
     match result {
-        Ok((mut manifest, kube_map)) => {
-            let map = kube_map.unwrap_or_else(map);
+        Ok((mut manifest, other_map)) => {
+            let map = other_map.unwrap_or_else(map);
             exact_quantities(&mut manifest, &map, source);
             Ok(Parsed { manifest, map })
         }
@@ -71,7 +68,7 @@ pub fn parse(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
 /// refused as written). podc never rounds.
 pub(crate) fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMap, source: &str) {
     use crate::manifest::Quantity;
-    use crate::source::{join_index, join_key};
+    use crate::parse::source::{join_index, join_key};
     // Paths are made only for the rare quantity that was read through a float.
     let fix = |q: &mut Option<Quantity>, path: &dyn Fn() -> String| {
         let Some(q) = q.as_mut().filter(|q| q.1) else {
@@ -102,8 +99,9 @@ fn yaml_options() -> serde_saphyr::Options {
     options
 }
 
-/// A YAML manifest, with the source map of its Kubernetes form when it is a Kubernetes object.
-fn parse_yaml(source: &str) -> Result<(Manifest, Option<SourceMap>), Diagnostic> {
+/// A YAML document as a JSON value: refused located when it is empty, not YAML, or not a
+/// mapping. Whether a podc manifest or a Kubernetes object, the caller decides.
+pub fn yaml_document(source: &str) -> Result<Value, Diagnostic> {
     let blank = source
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
@@ -140,42 +138,41 @@ fn parse_yaml(source: &str) -> Result<(Manifest, Option<SourceMap>), Diagnostic>
         .at("", Some(start..start + 1))
         .help("a manifest needs at least `podc`, `name` and `apps`"));
     }
-    if crate::kube::import::is_kube(&value) {
-        return crate::kube::import::import(source, value).map(|(m, map)| (m, Some(map)));
-    }
-    // Then the value into the manifest types. Tracking the path costs a tenth of a build, so a
+    Ok(value)
+}
+
+/// A podc manifest read as `value` from `source`, into the manifest types.
+fn parse_yaml(source: &str, value: Value) -> Result<Manifest, Diagnostic> {
+    // The value into the manifest types. Tracking the path costs a tenth of a build, so a
     // value is first read without; one that does not fit is read again with it, for the error.
     if let Ok(manifest) = Manifest::deserialize(value) {
-        return Ok((manifest, None));
+        return Ok(manifest);
     }
     let value = yaml_value(source).expect("the text was read once already");
     // Positions come from the source map by path.
-    serde_path_to_error::deserialize::<_, Manifest>(value)
-        .map_err(|e| {
-            let path = clean_path(&e.path().to_string()).to_string();
-            let message = tidy(&e.inner().to_string());
-            let map = SourceMap::lazy(source, Format::Yaml);
-            let span =
-                if message.starts_with("unknown field") || message.starts_with("missing field") {
-                    map.key(&path)
-                } else {
-                    map.value(&path)
-                };
-            let bool_help = message.ends_with("expected a boolean").then_some(
-                "booleans are true and false; yes, no, on and off are strings in YAML 1.2",
-            );
-            let d = serde_diagnostic(message).at(path, span);
-            match bool_help {
-                Some(h) => d.help(h),
-                None => d,
-            }
-        })
-        .map(|m| (m, None))
+    serde_path_to_error::deserialize::<_, Manifest>(value).map_err(|e| {
+        let path = clean_path(&e.path().to_string()).to_string();
+        let message = tidy(&e.inner().to_string());
+        let map = SourceMap::lazy(source, Format::Yaml);
+        let span = if message.starts_with("unknown field") || message.starts_with("missing field") {
+            map.key(&path)
+        } else {
+            map.value(&path)
+        };
+        let bool_help = message
+            .ends_with("expected a boolean")
+            .then_some("booleans are true and false; yes, no, on and off are strings in YAML 1.2");
+        let d = serde_diagnostic(message).at(path, span);
+        match bool_help {
+            Some(h) => d.help(h),
+            None => d,
+        }
+    })
 }
 
 /// The document as a JSON value: by the fast reader where it can, else by serde-saphyr.
 pub(crate) fn yaml_value(source: &str) -> Result<serde_json::Value, serde_saphyr::Error> {
-    match crate::yaml_fast::read(source) {
+    match crate::parse::yaml_fast::read(source) {
         Some(value) => Ok(value),
         None => slow_value(source),
     }

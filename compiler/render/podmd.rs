@@ -14,10 +14,11 @@
 use std::fmt::Write;
 use std::sync::OnceLock;
 
-use crate::escape;
-use crate::lower::{cpu_percent, DEFAULT_CAPABILITIES};
 use crate::manifest::{Activation, IdOrName, Restart, Start};
+use crate::pod::DEFAULT_CAPABILITIES;
 use crate::pod::{CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
+use crate::systemd::escape;
+use crate::systemd::resources::cpu_percent;
 
 /// The body of POD.md (everything after its header line).
 pub fn pod_md(pod: &Pod) -> String {

@@ -1,245 +1,30 @@
 //! The command line: `podc build`, `podc check`, `podc schema`, `podc launch`, and the
-//! operator commands (`install`, `uninstall`, `status`, `logs`: [`crate::operate`]).
+//! operator commands (`install`, `uninstall`, `status`, `logs`: [`crate::host`]).
 //!
 //! Arguments are parsed by clap into [`Cli`], then each command reads its manifests, runs the
 //! pure pipeline and, for `build`, hands the results to [`crate::emit`]. All manifests of one
 //! call are compiled before anything is written, so one bad manifest writes nothing at all.
 //! Exit status: 0 success, 1 bad input or drift, 2 usage, I/O or internal errors.
 
+pub mod args;
+pub mod exit;
+pub mod host;
+pub mod image;
+
+pub use args::Cli;
+use args::{Command, CompileArgs, KindArg, KubeArgs, StdinFormat};
+pub use exit::Exit;
+
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::{Parser, Subcommand, ValueEnum};
-
-use crate::codes;
+use crate::diag::codes;
+use crate::diag::output::{Emitter, MessageFormat};
 use crate::diag::{Diagnostic, Report};
 use crate::lower::Install;
-use crate::manifest::CgroupVersion;
-use crate::output::{Emitter, MessageFormat};
 use crate::parse::Format;
-use crate::resolve::Overrides;
 use crate::{emit, Input};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "podc",
-    version,
-    about = "Compile pod manifests into systemd units for systemd-nspawn"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Compile manifests into unit trees (one directory per pod under the output directory).
-    Build {
-        #[command(flatten)]
-        args: CompileArgs,
-        /// Output directory; each pod's tree is DIR/<pod>.
-        #[arg(
-            short = 'o',
-            long = "output",
-            value_name = "DIR",
-            default_value = "build"
-        )]
-        output: PathBuf,
-        /// Write nothing; print a diff against the existing trees and exit 1 if they differ.
-        #[arg(long)]
-        check: bool,
-    },
-    /// Validate manifests: print diagnostics, set the exit status.
-    Check {
-        #[command(flatten)]
-        args: CompileArgs,
-    },
-    /// Write manifests as Kubernetes YAML (one document per manifest), with what Kubernetes
-    /// cannot say in the podc/pod and podc/apps annotations.
-    Kube {
-        #[command(flatten)]
-        args: KubeArgs,
-    },
-    /// Run a built pod: mount its plan and exec systemd-nspawn (as root).
-    Launch {
-        /// The pod's tree (a directory `podc build` wrote, e.g. build/web).
-        tree: PathBuf,
-        /// Print every step and the nspawn command line, one per line; do nothing.
-        #[arg(long, conflicts_with = "check")]
-        dry_run: bool,
-        /// Look at the host as the launch would (nspawn, images, volume sources, cgroup
-        /// controllers, user and group names in the images, mount points); change nothing.
-        #[arg(long)]
-        check: bool,
-    },
-    /// Print the JSON Schema (draft-07) of the manifest.
-    Schema,
-    /// Install a built tree on this systemd host: its install directory and host unit(s).
-    Install {
-        /// The pod's tree (a directory `podc build` wrote, e.g. build/web).
-        tree: PathBuf,
-        /// Enable and start the pod (its socket unit for a `start: connection` pod).
-        #[arg(long)]
-        now: bool,
-        /// Replace a running pod: stop it, swap in the new tree, start it again.
-        #[arg(long)]
-        restart: bool,
-        /// Install into the file system tree DIR (an image being made, a test) instead of this
-        /// host: print the systemctl commands instead of running them.
-        #[arg(long, value_name = "DIR")]
-        root: Option<PathBuf>,
-    },
-    /// Stop and disable an installed pod, remove its units and its install directory.
-    Uninstall {
-        pod: String,
-        /// Keep the install directory (the pod's journal and state).
-        #[arg(long)]
-        keep_data: bool,
-        /// Uninstall from the file system tree DIR instead of this host: print the systemctl
-        /// commands instead of running them.
-        #[arg(long, value_name = "DIR")]
-        root: Option<PathBuf>,
-    },
-    /// Show an installed pod's host unit, and each app's state, limits and usage.
-    Status {
-        pod: String,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show an installed pod's journal (journalctl), or one app's.
-    Logs {
-        pod: String,
-        app: Option<String>,
-        /// Follow: print new entries as they come.
-        #[arg(short = 'f', long)]
-        follow: bool,
-    },
-    /// Manage the image store: import, list, remove, collect garbage.
-    Image {
-        #[command(subcommand)]
-        command: crate::image::cmd::ImageCommand,
-    },
-    /// Print a shell completion script.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Write a man page per command into DIR (podc.1, podc-build.1, ...).
-    #[command(hide = true)]
-    Man { dir: PathBuf },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum CgroupArg {
-    V1,
-    V2,
-}
-
-/// Everything `build` and `check` share, so that both judge a manifest the same way: the
-/// manifests, the target, the install paths, and how diagnostics are shown. [`validate`]
-/// checks them once for both.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CompileArgs {
-    /// Manifests (.yaml, .yml or .toml); `-` reads one from standard input.
-    #[arg(required = true)]
-    manifests: Vec<PathBuf>,
-    #[command(flatten)]
-    target: TargetArgs,
-    /// Where the tree is installed on the host [default: /var/lib/podc/<pod>].
-    #[arg(long, value_name = "DIR")]
-    install_dir: Option<String>,
-    /// Where podc is installed on the host.
-    #[arg(long, value_name = "PATH", default_value = "/usr/bin/podc")]
-    podc_path: String,
-    /// Treat warnings as errors: exit 1 and write nothing when there are any.
-    #[arg(long)]
-    deny_warnings: bool,
-    /// How diagnostics are written: rustc-style text on stderr, JSON lines or one SARIF 2.1.0
-    /// log on stdout.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "human")]
-    message_format: MessageFormat,
-    /// The format of a manifest read from standard input (`-`).
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "yaml")]
-    stdin_format: StdinFormat,
-}
-
-/// `podc kube`'s flags: the manifests and how they are checked (as `podc check` does), and
-/// what to write.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KubeArgs {
-    /// Manifests (.yaml, .yml or .toml); `-` reads one from standard input.
-    #[arg(required = true)]
-    manifests: Vec<PathBuf>,
-    /// Write the YAML to FILE (atomically) instead of standard output.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// The object to write: a Pod, or a Deployment of one replica with the pod as template.
-    #[arg(long, value_enum, default_value = "Pod")]
-    kind: KindArg,
-    /// The image reference of an app whose image is a root filesystem path (APP=REF); may be
-    /// repeated.
-    #[arg(long = "image", value_name = "APP=REF")]
-    images: Vec<String>,
-    #[command(flatten)]
-    target: TargetArgs,
-    /// Treat warnings as errors: exit 1 and write nothing when there are any.
-    #[arg(long)]
-    deny_warnings: bool,
-    /// How diagnostics are written: rustc-style text on stderr, JSON lines or one SARIF 2.1.0
-    /// log (on stdout, so give -o with json and sarif).
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "human")]
-    message_format: MessageFormat,
-    /// The format of a manifest read from standard input (`-`).
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "yaml")]
-    stdin_format: StdinFormat,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum KindArg {
-    #[value(name = "Pod")]
-    Pod,
-    #[value(name = "Deployment")]
-    Deployment,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StdinFormat {
-    Yaml,
-    Toml,
-}
-
-/// The target flags `build` and `check` share, so that both judge a manifest the same way.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TargetArgs {
-    /// cgroup hierarchy of the target host (overrides the manifest).
-    #[arg(long, value_enum)]
-    cgroup: Option<CgroupArg>,
-    /// systemd version of the target (overrides the manifest).
-    #[arg(long, value_name = "N")]
-    systemd: Option<u32>,
-}
-
-impl TargetArgs {
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            cgroup: self.cgroup.map(|c| match c {
-                CgroupArg::V1 => CgroupVersion::V1,
-                CgroupArg::V2 => CgroupVersion::V2,
-            }),
-            systemd: self.systemd,
-        }
-    }
-}
-
-/// How a command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Ok = 0,
-    Input = 1,
-    Usage = 2,
-}
 
 /// A usage or I/O problem: exit status 2.
 struct Fatal(String);
@@ -249,7 +34,7 @@ pub fn run(cli: Cli) -> Exit {
     let mut stderr = std::io::stderr().lock();
     let result = match cli.command {
         Command::Schema => {
-            let _ = stdout.write_all(crate::schema::schema_json().as_bytes());
+            let _ = stdout.write_all(crate::manifest::schema::schema_json().as_bytes());
             Ok(Exit::Ok)
         }
         Command::Install {
@@ -257,24 +42,24 @@ pub fn run(cli: Cli) -> Exit {
             now,
             restart,
             root,
-        } => crate::operate::cli_install(&tree, now, restart, root, &mut stdout).map_err(Fatal),
+        } => host::install_command(&tree, now, restart, root, &mut stdout).map_err(Fatal),
         Command::Uninstall {
             pod,
             keep_data,
             root,
-        } => crate::operate::cli_uninstall(&pod, keep_data, root, &mut stdout).map_err(Fatal),
+        } => host::uninstall_command(&pod, keep_data, root, &mut stdout).map_err(Fatal),
         Command::Status { pod, json } => {
-            crate::operate::cli_status(&pod, json, &mut stdout).map_err(Fatal)
+            host::status_command(&pod, json, &mut stdout).map_err(Fatal)
         }
         Command::Logs { pod, app, follow } => {
-            crate::operate::cli_logs(&pod, app.as_deref(), follow).map_err(Fatal)
+            host::logs_command(&pod, app.as_deref(), follow).map_err(Fatal)
         }
-        Command::Image { command } => crate::image::cmd::run(command, &mut stdout).map_err(Fatal),
+        Command::Image { command } => crate::cli::image::run(command, &mut stdout).map_err(Fatal),
         Command::Completions { shell } => {
-            crate::operate::completions(shell, &mut stdout);
+            host::completions(shell, &mut stdout);
             Ok(Exit::Ok)
         }
-        Command::Man { dir } => crate::operate::man_pages(&dir).map_err(Fatal),
+        Command::Man { dir } => host::man_pages(&dir).map_err(Fatal),
         Command::Launch {
             tree,
             dry_run,
@@ -348,17 +133,17 @@ fn launch(
 /// `--podc-path` is the program of the host unit's `ExecStart=`, `--install-dir` the tree the
 /// launcher runs (its `state/` is named in overlayfs options).
 fn check_path_flag(flag: &str, value: &str) -> Result<(), Fatal> {
-    if !crate::escape::is_normal_abs_path(value) {
+    if !crate::systemd::escape::is_normal_abs_path(value) {
         return Err(Fatal(format!(
             "{flag} must be an absolute path in normal form without control characters, not {value:?}"
         )));
     }
     let problem = match flag {
-        "--podc-path" => crate::escape::exec_path_problem(value),
-        _ if !crate::escape::overlay_safe(value) => {
+        "--podc-path" => crate::systemd::escape::exec_path_problem(value),
+        _ if !crate::systemd::escape::overlay_safe(value) => {
             Some("contains `,`, `:` or `\\`, which overlayfs options cannot carry")
         }
-        _ if crate::escape::loses_trailing_space(value) => {
+        _ if crate::systemd::escape::loses_trailing_space(value) => {
             Some("ends with white space, which systemd strips")
         }
         _ => None,
@@ -373,10 +158,10 @@ fn check_path_flag(flag: &str, value: &str) -> Result<(), Fatal> {
 /// lines with the same words.
 fn validate(args: &CompileArgs) -> Result<(), Fatal> {
     if let Some(systemd) = args.target.systemd {
-        if systemd < crate::target::MIN_SYSTEMD {
+        if systemd < crate::systemd::target::MIN_SYSTEMD {
             return Err(Fatal(format!(
                 "--systemd {systemd}: podc targets systemd {} or newer",
-                crate::target::MIN_SYSTEMD
+                crate::systemd::target::MIN_SYSTEMD
             )));
         }
     }
@@ -606,7 +391,7 @@ fn compile_each(
                 .get(&pod.name)
                 .map(|p: &crate::pod::Pod| p.manifest_file.clone())
             {
-                let parsed = crate::parse::parse(&source, format).ok();
+                let parsed = crate::read(&source, format).ok();
                 let span = parsed.and_then(|p| p.map.value("name"));
                 report.diagnostics.push(
                     Diagnostic::new(
@@ -676,7 +461,7 @@ fn kube_command(args: &KubeArgs, stdout: &mut impl Write, stderr: &mut impl Writ
                     Err(errors) => (None, errors),
                 };
                 // Place each diagnostic at its setting in the manifest.
-                if let Ok(parsed) = crate::parse::parse(&report.source, format) {
+                if let Ok(parsed) = crate::read(&report.source, format) {
                     for d in &mut diagnostics {
                         if let Some(p) = d.path.take() {
                             d.span = parsed.map.key(&p);
@@ -730,7 +515,7 @@ fn kube_options(args: &KubeArgs) -> Result<BTreeMap<String, String>, Fatal> {
         let Some((app, reference)) = flag.split_once('=') else {
             return Err(Fatal(format!("--image {flag:?}: write APP=REF")));
         };
-        let r = crate::image::Reference::parse(reference)
+        let r = crate::manifest::reference::Reference::parse(reference)
             .map_err(|e| Fatal(format!("--image {flag:?}: {e}")))?;
         if images.insert(app.to_string(), r.to_string()).is_some() {
             return Err(Fatal(format!("--image: app {app:?} is given twice")));

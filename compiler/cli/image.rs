@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use super::archive::Archive;
-use super::store::{default_dir, Store};
-use super::{ImageError, Reference};
-use crate::cli::Exit;
-use crate::operate::{install_dir_of, Root};
+use super::exit::Exit;
+use crate::host::{install_dir_of, Root};
+use crate::image::archive::Archive;
+use crate::image::registry::{Credentials, Options, Registry};
+use crate::image::store::{default_dir, Store};
+use crate::image::{ImageError, Reference};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -74,7 +75,7 @@ pub fn run(cmd: ImageCommand, out: &mut impl Write) -> Result<Exit, String> {
         ImageCommand::Pull {
             reference,
             plain_http,
-        } => super::pull::run(&reference, plain_http, out),
+        } => pull(&reference, plain_http, out),
         ImageCommand::Import { path, name } => import(&path, name.as_deref(), out),
         ImageCommand::Ls { json, verify } => {
             let store = Store::open(&default_dir()).map_err(err)?;
@@ -223,7 +224,7 @@ fn import(path: &Path, name: Option<&str>, out: &mut impl Write) -> Result<Exit,
     Ok(Exit::Ok)
 }
 
-fn all_names(entries: &[super::archive::Entry]) -> String {
+fn all_names(entries: &[crate::image::archive::Entry]) -> String {
     let v: Vec<&str> = entries
         .iter()
         .flat_map(|e| e.names.iter().map(String::as_str))
@@ -345,6 +346,25 @@ fn collect_references(v: &toml::Value, out: &mut Vec<String>) {
         toml::Value::Array(a) => a.iter().for_each(|v| collect_references(v, out)),
         _ => {}
     }
+}
+
+/// Pulls `reference` into the default store and prints `REF: sha256:…` on `out`.
+fn pull(reference: &str, plain_http: bool, out: &mut impl Write) -> Result<Exit, String> {
+    let r = Reference::parse(reference).map_err(|e| format!("{reference}: {e}"))?;
+    let credentials = Credentials::from_env()?;
+    let registry = Registry::new(
+        &r,
+        Options {
+            plain_http,
+            credentials,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let store = Store::open(&default_dir()).map_err(|e| e.to_string())?;
+    let digest = crate::image::pull::pull(&store, &r, registry, std::io::stderr().is_terminal())
+        .map_err(|e| format!("pulling {r}: {e}"))?;
+    let _ = writeln!(out, "{r}: {digest}");
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::escape;
 use crate::manifest::{CgroupVersion, Network, Protocol};
+use crate::systemd::escape;
 
 /// `key = value` and a line break; `key` is a bare TOML key.
 fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
@@ -310,7 +310,7 @@ impl MountPlan {
                 self.format
             ));
         }
-        if !escape::is_name(&self.pod) || self.pod.len() > crate::resolve::MAX_POD_NAME {
+        if !escape::is_name(&self.pod) || self.pod.len() > crate::tree::layout::MAX_POD_NAME {
             return Err(format!("pod {:?} is not a pod name", self.pod));
         }
         if let Some(a) = self.apps.iter().find(|a| !escape::is_name(a)) {
@@ -393,7 +393,7 @@ impl Step {
                         "source {source:?} is not an absolute path in normal form without `,`, `:` or `\\`"
                     ));
                 }
-                let want = crate::lower::app_root(app);
+                let want = crate::tree::layout::app_root(app);
                 if *target != want {
                     return Err(format!("target {target:?} is not {want:?}"));
                 }
@@ -409,9 +409,9 @@ impl Step {
                 if !apps.contains(app) {
                     return Err(format!("app {app:?} is not an app of the pod"));
                 }
-                crate::image::Reference::parse(reference)
+                crate::manifest::reference::Reference::parse(reference)
                     .map_err(|e| format!("reference {reference:?}: {e}"))?;
-                let want = crate::lower::app_root(app);
+                let want = crate::tree::layout::app_root(app);
                 if *target != want {
                     return Err(format!("target {target:?} is not {want:?}"));
                 }

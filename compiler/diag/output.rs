@@ -16,7 +16,7 @@ use std::io::Write;
 use serde_json::json;
 use serde_sarif::sarif;
 
-use crate::codes::{self, Severity};
+use crate::diag::codes::{self, Severity};
 use crate::diag::{line_col, render, Diagnostic, Report};
 
 /// How diagnostics are written.

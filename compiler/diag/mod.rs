@@ -5,12 +5,15 @@
 //! wording about *what* in the message the producer chose. Rendering is rustc style through
 //! annotate-snippets, without colour, so the same input always gives the same bytes.
 
+pub mod codes;
+pub mod output;
+
 use std::fmt;
 use std::ops::Range;
 
 use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 
-pub use crate::codes::{Code, Severity};
+pub use crate::diag::codes::{Code, Severity};
 
 /// One problem found in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +225,7 @@ mod tests {
     #[test]
     fn renders_file_line_column_caret_and_path() {
         let src = "podc: 1\nname: Web\n";
-        let d = Diagnostic::new(crate::codes::BAD_NAME, "bad name")
+        let d = Diagnostic::new(crate::diag::codes::BAD_NAME, "bad name")
             .at("name", Some(14..17))
             .label("here");
         let out = render("pod.yaml", src, &d);

@@ -21,17 +21,11 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::emit::GENERATED;
 use crate::manifest::CgroupVersion;
+use crate::tree::layout::{GENERATED, POD_OWNED};
 
 /// Where systemd reads the units an administrator installed.
 pub const UNIT_DIR: &str = "/etc/systemd/system";
-
-/// What the launcher writes into an installed tree that belongs to the pod rather than to the
-/// build: its journal (one history per installed pod), its overlay upper layers (the apps'
-/// writes), and its machine id (derived again identically, but written once and kept on a host
-/// without a machine id). A reinstall carries them into the new tree.
-pub const POD_OWNED: &[&str] = &["rootfs/var/log/journal", "state", "rootfs/etc/machine-id"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
@@ -175,7 +169,9 @@ pub fn install_dir_of(unit: &str) -> Option<String> {
     let line = unit.lines().find_map(|l| l.strip_prefix("ExecStart="))?;
     let words = exec_words(line)?;
     match words.as_slice() {
-        [_, launch, dir] if launch == "launch" && crate::escape::is_normal_abs_path(dir) => {
+        [_, launch, dir]
+            if launch == "launch" && crate::systemd::escape::is_normal_abs_path(dir) =>
+        {
             Some(dir.clone())
         }
         _ => None,
@@ -183,7 +179,7 @@ pub fn install_dir_of(unit: &str) -> Option<String> {
 }
 
 /// Splits an `ExecStart=` value of double-quoted words as podc writes them (see
-/// [`crate::escape::exec_line`]): `%%` and `$$` undone, C escapes decoded. `None` for
+/// [`crate::systemd::escape::exec_line`]): `%%` and `$$` undone, C escapes decoded. `None` for
 /// anything else.
 fn exec_words(line: &str) -> Option<Vec<String>> {
     let mut words = Vec::new();
@@ -1079,10 +1075,6 @@ pub fn logs(
     Ok(logs_command(pod, &p.dir, is_running, app, follow))
 }
 
-// --- the command line's side ----------------------------------------------------------------
-
-use crate::cli::Exit;
-
 /// A stand-in for systemd under `--root`: nothing is running, and every systemctl command is
 /// printed instead of run, so a test sees what would happen.
 pub struct Printed<'a, W: io::Write>(pub &'a mut W);
@@ -1095,110 +1087,4 @@ impl<W: io::Write> Systemd for Printed<'_, W> {
     fn is_active(&mut self, _unit: &str) -> String {
         "inactive".into()
     }
-}
-
-/// `podc install`.
-pub fn cli_install(
-    tree: &Path,
-    now: bool,
-    restart: bool,
-    root: Option<PathBuf>,
-    out: &mut impl io::Write,
-) -> Result<Exit, String> {
-    let opts = InstallOptions { now, restart };
-    let done = match root {
-        Some(root) => install(tree, &Root(root), &mut Printed(&mut *out), opts),
-        None => require_systemd_host()
-            .and_then(|()| install(tree, &Root("/".into()), &mut Systemctl, opts)),
-    }
-    .map_err(|e| e.to_string())?;
-    let _ = writeln!(
-        out,
-        "installed {} ({}), units {}",
-        done.dir.display(),
-        if done.replaced {
-            format!("replaced; kept {}", done.kept.join(", "))
-        } else {
-            "new".into()
-        },
-        done.units
-            .iter()
-            .map(|u| u.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if done.restarted {
-        let _ = writeln!(out, "restarted the pod with the new tree");
-    }
-    Ok(Exit::Ok)
-}
-
-/// `podc uninstall`.
-pub fn cli_uninstall(
-    pod: &str,
-    keep_data: bool,
-    root: Option<PathBuf>,
-    out: &mut impl io::Write,
-) -> Result<Exit, String> {
-    let removed = match root {
-        Some(root) => uninstall(pod, &Root(root), &mut Printed(&mut *out), keep_data),
-        None => require_systemd_host()
-            .and_then(|()| uninstall(pod, &Root("/".into()), &mut Systemctl, keep_data)),
-    }
-    .map_err(|e| e.to_string())?;
-    for r in removed {
-        let _ = writeln!(out, "removed {}", r.display());
-    }
-    Ok(Exit::Ok)
-}
-
-/// `podc status`: reading needs no root, but systemd must be there to ask.
-pub fn cli_status(pod: &str, json: bool, out: &mut impl io::Write) -> Result<Exit, String> {
-    if !Path::new("/run/systemd/system").is_dir() {
-        return Err(OpError::NoSystemd.to_string());
-    }
-    let s = status(pod, &mut Systemctl).map_err(|e| e.to_string())?;
-    if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&s).expect("plain data")
-        );
-    } else {
-        let _ = write!(out, "{s}");
-    }
-    Ok(Exit::Ok)
-}
-
-/// `podc logs`: execs journalctl (only returns on failure).
-pub fn cli_logs(pod: &str, app: Option<&str>, follow: bool) -> Result<Exit, String> {
-    use std::os::unix::process::CommandExt;
-    if !Path::new("/run/systemd/system").is_dir() {
-        return Err(OpError::NoSystemd.to_string());
-    }
-    let argv = logs(pod, app, follow, &mut Systemctl).map_err(|e| e.to_string())?;
-    let e = Command::new(&argv[0]).args(&argv[1..]).exec();
-    Err(format!("{}: {e}", argv.join(" ")))
-}
-
-/// `podc completions SHELL`.
-pub fn completions(shell: clap_complete::Shell, out: &mut impl io::Write) {
-    let full = <crate::cli::Cli as clap::CommandFactory>::command();
-    // The same command line without its hidden commands (`man`, for packaging): clap_complete
-    // would offer them, and clap has no way to remove a subcommand, so it is built again.
-    let mut cmd = clap::Command::new("podc")
-        .version(env!("CARGO_PKG_VERSION"))
-        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
-    // Into memory first: clap_complete panics on a write error (a closed pipe).
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "podc", &mut script);
-    let _ = out.write_all(&script);
-}
-
-/// `podc man DIR`: one page per command that is not hidden (podc.1, podc-build.1, ...).
-pub fn man_pages(dir: &Path) -> Result<Exit, String> {
-    let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
-    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    clap_mangen::generate_to(cmd, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(Exit::Ok)
 }

@@ -16,12 +16,12 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::emit::GENERATED;
 use crate::image::defaults::{self, Defaults};
-use crate::lower::POD_TARGET;
 use crate::manifest::CgroupVersion;
 use crate::manifest::{Network, Protocol};
-use crate::mountplan::{Listen, MountPlan, Step};
+use crate::tree::layout::GENERATED;
+use crate::tree::layout::{image_drop_in_dir, IMAGE_DROP_IN, POD_TARGET};
+use crate::tree::plan::{Listen, MountPlan, Step};
 
 /// What the launcher knows about the host it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +103,7 @@ impl Images {
         }
         let opened = crate::image::store::Store::read_only(store);
         for r in references {
-            let parsed = crate::image::Reference::parse(r).map_err(|e| fail(r, e))?;
+            let parsed = crate::manifest::reference::Reference::parse(r).map_err(|e| fail(r, e))?;
             match opened.resolve(&parsed) {
                 Ok(image) => {
                     let defaults = Defaults::read(&image.config, &image.root);
@@ -557,7 +557,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                 target,
             } => {
                 let state = tree.join("state").join(app);
-                if !crate::escape::overlay_safe(&state.to_string_lossy()) {
+                if !crate::systemd::escape::overlay_safe(&state.to_string_lossy()) {
                     return Err(LaunchError::BadPlan {
                         path: tree.join("mounts.toml"),
                         message: format!("the pod's state directory {} has a `,`, `:` or `\\`, which overlayfs cannot be given", state.display()),
@@ -599,7 +599,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                     ("the pod's state directory", &state),
                     ("the image's root", &image.root),
                 ] {
-                    if !crate::escape::overlay_safe(&p.to_string_lossy()) {
+                    if !crate::systemd::escape::overlay_safe(&p.to_string_lossy()) {
                         return Err(LaunchError::BadPlan {
                             path: tree.join("mounts.toml"),
                             message: format!("app {app}: {what} {} has a `,`, `:` or `\\`, which overlayfs and nspawn cannot be given", p.display()),
@@ -726,7 +726,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                 });
             }
             Step::Names { app, users, groups } => {
-                let image_root = crate::lower::app_root(app);
+                let image_root = crate::tree::layout::app_root(app);
                 let image = plan
                     .steps
                     .iter()
@@ -824,15 +824,6 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
     })
 }
 
-/// The name of the drop-in the launcher writes for an app whose image is a reference.
-pub const IMAGE_DROP_IN: &str = "50-image.conf";
-
-/// Where in the pod the drop-in directory of an app's image defaults is bound: a directory
-/// systemd reads drop-ins from, on the pod's own `/run`.
-pub fn image_drop_in_dir(app: &str) -> String {
-    ["/run/systemd/system/", app, ".service.d"].concat()
-}
-
 /// The plan names a controller's directory `/sys/fs/cgroup/<controller>`; where the host mounts
 /// it together with others (`cpu,cpuacct`), systemd in the container looks for the host's
 /// name, so the bind goes there and nspawn adds the `cpu` → `cpu,cpuacct` links around it.
@@ -912,7 +903,7 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
         .plan
         .apps
         .iter()
-        .map(|a| crate::lower::app_root(a))
+        .map(|a| crate::tree::layout::app_root(a))
         .collect();
     let images: Vec<(PathBuf, PathBuf)> = launch
         .plan

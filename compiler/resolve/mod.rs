@@ -6,18 +6,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::codes::{self, Code};
+use crate::diag::codes::{self, Code};
 use crate::diag::{nearest, Diagnostic};
-use crate::escape;
-use crate::image::Reference;
 use crate::limits;
-use crate::linux;
+use crate::manifest::linux;
+use crate::manifest::quantity;
+use crate::manifest::reference::Reference;
 use crate::manifest::{self, CgroupVersion, IdOrName, Manifest};
+use crate::parse::source::{join_index, join_key, SourceMap};
 use crate::parse::Parsed;
 use crate::pod::{self, App, AppMount, CpuWeight, Filter, Limits, Pod, Seccomp, Volume};
-use crate::quantity;
-use crate::source::{join_index, join_key, SourceMap};
-use crate::target::{self, Feature, Target};
+use crate::systemd::escape;
+use crate::systemd::target::{self, Feature, Target};
+use crate::tree::layout::MAX_POD_NAME;
 
 /// Target settings from the command line; they win over the manifest's `target`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -1350,7 +1351,7 @@ fn resolve_mounts(
                 "volumes below /dev, such as /dev/shm, are bound again over the /dev systemd makes"
                     .into(),
             );
-        } else if path_ok && crate::lower::under_api_mount(&m.path) && m.path.contains(':') {
+        } else if path_ok && crate::tree::layout::under_api_mount(&m.path) && m.path.contains(':') {
             c.value(codes::PATH_UNWRITABLE, &mp, format!("mount path {} has a `:`, which systemd's BindPaths= (used below /run and /dev) cannot carry", show(&m.path)));
         } else if path_ok && !mount_paths.insert(m.path.clone()) {
             c.value(
@@ -1378,10 +1379,6 @@ fn filter_parts(f: &Filter) -> (&'static str, &Vec<String>) {
 }
 
 /// Exactly one of `retain` and `remove`, non-empty.
-/// The longest pod name: nspawn names the machine `podc-<name>`, and machine names (host names)
-/// hold at most 64 characters.
-pub const MAX_POD_NAME: usize = 64 - "podc-".len();
-
 /// `retain` or `remove`. An empty `retain` is allowed where it means something (`empty_retain`:
 /// an empty capability bounding set); an empty `remove` never changes anything.
 fn one_of(

@@ -5,6 +5,11 @@
 //! [`crate::resolve`] can check every rule of the format with the document path in hand.
 //! The JSON Schema in `schemas/pod.schema.json` is generated from these types.
 
+pub mod linux;
+pub mod quantity;
+pub mod reference;
+pub mod schema;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -412,7 +417,7 @@ impl<'de> Deserialize<'de> for IdOrName {
     }
 }
 
-/// A Kubernetes quantity as written ("500m", "1Gi", 2, 0.5). Parsed in [`crate::quantity`].
+/// A Kubernetes quantity as written ("500m", "1Gi", 2, 0.5). Parsed in [`crate::manifest::quantity`].
 /// The flag says it was read as a floating-point number, whose value may already be rounded:
 /// [`crate::parse`] then puts the scalar's own text in its place.
 #[derive(Debug, Clone, PartialEq, Eq)]

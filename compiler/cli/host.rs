@@ -1,0 +1,120 @@
+//! The host commands on the command line: `podc install`, `uninstall`, `status`, `logs`
+//! (their work is [`crate::host`]'s), and the command line's own `completions` and `man`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::args::Cli;
+use super::exit::Exit;
+use crate::host::{
+    install, logs, require_systemd_host, status, uninstall, InstallOptions, OpError, Printed, Root,
+    Systemctl,
+};
+
+/// `podc install`.
+pub fn install_command(
+    tree: &Path,
+    now: bool,
+    restart: bool,
+    root: Option<PathBuf>,
+    out: &mut impl io::Write,
+) -> Result<Exit, String> {
+    let opts = InstallOptions { now, restart };
+    let done = match root {
+        Some(root) => install(tree, &Root(root), &mut Printed(&mut *out), opts),
+        None => require_systemd_host()
+            .and_then(|()| install(tree, &Root("/".into()), &mut Systemctl, opts)),
+    }
+    .map_err(|e| e.to_string())?;
+    let _ = writeln!(
+        out,
+        "installed {} ({}), units {}",
+        done.dir.display(),
+        if done.replaced {
+            format!("replaced; kept {}", done.kept.join(", "))
+        } else {
+            "new".into()
+        },
+        done.units
+            .iter()
+            .map(|u| u.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if done.restarted {
+        let _ = writeln!(out, "restarted the pod with the new tree");
+    }
+    Ok(Exit::Ok)
+}
+
+/// `podc uninstall`.
+pub fn uninstall_command(
+    pod: &str,
+    keep_data: bool,
+    root: Option<PathBuf>,
+    out: &mut impl io::Write,
+) -> Result<Exit, String> {
+    let removed = match root {
+        Some(root) => uninstall(pod, &Root(root), &mut Printed(&mut *out), keep_data),
+        None => require_systemd_host()
+            .and_then(|()| uninstall(pod, &Root("/".into()), &mut Systemctl, keep_data)),
+    }
+    .map_err(|e| e.to_string())?;
+    for r in removed {
+        let _ = writeln!(out, "removed {}", r.display());
+    }
+    Ok(Exit::Ok)
+}
+
+/// `podc status`: reading needs no root, but systemd must be there to ask.
+pub fn status_command(pod: &str, json: bool, out: &mut impl io::Write) -> Result<Exit, String> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        return Err(OpError::NoSystemd.to_string());
+    }
+    let s = status(pod, &mut Systemctl).map_err(|e| e.to_string())?;
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&s).expect("plain data")
+        );
+    } else {
+        let _ = write!(out, "{s}");
+    }
+    Ok(Exit::Ok)
+}
+
+/// `podc logs`: execs journalctl (only returns on failure).
+pub fn logs_command(pod: &str, app: Option<&str>, follow: bool) -> Result<Exit, String> {
+    use std::os::unix::process::CommandExt;
+    if !Path::new("/run/systemd/system").is_dir() {
+        return Err(OpError::NoSystemd.to_string());
+    }
+    let argv = logs(pod, app, follow, &mut Systemctl).map_err(|e| e.to_string())?;
+    let e = Command::new(&argv[0]).args(&argv[1..]).exec();
+    Err(format!("{}: {e}", argv.join(" ")))
+}
+
+/// `podc completions SHELL`.
+pub fn completions(shell: clap_complete::Shell, out: &mut impl io::Write) {
+    let full = <Cli as clap::CommandFactory>::command();
+    // The same command line without its hidden commands (`man`, for packaging): clap_complete
+    // would offer them, and clap has no way to remove a subcommand, so it is built again.
+    let mut cmd = clap::Command::new("podc")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+    // Into memory first: clap_complete panics on a write error (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "podc", &mut script);
+    let _ = out.write_all(&script);
+}
+
+/// `podc man DIR`: one page per command that is not hidden (podc.1, podc-build.1, ...).
+pub fn man_pages(dir: &Path) -> Result<Exit, String> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    clap_mangen::generate_to(cmd, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,6 @@
+//! The contract between `podc build`, `podc launch` and the host commands: what a built tree
+//! holds and where ([`layout`]), and the mount plan the launcher follows ([`plan`]). It knows
+//! the manifest's words, systemd's syntax and podc's bounds, and nothing of how a tree is made.
+
+pub mod layout;
+pub mod plan;
