@@ -1,4 +1,4 @@
-//! The fast YAML reader (`compiler/yaml_fast.rs`) against serde-saphyr: wherever the fast
+//! The fast YAML reader (`compiler/parse/yaml_fast.rs`) against serde-saphyr: wherever the fast
 //! reader takes a document, serde-saphyr must read it to the very same value. Checked over
 //! every YAML file the tests and the fuzzer keep, over the benchmark's manifests, and over
 //! 100 000 generated documents full of scalars whose type is easy to get wrong.
@@ -8,30 +8,21 @@ mod workload;
 
 use std::path::Path;
 
-use podc::parse::slow_value;
-use podc::parse::yaml_fast::{read, read_events, read_lines};
+use podc::parse::{fast_value, slow_value};
 
-/// Checks one document with each stage of the fast reader (the line reader and the event
-/// reader, each on its own, and both as the compiler chains them); whether it was taken.
+/// Checks one document with the fast reader; whether it was taken.
 fn agree(source: &str, name: &str) -> bool {
-    let stages = [
-        ("line reader", read_lines(source)),
-        ("event reader", read_events(source)),
-        ("fast reader", read(source)),
-    ];
-    let mut taken = false;
-    for (stage, fast) in stages {
-        let Some(fast) = fast else { continue };
-        taken = true;
-        match slow_value(source) {
-            Ok(slow) => assert_eq!(
-                fast, slow,
-                "{name}: the {stage}'s value differs from serde-saphyr's\n{source}"
-            ),
-            Err(e) => panic!("{name}: the {stage} took what serde-saphyr refuses ({e})\n{source}"),
-        }
+    let Some(fast) = fast_value(source) else {
+        return false;
+    };
+    match slow_value(source) {
+        Ok(slow) => assert_eq!(
+            fast, slow,
+            "{name}: the fast reader's value differs from serde-saphyr's\n{source}"
+        ),
+        Err(e) => panic!("{name}: the fast reader took what serde-saphyr refuses ({e})\n{source}"),
     }
-    taken
+    true
 }
 
 fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -70,8 +61,8 @@ fn every_kept_manifest_reads_the_same() {
     for apps in [1, 10, 100] {
         let source = workload::pod("bench", apps);
         assert!(
-            agree(&source, "workload") && read_lines(&source).is_some(),
-            "the benchmark's manifest must take the line reader"
+            agree(&source, "workload"),
+            "the benchmark's manifest must take the fast reader"
         );
     }
     eprintln!("{fast} of {total} kept documents took the fast reader");
@@ -388,7 +379,7 @@ fn layout_sequence(r: &mut Rng, indent: usize, step: usize, depth: usize, out: &
 #[test]
 fn generated_layouts_read_the_same() {
     let mut r = Rng(0x2545_f491_4f6c_dd1d);
-    let (mut lines, mut taken, n) = (0, 0, 200_000);
+    let (mut taken, n) = (0, 200_000);
     for _ in 0..n {
         let mut doc = String::new();
         let step = 1 + r.below(4);
@@ -405,13 +396,10 @@ fn generated_layouts_read_the_same() {
         if agree(&doc, "generated layout") {
             taken += 1;
         }
-        if read_lines(&doc).is_some() {
-            lines += 1;
-        }
     }
-    eprintln!("of {n} generated layouts {taken} took a fast reader, {lines} the line reader");
+    eprintln!("of {n} generated layouts {taken} took the fast reader");
     assert!(
-        lines > 20_000,
-        "the generator hardly reaches the line reader ({lines})"
+        taken > 20_000,
+        "the generator hardly reaches the fast reader ({taken})"
     );
 }

@@ -10,7 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod source;
-pub mod yaml_fast;
+mod yaml_fast;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -176,6 +176,13 @@ pub(crate) fn yaml_value(source: &str) -> Result<serde_json::Value, serde_saphyr
         Some(value) => Ok(value),
         None => slow_value(source),
     }
+}
+
+/// The document as the fast reader alone reads it (`None` where it leaves the document to
+/// serde-saphyr): for tests/yaml_fast.rs, which holds it to serde-saphyr's reading.
+#[doc(hidden)]
+pub fn fast_value(source: &str) -> Option<serde_json::Value> {
+    yaml_fast::read(source)
 }
 
 /// The document as serde-saphyr reads it into a JSON value.
