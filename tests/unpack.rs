@@ -1,4 +1,4 @@
-//! The OCI layer unpacker (compiler/unpack.rs): a normal multi-layer image, compressions, the
+//! The OCI layer unpacker (compiler/image/unpack.rs): a normal multi-layer image, compressions, the
 //! digest check, and a corpus of hostile layers. Each hostile case checks the error (or the
 //! neutralised result) and that nothing outside the root changed: the root is a subdirectory
 //! of a temp dir with sentinels beside it, and the whole temp dir outside the root (plus a few
