@@ -60,7 +60,8 @@ fn files() -> BTreeMap<Vec<String>, PathBuf> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rs") {
+            } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("tests.rs") {
+                // `x/tests.rs` is a test module (`#[cfg(test)] mod tests;`), not the code.
                 out.push(p);
             }
         }

@@ -1,0 +1,154 @@
+//! One app as a container: its image, command, environment, working directory, ports and
+//! mounts; the security context and resources come from their own parts, and what has no
+//! Kubernetes field goes to `podc/apps`.
+
+use k8s_openapi::api::core::v1 as core;
+use serde_json::{json, Value};
+
+use super::common::{app_path, Out};
+use super::resources::resources;
+use super::security::security_context;
+use crate::diag::codes;
+use crate::diag::Diagnostic;
+use crate::kube::{KubeOptions, APPS_ANNOTATION};
+use crate::manifest::{Activation, Protocol};
+use crate::pod::{App, Image, Pod};
+
+/// App `i` of the pod as a container.
+pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Container {
+    let a = &pod.apps[i];
+    let image = image(a, i, opts, out);
+    let sc = security_context(a, i, out);
+    extras(a, i, out);
+    let resources = resources(a, i, out);
+    let ports = ports(a, out);
+    let sc_empty = sc == core::SecurityContext::default();
+    core::Container {
+        name: a.name.clone(),
+        image: Some(image),
+        command: (!a.exec.is_empty()).then(|| a.exec.clone()),
+        env: (!a.environment.is_empty()).then(|| {
+            a.environment
+                .iter()
+                .map(|(k, v)| core::EnvVar {
+                    name: k.clone(),
+                    value: Some(v.clone()),
+                    value_from: None,
+                })
+                .collect()
+        }),
+        working_dir: a
+            .given
+            .working_directory
+            .then(|| a.working_directory.clone()),
+        security_context: (!sc_empty).then_some(sc),
+        resources,
+        volume_mounts: (!a.mounts.is_empty()).then(|| {
+            a.mounts
+                .iter()
+                .map(|m| core::VolumeMount {
+                    name: m.volume.clone(),
+                    mount_path: m.path.clone(),
+                    read_only: m.read_only.then_some(true),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        ports: (!ports.is_empty()).then_some(ports),
+        ..Default::default()
+    }
+}
+
+/// The image: `--image` for the app, else its reference; a path image without `--image` is
+/// an error.
+fn image(a: &App, i: usize, opts: &KubeOptions, out: &mut Out) -> String {
+    let path = app_path(i);
+    match (opts.images.get(&a.name), &a.image) {
+        (Some(r), _) => r.clone(),
+        (None, Image::Reference(r)) => r.to_string(),
+        (None, Image::Path(p)) => {
+            out.errors.push(
+                Diagnostic::new(
+                    codes::KUBE_IMAGE_PATH,
+                    format!(
+                        "app {:?} runs the root filesystem {p:?}, a path that has no meaning on a cluster",
+                        a.name
+                    ),
+                )
+                .at(format!("{path}.image"), None)
+                .help(format!(
+                    "push the image to a registry and give its reference: --image {}=REGISTRY/NAME:TAG",
+                    a.name
+                )),
+            );
+            String::new()
+        }
+    }
+}
+
+/// The isolators Kubernetes has no field for (tasks, oomScoreAdj, relaxed sandbox parts):
+/// each to `podc/apps` with a warning.
+fn extras(a: &App, i: usize, out: &mut Out) {
+    let path = app_path(i);
+    let extra = |key: &str, value: Value, what: String, out: &mut Out| {
+        out.warn(
+            codes::KUBE_APP_EXTRA,
+            format!("{path}.isolators.{key}"),
+            format!(
+                "app {:?}: {what} has no Kubernetes field; kept in {APPS_ANNOTATION}",
+                a.name
+            ),
+        );
+        out.app(&a.name, key, value);
+    };
+    if let Some(t) = a.limits.tasks {
+        extra("tasks", json!(t), "the tasks limit".into(), out);
+    }
+    if let Some(o) = a.oom_score_adj {
+        extra("oomScoreAdj", json!(o), "oomScoreAdj".into(), out);
+    }
+    if !a.relax.is_empty() {
+        extra(
+            "relax",
+            json!(a.relax.iter().map(|r| r.name()).collect::<Vec<_>>()),
+            "relaxing podc's sandbox".into(),
+            out,
+        );
+    }
+}
+
+/// The published ports; how each reaches the app (socket activation) to `podc/apps`.
+fn ports(a: &App, out: &mut Out) -> Vec<core::ContainerPort> {
+    let ports: Vec<core::ContainerPort> = a
+        .ports
+        .iter()
+        .map(|p| core::ContainerPort {
+            name: p.name.clone(),
+            container_port: i32::from(p.port),
+            host_port: Some(i32::from(p.host_port)),
+            host_ip: p.host_ip.map(|ip| ip.to_string()),
+            protocol: Some(
+                match p.protocol {
+                    Protocol::Tcp => "TCP",
+                    Protocol::Udp => "UDP",
+                }
+                .into(),
+            ),
+        })
+        .collect();
+    if a.ports.iter().any(|p| p.activation == Activation::Socket) {
+        // How the port reaches the app is podc's own; Kubernetes' default is a proxy.
+        let list: Vec<Value> = a
+            .ports
+            .iter()
+            .map(|p| {
+                json!(match p.activation {
+                    Activation::Proxy => "proxy",
+                    Activation::Socket => "socket",
+                })
+            })
+            .collect();
+        out.app(&a.name, "activation", Value::Array(list));
+    }
+    ports
+}

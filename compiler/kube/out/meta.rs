@@ -1,0 +1,190 @@
+//! The object's metadata: the pod's own annotations (checked against what Kubernetes takes)
+//! and podc's two, `podc/pod` (the pod-level settings Kubernetes has no field for) and
+//! `podc/apps`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::{json, Map, Value};
+
+use super::common::{json_text, Out};
+use crate::diag::codes;
+use crate::diag::Diagnostic;
+use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
+use crate::manifest::Start;
+use crate::pod::{CpuWeight, Pod, VolumeKind};
+use crate::systemd::target::Target;
+
+/// The most bytes of annotation keys and values Kubernetes takes on one object.
+pub(super) const MAX_ANNOTATIONS: usize = 256 * 1024;
+
+/// Whether Kubernetes takes `key` as an annotation key: a qualified name, `[prefix/]name`,
+/// the name up to 63 characters of `[A-Za-z0-9_.-]` beginning and ending with a letter or
+/// digit, the prefix a DNS subdomain (lowercase, up to 253 characters).
+pub fn qualified_name(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    let alnum = |c: u8| c.is_ascii_alphanumeric();
+    let name_ok = (1..=63).contains(&name.len())
+        && name.bytes().all(|c| alnum(c) || b"-_.".contains(&c))
+        && alnum(name.as_bytes()[0])
+        && alnum(name.as_bytes()[name.len() - 1]);
+    let prefix_ok = prefix.is_none_or(|p| {
+        (1..=253).contains(&p.len())
+            && p.split('.').all(|label| {
+                let b = label.as_bytes();
+                (1..=63).contains(&b.len())
+                    && b.iter()
+                        .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                    && b[0] != b'-'
+                    && b[b.len() - 1] != b'-'
+            })
+    });
+    name_ok && prefix_ok
+}
+
+/// The pod's annotations as Kubernetes takes them: none named as podc's own, every key a
+/// qualified name, all of them within Kubernetes' size.
+pub(super) fn check_annotations(pod: &Pod, out: &mut Out) {
+    for key in [POD_ANNOTATION, APPS_ANNOTATION] {
+        if pod.annotations.contains_key(key) {
+            out.errors.push(
+                Diagnostic::new(
+                    codes::ANNOTATION_RESERVED,
+                    format!("annotation {key:?} is the one podc writes on Kubernetes objects"),
+                )
+                .at(format!("annotations.{key}"), None)
+                .help("rename it; podc keeps what Kubernetes cannot say in podc/pod and podc/apps"),
+            );
+        }
+    }
+    for key in pod.annotations.keys() {
+        if !qualified_name(key) {
+            out.errors.push(
+                Diagnostic::new(
+                    codes::ANNOTATION_KUBERNETES,
+                    format!("Kubernetes does not take the annotation key {key:?}"),
+                )
+                .at(format!("annotations.{key}"), None)
+                .help("a key is a name of up to 63 letters, digits, `-`, `_` and `.` (beginning and ending with a letter or digit), optionally after a lowercase DNS prefix and `/`, such as `example.com/owner`"),
+            );
+        }
+    }
+    let size: usize = pod.annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_ANNOTATIONS {
+        out.errors.push(
+            Diagnostic::new(
+                codes::ANNOTATION_KUBERNETES,
+                format!("the annotations hold {size} bytes; Kubernetes takes at most {MAX_ANNOTATIONS} (with podc's own)"),
+            )
+            .at("annotations", None),
+        );
+    }
+}
+
+/// The pod-level settings: all of them go to `podc/pod`.
+pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
+    let l = &pod.limits;
+    let mut iso = Map::new();
+    if let (Some(_), Some(w)) = (l.cpu_millis, &l.written.cpu) {
+        iso.insert("cpu".into(), json!(w));
+    }
+    if let (Some(_), Some(w)) = (l.memory_bytes, &l.written.memory) {
+        iso.insert("memory".into(), json!(w));
+    }
+    match l.cpu_weight {
+        Some(CpuWeight::Shares(s)) => {
+            iso.insert("cpuShares".into(), json!(s));
+        }
+        Some(CpuWeight::Weight(w)) => {
+            iso.insert("cpuWeight".into(), json!(w));
+        }
+        None => {}
+    }
+    if let Some(t) = l.tasks {
+        iso.insert("tasks".into(), json!(t));
+    }
+    if !iso.is_empty() {
+        let keys: Vec<&str> = iso.keys().map(String::as_str).collect();
+        out.warn(
+            codes::KUBE_POD_EXTRA,
+            "isolators".into(),
+            format!(
+                "pod-level limits ({}) have no Kubernetes field (limits are per container); kept in {POD_ANNOTATION}",
+                keys.join(", ")
+            ),
+        );
+        out.pod.insert("isolators".into(), Value::Object(iso));
+    }
+    if pod.start == Start::Connection {
+        out.warn(
+            codes::KUBE_POD_EXTRA,
+            "start".into(),
+            format!("`start: connection` has no Kubernetes field; kept in {POD_ANNOTATION}"),
+        );
+        out.pod.insert("start".into(), json!("connection"));
+    }
+    if pod.target != Target::default() {
+        out.warn(
+            codes::KUBE_POD_EXTRA,
+            "target".into(),
+            format!("the target systemd and cgroup hierarchy have no Kubernetes field; kept in {POD_ANNOTATION}"),
+        );
+        out.pod.insert(
+            "target".into(),
+            json!({"cgroup": pod.target.cgroup.to_string(), "systemd": pod.target.systemd}),
+        );
+    }
+    let mut volumes = Map::new();
+    for (i, v) in pod.volumes.iter().enumerate() {
+        let mut entry = Map::new();
+        if v.read_only {
+            // Every mount of it is read-only already; this is for POD.md's list of volumes.
+            entry.insert("readOnly".into(), json!(true));
+        }
+        if let VolumeKind::Empty { mode, uid, gid } = v.kind {
+            if (mode, uid, gid) != (0o755, 0, 0) {
+                out.warn(
+                    codes::KUBE_POD_EXTRA,
+                    format!("volumes[{i}]"),
+                    format!(
+                        "volume {:?}: an emptyDir's mode, uid and gid have no Kubernetes field; kept in {POD_ANNOTATION}",
+                        v.name
+                    ),
+                );
+                entry.insert("gid".into(), json!(gid));
+                entry.insert("mode".into(), json!(format!("{mode:04o}")));
+                entry.insert("uid".into(), json!(uid));
+            }
+        }
+        if !entry.is_empty() {
+            volumes.insert(v.name.clone(), Value::Object(entry));
+        }
+    }
+    if !volumes.is_empty() {
+        out.pod.insert("volumes".into(), Value::Object(volumes));
+    }
+}
+
+/// The metadata: the pod's annotations and podc's, once every part has added to them.
+pub(super) fn object_meta(pod: &Pod, out: &Out) -> ObjectMeta {
+    let mut annotations = pod.annotations.clone();
+    if !out.pod.is_empty() {
+        annotations.insert(
+            POD_ANNOTATION.into(),
+            json_text(&Value::Object(out.pod.clone())),
+        );
+    }
+    if !out.apps.is_empty() {
+        let apps: Map<String, Value> = out
+            .apps
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::Object(v.clone())))
+            .collect();
+        annotations.insert(APPS_ANNOTATION.into(), json_text(&Value::Object(apps)));
+    }
+    ObjectMeta {
+        annotations: (!annotations.is_empty()).then_some(annotations),
+        ..Default::default()
+    }
+}

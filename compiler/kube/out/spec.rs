@@ -1,0 +1,227 @@
+//! The pod spec's own fields: which apps are init containers and in what order, the restart
+//! policy, the supplementary groups, the volumes; and what of `after` and the apps' order
+//! import would not read back from them, into `podc/apps` and `podc/pod`.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1 as core;
+use serde_json::{json, Value};
+
+use super::common::{
+    app_path, id_or_name, restart_policy, restart_rank, restart_word, Out, MAX_ID,
+};
+use crate::diag::codes;
+use crate::kube::{Kind, APPS_ANNOTATION};
+use crate::manifest::{IdOrName, Restart};
+use crate::pod::{App, Pod, VolumeKind};
+
+/// Which apps run to completion before the others start, in the order Kubernetes runs them.
+///
+/// An app is an init container when (1) its `restart` is `no`, (2) some app names it in
+/// `after`, (3) every app that names it either restarts (`on-failure` or `always`: a service
+/// waiting for its set-up) or is an init container itself, and (4) every app it names is an
+/// init container too. `restart: no` is podc's default, so (3) keeps a plain app that another
+/// plain app starts after from becoming one. The order is the manifest's, except that an app
+/// comes after every app it names (a stable topological sort).
+pub fn init_apps(pod: &Pod) -> Vec<usize> {
+    let n = pod.apps.len();
+    let index = |name: &str| pod.apps.iter().position(|a| a.name == name);
+    let named: BTreeSet<usize> = pod
+        .apps
+        .iter()
+        .flat_map(|a| a.after.iter().filter_map(|d| index(d)))
+        .collect();
+    let mut init: Vec<bool> = (0..n)
+        .map(|i| pod.apps[i].restart == Restart::No && named.contains(&i))
+        .collect();
+    // Take away apps that wait for an app that is not an init container, or that a plain
+    // app waits for, until none is left.
+    loop {
+        let mut changed = false;
+        for i in 0..n {
+            let waits_for_other = pod.apps[i]
+                .after
+                .iter()
+                .any(|d| index(d).is_none_or(|j| !init[j]));
+            let plain_waiter = (0..n).any(|j| {
+                !init[j]
+                    && pod.apps[j].restart == Restart::No
+                    && pod.apps[j].after.iter().any(|d| *d == pod.apps[i].name)
+            });
+            if init[i] && (waits_for_other || plain_waiter) {
+                init[i] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut order = Vec::new();
+    let mut placed = vec![false; n];
+    // `after` has no cycles (resolve checks), so each round places at least one app.
+    while order.len() < init.iter().filter(|&&x| x).count() {
+        let next = (0..n).find(|&i| {
+            init[i]
+                && !placed[i]
+                && pod.apps[i]
+                    .after
+                    .iter()
+                    .all(|d| index(d).is_some_and(|j| placed[j]))
+        });
+        match next {
+            Some(i) => {
+                placed[i] = true;
+                order.push(i);
+            }
+            None => break,
+        }
+    }
+    order
+}
+
+/// The pod's restart policy: that of its long-running apps (`regular`), the most restarting
+/// one if they differ, or Always for a Deployment; an app that restarts otherwise is kept in
+/// `podc/apps` with a warning.
+pub(super) fn restart(pod: &Pod, kind: Kind, regular: &[usize], out: &mut Out) -> Restart {
+    // A Deployment's pods always restart (Kubernetes takes no other policy there).
+    let policy = match kind {
+        Kind::Deployment => Restart::Always,
+        Kind::Pod => regular
+            .iter()
+            .map(|&i| pod.apps[i].restart)
+            .max_by_key(|&r| restart_rank(r))
+            .unwrap_or(Restart::No),
+    };
+    for &i in regular {
+        let a = &pod.apps[i];
+        if a.restart != policy {
+            let why = match kind {
+                Kind::Deployment => "a Deployment's restartPolicy is Always",
+                Kind::Pod => "the pod's restartPolicy is Always (from another app)",
+            };
+            let why = why.replace("Always", restart_policy(policy));
+            out.warn(
+                codes::KUBE_RESTART,
+                format!("{}.restart", app_path(i)),
+                format!(
+                    "app {:?} restarts `{}`, but {why}; kept in {APPS_ANNOTATION}",
+                    a.name,
+                    restart_word(a.restart),
+                ),
+            );
+            out.app(&a.name, "restart", json!(restart_word(a.restart)));
+        }
+    }
+    policy
+}
+
+/// The supplementary groups Kubernetes keeps for the whole pod: the numeric ids every app
+/// has, in the first app's order; an app with others keeps its own list in `podc/apps`.
+pub(super) fn supplementary_groups(pod: &Pod, out: &mut Out) -> Vec<u32> {
+    let numeric = |a: &App| -> Vec<u32> {
+        a.supplementary_groups
+            .iter()
+            .filter_map(|g| match g {
+                IdOrName::Id(id) if *id <= MAX_ID => Some(*id),
+                IdOrName::Id(_) => None,
+                IdOrName::Name(_) => None,
+            })
+            .collect()
+    };
+    let groups: Vec<u32> = numeric(&pod.apps[0])
+        .into_iter()
+        .filter(|g| pod.apps.iter().all(|a| numeric(a).contains(g)))
+        .collect();
+    for (i, a) in pod.apps.iter().enumerate() {
+        let own: Vec<IdOrName> = groups.iter().map(|&g| IdOrName::Id(g)).collect();
+        if a.supplementary_groups != own {
+            out.warn(
+                codes::KUBE_GROUPS,
+                format!("{}.supplementaryGroups", app_path(i)),
+                format!(
+                    "app {:?} has supplementary groups other than the one list Kubernetes keeps for the whole pod ({}); kept in {APPS_ANNOTATION}",
+                    a.name,
+                    if groups.is_empty() {
+                        "here: none".to_string()
+                    } else {
+                        format!("supplementalGroups: {groups:?}")
+                    }
+                ),
+            );
+            let list: Vec<Value> = a.supplementary_groups.iter().map(id_or_name).collect();
+            out.app(&a.name, "supplementaryGroups", Value::Array(list));
+        }
+    }
+    groups
+}
+
+/// `after` and the apps' order as far as import would not read them back from the init
+/// containers (`init`, in their order) and the regular ones.
+pub(super) fn order(pod: &Pod, init: &[usize], regular: &[usize], out: &mut Out) {
+    // The apps each app names in `after` as import reads them back: an init container is
+    // after the init containers before it, a long-running app after every init container.
+    let names = |list: &[usize]| -> Vec<String> {
+        list.iter().map(|&j| pod.apps[j].name.clone()).collect()
+    };
+    for (i, a) in pod.apps.iter().enumerate() {
+        let implied = match init.iter().position(|&j| j == i) {
+            Some(k) => names(&init[..k]),
+            None => names(init),
+        };
+        if a.after != implied {
+            let long_running: Vec<&String> = a
+                .after
+                .iter()
+                .filter(|d| !init.iter().any(|&j| pod.apps[j].name == **d))
+                .collect();
+            if !long_running.is_empty() {
+                out.warn(
+                    codes::KUBE_AFTER,
+                    format!("{}.after", app_path(i)),
+                    format!(
+                        "app {:?} starts after the long-running {}; Kubernetes starts containers together; kept in {APPS_ANNOTATION}",
+                        a.name,
+                        long_running
+                            .iter()
+                            .map(|n| format!("{n:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            out.app(&a.name, "after", json!(a.after));
+        }
+    }
+    let order: Vec<usize> = init
+        .iter()
+        .copied()
+        .chain(regular.iter().copied())
+        .collect();
+    if order != (0..pod.apps.len()).collect::<Vec<_>>() {
+        let names: Vec<&str> = pod.apps.iter().map(|a| a.name.as_str()).collect();
+        out.pod.insert("appOrder".into(), json!(names));
+    }
+}
+
+/// The pod's volumes: a host directory or an empty one.
+pub(super) fn volumes(pod: &Pod) -> Vec<core::Volume> {
+    pod.volumes
+        .iter()
+        .map(|v| core::Volume {
+            name: v.name.clone(),
+            host_path: match &v.kind {
+                VolumeKind::Host { source } => Some(core::HostPathVolumeSource {
+                    path: source.clone(),
+                    type_: Some("Directory".into()),
+                }),
+                VolumeKind::Empty { .. } => None,
+            },
+            empty_dir: match v.kind {
+                VolumeKind::Host { .. } => None,
+                VolumeKind::Empty { .. } => Some(core::EmptyDirVolumeSource::default()),
+            },
+            ..Default::default()
+        })
+        .collect()
+}

@@ -1,0 +1,164 @@
+use serde_json::json;
+
+use super::resources::{millis_quantity, plain_quantity};
+use super::*;
+use crate::kube::{shares_to_millis, RUNTIME_CAPABILITIES};
+use crate::pod::{CpuWeight, Filter};
+
+fn names(l: &[&str]) -> Vec<String> {
+    l.iter().map(|s| s.to_string()).collect()
+}
+
+/// A pod of apps given as `name restart after...` lines.
+fn pod(apps: &[&str]) -> Pod {
+    let mut yaml = String::from("podc: 1\nname: p\napps:\n");
+    for a in apps {
+        let mut words = a.split(' ');
+        let (name, restart) = (words.next().unwrap(), words.next().unwrap());
+        let after: Vec<&str> = words.collect();
+        yaml += &format!(
+            "  - {{name: {name}, image: r.example/x@sha256:{}, restart: \"{restart}\", after: [{}]}}\n",
+            "0".repeat(64),
+            after.join(", ")
+        );
+    }
+    let input = crate::Input {
+        display: "p.yaml",
+        file_name: "p.yaml",
+        source: &yaml,
+        format: crate::parse::Format::Yaml,
+    };
+    crate::check(&input, crate::resolve::Overrides::default()).unwrap()
+}
+
+fn init_names(apps: &[&str]) -> Vec<String> {
+    let p = pod(apps);
+    init_apps(&p)
+        .into_iter()
+        .map(|i| p.apps[i].name.clone())
+        .collect()
+}
+
+#[test]
+fn set_up_apps_services_wait_for_are_init_containers_in_dependency_order() {
+    // seed is listed first but waits for migrate.
+    assert_eq!(
+        init_names(&["web always migrate seed", "seed no migrate", "migrate no"]),
+        names(&["migrate", "seed"])
+    );
+    // Nothing waits for it: a plain container.
+    assert!(init_names(&["job no", "web always"]).is_empty());
+    // A plain app (restart no) waits for it: both stay containers.
+    assert!(init_names(&["a no", "b no a"]).is_empty());
+    // It waits for a service: it cannot run before the services start.
+    assert!(init_names(&["db always", "migrate no db", "web always migrate"]).is_empty());
+    // It restarts: a service, not set-up work.
+    assert!(init_names(&["cache on-failure", "web always cache"]).is_empty());
+    // A chain of set-up work under a plain app: none of it.
+    assert!(init_names(&["a no", "b no a", "c no b"]).is_empty());
+}
+
+#[test]
+fn an_allow_list_drops_all_and_adds_it() {
+    let f = Filter::Retain(names(&["CAP_NET_BIND_SERVICE", "CAP_CHOWN"]));
+    let (add, drop) = capabilities(&f);
+    assert_eq!(add, names(&["NET_BIND_SERVICE", "CHOWN"]));
+    assert_eq!(drop, names(&["ALL"]));
+    assert_eq!(capabilities_back(&add, &drop), f);
+}
+
+#[test]
+fn a_deny_list_adds_what_is_not_default_and_drops_the_rest() {
+    let f = Filter::Remove(names(&["CAP_NET_RAW", "CAP_SYS_ADMIN", "CAP_MKNOD"]));
+    let (add, drop) = capabilities(&f);
+    assert_eq!(drop, names(&["NET_RAW", "MKNOD"]));
+    assert!(add.contains(&"NET_ADMIN".to_string()));
+    assert!(!add.contains(&"SYS_ADMIN".to_string()));
+    assert!(!add
+        .iter()
+        .any(|c| RUNTIME_CAPABILITIES.contains(&["CAP_", c].concat().as_str())));
+    assert_eq!(
+        add.len() + RUNTIME_CAPABILITIES.len() + 1,
+        crate::manifest::linux::CAPABILITIES.len()
+    );
+    // The same set comes back, the non-default names after the default ones.
+    let Filter::Remove(back) = capabilities_back(&add, &drop) else {
+        panic!("a deny list")
+    };
+    assert_eq!(back, names(&["CAP_NET_RAW", "CAP_MKNOD", "CAP_SYS_ADMIN"]));
+}
+
+#[test]
+fn weights_become_requests_through_systemds_mapping() {
+    assert_eq!(shares_to_millis(CpuWeight::Weight(100).shares()), 1000);
+    assert_eq!(shares_to_millis(CpuWeight::Weight(1).shares()), 10);
+    assert_eq!(shares_to_millis(CpuWeight::Weight(3).shares()), 29); // 30 shares
+    assert_eq!(
+        shares_to_millis(CpuWeight::Weight(10_000).shares()),
+        100_000
+    );
+}
+
+#[test]
+fn relax_words_are_the_manifests() {
+    // Every word the manifest reads back as the same part.
+    for w in [
+        "tmp",
+        "devices",
+        "kernel-tunables",
+        "kernel-modules",
+        "kernel-logs",
+        "control-groups",
+        "clock",
+        "hostname",
+        "proc",
+        "proc-masks",
+        "namespaces",
+        "realtime",
+        "personality",
+    ] {
+        let r: crate::manifest::Relax = serde_json::from_value(json!(w)).unwrap();
+        assert_eq!(r.name(), w);
+    }
+}
+
+#[test]
+fn annotation_keys_kubernetes_takes() {
+    for k in [
+        "owner",
+        "example.com/owner",
+        "a",
+        "A_b.c-9",
+        "podc/pod",
+        "x.y-z.io/N.1",
+    ] {
+        assert!(qualified_name(k), "{k}");
+    }
+    for k in [
+        "",
+        "my key",
+        "-a",
+        "a-",
+        "Example.com/x",
+        "a/b/c",
+        "/x",
+        "x/",
+        "ü",
+    ] {
+        assert!(!qualified_name(k), "{k}");
+    }
+    assert!(qualified_name(&"a".repeat(63)));
+    assert!(!qualified_name(&"a".repeat(64)));
+}
+
+#[test]
+fn plain_quantities_are_kept() {
+    for q in ["500m", "1", "1.5", "128Mi", "1G", "0.25"] {
+        assert!(plain_quantity(q), "{q}");
+    }
+    for q in ["+1", ".5", "1.", "1e3", "1 Gi", "", "Mi"] {
+        assert!(!plain_quantity(q), "{q}");
+    }
+    assert_eq!(millis_quantity(2000), "2");
+    assert_eq!(millis_quantity(1500), "1500m");
+}
