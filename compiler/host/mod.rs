@@ -167,7 +167,7 @@ pub fn read_tree(tree: &Path) -> Result<Tree, OpError> {
 /// writes nothing else there).
 pub fn install_dir_of(unit: &str) -> Option<String> {
     let line = unit.lines().find_map(|l| l.strip_prefix("ExecStart="))?;
-    let words = exec_words(line)?;
+    let words = crate::systemd::escape::decode_words(line, true)?;
     match words.as_slice() {
         [_, launch, dir]
             if launch == "launch" && crate::systemd::escape::is_normal_abs_path(dir) =>
@@ -175,51 +175,6 @@ pub fn install_dir_of(unit: &str) -> Option<String> {
             Some(dir.clone())
         }
         _ => None,
-    }
-}
-
-/// Splits an `ExecStart=` value of double-quoted words as podc writes them (see
-/// [`crate::systemd::escape::exec_line`]): `%%` and `$$` undone, C escapes decoded. `None` for
-/// anything else.
-fn exec_words(line: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        while chars.peek() == Some(&' ') {
-            chars.next();
-        }
-        match chars.next() {
-            None => return Some(words),
-            Some('"') => {}
-            Some(_) => return None,
-        }
-        let mut w = String::new();
-        loop {
-            match chars.next()? {
-                '"' => break,
-                '%' if chars.next()? == '%' => w.push('%'),
-                '$' if chars.next()? == '$' => w.push('$'),
-                '%' | '$' => return None,
-                '\\' => match chars.next()? {
-                    '\\' => w.push('\\'),
-                    '"' => w.push('"'),
-                    'n' => w.push('\n'),
-                    't' => w.push('\t'),
-                    'r' => w.push('\r'),
-                    'x' => {
-                        let h: String = chars.by_ref().take(2).collect();
-                        w.push(char::from(u8::from_str_radix(&h, 16).ok()?));
-                    }
-                    'u' => {
-                        let h: String = chars.by_ref().take(4).collect();
-                        w.push(char::from_u32(u32::from_str_radix(&h, 16).ok()?)?);
-                    }
-                    _ => return None,
-                },
-                c => w.push(c),
-            }
-        }
-        words.push(w);
     }
 }
 

@@ -74,6 +74,61 @@ pub fn exec_line(argv: &[String]) -> String {
     line
 }
 
+/// Reads back a line of double-quoted words as [`exec_line`] (`dollar`: `ExecStart=`) or
+/// [`env_assignment`] writes them, the way systemd reads them (systemd.syntax(7),
+/// systemd.service(5)): `%%` is `%`, each word is double-quoted with C escapes (`\\`, `\"`,
+/// `\n`, `\t`, `\r`, `\xHH`, `\uHHHH`), and with `dollar` `$$` is `$`. `None` for anything
+/// podc does not write: a lone `%` or `$`, an unquoted word, a raw control character, another
+/// escape. The one decoder of this syntax: the host commands read a unit's `ExecStart=` with
+/// it, and the tests hold the escaping to it.
+pub fn decode_words(line: &str, dollar: bool) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Some(words),
+            Some('"') => {}
+            Some(_) => return None,
+        }
+        let mut w = String::new();
+        loop {
+            match chars.next()? {
+                '"' => break,
+                '%' if chars.next()? == '%' => w.push('%'),
+                '%' => return None,
+                '$' if dollar && chars.next()? == '$' => w.push('$'),
+                '$' if dollar => return None,
+                '\\' => w.push(unescape(&mut chars)?),
+                c if c.is_control() => return None,
+                c => w.push(c),
+            }
+        }
+        words.push(w);
+    }
+}
+
+/// The character a C escape stands for, its backslash already read.
+fn unescape(chars: &mut impl Iterator<Item = char>) -> Option<char> {
+    let hex = |chars: &mut dyn Iterator<Item = char>, n: usize| -> Option<u32> {
+        let h: String = chars.take(n).collect();
+        (h.len() == n).then_some(())?;
+        u32::from_str_radix(&h, 16).ok()
+    };
+    Some(match chars.next()? {
+        '\\' => '\\',
+        '"' => '"',
+        'n' => '\n',
+        't' => '\t',
+        'r' => '\r',
+        'x' => char::from(u8::try_from(hex(chars, 2)?).ok()?),
+        'u' => char::from_u32(hex(chars, 4)?)?,
+        _ => return None,
+    })
+}
+
 /// A word of an `Exec*=` line that systemd fills in from one of its own specifiers (`%i`, the
 /// instance of a template unit); only podc's fixed specifiers, never manifest text, go here.
 pub fn specifier(spec: &'static str) -> String {
@@ -355,57 +410,34 @@ pub fn mermaid_label(s: &str) -> String {
 pub(crate) mod tests {
     use super::*;
 
-    /// A decoder for the word syntax systemd uses in `ExecStart=` and `Environment=`, written
-    /// from systemd.syntax(7) and systemd.service(5): `%%` → `%`, then double-quoted words with
-    /// C escapes, then (for ExecStart) `$$` → `$`. Used to check that escaping round-trips.
+    /// [`super::decode_words`], for tests: every line podc writes decodes.
     pub(crate) fn decode_words(line: &str, dollar: bool) -> Vec<String> {
-        let expanded = line.replace("%%", "\u{0}PCT\u{0}");
-        assert!(!expanded.contains('%'), "unescaped specifier in {line:?}");
-        let expanded = expanded.replace("\u{0}PCT\u{0}", "%");
-        let mut words = Vec::new();
-        let mut chars = expanded.chars().peekable();
-        loop {
-            while chars.peek() == Some(&' ') {
-                chars.next();
-            }
-            let Some(c) = chars.next() else { break };
-            assert_eq!(c, '"', "every word is quoted in {line:?}");
-            let mut w = String::new();
-            loop {
-                match chars.next().expect("closing quote") {
-                    '"' => break,
-                    '\\' => match chars.next().expect("escape") {
-                        '\\' => w.push('\\'),
-                        '"' => w.push('"'),
-                        'n' => w.push('\n'),
-                        't' => w.push('\t'),
-                        'r' => w.push('\r'),
-                        'x' => {
-                            let h: String = chars.by_ref().take(2).collect();
-                            w.push(char::from(u8::from_str_radix(&h, 16).unwrap()));
-                        }
-                        'u' => {
-                            let h: String = chars.by_ref().take(4).collect();
-                            w.push(char::from_u32(u32::from_str_radix(&h, 16).unwrap()).unwrap());
-                        }
-                        e => panic!("unknown escape \\{e}"),
-                    },
-                    c => {
-                        assert!(!c.is_control(), "raw control character in {line:?}");
-                        w.push(c)
-                    }
-                }
-            }
-            if dollar {
-                assert!(
-                    !w.replace("$$", "").contains('$'),
-                    "unescaped $ in {line:?}"
-                );
-                w = w.replace("$$", "$");
-            }
-            words.push(w);
+        super::decode_words(line, dollar).unwrap_or_else(|| panic!("{line:?} does not decode"))
+    }
+
+    #[test]
+    fn the_decoder_refuses_what_podc_does_not_write() {
+        assert_eq!(
+            super::decode_words(r#""a" "b c""#, true),
+            Some(vec!["a".into(), "b c".into()])
+        );
+        assert_eq!(
+            super::decode_words(r#""100%%" "$$x""#, true),
+            Some(vec!["100%".into(), "$x".into()])
+        );
+        assert_eq!(
+            super::decode_words(r#""$x""#, false),
+            Some(vec!["$x".into()])
+        );
+        assert_eq!(
+            super::decode_words(r#""\x41\u00e9""#, true),
+            Some(vec!["Aé".into()])
+        );
+        for bad in [
+            r#"a"#, r#""%h""#, r#""$x""#, r#""\q""#, "\"a\tb\"", r#""open"#, r#""\x4""#,
+        ] {
+            assert_eq!(super::decode_words(bad, true), None, "{bad:?}");
         }
-        words
     }
 
     pub(crate) const HOSTILE: &[&str] = &[
