@@ -1,0 +1,242 @@
+//! `podc install` (copy beside, carry the pod's own files across, swap) and `podc uninstall`.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::systemd::*;
+use super::tree::*;
+use crate::tree::layout::{GENERATED, POD_OWNED};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstallOptions {
+    /// Enable and start the pod (its socket for `start: connection`).
+    pub now: bool,
+    /// Replace a running pod: stop it, swap the tree, start it again.
+    pub restart: bool,
+}
+
+/// What `install` did, for the operator.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Installed {
+    pub dir: PathBuf,
+    pub units: Vec<PathBuf>,
+    pub kept: Vec<String>,
+    pub replaced: bool,
+    pub restarted: bool,
+}
+
+/// Installs a built tree: copies it beside its install directory, carries the pod-owned parts
+/// of an earlier install across ([`POD_OWNED`]), swaps it in with one
+/// `renameat2(RENAME_EXCHANGE)`, writes the host unit(s) atomically, reloads systemd, and with
+/// `--now` enables and starts the pod. A running pod is replaced only with `--restart`.
+///
+/// A crash leaves the complete old tree or the complete new one at the install directory (and
+/// at worst a `.podc-install-*` directory beside it); the pod is stopped only once the new tree
+/// is fully copied, so a restart is as short as a rename and a unit reload.
+pub fn install(
+    tree: &Path,
+    root: &Root,
+    sd: &mut dyn Systemd,
+    opts: InstallOptions,
+) -> Result<Installed, OpError> {
+    let t = read_tree(tree)?;
+    let dest = root.path(&t.install_dir);
+    let parent = dest.parent().expect("an absolute normal path has a parent");
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(parent)
+        .map_err(io_err(parent))?;
+    let exists = match fs::symlink_metadata(&dest) {
+        Ok(m) if m.is_dir() => {
+            let plan = fs::read_to_string(dest.join("mounts.toml")).unwrap_or_default();
+            if !plan.starts_with(GENERATED) {
+                return Err(OpError::Foreign(dest));
+            }
+            true
+        }
+        Ok(_) => return Err(OpError::Foreign(dest)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io_err(&dest)(e)),
+    };
+    // Which of the pod's units are running now: these are stopped for the swap and started
+    // again after it.
+    let active: Vec<String> = t
+        .units
+        .iter()
+        .filter(|u| running(&sd.is_active(u)))
+        .cloned()
+        .collect();
+    if active.contains(&t.service()) && !opts.restart {
+        return Err(OpError::Running(t.pod));
+    }
+
+    let staging = tempfile::Builder::new()
+        .prefix(".podc-install-")
+        .tempdir_in(parent)
+        .map_err(io_err(parent))?;
+    fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
+        .map_err(io_err(staging.path()))?;
+    copy_tree(tree, staging.path(), Path::new(""))?;
+    let file = fs::File::open(staging.path()).map_err(io_err(staging.path()))?;
+    rustix::fs::syncfs(&file).map_err(|e| io_err(parent)(e.into()))?;
+
+    if !active.is_empty() {
+        let mut args = vec!["stop"];
+        args.extend(active.iter().map(String::as_str));
+        sd.systemctl(&args)?;
+    }
+    let mut kept = Vec::new();
+    if exists {
+        for rel in POD_OWNED {
+            let old = dest.join(rel);
+            if fs::symlink_metadata(&old).is_err() {
+                continue;
+            }
+            let new = staging.path().join(rel);
+            let new_parent = new.parent().expect("below the staging directory");
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(new_parent)
+                .map_err(io_err(new_parent))?;
+            fs::rename(&old, &new).map_err(io_err(&old))?;
+            kept.push(rel.to_string());
+        }
+        crate::sys::exchange(staging.path(), &dest).map_err(io_err(&dest))?;
+        // The staging directory holds the old tree now and is removed with it.
+        staging.close().map_err(io_err(parent))?;
+    } else {
+        let tmp = staging.keep();
+        fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+    }
+
+    let unit_dir = root.path(UNIT_DIR);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&unit_dir)
+        .map_err(io_err(&unit_dir))?;
+    let mut units = Vec::new();
+    for unit in &t.units {
+        let text = fs::read(tree.join(unit)).map_err(io_err(&tree.join(unit)))?;
+        let to = unit_dir.join(unit);
+        write_atomic(&to, &text)?;
+        units.push(to);
+    }
+    // A socket unit the new tree no longer has (the pod stopped publishing ports) goes.
+    let stale = unit_dir.join(format!("podc-{}.socket", t.pod));
+    if !t.units.iter().any(|u| u.ends_with(".socket")) && stale.exists() {
+        let name = format!("podc-{}.socket", t.pod);
+        let _ = sd.systemctl(&["disable", "--now", &name]);
+        fs::remove_file(&stale).map_err(io_err(&stale))?;
+    }
+    sd.systemctl(&["daemon-reload"])?;
+    if opts.now {
+        sd.systemctl(&["enable", "--now", &t.start_unit])?;
+    }
+    if !active.is_empty() {
+        let mut args = vec!["start"];
+        args.extend(active.iter().map(String::as_str));
+        sd.systemctl(&args)?;
+    }
+    Ok(Installed {
+        dir: dest,
+        units,
+        kept,
+        replaced: exists,
+        restarted: !active.is_empty(),
+    })
+}
+
+/// Copies the tree `from` into the existing directory `to`: directories, regular files with
+/// their modes, and symbolic links as links. What the launcher left in a tree that was run in
+/// place ([`POD_OWNED`], `volumes/`) is not the build's and is not copied.
+pub(super) fn copy_tree(from: &Path, to: &Path, rel: &Path) -> Result<(), OpError> {
+    let dir = from.join(rel);
+    let mut entries: Vec<_> = fs::read_dir(&dir)
+        .map_err(io_err(&dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io_err(&dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let rel = rel.join(e.file_name());
+        let rel_str = rel.to_string_lossy();
+        if POD_OWNED.contains(&rel_str.as_ref()) || rel_str == "volumes" {
+            continue;
+        }
+        let src = from.join(&rel);
+        let dst = to.join(&rel);
+        let meta = fs::symlink_metadata(&src).map_err(io_err(&src))?;
+        if meta.is_dir() {
+            fs::create_dir(&dst).map_err(io_err(&dst))?;
+            fs::set_permissions(&dst, meta.permissions()).map_err(io_err(&dst))?;
+            copy_tree(from, to, &rel)?;
+        } else if meta.file_type().is_symlink() {
+            let target = fs::read_link(&src).map_err(io_err(&src))?;
+            std::os::unix::fs::symlink(target, &dst).map_err(io_err(&dst))?;
+        } else if meta.is_file() {
+            fs::copy(&src, &dst).map_err(io_err(&dst))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file by writing a temporary file beside it, flushing it and renaming it over.
+pub(super) fn write_atomic(to: &Path, bytes: &[u8]) -> Result<(), OpError> {
+    use std::io::Write;
+    let dir = to.parent().expect("a unit file has a directory");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".podc-unit-")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(to))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io_err(to))?;
+    tmp.as_file().sync_all().map_err(io_err(to))?;
+    tmp.persist(to).map_err(|e| io_err(to)(e.error))?;
+    Ok(())
+}
+
+/// Stops and disables a pod, removes its units and (unless `keep_data`) its install
+/// directory, and reloads systemd. Returns what was removed.
+pub fn uninstall(
+    pod: &str,
+    root: &Root,
+    sd: &mut dyn Systemd,
+    keep_data: bool,
+) -> Result<Vec<PathBuf>, OpError> {
+    let p = find_installed(pod, root)?;
+    let unit_dir = root.path(UNIT_DIR);
+    let units: Vec<String> = [".socket", ".service"]
+        .iter()
+        .map(|s| format!("podc-{pod}{s}"))
+        .filter(|u| unit_dir.join(u).exists())
+        .collect();
+    let mut args = vec!["disable", "--now"];
+    args.extend(units.iter().map(String::as_str));
+    sd.systemctl(&args)?;
+    let mut removed = Vec::new();
+    for u in &units {
+        let path = unit_dir.join(u);
+        fs::remove_file(&path).map_err(io_err(&path))?;
+        removed.push(path);
+    }
+    sd.systemctl(&["daemon-reload"])?;
+    // A failed pod stays listed as failed until reset; it is gone now.
+    let _ = sd.systemctl(&["reset-failed", &format!("podc-{pod}.service")]);
+    if !keep_data && p.dir.exists() {
+        let plan = fs::read_to_string(p.dir.join("mounts.toml")).unwrap_or_default();
+        if !plan.starts_with(GENERATED) {
+            return Err(OpError::Foreign(p.dir));
+        }
+        fs::remove_dir_all(&p.dir).map_err(io_err(&p.dir))?;
+        removed.push(p.dir);
+    }
+    Ok(removed)
+}
+
+// --- status -------------------------------------------------------------------------------

@@ -1,0 +1,273 @@
+//! `podc status`: the host unit's state, each app's state from the pod's own systemd, and
+//! their usage.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+use super::systemd::*;
+use super::tree::*;
+use super::usage::*;
+
+/// `systemctl show` output (`Key=Value` lines) as a map.
+pub fn parse_show(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The properties `status` shows of the host unit and of each app's unit.
+pub const UNIT_PROPERTIES: &str =
+    "LoadState,ActiveState,SubState,Result,ExecMainStatus,MainPID,ActiveEnterTimestamp,InactiveEnterTimestamp";
+
+/// A unit's state, as `systemctl show` says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UnitState {
+    pub active: String,
+    pub sub: String,
+    pub result: String,
+    /// The main process's exit status (the pod's, for the host unit).
+    pub exit_status: Option<i64>,
+    pub main_pid: Option<u64>,
+    /// When it entered its current state (active or inactive).
+    pub since: String,
+}
+
+impl UnitState {
+    pub fn from_show(show: &BTreeMap<String, String>) -> UnitState {
+        let get = |k: &str| show.get(k).cloned().unwrap_or_default();
+        let active = get("ActiveState");
+        let since = if running(&active) {
+            get("ActiveEnterTimestamp")
+        } else {
+            get("InactiveEnterTimestamp")
+        };
+        let main_pid = get("MainPID").parse().ok().filter(|&p| p != 0);
+        UnitState {
+            active,
+            sub: get("SubState"),
+            result: get("Result"),
+            exit_status: get("ExecMainStatus").parse().ok(),
+            main_pid,
+            since,
+        }
+    }
+}
+
+/// One app of a pod, in `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AppStatus {
+    pub name: String,
+    pub state: UnitState,
+    /// The app's cgroup directory (in the memory hierarchy on v1), where found.
+    pub cgroup: Option<PathBuf>,
+    pub usage: Usage,
+}
+
+/// `podc status POD`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PodStatus {
+    pub pod: String,
+    pub unit: String,
+    pub dir: PathBuf,
+    pub cgroup: String,
+    pub host: UnitState,
+    pub apps: Vec<AppStatus>,
+}
+
+impl std::fmt::Display for PodStatus {
+    /// A header with the host unit's state, then one aligned row per app.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let h = &self.host;
+        writeln!(
+            f,
+            "pod {}: {} ({}){}",
+            self.pod,
+            h.active,
+            h.sub,
+            if h.since.is_empty() {
+                String::new()
+            } else {
+                format!(" since {}", h.since)
+            }
+        )?;
+        writeln!(
+            f,
+            "  unit {}, main PID {}, exit status {}, result {}",
+            self.unit,
+            or_dash(h.main_pid, |p| p.to_string()),
+            or_dash(h.exit_status, |s| s.to_string()),
+            if h.result.is_empty() { "-" } else { &h.result }
+        )?;
+        writeln!(f, "  tree {}, cgroup {}", self.dir.display(), self.cgroup)?;
+        let mut rows = vec![
+            ["APP", "STATE", "EXIT", "MEMORY", "CPU", "CPU TIME", "TASKS"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for a in &self.apps {
+            let state = if a.state.sub.is_empty() {
+                a.state.active.clone()
+            } else {
+                format!("{} ({})", a.state.active, a.state.sub)
+            };
+            let mut row = vec![
+                a.name.clone(),
+                state,
+                or_dash(a.state.exit_status, |s| s.to_string()),
+            ];
+            row.extend(a.usage.cells());
+            rows.push(row);
+        }
+        let widths: Vec<usize> = (0..rows[0].len())
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        for r in rows {
+            let mut line = String::new();
+            for (i, cell) in r.iter().enumerate() {
+                if i + 1 == r.len() {
+                    line.push_str(cell);
+                } else {
+                    let _ = write!(line, "{cell:<w$}  ", w = widths[i]);
+                }
+            }
+            writeln!(f, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// The pod's PID 1 (its systemd): the child of the host unit's main process, which is
+/// systemd-nspawn (`podc launch` execs it).
+pub(super) fn pod_leader(main_pid: u64) -> Option<u64> {
+    let children = fs::read_to_string(format!("/proc/{main_pid}/task/{main_pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+/// The state of each app's unit inside a running pod, asked of the pod's systemd through its
+/// private socket from inside the pod's mount and PID namespaces (`nsenter -m -p`; only the
+/// mount namespace gives "Transport endpoint is not connected"). `systemctl -M` is no use
+/// here: it needs D-Bus running in the pod, and a pod runs only its apps.
+pub(super) fn app_states(leader: Option<u64>, apps: &[String]) -> Vec<Option<UnitState>> {
+    let units: Vec<String> = apps.iter().map(|a| format!("{a}.service")).collect();
+    let text = leader.and_then(|l| {
+        let l = l.to_string();
+        let mut args = vec![
+            "-t",
+            &l,
+            "-m",
+            "-p",
+            "systemctl",
+            "show",
+            "-p",
+            UNIT_PROPERTIES,
+        ];
+        args.extend(units.iter().map(String::as_str));
+        let o = Command::new("nsenter").args(&args).output().ok()?;
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    });
+    let Some(text) = text else {
+        return vec![None; apps.len()];
+    };
+    parse_show_blocks(&text, apps.len())
+}
+
+/// `systemctl show` of several units: one block per unit, in the order asked, separated by
+/// blank lines.
+pub fn parse_show_blocks(text: &str, n: usize) -> Vec<Option<UnitState>> {
+    let blocks: Vec<&str> = text.split("\n\n").collect();
+    (0..n)
+        .map(|i| {
+            blocks
+                .get(i)
+                .filter(|b| !b.trim().is_empty())
+                .map(|b| UnitState::from_show(&parse_show(b)))
+        })
+        .collect()
+}
+
+/// The last exit status of an app's main process in the pod's journal, for a pod that is not
+/// running: systemd logs `EXIT_STATUS=` with "Main process exited" only when the exit was not
+/// clean (a clean exit or a stop is logged at debug level), so a healthy app shows none. The
+/// pod's own per-app records (`/run/podc/result/<app>`) are gone with its `/run`.
+pub(super) fn journal_exit(dir: &Path, app: &str) -> Option<i64> {
+    let out = Command::new("journalctl")
+        .arg("-D")
+        .arg(dir.join("rootfs/var/log/journal"))
+        .args(["-u", &format!("{app}.service"), "-o", "json", "--no-pager"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("EXIT_STATUS")?.as_str()?.parse().ok())
+        .next_back()
+}
+
+/// Gathers `podc status POD` on this host.
+pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
+    let root = Root("/".into());
+    let p = find_installed(pod, &root)?;
+    let plan = crate::launch::read_plan(&p.dir)?;
+    let unit = format!("podc-{pod}.service");
+    let host = UnitState::from_show(&parse_show(&sd.systemctl(&[
+        "show",
+        "-p",
+        UNIT_PROPERTIES,
+        &unit,
+    ])?));
+    let is_running = running(&host.active);
+    let states = if is_running {
+        app_states(host.main_pid.and_then(pod_leader), &plan.apps)
+    } else {
+        vec![None; plan.apps.len()]
+    };
+    let apps = plan
+        .apps
+        .iter()
+        .zip(states)
+        .map(|(app, state)| {
+            let (cgroup, usage) = if is_running {
+                read_usage(Path::new("/sys/fs/cgroup"), plan.cgroup, pod, app)
+            } else {
+                (None, Usage::default())
+            };
+            let state = state.unwrap_or_else(|| UnitState {
+                active: if !is_running {
+                    "inactive".into()
+                } else if cgroup.is_some() {
+                    "active".into()
+                } else {
+                    "unknown".into()
+                },
+                exit_status: if is_running {
+                    None
+                } else {
+                    journal_exit(&p.dir, app)
+                },
+                ..UnitState::default()
+            });
+            AppStatus {
+                name: app.clone(),
+                state,
+                cgroup,
+                usage,
+            }
+        })
+        .collect();
+    Ok(PodStatus {
+        pod: pod.into(),
+        unit,
+        dir: p.dir,
+        cgroup: plan.cgroup.to_string(),
+        host,
+        apps,
+    })
+}
