@@ -20,6 +20,7 @@
 //!
 //! Redirects are followed here (at most 10), not by the HTTP client, so each hop is checked.
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +82,7 @@ impl Credentials {
     fn basic(&self) -> String {
         format!(
             "Basic {}",
-            base64(format!("{}:{}", self.user, self.password).as_bytes())
+            BASE64_STANDARD.encode(format!("{}:{}", self.user, self.password))
         )
     }
 }
@@ -651,25 +652,6 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
     }
 }
 
-/// Standard base64 with padding (for HTTP basic auth).
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (chunk[0] as u32) << 16
-            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-            | *chunk.get(2).unwrap_or(&0) as u32;
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,7 +718,7 @@ mod tests {
             ("foo", "Zm9v"),
             ("user:pa:ss", "dXNlcjpwYTpzcw=="),
         ] {
-            assert_eq!(base64(i.as_bytes()), o);
+            assert_eq!(BASE64_STANDARD.encode(i), o);
         }
     }
 

@@ -14,6 +14,7 @@
 //! A `kill -9` at any moment leaves only complete, verified blobs in `blobs/`, complete roots
 //! in `roots/` and refs to complete roots: everything becomes visible by one `rename`.
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -180,30 +181,17 @@ pub fn ref_file_name(r: &Reference) -> String {
         (None, Some(d)) => format!("{}@{d}", r.name()),
         (None, None) => format!("{}:latest", r.name()),
     };
-    let mut out = String::with_capacity(key.len() * 2);
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(&key, REF_FILE_KEEPS).to_string()
 }
+
+/// What a reference's file name keeps as it is; every other byte is `%XX`.
+const REF_FILE_KEEPS: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'-');
 
 /// The name a file of `refs/` stands for, if it is one [`ref_file_name`] could have made.
 pub fn ref_of_file_name(f: &str) -> Option<Reference> {
-    let mut bytes = Vec::with_capacity(f.len());
-    let mut it = f.bytes();
-    while let Some(b) = it.next() {
-        if b == b'%' {
-            let h = [it.next()?, it.next()?];
-            bytes.push(u8::from_str_radix(std::str::from_utf8(&h).ok()?, 16).ok()?);
-        } else {
-            bytes.push(b);
-        }
-    }
-    let r = Reference::parse(std::str::from_utf8(&bytes).ok()?).ok()?;
+    // A malformed `%` stays as it is here, and the name then differs from what it stands for.
+    let text = percent_decode_str(f).decode_utf8().ok()?;
+    let r = Reference::parse(&text).ok()?;
     (ref_file_name(&r) == f).then_some(r)
 }
 
