@@ -432,52 +432,10 @@ impl Unpacker<'_> {
         };
         let path = comps.join("/");
 
-        // Whiteouts.
         if let Some(target) = name.strip_prefix(".wh.") {
-            self.stats.whiteouts += 1;
-            if target == ".wh..opq" {
-                return self.opaque(parent).map_err(io_err);
-            }
-            if target.starts_with(".wh.") {
-                return Ok(()); // AUFS metadata (`.wh..wh.plnk` and the like).
-            }
-            if target.is_empty() || target == "." || target == ".." {
-                return Err(refuse("a whiteout of `.`, `..` or nothing"));
-            }
-            let mut victim = parent.to_vec();
-            victim.push(target.to_string());
-            if self.made.contains(&victim.join("/")) {
-                return Ok(());
-            }
-            let dir = match self.open_dir(parent, false) {
-                Ok(d) => d,
-                Err(e) if e.raw_os_error() == Some(libc_enoent()) => return Ok(()),
-                Err(e) => return Err(io_err(e)),
-            };
-            return remove(&dir, OsStr::new(target)).map_err(io_err);
+            return self.whiteout(parent, target, member);
         }
-
-        let header = entry.header();
-        let mode = header.mode().map_err(UnpackError::Stream)? & 0o7777;
-        let uid = header.uid().map_err(UnpackError::Stream)?;
-        let gid = header.gid().map_err(UnpackError::Stream)?;
-        let mtime = header.mtime().map_err(UnpackError::Stream)?;
-        let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
-            return Err(refuse("a uid or gid beyond 32 bits"));
-        };
-        let owner = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
-        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
-        let times = Timestamps {
-            last_access: Timespec {
-                tv_sec: mtime,
-                tv_nsec: 0,
-            },
-            last_modification: Timespec {
-                tv_sec: mtime,
-                tv_nsec: 0,
-            },
-        };
-
+        let meta = Meta::of(entry.header(), member)?;
         use tar::EntryType as T;
         match kind {
             T::Char | T::Block => {
@@ -507,93 +465,216 @@ impl Unpacker<'_> {
             Err(e) => return Err(io_err(e.into())),
         };
 
+        let at = At {
+            dir: &dir,
+            name,
+            member,
+        };
         match kind {
-            T::Directory => {
-                if !keep_dir {
-                    rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700))
-                        .map_err(|e| io_err(e.into()))?;
-                }
-                rustix::fs::chownat(&dir, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| io_err(e.into()))?;
-                self.dirs.push((path.clone(), mode, mtime));
-                self.stats.dirs += 1;
-            }
-            T::Regular | T::Continuous => {
-                let fd = rustix::fs::openat(
-                    &dir,
-                    name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .map_err(|e| io_err(e.into()))?;
-                let mut file = std::fs::File::from(fd);
-                let n = io::copy(entry, &mut file).map_err(UnpackError::Stream)?;
-                self.stats.bytes += n;
-                rustix::fs::fchown(&file, owner.0, owner.1).map_err(|e| io_err(e.into()))?;
-                rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))
-                    .map_err(|e| io_err(e.into()))?;
-                rustix::fs::futimens(&file, &times).map_err(|e| io_err(e.into()))?;
-                self.stats.files += 1;
-            }
-            T::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| refuse("a symlink without a target"))?;
-                if target.is_empty() {
-                    return Err(refuse("a symlink without a target"));
-                }
-                if target.len() > self.limits.max_path_len {
-                    return Err(UnpackError::Limit {
-                        member: member.to_string(),
-                        what: "the symlink target is too long".into(),
-                    });
-                }
-                let target = OsStr::from_bytes(&target);
-                rustix::fs::symlinkat(target, &dir, name).map_err(|e| io_err(e.into()))?;
-                self.set_link_meta(&dir, name, owner, &times)
-                    .map_err(io_err)?;
-                self.stats.symlinks += 1;
-            }
-            T::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| refuse("a hardlink without a target"))?;
-                let tcomps = normalise(&target, member, self.limits)?;
-                let Some((tname, tparent)) = tcomps.split_last() else {
-                    return Err(refuse("a hardlink to the root"));
-                };
-                let not_file =
-                    || refuse("a hardlink whose target is not a regular file inside the root");
-                let tdir = self.open_dir(tparent, false).map_err(|_| not_file())?;
-                let st = rustix::fs::statat(&tdir, tname.as_str(), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|_| not_file())?;
-                if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                    return Err(not_file());
-                }
-                rustix::fs::linkat(&tdir, tname.as_str(), &dir, name, AtFlags::empty())
-                    .map_err(|e| io_err(e.into()))?;
-                self.stats.hardlinks += 1;
-            }
-            T::Fifo => {
-                rustix::fs::mknodat(&dir, name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
-                    .map_err(|e| io_err(e.into()))?;
-                rustix::fs::chownat(&dir, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| io_err(e.into()))?;
-                // The FIFO was just made here and nothing else writes into root: chmodat
-                // (which has no no-follow flag) reaches it and only it.
-                rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(mode), AtFlags::empty())
-                    .map_err(|e| io_err(e.into()))?;
-                self.set_link_meta(&dir, name, (None, None), &times)
-                    .map_err(io_err)?;
-                self.stats.fifos += 1;
-            }
+            T::Directory => self.directory(&at, &meta, keep_dir, &path)?,
+            T::Regular | T::Continuous => self.regular(&at, &meta, entry)?,
+            T::Symlink => self.symlink(&at, &meta, entry)?,
+            T::Link => self.hardlink(&at, entry)?,
+            T::Fifo => self.fifo(&at, &meta)?,
             _ => unreachable!(),
         }
         self.made.insert(path);
+        Ok(())
+    }
+
+    /// A whiteout `.wh.<target>` in `parent`: removes what a lower layer put there (nothing
+    /// if this layer made it), or all of `parent`'s lower contents for the opaque marker.
+    fn whiteout(
+        &mut self,
+        parent: &[String],
+        target: &str,
+        member: &str,
+    ) -> Result<(), UnpackError> {
+        let io_err = |e: io::Error| UnpackError::Io {
+            member: member.to_string(),
+            source: e,
+        };
+        let refuse = |reason: &str| UnpackError::Refused {
+            member: member.to_string(),
+            reason: reason.to_string(),
+        };
+        self.stats.whiteouts += 1;
+        if target == ".wh..opq" {
+            return self.opaque(parent).map_err(io_err);
+        }
+        if target.starts_with(".wh.") {
+            return Ok(()); // AUFS metadata (`.wh..wh.plnk` and the like).
+        }
+        if target.is_empty() || target == "." || target == ".." {
+            return Err(refuse("a whiteout of `.`, `..` or nothing"));
+        }
+        let mut victim = parent.to_vec();
+        victim.push(target.to_string());
+        if self.made.contains(&victim.join("/")) {
+            return Ok(());
+        }
+        let dir = match self.open_dir(parent, false) {
+            Ok(d) => d,
+            Err(e) if e.raw_os_error() == Some(libc_enoent()) => return Ok(()),
+            Err(e) => return Err(io_err(e)),
+        };
+        remove(&dir, OsStr::new(target)).map_err(io_err)
+    }
+
+    /// A directory: made (or kept, its metadata updated), owned; its mode and times are set
+    /// at the end of the layer.
+    fn directory(
+        &mut self,
+        at: &At,
+        meta: &Meta,
+        keep_dir: bool,
+        path: &str,
+    ) -> Result<(), UnpackError> {
+        let (dir, name, member, owner, mode, mtime) = (
+            at.dir, at.name, at.member, meta.owner, meta.mode, meta.mtime,
+        );
+        let io_err = |e: io::Error| UnpackError::Io {
+            member: member.to_string(),
+            source: e,
+        };
+        if !keep_dir {
+            rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
+                .map_err(|e| io_err(e.into()))?;
+        }
+        rustix::fs::chownat(dir, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| io_err(e.into()))?;
+        self.dirs.push((path.to_string(), mode, mtime));
+        self.stats.dirs += 1;
+        Ok(())
+    }
+
+    /// A regular file: written new (never through a link), owned, its mode and times set.
+    fn regular<R: Read>(
+        &mut self,
+        at: &At,
+        meta: &Meta,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), UnpackError> {
+        let (dir, name, member, owner, mode, times) = (
+            at.dir,
+            at.name,
+            at.member,
+            meta.owner,
+            meta.mode,
+            &meta.times,
+        );
+        let io_err = |e: io::Error| UnpackError::Io {
+            member: member.to_string(),
+            source: e,
+        };
+        let fd = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| io_err(e.into()))?;
+        let mut file = std::fs::File::from(fd);
+        let n = io::copy(entry, &mut file).map_err(UnpackError::Stream)?;
+        self.stats.bytes += n;
+        rustix::fs::fchown(&file, owner.0, owner.1).map_err(|e| io_err(e.into()))?;
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(|e| io_err(e.into()))?;
+        rustix::fs::futimens(&file, times).map_err(|e| io_err(e.into()))?;
+        self.stats.files += 1;
+        Ok(())
+    }
+
+    /// A symlink, its target as written (it is never followed while unpacking).
+    fn symlink<R: Read>(
+        &mut self,
+        at: &At,
+        meta: &Meta,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), UnpackError> {
+        let (dir, name, member, owner, times) =
+            (at.dir, at.name, at.member, meta.owner, &meta.times);
+        let io_err = |e: io::Error| UnpackError::Io {
+            member: member.to_string(),
+            source: e,
+        };
+        let refuse = |reason: &str| UnpackError::Refused {
+            member: member.to_string(),
+            reason: reason.to_string(),
+        };
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| refuse("a symlink without a target"))?;
+        if target.is_empty() {
+            return Err(refuse("a symlink without a target"));
+        }
+        if target.len() > self.limits.max_path_len {
+            return Err(UnpackError::Limit {
+                member: member.to_string(),
+                what: "the symlink target is too long".into(),
+            });
+        }
+        let target = OsStr::from_bytes(&target);
+        rustix::fs::symlinkat(target, dir, name).map_err(|e| io_err(e.into()))?;
+        self.set_link_meta(dir, name, owner, times)
+            .map_err(io_err)?;
+        self.stats.symlinks += 1;
+        Ok(())
+    }
+
+    /// A hard link to a regular file this root already has.
+    fn hardlink<R: Read>(
+        &mut self,
+        at: &At,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), UnpackError> {
+        let (dir, name, member) = (at.dir, at.name, at.member);
+        let io_err = |e: io::Error| UnpackError::Io {
+            member: member.to_string(),
+            source: e,
+        };
+        let refuse = |reason: &str| UnpackError::Refused {
+            member: member.to_string(),
+            reason: reason.to_string(),
+        };
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| refuse("a hardlink without a target"))?;
+        let tcomps = normalise(&target, member, self.limits)?;
+        let Some((tname, tparent)) = tcomps.split_last() else {
+            return Err(refuse("a hardlink to the root"));
+        };
+        let not_file = || refuse("a hardlink whose target is not a regular file inside the root");
+        let tdir = self.open_dir(tparent, false).map_err(|_| not_file())?;
+        let st = rustix::fs::statat(&tdir, tname.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|_| not_file())?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(not_file());
+        }
+        rustix::fs::linkat(&tdir, tname.as_str(), dir, name, AtFlags::empty())
+            .map_err(|e| io_err(e.into()))?;
+        self.stats.hardlinks += 1;
+        Ok(())
+    }
+
+    /// A FIFO.
+    fn fifo(&mut self, at: &At, meta: &Meta) -> Result<(), UnpackError> {
+        let (dir, name, member, mode, times) = (at.dir, at.name, at.member, meta.mode, &meta.times);
+        let owner = meta.owner;
+        let io_err = |e: io::Error| UnpackError::Io {
+            member: member.to_string(),
+            source: e,
+        };
+        rustix::fs::mknodat(dir, name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+            .map_err(|e| io_err(e.into()))?;
+        rustix::fs::chownat(dir, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| io_err(e.into()))?;
+        // The FIFO was just made here and nothing else writes into root: chmodat
+        // (which has no no-follow flag) reaches it and only it.
+        rustix::fs::chmodat(dir, name, Mode::from_raw_mode(mode), AtFlags::empty())
+            .map_err(|e| io_err(e.into()))?;
+        self.set_link_meta(dir, name, (None, None), times)
+            .map_err(io_err)?;
+        self.stats.fifos += 1;
         Ok(())
     }
 
@@ -725,5 +806,56 @@ fn remove_at(dir: &impl AsFd, name: &OsStr, depth: usize) -> io::Result<()> {
             rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).map_err(Into::into)
         }
         Ok(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(Into::into),
+    }
+}
+
+/// Where a member goes: the directory it is made in, its name there, and its path in the
+/// layer (for messages).
+struct At<'a> {
+    dir: &'a OwnedFd,
+    name: &'a str,
+    member: &'a str,
+}
+
+/// A member's owner, mode and times, read from its header.
+struct Meta {
+    mode: u32,
+    mtime: i64,
+    owner: (Option<Uid>, Option<Gid>),
+    times: Timestamps,
+}
+
+impl Meta {
+    fn of(header: &tar::Header, member: &str) -> Result<Meta, UnpackError> {
+        let refuse = |reason: &str| UnpackError::Refused {
+            member: member.to_string(),
+            reason: reason.to_string(),
+        };
+        let mode = header.mode().map_err(UnpackError::Stream)? & 0o7777;
+        let uid = header.uid().map_err(UnpackError::Stream)?;
+        let gid = header.gid().map_err(UnpackError::Stream)?;
+        let mtime = header.mtime().map_err(UnpackError::Stream)?;
+        let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
+            return Err(refuse("a uid or gid beyond 32 bits"));
+        };
+        let owner = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
+        let times = Timestamps {
+            last_access: Timespec {
+                tv_sec: mtime,
+                tv_nsec: 0,
+            },
+            last_modification: Timespec {
+                tv_sec: mtime,
+                tv_nsec: 0,
+            },
+        };
+
+        Ok(Meta {
+            mode,
+            mtime,
+            owner,
+            times,
+        })
     }
 }
