@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{ImageIndex, ImageManifest};
 use rustix::fs::RenameFlags;
 
-use crate::image::unpack::{self, Compression};
-use crate::image::{media, Digest, ImageError, Reference, Source};
-
 use super::documents::*;
 use super::files::*;
 use super::layout::*;
+use crate::image::unpack::{self, Compression};
+use crate::image::{media, Digest, ImageError, Reference, Source};
 
 /// Applies the layers in order to a new directory `root` in `work`: the image's root.
 pub(super) fn unpack_layers(

@@ -1,18 +1,17 @@
 //! The store on disk (`blobs/sha256/`, `roots/`, `refs/`, `tmp/`), opened read-write or
 //! read-only, and its lock.
 
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fs::{self, File};
-use std::io::{self};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rustix::fs::FlockOperation;
 
-use crate::image::{Digest, ImageError, Reference};
-
 use super::files::*;
+use crate::image::{Digest, ImageError, Reference};
 
 /// The store podc uses unless told otherwise (`PODC_IMAGE_STORE` in the environment, for tests
 /// and for hosts that keep images elsewhere).

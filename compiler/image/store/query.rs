@@ -7,11 +7,10 @@ use std::io::{self, Read};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use crate::image::{Digest, ImageError, Reference};
-
 use super::documents::*;
 use super::files::*;
 use super::layout::*;
+use crate::image::{Digest, ImageError, Reference};
 
 /// Groups names by manifest digest (for messages that list every name of an image).
 pub fn names_by_digest(refs: &[(Reference, Digest)]) -> BTreeMap<Digest, Vec<String>> {

@@ -24,15 +24,16 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+pub use meta::qualified_name;
+pub use security::{capabilities, capabilities_back};
+pub use spec::init_apps;
 
 use crate::diag::Diagnostic;
 use crate::kube::{Kind, KubeOptions, NAME_LABEL};
 use crate::manifest::Network;
 use crate::pod::Pod;
+
 use common::{restart_policy, Out};
-pub use meta::qualified_name;
-pub use security::{capabilities, capabilities_back};
-pub use spec::init_apps;
 
 /// A pod as a Kubernetes document, and what did not map exactly.
 #[derive(Debug, Clone)]

@@ -1,0 +1,277 @@
+//! One app: its name, image, command, and the parts each subject checks.
+
+use std::collections::BTreeMap;
+
+use super::checker::*;
+use super::isolators::*;
+use super::ports::*;
+use super::security::*;
+use super::volumes::*;
+use crate::diag::codes;
+use crate::limits;
+use crate::manifest;
+use crate::manifest::reference::Reference;
+use crate::parse::source::{join_index, join_key};
+use crate::pod::{self, App};
+use crate::systemd::escape;
+use crate::systemd::target::Target;
+
+/// Unit names systemd inside the pod uses itself, which an app must not shadow.
+pub(super) const RESERVED_APP_NAMES: &[&str] = &[
+    "dbus",
+    "dbus-broker",
+    "emergency",
+    "rescue",
+    "console-getty",
+    "container-getty",
+    "init",
+];
+
+pub(super) const RESERVED_APP_PREFIXES: &[&str] = &["podc-", "systemd-"];
+
+pub(super) fn resolve_app(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+    volumes: &BTreeMap<String, bool>,
+    t: Target,
+) -> App {
+    let (image, image_valid) = check_name_and_image(c, path, a);
+    // An image that is neither a path nor a reference has its error; no second one for exec.
+    check_command(
+        c,
+        path,
+        a,
+        !image_valid || matches!(image, pod::Image::Reference(_)),
+    );
+    let (user, group, supplementary_groups, working_directory) = resolve_identity(c, path, a);
+    let iso = a.isolators.clone().unwrap_or_default();
+    let iso_path = join_key(path, "isolators");
+    let limits = resolve_limits(c, &iso_path, &iso, t);
+    if let Some(v) = iso.oom_score_adj {
+        if !(-1000..=1000).contains(&v) {
+            c.value(
+                codes::OUT_OF_RANGE,
+                &join_key(&iso_path, "oomScoreAdj"),
+                format!("oomScoreAdj {v} is out of range -1000..1000"),
+            );
+        }
+    }
+    let capabilities = resolve_capabilities(c, &iso_path, &iso);
+    let seccomp = resolve_seccomp(c, &iso_path, &iso, t);
+    let mounts = resolve_mounts(c, path, a, volumes);
+    let ports = a
+        .ports
+        .iter()
+        .enumerate()
+        .filter_map(|(j, p)| resolve_port(c, &join_index(&join_key(path, "ports"), j), p, &user))
+        .collect();
+
+    App {
+        name: a.name.clone(),
+        given: pod::Given {
+            exec: a.exec.is_some() || !matches!(image, pod::Image::Reference(_)),
+            working_directory: a.working_directory.is_some()
+                || !matches!(image, pod::Image::Reference(_)),
+            user: a.user.is_some()
+                || a.group.is_some()
+                || !matches!(image, pod::Image::Reference(_)),
+        },
+        image,
+        exec: a.exec.clone().unwrap_or_default(),
+        user,
+        group,
+        supplementary_groups,
+        working_directory,
+        environment: a.environment.clone(),
+        limits,
+        oom_score_adj: iso.oom_score_adj,
+        no_new_privileges: iso.no_new_privileges,
+        capabilities,
+        seccomp,
+        relax: {
+            let mut r = iso.relax.clone();
+            r.sort();
+            r.dedup();
+            r
+        },
+        mounts,
+        read_only_rootfs: a.read_only_rootfs.unwrap_or(false),
+        after: a.after.clone(),
+        restart: a.restart.unwrap_or(manifest::Restart::No),
+        ports,
+    }
+}
+
+/// The app's name (the Name rule, not reserved) and its image: an absolute path, or else an
+/// OCI reference (a path that breaks a rule is still reported as a path: it starts with `/`).
+/// Whether the image is one of the two (an invalid path still counts: it is a path).
+pub(super) fn check_name_and_image(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+) -> (pod::Image, bool) {
+    let name_path = join_key(path, "name");
+    let reserved = RESERVED_APP_NAMES.contains(&a.name.as_str())
+        || RESERVED_APP_PREFIXES.iter().any(|p| a.name.starts_with(p));
+    if c.name(&name_path, "app", &a.name) && reserved {
+        c.value(codes::APP_NAME_RESERVED, &name_path, format!("app name {} is reserved: its unit would shadow one that systemd or podc runs in the pod", show(&a.name)))
+            .help = Some(format!(
+                "reserved are the names {} and names starting with {}",
+                RESERVED_APP_NAMES.join(", "),
+                RESERVED_APP_PREFIXES.join(" or ")
+            ));
+    }
+    let image_path = join_key(path, "image");
+    if !a.image.starts_with('/') {
+        return match Reference::parse(&a.image) {
+            Ok(r) => (pod::Image::Reference(r), true),
+            Err(why) => {
+                c.value(
+                    codes::IMAGE_REFERENCE,
+                    &image_path,
+                    format!(
+                        "image {} is not an absolute path, nor an image reference: {why}",
+                        show(&a.image)
+                    ),
+                )
+                .help = Some(if a.image.contains('/') && !a.image.contains([':', '@']) {
+                    format!(
+                        "a root filesystem is named by its absolute path (`/{}`); an image by a \
+                         reference with its registry (`registry.example/name:tag`, best pinned \
+                         with `@sha256:<digest>`)",
+                        a.image
+                    )
+                } else {
+                    "give the root filesystem's absolute path, or a reference with its registry: \
+                     `registry.example/name:tag`, best pinned with `@sha256:<digest>`"
+                        .into()
+                });
+                (pod::Image::Path(a.image.clone()), false)
+            }
+        };
+    }
+    if c.abs_path(&image_path, "image", &a.image)
+        && !a.read_only_rootfs.unwrap_or(false)
+        && !escape::overlay_safe(&a.image)
+    {
+        c.value(codes::PATH_UNWRITABLE, &join_key(path, "image"), format!("image {} has a `,`, `:` or `\\`, which cannot be named as the lower layer of the overlay that keeps the image unchanged", show(&a.image)))
+            .help = Some("move the image, or set readOnlyRootfs: true (then it is bound read-only, with no overlay)".into());
+    }
+    (pod::Image::Path(a.image.clone()), true)
+}
+
+/// The command line and environment: what systemd and the kernel can pass to the program.
+/// `exec_optional`: the image is a reference (or not valid at all).
+pub(super) fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec_optional: bool) {
+    let exec_path = join_key(path, "exec");
+    let no_exec = Vec::new();
+    let exec = match &a.exec {
+        Some(e) => e,
+        None if exec_optional => &no_exec,
+        None => {
+            c.key(
+                codes::EXEC_MISSING,
+                &join_key(path, "image"),
+                format!(
+                    "app {} gives no exec, and its image is a path: a root filesystem has no command of its own",
+                    show(&a.name)
+                ),
+            )
+            .help = Some(
+                "add `exec: [/path/to/program, args...]`; only an image by reference (with its config's Entrypoint and Cmd) may leave it out"
+                    .into(),
+            );
+            &no_exec
+        }
+    };
+    if a.exec.as_ref().is_some_and(|e| e.is_empty()) {
+        c.value(
+            codes::EXEC_EMPTY,
+            &exec_path,
+            "exec needs at least the program to run",
+        );
+    }
+    for (i, arg) in exec.iter().enumerate() {
+        let p = || join_index(&exec_path, i);
+        if escape::has_nul(arg) {
+            c.value(
+                codes::NUL,
+                &p(),
+                "a NUL character cannot be passed to a program",
+            );
+        } else if i == 0 {
+            if let Some(problem) = escape::exec_path_problem(arg) {
+                c.value(
+                    codes::PROGRAM_PATH,
+                    &p(),
+                    format!("program path {} {problem}", show(arg)),
+                );
+            } else if arg.ends_with('/') && arg.len() > 1 {
+                c.value(
+                    codes::PROGRAM_PATH,
+                    &p(),
+                    format!("program path {} ends with `/`", show(arg)),
+                );
+            } else {
+                c.abs_path(&p(), "program path", arg);
+            }
+        }
+    }
+
+    for (i, arg) in exec.iter().enumerate() {
+        if escape::exec_string_bytes(arg) > escape::MAX_ARG_STRLEN {
+            c.value(codes::ARG_TOO_LONG, &join_index(&exec_path, i), format!("argument of {} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", arg.len(), escape::MAX_ARG_STRLEN - 1));
+        }
+    }
+    // Quoting at most quadruples a byte: only a line that might be too long is built to measure.
+    let bound: usize = exec.iter().map(|s| 4 * s.len() + 3).sum();
+    if bound + "ExecStart=".len() >= limits::MAX_UNIT_LINE
+        && escape::exec_line(exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE
+    {
+        c.value(codes::LINE_TOO_LONG, &exec_path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+    }
+    let args_total: usize = exec
+        .iter()
+        .map(|s| escape::exec_string_bytes(s))
+        .chain(
+            a.environment
+                .iter()
+                .map(|(k, v)| escape::exec_string_bytes(k) + v.len() + 1),
+        )
+        .sum();
+    if args_total > escape::MAX_ARGS_TOTAL {
+        c.value(codes::ARGS_TOTAL, &exec_path, format!("arguments and environment take {args_total} bytes together; podc allows at most {} (the kernel's limit is a quarter of the stack limit, shared with what systemd adds)", escape::MAX_ARGS_TOTAL));
+    }
+    for (k, v) in &a.environment {
+        let p = join_key(&join_key(path, "environment"), k);
+        let valid = k
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            c.key(
+                codes::ENV_NAME,
+                &p,
+                format!(
+                    "environment variable name {} must match ^[A-Za-z_][A-Za-z0-9_]*$",
+                    show(k)
+                ),
+            );
+        }
+        if escape::has_nul(v) {
+            c.value(
+                codes::NUL,
+                &p,
+                "a NUL character cannot be passed in the environment",
+            );
+        } else if k.len() + 1 + escape::exec_string_bytes(v) > escape::MAX_ARG_STRLEN {
+            c.value(codes::ARG_TOO_LONG, &p, format!("`{k}=` and its value take {} bytes: the kernel passes at most {} bytes per environment entry (MAX_ARG_STRLEN)", k.len() + 1 + v.len(), escape::MAX_ARG_STRLEN - 1));
+        } else if 4 * (k.len() + 1 + v.len()) + 2 + "Environment=".len() >= limits::MAX_UNIT_LINE
+            && escape::env_assignment(k, v).len() + "Environment=".len() >= limits::MAX_UNIT_LINE
+        {
+            c.value(codes::LINE_TOO_LONG, &p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `after`: the apps an app starts after exist, and their order has no cycle.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::checker::*;
+use crate::diag::codes;
+use crate::manifest;
+use crate::parse::source::{join_index, join_key};
+
+/// Every `after` names another app of the pod, and the graph has no cycle.
+pub(super) fn check_after(c: &mut Checker, apps: &[manifest::App]) {
+    let index: BTreeMap<&str, usize> = apps
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.name.as_str(), i))
+        .collect();
+    let mut edges: Vec<Vec<(usize, usize)>> = vec![Vec::new(); apps.len()];
+    for (i, a) in apps.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for (j, dep) in a.after.iter().enumerate() {
+            let p = join_index(&join_key(&join_index("apps", i), "after"), j);
+            if !seen.insert(dep) {
+                c.value(
+                    codes::AFTER_TWICE,
+                    &p,
+                    format!("{} is listed twice", show(dep)),
+                );
+            } else if dep == &a.name {
+                c.value(
+                    codes::AFTER_SELF,
+                    &p,
+                    format!("app {} cannot start after itself", show(dep)),
+                );
+            } else if let Some(&k) = index.get(dep.as_str()) {
+                edges[i].push((k, j));
+            } else {
+                let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+                c.value(
+                    codes::AFTER_UNKNOWN,
+                    &p,
+                    format!("no app named {} in this pod", show(dep)),
+                )
+                .help = Some(known_help(dep, &names, "apps"));
+            }
+        }
+    }
+    // Depth-first search; report each cycle once, at the edge that closes it.
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        Active,
+        Done,
+    }
+    let mut state = vec![State::New; apps.len()];
+    fn visit(
+        n: usize,
+        edges: &[Vec<(usize, usize)>],
+        state: &mut [State],
+        stack: &mut Vec<usize>,
+        c: &mut Checker,
+        apps: &[manifest::App],
+    ) {
+        state[n] = State::Active;
+        stack.push(n);
+        for &(m, j) in &edges[n] {
+            match state[m] {
+                State::Active => {
+                    let start = stack.iter().position(|&x| x == m).unwrap();
+                    let mut names: Vec<&str> = stack[start..]
+                        .iter()
+                        .map(|&x| apps[x].name.as_str())
+                        .collect();
+                    names.push(&apps[m].name);
+                    let p = join_index(&join_key(&join_index("apps", n), "after"), j);
+                    c.value(
+                        codes::AFTER_CYCLE,
+                        &p,
+                        format!(
+                            "apps wait for each other in a cycle: {}",
+                            names.join(" after ")
+                        ),
+                    );
+                }
+                State::New => visit(m, edges, state, stack, c, apps),
+                State::Done => {}
+            }
+        }
+        stack.pop();
+        state[n] = State::Done;
+    }
+    for n in 0..apps.len() {
+        if state[n] == State::New {
+            visit(n, &edges, &mut state, &mut Vec::new(), c, apps);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Identity and confinement: user and groups, the capability bounding set, the system call
+//! filter.
+
+use super::checker::*;
+use crate::diag::codes;
+use crate::diag::nearest;
+use crate::manifest::linux;
+use crate::manifest::{self, IdOrName};
+use crate::parse::source::{join_index, join_key};
+use crate::pod::{Filter, Seccomp};
+use crate::systemd::escape;
+use crate::systemd::target::{self, Feature, Target};
+
+/// User, group, supplementary groups and working directory, with their defaults.
+pub(super) fn resolve_identity(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+) -> (IdOrName, IdOrName, Vec<IdOrName>, String) {
+    let user = a.user.clone().unwrap_or(IdOrName::Id(0));
+    check_id(c, &join_key(path, "user"), "user", &user);
+    let group = a.group.clone().unwrap_or(IdOrName::Id(0));
+    check_id(c, &join_key(path, "group"), "group", &group);
+    let supplementary_groups = a.supplementary_groups.clone().unwrap_or_default();
+    for (i, g) in supplementary_groups.iter().enumerate() {
+        check_id(
+            c,
+            &join_index(&join_key(path, "supplementaryGroups"), i),
+            "group",
+            g,
+        );
+    }
+
+    let working_directory = a.working_directory.clone().unwrap_or_else(|| "/".into());
+    let wd_path = join_key(path, "workingDirectory");
+    if c.abs_path(&wd_path, "working directory", &working_directory) {
+        if working_directory.contains('\\') {
+            c.value(
+                codes::PATH_UNWRITABLE,
+                &wd_path,
+                "a working directory with `\\` cannot be written to a unit file verbatim",
+            );
+        } else if escape::loses_trailing_space(&working_directory) {
+            c.value(
+                codes::PATH_UNWRITABLE,
+                &wd_path,
+                format!(
+                    "working directory {} ends with white space, which systemd strips",
+                    show(&working_directory)
+                ),
+            );
+        }
+    }
+    (user, group, supplementary_groups, working_directory)
+}
+
+/// `isolators.capabilities`: known names, `retain` or `remove`.
+pub(super) fn resolve_capabilities(
+    c: &mut Checker,
+    iso_path: &str,
+    iso: &manifest::AppIsolators,
+) -> Option<Filter> {
+    iso.capabilities.as_ref().and_then(|s| {
+        let p = join_key(iso_path, "capabilities");
+        let f = one_of(
+            c,
+            &p,
+            "capabilities",
+            s.retain.as_ref(),
+            s.remove.as_ref(),
+            true,
+        )?;
+        let (key, names) = filter_parts(&f);
+        let mut ok = true;
+        for (i, n) in names.iter().enumerate() {
+            if !linux::CAPABILITIES.contains(&n.as_str()) {
+                ok = false;
+                c.value(
+                    codes::UNKNOWN_CAPABILITY,
+                    &join_index(&join_key(&p, key), i),
+                    format!("unknown capability {}", show(n)),
+                )
+                .help = Some(capability_help(n));
+            }
+        }
+        ok.then_some(f)
+    })
+}
+
+/// `isolators.seccomp`: known system calls and groups the target has, and the errno.
+pub(super) fn resolve_seccomp(
+    c: &mut Checker,
+    iso_path: &str,
+    iso: &manifest::AppIsolators,
+    t: Target,
+) -> Option<Seccomp> {
+    iso.seccomp.as_ref().and_then(|s| {
+        let p = join_key(iso_path, "seccomp");
+        let f = one_of(
+            c,
+            &p,
+            "seccomp",
+            s.retain.as_ref(),
+            s.remove.as_ref(),
+            false,
+        )?;
+        let (key, names) = filter_parts(&f);
+        let mut ok = true;
+        for (i, n) in names.iter().enumerate() {
+            let np = join_index(&join_key(&p, key), i);
+            if n.starts_with('@') {
+                match target::syscall_group_since(n) {
+                    None => {
+                        ok = false;
+                        let groups: Vec<&str> = target::syscall_groups().collect();
+                        c.value(codes::UNKNOWN_SYSCALL_GROUP, &np, format!("unknown system call group {}", show(n)))
+                            .help = Some(match nearest(n, &groups) {
+                            Some(near) => format!("did you mean `{near}`?"),
+                            None => format!("known groups: {}", groups.join(" ")),
+                        });
+                    }
+                    Some(_) => {
+                        let g = target::syscall_groups().find(|g| g == n).unwrap();
+                        ok &= require(c, &np, t, Feature::SyscallGroup(g), "seccomp");
+                    }
+                }
+            } else if linux::SYSCALLS.binary_search(&n.as_str()).is_err() {
+                // systemd would only warn and leave the call out of the filter.
+                ok = false;
+                let help = match nearest(n, linux::SYSCALLS) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => "system calls are lowercase names such as `mount` (see syscalls(2)); groups start with `@`".into(),
+                };
+                c.value(codes::UNKNOWN_SYSCALL, &np, format!("unknown system call {}", show(n))).help = Some(help);
+            }
+        }
+        let errno = s.errno.clone();
+        if let Some(e) = &errno {
+            if !linux::ERRNO.contains(&e.as_str()) {
+                ok = false;
+                c.value(codes::UNKNOWN_ERRNO,
+                    &join_key(&p, "errno"),
+                    format!("unknown errno name {}", show(e)),
+                )
+                .help = Some(match nearest(e, linux::ERRNO) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => "errno names are uppercase, such as EPERM or EACCES (see errno(3))"
+                        .into(),
+                });
+            }
+        }
+        ok.then_some(Seccomp { filter: f, errno })
+    })
+}

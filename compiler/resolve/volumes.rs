@@ -1,0 +1,180 @@
+//! Volumes of the pod and the mounts of each app.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::checker::*;
+use crate::diag::codes;
+use crate::manifest::{self, Manifest};
+use crate::parse::source::{join_index, join_key};
+use crate::pod::{self, AppMount, Volume};
+
+/// The pod's volumes, and each name with whether it is read-only (for the apps' mounts).
+pub(super) fn resolve_volumes(
+    c: &mut Checker,
+    m: &Manifest,
+) -> (Vec<Volume>, BTreeMap<String, bool>) {
+    let mut volumes = Vec::new();
+    let mut volume_names = BTreeMap::new();
+    for (i, v) in m.volumes.iter().enumerate() {
+        let path = join_index("volumes", i);
+        // A volume with problems still exists for its mounts, so they get no errors of their own.
+        if volume_names
+            .insert(v.name.clone(), v.read_only.unwrap_or(false))
+            .is_some()
+        {
+            c.value(
+                codes::VOLUME_DUPLICATE,
+                &join_key(&path, "name"),
+                format!("volume {} is defined twice", show(&v.name)),
+            );
+        }
+        if let Some(v) = resolve_volume(c, &path, v) {
+            volumes.push(v);
+        }
+    }
+    (volumes, volume_names)
+}
+
+pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<Volume> {
+    let named = c.name(&join_key(path, "name"), "volume", &v.name);
+    let read_only = v.read_only.unwrap_or(false);
+    let kind = match v.kind {
+        manifest::VolumeKind::Host => {
+            for (key, present) in [
+                ("mode", v.mode.is_some()),
+                ("uid", v.uid.is_some()),
+                ("gid", v.gid.is_some()),
+            ] {
+                if present {
+                    c.key(codes::HOST_VOLUME_OWNERSHIP, &join_key(path, key), format!("`{key}` applies only to empty volumes; a host volume keeps its directory's own"));
+                }
+            }
+            match &v.source {
+                None => {
+                    c.key(
+                        codes::HOST_VOLUME_SOURCE,
+                        &join_key(path, "kind"),
+                        format!("host volume {} needs a `source` directory", show(&v.name)),
+                    );
+                    None
+                }
+                Some(s) => c
+                    .abs_path(&join_key(path, "source"), "volume source", s)
+                    .then(|| pod::VolumeKind::Host { source: s.clone() }),
+            }
+        }
+        manifest::VolumeKind::Empty => {
+            if v.source.is_some() {
+                c.key(
+                    codes::EMPTY_VOLUME_SOURCE,
+                    &join_key(path, "source"),
+                    "an empty volume has no `source`: podc makes a fresh directory for each run",
+                );
+            }
+            let mode = match &v.mode {
+                None => Some(0o755),
+                Some(m) => {
+                    let ok =
+                        (3..=5).contains(&m.len()) && m.bytes().all(|b| (b'0'..=b'7').contains(&b));
+                    let parsed = if ok {
+                        u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777)
+                    } else {
+                        None
+                    };
+                    if parsed.is_none() {
+                        c.value(
+                            codes::VOLUME_MODE,
+                            &join_key(path, "mode"),
+                            format!(
+                                "mode {} is not an octal permission such as \"0750\"",
+                                show(m)
+                            ),
+                        );
+                    }
+                    parsed
+                }
+            };
+            mode.map(|mode| pod::VolumeKind::Empty {
+                mode,
+                uid: v.uid.unwrap_or(0),
+                gid: v.gid.unwrap_or(0),
+            })
+        }
+    };
+    match (named, kind) {
+        (true, Some(kind)) => Some(Volume {
+            name: v.name.clone(),
+            kind,
+            read_only,
+        }),
+        _ => None,
+    }
+}
+
+/// The app's mounts: known volumes, paths that can carry them, one mount per path.
+pub(super) fn resolve_mounts(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+    volumes: &BTreeMap<String, bool>,
+) -> Vec<AppMount> {
+    let mut mounts = Vec::new();
+    let mut mount_paths = BTreeSet::new();
+    for (i, m) in a.mounts.iter().enumerate() {
+        let p = join_index(&join_key(path, "mounts"), i);
+        let volume_ro = match volumes.get(&m.volume) {
+            Some(ro) => Some(*ro),
+            None => {
+                let names: Vec<&str> = volumes.keys().map(String::as_str).collect();
+                c.value(
+                    codes::UNKNOWN_VOLUME,
+                    &join_key(&p, "volume"),
+                    format!("no volume named {} in this pod", show(&m.volume)),
+                )
+                .help = Some(known_help(&m.volume, &names, "volumes"));
+                None
+            }
+        };
+        let mp = join_key(&p, "path");
+        let path_ok = c.abs_path(&mp, "mount path", &m.path);
+        let api = ["/proc", "/sys"]
+            .into_iter()
+            .find(|a| m.path == *a || m.path.strip_prefix(*a).is_some_and(|r| r.starts_with('/')));
+        if path_ok && m.path == "/" {
+            c.value(
+                codes::MOUNT_PATH,
+                &mp,
+                "a volume cannot be mounted over the app's whole root filesystem",
+            );
+        } else if let (true, Some(api)) = (path_ok, api) {
+            c.value(codes::MOUNT_PATH, &mp, format!("a volume at {} would be hidden by the {api} that systemd mounts over the app's root (MountAPIVFS=)", show(&m.path)))
+                .help = Some("mount it somewhere else".into());
+        } else if path_ok && m.path == "/dev" {
+            c.value(
+                codes::MOUNT_PATH,
+                &mp,
+                "a volume at \"/dev\" would replace the app's devices; mount it below /dev",
+            )
+            .help = Some(
+                "volumes below /dev, such as /dev/shm, are bound again over the /dev systemd makes"
+                    .into(),
+            );
+        } else if path_ok && crate::tree::layout::under_api_mount(&m.path) && m.path.contains(':') {
+            c.value(codes::PATH_UNWRITABLE, &mp, format!("mount path {} has a `:`, which systemd's BindPaths= (used below /run and /dev) cannot carry", show(&m.path)));
+        } else if path_ok && !mount_paths.insert(m.path.clone()) {
+            c.value(
+                codes::MOUNT_PATH_TWICE,
+                &mp,
+                format!("two mounts of this app use the path {}", show(&m.path)),
+            );
+        }
+        if let Some(vro) = volume_ro {
+            mounts.push(AppMount {
+                volume: m.volume.clone(),
+                path: m.path.clone(),
+                read_only: vro || m.read_only.unwrap_or(false),
+            });
+        }
+    }
+    mounts
+}

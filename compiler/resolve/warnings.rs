@@ -1,0 +1,220 @@
+//! Warnings: settings that pass every rule but are most likely not what was meant.
+
+use super::checker::*;
+use crate::diag::codes;
+use crate::manifest::{self, IdOrName, Manifest};
+use crate::parse::source::{join_index, join_key};
+use crate::pod::{self, Limits, Pod};
+
+/// Memory limits below this are almost surely a number written without its suffix
+/// (`memory: 128` is 128 bytes): no program runs in 1 MiB, and systemd itself needs more.
+pub(super) const MIN_SENSIBLE_MEMORY: u64 = 1 << 20;
+
+/// CPU limits above this many CPUs are more than a host has: a two-socket server of 2026 has at
+/// most 768 hardware threads (two 192-core CPUs, two threads a core); the rare larger
+/// single-system machines are not where pods run, and a pod limit is meant to be below the
+/// host's size.
+pub(super) const MAX_HOST_CPUS: u64 = 1024;
+
+/// A bare cpu number of at least this many CPUs is more likely millicores without their `m`
+/// (`cpu: 500` meant as `500m`) than a limit anyone needs.
+pub(super) const BARE_CPU_SUSPECT: u64 = 100;
+
+/// Tasks a pod needs before its apps run: nspawn's own process, systemd as the pod's init,
+/// systemd-journald and the stop command of podc-exit.service.
+pub(super) const POD_BASE_TASKS: u64 = 4;
+
+/// Warnings: what is legal, but almost surely not what the author meant. They are looked for
+/// only in a manifest without errors, so that they speak about a whole, resolved pod, and they
+/// never change it.
+pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
+    let pod_written = m.isolators.as_ref();
+    limit_warnings(
+        c,
+        "isolators",
+        &pod.limits,
+        pod_written.and_then(|i| i.cpu.as_ref()),
+        pod_written.and_then(|i| i.memory.as_ref()),
+    );
+    for (i, (app, written)) in pod.apps.iter().zip(&m.apps).enumerate() {
+        let path = join_index("apps", i);
+        let iso = join_key(&path, "isolators");
+        let written_iso = written.isolators.as_ref();
+        limit_warnings(
+            c,
+            &iso,
+            &app.limits,
+            written_iso.and_then(|i| i.cpu.as_ref()),
+            written_iso.and_then(|i| i.memory.as_ref()),
+        );
+        // An app's limit above the pod's is capped by the pod's: the number written is not
+        // what the app gets.
+        let above = |key: &str, app: Option<u64>, pod: Option<u64>| match (app, pod) {
+            (Some(a), Some(p)) if a > p => Some(key.to_string()),
+            _ => None,
+        };
+        let checks = [
+            above("memory", app.limits.memory_bytes, pod.limits.memory_bytes),
+            above("cpu", app.limits.cpu_millis, pod.limits.cpu_millis),
+            above("tasks", app.limits.tasks, pod.limits.tasks),
+        ];
+        for key in checks.into_iter().flatten() {
+            let text = |i: Option<&manifest::AppIsolators>, p: Option<&manifest::PodIsolators>| {
+                match key.as_str() {
+                    "memory" => i
+                        .and_then(|i| i.memory.as_ref())
+                        .or(p.and_then(|p| p.memory.as_ref()))
+                        .map(|q| q.0.clone()),
+                    "cpu" => i
+                        .and_then(|i| i.cpu.as_ref())
+                        .or(p.and_then(|p| p.cpu.as_ref()))
+                        .map(|q| q.0.clone()),
+                    _ => i
+                        .and_then(|i| i.tasks)
+                        .or(p.and_then(|p| p.tasks))
+                        .map(|t| t.to_string()),
+                }
+                .unwrap_or_default()
+            };
+            let (app_text, pod_text) = (text(written_iso, None), text(None, pod_written));
+            c.value(
+                codes::APP_ABOVE_POD,
+                &join_key(&iso, &key),
+                format!(
+                    "app {} has {key} {app_text}, above the pod's {key} {pod_text}, which caps it",
+                    show(&app.name)
+                ),
+            )
+            .help = Some(format!(
+                "lower the app's {key} to at most the pod's, or raise the pod's"
+            ));
+        }
+        if let pod::Image::Reference(r) = &app.image {
+            if r.digest.is_none() {
+                c.value(
+                    codes::IMAGE_UNPINNED,
+                    &join_key(&path, "image"),
+                    format!(
+                        "image {r} is not pinned by digest: what runs is whatever the image store \
+                         holds for the tag when the pod is launched, not what was reviewed"
+                    ),
+                )
+                .help = Some(format!(
+                    "pin it: `{}@sha256:<digest>` (`podc image pull {r}` prints the digest)",
+                    r.name()
+                ));
+            }
+        }
+        let root = matches!(&app.user, IdOrName::Id(0))
+            || matches!(&app.user, IdOrName::Name(n) if n == "root");
+        if root && !app.relax.is_empty() {
+            let parts: Vec<String> = app.relax.iter().map(|r| kebab(&format!("{r:?}"))).collect();
+            c.key(
+                codes::ROOT_RELAXED,
+                &join_key(&iso, "relax"),
+                format!(
+                    "app {} runs as root and relaxes its sandbox ({}): root without these \
+                     protections reaches much more of the pod and the host",
+                    show(&app.name),
+                    parts.join(", ")
+                ),
+            )
+            .help = Some(
+                "give the app a `user` other than root, or keep the sandbox (drop `relax`)".into(),
+            );
+        }
+    }
+    if let Some(tasks) = pod.limits.tasks {
+        let needed = POD_BASE_TASKS + pod.apps.len() as u64;
+        if tasks < needed {
+            c.value(
+                codes::POD_TASKS_LOW,
+                "isolators.tasks",
+                format!(
+                    "the pod's tasks limit {tasks} leaves no room to start it: nspawn, systemd, \
+                     systemd-journald and podc's stop command take {POD_BASE_TASKS} tasks, and \
+                     each of its {} apps at least one more",
+                    pod.apps.len()
+                ),
+            )
+            .help = Some(format!(
+                "allow at least {needed} tasks, and more for apps that fork or use threads"
+            ));
+        }
+    }
+}
+
+/// The warnings about one set of limits: a memory limit too small to be meant, a cpu limit
+/// larger than any host or a bare number that reads like millicores without `m`.
+pub(super) fn limit_warnings(
+    c: &mut Checker,
+    base: &str,
+    l: &Limits,
+    cpu_text: Option<&manifest::Quantity>,
+    memory_text: Option<&manifest::Quantity>,
+) {
+    if let Some(bytes) = l.memory_bytes.filter(|b| *b < MIN_SENSIBLE_MEMORY) {
+        let bare = memory_text.is_some_and(|q| q.0.bytes().all(|b| b.is_ascii_digit()));
+        c.value(
+            codes::MEMORY_TINY,
+            &join_key(base, "memory"),
+            format!("memory limit of {bytes} bytes is less than 1 MiB; no program runs in that"),
+        )
+        .help = Some(if bare {
+            format!("memory without a suffix is in bytes: did you mean `{bytes}Mi` or `{bytes}M`?")
+        } else {
+            "give the limit in Mi or Gi (powers of 1024) or M or G (powers of 1000)".into()
+        });
+    }
+    if let (Some(millis), Some(q)) = (l.cpu_millis, cpu_text) {
+        let bare = q.0.bytes().all(|b| b.is_ascii_digit());
+        let help =
+            || bare.then(|| format!("did you mean `{}m` ({} CPUs)?", q.0, cpu_fraction(millis)));
+        if millis > MAX_HOST_CPUS * 1000 {
+            c.value(
+                codes::CPU_HUGE,
+                &join_key(base, "cpu"),
+                format!(
+                    "cpu {} is {} CPUs, more than a host has (podc warns above {MAX_HOST_CPUS})",
+                    show(&q.0),
+                    millis / 1000
+                ),
+            )
+            .help = help();
+        } else if bare && millis >= BARE_CPU_SUSPECT * 1000 {
+            c.value(
+                codes::CPU_BARE_LARGE,
+                &join_key(base, "cpu"),
+                format!(
+                    "cpu {} is {} whole CPUs; a cpu limit without a suffix counts CPUs, not millicores",
+                    show(&q.0),
+                    millis / 1000
+                ),
+            )
+            .help = help();
+        }
+    }
+}
+
+/// What a bare cpu number meant as millicores is in CPUs: `500` read as `500m` is `0.5`.
+pub(super) fn cpu_fraction(millis: u64) -> String {
+    let written = millis / 1000;
+    let text = format!("{}.{:03}", written / 1000, written % 1000);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// `KernelTunables` → `kernel-tunables`, the manifest's spelling of a sandbox part.
+pub(super) fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
