@@ -1,0 +1,285 @@
+//! One app's unit: its command, identity, environment, sandbox and limits; and the users
+//! the pod's systemd makes for names.
+
+use super::limits::*;
+use super::units::*;
+use crate::manifest::reference::Reference;
+use crate::manifest::{IdOrName, Relax, Restart};
+use crate::pod::{App, Filter, Image, Pod, DEFAULT_CAPABILITIES};
+use crate::systemd::escape;
+use crate::systemd::target::{Feature, Target};
+use crate::tree::layout::{
+    api_bind_source, app_root, result_unit, under_api_mount, unit_name, EXIT_UNIT,
+};
+
+pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
+    let t = pod.target;
+    let mut unit = vec![d("Wants", [EXIT_UNIT, " ", &result_unit(&a.name)].concat())];
+    let mut after = vec![EXIT_UNIT.to_string(), result_unit(&a.name)];
+    after.extend(a.after.iter().map(|n| unit_name(n)));
+    unit.push(d("After", after.join(" ")));
+    if !a.after.is_empty() {
+        let requires: Vec<String> = a.after.iter().map(|n| unit_name(n)).collect();
+        unit.push(d("Requires", requires.join(" ")));
+    }
+
+    let mut run = vec![d(
+        "Type",
+        if t.has(Feature::TypeExec) {
+            "exec"
+        } else {
+            "simple"
+        },
+    )];
+    // Without exec the image's Entrypoint and Cmd are the command: `podc launch` writes
+    // ExecStart= into the app's drop-in.
+    if a.given.exec {
+        run.push(d("ExecStart", escape::exec_line(&a.exec)));
+    }
+    run.extend([d(
+        "Restart",
+        match a.restart {
+            Restart::No => "no",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        },
+    )]);
+
+    let mut root = vec![match &a.image {
+        Image::Path(_) => d("RootDirectory", app_root(&a.name)),
+        Image::Reference(r) => commented("RootDirectory", app_root(&a.name), image_comment(a, r)),
+    }];
+    root.push(d("MountAPIVFS", "yes"));
+    if a.given.working_directory {
+        root.push(d(
+            "WorkingDirectory",
+            escape::verbatim(&a.working_directory),
+        ));
+    }
+    // systemd mounts a fresh /run (MountAPIVFS=) and /dev (MountAPIVFS=, PrivateDevices=) over
+    // the app's root, which would hide volumes bound there; so the launcher binds such a volume
+    // beside the app's root, and BindPaths= (applied after those mounts) puts it in place.
+    for m in a.mounts.iter().filter(|m| under_api_mount(&m.path)) {
+        let source = api_bind_source(&a.name, &m.path);
+        root.push(d(
+            if m.read_only {
+                "BindReadOnlyPaths"
+            } else {
+                "BindPaths"
+            },
+            escape::bind_spec(&source, &m.path),
+        ));
+    }
+
+    let mut identity = Vec::new();
+    if a.given.user {
+        identity.extend([d("User", id(&a.user)), d("Group", id(&a.group))]);
+    }
+    if !a.supplementary_groups.is_empty() {
+        let groups: Vec<String> = a.supplementary_groups.iter().map(id).collect();
+        identity.push(d("SupplementaryGroups", groups.join(" ")));
+    }
+
+    let environment = a
+        .environment
+        .iter()
+        .map(|(k, v)| d("Environment", escape::env_assignment(k, v)))
+        .collect();
+
+    let mut security = Vec::new();
+    if let Some(v) = a.oom_score_adj {
+        let v = v.to_string();
+        let comment = limit_comment("oomScoreAdj", &v, &limits_source(Some(&a.name)));
+        security.push(commented("OOMScoreAdjust", v, comment));
+    }
+    if let Some(v) = a.no_new_privileges {
+        security.push(d("NoNewPrivileges", yes_no(v)));
+    }
+    // One capability and one system call a line. Repeating either directive is exactly one
+    // line with all the values: for CapabilityBoundingSet= systemd ORs allow lines and ANDs the
+    // complements of `~` lines (an empty list, which would reset the set, stays one line); for
+    // SystemCallFilter= the first line decides allow or deny, and each word of every line is
+    // then added to or taken from the set in order, the same whether the words share a line.
+    match &a.capabilities {
+        Some(f) => security.extend(split_filter("CapabilityBoundingSet", f)),
+        None => security.extend(
+            DEFAULT_CAPABILITIES
+                .iter()
+                .map(|c| d("CapabilityBoundingSet", *c)),
+        ),
+    }
+    if let Some(s) = &a.seccomp {
+        security.extend(split_filter("SystemCallFilter", &s.filter));
+        if let Some(e) = &s.errno {
+            security.push(d("SystemCallErrorNumber", e.clone()));
+        }
+    }
+
+    let sandbox = sandbox(a, t);
+
+    AppUnit {
+        name: a.name.clone(),
+        description: escape::verbatim(&["podc app ", &a.name, " of pod ", &pod.name].concat()),
+        unit,
+        run,
+        root,
+        identity,
+        environment,
+        limits: limit_directives(&a.limits, t, &limits_source(Some(&a.name))),
+        security,
+        sandbox,
+        cgroup: cgroup.to_string(),
+    }
+}
+
+/// The comment above an app's `RootDirectory=` when its image is a reference: what runs, and
+/// what the image's config supplies (the launcher's drop-in `50-image.conf`).
+pub(super) fn image_comment(a: &App, r: &Reference) -> String {
+    let mut from_image = Vec::new();
+    if !a.given.exec {
+        from_image.push("command");
+    }
+    if !a.given.working_directory {
+        from_image.push("working directory");
+    }
+    if !a.given.user {
+        from_image.push("user");
+    }
+    from_image.push(if a.environment.is_empty() {
+        "environment"
+    } else {
+        "environment not set here"
+    });
+    format!(
+        "image: {r} ({}, resolved by podc launch from the image store; its config gives: {}, in the drop-in {}/{})",
+        if r.digest.is_some() {
+            "pinned"
+        } else {
+            "tag, resolved at launch"
+        },
+        from_image.join(", "),
+        crate::tree::layout::image_drop_in_dir(&a.name),
+        crate::tree::layout::IMAGE_DROP_IN,
+    )
+}
+
+/// Entries of the app's /proc and /sys no app needs, made inaccessible. systemd reads these
+/// paths outside the root directory, so they carry the app's root as a prefix; `-` because a
+/// kernel may not have them.
+pub(super) const MASKED: &[&str] = &[
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/sched_debug",
+    "/proc/timer_stats",
+    "/proc/latency_stats",
+    "/proc/asound",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// The default sandbox, with the systemd release that has each part: what a container runtime
+/// applies and an app does not need (measured under nspawn with systemd 252). Parts the target
+/// systemd lacks, and parts the app relaxes, are left out.
+pub(super) const SANDBOX: &[(Relax, &str, &str)] = &[
+    (Relax::Tmp, "PrivateTmp", "yes"),
+    (Relax::Devices, "PrivateDevices", "yes"),
+    (Relax::KernelTunables, "ProtectKernelTunables", "yes"),
+    (Relax::KernelModules, "ProtectKernelModules", "yes"),
+    (Relax::KernelLogs, "ProtectKernelLogs", "yes"),
+    (Relax::ControlGroups, "ProtectControlGroups", "yes"),
+    (Relax::Clock, "ProtectClock", "yes"),
+    (Relax::Hostname, "ProtectHostname", "yes"),
+    (Relax::Proc, "ProtectProc", "invisible"),
+    (Relax::ProcMasks, "InaccessiblePaths", ""),
+    (Relax::Namespaces, "RestrictNamespaces", "yes"),
+    (Relax::Realtime, "RestrictRealtime", "yes"),
+    (Relax::Personality, "LockPersonality", "yes"),
+];
+
+pub(super) fn sandbox(a: &App, t: Target) -> Vec<Directive> {
+    // A volume at /tmp or /var/tmp would be hidden under a private /tmp.
+    let tmp_mounted = a.mounts.iter().any(|m| {
+        ["/tmp", "/var/tmp"]
+            .iter()
+            .any(|p| m.path == *p || m.path.strip_prefix(*p).is_some_and(|r| r.starts_with('/')))
+    });
+    let root = app_root(&a.name);
+    SANDBOX
+        .iter()
+        .filter(|(relax, _, _)| {
+            t.has(Feature::Sandbox(*relax))
+                && !a.relax.contains(relax)
+                && !(*relax == Relax::Tmp && tmp_mounted)
+        })
+        .flat_map(|(relax, key, value)| match relax {
+            // One path a line: systemd adds each InaccessiblePaths= line to the list (only an
+            // empty one resets it).
+            Relax::ProcMasks => MASKED
+                .iter()
+                .map(|p| d(key, ["-", &root, p].concat()))
+                .collect(),
+            _ => vec![d(key, *value)],
+        })
+        .collect()
+}
+
+/// `u`/`g` lines for the numeric ids apps run as; ids systemd-sysusers already knows (root, the
+/// standard users of the pod's /usr) are left alone by it, and names resolve as they are.
+pub(super) fn sysusers(pod: &Pod) -> Vec<String> {
+    let mut users = std::collections::BTreeSet::new();
+    let mut groups = std::collections::BTreeSet::new();
+    for a in &pod.apps {
+        if let IdOrName::Id(n) = a.user {
+            users.insert(n);
+        }
+        for g in std::iter::once(&a.group).chain(&a.supplementary_groups) {
+            if let IdOrName::Id(n) = g {
+                groups.insert(*n);
+            }
+        }
+    }
+    users.remove(&0);
+    // Each user's primary group is the group of the same number, which must exist first.
+    groups.extend(users.iter().copied());
+    groups.remove(&0);
+    let mut lines: Vec<String> = groups
+        .iter()
+        .map(|g| format!("g podc-gid-{g} {g}"))
+        .collect();
+    lines.extend(
+        users
+            .iter()
+            .map(|u| format!("u podc-uid-{u} {u}:{u} \"podc app user\" / /usr/sbin/nologin")),
+    );
+    lines
+}
+
+pub(super) fn id(v: &IdOrName) -> String {
+    match v {
+        IdOrName::Id(n) => n.to_string(),
+        IdOrName::Name(n) => escape::verbatim(n),
+    }
+}
+
+pub(super) fn yes_no(v: bool) -> &'static str {
+    if v {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// An allow or deny list as one directive per name (`~name` for a deny list); an empty list
+/// as the one empty (or `~`) assignment it means, which systemd reads as a reset.
+pub(super) fn split_filter(key: &'static str, f: &Filter) -> Vec<Directive> {
+    let (prefix, names) = match f {
+        Filter::Retain(v) => ("", v),
+        Filter::Remove(v) => ("~", v),
+    };
+    if names.is_empty() {
+        return vec![d(key, prefix)];
+    }
+    names.iter().map(|n| d(key, [prefix, n].concat())).collect()
+}

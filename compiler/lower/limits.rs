@@ -1,0 +1,93 @@
+//! Resource limits as directives of the target, each with a comment naming where the
+//! manifest set it.
+
+use super::units::*;
+use crate::manifest::CgroupVersion;
+use crate::pod::{CpuWeight, Limits};
+use crate::systemd::escape;
+use crate::systemd::resources::cpu_percent;
+use crate::systemd::target::Target;
+use crate::tree::plan::Controller;
+
+/// Where a limit came from in the manifest, for its comment: `isolators` (the pod's) or
+/// `apps[web].isolators`.
+pub(super) fn limits_source(app: Option<&str>) -> String {
+    match app {
+        None => "isolators".into(),
+        Some(a) => ["apps[", a, "].isolators"].concat(),
+    }
+}
+
+/// The comment above a limit: `memory: 128Mi (apps[web].isolators)`. `written` comes from the
+/// manifest: resolution accepted it as a quantity, so it is plain ASCII, but anything else is
+/// quoted and escaped rather than trusted to stay on the comment's line.
+pub(super) fn limit_comment(key: &str, written: &str, source: &str) -> String {
+    let plain = !written.is_empty() && written.bytes().all(|b| b.is_ascii_graphic());
+    let shown = if plain {
+        written.to_string()
+    } else {
+        escape::comment_text(written)
+    };
+    [key, ": ", &shown, " (", source, ")"].concat()
+}
+
+pub(super) fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Directive> {
+    let unified = t.unified_directives();
+    let mut out = Vec::new();
+    // Set together by resolution; a missing text would only lose the comment's detail.
+    let written = |w: &Option<String>, v: String| w.clone().unwrap_or(v);
+    if let Some(b) = l.memory_bytes {
+        out.push(commented(
+            if unified { "MemoryMax" } else { "MemoryLimit" },
+            b.to_string(),
+            limit_comment("memory", &written(&l.written.memory, b.to_string()), source),
+        ));
+    }
+    if let Some(m) = l.cpu_millis {
+        out.push(commented(
+            "CPUQuota",
+            cpu_percent(m),
+            limit_comment("cpu", &written(&l.written.cpu, format!("{m}m")), source),
+        ));
+    }
+    if let Some(w) = l.cpu_weight {
+        let directive = match (t.cgroup, unified, w) {
+            (CgroupVersion::V2, _, w) => d("CPUWeight", w.weight().to_string()),
+            (CgroupVersion::V1, false, w) => d("CPUShares", w.shares().to_string()),
+            // Resolution made sure these shares have an exact weight.
+            (CgroupVersion::V1, true, CpuWeight::Shares(s)) => d(
+                "CPUWeight",
+                CpuWeight::exact_weight_for_shares(s)
+                    .unwrap_or_else(|| w.weight())
+                    .to_string(),
+            ),
+            (CgroupVersion::V1, true, CpuWeight::Weight(w)) => d("CPUWeight", w.to_string()),
+        };
+        let (key, n) = match w {
+            CpuWeight::Shares(n) => ("cpuShares", n),
+            CpuWeight::Weight(n) => ("cpuWeight", n),
+        };
+        out.push(Directive {
+            comment: Some(limit_comment(key, &n.to_string(), source)),
+            ..directive
+        });
+    }
+    if let Some(n) = l.tasks {
+        let n = n.to_string();
+        out.push(commented(
+            "TasksMax",
+            n.clone(),
+            limit_comment("tasks", &n, source),
+        ));
+    }
+    out
+}
+
+/// Whether an app's limits use a cgroup v1 controller.
+pub(super) fn uses(l: &Limits, controller: Controller) -> bool {
+    match controller {
+        Controller::Memory => l.memory_bytes.is_some(),
+        Controller::Cpu => l.cpu_millis.is_some() || l.cpu_weight.is_some(),
+        Controller::Pids => l.tasks.is_some(),
+    }
+}

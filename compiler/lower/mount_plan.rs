@@ -1,0 +1,171 @@
+//! The mount plan: what the launcher binds, overlays and makes before the pod boots.
+
+use super::limits::*;
+use crate::manifest::{CgroupVersion, IdOrName};
+use crate::pod::{App, Image, Pod, VolumeKind};
+use crate::tree::layout::{api_bind_source, app_root, under_api_mount};
+use crate::tree::plan::{self, Controller, MountPlan, Step};
+
+pub(super) fn plan(pod: &Pod) -> MountPlan {
+    let mut steps = vec![Step::BindHost {
+        source: "/usr".into(),
+        target: "/usr".into(),
+        read_only: true,
+    }];
+    for v in &pod.volumes {
+        if let VolumeKind::Empty { mode, uid, gid } = v.kind {
+            steps.push(Step::MakeVolume {
+                volume: v.name.clone(),
+                mode: format!("{mode:04o}"),
+                uid,
+                gid,
+            });
+        }
+    }
+    for a in &pod.apps {
+        steps.push(image_step(a));
+        steps.extend(names_step(a));
+        mount_steps(pod, a, &mut steps);
+    }
+    if pod.target.cgroup == CgroupVersion::V1 {
+        cgroup_v1_steps(pod, &mut steps);
+    }
+    MountPlan {
+        format: plan::FORMAT,
+        pod: pod.name.clone(),
+        cgroup: pod.target.cgroup,
+        apps: pod.apps.iter().map(|a| a.name.clone()).collect(),
+        network: pod.network,
+        listen: pod
+            .ports()
+            .map(|(_, p)| plan::Listen {
+                protocol: p.protocol,
+                address: p.listen(),
+            })
+            .collect(),
+        steps,
+    }
+}
+
+/// The app's image at its root: read-only as it is, or under an overlay of the pod's.
+fn image_step(a: &App) -> Step {
+    let root = app_root(&a.name);
+    // The image itself never changes: read-only as it is, or with an overlay of the pod's.
+    match &a.image {
+        Image::Reference(r) => Step::Image {
+            app: a.name.clone(),
+            reference: r.to_string(),
+            target: root.clone(),
+            read_only: a.read_only_rootfs,
+            given: [
+                (a.given.exec, "exec"),
+                (a.given.working_directory, "workingDirectory"),
+                (a.given.user, "user"),
+            ]
+            .into_iter()
+            .filter(|(given, _)| *given)
+            .map(|(_, key)| key.to_string())
+            .collect(),
+            environment: a.environment.keys().cloned().collect(),
+        },
+        Image::Path(source) if a.read_only_rootfs => Step::BindHost {
+            source: source.clone(),
+            target: root.clone(),
+            read_only: true,
+        },
+        Image::Path(source) => Step::Overlay {
+            app: a.name.clone(),
+            source: source.clone(),
+            target: root.clone(),
+        },
+    }
+}
+
+/// The user and group names the app runs as, for the launcher to find in its image.
+fn names_step(a: &App) -> Option<Step> {
+    let names = |ids: &mut dyn Iterator<Item = &IdOrName>| -> Vec<String> {
+        let mut v: Vec<String> = ids
+            .filter_map(|i| match i {
+                IdOrName::Name(n) => Some(n.clone()),
+                IdOrName::Id(_) => None,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let users = names(&mut std::iter::once(&a.user));
+    let groups = names(&mut std::iter::once(&a.group).chain(&a.supplementary_groups));
+    (!users.is_empty() || !groups.is_empty()).then(|| Step::Names {
+        app: a.name.clone(),
+        users,
+        groups,
+    })
+}
+
+/// The app's mounts, parents before children.
+fn mount_steps(pod: &Pod, a: &App, steps: &mut Vec<Step>) {
+    let root = app_root(&a.name);
+    // Parents before children, so that a nested mount is not hidden by its parent's.
+    let mut mounts: Vec<_> = a.mounts.iter().collect();
+    mounts.sort_by_key(|m| m.path.matches('/').count());
+    for m in mounts {
+        let target = if under_api_mount(&m.path) {
+            api_bind_source(&a.name, &m.path)
+        } else {
+            [root.as_str(), &m.path].concat()
+        };
+        let volume = pod.volumes.iter().find(|v| v.name == m.volume);
+        steps.push(match volume.map(|v| &v.kind) {
+            Some(VolumeKind::Host { source }) => Step::BindHost {
+                source: source.clone(),
+                target,
+                read_only: m.read_only,
+            },
+            _ => Step::BindVolume {
+                volume: m.volume.clone(),
+                target,
+                read_only: m.read_only,
+            },
+        });
+    }
+}
+
+/// On cgroup v1: a tmpfs at /sys/fs/cgroup and, for each controller a limit uses, the pod's
+/// hierarchy and the knob files systemd inside must be able to write.
+fn cgroup_v1_steps(pod: &Pod, steps: &mut Vec<Step>) {
+    steps.push(Step::Tmpfs {
+        target: "/sys/fs/cgroup".into(),
+    });
+    for controller in Controller::ALL {
+        if !pod.apps.iter().any(|a| uses(&a.limits, controller)) {
+            continue;
+        }
+        let base = format!("/sys/fs/cgroup/{controller}");
+        let bind = |path: &str, read_only: bool| Step::CgroupBind {
+            controller,
+            path: path.to_string(),
+            target: if path.is_empty() {
+                base.clone()
+            } else {
+                [base.as_str(), "/", path].concat()
+            },
+            read_only,
+        };
+        steps.push(bind("", true));
+        steps.push(bind("cgroup.procs", false));
+        for a in &pod.apps {
+            let dir = ["system.slice/", &a.name, ".service"].concat();
+            steps.push(Step::CgroupDir {
+                controller,
+                path: dir.clone(),
+            });
+            steps.push(bind(&[&dir, "/cgroup.procs"].concat(), false));
+            if uses(&a.limits, controller) {
+                for knob in controller.knobs() {
+                    steps.push(bind(&[&dir, "/", knob].concat(), false));
+                }
+            }
+        }
+    }
+}
