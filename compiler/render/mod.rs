@@ -109,68 +109,101 @@ impl Object for Context {
 /// The files of a pod's tree: its units, scripts and mount plan from `tree`, and POD.md with
 /// `doc` (made from the pod by [`podmd::pod_md`]) after its header.
 pub fn render(tree: &UnitTree, doc: &str) -> Files {
-    // Every template sees the pod's name, the manifest's file name and the annotations, plus
-    // the one part of the tree it lays out.
-    let (pod, manifest_file, annotations) = (
-        Value::from(tree.pod.as_str()),
-        Value::from(tree.manifest_file.as_str()),
-        Value::from(Serde(&tree.annotations)),
+    let r = Renderer::new(tree);
+    let mut files = Files::new();
+    pod_units(tree, &r, &mut files);
+    socket_units(tree, &r, &mut files);
+    scripts(&r, &mut files);
+    pod_md(&r, doc, &mut files);
+    files.insert(
+        "mounts.toml".into(),
+        render_one(
+            "mounts.toml.j2",
+            r.ctx("plan", Value::from(tree.plan.to_toml())),
+        ),
     );
-    let ctx = |header: &Value, name: &'static str, part: Value| {
+    files
+}
+
+/// What every template sees (the pod's name, the manifest's file name, the annotations and
+/// the header every file starts with), plus the one part of the tree it lays out.
+struct Renderer {
+    pod: Value,
+    manifest_file: Value,
+    annotations: Value,
+    header: Value,
+}
+
+impl Renderer {
+    fn new(tree: &UnitTree) -> Renderer {
+        let mut r = Renderer {
+            pod: Value::from(tree.pod.as_str()),
+            manifest_file: Value::from(tree.manifest_file.as_str()),
+            annotations: Value::from(Serde(&tree.annotations)),
+            header: Value::UNDEFINED,
+        };
+        // The header every file starts with, laid out once for the pod.
+        r.header = Value::from(render_one("header.j2", r.ctx("header", Value::UNDEFINED)));
+        r
+    }
+
+    fn ctx(&self, name: &'static str, part: Value) -> Value {
         Value::from_object(Context {
-            pod: pod.clone(),
-            manifest_file: manifest_file.clone(),
-            annotations: annotations.clone(),
-            header: header.clone(),
+            pod: self.pod.clone(),
+            manifest_file: self.manifest_file.clone(),
+            annotations: self.annotations.clone(),
+            header: self.header.clone(),
             name,
             part,
         })
-    };
-    // The header every file starts with, laid out once for the pod.
-    let header = Value::from(render_one(
-        "header.j2",
-        ctx(&Value::UNDEFINED, "header", Value::UNDEFINED),
-    ));
-    let ctx = |name: &'static str, part: Value| ctx(&header, name, part);
-    let mut files = Files::new();
+    }
+
+    fn header(&self) -> &str {
+        self.header.as_str().unwrap_or_default()
+    }
+}
+
+/// The host unit and the units inside the pod: its target, the apps, how it ends, the
+/// manager's settings and the users it makes.
+fn pod_units(tree: &UnitTree, r: &Renderer, files: &mut Files) {
     files.insert(
         tree.host.file.clone(),
         render_one(
             "host.service.j2",
-            ctx("host", Value::from(Serde(&tree.host))),
+            r.ctx("host", Value::from(Serde(&tree.host))),
         ),
     );
     files.insert(
         format!("{POD_UNIT_DIR}/{POD_TARGET}"),
         render_one(
             "pod.target.j2",
-            ctx("target", Value::from(Serde(&tree.target))),
+            r.ctx("target", Value::from(Serde(&tree.target))),
         ),
     );
     for app in &tree.apps {
         files.insert(
             [POD_UNIT_DIR, "/", &app.name, ".service"].concat(),
-            render_one("app.service.j2", ctx("app", Value::from(Serde(app)))),
+            render_one("app.service.j2", r.ctx("app", Value::from(Serde(app)))),
         );
     }
     files.insert(
         format!("{POD_UNIT_DIR}/{EXIT_UNIT}"),
         render_one(
             "exit.service.j2",
-            ctx("exit", Value::from(Serde(&tree.exit))),
+            r.ctx("exit", Value::from(Serde(&tree.exit))),
         ),
     );
     files.insert(
         format!("{POD_UNIT_DIR}/{RESULT_UNIT}"),
         render_one(
             "result.service.j2",
-            ctx("result", Value::from(Serde(&tree.result))),
+            r.ctx("result", Value::from(Serde(&tree.result))),
         ),
     );
     // One text for both names.
     let halt = render_one(
         "halt.target.j2",
-        ctx("halt", Value::from(Serde(&tree.halt))),
+        r.ctx("halt", Value::from(Serde(&tree.halt))),
     );
     for name in HALT_TARGETS {
         files.insert([POD_UNIT_DIR, "/", name].concat(), halt.clone());
@@ -179,32 +212,43 @@ pub fn render(tree: &UnitTree, doc: &str) -> Files {
         "rootfs/etc/systemd/system.conf.d/podc.conf".into(),
         render_one(
             "podc.conf.j2",
-            ctx("manager", Value::from(crate::lower::text(&tree.manager))),
+            r.ctx("manager", Value::from(crate::lower::text(&tree.manager))),
         ),
     );
     files.insert(
         "rootfs/etc/sysusers.d/podc.conf".into(),
         render_one(
             "sysusers.conf.j2",
-            ctx("sysusers", Value::from(Serde(&tree.sysusers))),
+            r.ctx("sysusers", Value::from(Serde(&tree.sysusers))),
         ),
     );
+}
+
+/// Published ports: the host's socket, the pod's sockets and proxies, and the drop-in that
+/// makes sockets.target want the pod's sockets.
+fn socket_units(tree: &UnitTree, r: &Renderer, files: &mut Files) {
     if let Some(socket) = &tree.socket {
         files.insert(
             socket.file.clone(),
-            render_one("host.socket.j2", ctx("socket", Value::from(Serde(socket)))),
+            render_one(
+                "host.socket.j2",
+                r.ctx("socket", Value::from(Serde(socket))),
+            ),
         );
     }
     for socket in &tree.sockets {
         files.insert(
             [POD_UNIT_DIR, "/", &socket.name].concat(),
-            render_one("pod.socket.j2", ctx("socket", Value::from(Serde(socket)))),
+            render_one("pod.socket.j2", r.ctx("socket", Value::from(Serde(socket)))),
         );
     }
     for proxy in &tree.proxies {
         files.insert(
             [POD_UNIT_DIR, "/", &proxy.name].concat(),
-            render_one("proxy.service.j2", ctx("proxy", Value::from(Serde(proxy)))),
+            render_one(
+                "proxy.service.j2",
+                r.ctx("proxy", Value::from(Serde(proxy))),
+            ),
         );
     }
     if !tree.sockets.is_empty() {
@@ -213,29 +257,29 @@ pub fn render(tree: &UnitTree, doc: &str) -> Files {
             [POD_UNIT_DIR, "/sockets.target.d/podc.conf"].concat(),
             render_one(
                 "sockets.conf.j2",
-                ctx(
+                r.ctx(
                     "sockets",
                     Value::from(["Wants=", &wants.join(" "), "\n"].concat()),
                 ),
             ),
         );
     }
+}
+
+/// The exit-status scripts.
+fn scripts(r: &Renderer, files: &mut Files) {
     // The exit-status scripts are the same for every pod: no template, only the header. (They
     // are shell, where `{#` and `{{` mean something else.)
     for (path, script) in [(RESULT_SCRIPT, SCRIPTS[0]), (EXIT_SCRIPT, SCRIPTS[1])] {
-        files.insert(
-            ["rootfs", path].concat(),
-            [header.as_str().unwrap_or_default(), script].concat(),
-        );
+        files.insert(["rootfs", path].concat(), [r.header(), script].concat());
     }
+}
+
+/// POD.md: the header sentence as an HTML comment, then `doc`.
+fn pod_md(r: &Renderer, doc: &str, files: &mut Files) {
     // The same header sentence, as an HTML comment: a `#` line would be a heading. Nothing in
     // the comment may end it early (`--` is what can), whatever the manifest's file name is.
-    let mut sentence = header
-        .as_str()
-        .unwrap_or_default()
-        .trim_start_matches("# ")
-        .trim_end()
-        .to_string();
+    let mut sentence = r.header().trim_start_matches("# ").trim_end().to_string();
     while sentence.contains("--") {
         sentence = sentence.replace("--", "- -");
     }
@@ -243,12 +287,4 @@ pub fn render(tree: &UnitTree, doc: &str) -> Files {
         "POD.md".into(),
         ["<!-- ", &sentence, " -->\n", doc].concat(),
     );
-    files.insert(
-        "mounts.toml".into(),
-        render_one(
-            "mounts.toml.j2",
-            ctx("plan", Value::from(tree.plan.to_toml())),
-        ),
-    );
-    files
 }
