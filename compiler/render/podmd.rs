@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use crate::manifest::{Activation, IdOrName, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
-use crate::pod::{CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
+use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
 use crate::systemd::escape;
 use crate::systemd::resources::cpu_percent;
 
@@ -24,6 +24,22 @@ use crate::systemd::resources::cpu_percent;
 pub fn pod_md(pod: &Pod) -> String {
     let mut out = String::with_capacity(1024 + 1536 * pod.apps.len());
     let o = &mut out;
+    pod_table(o, pod);
+    o.push_str("\n## Apps, volumes and ports\n\n");
+    diagram(o, pod);
+    for a in &pod.apps {
+        o.push_str("\n## App ");
+        o.push_str(&a.name);
+        o.push_str("\n\n| Setting | Value |\n|---|---|\n");
+        app_run(o, a);
+        app_confinement(o, a);
+        app_wiring(o, a);
+    }
+    out
+}
+
+/// The pod's own table: network, start, target, limits, annotations.
+fn pod_table(o: &mut String, pod: &Pod) {
     o.push_str("# Pod ");
     o.push_str(&pod.name);
     o.push_str("\n\n| Pod | |\n|---|---|\n");
@@ -58,181 +74,184 @@ pub fn pod_md(pod: &Pod) -> String {
         }
         end(o);
     }
+}
 
-    o.push_str("\n## Apps, volumes and ports\n\n");
-    diagram(o, pod);
-
-    for a in &pod.apps {
-        o.push_str("\n## App ");
-        o.push_str(&a.name);
-        o.push_str("\n\n| Setting | Value |\n|---|---|\n");
-        key(o, "Image");
-        match &a.image {
-            Image::Path(p) => escape::push_markdown_cell(o, p),
-            Image::Reference(r) => {
-                escape::push_markdown_cell(o, &r.to_string());
-                o.push_str(if r.digest.is_some() {
-                    " (pinned)"
-                } else {
-                    " (tag, resolved at launch)"
-                });
-            }
-        }
-        end(o);
-        // Each word as a JSON-style quoted string, so that spaces and empty words show.
-        key(o, "Command");
-        if !a.given.exec {
-            o.push_str("the image's Entrypoint and Cmd");
-        }
-        for (i, w) in a.exec.iter().enumerate() {
-            if i > 0 {
-                o.push(' ');
-            }
-            if w.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b" /.,:;=+@%'()-".contains(&b))
-            {
-                // Nothing to escape for either.
-                o.push('"');
-                o.push_str(w);
-                o.push('"');
+/// How an app runs: image, command, working directory, user and group.
+fn app_run(o: &mut String, a: &App) {
+    key(o, "Image");
+    match &a.image {
+        Image::Path(p) => escape::push_markdown_cell(o, p),
+        Image::Reference(r) => {
+            escape::push_markdown_cell(o, &r.to_string());
+            o.push_str(if r.digest.is_some() {
+                " (pinned)"
             } else {
-                escape::push_markdown_cell(o, &escape::comment_text(w));
-            }
+                " (tag, resolved at launch)"
+            });
         }
-        end(o);
-        key(o, "Working directory");
-        if a.given.working_directory {
-            escape::push_markdown_cell(o, &a.working_directory);
+    }
+    end(o);
+    // Each word as a JSON-style quoted string, so that spaces and empty words show.
+    key(o, "Command");
+    if !a.given.exec {
+        o.push_str("the image's Entrypoint and Cmd");
+    }
+    for (i, w) in a.exec.iter().enumerate() {
+        if i > 0 {
+            o.push(' ');
+        }
+        if w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" /.,:;=+@%'()-".contains(&b))
+        {
+            // Nothing to escape for either.
+            o.push('"');
+            o.push_str(w);
+            o.push('"');
         } else {
-            o.push_str("the image's WorkingDir, else /");
+            escape::push_markdown_cell(o, &escape::comment_text(w));
         }
-        end(o);
-        key(o, "User");
-        if a.given.user {
-            id(o, &a.user);
-        } else {
-            o.push_str("the image's User, else 0");
-        }
-        end(o);
-        key(o, "Group");
-        if a.given.user {
-            id(o, &a.group);
-        } else {
-            o.push_str("the image's User, else 0");
-        }
-        if !a.supplementary_groups.is_empty() {
-            o.push_str(" (supplementary: ");
-            for (i, g) in a.supplementary_groups.iter().enumerate() {
-                if i > 0 {
-                    o.push_str(", ");
-                }
-                id(o, g);
-            }
-            o.push(')');
-        }
-        end(o);
-        key(o, "Limits");
-        limits(o, &a.limits);
-        end(o);
-        if let Some(v) = a.oom_score_adj {
-            key(o, "OOM score adjustment");
-            let _ = write!(o, "{v}");
-            end(o);
-        }
-        key(o, "Capabilities");
-        match &a.capabilities {
-            None => o.push_str(default_capabilities()),
-            Some(f) => filter(o, f),
-        }
-        end(o);
-        key(o, "System calls");
-        match &a.seccomp {
-            None => o.push_str("not filtered"),
-            Some(s) => {
-                filter(o, &s.filter);
-                match &s.errno {
-                    Some(e) => {
-                        o.push_str("; refused with ");
-                        escape::push_markdown_cell(o, e);
-                    }
-                    // systemd's default action for a filtered call.
-                    None => o.push_str("; a refused call kills the process (SIGSYS)"),
-                }
-            }
-        }
-        end(o);
-        row(
-            o,
-            "No new privileges",
-            match a.no_new_privileges {
-                None => "not set",
-                Some(true) => "yes",
-                Some(false) => "no",
-            },
-        );
-        key(o, "Sandbox relaxed");
-        if a.relax.is_empty() {
-            o.push_str("nothing: podc's whole default sandbox");
-        }
-        for (i, r) in a.relax.iter().enumerate() {
+    }
+    end(o);
+    key(o, "Working directory");
+    if a.given.working_directory {
+        escape::push_markdown_cell(o, &a.working_directory);
+    } else {
+        o.push_str("the image's WorkingDir, else /");
+    }
+    end(o);
+    key(o, "User");
+    if a.given.user {
+        id(o, &a.user);
+    } else {
+        o.push_str("the image's User, else 0");
+    }
+    end(o);
+    key(o, "Group");
+    if a.given.user {
+        id(o, &a.group);
+    } else {
+        o.push_str("the image's User, else 0");
+    }
+    if !a.supplementary_groups.is_empty() {
+        o.push_str(" (supplementary: ");
+        for (i, g) in a.supplementary_groups.iter().enumerate() {
             if i > 0 {
                 o.push_str(", ");
             }
-            o.push_str(r.name());
+            id(o, g);
+        }
+        o.push(')');
+    }
+    end(o);
+}
+
+/// How an app is confined: limits, OOM score, capabilities, system calls, privileges, the
+/// sandbox, the root filesystem.
+fn app_confinement(o: &mut String, a: &App) {
+    key(o, "Limits");
+    limits(o, &a.limits);
+    end(o);
+    if let Some(v) = a.oom_score_adj {
+        key(o, "OOM score adjustment");
+        let _ = write!(o, "{v}");
+        end(o);
+    }
+    key(o, "Capabilities");
+    match &a.capabilities {
+        None => o.push_str(default_capabilities()),
+        Some(f) => filter(o, f),
+    }
+    end(o);
+    key(o, "System calls");
+    match &a.seccomp {
+        None => o.push_str("not filtered"),
+        Some(s) => {
+            filter(o, &s.filter);
+            match &s.errno {
+                Some(e) => {
+                    o.push_str("; refused with ");
+                    escape::push_markdown_cell(o, e);
+                }
+                // systemd's default action for a filtered call.
+                None => o.push_str("; a refused call kills the process (SIGSYS)"),
+            }
+        }
+    }
+    end(o);
+    row(
+        o,
+        "No new privileges",
+        match a.no_new_privileges {
+            None => "not set",
+            Some(true) => "yes",
+            Some(false) => "no",
+        },
+    );
+    key(o, "Sandbox relaxed");
+    if a.relax.is_empty() {
+        o.push_str("nothing: podc's whole default sandbox");
+    }
+    for (i, r) in a.relax.iter().enumerate() {
+        if i > 0 {
+            o.push_str(", ");
+        }
+        o.push_str(r.name());
+    }
+    end(o);
+    row(
+        o,
+        "Root filesystem",
+        if a.read_only_rootfs {
+            "the image, read-only"
+        } else {
+            "the image under a writable overlay"
+        },
+    );
+}
+
+/// How an app is wired to the rest: mounts, published ports, order, restarts.
+fn app_wiring(o: &mut String, a: &App) {
+    if !a.mounts.is_empty() {
+        key(o, "Mounts");
+        for (i, m) in a.mounts.iter().enumerate() {
+            if i > 0 {
+                o.push_str("<br>");
+            }
+            o.push_str(&m.volume);
+            o.push_str(" at ");
+            escape::push_markdown_cell(o, &m.path);
+            o.push_str(if m.read_only {
+                " (read-only)"
+            } else {
+                " (read-write)"
+            });
         }
         end(o);
-        row(
-            o,
-            "Root filesystem",
-            if a.read_only_rootfs {
-                "the image, read-only"
-            } else {
-                "the image under a writable overlay"
-            },
-        );
-        if !a.mounts.is_empty() {
-            key(o, "Mounts");
-            for (i, m) in a.mounts.iter().enumerate() {
-                if i > 0 {
-                    o.push_str("<br>");
-                }
-                o.push_str(&m.volume);
-                o.push_str(" at ");
-                escape::push_markdown_cell(o, &m.path);
-                o.push_str(if m.read_only {
-                    " (read-only)"
-                } else {
-                    " (read-write)"
-                });
-            }
-            end(o);
-        }
-        if !a.ports.is_empty() {
-            key(o, "Published ports");
-            for (i, p) in a.ports.iter().enumerate() {
-                if i > 0 {
-                    o.push_str("<br>");
-                }
-                port(o, p);
-            }
-            end(o);
-        }
-        if !a.after.is_empty() {
-            key(o, "Starts after");
-            o.push_str(&a.after.join(", "));
-            end(o);
-        }
-        row(
-            o,
-            "Restart",
-            match a.restart {
-                Restart::No => "no",
-                Restart::OnFailure => "on-failure",
-                Restart::Always => "always",
-            },
-        );
     }
-    out
+    if !a.ports.is_empty() {
+        key(o, "Published ports");
+        for (i, p) in a.ports.iter().enumerate() {
+            if i > 0 {
+                o.push_str("<br>");
+            }
+            port(o, p);
+        }
+        end(o);
+    }
+    if !a.after.is_empty() {
+        key(o, "Starts after");
+        o.push_str(&a.after.join(", "));
+        end(o);
+    }
+    row(
+        o,
+        "Restart",
+        match a.restart {
+            Restart::No => "no",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        },
+    );
 }
 
 /// The start of a table row, up to its value.
