@@ -363,12 +363,7 @@ impl Step {
                 ))
             }
         };
-        // `system.slice/<app>.service` for an app of the pod.
-        let app_cgroup = |p: &str| {
-            p.strip_prefix("system.slice/")
-                .and_then(|r| r.strip_suffix(".service"))
-                .is_some_and(|a| apps.iter().any(|x| x == a))
-        };
+        let app_cgroup = |p: &str| app_cgroup(apps, p);
         match self {
             Step::MakeVolume { volume, mode, .. } => {
                 if !escape::is_name(volume) {
@@ -405,23 +400,7 @@ impl Step {
                 given,
                 environment,
                 ..
-            } => {
-                if !apps.contains(app) {
-                    return Err(format!("app {app:?} is not an app of the pod"));
-                }
-                crate::manifest::reference::Reference::parse(reference)
-                    .map_err(|e| format!("reference {reference:?}: {e}"))?;
-                let want = crate::tree::layout::app_root(app);
-                if *target != want {
-                    return Err(format!("target {target:?} is not {want:?}"));
-                }
-                if let Some(g) = given.iter().find(|g| !GIVEN.contains(&g.as_str())) {
-                    return Err(format!("given {g:?} is not one of {}", GIVEN.join(", ")));
-                }
-                if let Some(n) = environment.iter().find(|n| !escape::is_env_name(n)) {
-                    return Err(format!("environment {n:?} is not a variable name"));
-                }
-            }
+            } => image_step(apps, app, reference, target, given, environment)?,
             Step::BindHost { source, target, .. } => {
                 if !escape::is_normal_abs_path(source) {
                     return Err(format!(
@@ -461,34 +440,81 @@ impl Step {
                 path,
                 target,
                 read_only,
-            } => {
-                let knobs = controller.knobs();
-                if !escape::is_normal_rel_path(path) {
-                    return Err(format!(
-                        "path {path:?} is not a relative path in normal form"
-                    ));
-                }
-                let want = if path.is_empty() {
-                    format!("/sys/fs/cgroup/{controller}")
-                } else {
-                    format!("/sys/fs/cgroup/{controller}/{path}")
-                };
-                if *target != want {
-                    return Err(format!("target {target:?} is not {want:?}"));
-                }
-                // Writable: cgroup.procs of the pod or an app, and an app's own knobs.
-                if !read_only {
-                    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-                    let allowed = (file == "cgroup.procs" && (dir.is_empty() || app_cgroup(dir)))
-                        || (app_cgroup(dir) && knobs.contains(&file));
-                    if !allowed {
-                        return Err(format!(
-                            "path {path:?} may not be bound writable (only cgroup.procs and an app's own limit files may)"
-                        ));
-                    }
-                }
-            }
+            } => cgroup_bind_step(apps, *controller, path, target, *read_only)?,
         }
         Ok(())
     }
+}
+
+/// An `image` step: an app's image by reference at the app's root, with the manifest's
+/// settings named as given.
+fn image_step(
+    apps: &[String],
+    app: &String,
+    reference: &str,
+    target: &String,
+    given: &[String],
+    environment: &[String],
+) -> Result<(), String> {
+    if !apps.contains(app) {
+        return Err(format!("app {app:?} is not an app of the pod"));
+    }
+    crate::manifest::reference::Reference::parse(reference)
+        .map_err(|e| format!("reference {reference:?}: {e}"))?;
+    let want = crate::tree::layout::app_root(app);
+    if *target != want {
+        return Err(format!("target {target:?} is not {want:?}"));
+    }
+    if let Some(g) = given.iter().find(|g| !GIVEN.contains(&g.as_str())) {
+        return Err(format!("given {g:?} is not one of {}", GIVEN.join(", ")));
+    }
+    if let Some(n) = environment.iter().find(|n| !escape::is_env_name(n)) {
+        return Err(format!("environment {n:?} is not a variable name"));
+    }
+    Ok(())
+}
+
+/// Whether `p` is `system.slice/<app>.service` for an app of the pod.
+fn app_cgroup(apps: &[String], p: &str) -> bool {
+    p.strip_prefix("system.slice/")
+        .and_then(|r| r.strip_suffix(".service"))
+        .is_some_and(|a| apps.iter().any(|x| x == a))
+}
+
+/// A `cgroup-bind` step: a file or directory of the pod's v1 hierarchy at its place, writable
+/// only where systemd inside must write (cgroup.procs, an app's own limit files).
+fn cgroup_bind_step(
+    apps: &[String],
+    controller: Controller,
+    path: &String,
+    target: &String,
+    read_only: bool,
+) -> Result<(), String> {
+    let app_cgroup = |p: &str| app_cgroup(apps, p);
+    let knobs = controller.knobs();
+    if !escape::is_normal_rel_path(path) {
+        return Err(format!(
+            "path {path:?} is not a relative path in normal form"
+        ));
+    }
+    let want = if path.is_empty() {
+        format!("/sys/fs/cgroup/{controller}")
+    } else {
+        format!("/sys/fs/cgroup/{controller}/{path}")
+    };
+    if *target != want {
+        return Err(format!("target {target:?} is not {want:?}"));
+    }
+    // Writable: cgroup.procs of the pod or an app, and an app's own knobs.
+    if !read_only {
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        let allowed = (file == "cgroup.procs" && (dir.is_empty() || app_cgroup(dir)))
+            || (app_cgroup(dir) && knobs.contains(&file));
+        if !allowed {
+            return Err(format!(
+                    "path {path:?} may not be bound writable (only cgroup.procs and an app's own limit files may)"
+                ));
+        }
+    }
+    Ok(())
 }
