@@ -1,0 +1,285 @@
+//! What a launch is: the actions the launcher performs (pure data, shown by `--dry-run`),
+//! the nspawn command line, and why a launch cannot go ahead.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::tree::plan::{Listen, MountPlan};
+
+/// An app whose image the store lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingImage {
+    pub app: String,
+    pub reference: String,
+    pub store: PathBuf,
+}
+
+impl fmt::Display for MissingImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "app {}: image {} is not in the image store ({}); fetch it with: podc image pull {}",
+            self.app,
+            self.reference,
+            self.store.display(),
+            self.reference
+        )
+    }
+}
+
+/// One thing the launcher does before it execs nspawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Enter a private mount namespace.
+    Unshare,
+    /// Create a directory (and its parents) if missing.
+    Mkdir(PathBuf),
+    /// Create a symbolic link if missing.
+    Symlink {
+        link: PathBuf,
+        target: String,
+    },
+    /// Give the pod its machine id: the one derived from the host's (see [`pod_machine_id`]),
+    /// or, on a host without one, the one the pod has, or a fresh one on its first launch.
+    MachineId {
+        path: PathBuf,
+        id: Option<String>,
+    },
+    /// Write a file if it does not exist yet.
+    Seed {
+        path: PathBuf,
+        content: String,
+    },
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+    },
+    Tmpfs(PathBuf),
+    /// Mount an overlay: `lower` read-only under `upper` (with its `work` directory) at `target`.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+        target: PathBuf,
+    },
+    /// Add the users and groups an app names to the pod's user database (`etc` is the pod's
+    /// `/etc`), with the ids its image's own `/etc/passwd` and `/etc/group` give them.
+    Names {
+        app: String,
+        image: PathBuf,
+        etc: PathBuf,
+        users: Vec<String>,
+        groups: Vec<String>,
+    },
+    /// Write a file, replacing what is there (the launcher's own files, made anew each launch).
+    Write {
+        path: PathBuf,
+        content: String,
+        what: String,
+    },
+    /// Give the pod's user database a numeric uid (with its primary gid) and a gid an image
+    /// says an app runs as, where it lacks them (as systemd-sysusers does for the manifest's).
+    Ids {
+        etc: PathBuf,
+        uid: Option<(u32, u32)>,
+        gid: Option<u32>,
+    },
+    /// Make an empty volume's directory (on the volumes tmpfs).
+    Volume {
+        path: PathBuf,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// Create a cgroup directory on the host.
+    Cgroup(PathBuf),
+    /// Bind and listen on a published port in the host's network (no socket was handed over),
+    /// to hand it to the pod as systemd would.
+    Listen(Listen),
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Unshare => write!(f, "unshare the mount namespace (private)"),
+            Action::Mkdir(p) => write!(f, "mkdir {}", p.display()),
+            Action::Symlink { link, target } => write!(f, "symlink {} -> {target}", link.display()),
+            Action::MachineId { path, id: Some(id) } => write!(
+                f,
+                "write {} {id} (the pod's machine id, from the host's, the tree and the pod name)",
+                path.display()
+            ),
+            Action::MachineId { path, id: None } => write!(
+                f,
+                "write {} (a fresh machine id, unless the pod has one)",
+                path.display()
+            ),
+            Action::Seed { path, .. } => write!(f, "write {} (if missing)", path.display()),
+            Action::Bind {
+                source,
+                target,
+                read_only,
+            } => write!(
+                f,
+                "bind {} {} {}",
+                if *read_only { "ro" } else { "rw" },
+                source.display(),
+                target.display()
+            ),
+            Action::Tmpfs(p) => write!(f, "mount tmpfs {}", p.display()),
+            Action::Overlay {
+                lower,
+                upper,
+                target,
+                ..
+            } => write!(
+                f,
+                "mount overlay {} (image, unchanged) + {} (the pod's writes) at {}",
+                lower.display(),
+                upper.display(),
+                target.display()
+            ),
+            Action::Names {
+                app,
+                image,
+                users,
+                groups,
+                ..
+            } => write!(
+                f,
+                "add app {app}'s users [{}] and groups [{}] with their ids in {}/etc to the pod's user database",
+                users.join(" "),
+                groups.join(" "),
+                image.display()
+            ),
+            Action::Volume {
+                path,
+                mode,
+                uid,
+                gid,
+            } => {
+                write!(
+                    f,
+                    "mkdir {} mode {mode:04o} owner {uid}:{gid}",
+                    path.display()
+                )
+            }
+            Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
+            Action::Write {
+                path,
+                content,
+                what,
+            } => {
+                write!(f, "write {} ({what}):", path.display())?;
+                for l in content.lines() {
+                    write!(f, "\n    {l}")?;
+                }
+                Ok(())
+            }
+            Action::Ids { etc, uid, gid } => {
+                write!(f, "add to {}/passwd and group where missing:", etc.display())?;
+                if let Some((u, g)) = uid {
+                    write!(f, " uid {u} (group {g})")?;
+                }
+                if let Some(g) = gid {
+                    write!(f, " gid {g}")?;
+                }
+                Ok(())
+            }
+            Action::Listen(l) => write!(
+                f,
+                "listen {} {} (no socket was handed over; the pod is handed this one)",
+                l.protocol.name(),
+                l.address
+            ),
+        }
+    }
+}
+
+/// The launcher's whole work: actions, then the nspawn command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub plan: MountPlan,
+    pub actions: Vec<Action>,
+    pub argv: Vec<String>,
+    /// Host paths that must exist before anything is done (images, volume sources).
+    pub sources: Vec<PathBuf>,
+    /// Apps whose image (by reference) the host's store lacks: nothing is done for them, and
+    /// the launch stops (or `--check` reports each).
+    pub missing_images: Vec<MissingImage>,
+}
+
+impl fmt::Display for Launch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for a in &self.actions {
+            writeln!(f, "{a}")?;
+        }
+        writeln!(f, "exec")?;
+        for arg in &self.argv {
+            writeln!(f, "  {arg}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("{0}: not a podc tree (no mounts.toml written by podc build)")]
+    NotATree(PathBuf),
+    #[error("{path}: {message}")]
+    BadPlan { path: PathBuf, message: String },
+    #[error("podc launch must run as root (it mounts, makes cgroups and starts a container)")]
+    NotRoot,
+    #[error("systemd-nspawn is not installed; install the systemd-container package")]
+    NoNspawn,
+    #[error("{0}: does not exist (an image or volume source of the pod)")]
+    MissingSource(PathBuf),
+    #[error("the pod needs the cgroup v1 controller `{0}`, which this host does not have mounted")]
+    MissingController(String),
+    #[error("podc launch runs in the root `{0}` cgroup; start it from its host unit (podc-<pod>.service) or in a cgroup of its own")]
+    RootCgroup(String),
+    #[error("{0}: a mount point is reached through this symbolic link; podc mounts only on real directories")]
+    Symlink(PathBuf),
+    #[error("app {app}: {kind} {name:?} is not in its image's {file}")]
+    UnknownName {
+        app: String,
+        kind: &'static str,
+        name: String,
+        file: PathBuf,
+    },
+    #[error("app {app}: {kind} {name:?} has id {image_id} in its image but {pod_id} in the pod's user database (another image gives it that id)")]
+    NameConflict {
+        app: String,
+        kind: &'static str,
+        name: String,
+        image_id: u32,
+        pod_id: u32,
+    },
+    #[error("cannot listen on {protocol} {address}: {source}{hint}")]
+    Listen {
+        protocol: &'static str,
+        address: String,
+        source: io::Error,
+        hint: &'static str,
+    },
+    #[error("{handed} sockets were handed to the launcher, but the pod publishes {planned} (is podc-<pod>.socket from the same build as the tree?)")]
+    HandedSockets { handed: usize, planned: usize },
+    #[error("{0}")]
+    MissingImage(MissingImage),
+    #[error("image {reference}: {message}")]
+    Image { reference: String, message: String },
+    #[error("app {app}: image {reference}: {message}")]
+    ImageConfig {
+        app: String,
+        reference: String,
+        message: String,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}

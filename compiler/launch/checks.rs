@@ -1,0 +1,134 @@
+//! The host checks of `podc launch` and `--check`: root, systemd-nspawn, cgroups, sources.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::action::*;
+use super::host::*;
+use super::paths::*;
+use super::users::*;
+use crate::manifest::CgroupVersion;
+use crate::tree::plan::Step;
+
+/// Checks what must hold before anything is done: root, nspawn, the plan's host paths and
+/// cgroup controllers.
+pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBuf, LaunchError> {
+    if need_root && crate::sys::effective_uid() != 0 {
+        return Err(LaunchError::NotRoot);
+    }
+    if let Some(m) = launch.missing_images.first() {
+        return Err(LaunchError::MissingImage(m.clone()));
+    }
+    let nspawn = find_in_path("systemd-nspawn").ok_or(LaunchError::NoNspawn)?;
+    for s in &launch.sources {
+        if !s.exists() {
+            return Err(LaunchError::MissingSource(s.clone()));
+        }
+    }
+    if launch.plan.cgroup == CgroupVersion::V1 {
+        for step in &launch.plan.steps {
+            if let Step::CgroupDir { controller, .. } | Step::CgroupBind { controller, .. } = step {
+                match host.cgroups.get(controller.name()) {
+                    Some(dir) if dir.is_dir() => {
+                        // The app cgroups go below ours; below the root they would land among
+                        // the host's own system.slice.
+                        if dir.parent() == Some(Path::new("/sys/fs/cgroup")) {
+                            return Err(LaunchError::RootCgroup(controller.to_string()));
+                        }
+                    }
+                    _ => return Err(LaunchError::MissingController(controller.to_string())),
+                }
+            }
+        }
+    }
+    Ok(nspawn)
+}
+
+/// Looks at the host as the launch would, changing nothing and needing no root (`podc launch
+/// --check`): what `preflight` checks, every user and group name in its app's image, and every
+/// mount point below an app's root against symbolic links in that app's image. Every problem
+/// found is returned.
+pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
+    let mut problems: Vec<LaunchError> = launch
+        .missing_images
+        .iter()
+        .cloned()
+        .map(LaunchError::MissingImage)
+        .collect();
+    match preflight(launch, host, false) {
+        Err(LaunchError::MissingImage(_)) => {
+            // Listed above; the rest of preflight still applies.
+            let rest = Launch {
+                missing_images: Vec::new(),
+                ..launch.clone()
+            };
+            problems.extend(preflight(&rest, host, false).err());
+        }
+        Err(e) => problems.push(e),
+        Ok(_) => {}
+    }
+    // Each app's root in the tree and the image it shows, as the plan binds them.
+    let root = root_of(&launch.actions);
+    let app_roots: Vec<String> = launch
+        .plan
+        .apps
+        .iter()
+        .map(|a| crate::tree::layout::app_root(a))
+        .collect();
+    let images: Vec<(PathBuf, PathBuf)> = launch
+        .plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Overlay { source, target, .. } | Step::BindHost { source, target, .. }
+                if app_roots.contains(target) =>
+            {
+                Some((inside(root, target), PathBuf::from(source)))
+            }
+            Step::Image {
+                reference, target, ..
+            } => host
+                .images
+                .found
+                .get(reference)
+                .map(|i| (inside(root, target), i.root.clone())),
+            _ => None,
+        })
+        .collect();
+    for a in &launch.actions {
+        match a {
+            Action::Names {
+                app,
+                image,
+                etc,
+                users,
+                groups,
+            } if image.exists() => problems.extend(
+                names_into_pod(app, image, etc, users, groups, false)
+                    .into_iter()
+                    .flatten(),
+            ),
+            Action::Mkdir(p) => {
+                if let Some((root, image)) = images
+                    .iter()
+                    .find(|(root, _)| p.starts_with(root) && p != root)
+                {
+                    let rel = p.strip_prefix(root).expect("below the root");
+                    if let Err(e) = refuse_symlinks(image, &image.join(rel)) {
+                        problems.push(e);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
+pub(super) fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}

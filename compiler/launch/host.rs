@@ -1,0 +1,179 @@
+//! What the launcher knows of the host: its cgroup hierarchies, systemd, machine id,
+//! handed sockets, and the images of the store a plan names.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::action::*;
+use crate::image::defaults::Defaults;
+use crate::tree::plan::{MountPlan, Step};
+
+/// What the launcher knows about the host it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// For each cgroup v1 controller: the directory of this process's own cgroup (the pod's,
+    /// under the host wrapper unit), e.g. `/sys/fs/cgroup/memory/machine.slice/podc-web.service`.
+    pub cgroups: BTreeMap<String, PathBuf>,
+    /// Whether the host runs systemd as PID 1 (then nspawn registers with machined and uses the
+    /// host's journal; otherwise it must not try).
+    pub systemd: bool,
+    /// The host's own machine id (`/etc/machine-id`), from which each pod's is derived.
+    pub machine_id: Option<String>,
+    /// How many listening sockets the caller handed this process (`LISTEN_FDS`, when
+    /// `LISTEN_PID` is ours): systemd does, starting the host unit through the pod's socket.
+    pub listen_fds: Option<usize>,
+    /// The host's image store, and the images of the plan's `image` steps found in it.
+    pub images: Images,
+}
+
+/// The images a plan names by reference, as the host's image store holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Images {
+    /// The store (named in the error for an image it lacks).
+    pub store: PathBuf,
+    /// Each reference (as the plan writes it) the store has.
+    pub found: BTreeMap<String, StoreImage>,
+}
+
+/// One image of the store, read for the launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreImage {
+    /// The digest of its manifest.
+    pub digest: String,
+    /// Its unpacked root, shared read-only by every pod that runs it.
+    pub root: PathBuf,
+    /// What its config supplies where a manifest is silent.
+    pub defaults: Defaults,
+}
+
+impl Images {
+    /// Looks up every reference of the plan's `image` steps in the store at `store`. A store
+    /// that does not exist holds nothing (it is not made: `--check` changes nothing); an image
+    /// it lacks is left out, and reported for its app by [`prepare`].
+    pub fn look_up(plan: &MountPlan, store: &Path) -> Result<Images, LaunchError> {
+        let mut images = Images {
+            store: store.to_path_buf(),
+            found: BTreeMap::new(),
+        };
+        let references: Vec<&String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Image { reference, .. } => Some(reference),
+                _ => None,
+            })
+            .collect();
+        if references.is_empty() || !store.is_dir() {
+            return Ok(images);
+        }
+        let fail = |reference: &str, e: String| LaunchError::Image {
+            reference: reference.to_string(),
+            message: e,
+        };
+        // Whoever owns the store could swap a root under every pod: root's (or, for a
+        // `--check` by another user, that user's own) only, as `Store::open` insists.
+        if let Ok(m) = fs::symlink_metadata(store) {
+            use std::os::unix::fs::MetadataExt;
+            let me = crate::sys::effective_uid();
+            if m.uid() != 0 && m.uid() != me {
+                return Err(fail(
+                    references[0],
+                    format!(
+                        "image store {}: owned by uid {}, not by root; refusing to run images from it",
+                        store.display(),
+                        m.uid()
+                    ),
+                ));
+            }
+        }
+        let opened = crate::image::store::Store::read_only(store);
+        for r in references {
+            let parsed = crate::manifest::reference::Reference::parse(r).map_err(|e| fail(r, e))?;
+            match opened.resolve(&parsed) {
+                Ok(image) => {
+                    let defaults = Defaults::read(&image.config, &image.root);
+                    images.found.insert(
+                        r.clone(),
+                        StoreImage {
+                            digest: image.manifest.to_string(),
+                            root: image.root,
+                            defaults,
+                        },
+                    );
+                }
+                Err(crate::image::ImageError::NotFound(_)) => {}
+                Err(e) => {
+                    let hint = if crate::sys::effective_uid() != 0 {
+                        " (the image store is readable by root only)"
+                    } else {
+                        ""
+                    };
+                    return Err(fail(r, format!("{e}{hint}")));
+                }
+            }
+        }
+        Ok(images)
+    }
+}
+
+impl Host {
+    /// Reads the host: `/proc/self/cgroup` and `/run/systemd/system`.
+    pub fn detect() -> Host {
+        let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        Host {
+            cgroups: parse_proc_cgroup(&text, Path::new("/sys/fs/cgroup")),
+            systemd: Path::new("/run/systemd/system").is_dir(),
+            machine_id: fs::read_to_string("/etc/machine-id")
+                .ok()
+                .map(|t| t.trim_end().to_string())
+                .filter(|t| is_machine_id(t)),
+            listen_fds: handed_fds(),
+            images: Images {
+                store: crate::image::store::default_dir(),
+                found: BTreeMap::new(),
+            },
+        }
+    }
+}
+
+/// The number of sockets handed to this process by the `sd_listen_fds` protocol.
+pub(super) fn handed_fds() -> Option<usize> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    if pid != std::process::id() {
+        return None;
+    }
+    std::env::var("LISTEN_FDS").ok()?.parse().ok()
+}
+
+/// `ID:controllers:path` lines of cgroup v1 hierarchies → controller → cgroup directory.
+pub fn parse_proc_cgroup(text: &str, root: &Path) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if controllers.is_empty() || controllers.starts_with("name=") {
+            continue;
+        }
+        let path = path.trim_start_matches('/');
+        let mut dir = root.join(controllers);
+        if !path.is_empty() {
+            dir.push(path);
+        }
+        for c in controllers.split(',') {
+            out.insert(c.to_string(), dir.clone());
+        }
+    }
+    out
+}
+
+/// 32 lower-case hexadecimal digits, not all zero: what systemd accepts in /etc/machine-id.
+pub(super) fn is_machine_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes().any(|b| b != b'0')
+}

@@ -1,0 +1,201 @@
+//! Performing a launch: the mounts in a private mount namespace, the published ports'
+//! sockets handed to nspawn, and nspawn itself.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{chown, symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use super::action::*;
+use super::host::*;
+use super::paths::*;
+use super::users::*;
+use crate::manifest::Protocol;
+use crate::tree::plan::Listen;
+
+/// Performs the actions and execs nspawn. Returns only on failure.
+pub fn execute(launch: &Launch, nspawn: &Path) -> LaunchError {
+    match perform(&launch.actions) {
+        Ok(sockets) => {
+            let mut cmd = Command::new(nspawn);
+            cmd.arg0("systemd-nspawn").args(&launch.argv[1..]);
+            if !sockets.is_empty() {
+                if let Err(e) = hand_over(sockets) {
+                    return io_err("hand over sockets", Path::new("/"))(e);
+                }
+                // nspawn is exec'd: the pid stays ours.
+                cmd.env("LISTEN_FDS", launch.plan.listen.len().to_string())
+                    .env("LISTEN_PID", std::process::id().to_string())
+                    .env_remove("LISTEN_FDNAMES");
+            }
+            let err = cmd.exec();
+            LaunchError::Io {
+                what: "exec",
+                path: nspawn.to_path_buf(),
+                source: err,
+            }
+        }
+        Err(e) => e,
+    }
+}
+
+/// Puts listening sockets at descriptors 3, 4, … (as `sd_listen_fds` expects) and keeps them
+/// open across exec.
+pub(super) fn hand_over(sockets: Vec<std::os::fd::OwnedFd>) -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // Out of the way first, so that no socket is overwritten by another's move.
+    let high: Vec<OwnedFd> = sockets
+        .iter()
+        .map(|s| rustix::io::fcntl_dupfd_cloexec(s, 1000))
+        .collect::<Result<_, _>>()?;
+    drop(sockets);
+    for (i, fd) in high.iter().enumerate() {
+        // SAFETY: descriptor 3 + i is taken over here (whatever had it is replaced, as dup2
+        // does) and deliberately leaked below so that it stays open across exec.
+        let mut target = unsafe { OwnedFd::from_raw_fd(3 + i as i32) };
+        rustix::io::dup2(fd, &mut target)?;
+        std::mem::forget(target);
+    }
+    Ok(())
+}
+
+/// A listening socket for `l`, bound as systemd binds a socket unit's listener: every address
+/// is `[::]` for IPv4 and IPv6 (or `0.0.0.0` where the host has no IPv6), SO_REUSEADDR.
+pub(super) fn listen(l: &Listen) -> Result<std::os::fd::OwnedFd, LaunchError> {
+    use rustix::net::{self, AddressFamily, SocketFlags, SocketType};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let fail = |source: io::Error| LaunchError::Listen {
+        protocol: l.protocol.name(),
+        address: l.address.clone(),
+        hint: if source.kind() == io::ErrorKind::AddrInUse {
+            " (another process holds it: another pod, a service of the host, or this pod already running)"
+        } else {
+            ""
+        },
+        source,
+    };
+    let (ip, port) = l
+        .parse()
+        .ok_or_else(|| fail(io::ErrorKind::InvalidInput.into()))?;
+    let kind = match l.protocol {
+        Protocol::Tcp => SocketType::STREAM,
+        Protocol::Udp => SocketType::DGRAM,
+    };
+    let open = |addr: SocketAddr| -> io::Result<std::os::fd::OwnedFd> {
+        let family = if addr.is_ipv6() {
+            AddressFamily::INET6
+        } else {
+            AddressFamily::INET
+        };
+        let fd = net::socket_with(family, kind, SocketFlags::CLOEXEC, None)?;
+        net::sockopt::set_socket_reuseaddr(&fd, true)?;
+        if addr.is_ipv6() && ip.is_none() {
+            net::sockopt::set_ipv6_v6only(&fd, false)?;
+        }
+        net::bind(&fd, &addr)?;
+        if l.protocol == Protocol::Tcp {
+            net::listen(&fd, 4096)?;
+        }
+        Ok(fd)
+    };
+    match ip {
+        Some(ip) => open(SocketAddr::new(ip, port)).map_err(fail),
+        None => match open(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)) {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::AFNOSUPPORT.raw_os_error()) => {
+                open(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).map_err(fail)
+            }
+            other => other.map_err(fail),
+        },
+    }
+}
+
+/// Performs the actions; the listening sockets it made, in order.
+pub(super) fn perform(actions: &[Action]) -> Result<Vec<std::os::fd::OwnedFd>, LaunchError> {
+    let mut sockets = Vec::new();
+    for action in actions {
+        match action {
+            Action::Listen(l) => sockets.push(listen(l)?),
+            Action::Unshare => {
+                crate::sys::private_mount_namespace().map_err(io_err("unshare", Path::new("/")))?
+            }
+            Action::Mkdir(p) => {
+                refuse_symlinks(root_of(actions), p)?;
+                fs::create_dir_all(p).map_err(io_err("mkdir", p))?
+            }
+            Action::Cgroup(p) => fs::create_dir_all(p).map_err(io_err("mkdir", p))?,
+            Action::Symlink { link, target } => {
+                if fs::symlink_metadata(link).is_err() {
+                    symlink(target, link).map_err(io_err("symlink", link))?;
+                }
+            }
+            Action::Seed { path, content } => {
+                if !path.exists() {
+                    fs::write(path, content).map_err(io_err("write", path))?;
+                }
+            }
+            Action::MachineId { path: p, id } => {
+                let current = fs::read_to_string(p).ok();
+                let current = current.as_deref().map(|t| t.trim_end_matches('\n'));
+                if let Some(id) = id {
+                    if current != Some(id.as_str()) {
+                        fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
+                    }
+                    continue;
+                }
+                if current.is_some_and(is_machine_id) {
+                    continue;
+                }
+                let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
+                    .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
+                let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
+                fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
+            }
+            Action::Bind {
+                source,
+                target,
+                read_only,
+            } => crate::sys::bind(source, target, *read_only).map_err(io_err("bind", target))?,
+            Action::Tmpfs(p) => crate::sys::tmpfs(p).map_err(io_err("mount tmpfs", p))?,
+            Action::Overlay {
+                lower,
+                upper,
+                work,
+                target,
+            } => crate::sys::overlay(lower, upper, work, target)
+                .map_err(io_err("mount overlay", target))?,
+            Action::Names {
+                app,
+                image,
+                etc,
+                users,
+                groups,
+            } => {
+                if let Some(e) = names_into_pod(app, image, etc, users, groups, true)
+                    .into_iter()
+                    .flatten()
+                    .next()
+                {
+                    return Err(e);
+                }
+            }
+            Action::Write { path, content, .. } => {
+                fs::write(path, content).map_err(io_err("write", path))?
+            }
+            Action::Ids { etc, uid, gid } => add_ids(etc, *uid, *gid)?,
+            Action::Volume {
+                path,
+                mode,
+                uid,
+                gid,
+            } => {
+                fs::create_dir_all(path).map_err(io_err("mkdir", path))?;
+                chown(path, Some(*uid), Some(*gid)).map_err(io_err("chown", path))?;
+                fs::set_permissions(path, fs::Permissions::from_mode(*mode))
+                    .map_err(io_err("chmod", path))?;
+            }
+        }
+    }
+    Ok(sockets)
+}

@@ -1,0 +1,480 @@
+//! Preparing a launch (pure): the stage1 root, one function per plan step kind, and the
+//! nspawn command line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::action::*;
+use super::host::*;
+use super::paths::*;
+use super::users::*;
+use crate::image::defaults;
+use crate::manifest::Network;
+use crate::tree::layout::{
+    app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, ROOTFS, STATE, VOLUMES,
+};
+use crate::tree::plan::{Controller, MountPlan, Step};
+
+/// The launcher's actions and nspawn command line for a tree; pure.
+pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, LaunchError> {
+    // Published ports first: a port another process holds stops the launch before anything
+    // is mounted.
+    let actions = match host.listen_fds {
+        Some(n) if n == plan.listen.len() => Vec::new(),
+        Some(n) => {
+            return Err(LaunchError::HandedSockets {
+                handed: n,
+                planned: plan.listen.len(),
+            })
+        }
+        None => plan.listen.iter().cloned().map(Action::Listen).collect(),
+    };
+    let mut p = Prep {
+        tree,
+        root: tree.join(ROOTFS),
+        volumes: tree.join(VOLUMES),
+        host,
+        actions,
+        sources: Vec::new(),
+        missing_images: Vec::new(),
+        nspawn_mounts: Vec::new(),
+        volumes_mounted: false,
+        image_roots: image_roots(&plan, host),
+    };
+    p.actions.push(Action::Unshare);
+    p.stage1(&plan);
+    for step in &plan.steps {
+        match step {
+            Step::Overlay {
+                app,
+                source,
+                target,
+            } => p.overlay(app, source, target)?,
+            Step::Image {
+                app,
+                reference,
+                target,
+                read_only,
+                given,
+                environment,
+            } => p.image(app, reference, target, *read_only, given, environment)?,
+            Step::BindHost {
+                source,
+                target,
+                read_only,
+            } => p.bind_host(source, target, *read_only),
+            Step::MakeVolume {
+                volume,
+                mode,
+                uid,
+                gid,
+            } => p.make_volume(volume, mode, *uid, *gid)?,
+            Step::BindVolume {
+                volume,
+                target,
+                read_only,
+            } => p.bind_volume(volume, target, *read_only),
+            Step::Names { app, users, groups } => p.names(app, users, groups)?,
+            Step::Tmpfs { target } => p.nspawn_mounts.push(format!("--tmpfs={target}")),
+            Step::CgroupDir { controller, path } => p.cgroup_dir(*controller, path)?,
+            Step::CgroupBind {
+                controller,
+                path,
+                target,
+                read_only,
+            } => p.cgroup_bind(*controller, path, target, *read_only)?,
+        }
+    }
+    let argv = nspawn_argv(
+        &plan,
+        host,
+        p.root.as_path(),
+        std::mem::take(&mut p.nspawn_mounts),
+    );
+    let mut actions = p.actions;
+    let mut seen = std::collections::BTreeSet::new();
+    actions.retain(|a| !matches!(a, Action::Mkdir(p) if !seen.insert(p.clone())));
+    Ok(Launch {
+        plan,
+        actions,
+        argv,
+        sources: p.sources,
+        missing_images: p.missing_images,
+    })
+}
+
+/// A launch being prepared: what the steps of the plan add up to.
+pub(super) struct Prep<'a> {
+    tree: &'a Path,
+    /// The pod's root (the tree's `rootfs`).
+    root: PathBuf,
+    /// Where the pod's empty volumes are made (the tree's `volumes`).
+    volumes: PathBuf,
+    host: &'a Host,
+    actions: Vec<Action>,
+    sources: Vec<PathBuf>,
+    missing_images: Vec<MissingImage>,
+    nspawn_mounts: Vec<String>,
+    volumes_mounted: bool,
+    /// Each app's image root on the host, read once from the plan: `None` for an image the
+    /// store lacks (reported as missing by its own step).
+    image_roots: BTreeMap<String, Option<PathBuf>>,
+}
+
+/// The host directory each app's image step binds at the app's root.
+pub(super) fn image_roots(plan: &MountPlan, host: &Host) -> BTreeMap<String, Option<PathBuf>> {
+    let mut roots = BTreeMap::new();
+    for app in &plan.apps {
+        let image_root = app_root(app);
+        let found = plan.steps.iter().find_map(|s| match s {
+            Step::BindHost { source, target, .. } | Step::Overlay { source, target, .. }
+                if *target == image_root =>
+            {
+                Some(Some(PathBuf::from(source)))
+            }
+            Step::Image {
+                reference, target, ..
+            } if *target == image_root => {
+                Some(host.images.found.get(reference).map(|i| i.root.clone()))
+            }
+            _ => None,
+        });
+        if let Some(found) = found {
+            roots.insert(app.clone(), found);
+        }
+    }
+    roots
+}
+
+impl Prep<'_> {
+    /// The stage1 root: mount points, the merged-/usr links, a user database to start from,
+    /// and a machine id.
+    fn stage1(&mut self, plan: &MountPlan) {
+        let (tree, host) = (self.tree, self.host);
+        // The stage1 root: mount points, the merged-/usr links, a user database to start from, and
+        // a machine id (written before boot, or systemd treats the boot as its first and writes
+        // presets into /etc). The id is the same at every launch of one installed tree: it names the
+        // pod's journal directory and its boots, so one installed pod keeps one continuous history
+        // instead of a new directory per run.
+        for d in [
+            "usr", "proc", "sys", "dev", "run", "tmp", "var", "root", "etc",
+        ] {
+            self.actions.push(Action::Mkdir(self.root.join(d)));
+        }
+        // The pod's journal is kept in its tree (persistent from the first boot: journald in the
+        // pod flushes there before its tmpfiles would create the directory), one history per
+        // installed pod across runs and reboots. It is not linked into the host's
+        // /var/log/journal: nspawn 257 mounts that link idmapped, and root in the pod could not
+        // write it (measured: the pod's journal then stayed in its /run and was lost at every stop).
+        self.actions
+            .push(Action::Mkdir(self.root.join("var/log/journal")));
+        for d in ["bin", "lib", "lib64", "sbin"] {
+            self.actions.push(Action::Symlink {
+                link: self.root.join(d),
+                target: format!("usr/{d}"),
+            });
+        }
+        self.actions.push(Action::Seed {
+            path: self.root.join("etc/passwd"),
+            content: "root:x:0:0:root:/root:/bin/sh\n".into(),
+        });
+        self.actions.push(Action::Seed {
+            path: self.root.join("etc/group"),
+            content: "root:x:0:\n".into(),
+        });
+        self.actions.push(Action::MachineId {
+            path: self.root.join("etc/machine-id"),
+            id: host
+                .machine_id
+                .as_deref()
+                .map(|host_id| pod_machine_id(host_id, tree, &plan.pod)),
+        });
+    }
+
+    /// An `overlay` step: a path image under a writable layer of the pod's own.
+    fn overlay(&mut self, app: &str, source: &str, target: &str) -> Result<(), LaunchError> {
+        let state = self.tree.join(STATE).join(app);
+        if !crate::systemd::escape::overlay_safe(&state.to_string_lossy()) {
+            return Err(LaunchError::BadPlan {
+                path: self.tree.join(PLAN),
+                message: format!("the pod's state directory {} has a `,`, `:` or `\\`, which overlayfs cannot be given", state.display()),
+            });
+        }
+        let target = inside(&self.root, target);
+        self.sources.push(PathBuf::from(source));
+        for d in ["upper", "work"] {
+            self.actions.push(Action::Mkdir(state.join(d)));
+        }
+        self.actions.push(Action::Mkdir(target.clone()));
+        self.actions.push(Action::Overlay {
+            lower: source.into(),
+            upper: state.join("upper"),
+            work: state.join("work"),
+            target,
+        });
+        Ok(())
+    }
+
+    /// An `image` step: an image of the store at the app's root (read-only or under an
+    /// overlay), and the drop-in of what its config supplies.
+    fn image(
+        &mut self,
+        app: &str,
+        reference: &str,
+        target: &str,
+        read_only: bool,
+        given: &[String],
+        environment: &[String],
+    ) -> Result<(), LaunchError> {
+        let Some(image) = self.host.images.found.get(reference) else {
+            self.missing_images.push(MissingImage {
+                app: app.to_string(),
+                reference: reference.to_string(),
+                store: self.host.images.store.clone(),
+            });
+            return Ok(());
+        };
+        let state = self.tree.join(STATE).join(app);
+        // The state directory is named in overlayfs options and in nspawn's
+        // `--bind-ro=SOURCE:TARGET`, the image's root in the overlay's.
+        for (what, p) in [
+            ("the pod's state directory", &state),
+            ("the image's root", &image.root),
+        ] {
+            if !crate::systemd::escape::overlay_safe(&p.to_string_lossy()) {
+                return Err(LaunchError::BadPlan {
+                    path: self.tree.join(PLAN),
+                    message: format!("app {app}: {what} {} has a `,`, `:` or `\\`, which overlayfs and nspawn cannot be given", p.display()),
+                });
+            }
+        }
+        let target = inside(&self.root, target);
+        self.sources.push(image.root.clone());
+        if read_only {
+            self.actions.push(Action::Mkdir(target.clone()));
+            self.actions.push(Action::Bind {
+                source: image.root.clone(),
+                target,
+                read_only: true,
+            });
+        } else {
+            for d in ["upper", "work"] {
+                self.actions.push(Action::Mkdir(state.join(d)));
+            }
+            self.actions.push(Action::Mkdir(target.clone()));
+            self.actions.push(Action::Overlay {
+                lower: image.root.clone(),
+                upper: state.join("upper"),
+                work: state.join("work"),
+                target,
+            });
+        }
+        let has = |key: &str| given.iter().any(|g| g == key);
+        let drop = defaults::drop_in(
+            app,
+            reference,
+            &image.digest,
+            &image.defaults,
+            defaults::Given {
+                exec: has("exec"),
+                working_directory: has("workingDirectory"),
+                user: has("user"),
+                environment,
+            },
+        )
+        .map_err(|message| LaunchError::ImageConfig {
+            app: app.to_string(),
+            reference: reference.to_string(),
+            message,
+        })?;
+        // A drop-in for the app's unit in the pod's /run (nspawn's tmpfs), where
+        // systemd reads drop-ins too: the tree's rootfs stays as it was built.
+        let dir = state.join("image");
+        self.actions.push(Action::Mkdir(dir.clone()));
+        self.actions.push(Action::Write {
+            path: dir.join(IMAGE_DROP_IN),
+            content: drop.text,
+            what: format!("the defaults app {app} takes from its image"),
+        });
+        self.nspawn_mounts.push(format!(
+            "--bind-ro={}:{}",
+            dir.display(),
+            image_drop_in_dir(app)
+        ));
+        if !drop.users.is_empty() || !drop.groups.is_empty() {
+            self.actions.push(Action::Names {
+                app: app.to_string(),
+                image: image.root.clone(),
+                etc: self.root.join("etc"),
+                users: drop.users,
+                groups: drop.groups,
+            });
+        }
+        if drop.uid.is_some() || drop.gid.is_some() {
+            self.actions.push(Action::Ids {
+                etc: self.root.join("etc"),
+                uid: drop.uid,
+                gid: drop.gid,
+            });
+        }
+        Ok(())
+    }
+
+    /// A `bind-host` step: a host path bound into the pod.
+    fn bind_host(&mut self, source: &str, target: &str, read_only: bool) {
+        let target = inside(&self.root, target);
+        self.sources.push(PathBuf::from(source));
+        self.actions.push(Action::Mkdir(target.clone()));
+        self.actions.push(Action::Bind {
+            source: source.into(),
+            target,
+            read_only,
+        });
+    }
+
+    /// A `make-volume` step: an empty volume on the pod's volume tmpfs.
+    fn make_volume(
+        &mut self,
+        volume: &str,
+        mode: &str,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), LaunchError> {
+        if !self.volumes_mounted {
+            self.actions.push(Action::Mkdir(self.volumes.clone()));
+            self.actions.push(Action::Tmpfs(self.volumes.clone()));
+            self.volumes_mounted = true;
+        }
+        let mode = u32::from_str_radix(mode, 8).map_err(|_| LaunchError::BadPlan {
+            path: self.tree.join(PLAN),
+            message: format!("volume {volume}: mode {mode:?} is not octal"),
+        })?;
+        self.actions.push(Action::Volume {
+            path: self.volumes.join(volume),
+            mode,
+            uid,
+            gid,
+        });
+        Ok(())
+    }
+
+    /// A `bind-volume` step: a volume of the pod bound into an app.
+    fn bind_volume(&mut self, volume: &str, target: &str, read_only: bool) {
+        let target = inside(&self.root, target);
+        self.actions.push(Action::Mkdir(target.clone()));
+        self.actions.push(Action::Bind {
+            source: self.volumes.join(volume),
+            target,
+            read_only,
+        });
+    }
+
+    /// A `names` step: the user and group names an app runs as, from its image.
+    fn names(&mut self, app: &str, users: &[String], groups: &[String]) -> Result<(), LaunchError> {
+        let image = self
+            .image_roots
+            .get(app)
+            .cloned()
+            .ok_or_else(|| LaunchError::BadPlan {
+                path: self.tree.join(PLAN),
+                message: format!("app {app}: names, but no image is bound for it"),
+            })?;
+        // An image the store lacks is reported as such.
+        let Some(image) = image else { return Ok(()) };
+        self.actions.push(Action::Names {
+            app: app.to_string(),
+            image,
+            etc: self.root.join("etc"),
+            users: users.to_vec(),
+            groups: groups.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// A `cgroup-dir` step: an app's directory in the pod's v1 hierarchy.
+    fn cgroup_dir(&mut self, controller: Controller, path: &str) -> Result<(), LaunchError> {
+        let base = self
+            .host
+            .cgroups
+            .get(controller.name())
+            .ok_or_else(|| LaunchError::MissingController(controller.to_string()))?;
+        self.actions.push(Action::Cgroup(base.join(path)));
+        Ok(())
+    }
+
+    /// A `cgroup-bind` step: a file or directory of the pod's v1 hierarchy, for nspawn to bind.
+    fn cgroup_bind(
+        &mut self,
+        controller: Controller,
+        path: &str,
+        target: &str,
+        read_only: bool,
+    ) -> Result<(), LaunchError> {
+        let base = self
+            .host
+            .cgroups
+            .get(controller.name())
+            .ok_or_else(|| LaunchError::MissingController(controller.to_string()))?;
+        let source = if path.is_empty() {
+            base.clone()
+        } else {
+            base.join(path)
+        };
+        let flag = if read_only { "--bind-ro" } else { "--bind" };
+        let target = host_hierarchy_target(target, controller.name(), base);
+        self.nspawn_mounts
+            .push(format!("{flag}={}:{target}", source.display()));
+        Ok(())
+    }
+}
+
+/// The nspawn command line: the pod's root, machine name, boot, and its mounts.
+pub(super) fn nspawn_argv(
+    plan: &MountPlan,
+    host: &Host,
+    root: &Path,
+    nspawn_mounts: Vec<String>,
+) -> Vec<String> {
+    let mut argv = vec![
+        "systemd-nspawn".to_string(),
+        "--quiet".into(),
+        format!("--directory={}", root.display()),
+        format!("--machine=podc-{}", plan.pod),
+        "--boot".into(),
+        // Run in the cgroup we were started in: the host wrapper unit's, or the caller's.
+        "--keep-unit".into(),
+        "--console=pipe".into(),
+    ];
+    argv.push("--link-journal=no".into());
+    if host.systemd {
+        // Ready (for the host unit's Type=notify) once systemd in the pod has started every
+        // app, not as soon as it is executed.
+        argv.push("--notify-ready=yes".into());
+    } else {
+        // No machined and no host journal to register with.
+        argv.push("--register=no".into());
+    }
+    if plan.network == Network::Private {
+        // A network namespace of the pod's own with loopback only; it ends with the pod.
+        argv.push("--private-network".into());
+    }
+    argv.extend(nspawn_mounts);
+    argv.push(format!("systemd.unit={POD_TARGET}"));
+    argv
+}
+
+/// The plan names a controller's directory `/sys/fs/cgroup/<controller>`; where the host mounts
+/// it together with others (`cpu,cpuacct`), systemd in the container looks for the host's
+/// name, so the bind goes there and nspawn adds the `cpu` → `cpu,cpuacct` links around it.
+pub(super) fn host_hierarchy_target(target: &str, controller: &str, base: &Path) -> String {
+    let hierarchy = base
+        .strip_prefix("/sys/fs/cgroup")
+        .ok()
+        .and_then(|p| p.components().next())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let prefix = format!("/sys/fs/cgroup/{controller}");
+    match (hierarchy, target.strip_prefix(&prefix)) {
+        (Some(h), Some(rest)) if h != controller => format!("/sys/fs/cgroup/{h}{rest}"),
+        _ => target.to_string(),
+    }
+}

@@ -1,0 +1,70 @@
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+#[test]
+fn pod_machine_ids_are_stable_and_distinct() {
+    let host = "3d1219c7c4c5404aaa1f6d2a48adfda4";
+    let tree = Path::new("/var/lib/podc/web");
+    let id = pod_machine_id(host, tree, "web");
+    assert!(is_machine_id(&id), "{id}");
+    assert_eq!(&id[12..13], "4", "a version 4 UUID: {id}");
+    assert_eq!(id, pod_machine_id(host, tree, "web"));
+    let others = [
+        pod_machine_id("0123456789abcdef0123456789abcdef", tree, "web"),
+        pod_machine_id(host, Path::new("/srv/web"), "web"),
+        pod_machine_id(host, tree, "web2"),
+    ];
+    for o in &others {
+        assert!(is_machine_id(o));
+        assert_ne!(&id, o);
+    }
+}
+
+#[test]
+fn machine_ids_are_kept_only_when_valid() {
+    assert!(is_machine_id("0123456789abcdef0123456789abcdef"));
+    for bad in [
+        "",
+        "uninitialized",
+        "00000000000000000000000000000000",
+        "0123456789ABCDEF0123456789ABCDEF",
+        "0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef0",
+    ] {
+        assert!(!is_machine_id(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn mount_points_through_symlinks_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    fs::create_dir_all(root.join("opt/stage2/a/rootfs/var")).unwrap();
+    symlink("/etc", root.join("opt/stage2/a/rootfs/var/www")).unwrap();
+    let bad = root.join("opt/stage2/a/rootfs/var/www/data");
+    assert!(
+        matches!(refuse_symlinks(&root, &bad), Err(LaunchError::Symlink(p)) if p.ends_with("var/www"))
+    );
+    let good = root.join("opt/stage2/a/rootfs/var/lib/data");
+    assert!(refuse_symlinks(&root, &good).is_ok());
+}
+
+#[test]
+fn proc_cgroup_lines_map_controllers_to_directories() {
+    let text = "12:pids:/a.service\n4:cpu,cpuacct:/a.service\n3:memory:/user.slice/x\n1:name=systemd:/a\n0::/a\n";
+    let m = parse_proc_cgroup(text, Path::new("/sys/fs/cgroup"));
+    assert_eq!(
+        m["memory"],
+        PathBuf::from("/sys/fs/cgroup/memory/user.slice/x")
+    );
+    assert_eq!(
+        m["cpu"],
+        PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a.service")
+    );
+    assert_eq!(m["cpuacct"], m["cpu"]);
+    assert_eq!(m["pids"], PathBuf::from("/sys/fs/cgroup/pids/a.service"));
+    assert_eq!(m.len(), 4);
+}
