@@ -383,14 +383,8 @@ fn functions() -> Vec<(String, usize)> {
             }
             let close = " ".repeat(indent) + "}";
             if let Some(len) = lines[i..].iter().position(|l| *l == close) {
-                let name = t
-                    .split(['(', '<'])
-                    .next()
-                    .unwrap()
-                    .rsplit(' ')
-                    .next()
-                    .unwrap()
-                    .to_string();
+                let sig = t.split_once("fn ").map_or(t, |(_, rest)| rest);
+                let name = sig.split(['(', '<']).next().unwrap().to_string();
                 out.push((format!("{}::{name}", name_of(&module)), len + 1));
             }
         }
