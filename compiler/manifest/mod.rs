@@ -418,10 +418,20 @@ impl<'de> Deserialize<'de> for IdOrName {
 }
 
 /// A Kubernetes quantity as written ("500m", "1Gi", 2, 0.5). Parsed in [`crate::manifest::quantity`].
-/// The flag says it was read as a floating-point number, whose value may already be rounded:
-/// [`crate::parse`] then puts the scalar's own text in its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quantity(pub String, pub bool);
+pub struct Quantity {
+    /// The quantity's text.
+    pub text: String,
+    /// Read as a floating-point number, whose value may already be rounded: [`crate::parse`]
+    /// then puts the scalar's own text in its place.
+    pub via_float: bool,
+}
+
+impl Quantity {
+    fn new(text: String, via_float: bool) -> Quantity {
+        Quantity { text, via_float }
+    }
+}
 
 impl JsonSchema for Quantity {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -448,18 +458,18 @@ impl<'de> Deserialize<'de> for Quantity {
                 f.write_str("a quantity such as \"500m\", \"1Gi\" or 2")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string(), false))
+                Ok(Quantity::new(v.to_string(), false))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string(), false))
+                Ok(Quantity::new(v.to_string(), false))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
                 // A stand-in: an f64 holds 53 bits, so 9007199254740993.0 arrives here as
                 // ...992. The parser replaces it with the scalar's text from the source.
-                Ok(Quantity(format!("{v}"), true))
+                Ok(Quantity::new(format!("{v}"), true))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string(), false))
+                Ok(Quantity::new(v.to_string(), false))
             }
         }
         d.deserialize_any(V)

@@ -71,12 +71,12 @@ pub(crate) fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMa
     use crate::parse::source::{join_index, join_key};
     // Paths are made only for the rare quantity that was read through a float.
     let fix = |q: &mut Option<Quantity>, path: &dyn Fn() -> String| {
-        let Some(q) = q.as_mut().filter(|q| q.1) else {
+        let Some(q) = q.as_mut().filter(|q| q.via_float) else {
             return;
         };
         if let Some(text) = map.value(&path()).and_then(|span| source.get(span)) {
-            q.0 = text.trim().to_string();
-            q.1 = false;
+            q.text = text.trim().to_string();
+            q.via_float = false;
         }
     };
     if let Some(i) = m.isolators.as_mut() {

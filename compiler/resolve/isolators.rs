@@ -28,14 +28,14 @@ pub(super) fn resolve_limits(
 fn cpu(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Target, l: &mut Limits) {
     if let Some(q) = &i.cpu {
         let path = join_key(base, "cpu");
-        match quantity::millicores(&q.0) {
+        match quantity::millicores(&q.text) {
             Ok(m) if m > 214_748_364 => {
                 c.value(
                     codes::CPU_TOO_LARGE,
                     &path,
                     format!(
                         "cpu {} is larger than systemd's CPUQuota= can express",
-                        show(&q.0)
+                        show(&q.text)
                     ),
                 );
             }
@@ -49,14 +49,14 @@ fn cpu(c: &mut Checker, base: &str, i: &manifest::AppIsolators, t: Target, l: &m
                     None
                 };
                 if let Some(feature) = needs.filter(|f| !t.has(*f)) {
-                    require(c, &path, t, feature, &format!("cpu {}", show(&q.0)));
+                    require(c, &path, t, feature, &format!("cpu {}", show(&q.text)));
                 }
                 l.cpu_millis = Some(m);
-                l.written.cpu = Some(q.0.trim().to_string());
+                l.written.cpu = Some(q.text.trim().to_string());
             }
             Err(e) => {
-                let d = c.value(codes::QUANTITY, &path, format!("cpu {} {e}", show(&q.0)));
-                d.help = quantity::suggest_cpu(&q.0);
+                let d = c.value(codes::QUANTITY, &path, format!("cpu {} {e}", show(&q.text)));
+                d.help = quantity::suggest_cpu(&q.text);
             }
         }
     }
@@ -104,14 +104,18 @@ fn cpu_weight(c: &mut Checker, base: &str, i: &manifest::AppIsolators, l: &mut L
 fn memory(c: &mut Checker, base: &str, i: &manifest::AppIsolators, l: &mut Limits) {
     if let Some(q) = &i.memory {
         let path = join_key(base, "memory");
-        match quantity::bytes(&q.0) {
+        match quantity::bytes(&q.text) {
             Ok(b) => {
                 l.memory_bytes = Some(b);
-                l.written.memory = Some(q.0.trim().to_string());
+                l.written.memory = Some(q.text.trim().to_string());
             }
             Err(e) => {
-                let d = c.value(codes::QUANTITY, &path, format!("memory {} {e}", show(&q.0)));
-                d.help = quantity::suggest_memory(&q.0);
+                let d = c.value(
+                    codes::QUANTITY,
+                    &path,
+                    format!("memory {} {e}", show(&q.text)),
+                );
+                d.help = quantity::suggest_memory(&q.text);
             }
         }
     }

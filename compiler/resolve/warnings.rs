@@ -64,11 +64,11 @@ pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
                     "memory" => i
                         .and_then(|i| i.memory.as_ref())
                         .or(p.and_then(|p| p.memory.as_ref()))
-                        .map(|q| q.0.clone()),
+                        .map(|q| q.text.clone()),
                     "cpu" => i
                         .and_then(|i| i.cpu.as_ref())
                         .or(p.and_then(|p| p.cpu.as_ref()))
-                        .map(|q| q.0.clone()),
+                        .map(|q| q.text.clone()),
                     _ => i
                         .and_then(|i| i.tasks)
                         .or(p.and_then(|p| p.tasks))
@@ -154,7 +154,7 @@ pub(super) fn limit_warnings(
     memory_text: Option<&manifest::Quantity>,
 ) {
     if let Some(bytes) = l.memory_bytes.filter(|b| *b < MIN_SENSIBLE_MEMORY) {
-        let bare = memory_text.is_some_and(|q| q.0.bytes().all(|b| b.is_ascii_digit()));
+        let bare = memory_text.is_some_and(|q| q.text.bytes().all(|b| b.is_ascii_digit()));
         c.value(
             codes::MEMORY_TINY,
             &join_key(base, "memory"),
@@ -167,16 +167,23 @@ pub(super) fn limit_warnings(
         });
     }
     if let (Some(millis), Some(q)) = (l.cpu_millis, cpu_text) {
-        let bare = q.0.bytes().all(|b| b.is_ascii_digit());
-        let help =
-            || bare.then(|| format!("did you mean `{}m` ({} CPUs)?", q.0, cpu_fraction(millis)));
+        let bare = q.text.bytes().all(|b| b.is_ascii_digit());
+        let help = || {
+            bare.then(|| {
+                format!(
+                    "did you mean `{}m` ({} CPUs)?",
+                    q.text,
+                    cpu_fraction(millis)
+                )
+            })
+        };
         if millis > MAX_HOST_CPUS * 1000 {
             c.value(
                 codes::CPU_HUGE,
                 &join_key(base, "cpu"),
                 format!(
                     "cpu {} is {} CPUs, more than a host has (podc warns above {MAX_HOST_CPUS})",
-                    show(&q.0),
+                    show(&q.text),
                     millis / 1000
                 ),
             )
@@ -187,7 +194,7 @@ pub(super) fn limit_warnings(
                 &join_key(base, "cpu"),
                 format!(
                     "cpu {} is {} whole CPUs; a cpu limit without a suffix counts CPUs, not millicores",
-                    show(&q.0),
+                    show(&q.text),
                     millis / 1000
                 ),
             )
