@@ -5,7 +5,7 @@ use super::units::*;
 use crate::manifest::CgroupVersion;
 use crate::pod::{CpuWeight, Limits};
 use crate::systemd::escape;
-use crate::systemd::resources::cpu_percent;
+use crate::systemd::resources::{cpu_percent, Limit};
 use crate::systemd::target::Target;
 use crate::tree::plan::Controller;
 
@@ -38,35 +38,49 @@ pub(super) fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Direc
     let written = |w: &Option<String>, v: String| w.clone().unwrap_or(v);
     if let Some(b) = l.memory_bytes {
         out.push(commented(
-            if unified { "MemoryMax" } else { "MemoryLimit" },
+            Limit::Memory.directive(unified),
             b.to_string(),
-            limit_comment("memory", &written(&l.written.memory, b.to_string()), source),
+            limit_comment(
+                Limit::Memory.key(),
+                &written(&l.written.memory, b.to_string()),
+                source,
+            ),
         ));
     }
     if let Some(m) = l.cpu_millis {
         out.push(commented(
-            "CPUQuota",
+            Limit::Cpu.directive(unified),
             cpu_percent(m),
-            limit_comment("cpu", &written(&l.written.cpu, format!("{m}m")), source),
+            limit_comment(
+                Limit::Cpu.key(),
+                &written(&l.written.cpu, format!("{m}m")),
+                source,
+            ),
         ));
     }
     if let Some(w) = l.cpu_weight {
+        let weight = match w {
+            CpuWeight::Shares(_) => Limit::CpuShares,
+            CpuWeight::Weight(_) => Limit::CpuWeight,
+        };
         let directive = match (t.cgroup, unified, w) {
-            (CgroupVersion::V2, _, w) => d("CPUWeight", w.weight().to_string()),
-            (CgroupVersion::V1, false, w) => d("CPUShares", w.shares().to_string()),
+            (CgroupVersion::V2, _, w) => d(weight.directive(true), w.weight().to_string()),
+            (CgroupVersion::V1, false, w) => d(weight.directive(false), w.shares().to_string()),
             // Resolution made sure these shares have an exact weight.
             (CgroupVersion::V1, true, CpuWeight::Shares(s)) => d(
-                "CPUWeight",
+                weight.directive(true),
                 CpuWeight::exact_weight_for_shares(s)
                     .unwrap_or_else(|| w.weight())
                     .to_string(),
             ),
-            (CgroupVersion::V1, true, CpuWeight::Weight(w)) => d("CPUWeight", w.to_string()),
+            (CgroupVersion::V1, true, CpuWeight::Weight(w)) => {
+                d(weight.directive(true), w.to_string())
+            }
         };
-        let (key, n) = match w {
-            CpuWeight::Shares(n) => ("cpuShares", n),
-            CpuWeight::Weight(n) => ("cpuWeight", n),
+        let n = match w {
+            CpuWeight::Shares(n) | CpuWeight::Weight(n) => n,
         };
+        let key = weight.key();
         out.push(Directive {
             comment: Some(limit_comment(key, &n.to_string(), source)),
             ..directive
@@ -75,9 +89,9 @@ pub(super) fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Direc
     if let Some(n) = l.tasks {
         let n = n.to_string();
         out.push(commented(
-            "TasksMax",
+            Limit::Tasks.directive(unified),
             n.clone(),
-            limit_comment("tasks", &n, source),
+            limit_comment(Limit::Tasks.key(), &n, source),
         ));
     }
     out

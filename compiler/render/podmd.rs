@@ -18,7 +18,7 @@ use crate::manifest::{Activation, IdOrName, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
 use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
 use crate::systemd::escape;
-use crate::systemd::resources::cpu_percent;
+use crate::systemd::resources::{cpu_percent, Limit};
 
 /// The body of POD.md (everything after its header line).
 pub fn pod_md(pod: &Pod) -> String {
@@ -289,6 +289,12 @@ fn id(o: &mut String, v: &IdOrName) {
 }
 
 /// Limits as the manifest wrote them, with what podc makes of a CPU quota and a memory size.
+/// A limit's label (from the limits table) and the space before its value.
+fn label(o: &mut String, limit: Limit) {
+    o.push_str(limit.row().label);
+    o.push(' ');
+}
+
 fn limits(o: &mut String, l: &Limits) {
     let start = o.len();
     let sep = |o: &mut String| {
@@ -298,7 +304,7 @@ fn limits(o: &mut String, l: &Limits) {
     };
     if let Some(m) = l.cpu_millis {
         sep(o);
-        o.push_str("cpu ");
+        label(o, Limit::Cpu);
         match &l.written.cpu {
             Some(w) => escape::push_markdown_cell(o, w),
             None => {
@@ -312,17 +318,19 @@ fn limits(o: &mut String, l: &Limits) {
     match l.cpu_weight {
         Some(CpuWeight::Shares(n)) => {
             sep(o);
-            let _ = write!(o, "cpuShares {n}");
+            label(o, Limit::CpuShares);
+            let _ = write!(o, "{n}");
         }
         Some(CpuWeight::Weight(n)) => {
             sep(o);
-            let _ = write!(o, "cpuWeight {n}");
+            label(o, Limit::CpuWeight);
+            let _ = write!(o, "{n}");
         }
         None => {}
     }
     if let Some(b) = l.memory_bytes {
         sep(o);
-        o.push_str("memory ");
+        label(o, Limit::Memory);
         if let Some(w) = &l.written.memory {
             escape::push_markdown_cell(o, w);
             o.push_str(" (");
@@ -334,7 +342,8 @@ fn limits(o: &mut String, l: &Limits) {
     }
     if let Some(n) = l.tasks {
         sep(o);
-        let _ = write!(o, "tasks {n}");
+        label(o, Limit::Tasks);
+        let _ = write!(o, "{n}");
     }
     if o.len() == start {
         o.push_str("none");

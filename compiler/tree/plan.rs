@@ -40,13 +40,10 @@ impl Controller {
         }
     }
 
-    /// The files of an app's cgroup that systemd in the pod writes for its limits.
-    pub fn knobs(self) -> &'static [&'static str] {
-        match self {
-            Controller::Memory => &["memory.limit_in_bytes"],
-            Controller::Cpu => &["cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares"],
-            Controller::Pids => &["pids.max"],
-        }
+    /// The files of an app's cgroup that systemd in the pod writes for its limits (from the
+    /// limits table).
+    pub fn knobs(self) -> Vec<&'static str> {
+        crate::systemd::resources::knobs(self.name())
     }
 }
 

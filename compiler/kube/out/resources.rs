@@ -11,6 +11,7 @@ use super::common::{app_path, Out};
 use crate::diag::codes;
 use crate::kube::{millis_to_shares, shares_to_millis, APPS_ANNOTATION};
 use crate::pod::{App, CpuWeight, Limits};
+use crate::systemd::resources::{KubeField, Limit};
 
 /// A quantity Kubernetes reads the same as podc: digits, an optional fraction and a suffix.
 pub(super) fn plain_quantity(text: &str) -> bool {
@@ -54,16 +55,16 @@ pub(super) fn resources(a: &App, i: usize, out: &mut Out) -> Option<core::Resour
     let mut requests = BTreeMap::new();
     if let Some(m) = l.cpu_millis {
         let (q, text) = quantity(l.written.cpu.as_ref(), millis_quantity(m));
-        limits.insert("cpu".to_string(), q);
+        limits.insert(field(Limit::Cpu), q);
         if let Some(t) = text {
-            out.app(&a.name, "cpu", json!(t));
+            out.app(&a.name, Limit::Cpu.key(), json!(t));
         }
     }
     if let Some(b) = l.memory_bytes {
         let (q, text) = quantity(l.written.memory.as_ref(), b.to_string());
-        limits.insert("memory".to_string(), q);
+        limits.insert(field(Limit::Memory), q);
         if let Some(t) = text {
-            out.app(&a.name, "memory", json!(t));
+            out.app(&a.name, Limit::Memory.key(), json!(t));
         }
     }
     if let Some(w) = l.cpu_weight {
@@ -79,12 +80,12 @@ pub(super) fn resources(a: &App, i: usize, out: &mut Out) -> Option<core::Resour
                 ),
             );
         } else {
-            requests.insert("cpu".to_string(), Quantity(millis_quantity(millis)));
+            requests.insert(field(Limit::CpuShares), Quantity(millis_quantity(millis)));
         }
         if back != w || l.cpu_millis.is_some_and(|limit| millis > limit) {
             match w {
-                CpuWeight::Shares(s) => out.app(&a.name, "cpuShares", json!(s)),
-                CpuWeight::Weight(w) => out.app(&a.name, "cpuWeight", json!(w)),
+                CpuWeight::Shares(s) => out.app(&a.name, Limit::CpuShares.key(), json!(s)),
+                CpuWeight::Weight(w) => out.app(&a.name, Limit::CpuWeight.key(), json!(w)),
             }
         }
     }
@@ -96,4 +97,13 @@ pub(super) fn resources(a: &App, i: usize, out: &mut Out) -> Option<core::Resour
         requests: (!requests.is_empty()).then_some(requests),
         ..Default::default()
     })
+}
+
+/// The name of a limit's field in `resources.limits` or `resources.requests` (the limits
+/// table's Kubernetes column).
+fn field(limit: Limit) -> String {
+    match limit.row().kubernetes {
+        Some(KubeField::Limits(name) | KubeField::Requests(name)) => name.to_string(),
+        None => unreachable!("{} has no Kubernetes field", limit.key()),
+    }
 }
