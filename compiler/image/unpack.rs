@@ -412,14 +412,8 @@ impl Unpacker<'_> {
         raw: &[u8],
         member: &str,
     ) -> Result<(), UnpackError> {
-        let io_err = |e: io::Error| UnpackError::Io {
-            member: member.to_string(),
-            source: e,
-        };
-        let refuse = |reason: &str| UnpackError::Refused {
-            member: member.to_string(),
-            reason: reason.to_string(),
-        };
+        let io_err = io_error(member);
+        let refuse = |reason: &str| refused(member, reason);
         let kind = entry.header().entry_type();
         let comps = normalise(raw, member, self.limits)?;
         let Some((name, parent)) = comps.split_last() else {
@@ -490,14 +484,8 @@ impl Unpacker<'_> {
         target: &str,
         member: &str,
     ) -> Result<(), UnpackError> {
-        let io_err = |e: io::Error| UnpackError::Io {
-            member: member.to_string(),
-            source: e,
-        };
-        let refuse = |reason: &str| UnpackError::Refused {
-            member: member.to_string(),
-            reason: reason.to_string(),
-        };
+        let io_err = io_error(member);
+        let refuse = |reason: &str| refused(member, reason);
         self.stats.whiteouts += 1;
         if target == ".wh..opq" {
             return self.opaque(parent).map_err(io_err);
@@ -533,10 +521,7 @@ impl Unpacker<'_> {
         let (dir, name, member, owner, mode, mtime) = (
             at.dir, at.name, at.member, meta.owner, meta.mode, meta.mtime,
         );
-        let io_err = |e: io::Error| UnpackError::Io {
-            member: member.to_string(),
-            source: e,
-        };
+        let io_err = io_error(member);
         if !keep_dir {
             rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
                 .map_err(|e| io_err(e.into()))?;
@@ -563,10 +548,7 @@ impl Unpacker<'_> {
             meta.mode,
             &meta.times,
         );
-        let io_err = |e: io::Error| UnpackError::Io {
-            member: member.to_string(),
-            source: e,
-        };
+        let io_err = io_error(member);
         let fd = rustix::fs::openat(
             dir,
             name,
@@ -593,14 +575,8 @@ impl Unpacker<'_> {
     ) -> Result<(), UnpackError> {
         let (dir, name, member, owner, times) =
             (at.dir, at.name, at.member, meta.owner, &meta.times);
-        let io_err = |e: io::Error| UnpackError::Io {
-            member: member.to_string(),
-            source: e,
-        };
-        let refuse = |reason: &str| UnpackError::Refused {
-            member: member.to_string(),
-            reason: reason.to_string(),
-        };
+        let io_err = io_error(member);
+        let refuse = |reason: &str| refused(member, reason);
         let target = entry
             .link_name_bytes()
             .ok_or_else(|| refuse("a symlink without a target"))?;
@@ -628,14 +604,8 @@ impl Unpacker<'_> {
         entry: &mut tar::Entry<'_, R>,
     ) -> Result<(), UnpackError> {
         let (dir, name, member) = (at.dir, at.name, at.member);
-        let io_err = |e: io::Error| UnpackError::Io {
-            member: member.to_string(),
-            source: e,
-        };
-        let refuse = |reason: &str| UnpackError::Refused {
-            member: member.to_string(),
-            reason: reason.to_string(),
-        };
+        let io_err = io_error(member);
+        let refuse = |reason: &str| refused(member, reason);
         let target = entry
             .link_name_bytes()
             .ok_or_else(|| refuse("a hardlink without a target"))?;
@@ -660,10 +630,7 @@ impl Unpacker<'_> {
     fn fifo(&mut self, at: &At, meta: &Meta) -> Result<(), UnpackError> {
         let (dir, name, member, mode, times) = (at.dir, at.name, at.member, meta.mode, &meta.times);
         let owner = meta.owner;
-        let io_err = |e: io::Error| UnpackError::Io {
-            member: member.to_string(),
-            source: e,
-        };
+        let io_err = io_error(member);
         rustix::fs::mknodat(dir, name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
             .map_err(|e| io_err(e.into()))?;
         rustix::fs::chownat(dir, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
@@ -827,10 +794,7 @@ struct Meta {
 
 impl Meta {
     fn of(header: &tar::Header, member: &str) -> Result<Meta, UnpackError> {
-        let refuse = |reason: &str| UnpackError::Refused {
-            member: member.to_string(),
-            reason: reason.to_string(),
-        };
+        let refuse = |reason: &str| refused(member, reason);
         let mode = header.mode().map_err(UnpackError::Stream)? & 0o7777;
         let uid = header.uid().map_err(UnpackError::Stream)?;
         let gid = header.gid().map_err(UnpackError::Stream)?;
@@ -857,5 +821,21 @@ impl Meta {
             owner,
             times,
         })
+    }
+}
+
+/// An I/O error while writing `member`.
+fn io_error(member: &str) -> impl Fn(io::Error) -> UnpackError + Copy + '_ {
+    move |source| UnpackError::Io {
+        member: member.to_string(),
+        source,
+    }
+}
+
+/// `member` refused, and why.
+fn refused(member: &str, reason: &str) -> UnpackError {
+    UnpackError::Refused {
+        member: member.to_string(),
+        reason: reason.to_string(),
     }
 }
