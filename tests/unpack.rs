@@ -453,6 +453,63 @@ fn zstd_multi_frame() {
     assert_eq!(read(env.root().join("b")), "b");
 }
 
+/// A gzip layer of several members (`cat a.gz b.gz`): every member is read, not only the
+/// first (a file of the second member exists).
+fn gzip_concatenated_members() {
+    let env = Env::new();
+    let tar = layer(&[file("a", &"a".repeat(3000)), file("b", "b")]);
+    let (one, two) = tar.split_at(1536);
+    let mut blob = gzip(one);
+    blob.extend_from_slice(&gzip(two));
+    let s = apply_layer(
+        &blob[..],
+        Compression::Gzip,
+        Some(&digest(&blob)),
+        &env.root(),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(s.files, 2);
+    assert_eq!(read(env.root().join("b")), "b");
+}
+
+/// An eStargz-style layer: one gzip member per file, the tar's end in a member of its own.
+/// A whiteout in a later member removes what the lower layer had: a file a scanner sees as
+/// removed does not stay in the root that runs.
+fn gzip_estargz_members() {
+    let env = Env::new();
+    let lower = layer(&[file("secret", "s"), file("kept", "k")]);
+    apply_layer(
+        &lower[..],
+        Compression::None,
+        None,
+        &env.root(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let tar = layer(&[file("new", "n"), file(".wh.secret", "")]);
+    // Members cut at each 512-byte record: header, content, header, content, then the end.
+    let mut blob = Vec::new();
+    for chunk in tar.chunks(512) {
+        blob.extend_from_slice(&gzip(chunk));
+    }
+    let s = apply_layer(
+        &blob[..],
+        Compression::Gzip,
+        Some(&digest(&blob)),
+        &env.root(),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(s.whiteouts, 1);
+    assert_eq!(read(env.root().join("new")), "n");
+    assert!(
+        !env.root().join("secret").exists(),
+        "the whiteout in a later member was lost"
+    );
+    assert_eq!(read(env.root().join("kept")), "k");
+}
+
 fn garbage_is_a_stream_error() {
     let env = Env::new();
     let e = apply_layer(
@@ -834,6 +891,8 @@ confined_tests!(
     ownership_from_headers,
     digest_checked,
     zstd_multi_frame,
+    gzip_concatenated_members,
+    gzip_estargz_members,
     garbage_is_a_stream_error,
     dotdot_refused,
     absolute_names_normalised,

@@ -193,7 +193,9 @@ pub fn apply_layer(
     let stats = {
         let decoded: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(&mut meter),
-            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(&mut meter)),
+            // Every member: eStargz and `cat a.gz b.gz` make layers of many, and a reader that
+            // stopped after the first would lose the rest of the layer (whiteouts included).
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut meter)),
             Compression::Zstd => Box::new(ZstdFrames {
                 src: io::BufReader::new(&mut meter),
                 dec: ruzstd::decoding::FrameDecoder::new(),
