@@ -399,7 +399,12 @@ impl Unpacker<'_> {
             let prefix = comps[..=i].join("/");
             fd = match rustix::fs::openat2(self.root, &prefix, flags, Mode::empty(), IN_ROOT) {
                 Err(rustix::io::Errno::NOENT) => {
-                    rustix::fs::mkdirat(&fd, comps[i].as_str(), Mode::from_raw_mode(0o755))?;
+                    match rustix::fs::mkdirat(&fd, comps[i].as_str(), Mode::from_raw_mode(0o755)) {
+                        Err(rustix::io::Errno::EXIST) => {
+                            return Err(dangling(&fd, &comps[i], &prefix))
+                        }
+                        r => r?,
+                    }
                     rustix::fs::openat2(self.root, &prefix, flags, Mode::empty(), IN_ROOT)?
                 }
                 r => r?,
@@ -840,4 +845,17 @@ fn refused(member: &str, reason: &str) -> UnpackError {
         member: member.to_string(),
         reason: reason.to_string(),
     }
+}
+
+/// Why a directory on a member's path cannot be made: `name` (in `dir`, at `path` in the
+/// image) is there but leads nowhere, a symlink whose target the image does not have.
+fn dangling(dir: &OwnedFd, name: &str, path: &str) -> io::Error {
+    let target =
+        rustix::fs::readlinkat(dir, name, Vec::new()).map(|t| t.to_string_lossy().into_owned());
+    io::Error::other(match target {
+        Ok(t) => format!(
+            "`{path}` is a symlink to `{t}`, which the image does not have: podc makes no directory through a dangling symlink"
+        ),
+        Err(_) => format!("`{path}` exists but is not a directory podc can open"),
+    })
 }
