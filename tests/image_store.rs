@@ -339,6 +339,45 @@ fn a_tampered_blob_is_refused_and_leaves_nothing_visible() {
     s.sound();
 }
 
+/// A layout directory whose blob is a symlink out of it (to a host file with the same bytes,
+/// or to /dev/zero) is refused naming the blob, and quickly: podc reads only what is in the
+/// directory (#22).
+#[test]
+fn a_layout_directory_is_read_only_beneath_itself() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let (_, m) = images::layout_manifest(&l, "t");
+    let layer = images::blob(&l, m["layers"][0]["digest"].as_str().unwrap());
+    let outside = s.path("outside-layer");
+    std::fs::rename(&layer, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &layer).unwrap();
+    let o = s.image(&["import", l.to_str().unwrap(), "--name", NAME]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "imported through a symlink out: {err}"
+    );
+    assert!(err.contains("leads out of the directory"), "{err}");
+    assert!(s.store().refs().unwrap().is_empty());
+    s.sound();
+
+    std::fs::remove_file(&layer).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &layer).unwrap();
+    let started = Instant::now();
+    let o = s.image(&["import", l.to_str().unwrap(), "--name", NAME]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    s.sound();
+}
+
 /// `kill -9` of `podc image import` at i/100 of an import's duration, i = 1..100: after each
 /// the store verifies, and a fresh import succeeds and gives the one right root.
 #[test]
@@ -429,7 +468,12 @@ fn concurrent_imports_of_one_image_both_succeed() {
         let a = s.podc().args(args).spawn().unwrap();
         let b = s.podc().args(args).spawn().unwrap();
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-        assert!(a.status.success() && b.status.success(), "round {round}");
+        assert!(
+            a.status.success() && b.status.success(),
+            "round {round}: {}{}",
+            String::from_utf8_lossy(&a.stderr),
+            String::from_utf8_lossy(&b.stderr)
+        );
         s.sound();
         assert_eq!(
             std::fs::read_dir(s.store_dir().join("roots"))

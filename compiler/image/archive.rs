@@ -11,9 +11,10 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use oci_spec::image::ImageIndex;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use super::store::MAX_DOCUMENT;
 use super::{media, Digest, ImageError, Source};
@@ -27,7 +28,8 @@ const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 /// Where an archive's files are.
 enum Files {
-    Dir(PathBuf),
+    /// A directory, opened once: its members are opened beneath it.
+    Dir(std::os::fd::OwnedFd),
     Tar {
         file: File,
         /// Member name (normalised, no `./`) → offset and size of its contents.
@@ -89,7 +91,7 @@ impl Files {
     /// Whether `name` is there (a regular file).
     fn has(&self, name: &str) -> bool {
         match self {
-            Files::Dir(d) => d.join(name).is_file(),
+            Files::Dir(d) => open_beneath(d, name).is_ok(),
             Files::Tar { members, .. } => members.contains_key(name),
         }
     }
@@ -98,9 +100,9 @@ impl Files {
     fn open(&mut self, name: &str) -> io::Result<(Box<dyn Read + '_>, u64)> {
         match self {
             Files::Dir(d) => {
-                let f = File::open(d.join(name))?;
+                let f = open_beneath(d, name)?;
                 let len = f.metadata()?.len();
-                Ok((Box::new(io::BufReader::new(f)), len))
+                Ok((Box::new(io::BufReader::new(f).take(len)), len))
             }
             Files::Tar { file, members } => {
                 let &(off, size) = members
@@ -141,6 +143,30 @@ impl Files {
             h.update(&buf[..n]);
         }
     }
+}
+
+/// A member of a layout directory: resolved beneath the directory (a symlink may not leave
+/// it), opened without blocking (a FIFO or device is not waited on) and only if it is a
+/// regular file. Reads are then bounded by the size it had when opened.
+fn open_beneath(dir: &std::os::fd::OwnedFd, name: &str) -> io::Result<File> {
+    let fd = rustix::fs::openat2(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => io::Error::other(format!(
+            "{name} leads out of the directory (a symlink to elsewhere); podc reads only what is in it"
+        )),
+        e => e.into(),
+    })?;
+    let f = File::from(fd);
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other(format!("{name} is not a regular file")));
+    }
+    Ok(f)
 }
 
 /// A member or path name with `.` components and a leading `/` dropped; `None` if it climbs
@@ -197,7 +223,13 @@ impl Archive {
         let shown = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(ImageError::io(format!("opening {shown}")))?;
         let files = if meta.is_dir() {
-            Files::Dir(path.to_path_buf())
+            let dir = rustix::fs::open(
+                path,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| ImageError::io(format!("opening {shown}"))(e.into()))?;
+            Files::Dir(dir)
         } else {
             Files::open_tar(path, &shown)?
         };
