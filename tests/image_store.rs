@@ -378,6 +378,48 @@ fn a_layout_directory_is_read_only_beneath_itself() {
     s.sound();
 }
 
+/// An image that unpacks to more than the cap (`PODC_MAX_IMAGE_BYTES`, all layers together)
+/// is refused saying so, and leaves no root, no name and nothing in `tmp/` (#22).
+#[test]
+fn an_image_over_the_unpack_cap_is_refused_and_leaves_nothing() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    // Two layers of 3 MiB of zeros each (a few KiB as blobs): each alone fits a 4 MiB cap,
+    // together they do not.
+    let zeros = vec![0u8; 3 << 20];
+    images::raw_layer(&l, "t", &images::layer_tar(&[("zeros-1", Some(&zeros))]));
+    images::raw_layer(&l, "t", &images::layer_tar(&[("zeros-2", Some(&zeros))]));
+    let o = s
+        .podc()
+        .env("PODC_MAX_IMAGE_BYTES", (4u64 << 20).to_string())
+        .args(["image", "import", l.to_str().unwrap(), "--name", NAME])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "imported past the cap: {err}");
+    assert!(err.contains("PODC_MAX_IMAGE_BYTES"), "{err}");
+    assert!(s.store().refs().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(s.store_dir().join("roots"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(tmp_entries(&s.store_dir()), 0);
+    s.sound();
+    // The same image within a cap that holds it imports.
+    let o = s
+        .podc()
+        .env("PODC_MAX_IMAGE_BYTES", (64u64 << 20).to_string())
+        .args(["image", "import", l.to_str().unwrap(), "--name", NAME])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// `kill -9` of `podc image import` at i/100 of an import's duration, i = 1..100: after each
 /// the store verifies, and a fresh import succeeds and gives the one right root.
 #[test]

@@ -16,7 +16,29 @@ use super::layout::*;
 use crate::image::unpack::{self, Compression};
 use crate::image::{media, Digest, ImageError, Reference, Source};
 
-/// Applies the layers in order to a new directory `root` in `work`: the image's root.
+/// The most bytes one image may unpack to, all its layers together, unless
+/// `PODC_MAX_IMAGE_BYTES` says otherwise: a decompression bomb stops here, not at the disk's end.
+pub const MAX_IMAGE_BYTES: u64 = 32 << 30;
+/// The most layers one image may have (Docker's own limit is 127).
+pub const MAX_LAYERS: usize = 256;
+/// The free space an unpack leaves on the store's file system, at least.
+pub const FREE_RESERVE: u64 = 1 << 30;
+
+/// The cap on one image's unpacked bytes: `PODC_MAX_IMAGE_BYTES`, else [`MAX_IMAGE_BYTES`].
+pub fn max_image_bytes() -> Result<u64, ImageError> {
+    match std::env::var("PODC_MAX_IMAGE_BYTES") {
+        Err(_) => Ok(MAX_IMAGE_BYTES),
+        Ok(v) => v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+            ImageError::Invalid(format!(
+                "PODC_MAX_IMAGE_BYTES={v:?} is not a number of bytes above 0"
+            ))
+        }),
+    }
+}
+
+/// Applies the layers in order to a new directory `root` in `work`: the image's root. Each
+/// layer may write what is left of the image's cap and of the free space above
+/// [`FREE_RESERVE`], whichever is less; past it the unpack stops (and `work` goes).
 pub(super) fn unpack_layers(
     work: &Work,
     layers: &[(PathBuf, Compression, Digest)],
@@ -27,19 +49,42 @@ pub(super) fn unpack_layers(
         .mode(0o755)
         .create(&staging)
         .map_err(ImageError::io(format!("making {}", staging.display())))?;
-    let limits = unpack::Limits::default();
+    let cap = max_image_bytes()?;
+    let mut left = cap;
     for (i, (p, comp, d)) in layers.iter().enumerate() {
+        let free = free_bytes(&staging)?;
+        let room = free.saturating_sub(FREE_RESERVE);
+        let mut limits = unpack::Limits::default();
+        limits.max_bytes = limits.max_bytes.min(left).min(room);
         let f = File::open(p).map_err(ImageError::io(format!("opening {}", p.display())))?;
-        unpack::apply_layer(
+        let stats = unpack::apply_layer(
             io::BufReader::new(f),
             *comp,
             Some(d.as_str()),
             &staging,
             &limits,
         )
-        .map_err(|e| ImageError::Unpack(format!("{what}: layer {} ({d}): {e}", i + 1)))?;
+        .map_err(|e| {
+            let why = if limits.max_bytes == room && room < left {
+                format!(" (the store's file system has {free} bytes free and keeps {FREE_RESERVE})")
+            } else if limits.max_bytes == left {
+                format!(" (an image may unpack to {cap} bytes in all: PODC_MAX_IMAGE_BYTES)")
+            } else {
+                String::new()
+            };
+            ImageError::Unpack(format!("{what}: layer {} ({d}): {e}{why}", i + 1))
+        })?;
+        left = left.saturating_sub(stats.bytes);
     }
     Ok(staging)
+}
+
+/// Bytes free for an unprivileged writer on the file system of `p`.
+fn free_bytes(p: &Path) -> Result<u64, ImageError> {
+    let st = rustix::fs::statvfs(p).map_err(|e| {
+        ImageError::io(format!("reading the free space of {}", p.display()))(e.into())
+    })?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 impl Store {
@@ -279,6 +324,12 @@ impl Store {
         let config = read_config(&cfg_path, &cfg_digest)?;
         check_platform(&config, what)?;
         let mut layers = Vec::new();
+        if manifest.layers().len() > MAX_LAYERS {
+            return Err(ImageError::Invalid(format!(
+                "{what}: {} layers; podc takes at most {MAX_LAYERS}",
+                manifest.layers().len()
+            )));
+        }
         for (i, l) in manifest.layers().iter().enumerate() {
             let mt = l.media_type().to_string();
             let comp = layer_compression(&mt)
