@@ -420,6 +420,52 @@ fn an_image_over_the_unpack_cap_is_refused_and_leaves_nothing() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// A store changed on disk is not used: an edited config blob, or a root replaced by a symlink
+/// to `/`, make resolving the image (what `podc launch` does) fail naming what changed, and
+/// `verify` report the root (#22).
+#[test]
+fn a_changed_store_is_refused_at_resolve() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    s.ok(&["import", s.layout().to_str().unwrap(), "--name", NAME]);
+    let store = s.store();
+    let img = store.resolve(&reference(NAME)).unwrap();
+
+    // The config blob, edited (as `Env: LD_PRELOAD=/evil.so` would be).
+    let (_, m) = images::layout_manifest(&s.layout(), "t");
+    let cfg =
+        podc::manifest::reference::Digest::parse(m["config"]["digest"].as_str().unwrap()).unwrap();
+    let path = store.blob_path(&cfg);
+    let good = std::fs::read(&path).unwrap();
+    let mut evil: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    evil["config"]["Env"] = serde_json::json!(["LD_PRELOAD=/evil.so"]);
+    std::fs::write(&path, serde_json::to_vec(&evil).unwrap()).unwrap();
+    let e = store.resolve(&reference(NAME)).unwrap_err().to_string();
+    assert!(
+        e.contains("digest mismatch") && e.contains("the store was changed"),
+        "{e}"
+    );
+    std::fs::write(&path, &good).unwrap();
+    store.resolve(&reference(NAME)).unwrap();
+
+    // The root, replaced by a symlink to the host's `/`.
+    let moved = s.path("moved-root");
+    std::fs::rename(&img.root, &moved).unwrap();
+    std::os::unix::fs::symlink("/", &img.root).unwrap();
+    let e = store.resolve(&reference(NAME)).unwrap_err().to_string();
+    assert!(e.contains("is not a directory"), "{e}");
+    let problems = store.verify().unwrap();
+    assert!(
+        problems.iter().any(|p| p.contains("not a directory")),
+        "{problems:?}"
+    );
+    std::fs::remove_file(&img.root).unwrap();
+    std::fs::rename(&moved, &img.root).unwrap();
+    s.sound();
+}
+
 /// `kill -9` of `podc image import` at i/100 of an import's duration, i = 1..100: after each
 /// the store verifies, and a fresh import succeeds and gives the one right root.
 #[test]

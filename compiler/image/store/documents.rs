@@ -132,6 +132,14 @@ pub(super) fn read_config(p: &Path, d: &Digest) -> Result<ImageConfiguration, Im
     f.take(MAX_DOCUMENT + 1)
         .read_to_end(&mut v)
         .map_err(ImageError::io(format!("reading config {d}")))?;
+    let actual = Digest::of(&v);
+    if actual != *d {
+        return Err(ImageError::Digest {
+            what: format!("config {} (the store was changed)", p.display()),
+            expected: d.clone(),
+            actual,
+        });
+    }
     serde_json::from_slice(&v)
         .map_err(|e| ImageError::Invalid(format!("config {d} is not a valid image config: {e}")))
 }

@@ -52,6 +52,15 @@ impl Store {
                 p.display()
             )));
         }
+        // What the store holds is what was verified when it came in, or it is not used.
+        let actual = Digest::of(&v);
+        if actual != *d {
+            return Err(ImageError::Digest {
+                what: format!("stored document {} (the store was changed)", p.display()),
+                expected: d.clone(),
+                actual,
+            });
+        }
         Ok(Some(v))
     }
 
@@ -93,8 +102,16 @@ impl Store {
         };
         let (manifest, m) = self.manifest_of(&digest, &shown)?;
         let root = self.root_path(&manifest);
-        if !root.is_dir() {
-            return Err(ImageError::NotFound(shown));
+        match fs::symlink_metadata(&root) {
+            Ok(m) if m.is_dir() => {}
+            // A symlink would put whatever it names (the host's `/`) under the app.
+            Ok(_) => {
+                return Err(ImageError::Invalid(format!(
+                    "image {shown}: {} is not a directory (a symlink?); the store was changed",
+                    root.display()
+                )))
+            }
+            Err(_) => return Err(ImageError::NotFound(shown)),
         }
         let cfg = descriptor_digest(m.config(), &format!("stored manifest {manifest}"))?;
         let cfg_path = self.blob_path(&cfg);
@@ -339,7 +356,7 @@ impl Store {
         for e in read_names(&self.dir.join("roots"))? {
             match Digest::parse(&format!("sha256:{e}")) {
                 Ok(d) if blob_set.contains(&d) => {
-                    if !self.root_path(&d).is_dir() {
+                    if !fs::symlink_metadata(self.root_path(&d)).is_ok_and(|m| m.is_dir()) {
                         problems.push(format!("roots/{e}: not a directory"));
                     }
                 }
