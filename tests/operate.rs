@@ -825,3 +825,57 @@ fn show_of_several_units_splits_per_unit() {
     // Fewer blocks than units (systemctl stopped early): the rest are unknown.
     assert_eq!(host::parse_show_blocks("", 1), [None]);
 }
+
+/// An edited tree is not installed (#22's red team): a host unit with an `ExecStartPre=` and
+/// `ExecStart="/bin/sh" "launch" "/root/.ssh"`, or a tree with a file `podc build` never
+/// writes (`authorized_keys`), is refused naming the file and line, and nothing is written
+/// under the root.
+#[test]
+fn an_edited_tree_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "web", WEB, &[]);
+    let unit = tree.join("podc-web.service");
+    let good = fs::read_to_string(&unit).unwrap();
+    let root = tmp.path().join("image");
+    let r = root.to_str().unwrap();
+    for (what, edit) in [
+        (
+            "ExecStartPre",
+            good.replace(
+                "Type=notify\n",
+                "Type=notify\nExecStartPre=/bin/sh -c 'id > /tmp/x'\n",
+            ),
+        ),
+        (
+            "ExecStart=",
+            good.replace(
+                "ExecStart=\"/usr/bin/podc\" \"launch\" \"/var/lib/podc/web\"",
+                "ExecStart=\"/bin/sh\" \"launch\" \"/root/.ssh\"",
+            ),
+        ),
+    ] {
+        assert_ne!(edit, good, "{what}: the edit did not apply");
+        fs::write(&unit, &edit).unwrap();
+        let o = podc(&["install", tree.to_str().unwrap(), "--root", r]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{what}: installed: {err}");
+        assert!(
+            err.contains("podc-web.service: line ") && err.contains(what),
+            "{err}"
+        );
+        assert!(!root.exists(), "{what}: something was written");
+    }
+    fs::write(&unit, &good).unwrap();
+    fs::write(tree.join("authorized_keys"), "ssh-ed25519 AAAA attacker").unwrap();
+    let o = podc(&["install", tree.to_str().unwrap(), "--root", r]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "installed: {err}");
+    assert!(
+        err.contains("authorized_keys: a file `podc build` does not write"),
+        "{err}"
+    );
+    assert!(!root.exists());
+    fs::remove_file(tree.join("authorized_keys")).unwrap();
+    let o = podc(&["install", tree.to_str().unwrap(), "--root", r]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}

@@ -16,6 +16,7 @@ mod logs;
 mod status;
 mod systemd;
 mod tree;
+mod units;
 mod usage;
 
 pub use install::*;
@@ -23,4 +24,5 @@ pub use logs::*;
 pub use status::*;
 pub use systemd::*;
 pub use tree::*;
+pub use units::check_tree;
 pub use usage::*;

@@ -30,6 +30,8 @@ pub enum OpError {
     NotRoot,
     #[error("systemd is not running as PID 1 here (no /run/systemd/system), so there is no systemd to install a pod into; `podc launch TREE` runs a tree directly")]
     NoSystemd,
+    #[error("{path}: {reason}; this is not a tree `podc build` wrote (edited after review?); refusing to install it")]
+    EditedTree { path: PathBuf, reason: String },
     #[error("{0:?} is not a pod name")]
     BadName(String),
     #[error("pod {pod} has no app {app:?}; its apps: {apps}")]

@@ -36,6 +36,7 @@ pub fn read_tree(tree: &Path) -> Result<Tree, OpError> {
     let text = fs::read_to_string(&path).map_err(io_err(&path))?;
     let install_dir = install_dir_of(&text).ok_or_else(|| OpError::NoExecStart(path.clone()))?;
     let socket = format!("podc-{}.socket", plan.pod);
+    super::units::check_tree(tree, &plan.pod, tree.join(&socket).is_file())?;
     let mut units = vec![service.clone()];
     let start_unit = if tree.join(&socket).is_file() {
         units.push(socket.clone());
