@@ -131,6 +131,22 @@ fn expand(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// A `use` declaration without its renames (`a::b as c` is an import of `a::b`).
+fn without_renames(decl: &str) -> String {
+    let mut out = String::new();
+    let mut rest = decl;
+    while let Some(i) = rest.find(" as ") {
+        out.push_str(&rest[..i]);
+        let after = rest[i + 4..].trim_start();
+        let end = after
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Every path a file names: its `use` declarations (expanded) and inline `crate::`/`super::`
 /// paths.
 fn paths(code: &str) -> Vec<String> {
@@ -151,7 +167,7 @@ fn paths(code: &str) -> Vec<String> {
                 None => break,
             }
         }
-        out.extend(expand(decl.split(';').next().unwrap()));
+        out.extend(expand(&without_renames(decl.split(';').next().unwrap())));
     }
     for start in ["crate::", "super::"] {
         let mut rest = code;
@@ -329,6 +345,11 @@ fn imports_follow_the_pipeline() {
 /// The rule test itself must see what it is meant to see.
 #[test]
 fn the_rule_reader_finds_imports() {
+    assert_eq!(without_renames("crate::limits as l"), "crate::limits");
+    assert_eq!(
+        without_renames("std::fmt::{self, Write as _}"),
+        "std::fmt::{self, Write}"
+    );
     let text = "use crate::a::{b, c::{d, e}};\n// use crate::z;\nfn f() { crate::x::y(); }\n#[cfg(test)]\nmod tests {\n    use crate::t;\n}\n";
     let p = paths(&code(text));
     assert!(p.contains(&"crate::a::b".to_string()), "{p:?}");
