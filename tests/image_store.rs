@@ -558,8 +558,12 @@ fn concurrent_imports_of_one_image_both_succeed() {
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
         assert!(
             a.status.success() && b.status.success(),
-            "round {round}: {}{}",
+            "round {round}: {:?} {:?}\n{}{}{}{}",
+            a.status,
+            b.status,
+            String::from_utf8_lossy(&a.stdout),
             String::from_utf8_lossy(&a.stderr),
+            String::from_utf8_lossy(&b.stdout),
             String::from_utf8_lossy(&b.stderr)
         );
         s.sound();
