@@ -7,6 +7,7 @@ use std::path::Path;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex};
 
+use super::files::check_stored;
 use crate::image::unpack::Compression;
 use crate::image::{media, Digest, ImageError, Source};
 
@@ -132,14 +133,7 @@ pub(super) fn read_config(p: &Path, d: &Digest) -> Result<ImageConfiguration, Im
     f.take(MAX_DOCUMENT + 1)
         .read_to_end(&mut v)
         .map_err(ImageError::io(format!("reading config {d}")))?;
-    let actual = Digest::of(&v);
-    if actual != *d {
-        return Err(ImageError::Digest {
-            what: format!("config {} (the store was changed)", p.display()),
-            expected: d.clone(),
-            actual,
-        });
-    }
+    check_stored(&v, d, &format!("config {}", p.display()))?;
     serde_json::from_slice(&v)
         .map_err(|e| ImageError::Invalid(format!("config {d} is not a valid image config: {e}")))
 }

@@ -87,3 +87,17 @@ pub(super) fn digests_in(dir: &Path) -> Result<Vec<Digest>, ImageError> {
     out.sort();
     Ok(out)
 }
+
+/// What the store holds is what was verified when it came in, or it is not used: `bytes`,
+/// read back from the store as `what`, must still hash to `d`.
+pub(super) fn check_stored(bytes: &[u8], d: &Digest, what: &str) -> Result<(), ImageError> {
+    let actual = Digest::of(bytes);
+    if actual == *d {
+        return Ok(());
+    }
+    Err(ImageError::Digest {
+        what: format!("{what} (the store was changed)"),
+        expected: d.clone(),
+        actual,
+    })
+}

@@ -52,15 +52,7 @@ impl Store {
                 p.display()
             )));
         }
-        // What the store holds is what was verified when it came in, or it is not used.
-        let actual = Digest::of(&v);
-        if actual != *d {
-            return Err(ImageError::Digest {
-                what: format!("stored document {} (the store was changed)", p.display()),
-                expected: d.clone(),
-                actual,
-            });
-        }
+        check_stored(&v, d, &format!("stored document {}", p.display()))?;
         Ok(Some(v))
     }
 
