@@ -55,6 +55,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
             })
             .collect(),
         systemd: true,
+        notify: false,
         machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
         listen_fds: None,
         images: Default::default(),
@@ -988,6 +989,148 @@ fn e2e_exit_status_for_each_way_an_app_ends() {
     }
 }
 
+/// The test's side of the readiness protocol: a notification socket, as systemd gives a
+/// `Type=notify` unit, and every message sent to it with when it came.
+struct Manager {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    messages: std::sync::Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Manager {
+    fn new() -> Manager {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let messages = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let seen = messages.clone();
+        // Reads until the socket's file is gone with the test; a descriptor sent with a
+        // message (BARRIER=1) is closed as the message is read, which is what releases it.
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let watched = path.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while watched.exists() {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    seen.lock().unwrap().push((Instant::now(), text));
+                }
+            }
+        });
+        Manager {
+            _dir: dir,
+            path,
+            messages,
+        }
+    }
+
+    /// When a message with exactly `line` among its lines came, if one did.
+    fn when(&self, line: &str) -> Option<Instant> {
+        let m = self.messages.lock().unwrap();
+        m.iter()
+            .find(|(_, text)| text.lines().any(|l| l == line))
+            .map(|(t, _)| *t)
+    }
+
+    fn all(&self) -> Vec<String> {
+        let m = self.messages.lock().unwrap();
+        m.iter().map(|(_, t)| t.clone()).collect()
+    }
+}
+
+/// Under a service manager that waits for readiness (`NOTIFY_SOCKET`, the host unit's
+/// `Type=notify`), the launcher reports the pod ready once its apps have started, and a job
+/// pod (every app ends at once) still ends as a job that did its work: it is reported ready
+/// before the launcher exits 0, and the launcher waits until the manager has read that. On
+/// systemd 252 the host unit of such a pod failed with Result=protocol: nothing ever said
+/// READY=1. A pod that fails at once ends with its app's status, one whose app is restarted
+/// after failing at once ends well, and SIGTERM (`systemctl stop`) still stops the pod in
+/// order.
+#[test]
+fn e2e_job_pods_under_a_service_manager() {
+    let Some(_turn) = e2e() else { return };
+    let cases: &[(&str, &str, i32)] = &[
+        (
+            "ok",
+            r#"[{name: a, exec: ["/bin/true"]}, {name: b, exec: ["/bin/true"]}]"#,
+            0,
+        ),
+        (
+            "fails",
+            r#"[{name: a, exec: ["/bin/true"]}, {name: b, exec: ["/bin/sh", "-c", "exit 3"]}]"#,
+            3,
+        ),
+        (
+            "later",
+            r#"[{name: a, exec: ["/bin/sh", "-c", "touch /out/started; sleep 5"], mounts: [{volume: out, path: /out}]}]"#,
+            0,
+        ),
+        (
+            // Restarted once after failing at once, then done.
+            "restart",
+            r#"[{name: a, restart: on-failure, exec: ["/bin/sh", "-c", "test -e /out/failed && exit 0; touch /out/failed; exit 4"], mounts: [{volume: out, path: /out}]}]"#,
+            0,
+        ),
+        (
+            "stopped",
+            r#"[{name: a, exec: ["/bin/sh", "-c", "touch /out/started; exec sleep 600"], mounts: [{volume: out, path: /out}]}]"#,
+            0,
+        ),
+    ];
+    for (case, apps, want) in cases {
+        let name = format!("e2e-job-{case}");
+        let apps = apps.replace("{name: ", "{image: \"@WORK@/images/i\", name: ");
+        let manifest = format!(
+            "podc: 1\nname: {name}\ntarget: {{cgroup: v1, systemd: 252}}\n\
+             volumes: [{{name: out, kind: host, source: \"@WORK@/out\"}}]\napps: {apps}\n"
+        );
+        let manager = Manager::new();
+        let mut pod = Pod::build(&name, &manifest, &["i"], |_| {});
+        pod.env.push(("NOTIFY_SOCKET".into(), manager.path.clone()));
+        pod.launch();
+        if *case == "stopped" {
+            pod.wait_for(&["started"]);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while manager.when("READY=1").is_none() {
+                assert!(Instant::now() < deadline, "never ready:\n{}", pod.log());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            pod.terminate();
+        }
+        let (code, _) = pod.wait();
+        let ended = Instant::now();
+        let said = manager.all();
+        eprintln!("{case}: exit {code}, the manager was told {said:?}");
+        assert_eq!(code, *want, "{case}\n{}", pod.log());
+        if *want == 0 {
+            let ready = manager.when("READY=1");
+            assert!(
+                ready.is_some_and(|t| t <= ended),
+                "{case}: not ready: {said:?}\n{}",
+                pod.log()
+            );
+        }
+        if matches!(*case, "later" | "stopped") {
+            // Ready meant the apps had started, and came while the pod ran: nothing to wait for.
+            let started = fs::metadata(pod.out("started"))
+                .unwrap()
+                .modified()
+                .unwrap();
+            let since = started.elapsed().unwrap();
+            let ready = manager.when("READY=1").unwrap();
+            assert!(
+                ready.elapsed() <= since,
+                "{case}: ready {:?} ago, before the app started {since:?} ago",
+                ready.elapsed()
+            );
+            assert!(manager.when("BARRIER=1").is_none(), "{case}: {said:?}");
+        }
+        pod.assert_nothing_left();
+    }
+}
+
 /// One tree keeps one machine id across launches (so one journal directory on the host): the
 /// id derived from the host's machine id, the tree's path and the pod's name.
 #[test]
@@ -1706,6 +1849,7 @@ fn launch_binds_published_ports_unless_handed_them() {
     let host = |listen_fds| Host {
         cgroups: BTreeMap::new(),
         systemd: true,
+        notify: false,
         machine_id: None,
         listen_fds,
         images: Default::default(),
@@ -2037,6 +2181,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
     let host = |env: &[&str]| Host {
         cgroups: BTreeMap::new(),
         systemd: true,
+        notify: false,
         machine_id: None,
         listen_fds: None,
         images: launch::Images {

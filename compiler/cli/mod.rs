@@ -126,7 +126,9 @@ fn launch(
     }
     let nspawn = launch::preflight(&launch, &host, true).map_err(fatal)?;
     let _ = stdout.flush();
-    Err(fatal(launch::execute(&launch, &nspawn)))
+    let status = launch::execute(&launch, &nspawn).map_err(fatal)?;
+    // Supervised (see launch::supervise): podc ends as nspawn ended.
+    std::process::exit(launch::exit_code(status))
 }
 
 /// The path flags that feed the tree, held to the rules the manifest's paths are held to:

@@ -142,11 +142,20 @@ impl std::fmt::Display for PodStatus {
     }
 }
 
-/// The pod's PID 1 (its systemd): the child of the host unit's main process, which is
-/// systemd-nspawn (`podc launch` execs it).
+/// The pod's PID 1 (its systemd): below the host unit's main process, which is `podc launch`
+/// (nspawn's parent) or systemd-nspawn itself (when podc execs it), the first process named
+/// `systemd`.
 pub(super) fn pod_leader(main_pid: u64) -> Option<u64> {
-    let children = fs::read_to_string(format!("/proc/{main_pid}/task/{main_pid}/children")).ok()?;
-    children.split_whitespace().next()?.parse().ok()
+    let mut pid = main_pid;
+    for _ in 0..3 {
+        let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        pid = children.split_whitespace().next()?.parse().ok()?;
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim_end() == "systemd" {
+            return Some(pid);
+        }
+    }
+    None
 }
 
 /// The state of each app's unit inside a running pod, asked of the pod's systemd through its

@@ -18,6 +18,9 @@ pub struct Host {
     /// Whether the host runs systemd as PID 1 (then nspawn registers with machined and uses the
     /// host's journal; otherwise it must not try).
     pub systemd: bool,
+    /// Whether a service manager waits for the pod to be ready (`NOTIFY_SOCKET`: the host
+    /// unit's `Type=notify`); then nspawn reports readiness through podc.
+    pub notify: bool,
     /// The host's own machine id (`/etc/machine-id`), from which each pod's is derived.
     pub machine_id: Option<String>,
     /// How many listening sockets the caller handed this process (`LISTEN_FDS`, when
@@ -92,6 +95,10 @@ impl Images {
             let parsed = crate::manifest::reference::Reference::parse(r).map_err(|e| fail(r, e))?;
             match opened.resolve(&parsed) {
                 Ok(image) => {
+                    // A root changed since it was unpacked is not the image its digest names.
+                    opened
+                        .check_root(&image.manifest, crate::image::store::Depth::Quick)
+                        .map_err(|e| fail(r, e.to_string()))?;
                     let defaults = Defaults::read(&image.config, &image.root);
                     images.found.insert(
                         r.clone(),
@@ -124,6 +131,7 @@ impl Host {
         Host {
             cgroups: parse_proc_cgroup(&text, Path::new("/sys/fs/cgroup")),
             systemd: Path::new("/run/systemd/system").is_dir(),
+            notify: super::supervise::manager_socket().is_some(),
             machine_id: fs::read_to_string("/etc/machine-id")
                 .ok()
                 .map(|t| t.trim_end().to_string())

@@ -4,8 +4,9 @@
 //! a list of [`Action`]s and the exact nspawn command line; it touches nothing, so `--dry-run`
 //! and the tests can show it. [`preflight`] checks what must exist on the host. [`execute`]
 //! performs the actions in a private mount namespace (so every mount vanishes with the pod)
-//! and then *execs* nspawn, which under the host wrapper unit becomes the main process that
-//! reports readiness. The exit status of the pod is nspawn's.
+//! and then *execs* nspawn; under a service manager that waits for readiness (the host
+//! wrapper unit) it stays nspawn's parent instead and passes its readiness on
+//! ([`supervise`]). The exit status of the pod is nspawn's.
 
 mod action;
 mod checks;
@@ -14,6 +15,7 @@ mod paths;
 mod perform;
 mod plan_read;
 mod prepare;
+mod supervise;
 #[cfg(test)]
 mod tests;
 mod users;
@@ -25,4 +27,5 @@ pub use paths::*;
 pub use perform::*;
 pub use plan_read::*;
 pub use prepare::*;
+pub use supervise::{exit_code, manager_socket, NOTIFY_ENV};
 pub use users::*;

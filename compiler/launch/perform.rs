@@ -6,39 +6,58 @@ use std::io;
 use std::os::unix::fs::{chown, symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
 use super::action::*;
 use super::host::*;
 use super::paths::*;
+use super::supervise;
 use super::users::*;
 use crate::manifest::Protocol;
 use crate::tree::plan::Listen;
 
-/// Performs the actions and execs nspawn. Returns only on failure.
-pub fn execute(launch: &Launch, nspawn: &Path) -> LaunchError {
-    match perform(&launch.actions) {
-        Ok(sockets) => {
-            let mut cmd = Command::new(nspawn);
-            cmd.arg0("systemd-nspawn").args(&launch.argv[1..]);
-            if !sockets.is_empty() {
-                if let Err(e) = hand_over(sockets) {
-                    return io_err("hand over sockets", Path::new("/"))(e);
-                }
-                // nspawn is exec'd: the pid stays ours.
-                cmd.env("LISTEN_FDS", launch.plan.listen.len().to_string())
-                    .env("LISTEN_PID", std::process::id().to_string())
-                    .env_remove("LISTEN_FDNAMES");
-            }
-            let err = cmd.exec();
-            LaunchError::Io {
-                what: "exec",
-                path: nspawn.to_path_buf(),
-                source: err,
-            }
-        }
-        Err(e) => e,
+/// Performs the actions and runs nspawn: execs it, or under a manager that waits for readiness
+/// (`NOTIFY_SOCKET`) stays its parent ([`super::supervise`]) and returns how it ended.
+pub fn execute(launch: &Launch, nspawn: &Path) -> Result<ExitStatus, LaunchError> {
+    let sockets = perform(&launch.actions)?;
+    let made = !sockets.is_empty();
+    if made {
+        hand_over(sockets).map_err(io_err("hand over sockets", Path::new("/")))?;
     }
+    let args = &launch.argv[1..];
+    let manager = supervise::manager_socket();
+    // Sockets for nspawn at descriptors 3, …: made above, or handed to podc by systemd.
+    let handed = made || handed_fds().is_some();
+    let mut cmd = match &manager {
+        Some(_) if handed => supervise::with_listen_pid(nspawn, args),
+        _ => {
+            let mut cmd = Command::new(nspawn);
+            cmd.arg0("systemd-nspawn").args(args);
+            cmd
+        }
+    };
+    if made {
+        cmd.env("LISTEN_FDS", launch.plan.listen.len().to_string())
+            .env_remove("LISTEN_FDNAMES");
+    }
+    let Some(manager) = manager else {
+        if made {
+            // nspawn is exec'd: the pid stays ours.
+            cmd.env("LISTEN_PID", std::process::id().to_string());
+        }
+        return Err(LaunchError::Io {
+            what: "exec",
+            path: nspawn.to_path_buf(),
+            source: cmd.exec(),
+        });
+    };
+    supervise::supervise(cmd, &manager, supervise::Cgroup::unified()).map_err(|source| {
+        LaunchError::Io {
+            what: "supervise",
+            path: nspawn.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Puts listening sockets at descriptors 3, 4, … (as `sd_listen_fds` expects) and keeps them

@@ -446,11 +446,12 @@ pub(super) fn nspawn_argv(
         "--console=pipe".into(),
     ];
     argv.push("--link-journal=no".into());
-    if host.systemd {
+    if host.systemd || host.notify {
         // Ready (for the host unit's Type=notify) once systemd in the pod has started every
         // app, not as soon as it is executed.
         argv.push("--notify-ready=yes".into());
-    } else {
+    }
+    if !host.systemd {
         // No machined and no host journal to register with.
         argv.push("--register=no".into());
     }

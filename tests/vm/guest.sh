@@ -329,6 +329,44 @@ check_nothing_left() {
     if wait_for 10 nothing_left "$1"; then ok "$2-nothing-left"; else bad "$2-nothing-left:$(leftovers "$1")"; fi
 }
 
+# Job pods: apps that end by themselves, at once or later. `systemctl start` returns and the
+# pod ends inactive with Result=success, or failed with the app's status.
+check_jobs() {
+    local rc
+    install_pod job-ok || return
+    timed start-job-ok systemctl start podc-job-ok
+    rc=$?
+    check job-ok-start-returned 0 "$rc"
+    if wait_for 60 state_is job-ok inactive; then ok "job-ok-inactive"; else bad "job-ok-inactive: $(systemctl is-active podc-job-ok)"; fi
+    check job-ok-result success "$(prop job-ok Result)"
+    check job-ok-status 0 "$(prop job-ok ExecMainStatus)"
+    check job-ok-app-ran 1 "$(podc logs job-ok first 2>&1 | grep -cx '.*first done')"
+    check_nothing_left job-ok job-ok
+
+    install_pod job-fail || return
+    timed start-job-fail systemctl start podc-job-fail
+    rc=$?
+    # 0 if the pod's systemd finished starting before the app failed (it then said READY=1),
+    # else the failure: either way `systemctl start` returned, and the pod ends failed.
+    value job-fail-start-status "$rc"
+    if wait_for 60 state_is job-fail failed; then ok "job-fail-failed"; else bad "job-fail-failed: $(systemctl is-active podc-job-fail)"; fi
+    check job-fail-result exit-code "$(prop job-fail Result)"
+    check job-fail-status 5 "$(prop job-fail ExecMainStatus)"
+    check_nothing_left job-fail job-fail
+    systemctl reset-failed podc-job-fail
+
+    install_pod job-later || return
+    timed start-job-later systemctl start podc-job-later
+    rc=$?
+    check job-later-start-returned 0 "$rc"
+    # Active unless the pod's systemd took the app's 5 s to finish starting (TCG is slow).
+    value job-later-state-after-start "$(systemctl is-active podc-job-later)"
+    if wait_for 60 state_is job-later inactive; then ok "job-later-inactive"; else bad "job-later-inactive: $(systemctl is-active podc-job-later)"; fi
+    check job-later-result success "$(prop job-later Result)"
+    check job-later-app-done 1 "$(podc logs job-later slow 2>&1 | grep -cx '.*slow done')"
+    check_nothing_left job-later job-later
+}
+
 journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
 
 # A digest-pinned image pulled from a registry on the guest's own loopback (run.sh brings its
@@ -480,6 +518,9 @@ phase1() {
     check oom-pod-status-after-stop 137 "$(prop oom ExecMainStatus)"
     check_nothing_left oom oom-pod
     systemctl reset-failed podc-oom
+
+    # --- jobs: pods whose apps end by themselves.
+    check_jobs
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network
