@@ -868,3 +868,90 @@ fn platforms_and_media_types_are_checked() {
     );
     s.sound();
 }
+
+/// A root changed on disk after podc unpacked it (item 2 of issue 22: a replaced binary, a
+/// changed mode or owner, a file added or removed) is refused by `podc launch` (its quick check
+/// reads inode metadata only, and a file rewritten with its old size and mtime still has a new
+/// change time) and by `podc image ls --verify` (which hashes every file), each naming the
+/// image and the path. Before the seal, every one of these ran under the image's digest.
+#[test]
+fn a_root_changed_on_disk_is_refused_by_launch_and_verify() {
+    if !images::image_tools() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let rewrite = |root: &Path| {
+        // Same size, same mtime, other bytes: only the change time and content tell.
+        let p = root.join("etc/hostname");
+        let before = std::fs::metadata(&p).unwrap();
+        std::fs::write(&p, "evilbox\n").unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(before.modified().unwrap()).unwrap();
+    };
+    type Change<'a> = &'a dyn Fn(&Path);
+    let cases: &[(&str, &str, Change)] = &[
+        ("rewritten", "/etc/hostname", &rewrite),
+        ("mode", "/bin/busybox", &|root: &Path| {
+            std::fs::set_permissions(root.join("bin/busybox"), PermissionsExt::from_mode(0o4755))
+                .unwrap()
+        }),
+        ("owner", "/etc", &|root: &Path| {
+            std::os::unix::fs::chown(root.join("etc"), Some(1000), None).unwrap()
+        }),
+        ("added", "/bin/evil", &|root: &Path| {
+            std::fs::write(root.join("bin/evil"), "#!/bin/sh\n").unwrap()
+        }),
+        ("removed", "/bin/true", &|root: &Path| {
+            std::fs::remove_file(root.join("bin/true")).unwrap()
+        }),
+    ];
+    for (case, path, change) in cases {
+        let s = Scratch::new();
+        s.ok(&["import", s.layout().to_str().unwrap(), "--name", NAME]);
+        let manifest =
+            format!("podc: 1\nname: sealed\napps:\n  - {{name: a, image: \"{NAME}\"}}\n");
+        std::fs::write(s.path("pod.yaml"), manifest).unwrap();
+        let o = s
+            .podc()
+            .current_dir(s.path(""))
+            .args(["build", "pod.yaml", "-o", "b"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let launch = || {
+            s.podc()
+                .args(["launch", "--dry-run"])
+                .arg(s.path("b/sealed"))
+                .output()
+                .unwrap()
+        };
+        let o = launch();
+        assert!(
+            o.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        s.sound();
+
+        change(&s.store().resolve(&reference(NAME)).unwrap().root);
+        let o = launch();
+        let err = String::from_utf8_lossy(&o.stderr);
+        eprintln!("{case}: launch: {}", err.trim());
+        assert_eq!(o.status.code(), Some(2), "{case}: {err}");
+        assert!(
+            err.contains(&format!("image {NAME}: its root"))
+                && err.contains("changed after podc unpacked it")
+                && err.contains(&format!("{path}: ")),
+            "{case}: {err}"
+        );
+        let o = s.image(&["ls", "--verify"]);
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        eprintln!("{case}: verify: {}", out.trim());
+        assert!(!o.status.success(), "{case}: {out}");
+        assert!(out.contains(&format!("{path}: ")), "{case}: {out}");
+    }
+}

@@ -13,6 +13,7 @@ use rustix::fs::RenameFlags;
 use super::documents::*;
 use super::files::*;
 use super::layout::*;
+use super::seal::seal;
 use crate::image::unpack::{self, Compression};
 use crate::image::{media, Digest, ImageError, Reference, Source};
 
@@ -44,10 +45,11 @@ pub(super) fn unpack_layers(
     layers: &[(PathBuf, Compression, Digest)],
     what: &str,
 ) -> Result<PathBuf, ImageError> {
-    let staging = work.path.join("root");
+    let staging = work.path.join("root/rootfs");
     fs::DirBuilder::new()
-        .mode(0o755)
-        .create(&staging)
+        .mode(0o700)
+        .create(work.path.join("root"))
+        .and_then(|()| fs::DirBuilder::new().mode(0o755).create(&staging))
         .map_err(ImageError::io(format!("making {}", staging.display())))?;
     let cap = max_image_bytes()?;
     let mut left = cap;
@@ -222,6 +224,7 @@ impl Store {
         if !exists(&root) {
             progress("unpacking");
             let staging = unpack_layers(&work, &layers, &what)?;
+            seal(&staging, &work.path.join("root/seal"))?;
             self.publish_root(&work, &staging, &digest)?;
         }
         if let Some(n) = name {
@@ -357,15 +360,15 @@ impl Store {
         Ok(layers)
     }
 
-    /// Makes the unpacked root `staging` (in `work`) the store's root of `digest`, durably;
-    /// a concurrent ingest that made it first wins.
+    /// Makes the unpacked root `staging` (in `work`, with its seal) the store's root of
+    /// `digest`, durably; a concurrent ingest that made it first wins.
     pub(super) fn publish_root(
         &self,
         work: &Work,
         staging: &Path,
         digest: &Digest,
     ) -> Result<(), ImageError> {
-        let root = self.root_path(digest);
+        let root = self.image_dir(digest);
         let dir = File::open(staging)
             .map_err(ImageError::io(format!("opening {}", staging.display())))?;
         rustix::fs::syncfs(&dir)

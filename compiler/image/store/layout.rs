@@ -124,9 +124,20 @@ impl Store {
         self.dir.join("blobs/sha256").join(d.hex())
     }
 
+    /// Where the image of manifest `d` is unpacked (whether or not it is there): its root
+    /// (`rootfs/`) and that root's seal, made in `tmp/` and renamed here together.
+    pub(super) fn image_dir(&self, d: &Digest) -> PathBuf {
+        self.dir.join("roots").join(d.hex())
+    }
+
     /// Where the root of manifest `d` is (whether or not it is there).
     pub fn root_path(&self, d: &Digest) -> PathBuf {
-        self.dir.join("roots").join(d.hex())
+        self.image_dir(d).join("rootfs")
+    }
+
+    /// What the root of manifest `d` held when it was unpacked (see `seal.rs`).
+    pub(super) fn seal_path(&self, d: &Digest) -> PathBuf {
+        self.image_dir(d).join("seal")
     }
 
     pub(super) fn ref_path(&self, r: &Reference) -> PathBuf {

@@ -2,8 +2,9 @@
 //!
 //! Layout (ARCHITECTURE.md, "The image store"), every directory 0700 and root's:
 //! - `blobs/sha256/<hex>`: verified blobs (indexes, manifests, configs, layers), read-only.
-//! - `roots/<manifest hex>/`: one unpacked root per image manifest, made once in `tmp/` and
-//!   renamed here whole; never written after it is visible.
+//! - `roots/<manifest hex>/`: one unpacked root per image manifest (`rootfs/`) and its `seal`
+//!   (what it held when it was unpacked, `seal.rs`: a root changed afterwards is refused rather
+//!   than run), made once in `tmp/` and renamed here whole; never written after it is visible.
 //! - `refs/<percent-encoded name>`: `registry/repo:tag` → `sha256:<manifest hex>\n`, written
 //!   last (temporary file and rename), only once the root it names is complete.
 //! - `tmp/`: work in progress; each entry is held with `flock` by the process making it, and
@@ -19,9 +20,11 @@ mod files;
 mod ingest;
 mod layout;
 mod query;
+mod seal;
 #[cfg(test)]
 mod tests;
 
 pub use documents::{host_arch, layer_compression, pick_platform, MAX_DOCUMENT};
 pub use layout::{default_dir, ref_file_name, ref_of_file_name, Collected, Image, Listed, Store};
 pub use query::names_by_digest;
+pub use seal::Depth;

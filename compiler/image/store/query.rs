@@ -10,6 +10,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use super::documents::*;
 use super::files::*;
 use super::layout::*;
+use super::seal::Depth;
 use crate::image::{Digest, ImageError, Reference};
 
 /// Groups names by manifest digest (for messages that list every name of an image).
@@ -94,16 +95,18 @@ impl Store {
         };
         let (manifest, m) = self.manifest_of(&digest, &shown)?;
         let root = self.root_path(&manifest);
-        match fs::symlink_metadata(&root) {
-            Ok(m) if m.is_dir() => {}
-            // A symlink would put whatever it names (the host's `/`) under the app.
-            Ok(_) => {
-                return Err(ImageError::Invalid(format!(
-                    "image {shown}: {} is not a directory (a symlink?); the store was changed",
-                    root.display()
-                )))
+        for dir in [self.image_dir(&manifest), root.clone()] {
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                // A symlink would put whatever it names (the host's `/`) under the app.
+                Ok(_) => {
+                    return Err(ImageError::Invalid(format!(
+                        "image {shown}: {} is not a directory (a symlink?); the store was changed",
+                        dir.display()
+                    )))
+                }
+                Err(_) => return Err(ImageError::NotFound(shown)),
             }
-            Err(_) => return Err(ImageError::NotFound(shown)),
         }
         let cfg = descriptor_digest(m.config(), &format!("stored manifest {manifest}"))?;
         let cfg_path = self.blob_path(&cfg);
@@ -288,14 +291,15 @@ impl Store {
             }
             let work = self.work()?;
             let to = work.path.join("root");
-            fs::rename(self.root_path(&d), &to).map_err(ImageError::io(format!(
+            fs::rename(self.image_dir(&d), &to).map_err(ImageError::io(format!(
                 "moving {} out",
-                self.root_path(&d).display()
+                self.image_dir(&d).display()
             )))?;
             sync_dir(&self.dir.join("roots"))?;
             remove_any(&to).map_err(ImageError::io(format!("removing {}", to.display())))?;
             done.roots.push(d);
         }
+
         for d in self.blob_digests()? {
             if blobs.contains(&d) {
                 continue;
@@ -309,8 +313,8 @@ impl Store {
     }
 
     /// Checks the store: every blob re-hashed, every ref naming a complete image (manifest,
-    /// config, layers and root), every root a stored manifest's, nothing else in `blobs/`,
-    /// `roots/` and `refs/`.
+    /// config, layers and root), every root a stored manifest's and as its seal says (every
+    /// file hashed), nothing else in `blobs/`, `roots/`, `seals/` and `refs/`.
     /// Returns the problems found, one sentence each (empty: the store is sound).
     pub fn verify(&self) -> Result<Vec<String>, ImageError> {
         let mut problems = Vec::new();
@@ -348,8 +352,12 @@ impl Store {
         for e in read_names(&self.dir.join("roots"))? {
             match Digest::parse(&format!("sha256:{e}")) {
                 Ok(d) if blob_set.contains(&d) => {
-                    if !fs::symlink_metadata(self.root_path(&d)).is_ok_and(|m| m.is_dir()) {
-                        problems.push(format!("roots/{e}: not a directory"));
+                    if !is_real_dir(&self.image_dir(&d)) || !is_real_dir(&self.root_path(&d)) {
+                        problems.push(format!(
+                            "roots/{e}: not a directory with a rootfs/ directory"
+                        ));
+                    } else if let Err(err) = self.check_root(&d, Depth::Full) {
+                        problems.push(format!("roots/{e}: {err}"));
                     }
                 }
                 Ok(_) => problems.push(format!("roots/{e}: its manifest is not in blobs/")),
@@ -371,7 +379,7 @@ impl Store {
             };
             match self.manifest_of(&d, &r.to_string()) {
                 Ok((m, manifest)) => {
-                    if !self.root_path(&m).is_dir() {
+                    if !is_real_dir(&self.root_path(&m)) {
                         problems.push(format!("refs/{e}: the root of {m} is missing"));
                     }
                     let mut needed = vec![manifest.config().clone()];
@@ -389,4 +397,9 @@ impl Store {
         }
         Ok(problems)
     }
+}
+
+/// A directory, not a link to one.
+fn is_real_dir(p: &std::path::Path) -> bool {
+    fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
 }
