@@ -71,6 +71,14 @@ fn tmp_entries(store: &Path) -> usize {
     std::fs::read_dir(store.join("tmp")).unwrap().count()
 }
 
+/// The names in `blobs/sha256` of the store at `store`.
+fn blob_names(store: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(store.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
 /// The root of an OCI layout import: busybox, its applets, the config's cmd, a gzip layer.
 #[test]
 fn an_oci_layout_imports_with_its_root_and_config() {
@@ -379,7 +387,8 @@ fn a_layout_directory_is_read_only_beneath_itself() {
 }
 
 /// An image that unpacks to more than the cap (`PODC_MAX_IMAGE_BYTES`, all layers together)
-/// is refused saying so, and leaves no root, no name and nothing in `tmp/` (#22).
+/// is refused saying so, and leaves no root, no name, nothing in `tmp/` and no blob: the
+/// blobs it added are taken back, those that were there before stay (#22).
 #[test]
 fn an_image_over_the_unpack_cap_is_refused_and_leaves_nothing() {
     if !images::image_tools() {
@@ -409,6 +418,11 @@ fn an_image_over_the_unpack_cap_is_refused_and_leaves_nothing() {
         0
     );
     assert_eq!(tmp_entries(&s.store_dir()), 0);
+    assert_eq!(
+        blob_names(&s.store_dir()).len(),
+        0,
+        "the failed import left blobs"
+    );
     s.sound();
     // The same image within a cap that holds it imports.
     let o = s
@@ -418,6 +432,113 @@ fn an_image_over_the_unpack_cap_is_refused_and_leaves_nothing() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // One more layer over the cap: its blob, config and manifest go again, the layers the
+    // imported image has (the same blobs) stay.
+    let before = blob_names(&s.store_dir());
+    images::raw_layer(&l, "t", &images::layer_tar(&[("zeros-3", Some(&zeros))]));
+    let o = s
+        .podc()
+        .env("PODC_MAX_IMAGE_BYTES", (8u64 << 20).to_string())
+        .args([
+            "image",
+            "import",
+            l.to_str().unwrap(),
+            "--name",
+            "x.test/other:1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(blob_names(&s.store_dir()), before);
+    assert_eq!(s.store().refs().unwrap().len(), 1);
+    s.sound();
+}
+
+/// Imports run side by side under the store's shared lock, and one may use a blob another
+/// added: a failed import takes its blobs back only once no other import runs (it waits for
+/// the exclusive lock), and then removes only those nothing uses: all of them when it ran
+/// alone, none when an import beside it stored the same image meanwhile (#22).
+#[test]
+fn a_failed_import_takes_back_its_blobs_once_no_other_import_runs() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let zeros = vec![0u8; 3 << 20];
+    images::raw_layer(&l, "t", &images::layer_tar(&[("zeros-1", Some(&zeros))]));
+    images::raw_layer(&l, "t", &images::layer_tar(&[("zeros-2", Some(&zeros))]));
+    let (manifest, _) = images::layout_manifest(&l, "t");
+    let manifest_blob = s
+        .store_dir()
+        .join("blobs/sha256")
+        .join(manifest.trim_start_matches("sha256:"));
+    for beside in [false, true] {
+        let _ = std::fs::remove_dir_all(s.store_dir());
+        s.store();
+        // Another import, as far as the lock goes.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(s.store_dir().join("lock"))
+            .unwrap();
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockShared).unwrap();
+        let mut child = s
+            .podc()
+            .env("PODC_MAX_IMAGE_BYTES", (4u64 << 20).to_string())
+            .args([
+                "image",
+                "import",
+                l.to_str().unwrap(),
+                "--name",
+                "x.test/capped:1",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Failed: its manifest is stored (the last blob it fetches), its work directory gone.
+        let start = Instant::now();
+        while !(manifest_blob.exists() && tmp_entries(&s.store_dir()) == 0) {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "it never failed"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the import ended early"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the failed import did not wait for the other import"
+        );
+        assert!(manifest_blob.exists());
+        if beside {
+            // An import of the same image within a cap that holds it, meanwhile: it finds
+            // the failed import's blobs in the store and names them.
+            s.ok(&["import", l.to_str().unwrap(), "--name", NAME]);
+        }
+        drop(lock);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("PODC_MAX_IMAGE_BYTES"), "{err}");
+        if beside {
+            assert!(manifest_blob.exists());
+            s.store().resolve(&reference(NAME)).unwrap();
+        } else {
+            assert_eq!(
+                blob_names(&s.store_dir()).len(),
+                0,
+                "the failed import left blobs"
+            );
+        }
+        s.sound();
+    }
 }
 
 /// A store changed on disk is not used: an edited config blob, or a root replaced by a symlink

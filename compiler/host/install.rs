@@ -1,13 +1,13 @@
 //! `podc install` (copy beside, carry the pod's own files across, swap) and `podc uninstall`.
 
 use std::fs;
-use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::marker::{check_ancestors, check_ours, create_marker, present};
 use super::systemd::*;
 use super::tree::*;
-use crate::tree::layout::{GENERATED, POD_OWNED};
+use crate::tree::layout::{INSTALL_MARKER, POD_OWNED};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstallOptions {
@@ -32,6 +32,10 @@ pub struct Installed {
 /// `renameat2(RENAME_EXCHANGE)`, writes the host unit(s) atomically, reloads systemd, and with
 /// `--now` enables and starts the pod. A running pod is replaced only with `--restart`.
 ///
+/// An existing install directory is replaced only if it is the one podc made for this pod
+/// ([`INSTALL_MARKER`], see `marker.rs`); the new tree gets its own marker, made with `O_EXCL`
+/// in the staging copy before the swap. Every check precedes every change.
+///
 /// A crash leaves the complete old tree or the complete new one at the install directory (and
 /// at worst a `.podc-install-*` directory beside it); the pod is stopped only once the new tree
 /// is fully copied, so a restart is as short as a rename and a unit reload.
@@ -44,23 +48,11 @@ pub fn install(
     let t = read_tree(tree)?;
     let dest = root.path(&t.install_dir);
     let parent = dest.parent().expect("an absolute normal path has a parent");
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(parent)
-        .map_err(io_err(parent))?;
-    let exists = match fs::symlink_metadata(&dest) {
-        Ok(m) if m.is_dir() => {
-            let plan = fs::read_to_string(dest.join("mounts.toml")).unwrap_or_default();
-            if !plan.starts_with(GENERATED) {
-                return Err(OpError::Foreign(dest));
-            }
-            true
-        }
-        Ok(_) => return Err(OpError::Foreign(dest)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => return Err(io_err(&dest)(e)),
-    };
+    check_ancestors(&dest)?;
+    let exists = present(&dest)?;
+    if exists {
+        check_ours(&dest, &t.pod)?;
+    }
     // Which of the pod's units are running now: these are stopped for the swap and started
     // again after it.
     let active: Vec<String> = t
@@ -72,6 +64,13 @@ pub fn install(
     if active.contains(&t.service()) && !opts.restart {
         return Err(OpError::Running(t.pod));
     }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(parent)
+        .map_err(io_err(parent))?;
+    // Again, now that the parents exist: one made meanwhile by someone else is not ours.
+    check_ancestors(&dest)?;
 
     let staging = tempfile::Builder::new()
         .prefix(".podc-install-")
@@ -80,6 +79,7 @@ pub fn install(
     fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
         .map_err(io_err(staging.path()))?;
     copy_tree(tree, staging.path(), Path::new(""))?;
+    create_marker(staging.path(), &t.pod)?;
     let file = fs::File::open(staging.path()).map_err(io_err(staging.path()))?;
     rustix::fs::syncfs(&file).map_err(|e| io_err(parent)(e.into()))?;
 
@@ -153,7 +153,8 @@ pub fn install(
 
 /// Copies the tree `from` into the existing directory `to`: directories, regular files with
 /// their modes, and symbolic links as links. What the launcher left in a tree that was run in
-/// place ([`POD_OWNED`], `volumes/`) is not the build's and is not copied.
+/// place ([`POD_OWNED`], `volumes/`) is not the build's and is not copied, nor is the marker
+/// of an installed tree ([`INSTALL_MARKER`]: each install makes its own).
 pub(super) fn copy_tree(from: &Path, to: &Path, rel: &Path) -> Result<(), OpError> {
     let dir = from.join(rel);
     let mut entries: Vec<_> = fs::read_dir(&dir)
@@ -164,7 +165,10 @@ pub(super) fn copy_tree(from: &Path, to: &Path, rel: &Path) -> Result<(), OpErro
     for e in entries {
         let rel = rel.join(e.file_name());
         let rel_str = rel.to_string_lossy();
-        if POD_OWNED.contains(&rel_str.as_ref()) || rel_str == "volumes" {
+        if POD_OWNED.contains(&rel_str.as_ref())
+            || rel_str == "volumes"
+            || rel_str == INSTALL_MARKER
+        {
             continue;
         }
         let src = from.join(&rel);
@@ -202,7 +206,9 @@ pub(super) fn write_atomic(to: &Path, bytes: &[u8]) -> Result<(), OpError> {
 }
 
 /// Stops and disables a pod, removes its units and (unless `keep_data`) its install
-/// directory, and reloads systemd. Returns what was removed.
+/// directory, and reloads systemd. Returns what was removed. The install directory is removed
+/// only if it is the one podc made for this pod (the unit that names it may have been edited
+/// or planted), and that is checked before anything is stopped or removed.
 pub fn uninstall(
     pod: &str,
     root: &Root,
@@ -210,6 +216,11 @@ pub fn uninstall(
     keep_data: bool,
 ) -> Result<Vec<PathBuf>, OpError> {
     let p = find_installed(pod, root)?;
+    let remove_dir = !keep_data && present(&p.dir)?;
+    if remove_dir {
+        check_ancestors(&p.dir)?;
+        check_ours(&p.dir, pod)?;
+    }
     let unit_dir = root.path(UNIT_DIR);
     let units: Vec<String> = [".socket", ".service"]
         .iter()
@@ -228,11 +239,7 @@ pub fn uninstall(
     sd.systemctl(&["daemon-reload"])?;
     // A failed pod stays listed as failed until reset; it is gone now.
     let _ = sd.systemctl(&["reset-failed", &format!("podc-{pod}.service")]);
-    if !keep_data && p.dir.exists() {
-        let plan = fs::read_to_string(p.dir.join("mounts.toml")).unwrap_or_default();
-        if !plan.starts_with(GENERATED) {
-            return Err(OpError::Foreign(p.dir));
-        }
+    if remove_dir {
         fs::remove_dir_all(&p.dir).map_err(io_err(&p.dir))?;
         removed.push(p.dir);
     }

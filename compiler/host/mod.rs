@@ -13,6 +13,7 @@
 
 mod install;
 mod logs;
+mod marker;
 mod status;
 mod systemd;
 mod tree;

@@ -16,8 +16,19 @@ pub enum OpError {
     Tree(#[from] crate::launch::LaunchError),
     #[error("{0}: no ExecStart=<podc> launch <dir> line; this is not a host unit podc wrote")]
     NoExecStart(PathBuf),
-    #[error("{0}: exists and is not an installed podc tree (no podc mounts.toml in it); refusing to replace it")]
-    Foreign(PathBuf),
+    #[error("{path}: {reason}: not an install directory podc made for this pod; refusing to replace or remove it{hint}")]
+    Foreign {
+        path: PathBuf,
+        reason: String,
+        /// What the operator can do, where there is something (begins with a space).
+        hint: String,
+    },
+    #[error("{path}: {reason}: another user could change what is below it; refusing to install to or remove {install_dir} (podc installs only below directories root owns that no one else can write, or sticky ones)")]
+    UnsafeDir {
+        path: PathBuf,
+        install_dir: PathBuf,
+        reason: String,
+    },
     #[error(
         "pod {0} is running; stop it first, or give --restart to restart it with the new tree"
     )]

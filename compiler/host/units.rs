@@ -11,7 +11,7 @@ use std::path::Path;
 use super::systemd::{io_err, OpError};
 use crate::systemd::escape::{decode_words, is_normal_abs_path};
 use crate::systemd::resources::LIMITS;
-use crate::tree::layout::{PLAN, POD_OWNED, ROOTFS, STATE, VOLUMES};
+use crate::tree::layout::{INSTALL_MARKER, PLAN, POD_OWNED, ROOTFS, STATE, VOLUMES};
 
 /// Checks the host service unit (and socket unit, if `socket`) of pod `pod` in `tree`, and
 /// the names at the tree's top level.
@@ -28,9 +28,10 @@ pub fn check_tree(tree: &Path, pod: &str, socket: bool) -> Result<(), OpError> {
             service.as_str(),
             socket_unit.as_str(),
         ];
-        // What a pod writes into its own installed tree may be there too.
-        let pod_owned =
-            [STATE, VOLUMES].contains(&name.as_ref()) || POD_OWNED.iter().any(|p| *p == name);
+        // What a pod writes into its own installed tree may be there too, and the marker of
+        // an installed tree (install makes its own; it is never copied).
+        let pod_owned = [STATE, VOLUMES, INSTALL_MARKER].contains(&name.as_ref())
+            || POD_OWNED.iter().any(|p| *p == name);
         if !known.contains(&name.as_ref()) && !pod_owned {
             return Err(OpError::EditedTree {
                 path: tree.join(name.as_ref()),

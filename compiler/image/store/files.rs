@@ -1,6 +1,7 @@
 //! The file work of the store: work directories in `tmp/` held with `flock`, fsyncs, and
 //! reading digest-named entries.
 
+use std::cell::RefCell;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::DirBuilderExt;
@@ -13,6 +14,9 @@ use crate::image::{Digest, ImageError};
 pub(super) struct Work {
     pub(super) path: PathBuf,
     pub(super) _lock: File,
+    /// The blobs this work renamed into `blobs/` (they were not there when it looked): what a
+    /// failed ingest takes back.
+    pub(super) added: RefCell<Vec<Digest>>,
 }
 
 impl Drop for Work {

@@ -164,6 +164,7 @@ impl Store {
         out.sync_all().map_err(io)?;
         drop(out);
         fs::rename(&tmp, &dest).map_err(io)?;
+        work.added.borrow_mut().push(digest.clone());
         Ok(dest)
     }
 
@@ -188,7 +189,9 @@ impl Store {
             .map_err(io)?;
         f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
-        fs::rename(&tmp, &dest).map_err(io)
+        fs::rename(&tmp, &dest).map_err(io)?;
+        work.added.borrow_mut().push(digest.clone());
+        Ok(())
     }
 
     /// Fetches `reference` from `source` into the store: every blob verified, the root
@@ -206,6 +209,9 @@ impl Store {
     /// [`Store::ingest`], telling `progress` what it is doing (for a progress line): the
     /// manifest resolved (through an index to this host's platform), its config and layers
     /// fetched and verified, the root unpacked and published, the name recorded.
+    ///
+    /// An ingest that fails takes back the blobs it added (`take_back`): the store
+    /// holds what it held before, not a failed image's layers until the next `gc`.
     pub fn ingest_with(
         &self,
         source: &mut dyn Source,
@@ -213,22 +219,76 @@ impl Store {
         name: Option<&Reference>,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Digest, ImageError> {
-        let _lock = self.lock(false)?;
+        let lock = self.lock(false)?;
         self.clean_tmp();
         let work = self.work()?;
+        let done = self.ingest_in(source, &work, reference, name, progress);
+        if done.is_err() {
+            let added = work.added.take();
+            drop(work);
+            drop(lock);
+            self.take_back(&added);
+        }
+        done
+    }
+
+    /// Removes the blobs `added` by a failed ingest (which holds the store's lock no more)
+    /// that nothing in the store uses. Other ingests run beside one under the shared lock, and
+    /// one may have found a blob this one added and be about to name it, so this waits for
+    /// the exclusive lock (no ingest running) and then keeps every blob that a name, or an
+    /// image whose root is in `roots/`, uses. A failure here leaves the blobs to `gc`.
+    fn take_back(&self, added: &[Digest]) {
+        if added.is_empty() {
+            return;
+        }
+        let Ok(_lock) = self.lock(true) else { return };
+        let Ok((_, mut keep)) = self.kept(&[]) else {
+            return;
+        };
+        let Ok(roots) = self.root_digests() else {
+            return;
+        };
+        for r in roots {
+            if let Ok((m, manifest)) = self.manifest_of(&r, "") {
+                keep.insert(m);
+                keep.extend(descriptor_digest(manifest.config(), "").ok());
+                keep.extend(
+                    manifest
+                        .layers()
+                        .iter()
+                        .filter_map(|l| descriptor_digest(l, "").ok()),
+                );
+            }
+            keep.insert(r);
+        }
+        for d in added.iter().filter(|d| !keep.contains(d)) {
+            let _ = remove_any(&self.blob_path(d));
+        }
+        let _ = sync_dir(&self.dir.join("blobs/sha256"));
+    }
+
+    /// The four steps of [`Store::ingest_with`] in the work directory `work`.
+    fn ingest_in(
+        &self,
+        source: &mut dyn Source,
+        work: &Work,
+        reference: &str,
+        name: Option<&Reference>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Digest, ImageError> {
         let from = source.describe();
-        let (digest, bytes) = self.resolve_manifest(source, &work, reference, name, &from)?;
+        let (digest, bytes) = self.resolve_manifest(source, work, reference, name, &from)?;
         let what = format!("image {digest} from {from}");
-        let layers = self.fetch_image(source, &work, &digest, &bytes, &from, progress)?;
+        let layers = self.fetch_image(source, work, &digest, &bytes, &from, progress)?;
         let root = self.root_path(&digest);
         if !exists(&root) {
             progress("unpacking");
-            let staging = unpack_layers(&work, &layers, &what)?;
+            let staging = unpack_layers(work, &layers, &what)?;
             seal(&staging, &work.path.join("root/seal"))?;
-            self.publish_root(&work, &staging, &digest)?;
+            self.publish_root(work, &staging, &digest)?;
         }
         if let Some(n) = name {
-            self.write_ref(&work, n, &digest)?;
+            self.write_ref(work, n, &digest)?;
         }
         Ok(digest)
     }

@@ -188,7 +188,11 @@ impl Store {
             // A cleaner may have locked and removed it between the mkdir and the flock.
             let mine = f.metadata().map_err(io)?.ino();
             if fs::symlink_metadata(&path).is_ok_and(|m| m.ino() == mine) {
-                return Ok(Work { path, _lock: f });
+                return Ok(Work {
+                    path,
+                    _lock: f,
+                    added: Default::default(),
+                });
             }
         }
     }
