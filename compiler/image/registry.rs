@@ -6,11 +6,17 @@
 //!   (`--plain-http`); a plain-HTTP request to anything else is refused by [`Registry::new`]
 //!   before any connection exists, and every URL (redirects, token realms) is checked again
 //!   by [`Registry::check_url`] before it is requested.
-//! - **Authorization.** Anonymous first; on `401` with a `Bearer` challenge a token is
-//!   fetched from the challenge's realm (`service`, `scope=repository:<name>:pull`), with the
-//!   optional credentials as HTTP basic auth, and the request is repeated with it; a `Basic`
-//!   challenge is answered with the credentials. The registry's `Authorization` header goes only
-//!   to the registry's own scheme and authority: a redirect to another host (blob storage)
+//! - **Authorization.** Anonymous first; on `401` from the registry itself, a `Bearer`
+//!   challenge is answered with a token from the challenge's realm (`service`,
+//!   `scope=repository:<name>:pull`) and a `Basic` one with the credentials, and the request
+//!   is repeated. The credentials ([`auth`](super::auth): `PODC_REGISTRY_CREDS` or the auth
+//!   file's entry for this registry) go only to the registry's own origin (scheme, host and
+//!   port) and to a token realm at that same origin; a realm anywhere else (another host, or
+//!   another port of the same host: another service) is asked for a token anonymously, so a
+//!   registry cannot hand them to a third party. Docker Hub is the one exception, fixed here
+//!   and never taken from a challenge: its token service `https://auth.docker.io`. Docker
+//!   sends credentials to any realm; podc does not. The registry's `Authorization` header
+//!   (its token) also goes only to its own origin: a redirect to another host (blob storage)
 //!   drops it.
 //! - **Sizes.** Manifests are read up to 4 MiB, error bodies and tokens up to 64 KiB, and a
 //!   blob never beyond its descriptor's size: a body that is longer or shorter is an error.
@@ -20,7 +26,6 @@
 //!
 //! Redirects are followed here (at most 10), not by the HTTP client, so each hop is checked.
 
-use base64::prelude::{Engine as _, BASE64_STANDARD};
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +33,7 @@ use std::time::Duration;
 use ureq::http::{header, Response, Uri};
 use ureq::Body;
 
+pub use super::auth::{Credentials, CREDENTIALS_ENV};
 use super::challenge::{parse_challenges, Challenge};
 use super::{media, Digest, ImageError, Reference, Source};
 
@@ -37,62 +43,17 @@ pub const MAX_MANIFEST: u64 = 4 << 20;
 const MAX_SMALL_BODY: u64 = 64 << 10;
 const MAX_REDIRECTS: usize = 10;
 
-/// The environment variable holding `USER:PASSWORD` for the registry's token service (or its
-/// basic auth). An environment variable rather than a flag: a command line is visible to every
-/// user of the host in `ps`.
-pub const CREDENTIALS_ENV: &str = "PODC_REGISTRY_CREDS";
-
-/// A user name and password for a registry's token service.
-#[derive(Clone)]
-pub struct Credentials {
-    user: String,
-    password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({:?}, <password>)", self.user)
-    }
-}
-
-impl Credentials {
-    /// `USER:PASSWORD` (the password may contain `:`).
-    pub fn parse(s: &str) -> Result<Credentials, String> {
-        match s.split_once(':') {
-            Some((user, password)) if !user.is_empty() => Ok(Credentials {
-                user: user.to_string(),
-                password: password.to_string(),
-            }),
-            _ => Err(format!(
-                "{CREDENTIALS_ENV} must be USER:PASSWORD (a non-empty user, then `:`)"
-            )),
-        }
-    }
-
-    /// The credentials in [`CREDENTIALS_ENV`], if it is set.
-    pub fn from_env() -> Result<Option<Credentials>, String> {
-        match std::env::var(CREDENTIALS_ENV) {
-            Ok(s) => Credentials::parse(&s).map(Some),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(format!("{CREDENTIALS_ENV} is not valid UTF-8"))
-            }
-        }
-    }
-
-    fn basic(&self) -> String {
-        format!(
-            "Basic {}",
-            BASE64_STANDARD.encode(format!("{}:{}", self.user, self.password))
-        )
-    }
-}
+/// Docker Hub's API host and its token service, the one realm off the registry's origin that
+/// gets its credentials (as every Docker client sends them there).
+const DOCKER_HUB: (&str, &str) = ("registry-1.docker.io", "auth.docker.io");
 
 /// How to reach a registry.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Speak plain HTTP (only to a loopback registry).
     pub plain_http: bool,
+    /// The credentials for this registry ([`Credentials::for_reference`]): they go to it and
+    /// to a token realm of its own origin only.
     pub credentials: Option<Credentials>,
 }
 
@@ -102,6 +63,8 @@ pub struct Registry {
     registry: String,
     /// Where its API is ([`api_host`]).
     host: String,
+    /// `scheme://host/`: the registry's origin.
+    origin: Uri,
     repository: String,
     scheme: &'static str,
     plain_http: bool,
@@ -146,11 +109,17 @@ impl Registry {
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(60)))
             .build();
+        let scheme = if options.plain_http { "http" } else { "https" };
+        let host = api_host(&reference.registry).to_string();
+        let origin = format!("{scheme}://{host}/")
+            .parse()
+            .map_err(|e| ImageError::Registry(format!("registry {}: {e}", reference.registry)))?;
         Ok(Registry {
             registry: reference.registry.clone(),
-            host: api_host(&reference.registry).to_string(),
+            host,
+            origin,
             repository: reference.repository.clone(),
-            scheme: if options.plain_http { "http" } else { "https" },
+            scheme,
             plain_http: options.plain_http,
             loopback,
             credentials: options.credentials,
@@ -180,13 +149,18 @@ impl Registry {
         ImageError::Registry(format!("registry {}: {msg}", self.registry))
     }
 
-    /// Whether `uri` is the registry itself (its scheme and authority), the only place its
-    /// `Authorization` goes.
+    /// Whether `uri` is the registry itself (its origin: scheme, host and port), the only place
+    /// its `Authorization` goes.
     fn is_registry(&self, uri: &Uri) -> bool {
-        uri.scheme_str() == Some(self.scheme)
-            && uri
-                .authority()
-                .is_some_and(|a| a.as_str().eq_ignore_ascii_case(&self.host))
+        same_origin(uri, &self.origin)
+    }
+
+    /// Whether a token realm at `uri` may have the credentials: the registry's own origin, or
+    /// Docker Hub's token service for Docker Hub.
+    fn realm_gets_credentials(&self, uri: &Uri) -> bool {
+        let hub = format!("https://{}/", DOCKER_HUB.1);
+        self.is_registry(uri)
+            || self.host == DOCKER_HUB.0 && hub.parse().is_ok_and(|h| same_origin(uri, &h))
     }
 
     /// GET `path` of the registry, following redirects and answering one authentication
@@ -259,7 +233,7 @@ impl Registry {
         {
             let Some(creds) = &self.credentials else {
                 return Err(self.error(format!(
-                    "{what}: the registry asks for a user name and password (set {CREDENTIALS_ENV}=USER:PASSWORD)"
+                    "{what}: the registry asks for a user name and password (log in to it with podman or docker, or set {CREDENTIALS_ENV}=USER:PASSWORD)"
                 )));
             };
             self.auth = Some(creds.basic());
@@ -276,7 +250,8 @@ impl Registry {
         let Some(realm) = challenge.param("realm") else {
             return Err(self.error("a Bearer challenge without a realm".into()));
         };
-        self.check_url(realm)?;
+        let uri = self.check_url(realm)?;
+        let what = format!("token from {realm}");
         let scope = format!("repository:{}:pull", self.repository);
         let mut request = self.agent.get(realm);
         if let Some(service) = challenge.param("service") {
@@ -284,9 +259,12 @@ impl Registry {
         }
         request = request.query("scope", &scope);
         if let Some(creds) = &self.credentials {
-            request = request.header(header::AUTHORIZATION, creds.basic());
+            // Another origin's token service is asked anonymously: the credentials are this
+            // registry's, not whoever it names.
+            if self.realm_gets_credentials(&uri) {
+                request = request.header(header::AUTHORIZATION, creds.basic());
+            }
         }
-        let what = format!("token from {realm}");
         let response = request
             .call()
             .map_err(|e| self.transport(&what, realm, e))?;
@@ -534,6 +512,23 @@ fn api_host(registry: &str) -> &str {
     }
 }
 
+/// Whether `a` and `b` have one origin: scheme, host (in any case) and port (the scheme's
+/// default where none is written).
+fn same_origin(a: &Uri, b: &Uri) -> bool {
+    let port = |u: &Uri| {
+        u.port_u16().or(match u.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        })
+    };
+    a.scheme_str().is_some()
+        && a.scheme_str() == b.scheme_str()
+        && a.host()
+            .is_some_and(|h| b.host().is_some_and(|k| h.eq_ignore_ascii_case(k)))
+        && port(a) == port(b)
+}
+
 /// `localhost`, `127.x.y.z` or `::1` (with or without brackets).
 fn host_is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -565,19 +560,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_is_standard() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("user:pa:ss", "dXNlcjpwYTpzcw=="),
-        ] {
-            assert_eq!(BASE64_STANDARD.encode(i), o);
-        }
-    }
-
-    #[test]
     fn plain_http_is_refused_for_remote_registries_before_connecting() {
         for r in [
             "10.255.255.1:5000/x",
@@ -589,7 +571,7 @@ mod tests {
                 &reference,
                 Options {
                     plain_http: true,
-                    credentials: None,
+                    ..Options::default()
                 },
             )
             .err()
@@ -605,7 +587,7 @@ mod tests {
             &reference,
             Options {
                 plain_http: true,
-                credentials: None,
+                ..Options::default()
             },
         )
         .unwrap();
@@ -634,7 +616,7 @@ mod tests {
             &r,
             Options {
                 plain_http: true,
-                credentials: None,
+                ..Options::default()
             },
         )
         .unwrap();
@@ -661,6 +643,40 @@ mod tests {
     }
 
     #[test]
+    fn credentials_go_to_a_realm_of_the_registrys_origin_only() {
+        let at = |r: &str, plain_http: bool| {
+            let options = Options {
+                plain_http,
+                ..Options::default()
+            };
+            Registry::new(&Reference::parse(r).unwrap(), options).unwrap()
+        };
+        let quay = at("quay.io/team/app", false);
+        let hub = at("docker.io/library/busybox", false);
+        let local = at("127.0.0.1:5000/x", true);
+        for (r, realm, ok) in [
+            (&quay, "https://quay.io/v2/auth", true),
+            (&quay, "https://QUAY.io:443/v2/auth", true),
+            (&quay, "https://quay.io:8443/v2/auth", false),
+            (&quay, "http://quay.io/v2/auth", false),
+            (&quay, "https://auth.quay.io/v2/auth", false),
+            (&quay, "https://auth.docker.io/token", false),
+            (&hub, "https://auth.docker.io/token", true),
+            (&hub, "https://registry-1.docker.io/token", true),
+            (&hub, "http://auth.docker.io/token", false),
+            (&hub, "https://auth.docker.io:444/token", false),
+            (&hub, "https://docker.io/token", false),
+            (&local, "http://127.0.0.1:5000/token", true),
+            (&local, "http://127.0.0.1:5001/token", false),
+            (&local, "http://localhost:5000/token", false),
+            (&local, "https://127.0.0.1:5000/token", false),
+        ] {
+            let uri: Uri = realm.parse().unwrap();
+            assert_eq!(r.realm_gets_credentials(&uri), ok, "{} {realm}", r.registry);
+        }
+    }
+
+    #[test]
     fn redirects_join_like_a_browser() {
         let base: Uri = "https://r.example:5000/v2/a/blobs/x".parse().unwrap();
         for (loc, want) in [
@@ -671,15 +687,6 @@ mod tests {
         ] {
             assert_eq!(join_url(&base, loc), want);
         }
-    }
-
-    #[test]
-    fn credentials_are_user_colon_password() {
-        let c = Credentials::parse("u:p:q").unwrap();
-        assert_eq!((c.user.as_str(), c.password.as_str()), ("u", "p:q"));
-        assert!(Credentials::parse(":p").is_err());
-        assert!(Credentials::parse("up").is_err());
-        assert!(!format!("{c:?}").contains("p:q"));
     }
 
     #[test]
