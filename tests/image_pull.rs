@@ -168,6 +168,7 @@ fn bearer_tokens_are_fetched_from_the_realm_and_sent() {
     let creds = Options {
         plain_http: true,
         credentials: Some(Credentials::parse("alice:s3cr:et").unwrap()),
+        ..Options::default()
     };
     fetch_all(&mut client(&proxy.host(), "bb", creds));
     // The credentials went to the token endpoint only.
@@ -191,6 +192,7 @@ fn podc_pull(store: &Path, args: &[&str]) -> Command {
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .env_remove("DOCKER_CONFIG")
+        .env_remove("PODC_PULL_TIMEOUT")
         .env("HOME", "/nonexistent")
         .args(["image", "pull"])
         .args(args)
@@ -771,6 +773,91 @@ fn auth_file_credentials_go_to_their_registry() {
         .env("REGISTRY_AUTH_FILE", dir.path().join("none"));
     let (ok, _, stderr, _) = pull_within(c, Duration::from_secs(120));
     assert!(!ok && stderr.contains("401"), "{stderr}");
+}
+
+/// A registry that sends a layer one byte a second (each read well inside the 60 s read
+/// timeout) is held to the pull's deadline (`PODC_PULL_TIMEOUT=3`): the pull fails soon after,
+/// saying which registry and that the deadline passed, and the store has nothing of it.
+#[test]
+fn a_trickling_registry_hits_the_pull_deadline() {
+    let Some(f) = fixture() else { return };
+    let mut src = client(&f.reg.host(), "bb", plain());
+    let (_, bytes) = src.manifest("t").unwrap();
+    let m: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes).unwrap();
+    let layer = m.layers()[0].digest().to_string();
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        trickle_blob: Some(layer.clone()),
+        ..Behaviour::default()
+    });
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bb:t", proxy.host());
+    let mut c = podc_pull(store.path(), &["--plain-http", &reference]);
+    c.env("PODC_PULL_TIMEOUT", "3");
+    let (ok, stdout, stderr, took) = pull_within(c, Duration::from_secs(40));
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(20),
+        "the pull ran {took:?} (killed at 40 s): {stderr}"
+    );
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "{layer}: reading it from registry {}: the pull's deadline passed: a pull may take 3 s in all (PODC_PULL_TIMEOUT)",
+            proxy.host()
+        )),
+        "{stderr}"
+    );
+    assert!(proxy.seen().iter().any(|s| s.target.contains(&layer)));
+    let s = Store::open(store.path()).unwrap();
+    assert!(matches!(
+        s.resolve(&Reference::parse(&reference).unwrap()),
+        Err(podc::image::ImageError::NotFound(_))
+    ));
+    assert_eq!(entries(store.path(), "roots"), Vec::<String>::new());
+    assert_eq!(entries(store.path(), "refs"), Vec::<String>::new());
+    assert_eq!(entries(store.path(), "tmp"), Vec::<String>::new());
+    assert!(!entries(store.path(), "blobs/sha256").contains(&layer["sha256:".len()..].to_string()));
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+
+    // A manifest's headers, then silence: the read waiting for its body ends at the deadline,
+    // not at the 60 s read timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+            line.clear();
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: 100\r\n\r\n{{",
+            media::OCI_MANIFEST
+        );
+        let _ = conn.write_all(head.as_bytes());
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let options = Options {
+        plain_http: true,
+        timeout: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let mut src = client(&format!("127.0.0.1:{port}"), "x", options);
+    let start = Instant::now();
+    let e = src.manifest("t").unwrap_err().to_string();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        e,
+        format!("registry 127.0.0.1:{port}: manifest x:t: the pull's deadline passed: a pull may take 2 s in all (PODC_PULL_TIMEOUT)")
+    );
 }
 
 /// A server on 127.0.0.1 that answers every request with `response` (whole, then closes);

@@ -18,6 +18,10 @@
 //!   sends credentials to any realm; podc does not. The registry's `Authorization` header
 //!   (its token) also goes only to its own origin: a redirect to another host (blob storage)
 //!   drops it.
+//! - **Time.** Each connection, response and read has its timeout, and the whole pull a
+//!   deadline ([`Options::timeout`], `PODC_PULL_TIMEOUT`): every request is sent with what is
+//!   left of it as ureq's global timeout (which covers its body too), and every read of a blob
+//!   checks it, so a registry that trickles a byte a minute fails the pull once it passes.
 //! - **Sizes.** Manifests are read up to 4 MiB, error bodies and tokens up to 64 KiB, and a
 //!   blob never beyond its descriptor's size: a body that is longer or shorter is an error.
 //! - **Digests.** A manifest asked for by digest must have it (and the `Docker-Content-Digest`
@@ -28,10 +32,11 @@
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::{header, Response, Uri};
-use ureq::Body;
+use ureq::typestate::WithoutBody;
+use ureq::{Body, RequestBuilder};
 
 pub use super::auth::{Credentials, CREDENTIALS_ENV};
 use super::challenge::{parse_challenges, Challenge};
@@ -43,18 +48,54 @@ pub const MAX_MANIFEST: u64 = 4 << 20;
 const MAX_SMALL_BODY: u64 = 64 << 10;
 const MAX_REDIRECTS: usize = 10;
 
+/// The environment variable holding a pull's deadline in seconds.
+pub const PULL_TIMEOUT_ENV: &str = "PODC_PULL_TIMEOUT";
+/// How long a whole pull may take unless [`PULL_TIMEOUT_ENV`] says otherwise.
+pub const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// Docker Hub's API host and its token service, the one realm off the registry's origin that
 /// gets its credentials (as every Docker client sends them there).
 const DOCKER_HUB: (&str, &str) = ("registry-1.docker.io", "auth.docker.io");
 
+/// A pull's deadline: [`PULL_TIMEOUT_ENV`] in seconds, else [`PULL_TIMEOUT`].
+pub fn pull_timeout() -> Result<Duration, String> {
+    parse_timeout(std::env::var(PULL_TIMEOUT_ENV).ok().as_deref())
+}
+
+fn parse_timeout(value: Option<&str>) -> Result<Duration, String> {
+    match value {
+        None => Ok(PULL_TIMEOUT),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{PULL_TIMEOUT_ENV}={v:?} is not a number of seconds above 0")),
+    }
+}
+
 /// How to reach a registry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Speak plain HTTP (only to a loopback registry).
     pub plain_http: bool,
     /// The credentials for this registry ([`Credentials::for_reference`]): they go to it and
     /// to a token realm of its own origin only.
     pub credentials: Option<Credentials>,
+    /// How long everything the pull asks of the network may take in all, from
+    /// [`Registry::new`] on (default [`PULL_TIMEOUT`]).
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            plain_http: false,
+            credentials: None,
+            timeout: PULL_TIMEOUT,
+        }
+    }
 }
 
 /// One repository of one registry, as a [`Source`].
@@ -74,6 +115,9 @@ pub struct Registry {
     /// The `Authorization` value for the registry's own requests, once a challenge asked.
     auth: Option<String>,
     agent: ureq::Agent,
+    /// When the pull must be done, and how long it was given (for the message).
+    deadline: Instant,
+    timeout: Duration,
 }
 
 impl Registry {
@@ -125,6 +169,8 @@ impl Registry {
             credentials: options.credentials,
             auth: None,
             agent: config.into(),
+            deadline: Instant::now() + options.timeout,
+            timeout: options.timeout,
         })
     }
 
@@ -163,6 +209,35 @@ impl Registry {
             || self.host == DOCKER_HUB.0 && hub.parse().is_ok_and(|h| same_origin(uri, &h))
     }
 
+    /// A GET of `url` (already checked) with what is left of the pull's time as its whole
+    /// budget, body included; the deadline's error if nothing is left.
+    fn request(&self, url: &str, what: &str) -> Result<RequestBuilder<WithoutBody>, ImageError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.late(what));
+        }
+        Ok(self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(left))
+            .build())
+    }
+
+    /// The pull's deadline passed (while doing `what`).
+    fn late(&self, what: &str) -> ImageError {
+        self.error(format!("{what}: {}", late_message(self.timeout)))
+    }
+
+    /// An error reading the body of `what`: the deadline's, if it passed.
+    fn body_error(&self, what: &str, e: String) -> ImageError {
+        if Instant::now() >= self.deadline {
+            self.late(what)
+        } else {
+            self.error(format!("{what}: {e}"))
+        }
+    }
+
     /// GET `path` of the registry, following redirects and answering one authentication
     /// challenge; a response with a 2xx status, and whether it came from the registry itself.
     fn get(
@@ -176,7 +251,7 @@ impl Registry {
         for _ in 0..=MAX_REDIRECTS {
             let uri = self.check_url(&url)?;
             let own = self.is_registry(&uri);
-            let mut request = self.agent.get(&url).header(header::ACCEPT, accept);
+            let mut request = self.request(&url, what)?.header(header::ACCEPT, accept);
             if own {
                 if let Some(auth) = &self.auth {
                     request = request.header(header::AUTHORIZATION, auth);
@@ -253,7 +328,7 @@ impl Registry {
         let uri = self.check_url(realm)?;
         let what = format!("token from {realm}");
         let scope = format!("repository:{}:pull", self.repository);
-        let mut request = self.agent.get(realm);
+        let mut request = self.request(realm, &what)?;
         if let Some(service) = challenge.param("service") {
             request = request.query("service", service);
         }
@@ -272,7 +347,7 @@ impl Registry {
             return Err(self.status_error(&what, response));
         }
         let body = read_capped(response.into_body(), MAX_SMALL_BODY)
-            .map_err(|e| self.error(format!("{what}: {e}")))?;
+            .map_err(|e| self.body_error(&what, e))?;
         #[derive(serde::Deserialize)]
         struct Token {
             token: Option<String>,
@@ -295,6 +370,11 @@ impl Registry {
     }
 
     fn transport(&self, what: &str, url: &str, e: ureq::Error) -> ImageError {
+        if matches!(e, ureq::Error::Timeout(ureq::Timeout::Global))
+            || Instant::now() >= self.deadline
+        {
+            return self.late(&format!("{what}: GET {url}"));
+        }
         let hint = if !self.plain_http && self.loopback {
             " (a plain HTTP registry on loopback needs --plain-http)"
         } else {
@@ -380,7 +460,7 @@ impl Source for Registry {
             }
         }
         let bytes = read_capped(response.into_body(), MAX_MANIFEST)
-            .map_err(|e| self.error(format!("{what}: {e}")))?;
+            .map_err(|e| self.body_error(&what, e))?;
         if let Some(want) = &pinned {
             if let Some(h) = header_digest.as_deref().filter(|h| *h != want.as_str()) {
                 return Err(self.error(format!("{what}: the registry says its digest is {h}")));
@@ -424,15 +504,35 @@ impl Source for Registry {
             inner: response.into_body().into_reader().take(size),
             left: size,
             what: format!("{} {what}", self.describe()),
+            deadline: self.deadline,
+            timeout: self.timeout,
         }))
     }
 }
 
-/// Reads exactly `left` bytes: an early end is an error, not a short blob.
+/// What a pull that ran out of time says.
+fn late_message(timeout: Duration) -> String {
+    format!(
+        "the pull's deadline passed: a pull may take {} s in all ({PULL_TIMEOUT_ENV})",
+        timeout.as_secs()
+    )
+}
+
+/// Reads exactly `left` bytes: an early end is an error, not a short blob; so is a read once
+/// the pull's deadline passed.
 struct Exact<R> {
     inner: io::Take<R>,
     left: u64,
     what: String,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl<R: Read> Exact<R> {
+    /// The deadline's error (whoever reads says what and from where).
+    fn late(&self) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, late_message(self.timeout))
+    }
 }
 
 impl<R: Read> Read for Exact<R> {
@@ -440,7 +540,14 @@ impl<R: Read> Read for Exact<R> {
         if self.left == 0 {
             return Ok(0);
         }
-        let n = self.inner.read(buf)?;
+        if Instant::now() >= self.deadline {
+            return Err(self.late());
+        }
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(_) if Instant::now() >= self.deadline => return Err(self.late()),
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -674,6 +781,35 @@ mod tests {
             let uri: Uri = realm.parse().unwrap();
             assert_eq!(r.realm_gets_credentials(&uri), ok, "{} {realm}", r.registry);
         }
+    }
+
+    #[test]
+    fn the_pull_timeout_is_whole_seconds_above_zero() {
+        assert_eq!(parse_timeout(None), Ok(PULL_TIMEOUT));
+        assert_eq!(parse_timeout(Some("3")), Ok(Duration::from_secs(3)));
+        for bad in ["0", "", "-1", "1.5", "3s", "x"] {
+            let e = parse_timeout(Some(bad)).unwrap_err();
+            assert!(e.contains("PODC_PULL_TIMEOUT"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_asked_once_the_deadline_passed() {
+        // Port 9 (discard) on loopback, and no time at all: refused before connecting.
+        let options = Options {
+            plain_http: true,
+            timeout: Duration::ZERO,
+            ..Options::default()
+        };
+        let mut src = Registry::new(&Reference::parse("127.0.0.1:9/x").unwrap(), options).unwrap();
+        let e = src.manifest("t").unwrap_err().to_string();
+        assert!(
+            e.starts_with("registry 127.0.0.1:9: manifest x:t: the pull's deadline passed")
+                && e.contains("a pull may take 0 s in all (PODC_PULL_TIMEOUT)"),
+            "{e}"
+        );
+        let e = src.blob(&Digest::of(b""), 0).err().unwrap().to_string();
+        assert!(e.contains("deadline passed"), "{e}");
     }
 
     #[test]

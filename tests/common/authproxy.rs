@@ -1,6 +1,6 @@
 //! An HTTP proxy on 127.0.0.1 in front of a test registry that asks for a bearer token (the
 //! distribution token flow, RFC 6750) and serves that token itself at `/token` (or names another
-//! realm); what it forwards it may corrupt (one byte of a blob).
+//! realm); what it forwards it may corrupt (one byte of a blob) or trickle (one byte a second).
 //! Every request is logged. Stopped when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -32,6 +32,8 @@ pub struct Behaviour {
     pub open: bool,
     /// The challenge's realm, instead of this proxy's own `/token` (`http://localhost:PORT/token`).
     pub realm: Option<String>,
+    /// Send this blob (`sha256:…`) one byte a second after its headers, until the client goes.
+    pub trickle_blob: Option<String>,
 }
 
 pub struct AuthProxy {
@@ -186,6 +188,22 @@ fn serve(conn: TcpStream, port: u16, b: &Behaviour, log: &Mutex<Vec<Seen>>) -> s
         if let Some(last) = response.last_mut() {
             *last ^= 0x55;
         }
+    }
+    if b.trickle_blob
+        .as_deref()
+        .is_some_and(|d| path.ends_with(&format!("/blobs/{d}")))
+    {
+        let head = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(response.len(), |i| i + 4);
+        conn.write_all(&response[..head])?;
+        for byte in &response[head..] {
+            conn.write_all(std::slice::from_ref(byte))?;
+            conn.flush()?;
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        return Ok(());
     }
     conn.write_all(&response)?;
     conn.flush()
