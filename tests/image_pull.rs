@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 
 use common::authproxy::{AuthProxy, Behaviour, TOKEN};
 use common::images;
@@ -44,7 +46,7 @@ fn fixture() -> Option<Fixture> {
 fn plain() -> Options {
     Options {
         plain_http: true,
-        credentials: None,
+        ..Options::default()
     }
 }
 
@@ -166,6 +168,7 @@ fn bearer_tokens_are_fetched_from_the_realm_and_sent() {
     let creds = Options {
         plain_http: true,
         credentials: Some(Credentials::parse("alice:s3cr:et").unwrap()),
+        ..Options::default()
     };
     fetch_all(&mut client(&proxy.host(), "bb", creds));
     // The credentials went to the token endpoint only.
@@ -183,8 +186,14 @@ fn bearer_tokens_are_fetched_from_the_realm_and_sent() {
 
 fn podc_pull(store: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_podc"));
+    // No credentials but what a test gives: not the environment's, not this host's auth files.
     c.env("PODC_IMAGE_STORE", store)
         .env_remove("PODC_REGISTRY_CREDS")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("PODC_PULL_TIMEOUT")
+        .env("HOME", "/nonexistent")
         .args(["image", "pull"])
         .args(args)
         .stdin(Stdio::null());
@@ -198,6 +207,27 @@ fn pull(store: &Path, args: &[&str]) -> (bool, String, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a pull, killing it after `limit`: (success, stdout, stderr, how long it ran).
+fn pull_within(mut c: Command, limit: Duration) -> (bool, String, String, Duration) {
+    let start = Instant::now();
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed(),
     )
 }
 
@@ -606,6 +636,228 @@ fn progress_shows_on_a_terminal_only() {
             "{reference}: {total}/{total} MiB, unpacking\r\x1b[K{reference}: sha256:"
         )),
         "{text:?}"
+    );
+}
+
+/// A token realm on another host (`localhost` for a registry at `127.0.0.1`, both loopback) is
+/// asked for a token anonymously: the credentials, from `PODC_REGISTRY_CREDS` or from an auth
+/// file, are the registry's and go nowhere else.
+#[test]
+fn credentials_never_go_to_a_token_realm_on_another_host() {
+    let Some(f) = fixture() else { return };
+    let tokens = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        ..Behaviour::default()
+    });
+    let port = tokens.host().rsplit_once(':').unwrap().1.to_string();
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        realm: Some(format!("http://localhost:{port}/token")),
+        ..Behaviour::default()
+    });
+    let reference = format!("{}/bb:t", proxy.host());
+    let dir = tempfile::tempdir().unwrap();
+    let auth_file = dir.path().join("auth.json");
+    let auths = serde_json::json!({"auths": {
+        proxy.host(): {"auth": BASE64_STANDARD.encode("alice:s3cr:et")},
+    }});
+    std::fs::write(&auth_file, auths.to_string()).unwrap();
+    for (var, value) in [
+        ("PODC_REGISTRY_CREDS", "alice:s3cr:et".to_string()),
+        ("REGISTRY_AUTH_FILE", auth_file.display().to_string()),
+    ] {
+        let store = tempfile::tempdir().unwrap();
+        let mut c = podc_pull(store.path(), &["--plain-http", &reference]);
+        c.env(var, &value);
+        let (ok, stdout, stderr, _) = pull_within(c, Duration::from_secs(120));
+        assert!(ok, "{var}: {stderr}");
+        check_image(
+            store.path(),
+            &reference,
+            &printed_digest(&stdout, &reference),
+        );
+        let seen = tokens.seen();
+        assert!(
+            seen.iter().any(|s| s.target.starts_with("GET /token?")),
+            "{var}: {seen:#?}"
+        );
+        for s in &seen {
+            assert_eq!(
+                s.authorization, None,
+                "{var}: the realm on another host got {s:?}"
+            );
+        }
+        for s in proxy.seen() {
+            let a = s.authorization.unwrap_or_default();
+            assert!(a.is_empty() || a == format!("Bearer {TOKEN}"), "{var}: {a}");
+        }
+    }
+}
+
+/// Credentials from a docker-style auth file (`REGISTRY_AUTH_FILE`, else
+/// `$XDG_RUNTIME_DIR/containers/auth.json`, else `$DOCKER_CONFIG/config.json`) go to the
+/// registry they are stored for, whose token service wants them: the longest key that holds
+/// the repository wins, keys of other registries (another port, another host) are not used.
+#[test]
+fn auth_file_credentials_go_to_their_registry() {
+    let Some(f) = fixture() else { return };
+    let proxy = AuthProxy::start(f.reg.port(), None, Some("alice:s3cr:et".into()));
+    let host = proxy.host();
+    let port: u16 = host.rsplit_once(':').unwrap().1.parse().unwrap();
+    let good = BASE64_STANDARD.encode("alice:s3cr:et");
+    let bad = BASE64_STANDARD.encode("mallory:nope");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &Path, doc: serde_json::Value| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, doc.to_string()).unwrap();
+    };
+    let auth_file = dir.path().join("auth.json");
+    write(
+        &auth_file,
+        serde_json::json!({"auths": {
+            host.clone(): {"auth": bad},
+            format!("{host}/bb"): {"auth": good},
+            format!("{host}/bbz"): {"auth": bad},
+            format!("127.0.0.1:{}", port ^ 1): {"auth": bad},
+            "127.0.0.1": {"auth": bad},
+        }, "credsStore": "nonexistent-helper"}),
+    );
+    let xdg = dir.path().join("run");
+    write(
+        &xdg.join("containers/auth.json"),
+        serde_json::json!({"auths": {host.clone(): {"auth": good}}}),
+    );
+    let docker = dir.path().join("docker");
+    write(
+        &docker.join("config.json"),
+        serde_json::json!({"auths": {
+            format!("http://{host}/v1/"): {"username": "alice", "password": "s3cr:et"},
+        }}),
+    );
+    let reference = format!("{host}/bb:t");
+    let cases: [&[(&str, &Path)]; 3] = [
+        &[
+            ("REGISTRY_AUTH_FILE", &auth_file),
+            ("DOCKER_CONFIG", &docker),
+        ],
+        &[
+            ("XDG_RUNTIME_DIR", &xdg),
+            ("DOCKER_CONFIG", &dir.path().join("none")),
+        ],
+        &[
+            ("XDG_RUNTIME_DIR", &dir.path().join("none")),
+            ("DOCKER_CONFIG", &docker),
+        ],
+    ];
+    for env in cases {
+        let store = tempfile::tempdir().unwrap();
+        let mut c = podc_pull(store.path(), &["--plain-http", &reference]);
+        c.envs(env.iter().copied());
+        let (ok, stdout, stderr, _) = pull_within(c, Duration::from_secs(120));
+        assert!(ok, "{env:?}: {stderr}");
+        check_image(
+            store.path(),
+            &reference,
+            &printed_digest(&stdout, &reference),
+        );
+    }
+    let want = format!("Basic {good}");
+    for s in proxy.seen() {
+        if let Some(a) = &s.authorization {
+            assert!(a == &want || a == &format!("Bearer {TOKEN}"), "{s:?}");
+        }
+    }
+    // Without a file that holds them, the token service refuses.
+    let store = tempfile::tempdir().unwrap();
+    let mut c = podc_pull(store.path(), &["--plain-http", &reference]);
+    c.env("XDG_RUNTIME_DIR", &xdg)
+        .env("REGISTRY_AUTH_FILE", dir.path().join("none"));
+    let (ok, _, stderr, _) = pull_within(c, Duration::from_secs(120));
+    assert!(!ok && stderr.contains("401"), "{stderr}");
+}
+
+/// A registry that sends a layer one byte a second (each read well inside the 60 s read
+/// timeout) is held to the pull's deadline (`PODC_PULL_TIMEOUT=3`): the pull fails soon after,
+/// saying which registry and that the deadline passed, and the store has nothing of it.
+#[test]
+fn a_trickling_registry_hits_the_pull_deadline() {
+    let Some(f) = fixture() else { return };
+    let mut src = client(&f.reg.host(), "bb", plain());
+    let (_, bytes) = src.manifest("t").unwrap();
+    let m: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes).unwrap();
+    let layer = m.layers()[0].digest().to_string();
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        trickle_blob: Some(layer.clone()),
+        ..Behaviour::default()
+    });
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bb:t", proxy.host());
+    let mut c = podc_pull(store.path(), &["--plain-http", &reference]);
+    c.env("PODC_PULL_TIMEOUT", "3");
+    let (ok, stdout, stderr, took) = pull_within(c, Duration::from_secs(40));
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(20),
+        "the pull ran {took:?} (killed at 40 s): {stderr}"
+    );
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "{layer}: reading it from registry {}: the pull's deadline passed: a pull may take 3 s in all (PODC_PULL_TIMEOUT)",
+            proxy.host()
+        )),
+        "{stderr}"
+    );
+    assert!(proxy.seen().iter().any(|s| s.target.contains(&layer)));
+    let s = Store::open(store.path()).unwrap();
+    assert!(matches!(
+        s.resolve(&Reference::parse(&reference).unwrap()),
+        Err(podc::image::ImageError::NotFound(_))
+    ));
+    assert_eq!(entries(store.path(), "roots"), Vec::<String>::new());
+    assert_eq!(entries(store.path(), "refs"), Vec::<String>::new());
+    assert_eq!(entries(store.path(), "tmp"), Vec::<String>::new());
+    assert!(!entries(store.path(), "blobs/sha256").contains(&layer["sha256:".len()..].to_string()));
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+
+    // A manifest's headers, then silence: the read waiting for its body ends at the deadline,
+    // not at the 60 s read timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+            line.clear();
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: 100\r\n\r\n{{",
+            media::OCI_MANIFEST
+        );
+        let _ = conn.write_all(head.as_bytes());
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let options = Options {
+        plain_http: true,
+        timeout: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let mut src = client(&format!("127.0.0.1:{port}"), "x", options);
+    let start = Instant::now();
+    let e = src.manifest("t").unwrap_err().to_string();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        e,
+        format!("registry 127.0.0.1:{port}: manifest x:t: the pull's deadline passed: a pull may take 2 s in all (PODC_PULL_TIMEOUT)")
     );
 }
 

@@ -14,14 +14,15 @@ use clap::Subcommand;
 use super::exit::Exit;
 use crate::host::{install_dir_of, Root};
 use crate::image::archive::Archive;
-use crate::image::registry::{Credentials, Options, Registry};
+use crate::image::registry::{pull_timeout, Credentials, Options, Registry};
 use crate::image::store::{default_dir, Store};
 use crate::image::{ImageError, Reference};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
-    /// Pull an image from a registry (HTTPS; credentials for its token service in
-    /// PODC_REGISTRY_CREDS=USER:PASSWORD) and print its manifest digest.
+    /// Pull an image from a registry (HTTPS; credentials from the auth file podman or docker
+    /// login writes, or PODC_REGISTRY_CREDS=USER:PASSWORD; PODC_PULL_TIMEOUT seconds in all,
+    /// default 1800) and print its manifest digest.
     Pull {
         /// The image (`registry/repo:tag` or `registry/repo@sha256:<digest>`).
         #[arg(value_name = "REF")]
@@ -351,12 +352,13 @@ fn collect_references(v: &toml::Value, out: &mut Vec<String>) {
 /// Pulls `reference` into the default store and prints `REF: sha256:…` on `out`.
 fn pull(reference: &str, plain_http: bool, out: &mut impl Write) -> Result<Exit, String> {
     let r = Reference::parse(reference).map_err(|e| format!("{reference}: {e}"))?;
-    let credentials = Credentials::from_env()?;
+    let credentials = Credentials::for_reference(&r)?;
     let registry = Registry::new(
         &r,
         Options {
             plain_http,
             credentials,
+            timeout: pull_timeout()?,
         },
     )
     .map_err(|e| e.to_string())?;

@@ -3,6 +3,8 @@
 //! store they land in ([`store`]), from which the launcher resolves an app's root.
 
 pub mod archive;
+pub mod auth;
+pub mod challenge;
 pub mod defaults;
 pub mod pull;
 pub mod registry;

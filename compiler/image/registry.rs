@@ -6,12 +6,22 @@
 //!   (`--plain-http`); a plain-HTTP request to anything else is refused by [`Registry::new`]
 //!   before any connection exists, and every URL (redirects, token realms) is checked again
 //!   by [`Registry::check_url`] before it is requested.
-//! - **Authorization.** Anonymous first; on `401` with a `Bearer` challenge a token is
-//!   fetched from the challenge's realm (`service`, `scope=repository:<name>:pull`), with the
-//!   optional credentials as HTTP basic auth, and the request is repeated with it; a `Basic`
-//!   challenge is answered with the credentials. The registry's `Authorization` header goes only
-//!   to the registry's own scheme and authority: a redirect to another host (blob storage)
+//! - **Authorization.** Anonymous first; on `401` from the registry itself, a `Bearer`
+//!   challenge is answered with a token from the challenge's realm (`service`,
+//!   `scope=repository:<name>:pull`) and a `Basic` one with the credentials, and the request
+//!   is repeated. The credentials ([`auth`](super::auth): `PODC_REGISTRY_CREDS` or the auth
+//!   file's entry for this registry) go only to the registry's own origin (scheme, host and
+//!   port) and to a token realm at that same origin; a realm anywhere else (another host, or
+//!   another port of the same host: another service) is asked for a token anonymously, so a
+//!   registry cannot hand them to a third party. Docker Hub is the one exception, fixed here
+//!   and never taken from a challenge: its token service `https://auth.docker.io`. Docker
+//!   sends credentials to any realm; podc does not. The registry's `Authorization` header
+//!   (its token) also goes only to its own origin: a redirect to another host (blob storage)
 //!   drops it.
+//! - **Time.** Each connection, response and read has its timeout, and the whole pull a
+//!   deadline ([`Options::timeout`], `PODC_PULL_TIMEOUT`): every request is sent with what is
+//!   left of it as ureq's global timeout (which covers its body too), and every read of a blob
+//!   checks it, so a registry that trickles a byte a minute fails the pull once it passes.
 //! - **Sizes.** Manifests are read up to 4 MiB, error bodies and tokens up to 64 KiB, and a
 //!   blob never beyond its descriptor's size: a body that is longer or shorter is an error.
 //! - **Digests.** A manifest asked for by digest must have it (and the `Docker-Content-Digest`
@@ -20,14 +30,16 @@
 //!
 //! Redirects are followed here (at most 10), not by the HTTP client, so each hop is checked.
 
-use base64::prelude::{Engine as _, BASE64_STANDARD};
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::{header, Response, Uri};
-use ureq::Body;
+use ureq::typestate::WithoutBody;
+use ureq::{Body, RequestBuilder};
 
+pub use super::auth::{Credentials, CREDENTIALS_ENV};
+use super::challenge::{parse_challenges, Challenge};
 use super::{media, Digest, ImageError, Reference, Source};
 
 /// The largest manifest or index podc reads (as containerd and distribution do).
@@ -36,63 +48,54 @@ pub const MAX_MANIFEST: u64 = 4 << 20;
 const MAX_SMALL_BODY: u64 = 64 << 10;
 const MAX_REDIRECTS: usize = 10;
 
-/// The environment variable holding `USER:PASSWORD` for the registry's token service (or its
-/// basic auth). An environment variable rather than a flag: a command line is visible to every
-/// user of the host in `ps`.
-pub const CREDENTIALS_ENV: &str = "PODC_REGISTRY_CREDS";
+/// The environment variable holding a pull's deadline in seconds.
+pub const PULL_TIMEOUT_ENV: &str = "PODC_PULL_TIMEOUT";
+/// How long a whole pull may take unless [`PULL_TIMEOUT_ENV`] says otherwise.
+pub const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// A user name and password for a registry's token service.
-#[derive(Clone)]
-pub struct Credentials {
-    user: String,
-    password: String,
+/// Docker Hub's API host and its token service, the one realm off the registry's origin that
+/// gets its credentials (as every Docker client sends them there).
+const DOCKER_HUB: (&str, &str) = ("registry-1.docker.io", "auth.docker.io");
+
+/// A pull's deadline: [`PULL_TIMEOUT_ENV`] in seconds, else [`PULL_TIMEOUT`].
+pub fn pull_timeout() -> Result<Duration, String> {
+    parse_timeout(std::env::var(PULL_TIMEOUT_ENV).ok().as_deref())
 }
 
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({:?}, <password>)", self.user)
-    }
-}
-
-impl Credentials {
-    /// `USER:PASSWORD` (the password may contain `:`).
-    pub fn parse(s: &str) -> Result<Credentials, String> {
-        match s.split_once(':') {
-            Some((user, password)) if !user.is_empty() => Ok(Credentials {
-                user: user.to_string(),
-                password: password.to_string(),
-            }),
-            _ => Err(format!(
-                "{CREDENTIALS_ENV} must be USER:PASSWORD (a non-empty user, then `:`)"
-            )),
-        }
-    }
-
-    /// The credentials in [`CREDENTIALS_ENV`], if it is set.
-    pub fn from_env() -> Result<Option<Credentials>, String> {
-        match std::env::var(CREDENTIALS_ENV) {
-            Ok(s) => Credentials::parse(&s).map(Some),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(format!("{CREDENTIALS_ENV} is not valid UTF-8"))
-            }
-        }
-    }
-
-    fn basic(&self) -> String {
-        format!(
-            "Basic {}",
-            BASE64_STANDARD.encode(format!("{}:{}", self.user, self.password))
-        )
+fn parse_timeout(value: Option<&str>) -> Result<Duration, String> {
+    match value {
+        None => Ok(PULL_TIMEOUT),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{PULL_TIMEOUT_ENV}={v:?} is not a number of seconds above 0")),
     }
 }
 
 /// How to reach a registry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Speak plain HTTP (only to a loopback registry).
     pub plain_http: bool,
+    /// The credentials for this registry ([`Credentials::for_reference`]): they go to it and
+    /// to a token realm of its own origin only.
     pub credentials: Option<Credentials>,
+    /// How long everything the pull asks of the network may take in all, from
+    /// [`Registry::new`] on (default [`PULL_TIMEOUT`]).
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            plain_http: false,
+            credentials: None,
+            timeout: PULL_TIMEOUT,
+        }
+    }
 }
 
 /// One repository of one registry, as a [`Source`].
@@ -101,6 +104,8 @@ pub struct Registry {
     registry: String,
     /// Where its API is ([`api_host`]).
     host: String,
+    /// `scheme://host/`: the registry's origin.
+    origin: Uri,
     repository: String,
     scheme: &'static str,
     plain_http: bool,
@@ -110,6 +115,9 @@ pub struct Registry {
     /// The `Authorization` value for the registry's own requests, once a challenge asked.
     auth: Option<String>,
     agent: ureq::Agent,
+    /// When the pull must be done, and how long it was given (for the message).
+    deadline: Instant,
+    timeout: Duration,
 }
 
 impl Registry {
@@ -145,16 +153,24 @@ impl Registry {
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(60)))
             .build();
+        let scheme = if options.plain_http { "http" } else { "https" };
+        let host = api_host(&reference.registry).to_string();
+        let origin = format!("{scheme}://{host}/")
+            .parse()
+            .map_err(|e| ImageError::Registry(format!("registry {}: {e}", reference.registry)))?;
         Ok(Registry {
             registry: reference.registry.clone(),
-            host: api_host(&reference.registry).to_string(),
+            host,
+            origin,
             repository: reference.repository.clone(),
-            scheme: if options.plain_http { "http" } else { "https" },
+            scheme,
             plain_http: options.plain_http,
             loopback,
             credentials: options.credentials,
             auth: None,
             agent: config.into(),
+            deadline: Instant::now() + options.timeout,
+            timeout: options.timeout,
         })
     }
 
@@ -179,13 +195,47 @@ impl Registry {
         ImageError::Registry(format!("registry {}: {msg}", self.registry))
     }
 
-    /// Whether `uri` is the registry itself (its scheme and authority), the only place its
-    /// `Authorization` goes.
+    /// Whether `uri` is the registry itself (its origin: scheme, host and port), the only place
+    /// its `Authorization` goes.
     fn is_registry(&self, uri: &Uri) -> bool {
-        uri.scheme_str() == Some(self.scheme)
-            && uri
-                .authority()
-                .is_some_and(|a| a.as_str().eq_ignore_ascii_case(&self.host))
+        same_origin(uri, &self.origin)
+    }
+
+    /// Whether a token realm at `uri` may have the credentials: the registry's own origin, or
+    /// Docker Hub's token service for Docker Hub.
+    fn realm_gets_credentials(&self, uri: &Uri) -> bool {
+        let hub = format!("https://{}/", DOCKER_HUB.1);
+        self.is_registry(uri)
+            || self.host == DOCKER_HUB.0 && hub.parse().is_ok_and(|h| same_origin(uri, &h))
+    }
+
+    /// A GET of `url` (already checked) with what is left of the pull's time as its whole
+    /// budget, body included; the deadline's error if nothing is left.
+    fn request(&self, url: &str, what: &str) -> Result<RequestBuilder<WithoutBody>, ImageError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.late(what));
+        }
+        Ok(self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(left))
+            .build())
+    }
+
+    /// The pull's deadline passed (while doing `what`).
+    fn late(&self, what: &str) -> ImageError {
+        self.error(format!("{what}: {}", late_message(self.timeout)))
+    }
+
+    /// An error reading the body of `what`: the deadline's, if it passed.
+    fn body_error(&self, what: &str, e: String) -> ImageError {
+        if Instant::now() >= self.deadline {
+            self.late(what)
+        } else {
+            self.error(format!("{what}: {e}"))
+        }
     }
 
     /// GET `path` of the registry, following redirects and answering one authentication
@@ -201,7 +251,7 @@ impl Registry {
         for _ in 0..=MAX_REDIRECTS {
             let uri = self.check_url(&url)?;
             let own = self.is_registry(&uri);
-            let mut request = self.agent.get(&url).header(header::ACCEPT, accept);
+            let mut request = self.request(&url, what)?.header(header::ACCEPT, accept);
             if own {
                 if let Some(auth) = &self.auth {
                     request = request.header(header::AUTHORIZATION, auth);
@@ -258,7 +308,7 @@ impl Registry {
         {
             let Some(creds) = &self.credentials else {
                 return Err(self.error(format!(
-                    "{what}: the registry asks for a user name and password (set {CREDENTIALS_ENV}=USER:PASSWORD)"
+                    "{what}: the registry asks for a user name and password (log in to it with podman or docker, or set {CREDENTIALS_ENV}=USER:PASSWORD)"
                 )));
             };
             self.auth = Some(creds.basic());
@@ -275,17 +325,21 @@ impl Registry {
         let Some(realm) = challenge.param("realm") else {
             return Err(self.error("a Bearer challenge without a realm".into()));
         };
-        self.check_url(realm)?;
+        let uri = self.check_url(realm)?;
+        let what = format!("token from {realm}");
         let scope = format!("repository:{}:pull", self.repository);
-        let mut request = self.agent.get(realm);
+        let mut request = self.request(realm, &what)?;
         if let Some(service) = challenge.param("service") {
             request = request.query("service", service);
         }
         request = request.query("scope", &scope);
         if let Some(creds) = &self.credentials {
-            request = request.header(header::AUTHORIZATION, creds.basic());
+            // Another origin's token service is asked anonymously: the credentials are this
+            // registry's, not whoever it names.
+            if self.realm_gets_credentials(&uri) {
+                request = request.header(header::AUTHORIZATION, creds.basic());
+            }
         }
-        let what = format!("token from {realm}");
         let response = request
             .call()
             .map_err(|e| self.transport(&what, realm, e))?;
@@ -293,7 +347,7 @@ impl Registry {
             return Err(self.status_error(&what, response));
         }
         let body = read_capped(response.into_body(), MAX_SMALL_BODY)
-            .map_err(|e| self.error(format!("{what}: {e}")))?;
+            .map_err(|e| self.body_error(&what, e))?;
         #[derive(serde::Deserialize)]
         struct Token {
             token: Option<String>,
@@ -316,6 +370,11 @@ impl Registry {
     }
 
     fn transport(&self, what: &str, url: &str, e: ureq::Error) -> ImageError {
+        if matches!(e, ureq::Error::Timeout(ureq::Timeout::Global))
+            || Instant::now() >= self.deadline
+        {
+            return self.late(&format!("{what}: GET {url}"));
+        }
         let hint = if !self.plain_http && self.loopback {
             " (a plain HTTP registry on loopback needs --plain-http)"
         } else {
@@ -401,7 +460,7 @@ impl Source for Registry {
             }
         }
         let bytes = read_capped(response.into_body(), MAX_MANIFEST)
-            .map_err(|e| self.error(format!("{what}: {e}")))?;
+            .map_err(|e| self.body_error(&what, e))?;
         if let Some(want) = &pinned {
             if let Some(h) = header_digest.as_deref().filter(|h| *h != want.as_str()) {
                 return Err(self.error(format!("{what}: the registry says its digest is {h}")));
@@ -445,15 +504,35 @@ impl Source for Registry {
             inner: response.into_body().into_reader().take(size),
             left: size,
             what: format!("{} {what}", self.describe()),
+            deadline: self.deadline,
+            timeout: self.timeout,
         }))
     }
 }
 
-/// Reads exactly `left` bytes: an early end is an error, not a short blob.
+/// What a pull that ran out of time says.
+fn late_message(timeout: Duration) -> String {
+    format!(
+        "the pull's deadline passed: a pull may take {} s in all ({PULL_TIMEOUT_ENV})",
+        timeout.as_secs()
+    )
+}
+
+/// Reads exactly `left` bytes: an early end is an error, not a short blob; so is a read once
+/// the pull's deadline passed.
 struct Exact<R> {
     inner: io::Take<R>,
     left: u64,
     what: String,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl<R: Read> Exact<R> {
+    /// The deadline's error (whoever reads says what and from where).
+    fn late(&self) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, late_message(self.timeout))
+    }
 }
 
 impl<R: Read> Read for Exact<R> {
@@ -461,7 +540,14 @@ impl<R: Read> Read for Exact<R> {
         if self.left == 0 {
             return Ok(0);
         }
-        let n = self.inner.read(buf)?;
+        if Instant::now() >= self.deadline {
+            return Err(self.late());
+        }
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(_) if Instant::now() >= self.deadline => return Err(self.late()),
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -533,6 +619,23 @@ fn api_host(registry: &str) -> &str {
     }
 }
 
+/// Whether `a` and `b` have one origin: scheme, host (in any case) and port (the scheme's
+/// default where none is written).
+fn same_origin(a: &Uri, b: &Uri) -> bool {
+    let port = |u: &Uri| {
+        u.port_u16().or(match u.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        })
+    };
+    a.scheme_str().is_some()
+        && a.scheme_str() == b.scheme_str()
+        && a.host()
+            .is_some_and(|h| b.host().is_some_and(|k| h.eq_ignore_ascii_case(k)))
+        && port(a) == port(b)
+}
+
 /// `localhost`, `127.x.y.z` or `::1` (with or without brackets).
 fn host_is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -559,168 +662,9 @@ fn join_url(base: &Uri, location: &str) -> String {
     }
 }
 
-/// One challenge of a `WWW-Authenticate` header (RFC 9110 §11.6.1): a scheme and its
-/// parameters.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Challenge {
-    pub scheme: String,
-    pub params: Vec<(String, String)>,
-}
-
-impl Challenge {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Parses a `WWW-Authenticate` value: challenges separated by commas, each a scheme then
-/// `name=value` parameters whose values are tokens or quoted strings (which may hold commas,
-/// `=` and backslash escapes). What cannot be read is skipped, never a panic.
-pub fn parse_challenges(header: &str) -> Vec<Challenge> {
-    let b = header.as_bytes();
-    let mut i = 0;
-    let mut out: Vec<Challenge> = Vec::new();
-    let is_tchar = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/".contains(&c);
-    let skip_ws = |i: &mut usize| {
-        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
-            *i += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut i);
-        while i < b.len() && b[i] == b',' {
-            i += 1;
-            skip_ws(&mut i);
-        }
-        if i >= b.len() {
-            return out;
-        }
-        let start = i;
-        while i < b.len() && is_tchar(b[i]) {
-            i += 1;
-        }
-        if i == start {
-            // Not a token: skip to the next comma.
-            while i < b.len() && b[i] != b',' {
-                i += 1;
-            }
-            continue;
-        }
-        let word = &header[start..i];
-        let after_ws = {
-            let mut j = i;
-            skip_ws(&mut j);
-            j
-        };
-        if after_ws < b.len() && b[after_ws] == b'=' && !out.is_empty() {
-            // A parameter of the current challenge (token68 `abc==` is taken as a name too,
-            // and its value as empty: podc uses no token68).
-            i = after_ws + 1;
-            skip_ws(&mut i);
-            let value = if i < b.len() && b[i] == b'"' {
-                i += 1;
-                let mut v = String::new();
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' && i + 1 < b.len() {
-                        i += 1;
-                    }
-                    let ch = header[i..].chars().next().unwrap_or(' ');
-                    v.push(ch);
-                    i += ch.len_utf8();
-                }
-                i += 1; // the closing quote, if any
-                v
-            } else {
-                let s = i;
-                while i < b.len() && b[i] != b',' && b[i] != b' ' && b[i] != b'\t' {
-                    i += 1;
-                }
-                header[s..i].to_string()
-            };
-            if let Some(c) = out.last_mut() {
-                c.params.push((word.to_ascii_lowercase(), value));
-            }
-        } else {
-            out.push(Challenge {
-                scheme: word.to_string(),
-                params: Vec::new(),
-            });
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ch(scheme: &str, params: &[(&str, &str)]) -> Challenge {
-        Challenge {
-            scheme: scheme.into(),
-            params: params
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn challenges_parse_with_quoted_commas_and_escapes() {
-        for (header, want) in [
-            (
-                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#,
-                vec![ch(
-                    "Bearer",
-                    &[
-                        ("realm", "https://auth.docker.io/token"),
-                        ("service", "registry.docker.io"),
-                        ("scope", "repository:samalba/my-app:pull,push"),
-                    ],
-                )],
-            ),
-            (
-                r#"Basic realm="a, b", Bearer realm="http://127.0.0.1:1/t?x=1", service=t"#,
-                vec![
-                    ch("Basic", &[("realm", "a, b")]),
-                    ch(
-                        "Bearer",
-                        &[("realm", "http://127.0.0.1:1/t?x=1"), ("service", "t")],
-                    ),
-                ],
-            ),
-            (
-                r#"bearer  Realm = "q\"uo\\te" ,error="invalid_token""#,
-                vec![ch(
-                    "bearer",
-                    &[("realm", r#"q"uo\te"#), ("error", "invalid_token")],
-                )],
-            ),
-            (
-                r#"Bearer realm="unterminated"#,
-                vec![ch("Bearer", &[("realm", "unterminated")])],
-            ),
-            ("", vec![]),
-            (",,, =x, \"", vec![]),
-            ("Negotiate", vec![ch("Negotiate", &[])]),
-        ] {
-            assert_eq!(parse_challenges(header), want, "{header}");
-        }
-    }
-
-    #[test]
-    fn base64_is_standard() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("user:pa:ss", "dXNlcjpwYTpzcw=="),
-        ] {
-            assert_eq!(BASE64_STANDARD.encode(i), o);
-        }
-    }
 
     #[test]
     fn plain_http_is_refused_for_remote_registries_before_connecting() {
@@ -734,7 +678,7 @@ mod tests {
                 &reference,
                 Options {
                     plain_http: true,
-                    credentials: None,
+                    ..Options::default()
                 },
             )
             .err()
@@ -750,7 +694,7 @@ mod tests {
             &reference,
             Options {
                 plain_http: true,
-                credentials: None,
+                ..Options::default()
             },
         )
         .unwrap();
@@ -779,7 +723,7 @@ mod tests {
             &r,
             Options {
                 plain_http: true,
-                credentials: None,
+                ..Options::default()
             },
         )
         .unwrap();
@@ -806,6 +750,69 @@ mod tests {
     }
 
     #[test]
+    fn credentials_go_to_a_realm_of_the_registrys_origin_only() {
+        let at = |r: &str, plain_http: bool| {
+            let options = Options {
+                plain_http,
+                ..Options::default()
+            };
+            Registry::new(&Reference::parse(r).unwrap(), options).unwrap()
+        };
+        let quay = at("quay.io/team/app", false);
+        let hub = at("docker.io/library/busybox", false);
+        let local = at("127.0.0.1:5000/x", true);
+        for (r, realm, ok) in [
+            (&quay, "https://quay.io/v2/auth", true),
+            (&quay, "https://QUAY.io:443/v2/auth", true),
+            (&quay, "https://quay.io:8443/v2/auth", false),
+            (&quay, "http://quay.io/v2/auth", false),
+            (&quay, "https://auth.quay.io/v2/auth", false),
+            (&quay, "https://auth.docker.io/token", false),
+            (&hub, "https://auth.docker.io/token", true),
+            (&hub, "https://registry-1.docker.io/token", true),
+            (&hub, "http://auth.docker.io/token", false),
+            (&hub, "https://auth.docker.io:444/token", false),
+            (&hub, "https://docker.io/token", false),
+            (&local, "http://127.0.0.1:5000/token", true),
+            (&local, "http://127.0.0.1:5001/token", false),
+            (&local, "http://localhost:5000/token", false),
+            (&local, "https://127.0.0.1:5000/token", false),
+        ] {
+            let uri: Uri = realm.parse().unwrap();
+            assert_eq!(r.realm_gets_credentials(&uri), ok, "{} {realm}", r.registry);
+        }
+    }
+
+    #[test]
+    fn the_pull_timeout_is_whole_seconds_above_zero() {
+        assert_eq!(parse_timeout(None), Ok(PULL_TIMEOUT));
+        assert_eq!(parse_timeout(Some("3")), Ok(Duration::from_secs(3)));
+        for bad in ["0", "", "-1", "1.5", "3s", "x"] {
+            let e = parse_timeout(Some(bad)).unwrap_err();
+            assert!(e.contains("PODC_PULL_TIMEOUT"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_asked_once_the_deadline_passed() {
+        // Port 9 (discard) on loopback, and no time at all: refused before connecting.
+        let options = Options {
+            plain_http: true,
+            timeout: Duration::ZERO,
+            ..Options::default()
+        };
+        let mut src = Registry::new(&Reference::parse("127.0.0.1:9/x").unwrap(), options).unwrap();
+        let e = src.manifest("t").unwrap_err().to_string();
+        assert!(
+            e.starts_with("registry 127.0.0.1:9: manifest x:t: the pull's deadline passed")
+                && e.contains("a pull may take 0 s in all (PODC_PULL_TIMEOUT)"),
+            "{e}"
+        );
+        let e = src.blob(&Digest::of(b""), 0).err().unwrap().to_string();
+        assert!(e.contains("deadline passed"), "{e}");
+    }
+
+    #[test]
     fn redirects_join_like_a_browser() {
         let base: Uri = "https://r.example:5000/v2/a/blobs/x".parse().unwrap();
         for (loc, want) in [
@@ -816,15 +823,6 @@ mod tests {
         ] {
             assert_eq!(join_url(&base, loc), want);
         }
-    }
-
-    #[test]
-    fn credentials_are_user_colon_password() {
-        let c = Credentials::parse("u:p:q").unwrap();
-        assert_eq!((c.user.as_str(), c.password.as_str()), ("u", "p:q"));
-        assert!(Credentials::parse(":p").is_err());
-        assert!(Credentials::parse("up").is_err());
-        assert!(!format!("{c:?}").contains("p:q"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! An HTTP proxy on 127.0.0.1 in front of a test registry that asks for a bearer token (the
-//! distribution token flow, RFC 6750) and serves that token itself at `/token`; what it forwards
-//! it may corrupt (one byte of a blob). Every request is logged. Stopped when dropped.
+//! distribution token flow, RFC 6750) and serves that token itself at `/token` (or names another
+//! realm); what it forwards it may corrupt (one byte of a blob) or trickle (one byte a second).
+//! Every request is logged. Stopped when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,6 +30,10 @@ pub struct Behaviour {
     pub redirect_blobs: Option<String>,
     /// Ask for no token: forward everything.
     pub open: bool,
+    /// The challenge's realm, instead of this proxy's own `/token` (`http://localhost:PORT/token`).
+    pub realm: Option<String>,
+    /// Send this blob (`sha256:…`) one byte a second after its headers, until the client goes.
+    pub trickle_blob: Option<String>,
 }
 
 pub struct AuthProxy {
@@ -146,8 +151,12 @@ fn serve(conn: TcpStream, port: u16, b: &Behaviour, log: &Mutex<Vec<Seen>>) -> s
             .and_then(|p| p.split("/manifests/").next())
             .and_then(|p| p.split("/blobs/").next())
             .unwrap_or("");
+        let realm = b
+            .realm
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{port}/token"));
         let challenge = format!(
-            "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"t\",scope=\"repository:{repo}:pull,push\""
+            "WWW-Authenticate: Bearer realm=\"{realm}\",service=\"t\",scope=\"repository:{repo}:pull,push\""
         );
         return respond(
             &mut conn,
@@ -179,6 +188,22 @@ fn serve(conn: TcpStream, port: u16, b: &Behaviour, log: &Mutex<Vec<Seen>>) -> s
         if let Some(last) = response.last_mut() {
             *last ^= 0x55;
         }
+    }
+    if b.trickle_blob
+        .as_deref()
+        .is_some_and(|d| path.ends_with(&format!("/blobs/{d}")))
+    {
+        let head = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(response.len(), |i| i + 4);
+        conn.write_all(&response[..head])?;
+        for byte in &response[head..] {
+            conn.write_all(std::slice::from_ref(byte))?;
+            conn.flush()?;
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        return Ok(());
     }
     conn.write_all(&response)?;
     conn.flush()
