@@ -149,6 +149,66 @@ pub struct App {
     pub after: Vec<String>,
     pub restart: Restart,
     pub ports: Vec<Port>,
+    pub health: Option<Health>,
+}
+
+/// A health probe, checked; times in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub probe: Probe,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub failures: u32,
+    pub start_period_ms: u64,
+}
+
+/// What a health probe does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A command in the app's root, as the app's user.
+    Exec(Vec<String>),
+    Http {
+        host: IpAddr,
+        port: u16,
+        path: String,
+    },
+    Tcp {
+        host: IpAddr,
+        port: u16,
+    },
+}
+
+impl Health {
+    pub const DEFAULT_INTERVAL_MS: u64 = 10_000;
+    pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
+    pub const DEFAULT_FAILURES: u32 = 3;
+    pub const DEFAULT_START_PERIOD_MS: u64 = 60_000;
+}
+
+impl Probe {
+    /// The probe in words, for comments and POD.md: `http GET 127.0.0.1:8080/healthz`.
+    pub fn describe(&self) -> String {
+        let addr = |host: &IpAddr, port: u16| match host {
+            IpAddr::V4(a) => format!("{a}:{port}"),
+            IpAddr::V6(a) => format!("[{a}]:{port}"),
+        };
+        match self {
+            Probe::Exec(argv) => format!("exec {}", argv.join(" ")),
+            Probe::Http { host, port, path } => format!("http GET {}{path}", addr(host, *port)),
+            Probe::Tcp { host, port } => format!("tcp connect {}", addr(host, *port)),
+        }
+    }
+}
+
+/// A duration as podc writes it: `90s`, `1500ms`, `2m`.
+pub fn show_ms(ms: u64) -> String {
+    if ms % 60_000 == 0 && ms >= 60_000 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 /// A published port, checked.

@@ -9,8 +9,8 @@
 #                          execute the program, e.g. it is missing)
 #   128 + signal           a signal ended it (with or without a core dump)
 #   137                    the kernel's OOM killer ended it (128 + SIGKILL)
-#   1                      it never ran (a failed `after` dependency), or ended in a way that
-#                          gives no status (a start timeout, ...)
+#   1                      it never ran (a failed `after` dependency), never passed its health
+#                          probe, or ended in a way that gives no status (a start timeout, ...)
 #   0                      it succeeded, or systemd stopped it
 #
 # PODC_RESULT_DIR is for tests; in the pod it is not set. `systemctl` is found on PATH.
@@ -55,5 +55,13 @@ case $result in
         [ "$rc" -gt 0 ] 2>/dev/null || rc=1
         ;;
 esac
+
+# An app that never passed its health probe: systemd stopped its main process (SIGTERM),
+# which says nothing; health.sh recorded why, and the status is 1.
+if [ "$rc" != 0 ] && read -r health _ 2>/dev/null <"${PODC_HEALTH_DIR:-/run/podc/health}/$app" &&
+    [ "$health" = never-healthy ]; then
+    rc=1
+    result=health
+fi
 
 mkdir -p "$dir" && echo "$rc $result" >"$dir/$app"

@@ -1131,6 +1131,117 @@ fn e2e_job_pods_under_a_service_manager() {
     }
 }
 
+/// The pod's journal, kept in its tree: every line of `unit`, as text.
+fn pod_journal(pod: &Pod, unit: &str) -> String {
+    let dir = pod.tree.join("rootfs/var/log/journal");
+    let o = Command::new("journalctl")
+        .arg("-D")
+        .arg(&dir)
+        .args(["-o", "cat", "--no-pager", "-u", unit])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Health probes (issue 23, item 1), in a private pod: an app counts as started only once its
+/// HTTP probe passes (after ~2 s), so the app `after` it starts ~2 s later; an app whose exec
+/// probe (run in its own mount namespace: its private /tmp) starts failing is restarted, and
+/// the restart is in the journal with the probe's output; an app whose probe never passes
+/// fails its start, and the pod ends with 1 and says why.
+#[test]
+fn e2e_health_probes_hold_starts_and_restart_apps() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-health
+network: private
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: web
+    image: "@WORK@/images/i"
+    exec: ["/bin/sh", "-c", "touch /out/web.started; mkdir /tmp/www; (sleep 2; echo ok > /tmp/www/healthz) & exec httpd -f -p 8080 -h /tmp/www"]
+    mounts: [{volume: out, path: /out}]
+    health: {http: {port: 8080, path: /healthz}, interval: 200ms, startPeriod: 20s}
+  - name: after-web
+    image: "@WORK@/images/i"
+    exec: ["/bin/sh", "-c", "touch /out/after-web.started; exec sleep 600"]
+    mounts: [{volume: out, path: /out}]
+    after: [web]
+  - name: flaky
+    image: "@WORK@/images/i"
+    exec: ["/bin/sh", "-c", "echo start >> /out/flaky.starts; touch /tmp/alive; sleep 2; rm /tmp/alive; exec sleep 600"]
+    mounts: [{volume: out, path: /out}]
+    health: {exec: ["/bin/test", "-e", "/tmp/alive"], interval: 500ms, failures: 2}
+"#;
+    let mut pod = Pod::start("e2e-health", manifest, &["i"]);
+    pod.wait_for(&["web.started", "after-web.started"]);
+    let started = |f: &str| fs::metadata(pod.out(f)).unwrap().modified().unwrap();
+    let held = started("after-web.started")
+        .duration_since(started("web.started"))
+        .unwrap();
+    eprintln!("after-web started {held:?} after web");
+    assert!(
+        held >= Duration::from_millis(1800),
+        "after-web did not wait for web's probe: {held:?}\n{}",
+        pod.log()
+    );
+    // flaky: healthy for 2 s, then two failed probes, a restart; twice within 15 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let starts = fs::read_to_string(pod.out("flaky.starts")).unwrap_or_default();
+        if starts.lines().count() >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "flaky was not restarted twice: {starts:?}\n{}\n{}\n{}",
+            pod.log(),
+            pod_journal(&pod, "podc-ready-flaky.service"),
+            pod_journal(&pod, "podc-health-flaky.service")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    let said = pod_journal(&pod, "podc-health-flaky.service");
+    assert!(
+        said.contains("podc: app flaky failed its health probe (2 of 2 in a row): exit status 1")
+            && said.contains("podc: restarting app flaky: 2 failed health probes in a row"),
+        "{said}"
+    );
+    let said = pod_journal(&pod, "podc-ready-web.service");
+    assert!(
+        said.contains("podc: app web passed its health probe"),
+        "{said}"
+    );
+    pod.assert_nothing_left();
+
+    // A probe that never passes: the start fails after the start period, the pod ends with 1.
+    let manifest = r#"podc: 1
+name: e2e-unhealthy
+target: {cgroup: v1, systemd: 252}
+apps:
+  - name: deaf
+    image: "@WORK@/images/i"
+    exec: ["/bin/sleep", "600"]
+    health: {tcp: {port: 9}, interval: 300ms, startPeriod: 2s}
+"#;
+    let mut pod = Pod::start("e2e-unhealthy", manifest, &["i"]);
+    let (code, cycle) = pod.wait();
+    assert_eq!(code, 1, "{}", pod.log());
+    assert!(cycle < Duration::from_secs(30), "{cycle:?}");
+    let said = pod_journal(&pod, "podc-ready-deaf.service");
+    assert!(
+        said.contains(
+            "podc: app deaf did not pass its health probe within 2.000 s, so it did not start"
+        ),
+        "{said}"
+    );
+    pod.assert_nothing_left();
+}
+
 /// One tree keeps one machine id across launches (so one journal directory on the host): the
 /// id derived from the host's machine id, the tree's path and the pod's name.
 #[test]

@@ -124,6 +124,9 @@ codes! {
     LINE_TOO_LONG = "P0404", Error, "a value makes a unit file line longer than systemd reads";
     ARGS_TOTAL = "P0405", Error, "arguments and environment are too large together";
     EXEC_MISSING = "P0406", Error, "an app whose image is a path gives no exec";
+    HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http and tcp";
+    DURATION = "P0461", Error, "a duration is not a number with a unit (ms, s, m, h) within range";
+    HEALTH_VALUE = "P0462", Error, "a health probe's port, path, host, command or failures cannot be used";
     // Identity and security.
     BAD_ID = "P0501", Error, "a user or group id cannot be used";
     BAD_USER_NAME = "P0502", Error, "a user or group name is not valid";

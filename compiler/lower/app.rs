@@ -9,18 +9,26 @@ use crate::pod::{App, Filter, Image, Pod, DEFAULT_CAPABILITIES};
 use crate::systemd::escape;
 use crate::systemd::target::{Feature, Target};
 use crate::tree::layout::{
-    api_bind_source, app_root, result_unit, under_api_mount, unit_name, EXIT_UNIT,
+    api_bind_source, app_root, ready_unit, result_unit, under_api_mount, unit_name, EXIT_UNIT,
 };
 
 pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
     let t = pod.target;
     let mut unit = vec![d("Wants", [EXIT_UNIT, " ", &result_unit(&a.name)].concat())];
+    unit.extend(super::health::wants_ready(a));
+    // An app it starts after counts as started once its health probe (if it has one) passed.
+    let mut firsts = Vec::new();
+    for n in &a.after {
+        firsts.push(unit_name(n));
+        if pod.apps.iter().any(|b| &b.name == n && b.health.is_some()) {
+            firsts.push(ready_unit(n));
+        }
+    }
     let mut after = vec![EXIT_UNIT.to_string(), result_unit(&a.name)];
-    after.extend(a.after.iter().map(|n| unit_name(n)));
+    after.extend(firsts.iter().cloned());
     unit.push(d("After", after.join(" ")));
-    if !a.after.is_empty() {
-        let requires: Vec<String> = a.after.iter().map(|n| unit_name(n)).collect();
-        unit.push(d("Requires", requires.join(" ")));
+    if !firsts.is_empty() {
+        unit.push(d("Requires", firsts.join(" ")));
     }
 
     let mut run = vec![d(

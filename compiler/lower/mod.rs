@@ -5,6 +5,7 @@
 //! and what the launcher must mount. The templates only lay the result out.
 
 mod app;
+mod health;
 mod lifecycle;
 mod limits;
 mod mount_plan;
@@ -13,6 +14,8 @@ mod sockets;
 mod tests;
 mod units;
 
+pub use health::summary as health_summary;
+use health::*;
 use lifecycle::*;
 use limits::*;
 use mount_plan::*;
@@ -109,6 +112,7 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         sysusers: sysusers(pod),
         sockets: pod_sockets(pod),
         proxies: proxies(pod),
+        health: lower_health(pod),
         socket,
         plan: plan(pod),
     }

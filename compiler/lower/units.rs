@@ -100,8 +100,29 @@ pub struct UnitTree {
     pub sockets: Vec<PodSocket>,
     /// systemd-socket-proxyd services that forward a published port to an app's port.
     pub proxies: Vec<ProxyService>,
+    /// The timer and service that probe each running app that has a health probe.
+    pub health: Vec<HealthUnits>,
     #[serde(skip)]
     pub plan: MountPlan,
+}
+
+/// The health units of app `app`: `ready` (its first passing probe), and `<name>.timer` and
+/// `<name>.service` (its periodic probe).
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthUnits {
+    pub name: String,
+    pub app: String,
+    pub ready: String,
+    pub ready_description: String,
+    #[serde(serialize_with = "lines")]
+    pub ready_service: Vec<Directive>,
+    pub description: String,
+    #[serde(serialize_with = "lines")]
+    pub unit: Vec<Directive>,
+    #[serde(serialize_with = "lines")]
+    pub timer: Vec<Directive>,
+    #[serde(serialize_with = "lines")]
+    pub service: Vec<Directive>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -256,6 +256,57 @@ pub struct App {
     /// Ports the app serves, published on the host.
     #[serde(default)]
     pub ports: Vec<Port>,
+    /// How podc tells that the app works: the app counts as started once its probe first
+    /// passes, and is restarted after `failures` failed probes in a row.
+    pub health: Option<Health>,
+}
+
+/// A health probe: exactly one of `exec`, `http` and `tcp`, and how often it runs.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Health {
+    /// A command run in the app's root filesystem as the app's user (exec[0] absolute in the
+    /// image); exit status 0 is healthy.
+    #[schemars(length(min = 1))]
+    pub exec: Option<Vec<String>>,
+    /// An HTTP GET in the pod's network; an answer with a 2xx or 3xx status is healthy.
+    pub http: Option<HttpProbe>,
+    /// A TCP connection in the pod's network; accepted is healthy.
+    pub tcp: Option<TcpProbe>,
+    /// Time between probes: a number with a unit (ms, s, m, h), e.g. "10s". Default "10s".
+    pub interval: Option<String>,
+    /// Time one probe may take before it counts as failed. Default "1s".
+    pub timeout: Option<String>,
+    /// Failed probes in a row after which a running app is restarted. Default 3.
+    #[schemars(range(min = 1, max = 1000))]
+    pub failures: Option<u32>,
+    /// How long a starting app has to pass its first probe; until it does, it is not started
+    /// (apps `after` it wait) and after that its start fails. Default "60s".
+    pub start_period: Option<String>,
+}
+
+/// An HTTP probe.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpProbe {
+    /// The port the app serves HTTP on.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u32,
+    /// The path asked for. Default "/".
+    pub path: Option<String>,
+    /// The address connected to (an IP address). Default 127.0.0.1.
+    pub host: Option<String>,
+}
+
+/// A TCP probe.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TcpProbe {
+    /// The port connected to.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u32,
+    /// The address connected to (an IP address). Default 127.0.0.1.
+    pub host: Option<String>,
 }
 
 /// Per-app isolators.

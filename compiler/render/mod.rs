@@ -15,7 +15,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use crate::lower::{UnitTree, HALT_TARGETS};
 use crate::tree::layout::{
-    EXIT_SCRIPT, EXIT_UNIT, POD_TARGET, POD_UNIT_DIR, RESULT_SCRIPT, RESULT_UNIT,
+    EXIT_SCRIPT, EXIT_UNIT, HEALTH_SCRIPT, POD_TARGET, POD_UNIT_DIR, RESULT_SCRIPT, RESULT_UNIT,
 };
 
 /// Generated files: relative path → content.
@@ -42,13 +42,17 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "host.socket.j2",
     "pod.socket.j2",
     "proxy.service.j2",
+    "health.ready.j2",
+    "health.timer.j2",
+    "health.service.j2",
     "sockets.conf.j2",
 ];
 
-/// templates/result.sh and templates/exit.sh, which the result and exit units run.
-const SCRIPTS: [&str; 2] = [
+/// templates/result.sh, exit.sh and health.sh, which the result, exit and health units run.
+const SCRIPTS: [&str; 3] = [
     include_str!("../../templates/result.sh"),
     include_str!("../../templates/exit.sh"),
+    include_str!("../../templates/health.sh"),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -113,7 +117,7 @@ pub fn render(tree: &UnitTree, doc: &str) -> Files {
     let mut files = Files::new();
     pod_units(tree, &r, &mut files);
     socket_units(tree, &r, &mut files);
-    scripts(&r, &mut files);
+    scripts(tree, &r, &mut files);
     pod_md(&r, doc, &mut files);
     files.insert(
         "mounts.toml".into(),
@@ -184,6 +188,21 @@ fn pod_units(tree: &UnitTree, r: &Renderer, files: &mut Files) {
         files.insert(
             [POD_UNIT_DIR, "/", &app.name, ".service"].concat(),
             render_one("app.service.j2", r.ctx("app", Value::from(Serde(app)))),
+        );
+    }
+    for h in &tree.health {
+        let ctx = r.ctx("health", Value::from(Serde(h)));
+        files.insert(
+            [POD_UNIT_DIR, "/", &h.ready].concat(),
+            render_one("health.ready.j2", ctx.clone()),
+        );
+        files.insert(
+            [POD_UNIT_DIR, "/", &h.name, ".timer"].concat(),
+            render_one("health.timer.j2", ctx.clone()),
+        );
+        files.insert(
+            [POD_UNIT_DIR, "/", &h.name, ".service"].concat(),
+            render_one("health.service.j2", ctx),
         );
     }
     files.insert(
@@ -267,11 +286,18 @@ fn socket_units(tree: &UnitTree, r: &Renderer, files: &mut Files) {
 }
 
 /// The exit-status scripts.
-fn scripts(r: &Renderer, files: &mut Files) {
+fn scripts(tree: &UnitTree, r: &Renderer, files: &mut Files) {
     // The exit-status scripts are the same for every pod: no template, only the header. (They
     // are shell, where `{#` and `{{` mean something else.)
     for (path, script) in [(RESULT_SCRIPT, SCRIPTS[0]), (EXIT_SCRIPT, SCRIPTS[1])] {
         files.insert(["rootfs", path].concat(), [r.header(), script].concat());
+    }
+    // Only pods with a probe carry the health script.
+    if !tree.health.is_empty() {
+        files.insert(
+            ["rootfs", HEALTH_SCRIPT].concat(),
+            [r.header(), SCRIPTS[2]].concat(),
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::checker::*;
+use super::health::*;
 use super::isolators::*;
 use super::ports::*;
 use super::security::*;
@@ -66,6 +67,10 @@ pub(super) fn resolve_app(
         .enumerate()
         .filter_map(|(j, p)| resolve_port(c, &join_index(&join_key(path, "ports"), j), p, &user))
         .collect();
+    let health = a
+        .health
+        .as_ref()
+        .and_then(|h| resolve_health(c, &join_key(path, "health"), h));
 
     App {
         name: a.name.clone(),
@@ -100,6 +105,7 @@ pub(super) fn resolve_app(
         after: a.after.clone(),
         restart: a.restart.unwrap_or(manifest::Restart::No),
         ports,
+        health,
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod apps;
 mod checker;
+mod health;
 mod isolators;
 mod order;
 mod ports;

@@ -62,6 +62,11 @@ pub const RESULT_DIR: &str = "/run/podc/result";
 pub const RESULT_SCRIPT: &str = "/etc/podc/result.sh";
 /// The script the exit unit runs, inside the pod.
 pub const EXIT_SCRIPT: &str = "/etc/podc/exit.sh";
+/// The script that runs an app's health probe, inside the pod (with bash: the pod's /usr is
+/// the host's).
+pub const HEALTH_SCRIPT: &str = "/etc/podc/health.sh";
+/// Where the health script records each app's health inside the pod, for `podc status`.
+pub const HEALTH_DIR: &str = "/run/podc/health";
 
 // Unit names inside the pod.
 
@@ -80,6 +85,17 @@ pub fn unit_name(app: &str) -> String {
 /// The result unit of one app.
 pub fn result_unit(app: &str) -> String {
     ["podc-result@", app, ".service"].concat()
+}
+
+/// The timer and service (`.timer`, `.service`) that probe a running app's health. App names
+/// cannot start with `podc-`, so these never clash with an app's unit.
+pub fn health_unit(app: &str) -> String {
+    ["podc-health-", app].concat()
+}
+
+/// The service that holds back what starts after an app until its health probe first passed.
+pub fn ready_unit(app: &str) -> String {
+    ["podc-ready-", app, ".service"].concat()
 }
 
 /// The longest pod name: its host unit `podc-<pod>.service` must fit a 64-byte machine name

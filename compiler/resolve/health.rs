@@ -1,0 +1,241 @@
+//! An app's health probe: one kind, a command or an address podc can reach, and its times.
+
+use std::net::IpAddr;
+
+use super::checker::*;
+use crate::diag::codes;
+use crate::manifest;
+use crate::parse::source::{join_index, join_key};
+use crate::pod::{Health, Probe};
+
+/// The longest duration a probe takes: a day.
+const MAX_MS: u64 = 24 * 3600 * 1000;
+
+/// The app's probe at `path` (its `health` key), checked; `None` where it is broken.
+pub(super) fn resolve_health(c: &mut Checker, path: &str, h: &manifest::Health) -> Option<Health> {
+    let kinds = [
+        h.exec.is_some().then_some("exec"),
+        h.http.is_some().then_some("http"),
+        h.tcp.is_some().then_some("tcp"),
+    ];
+    let given: Vec<&str> = kinds.into_iter().flatten().collect();
+    if given.len() != 1 {
+        let found = if given.is_empty() {
+            "none".to_string()
+        } else {
+            given.join(" and ")
+        };
+        c.key(
+            codes::HEALTH_KIND,
+            path,
+            format!("a health probe is exactly one of exec, http and tcp; this one gives {found}"),
+        );
+        return None;
+    }
+    let probe = resolve_probe(c, path, h)?;
+    let interval_ms = duration(
+        c,
+        path,
+        "interval",
+        &h.interval,
+        Health::DEFAULT_INTERVAL_MS,
+    );
+    let timeout_ms = duration(c, path, "timeout", &h.timeout, Health::DEFAULT_TIMEOUT_MS);
+    let start_period_ms = duration(
+        c,
+        path,
+        "startPeriod",
+        &h.start_period,
+        Health::DEFAULT_START_PERIOD_MS,
+    );
+    let failures = h.failures.unwrap_or(Health::DEFAULT_FAILURES);
+    if !(1..=1000).contains(&failures) {
+        c.value(
+            codes::HEALTH_VALUE,
+            &join_key(path, "failures"),
+            format!("failures {failures} is out of range 1..1000"),
+        );
+    }
+    Some(Health {
+        probe,
+        interval_ms: interval_ms?,
+        timeout_ms: timeout_ms?,
+        failures,
+        start_period_ms: start_period_ms?,
+    })
+}
+
+fn resolve_probe(c: &mut Checker, path: &str, h: &manifest::Health) -> Option<Probe> {
+    if let Some(argv) = &h.exec {
+        let p = join_key(path, "exec");
+        let Some(program) = argv.first() else {
+            c.value(codes::HEALTH_VALUE, &p, "the probe's exec names no program");
+            return None;
+        };
+        let program_ok = c.abs_path(&join_index(&p, 0), "the probe's program", program);
+        for (i, a) in argv.iter().enumerate() {
+            if a.contains('\0') {
+                c.value(
+                    codes::NUL,
+                    &join_index(&p, i),
+                    "a probe argument contains NUL",
+                );
+                return None;
+            }
+        }
+        return program_ok.then(|| Probe::Exec(argv.clone()));
+    }
+    if let Some(http) = &h.http {
+        let p = join_key(path, "http");
+        let port = port(c, &p, http.port);
+        let host = host(c, &p, &http.host);
+        let url_path = http.path.clone().unwrap_or_else(|| "/".into());
+        if !url_path.starts_with('/')
+            || url_path.len() > 2048
+            || url_path
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            c.value(
+                codes::HEALTH_VALUE,
+                &join_key(&p, "path"),
+                format!(
+                    "path {} is not what an HTTP request line can carry",
+                    show(&url_path)
+                ),
+            )
+            .help = Some(
+                "a path starts with `/` and has no spaces or control characters (percent-encode them)"
+                    .into(),
+            );
+            return None;
+        }
+        return Some(Probe::Http {
+            host: host?,
+            port: port?,
+            path: url_path,
+        });
+    }
+    let tcp = h.tcp.as_ref()?;
+    let p = join_key(path, "tcp");
+    let port = port(c, &p, tcp.port);
+    let host = host(c, &p, &tcp.host);
+    Some(Probe::Tcp {
+        host: host?,
+        port: port?,
+    })
+}
+
+fn port(c: &mut Checker, path: &str, v: u32) -> Option<u16> {
+    match u16::try_from(v) {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            c.value(
+                codes::HEALTH_VALUE,
+                &join_key(path, "port"),
+                format!("port {v} is out of range 1..65535"),
+            );
+            None
+        }
+    }
+}
+
+fn host(c: &mut Checker, path: &str, v: &Option<String>) -> Option<IpAddr> {
+    match v {
+        None => Some(IpAddr::from([127, 0, 0, 1])),
+        Some(s) => match s.parse() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                c.value(
+                    codes::HEALTH_VALUE,
+                    &join_key(path, "host"),
+                    format!("host {} is not an IP address", show(s)),
+                )
+                .help = Some(
+                    "the probe runs in the pod's network; the app is at 127.0.0.1 (the default)"
+                        .into(),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn duration(
+    c: &mut Checker,
+    path: &str,
+    key: &str,
+    v: &Option<String>,
+    default: u64,
+) -> Option<u64> {
+    let Some(s) = v else { return Some(default) };
+    match parse_duration(s) {
+        Some(ms) if (1..=MAX_MS).contains(&ms) => Some(ms),
+        _ => {
+            c.value(
+                codes::DURATION,
+                &join_key(path, key),
+                format!("{key} {} is not a duration from 1ms to 24h", show(s)),
+            )
+            .help = Some("a number with a unit: `500ms`, `10s`, `2m`, `1h`, or `1m30s`".into());
+            None
+        }
+    }
+}
+
+/// Milliseconds of `1m30s`, `500ms`, `10s`: numbers each with a unit (h, m, s, ms), largest
+/// first, each unit once.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)];
+    let mut rest = s;
+    let mut total: u64 = 0;
+    let mut last = None;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let (i, factor) = UNITS
+            .iter()
+            .enumerate()
+            .find(|(_, (u, _))| *u == &rest[..unit])
+            .map(|(i, (_, f))| (i, *f))?;
+        if last.is_some_and(|l| i <= l) {
+            return None;
+        }
+        last = Some(i);
+        total = total.checked_add(n.checked_mul(factor)?)?;
+        rest = &rest[unit..];
+    }
+    last.map(|_| total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        for (s, ms) in [
+            ("10s", Some(10_000)),
+            ("500ms", Some(500)),
+            ("1m30s", Some(90_000)),
+            ("2h", Some(7_200_000)),
+            ("1h1m1s1ms", Some(3_661_001)),
+            ("", None),
+            ("10", None),
+            ("s", None),
+            ("1s1m", None),
+            ("1s1s", None),
+            ("1.5s", None),
+            ("-1s", None),
+            ("10 s", None),
+            ("1d", None),
+        ] {
+            assert_eq!(parse_duration(s), ms, "{s:?}");
+        }
+    }
+}
