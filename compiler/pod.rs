@@ -185,21 +185,6 @@ impl Health {
     pub const DEFAULT_START_PERIOD_MS: u64 = 60_000;
 }
 
-impl Probe {
-    /// The probe in words, for comments and POD.md: `http GET 127.0.0.1:8080/healthz`.
-    pub fn describe(&self) -> String {
-        let addr = |host: &IpAddr, port: u16| match host {
-            IpAddr::V4(a) => format!("{a}:{port}"),
-            IpAddr::V6(a) => format!("[{a}]:{port}"),
-        };
-        match self {
-            Probe::Exec(argv) => format!("exec {}", argv.join(" ")),
-            Probe::Http { host, port, path } => format!("http GET {}{path}", addr(host, *port)),
-            Probe::Tcp { host, port } => format!("tcp connect {}", addr(host, *port)),
-        }
-    }
-}
-
 /// A duration as podc writes it: `90s`, `1500ms`, `2m`.
 pub fn show_ms(ms: u64) -> String {
     if ms % 60_000 == 0 && ms >= 60_000 {

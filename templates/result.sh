@@ -56,8 +56,8 @@ case $result in
         ;;
 esac
 
-# An app that never passed its health probe: systemd stopped its main process (SIGTERM),
-# which says nothing; health.sh recorded why, and the status is 1.
+# An app that never passed its health probe: health.sh killed it (SIGKILL, which says
+# nothing) and recorded why; the status is 1.
 if [ "$rc" != 0 ] && read -r health _ 2>/dev/null <"${PODC_HEALTH_DIR:-/run/podc/health}/$app" &&
     [ "$health" = never-healthy ]; then
     rc=1

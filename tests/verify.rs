@@ -34,7 +34,7 @@ fn generated_units_verify_without_warnings() {
             let p = dir.path().join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, content).unwrap();
-            if [".service", ".target", ".socket"]
+            if [".service", ".target", ".socket", ".timer"]
                 .iter()
                 .any(|s| rel.ends_with(s))
             {

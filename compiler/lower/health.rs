@@ -55,11 +55,27 @@ fn script_line(mode: &str, app: &str, h: &Health) -> String {
     escape::exec_line(&argv)
 }
 
-/// The probe in words, for the comment above the app's `ExecStartPost=`.
+/// The probe in words: `http GET 127.0.0.1:8080/healthz`, `exec "/bin/check" "a b"`.
+fn describe(p: &Probe) -> String {
+    let addr = |host: &std::net::IpAddr, port: u16| match host {
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+    };
+    match p {
+        Probe::Exec(argv) => {
+            let words: Vec<String> = argv.iter().map(|w| escape::comment_text(w)).collect();
+            format!("exec {}", words.join(" "))
+        }
+        Probe::Http { host, port, path } => format!("http GET {}{path}", addr(host, *port)),
+        Probe::Tcp { host, port } => format!("tcp connect {}", addr(host, *port)),
+    }
+}
+
+/// The probe and its times in words, for the units' comments and POD.md.
 pub fn summary(h: &Health) -> String {
     format!(
-        "health: {}, every {}, {} timeout, restarted after {} failed in a row; {} to pass first",
-        h.probe.describe(),
+        "{}, every {}, {} timeout, restarted after {} failed in a row; {} to pass first",
+        describe(&h.probe),
         show_ms(h.interval_ms),
         show_ms(h.timeout_ms),
         h.failures,
@@ -70,14 +86,12 @@ pub fn summary(h: &Health) -> String {
 /// The app wants its readiness unit, with the probe in words above.
 pub(super) fn wants_ready(a: &App) -> Option<Directive> {
     let h = a.health.as_ref()?;
-    // A probe's argument may hold a line break, which a comment cannot: then it is quoted.
-    let about = summary(h);
-    let about = if about.chars().any(char::is_control) {
-        escape::comment_text(&about)
-    } else {
-        about
-    };
-    Some(commented("Wants", ready_unit(&a.name), about))
+    // An exec probe's arguments are quoted (comment_text), so no line break gets in.
+    Some(commented(
+        "Wants",
+        ready_unit(&a.name),
+        ["health: ", &summary(h)].concat(),
+    ))
 }
 
 /// The timer and service that probe each running app with a probe.

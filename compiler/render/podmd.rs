@@ -243,6 +243,13 @@ fn app_wiring(o: &mut String, a: &App) {
         o.push_str(&a.after.join(", "));
         end(o);
     }
+    if let Some(h) = &a.health {
+        // The manifest's words (an exec probe's arguments) go through the cell escaper.
+        key(o, "Health");
+        escape::push_markdown_cell(o, &crate::lower::health_summary(h));
+        o.push_str(" (apps after it start once it passes)");
+        end(o);
+    }
     row(
         o,
         "Restart",

@@ -32,7 +32,7 @@ pub(super) fn resolve_health(c: &mut Checker, path: &str, h: &manifest::Health) 
         );
         return None;
     }
-    let probe = resolve_probe(c, path, h)?;
+    let probe = resolve_probe(c, path, h);
     let interval_ms = duration(
         c,
         path,
@@ -57,7 +57,7 @@ pub(super) fn resolve_health(c: &mut Checker, path: &str, h: &manifest::Health) 
         );
     }
     Some(Health {
-        probe,
+        probe: probe?,
         interval_ms: interval_ms?,
         timeout_ms: timeout_ms?,
         failures,
