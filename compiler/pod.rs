@@ -187,9 +187,9 @@ impl Health {
 
 /// A duration as podc writes it: `90s`, `1500ms`, `2m`.
 pub fn show_ms(ms: u64) -> String {
-    if ms % 60_000 == 0 && ms >= 60_000 {
+    if ms.is_multiple_of(60_000) && ms >= 60_000 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
