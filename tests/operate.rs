@@ -513,6 +513,7 @@ fn sample_status() -> PodStatus {
         )),
         cgroup: None,
         usage: Usage::from_v2(&v2_files(memory, cpu)),
+        health: None,
     };
     PodStatus {
         pod: "main".into(),
@@ -538,6 +539,31 @@ web                      active (running)  0     1.3 MiB / 64 MiB  0.50  0.04s  
 worker-with-a-long-name  active (running)  0     1.3 MiB / max     max   0.04s     2 / 32
 ";
     assert_eq!(sample_status().to_string(), want);
+}
+
+/// With a health probe, a HEALTH column; read from the pod's records as health.sh writes them.
+#[test]
+fn status_shows_health_where_an_app_has_a_probe() {
+    let dir = "/run/podc/health";
+    let read = host::parse_health(
+        "/run/podc/health/web:healthy 0\n/run/podc/health/worker-with-a-long-name:unhealthy 2\nnoise\n",
+        dir,
+    );
+    assert_eq!(read["web"], "healthy");
+    assert_eq!(read["worker-with-a-long-name"], "unhealthy (2 failed)");
+    assert_eq!(read.len(), 2);
+    let mut s = sample_status();
+    s.apps[0].health = Some(read["web"].clone());
+    let want = "\
+APP                      STATE             HEALTH   EXIT  MEMORY            CPU   CPU TIME  TASKS
+web                      active (running)  healthy  0     1.3 MiB / 64 MiB  0.50  0.04s     2 / 32
+worker-with-a-long-name  active (running)  -        0     1.3 MiB / max     max   0.04s     2 / 32
+";
+    assert!(s.to_string().ends_with(want), "{s}");
+    assert_eq!(
+        serde_json::to_value(&s).unwrap()["apps"][0]["health"],
+        "healthy"
+    );
 }
 
 #[test]

@@ -67,6 +67,9 @@ pub struct AppStatus {
     /// The app's cgroup directory (in the memory hierarchy on v1), where found.
     pub cgroup: Option<PathBuf>,
     pub usage: Usage,
+    /// What its health probe last said (`healthy`, `unhealthy (2 failed)`, `starting`, …);
+    /// `None` for an app without a probe or a pod that is not running.
+    pub health: Option<String>,
 }
 
 /// `podc status POD`.
@@ -105,22 +108,25 @@ impl std::fmt::Display for PodStatus {
             if h.result.is_empty() { "-" } else { &h.result }
         )?;
         writeln!(f, "  tree {}, cgroup {}", self.dir.display(), self.cgroup)?;
-        let mut rows = vec![
-            ["APP", "STATE", "EXIT", "MEMORY", "CPU", "CPU TIME", "TASKS"]
-                .map(String::from)
-                .to_vec(),
-        ];
+        // A HEALTH column only where an app has a probe.
+        let health = self.apps.iter().any(|a| a.health.is_some());
+        let mut header = vec!["APP", "STATE"];
+        if health {
+            header.push("HEALTH");
+        }
+        header.extend(["EXIT", "MEMORY", "CPU", "CPU TIME", "TASKS"]);
+        let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
         for a in &self.apps {
             let state = if a.state.sub.is_empty() {
                 a.state.active.clone()
             } else {
                 format!("{} ({})", a.state.active, a.state.sub)
             };
-            let mut row = vec![
-                a.name.clone(),
-                state,
-                or_dash(a.state.exit_status, |s| s.to_string()),
-            ];
+            let mut row = vec![a.name.clone(), state];
+            if health {
+                row.push(a.health.clone().unwrap_or_else(|| "-".into()));
+            }
+            row.push(or_dash(a.state.exit_status, |s| s.to_string()));
             row.extend(a.usage.cells());
             rows.push(row);
         }
@@ -188,6 +194,38 @@ pub(super) fn app_states(leader: Option<u64>, apps: &[String]) -> Vec<Option<Uni
     parse_show_blocks(&text, apps.len())
 }
 
+/// What each app's health probe last recorded in the running pod (`HEALTH_DIR`), read from
+/// inside its mount namespace: app → `healthy`, `unhealthy (N failed)`, ….
+pub(super) fn app_health(leader: Option<u64>) -> BTreeMap<String, String> {
+    let Some(l) = leader else {
+        return BTreeMap::new();
+    };
+    let dir = crate::tree::layout::HEALTH_DIR;
+    let out = Command::new("nsenter")
+        .args(["-t", &l.to_string(), "-m", "grep", "-r", "", dir])
+        .output();
+    out.map(|o| parse_health(&String::from_utf8_lossy(&o.stdout), dir))
+        .unwrap_or_default()
+}
+
+/// `grep -r '' HEALTH_DIR` output (`DIR/APP:STATE FAILED` lines) as app → words.
+pub fn parse_health(text: &str, dir: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (app, record) = l.strip_prefix(dir)?.strip_prefix('/')?.split_once(':')?;
+            let mut words = record.split_whitespace();
+            let state = words.next()?;
+            let failed: u32 = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let shown = if state == "unhealthy" {
+                format!("unhealthy ({failed} failed)")
+            } else {
+                state.to_string()
+            };
+            Some((app.to_string(), shown))
+        })
+        .collect()
+}
+
 /// `systemctl show` of several units: one block per unit, in the order asked, separated by
 /// blank lines.
 pub fn parse_show_blocks(text: &str, n: usize) -> Vec<Option<UnitState>> {
@@ -233,10 +271,11 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
         &unit,
     ])?));
     let is_running = running(&host.active);
-    let states = if is_running {
-        app_states(host.main_pid.and_then(pod_leader), &plan.apps)
+    let leader = host.main_pid.and_then(pod_leader);
+    let (states, mut health) = if is_running {
+        (app_states(leader, &plan.apps), app_health(leader))
     } else {
-        vec![None; plan.apps.len()]
+        (vec![None; plan.apps.len()], BTreeMap::new())
     };
     let apps = plan
         .apps
@@ -268,6 +307,7 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
                 state,
                 cgroup,
                 usage,
+                health: health.remove(app),
             }
         })
         .collect();
