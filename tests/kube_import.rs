@@ -186,7 +186,7 @@ fn broken_kubernetes_documents_give_located_errors() {
 fn the_commands_take_kubernetes_files() {
     let dir = tempfile::tempdir().unwrap();
     let good = common::root().join("tests/fixtures/kube/good/deployment.yaml");
-    let bad = common::root().join("tests/fixtures/kube/bad/liveness-probe.yaml");
+    let bad = common::root().join("tests/fixtures/kube/bad/grpc-probe.yaml");
     let podc = |args: &[&std::ffi::OsStr]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_podc"))
             .args(args)
@@ -228,7 +228,7 @@ fn the_commands_take_kubernetes_files() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("liveness-probe.yaml:10:7"), "{stderr}");
+    assert!(stderr.contains("grpc-probe.yaml:11:9"), "{stderr}");
     assert!(!refused.exists());
 }
 

@@ -265,8 +265,8 @@ pub struct App {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Health {
-    /// A command run in the app's root filesystem as the app's user (exec[0] absolute in the
-    /// image); exit status 0 is healthy.
+    /// A command run in the app's root filesystem as the app's user (exec[0] an absolute path
+    /// in the image, or a name looked up on PATH there); exit status 0 is healthy.
     #[schemars(length(min = 1))]
     pub exec: Option<Vec<String>>,
     /// An HTTP GET in the pod's network; an answer with a 2xx or 3xx status is healthy.

@@ -72,7 +72,10 @@ fn resolve_probe(c: &mut Checker, path: &str, h: &manifest::Health) -> Option<Pr
             c.value(codes::HEALTH_VALUE, &p, "the probe's exec names no program");
             return None;
         };
-        let program_ok = c.abs_path(&join_index(&p, 0), "the probe's program", program);
+        // A bare name is looked up on PATH in the app's root, as Kubernetes does; a path must
+        // be absolute.
+        let program_ok = (!program.is_empty() && !program.contains('/'))
+            || c.abs_path(&join_index(&p, 0), "the probe's program", program);
         for (i, a) in argv.iter().enumerate() {
             if a.contains('\0') {
                 c.value(

@@ -174,6 +174,12 @@ impl Convert<'_> {
                     }
                 }
             }
+            // The exact probe replaces the one read from the rounded probes.
+            if v.get("health").is_some() {
+                if let Some(a) = app.as_object_mut() {
+                    a.remove("health");
+                }
+            }
             self.rename_all(&app_path, &v, at);
             merge(app, v);
         }
@@ -191,7 +197,14 @@ impl Convert<'_> {
         entry: Value,
         at: &str,
     ) -> Result<Value, Diagnostic> {
-        const APP_KEYS: &[&str] = &["after", "group", "restart", "supplementaryGroups", "user"];
+        const APP_KEYS: &[&str] = &[
+            "after",
+            "group",
+            "health",
+            "restart",
+            "supplementaryGroups",
+            "user",
+        ];
         const ISOLATOR_KEYS: &[&str] = &[
             "capabilities",
             "cpu",

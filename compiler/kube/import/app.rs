@@ -54,6 +54,12 @@ impl Convert<'_> {
             app.insert("isolators".into(), Value::Object(isolators));
         }
         self.mounts(&here, c.volume_mounts, &mut app);
+        let probes = [
+            ("livenessProbe", c.liveness_probe),
+            ("startupProbe", c.startup_probe),
+            ("readinessProbe", c.readiness_probe),
+        ];
+        self.health(path, app_path, probes, &c.ports, &mut app)?;
         self.ports(&here, c.ports, &mut app);
         self.rename(podc("restart"), self.spec("restartPolicy"));
         app.insert("restart".into(), json!(restart));

@@ -63,9 +63,8 @@ pub(super) const KUBERNETES_FIELDS: &[&str] = &[
     "envFrom",
     "imagePullPolicy",
     "lifecycle",
-    "livenessProbe",
-    "readinessProbe",
-    "startupProbe",
+    "httpHeaders",
+    "grpc",
     "resizePolicy",
     "restartPolicy",
     "stdin",
@@ -275,6 +274,47 @@ pub(super) struct Container {
     pub(super) volume_mounts: Vec<VolumeMount>,
     #[serde(default)]
     pub(super) ports: Vec<ContainerPort>,
+    pub(super) liveness_probe: Option<KubeProbe>,
+    pub(super) readiness_probe: Option<KubeProbe>,
+    pub(super) startup_probe: Option<KubeProbe>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct KubeProbe {
+    pub(super) exec: Option<ExecAction>,
+    pub(super) http_get: Option<HttpGetAction>,
+    pub(super) tcp_socket: Option<TcpSocketAction>,
+    pub(super) initial_delay_seconds: Option<u64>,
+    pub(super) period_seconds: Option<u64>,
+    pub(super) timeout_seconds: Option<u64>,
+    pub(super) failure_threshold: Option<u64>,
+    // Readiness only (1 for the others); podc's readiness is the first pass.
+    #[allow(dead_code)]
+    pub(super) success_threshold: Option<u64>,
+    pub(super) termination_grace_period_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExecAction {
+    pub(super) command: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HttpGetAction {
+    pub(super) path: Option<String>,
+    pub(super) port: Value,
+    pub(super) host: Option<String>,
+    pub(super) scheme: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TcpSocketAction {
+    pub(super) port: Value,
+    pub(super) host: Option<String>,
 }
 
 #[derive(Deserialize)]

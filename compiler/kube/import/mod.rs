@@ -17,6 +17,7 @@ mod annotations;
 mod app;
 mod convert;
 mod doc;
+mod health;
 mod meta;
 mod pod;
 

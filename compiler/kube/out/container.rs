@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1 as core;
 use serde_json::{json, Value};
 
 use super::common::{app_path, Out};
+use super::health::probes;
 use super::resources::resources;
 use super::security::security_context;
 use crate::diag::codes;
@@ -22,6 +23,7 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
     extras(a, i, out);
     let resources = resources(a, i, out);
     let ports = ports(a, out);
+    let (startup_probe, liveness_probe) = probes(a, i, out);
     let sc_empty = sc == core::SecurityContext::default();
     core::Container {
         name: a.name.clone(),
@@ -55,6 +57,8 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
                 .collect()
         }),
         ports: (!ports.is_empty()).then_some(ports),
+        startup_probe,
+        liveness_probe,
         ..Default::default()
     }
 }

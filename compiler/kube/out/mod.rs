@@ -12,6 +12,7 @@
 
 mod common;
 mod container;
+mod health;
 mod meta;
 mod resources;
 mod security;

@@ -1,0 +1,106 @@
+//! A health probe as a `startupProbe` (the first pass: podc's start period) and a
+//! `livenessProbe` (the restarts). Kubernetes counts in whole seconds; a probe whose times it
+//! cannot carry exactly is kept whole in `podc/apps`, with a warning.
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::{json, Value};
+
+use super::common::{app_path, Out};
+use crate::diag::codes;
+use crate::kube::APPS_ANNOTATION;
+use crate::pod::{show_ms, App, Health, Probe};
+
+/// The app's probes: `(startupProbe, livenessProbe)`.
+pub(super) fn probes(
+    a: &App,
+    i: usize,
+    out: &mut Out,
+) -> (Option<core::Probe>, Option<core::Probe>) {
+    let Some(h) = &a.health else {
+        return (None, None);
+    };
+    let secs = |ms: u64| i32::try_from(ms.div_ceil(1000).max(1)).unwrap_or(i32::MAX);
+    // A loopback host other than podc's default cannot be said either (see `handler`).
+    let host_said = match &h.probe {
+        Probe::Http { host, .. } | Probe::Tcp { host, .. } => {
+            !host.is_loopback() || *host == std::net::IpAddr::from([127, 0, 0, 1])
+        }
+        Probe::Exec(_) => true,
+    };
+    let exact = h.interval_ms.is_multiple_of(1000)
+        && h.timeout_ms.is_multiple_of(1000)
+        && h.start_period_ms.is_multiple_of(h.interval_ms)
+        && host_said;
+    if !exact {
+        out.warn(
+            codes::KUBE_APP_EXTRA,
+            format!("{}.health", app_path(i)),
+            format!(
+                "app {:?}: Kubernetes counts probe times in whole seconds (the start period in periods) and probes the pod's address; the probes round times up and leave a loopback host out, and the exact probe is kept in {APPS_ANNOTATION}",
+                a.name
+            ),
+        );
+        out.app(&a.name, "health", manifest_health(h));
+    }
+    let probe = |failures: u64| core::Probe {
+        period_seconds: Some(secs(h.interval_ms)),
+        timeout_seconds: Some(secs(h.timeout_ms)),
+        failure_threshold: Some(i32::try_from(failures.max(1)).unwrap_or(i32::MAX)),
+        ..handler(&h.probe)
+    };
+    (
+        Some(probe(h.start_period_ms.div_ceil(h.interval_ms))),
+        Some(probe(u64::from(h.failures))),
+    )
+}
+
+fn handler(p: &Probe) -> core::Probe {
+    // Kubernetes probes the pod's own address, where its containers listen: a loopback host
+    // (podc's default: the probe runs inside the pod's network) is left out.
+    let host = |h: &std::net::IpAddr| (!h.is_loopback()).then(|| h.to_string());
+    match p {
+        Probe::Exec(argv) => core::Probe {
+            exec: Some(core::ExecAction {
+                command: Some(argv.clone()),
+            }),
+            ..Default::default()
+        },
+        Probe::Http {
+            host: h,
+            port,
+            path,
+        } => core::Probe {
+            http_get: Some(core::HTTPGetAction {
+                host: host(h),
+                path: Some(path.clone()),
+                port: IntOrString::Int(i32::from(*port)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Probe::Tcp { host: h, port } => core::Probe {
+            tcp_socket: Some(core::TCPSocketAction {
+                host: host(h),
+                port: IntOrString::Int(i32::from(*port)),
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+/// The probe as the manifest writes it (for `podc/apps`).
+fn manifest_health(h: &Health) -> Value {
+    let mut v = match &h.probe {
+        Probe::Exec(argv) => json!({ "exec": argv }),
+        Probe::Http { host, port, path } => {
+            json!({ "http": { "port": port, "path": path, "host": host.to_string() } })
+        }
+        Probe::Tcp { host, port } => json!({ "tcp": { "port": port, "host": host.to_string() } }),
+    };
+    v["interval"] = json!(show_ms(h.interval_ms));
+    v["timeout"] = json!(show_ms(h.timeout_ms));
+    v["failures"] = json!(h.failures);
+    v["startPeriod"] = json!(show_ms(h.start_period_ms));
+    v
+}
