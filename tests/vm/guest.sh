@@ -367,6 +367,33 @@ check_jobs() {
     check_nothing_left job-later job-later
 }
 
+# Health probes on a real host: `systemctl start` waits for web's first passing probe (2 s),
+# `podc status` shows the apps healthy, and flaky is restarted once its probe fails.
+check_health() {
+    local t0 took out
+    install_pod health || return
+    t0=$(now)
+    if systemctl start podc-health; then ok "health-start returned 0"; else bad "health-start: systemctl failed"; fi
+    took=$(since "$t0")
+    say "time start-health=$took"
+    if awk -v t="$took" 'BEGIN { exit !(t >= 2) }'; then ok "health-start-waited-for-probe ($took s)"; else
+        bad "health-start-waited-for-probe: returned after $took s"
+    fi
+    out=$(podc status health 2>&1)
+    if printf '%s\n' "$out" | awk '$1 == "web" && /healthy/' | grep -q .; then ok "health-status-web-healthy"; else
+        bad "health-status-web-healthy: ${out//$'\n'/|}"
+    fi
+    if wait_for 60 journal_has health podc-health-flaky "restarting app flaky"; then ok "health-flaky-restarted"; else
+        bad "health-flaky-restarted: $(journalctl -M podc-health -u podc-health-flaky.service -o cat --no-pager 2>&1 | tail -n 3 | tr '\n' '|')"
+    fi
+    if wait_for 30 lines_at_least health flaky "flaky up" 2; then ok "health-flaky-started-again"; else
+        bad "health-flaky-started-again: flaky up $(app_lines health flaky "flaky up") times"
+    fi
+    timed stop-health systemctl stop podc-health
+    check health-stopped inactive "$(systemctl is-active podc-health)"
+    check_nothing_left health health
+}
+
 journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
 
 # A digest-pinned image pulled from a registry on the guest's own loopback (run.sh brings its
@@ -521,6 +548,9 @@ phase1() {
 
     # --- jobs: pods whose apps end by themselves.
     check_jobs
+
+    # --- health probes.
+    check_health
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network
