@@ -263,15 +263,73 @@ fn units_run_the_scripts_of_the_tree() {
     }
 }
 
+/// health.sh from a tree with probes, run with bash against a fake `systemctl` (the Sandbox's)
+/// and a TCP probe of a listener on loopback that the test opens and closes: `start` waits for
+/// the first pass and starts the timer, or gives up after the start period and kills the app;
+/// `live` counts failed probes in a row and restarts the app at the limit.
+#[test]
+fn health_script_waits_counts_and_restarts() {
+    let files = common::compile(
+        &common::root().join("tests/fixtures/good/health-probes.yaml"),
+        None,
+    )
+    .unwrap();
+    let s = Sandbox::new();
+    std::fs::write(s.path("health.sh"), &files["rootfs/etc/podc/health.sh"]).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let run = |mode: &str, start_ms: &str| {
+        let o = Command::new("/usr/bin/bash")
+            .arg(s.path("health.sh"))
+            .args([mode, "web", start_ms, "100", "1000", "2", "tcp", "127.0.0.1", &port])
+            .env("PATH", format!("{}:/usr/bin:/bin", s.path("bin").display()))
+            .env("PODC_HEALTH_DIR", s.path("health"))
+            .output()
+            .unwrap();
+        let calls = std::fs::read_to_string(s.path("calls")).unwrap_or_default();
+        let _ = std::fs::remove_file(s.path("calls"));
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            calls,
+            s.read("health/web"),
+        )
+    };
+    let (code, said, calls, state) = run("start", "5000");
+    assert_eq!((code, state.as_str()), (Some(0), "healthy 0\n"), "{said}");
+    assert_eq!(calls, "--no-block start podc-health-web.timer\n");
+    assert_eq!(run("live", "5000").3, "healthy 0\n");
+
+    drop(listener);
+    let (code, said, calls, state) = run("live", "5000");
+    assert_eq!((code, state.as_str(), calls.as_str()), (Some(0), "unhealthy 1\n", ""));
+    assert!(said.contains("podc: app web failed its health probe (1 of 2 in a row)"), "{said}");
+    let (_, said, calls, state) = run("live", "5000");
+    assert_eq!(state, "restarting 0\n");
+    assert_eq!(calls, "--no-block restart web.service\n");
+    assert!(said.contains("podc: restarting app web: 2 failed health probes in a row"), "{said}");
+
+    let (code, said, calls, state) = run("start", "300");
+    assert_eq!((code, state.as_str()), (Some(1), "never-healthy 0\n"), "{said}");
+    assert_eq!(calls, "kill --signal=SIGKILL web.service\n");
+    assert!(said.contains("did not pass its health probe within 0.300 s"), "{said}");
+}
+
 #[test]
 fn scripts_pass_shellcheck() {
     if !common::tool("shellcheck", "shellcheck") {
         return;
     }
     let s = Sandbox::new();
-    for script in ["result.sh", "exit.sh"] {
+    let files = common::compile(
+        &common::root().join("tests/fixtures/good/health-probes.yaml"),
+        None,
+    )
+    .unwrap();
+    std::fs::write(s.path("health.sh"), &files["rootfs/etc/podc/health.sh"]).unwrap();
+    for (script, shell) in [("result.sh", "sh"), ("exit.sh", "sh"), ("health.sh", "bash")] {
         let out = Command::new("shellcheck")
-            .args(["--shell=sh", "--severity=style"])
+            .args([&format!("--shell={shell}"), "--severity=style"])
             .arg(s.path(script))
             .output()
             .unwrap();
