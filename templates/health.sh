@@ -39,9 +39,9 @@ probe() {
     shift
     case $kind in
         exec)
-            # The app's main process.
-            local pid uid='' gid='' key value
-            pid=$(systemctl show -p MainPID --value "$app.service")
+            # The app's main process (looked up by the caller: systemctl's own time does not
+            # count against the probe's timeout).
+            local pid=${PODC_PROBE_PID:-} uid='' gid='' key value
             # (No awk: the pod's /etc has no alternatives links.)
             while read -r key value _; do
                 case $key in
@@ -91,6 +91,10 @@ shift 4
 out=
 run_probe() {
     local rc
+    if [ "$1" = exec ]; then
+        PODC_PROBE_PID=$(systemctl show -p MainPID --value "$app.service")
+        export PODC_PROBE_PID
+    fi
     out=$(timeout -k 1 "$(seconds "$timeout_ms")" /usr/bin/bash "$0" probe "$app" "$@" 2>&1)
     rc=$?
     [ "$rc" = 124 ] && out="no answer within $(seconds "$timeout_ms") s"

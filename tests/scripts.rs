@@ -281,7 +281,17 @@ fn health_script_waits_counts_and_restarts() {
     let run = |mode: &str, start_ms: &str| {
         let o = Command::new("/usr/bin/bash")
             .arg(s.path("health.sh"))
-            .args([mode, "web", start_ms, "100", "1000", "2", "tcp", "127.0.0.1", &port])
+            .args([
+                mode,
+                "web",
+                start_ms,
+                "100",
+                "1000",
+                "2",
+                "tcp",
+                "127.0.0.1",
+                &port,
+            ])
             .env("PATH", format!("{}:/usr/bin:/bin", s.path("bin").display()))
             .env("PODC_HEALTH_DIR", s.path("health"))
             .output()
@@ -302,17 +312,33 @@ fn health_script_waits_counts_and_restarts() {
 
     drop(listener);
     let (code, said, calls, state) = run("live", "5000");
-    assert_eq!((code, state.as_str(), calls.as_str()), (Some(0), "unhealthy 1\n", ""));
-    assert!(said.contains("podc: app web failed its health probe (1 of 2 in a row)"), "{said}");
+    assert_eq!(
+        (code, state.as_str(), calls.as_str()),
+        (Some(0), "unhealthy 1\n", "")
+    );
+    assert!(
+        said.contains("podc: app web failed its health probe (1 of 2 in a row)"),
+        "{said}"
+    );
     let (_, said, calls, state) = run("live", "5000");
     assert_eq!(state, "restarting 0\n");
     assert_eq!(calls, "--no-block restart web.service\n");
-    assert!(said.contains("podc: restarting app web: 2 failed health probes in a row"), "{said}");
+    assert!(
+        said.contains("podc: restarting app web: 2 failed health probes in a row"),
+        "{said}"
+    );
 
     let (code, said, calls, state) = run("start", "300");
-    assert_eq!((code, state.as_str()), (Some(1), "never-healthy 0\n"), "{said}");
+    assert_eq!(
+        (code, state.as_str()),
+        (Some(1), "never-healthy 0\n"),
+        "{said}"
+    );
     assert_eq!(calls, "kill --signal=SIGKILL web.service\n");
-    assert!(said.contains("did not pass its health probe within 0.300 s"), "{said}");
+    assert!(
+        said.contains("did not pass its health probe within 0.300 s"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -327,7 +353,11 @@ fn scripts_pass_shellcheck() {
     )
     .unwrap();
     std::fs::write(s.path("health.sh"), &files["rootfs/etc/podc/health.sh"]).unwrap();
-    for (script, shell) in [("result.sh", "sh"), ("exit.sh", "sh"), ("health.sh", "bash")] {
+    for (script, shell) in [
+        ("result.sh", "sh"),
+        ("exit.sh", "sh"),
+        ("health.sh", "bash"),
+    ] {
         let out = Command::new("shellcheck")
             .args([&format!("--shell={shell}"), "--severity=style"])
             .arg(s.path(script))

@@ -14,22 +14,7 @@ use crate::tree::layout::{
 
 pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
     let t = pod.target;
-    let mut unit = vec![d("Wants", [EXIT_UNIT, " ", &result_unit(&a.name)].concat())];
-    unit.extend(super::health::wants_ready(a));
-    // An app it starts after counts as started once its health probe (if it has one) passed.
-    let mut firsts = Vec::new();
-    for n in &a.after {
-        firsts.push(unit_name(n));
-        if pod.apps.iter().any(|b| &b.name == n && b.health.is_some()) {
-            firsts.push(ready_unit(n));
-        }
-    }
-    let mut after = vec![EXIT_UNIT.to_string(), result_unit(&a.name)];
-    after.extend(firsts.iter().cloned());
-    unit.push(d("After", after.join(" ")));
-    if !firsts.is_empty() {
-        unit.push(d("Requires", firsts.join(" ")));
-    }
+    let unit = unit_section(pod, a);
 
     let mut run = vec![d(
         "Type",
@@ -138,6 +123,27 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         sandbox,
         cgroup: cgroup.to_string(),
     }
+}
+
+/// The app's `[Unit]` lines after its description: what it wants, and what starts first.
+fn unit_section(pod: &Pod, a: &App) -> Vec<Directive> {
+    let mut unit = vec![d("Wants", [EXIT_UNIT, " ", &result_unit(&a.name)].concat())];
+    unit.extend(super::health::wants_ready(a));
+    // An app it starts after counts as started once its health probe (if it has one) passed.
+    let mut firsts = Vec::new();
+    for n in &a.after {
+        firsts.push(unit_name(n));
+        if pod.apps.iter().any(|b| &b.name == n && b.health.is_some()) {
+            firsts.push(ready_unit(n));
+        }
+    }
+    let mut after = vec![EXIT_UNIT.to_string(), result_unit(&a.name)];
+    after.extend(firsts.iter().cloned());
+    unit.push(d("After", after.join(" ")));
+    if !firsts.is_empty() {
+        unit.push(d("Requires", firsts.join(" ")));
+    }
+    unit
 }
 
 /// The comment above an app's `RootDirectory=` when its image is a reference: what runs, and

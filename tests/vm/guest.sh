@@ -383,8 +383,8 @@ check_health() {
     if printf '%s\n' "$out" | awk '$1 == "web" && /healthy/' | grep -q .; then ok "health-status-web-healthy"; else
         bad "health-status-web-healthy: ${out//$'\n'/|}"
     fi
-    if wait_for 60 journal_has health podc-health-flaky "restarting app flaky"; then ok "health-flaky-restarted"; else
-        bad "health-flaky-restarted: $(journalctl -M podc-health -u podc-health-flaky.service -o cat --no-pager 2>&1 | tail -n 3 | tr '\n' '|')"
+    if wait_for 120 journal_has health podc-health-flaky "restarting app flaky"; then ok "health-flaky-restarted"; else
+        bad "health-flaky-restarted: $(journalctl -M podc-health -u podc-ready-flaky.service -u podc-health-flaky.service -o cat --no-pager 2>&1 | tail -n 5 | tr '\n' '|')"
     fi
     if wait_for 30 lines_at_least health flaky "flaky up" 2; then ok "health-flaky-started-again"; else
         bad "health-flaky-started-again: flaky up $(app_lines health flaky "flaky up") times"
