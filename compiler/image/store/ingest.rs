@@ -22,7 +22,8 @@ use crate::image::{media, Digest, ImageError, Reference, Source};
 pub const MAX_IMAGE_BYTES: u64 = 32 << 30;
 /// The most layers one image may have (Docker's own limit is 127).
 pub const MAX_LAYERS: usize = 256;
-/// The free space an unpack leaves on the store's file system, at least.
+/// The free space an unpack leaves on the store's file system, at least (at most a twentieth
+/// of the file system).
 pub const FREE_RESERVE: u64 = 1 << 30;
 
 /// The cap on one image's unpacked bytes: `PODC_MAX_IMAGE_BYTES`, else [`MAX_IMAGE_BYTES`].
@@ -54,8 +55,8 @@ pub(super) fn unpack_layers(
     let cap = max_image_bytes()?;
     let mut left = cap;
     for (i, (p, comp, d)) in layers.iter().enumerate() {
-        let free = free_bytes(&staging)?;
-        let room = free.saturating_sub(FREE_RESERVE);
+        let (free, reserve) = free_bytes(&staging)?;
+        let room = free.saturating_sub(reserve);
         let mut limits = unpack::Limits::default();
         limits.max_bytes = limits.max_bytes.min(left).min(room);
         let f = File::open(p).map_err(ImageError::io(format!("opening {}", p.display())))?;
@@ -68,7 +69,7 @@ pub(super) fn unpack_layers(
         )
         .map_err(|e| {
             let why = if limits.max_bytes == room && room < left {
-                format!(" (the store's file system has {free} bytes free and keeps {FREE_RESERVE})")
+                format!(" (the store's file system has {free} bytes free and keeps {reserve})")
             } else if limits.max_bytes == left {
                 format!(" (an image may unpack to {cap} bytes in all: PODC_MAX_IMAGE_BYTES)")
             } else {
@@ -81,12 +82,18 @@ pub(super) fn unpack_layers(
     Ok(staging)
 }
 
-/// Bytes free for an unprivileged writer on the file system of `p`.
-fn free_bytes(p: &Path) -> Result<u64, ImageError> {
+/// Bytes free for an unprivileged writer on the file system of `p`, and the reserve an unpack
+/// leaves there: [`FREE_RESERVE`], or a twentieth of the file system where that is less (a
+/// small disk, such as a VM's, would otherwise take no image at all).
+fn free_bytes(p: &Path) -> Result<(u64, u64), ImageError> {
     let st = rustix::fs::statvfs(p).map_err(|e| {
         ImageError::io(format!("reading the free space of {}", p.display()))(e.into())
     })?;
-    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    let size = st.f_blocks.saturating_mul(st.f_frsize);
+    Ok((
+        st.f_bavail.saturating_mul(st.f_frsize),
+        FREE_RESERVE.min(size / 20),
+    ))
 }
 
 impl Store {
