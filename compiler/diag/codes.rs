@@ -117,6 +117,11 @@ codes! {
     OUT_OF_RANGE = "P0304", Error, "cpuShares, cpuWeight or oomScoreAdj is out of range";
     TASKS = "P0305", Error, "a tasks limit is zero or too large";
     CPU_SHARES_INEXACT = "P0306", Error, "cpuShares cannot be set exactly on this target";
+    CPU_REQUEST_WITH_WEIGHT = "P0330", Error, "cpuRequest is given with cpuShares or cpuWeight";
+    REQUEST_ABOVE_LIMIT = "P0331", Error, "a cpuRequest or memoryRequest above the app's own limit of that resource";
+    MEMORY_REQUEST_V1 = "P0332", Error, "memoryRequest on a cgroup v1 target, which has no memory.low";
+    CPU_REQUEST_INEXACT = "P0333", Error, "cpuRequest cannot be set exactly on this target";
+    CPU_REQUEST_TOO_LARGE = "P0334", Error, "a cpuRequest above 256 CPUs (262144 shares, the kernel's most)";
     // Command line and environment.
     EXEC_EMPTY = "P0401", Error, "exec names no program";
     NUL = "P0402", Error, "an argument or environment value contains NUL";

@@ -272,6 +272,14 @@ pub struct AppIsolators {
     pub cpu_weight: Option<u64>,
     /// Hard memory limit in bytes (Kubernetes quantity).
     pub memory: Option<Quantity>,
+    /// CPU the app is guaranteed under contention, as a Kubernetes request (quantity, e.g.
+    /// "250m"): the relative CPU weight Kubernetes derives from it (cgroup v1 shares =
+    /// millicores × 1024 / 1000, at least 2; on cgroup v2 the weight the kubelet converts those
+    /// shares to). Not with cpuShares or cpuWeight; at most cpu.
+    pub cpu_request: Option<Quantity>,
+    /// Memory protected from reclaim, as a Kubernetes request (quantity, e.g. "64Mi"):
+    /// `MemoryLow=`. cgroup v2 only; at most memory.
+    pub memory_request: Option<Quantity>,
     /// Maximum number of tasks.
     #[schemars(range(min = 1))]
     pub tasks: Option<u64>,

@@ -326,6 +326,22 @@ fn limits(o: &mut String, l: &Limits) {
             label(o, Limit::CpuWeight);
             let _ = write!(o, "{n}");
         }
+        Some(w @ CpuWeight::Request(m)) => {
+            sep(o);
+            label(o, Limit::CpuRequest);
+            match &l.written.cpu_request {
+                Some(t) => escape::push_markdown_cell(o, t),
+                None => {
+                    let _ = write!(o, "{m}m");
+                }
+            }
+            let _ = write!(
+                o,
+                " (as Kubernetes weighs it: {} shares on cgroup v1, weight {} on v2)",
+                w.shares(),
+                w.weight()
+            );
+        }
         None => {}
     }
     if let Some(b) = l.memory_bytes {
@@ -337,6 +353,18 @@ fn limits(o: &mut String, l: &Limits) {
         }
         let _ = write!(o, "{b} bytes");
         if l.written.memory.is_some() {
+            o.push(')');
+        }
+    }
+    if let Some(b) = l.memory_low_bytes {
+        sep(o);
+        label(o, Limit::MemoryRequest);
+        if let Some(w) = &l.written.memory_request {
+            escape::push_markdown_cell(o, w);
+            o.push_str(" (");
+        }
+        let _ = write!(o, "{b} bytes kept from reclaim");
+        if l.written.memory_request.is_some() {
             o.push(')');
         }
     }

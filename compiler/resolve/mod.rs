@@ -9,6 +9,7 @@ mod checker;
 mod isolators;
 mod order;
 mod ports;
+mod requests;
 mod security;
 mod systemd_target;
 mod volumes;

@@ -302,6 +302,7 @@ pub(super) struct Limits {
 #[serde(deny_unknown_fields)]
 pub(super) struct Requests {
     pub(super) cpu: Option<Value>,
+    pub(super) memory: Option<Value>,
 }
 
 #[derive(Deserialize)]

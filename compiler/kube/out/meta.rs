@@ -99,7 +99,8 @@ pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
         Some(CpuWeight::Weight(w)) => {
             iso.insert("cpuWeight".into(), json!(w));
         }
-        None => {}
+        // A request is an app's alone: a pod has none.
+        Some(CpuWeight::Request(_)) | None => {}
     }
     if let Some(t) = l.tasks {
         iso.insert("tasks".into(), json!(t));
