@@ -116,8 +116,29 @@ pub struct Volume {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeKind {
-    Host { source: String },
-    Empty { mode: u32, uid: u32, gid: u32 },
+    Host {
+        source: String,
+    },
+    Empty {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// The pod's own directory on the host, made with `mode`, `uid` and `gid` at the first
+    /// launch and kept after.
+    Persistent {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// A tmpfs of `size` bytes (`written` as the manifest wrote it) for each run.
+    Memory {
+        size: u64,
+        written: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// Where an app's root filesystem comes from.

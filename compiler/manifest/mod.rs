@@ -191,13 +191,17 @@ pub struct Volume {
     pub source: Option<String>,
     /// Read-only for every app that mounts it. Default false.
     pub read_only: Option<bool>,
-    /// Permissions of an empty volume, an octal string such as "0750". Default "0755".
+    /// Permissions of an empty, persistent or memory volume, an octal string such as "0750".
+    /// Default "0755". A persistent volume gets them when it is made, at its first launch.
     #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
     pub mode: Option<String>,
-    /// Owner of an empty volume. Default 0.
+    /// Owner of an empty, persistent or memory volume. Default 0.
     pub uid: Option<u32>,
-    /// Group of an empty volume. Default 0.
+    /// Group of an empty, persistent or memory volume. Default 0.
     pub gid: Option<u32>,
+    /// The size of a memory volume (kind memory only, required there): a byte quantity such
+    /// as "64Mi", the tmpfs's size limit.
+    pub size: Option<Quantity>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -207,6 +211,13 @@ pub enum VolumeKind {
     Host,
     /// A fresh empty directory for each run of the pod.
     Empty,
+    /// A directory of the pod's own on the host (/var/lib/podc/volumes/<pod>/<name>), made at
+    /// its first launch and kept across restarts, reinstalls and reboots until `podc uninstall
+    /// --delete-data`.
+    Persistent,
+    /// A fresh tmpfs of `size` bytes for each run of the pod; its pages count against the
+    /// memory of the app that writes them.
+    Memory,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

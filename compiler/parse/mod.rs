@@ -94,6 +94,9 @@ pub(crate) fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMa
             });
         }
     }
+    for (n, v) in m.volumes.iter_mut().enumerate() {
+        fix(&mut v.size, &|| join_key(&join_index("volumes", n), "size"));
+    }
 }
 
 fn yaml_options() -> serde_saphyr::Options {

@@ -19,6 +19,7 @@ use crate::pod::DEFAULT_CAPABILITIES;
 use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
 use crate::systemd::escape;
 use crate::systemd::resources::{cpu_percent, Limit};
+use crate::tree::layout::{persistent_volume, PERSISTENT_VOLUMES};
 
 /// The body of POD.md (everything after its header line).
 pub fn pod_md(pod: &Pod) -> String {
@@ -439,6 +440,19 @@ fn diagram(o: &mut String, pod: &Pod) {
             VolumeKind::Empty { mode, uid, gid } => {
                 format!("empty, mode {mode:04o}, uid {uid}, gid {gid}")
             }
+            VolumeKind::Persistent { mode, uid, gid } => format!(
+                "persistent, kept in {} (made mode {mode:04o}, uid {uid}, gid {gid})",
+                persistent_volume(PERSISTENT_VOLUMES, &pod.name, &v.name)
+            ),
+            VolumeKind::Memory {
+                size,
+                written,
+                mode,
+                uid,
+                gid,
+            } => format!(
+                "memory (tmpfs), size {written} ({size} bytes), mode {mode:04o}, uid {uid}, gid {gid}"
+            ),
         };
         let _ = writeln!(
             o,

@@ -116,7 +116,6 @@ pub(super) const KUBERNETES_FIELDS: &[&str] = &[
     "image",
     "iscsi",
     "nfs",
-    "persistentVolumeClaim",
     "photonPersistentDisk",
     "portworxVolume",
     "projected",
@@ -126,8 +125,6 @@ pub(super) const KUBERNETES_FIELDS: &[&str] = &[
     "secret",
     "storageos",
     "vsphereVolume",
-    "medium",
-    "sizeLimit",
     "mountPropagation",
     "recursiveReadOnly",
     "subPath",
@@ -245,6 +242,7 @@ pub(super) struct KubeVolume {
     pub(super) name: String,
     pub(super) host_path: Option<HostPath>,
     pub(super) empty_dir: Option<EmptyDir>,
+    pub(super) persistent_volume_claim: Option<Claim>,
 }
 
 #[derive(Deserialize)]
@@ -256,8 +254,18 @@ pub(super) struct HostPath {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct EmptyDir {}
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct EmptyDir {
+    pub(super) medium: Option<String>,
+    pub(super) size_limit: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct Claim {
+    pub(super) claim_name: String,
+    pub(super) read_only: Option<bool>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
