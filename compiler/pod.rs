@@ -44,6 +44,8 @@ pub struct Limits {
     pub cpu_millis: Option<u64>,
     pub cpu_weight: Option<CpuWeight>,
     pub memory_bytes: Option<u64>,
+    /// `memoryRequest`: memory protected from reclaim (`MemoryLow=`, cgroup v2 only).
+    pub memory_low_bytes: Option<u64>,
     pub tasks: Option<u64>,
     /// `cpu` and `memory` as the manifest wrote them (`500m`, `128Mi`), for the comment above
     /// each directive and POD.md: a reviewer reads `MemoryMax=134217728` against these. The
@@ -57,6 +59,9 @@ pub struct Limits {
 pub struct Written {
     pub cpu: Option<String>,
     pub memory: Option<String>,
+    /// Set exactly when the weight is a [`CpuWeight::Request`].
+    pub cpu_request: Option<String>,
+    pub memory_request: Option<String>,
 }
 
 /// A relative CPU weight as the manifest gave it; the target decides how it is written.
@@ -64,14 +69,22 @@ pub struct Written {
 pub enum CpuWeight {
     Shares(u64),
     Weight(u64),
+    /// `cpuRequest`, in millicores (at most [`MAX_REQUEST_MILLIS`]): weighted as Kubernetes
+    /// weighs a CPU request.
+    Request(u64),
 }
 
+/// The largest `cpuRequest`: 256 CPUs are the kernel's 262144 shares.
+pub const MAX_REQUEST_MILLIS: u64 = 256_000;
+
 impl CpuWeight {
-    /// cgroup v1 shares, with systemd's linear mapping (weight 100 = 1024 shares), clamped.
+    /// cgroup v1 shares: systemd's linear mapping of a weight (weight 100 = 1024 shares),
+    /// clamped; for a request, the kubelet's (`millicores * 1024 / 1000`, at least 2).
     pub fn shares(self) -> u64 {
         match self {
             CpuWeight::Shares(s) => s,
             CpuWeight::Weight(w) => (w * 1024 / 100).clamp(2, 262_144),
+            CpuWeight::Request(m) => (m * 1024 / 1000).clamp(2, 262_144),
         }
     }
 
@@ -82,11 +95,14 @@ impl CpuWeight {
         ((1..=10_000).contains(&w) && w * 1024 / 100 == shares).then_some(w)
     }
 
-    /// cgroup v2 weight, with systemd's linear mapping, clamped.
+    /// cgroup v2 weight, with systemd's linear mapping, clamped; for a request, the weight the
+    /// kubelet (and runc, and crun) give its shares on cgroup v2:
+    /// `1 + (shares - 2) * 9999 / 262142`.
     pub fn weight(self) -> u64 {
         match self {
             CpuWeight::Shares(s) => (s * 100 / 1024).clamp(1, 10_000),
             CpuWeight::Weight(w) => w,
+            CpuWeight::Request(_) => 1 + (self.shares() - 2) * 9999 / 262_142,
         }
     }
 }
@@ -100,8 +116,29 @@ pub struct Volume {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeKind {
-    Host { source: String },
-    Empty { mode: u32, uid: u32, gid: u32 },
+    Host {
+        source: String,
+    },
+    Empty {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// The pod's own directory on the host, made with `mode`, `uid` and `gid` at the first
+    /// launch and kept after.
+    Persistent {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// A tmpfs of `size` bytes (`written` as the manifest wrote it) for each run.
+    Memory {
+        size: u64,
+        written: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// Where an app's root filesystem comes from.
@@ -276,6 +313,24 @@ mod tests {
         assert_eq!(CpuWeight::Weight(100).shares(), 1024);
         assert_eq!(CpuWeight::Weight(1).shares(), 10);
         assert_eq!(CpuWeight::Weight(10_000).shares(), 102_400);
+    }
+
+    #[test]
+    fn requests_weigh_as_the_kubelet_weighs_them() {
+        // kubelet MilliCPUToShares, then runc's ConvertCPUSharesToCgroupV2Value.
+        for (millis, shares, weight) in [
+            (1, 2, 1),
+            (10, 10, 1),
+            (100, 102, 4),
+            (250, 256, 10),
+            (500, 512, 20),
+            (1000, 1024, 39),
+            (2000, 2048, 79),
+            (256_000, 262_144, 10_000),
+        ] {
+            assert_eq!(CpuWeight::Request(millis).shares(), shares, "{millis}m");
+            assert_eq!(CpuWeight::Request(millis).weight(), weight, "{millis}m");
+        }
     }
 
     #[test]

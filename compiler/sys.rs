@@ -110,6 +110,20 @@ pub fn tmpfs(target: &Path) -> io::Result<()> {
     )?)
 }
 
+/// Mounts a fresh tmpfs at `target` that holds at most `size` bytes (the kernel counts whole
+/// pages), its root directory with `mode`, `uid` and `gid`.
+pub fn tmpfs_sized(target: &Path, size: u64, mode: u32, uid: u32, gid: u32) -> io::Result<()> {
+    let options =
+        std::ffi::CString::new(format!("size={size},mode={mode:04o},uid={uid},gid={gid}"))?;
+    Ok(mount(
+        "tmpfs",
+        target,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        options.as_c_str(),
+    )?)
+}
+
 /// Mounts an overlay at `target`: `lower` read-only beneath, writes going to `upper`. The
 /// paths must not hold `,`, `:` or `\` (the manifest rules refuse those).
 pub fn overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> io::Result<()> {

@@ -96,7 +96,7 @@ spec:
         - {name: A, value: "1"}
       resources:
         limits: {cpu: "1", memory: 64Mi}
-        requests: {cpu: 500m}
+        requests: {cpu: 500m, memory: 32Mi}
 "#;
     let podc = r#"podc: 1
 name: hello
@@ -106,7 +106,7 @@ apps:
     image: registry.example/hello@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945
     exec: [/bin/echo, hello, world]
     environment: {A: "1", B: "2"}
-    isolators: {cpu: "1", memory: 64Mi, cpuShares: 512}
+    isolators: {cpu: "1", memory: 64Mi, cpuRequest: 500m, memoryRequest: 32Mi}
     restart: "no"
 "#;
     let build = |source: &str| {

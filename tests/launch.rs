@@ -59,6 +59,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
         listen_fds: None,
         images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -177,6 +178,161 @@ fn launch_refuses_an_edited_plan() {
             .contains("rootfs: a mount point is reached through this symbolic link"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Persistent and memory volumes in the dry run: the persistent directory below the host's
+/// volumes root (made if missing, never through a link), each memory volume a sized tmpfs on
+/// the volumes tmpfs, and the binds from both.
+#[test]
+fn dry_run_shows_persistent_and_memory_volumes() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volumes-persistent-memory.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan = launch::read_plan(&out.path().join("db")).unwrap();
+    let host = Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+    };
+    let launch = launch::prepare(Path::new("/var/lib/podc/db"), plan, &host).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("launch_dry_run_volumes", launch.to_string());
+    });
+    // The binary takes the volumes root from PODC_VOLUMES_DIR.
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(out.path().join("db"))
+        .env("PODC_VOLUMES_DIR", "/srv/podc-volumes")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("persistent volume /srv/podc-volumes/db/pgdata: mkdir mode 0700 owner 999:999 if missing"),
+        "{text}"
+    );
+}
+
+/// An edited plan cannot turn the new volume steps against the host: a persistent volume's
+/// name is a volume name (its directory is the launcher's to choose), a memory volume has a
+/// size (a tmpfs of size 0 has none), and no volume is made twice.
+#[test]
+fn launch_refuses_an_edited_volume_plan() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volumes-persistent-memory.yaml");
+    assert!(podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .status()
+        .unwrap()
+        .success());
+    let tree = out.path().join("db");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str, &str)] = &[
+        (
+            "a persistent volume out of its pod's directory",
+            "volume = \"pgdata\"\nmode",
+            "volume = \"../../../etc\"\nmode",
+            "step 2 (persistent-volume): volume \"../../../etc\" is not a volume name",
+        ),
+        (
+            "a memory volume without a limit",
+            "size = 67108864",
+            "size = 0",
+            "step 4 (memory-volume): size 0 is not 1 to",
+        ),
+        (
+            "a volume made twice",
+            "volume = \"archive\"\nmode",
+            "volume = \"pgdata\"\nmode",
+            "step 3 (persistent-volume): volume \"pgdata\" is made by an earlier step already",
+        ),
+        (
+            "a memory volume's mode that is not octal",
+            "mode = \"1777\"",
+            "mode = \"17778\"",
+            "step 4 (memory-volume): mode \"17778\" is not 3 or 4 octal digits",
+        ),
+        (
+            "a bind of a volume never made",
+            "volume = \"sort\"\nsize",
+            "volume = \"other\"\nsize",
+            "(bind-volume): volume \"sort\" is not made by an earlier step",
+        ),
+    ];
+    for (what, from, to, says) in edits {
+        assert!(plan.contains(from), "{what}: the plan has no {from:?}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(says), "{what}: {err}");
+        assert!(o.stdout.is_empty(), "{what}: printed a plan");
+    }
+}
+
+/// `podc launch --check` refuses a persistent volume that is a symbolic link (or a file), the
+/// way the launch would, and changes nothing.
+#[test]
+fn launch_check_refuses_a_linked_persistent_volume() {
+    if Command::new("systemd-nspawn")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: systemd-nspawn is not installed");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    make_image(&w.join("images/app"));
+    fs::write(
+        w.join("pod.yaml"),
+        format!(
+            "podc: 1\nname: linked\nvolumes:\n  - {{name: data, kind: persistent}}\napps:\n  - name: app\n    image: \"{}/images/app\"\n    exec: [/bin/true]\n    mounts: [{{volume: data, path: /data}}]\n",
+            w.display()
+        ),
+    )
+    .unwrap();
+    assert!(podc()
+        .current_dir(w)
+        .args(["build", "pod.yaml", "-o", "b"])
+        .status()
+        .unwrap()
+        .success());
+    let volumes = w.join("volumes");
+    fs::create_dir_all(volumes.join("linked")).unwrap();
+    std::os::unix::fs::symlink("/etc", volumes.join("linked/data")).unwrap();
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(w.join("b/linked"))
+        .env("PODC_VOLUMES_DIR", &volumes)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "linked/data: is a symbolic link; podc follows none where persistent volumes live"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_link(volumes.join("linked/data")).unwrap(),
+        Path::new("/etc")
     );
 }
 
@@ -1242,6 +1398,155 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// A persistent volume outlives a run: made at the first launch with the declared mode and
+/// owner (below 0700 directories of root's), a file written in one run is there in the next,
+/// and a mode the pod gave it is kept. A memory volume is a tmpfs of exactly its size, fresh in
+/// each run: writing past the size fails.
+#[test]
+fn e2e_persistent_and_memory_volumes() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_turn) = e2e() else { return };
+    let script = r#"echo run >> /data/runs; cat /data/runs > /out/runs
+stat -c '%a %u %g' /data > /out/data.stat; chmod 0700 /data
+stat -c '%a %u %g' /cache > /out/cache.stat
+ls -A /cache | wc -l > /out/cache.count; touch /cache/leftover
+stat -f -c '%b %S' /cache > /out/cache.statfs
+grep ' /cache ' /proc/self/mountinfo > /out/cache.mountinfo
+if dd if=/dev/zero of=/cache/big bs=1024 count=2048 2>/dev/null; then echo fits; else echo full; fi > /out/dd"#;
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-vols
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+  - {{name: data, kind: persistent, mode: "0750", uid: 1234, gid: 2345}}
+  - {{name: cache, kind: memory, size: 1Mi, mode: "1777"}}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/sh", "-c", {}]
+    user: 1234
+    group: 2345
+    mounts: [{{volume: out, path: /out}}, {{volume: data, path: /data}}, {{volume: cache, path: /cache}}]
+"#,
+        serde_json::to_string(script).unwrap()
+    );
+    let mut pod = Pod::build("e2e-vols", &manifest, &["a"], |_| {});
+    let volumes = pod.work.path().join("volumes");
+    pod.env.push(("PODC_VOLUMES_DIR".into(), volumes.clone()));
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(pod.read("runs"), "run\n");
+    assert_eq!(pod.read("data.stat"), "750 1234 2345\n");
+    let dir = volumes.join("e2e-vols/data");
+    let m = fs::symlink_metadata(&dir).unwrap();
+    assert!(m.is_dir());
+    assert_eq!((m.uid(), m.gid()), (1234, 2345));
+    for d in [volumes.clone(), volumes.join("e2e-vols")] {
+        let m = fs::symlink_metadata(&d).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.uid()), (0o700, 0), "{}", d.display());
+    }
+    // The memory volume: a tmpfs of 1 MiB (256 pages of 4 KiB), with its mode, that refuses
+    // 2 MiB.
+    assert_eq!(pod.read("cache.stat"), "1777 0 0\n");
+    assert_eq!(pod.read("cache.count").trim(), "0");
+    assert_eq!(pod.read("cache.statfs"), "256 4096\n");
+    let mountinfo = pod.read("cache.mountinfo");
+    assert!(
+        mountinfo.contains(" - tmpfs ") && mountinfo.contains("size=1024k"),
+        "{mountinfo}"
+    );
+    assert_eq!(pod.read("dd"), "full\n");
+
+    // Again: the file is still there, the mode the pod set is kept, the tmpfs is fresh.
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(pod.read("runs"), "run\nrun\n");
+    assert_eq!(pod.read("data.stat"), "700 1234 2345\n");
+    assert_eq!(pod.read("cache.count").trim(), "0");
+    pod.assert_nothing_left();
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(volumes.to_str().unwrap()), "{mounts}");
+}
+
+/// A persistent volume that is a symbolic link stops the launch before anything is mounted,
+/// naming it; the link's target is not touched.
+#[test]
+fn e2e_persistent_volume_through_a_link_is_refused() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-link
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: data, kind: persistent, uid: 1234}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/true"]
+    mounts: [{volume: data, path: /data}]
+"#;
+    let mut pod = Pod::build("e2e-link", manifest, &["a"], |_| {});
+    let volumes = pod.work.path().join("volumes");
+    let elsewhere = pod.work.path().join("elsewhere");
+    fs::create_dir_all(volumes.join("e2e-link")).unwrap();
+    fs::set_permissions(
+        &volumes,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, volumes.join("e2e-link/data")).unwrap();
+    pod.env.push(("PODC_VOLUMES_DIR".into(), volumes.clone()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    assert_eq!(code, 2, "{log}");
+    assert!(
+        log.contains("e2e-link/data: is a symbolic link or not a directory"),
+        "{log}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&elsewhere).unwrap().uid(), 0);
+    pod.assert_nothing_left();
+}
+
+/// cpuRequest on a cgroup v1 host: the app's cpu.shares are what the kubelet derives from the
+/// request (250m → 256, 1500m → 1536), through systemd 252's CPUWeight= (25, 150).
+#[test]
+fn e2e_cpu_request_sets_cpu_shares_on_v1() {
+    let Some(_turn) = e2e() else { return };
+    let wait = "touch /out/$0.ready; while [ ! -e /out/stop ]; do sleep 0.1; done";
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-req
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/sh", "-c", {wait}, "a"]
+    isolators: {{cpuRequest: 250m}}
+    mounts: [{{volume: out, path: /out}}]
+  - name: b
+    image: "@WORK@/images/b"
+    exec: ["/bin/sh", "-c", {wait}, "b"]
+    isolators: {{cpu: "2", cpuRequest: 1500m}}
+    mounts: [{{volume: out, path: /out}}]
+"#,
+        wait = serde_json::to_string(wait).unwrap()
+    );
+    let mut pod = Pod::start("e2e-req", &manifest, &["a", "b"]);
+    pod.wait_for(&["a.ready", "b.ready"]);
+    let cpu = pod.cgroups.dir("cpu").to_path_buf();
+    assert_eq!(knob(&cpu, "a", "cpu.shares"), "256");
+    assert_eq!(knob(&cpu, "b", "cpu.shares"), "1536");
+    assert_eq!(knob(&cpu, "b", "cpu.cfs_quota_us"), "200000");
+    fs::write(pod.out("stop"), "").unwrap();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
 /// One tree keeps one machine id across launches (so one journal directory on the host): the
 /// id derived from the host's machine id, the tree's path and the pod's name.
 #[test]
@@ -1964,6 +2269,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         machine_id: None,
         listen_fds,
         images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
@@ -2307,6 +2613,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
             )]
             .into(),
         },
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
     };
     let l = launch::prepare(
         &tree,

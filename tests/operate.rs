@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use podc::host::{
-    self, install, uninstall, InstallOptions, Limit, OpError, PodStatus, Root, Systemd, Usage,
+    self, install, uninstall, uninstall_with, InstallOptions, Limit, OpError, PodStatus, Root,
+    Systemd, UninstallOptions, Usage,
 };
 
 fn podc(args: &[&str]) -> Output {
@@ -525,6 +526,22 @@ fn sample_status() -> PodStatus {
             app("web", "67108864", "50000 100000"),
             app("worker-with-a-long-name", "max", "max 100000"),
         ],
+        volumes: vec![
+            host::VolumeStatus {
+                name: "data".into(),
+                path: "/var/lib/podc/volumes/main/data".into(),
+                exists: true,
+                bytes: Some(3 << 20),
+                complete: true,
+            },
+            host::VolumeStatus {
+                name: "spool".into(),
+                path: "/var/lib/podc/volumes/main/spool".into(),
+                exists: false,
+                bytes: None,
+                complete: true,
+            },
+        ],
     }
 }
 
@@ -537,6 +554,8 @@ pod main: active (running) since Sun 2026-11-29 23:10:04 UTC
 APP                      STATE             EXIT  MEMORY            CPU   CPU TIME  TASKS
 web                      active (running)  0     1.3 MiB / 64 MiB  0.50  0.04s     2 / 32
 worker-with-a-long-name  active (running)  0     1.3 MiB / max     max   0.04s     2 / 32
+volume data (persistent): /var/lib/podc/volumes/main/data, 3 MiB on disk
+volume spool (persistent): /var/lib/podc/volumes/main/spool, not made yet (at the first launch)
 ";
     assert_eq!(sample_status().to_string(), want);
 }
@@ -577,6 +596,187 @@ fn status_json_has_the_numbers() {
     );
     assert_eq!(v["apps"][1]["usage"]["memory_max"], "max");
     assert_eq!(v["apps"][1]["state"]["active"], "active");
+    assert_eq!(v["volumes"][0]["path"], "/var/lib/podc/volumes/main/data");
+    assert_eq!(v["volumes"][0]["bytes"], 3 << 20);
+    assert_eq!(v["volumes"][1]["exists"], false);
+}
+
+const DB: &str = "podc: 1\nname: db\nvolumes:\n  - {name: data, kind: persistent, mode: \"0700\", uid: 999}\n  - {name: spool, kind: persistent}\napps:\n  - name: db\n    image: /img\n    exec: [/bin/true]\n    mounts: [{volume: data, path: /data}, {volume: spool, path: /spool}]\n";
+
+/// Makes a persistent volume below `root` as the launcher does at a pod's first launch, with
+/// a file in it.
+fn launched_volume(root: &Root, pod: &str, volume: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let top = root.path("/var/lib/podc/volumes");
+    let dir = top.join(pod).join(volume);
+    fs::create_dir_all(&dir).unwrap();
+    for d in [&top, &top.join(pod)] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    fs::write(dir.join("table"), vec![7u8; 64 * 1024]).unwrap();
+    dir
+}
+
+/// Persistent volumes live outside the install directory: a reinstall with --restart keeps
+/// them, and so does an uninstall (with or without --keep-data). Only --delete-data removes
+/// them (the whole <volumes>/<pod>), after the checks and the stop; for a pod uninstalled
+/// before, it removes what that pod left.
+#[test]
+fn persistent_volumes_outlive_uninstall_until_delete_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "db", DB, &[]);
+    let root = Root(tmp.path().join("root"));
+    install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let data = launched_volume(&root, "db", "data");
+    let pod_volumes = root.path("/var/lib/podc/volumes/db");
+
+    let mut sd = Recorder {
+        running: vec!["podc-db.service".into()],
+        ..Default::default()
+    };
+    let opts = InstallOptions {
+        restart: true,
+        ..Default::default()
+    };
+    install(&tree, &root, &mut sd, opts).unwrap();
+    assert!(data.join("table").is_file(), "a reinstall lost the data");
+
+    let removed = uninstall("db", &root, &mut Recorder::default(), false).unwrap();
+    assert!(!removed.contains(&pod_volumes), "{removed:?}");
+    assert!(!root.path("/var/lib/podc/db").exists());
+    assert!(data.join("table").is_file(), "uninstall lost the data");
+
+    // The pod is gone; --delete-data removes what it left.
+    let delete = UninstallOptions {
+        keep_data: false,
+        delete_data: true,
+    };
+    let removed = uninstall_with("db", &root, &mut Recorder::default(), delete).unwrap();
+    assert_eq!(removed, std::slice::from_ref(&pod_volumes));
+    assert!(!pod_volumes.exists());
+    assert!(root.path("/var/lib/podc/volumes").is_dir());
+
+    // Installed: one uninstall with --delete-data stops it and removes units, tree and data.
+    install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    launched_volume(&root, "db", "data");
+    let mut sd = Recorder::default();
+    let removed = uninstall_with("db", &root, &mut sd, delete).unwrap();
+    assert_eq!(sd.calls[0], "disable --now podc-db.service");
+    assert_eq!(removed.last(), Some(&pod_volumes));
+    assert!(removed.contains(&root.path("/var/lib/podc/db")));
+    assert!(!pod_volumes.exists());
+
+    // Nothing to delete is not an error for an installed pod; for a pod that was never
+    // there, it is.
+    install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    uninstall_with("db", &root, &mut Recorder::default(), delete).unwrap();
+    let e = uninstall_with("db", &root, &mut Recorder::default(), delete).unwrap_err();
+    assert!(matches!(e, OpError::NotInstalled { .. }), "{e}");
+}
+
+/// The volumes directory --delete-data would remove is checked before anything is stopped:
+/// a link (to anywhere) or a directory others can write is refused, and nothing is changed.
+#[test]
+fn delete_data_refuses_a_volumes_directory_podc_did_not_make() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "db", DB, &[]);
+    let root = Root(tmp.path().join("root"));
+    let delete = UninstallOptions {
+        keep_data: false,
+        delete_data: true,
+    };
+    let elsewhere = tmp.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(elsewhere.join("precious"), "data").unwrap();
+    let top = root.path("/var/lib/podc/volumes");
+    fs::create_dir_all(&top).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, top.join("db")).unwrap();
+    install(
+        &tree,
+        &root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let mut sd = Recorder::default();
+    let e = uninstall_with("db", &root, &mut sd, delete).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "a symbolic link: not the persistent volumes directory podc made for this pod"
+        ),
+        "{e}"
+    );
+    assert!(sd.calls.is_empty(), "{:?}", sd.calls);
+    assert!(root.path("/etc/systemd/system/podc-db.service").exists());
+    assert!(elsewhere.join("precious").exists());
+
+    fs::remove_file(top.join("db")).unwrap();
+    fs::create_dir(top.join("db")).unwrap();
+    fs::set_permissions(top.join("db"), fs::Permissions::from_mode(0o777)).unwrap();
+    let e = uninstall_with("db", &root, &mut sd, delete).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("mode 0777, writable by group or others"),
+        "{e}"
+    );
+    assert!(sd.calls.is_empty(), "{:?}", sd.calls);
+
+    // The command line will not keep and delete the data at once.
+    let o = podc(&[
+        "uninstall",
+        "db",
+        "--keep-data",
+        "--delete-data",
+        "--root",
+        root.0.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot be used with"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// `podc status` lists each persistent volume of the plan with its directory, and what it
+/// takes on disk once the launcher has made it.
+#[test]
+fn status_lists_persistent_volumes_with_their_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "db", DB, &[]);
+    let root = Root(tmp.path().join("root"));
+    let plan = podc::launch::read_plan(&tree).unwrap();
+    launched_volume(&root, "db", "data");
+    let v = host::persistent_volumes(&plan, &root);
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0].name, "data");
+    assert_eq!(v[0].path, root.path("/var/lib/podc/volumes/db/data"));
+    assert!(v[0].exists && v[0].complete);
+    let bytes = v[0].bytes.unwrap();
+    assert!((64 * 1024..1 << 20).contains(&bytes), "{bytes}");
+    assert_eq!(
+        (v[1].name.as_str(), v[1].exists, v[1].bytes),
+        ("spool", false, None)
+    );
 }
 
 #[test]

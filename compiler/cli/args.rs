@@ -78,12 +78,17 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
-    /// Stop and disable an installed pod, remove its units and its install directory.
+    /// Stop and disable an installed pod, remove its units and its install directory; its
+    /// persistent volumes stay unless --delete-data.
     Uninstall {
         pod: String,
         /// Keep the install directory (the pod's journal and state).
         #[arg(long)]
         keep_data: bool,
+        /// Remove the pod's persistent volumes too (/var/lib/podc/volumes/POD), which are kept
+        /// otherwise; for a pod uninstalled before, remove the volumes it left.
+        #[arg(long, conflicts_with = "keep_data")]
+        delete_data: bool,
         /// Uninstall from the file system tree DIR instead of this host: print the systemctl
         /// commands instead of running them.
         #[arg(long, value_name = "DIR")]

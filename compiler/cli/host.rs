@@ -9,8 +9,8 @@ use std::process::Command;
 use super::args::Cli;
 use super::exit::Exit;
 use crate::host::{
-    install, logs, require_systemd_host, status, uninstall, InstallOptions, OpError, Printed, Root,
-    Systemctl,
+    install, logs, require_systemd_host, status, uninstall_with, InstallOptions, OpError, Printed,
+    Root, Systemctl, UninstallOptions,
 };
 
 /// `podc install`.
@@ -52,14 +52,14 @@ pub fn install_command(
 /// `podc uninstall`.
 pub fn uninstall_command(
     pod: &str,
-    keep_data: bool,
+    opts: UninstallOptions,
     root: Option<PathBuf>,
     out: &mut impl io::Write,
 ) -> Result<Exit, String> {
     let removed = match root {
-        Some(root) => uninstall(pod, &Root(root), &mut Printed(&mut *out), keep_data),
+        Some(root) => uninstall_with(pod, &Root(root), &mut Printed(&mut *out), opts),
         None => require_systemd_host()
-            .and_then(|()| uninstall(pod, &Root("/".into()), &mut Systemctl, keep_data)),
+            .and_then(|()| uninstall_with(pod, &Root("/".into()), &mut Systemctl, opts)),
     }
     .map_err(|e| e.to_string())?;
     for r in removed {

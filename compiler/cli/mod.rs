@@ -46,8 +46,15 @@ pub fn run(cli: Cli) -> Exit {
         Command::Uninstall {
             pod,
             keep_data,
+            delete_data,
             root,
-        } => host::uninstall_command(&pod, keep_data, root, &mut stdout).map_err(Fatal),
+        } => {
+            let opts = crate::host::UninstallOptions {
+                keep_data,
+                delete_data,
+            };
+            host::uninstall_command(&pod, opts, root, &mut stdout).map_err(Fatal)
+        }
         Command::Status { pod, json } => {
             host::status_command(&pod, json, &mut stdout).map_err(Fatal)
         }

@@ -117,6 +117,11 @@ codes! {
     OUT_OF_RANGE = "P0304", Error, "cpuShares, cpuWeight or oomScoreAdj is out of range";
     TASKS = "P0305", Error, "a tasks limit is zero or too large";
     CPU_SHARES_INEXACT = "P0306", Error, "cpuShares cannot be set exactly on this target";
+    CPU_REQUEST_WITH_WEIGHT = "P0330", Error, "cpuRequest is given with cpuShares or cpuWeight";
+    REQUEST_ABOVE_LIMIT = "P0331", Error, "a cpuRequest or memoryRequest above the app's own limit of that resource";
+    MEMORY_REQUEST_V1 = "P0332", Error, "memoryRequest on a cgroup v1 target, which has no memory.low";
+    CPU_REQUEST_INEXACT = "P0333", Error, "cpuRequest cannot be set exactly on this target";
+    CPU_REQUEST_TOO_LARGE = "P0334", Error, "a cpuRequest above 256 CPUs (262144 shares, the kernel's most)";
     // Command line and environment.
     EXEC_EMPTY = "P0401", Error, "exec names no program";
     NUL = "P0402", Error, "an argument or environment value contains NUL";
@@ -143,6 +148,10 @@ codes! {
     UNKNOWN_VOLUME = "P0605", Error, "a mount names a volume the pod does not have";
     MOUNT_PATH = "P0606", Error, "a volume cannot be mounted at this path";
     MOUNT_PATH_TWICE = "P0607", Error, "two mounts of one app use the same path";
+    MEMORY_VOLUME_SIZE = "P0620", Error, "a memory volume without a size";
+    SIZE_NOT_MEMORY = "P0621", Error, "a size on a volume that is not a memory volume";
+    VOLUME_SIZE = "P0622", Error, "a memory volume's size is not a whole number of bytes";
+    VOLUME_SOURCE = "P0623", Error, "a persistent or memory volume with a source";
     // Order of apps.
     AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
     AFTER_SELF = "P0702", Error, "an app waits for itself";
@@ -182,6 +191,10 @@ codes! {
     KUBE_SECCOMP = "P1105", Warning, "a seccomp filter runs as the runtime's default profile on Kubernetes";
     KUBE_AFTER = "P1106", Warning, "an order between long-running apps that Kubernetes cannot express";
     KUBE_CPU_REQUEST = "P1107", Warning, "a relative CPU weight above the app's cpu limit, which Kubernetes refuses as a request";
+    // Warnings about volumes.
+    MEMORY_VOLUME_ABOVE_LIMIT = "P1110", Warning, "a memory volume larger than the memory limit of an app that writes it (its pages count against that limit)";
+    KUBE_CLAIM = "P1111", Warning, "a persistent volume is a PersistentVolumeClaim on Kubernetes, which must exist before the pod";
+    MEMORY_VOLUME_TINY = "P1112", Warning, "a memory volume below 1 MiB, almost surely a missing suffix";
 }
 
 /// The registered code with this text.

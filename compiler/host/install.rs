@@ -4,6 +4,7 @@ use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::data::{check_volumes_dir, volumes_of};
 use super::marker::{check_ancestors, check_ours, create_marker, present};
 use super::systemd::*;
 use super::tree::*;
@@ -205,17 +206,53 @@ pub(super) fn write_atomic(to: &Path, bytes: &[u8]) -> Result<(), OpError> {
     Ok(())
 }
 
+/// What `uninstall` removes besides the pod's units.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UninstallOptions {
+    /// Keep the install directory (the pod's journal and its apps' writes to their roots).
+    pub keep_data: bool,
+    /// Remove the pod's persistent volumes too, which every other uninstall keeps. (The command
+    /// line refuses it with `--keep-data`, whose name says the opposite.)
+    pub delete_data: bool,
+}
+
 /// Stops and disables a pod, removes its units and (unless `keep_data`) its install
 /// directory, and reloads systemd. Returns what was removed. The install directory is removed
 /// only if it is the one podc made for this pod (the unit that names it may have been edited
-/// or planted), and that is checked before anything is stopped or removed.
+/// or planted), and that is checked before anything is stopped or removed. Its persistent
+/// volumes stay: see [`uninstall_with`].
 pub fn uninstall(
     pod: &str,
     root: &Root,
     sd: &mut dyn Systemd,
     keep_data: bool,
 ) -> Result<Vec<PathBuf>, OpError> {
-    let p = find_installed(pod, root)?;
+    let opts = UninstallOptions {
+        keep_data,
+        delete_data: false,
+    };
+    uninstall_with(pod, root, sd, opts)
+}
+
+/// [`uninstall`], and with `delete_data` the pod's persistent volumes (the whole
+/// `<volumes>/<pod>`, checked first like the install directory). A pod uninstalled before
+/// has no units left: `delete_data` then removes the volumes it left behind.
+pub fn uninstall_with(
+    pod: &str,
+    root: &Root,
+    sd: &mut dyn Systemd,
+    opts: UninstallOptions,
+) -> Result<Vec<PathBuf>, OpError> {
+    let keep_data = opts.keep_data;
+    let volumes = volumes_of(root, pod);
+    let p = match find_installed(pod, root) {
+        Err(OpError::NotInstalled { .. }) if opts.delete_data && check_volumes_dir(&volumes)? => {
+            fs::remove_dir_all(&volumes).map_err(io_err(&volumes))?;
+            return Ok(vec![volumes]);
+        }
+        found => found?,
+    };
+    let remove_volumes = opts.delete_data && check_volumes_dir(&volumes)?;
     let remove_dir = !keep_data && present(&p.dir)?;
     if remove_dir {
         check_ancestors(&p.dir)?;
@@ -242,6 +279,10 @@ pub fn uninstall(
     if remove_dir {
         fs::remove_dir_all(&p.dir).map_err(io_err(&p.dir))?;
         removed.push(p.dir);
+    }
+    if remove_volumes {
+        fs::remove_dir_all(&volumes).map_err(io_err(&volumes))?;
+        removed.push(volumes);
     }
     Ok(removed)
 }

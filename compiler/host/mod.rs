@@ -11,6 +11,7 @@
 //! pure functions tested with fixtures of real file contents. The VM hosts (tests/vm/guest.sh)
 //! prove the real thing.
 
+mod data;
 mod install;
 mod logs;
 mod marker;
@@ -20,6 +21,7 @@ mod tree;
 mod units;
 mod usage;
 
+pub use data::{persistent_volumes, volumes_of, VolumeStatus, MAX_COUNTED};
 pub use install::*;
 pub use logs::*;
 pub use status::*;

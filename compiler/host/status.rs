@@ -9,6 +9,7 @@ use std::process::Command;
 
 use serde::Serialize;
 
+use super::data::{persistent_volumes, VolumeStatus, MAX_COUNTED};
 use super::systemd::*;
 use super::tree::*;
 use super::usage::*;
@@ -81,6 +82,8 @@ pub struct PodStatus {
     pub cgroup: String,
     pub host: UnitState,
     pub apps: Vec<AppStatus>,
+    /// Its persistent volumes, in the plan's order.
+    pub volumes: Vec<VolumeStatus>,
 }
 
 impl std::fmt::Display for PodStatus {
@@ -143,6 +146,22 @@ impl std::fmt::Display for PodStatus {
                 }
             }
             writeln!(f, "{}", line.trim_end())?;
+        }
+        for v in &self.volumes {
+            let size = match v.bytes {
+                None => "not made yet (at the first launch)".to_string(),
+                Some(b) if v.complete => format!("{} on disk", bytes(b)),
+                Some(b) => format!(
+                    "more than {} on disk (counted {MAX_COUNTED} entries)",
+                    bytes(b)
+                ),
+            };
+            writeln!(
+                f,
+                "volume {} (persistent): {}, {size}",
+                v.name,
+                v.path.display()
+            )?;
         }
         Ok(())
     }
@@ -318,5 +337,6 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
         cgroup: plan.cgroup.to_string(),
         host,
         apps,
+        volumes: persistent_volumes(&plan, &root),
     })
 }

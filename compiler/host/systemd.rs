@@ -45,6 +45,8 @@ pub enum OpError {
     EditedTree { path: PathBuf, reason: String },
     #[error("{0:?} is not a pod name")]
     BadName(String),
+    #[error("{path}: {reason}: not the persistent volumes directory podc made for this pod; refusing to remove it")]
+    NotVolumes { path: PathBuf, reason: String },
     #[error("pod {pod} has no app {app:?}; its apps: {apps}")]
     UnknownApp {
         pod: String,

@@ -93,6 +93,25 @@ pub enum Action {
         uid: u32,
         gid: u32,
     },
+    /// Make a persistent volume's directory `<root>/<pod>/<volume>` if it is missing (with
+    /// `mode`, `uid` and `gid`), else keep it as it is; never through a symbolic link.
+    PersistentVolume {
+        root: PathBuf,
+        pod: String,
+        volume: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// Mount a fresh tmpfs of `size` bytes for a memory volume at `path` (made on the volumes
+    /// tmpfs), its root with `mode`, `uid` and `gid`.
+    MemoryVolume {
+        path: PathBuf,
+        size: u64,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
     /// Create a cgroup directory on the host.
     Cgroup(PathBuf),
     /// Bind and listen on a published port in the host's network (no socket was handed over),
@@ -166,6 +185,29 @@ impl fmt::Display for Action {
                     path.display()
                 )
             }
+            Action::PersistentVolume {
+                root,
+                pod,
+                volume,
+                mode,
+                uid,
+                gid,
+            } => write!(
+                f,
+                "persistent volume {}: mkdir mode {mode:04o} owner {uid}:{gid} if missing, else keep it as the pod left it (never through a symbolic link)",
+                root.join(pod).join(volume).display()
+            ),
+            Action::MemoryVolume {
+                path,
+                size,
+                mode,
+                uid,
+                gid,
+            } => write!(
+                f,
+                "mkdir {0} and mount tmpfs {0} size {size} mode {mode:04o} owner {uid}:{gid} (a memory volume, fresh for this run)",
+                path.display()
+            ),
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
             Action::Write {
                 path,
@@ -242,6 +284,8 @@ pub enum LaunchError {
     RootCgroup(String),
     #[error("{0}: a mount point is reached through this symbolic link; podc mounts only on real directories")]
     Symlink(PathBuf),
+    #[error("persistent volume {path}: {message}")]
+    PersistentVolume { path: PathBuf, message: String },
     #[error("app {app}: {kind} {name:?} is not in its image's {file}")]
     UnknownName {
         app: String,

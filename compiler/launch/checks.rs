@@ -109,6 +109,9 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
                     .into_iter()
                     .flatten(),
             ),
+            Action::PersistentVolume {
+                root, pod, volume, ..
+            } => problems.extend(super::volumes::check_persistent(root, pod, volume)),
             Action::Mkdir(p) => {
                 if let Some((root, image)) = images
                     .iter()

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::action::*;
 use crate::image::defaults::Defaults;
+use crate::tree::layout::PERSISTENT_VOLUMES;
 use crate::tree::plan::{MountPlan, Step};
 
 /// What the launcher knows about the host it runs on.
@@ -28,6 +29,18 @@ pub struct Host {
     pub listen_fds: Option<usize>,
     /// The host's image store, and the images of the plan's `image` steps found in it.
     pub images: Images,
+    /// Where persistent volumes live (`<volumes>/<pod>/<volume>`): [`volumes_dir`].
+    pub volumes: PathBuf,
+}
+
+/// The root of persistent volumes: `PODC_VOLUMES_DIR` if set (tests; hosts that keep them
+/// elsewhere), else [`PERSISTENT_VOLUMES`]. Read by the launcher, `podc status` and
+/// `podc uninstall --delete-data` alike.
+pub fn volumes_dir() -> PathBuf {
+    std::env::var_os("PODC_VOLUMES_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(PERSISTENT_VOLUMES))
 }
 
 /// The images a plan names by reference, as the host's image store holds them.
@@ -141,6 +154,7 @@ impl Host {
                 store: crate::image::store::default_dir(),
                 found: BTreeMap::new(),
             },
+            volumes: volumes_dir(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod supervise;
 #[cfg(test)]
 mod tests;
 mod users;
+mod volumes;
 
 pub use action::*;
 pub use checks::*;
@@ -29,3 +30,4 @@ pub use plan_read::*;
 pub use prepare::*;
 pub use supervise::{exit_code, manager_socket, NOTIFY_ENV};
 pub use users::*;
+pub use volumes::check_persistent;

@@ -203,6 +203,25 @@ pub(super) fn perform(actions: &[Action]) -> Result<Vec<std::os::fd::OwnedFd>, L
                 fs::write(path, content).map_err(io_err("write", path))?
             }
             Action::Ids { etc, uid, gid } => add_ids(etc, *uid, *gid)?,
+            Action::PersistentVolume {
+                root,
+                pod,
+                volume,
+                mode,
+                uid,
+                gid,
+            } => super::volumes::make_persistent(root, pod, volume, *mode, *uid, *gid)?,
+            Action::MemoryVolume {
+                path,
+                size,
+                mode,
+                uid,
+                gid,
+            } => {
+                fs::create_dir(path).map_err(io_err("mkdir", path))?;
+                crate::sys::tmpfs_sized(path, *size, *mode, *uid, *gid)
+                    .map_err(io_err("mount tmpfs", path))?;
+            }
             Action::Volume {
                 path,
                 mode,

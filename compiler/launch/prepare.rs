@@ -39,6 +39,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         missing_images: Vec::new(),
         nspawn_mounts: Vec::new(),
         volumes_mounted: false,
+        volume_sources: BTreeMap::new(),
         image_roots: image_roots(&plan, host),
     };
     p.actions.push(Action::Unshare);
@@ -69,6 +70,19 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                 uid,
                 gid,
             } => p.make_volume(volume, mode, *uid, *gid)?,
+            Step::PersistentVolume {
+                volume,
+                mode,
+                uid,
+                gid,
+            } => p.persistent_volume(&plan.pod, volume, mode, *uid, *gid)?,
+            Step::MemoryVolume {
+                volume,
+                size,
+                mode,
+                uid,
+                gid,
+            } => p.memory_volume(volume, *size, mode, *uid, *gid)?,
             Step::BindVolume {
                 volume,
                 target,
@@ -116,6 +130,8 @@ pub(super) struct Prep<'a> {
     missing_images: Vec<MissingImage>,
     nspawn_mounts: Vec<String>,
     volumes_mounted: bool,
+    /// The host directory of each volume that is not on the volumes tmpfs (persistent ones).
+    volume_sources: BTreeMap<String, PathBuf>,
     /// Each app's image root on the host, read once from the plan: `None` for an image the
     /// store lacks (reported as missing by its own step).
     image_roots: BTreeMap<String, Option<PathBuf>>,
@@ -332,6 +348,23 @@ impl Prep<'_> {
         });
     }
 
+    /// The tmpfs at the tree's `volumes`, where empty and memory volumes are made, once.
+    fn volumes_tmpfs(&mut self) {
+        if !self.volumes_mounted {
+            self.actions.push(Action::Mkdir(self.volumes.clone()));
+            self.actions.push(Action::Tmpfs(self.volumes.clone()));
+            self.volumes_mounted = true;
+        }
+    }
+
+    /// A volume's octal mode from the plan.
+    fn mode(&self, volume: &str, mode: &str) -> Result<u32, LaunchError> {
+        u32::from_str_radix(mode, 8).map_err(|_| LaunchError::BadPlan {
+            path: self.tree.join(PLAN),
+            message: format!("volume {volume}: mode {mode:?} is not octal"),
+        })
+    }
+
     /// A `make-volume` step: an empty volume on the pod's volume tmpfs.
     fn make_volume(
         &mut self,
@@ -340,17 +373,55 @@ impl Prep<'_> {
         uid: u32,
         gid: u32,
     ) -> Result<(), LaunchError> {
-        if !self.volumes_mounted {
-            self.actions.push(Action::Mkdir(self.volumes.clone()));
-            self.actions.push(Action::Tmpfs(self.volumes.clone()));
-            self.volumes_mounted = true;
-        }
-        let mode = u32::from_str_radix(mode, 8).map_err(|_| LaunchError::BadPlan {
-            path: self.tree.join(PLAN),
-            message: format!("volume {volume}: mode {mode:?} is not octal"),
-        })?;
+        self.volumes_tmpfs();
+        let mode = self.mode(volume, mode)?;
         self.actions.push(Action::Volume {
             path: self.volumes.join(volume),
+            mode,
+            uid,
+            gid,
+        });
+        Ok(())
+    }
+
+    /// A `persistent-volume` step: the pod's own directory below the host's volumes root.
+    fn persistent_volume(
+        &mut self,
+        pod: &str,
+        volume: &str,
+        mode: &str,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), LaunchError> {
+        let mode = self.mode(volume, mode)?;
+        let root = self.host.volumes.clone();
+        self.volume_sources
+            .insert(volume.to_string(), root.join(pod).join(volume));
+        self.actions.push(Action::PersistentVolume {
+            root,
+            pod: pod.to_string(),
+            volume: volume.to_string(),
+            mode,
+            uid,
+            gid,
+        });
+        Ok(())
+    }
+
+    /// A `memory-volume` step: a tmpfs of its own, on the pod's volume tmpfs.
+    fn memory_volume(
+        &mut self,
+        volume: &str,
+        size: u64,
+        mode: &str,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), LaunchError> {
+        self.volumes_tmpfs();
+        let mode = self.mode(volume, mode)?;
+        self.actions.push(Action::MemoryVolume {
+            path: self.volumes.join(volume),
+            size,
             mode,
             uid,
             gid,
@@ -361,9 +432,13 @@ impl Prep<'_> {
     /// A `bind-volume` step: a volume of the pod bound into an app.
     fn bind_volume(&mut self, volume: &str, target: &str, read_only: bool) {
         let target = inside(&self.root, target);
+        let source = match self.volume_sources.get(volume) {
+            Some(dir) => dir.clone(),
+            None => self.volumes.join(volume),
+        };
         self.actions.push(Action::Mkdir(target.clone()));
         self.actions.push(Action::Bind {
-            source: self.volumes.join(volume),
+            source,
             target,
             read_only,
         });

@@ -47,6 +47,17 @@ pub(super) fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Direc
             ),
         ));
     }
+    if let Some(b) = l.memory_low_bytes {
+        out.push(commented(
+            Limit::MemoryRequest.directive(unified),
+            b.to_string(),
+            limit_comment(
+                Limit::MemoryRequest.key(),
+                &written(&l.written.memory_request, b.to_string()),
+                source,
+            ),
+        ));
+    }
     if let Some(m) = l.cpu_millis {
         out.push(commented(
             Limit::Cpu.directive(unified),
@@ -62,14 +73,15 @@ pub(super) fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Direc
         let weight = match w {
             CpuWeight::Shares(_) => Limit::CpuShares,
             CpuWeight::Weight(_) => Limit::CpuWeight,
+            CpuWeight::Request(_) => Limit::CpuRequest,
         };
         let directive = match (t.cgroup, unified, w) {
             (CgroupVersion::V2, _, w) => d(weight.directive(true), w.weight().to_string()),
             (CgroupVersion::V1, false, w) => d(weight.directive(false), w.shares().to_string()),
             // Resolution made sure these shares have an exact weight.
-            (CgroupVersion::V1, true, CpuWeight::Shares(s)) => d(
+            (CgroupVersion::V1, true, CpuWeight::Shares(_) | CpuWeight::Request(_)) => d(
                 weight.directive(true),
-                CpuWeight::exact_weight_for_shares(s)
+                CpuWeight::exact_weight_for_shares(w.shares())
                     .unwrap_or_else(|| w.weight())
                     .to_string(),
             ),
@@ -77,12 +89,13 @@ pub(super) fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Direc
                 d(weight.directive(true), w.to_string())
             }
         };
-        let n = match w {
-            CpuWeight::Shares(n) | CpuWeight::Weight(n) => n,
+        let shown = match w {
+            CpuWeight::Shares(n) | CpuWeight::Weight(n) => n.to_string(),
+            CpuWeight::Request(m) => written(&l.written.cpu_request, format!("{m}m")),
         };
         let key = weight.key();
         out.push(Directive {
-            comment: Some(limit_comment(key, &n.to_string(), source)),
+            comment: Some(limit_comment(key, &shown, source)),
             ..directive
         });
     }
@@ -100,6 +113,7 @@ pub(super) fn limit_directives(l: &Limits, t: Target, source: &str) -> Vec<Direc
 /// Whether an app's limits use a cgroup v1 controller.
 pub(super) fn uses(l: &Limits, controller: Controller) -> bool {
     match controller {
+        // memoryRequest is refused on cgroup v1 targets: it needs no knob there.
         Controller::Memory => l.memory_bytes.is_some(),
         Controller::Cpu => l.cpu_millis.is_some() || l.cpu_weight.is_some(),
         Controller::Pids => l.tasks.is_some(),

@@ -13,14 +13,35 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         read_only: true,
     }];
     for v in &pod.volumes {
-        if let VolumeKind::Empty { mode, uid, gid } = v.kind {
-            steps.push(Step::MakeVolume {
-                volume: v.name.clone(),
+        let volume = v.name.clone();
+        steps.push(match v.kind {
+            VolumeKind::Host { .. } => continue,
+            VolumeKind::Empty { mode, uid, gid } => Step::MakeVolume {
+                volume,
                 mode: format!("{mode:04o}"),
                 uid,
                 gid,
-            });
-        }
+            },
+            VolumeKind::Persistent { mode, uid, gid } => Step::PersistentVolume {
+                volume,
+                mode: format!("{mode:04o}"),
+                uid,
+                gid,
+            },
+            VolumeKind::Memory {
+                size,
+                mode,
+                uid,
+                gid,
+                ..
+            } => Step::MemoryVolume {
+                volume,
+                size,
+                mode: format!("{mode:04o}"),
+                uid,
+                gid,
+            },
+        });
     }
     for a in &pod.apps {
         steps.push(image_step(a));

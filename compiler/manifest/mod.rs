@@ -191,13 +191,17 @@ pub struct Volume {
     pub source: Option<String>,
     /// Read-only for every app that mounts it. Default false.
     pub read_only: Option<bool>,
-    /// Permissions of an empty volume, an octal string such as "0750". Default "0755".
+    /// Permissions of an empty, persistent or memory volume, an octal string such as "0750".
+    /// Default "0755". A persistent volume gets them when it is made, at its first launch.
     #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
     pub mode: Option<String>,
-    /// Owner of an empty volume. Default 0.
+    /// Owner of an empty, persistent or memory volume. Default 0.
     pub uid: Option<u32>,
-    /// Group of an empty volume. Default 0.
+    /// Group of an empty, persistent or memory volume. Default 0.
     pub gid: Option<u32>,
+    /// The size of a memory volume (kind memory only, required there): a byte quantity such
+    /// as "64Mi", the tmpfs's size limit.
+    pub size: Option<Quantity>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -207,6 +211,13 @@ pub enum VolumeKind {
     Host,
     /// A fresh empty directory for each run of the pod.
     Empty,
+    /// A directory of the pod's own on the host (/var/lib/podc/volumes/<pod>/<name>), made at
+    /// its first launch and kept across restarts, reinstalls and reboots until `podc uninstall
+    /// --delete-data`.
+    Persistent,
+    /// A fresh tmpfs of `size` bytes for each run of the pod; its pages count against the
+    /// memory of the app that writes them.
+    Memory,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -323,6 +334,14 @@ pub struct AppIsolators {
     pub cpu_weight: Option<u64>,
     /// Hard memory limit in bytes (Kubernetes quantity).
     pub memory: Option<Quantity>,
+    /// CPU the app is guaranteed under contention, as a Kubernetes request (quantity, e.g.
+    /// "250m"): the relative CPU weight Kubernetes derives from it (cgroup v1 shares =
+    /// millicores × 1024 / 1000, at least 2; on cgroup v2 the weight the kubelet converts those
+    /// shares to). Not with cpuShares or cpuWeight; at most cpu.
+    pub cpu_request: Option<Quantity>,
+    /// Memory protected from reclaim, as a Kubernetes request (quantity, e.g. "64Mi"):
+    /// `MemoryLow=`. cgroup v2 only; at most memory.
+    pub memory_request: Option<Quantity>,
     /// Maximum number of tasks.
     #[schemars(range(min = 1))]
     pub tasks: Option<u64>,

@@ -88,7 +88,14 @@ pub(crate) fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMa
             let base = || join_key(&join_index("apps", n), "isolators");
             fix(&mut i.cpu, &|| join_key(&base(), "cpu"));
             fix(&mut i.memory, &|| join_key(&base(), "memory"));
+            fix(&mut i.cpu_request, &|| join_key(&base(), "cpuRequest"));
+            fix(&mut i.memory_request, &|| {
+                join_key(&base(), "memoryRequest")
+            });
         }
+    }
+    for (n, v) in m.volumes.iter_mut().enumerate() {
+        fix(&mut v.size, &|| join_key(&join_index("volumes", n), "size"));
     }
 }
 

@@ -19,6 +19,7 @@ use crate::pod::DEFAULT_CAPABILITIES;
 use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
 use crate::systemd::escape;
 use crate::systemd::resources::{cpu_percent, Limit};
+use crate::tree::layout::{persistent_volume, PERSISTENT_VOLUMES};
 
 /// The body of POD.md (everything after its header line).
 pub fn pod_md(pod: &Pod) -> String {
@@ -333,6 +334,22 @@ fn limits(o: &mut String, l: &Limits) {
             label(o, Limit::CpuWeight);
             let _ = write!(o, "{n}");
         }
+        Some(w @ CpuWeight::Request(m)) => {
+            sep(o);
+            label(o, Limit::CpuRequest);
+            match &l.written.cpu_request {
+                Some(t) => escape::push_markdown_cell(o, t),
+                None => {
+                    let _ = write!(o, "{m}m");
+                }
+            }
+            let _ = write!(
+                o,
+                " (as Kubernetes weighs it: {} shares on cgroup v1, weight {} on v2)",
+                w.shares(),
+                w.weight()
+            );
+        }
         None => {}
     }
     if let Some(b) = l.memory_bytes {
@@ -344,6 +361,18 @@ fn limits(o: &mut String, l: &Limits) {
         }
         let _ = write!(o, "{b} bytes");
         if l.written.memory.is_some() {
+            o.push(')');
+        }
+    }
+    if let Some(b) = l.memory_low_bytes {
+        sep(o);
+        label(o, Limit::MemoryRequest);
+        if let Some(w) = &l.written.memory_request {
+            escape::push_markdown_cell(o, w);
+            o.push_str(" (");
+        }
+        let _ = write!(o, "{b} bytes kept from reclaim");
+        if l.written.memory_request.is_some() {
             o.push(')');
         }
     }
@@ -418,6 +447,19 @@ fn diagram(o: &mut String, pod: &Pod) {
             VolumeKind::Empty { mode, uid, gid } => {
                 format!("empty, mode {mode:04o}, uid {uid}, gid {gid}")
             }
+            VolumeKind::Persistent { mode, uid, gid } => format!(
+                "persistent, kept in {} (made mode {mode:04o}, uid {uid}, gid {gid})",
+                persistent_volume(PERSISTENT_VOLUMES, &pod.name, &v.name)
+            ),
+            VolumeKind::Memory {
+                size,
+                written,
+                mode,
+                uid,
+                gid,
+            } => format!(
+                "memory (tmpfs), size {written} ({size} bytes), mode {mode:04o}, uid {uid}, gid {gid}"
+            ),
         };
         let _ = writeln!(
             o,

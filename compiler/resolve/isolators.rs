@@ -20,7 +20,10 @@ pub(super) fn resolve_limits(
     cpu_weight(c, base, i, &mut l);
     memory(c, base, i, &mut l);
     tasks(c, base, i, &mut l);
+    super::requests::cpu_request(c, base, i, &mut l);
+    super::requests::memory_request(c, base, i, t, &mut l);
     target_directives(c, base, t, &l);
+    super::requests::request_target(c, base, t, &l);
     l
 }
 
@@ -148,10 +151,10 @@ fn target_directives(c: &mut Checker, base: &str, t: Target, l: &Limits) {
         require(c, &join_key(base, "memory"), t, mem, "a memory limit");
     }
     if let Some(w) = l.cpu_weight {
-        let key = if matches!(w, CpuWeight::Shares(_)) {
-            "cpuShares"
-        } else {
-            "cpuWeight"
+        let key = match w {
+            CpuWeight::Shares(_) => "cpuShares",
+            CpuWeight::Weight(_) => "cpuWeight",
+            CpuWeight::Request(_) => "cpuRequest",
         };
         require(c, &join_key(base, key), t, weight, "a CPU weight");
         if let (CpuWeight::Shares(s), CgroupVersion::V1, true) =

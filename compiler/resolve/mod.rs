@@ -10,6 +10,7 @@ mod health;
 mod isolators;
 mod order;
 mod ports;
+mod requests;
 mod security;
 mod systemd_target;
 mod volumes;

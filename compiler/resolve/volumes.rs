@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::checker::*;
 use crate::diag::codes;
-use crate::manifest::{self, Manifest};
+use crate::manifest::{self, quantity, Manifest};
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{self, AppMount, Volume};
 
@@ -38,6 +38,13 @@ pub(super) fn resolve_volumes(
 pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<Volume> {
     let named = c.name(&join_key(path, "name"), "volume", &v.name);
     let read_only = v.read_only.unwrap_or(false);
+    if v.size.is_some() && v.kind != manifest::VolumeKind::Memory {
+        c.key(
+            codes::SIZE_NOT_MEMORY,
+            &join_key(path, "size"),
+            "`size` applies only to memory volumes (`kind: memory`), whose tmpfs it limits",
+        );
+    }
     let kind = match v.kind {
         manifest::VolumeKind::Host => {
             for (key, present) in [
@@ -46,7 +53,7 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
                 ("gid", v.gid.is_some()),
             ] {
                 if present {
-                    c.key(codes::HOST_VOLUME_OWNERSHIP, &join_key(path, key), format!("`{key}` applies only to empty volumes; a host volume keeps its directory's own"));
+                    c.key(codes::HOST_VOLUME_OWNERSHIP, &join_key(path, key), format!("`{key}` applies only to empty, persistent and memory volumes; a host volume keeps its directory's own"));
                 }
             }
             match &v.source {
@@ -71,34 +78,38 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
                     "an empty volume has no `source`: podc makes a fresh directory for each run",
                 );
             }
-            let mode = match &v.mode {
-                None => Some(0o755),
-                Some(m) => {
-                    let ok =
-                        (3..=5).contains(&m.len()) && m.bytes().all(|b| (b'0'..=b'7').contains(&b));
-                    let parsed = if ok {
-                        u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777)
-                    } else {
-                        None
-                    };
-                    if parsed.is_none() {
-                        c.value(
-                            codes::VOLUME_MODE,
-                            &join_key(path, "mode"),
-                            format!(
-                                "mode {} is not an octal permission such as \"0750\"",
-                                show(m)
-                            ),
-                        );
-                    }
-                    parsed
-                }
-            };
-            mode.map(|mode| pod::VolumeKind::Empty {
+            volume_mode(c, path, v).map(|mode| pod::VolumeKind::Empty {
                 mode,
                 uid: v.uid.unwrap_or(0),
                 gid: v.gid.unwrap_or(0),
             })
+        }
+        manifest::VolumeKind::Persistent => {
+            no_source(
+                c,
+                path,
+                v,
+                "podc keeps its directory in /var/lib/podc/volumes/<pod>/<name>",
+            );
+            volume_mode(c, path, v).map(|mode| pod::VolumeKind::Persistent {
+                mode,
+                uid: v.uid.unwrap_or(0),
+                gid: v.gid.unwrap_or(0),
+            })
+        }
+        manifest::VolumeKind::Memory => {
+            no_source(c, path, v, "podc mounts a fresh tmpfs for each run");
+            let size = memory_size(c, path, v);
+            match (volume_mode(c, path, v), size) {
+                (Some(mode), Some((size, written))) => Some(pod::VolumeKind::Memory {
+                    size,
+                    written,
+                    mode,
+                    uid: v.uid.unwrap_or(0),
+                    gid: v.gid.unwrap_or(0),
+                }),
+                _ => None,
+            }
         }
     };
     match (named, kind) {
@@ -108,6 +119,81 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
             read_only,
         }),
         _ => None,
+    }
+}
+
+/// A persistent or memory volume has no `source`: `where_instead` says what podc does.
+fn no_source(c: &mut Checker, path: &str, v: &manifest::Volume, where_instead: &str) {
+    if v.source.is_some() {
+        c.key(
+            codes::VOLUME_SOURCE,
+            &join_key(path, "source"),
+            format!(
+                "a {} volume has no `source`: {where_instead}",
+                kind_word(v.kind)
+            ),
+        )
+        .help = Some("for a directory of the host, use `kind: host`".into());
+    }
+}
+
+fn kind_word(kind: manifest::VolumeKind) -> &'static str {
+    match kind {
+        manifest::VolumeKind::Host => "host",
+        manifest::VolumeKind::Empty => "empty",
+        manifest::VolumeKind::Persistent => "persistent",
+        manifest::VolumeKind::Memory => "memory",
+    }
+}
+
+/// The permission bits of an empty, persistent or memory volume (default 0755).
+fn volume_mode(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<u32> {
+    let Some(m) = &v.mode else {
+        return Some(0o755);
+    };
+    let ok = (3..=5).contains(&m.len()) && m.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    let parsed = if ok {
+        u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777)
+    } else {
+        None
+    };
+    if parsed.is_none() {
+        c.value(
+            codes::VOLUME_MODE,
+            &join_key(path, "mode"),
+            format!(
+                "mode {} is not an octal permission such as \"0750\"",
+                show(m)
+            ),
+        );
+    }
+    parsed
+}
+
+/// A memory volume's `size`: required, a whole number of bytes; with the text as written.
+fn memory_size(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<(u64, String)> {
+    let Some(q) = &v.size else {
+        c.key(
+            codes::MEMORY_VOLUME_SIZE,
+            &join_key(path, "kind"),
+            format!(
+                "memory volume {} needs a `size`, the most its tmpfs holds (such as \"64Mi\")",
+                show(&v.name)
+            ),
+        );
+        return None;
+    };
+    match quantity::bytes(&q.text) {
+        Ok(b) => Some((b, q.text.trim().to_string())),
+        Err(e) => {
+            let d = c.value(
+                codes::VOLUME_SIZE,
+                &join_key(path, "size"),
+                format!("size {} {e}", show(&q.text)),
+            );
+            d.help = quantity::suggest_memory(&q.text);
+            None
+        }
     }
 }
 

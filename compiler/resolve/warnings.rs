@@ -142,6 +142,7 @@ pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
             ));
         }
     }
+    memory_volume_warnings(c, pod);
 }
 
 /// The warnings about one set of limits: a memory limit too small to be meant, a cpu limit
@@ -224,4 +225,62 @@ pub(super) fn kebab(name: &str) -> String {
         }
     }
     out
+}
+
+/// Memory volumes: a size too small to be meant, and a size above the memory limit of an app
+/// that writes the volume (its own, or the pod's if smaller): tmpfs pages count against the
+/// memory of the cgroup that writes them, so the app is killed before the volume is full.
+fn memory_volume_warnings(c: &mut Checker, pod: &Pod) {
+    for (i, v) in pod.volumes.iter().enumerate() {
+        let pod::VolumeKind::Memory { size, written, .. } = &v.kind else {
+            continue;
+        };
+        let path = join_key(&join_index("volumes", i), "size");
+        if *size < MIN_SENSIBLE_MEMORY {
+            let bare = written.bytes().all(|b| b.is_ascii_digit());
+            c.value(
+                codes::MEMORY_VOLUME_TINY,
+                &path,
+                format!(
+                    "memory volume {} holds {size} bytes, less than 1 MiB",
+                    show(&v.name)
+                ),
+            )
+            .help = Some(if bare {
+                format!(
+                    "a size without a suffix is in bytes: did you mean `{size}Mi` or `{size}M`?"
+                )
+            } else {
+                "give the size in Mi or Gi (powers of 1024) or M or G (powers of 1000)".into()
+            });
+        }
+        for a in &pod.apps {
+            let writes = a.mounts.iter().any(|m| m.volume == v.name && !m.read_only);
+            let limit = match (a.limits.memory_bytes, pod.limits.memory_bytes) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            let Some(limit) = limit.filter(|l| writes && size > l) else {
+                continue;
+            };
+            let whose = if a.limits.memory_bytes == Some(limit) {
+                "its memory limit"
+            } else {
+                "the pod's memory limit"
+            };
+            c.value(
+                codes::MEMORY_VOLUME_ABOVE_LIMIT,
+                &path,
+                format!(
+                    "memory volume {} holds {} ({size} bytes), but app {} that writes it may use {limit} bytes ({whose}), and the volume's pages count against that",
+                    show(&v.name),
+                    show(written),
+                    show(&a.name)
+                ),
+            )
+            .help = Some(
+                "make the volume smaller than the limit, with room for the app itself, or raise the limit".into(),
+            );
+        }
+    }
 }

@@ -8,9 +8,11 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     Memory,
+    MemoryRequest,
     Cpu,
     CpuShares,
     CpuWeight,
+    CpuRequest,
     Tasks,
 }
 
@@ -45,7 +47,7 @@ pub struct Row {
 }
 
 /// The table, in the order the units, POD.md and the plan list limits.
-pub const LIMITS: [Row; 5] = [
+pub const LIMITS: [Row; 7] = [
     Row {
         limit: Limit::Memory,
         key: "memory",
@@ -55,6 +57,18 @@ pub const LIMITS: [Row; 5] = [
         knobs: &["memory.limit_in_bytes"],
         kubernetes: Some(KubeField::Limits("memory")),
         label: "memory",
+    },
+    // cgroup v1 has no memory.low: resolve refuses a memoryRequest on a v1 target, so the
+    // legacy name is never written and the plan binds no knob for it.
+    Row {
+        limit: Limit::MemoryRequest,
+        key: "memoryRequest",
+        unified: "MemoryLow",
+        legacy: "MemoryLow",
+        controller: "memory",
+        knobs: &[],
+        kubernetes: Some(KubeField::Requests("memory")),
+        label: "memoryRequest",
     },
     Row {
         limit: Limit::Cpu,
@@ -85,6 +99,16 @@ pub const LIMITS: [Row; 5] = [
         knobs: &["cpu.shares"],
         kubernetes: Some(KubeField::Requests("cpu")),
         label: "cpuWeight",
+    },
+    Row {
+        limit: Limit::CpuRequest,
+        key: "cpuRequest",
+        unified: "CPUWeight",
+        legacy: "CPUShares",
+        controller: "cpu",
+        knobs: &["cpu.shares"],
+        kubernetes: Some(KubeField::Requests("cpu")),
+        label: "cpuRequest",
     },
     Row {
         limit: Limit::Tasks,

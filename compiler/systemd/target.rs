@@ -36,6 +36,7 @@ impl Default for Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
     MemoryMax,
+    MemoryLow,
     CpuWeight,
     MemoryLimit,
     CpuShares,
@@ -57,7 +58,7 @@ pub enum Feature {
 /// Debian's builds of 247, 252 and 262.
 pub fn availability(feature: Feature) -> (u32, Option<u32>) {
     match feature {
-        Feature::MemoryMax => (231, None),
+        Feature::MemoryMax | Feature::MemoryLow => (231, None),
         Feature::CpuWeight => (232, None),
         Feature::MemoryLimit | Feature::CpuShares => (0, Some(CGROUP_V1_REMOVED)),
         // One decimal (12.5%) is proven on 247 (measured); older releases are unconfirmed.
@@ -92,6 +93,7 @@ impl Feature {
     pub fn spelling(self) -> String {
         match self {
             Feature::MemoryMax => "MemoryMax=".into(),
+            Feature::MemoryLow => "MemoryLow=".into(),
             Feature::CpuWeight => "CPUWeight=".into(),
             Feature::MemoryLimit => "MemoryLimit=".into(),
             Feature::CpuShares => "CPUShares=".into(),

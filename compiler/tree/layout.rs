@@ -14,8 +14,17 @@ pub const PLAN: &str = "mounts.toml";
 pub const ROOTFS: &str = "rootfs";
 /// Where the launcher keeps each app's writable layer (`state/<app>`).
 pub const STATE: &str = "state";
-/// Where the launcher makes the pod's empty volumes (`volumes/<name>`).
+/// Where the launcher makes the pod's empty and memory volumes (`volumes/<name>`).
 pub const VOLUMES: &str = "volumes";
+/// Where the launcher keeps persistent volumes on the host, outside every tree
+/// (`<root>/<pod>/<volume>`), so that they outlive reinstalls; `podc uninstall --delete-data`
+/// removes a pod's. `PODC_VOLUMES_DIR` names another root (for tests).
+pub const PERSISTENT_VOLUMES: &str = "/var/lib/podc/volumes";
+
+/// The host directory of a pod's persistent volume below `root` (see [`PERSISTENT_VOLUMES`]).
+pub fn persistent_volume(root: &str, pod: &str, volume: &str) -> String {
+    [root, "/", pod, "/", volume].concat()
+}
 /// The file `podc install` creates (root's, with `O_EXCL`) in an install directory it made,
 /// naming the pod: `install` replaces and `uninstall` removes only a directory that has it.
 /// The header of `mounts.toml` says who generated a file, not whose a directory is.

@@ -127,6 +127,25 @@ pub enum Step {
         uid: u32,
         gid: u32,
     },
+    /// Use the pod's persistent directory for a volume: `<volumes root>/<pod>/<volume>` on the
+    /// host (the root is the launcher's, never the plan's), made with these permissions at the
+    /// first launch and kept as the pod left it after that.
+    PersistentVolume {
+        volume: String,
+        /// Octal permission bits, e.g. "0750".
+        mode: String,
+        uid: u32,
+        gid: u32,
+    },
+    /// Mount a fresh tmpfs of `size` bytes for a memory volume, for this run of the pod.
+    MemoryVolume {
+        volume: String,
+        size: u64,
+        /// Octal permission bits, e.g. "1777".
+        mode: String,
+        uid: u32,
+        gid: u32,
+    },
     /// Mount an app's image writable for this pod without changing it: an overlay whose lower
     /// layer is the image and whose upper layer is the pod's own (`TREE/state/<app>`), which
     /// takes the app's writes and the mount points the image lacks.
@@ -158,7 +177,8 @@ pub enum Step {
         target: String,
         read_only: bool,
     },
-    /// Bind an empty volume's directory into the pod's root before nspawn starts.
+    /// Bind a volume's directory (empty, persistent or memory) into the pod's root before
+    /// nspawn starts.
     BindVolume {
         volume: String,
         target: String,
@@ -220,8 +240,27 @@ impl MountPlan {
                     mode,
                     uid,
                     gid,
+                }
+                | Step::PersistentVolume {
+                    volume,
+                    mode,
+                    uid,
+                    gid,
                 } => {
                     line(&mut out, "volume", volume);
+                    line(&mut out, "mode", mode);
+                    line(&mut out, "uid", *uid);
+                    line(&mut out, "gid", *gid);
+                }
+                Step::MemoryVolume {
+                    volume,
+                    size,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    line(&mut out, "volume", volume);
+                    line(&mut out, "size", *size);
                     line(&mut out, "mode", mode);
                     line(&mut out, "uid", *uid);
                     line(&mut out, "gid", *gid);
@@ -326,8 +365,8 @@ impl MountPlan {
         for (i, step) in self.steps.iter().enumerate() {
             step.validate(&self.apps, &volumes)
                 .map_err(|e| format!("step {} ({}): {e}", i + 1, step.kind()))?;
-            if let Step::MakeVolume { volume, .. } = step {
-                volumes.push(volume.as_str());
+            if let Some(volume) = step.made_volume() {
+                volumes.push(volume);
             }
         }
         Ok(())
@@ -339,6 +378,8 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         match self {
             Step::MakeVolume { .. } => "make-volume",
+            Step::PersistentVolume { .. } => "persistent-volume",
+            Step::MemoryVolume { .. } => "memory-volume",
             Step::Overlay { .. } => "overlay",
             Step::Image { .. } => "image",
             Step::BindHost { .. } => "bind-host",
@@ -347,6 +388,16 @@ impl Step {
             Step::Tmpfs { .. } => "tmpfs",
             Step::CgroupDir { .. } => "cgroup-dir",
             Step::CgroupBind { .. } => "cgroup-bind",
+        }
+    }
+
+    /// The volume a `make-volume`, `persistent-volume` or `memory-volume` step makes.
+    pub fn made_volume(&self) -> Option<&str> {
+        match self {
+            Step::MakeVolume { volume, .. }
+            | Step::PersistentVolume { volume, .. }
+            | Step::MemoryVolume { volume, .. } => Some(volume),
+            _ => None,
         }
     }
 
@@ -362,14 +413,27 @@ impl Step {
         };
         let app_cgroup = |p: &str| app_cgroup(apps, p);
         match self {
-            Step::MakeVolume { volume, mode, .. } => {
+            Step::MakeVolume { volume, mode, .. }
+            | Step::PersistentVolume { volume, mode, .. }
+            | Step::MemoryVolume { volume, mode, .. } => {
                 if !escape::is_name(volume) {
                     return Err(format!("volume {volume:?} is not a volume name"));
+                }
+                if volumes.contains(&volume.as_str()) {
+                    return Err(format!(
+                        "volume {volume:?} is made by an earlier step already"
+                    ));
                 }
                 let octal = (3..=4).contains(&mode.len())
                     && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
                 if !octal {
                     return Err(format!("mode {mode:?} is not 3 or 4 octal digits"));
+                }
+                if let Step::MemoryVolume { size, .. } = self {
+                    // A tmpfs of size 0 has no limit at all.
+                    if *size == 0 || *size > i64::MAX as u64 {
+                        return Err(format!("size {size} is not 1 to {} bytes", i64::MAX));
+                    }
                 }
             }
             Step::Overlay {

@@ -165,8 +165,9 @@ impl Convert<'_> {
                 app.get_mut("isolators").and_then(Value::as_object_mut),
                 v.get("isolators").and_then(Value::as_object),
             ) {
+                // A weight given as such replaces the request read from `requests.cpu`.
                 if theirs.contains_key("cpuWeight") || theirs.contains_key("cpuShares") {
-                    mine.remove("cpuShares");
+                    mine.remove("cpuRequest");
                 }
                 for whole in ["capabilities", "seccomp"] {
                     if theirs.contains_key(whole) {
@@ -208,9 +209,11 @@ impl Convert<'_> {
         const ISOLATOR_KEYS: &[&str] = &[
             "capabilities",
             "cpu",
+            "cpuRequest",
             "cpuShares",
             "cpuWeight",
             "memory",
+            "memoryRequest",
             "oomScoreAdj",
             "relax",
             "seccomp",

@@ -11,7 +11,6 @@ use super::doc::{
 };
 use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
-use crate::kube::millis_to_shares;
 use crate::kube::out::capabilities_back;
 use crate::parse::source::{join_index, join_key};
 use crate::pod::Filter;
@@ -138,7 +137,7 @@ impl Convert<'_> {
         Ok(())
     }
 
-    /// `resources`: the limits as podc's cpu and memory, the cpu request as shares.
+    /// `resources`: the limits as podc's cpu and memory, the requests as its requests.
     fn resources(
         &mut self,
         here: &Here,
@@ -159,11 +158,19 @@ impl Convert<'_> {
             self.rename(podc("isolators.memory"), at("resources.limits.memory"));
             isolators.insert("memory".into(), memory);
         }
-        if let Some(cpu) = r.requests.and_then(|r| r.cpu) {
-            let here = at("resources.requests.cpu");
-            self.rename(podc("isolators.cpuShares"), &here);
-            self.rename(podc("isolators.cpuWeight"), &here);
-            isolators.insert("cpuShares".into(), json!(self.shares(&here, &cpu)?));
+        let requests = r.requests.map(|r| (r.cpu, r.memory));
+        let (cpu, memory) = requests.unwrap_or((None, None));
+        // A request means what it means to the kubelet: podc's cpuRequest and memoryRequest.
+        if let Some(cpu) = cpu {
+            self.rename(podc("isolators.cpuRequest"), at("resources.requests.cpu"));
+            isolators.insert("cpuRequest".into(), cpu);
+        }
+        if let Some(memory) = memory {
+            self.rename(
+                podc("isolators.memoryRequest"),
+                at("resources.requests.memory"),
+            );
+            isolators.insert("memoryRequest".into(), memory);
         }
         Ok(())
     }
@@ -300,29 +307,6 @@ impl Convert<'_> {
                 ports.push(port);
             }
             app.insert("ports".into(), Value::Array(ports));
-        }
-    }
-
-    /// `requests.cpu` as cgroup v1 shares: 1 CPU is 1024 shares, rounded to the nearest.
-    fn shares(&self, path: &str, cpu: &Value) -> Result<u64, Diagnostic> {
-        let text = match cpu {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => self
-                .doc
-                .value(path)
-                .and_then(|span| self.source_text(span))
-                .unwrap_or_else(|| n.to_string()),
-            _ => String::new(),
-        };
-        match crate::manifest::quantity::millicores(&text) {
-            // The largest weight podc takes is 262144 shares: a bigger request is refused by
-            // resolve, and saturating keeps it refused rather than wrapped.
-            Ok(millis) => Ok(millis_to_shares(millis.min(u64::MAX / 1024))),
-            Err(e) => Err(Diagnostic::new(
-                codes::QUANTITY,
-                format!("`requests.cpu` {text:?} is not a cpu quantity podc can use: {e}"),
-            )
-            .at(path, self.doc.value(path))),
         }
     }
 

@@ -8,7 +8,6 @@ use serde_json::Value;
 
 /// Writes the podc manifest as JSON and records where each part came from.
 pub(super) struct Convert<'a> {
-    pub(super) source: &'a str,
     pub(super) doc: &'a SourceMap,
     pub(super) spec: &'static str,
     pub(super) meta: &'static str,
@@ -28,10 +27,6 @@ impl Convert<'_> {
 
     pub(super) fn spec(&self, rest: &str) -> String {
         join_key(self.spec, rest)
-    }
-
-    pub(super) fn source_text(&self, span: std::ops::Range<usize>) -> Option<String> {
-        self.source.get(span).map(|t| t.trim().to_string())
     }
 
     /// Every manifest path under `prefix` that `value` sets comes from the annotation at `at`.

@@ -115,7 +115,6 @@ pub(super) const KUBERNETES_FIELDS: &[&str] = &[
     "image",
     "iscsi",
     "nfs",
-    "persistentVolumeClaim",
     "photonPersistentDisk",
     "portworxVolume",
     "projected",
@@ -125,8 +124,6 @@ pub(super) const KUBERNETES_FIELDS: &[&str] = &[
     "secret",
     "storageos",
     "vsphereVolume",
-    "medium",
-    "sizeLimit",
     "mountPropagation",
     "recursiveReadOnly",
     "subPath",
@@ -244,6 +241,7 @@ pub(super) struct KubeVolume {
     pub(super) name: String,
     pub(super) host_path: Option<HostPath>,
     pub(super) empty_dir: Option<EmptyDir>,
+    pub(super) persistent_volume_claim: Option<Claim>,
 }
 
 #[derive(Deserialize)]
@@ -255,8 +253,18 @@ pub(super) struct HostPath {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct EmptyDir {}
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct EmptyDir {
+    pub(super) medium: Option<String>,
+    pub(super) size_limit: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct Claim {
+    pub(super) claim_name: String,
+    pub(super) read_only: Option<bool>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -342,6 +350,7 @@ pub(super) struct Limits {
 #[serde(deny_unknown_fields)]
 pub(super) struct Requests {
     pub(super) cpu: Option<Value>,
+    pub(super) memory: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -71,7 +71,6 @@ pub fn import(source: &str, value: Value) -> Result<(Manifest, SourceMap), Diagn
     };
     let spec_path = pod.spec_path;
     let mut out = Convert {
-        source,
         doc: &doc,
         spec: spec_path,
         meta: pod.meta_path,

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::convert::{problem, Convert};
-use super::doc::{KubeVolume, PodSpec, RestartPolicy};
+use super::doc::{EmptyDir, KubeVolume, PodSpec, RestartPolicy};
 use crate::diag::Diagnostic;
+use crate::kube::out::claim_name;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
 use crate::parse::source::{join_index, join_key};
 
@@ -49,7 +50,7 @@ impl Convert<'_> {
         };
         pod.insert("network".into(), json!(network));
 
-        let volumes = self.volumes(&spec.volumes)?;
+        let volumes = self.volumes(&name, &spec.volumes)?;
         let groups = spec
             .security_context
             .and_then(|s| s.supplemental_groups)
@@ -120,14 +121,14 @@ impl Convert<'_> {
         Ok(pod)
     }
 
-    fn volumes(&mut self, volumes: &[KubeVolume]) -> Result<Vec<Value>, Diagnostic> {
+    fn volumes(&mut self, pod: &str, volumes: &[KubeVolume]) -> Result<Vec<Value>, Diagnostic> {
         let mut out = Vec::new();
         for (i, v) in volumes.iter().enumerate() {
             let path = join_index(&self.spec("volumes"), i);
             let podc = join_index("volumes", i);
             self.rename(&podc, &path);
-            match (&v.host_path, &v.empty_dir) {
-                (Some(h), None) => {
+            match (&v.host_path, &v.empty_dir, &v.persistent_volume_claim) {
+                (Some(h), None, None) => {
                     if let Some(kind) = h.kind.as_deref().filter(|k| !k.is_empty()) {
                         if kind != "Directory" {
                             let at = join_key(&path, "hostPath.type");
@@ -143,16 +144,43 @@ impl Convert<'_> {
                     self.rename(join_key(&podc, "kind"), join_key(&path, "hostPath"));
                     out.push(json!({"name": v.name, "kind": "host", "source": h.path}));
                 }
-                (None, Some(_)) => {
-                    self.rename(join_key(&podc, "kind"), join_key(&path, "emptyDir"));
-                    out.push(json!({"name": v.name, "kind": "empty"}));
+                (None, Some(e), None) => out.push(self.empty_dir(&path, &podc, &v.name, e)?),
+                (None, None, Some(c)) => {
+                    let want = claim_name(pod, &v.name);
+                    if c.claim_name != want {
+                        let at = join_key(&path, "persistentVolumeClaim.claimName");
+                        return Err(problem(
+                            self.doc,
+                            &at,
+                            format!(
+                                "claim `{}` is not the one podc keeps for volume `{}` of pod `{pod}`",
+                                c.claim_name, v.name
+                            ),
+                        )
+                        .help(format!(
+                            "podc keeps a persistent volume's data on the host by pod and volume name; name the claim `{want}`"
+                        )));
+                    }
+                    self.rename(
+                        join_key(&podc, "kind"),
+                        join_key(&path, "persistentVolumeClaim"),
+                    );
+                    let mut volume = json!({"name": v.name, "kind": "persistent"});
+                    if let Some(ro) = c.read_only {
+                        self.rename(
+                            join_key(&podc, "readOnly"),
+                            join_key(&path, "persistentVolumeClaim.readOnly"),
+                        );
+                        volume["readOnly"] = json!(ro);
+                    }
+                    out.push(volume);
                 }
                 _ => {
                     return Err(problem(
                         self.doc,
                         &path,
                         format!(
-                            "volume `{}` needs exactly one of `hostPath` and `emptyDir`",
+                            "volume `{}` needs exactly one of `hostPath`, `emptyDir` and `persistentVolumeClaim`",
                             v.name
                         ),
                     ))
@@ -160,5 +188,41 @@ impl Convert<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// An emptyDir: on disk, an empty volume; in memory, a memory volume of `sizeLimit`.
+    fn empty_dir(
+        &mut self,
+        path: &str,
+        podc: &str,
+        name: &str,
+        e: &EmptyDir,
+    ) -> Result<Value, Diagnostic> {
+        let kind = match e.medium.as_deref() {
+            None | Some("") => "empty",
+            Some("Memory") => "memory",
+            Some(other) => {
+                let at = join_key(path, "emptyDir.medium");
+                return Err(problem(
+                    self.doc,
+                    &at,
+                    format!("an emptyDir of medium `{other}` has no podc equivalent"),
+                )
+                .help("podc has emptyDirs on disk (no medium) and in memory (`medium: Memory`)"));
+            }
+        };
+        let medium = if kind == "memory" {
+            "emptyDir.medium"
+        } else {
+            "emptyDir"
+        };
+        self.rename(join_key(podc, "kind"), join_key(path, medium));
+        let mut volume = json!({"name": name, "kind": kind});
+        // A disk emptyDir's size limit is left to resolve, which refuses `size` there.
+        if let Some(size) = &e.size_limit {
+            self.rename(join_key(podc, "size"), join_key(path, "emptyDir.sizeLimit"));
+            volume["size"] = size.clone();
+        }
+        Ok(volume)
     }
 }

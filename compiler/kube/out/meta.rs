@@ -6,11 +6,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{json, Map, Value};
 
 use super::common::{json_text, Out};
+use super::resources::plain_quantity;
 use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
 use crate::manifest::Start;
-use crate::pod::{CpuWeight, Pod, VolumeKind};
+use crate::pod::{CpuWeight, Pod, Volume, VolumeKind};
 use crate::systemd::target::Target;
 
 /// The most bytes of annotation keys and values Kubernetes takes on one object.
@@ -99,7 +100,8 @@ pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
         Some(CpuWeight::Weight(w)) => {
             iso.insert("cpuWeight".into(), json!(w));
         }
-        None => {}
+        // A request is an app's alone: a pod has none.
+        Some(CpuWeight::Request(_)) | None => {}
     }
     if let Some(t) = l.tasks {
         iso.insert("tasks".into(), json!(t));
@@ -137,33 +139,56 @@ pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
     }
     let mut volumes = Map::new();
     for (i, v) in pod.volumes.iter().enumerate() {
-        let mut entry = Map::new();
-        if v.read_only {
-            // Every mount of it is read-only already; this is for POD.md's list of volumes.
-            entry.insert("readOnly".into(), json!(true));
-        }
-        if let VolumeKind::Empty { mode, uid, gid } = v.kind {
-            if (mode, uid, gid) != (0o755, 0, 0) {
-                out.warn(
-                    codes::KUBE_POD_EXTRA,
-                    format!("volumes[{i}]"),
-                    format!(
-                        "volume {:?}: an emptyDir's mode, uid and gid have no Kubernetes field; kept in {POD_ANNOTATION}",
-                        v.name
-                    ),
-                );
-                entry.insert("gid".into(), json!(gid));
-                entry.insert("mode".into(), json!(format!("{mode:04o}")));
-                entry.insert("uid".into(), json!(uid));
-            }
-        }
-        if !entry.is_empty() {
+        if let Some(entry) = volume_extras(i, v, out) {
             volumes.insert(v.name.clone(), Value::Object(entry));
         }
     }
     if !volumes.is_empty() {
         out.pod.insert("volumes".into(), Value::Object(volumes));
     }
+}
+
+/// What of a volume its Kubernetes volume does not say: read-only (but for a claim, which
+/// has the field), the permissions podc makes it with, a memory volume's size as written
+/// where Kubernetes would read it otherwise.
+fn volume_extras(i: usize, v: &Volume, out: &mut Out) -> Option<Map<String, Value>> {
+    let mut entry = Map::new();
+    let persistent = matches!(v.kind, VolumeKind::Persistent { .. });
+    if v.read_only && !persistent {
+        // Every mount of it is read-only already; this is for POD.md's list of volumes.
+        entry.insert("readOnly".into(), json!(true));
+    }
+    let (mode, uid, gid, what) = match &v.kind {
+        VolumeKind::Host { .. } => return (!entry.is_empty()).then_some(entry),
+        VolumeKind::Empty { mode, uid, gid } => (*mode, *uid, *gid, "an emptyDir's"),
+        VolumeKind::Memory {
+            mode,
+            uid,
+            gid,
+            written,
+            ..
+        } => {
+            if !plain_quantity(written) {
+                entry.insert("size".into(), json!(written));
+            }
+            (*mode, *uid, *gid, "an emptyDir's")
+        }
+        VolumeKind::Persistent { mode, uid, gid } => (*mode, *uid, *gid, "a claim's"),
+    };
+    if (mode, uid, gid) != (0o755, 0, 0) {
+        out.warn(
+            codes::KUBE_POD_EXTRA,
+            format!("volumes[{i}]"),
+            format!(
+                "volume {:?}: {what} mode, uid and gid have no Kubernetes field; kept in {POD_ANNOTATION}",
+                v.name
+            ),
+        );
+        entry.insert("gid".into(), json!(gid));
+        entry.insert("mode".into(), json!(format!("{mode:04o}")));
+        entry.insert("uid".into(), json!(uid));
+    }
+    (!entry.is_empty()).then_some(entry)
 }
 
 /// The metadata: the pod's annotations and podc's, once every part has added to them.

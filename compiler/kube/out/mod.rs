@@ -27,7 +27,7 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 pub use meta::qualified_name;
 pub use security::{capabilities, capabilities_back};
-pub use spec::init_apps;
+pub use spec::{claim_name, init_apps};
 
 use crate::diag::Diagnostic;
 use crate::kube::{Kind, KubeOptions, NAME_LABEL};
@@ -124,7 +124,7 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
     };
     let init_containers = containers(&init, out);
     let regular_containers = containers(&regular, out);
-    let volumes = spec::volumes(pod);
+    let volumes = spec::volumes(pod, out);
 
     let meta = meta::object_meta(pod, out);
     let spec = core::PodSpec {

@@ -1,5 +1,5 @@
-//! Resources: the cpu and memory limits as `resources.limits`, the relative CPU weight as
-//! `resources.requests.cpu`, quantities written as Kubernetes reads them.
+//! Resources: the cpu and memory limits as `resources.limits`, the requests and the relative
+//! CPU weight as `resources.requests`, quantities written as Kubernetes reads them.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::common::{app_path, Out};
 use crate::diag::codes;
-use crate::kube::{millis_to_shares, shares_to_millis, APPS_ANNOTATION};
+use crate::kube::{shares_to_millis, APPS_ANNOTATION};
 use crate::pod::{App, CpuWeight, Limits};
 use crate::systemd::resources::{KubeField, Limit};
 
@@ -47,8 +47,8 @@ pub(super) fn quantity(written: Option<&String>, exact: String) -> (Quantity, Op
     }
 }
 
-/// `resources.limits` from the cpu and memory limits, `resources.requests.cpu` from the
-/// relative weight; what import would not read back the same goes to `podc/apps`.
+/// `resources.limits` from the cpu and memory limits, `resources.requests` from the requests
+/// and the relative weight; what import would not read back the same goes to `podc/apps`.
 pub(super) fn resources(a: &App, i: usize, out: &mut Out) -> Option<core::ResourceRequirements> {
     let l: &Limits = &a.limits;
     let mut limits = BTreeMap::new();
@@ -67,27 +67,23 @@ pub(super) fn resources(a: &App, i: usize, out: &mut Out) -> Option<core::Resour
             out.app(&a.name, Limit::Memory.key(), json!(t));
         }
     }
-    if let Some(w) = l.cpu_weight {
-        let millis = shares_to_millis(w.shares());
-        let back = CpuWeight::Shares(millis_to_shares(millis));
-        if l.cpu_millis.is_some_and(|limit| millis > limit) {
-            out.warn(
-                codes::KUBE_CPU_REQUEST,
-                format!("{}.isolators", app_path(i)),
-                format!(
-                    "app {:?}: its relative CPU weight ({}m as a request) is above its cpu limit, and Kubernetes refuses a request above the limit; no request written, the weight is kept in {APPS_ANNOTATION}",
-                    a.name, millis
-                ),
-            );
-        } else {
-            requests.insert(field(Limit::CpuShares), Quantity(millis_quantity(millis)));
+    if let Some(b) = l.memory_low_bytes {
+        let (q, text) = quantity(l.written.memory_request.as_ref(), b.to_string());
+        requests.insert(field(Limit::MemoryRequest), q);
+        if let Some(t) = text {
+            out.app(&a.name, Limit::MemoryRequest.key(), json!(t));
         }
-        if back != w || l.cpu_millis.is_some_and(|limit| millis > limit) {
-            match w {
-                CpuWeight::Shares(s) => out.app(&a.name, Limit::CpuShares.key(), json!(s)),
-                CpuWeight::Weight(w) => out.app(&a.name, Limit::CpuWeight.key(), json!(w)),
+    }
+    match l.cpu_weight {
+        Some(CpuWeight::Request(m)) => {
+            let (q, text) = quantity(l.written.cpu_request.as_ref(), millis_quantity(m));
+            requests.insert(field(Limit::CpuRequest), q);
+            if let Some(t) = text {
+                out.app(&a.name, Limit::CpuRequest.key(), json!(t));
             }
         }
+        Some(w) => weight(a, i, w, &mut requests, out),
+        None => {}
     }
     if limits.is_empty() && requests.is_empty() {
         return None;
@@ -97,6 +93,36 @@ pub(super) fn resources(a: &App, i: usize, out: &mut Out) -> Option<core::Resour
         requests: (!requests.is_empty()).then_some(requests),
         ..Default::default()
     })
+}
+
+/// `cpuShares` or `cpuWeight` as the CPU request with the same shares, where the cpu limit
+/// allows it; import reads a request as `cpuRequest` (which the kubelet weighs otherwise on
+/// cgroup v2), so the weight itself always goes to `podc/apps` as well.
+fn weight(
+    a: &App,
+    i: usize,
+    w: CpuWeight,
+    requests: &mut BTreeMap<String, Quantity>,
+    out: &mut Out,
+) {
+    let millis = shares_to_millis(w.shares());
+    if a.limits.cpu_millis.is_some_and(|limit| millis > limit) {
+        out.warn(
+            codes::KUBE_CPU_REQUEST,
+            format!("{}.isolators", app_path(i)),
+            format!(
+                "app {:?}: its relative CPU weight ({}m as a request) is above its cpu limit, and Kubernetes refuses a request above the limit; no request written, the weight is kept in {APPS_ANNOTATION}",
+                a.name, millis
+            ),
+        );
+    } else {
+        requests.insert(field(Limit::CpuShares), Quantity(millis_quantity(millis)));
+    }
+    match w {
+        CpuWeight::Shares(s) => out.app(&a.name, Limit::CpuShares.key(), json!(s)),
+        CpuWeight::Weight(w) => out.app(&a.name, Limit::CpuWeight.key(), json!(w)),
+        CpuWeight::Request(_) => {}
+    }
 }
 
 /// The name of a limit's field in `resources.limits` or `resources.requests` (the limits

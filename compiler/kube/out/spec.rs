@@ -1,15 +1,18 @@
 //! The pod spec's own fields: which apps are init containers and in what order, the restart
-//! policy, the supplementary groups, the volumes; and what of `after` and the apps' order
-//! import would not read back from them, into `podc/apps` and `podc/pod`.
+//! policy, the supplementary groups, the volumes (and the claims persistent ones need); and
+//! what of `after` and the apps' order import would not read back from them, into `podc/apps`
+//! and `podc/pod`.
 
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::{json, Value};
 
 use super::common::{
     app_path, id_or_name, restart_policy, restart_rank, restart_word, Out, MAX_ID,
 };
+use super::resources::plain_quantity;
 use crate::diag::codes;
 use crate::kube::{Kind, APPS_ANNOTATION};
 use crate::manifest::{IdOrName, Restart};
@@ -204,24 +207,59 @@ pub(super) fn order(pod: &Pod, init: &[usize], regular: &[usize], out: &mut Out)
     }
 }
 
-/// The pod's volumes: a host directory or an empty one.
-pub(super) fn volumes(pod: &Pod) -> Vec<core::Volume> {
-    pod.volumes
-        .iter()
-        .map(|v| core::Volume {
+/// The pod's volumes: a host directory, an emptyDir (in memory, with its size, for a memory
+/// volume), or for a persistent volume a claim named `<pod>-<volume>` that must exist (a
+/// warning says so: its storage is the cluster's to decide).
+pub(super) fn volumes(pod: &Pod, out: &mut Out) -> Vec<core::Volume> {
+    let mut list = Vec::new();
+    for (i, v) in pod.volumes.iter().enumerate() {
+        let mut volume = core::Volume {
             name: v.name.clone(),
-            host_path: match &v.kind {
-                VolumeKind::Host { source } => Some(core::HostPathVolumeSource {
+            ..Default::default()
+        };
+        match &v.kind {
+            VolumeKind::Host { source } => {
+                volume.host_path = Some(core::HostPathVolumeSource {
                     path: source.clone(),
                     type_: Some("Directory".into()),
-                }),
-                VolumeKind::Empty { .. } => None,
-            },
-            empty_dir: match v.kind {
-                VolumeKind::Host { .. } => None,
-                VolumeKind::Empty { .. } => Some(core::EmptyDirVolumeSource::default()),
-            },
-            ..Default::default()
-        })
-        .collect()
+                })
+            }
+            VolumeKind::Empty { .. } => {
+                volume.empty_dir = Some(core::EmptyDirVolumeSource::default())
+            }
+            VolumeKind::Memory { size, written, .. } => {
+                let limit = if plain_quantity(written) {
+                    written.clone()
+                } else {
+                    size.to_string()
+                };
+                volume.empty_dir = Some(core::EmptyDirVolumeSource {
+                    medium: Some("Memory".into()),
+                    size_limit: Some(Quantity(limit)),
+                });
+            }
+            VolumeKind::Persistent { .. } => {
+                let claim = claim_name(&pod.name, &v.name);
+                out.warn(
+                    codes::KUBE_CLAIM,
+                    format!("volumes[{i}]"),
+                    format!(
+                        "volume {:?} is persistent: on Kubernetes it is the PersistentVolumeClaim {claim:?}, which podc kube does not write; create it in the pod's namespace first (its storage class and size are the cluster's)",
+                        v.name
+                    ),
+                );
+                volume.persistent_volume_claim = Some(core::PersistentVolumeClaimVolumeSource {
+                    claim_name: claim,
+                    read_only: v.read_only.then_some(true),
+                });
+            }
+        }
+        list.push(volume);
+    }
+    list
+}
+
+/// The PersistentVolumeClaim of a persistent volume: `<pod>-<volume>`, as import expects it.
+pub fn claim_name(pod: &str, volume: &str) -> String {
+    [pod, "-", volume].concat()
 }
