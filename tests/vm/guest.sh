@@ -394,6 +394,28 @@ check_health() {
     check_nothing_left health health
 }
 
+# Persistent and memory volumes and a cpu request: the volume is made as declared and keeps
+# its file across `podc install --restart` (and, in phase 2, a reboot); the memory volume is a
+# tmpfs of 1 MiB; 250m gives the kubelet's weight (v2 cpu.weight 10, v1 cpu.shares 256).
+VOL=/var/lib/podc/volumes/data/state
+runs() { wc -l <"$VOL/runs" 2>/dev/null || echo 0; }
+runs_at_least() { [ "$(runs)" -ge "$1" ]; }
+check_data() {
+    install_pod data --now || return
+    if wait_for 60 runs_at_least 1; then ok "data-first-run"; else bad "data-first-run: $(runs) runs"; fi
+    check data-volume-made "750 1000 1000" "$(stat -c '%a %u %g' "$VOL")"
+    if journal_has data app "tmpfs /scratch tmpfs .*size=1024k"; then ok "data-memory-volume-1MiB"; else
+        bad "data-memory-volume-1MiB: $(journalctl -M podc-data -u app.service -o cat --no-pager 2>&1 | grep scratch | tr '\n' '|')"
+    fi
+    if [ "$CGROUP" = v2 ]; then
+        check data-cpu-request-weight 10 "$(knob "$(app_cg data app)" cpu.weight)"
+    else
+        check data-cpu-request-shares 256 "$(knob "$(app_cg data app "$CPU_HIERARCHY")" cpu.shares)"
+    fi
+    podc install /root/build/data --restart >/dev/null 2>&1 || bad "data-reinstall-restart: failed"
+    if wait_for 60 runs_at_least 2; then ok "data-kept-across-restart (2 runs)"; else bad "data-kept-across-restart: $(runs) runs"; fi
+}
+
 journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
 
 # A digest-pinned image pulled from a registry on the guest's own loopback (run.sh brings its
@@ -552,6 +574,9 @@ phase1() {
     # --- health probes.
     check_health
 
+    # --- persistent and memory volumes, requests.
+    check_data
+
     # --- networking: a published port, socket activation of the whole pod.
     check_network
     check_uninstall_running
@@ -591,6 +616,12 @@ phase2() {
     if printf '%s\n' "$out" | head -n 1 | grep -q '^pod main: inactive (dead)' && printf '%s\n' "$out" | awk '$1 == "web" && $2 == "inactive"' | grep -q .; then
         ok "status-stopped-pod"
     else bad "status-stopped-pod: ${out//$'\n'/|}"; fi
+    # The data pod (enabled with --now) came back with its volume: a third run.
+    if wait_for 120 runs_at_least 3; then ok "data-kept-across-reboot (3 runs)"; else bad "data-kept-across-reboot: $(runs) runs"; fi
+    if out=$(podc uninstall data 2>&1) && [ -d "$VOL" ]; then ok "data-uninstall-keeps-volume"; else bad "data-uninstall-keeps-volume: $out"; fi
+    if out=$(podc uninstall data --delete-data 2>&1) && ! [ -e /var/lib/podc/volumes/data ]; then ok "data-delete-data"; else
+        bad "data-delete-data: ${out//$'\n'/|}"
+    fi
     if out=$(timed uninstall-main podc uninstall main 2>&1); then ok "uninstall-main returned 0"; else bad "uninstall-main: $out"; fi
     check uninstall-main-units 0 "$(units_of main)"
     if [ -e /var/lib/podc/main ]; then bad "uninstall-main-dir: still there"; else ok "uninstall-main-dir"; fi
