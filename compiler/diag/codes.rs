@@ -124,6 +124,8 @@ codes! {
     LINE_TOO_LONG = "P0404", Error, "a value makes a unit file line longer than systemd reads";
     ARGS_TOTAL = "P0405", Error, "arguments and environment are too large together";
     EXEC_MISSING = "P0406", Error, "an app whose image is a path gives no exec";
+    ENV_FROM_SOURCE = "P0420", Error, "an environment variable from a config item or secret names not exactly one of `config` and `secret`";
+    ENV_KEY = "P0421", Error, "an environment variable's `key` is not a variable name";
     // Identity and security.
     BAD_ID = "P0501", Error, "a user or group id cannot be used";
     BAD_USER_NAME = "P0502", Error, "a user or group name is not valid";
@@ -140,6 +142,13 @@ codes! {
     UNKNOWN_VOLUME = "P0605", Error, "a mount names a volume the pod does not have";
     MOUNT_PATH = "P0606", Error, "a volume cannot be mounted at this path";
     MOUNT_PATH_TWICE = "P0607", Error, "two mounts of one app use the same path";
+    ITEM_NAME_TWICE = "P0640", Error, "a volume, config item or secret name is used twice in a pod";
+    CONFIG_SOURCE = "P0641", Error, "a config item needs exactly one of `text` and `file`";
+    MOUNT_SOURCE = "P0642", Error, "a mount names not exactly one of `volume`, `config` and `secret`";
+    UNKNOWN_ITEM = "P0643", Error, "a mount or environment variable names a config item or secret the pod does not have";
+    ITEM_WRITABLE = "P0644", Error, "a config item or secret mounted with `readOnly: false`";
+    CONFIG_TOO_LARGE = "P0645", Error, "a config item's text is larger than systemd passes to an app";
+    KUBE_KEY_IS_NAME = "P0646", Error, "a `key` named like its config item or secret, which on Kubernetes is the key of the whole file";
     // Order of apps.
     AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
     AFTER_SELF = "P0702", Error, "an app waits for itself";
@@ -179,6 +188,10 @@ codes! {
     KUBE_SECCOMP = "P1105", Warning, "a seccomp filter runs as the runtime's default profile on Kubernetes";
     KUBE_AFTER = "P1106", Warning, "an order between long-running apps that Kubernetes cannot express";
     KUBE_CPU_REQUEST = "P1107", Warning, "a relative CPU weight above the app's cpu limit, which Kubernetes refuses as a request";
+    // Warnings of configuration and secrets (and what `podc kube` makes of them).
+    ITEM_UNUSED = "P1114", Warning, "a config item or secret that no app takes";
+    KUBE_CONFIG_MAP = "P1115", Warning, "a config item is a ConfigMap on Kubernetes, which must be created there";
+    KUBE_SECRET = "P1116", Warning, "a secret is a Secret on Kubernetes, which must be created there";
 }
 
 /// The registered code with this text.

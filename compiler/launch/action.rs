@@ -5,6 +5,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::items::ItemUse;
+use crate::manifest::ItemKind;
 use crate::tree::plan::{Listen, MountPlan};
 
 /// An app whose image the store lacks.
@@ -26,6 +28,16 @@ impl fmt::Display for MissingImage {
             self.reference
         )
     }
+}
+
+/// Where one variable of an app's environment file is read: never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvSource {
+    pub variable: String,
+    pub kind: ItemKind,
+    pub name: String,
+    pub path: PathBuf,
+    pub key: Option<String>,
 }
 
 /// One thing the launcher does before it execs nspawn.
@@ -98,6 +110,14 @@ pub enum Action {
     /// Bind and listen on a published port in the host's network (no socket was handed over),
     /// to hand it to the pod as systemd would.
     Listen(Listen),
+    /// Write an app's environment file from config items and secrets (mode 0600, on the
+    /// launcher's tmpfs): each variable read from its file now, never shown.
+    Env {
+        pod: String,
+        app: String,
+        path: PathBuf,
+        vars: Vec<EnvSource>,
+    },
 }
 
 impl fmt::Display for Action {
@@ -194,6 +214,23 @@ impl fmt::Display for Action {
                 l.protocol.name(),
                 l.address
             ),
+            Action::Env {
+                app, path, vars, ..
+            } => {
+                write!(
+                    f,
+                    "write {} (mode 0600; app {app}'s variables from config and secrets, read now):",
+                    path.display()
+                )?;
+                for v in vars {
+                    write!(f, "\n    {} = {} {}", v.variable, v.kind, v.name)?;
+                    if let Some(k) = &v.key {
+                        write!(f, ", key {k}")?;
+                    }
+                    write!(f, ", from {}", v.path.display())?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -209,6 +246,9 @@ pub struct Launch {
     /// Apps whose image (by reference) the host's store lacks: nothing is done for them, and
     /// the launch stops (or `--check` reports each).
     pub missing_images: Vec<MissingImage>,
+    /// Every app's use of a config item or secret: each must be readable before anything is
+    /// done.
+    pub items: Vec<ItemUse>,
 }
 
 impl fmt::Display for Launch {
@@ -275,6 +315,15 @@ pub enum LaunchError {
         app: String,
         reference: String,
         message: String,
+    },
+    #[error("pod {pod}, app {app}: {kind} {name}: {}: {problem}; nothing was started", path.display())]
+    Item {
+        pod: String,
+        app: String,
+        kind: &'static str,
+        name: String,
+        path: PathBuf,
+        problem: String,
     },
     #[error("{what} {path}: {source}")]
     Io {

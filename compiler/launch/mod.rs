@@ -11,6 +11,7 @@
 mod action;
 mod checks;
 mod host;
+mod items;
 mod paths;
 mod perform;
 mod plan_read;
@@ -23,6 +24,7 @@ mod users;
 pub use action::*;
 pub use checks::*;
 pub use host::*;
+pub use items::{check_items, env_value, ItemUse, MAX_CREDENTIAL_BYTES};
 pub use paths::*;
 pub use perform::*;
 pub use plan_read::*;

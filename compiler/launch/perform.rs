@@ -203,6 +203,12 @@ pub(super) fn perform(actions: &[Action]) -> Result<Vec<std::os::fd::OwnedFd>, L
                 fs::write(path, content).map_err(io_err("write", path))?
             }
             Action::Ids { etc, uid, gid } => add_ids(etc, *uid, *gid)?,
+            Action::Env {
+                pod,
+                app,
+                path,
+                vars,
+            } => super::items::write_env(pod, app, path, vars)?,
             Action::Volume {
                 path,
                 mode,

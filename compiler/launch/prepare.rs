@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::action::*;
 use super::host::*;
+use super::items::*;
 use super::paths::*;
 use super::users::*;
 use crate::image::defaults;
@@ -40,6 +41,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         nspawn_mounts: Vec::new(),
         volumes_mounted: false,
         image_roots: image_roots(&plan, host),
+        items: Vec::new(),
     };
     p.actions.push(Action::Unshare);
     p.stage1(&plan);
@@ -83,8 +85,39 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
                 target,
                 read_only,
             } => p.cgroup_bind(*controller, path, target, *read_only)?,
+            Step::Credential {
+                kind,
+                name,
+                source,
+                apps,
+            } => {
+                let path = item_path(tree, name, source.as_deref());
+                p.nspawn_mounts.push(load_credential(*kind, name, &path));
+                p.items.extend(apps.iter().map(|app| ItemUse {
+                    app: app.clone(),
+                    kind: *kind,
+                    name: name.clone(),
+                    path: path.clone(),
+                    variable: None,
+                }));
+            }
+            Step::Env {
+                app,
+                variable,
+                kind,
+                name,
+                source,
+                key,
+            } => p.items.push(ItemUse {
+                app: app.clone(),
+                kind: *kind,
+                name: name.clone(),
+                path: item_path(tree, name, source.as_deref()),
+                variable: Some((variable.clone(), key.clone())),
+            }),
         }
     }
+    p.actions.extend(env_actions(tree, &plan.pod, &p.items));
     let argv = nspawn_argv(
         &plan,
         host,
@@ -100,6 +133,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         argv,
         sources: p.sources,
         missing_images: p.missing_images,
+        items: p.items,
     })
 }
 
@@ -119,6 +153,8 @@ pub(super) struct Prep<'a> {
     /// Each app's image root on the host, read once from the plan: `None` for an image the
     /// store lacks (reported as missing by its own step).
     image_roots: BTreeMap<String, Option<PathBuf>>,
+    /// The apps' uses of config items and secrets.
+    items: Vec<ItemUse>,
 }
 
 /// The host directory each app's image step binds at the app's root.

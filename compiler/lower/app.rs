@@ -80,11 +80,14 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         identity.push(d("SupplementaryGroups", groups.join(" ")));
     }
 
-    let environment = a
+    let mut environment: Vec<Directive> = a
         .environment
         .iter()
         .map(|(k, v)| d("Environment", escape::env_assignment(k, v)))
         .collect();
+    let (credentials, env_file) = super::items::item_directives(a);
+    root.extend(credentials);
+    environment.extend(env_file);
 
     let mut security = Vec::new();
     if let Some(v) = a.oom_score_adj {
@@ -145,7 +148,7 @@ pub(super) fn image_comment(a: &App, r: &Reference) -> String {
     if !a.given.user {
         from_image.push("user");
     }
-    from_image.push(if a.environment.is_empty() {
+    from_image.push(if a.environment.is_empty() && a.env_from.is_empty() {
         "environment"
     } else {
         "environment not set here"

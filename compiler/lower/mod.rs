@@ -5,6 +5,7 @@
 //! and what the launcher must mount. The templates only lay the result out.
 
 mod app;
+mod items;
 mod lifecycle;
 mod limits;
 mod mount_plan;
@@ -111,5 +112,6 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         proxies: proxies(pod),
         socket,
         plan: plan(pod),
+        config_texts: items::config_texts(pod),
     }
 }

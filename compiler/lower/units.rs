@@ -102,6 +102,10 @@ pub struct UnitTree {
     pub proxies: Vec<ProxyService>,
     #[serde(skip)]
     pub plan: MountPlan,
+    /// The text of each config item given inline, by its file in the tree (relative to the
+    /// pod directory): written as it is, without a header.
+    #[serde(skip)]
+    pub config_texts: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -9,6 +9,7 @@ use super::convert::{problem, Convert};
 use super::doc::{KubeVolume, PodSpec, RestartPolicy};
 use crate::diag::Diagnostic;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
+use crate::manifest::ItemKind;
 use crate::parse::source::{join_index, join_key};
 
 impl Convert<'_> {
@@ -124,7 +125,12 @@ impl Convert<'_> {
         let mut out = Vec::new();
         for (i, v) in volumes.iter().enumerate() {
             let path = join_index(&self.spec("volumes"), i);
-            let podc = join_index("volumes", i);
+            // A ConfigMap or Secret is a config item or secret of the pod, not a volume.
+            if let Some(item) = self.item_volume(v, &path)? {
+                self.item_volumes.insert(v.name.clone(), item);
+                continue;
+            }
+            let podc = join_index("volumes", out.len());
             self.rename(&podc, &path);
             match (&v.host_path, &v.empty_dir) {
                 (Some(h), None) => {
@@ -152,7 +158,7 @@ impl Convert<'_> {
                         self.doc,
                         &path,
                         format!(
-                            "volume `{}` needs exactly one of `hostPath` and `emptyDir`",
+                            "volume `{}` needs exactly one of `hostPath`, `emptyDir`, `configMap` and `secret`",
                             v.name
                         ),
                     ))
@@ -160,5 +166,33 @@ impl Convert<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// A volume that is a ConfigMap or a Secret alone: the config item or secret it names.
+    fn item_volume(
+        &self,
+        v: &KubeVolume,
+        path: &str,
+    ) -> Result<Option<(ItemKind, String)>, Diagnostic> {
+        let item = match (&v.config_map, &v.secret) {
+            (None, None) => return Ok(None),
+            (Some(c), None) => (ItemKind::Config, c.name.clone()),
+            (None, Some(s)) => (ItemKind::Secret, s.secret_name.clone()),
+            (Some(_), Some(_)) => {
+                return Err(problem(
+                    self.doc,
+                    path,
+                    format!("volume `{}` has both `configMap` and `secret`", v.name),
+                ))
+            }
+        };
+        if v.host_path.is_some() || v.empty_dir.is_some() {
+            return Err(problem(
+                self.doc,
+                path,
+                format!("volume `{}` needs exactly one of `hostPath`, `emptyDir`, `configMap` and `secret`", v.name),
+            ));
+        }
+        Ok(Some(item))
     }
 }
