@@ -33,6 +33,16 @@ impl ItemKind {
     }
 }
 
+impl ItemKind {
+    /// The noun for one item in messages (`config item`, `secret`).
+    pub fn noun(self) -> &'static str {
+        match self {
+            ItemKind::Config => "config item",
+            ItemKind::Secret => "secret",
+        }
+    }
+}
+
 impl fmt::Display for ItemKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -30,7 +30,9 @@ pub(super) fn resolve_items(
         let taken = if volume_names.contains_key(name) {
             Some("a volume".to_string())
         } else {
-            names.get(name).map(|k: &ItemKind| format!("a {k}"))
+            names
+                .get(name)
+                .map(|k: &ItemKind| format!("a {}", k.noun()))
         };
         if let Some(what) = taken {
             c.value(
@@ -182,7 +184,12 @@ fn known_item(
         ItemKind::Secret => "secrets",
     };
     let help = match items.get(name) {
-        Some(other) => format!("{} is a {other} of this pod, not a {kind}", show(name)),
+        Some(other) => format!(
+            "{} is a {} of this pod, not a {}",
+            show(name),
+            other.noun(),
+            kind.noun()
+        ),
         None => known_help(name, &known, plural),
     };
     c.value(
@@ -262,16 +269,11 @@ pub(super) fn resolve_env(
 /// Each config item or secret mounted as a file needs the target's credentials.
 pub(super) fn check_files_target(c: &mut Checker, path: &str, a: &manifest::App, t: Target) {
     for (i, m) in a.mounts.iter().enumerate() {
-        for (kind, name) in [("config", &m.config), ("secret", &m.secret)] {
+        for (kind, name) in [(ItemKind::Config, &m.config), (ItemKind::Secret, &m.secret)] {
             if name.is_some() {
-                let p = join_key(&join_index(&join_key(path, "mounts"), i), kind);
-                if !require(
-                    c,
-                    &p,
-                    t,
-                    Feature::CredentialFile,
-                    &format!("a {kind} as a file"),
-                ) {
+                let p = join_key(&join_index(&join_key(path, "mounts"), i), kind.name());
+                let why = format!("a {} as a file", kind.noun());
+                if !require(c, &p, t, Feature::CredentialFile, &why) {
                     return;
                 }
             }

@@ -157,7 +157,12 @@ pub(super) fn resolve_mounts(
                 "a volume cannot be mounted over the app's whole root filesystem",
             );
         } else if let (true, Some(api)) = (path_ok, api) {
-            c.value(codes::MOUNT_PATH, &mp, format!("a volume at {} would be hidden by the {api} that systemd mounts over the app's root (MountAPIVFS=)", show(&m.path)))
+            let what = if matches!(item, Some(Some(_))) {
+                "a file"
+            } else {
+                "a volume"
+            };
+            c.value(codes::MOUNT_PATH, &mp, format!("{what} at {} would be hidden by the {api} that systemd mounts over the app's root (MountAPIVFS=)", show(&m.path)))
                 .help = Some("mount it somewhere else".into());
         } else if path_ok && m.path == "/dev" {
             c.value(
