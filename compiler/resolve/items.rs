@@ -183,12 +183,19 @@ fn known_item(
         ItemKind::Config => "config items",
         ItemKind::Secret => "secrets",
     };
+    let list = match kind {
+        ItemKind::Config => "config",
+        ItemKind::Secret => "secrets",
+    };
     let help = match items.get(name) {
         Some(other) => format!(
             "{} is a {} of this pod, not a {}",
             show(name),
             other.noun(),
             kind.noun()
+        ),
+        None if known.is_empty() => format!(
+            "this pod has no {plural}; declare it under `{list}:` (a Kubernetes object's in its podc/pod annotation)"
         ),
         None => known_help(name, &known, plural),
     };

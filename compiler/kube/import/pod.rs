@@ -51,6 +51,7 @@ impl Convert<'_> {
         pod.insert("network".into(), json!(network));
 
         let volumes = self.volumes(&spec.volumes)?;
+        self.unmounted_item_volume(&spec)?;
         let groups = spec
             .security_context
             .and_then(|s| s.supplemental_groups)
@@ -166,6 +167,29 @@ impl Convert<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// A ConfigMap or Secret volume no container mounts would be dropped: podc takes a config
+    /// item or secret as a file only where an app mounts it.
+    fn unmounted_item_volume(&self, spec: &PodSpec) -> Result<(), Diagnostic> {
+        let mounted = |name: &str| {
+            spec.containers
+                .iter()
+                .chain(&spec.init_containers)
+                .any(|c| c.volume_mounts.iter().any(|m| m.name == name))
+        };
+        for (i, v) in spec.volumes.iter().enumerate() {
+            if self.item_volumes.contains_key(&v.name) && !mounted(&v.name) {
+                let path = join_index(&self.spec("volumes"), i);
+                return Err(problem(
+                    self.doc,
+                    &path,
+                    format!("volume `{}` (a ConfigMap or Secret) is mounted by no container: podc has no such volume of its own", v.name),
+                )
+                .help("mount it with `subPath` set to its name, or declare the item in podc/pod only"));
+            }
+        }
+        Ok(())
     }
 
     /// A volume that is a ConfigMap or a Secret alone: the config item or secret it names.
