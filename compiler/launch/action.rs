@@ -5,7 +5,6 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use super::items::ItemUse;
 use crate::manifest::ItemKind;
 use crate::tree::plan::{Listen, MountPlan};
 
@@ -30,6 +29,19 @@ impl fmt::Display for MissingImage {
     }
 }
 
+/// One app's use of a config item or secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemUse {
+    pub app: String,
+    pub kind: ItemKind,
+    pub name: String,
+    /// The file it is read from: a host file, or the tree's file of a config item's text.
+    pub path: PathBuf,
+    /// As an environment variable: its name and the `key` line it takes (`None`: the whole
+    /// file). `None`: as a file (a credential).
+    pub variable: Option<(String, Option<String>)>,
+}
+
 /// Where one variable of an app's environment file is read: never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvSource {
@@ -38,6 +50,19 @@ pub struct EnvSource {
     pub name: String,
     pub path: PathBuf,
     pub key: Option<String>,
+}
+
+/// Why an app's config item or secret stops the launch: it names the pod, the app, the item
+/// and its file, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pod {pod}, app {app}: {kind} {name}: {}: {problem}; nothing was started", path.display())]
+pub struct ItemProblem {
+    pub pod: String,
+    pub app: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub path: PathBuf,
+    pub problem: String,
 }
 
 /// One thing the launcher does before it execs nspawn.
@@ -316,15 +341,8 @@ pub enum LaunchError {
         reference: String,
         message: String,
     },
-    #[error("pod {pod}, app {app}: {kind} {name}: {}: {problem}; nothing was started", path.display())]
-    Item {
-        pod: String,
-        app: String,
-        kind: &'static str,
-        name: String,
-        path: PathBuf,
-        problem: String,
-    },
+    #[error("{0}")]
+    Item(Box<ItemProblem>),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,

@@ -74,11 +74,11 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
             problems.extend(
                 preflight(&rest, host, false)
                     .err()
-                    .filter(|e| !matches!(e, LaunchError::Item { .. })),
+                    .filter(|e| !matches!(e, LaunchError::Item(_))),
             );
         }
         // Listed below with every other item's.
-        Err(LaunchError::Item { .. }) => {}
+        Err(LaunchError::Item(_)) => {}
         Err(e) => problems.push(e),
         Ok(_) => {}
     }

@@ -21,19 +21,6 @@ use crate::tree::layout::{config_text_file, credential_id, ENV_DIR};
 /// The most bytes of credentials systemd passes to one unit (systemd.exec(5)).
 pub const MAX_CREDENTIAL_BYTES: u64 = 1 << 20;
 
-/// One app's use of a config item or secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemUse {
-    pub app: String,
-    pub kind: ItemKind,
-    pub name: String,
-    /// The file it is read from: a host file, or the tree's file of a config item's text.
-    pub path: PathBuf,
-    /// As an environment variable: its name and the `key` line it takes (`None`: the whole
-    /// file). `None`: as a file (a credential).
-    pub variable: Option<(String, Option<String>)>,
-}
-
 /// The file a plan's item is read from.
 pub(super) fn item_path(tree: &Path, name: &str, source: Option<&str>) -> PathBuf {
     match source {
@@ -100,11 +87,10 @@ pub fn env_value(bytes: &[u8], key: Option<&str>, variable: &str) -> Result<Stri
     let value = match key {
         None => text.strip_suffix('\n').unwrap_or(text),
         Some(key) => text
-            .split('\n')
+            .rsplit('\n')
             .filter_map(|line| line.split_once('='))
-            .filter(|(k, _)| k.trim_matches([' ', '\t']) == key)
+            .find(|(k, _)| k.trim_matches([' ', '\t']) == key)
             .map(|(_, v)| v)
-            .last()
             .ok_or_else(|| format!("has no line `{key}=...`"))?,
     };
     if let Some(problem) = escape::env_file_problem(value) {
@@ -129,14 +115,14 @@ fn item_error(
     path: &Path,
     problem: String,
 ) -> LaunchError {
-    LaunchError::Item {
+    LaunchError::Item(Box::new(ItemProblem {
         pod: pod.to_string(),
         app: app.to_string(),
         kind: kind.name(),
         name: name.to_string(),
         path: path.to_path_buf(),
         problem,
-    }
+    }))
 }
 
 /// Every problem with the launch's items: each file must exist; with `read` (as root, at a

@@ -24,7 +24,7 @@ mod users;
 pub use action::*;
 pub use checks::*;
 pub use host::*;
-pub use items::{check_items, env_value, ItemUse, MAX_CREDENTIAL_BYTES};
+pub use items::{check_items, env_value, MAX_CREDENTIAL_BYTES};
 pub use paths::*;
 pub use perform::*;
 pub use plan_read::*;

@@ -80,14 +80,12 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         identity.push(d("SupplementaryGroups", groups.join(" ")));
     }
 
-    let mut environment: Vec<Directive> = a
+    let mut environment = a
         .environment
         .iter()
         .map(|(k, v)| d("Environment", escape::env_assignment(k, v)))
         .collect();
-    let (credentials, env_file) = super::items::item_directives(a);
-    root.extend(credentials);
-    environment.extend(env_file);
+    super::items::item_directives(a, &mut root, &mut environment);
 
     let mut security = Vec::new();
     if let Some(v) = a.oom_score_adj {

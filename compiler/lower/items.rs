@@ -15,10 +15,13 @@ use crate::tree::layout::{config_text_file, credential_id, env_file};
 use crate::tree::plan::Step;
 
 /// The app's directives for its config items and secrets: `LoadCredential=` and
-/// `BindReadOnlyPaths=` for each file (with its root's), and `EnvironmentFile=` for the
-/// variables (with its environment).
-pub(super) fn item_directives(a: &App) -> (Vec<Directive>, Vec<Directive>) {
-    let mut root = Vec::new();
+/// `BindReadOnlyPaths=` for each file (after its root's), and `EnvironmentFile=` for the
+/// variables (after its environment).
+pub(super) fn item_directives(
+    a: &App,
+    root: &mut Vec<Directive>,
+    environment: &mut Vec<Directive>,
+) {
     let mut loaded: Vec<&ItemRef> = Vec::new();
     for f in &a.files {
         if !loaded.contains(&&f.item) {
@@ -40,7 +43,6 @@ pub(super) fn item_directives(a: &App) -> (Vec<Directive>, Vec<Directive>) {
             escape::credential_bind(&f.item.name, &f.path),
         ));
     }
-    let mut environment = Vec::new();
     if !a.env_from.is_empty() {
         let names: Vec<&str> = a.env_from.keys().map(String::as_str).collect();
         environment.push(commented(
@@ -52,7 +54,6 @@ pub(super) fn item_directives(a: &App) -> (Vec<Directive>, Vec<Directive>) {
             ),
         ));
     }
-    (root, environment)
 }
 
 /// Where the launcher reads an item: its host file, or nothing for text in the tree.

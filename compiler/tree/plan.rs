@@ -313,38 +313,7 @@ impl MountPlan {
                     line(&mut out, "target", target);
                     line(&mut out, "readOnly", *read_only);
                 }
-                Step::Credential {
-                    kind,
-                    name,
-                    source,
-                    apps,
-                } => {
-                    line(&mut out, "kind", kind.name());
-                    line(&mut out, "name", name);
-                    if let Some(source) = source {
-                        line(&mut out, "source", source);
-                    }
-                    line(&mut out, "apps", apps);
-                }
-                Step::Env {
-                    app,
-                    variable,
-                    kind,
-                    name,
-                    source,
-                    key,
-                } => {
-                    line(&mut out, "app", app);
-                    line(&mut out, "variable", variable);
-                    line(&mut out, "kind", kind.name());
-                    line(&mut out, "name", name);
-                    if let Some(source) = source {
-                        line(&mut out, "source", source);
-                    }
-                    if let Some(key) = key {
-                        line(&mut out, "key", key);
-                    }
-                }
+                Step::Credential { .. } | Step::Env { .. } => item_toml(&mut out, step),
             }
         }
         out
@@ -496,42 +465,91 @@ impl Step {
                 target,
                 read_only,
             } => cgroup_bind_step(apps, *controller, path, target, *read_only)?,
-            Step::Credential {
-                kind,
-                name,
-                source,
-                apps: takers,
-            } => {
-                item_source(*kind, name, source.as_deref())?;
-                if takers.is_empty() {
-                    return Err("apps lists no app".into());
-                }
-                if let Some(a) = takers.iter().find(|a| !apps.contains(a)) {
-                    return Err(format!("app {a:?} is not an app of the pod"));
-                }
-            }
-            Step::Env {
-                app,
-                variable,
-                kind,
-                name,
-                source,
-                key,
-            } => {
-                if !apps.contains(app) {
-                    return Err(format!("app {app:?} is not an app of the pod"));
-                }
-                if !escape::is_env_name(variable) {
-                    return Err(format!("variable {variable:?} is not a variable name"));
-                }
-                item_source(*kind, name, source.as_deref())?;
-                if let Some(k) = key.as_ref().filter(|k| !escape::is_env_name(k)) {
-                    return Err(format!("key {k:?} is not a variable name"));
-                }
-            }
+            Step::Credential { .. } | Step::Env { .. } => item_step(apps, self)?,
         }
         Ok(())
     }
+}
+
+/// The TOML lines of a `credential` or `env` step (after its `do`).
+fn item_toml(out: &mut String, step: &Step) {
+    match step {
+        Step::Credential {
+            kind,
+            name,
+            source,
+            apps,
+        } => {
+            line(out, "kind", kind.name());
+            line(out, "name", name);
+            if let Some(source) = source {
+                line(out, "source", source);
+            }
+            line(out, "apps", apps);
+        }
+        Step::Env {
+            app,
+            variable,
+            kind,
+            name,
+            source,
+            key,
+        } => {
+            line(out, "app", app);
+            line(out, "variable", variable);
+            line(out, "kind", kind.name());
+            line(out, "name", name);
+            if let Some(source) = source {
+                line(out, "source", source);
+            }
+            if let Some(key) = key {
+                line(out, "key", key);
+            }
+        }
+        _ => unreachable!("only credential and env steps"),
+    }
+}
+
+/// A `credential` step (an item some of the pod's apps take as a file) or an `env` step (a
+/// variable of one of its apps from an item).
+fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
+    match step {
+        Step::Credential {
+            kind,
+            name,
+            source,
+            apps: takers,
+        } => {
+            item_source(*kind, name, source.as_deref())?;
+            if takers.is_empty() {
+                return Err("apps lists no app".into());
+            }
+            if let Some(a) = takers.iter().find(|a| !apps.contains(a)) {
+                return Err(format!("app {a:?} is not an app of the pod"));
+            }
+        }
+        Step::Env {
+            app,
+            variable,
+            kind,
+            name,
+            source,
+            key,
+        } => {
+            if !apps.contains(app) {
+                return Err(format!("app {app:?} is not an app of the pod"));
+            }
+            if !escape::is_env_name(variable) {
+                return Err(format!("variable {variable:?} is not a variable name"));
+            }
+            item_source(*kind, name, source.as_deref())?;
+            if let Some(k) = key.as_ref().filter(|k| !escape::is_env_name(k)) {
+                return Err(format!("key {k:?} is not a variable name"));
+            }
+        }
+        _ => unreachable!("only credential and env steps"),
+    }
+    Ok(())
 }
 
 /// A config item or secret's name and source: a secret is always a host file, named by an
