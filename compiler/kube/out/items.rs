@@ -133,6 +133,29 @@ pub(super) fn extras(pod: &Pod, out: &mut Out) {
         };
         note(pod, item, path, out);
     }
+    // Config texts travel in an annotation, and Kubernetes takes 256 KiB of annotations.
+    let texts: usize = pod
+        .items
+        .iter()
+        .map(|i| match &i.source {
+            Source::Text(t) => t.len(),
+            Source::File(_) => 0,
+        })
+        .sum();
+    let own: usize = pod.annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if texts > 0 && texts + own > super::meta::MAX_ANNOTATIONS {
+        out.errors.push(
+            Diagnostic::new(
+                codes::ANNOTATION_KUBERNETES,
+                format!(
+                    "the config items' texts take {texts} bytes, which {POD_ANNOTATION} must hold; Kubernetes takes at most {} bytes of annotations",
+                    super::meta::MAX_ANNOTATIONS
+                ),
+            )
+            .at("config", None)
+            .help("give the larger config items as a `file`"),
+        );
+    }
     if !config.is_empty() {
         out.pod.insert("config".into(), Value::Array(config));
     }
