@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
-use crate::manifest::{Activation, IdOrName, Network, Protocol, Relax, Restart, Start};
+use crate::manifest::{Activation, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start};
 use crate::systemd::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub struct Pod {
     pub target: Target,
     pub limits: Limits,
     pub volumes: Vec<Volume>,
+    /// The config items, then the secrets, each in manifest order.
+    pub items: Vec<Item>,
     /// In manifest order.
     pub apps: Vec<App>,
     pub annotations: BTreeMap<String, String>,
@@ -187,6 +189,10 @@ pub struct App {
     pub restart: Restart,
     pub ports: Vec<Port>,
     pub health: Option<Health>,
+    /// Config items and secrets the app takes as files, in manifest order.
+    pub files: Vec<AppFile>,
+    /// Environment variables taken from config items and secrets at launch (never a value).
+    pub env_from: BTreeMap<String, EnvRef>,
 }
 
 /// A health probe, checked; times in milliseconds.
@@ -230,6 +236,54 @@ pub fn show_ms(ms: u64) -> String {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
+    }
+}
+
+/// A config item or a secret of the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub name: String,
+    pub source: Source,
+}
+
+/// Where an item's bytes come from: text of the manifest (config only, written into the
+/// tree) or a file of the host, read at launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Text(String),
+    File(String),
+}
+
+/// A config item or secret as an app names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ItemRef {
+    pub kind: ItemKind,
+    pub name: String,
+}
+
+/// A config item or secret as a read-only file in the app's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppFile {
+    pub item: ItemRef,
+    /// Absolute, normal path inside the app's root filesystem.
+    pub path: String,
+}
+
+/// An environment variable's value from a config item or secret: the whole file (without one
+/// final line break), or the value of one `KEY=VALUE` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvRef {
+    pub item: ItemRef,
+    pub key: Option<String>,
+}
+
+impl Pod {
+    /// The item an app names.
+    pub fn item(&self, r: &ItemRef) -> Option<&Item> {
+        self.items
+            .iter()
+            .find(|i| i.kind == r.kind && i.name == r.name)
     }
 }
 

@@ -159,8 +159,16 @@ fn cases() -> Vec<(String, Value)> {
         put("seccomp name", s.clone(), &|m, v| {
             m["apps"][0]["isolators"]["seccomp"] = json!({ "remove": [v] })
         });
-        put("capability", s, &|m, v| {
+        put("capability", s.clone(), &|m, v| {
             m["apps"][0]["isolators"]["capabilities"] = json!({ "retain": [v] })
+        });
+        put("config text", s.clone(), &|m, v| {
+            m["config"] = json!([{ "name": "conf", "text": v }]);
+            m["apps"][0]["mounts"][0] = json!({ "config": "conf", "path": "/etc/conf" });
+        });
+        put("environment key", s, &|m, v| {
+            m["secrets"] = json!([{ "name": "token", "file": "/etc/podc/token" }]);
+            m["apps"][0]["environment"]["TOKEN"] = json!({ "secret": "token", "key": v });
         });
     }
     for p in hostile_paths() {
@@ -173,7 +181,17 @@ fn cases() -> Vec<(String, Value)> {
             m["apps"][0]["mounts"][0]["path"] = v
         });
         put("image", p.clone(), &|m, v| m["apps"][0]["image"] = v);
-        put("volume source", p, &|m, v| m["volumes"][1]["source"] = v);
+        put("volume source", p.clone(), &|m, v| {
+            m["volumes"][1]["source"] = v
+        });
+        put("secret mount path", p.clone(), &|m, v| {
+            m["secrets"] = json!([{ "name": "token", "file": "/etc/podc/token" }]);
+            m["apps"][0]["mounts"][0] = json!({ "secret": "token", "path": v });
+        });
+        put("secret file", p, &|m, v| {
+            m["secrets"] = json!([{ "name": "token", "file": v }]);
+            m["apps"][0]["environment"]["TOKEN"] = json!({ "secret": "token" });
+        });
     }
     for id in [
         0u64,

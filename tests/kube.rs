@@ -72,6 +72,7 @@ fn check_read_back(pod: &Pod, spec: &core::PodSpec) {
             .env
             .iter()
             .flatten()
+            .filter(|e| e.value_from.is_none())
             .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
             .collect();
         let want: Vec<(String, String)> = a
@@ -80,11 +81,78 @@ fn check_read_back(pod: &Pod, spec: &core::PodSpec) {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         assert_eq!(env, want, "{}: env", a.name);
+        // Variables from config items and secrets: a reference to the key, never a value.
+        let refs: Vec<(String, String, String, String)> = c
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| {
+                let from = e.value_from.as_ref()?;
+                assert!(e.value.is_none(), "{}: a value beside valueFrom", e.name);
+                Some(match (&from.config_map_key_ref, &from.secret_key_ref) {
+                    (Some(r), None) => (
+                        e.name.clone(),
+                        "config".into(),
+                        r.name.clone(),
+                        r.key.clone(),
+                    ),
+                    (None, Some(r)) => (
+                        e.name.clone(),
+                        "secret".into(),
+                        r.name.clone(),
+                        r.key.clone(),
+                    ),
+                    _ => panic!("{}: not one reference", e.name),
+                })
+            })
+            .collect();
+        let want: Vec<(String, String, String, String)> = a
+            .env_from
+            .iter()
+            .map(|(k, e)| {
+                let key = e.key.clone().unwrap_or_else(|| e.item.name.clone());
+                (
+                    k.clone(),
+                    e.item.kind.name().into(),
+                    e.item.name.clone(),
+                    key,
+                )
+            })
+            .collect();
+        assert_eq!(refs, want, "{}: env from config and secrets", a.name);
         if a.given.working_directory {
             assert_eq!(c.working_dir.as_deref(), Some(a.working_directory.as_str()));
         }
-        let mounts = c.volume_mounts.iter().flatten().count();
-        assert_eq!(mounts, a.mounts.len(), "{}: mounts", a.name);
+        let mounts: Vec<_> = c.volume_mounts.iter().flatten().collect();
+        assert_eq!(
+            mounts.len(),
+            a.mounts.len() + a.files.len(),
+            "{}: mounts",
+            a.name
+        );
+        // Each config item or secret as a file: its whole-file key, read-only.
+        for f in &a.files {
+            let m = mounts
+                .iter()
+                .find(|m| m.mount_path == f.path)
+                .unwrap_or_else(|| panic!("{}: no mount at {}", a.name, f.path));
+            assert_eq!(m.name, f.item.name);
+            assert_eq!(m.sub_path.as_deref(), Some(f.item.name.as_str()));
+            assert_eq!(m.read_only, Some(true));
+            let v = spec
+                .volumes
+                .iter()
+                .flatten()
+                .find(|v| v.name == f.item.name)
+                .unwrap_or_else(|| panic!("no volume {}", f.item.name));
+            match f.item.kind.name() {
+                "config" => assert_eq!(v.config_map.as_ref().unwrap().name, f.item.name),
+                _ => assert_eq!(
+                    v.secret.as_ref().unwrap().secret_name.as_deref(),
+                    Some(f.item.name.as_str())
+                ),
+            }
+        }
     }
 }
 

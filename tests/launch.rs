@@ -1603,6 +1603,510 @@ fn e2e_missing_image_is_an_error() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/image: does not exist"));
 }
 
+/// Secret bytes of the config-and-secrets pods: distinctive, and hostile for an environment
+/// file (quotes, `$`, backquote, backslashes, `%`, a tab, non-ASCII, trailing blanks).
+const PASSWORD: &str = "pw-7f3a9 \"q\" 'single' $HOME ${X} \\back\\ `tick` %d\té✓ end  ";
+const PASSWORD_2: &str = "pw2-c41d8 changed";
+/// A whole-file secret with a line break inside; its final line break is not the value's.
+const TOKEN: &str = "tok-5b2e1 first line\nsecond line";
+
+/// Processes whose command line holds `marker` (an app's `$0`).
+fn pids_with(marker: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == marker.as_bytes())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Every file below `dir` (not following links) that holds `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() {
+            found.extend(files_holding(&e.path(), needle));
+        } else if t.is_file() {
+            let bytes = fs::read(e.path()).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+/// The pod's journal, every field of every entry (`journalctl -o export`).
+fn journal_export(tree: &Path) -> Vec<u8> {
+    let o = Command::new("journalctl")
+        .arg("-D")
+        .arg(tree.join("rootfs/var/log/journal"))
+        .args(["-o", "export", "--no-pager"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+const ITEMS_MANIFEST: &str = r#"podc: 1
+name: e2e-items
+target: {cgroup: v1, systemd: 252}
+config:
+  - name: app-conf
+    text: "log_level=debug\ncolor = blue\n"
+  - name: greeting
+    file: "@WORK@/greeting.txt"
+secrets:
+  - name: db
+    file: "@WORK@/secrets/db.env"
+  - name: token
+    file: "@WORK@/secrets/token"
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: reader
+    image: "@WORK@/images/a"
+    user: 65534
+    group: 65534
+    exec:
+      - /bin/sh
+      - -c
+      - |
+        cat /run/secrets/db > /out/file.db
+        cat /etc/app/app.conf > /out/file.conf
+        cat /etc/app/greeting > /out/file.greeting
+        stat -c '%a %u' /run/secrets/db > /out/file.db.stat
+        printf %s "$DB_PASSWORD" > /out/env.DB_PASSWORD
+        printf %s "$TOKEN" > /out/env.TOKEN
+        printf %s "$LOG" > /out/env.LOG
+        printf %s "$PLAIN" > /out/env.PLAIN
+        echo reader-started-a81c
+        touch /out/reader.ready
+        while [ ! -e /out/stop ]; do sleep 0.1; done
+      - podc-e2e-app-reader
+    environment:
+      PLAIN: plain value
+      DB_PASSWORD: {secret: db, key: password}
+      TOKEN: {secret: token}
+      LOG: {config: app-conf, key: log_level}
+    mounts:
+      - {volume: out, path: /out}
+      - {secret: db, path: /run/secrets/db}
+      - {config: app-conf, path: /etc/app/app.conf}
+      - {config: greeting, path: /etc/app/greeting}
+  - name: other
+    image: "@WORK@/images/a"
+    exec:
+      - /bin/sh
+      - -c
+      - |
+        if [ -e /run/secrets/db ] || [ -e /etc/app/app.conf ]; then echo yes; else echo no; fi > /out/other.sees
+        touch /out/other.ready
+        while [ ! -e /out/stop ]; do sleep 0.1; done
+      - podc-e2e-app-other
+    mounts:
+      - {volume: out, path: /out}
+"#;
+
+/// Writes the secrets and the config file of `ITEMS_MANIFEST` into the work directory.
+fn write_items(work: &Path, password: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let secrets = work.join("secrets");
+    fs::create_dir_all(&secrets).unwrap();
+    fs::set_permissions(&secrets, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(
+        secrets.join("db.env"),
+        format!("# the shop's database\nuser=app\npassword={password}\n"),
+    )
+    .unwrap();
+    fs::write(secrets.join("token"), format!("{TOKEN}\n")).unwrap();
+    for f in ["db.env", "token"] {
+        fs::set_permissions(secrets.join(f), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    fs::write(work.join("greeting.txt"), "hello from a host file\n").unwrap();
+}
+
+/// A plan's config and secret steps are held to their rules: a secret always comes from a
+/// host file named by a normal absolute path, names are names, variables are variable names,
+/// apps are the pod's.
+#[test]
+fn launch_refuses_an_edited_plan_of_config_and_secrets() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/config-and-secrets.yaml");
+    assert!(podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .status()
+        .unwrap()
+        .success());
+    let tree = out.path().join("shop");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str, &str)] = &[
+        (
+            "a secret from the tree",
+            "name = \"db\"\nsource = \"/etc/podc/secrets/shop-db.env\"\napps",
+            "name = \"db\"\napps",
+            "(credential): secret \"db\" has no source: a secret is never in the tree",
+        ),
+        (
+            "a relative source",
+            "source = \"/etc/ssl/certs/ca-certificates.crt\"",
+            "source = \"../../etc/shadow\"",
+            "(credential): source \"../../etc/shadow\" is not an absolute path in normal form",
+        ),
+        (
+            "a name with a slash",
+            "name = \"app-conf\"\napps",
+            "name = \"../app-conf\"\napps",
+            "(credential): config \"../app-conf\" is not a name",
+        ),
+        (
+            "no app takes it",
+            "apps = [\"web\"]",
+            "apps = []",
+            "(credential): apps lists no app",
+        ),
+        (
+            "an app of another pod",
+            "app = \"web\"\nvariable = \"API_TOKEN\"",
+            "app = \"ghost\"\nvariable = \"API_TOKEN\"",
+            "(env): app \"ghost\" is not an app of the pod",
+        ),
+        (
+            "a variable that is not one",
+            "variable = \"DB_USER\"",
+            "variable = \"DB USER\"",
+            "(env): variable \"DB USER\" is not a variable name",
+        ),
+        (
+            "a key that is not one",
+            "key = \"password\"",
+            "key = \"pass word\"",
+            "(env): key \"pass word\" is not a variable name",
+        ),
+        (
+            "an unknown kind",
+            "kind = \"secret\"\nname = \"db\"\nsource",
+            "kind = \"file\"\nname = \"db\"\nsource",
+            "unknown variant `file`, expected `config` or `secret`",
+        ),
+    ];
+    for (what, from, to, says) in edits {
+        assert!(plan.contains(from), "{what}: the plan has no {from:?}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(says), "{what}: {err}");
+        assert!(o.stdout.is_empty(), "{what}: printed a plan");
+    }
+}
+
+/// `--dry-run` names each config item and secret and where it is read, never reading one;
+/// `--check` reads them as the launch would and names every problem.
+#[test]
+fn dry_run_and_check_name_config_and_secrets() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    make_image(&w.join("images/a"));
+    write_items(w, PASSWORD);
+    fs::create_dir(w.join("out")).unwrap();
+    fs::write(
+        w.join("pod.yaml"),
+        ITEMS_MANIFEST.replace("@WORK@", w.to_str().unwrap()),
+    )
+    .unwrap();
+    assert!(podc()
+        .current_dir(w)
+        .args(["build", "pod.yaml", "-o", "b"])
+        .status()
+        .unwrap()
+        .success());
+    let tree = w.join("b/e2e-items");
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8(o.stdout).unwrap();
+    let secrets = w.join("secrets");
+    for says in [
+        format!("mount tmpfs {}/rootfs/etc/podc/env\n", tree.display()),
+        format!("write {}/rootfs/etc/podc/env/reader (mode 0600; app reader's variables from config and secrets, read now):\n", tree.display()),
+        format!("    DB_PASSWORD = secret db, key password, from {}/db.env\n", secrets.display()),
+        format!("    LOG = config app-conf, key log_level, from {}/rootfs/etc/podc/config/app-conf\n", tree.display()),
+        format!("    TOKEN = secret token, from {}/token\n", secrets.display()),
+        format!("  --load-credential=podc.secret.db:{}/db.env\n", secrets.display()),
+        format!("  --load-credential=podc.config.greeting:{}/greeting.txt\n", w.display()),
+        format!("  --load-credential=podc.config.app-conf:{}/rootfs/etc/podc/config/app-conf\n", tree.display()),
+    ] {
+        assert!(text.contains(&says), "want {says:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("pw-7f3a9") && !text.contains("tok-5b2e1"),
+        "{text}"
+    );
+    if Command::new("systemd-nspawn")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-nspawn is missing in CI"
+        );
+        eprintln!("skipping the --check half: systemd-nspawn is not installed");
+        return;
+    }
+    // Every problem: a missing secret, and (read as root) a key its file lacks.
+    fs::remove_file(secrets.join("token")).unwrap();
+    fs::write(secrets.join("db.env"), "user=app\n").unwrap();
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let mut want = vec![format!(
+        "pod e2e-items, app reader: secret token: {}/token: cannot read it: No such file or directory",
+        secrets.display()
+    )];
+    if podc::sys::effective_uid() == 0 {
+        want.push(format!(
+            "pod e2e-items, app reader: secret db: {}/db.env: has no line `password=...`",
+            secrets.display()
+        ));
+    }
+    for says in want {
+        assert!(err.contains(&says), "want {says:?} in:\n{err}");
+    }
+    write_items(w, PASSWORD);
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Config items and secrets reach an app as files (systemd credentials: the app's user only)
+/// and as variables (byte-exact, hostile bytes included), while another app of the pod sees
+/// neither; no secret byte is anywhere in the tree (while the pod runs, seen from the host,
+/// and after), in POD.md, mounts.toml, the launcher's output, `--dry-run`, `podc kube`, the
+/// pod's journal, or another process's environment. A changed secret is read at the next
+/// launch.
+#[test]
+fn e2e_config_and_secrets_reach_apps_as_files_and_variables() {
+    let Some(_turn) = e2e() else { return };
+    let mut pod = Pod::start_with("e2e-items", ITEMS_MANIFEST, &["a"], |w| {
+        write_items(w, PASSWORD)
+    });
+    pod.wait_for(&["reader.ready", "other.ready"]);
+    // As files: the bytes, mode 0400 owned by the app's user.
+    let db = format!("# the shop's database\nuser=app\npassword={PASSWORD}\n");
+    assert_eq!(pod.read("file.db"), db);
+    assert_eq!(pod.read("file.db.stat").trim(), "400 65534");
+    assert_eq!(pod.read("file.conf"), "log_level=debug\ncolor = blue\n");
+    assert_eq!(pod.read("file.greeting"), "hello from a host file\n");
+    // As variables: the key's value, the whole file without its final line break.
+    assert_eq!(pod.read("env.DB_PASSWORD"), PASSWORD);
+    assert_eq!(pod.read("env.TOKEN"), TOKEN);
+    assert_eq!(pod.read("env.LOG"), "debug");
+    assert_eq!(pod.read("env.PLAIN"), "plain value");
+    assert_eq!(pod.read("other.sees").trim(), "no");
+
+    // The environments of the pod's processes, read from the host: the reader has its
+    // variables (the check can fail), the other app and the pod's systemd have none.
+    let environ = |marker: &str| -> Vec<u8> {
+        let pids = pids_with(marker);
+        assert!(!pids.is_empty(), "no process of {marker}:\n{}", pod.log());
+        pids.iter()
+            .flat_map(|p| fs::read(format!("/proc/{p}/environ")).unwrap_or_default())
+            .collect()
+    };
+    let reader = environ("podc-e2e-app-reader");
+    assert!(holds(&reader, &format!("DB_PASSWORD={PASSWORD}\0")));
+    assert!(holds(&reader, &format!("TOKEN={TOKEN}\0")));
+    let other = environ("podc-e2e-app-other");
+    let init = fs::read(format!("/proc/{}/environ", pod.leader())).unwrap();
+    for secret in ["pw-7f3a9", "tok-5b2e1"] {
+        assert!(
+            !holds(&other, secret),
+            "{secret} in the other app's environment"
+        );
+        assert!(
+            !holds(&init, secret),
+            "{secret} in the pod's systemd's environment"
+        );
+    }
+
+    // The tree, seen from the host while the pod runs (the launcher's tmpfs and systemd's
+    // credentials are in their own mount namespaces): the config text is there (the search
+    // can find what it looks for), no secret byte is.
+    assert!(!files_holding(&pod.tree, b"log_level=debug").is_empty());
+    let secret_places = |pod: &Pod| -> Vec<String> {
+        let mut places = Vec::new();
+        for secret in ["pw-7f3a9", "tok-5b2e1", "second line", "pw2-c41d8"] {
+            for f in files_holding(&pod.tree, secret.as_bytes()) {
+                places.push(format!("{secret} in {}", f.display()));
+            }
+            if holds(pod.log().as_bytes(), secret) {
+                places.push(format!("{secret} in the launcher's output"));
+            }
+        }
+        places
+    };
+    assert_eq!(secret_places(&pod), Vec::<String>::new());
+
+    fs::write(pod.out("stop"), "").unwrap();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(secret_places(&pod), Vec::<String>::new());
+    let journal = journal_export(&pod.tree);
+    assert!(
+        holds(&journal, "reader-started-a81c"),
+        "the journal holds the app's output"
+    );
+    for secret in ["pw-7f3a9", "tok-5b2e1", "second line"] {
+        assert!(!holds(&journal, secret), "{secret} in the pod's journal");
+    }
+    for args in [
+        vec![
+            "launch".to_string(),
+            "--dry-run".into(),
+            pod.tree.display().to_string(),
+        ],
+        vec![
+            "kube".into(),
+            "pod.yaml".into(),
+            "--image".into(),
+            "reader=r.example/a:1".into(),
+            "--image".into(),
+            "other=r.example/a:1".into(),
+        ],
+    ] {
+        let o = podc()
+            .current_dir(pod.work.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let all = [o.stdout, o.stderr].concat();
+        assert!(holds(&all, "db"), "{args:?} names the secret");
+        for secret in ["pw-7f3a9", "tok-5b2e1"] {
+            assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
+        }
+    }
+
+    // A changed secret is what the next launch reads.
+    write_items(pod.work.path(), PASSWORD_2);
+    for f in [
+        "reader.ready",
+        "other.ready",
+        "env.DB_PASSWORD",
+        "file.db",
+        "stop",
+    ] {
+        let _ = fs::remove_file(pod.out(f));
+    }
+    pod.launch();
+    pod.wait_for(&["reader.ready"]);
+    assert_eq!(pod.read("env.DB_PASSWORD"), PASSWORD_2);
+    assert!(pod
+        .read("file.db")
+        .contains(&format!("password={PASSWORD_2}\n")));
+    fs::write(pod.out("stop"), "").unwrap();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(secret_places(&pod), Vec::<String>::new());
+    pod.assert_nothing_left();
+}
+
+/// A secret the host does not have stops the launch before anything is done: the error names
+/// the pod, the app and the secret, no app runs, and the tree is untouched (no machine id, no
+/// journal). So does a key the secret file lacks.
+#[test]
+fn e2e_missing_secret_fails_the_launch_and_nothing_runs() {
+    let Some(_turn) = e2e() else { return };
+    let mut pod = Pod::build("e2e-items", ITEMS_MANIFEST, &["a"], |w| {
+        write_items(w, PASSWORD);
+        fs::remove_file(w.join("secrets/token")).unwrap();
+    });
+    let token = pod.work.path().join("secrets/token");
+    let cases = [
+        format!(
+            "pod e2e-items, app reader: secret token: {}: cannot read it: No such file or directory",
+            token.display()
+        ),
+        "pod e2e-items, app reader: secret db: ".to_string() + &format!("{}: has no line `password=...`", pod.work.path().join("secrets/db.env").display()),
+    ];
+    for (i, says) in cases.iter().enumerate() {
+        if i == 1 {
+            write_items(pod.work.path(), PASSWORD);
+            fs::write(pod.work.path().join("secrets/db.env"), "user=app\n").unwrap();
+        }
+        pod.launch();
+        let (code, took) = pod.wait();
+        let log = pod.log();
+        assert_eq!(code, 2, "{log}");
+        assert!(log.contains(says), "want {says:?} in:\n{log}");
+        assert!(log.contains("nothing was started"), "{log}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        for secret in ["pw-7f3a9", "tok-5b2e1"] {
+            assert!(!log.contains(secret), "{secret} in the launcher's output");
+        }
+        assert!(
+            fs::read_dir(pod.work.path().join("out"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "an app ran"
+        );
+        for never in ["rootfs/etc/machine-id", "rootfs/var/log/journal", "state"] {
+            assert!(!pod.tree.join(never).exists(), "{never} was made");
+        }
+        fs::write(pod.work.path().join("launch.log"), "").unwrap();
+    }
+    pod.assert_nothing_left();
+}
+
 /// podc's default sandbox holds for a root app: no kernel modules, no /proc/kcore or
 /// /proc/keys, no capability outside the default set (mount needs CAP_SYS_ADMIN), no way out of
 /// the chroot through /proc/1/root, no writes to /proc/sys, a private /dev; an app that relaxes

@@ -57,7 +57,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "check")]
         dry_run: bool,
         /// Look at the host as the launch would (nspawn, images, volume sources, cgroup
-        /// controllers, user and group names in the images, mount points); change nothing.
+        /// controllers, user and group names in the images, mount points, config and secret
+        /// files); change nothing.
         #[arg(long)]
         check: bool,
     },

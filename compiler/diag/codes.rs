@@ -129,6 +129,8 @@ codes! {
     LINE_TOO_LONG = "P0404", Error, "a value makes a unit file line longer than systemd reads";
     ARGS_TOTAL = "P0405", Error, "arguments and environment are too large together";
     EXEC_MISSING = "P0406", Error, "an app whose image is a path gives no exec";
+    ENV_FROM_SOURCE = "P0420", Error, "an environment variable from a config item or secret names not exactly one of `config` and `secret`";
+    ENV_KEY = "P0421", Error, "an environment variable's `key` is not a variable name";
     HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http and tcp";
     DURATION = "P0461", Error, "a duration is not a number with a unit (ms, s, m, h) within range";
     HEALTH_VALUE = "P0462", Error, "a health probe's port, path, host, command or failures cannot be used";
@@ -152,6 +154,13 @@ codes! {
     SIZE_NOT_MEMORY = "P0621", Error, "a size on a volume that is not a memory volume";
     VOLUME_SIZE = "P0622", Error, "a memory volume's size is not a whole number of bytes";
     VOLUME_SOURCE = "P0623", Error, "a persistent or memory volume with a source";
+    ITEM_NAME_TWICE = "P0640", Error, "a volume, config item or secret name is used twice in a pod";
+    CONFIG_SOURCE = "P0641", Error, "a config item needs exactly one of `text` and `file`";
+    MOUNT_SOURCE = "P0642", Error, "a mount names not exactly one of `volume`, `config` and `secret`";
+    UNKNOWN_ITEM = "P0643", Error, "a mount or environment variable names a config item or secret the pod does not have";
+    ITEM_WRITABLE = "P0644", Error, "a config item or secret mounted with `readOnly: false`";
+    CONFIG_TOO_LARGE = "P0645", Error, "a config item's text is larger than systemd passes to an app";
+    KUBE_KEY_IS_NAME = "P0646", Error, "a `key` named like its config item or secret, which on Kubernetes is the key of the whole file";
     // Order of apps.
     AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
     AFTER_SELF = "P0702", Error, "an app waits for itself";
@@ -195,6 +204,10 @@ codes! {
     MEMORY_VOLUME_ABOVE_LIMIT = "P1110", Warning, "a memory volume larger than the memory limit of an app that writes it (its pages count against that limit)";
     KUBE_CLAIM = "P1111", Warning, "a persistent volume is a PersistentVolumeClaim on Kubernetes, which must exist before the pod";
     MEMORY_VOLUME_TINY = "P1112", Warning, "a memory volume below 1 MiB, almost surely a missing suffix";
+    // Warnings of configuration and secrets (and what `podc kube` makes of them).
+    ITEM_UNUSED = "P1114", Warning, "a config item or secret that no app takes";
+    KUBE_CONFIG_MAP = "P1115", Warning, "a config item is a ConfigMap on Kubernetes, which must be created there";
+    KUBE_SECRET = "P1116", Warning, "a secret is a Secret on Kubernetes, which must be created there";
 }
 
 /// The registered code with this text.

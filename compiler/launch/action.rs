@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::manifest::ItemKind;
 use crate::tree::plan::{Listen, MountPlan};
 
 /// An app whose image the store lacks.
@@ -26,6 +27,42 @@ impl fmt::Display for MissingImage {
             self.reference
         )
     }
+}
+
+/// One app's use of a config item or secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemUse {
+    pub app: String,
+    pub kind: ItemKind,
+    pub name: String,
+    /// The file it is read from: a host file, or the tree's file of a config item's text.
+    pub path: PathBuf,
+    /// As an environment variable: its name and the `key` line it takes (`None`: the whole
+    /// file). `None`: as a file (a credential).
+    pub variable: Option<(String, Option<String>)>,
+}
+
+/// Where one variable of an app's environment file is read: never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvSource {
+    pub variable: String,
+    pub kind: ItemKind,
+    pub name: String,
+    pub path: PathBuf,
+    pub key: Option<String>,
+}
+
+/// Why an app's config item or secret stops the launch: it names the pod, the app, the item
+/// and its file, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pod {pod}, app {app}: {kind} {name}: {}: {problem}; nothing was started", path.display())]
+pub struct ItemProblem {
+    pub pod: String,
+    pub app: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub path: PathBuf,
+    pub problem: String,
 }
 
 /// One thing the launcher does before it execs nspawn.
@@ -117,6 +154,14 @@ pub enum Action {
     /// Bind and listen on a published port in the host's network (no socket was handed over),
     /// to hand it to the pod as systemd would.
     Listen(Listen),
+    /// Write an app's environment file from config items and secrets (mode 0600, on the
+    /// launcher's tmpfs): each variable read from its file now, never shown.
+    Env {
+        pod: String,
+        app: String,
+        path: PathBuf,
+        vars: Vec<EnvSource>,
+    },
 }
 
 impl fmt::Display for Action {
@@ -173,6 +218,15 @@ impl fmt::Display for Action {
                 groups.join(" "),
                 image.display()
             ),
+            other => other.fmt_more(f),
+        }
+    }
+}
+
+impl Action {
+    /// The rest of [`Action`]'s `Display`: volumes, files written, sockets.
+    fn fmt_more(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Action::Volume {
                 path,
                 mode,
@@ -236,6 +290,24 @@ impl fmt::Display for Action {
                 l.protocol.name(),
                 l.address
             ),
+            Action::Env {
+                app, path, vars, ..
+            } => {
+                write!(
+                    f,
+                    "write {} (mode 0600; app {app}'s variables from config and secrets, read now):",
+                    path.display()
+                )?;
+                for v in vars {
+                    write!(f, "\n    {} = {} {}", v.variable, v.kind, v.name)?;
+                    if let Some(k) = &v.key {
+                        write!(f, ", key {k}")?;
+                    }
+                    write!(f, ", from {}", v.path.display())?;
+                }
+                Ok(())
+            }
+            _ => unreachable!("fmt handles every other action"),
         }
     }
 }
@@ -251,6 +323,9 @@ pub struct Launch {
     /// Apps whose image (by reference) the host's store lacks: nothing is done for them, and
     /// the launch stops (or `--check` reports each).
     pub missing_images: Vec<MissingImage>,
+    /// Every app's use of a config item or secret: each must be readable before anything is
+    /// done.
+    pub items: Vec<ItemUse>,
 }
 
 impl fmt::Display for Launch {
@@ -320,6 +395,8 @@ pub enum LaunchError {
         reference: String,
         message: String,
     },
+    #[error("{0}")]
+    Item(Box<ItemProblem>),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,

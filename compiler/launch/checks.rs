@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::action::*;
 use super::host::*;
+use super::items::*;
 use super::paths::*;
 use super::users::*;
 use crate::manifest::CgroupVersion;
@@ -25,6 +26,13 @@ pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBu
         if !s.exists() {
             return Err(LaunchError::MissingSource(s.clone()));
         }
+    }
+    // Every config item and secret is read (as root) before anything is done.
+    if let Some(e) = check_items(launch, crate::sys::effective_uid() == 0)
+        .into_iter()
+        .next()
+    {
+        return Err(e);
     }
     if launch.plan.cgroup == CgroupVersion::V1 {
         for step in &launch.plan.steps {
@@ -63,11 +71,18 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
                 missing_images: Vec::new(),
                 ..launch.clone()
             };
-            problems.extend(preflight(&rest, host, false).err());
+            problems.extend(
+                preflight(&rest, host, false)
+                    .err()
+                    .filter(|e| !matches!(e, LaunchError::Item(_))),
+            );
         }
+        // Listed below with every other item's.
+        Err(LaunchError::Item(_)) => {}
         Err(e) => problems.push(e),
         Ok(_) => {}
     }
+    problems.extend(check_items(launch, crate::sys::effective_uid() == 0));
     // Each app's root in the tree and the image it shows, as the plan binds them.
     let root = root_of(&launch.actions);
     let app_roots: Vec<String> = launch

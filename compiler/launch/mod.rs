@@ -11,6 +11,7 @@
 mod action;
 mod checks;
 mod host;
+mod items;
 mod paths;
 mod perform;
 mod plan_read;
@@ -24,6 +25,7 @@ mod volumes;
 pub use action::*;
 pub use checks::*;
 pub use host::*;
+pub use items::{check_items, env_value, MAX_CREDENTIAL_BYTES};
 pub use paths::*;
 pub use perform::*;
 pub use plan_read::*;

@@ -222,6 +222,12 @@ pub(super) fn perform(actions: &[Action]) -> Result<Vec<std::os::fd::OwnedFd>, L
                 crate::sys::tmpfs_sized(path, *size, *mode, *uid, *gid)
                     .map_err(io_err("mount tmpfs", path))?;
             }
+            Action::Env {
+                pod,
+                app,
+                path,
+                vars,
+            } => super::items::write_env(pod, app, path, vars)?,
             Action::Volume {
                 path,
                 mode,

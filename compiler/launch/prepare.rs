@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::action::*;
 use super::host::*;
+use super::items::*;
 use super::paths::*;
 use super::users::*;
 use crate::image::defaults;
@@ -41,64 +42,14 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         volumes_mounted: false,
         volume_sources: BTreeMap::new(),
         image_roots: image_roots(&plan, host),
+        items: Vec::new(),
     };
     p.actions.push(Action::Unshare);
     p.stage1(&plan);
     for step in &plan.steps {
-        match step {
-            Step::Overlay {
-                app,
-                source,
-                target,
-            } => p.overlay(app, source, target)?,
-            Step::Image {
-                app,
-                reference,
-                target,
-                read_only,
-                given,
-                environment,
-            } => p.image(app, reference, target, *read_only, given, environment)?,
-            Step::BindHost {
-                source,
-                target,
-                read_only,
-            } => p.bind_host(source, target, *read_only),
-            Step::MakeVolume {
-                volume,
-                mode,
-                uid,
-                gid,
-            } => p.make_volume(volume, mode, *uid, *gid)?,
-            Step::PersistentVolume {
-                volume,
-                mode,
-                uid,
-                gid,
-            } => p.persistent_volume(&plan.pod, volume, mode, *uid, *gid)?,
-            Step::MemoryVolume {
-                volume,
-                size,
-                mode,
-                uid,
-                gid,
-            } => p.memory_volume(volume, *size, mode, *uid, *gid)?,
-            Step::BindVolume {
-                volume,
-                target,
-                read_only,
-            } => p.bind_volume(volume, target, *read_only),
-            Step::Names { app, users, groups } => p.names(app, users, groups)?,
-            Step::Tmpfs { target } => p.nspawn_mounts.push(format!("--tmpfs={target}")),
-            Step::CgroupDir { controller, path } => p.cgroup_dir(*controller, path)?,
-            Step::CgroupBind {
-                controller,
-                path,
-                target,
-                read_only,
-            } => p.cgroup_bind(*controller, path, target, *read_only)?,
-        }
+        p.step(step, &plan)?;
     }
+    p.actions.extend(env_actions(tree, &plan.pod, &p.items));
     let argv = nspawn_argv(
         &plan,
         host,
@@ -114,6 +65,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         argv,
         sources: p.sources,
         missing_images: p.missing_images,
+        items: p.items,
     })
 }
 
@@ -135,6 +87,8 @@ pub(super) struct Prep<'a> {
     /// Each app's image root on the host, read once from the plan: `None` for an image the
     /// store lacks (reported as missing by its own step).
     image_roots: BTreeMap<String, Option<PathBuf>>,
+    /// The apps' uses of config items and secrets.
+    items: Vec<ItemUse>,
 }
 
 /// The host directory each app's image step binds at the app's root.
@@ -163,6 +117,123 @@ pub(super) fn image_roots(plan: &MountPlan, host: &Host) -> BTreeMap<String, Opt
 }
 
 impl Prep<'_> {
+    /// What one step of the plan adds to the launch.
+    fn step(&mut self, step: &Step, plan: &MountPlan) -> Result<(), LaunchError> {
+        match step {
+            Step::Overlay {
+                app,
+                source,
+                target,
+            } => self.overlay(app, source, target)?,
+            Step::Image {
+                app,
+                reference,
+                target,
+                read_only,
+                given,
+                environment,
+            } => self.image(app, reference, target, *read_only, given, environment)?,
+            Step::BindHost {
+                source,
+                target,
+                read_only,
+            } => self.bind_host(source, target, *read_only),
+            Step::MakeVolume {
+                volume,
+                mode,
+                uid,
+                gid,
+            } => self.make_volume(volume, mode, *uid, *gid)?,
+            Step::PersistentVolume {
+                volume,
+                mode,
+                uid,
+                gid,
+            } => self.persistent_volume(&plan.pod, volume, mode, *uid, *gid)?,
+            Step::MemoryVolume {
+                volume,
+                size,
+                mode,
+                uid,
+                gid,
+            } => self.memory_volume(volume, *size, mode, *uid, *gid)?,
+            Step::BindVolume {
+                volume,
+                target,
+                read_only,
+            } => self.bind_volume(volume, target, *read_only),
+            Step::Names { app, users, groups } => self.names(app, users, groups)?,
+            Step::Tmpfs { target } => self.nspawn_mounts.push(format!("--tmpfs={target}")),
+            Step::CgroupDir { controller, path } => self.cgroup_dir(*controller, path)?,
+            Step::CgroupBind {
+                controller,
+                path,
+                target,
+                read_only,
+            } => self.cgroup_bind(*controller, path, target, *read_only)?,
+            Step::Credential {
+                kind,
+                name,
+                source,
+                apps,
+            } => self.credential(*kind, name, source.as_deref(), apps),
+            Step::Env {
+                app,
+                variable,
+                kind,
+                name,
+                source,
+                key,
+            } => self.env(
+                app,
+                variable,
+                *kind,
+                name,
+                source.as_deref(),
+                key.as_deref(),
+            ),
+        }
+        Ok(())
+    }
+
+    /// An app's variable from a config item or secret (its `key`, or the whole file).
+    fn env(
+        &mut self,
+        app: &str,
+        variable: &str,
+        kind: crate::manifest::ItemKind,
+        name: &str,
+        source: Option<&str>,
+        key: Option<&str>,
+    ) {
+        self.items.push(ItemUse {
+            app: app.to_string(),
+            kind,
+            name: name.to_string(),
+            path: item_path(self.tree, name, source),
+            variable: Some((variable.to_string(), key.map(str::to_string))),
+        });
+    }
+
+    /// A config item or secret the apps `apps` take as a file: an nspawn credential.
+    fn credential(
+        &mut self,
+        kind: crate::manifest::ItemKind,
+        name: &str,
+        source: Option<&str>,
+        apps: &[String],
+    ) {
+        let path = item_path(self.tree, name, source);
+        self.nspawn_mounts.push(load_credential(kind, name, &path));
+        self.items.extend(apps.iter().map(|app| ItemUse {
+            app: app.clone(),
+            kind,
+            name: name.to_string(),
+            path: path.clone(),
+            variable: None,
+        }));
+    }
+
     /// The stage1 root: mount points, the merged-/usr links, a user database to start from,
     /// and a machine id.
     fn stage1(&mut self, plan: &MountPlan) {

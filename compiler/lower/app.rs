@@ -73,11 +73,12 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         identity.push(d("SupplementaryGroups", groups.join(" ")));
     }
 
-    let environment = a
+    let mut environment = a
         .environment
         .iter()
         .map(|(k, v)| d("Environment", escape::env_assignment(k, v)))
         .collect();
+    super::items::item_directives(a, &mut root, &mut environment);
 
     let mut security = Vec::new();
     if let Some(v) = a.oom_score_adj {
@@ -159,7 +160,7 @@ pub(super) fn image_comment(a: &App, r: &Reference) -> String {
     if !a.given.user {
         from_image.push("user");
     }
-    from_image.push(if a.environment.is_empty() {
+    from_image.push(if a.environment.is_empty() && a.env_from.is_empty() {
         "environment"
     } else {
         "environment not set here"

@@ -6,6 +6,7 @@
 
 mod app;
 mod health;
+mod items;
 mod lifecycle;
 mod limits;
 mod mount_plan;
@@ -115,5 +116,6 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         health: lower_health(pod),
         socket,
         plan: plan(pod),
+        config_texts: items::config_texts(pod),
     }
 }

@@ -48,6 +48,7 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         steps.extend(names_step(a));
         mount_steps(pod, a, &mut steps);
     }
+    steps.extend(super::items::item_steps(pod));
     if pod.target.cgroup == CgroupVersion::V1 {
         cgroup_v1_steps(pod, &mut steps);
     }
@@ -87,7 +88,12 @@ fn image_step(a: &App) -> Step {
             .filter(|(given, _)| *given)
             .map(|(_, key)| key.to_string())
             .collect(),
-            environment: a.environment.keys().cloned().collect(),
+            environment: {
+                let mut names: Vec<String> = a.environment.keys().cloned().collect();
+                names.extend(a.env_from.keys().cloned());
+                names.sort();
+                names
+            },
         },
         Image::Path(source) if a.read_only_rootfs => Step::BindHost {
             source: source.clone(),

@@ -104,6 +104,10 @@ pub struct UnitTree {
     pub health: Vec<HealthUnits>,
     #[serde(skip)]
     pub plan: MountPlan,
+    /// The text of each config item given inline, by its file in the tree (relative to the
+    /// pod directory): written as it is, without a header.
+    #[serde(skip)]
+    pub config_texts: std::collections::BTreeMap<String, String>,
 }
 
 /// The health units of app `app`: `ready` (its first passing probe), and `<name>.timer` and

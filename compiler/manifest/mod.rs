@@ -5,6 +5,7 @@
 //! [`crate::resolve`] can check every rule of the format with the document path in hand.
 //! The JSON Schema in `schemas/pod.schema.json` is generated from these types.
 
+pub mod config;
 pub mod linux;
 pub mod quantity;
 pub mod reference;
@@ -16,6 +17,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+
+pub use config::{ConfigItem, EnvFrom, EnvValue, ItemKind, SecretItem};
 
 /// A podc pod manifest (format 1).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -41,6 +44,13 @@ pub struct Manifest {
     /// Volumes apps can mount.
     #[serde(default)]
     pub volumes: Vec<Volume>,
+    /// Named configuration apps take as files (`mounts`) or environment variables.
+    #[serde(default)]
+    pub config: Vec<ConfigItem>,
+    /// Named secrets, each a file of the host read at launch, which apps take as files
+    /// (`mounts`) or environment variables; never written into the tree.
+    #[serde(default)]
+    pub secrets: Vec<SecretItem>,
     /// The apps of the pod, each run as its own service inside the container.
     #[schemars(length(min = 1))]
     pub apps: Vec<App>,
@@ -248,9 +258,10 @@ pub struct App {
     /// Absolute working directory inside the image. Default / (for an image by reference: the
     /// image's WorkingDir, else /).
     pub working_directory: Option<String>,
-    /// Environment variables.
+    /// Environment variables: a string, or `{config: NAME}` / `{secret: NAME}` with an optional
+    /// `key`, read at launch.
     #[serde(default)]
-    pub environment: BTreeMap<String, String>,
+    pub environment: BTreeMap<String, EnvValue>,
     /// Per-app resource limits and security settings.
     #[serde(default)]
     pub isolators: Option<AppIsolators>,
@@ -437,11 +448,15 @@ pub struct Seccomp {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Mount {
-    /// A volume of this pod.
-    pub volume: String,
+    /// A volume of this pod. Exactly one of `volume`, `config` and `secret`.
+    pub volume: Option<String>,
+    /// A config item of this pod, as a read-only file at `path`.
+    pub config: Option<String>,
+    /// A secret of this pod, as a read-only file at `path` (readable by the app's user only).
+    pub secret: Option<String>,
     /// Absolute path inside the app's root filesystem.
     pub path: String,
-    /// Mount read-only. Default false.
+    /// Mount read-only. Default false (config and secrets are always read-only).
     pub read_only: Option<bool>,
 }
 

@@ -126,6 +126,8 @@ pub fn render(tree: &UnitTree, doc: &str) -> Files {
             r.ctx("plan", Value::from(tree.plan.to_toml())),
         ),
     );
+    // Configuration as the manifest gave it: the bytes the app reads, so no header.
+    files.extend(tree.config_texts.clone());
     files
 }
 

@@ -14,9 +14,10 @@
 use std::fmt::Write;
 use std::sync::OnceLock;
 
+use crate::manifest::ItemKind;
 use crate::manifest::{Activation, IdOrName, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
-use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, VolumeKind};
+use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
 use crate::systemd::escape;
 use crate::systemd::resources::{cpu_percent, Limit};
 use crate::tree::layout::{persistent_volume, PERSISTENT_VOLUMES};
@@ -63,6 +64,7 @@ fn pod_table(o: &mut String, pod: &Pod) {
     key(o, "Limits");
     limits(o, &pod.limits);
     end(o);
+    items(o, pod);
     if !pod.annotations.is_empty() {
         key(o, "Annotations");
         for (i, (k, v)) in pod.annotations.iter().enumerate() {
@@ -229,6 +231,7 @@ fn app_wiring(o: &mut String, a: &App) {
         }
         end(o);
     }
+    app_items(o, a);
     if !a.ports.is_empty() {
         key(o, "Published ports");
         for (i, p) in a.ports.iter().enumerate() {
@@ -480,6 +483,7 @@ fn diagram(o: &mut String, pod: &Pod) {
             }
         }
     }
+    item_diagram(o, pod);
     for (k, (a, p)) in pod.ports().enumerate() {
         let i = app_id(&a.name).unwrap_or_default();
         let _ = writeln!(
@@ -491,4 +495,93 @@ fn diagram(o: &mut String, pod: &Pod) {
         );
     }
     o.push_str("```\n");
+}
+
+/// The pod's config items and secrets: names and where each is read, never a value.
+fn items(o: &mut String, pod: &Pod) {
+    for (kind, label) in [(ItemKind::Config, "Config"), (ItemKind::Secret, "Secrets")] {
+        let list: Vec<_> = pod.items.iter().filter(|i| i.kind == kind).collect();
+        if list.is_empty() {
+            continue;
+        }
+        key(o, label);
+        for (n, i) in list.iter().enumerate() {
+            if n > 0 {
+                o.push_str("<br>");
+            }
+            o.push_str(&i.name);
+            match &i.source {
+                Source::Text(t) => {
+                    let _ = write!(o, ": text in the tree ({} bytes)", t.len());
+                }
+                Source::File(f) => {
+                    o.push_str(": host file ");
+                    escape::push_markdown_cell(o, f);
+                    o.push_str(" (read at launch)");
+                }
+            }
+        }
+        end(o);
+    }
+}
+
+/// What an app takes of the config items and secrets: files and variables, by name.
+fn app_items(o: &mut String, a: &App) {
+    if !a.files.is_empty() {
+        key(o, "Config and secret files");
+        for (i, f) in a.files.iter().enumerate() {
+            if i > 0 {
+                o.push_str("<br>");
+            }
+            let _ = write!(o, "{} {} at ", f.item.kind, f.item.name);
+            escape::push_markdown_cell(o, &f.path);
+            o.push_str(" (read-only, the app's user only)");
+        }
+        end(o);
+    }
+    if !a.env_from.is_empty() {
+        key(o, "Variables from config and secrets");
+        for (i, (var, e)) in a.env_from.iter().enumerate() {
+            if i > 0 {
+                o.push_str("<br>");
+            }
+            let _ = write!(o, "{var}: {} {}", e.item.kind, e.item.name);
+            match &e.key {
+                Some(k) => {
+                    let _ = write!(o, ", key {k}");
+                }
+                None => o.push_str(", the whole file"),
+            }
+        }
+        end(o);
+    }
+}
+
+/// Each config item and secret an app takes, with an arrow from each app that takes it
+/// (labelled with the path, or the variable).
+fn item_diagram(o: &mut String, pod: &Pod) {
+    for (j, item) in pod.items.iter().enumerate() {
+        let _ = writeln!(o, "    item{j}[/\"{} {}\"/]", item.kind, item.name);
+    }
+    let index = |r: &crate::pod::ItemRef| {
+        pod.items
+            .iter()
+            .position(|i| i.kind == r.kind && i.name == r.name)
+    };
+    for (i, a) in pod.apps.iter().enumerate() {
+        for f in &a.files {
+            if let Some(j) = index(&f.item) {
+                let _ = writeln!(
+                    o,
+                    "    app{i} -.->|\"file {}\"| item{j}",
+                    escape::mermaid_label(&f.path)
+                );
+            }
+        }
+        for (var, e) in &a.env_from {
+            if let Some(j) = index(&e.item) {
+                let _ = writeln!(o, "    app{i} -.->|\"env {var}\"| item{j}");
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use super::checker::*;
 use super::health::*;
 use super::isolators::*;
+use super::items::*;
 use super::ports::*;
 use super::security::*;
 use super::volumes::*;
@@ -35,6 +36,7 @@ pub(super) fn resolve_app(
     path: &str,
     a: &manifest::App,
     volumes: &BTreeMap<String, bool>,
+    items: &BTreeMap<String, manifest::ItemKind>,
     t: Target,
 ) -> App {
     let (image, image_valid) = check_name_and_image(c, path, a);
@@ -60,7 +62,9 @@ pub(super) fn resolve_app(
     }
     let capabilities = resolve_capabilities(c, &iso_path, &iso);
     let seccomp = resolve_seccomp(c, &iso_path, &iso, t);
-    let mounts = resolve_mounts(c, path, a, volumes);
+    let (mounts, files) = resolve_mounts(c, path, a, volumes, items);
+    check_files_target(c, path, a, t);
+    let (environment, env_from) = resolve_env(c, path, a, items);
     let ports = a
         .ports
         .iter()
@@ -88,7 +92,7 @@ pub(super) fn resolve_app(
         group,
         supplementary_groups,
         working_directory,
-        environment: a.environment.clone(),
+        environment,
         limits,
         oom_score_adj: iso.oom_score_adj,
         no_new_privileges: iso.no_new_privileges,
@@ -106,6 +110,8 @@ pub(super) fn resolve_app(
         restart: a.restart.unwrap_or(manifest::Restart::No),
         ports,
         health,
+        files,
+        env_from,
     }
 }
 
@@ -240,11 +246,11 @@ pub(super) fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec
     let args_total: usize = exec
         .iter()
         .map(|s| escape::exec_string_bytes(s))
-        .chain(
-            a.environment
-                .iter()
-                .map(|(k, v)| escape::exec_string_bytes(k) + v.len() + 1),
-        )
+        .chain(a.environment.iter().map(|(k, v)| match v {
+            manifest::EnvValue::Text(v) => escape::exec_string_bytes(k) + v.len() + 1,
+            // Read at launch; the launcher holds each value to the kernel's limit.
+            manifest::EnvValue::From(_) => 0,
+        }))
         .sum();
     if args_total > escape::MAX_ARGS_TOTAL {
         c.value(codes::ARGS_TOTAL, &exec_path, format!("arguments and environment take {args_total} bytes together; podc allows at most {} (the kernel's limit is a quarter of the stack limit, shared with what systemd adds)", escape::MAX_ARGS_TOTAL));
@@ -266,6 +272,9 @@ pub(super) fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec
                 ),
             );
         }
+        let manifest::EnvValue::Text(v) = v else {
+            continue;
+        };
         if escape::has_nul(v) {
             c.value(
                 codes::NUL,

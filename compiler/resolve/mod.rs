@@ -8,6 +8,7 @@ mod apps;
 mod checker;
 mod health;
 mod isolators;
+mod items;
 mod order;
 mod ports;
 mod requests;
@@ -34,6 +35,7 @@ use crate::tree::layout::MAX_POD_NAME;
 use apps::*;
 use checker::*;
 use isolators::*;
+use items::*;
 use order::*;
 use ports::*;
 use systemd_target::*;
@@ -87,7 +89,13 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
 
     let limits = pod_limits(c, m, target);
     let (volumes, volume_names) = resolve_volumes(c, m);
-    for (key, count) in [("apps", m.apps.len()), ("volumes", m.volumes.len())] {
+    let (items, item_names) = resolve_items(c, m, &volume_names);
+    for (key, count) in [
+        ("apps", m.apps.len()),
+        ("volumes", m.volumes.len()),
+        ("config", m.config.len()),
+        ("secrets", m.secrets.len()),
+    ] {
         if count > limits::MAX_ITEMS {
             c.key(
                 codes::TOO_MANY,
@@ -103,6 +111,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 target,
                 limits: Limits::default(),
                 volumes: Vec::new(),
+                items: Vec::new(),
                 apps: Vec::new(),
                 annotations: BTreeMap::new(),
                 network: manifest::Network::Host,
@@ -124,7 +133,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 format!("app {} is defined twice", show(&a.name)),
             );
         }
-        apps.push(resolve_app(c, &path, a, &volume_names, target));
+        apps.push(resolve_app(c, &path, a, &volume_names, &item_names, target));
     }
     check_after(c, &m.apps);
     let network = m.network.unwrap_or(manifest::Network::Host);
@@ -139,6 +148,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         target,
         limits,
         volumes,
+        items,
         apps,
         annotations: m.annotations.clone(),
         network,

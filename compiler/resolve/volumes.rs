@@ -3,10 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::checker::*;
+use super::items::mount_item;
 use crate::diag::codes;
-use crate::manifest::{self, quantity, Manifest};
+use crate::manifest::{self, quantity, ItemKind, Manifest};
 use crate::parse::source::{join_index, join_key};
-use crate::pod::{self, AppMount, Volume};
+use crate::pod::{self, AppFile, AppMount, Volume};
+use crate::tree::layout::under_api_mount;
 
 /// The pod's volumes, and each name with whether it is read-only (for the apps' mounts).
 pub(super) fn resolve_volumes(
@@ -197,30 +199,38 @@ fn memory_size(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<(u64
     }
 }
 
-/// The app's mounts: known volumes, paths that can carry them, one mount per path.
+/// The app's mounts: known volumes (and config items and secrets, as files), paths that can
+/// carry them, one mount per path.
 pub(super) fn resolve_mounts(
     c: &mut Checker,
     path: &str,
     a: &manifest::App,
     volumes: &BTreeMap<String, bool>,
-) -> Vec<AppMount> {
+    items: &BTreeMap<String, ItemKind>,
+) -> (Vec<AppMount>, Vec<AppFile>) {
     let mut mounts = Vec::new();
+    let mut files = Vec::new();
     let mut mount_paths = BTreeSet::new();
     for (i, m) in a.mounts.iter().enumerate() {
         let p = join_index(&join_key(path, "mounts"), i);
-        let volume_ro = match volumes.get(&m.volume) {
-            Some(ro) => Some(*ro),
-            None => {
+        let item = mount_item(c, &p, m, items);
+        let volume = m.volume.as_deref().filter(|_| item == Some(None));
+        let volume_ro = match volume.map(|v| (v, volumes.get(v))) {
+            None => None,
+            Some((_, Some(ro))) => Some(*ro),
+            Some((volume, None)) => {
                 let names: Vec<&str> = volumes.keys().map(String::as_str).collect();
                 c.value(
                     codes::UNKNOWN_VOLUME,
                     &join_key(&p, "volume"),
-                    format!("no volume named {} in this pod", show(&m.volume)),
+                    format!("no volume named {} in this pod", show(volume)),
                 )
-                .help = Some(known_help(&m.volume, &names, "volumes"));
+                .help = Some(known_help(volume, &names, "volumes"));
                 None
             }
         };
+        // A config item or secret is bound by systemd (BindReadOnlyPaths=), wherever it goes.
+        let bound_by_systemd = under_api_mount(&m.path) || matches!(item, Some(Some(_)));
         let mp = join_key(&p, "path");
         let path_ok = c.abs_path(&mp, "mount path", &m.path);
         let api = ["/proc", "/sys"]
@@ -233,7 +243,12 @@ pub(super) fn resolve_mounts(
                 "a volume cannot be mounted over the app's whole root filesystem",
             );
         } else if let (true, Some(api)) = (path_ok, api) {
-            c.value(codes::MOUNT_PATH, &mp, format!("a volume at {} would be hidden by the {api} that systemd mounts over the app's root (MountAPIVFS=)", show(&m.path)))
+            let what = if matches!(item, Some(Some(_))) {
+                "a file"
+            } else {
+                "a volume"
+            };
+            c.value(codes::MOUNT_PATH, &mp, format!("{what} at {} would be hidden by the {api} that systemd mounts over the app's root (MountAPIVFS=)", show(&m.path)))
                 .help = Some("mount it somewhere else".into());
         } else if path_ok && m.path == "/dev" {
             c.value(
@@ -245,8 +260,20 @@ pub(super) fn resolve_mounts(
                 "volumes below /dev, such as /dev/shm, are bound again over the /dev systemd makes"
                     .into(),
             );
-        } else if path_ok && crate::tree::layout::under_api_mount(&m.path) && m.path.contains(':') {
-            c.value(codes::PATH_UNWRITABLE, &mp, format!("mount path {} has a `:`, which systemd's BindPaths= (used below /run and /dev) cannot carry", show(&m.path)));
+        } else if path_ok && bound_by_systemd && m.path.contains(':') {
+            let by = if matches!(item, Some(Some(_))) {
+                "BindReadOnlyPaths= (which binds config and secrets)"
+            } else {
+                "BindPaths= (used below /run and /dev)"
+            };
+            c.value(
+                codes::PATH_UNWRITABLE,
+                &mp,
+                format!(
+                    "mount path {} has a `:`, which systemd's {by} cannot carry",
+                    show(&m.path)
+                ),
+            );
         } else if path_ok && !mount_paths.insert(m.path.clone()) {
             c.value(
                 codes::MOUNT_PATH_TWICE,
@@ -254,13 +281,19 @@ pub(super) fn resolve_mounts(
                 format!("two mounts of this app use the path {}", show(&m.path)),
             );
         }
-        if let Some(vro) = volume_ro {
+        if let (Some(vro), Some(volume)) = (volume_ro, volume) {
             mounts.push(AppMount {
-                volume: m.volume.clone(),
+                volume: volume.to_string(),
                 path: m.path.clone(),
                 read_only: vro || m.read_only.unwrap_or(false),
             });
         }
+        if let Some(Some(item)) = item {
+            files.push(AppFile {
+                item,
+                path: m.path.clone(),
+            });
+        }
     }
-    mounts
+    (mounts, files)
 }

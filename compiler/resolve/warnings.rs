@@ -28,6 +28,7 @@ pub(super) const POD_BASE_TASKS: u64 = 4;
 /// only in a manifest without errors, so that they speak about a whole, resolved pod, and they
 /// never change it.
 pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
+    super::items::unused_items(c, m, pod);
     let pod_written = m.isolators.as_ref();
     limit_warnings(
         c,

@@ -51,6 +51,10 @@ pub enum Feature {
     SyscallGroup(&'static str),
     /// The directive of one part of the default sandbox.
     Sandbox(Relax),
+    /// A config item or secret as a file in an app's root: `LoadCredential=` of a credential
+    /// the container manager passed (247), bound with `BindReadOnlyPaths=%d/ID:PATH` (`%d`
+    /// since 251; measured on 252 under systemd-nspawn --load-credential).
+    CredentialFile,
 }
 
 /// `(first version with it, first version without it)`. Sources: systemd's NEWS ("CHANGES
@@ -68,6 +72,7 @@ pub fn availability(feature: Feature) -> (u32, Option<u32>) {
         Feature::TypeExec => (240, None),
         Feature::SyscallGroup(group) => (syscall_group_since(group).unwrap_or(0), None),
         Feature::Sandbox(part) => (sandbox_since(part), None),
+        Feature::CredentialFile => (251, None),
     }
 }
 
@@ -103,6 +108,7 @@ impl Feature {
             Feature::TypeExec => "Type=exec".into(),
             Feature::SyscallGroup(g) => format!("the system call group {g}"),
             Feature::Sandbox(part) => format!("the sandbox part {part:?}"),
+            Feature::CredentialFile => "LoadCredential= with %d in BindReadOnlyPaths=".into(),
         }
     }
 }
@@ -191,6 +197,8 @@ mod tests {
         assert!(!t(v2, 246).has(Feature::Sandbox(crate::manifest::Relax::Proc)));
         assert!(t(v2, 247).has(Feature::Sandbox(crate::manifest::Relax::Proc)));
         assert!(t(v2, 233).has(Feature::Sandbox(crate::manifest::Relax::Tmp)));
+        assert!(!t(v2, 250).has(Feature::CredentialFile));
+        assert!(t(v2, 251).has(Feature::CredentialFile));
     }
 
     #[test]

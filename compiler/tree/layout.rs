@@ -65,6 +65,33 @@ pub fn image_drop_in_dir(app: &str) -> String {
     ["/run/systemd/system/", app, ".service.d"].concat()
 }
 
+/// Where the tree keeps the text of each config item given inline (`CONFIG_DIR/<name>`,
+/// relative to the pod directory): configuration is not secret, and the launcher passes it to
+/// the pod from here like a config file of the host.
+pub const CONFIG_DIR: &str = "rootfs/etc/podc/config";
+
+/// The tree's file of a config item's inline text.
+pub fn config_text_file(name: &str) -> String {
+    [CONFIG_DIR, "/", name].concat()
+}
+
+/// Where the launcher mounts a tmpfs of its own (mode 0700, in its private mount namespace)
+/// with each app's environment file from config items and secrets: the pod's `/etc/podc/env`,
+/// read by the pod's systemd (`EnvironmentFile=`) before it starts the app. Nothing is written
+/// to the tree's disk there.
+pub const ENV_DIR: &str = "rootfs/etc/podc/env";
+
+/// The environment file of an app inside the pod.
+pub fn env_file(app: &str) -> String {
+    ["/etc/podc/env/", app].concat()
+}
+
+/// The id of the system credential that carries a config item or secret into the pod
+/// (`systemd-nspawn --load-credential=ID:PATH`); an app's unit loads it under the item's name.
+pub fn credential_id(kind: &str, name: &str) -> String {
+    ["podc.", kind, ".", name].concat()
+}
+
 /// Where the result units write each app's status inside the pod (a tmpfs of the container).
 pub const RESULT_DIR: &str = "/run/podc/result";
 /// The script a result unit runs, inside the pod.

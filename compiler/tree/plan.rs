@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{CgroupVersion, Network, Protocol};
+use crate::manifest::{CgroupVersion, ItemKind, Network, Protocol};
 use crate::systemd::escape;
 
 /// `key = value` and a line break; `key` is a bare TOML key.
@@ -207,6 +207,30 @@ pub enum Step {
         target: String,
         read_only: bool,
     },
+    /// A config item or secret that `apps` take as a file: passed into the pod as the system
+    /// credential `podc.<kind>.<name>` (nspawn `--load-credential`), read from the host file
+    /// `source` (none: a config item's text, in the tree's `rootfs/etc/podc/config/<name>`).
+    /// The launcher refuses to start the pod when it cannot read it.
+    Credential {
+        kind: ItemKind,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        apps: Vec<String>,
+    },
+    /// An environment variable of `app` from a config item or secret (its `source` as for
+    /// [`Step::Credential`]): the whole file without one final line break, or the value of its
+    /// `key` line; written at launch into the app's environment file on a tmpfs.
+    Env {
+        app: String,
+        variable: String,
+        kind: ItemKind,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
 }
 
 impl MountPlan {
@@ -328,6 +352,7 @@ impl MountPlan {
                     line(&mut out, "target", target);
                     line(&mut out, "readOnly", *read_only);
                 }
+                Step::Credential { .. } | Step::Env { .. } => item_toml(&mut out, step),
             }
         }
         out
@@ -388,6 +413,8 @@ impl Step {
             Step::Tmpfs { .. } => "tmpfs",
             Step::CgroupDir { .. } => "cgroup-dir",
             Step::CgroupBind { .. } => "cgroup-bind",
+            Step::Credential { .. } => "credential",
+            Step::Env { .. } => "env",
         }
     }
 
@@ -502,8 +529,107 @@ impl Step {
                 target,
                 read_only,
             } => cgroup_bind_step(apps, *controller, path, target, *read_only)?,
+            Step::Credential { .. } | Step::Env { .. } => item_step(apps, self)?,
         }
         Ok(())
+    }
+}
+
+/// The TOML lines of a `credential` or `env` step (after its `do`).
+fn item_toml(out: &mut String, step: &Step) {
+    match step {
+        Step::Credential {
+            kind,
+            name,
+            source,
+            apps,
+        } => {
+            line(out, "kind", kind.name());
+            line(out, "name", name);
+            if let Some(source) = source {
+                line(out, "source", source);
+            }
+            line(out, "apps", apps);
+        }
+        Step::Env {
+            app,
+            variable,
+            kind,
+            name,
+            source,
+            key,
+        } => {
+            line(out, "app", app);
+            line(out, "variable", variable);
+            line(out, "kind", kind.name());
+            line(out, "name", name);
+            if let Some(source) = source {
+                line(out, "source", source);
+            }
+            if let Some(key) = key {
+                line(out, "key", key);
+            }
+        }
+        _ => unreachable!("only credential and env steps"),
+    }
+}
+
+/// A `credential` step (an item some of the pod's apps take as a file) or an `env` step (a
+/// variable of one of its apps from an item).
+fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
+    match step {
+        Step::Credential {
+            kind,
+            name,
+            source,
+            apps: takers,
+        } => {
+            item_source(*kind, name, source.as_deref())?;
+            if takers.is_empty() {
+                return Err("apps lists no app".into());
+            }
+            if let Some(a) = takers.iter().find(|a| !apps.contains(a)) {
+                return Err(format!("app {a:?} is not an app of the pod"));
+            }
+        }
+        Step::Env {
+            app,
+            variable,
+            kind,
+            name,
+            source,
+            key,
+        } => {
+            if !apps.contains(app) {
+                return Err(format!("app {app:?} is not an app of the pod"));
+            }
+            if !escape::is_env_name(variable) {
+                return Err(format!("variable {variable:?} is not a variable name"));
+            }
+            item_source(*kind, name, source.as_deref())?;
+            if let Some(k) = key.as_ref().filter(|k| !escape::is_env_name(k)) {
+                return Err(format!("key {k:?} is not a variable name"));
+            }
+        }
+        _ => unreachable!("only credential and env steps"),
+    }
+    Ok(())
+}
+
+/// A config item or secret's name and source: a secret is always a host file, named by an
+/// absolute path in normal form; a config item without one is text in the tree.
+fn item_source(kind: ItemKind, name: &str, source: Option<&str>) -> Result<(), String> {
+    if !escape::is_name(name) {
+        return Err(format!("{kind} {name:?} is not a name"));
+    }
+    match source {
+        None if kind == ItemKind::Secret => Err(format!(
+            "secret {name:?} has no source: a secret is never in the tree"
+        )),
+        Some(s) if !escape::is_normal_abs_path(s) || s == "/" => Err(format!(
+            "source {s:?} is not an absolute path in normal form"
+        )),
+        _ => Ok(()),
     }
 }
 

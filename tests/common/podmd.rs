@@ -142,11 +142,23 @@ fn mermaid_line(line: &str) -> bool {
             let Some((text, to)) = r.split_once("\"| ") else {
                 return false;
             };
+            // app1 -.->|"file /path"| item0, app1 -.->|"env NAME"| item0
+            if text.starts_with("file ") || text.starts_with("env ") {
+                return label(text) && node(to, "item") == Some("");
+            }
             return (text.starts_with("ro ") || text.starts_with("rw "))
                 && label(text)
                 && node(to, "vol") == Some("");
         }
         return false;
+    }
+    // item0[/"config name"/], item1[/"secret name"/]
+    if let Some(r) = node(l, "item") {
+        return r
+            .strip_prefix("[/\"")
+            .and_then(|r| r.strip_suffix("\"/]"))
+            .and_then(|r| r.strip_prefix("config ").or(r.strip_prefix("secret ")))
+            .is_some_and(is_name);
     }
     // vol0[("volume name: what")]
     if let Some(r) = node(l, "vol") {

@@ -45,7 +45,15 @@ impl Convert<'_> {
         at: &str,
         mut extra: Map<String, Value>,
     ) -> Result<(), Diagnostic> {
-        const POD_KEYS: &[&str] = &["appOrder", "isolators", "start", "target", "volumes"];
+        const POD_KEYS: &[&str] = &[
+            "appOrder",
+            "config",
+            "isolators",
+            "secrets",
+            "start",
+            "target",
+            "volumes",
+        ];
         if let Some(k) = extra.keys().find(|k| !POD_KEYS.contains(&k.as_str())) {
             let help = match nearest(k, POD_KEYS) {
                 Some(near) => format!(" (did you mean `{near}`?)"),

@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 
 use super::convert::{problem, Convert};
 use super::doc::{
-    Capabilities, Container, ContainerPort, EnvVar, Limits, PortProtocol, Resources, SeccompType,
-    SecurityContext, VolumeMount,
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, Limits, PortProtocol, Resources,
+    SeccompType, SecurityContext, VolumeMount,
 };
 use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
@@ -52,7 +52,7 @@ impl Convert<'_> {
         if !isolators.is_empty() {
             app.insert("isolators".into(), Value::Object(isolators));
         }
-        self.mounts(&here, c.volume_mounts, &mut app);
+        self.mounts(&here, c.volume_mounts, &mut app)?;
         let probes = [
             ("livenessProbe", c.liveness_probe),
             ("startupProbe", c.startup_probe),
@@ -129,8 +129,20 @@ impl Convert<'_> {
                         format!("environment variable `{}` is given twice", e.name),
                     ));
                 }
-                self.rename(join_key(&podc("environment"), &e.name), here);
-                env.insert(e.name, json!(e.value.unwrap_or_default()));
+                let mine = join_key(&podc("environment"), &e.name);
+                self.rename(&mine, &here);
+                let value = match (e.value, e.value_from) {
+                    (value, None) => json!(value.unwrap_or_default()),
+                    (None, Some(from)) => self.env_from(&mine, &here, from)?,
+                    (Some(_), Some(_)) => {
+                        return Err(problem(
+                            self.doc,
+                            &join_key(&here, "valueFrom"),
+                            format!("`{}` has both `value` and `valueFrom`", e.name),
+                        ))
+                    }
+                };
+                env.insert(e.name, value);
             }
             app.insert("environment".into(), Value::Object(env));
         }
@@ -243,13 +255,42 @@ impl Convert<'_> {
         Ok(())
     }
 
-    /// `volumeMounts` as `mounts`.
+    /// A `configMapKeyRef` or `secretKeyRef`: the key named like the item is its whole file.
+    fn env_from(
+        &mut self,
+        mine: &str,
+        here: &str,
+        from: EnvVarSource,
+    ) -> Result<Value, Diagnostic> {
+        let (kind, field, r) = match (from.config_map_key_ref, from.secret_key_ref) {
+            (Some(r), None) => ("config", "configMapKeyRef", r),
+            (None, Some(r)) => ("secret", "secretKeyRef", r),
+            _ => {
+                return Err(problem(
+                    self.doc,
+                    &join_key(here, "valueFrom"),
+                    "`valueFrom` needs exactly one of `configMapKeyRef` and `secretKeyRef`",
+                ))
+            }
+        };
+        let at = join_key(&join_key(here, "valueFrom"), field);
+        self.rename(join_key(mine, kind), join_key(&at, "name"));
+        self.rename(join_key(mine, "key"), join_key(&at, "key"));
+        let mut value = json!({ kind: r.name });
+        if r.key != r.name {
+            value["key"] = json!(r.key);
+        }
+        Ok(value)
+    }
+
+    /// `volumeMounts` as `mounts`: of a volume, or (with `subPath`, the whole-file key) of a
+    /// config item or secret.
     fn mounts(
         &mut self,
         here: &Here,
         volume_mounts: Vec<VolumeMount>,
         app: &mut Map<String, Value>,
-    ) {
+    ) -> Result<(), Diagnostic> {
         let at = |rest: &str| join_key(here.path, rest);
         let podc = |rest: &str| join_key(here.app_path, rest);
         if !volume_mounts.is_empty() {
@@ -259,16 +300,40 @@ impl Convert<'_> {
                 let here = join_index(&at("volumeMounts"), i);
                 let mine = join_index(&podc("mounts"), i);
                 self.rename(&mine, &here);
-                self.rename(join_key(&mine, "volume"), join_key(&here, "name"));
                 self.rename(join_key(&mine, "path"), join_key(&here, "mountPath"));
-                let mut mount = json!({"volume": m.name, "path": m.mount_path});
-                if let Some(ro) = m.read_only {
+                let item = self.item_volumes.get(&m.name).cloned();
+                let mut mount = match (item, m.sub_path) {
+                    (None, None) => {
+                        self.rename(join_key(&mine, "volume"), join_key(&here, "name"));
+                        json!({"volume": m.name, "path": m.mount_path})
+                    }
+                    (Some((kind, name)), Some(sub)) if sub == name && m.read_only != Some(false) => {
+                        self.rename(join_key(&mine, kind.name()), join_key(&here, "name"));
+                        json!({kind.name(): name, "path": m.mount_path})
+                    }
+                    (Some((kind, name)), _) => {
+                        return Err(problem(
+                            self.doc,
+                            &here,
+                            format!("podc mounts a {kind} as one read-only file: this mount needs `subPath: {name}` (the key of the whole file) and no `readOnly: false`"),
+                        ))
+                    }
+                    (None, Some(_)) => {
+                        return Err(problem(
+                            self.doc,
+                            &join_key(&here, "subPath"),
+                            "`subPath` of a hostPath or emptyDir volume has no podc equivalent",
+                        ))
+                    }
+                };
+                if let Some(ro) = m.read_only.filter(|_| mount.get("volume").is_some()) {
                     mount["readOnly"] = json!(ro);
                 }
                 mounts.push(mount);
             }
             app.insert("mounts".into(), Value::Array(mounts));
         }
+        Ok(())
     }
 
     /// `ports`.

@@ -13,6 +13,9 @@ pub(super) struct Convert<'a> {
     pub(super) meta: &'static str,
     /// Manifest path prefix → document path.
     pub(super) renames: Vec<(String, String)>,
+    /// The pod's ConfigMap and Secret volumes: volume name → the config item or secret.
+    pub(super) item_volumes:
+        std::collections::BTreeMap<String, (crate::manifest::ItemKind, String)>,
 }
 
 /// A problem with the Kubernetes value at `path`.

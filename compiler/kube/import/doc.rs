@@ -74,6 +74,11 @@ pub(super) const KUBERNETES_FIELDS: &[&str] = &[
     "tty",
     "volumeDevices",
     "valueFrom",
+    "fieldRef",
+    "resourceFieldRef",
+    "optional",
+    "items",
+    "defaultMode",
     // Resources.
     "claims",
     "memory",
@@ -242,6 +247,22 @@ pub(super) struct KubeVolume {
     pub(super) host_path: Option<HostPath>,
     pub(super) empty_dir: Option<EmptyDir>,
     pub(super) persistent_volume_claim: Option<Claim>,
+    pub(super) config_map: Option<ConfigMapRef>,
+    pub(super) secret: Option<SecretRef>,
+}
+
+/// A ConfigMap as a volume: a config item of that name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfigMapRef {
+    pub(super) name: String,
+}
+
+/// A Secret as a volume: a secret of that name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct SecretRef {
+    pub(super) secret_name: String,
 }
 
 #[derive(Deserialize)]
@@ -330,6 +351,23 @@ pub(super) struct TcpSocketAction {
 pub(super) struct EnvVar {
     pub(super) name: String,
     pub(super) value: Option<String>,
+    #[serde(rename = "valueFrom")]
+    pub(super) value_from: Option<EnvVarSource>,
+}
+
+/// A variable's value from a key of a ConfigMap or a Secret.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct EnvVarSource {
+    pub(super) config_map_key_ref: Option<KeyRef>,
+    pub(super) secret_key_ref: Option<KeyRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct KeyRef {
+    pub(super) name: String,
+    pub(super) key: String,
 }
 
 #[derive(Deserialize)]
@@ -393,6 +431,7 @@ pub(super) struct VolumeMount {
     pub(super) name: String,
     pub(super) mount_path: String,
     pub(super) read_only: Option<bool>,
+    pub(super) sub_path: Option<String>,
 }
 
 #[derive(Deserialize)]

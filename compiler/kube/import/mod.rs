@@ -75,6 +75,7 @@ pub fn import(source: &str, value: Value) -> Result<(Manifest, SourceMap), Diagn
         spec: spec_path,
         meta: pod.meta_path,
         renames: Vec::new(),
+        item_volumes: Default::default(),
     };
     let manifest = out.manifest(pod.name, pod.annotations, base)?;
     let opaque = [POD_ANNOTATION, APPS_ANNOTATION]

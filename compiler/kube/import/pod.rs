@@ -10,6 +10,7 @@ use super::doc::{EmptyDir, KubeVolume, PodSpec, RestartPolicy};
 use crate::diag::Diagnostic;
 use crate::kube::out::claim_name;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
+use crate::manifest::ItemKind;
 use crate::parse::source::{join_index, join_key};
 
 impl Convert<'_> {
@@ -51,6 +52,7 @@ impl Convert<'_> {
         pod.insert("network".into(), json!(network));
 
         let volumes = self.volumes(&name, &spec.volumes)?;
+        self.unmounted_item_volume(&spec)?;
         let groups = spec
             .security_context
             .and_then(|s| s.supplemental_groups)
@@ -125,7 +127,12 @@ impl Convert<'_> {
         let mut out = Vec::new();
         for (i, v) in volumes.iter().enumerate() {
             let path = join_index(&self.spec("volumes"), i);
-            let podc = join_index("volumes", i);
+            // A ConfigMap or Secret is a config item or secret of the pod, not a volume.
+            if let Some(item) = self.item_volume(v, &path)? {
+                self.item_volumes.insert(v.name.clone(), item);
+                continue;
+            }
+            let podc = join_index("volumes", out.len());
             self.rename(&podc, &path);
             match (&v.host_path, &v.empty_dir, &v.persistent_volume_claim) {
                 (Some(h), None, None) => {
@@ -180,7 +187,7 @@ impl Convert<'_> {
                         self.doc,
                         &path,
                         format!(
-                            "volume `{}` needs exactly one of `hostPath`, `emptyDir` and `persistentVolumeClaim`",
+                            "volume `{}` needs exactly one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `configMap` and `secret`",
                             v.name
                         ),
                     ))
@@ -224,5 +231,56 @@ impl Convert<'_> {
             volume["size"] = size.clone();
         }
         Ok(volume)
+    }
+
+    /// A ConfigMap or Secret volume no container mounts would be dropped: podc takes a config
+    /// item or secret as a file only where an app mounts it.
+    fn unmounted_item_volume(&self, spec: &PodSpec) -> Result<(), Diagnostic> {
+        let mounted = |name: &str| {
+            spec.containers
+                .iter()
+                .chain(&spec.init_containers)
+                .any(|c| c.volume_mounts.iter().any(|m| m.name == name))
+        };
+        for (i, v) in spec.volumes.iter().enumerate() {
+            if self.item_volumes.contains_key(&v.name) && !mounted(&v.name) {
+                let path = join_index(&self.spec("volumes"), i);
+                return Err(problem(
+                    self.doc,
+                    &path,
+                    format!("volume `{}` (a ConfigMap or Secret) is mounted by no container: podc has no such volume of its own", v.name),
+                )
+                .help("mount it with `subPath` set to its name, or declare the item in podc/pod only"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A volume that is a ConfigMap or a Secret alone: the config item or secret it names.
+    fn item_volume(
+        &self,
+        v: &KubeVolume,
+        path: &str,
+    ) -> Result<Option<(ItemKind, String)>, Diagnostic> {
+        let item = match (&v.config_map, &v.secret) {
+            (None, None) => return Ok(None),
+            (Some(c), None) => (ItemKind::Config, c.name.clone()),
+            (None, Some(s)) => (ItemKind::Secret, s.secret_name.clone()),
+            (Some(_), Some(_)) => {
+                return Err(problem(
+                    self.doc,
+                    path,
+                    format!("volume `{}` has both `configMap` and `secret`", v.name),
+                ))
+            }
+        };
+        if v.host_path.is_some() || v.empty_dir.is_some() || v.persistent_volume_claim.is_some() {
+            return Err(problem(
+                self.doc,
+                path,
+                format!("volume `{}` needs exactly one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `configMap` and `secret`", v.name),
+            ));
+        }
+        Ok(Some(item))
     }
 }

@@ -25,37 +25,40 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
     let ports = ports(a, out);
     let (startup_probe, liveness_probe) = probes(a, i, out);
     let sc_empty = sc == core::SecurityContext::default();
+    let mut env: Vec<core::EnvVar> = a
+        .environment
+        .iter()
+        .map(|(k, v)| core::EnvVar {
+            name: k.clone(),
+            value: Some(v.clone()),
+            value_from: None,
+        })
+        .collect();
+    env.extend(super::items::env(a, i, out));
+    env.sort_by(|x, y| x.name.cmp(&y.name));
+    let mut volume_mounts: Vec<core::VolumeMount> = a
+        .mounts
+        .iter()
+        .map(|m| core::VolumeMount {
+            name: m.volume.clone(),
+            mount_path: m.path.clone(),
+            read_only: m.read_only.then_some(true),
+            ..Default::default()
+        })
+        .collect();
+    volume_mounts.extend(super::items::mounts(a));
     core::Container {
         name: a.name.clone(),
         image: Some(image),
         command: (!a.exec.is_empty()).then(|| a.exec.clone()),
-        env: (!a.environment.is_empty()).then(|| {
-            a.environment
-                .iter()
-                .map(|(k, v)| core::EnvVar {
-                    name: k.clone(),
-                    value: Some(v.clone()),
-                    value_from: None,
-                })
-                .collect()
-        }),
+        env: (!env.is_empty()).then_some(env),
         working_dir: a
             .given
             .working_directory
             .then(|| a.working_directory.clone()),
         security_context: (!sc_empty).then_some(sc),
         resources,
-        volume_mounts: (!a.mounts.is_empty()).then(|| {
-            a.mounts
-                .iter()
-                .map(|m| core::VolumeMount {
-                    name: m.volume.clone(),
-                    mount_path: m.path.clone(),
-                    read_only: m.read_only.then_some(true),
-                    ..Default::default()
-                })
-                .collect()
-        }),
+        volume_mounts: (!volume_mounts.is_empty()).then_some(volume_mounts),
         ports: (!ports.is_empty()).then_some(ports),
         startup_probe,
         liveness_probe,

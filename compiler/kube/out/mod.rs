@@ -13,6 +13,7 @@
 mod common;
 mod container;
 mod health;
+mod items;
 mod meta;
 mod resources;
 mod security;
@@ -110,6 +111,7 @@ fn to_yaml<T: serde::Serialize>(object: &T) -> String {
 fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::PodSpec) {
     meta::check_annotations(pod, out);
     meta::pod_extras(pod, out);
+    items::extras(pod, out);
 
     let init = init_apps(pod);
     let regular: Vec<usize> = (0..pod.apps.len()).filter(|i| !init.contains(i)).collect();
@@ -124,7 +126,8 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
     };
     let init_containers = containers(&init, out);
     let regular_containers = containers(&regular, out);
-    let volumes = spec::volumes(pod, out);
+    let mut volumes = spec::volumes(pod, out);
+    volumes.extend(items::volumes(pod));
 
     let meta = meta::object_meta(pod, out);
     let spec = core::PodSpec {

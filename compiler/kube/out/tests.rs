@@ -162,3 +162,36 @@ fn plain_quantities_are_kept() {
     assert_eq!(millis_quantity(2000), "2");
     assert_eq!(millis_quantity(1500), "1500m");
 }
+
+#[test]
+fn a_key_named_like_its_secret_is_refused_on_kubernetes() {
+    let yaml = "podc: 1\nname: p\nsecrets:\n  - {name: db, file: /etc/db}\napps:\n  - name: a\n    image: r.example/x:1\n    environment:\n      A: {secret: db, key: db}\n      B: {secret: db, key: password}\n";
+    let input = crate::Input {
+        display: "p.yaml",
+        file_name: "p.yaml",
+        source: yaml,
+        format: crate::parse::Format::Yaml,
+    };
+    let pod = crate::check(&input, crate::resolve::Overrides::default()).unwrap();
+    let errors = to_kube(&pod, &KubeOptions::default()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code.code, "P0646");
+    assert_eq!(errors[0].path.as_deref(), Some("apps[0].environment.A.key"));
+}
+
+#[test]
+fn config_texts_beyond_what_annotations_hold_are_refused() {
+    let text = "x".repeat(300 * 1024);
+    let yaml = format!("podc: 1\nname: p\nconfig:\n  - {{name: big, text: {text}}}\napps:\n  - name: a\n    image: r.example/x:1\n    environment:\n      A: {{config: big}}\n");
+    let input = crate::Input {
+        display: "p.yaml",
+        file_name: "p.yaml",
+        source: &yaml,
+        format: crate::parse::Format::Yaml,
+    };
+    let pod = crate::check(&input, crate::resolve::Overrides::default()).unwrap();
+    let errors = to_kube(&pod, &KubeOptions::default()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code.code, "P0110");
+    assert_eq!(errors[0].path.as_deref(), Some("config"));
+}

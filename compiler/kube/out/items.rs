@@ -1,0 +1,221 @@
+//! Config items and secrets on Kubernetes: a config item is a ConfigMap, a secret a Secret,
+//! both named like the item and created by the user (podc writes references only, never a
+//! value). The key of the whole file is the item's name; an environment variable's `key` is a
+//! key of its own (`kubectl create secret generic db --from-env-file=...` makes one key per
+//! `KEY=VALUE` line). Where each item comes from on the host goes into `podc/pod`.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1 as core;
+use serde_json::{json, Value};
+
+use super::common::{app_path, Out};
+use crate::diag::codes;
+use crate::diag::Diagnostic;
+use crate::kube::POD_ANNOTATION;
+use crate::manifest::ItemKind;
+use crate::pod::{App, Item, Pod, Source};
+
+/// The pod's volumes for the items some app takes as a file, after its own volumes.
+pub(super) fn volumes(pod: &Pod) -> Vec<core::Volume> {
+    pod.items
+        .iter()
+        .filter(|item| {
+            pod.apps.iter().any(|a| {
+                a.files
+                    .iter()
+                    .any(|f| f.item.kind == item.kind && f.item.name == item.name)
+            })
+        })
+        .map(|item| core::Volume {
+            name: item.name.clone(),
+            config_map: (item.kind == ItemKind::Config).then(|| core::ConfigMapVolumeSource {
+                name: item.name.clone(),
+                ..Default::default()
+            }),
+            secret: (item.kind == ItemKind::Secret).then(|| core::SecretVolumeSource {
+                secret_name: Some(item.name.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The app's files: the whole-file key of each item's volume at the path, read-only.
+pub(super) fn mounts(a: &App) -> Vec<core::VolumeMount> {
+    a.files
+        .iter()
+        .map(|f| core::VolumeMount {
+            name: f.item.name.clone(),
+            mount_path: f.path.clone(),
+            sub_path: Some(f.item.name.clone()),
+            read_only: Some(true),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The app's variables from items, as references to their keys. A `key` named like its item
+/// would read the whole file on Kubernetes: an error.
+pub(super) fn env(a: &App, i: usize, out: &mut Out) -> Vec<core::EnvVar> {
+    let mut vars = Vec::new();
+    for (name, e) in &a.env_from {
+        let key = match &e.key {
+            Some(k) if *k == e.item.name => {
+                out.errors.push(
+                    Diagnostic::new(
+                        codes::KUBE_KEY_IS_NAME,
+                        format!(
+                            "`{name}` takes the key {k:?} of {} {:?}; on Kubernetes that key is the whole file",
+                            e.item.kind, e.item.name
+                        ),
+                    )
+                    .at(format!("{}.environment.{name}.key", app_path(i)), None)
+                    .help("rename the line's key in the file, or take the whole file (no `key`)"),
+                );
+                continue;
+            }
+            Some(k) => k.clone(),
+            None => e.item.name.clone(),
+        };
+        let source = match e.item.kind {
+            ItemKind::Config => core::EnvVarSource {
+                config_map_key_ref: Some(core::ConfigMapKeySelector {
+                    name: e.item.name.clone(),
+                    key,
+                    optional: None,
+                }),
+                ..Default::default()
+            },
+            ItemKind::Secret => core::EnvVarSource {
+                secret_key_ref: Some(core::SecretKeySelector {
+                    name: e.item.name.clone(),
+                    key,
+                    optional: None,
+                }),
+                ..Default::default()
+            },
+        };
+        vars.push(core::EnvVar {
+            name: name.clone(),
+            value: None,
+            value_from: Some(source),
+        });
+    }
+    vars
+}
+
+/// The items as the manifest declares them, in `podc/pod` (Kubernetes has no field for where
+/// a ConfigMap's or Secret's data comes from), and a warning for each item an app takes: the
+/// ConfigMap or Secret, with its keys, that must be created on the cluster.
+pub(super) fn extras(pod: &Pod, out: &mut Out) {
+    let mut config = Vec::new();
+    let mut secrets = Vec::new();
+    let (mut c, mut s) = (0, 0);
+    for item in &pod.items {
+        let mut decl = json!({ "name": item.name });
+        match &item.source {
+            Source::Text(t) => decl["text"] = json!(t),
+            Source::File(f) => decl["file"] = json!(f),
+        }
+        let path = match item.kind {
+            ItemKind::Config => {
+                config.push(decl);
+                c += 1;
+                format!("config[{}]", c - 1)
+            }
+            ItemKind::Secret => {
+                secrets.push(decl);
+                s += 1;
+                format!("secrets[{}]", s - 1)
+            }
+        };
+        note(pod, item, path, out);
+    }
+    // Config texts travel in an annotation, and Kubernetes takes 256 KiB of annotations.
+    let texts: usize = pod
+        .items
+        .iter()
+        .map(|i| match &i.source {
+            Source::Text(t) => t.len(),
+            Source::File(_) => 0,
+        })
+        .sum();
+    let own: usize = pod.annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if texts > 0 && texts + own > super::meta::MAX_ANNOTATIONS {
+        out.errors.push(
+            Diagnostic::new(
+                codes::ANNOTATION_KUBERNETES,
+                format!(
+                    "the config items' texts take {texts} bytes, which {POD_ANNOTATION} must hold; Kubernetes takes at most {} bytes of annotations",
+                    super::meta::MAX_ANNOTATIONS
+                ),
+            )
+            .at("config", None)
+            .help("give the larger config items as a `file`"),
+        );
+    }
+    if !config.is_empty() {
+        out.pod.insert("config".into(), Value::Array(config));
+    }
+    if !secrets.is_empty() {
+        out.pod.insert("secrets".into(), Value::Array(secrets));
+    }
+}
+
+/// What the cluster must hold for an item the apps take: its ConfigMap or Secret and keys.
+fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
+    let mut keys = BTreeSet::new();
+    for a in &pod.apps {
+        let mine = |kind: ItemKind, name: &str| kind == item.kind && name == item.name;
+        if a.files.iter().any(|f| mine(f.item.kind, &f.item.name)) {
+            keys.insert(item.name.clone());
+        }
+        for e in a
+            .env_from
+            .values()
+            .filter(|e| mine(e.item.kind, &e.item.name))
+        {
+            keys.insert(e.key.clone().unwrap_or_else(|| item.name.clone()));
+        }
+    }
+    if keys.is_empty() {
+        return;
+    }
+    let (object, code) = match item.kind {
+        ItemKind::Config => ("ConfigMap", codes::KUBE_CONFIG_MAP),
+        ItemKind::Secret => ("Secret", codes::KUBE_SECRET),
+    };
+    let listed: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            if *k == item.name {
+                format!("{k:?} (the whole file)")
+            } else {
+                format!("{k:?} (its `{k}=` line)")
+            }
+        })
+        .collect();
+    let from = match &item.source {
+        Source::Text(_) => format!("the text in {POD_ANNOTATION}"),
+        Source::File(f) => format!("{f} on the podc host"),
+    };
+    out.warnings.push(
+        Diagnostic::new(
+            code,
+            format!(
+                "{} {:?} is the {object} {:?} on Kubernetes, which podc refers to but does not write; create it with the keys {}",
+                item.kind,
+                item.name,
+                item.name,
+                listed.join(", ")
+            ),
+        )
+        .at(path, None)
+        .help(match item.kind {
+            ItemKind::Config => format!("its data is {from}"),
+            ItemKind::Secret => format!("its data is {from}; podc never writes a secret's value"),
+        }),
+    );
+}

@@ -1,0 +1,126 @@
+//! Configuration and secrets as written: the pod's named `config` items and `secrets`, and how
+//! an app takes one (a file at a path, through [`super::Mount`], or an environment variable,
+//! through [`EnvValue`]).
+//!
+//! Like the rest of the manifest these types decide nothing. A secret is only ever named here
+//! by the host file that holds it: no secret value is part of a manifest, and so none can
+//! reach the tree, the units, POD.md or a Kubernetes object.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// Whether an item is configuration (not secret: it may be written into the tree) or a secret
+/// (read from its host file at launch only).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    Config,
+    Secret,
+}
+
+impl ItemKind {
+    /// The word a manifest and a mount plan use (`config`, `secret`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemKind::Config => "config",
+            ItemKind::Secret => "secret",
+        }
+    }
+}
+
+impl ItemKind {
+    /// The noun for one item in messages (`config item`, `secret`).
+    pub fn noun(self) -> &'static str {
+        match self {
+            ItemKind::Config => "config item",
+            ItemKind::Secret => "secret",
+        }
+    }
+}
+
+impl fmt::Display for ItemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A named piece of configuration: inline text, or a file of the host.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigItem {
+    /// Name (same rule as volume names), unique among the pod's volumes, config and secrets.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+        length(min = 1, max = 63)
+    )]
+    pub name: String,
+    /// The configuration itself, written into the built tree. Not with `file`.
+    pub text: Option<String>,
+    /// An absolute path of a file on the host, read when the pod is launched (the build never
+    /// reads it). Not with `text`.
+    pub file: Option<String>,
+}
+
+/// A named secret: a file on the host, read only when the pod is launched.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretItem {
+    /// Name (same rule as volume names), unique among the pod's volumes, config and secrets.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+        length(min = 1, max = 63)
+    )]
+    pub name: String,
+    /// An absolute path of a file on the host, readable by root. `podc build` never reads it;
+    /// `podc launch` does, and refuses to start the pod when it cannot.
+    pub file: String,
+}
+
+/// An environment variable's value: a string, or taken from a config item or secret at launch.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[serde(untagged)]
+pub enum EnvValue {
+    Text(String),
+    From(EnvFrom),
+}
+
+/// The value of an environment variable from a config item or a secret, read at launch.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EnvFrom {
+    /// A config item of the pod. Not with `secret`.
+    pub config: Option<String>,
+    /// A secret of the pod. Not with `config`.
+    pub secret: Option<String>,
+    /// The `KEY=VALUE` line of the file whose value to take (a variable name). Without it the
+    /// whole file is the value, without one final line break.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub key: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, or {config: NAME} or {secret: NAME} with an optional key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvValue, E> {
+                Ok(EnvValue::Text(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<EnvValue, E> {
+                Ok(EnvValue::Text(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EnvValue, A::Error> {
+                EnvFrom::deserialize(de::value::MapAccessDeserializer::new(map)).map(EnvValue::From)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
