@@ -416,6 +416,32 @@ check_data() {
     if wait_for 60 runs_at_least 2; then ok "data-kept-across-restart (2 runs)"; else bad "data-kept-across-restart: $(runs) runs"; fi
 }
 
+# A config item and a secret through the host unit: the app reads the secret as a file and as
+# a variable (they agree) and the config's key; the secret's bytes are nowhere in the tree, the
+# host's journal or the pod's, or the host unit's files.
+check_secret() {
+    local token=vm-secret-$RANDOM$RANDOM
+    mkdir -p /etc/podc-vm && (umask 077 && printf '%s\n' "$token" >/etc/podc-vm/token)
+    install_pod secret --now || return
+    if wait_for 60 journal_has secret reader "token agrees"; then ok "secret-file-and-variable-agree"; else
+        bad "secret-file-and-variable-agree: $(journalctl -M podc-secret -u reader.service -o cat --no-pager 2>&1 | tail -n 3 | tr '\n' '|')"
+    fi
+    if journal_has secret reader "hello from config"; then ok "secret-config-key"; else bad "secret-config-key: not in the journal"; fi
+    local found
+    found=$( (grep -rl -- "$token" /var/lib/podc/secret /etc/systemd/system/podc-secret.* /root/build/secret 2>/dev/null
+        journalctl -o export --no-pager 2>/dev/null | grep -c -- "$token" | grep -v '^0$'
+        journalctl -M podc-secret -o export --no-pager 2>/dev/null | grep -c -- "$token" | grep -v '^0$') | tr '\n' ' ')
+    check secret-bytes-nowhere "" "$found"
+    timed stop-secret systemctl stop podc-secret
+    check secret-stopped inactive "$(systemctl is-active podc-secret)"
+    rm -f /etc/podc-vm/token
+    if systemctl start podc-secret 2>/dev/null; then bad "secret-missing-refused: the pod started"; else ok "secret-missing-refused"; fi
+    if journalctl -u podc-secret.service --no-pager -o cat 2>/dev/null | grep -q "secret token: /etc/podc-vm/token"; then ok "secret-missing-says-which"; else
+        bad "secret-missing-says-which: $(journalctl -u podc-secret.service --no-pager -o cat | tail -n 2 | tr '\n' '|')"
+    fi
+    podc uninstall secret >/dev/null 2>&1 || bad "secret-uninstall: failed"
+}
+
 journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
 
 # A digest-pinned image pulled from a registry on the guest's own loopback (run.sh brings its
@@ -576,6 +602,9 @@ phase1() {
 
     # --- persistent and memory volumes, requests.
     check_data
+
+    # --- configuration and secrets.
+    check_secret
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network
