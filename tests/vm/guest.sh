@@ -412,6 +412,11 @@ check_data() {
     else
         check data-cpu-request-shares 256 "$(knob "$(app_cg data app "$CPU_HIERARCHY")" cpu.shares)"
     fi
+    if [ "$CGROUP" = v2 ]; then
+        install_pod low --now || return
+        check low-memory-request-memory.low 33554432 "$(knob "$(app_cg low app)" memory.low)"
+        podc uninstall low >/dev/null 2>&1 || bad "low-uninstall: failed"
+    fi
     podc install /root/build/data --restart >/dev/null 2>&1 || bad "data-reinstall-restart: failed"
     if wait_for 60 runs_at_least 2; then ok "data-kept-across-restart (2 runs)"; else bad "data-kept-across-restart: $(runs) runs"; fi
 }
