@@ -433,10 +433,11 @@ check_secret() {
     fi
     if journal_has secret reader "hello from config"; then ok "secret-config-key"; else bad "secret-config-key: not in the journal"; fi
     local found
-    found=$( (grep -rl -- "$token" /var/lib/podc/secret /etc/systemd/system/podc-secret.* /root/build/secret 2>/dev/null
+    # /etc/podc-vm holds the secret: the search must find it there (and only there).
+    found=$( (grep -rl -- "$token" /etc/podc-vm /var/lib/podc/secret /etc/systemd/system/podc-secret.* /root/build/secret 2>/dev/null
         journalctl -o export --no-pager 2>/dev/null | grep -c -- "$token" | grep -v '^0$'
         journalctl -M podc-secret -o export --no-pager 2>/dev/null | grep -c -- "$token" | grep -v '^0$') | tr '\n' ' ')
-    check secret-bytes-nowhere "" "$found"
+    check secret-bytes-nowhere "/etc/podc-vm/token " "$found"
     timed stop-secret systemctl stop podc-secret
     check secret-stopped inactive "$(systemctl is-active podc-secret)"
     rm -f /etc/podc-vm/token
