@@ -57,10 +57,7 @@ fn script_line(mode: &str, app: &str, h: &Health) -> String {
 
 /// The probe in words: `http GET 127.0.0.1:8080/healthz`, `exec "/bin/check" "a b"`.
 fn describe(p: &Probe) -> String {
-    let addr = |host: &std::net::IpAddr, port: u16| match host {
-        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
-        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
-    };
+    let addr = |host: &std::net::IpAddr, port: u16| std::net::SocketAddr::new(*host, port);
     match p {
         Probe::Exec(argv) => {
             let words: Vec<String> = argv.iter().map(|w| escape::comment_text(w)).collect();

@@ -60,10 +60,16 @@ pub(super) fn read_names(dir: &Path) -> Result<Vec<String>, ImageError> {
     Ok(v)
 }
 
+/// The digest of the regular file `p`, opened without following a link (a store's blob, or a
+/// file of an unpacked root).
 pub(super) fn hash_file(p: &Path) -> io::Result<Digest> {
     use sha2::Digest as _;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut h = sha2::Sha256::new();
-    let mut f = File::open(p)?;
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(p)?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = f.read(&mut buf)?;

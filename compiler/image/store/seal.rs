@@ -14,7 +14,7 @@
 //! (`podc image ls --verify`): every file hashed as well.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
@@ -22,6 +22,7 @@ use std::path::Path;
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, CONTROLS};
 use sha2::Digest as _;
 
+use super::files::hash_file;
 use super::layout::Store;
 use crate::image::{Digest, ImageError};
 
@@ -82,7 +83,11 @@ fn entry(p: &Path, path: &str, hash: bool) -> io::Result<Entry> {
     let (kind, content) = if t.is_dir() {
         ("d", "-".to_string())
     } else if t.is_file() {
-        let content = if hash { hash_regular(p)? } else { "-".into() };
+        let content = if hash {
+            hash_file(p)?.hex().to_string()
+        } else {
+            "-".into()
+        };
         ("f", content)
     } else if t.is_symlink() {
         let target = fs::read_link(p)?;
@@ -111,32 +116,6 @@ fn entry(p: &Path, path: &str, hash: bool) -> io::Result<Entry> {
     })
 }
 
-/// The sha256 of a regular file, opened without following a link.
-fn hash_regular(p: &Path) -> io::Result<String> {
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc_o_nofollow())
-        .open(p)?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
-fn libc_o_nofollow() -> i32 {
-    rustix::fs::OFlags::NOFOLLOW.bits() as i32
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The digest of what the layers made: the entries without their inode columns.
 fn made_digest(entries: &[Entry]) -> String {
     let mut h = sha2::Sha256::new();
@@ -144,7 +123,7 @@ fn made_digest(entries: &[Entry]) -> String {
         h.update(e.made.as_bytes());
         h.update(b"\n");
     }
-    format!("sha256:{}", hex(&h.finalize()))
+    Digest::from_hasher(h).to_string()
 }
 
 fn render(entries: &[Entry]) -> String {
