@@ -51,6 +51,20 @@ pub struct Input<'a> {
     pub file_name: &'a str,
     pub source: &'a str,
     pub format: Format,
+    /// Which Pod or Deployment of a file of several to read (0 for the first; see
+    /// [`workloads`]).
+    pub workload: usize,
+    /// ConfigMaps and Secrets given besides the file, for a Kubernetes pod to take.
+    pub side: &'a kube::import::Objects,
+}
+
+/// How many pods a manifest's text holds: the Pods and Deployments of a Kubernetes file (one
+/// for anything else, a podc manifest or a text that does not read).
+pub fn workloads(source: &str, format: Format) -> usize {
+    match format {
+        Format::Toml => 1,
+        Format::Yaml => kube::import::workloads(source, &parse::yaml_documents(source)).max(1),
+    }
 }
 
 /// Reads a manifest: a podc manifest (YAML or TOML), or a Kubernetes Pod or Deployment (YAML),
@@ -58,15 +72,38 @@ pub struct Input<'a> {
 // One diagnostic by value, as parse's own (see there).
 #[allow(clippy::result_large_err)]
 pub fn read(source: &str, format: Format) -> Result<Parsed, Diagnostic> {
+    read_with(source, format, 0, kube::import::Objects::none())
+}
+
+/// [`read`], with ConfigMaps and Secrets given besides the file (`--configmap`, `--secret`)
+/// for a Kubernetes pod to take.
+#[allow(clippy::result_large_err)]
+pub fn read_with(
+    source: &str,
+    format: Format,
+    workload: usize,
+    side: &kube::import::Objects,
+) -> Result<Parsed, Diagnostic> {
     match format {
         Format::Toml => parse::manifest(source, format, None),
         Format::Yaml => {
-            let value = parse::yaml_document(source)?;
+            let documents = parse::yaml_documents(source);
+            if documents.len() > 1 {
+                let (m, map, warnings) =
+                    kube::import::import_stream(source, &documents, workload, side)?;
+                return Ok(parse::imported(source, m, map, warnings));
+            }
+            // One document between `---` lines is read alone, at its place in the text.
+            let text = match documents.first() {
+                Some(d) if d.len() != source.len() => parse::masked(source, d.clone()),
+                _ => source.to_string(),
+            };
+            let value = parse::yaml_document(&text)?;
             if kube::import::is_kube(&value) {
-                let imported = kube::import::import(source, value).map(|(m, map)| (m, Some(map)));
-                parse::finish(source, format, imported)
+                let (m, map, warnings) = kube::import::import(&text, value, side)?;
+                Ok(parse::imported(&text, m, map, warnings))
             } else {
-                parse::manifest(source, format, Some(value))
+                parse::manifest(&text, format, Some(value))
             }
         }
     }
@@ -79,7 +116,8 @@ pub fn check(input: &Input, overrides: Overrides) -> Result<Pod, Report> {
         source: input.source.to_string(),
         diagnostics,
     };
-    let parsed = read(input.source, input.format).map_err(|d| report(vec![d]))?;
+    let parsed = read_with(input.source, input.format, input.workload, input.side)
+        .map_err(|d| report(vec![d]))?;
     resolve::resolve(&parsed, input.file_name, overrides).map_err(report)
 }
 
@@ -91,7 +129,7 @@ pub fn check_all(input: &Input, overrides: Overrides) -> (Option<Pod>, Report) {
         source: input.source.to_string(),
         diagnostics: Vec::new(),
     };
-    match read(input.source, input.format) {
+    match read_with(input.source, input.format, input.workload, input.side) {
         Err(d) => {
             report.diagnostics.push(d);
             (None, report)

@@ -25,6 +25,9 @@ pub struct Pod {
     /// In manifest order.
     pub apps: Vec<App>,
     pub annotations: BTreeMap<String, String>,
+    /// Kubernetes labels and namespace, kept for POD.md and `podc kube`.
+    pub labels: BTreeMap<String, String>,
+    pub namespace: Option<String>,
     pub network: Network,
     pub start: Start,
 }

@@ -40,6 +40,8 @@ fn check(source: &str, format: Format, name: &str) -> Result<(), String> {
         file_name: name,
         source,
         format,
+        workload: 0,
+        side: podc::kube::import::Objects::none(),
     };
     let (pod, report) = podc::check_all(&input, Overrides::default());
     // Warnings point at a position too, and come only with a pod.

@@ -116,6 +116,8 @@ apps:
             file_name: "pod.yaml",
             source,
             format: podc::parse::Format::Yaml,
+            workload: 0,
+            side: podc::kube::import::Objects::none(),
         };
         let pod = podc::check(&input, Default::default()).unwrap_or_else(|r| panic!("{r}"));
         let install = podc::lower::Install {
@@ -164,6 +166,8 @@ fn broken_kubernetes_documents_give_located_errors() {
                 file_name: "pod.yaml",
                 source: &doc,
                 format: podc::parse::Format::Yaml,
+                workload: 0,
+                side: podc::kube::import::Objects::none(),
             };
             let (pod, report) = podc::check_all(&input, Default::default());
             if pod.is_none() {

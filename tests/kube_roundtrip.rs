@@ -48,6 +48,8 @@ fn import(yaml: &str) -> Result<Files, String> {
         file_name: "pod.yaml",
         source: yaml,
         format: Format::Yaml,
+        workload: 0,
+        side: podc::kube::import::Objects::none(),
     };
     let (pod, report) = podc::check_all(&input, Overrides::default());
     match pod {
@@ -103,6 +105,8 @@ fn every_kubernetes_fixture_comes_back_through_podc_kube() {
             file_name: "pod.yaml",
             source: &source,
             format: Format::Yaml,
+            workload: 0,
+            side: podc::kube::import::Objects::none(),
         };
         let pod = podc::check(&input, Overrides::default()).unwrap_or_else(|r| panic!("{r}"));
         let opts = KubeOptions::default();

@@ -141,6 +141,8 @@ pub struct CompileArgs {
     pub(super) manifests: Vec<PathBuf>,
     #[command(flatten)]
     pub(super) target: TargetArgs,
+    #[command(flatten)]
+    pub(super) objects: ObjectArgs,
     /// Where the tree is installed on the host [default: /var/lib/podc/<pod>].
     #[arg(long, value_name = "DIR")]
     pub(super) install_dir: Option<String>,
@@ -178,6 +180,8 @@ pub struct KubeArgs {
     pub(super) images: Vec<String>,
     #[command(flatten)]
     pub(super) target: TargetArgs,
+    #[command(flatten)]
+    pub(super) objects: ObjectArgs,
     /// Treat warnings as errors: exit 1 and write nothing when there are any.
     #[arg(long)]
     pub(super) deny_warnings: bool,
@@ -202,6 +206,20 @@ pub enum KindArg {
 pub enum StdinFormat {
     Yaml,
     Toml,
+}
+
+/// ConfigMaps and Secrets a Kubernetes pod takes that are not in its file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ObjectArgs {
+    /// A ConfigMap for a Kubernetes pod: a YAML file of ConfigMaps, or a directory whose files
+    /// are the keys of a ConfigMap named after it; may be repeated.
+    #[arg(long = "configmap", value_name = "FILE|DIR")]
+    pub(super) config_maps: Vec<PathBuf>,
+    /// A Secret for a Kubernetes pod: a directory of the host whose files are its keys, named
+    /// after the directory or NAME. Only the file names are read at build; the values are read
+    /// at launch. May be repeated.
+    #[arg(long = "secret", value_name = "[NAME=]DIR")]
+    pub(super) secrets: Vec<String>,
 }
 
 /// The target flags `build` and `check` share, so that both judge a manifest the same way.

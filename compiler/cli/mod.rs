@@ -10,6 +10,7 @@ pub mod args;
 pub mod exit;
 pub mod host;
 pub mod image;
+mod objects;
 
 pub use args::Cli;
 use args::{Command, CompileArgs, KindArg, KubeArgs, StdinFormat};
@@ -329,7 +330,7 @@ fn compile_all(
 
 /// Checks one pod further, adding its diagnostics to the manifest's report before it is shown:
 /// the pod, the report, and the manifest's format (for the positions of document paths).
-type PodHook<'a> = dyn FnMut(&crate::pod::Pod, &mut Report, Format) + 'a;
+type PodHook<'a> = dyn FnMut(&crate::pod::Pod, &mut Report, &Input) + 'a;
 
 /// [`compile_all`], calling `hook` on every pod that checked (in manifest order).
 fn compile_each(
@@ -340,6 +341,7 @@ fn compile_each(
     hook: &mut PodHook,
 ) -> Result<Result<BTreeMap<String, crate::pod::Pod>, ()>, Fatal> {
     let overrides = args.target.overrides();
+    let side = objects::objects(&args.objects)?;
     let mut pods = BTreeMap::new();
     let mut failed = false;
     for path in &args.manifests {
@@ -388,44 +390,49 @@ fn compile_each(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         };
-        let input = Input {
-            display: &display,
-            file_name: &file_name,
-            source: &source,
-            format,
-        };
-        let (pod, mut report) = crate::check_all(&input, overrides);
-        if let Some(pod) = pod {
-            if let Some(first) = pods
-                .get(&pod.name)
-                .map(|p: &crate::pod::Pod| p.manifest_file.clone())
-            {
-                let parsed = crate::read(&source, format).ok();
-                let span = parsed.and_then(|p| p.map.value("name"));
-                report.diagnostics.push(
-                    Diagnostic::new(
-                        codes::POD_DUPLICATE,
-                        format!(
-                            "pod {:?} is also defined by {first}; pod names must be unique in one build",
-                            pod.name
-                        ),
-                    )
-                    .at("name", span),
-                );
-            } else {
-                hook(&pod, &mut report, format);
-                // Kept only if the whole call succeeds.
-                pods.insert(pod.name.clone(), pod);
+        // A Kubernetes file may hold several Pods and Deployments: each is a pod of its own.
+        for workload in 0..crate::workloads(&source, format) {
+            let input = Input {
+                display: &display,
+                file_name: &file_name,
+                source: &source,
+                format,
+                workload,
+                side: &side,
+            };
+            let (pod, mut report) = crate::check_all(&input, overrides);
+            if let Some(pod) = pod {
+                if let Some(first) = pods
+                    .get(&pod.name)
+                    .map(|p: &crate::pod::Pod| p.manifest_file.clone())
+                {
+                    let parsed = crate::read_with(&source, format, workload, &side).ok();
+                    let span = parsed.and_then(|p| p.map.value("name"));
+                    report.diagnostics.push(
+                        Diagnostic::new(
+                            codes::POD_DUPLICATE,
+                            format!(
+                                "pod {:?} is also defined by {first}; pod names must be unique in one build",
+                                pod.name
+                            ),
+                        )
+                        .at("name", span),
+                    );
+                } else {
+                    hook(&pod, &mut report, &input);
+                    // Kept only if the whole call succeeds.
+                    pods.insert(pod.name.clone(), pod);
+                }
             }
-        }
-        let denied = args.deny_warnings && report.errors() == 0 && report.warnings() > 0;
-        failed |= report.errors() > 0 || denied;
-        emitter.report(&report, stdout, stderr);
-        if denied && emitter.format() == MessageFormat::Human {
-            let _ = writeln!(
-                stderr,
-                "error: {display}: warnings are denied (--deny-warnings)"
-            );
+            let denied = args.deny_warnings && report.errors() == 0 && report.warnings() > 0;
+            failed |= report.errors() > 0 || denied;
+            emitter.report(&report, stdout, stderr);
+            if denied && emitter.format() == MessageFormat::Human {
+                let _ = writeln!(
+                    stderr,
+                    "error: {display}: warnings are denied (--deny-warnings)"
+                );
+            }
         }
     }
     Ok(if failed { Err(()) } else { Ok(pods) })
@@ -438,6 +445,7 @@ fn kube_command(args: &KubeArgs, stdout: &mut impl Write, stderr: &mut impl Writ
     let compile = CompileArgs {
         manifests: args.manifests.clone(),
         target: args.target.clone(),
+        objects: args.objects.clone(),
         install_dir: None,
         podc_path: "/usr/bin/podc".into(),
         deny_warnings: args.deny_warnings,
@@ -464,13 +472,15 @@ fn kube_command(args: &KubeArgs, stdout: &mut impl Write, stderr: &mut impl Writ
                 images: opts,
             };
             let mut documents = Vec::new();
-            let mut hook = |pod: &crate::pod::Pod, report: &mut Report, format: Format| {
+            let mut hook = |pod: &crate::pod::Pod, report: &mut Report, input: &Input| {
                 let (yaml, mut diagnostics) = match out::to_kube(pod, &opts) {
                     Ok(k) => (Some(k.yaml), k.warnings),
                     Err(errors) => (None, errors),
                 };
                 // Place each diagnostic at its setting in the manifest.
-                if let Ok(parsed) = crate::read(&report.source, format) {
+                if let Ok(parsed) =
+                    crate::read_with(input.source, input.format, input.workload, input.side)
+                {
                     for d in &mut diagnostics {
                         if let Some(p) = d.path.take() {
                             d.span = parsed.map.key(&p);

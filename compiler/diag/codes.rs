@@ -89,6 +89,8 @@ codes! {
     KUBE_KIND = "P0020", Error, "a Kubernetes object other than a v1 Pod or an apps/v1 Deployment";
     KUBE_UNSUPPORTED = "P0021", Error, "a Kubernetes field or value with no podc equivalent";
     KUBE_PODC_ANNOTATION = "P0022", Error, "a podc annotation on a Kubernetes object does not parse or does not fit the pod";
+    KUBE_STREAM = "P0023", Error, "a file of several documents without exactly one Pod or Deployment, or with a podc manifest among them";
+    KUBE_MISSING_OBJECT = "P0024", Error, "a ConfigMap or Secret the pod needs is neither in its file nor given on the command line";
     // Names.
     BAD_NAME = "P0101", Error, "a pod, app or volume name breaks the name rule";
     POD_NAME_LONG = "P0102", Error, "a pod name is too long for its machine name";
@@ -100,6 +102,7 @@ codes! {
     ANNOTATION_KEY = "P0108", Error, "an annotation key is empty or has control characters";
     ANNOTATION_RESERVED = "P0109", Error, "an annotation key podc writes itself on Kubernetes objects (podc/pod, podc/apps)";
     ANNOTATION_KUBERNETES = "P0110", Error, "an annotation Kubernetes does not accept (its key is not a qualified name, or all of them are over 256 KiB)";
+    LABEL_KUBERNETES = "P0111", Error, "a label or namespace Kubernetes does not accept";
     // Paths.
     PATH_RELATIVE = "P0201", Error, "a path is not absolute";
     PATH_CONTROL = "P0202", Error, "a path contains a control character";
@@ -208,6 +211,12 @@ codes! {
     ITEM_UNUSED = "P1114", Warning, "a config item or secret that no app takes";
     KUBE_CONFIG_MAP = "P1115", Warning, "a config item is a ConfigMap on Kubernetes, which must be created there";
     KUBE_SECRET = "P1116", Warning, "a secret is a Secret on Kubernetes, which must be created there";
+    // Warnings of reading Kubernetes files as people write them.
+    KUBE_IGNORED = "P1120", Warning, "a Kubernetes field that has no meaning on one host, ignored";
+    KUBE_OBJECT_IGNORED = "P1121", Warning, "a Kubernetes object beside the pod that podc does not run (a Service, RBAC), ignored";
+    KUBE_SECRET_VALUES = "P1122", Warning, "a Secret's values are read from files on the host at launch, never built into the tree";
+    KUBE_SECRET_FILES = "P1123", Warning, "a Secret not in the file: its keys are read from files on the host at launch";
+    KUBE_CONFIG_FILES = "P1124", Warning, "a ConfigMap not in the file: its keys are read from files on the host at launch";
 }
 
 /// The registered code with this text.

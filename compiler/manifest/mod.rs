@@ -6,6 +6,7 @@
 //! The JSON Schema in `schemas/pod.schema.json` is generated from these types.
 
 pub mod config;
+pub mod kube_names;
 pub mod linux;
 pub mod quantity;
 pub mod reference;
@@ -57,6 +58,17 @@ pub struct Manifest {
     /// Free-form notes copied into comments of the generated units.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Kubernetes labels: kept, shown in POD.md and written back by `podc kube`; they change
+    /// nothing on the host. Keys and values follow Kubernetes' rules.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The Kubernetes namespace the pod was written for: kept, shown in POD.md and written
+    /// back by `podc kube`; it changes nothing on the host.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        length(min = 1, max = 63)
+    )]
+    pub namespace: Option<String>,
     /// The pod's network: `host` (default: the host's network, as before networking was
     /// configurable) or `private` (its own network namespace with loopback only; published
     /// ports reach it from the host).

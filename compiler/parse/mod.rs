@@ -25,6 +25,8 @@ pub use source::{Format, SourceMap};
 pub struct Parsed {
     pub manifest: Manifest,
     pub map: SourceMap,
+    /// Warnings of the reading itself (a Kubernetes field ignored), located in the source.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// A podc manifest in TOML, or in YAML already read as `value` by [`yaml_document`].
@@ -50,7 +52,11 @@ pub fn finish(
         Ok((mut manifest, other_map)) => {
             let map = other_map.unwrap_or_else(map);
             exact_quantities(&mut manifest, &map, source);
-            Ok(Parsed { manifest, map })
+            Ok(Parsed {
+                manifest,
+                map,
+                warnings: Vec::new(),
+            })
         }
         // A missing key is best shown at the mapping that lacks it.
         Err(mut d) if d.message.starts_with("missing field") => {
@@ -60,6 +66,22 @@ pub fn finish(
             Err(d)
         }
         Err(d) => Err(d),
+    }
+}
+
+/// A manifest read from a Kubernetes object: its own source map (which renames manifest paths
+/// to the object's) and the reading's warnings; quantities made exact like a manifest's.
+pub fn imported(
+    source: &str,
+    mut manifest: Manifest,
+    map: SourceMap,
+    warnings: Vec<Diagnostic>,
+) -> Parsed {
+    exact_quantities(&mut manifest, &map, source);
+    Parsed {
+        manifest,
+        map,
+        warnings,
     }
 }
 
@@ -104,6 +126,54 @@ fn yaml_options() -> serde_saphyr::Options {
     options.with_snippet = false;
     options.strict_booleans = true;
     options
+}
+
+/// The documents of a YAML stream, as byte ranges of `source`: it is split at the lines that
+/// start with `---` or `...` in column 0, which YAML forbids inside a document's content (a
+/// block scalar ends there too). Documents of blanks and comments only are left out.
+pub fn yaml_documents(source: &str) -> Vec<std::ops::Range<usize>> {
+    let mut documents = Vec::new();
+    let mut start = 0;
+    let mut offset = 0;
+    let mut push = |range: std::ops::Range<usize>| {
+        let blank = source[range.clone()]
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+        if !blank {
+            documents.push(range);
+        }
+    };
+    for line in source.split_inclusive('\n') {
+        let marker = ["---", "..."].iter().any(|m| {
+            line.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+        });
+        if marker {
+            push(start..offset);
+            // What follows the marker on its line belongs to the next document.
+            start = offset + 3;
+        }
+        offset += line.len();
+    }
+    push(start..source.len());
+    documents
+}
+
+/// `source` with every byte outside `range` a space (line breaks kept): one document of a
+/// stream, read alone, at the positions it has in the whole text.
+pub fn masked(source: &str, range: std::ops::Range<usize>) -> String {
+    let bytes: Vec<u8> = source
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            if range.contains(&i) || b == b'\n' {
+                b
+            } else {
+                b' '
+            }
+        })
+        .collect();
+    String::from_utf8(bytes).expect("only ASCII spaces replace whole characters")
 }
 
 /// A YAML document as a JSON value: refused located when it is empty, not YAML, or not a

@@ -65,18 +65,28 @@ fn pod_table(o: &mut String, pod: &Pod) {
     limits(o, &pod.limits);
     end(o);
     items(o, pod);
-    if !pod.annotations.is_empty() {
-        key(o, "Annotations");
-        for (i, (k, v)) in pod.annotations.iter().enumerate() {
-            if i > 0 {
-                o.push_str("<br>");
-            }
-            escape::push_markdown_cell(o, k);
-            o.push_str(" = ");
-            escape::push_markdown_cell(o, v);
-        }
-        end(o);
+    pairs(o, "Annotations", &pod.annotations);
+    if let Some(ns) = &pod.namespace {
+        row(o, "Namespace", ns);
     }
+    pairs(o, "Labels", &pod.labels);
+}
+
+/// A row of `key = value` pairs, if there are any.
+fn pairs(o: &mut String, title: &str, map: &std::collections::BTreeMap<String, String>) {
+    if map.is_empty() {
+        return;
+    }
+    key(o, title);
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            o.push_str("<br>");
+        }
+        escape::push_markdown_cell(o, k);
+        o.push_str(" = ");
+        escape::push_markdown_cell(o, v);
+    }
+    end(o);
 }
 
 /// How an app runs: image, command, working directory, user and group.

@@ -77,6 +77,8 @@ pub fn resolve_all(
             d.path = Some(parsed.map.document_path(p));
         }
     }
+    // The reading's own warnings (a Kubernetes field ignored) are already located.
+    diagnostics.extend(parsed.warnings.iter().cloned());
     // Diagnostics caused by a flag have no span and come first, like the flag on the line.
     diagnostics.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
     let ok = !diagnostics.iter().any(Diagnostic::is_error);
@@ -114,6 +116,8 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 items: Vec::new(),
                 apps: Vec::new(),
                 annotations: BTreeMap::new(),
+                labels: BTreeMap::new(),
+                namespace: None,
                 network: manifest::Network::Host,
                 start: manifest::Start::Boot,
             };
@@ -141,6 +145,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     check_ports(c, &m.apps, &apps, network, start);
 
     check_annotations(c, m);
+    check_labels(c, m);
 
     Pod {
         name: m.name.clone(),
@@ -151,6 +156,8 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         items,
         apps,
         annotations: m.annotations.clone(),
+        labels: m.labels.clone(),
+        namespace: m.namespace.clone(),
         network,
         start,
     }
@@ -201,6 +208,37 @@ fn pod_limits(c: &mut Checker, m: &Manifest, target: Target) -> Limits {
             resolve_limits(c, "isolators", &wanted, target)
         })
         .unwrap_or_default()
+}
+
+/// Labels and the namespace as Kubernetes takes them: `podc kube` writes them back.
+fn check_labels(c: &mut Checker, m: &Manifest) {
+    use crate::manifest::kube_names;
+    for (key, value) in &m.labels {
+        if !kube_names::qualified_name(key) {
+            c.key(
+                codes::LABEL_KUBERNETES,
+                &join_key("labels", key),
+                format!("Kubernetes does not take the label key {}", show(key)),
+            )
+            .help = Some("a key is a name of up to 63 letters, digits, `-`, `_` and `.` (beginning and ending with a letter or digit), optionally after a lowercase DNS prefix and `/`, such as `app.kubernetes.io/name`".into());
+        } else if !kube_names::label_value(value) {
+            c.value(
+                codes::LABEL_KUBERNETES,
+                &join_key("labels", key),
+                format!("Kubernetes does not take the label value {}", show(value)),
+            )
+            .help = Some("a value is empty or up to 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit".into());
+        }
+    }
+    if let Some(ns) = &m.namespace {
+        if !kube_names::is_dns_label(ns) {
+            c.value(
+                codes::LABEL_KUBERNETES,
+                "namespace",
+                format!("namespace {} is not a DNS label (lowercase letters, digits and `-`, at most 63)", show(ns)),
+            );
+        }
+    }
 }
 
 /// Annotation keys: non-empty, without control characters.

@@ -39,6 +39,8 @@ fn with_input<T>(path: &Path, f: impl FnOnce(&Input) -> T) -> T {
         file_name: &file_name,
         source: &source,
         format,
+        workload: 0,
+        side: podc::kube::import::Objects::none(),
     })
 }
 
@@ -134,4 +136,118 @@ pub fn tool(tool: &str, package: &str) -> bool {
 /// Whether systemd-analyze can run here; in CI it must (`.ci/run` installs systemd).
 pub fn systemd_analyze() -> bool {
     tool("systemd-analyze", "systemd")
+}
+
+/// `systemd-analyze verify` of every unit of the pod's tree, with the launcher's drop-in for
+/// each app whose image is a reference: the output, if it printed anything (any warning is a
+/// failure: it exits 0 on unknown keys and bad values).
+#[allow(dead_code)]
+pub fn verify_tree(pod: &podc::pod::Pod) -> Result<(), String> {
+    // ExecStart= of the host unit must name a real binary: use the podc under test.
+    let install = Install {
+        dir: format!("/var/lib/podc/{}", pod.name),
+        podc: env!("CARGO_BIN_EXE_podc").to_string(),
+    };
+    let files = podc::generate(pod, &install);
+    let dir = tempfile::tempdir().unwrap();
+    let mut units = Vec::new();
+    for (rel, content) in &files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        if [".service", ".target", ".socket", ".timer"]
+            .iter()
+            .any(|s| rel.ends_with(s))
+        {
+            units.push(p);
+        }
+    }
+    // An app whose image is a reference gets its defaults (the command, at least) from a
+    // drop-in the launcher writes; verify its unit with a sample of that drop-in, made by
+    // the launcher's own function, beside it (systemd-analyze reads `<unit>.d/` there).
+    let plan = podc::tree::plan::MountPlan::from_toml(&files["mounts.toml"]).unwrap();
+    for step in &plan.steps {
+        if let podc::tree::plan::Step::Image {
+            app,
+            reference,
+            given,
+            environment,
+            ..
+        } = step
+        {
+            let has = |k: &str| given.iter().any(|g| g == k);
+            let drop = podc::image::defaults::drop_in(
+                app,
+                reference,
+                "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+                &sample_defaults(),
+                podc::image::defaults::Given {
+                    exec: has("exec"),
+                    working_directory: has("workingDirectory"),
+                    user: has("user"),
+                    environment,
+                },
+            )
+            .unwrap();
+            let d = dir
+                .path()
+                .join(format!("rootfs/etc/systemd/system/{app}.service.d"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(podc::tree::layout::IMAGE_DROP_IN), drop.text).unwrap();
+        }
+    }
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&units)
+        .output()
+        .expect("systemd-analyze runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The host's systemd deprecates MemoryLimit= and CPUShares=, which units for an older
+    // target systemd on cgroup v1 must use; only those two warnings are expected, and only
+    // for such targets.
+    let older = pod.target.systemd < podc::systemd::target::V1_DIRECTIVES_DEPRECATED;
+    let text: String = text
+        .lines()
+        .filter(|l| {
+            !(older
+                && (l.contains(": Unit uses MemoryLimit=; please use MemoryMax= instead.")
+                    || l.contains(": Unit uses CPUShares=; please use CPUWeight= instead.")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if !out.status.success() || !text.trim().is_empty() {
+        return Err(text);
+    }
+    Ok(())
+}
+
+/// Image defaults as a hostile but usable image config gives them: every kind of value, with
+/// the characters systemd treats specially.
+pub fn sample_defaults() -> podc::image::defaults::Defaults {
+    use podc::manifest::IdOrName;
+    podc::image::defaults::Defaults {
+        command: Ok(vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            "echo \"$HOME\" 100% \\ ${X}\n;".into(),
+        ]),
+        environment: [
+            ("PATH", "/usr/bin:/bin"),
+            ("QUOTED", "a \"b\" %n $x \\"),
+            ("LINES", "one\ntwo"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Ok(v.to_string())))
+        .collect(),
+        working_directory: Ok("/srv/app 1".into()),
+        user: Ok(Some(podc::image::defaults::User {
+            user: IdOrName::Id(1000),
+            group: Some(IdOrName::Id(1000)),
+        })),
+    }
 }

@@ -6,14 +6,33 @@ use serde_json::{json, Map, Value};
 
 use super::convert::{problem, Convert};
 use super::doc::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, Limits, PortProtocol, Resources,
-    SeccompType, SecurityContext, VolumeMount,
+    Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KeyRef,
+    PortProtocol, ResourceFieldRef, Resources, SeccompType, SecurityContext, VolumeMount,
 };
 use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
 use crate::kube::out::capabilities_back;
+use crate::manifest::ItemKind;
 use crate::parse::source::{join_index, join_key};
 use crate::pod::Filter;
+
+/// The config item of a pod's variable from `spec.nodeName`: the host's name.
+const NODE_NAME: &str = "node-name";
+
+/// The seccomp filter podc gives for Kubernetes' `RuntimeDefault` profile.
+pub(super) const RUNTIME_DEFAULT: &str = "@system-service";
+
+/// A container's securityContext with the pod's as its default: each field with whether it
+/// is the container's own (`true`) or the pod's.
+struct Security {
+    run_as_user: Option<(Value, bool)>,
+    run_as_group: Option<(Value, bool)>,
+    run_as_non_root: Option<(bool, bool)>,
+    seccomp_profile: Option<(super::doc::SeccompProfile, bool)>,
+    capabilities: Option<Capabilities>,
+    allow_privilege_escalation: Option<bool>,
+    read_only_root_filesystem: Option<bool>,
+}
 
 /// Where a container is: its manifest path (`apps[1]`) and its document path.
 struct Here<'a> {
@@ -22,6 +41,26 @@ struct Here<'a> {
 }
 
 impl Convert<'_> {
+    fn with_pod_security(&self, c: Option<SecurityContext>) -> Security {
+        let c = c.unwrap_or_default();
+        let p = self.pod_security.as_ref();
+        fn pick<T: Clone>(mine: Option<T>, pod: Option<&Option<T>>) -> Option<(T, bool)> {
+            match mine {
+                Some(v) => Some((v, true)),
+                None => pod.and_then(|p| p.clone()).map(|v| (v, false)),
+            }
+        }
+        Security {
+            run_as_user: pick(c.run_as_user, p.map(|p| &p.run_as_user)),
+            run_as_group: pick(c.run_as_group, p.map(|p| &p.run_as_group)),
+            run_as_non_root: pick(c.run_as_non_root, p.map(|p| &p.run_as_non_root)),
+            seccomp_profile: pick(c.seccomp_profile, p.map(|p| &p.seccomp_profile)),
+            capabilities: c.capabilities,
+            allow_privilege_escalation: c.allow_privilege_escalation,
+            read_only_root_filesystem: c.read_only_root_filesystem,
+        }
+    }
+
     pub(super) fn app(
         &mut self,
         app_path: &str,
@@ -35,9 +74,10 @@ impl Convert<'_> {
         let podc = |rest: &str| join_key(app_path, rest);
         let here = Here { app_path, path };
         app.insert("name".into(), json!(c.name));
+
         app.insert("image".into(), json!(c.image));
         self.command(&here, c.command, c.args, &mut app)?;
-        self.environment(&here, c.env, &mut app)?;
+        self.environment(&here, &c.name, c.env, c.env_from, &mut app)?;
         if let Some(dir) = c.working_dir {
             self.rename(podc("workingDirectory"), at("workingDir"));
             app.insert("workingDirectory".into(), json!(dir));
@@ -46,9 +86,8 @@ impl Convert<'_> {
         if let Some(r) = c.resources {
             self.resources(&here, r, &mut isolators)?;
         }
-        if let Some(s) = c.security_context {
-            self.security(&here, s, &mut app, &mut isolators)?;
-        }
+        let s = self.with_pod_security(c.security_context);
+        self.security(&here, s, &mut app, &mut isolators)?;
         if !isolators.is_empty() {
             app.insert("isolators".into(), Value::Object(isolators));
         }
@@ -59,7 +98,11 @@ impl Convert<'_> {
             ("readinessProbe", c.readiness_probe),
         ];
         self.health(path, app_path, probes, &c.ports, &mut app)?;
-        self.ports(&here, c.ports, &mut app);
+        // On the host's network a container's ports are the host's: nothing to publish
+        // (but for what `podc kube` wrote of a socket-activated one).
+        if !self.host_network || self.legacy {
+            self.ports(&here, c.ports, &mut app);
+        }
         self.rename(podc("restart"), self.spec("restartPolicy"));
         app.insert("restart".into(), json!(restart));
         if !after.is_empty() {
@@ -108,45 +151,194 @@ impl Convert<'_> {
         Ok(())
     }
 
-    /// `env` as `environment`; a name given twice is refused.
+    /// `env` and `envFrom` as `environment` (`envFrom` first, `env` over it, as in
+    /// Kubernetes); a name given twice in `env` is refused.
     fn environment(
         &mut self,
         here: &Here,
+        container: &str,
         env_vars: Vec<EnvVar>,
+        env_from: Vec<EnvFromSource>,
         app: &mut Map<String, Value>,
     ) -> Result<(), Diagnostic> {
         let at = |rest: &str| join_key(here.path, rest);
         let podc = |rest: &str| join_key(here.app_path, rest);
-        if !env_vars.is_empty() {
-            let mut env = Map::new();
-            self.rename(podc("environment"), at("env"));
-            for (i, e) in env_vars.into_iter().enumerate() {
-                let here = join_index(&at("env"), i);
-                if env.contains_key(&e.name) {
+        if env_vars.is_empty() && env_from.is_empty() {
+            return Ok(());
+        }
+        let mut env = Map::new();
+        self.rename(podc("environment"), at("env"));
+        for (i, from) in env_from.iter().enumerate() {
+            let here = join_index(&at("envFrom"), i);
+            for (name, value) in self.env_from_all(from, &here)? {
+                self.rename(join_key(&podc("environment"), &name), &here);
+                env.insert(name, value);
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, e) in env_vars.into_iter().enumerate() {
+            let here = join_index(&at("env"), i);
+            if !seen.insert(e.name.clone()) {
+                return Err(problem(
+                    self.doc,
+                    &join_key(&here, "name"),
+                    format!("environment variable `{}` is given twice", e.name),
+                ));
+            }
+            let mine = join_key(&podc("environment"), &e.name);
+            self.rename(&mine, &here);
+            let value = match (e.value, e.value_from) {
+                (value, None) => Some(json!(value.unwrap_or_default())),
+                (None, Some(from)) => self.value_from(&mine, &here, from, container)?,
+                (Some(_), Some(_)) => {
                     return Err(problem(
                         self.doc,
-                        &join_key(&here, "name"),
-                        format!("environment variable `{}` is given twice", e.name),
-                    ));
+                        &join_key(&here, "valueFrom"),
+                        format!("`{}` has both `value` and `valueFrom`", e.name),
+                    ))
                 }
-                let mine = join_key(&podc("environment"), &e.name);
-                self.rename(&mine, &here);
-                let value = match (e.value, e.value_from) {
-                    (value, None) => json!(value.unwrap_or_default()),
-                    (None, Some(from)) => self.env_from(&mine, &here, from)?,
-                    (Some(_), Some(_)) => {
-                        return Err(problem(
-                            self.doc,
-                            &join_key(&here, "valueFrom"),
-                            format!("`{}` has both `value` and `valueFrom`", e.name),
-                        ))
-                    }
-                };
-                env.insert(e.name, value);
+            };
+            match value {
+                Some(v) => {
+                    env.insert(e.name, v);
+                }
+                // An optional key that is missing leaves the variable unset.
+                None => {
+                    env.remove(&e.name);
+                }
             }
+        }
+        if !env.is_empty() {
             app.insert("environment".into(), Value::Object(env));
         }
         Ok(())
+    }
+
+    /// A variable's `valueFrom`: a key of a ConfigMap or Secret, a field of the pod, or a
+    /// limit of the container; `None` for an optional key that is missing.
+    fn value_from(
+        &mut self,
+        mine: &str,
+        here: &str,
+        from: EnvVarSource,
+        container: &str,
+    ) -> Result<Option<Value>, Diagnostic> {
+        let at = join_key(here, "valueFrom");
+        match from {
+            EnvVarSource {
+                config_map_key_ref: Some(r),
+                secret_key_ref: None,
+                field_ref: None,
+                resource_field_ref: None,
+            } => self.key_ref(mine, &at, ItemKind::Config, r),
+            EnvVarSource {
+                config_map_key_ref: None,
+                secret_key_ref: Some(r),
+                field_ref: None,
+                resource_field_ref: None,
+            } => self.key_ref(mine, &at, ItemKind::Secret, r),
+            EnvVarSource {
+                config_map_key_ref: None,
+                secret_key_ref: None,
+                field_ref: Some(f),
+                resource_field_ref: None,
+            } => {
+                let at = join_key(&at, "fieldRef.fieldPath");
+                if f.field_path == "spec.nodeName" {
+                    // The host's name, read at launch.
+                    let item = json!({"name": NODE_NAME, "file": "/etc/hostname"});
+                    self.config_items.insert(NODE_NAME.into(), item);
+                    return Ok(Some(json!({ "config": NODE_NAME })));
+                }
+                self.field_value(&f.field_path, &at).map(Some)
+            }
+            EnvVarSource {
+                config_map_key_ref: None,
+                secret_key_ref: None,
+                field_ref: None,
+                resource_field_ref: Some(r),
+            } => {
+                let at = join_key(&at, "resourceFieldRef");
+                self.resource_value(&at, &r, container).map(Some)
+            }
+            _ => Err(problem(
+                self.doc,
+                &at,
+                "`valueFrom` needs exactly one of `configMapKeyRef`, `secretKeyRef`, `fieldRef` and `resourceFieldRef`",
+            )),
+        }
+    }
+
+    /// A container's own limit or request as a variable (the kubelet's rounding: CPU up to
+    /// whole cores, memory in bytes, each divided by `divisor` and rounded up). A limit the
+    /// container does not set is the node's capacity on Kubernetes, which podc does not know.
+    pub(super) fn resource_value(
+        &self,
+        at: &str,
+        r: &ResourceFieldRef,
+        container: &str,
+    ) -> Result<Value, Diagnostic> {
+        let container = r.container_name.as_deref().unwrap_or(container);
+        let given = self
+            .container_resources
+            .get(container)
+            .and_then(|l| l.iter().find(|(k, _)| *k == r.resource))
+            .and_then(|(_, v)| v.clone());
+        let Some(value) = given else {
+            return Err(problem(
+                self.doc,
+                &join_key(at, "resource"),
+                format!("`{}` is not set for this container, so Kubernetes would give the node's capacity, which podc does not know when it builds", r.resource),
+            )
+            .help("set the limit (or request) in the container's `resources`"));
+        };
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        use crate::manifest::quantity::{bytes, millicores};
+        let read = |t: &str| {
+            if r.resource.ends_with("cpu") {
+                millicores(t).ok()
+            } else {
+                bytes(t).ok()
+            }
+        };
+        let divisor = r.divisor.as_ref().map_or_else(|| "1".to_string(), text);
+        match (read(&text(&value)), read(&divisor)) {
+            (Some(v), Some(d)) if d > 0 => Ok(json!(v.div_ceil(d).to_string())),
+            _ => Err(problem(
+                self.doc,
+                at,
+                "a `resourceFieldRef` whose quantity or divisor podc cannot read",
+            )),
+        }
+    }
+
+    /// A `configMapKeyRef` or `secretKeyRef`.
+    fn key_ref(
+        &mut self,
+        mine: &str,
+        at: &str,
+        kind: ItemKind,
+        r: KeyRef,
+    ) -> Result<Option<Value>, Diagnostic> {
+        let field = match kind {
+            ItemKind::Config => "configMapKeyRef",
+            ItemKind::Secret => "secretKeyRef",
+        };
+        let at = join_key(at, field);
+        if !self.legacy {
+            return self.key_value(kind, &r, &at);
+        }
+        // A pod by `podc kube`: the key named like the item is its whole file.
+        self.rename(join_key(mine, kind.name()), join_key(&at, "name"));
+        self.rename(join_key(mine, "key"), join_key(&at, "key"));
+        let mut value = json!({ kind.name(): r.name });
+        if r.key != r.name {
+            value["key"] = json!(r.key);
+        }
+        Ok(Some(value))
     }
 
     /// `resources`: the limits as podc's cpu and memory, the requests as its requests.
@@ -158,10 +350,25 @@ impl Convert<'_> {
     ) -> Result<(), Diagnostic> {
         let at = |rest: &str| join_key(here.path, rest);
         let podc = |rest: &str| join_key(here.app_path, rest);
-        let l = r.limits.unwrap_or(Limits {
-            cpu: None,
-            memory: None,
-        });
+        for (part, l) in [("limits", &r.limits), ("requests", &r.requests)] {
+            if let Some((key, _)) = l.as_ref().and_then(|l| l.other.iter().next()) {
+                let path = join_key(&at(&format!("resources.{part}")), key);
+                let why = if key.starts_with("hugepages-") {
+                    "podc does not reserve huge pages for an app"
+                } else if key.contains('/') {
+                    "an extended resource (a device plugin's, such as a GPU) needs a cluster's device plugin; podc passes no devices into a pod"
+                } else {
+                    "podc limits cpu and memory"
+                };
+                return Err(Diagnostic::new(
+                    codes::KUBE_UNSUPPORTED,
+                    format!("the resource `{key}` is not supported by podc"),
+                )
+                .at(&path, self.doc.key(&path))
+                .help(why));
+            }
+        }
+        let l = r.limits.unwrap_or_default();
         if let Some(cpu) = l.cpu {
             self.rename(podc("isolators.cpu"), at("resources.limits.cpu"));
             isolators.insert("cpu".into(), cpu);
@@ -192,18 +399,42 @@ impl Convert<'_> {
     fn security(
         &mut self,
         here: &Here,
-        s: SecurityContext,
+        s: Security,
         app: &mut Map<String, Value>,
         isolators: &mut Map<String, Value>,
     ) -> Result<(), Diagnostic> {
         let at = |rest: &str| join_key(here.path, rest);
         let podc = |rest: &str| join_key(here.app_path, rest);
-        if let Some(user) = s.run_as_user {
-            self.rename(podc("user"), at("securityContext.runAsUser"));
+        // A field the container leaves out, the pod's securityContext gives.
+        let pod_security = self.spec("securityContext");
+        let from = |mine: bool, rest: &str| {
+            if mine {
+                at(&join_key("securityContext", rest))
+            } else {
+                join_key(&pod_security, rest)
+            }
+        };
+        if let Some((user, mine)) = s.run_as_user {
+            self.rename(podc("user"), from(mine, "runAsUser"));
+            if s.run_as_non_root.is_some_and(|(n, _)| n) && user.as_u64() == Some(0) {
+                return Err(problem(
+                    self.doc,
+                    &from(mine, "runAsUser"),
+                    "`runAsUser: 0` with `runAsNonRoot: true`: Kubernetes refuses to start this container",
+                ));
+            }
             app.insert("user".into(), user);
+        } else if let Some((true, mine)) = s.run_as_non_root {
+            let at = from(mine, "runAsNonRoot");
+            return Err(problem(
+                self.doc,
+                &at,
+                "`runAsNonRoot: true` without `runAsUser`: podc cannot check the image's user when it builds",
+            )
+            .help("give `runAsUser` (a uid other than 0), as the image's user would be"));
         }
-        if let Some(group) = s.run_as_group {
-            self.rename(podc("group"), at("securityContext.runAsGroup"));
+        if let Some((group, mine)) = s.run_as_group {
+            self.rename(podc("group"), from(mine, "runAsGroup"));
             app.insert("group".into(), group);
         }
         if let Some(ro) = s.read_only_root_filesystem {
@@ -233,14 +464,23 @@ impl Convert<'_> {
             );
             isolators.insert("capabilities".into(), self.capabilities(&here, &caps)?);
         }
-        if let Some(profile) = s.seccomp_profile {
-            let here = at("securityContext.seccompProfile");
+        if let Some((profile, mine)) = s.seccomp_profile {
+            let here = from(mine, "seccompProfile");
             self.rename(podc("isolators.seccomp"), &here);
             match profile.kind {
                 SeccompType::Unconfined => {}
-                // The exact filter must come from `podc/apps`; checked after the merge.
-                SeccompType::RuntimeDefault => {
+                // A pod by `podc kube` gives the exact filter in `podc/apps` (checked after the
+                // merge); otherwise the runtime's default profile is systemd's set for
+                // services, which denies what containerd's default denies (and returns EPERM,
+                // as it does).
+                SeccompType::RuntimeDefault if self.legacy => {
                     isolators.insert("seccomp".into(), json!("RuntimeDefault"));
+                }
+                SeccompType::RuntimeDefault => {
+                    isolators.insert(
+                        "seccomp".into(),
+                        json!({"retain": [RUNTIME_DEFAULT], "errno": "EPERM"}),
+                    );
                 }
                 SeccompType::Localhost => {
                     return Err(problem(
@@ -255,36 +495,8 @@ impl Convert<'_> {
         Ok(())
     }
 
-    /// A `configMapKeyRef` or `secretKeyRef`: the key named like the item is its whole file.
-    fn env_from(
-        &mut self,
-        mine: &str,
-        here: &str,
-        from: EnvVarSource,
-    ) -> Result<Value, Diagnostic> {
-        let (kind, field, r) = match (from.config_map_key_ref, from.secret_key_ref) {
-            (Some(r), None) => ("config", "configMapKeyRef", r),
-            (None, Some(r)) => ("secret", "secretKeyRef", r),
-            _ => {
-                return Err(problem(
-                    self.doc,
-                    &join_key(here, "valueFrom"),
-                    "`valueFrom` needs exactly one of `configMapKeyRef` and `secretKeyRef`",
-                ))
-            }
-        };
-        let at = join_key(&join_key(here, "valueFrom"), field);
-        self.rename(join_key(mine, kind), join_key(&at, "name"));
-        self.rename(join_key(mine, "key"), join_key(&at, "key"));
-        let mut value = json!({ kind: r.name });
-        if r.key != r.name {
-            value["key"] = json!(r.key);
-        }
-        Ok(value)
-    }
-
-    /// `volumeMounts` as `mounts`: of a volume, or (with `subPath`, the whole-file key) of a
-    /// config item or secret.
+    /// `volumeMounts` as `mounts`: of a volume, or of a ConfigMap's or Secret's keys (each
+    /// a file; with `subPath`, the one key).
     fn mounts(
         &mut self,
         here: &Here,
@@ -293,46 +505,77 @@ impl Convert<'_> {
     ) -> Result<(), Diagnostic> {
         let at = |rest: &str| join_key(here.path, rest);
         let podc = |rest: &str| join_key(here.app_path, rest);
-        if !volume_mounts.is_empty() {
-            self.rename(podc("mounts"), at("volumeMounts"));
-            let mut mounts = Vec::new();
-            for (i, m) in volume_mounts.into_iter().enumerate() {
-                let here = join_index(&at("volumeMounts"), i);
-                let mine = join_index(&podc("mounts"), i);
-                self.rename(&mine, &here);
-                self.rename(join_key(&mine, "path"), join_key(&here, "mountPath"));
-                let item = self.item_volumes.get(&m.name).cloned();
-                let mut mount = match (item, m.sub_path) {
-                    (None, None) => {
-                        self.rename(join_key(&mine, "volume"), join_key(&here, "name"));
-                        json!({"volume": m.name, "path": m.mount_path})
-                    }
-                    (Some((kind, name)), Some(sub)) if sub == name && m.read_only != Some(false) => {
-                        self.rename(join_key(&mine, kind.name()), join_key(&here, "name"));
-                        json!({kind.name(): name, "path": m.mount_path})
-                    }
-                    (Some((kind, name)), _) => {
-                        return Err(problem(
-                            self.doc,
-                            &here,
-                            format!("podc mounts a {kind} as one read-only file: this mount needs `subPath: {name}` (the key of the whole file) and no `readOnly: false`"),
-                        ))
-                    }
-                    (None, Some(_)) => {
-                        return Err(problem(
-                            self.doc,
-                            &join_key(&here, "subPath"),
-                            "`subPath` of a hostPath or emptyDir volume has no podc equivalent",
-                        ))
-                    }
-                };
-                if let Some(ro) = m.read_only.filter(|_| mount.get("volume").is_some()) {
-                    mount["readOnly"] = json!(ro);
-                }
-                mounts.push(mount);
-            }
-            app.insert("mounts".into(), Value::Array(mounts));
+        if volume_mounts.is_empty() {
+            return Ok(());
         }
+        self.rename(podc("mounts"), at("volumeMounts"));
+        let mut mounts: Vec<Value> = Vec::new();
+        for (i, m) in volume_mounts.into_iter().enumerate() {
+            let here = join_index(&at("volumeMounts"), i);
+            let item = self.item_volumes.get(&m.name).cloned();
+            let first = mounts.len();
+            let mine = |n: usize| join_index(&podc("mounts"), n);
+            match (item, m.sub_path) {
+                (None, None) => {
+                    let volume = self.volume_names.get(&m.name).cloned();
+                    self.rename(join_key(&mine(first), "volume"), join_key(&here, "name"));
+                    let mut mount = json!({"volume": volume.unwrap_or(m.name), "path": m.mount_path});
+                    if let Some(ro) = m.read_only {
+                        mount["readOnly"] = json!(ro);
+                    }
+                    mounts.push(mount);
+                }
+                // A pod by `podc kube`: the item named like the key of its whole file.
+                (Some(v), Some(sub))
+                    if self.legacy && sub == v[0].object && m.read_only != Some(false) =>
+                {
+                    let v = &v[0];
+                    self.rename(join_key(&mine(first), v.kind.name()), join_key(&here, "name"));
+                    mounts.push(json!({v.kind.name(): v.object, "path": m.mount_path}));
+                }
+                (Some(v), _) if self.legacy => {
+                    let v = &v[0];
+                    return Err(problem(
+                        self.doc,
+                        &here,
+                        format!("podc mounts a {} as one read-only file: this mount needs `subPath: {}` (the key of the whole file) and no `readOnly: false`", v.kind, v.object),
+                    ))
+                }
+                (Some(v), sub) => {
+                    if m.read_only == Some(false) {
+                        let at = join_key(&here, "readOnly");
+                        self.warnings.push(
+                            Diagnostic::new(
+                                codes::KUBE_IGNORED,
+                                "`readOnly: false` ignored: podc mounts the files of a ConfigMap or Secret read-only, as Kubernetes does",
+                            )
+                            .at(&at, self.doc.key(&at)),
+                        );
+                    }
+                    for v in &v {
+                        let files = self.item_mounts(v, &m.mount_path, sub.as_deref(), &here)?;
+                        let first = mounts.len();
+                        for n in first..first + files.len() {
+                            self.rename(mine(n), &here);
+                            self.rename(join_key(&mine(n), "path"), join_key(&here, "mountPath"));
+                            self.rename(join_key(&mine(n), v.kind.name()), join_key(&here, "name"));
+                        }
+                        mounts.extend(files);
+                    }
+                    continue;
+                }
+                (None, Some(_)) => {
+                    return Err(problem(
+                        self.doc,
+                        &join_key(&here, "subPath"),
+                        "`subPath` of a hostPath, emptyDir or claim is not supported by podc: it mounts a volume whole",
+                    ))
+                }
+            }
+            self.rename(mine(first), &here);
+            self.rename(join_key(&mine(first), "path"), join_key(&here, "mountPath"));
+        }
+        app.insert("mounts".into(), Value::Array(mounts));
         Ok(())
     }
 
@@ -437,5 +680,51 @@ impl Convert<'_> {
             Filter::Retain(list) => json!({ "retain": list }),
             Filter::Remove(list) => json!({ "remove": list }),
         })
+    }
+}
+
+/// Why a field of the pod is not a variable's value in podc.
+fn field_help(path: &str) -> &'static str {
+    match path {
+        "spec.nodeName" | "status.hostIP" | "status.hostIPs" => {
+            "podc builds a pod without knowing the host it will run on"
+        }
+        "status.podIP" | "status.podIPs" => {
+            "a host-network pod has the host's addresses, which podc does not know when it builds"
+        }
+        "metadata.uid" => "a pod has no API object, so no uid, on one host",
+        _ => "podc gives `metadata.name`, `metadata.namespace`, `metadata.labels['…']`, `metadata.annotations['…']` and a private pod's `status.podIP`",
+    }
+}
+
+impl Convert<'_> {
+    /// A field of the pod as text (`fieldRef`); labels and annotations whole as Kubernetes
+    /// writes them into a file: one `key="value"` line each.
+    pub(super) fn field_value(&self, path: &str, at: &str) -> Result<Value, Diagnostic> {
+        if let Some(v) = self.fields.get(path) {
+            return Ok(json!(v));
+        }
+        let prefix = match path {
+            "metadata.labels" => "metadata.labels['",
+            "metadata.annotations" => "metadata.annotations['",
+            _ => {
+                return Err(problem(
+                    self.doc,
+                    at,
+                    format!("the field `{path}` is not supported by podc"),
+                )
+                .help(field_help(path)))
+            }
+        };
+        let mut text = String::new();
+        for (k, v) in &self.fields {
+            if let Some(key) = k.strip_prefix(prefix).and_then(|k| k.strip_suffix("']")) {
+                text.push_str(&format!(
+                    "{key}={}\n",
+                    serde_json::to_string(v).unwrap_or_default()
+                ));
+            }
+        }
+        Ok(json!(text))
     }
 }

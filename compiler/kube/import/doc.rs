@@ -6,141 +6,110 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Names of Kubernetes fields (Pod, PodSpec, Container, their parts, Deployment) that podc
-/// does not read: an unknown key with one of these names is a field podc cannot do, not a typo.
-pub(super) const KUBERNETES_FIELDS: &[&str] = &[
-    // Objects and metadata.
-    "status",
-    "labels",
-    "namespace",
-    "generateName",
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "ownerReferences",
-    "finalizers",
-    "generation",
-    "managedFields",
-    "selfLink",
-    // PodSpec.
-    "activeDeadlineSeconds",
-    "affinity",
-    "automountServiceAccountToken",
-    "dnsConfig",
-    "dnsPolicy",
-    "enableServiceLinks",
-    "ephemeralContainers",
-    "hostAliases",
-    "hostIPC",
-    "hostPID",
-    "hostUsers",
-    "hostname",
-    "imagePullSecrets",
-    "nodeName",
-    "nodeSelector",
-    "os",
-    "overhead",
-    "preemptionPolicy",
-    "priority",
-    "priorityClassName",
-    "readinessGates",
-    "resourceClaims",
-    "resources",
-    "runtimeClassName",
-    "schedulerName",
-    "schedulingGates",
-    "serviceAccount",
-    "serviceAccountName",
-    "setHostnameAsFQDN",
-    "shareProcessNamespace",
-    "subdomain",
-    "terminationGracePeriodSeconds",
-    "tolerations",
-    "topologySpreadConstraints",
-    // Container.
-    "envFrom",
-    "imagePullPolicy",
-    "lifecycle",
-    "httpHeaders",
-    "grpc",
-    "resizePolicy",
-    "restartPolicy",
-    "stdin",
-    "stdinOnce",
-    "terminationMessagePath",
-    "terminationMessagePolicy",
-    "tty",
-    "volumeDevices",
-    "valueFrom",
-    "fieldRef",
-    "resourceFieldRef",
-    "optional",
-    "items",
-    "defaultMode",
-    // Resources.
-    "claims",
-    "memory",
-    "ephemeral-storage",
-    "hugepages-2Mi",
-    "hugepages-1Gi",
-    // Security contexts.
-    "privileged",
-    "procMount",
-    "runAsNonRoot",
-    "runAsUser",
-    "runAsGroup",
-    "seLinuxOptions",
-    "seLinuxChangePolicy",
-    "windowsOptions",
-    "appArmorProfile",
-    "fsGroup",
-    "fsGroupChangePolicy",
-    "seccompProfile",
-    "supplementalGroupsPolicy",
-    "sysctls",
-    "localhostProfile",
-    // Volumes.
-    "awsElasticBlockStore",
-    "azureDisk",
-    "azureFile",
-    "cephfs",
-    "cinder",
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "ephemeral",
-    "fc",
-    "flexVolume",
-    "flocker",
-    "gcePersistentDisk",
-    "gitRepo",
-    "glusterfs",
-    "image",
-    "iscsi",
-    "nfs",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "projected",
-    "quobyte",
-    "rbd",
-    "scaleIO",
-    "secret",
-    "storageos",
-    "vsphereVolume",
-    "mountPropagation",
-    "recursiveReadOnly",
-    "subPath",
-    "subPathExpr",
-    // Deployment.
-    "minReadySeconds",
-    "paused",
-    "progressDeadlineSeconds",
-    "revisionHistoryLimit",
-    "strategy",
-    "matchExpressions",
+/// Kubernetes fields (of a Pod, PodSpec, Container and their parts, a Deployment) that podc
+/// does not take, and why: an unknown key with one of these names is a field podc cannot run as
+/// written, not a typo. (Fields podc ignores or takes at their default value never get here:
+/// see `fields.rs`.)
+pub(super) const KUBERNETES_FIELDS: &[(&str, &str)] = &[
+    (
+        "generateName",
+        "podc needs the pod's `name`: it names the units and the tree",
+    ),
+    (
+        "activeDeadlineSeconds",
+        "podc does not stop a pod after a deadline",
+    ),
+    (
+        "ephemeralContainers",
+        "they are added to a running pod by the API; use `podc` on the host instead",
+    ),
+    (
+        "hostAliases",
+        "podc does not write extra lines into a pod's /etc/hosts",
+    ),
+    ("os", "podc runs Linux pods"),
+    (
+        "resourceClaims",
+        "dynamic resource allocation needs a cluster's drivers",
+    ),
+    (
+        "resources",
+        "give the limits to each container (pod-level resources are not read)",
+    ),
+    ("lifecycle", "podc does not run postStart or preStop hooks"),
+    ("grpc", "podc probes by command, HTTP and TCP"),
+    (
+        "volumeDevices",
+        "podc does not pass raw block devices into a pod",
+    ),
+    ("sysctls", "podc does not set a pod's kernel parameters"),
+    (
+        "localhostProfile",
+        "podc's seccomp filters are lists of system calls in `podc/apps`",
+    ),
+    (
+        "claims",
+        "dynamic resource allocation needs a cluster's drivers",
+    ),
+    (
+        "subPathExpr",
+        "podc does not expand variables in mount paths",
+    ),
+    (
+        "recursiveReadOnly",
+        "podc's read-only binds are not recursive",
+    ),
+    ("httpHeaders", "podc's HTTP probes send no extra headers"),
+    ("awsElasticBlockStore", CLUSTER_STORAGE),
+    ("azureDisk", CLUSTER_STORAGE),
+    ("azureFile", CLUSTER_STORAGE),
+    ("cephfs", CLUSTER_STORAGE),
+    ("cinder", CLUSTER_STORAGE),
+    ("csi", CLUSTER_STORAGE),
+    ("fc", CLUSTER_STORAGE),
+    ("flexVolume", CLUSTER_STORAGE),
+    ("flocker", CLUSTER_STORAGE),
+    ("gcePersistentDisk", CLUSTER_STORAGE),
+    ("glusterfs", CLUSTER_STORAGE),
+    ("iscsi", CLUSTER_STORAGE),
+    ("nfs", CLUSTER_STORAGE),
+    ("photonPersistentDisk", CLUSTER_STORAGE),
+    ("portworxVolume", CLUSTER_STORAGE),
+    ("quobyte", CLUSTER_STORAGE),
+    ("rbd", CLUSTER_STORAGE),
+    ("scaleIO", CLUSTER_STORAGE),
+    ("storageos", CLUSTER_STORAGE),
+    ("vsphereVolume", CLUSTER_STORAGE),
+    ("ephemeral", CLUSTER_STORAGE),
+    (
+        "gitRepo",
+        "podc does not clone repositories into volumes (Kubernetes deprecated it too)",
+    ),
+    (
+        "serviceAccountToken",
+        "there is no Kubernetes API on one host, so no service account token",
+    ),
+    (
+        "clusterTrustBundle",
+        "there is no Kubernetes API on one host, so no trust bundles",
+    ),
+    (
+        "podCertificate",
+        "there is no Kubernetes API on one host, so no pod certificates",
+    ),
+    ("image", "podc does not mount an image as a volume"),
 ];
+
+/// Why a cluster's volume plugins are refused.
+const CLUSTER_STORAGE: &str = "a volume plugin needs a cluster's storage: on one host use a `hostPath`, or a `persistentVolumeClaim` (a directory podc keeps for the pod)";
+
+/// Why podc does not take the Kubernetes field `name`, if it is one.
+pub(super) fn not_supported(name: &str) -> Option<&'static str> {
+    KUBERNETES_FIELDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -170,6 +139,9 @@ pub(super) struct DeploymentDoc {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct Meta {
     pub(super) name: Option<String>,
+    pub(super) namespace: Option<String>,
+    #[serde(default)]
+    pub(super) labels: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) annotations: BTreeMap<String, String>,
 }
@@ -178,6 +150,7 @@ pub(super) struct Meta {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct DeploymentMeta {
     pub(super) name: Option<String>,
+    pub(super) namespace: Option<String>,
     #[serde(default)]
     pub(super) labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -187,7 +160,6 @@ pub(super) struct DeploymentMeta {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct DeploymentSpec {
-    pub(super) replicas: Option<u64>,
     pub(super) selector: Selector,
     pub(super) template: Template,
 }
@@ -195,7 +167,11 @@ pub(super) struct DeploymentSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct Selector {
+    #[serde(default)]
     pub(super) match_labels: BTreeMap<String, String>,
+    /// Which pods of a cluster the Deployment owns: nothing to check on one host.
+    #[allow(dead_code)]
+    pub(super) match_expressions: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +184,9 @@ pub(super) struct Template {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct TemplateMeta {
+    /// A template's name is not the pod's (the Deployment's is).
+    #[allow(dead_code)]
+    pub(super) name: Option<String>,
     #[serde(default)]
     pub(super) labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -238,6 +217,11 @@ pub(super) enum RestartPolicy {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct PodSecurityContext {
     pub(super) supplemental_groups: Option<Vec<Value>>,
+    pub(super) run_as_user: Option<Value>,
+    pub(super) run_as_group: Option<Value>,
+    pub(super) run_as_non_root: Option<bool>,
+    pub(super) fs_group: Option<Value>,
+    pub(super) seccomp_profile: Option<SeccompProfile>,
 }
 
 #[derive(Deserialize)]
@@ -249,6 +233,48 @@ pub(super) struct KubeVolume {
     pub(super) persistent_volume_claim: Option<Claim>,
     pub(super) config_map: Option<ConfigMapRef>,
     pub(super) secret: Option<SecretRef>,
+    #[serde(rename = "downwardAPI")]
+    pub(super) downward_api: Option<DownwardApi>,
+    pub(super) projected: Option<Projected>,
+}
+
+/// The pod's own fields as files.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct DownwardApi {
+    #[serde(default)]
+    pub(super) items: Vec<DownwardItem>,
+    #[allow(dead_code)]
+    pub(super) default_mode: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct DownwardItem {
+    pub(super) path: String,
+    pub(super) field_ref: Option<FieldRef>,
+    pub(super) resource_field_ref: Option<ResourceFieldRef>,
+    #[allow(dead_code)]
+    pub(super) mode: Option<Value>,
+}
+
+/// Several ConfigMaps, Secrets and fields of the pod under one mount.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct Projected {
+    pub(super) sources: Vec<ProjectedSource>,
+    #[allow(dead_code)]
+    pub(super) default_mode: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct ProjectedSource {
+    pub(super) config_map: Option<ConfigMapRef>,
+    /// In a projection a Secret is named by `name`.
+    pub(super) secret: Option<ConfigMapRef>,
+    #[serde(rename = "downwardAPI")]
+    pub(super) downward_api: Option<DownwardApi>,
 }
 
 /// A ConfigMap as a volume: a config item of that name.
@@ -256,6 +282,20 @@ pub(super) struct KubeVolume {
 #[serde(deny_unknown_fields)]
 pub(super) struct ConfigMapRef {
     pub(super) name: String,
+    pub(super) items: Option<Vec<KeyToPath>>,
+    #[serde(rename = "defaultMode")]
+    pub(super) default_mode: Option<Value>,
+    pub(super) optional: Option<bool>,
+}
+
+/// A key of a ConfigMap or Secret volume, as a file at `path` under the mount.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct KeyToPath {
+    pub(super) key: String,
+    pub(super) path: String,
+    #[allow(dead_code)]
+    pub(super) mode: Option<Value>,
 }
 
 /// A Secret as a volume: a secret of that name.
@@ -263,6 +303,9 @@ pub(super) struct ConfigMapRef {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct SecretRef {
     pub(super) secret_name: String,
+    pub(super) items: Option<Vec<KeyToPath>>,
+    pub(super) default_mode: Option<Value>,
+    pub(super) optional: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +346,10 @@ pub(super) struct Container {
     pub(super) volume_mounts: Vec<VolumeMount>,
     #[serde(default)]
     pub(super) ports: Vec<ContainerPort>,
+    #[serde(default)]
+    pub(super) env_from: Vec<EnvFromSource>,
+    /// `Always` on an init container: a sidecar, which runs beside the pod's containers.
+    pub(super) restart_policy: Option<RestartPolicy>,
     pub(super) liveness_probe: Option<KubeProbe>,
     pub(super) readiness_probe: Option<KubeProbe>,
     pub(super) startup_probe: Option<KubeProbe>,
@@ -361,6 +408,8 @@ pub(super) struct EnvVar {
 pub(super) struct EnvVarSource {
     pub(super) config_map_key_ref: Option<KeyRef>,
     pub(super) secret_key_ref: Option<KeyRef>,
+    pub(super) field_ref: Option<FieldRef>,
+    pub(super) resource_field_ref: Option<ResourceFieldRef>,
 }
 
 #[derive(Deserialize)]
@@ -368,6 +417,41 @@ pub(super) struct EnvVarSource {
 pub(super) struct KeyRef {
     pub(super) name: String,
     pub(super) key: String,
+    pub(super) optional: Option<bool>,
+}
+
+/// A field of the pod's own object, as a variable's value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct FieldRef {
+    pub(super) field_path: String,
+    #[allow(dead_code)]
+    pub(super) api_version: Option<String>,
+}
+
+/// A container's limit or request, as a variable's value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct ResourceFieldRef {
+    pub(super) resource: String,
+    pub(super) container_name: Option<String>,
+    pub(super) divisor: Option<Value>,
+}
+
+/// Every key of a ConfigMap or Secret as variables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct EnvFromSource {
+    pub(super) prefix: Option<String>,
+    pub(super) config_map_ref: Option<ObjectRef>,
+    pub(super) secret_ref: Option<ObjectRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ObjectRef {
+    pub(super) name: String,
+    pub(super) optional: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -377,23 +461,21 @@ pub(super) struct Resources {
     pub(super) requests: Option<Requests>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Limits or requests: cpu and memory, and other resources podc refuses by name.
+#[derive(Deserialize, Default)]
 pub(super) struct Limits {
     pub(super) cpu: Option<Value>,
     pub(super) memory: Option<Value>,
+    #[serde(flatten)]
+    pub(super) other: BTreeMap<String, Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Requests {
-    pub(super) cpu: Option<Value>,
-    pub(super) memory: Option<Value>,
-}
+pub(super) type Requests = Limits;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct SecurityContext {
+    pub(super) run_as_non_root: Option<bool>,
     pub(super) run_as_user: Option<Value>,
     pub(super) run_as_group: Option<Value>,
     pub(super) capabilities: Option<Capabilities>,
@@ -411,7 +493,7 @@ pub(super) struct Capabilities {
     pub(super) drop: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SeccompProfile {
     #[serde(rename = "type")]
@@ -450,4 +532,21 @@ pub(super) struct ContainerPort {
 pub(super) enum PortProtocol {
     TCP,
     UDP,
+}
+
+/// What a `resourceFieldRef` may name of a container: its limits and requests.
+pub(super) type ResourceList = [(&'static str, Option<Value>); 4];
+
+impl Container {
+    pub(super) fn resource_list(&self) -> ResourceList {
+        let r = self.resources.as_ref();
+        let l = r.and_then(|r| r.limits.as_ref());
+        let q = r.and_then(|r| r.requests.as_ref());
+        [
+            ("limits.cpu", l.and_then(|l| l.cpu.clone())),
+            ("limits.memory", l.and_then(|l| l.memory.clone())),
+            ("requests.cpu", q.and_then(|q| q.cpu.clone())),
+            ("requests.memory", q.and_then(|q| q.memory.clone())),
+        ]
+    }
 }

@@ -6,13 +6,15 @@ use std::collections::BTreeMap;
 use super::doc::{DeploymentDoc, Meta, PodSpec};
 use crate::diag::codes;
 use crate::diag::Diagnostic;
-use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
+use crate::kube::{APPS_ANNOTATION, NAME_LABEL, POD_ANNOTATION};
 use crate::parse::source::{join_key, SourceMap};
 
 /// The pod-level parts of a Pod or of a Deployment's template, and where they are.
 pub(super) struct PodParts {
     pub(super) name: String,
     pub(super) annotations: BTreeMap<String, String>,
+    pub(super) labels: BTreeMap<String, String>,
+    pub(super) namespace: Option<String>,
     /// The document path of the pod's spec (`spec`, or `spec.template.spec`).
     pub(super) spec_path: &'static str,
     /// The document path of the metadata holding the annotations.
@@ -35,6 +37,8 @@ impl Meta {
         let mut parts = PodParts {
             name,
             annotations: self.annotations,
+            labels: self.labels,
+            namespace: self.namespace,
             spec_path: "spec",
             meta_path: if extra.is_some() {
                 "spec.template.metadata"
@@ -67,42 +71,66 @@ impl Meta {
     }
 }
 
+/// The one pod of a Deployment: its template, named after the Deployment. Its labels are the
+/// template's (what the selector must select); the Deployment's own labels add to them only
+/// where they agree.
 pub(super) fn deployment(
     d: DeploymentDoc,
     doc: &SourceMap,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Result<(PodParts, PodSpec), Diagnostic> {
-    if let Some(n) = d.spec.replicas.filter(|&n| n != 1) {
-        return Err(Diagnostic::new(
-            codes::KUBE_UNSUPPORTED,
-            format!("a Deployment of {n} replicas: podc runs a pod once, on one host"),
-        )
-        .at("spec.replicas", doc.value("spec.replicas"))
-        .help("podc reads a Deployment of `replicas: 1` (or none given)"));
-    }
     let template = d.spec.template;
-    if !d.metadata.labels.is_empty() && d.metadata.labels != d.spec.selector.match_labels {
-        return Err(Diagnostic::new(
-            codes::KUBE_UNSUPPORTED,
-            "the Deployment's `labels` must be its selector's `matchLabels`",
-        )
-        .at("metadata.labels", doc.value("metadata.labels"))
-        .help("podc reads labels only as the one selector Kubernetes requires of a Deployment; they mean nothing on one host"));
-    }
-    if d.spec.selector.match_labels != template.metadata.labels
-        || template.metadata.labels.is_empty()
+    let mut labels = template.metadata.labels;
+    if let Some((k, v)) = d
+        .spec
+        .selector
+        .match_labels
+        .iter()
+        .find(|(k, v)| labels.get(*k) != Some(*v))
     {
         return Err(Diagnostic::new(
             codes::KUBE_UNSUPPORTED,
-            "the selector's `matchLabels` must be exactly the pod template's `labels`",
+            format!("the selector's `{k}: {v}` is not a label of the pod template, so the Deployment would select none of its pods"),
         )
         .at(
             "spec.selector.matchLabels",
             doc.value("spec.selector.matchLabels"),
         )
-        .help("podc reads labels only as the one selector Kubernetes requires of a Deployment; they mean nothing on one host"));
+        .help("give the pod template (spec.template.metadata.labels) every label of `matchLabels`; Kubernetes refuses this Deployment too"));
+    }
+    let mut others = Vec::new();
+    for (k, v) in d.metadata.labels {
+        match labels.get(&k) {
+            Some(mine) if *mine == v => {}
+            Some(_) => others.push(k),
+            None => {
+                labels.insert(k, v);
+            }
+        }
+    }
+    if !others.is_empty() {
+        warnings.push(
+            Diagnostic::new(
+                codes::KUBE_IGNORED,
+                format!(
+                    "the Deployment's label{} `{}` ignored: the pod template gives {} another value, which podc keeps",
+                    if others.len() > 1 { "s" } else { "" },
+                    others.join("`, `"),
+                    if others.len() > 1 { "them" } else { "it" },
+                ),
+            )
+            .at("metadata.labels", doc.key("metadata.labels")),
+        );
+    }
+    // The one label `podc kube` gives a pod without labels is no label of the pod's own.
+    let name = d.metadata.name.clone().unwrap_or_default();
+    if labels.len() == 1 && labels.get(NAME_LABEL) == Some(&name) {
+        labels.clear();
     }
     let meta = Meta {
         name: d.metadata.name,
+        namespace: d.metadata.namespace,
+        labels,
         annotations: template.metadata.annotations,
     };
     let parts = meta.into_parts(Some(("metadata", d.metadata.annotations)), doc, "metadata")?;

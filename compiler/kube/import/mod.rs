@@ -17,9 +17,17 @@ mod annotations;
 mod app;
 mod convert;
 mod doc;
+mod fields;
 mod health;
 mod meta;
+mod objects;
 mod pod;
+mod stream;
+
+pub use stream::{
+    config_map_dir, config_maps_file, is_kube, secret_dir, workloads, ConfigMap, Objects, Secret,
+    CONFIG_MAPS_DIR, SECRETS_DIR,
+};
 
 use serde_json::Value;
 
@@ -30,30 +38,63 @@ use crate::manifest::Manifest;
 use crate::parse::source::{join_key, SourceMap};
 use crate::parse::{clean_path, serde_diagnostic, tidy, Format};
 use convert::Convert;
-use doc::{DeploymentDoc, PodDoc, KUBERNETES_FIELDS};
+use doc::{not_supported, DeploymentDoc, PodDoc};
 use meta::deployment;
 
-/// Whether a YAML document is a Kubernetes object rather than a podc manifest: a mapping with
-/// `apiVersion` or `kind` and without `podc`.
-pub fn is_kube(value: &Value) -> bool {
-    value.as_object().is_some_and(|o| {
-        !o.contains_key("podc") && (o.contains_key("apiVersion") || o.contains_key("kind"))
-    })
+/// A manifest read from Kubernetes, where its paths came from, and the reading's warnings.
+pub type Imported = (Manifest, SourceMap, Vec<Diagnostic>);
+
+/// Reads a file of several Kubernetes documents (split at `ranges`): its one Pod or Deployment,
+/// taking the ConfigMaps and Secrets beside it and those of `side`.
+pub fn import_stream(
+    source: &str,
+    ranges: &[std::ops::Range<usize>],
+    workload: usize,
+    side: &Objects,
+) -> Result<Imported, Diagnostic> {
+    let stream = stream::split(source, ranges, workload)?;
+    let mut objects = side.clone();
+    for (name, c) in stream.objects.config_maps {
+        objects.config_maps.entry(name).or_insert(c);
+    }
+    for (name, s) in stream.objects.secrets {
+        objects.secrets.entry(name).or_insert(s);
+    }
+    let (manifest, map, mut warnings) = import(&stream.text, stream.value, &objects)?;
+    warnings.extend(stream.warnings);
+    Ok((manifest, map, warnings))
 }
 
-/// Reads a Kubernetes Pod or Deployment (already read as `value` from `source`) as a manifest.
-pub fn import(source: &str, value: Value) -> Result<(Manifest, SourceMap), Diagnostic> {
+/// Reads a Kubernetes Pod or Deployment (already read as `value` from `source`) as a manifest,
+/// with the ConfigMaps and Secrets in `objects` for it to take.
+pub fn import(source: &str, value: Value, objects: &Objects) -> Result<Imported, Diagnostic> {
     let doc = SourceMap::lazy(source, Format::Yaml);
+    let mut value = value;
+    let mut warnings = Vec::new();
     let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
     let (api_version, kind) = (text("apiVersion"), text("kind"));
+    // Ignored as a setting, but a variable may take it (`fieldRef`): as written, or the
+    // default Kubernetes gives.
+    let spec = if kind.as_deref() == Some("Deployment") {
+        "/spec/template/spec"
+    } else {
+        "/spec"
+    };
+    let account = value
+        .pointer(&format!("{spec}/serviceAccountName"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
     let (pod, base) = match (api_version.as_deref(), kind.as_deref()) {
         (Some("v1"), Some("Pod")) => {
+            fields::prune(&mut value, false, &doc, &mut warnings)?;
             let d: PodDoc = typed(value, &doc)?;
             (d.metadata.into_parts(None, &doc, "metadata")?, d.spec)
         }
         (Some("apps/v1"), Some("Deployment")) => {
+            fields::prune(&mut value, true, &doc, &mut warnings)?;
             let d: DeploymentDoc = typed(value, &doc)?;
-            deployment(d, &doc)?
+            deployment(d, &doc, &mut warnings)?
         }
         _ => {
             let shown = |v: Option<String>| v.map_or("none".to_string(), |v| format!("`{v}`"));
@@ -76,8 +117,22 @@ pub fn import(source: &str, value: Value) -> Result<(Manifest, SourceMap), Diagn
         meta: pod.meta_path,
         renames: Vec::new(),
         item_volumes: Default::default(),
+        volume_names: Default::default(),
+        legacy: false,
+        config_items: Default::default(),
+        secret_items: Default::default(),
+        warned: Default::default(),
+        dir_volumes: Default::default(),
+        host_network: false,
+        fields: Default::default(),
+        pod_security: None,
+        container_resources: Default::default(),
+        local_maps: Default::default(),
+        objects,
+        warnings,
     };
-    let manifest = out.manifest(pod.name, pod.annotations, base)?;
+    out.fields.insert("spec.serviceAccountName".into(), account);
+    let manifest = out.manifest(pod, base)?;
     let opaque = [POD_ANNOTATION, APPS_ANNOTATION]
         .iter()
         .map(|a| join_key(&join_key(out.meta, "annotations"), a))
@@ -93,7 +148,7 @@ pub fn import(source: &str, value: Value) -> Result<(Manifest, SourceMap), Diagn
         };
         serde_diagnostic(message).at(map.document_path(&path), span)
     })?;
-    Ok((manifest, map))
+    Ok((manifest, map, out.warnings))
 }
 
 /// A Kubernetes document into our structs; an error names the Kubernetes path.
@@ -108,19 +163,17 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value, doc: &SourceMap) -> Resul
             doc.value(&path)
         };
         let field = message.split('`').nth(1).unwrap_or("");
-        if message.starts_with("unknown field") && KUBERNETES_FIELDS.contains(&field) {
-            let expected = message
-                .split_once(", expected ")
-                .map(|(_, rest)| rest.trim_start_matches("one of "));
-            let d = Diagnostic::new(
+        if let Some(why) = message
+            .starts_with("unknown field")
+            .then(|| not_supported(field))
+            .flatten()
+        {
+            return Diagnostic::new(
                 codes::KUBE_UNSUPPORTED,
-                format!("`{field}` has no podc equivalent"),
+                format!("`{field}` is not supported by podc"),
             )
-            .at(path, span);
-            return match expected {
-                Some(list) => d.help(format!("podc reads here only {list}")),
-                None => d.help("podc reads nothing here"),
-            };
+            .at(path, span)
+            .help(why);
         }
         serde_diagnostic(message).at(path, span)
     })
@@ -159,7 +212,7 @@ mod tests {
     fn paths_inside_an_annotation_show_both_documents() {
         let source = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n    podc/apps: '{\"web\":{\"tasks\":\"x\"}}'\nspec:\n  containers:\n    - name: web\n      image: registry.example/web:1\n";
         let value = crate::parse::slow_value(source).unwrap();
-        let err = import(source, value).expect_err("tasks is not a number");
+        let err = import(source, value, &Objects::default()).expect_err("tasks is not a number");
         assert_eq!(
             err.path.as_deref(),
             Some("metadata.annotations.podc/apps (apps[0].isolators.tasks)")

@@ -1,25 +1,24 @@
 //! The pod: its name, annotations, network, volumes and the containers in the order
 //! Kubernetes runs them (init containers first, each after the ones before it).
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value};
 
+use super::convert::ItemVolume;
 use super::convert::{problem, Convert};
-use super::doc::{EmptyDir, KubeVolume, PodSpec, RestartPolicy};
+use super::doc::{DownwardApi, EmptyDir, KubeVolume, PodSpec, RestartPolicy};
+use super::meta::PodParts;
+use super::stream::ConfigMap;
+use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::out::claim_name;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
 use crate::manifest::ItemKind;
 use crate::parse::source::{join_index, join_key};
+use std::collections::BTreeMap;
 
 impl Convert<'_> {
-    pub(super) fn manifest(
-        &mut self,
-        name: String,
-        mut annotations: BTreeMap<String, String>,
-        spec: PodSpec,
-    ) -> Result<Value, Diagnostic> {
+    pub(super) fn manifest(&mut self, parts: PodParts, spec: PodSpec) -> Result<Value, Diagnostic> {
+        let (name, mut annotations) = (parts.name, parts.annotations);
         let meta = self.meta;
         let annotation_path = |key: &str| join_key(&join_key(meta, "annotations"), key);
         let pod_extra = annotations
@@ -30,6 +29,7 @@ impl Convert<'_> {
             .remove(APPS_ANNOTATION)
             .map(|text| self.annotation(&annotation_path(APPS_ANNOTATION), &text))
             .transpose()?;
+        self.legacy = pod_extra.is_some() || apps_extra.is_some();
         self.rename("", "");
         self.rename("podc", "apiVersion");
         self.rename("name", "metadata.name");
@@ -44,19 +44,80 @@ impl Convert<'_> {
         if !annotations.is_empty() {
             pod.insert("annotations".into(), json!(annotations));
         }
-        let network = if spec.host_network == Some(true) {
-            "host"
-        } else {
-            "private"
-        };
+        if !parts.labels.is_empty() {
+            self.rename("labels", join_key(meta, "labels"));
+            pod.insert("labels".into(), json!(parts.labels));
+        }
+        self.host_network = spec.host_network == Some(true);
+        self.pod_fields(&name, &parts.namespace, &parts.labels, &annotations);
+        if let Some(ns) = parts.namespace {
+            self.rename("namespace", "metadata.namespace");
+            pod.insert("namespace".into(), json!(ns));
+        }
+        let network = if self.host_network { "host" } else { "private" };
         pod.insert("network".into(), json!(network));
 
-        let volumes = self.volumes(&name, &spec.volumes)?;
-        self.unmounted_item_volume(&spec)?;
-        let groups = spec
-            .security_context
-            .and_then(|s| s.supplemental_groups)
-            .filter(|g| !g.is_empty());
+        let mut spec = spec;
+        let security = spec.security_context.take();
+        // `fsGroup`: every app is in the group, and the volumes the pod writes belong to it.
+        let fs_group = security.as_ref().and_then(|s| s.fs_group.clone());
+        let mut groups = security
+            .as_ref()
+            .and_then(|s| s.supplemental_groups.clone())
+            .unwrap_or_default();
+        groups.extend(fs_group.clone());
+        let groups = Some(groups).filter(|g| !g.is_empty());
+        self.pod_security = security;
+        for c in spec.containers.iter().chain(&spec.init_containers) {
+            let list = c.resource_list();
+            self.container_resources.insert(c.name.clone(), list);
+        }
+        let mut volumes = self.volumes(&name, &spec.volumes)?;
+        if let Some(gid) = &fs_group {
+            self.fs_group(&mut volumes, gid);
+        }
+        if self.legacy {
+            self.unmounted_item_volume(&spec)?;
+        }
+        let apps = self.apps(spec, groups)?;
+        volumes.extend(std::mem::take(&mut self.dir_volumes).into_values());
+        pod.insert("volumes".into(), Value::Array(volumes));
+        pod.insert("apps".into(), Value::Array(apps));
+        let items = std::mem::take(&mut self.config_items);
+        if !items.is_empty() {
+            pod.insert("config".into(), Value::Array(items.into_values().collect()));
+        }
+        let items = std::mem::take(&mut self.secret_items);
+        if !items.is_empty() {
+            pod.insert(
+                "secrets".into(),
+                Value::Array(items.into_values().collect()),
+            );
+        }
+        let mut pod = Value::Object(pod);
+        if let Some((at, extra)) = pod_extra {
+            self.merge_pod(&mut pod, &at, extra)?;
+        }
+        if let Some((at, extra)) = apps_extra {
+            self.merge_apps(&mut pod, &at, extra)?;
+        }
+        // A RuntimeDefault profile the annotation did not replace by the exact filter.
+        let apps = pod["apps"].as_array().expect("apps is a list");
+        if let Some(i) = apps
+            .iter()
+            .position(|app| app["isolators"]["seccomp"] == json!("RuntimeDefault"))
+        {
+            return Err(self.runtime_default(i));
+        }
+        Ok(pod)
+    }
+
+    /// The init containers, then the containers, as apps in that order.
+    fn apps(
+        &mut self,
+        spec: PodSpec,
+        groups: Option<Vec<Value>>,
+    ) -> Result<Vec<Value>, Diagnostic> {
         let restart = match spec.restart_policy {
             Some(RestartPolicy::Never) => "no",
             Some(RestartPolicy::OnFailure) => "on-failure",
@@ -92,7 +153,25 @@ impl Convert<'_> {
             };
             let app_path = join_index("apps", n);
             self.rename(&app_path, &path);
-            let restart = if init { "no" } else { restart };
+            // A sidecar (an init container that restarts always) runs beside the containers,
+            // which start once it has started.
+            let sidecar = init && c.restart_policy == Some(RestartPolicy::Always);
+            if c.restart_policy.is_some() && !sidecar {
+                let at = join_key(&path, "restartPolicy");
+                return Err(problem(
+                    self.doc,
+                    &at,
+                    "a container's own `restartPolicy` is not supported by podc but for `Always` on an init container (a sidecar)",
+                )
+                .help("give the pod's `restartPolicy` instead"));
+            }
+            let restart = if sidecar {
+                "always"
+            } else if init {
+                "no"
+            } else {
+                restart
+            };
             let mut app = self.app(&app_path, &path, c, restart, after)?;
             if let Some(groups) = &groups {
                 app.insert("supplementaryGroups".into(), json!(groups));
@@ -103,37 +182,21 @@ impl Convert<'_> {
             }
             apps.push(Value::Object(app));
         }
-        pod.insert("volumes".into(), Value::Array(volumes));
-        pod.insert("apps".into(), Value::Array(apps));
-        let mut pod = Value::Object(pod);
-        if let Some((at, extra)) = pod_extra {
-            self.merge_pod(&mut pod, &at, extra)?;
-        }
-        if let Some((at, extra)) = apps_extra {
-            self.merge_apps(&mut pod, &at, extra)?;
-        }
-        // A RuntimeDefault profile the annotation did not replace by the exact filter.
-        let apps = pod["apps"].as_array().expect("apps is a list");
-        if let Some(i) = apps
-            .iter()
-            .position(|app| app["isolators"]["seccomp"] == json!("RuntimeDefault"))
-        {
-            return Err(self.runtime_default(i));
-        }
-        Ok(pod)
+        Ok(apps)
     }
 
     fn volumes(&mut self, pod: &str, volumes: &[KubeVolume]) -> Result<Vec<Value>, Diagnostic> {
-        let mut out = Vec::new();
+        let mut out: Vec<Value> = Vec::new();
         for (i, v) in volumes.iter().enumerate() {
             let path = join_index(&self.spec("volumes"), i);
-            // A ConfigMap or Secret is a config item or secret of the pod, not a volume.
-            if let Some(item) = self.item_volume(v, &path)? {
-                self.item_volumes.insert(v.name.clone(), item);
+            // A ConfigMap or Secret is config items or secrets of the pod, not a volume.
+            if let Some(items) = self.item_volume(v, &path)? {
+                self.item_volumes.insert(v.name.clone(), items);
                 continue;
             }
             let podc = join_index("volumes", out.len());
             self.rename(&podc, &path);
+            self.volume_names.insert(v.name.clone(), v.name.clone());
             match (&v.host_path, &v.empty_dir, &v.persistent_volume_claim) {
                 (Some(h), None, None) => {
                     if let Some(kind) = h.kind.as_deref().filter(|k| !k.is_empty()) {
@@ -142,7 +205,7 @@ impl Convert<'_> {
                             return Err(problem(
                                 self.doc,
                                 &at,
-                                format!("a hostPath of type `{kind}` has no podc equivalent"),
+                                format!("a hostPath of type `{kind}` is not supported by podc"),
                             )
                             .help("podc mounts host directories that exist: `type: Directory`"));
                         }
@@ -153,26 +216,29 @@ impl Convert<'_> {
                 }
                 (None, Some(e), None) => out.push(self.empty_dir(&path, &podc, &v.name, e)?),
                 (None, None, Some(c)) => {
-                    let want = claim_name(pod, &v.name);
-                    if c.claim_name != want {
-                        let at = join_key(&path, "persistentVolumeClaim.claimName");
-                        return Err(problem(
-                            self.doc,
-                            &at,
-                            format!(
-                                "claim `{}` is not the one podc keeps for volume `{}` of pod `{pod}`",
-                                c.claim_name, v.name
-                            ),
-                        )
-                        .help(format!(
-                            "podc keeps a persistent volume's data on the host by pod and volume name; name the claim `{want}`"
-                        )));
+                    // podc keeps a claim's data by pod and volume name: a claim named as
+                    // `podc kube` names it is that volume's; any other claim is a volume named
+                    // after the claim, so that every volume of the claim shares its data.
+                    let name = if c.claim_name == claim_name(pod, &v.name) {
+                        v.name.clone()
+                    } else {
+                        super::objects::item_name(&c.claim_name, "")
+                    };
+                    self.volume_names.insert(v.name.clone(), name.clone());
+                    if out.iter().any(|o| o["name"] == json!(name)) {
+                        // Another volume of the same claim: one podc volume.
+                        self.renames.pop();
+                        continue;
                     }
                     self.rename(
                         join_key(&podc, "kind"),
                         join_key(&path, "persistentVolumeClaim"),
                     );
-                    let mut volume = json!({"name": v.name, "kind": "persistent"});
+                    self.rename(
+                        join_key(&podc, "name"),
+                        join_key(&path, "persistentVolumeClaim.claimName"),
+                    );
+                    let mut volume = json!({"name": name, "kind": "persistent"});
                     if let Some(ro) = c.read_only {
                         self.rename(
                             join_key(&podc, "readOnly"),
@@ -195,6 +261,51 @@ impl Convert<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// `fsGroup`: the volumes the pod writes belong to the group, group-writable and with
+    /// the set-group-ID bit, as the kubelet makes them.
+    fn fs_group(&mut self, volumes: &mut [Value], gid: &Value) {
+        for v in volumes.iter_mut() {
+            let mode = match v["kind"].as_str() {
+                Some("empty" | "memory") => "2777",
+                Some("persistent") => "2775",
+                _ => continue,
+            };
+            v["gid"] = gid.clone();
+            v["mode"] = json!(mode);
+        }
+        for i in 0..volumes.len() {
+            self.rename(
+                join_key(&join_index("volumes", i), "gid"),
+                self.spec("securityContext.fsGroup"),
+            );
+        }
+    }
+
+    /// The pod's own fields a variable may take by `fieldRef`.
+    fn pod_fields(
+        &mut self,
+        name: &str,
+        namespace: &Option<String>,
+        labels: &BTreeMap<String, String>,
+        annotations: &BTreeMap<String, String>,
+    ) {
+        let f = &mut self.fields;
+        f.insert("metadata.name".into(), name.into());
+        let ns = namespace.clone().unwrap_or_else(|| "default".into());
+        f.insert("metadata.namespace".into(), ns);
+        for (k, v) in labels {
+            f.insert(format!("metadata.labels['{k}']"), v.clone());
+        }
+        for (k, v) in annotations {
+            f.insert(format!("metadata.annotations['{k}']"), v.clone());
+        }
+        if !self.host_network {
+            // A private pod's network has loopback only: its one address.
+            f.insert("status.podIP".into(), "127.0.0.1".into());
+            f.insert("status.podIPs".into(), "127.0.0.1".into());
+        }
     }
 
     /// An emptyDir: on disk, an empty volume; in memory, a memory volume of `sizeLimit`.
@@ -224,11 +335,26 @@ impl Convert<'_> {
             "emptyDir"
         };
         self.rename(join_key(podc, "kind"), join_key(path, medium));
-        let mut volume = json!({"name": name, "kind": kind});
-        // A disk emptyDir's size limit is left to resolve, which refuses `size` there.
-        if let Some(size) = &e.size_limit {
-            self.rename(join_key(podc, "size"), join_key(path, "emptyDir.sizeLimit"));
-            volume["size"] = size.clone();
+        // Kubernetes makes an emptyDir writable by every user of the pod.
+        let mut volume = json!({"name": name, "kind": kind, "mode": "0777"});
+        self.rename(join_key(podc, "mode"), join_key(path, "emptyDir"));
+        match &e.size_limit {
+            Some(size) if kind == "memory" => {
+                self.rename(join_key(podc, "size"), join_key(path, "emptyDir.sizeLimit"));
+                volume["size"] = size.clone();
+            }
+            // On disk the kubelet evicts a pod that writes more; podc does not cap it.
+            Some(_) => {
+                let at = join_key(path, "emptyDir.sizeLimit");
+                self.warnings.push(
+                    Diagnostic::new(
+                        codes::KUBE_IGNORED,
+                        "`sizeLimit` of an emptyDir on disk ignored: podc does not cap an app's disk use",
+                    )
+                    .at(&at, self.doc.key(&at)),
+                );
+            }
+            None => {}
         }
         Ok(volume)
     }
@@ -256,31 +382,137 @@ impl Convert<'_> {
         Ok(())
     }
 
-    /// A volume that is a ConfigMap or a Secret alone: the config item or secret it names.
+    /// A volume of ConfigMaps', Secrets' or the pod's own fields as files: what of each the
+    /// pod takes.
     fn item_volume(
-        &self,
+        &mut self,
         v: &KubeVolume,
         path: &str,
-    ) -> Result<Option<(ItemKind, String)>, Diagnostic> {
-        let item = match (&v.config_map, &v.secret) {
-            (None, None) => return Ok(None),
-            (Some(c), None) => (ItemKind::Config, c.name.clone()),
-            (None, Some(s)) => (ItemKind::Secret, s.secret_name.clone()),
-            (Some(_), Some(_)) => {
-                return Err(problem(
-                    self.doc,
-                    path,
-                    format!("volume `{}` has both `configMap` and `secret`", v.name),
-                ))
-            }
-        };
-        if v.host_path.is_some() || v.empty_dir.is_some() || v.persistent_volume_claim.is_some() {
+    ) -> Result<Option<Vec<ItemVolume>>, Diagnostic> {
+        let sources = [
+            v.host_path.is_some(),
+            v.empty_dir.is_some(),
+            v.persistent_volume_claim.is_some(),
+            v.config_map.is_some(),
+            v.secret.is_some(),
+            v.downward_api.is_some(),
+            v.projected.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
             return Err(problem(
                 self.doc,
                 path,
-                format!("volume `{}` needs exactly one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `configMap` and `secret`", v.name),
-            ));
+                format!("volume `{}` has more than one source", v.name),
+            )
+            .help("give one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `configMap`, `secret`, `downwardAPI` and `projected`"));
         }
-        Ok(Some(item))
+        let mode = match (&v.config_map, &v.secret) {
+            (Some(c), _) => c.default_mode.as_ref().map(|_| "configMap.defaultMode"),
+            (_, Some(s)) => s.default_mode.as_ref().map(|_| "secret.defaultMode"),
+            _ => None,
+        };
+        if let Some(field) = mode {
+            let at = join_key(path, field);
+            self.warnings.push(
+                Diagnostic::new(
+                    codes::KUBE_IGNORED,
+                    "`defaultMode` ignored: podc's files of a ConfigMap or Secret are the app's own, readable by its user only",
+                )
+                .at(&at, self.doc.key(&at)),
+            );
+        }
+        let items = if let Some(c) = &v.config_map {
+            vec![ItemVolume::new(
+                ItemKind::Config,
+                &c.name,
+                &c.items,
+                c.optional,
+            )]
+        } else if let Some(s) = &v.secret {
+            vec![ItemVolume::new(
+                ItemKind::Secret,
+                &s.secret_name,
+                &s.items,
+                s.optional,
+            )]
+        } else if let Some(d) = &v.downward_api {
+            let at = join_key(path, "downwardAPI");
+            vec![self.downward(&v.name, d, &at)?]
+        } else if let Some(p) = &v.projected {
+            let mut items = Vec::new();
+            for (i, s) in p.sources.iter().enumerate() {
+                let at = join_index(&join_key(path, "projected.sources"), i);
+                if let Some(c) = &s.config_map {
+                    items.push(ItemVolume::new(
+                        ItemKind::Config,
+                        &c.name,
+                        &c.items,
+                        c.optional,
+                    ));
+                } else if let Some(c) = &s.secret {
+                    items.push(ItemVolume::new(
+                        ItemKind::Secret,
+                        &c.name,
+                        &c.items,
+                        c.optional,
+                    ));
+                } else if let Some(d) = &s.downward_api {
+                    let name = format!("{}-{i}", v.name);
+                    items.push(self.downward(&name, d, &join_key(&at, "downwardAPI"))?);
+                } else {
+                    return Err(
+                        problem(self.doc, &at, "a projected source podc does not take")
+                            .help("podc projects `configMap`, `secret` and `downwardAPI`"),
+                    );
+                }
+            }
+            items
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(items))
+    }
+
+    /// A `downwardAPI` volume: its files' texts, as a ConfigMap of podc's own.
+    fn downward(
+        &mut self,
+        volume: &str,
+        d: &DownwardApi,
+        at: &str,
+    ) -> Result<ItemVolume, Diagnostic> {
+        let mut data = BTreeMap::new();
+        for (i, item) in d.items.iter().enumerate() {
+            let at = join_index(&join_key(at, "items"), i);
+            let text = match (&item.field_ref, &item.resource_field_ref) {
+                (Some(f), None) => {
+                    self.field_value(&f.field_path, &join_key(&at, "fieldRef.fieldPath"))?
+                }
+                (None, Some(r)) => {
+                    let here = join_key(&at, "resourceFieldRef");
+                    if r.container_name.is_none() {
+                        return Err(problem(
+                            self.doc,
+                            &here,
+                            "a `resourceFieldRef` in a volume needs `containerName`",
+                        ));
+                    }
+                    self.resource_value(&here, r, "")?
+                }
+                _ => {
+                    return Err(problem(
+                        self.doc,
+                        &at,
+                        "an item needs exactly one of `fieldRef` and `resourceFieldRef`",
+                    ))
+                }
+            };
+            data.insert(
+                item.path.clone(),
+                text.as_str().unwrap_or_default().to_string(),
+            );
+        }
+        let object = format!("{volume}-fields");
+        self.local_maps.insert(object.clone(), ConfigMap { data });
+        Ok(ItemVolume::new(ItemKind::Config, &object, &None, None))
     }
 }

@@ -17,32 +17,7 @@ use crate::systemd::target::Target;
 /// The most bytes of annotation keys and values Kubernetes takes on one object.
 pub(super) const MAX_ANNOTATIONS: usize = 256 * 1024;
 
-/// Whether Kubernetes takes `key` as an annotation key: a qualified name, `[prefix/]name`,
-/// the name up to 63 characters of `[A-Za-z0-9_.-]` beginning and ending with a letter or
-/// digit, the prefix a DNS subdomain (lowercase, up to 253 characters).
-pub fn qualified_name(key: &str) -> bool {
-    let (prefix, name) = match key.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, key),
-    };
-    let alnum = |c: u8| c.is_ascii_alphanumeric();
-    let name_ok = (1..=63).contains(&name.len())
-        && name.bytes().all(|c| alnum(c) || b"-_.".contains(&c))
-        && alnum(name.as_bytes()[0])
-        && alnum(name.as_bytes()[name.len() - 1]);
-    let prefix_ok = prefix.is_none_or(|p| {
-        (1..=253).contains(&p.len())
-            && p.split('.').all(|label| {
-                let b = label.as_bytes();
-                (1..=63).contains(&b.len())
-                    && b.iter()
-                        .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-                    && b[0] != b'-'
-                    && b[b.len() - 1] != b'-'
-            })
-    });
-    name_ok && prefix_ok
-}
+pub use crate::manifest::kube_names::qualified_name;
 
 /// The pod's annotations as Kubernetes takes them: none named as podc's own, every key a
 /// qualified name, all of them within Kubernetes' size.
@@ -175,7 +150,10 @@ fn volume_extras(i: usize, v: &Volume, out: &mut Out) -> Option<Map<String, Valu
         }
         VolumeKind::Persistent { mode, uid, gid } => (*mode, *uid, *gid, "a claim's"),
     };
-    if (mode, uid, gid) != (0o755, 0, 0) {
+    // Kubernetes makes an emptyDir world-writable (0777); a claim's volume is the
+    // provisioner's, commonly 0755.
+    let default = if persistent { 0o755 } else { 0o777 };
+    if (mode, uid, gid) != (default, 0, 0) {
         out.warn(
             codes::KUBE_POD_EXTRA,
             format!("volumes[{i}]"),
@@ -210,6 +188,8 @@ pub(super) fn object_meta(pod: &Pod, out: &Out) -> ObjectMeta {
     }
     ObjectMeta {
         annotations: (!annotations.is_empty()).then_some(annotations),
+        labels: (!pod.labels.is_empty()).then(|| pod.labels.clone()),
+        namespace: pod.namespace.clone(),
         ..Default::default()
     }
 }

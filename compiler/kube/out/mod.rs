@@ -64,10 +64,15 @@ pub fn to_kube(pod: &Pod, opts: &KubeOptions) -> Result<Kube, Vec<Diagnostic>> {
             status: None,
         }),
         Kind::Deployment => {
-            let labels = BTreeMap::from([(NAME_LABEL.to_string(), pod.name.clone())]);
+            // The pod's labels select it; a pod without labels gets one with its name.
+            let labels = match &meta.labels {
+                Some(l) => l.clone(),
+                None => BTreeMap::from([(NAME_LABEL.to_string(), pod.name.clone())]),
+            };
             to_yaml(&Deployment {
                 metadata: ObjectMeta {
                     name: Some(pod.name.clone()),
+                    namespace: meta.namespace.clone(),
                     labels: Some(labels.clone()),
                     ..Default::default()
                 },
@@ -80,6 +85,7 @@ pub fn to_kube(pod: &Pod, opts: &KubeOptions) -> Result<Kube, Vec<Diagnostic>> {
                     template: core::PodTemplateSpec {
                         metadata: Some(ObjectMeta {
                             labels: Some(labels),
+                            namespace: None,
                             ..meta
                         }),
                         spec: Some(spec),

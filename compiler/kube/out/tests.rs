@@ -27,6 +27,8 @@ fn pod(apps: &[&str]) -> Pod {
         file_name: "p.yaml",
         source: &yaml,
         format: crate::parse::Format::Yaml,
+        workload: 0,
+        side: crate::kube::import::Objects::none(),
     };
     crate::check(&input, crate::resolve::Overrides::default()).unwrap()
 }
@@ -171,6 +173,8 @@ fn a_key_named_like_its_secret_is_refused_on_kubernetes() {
         file_name: "p.yaml",
         source: yaml,
         format: crate::parse::Format::Yaml,
+        workload: 0,
+        side: crate::kube::import::Objects::none(),
     };
     let pod = crate::check(&input, crate::resolve::Overrides::default()).unwrap();
     let errors = to_kube(&pod, &KubeOptions::default()).unwrap_err();
@@ -188,6 +192,8 @@ fn config_texts_beyond_what_annotations_hold_are_refused() {
         file_name: "p.yaml",
         source: &yaml,
         format: crate::parse::Format::Yaml,
+        workload: 0,
+        side: crate::kube::import::Objects::none(),
     };
     let pod = crate::check(&input, crate::resolve::Overrides::default()).unwrap();
     let errors = to_kube(&pod, &KubeOptions::default()).unwrap_err();
