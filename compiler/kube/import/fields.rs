@@ -97,7 +97,13 @@ const POD: &[(&str, Rule)] = &[
     ("serviceAccount", Ignore(ACCOUNT)),
     ("automountServiceAccountToken", DefaultElseIgnore(is_false, ACCOUNT)),
     ("imagePullSecrets", Ignore("podc pulls with the host's registry credentials (`podc image pull` reads the usual auth files)")),
-    ("dnsPolicy", Ignore("there is no cluster DNS on one host: a pod uses the host's resolvers")),
+    (
+        "dnsPolicy",
+        DefaultElseIgnore(
+            |v| v != "None",
+            "there is no cluster DNS on one host: a pod uses the host's resolvers",
+        ),
+    ),
     ("dnsConfig", Ignore("there is no cluster DNS on one host: a pod uses the host's resolvers")),
     ("enableServiceLinks", Ignore("there are no Services on one host to make variables of")),
     ("subdomain", Ignore("there is no cluster DNS on one host")),

@@ -138,7 +138,7 @@ pub(super) fn split(
                 codes::KUBE_STREAM,
                 "a podc manifest is one document; this file has several",
             )
-            .at("", Some(range.start..range.start + 1))
+            .at("", Some(start(source, range)))
             .help("keep a podc manifest alone in its file; several documents are read as Kubernetes objects"));
         }
         let (api, kind) = kind_of(&value);
@@ -157,6 +157,10 @@ pub(super) fn split(
             }
             ("v1", "Secret") => {
                 let (name, secret) = secret(&value, &map)?;
+                let field = ["data", "stringData"]
+                    .into_iter()
+                    .find(|f| value.get(f).is_some())
+                    .unwrap_or("kind");
                 let warning =
                     Diagnostic::new(
                         codes::KUBE_SECRET_VALUES,
@@ -165,7 +169,7 @@ pub(super) fn split(
                             secret.dir
                         ),
                     )
-                    .at("data", map.key("data").or(map.key("stringData")).or(map.key("kind")))
+                    .at(field, map.key(field))
                     .help(format!(
                         "write each key's value to {}/<key> on the host (mode 0600), or name another directory with `--secret {name}=DIR`",
                         secret.dir
@@ -201,7 +205,7 @@ pub(super) fn split(
             codes::KUBE_STREAM,
             "no Pod or Deployment in this file: podc runs a `v1` Pod or an `apps/v1` Deployment",
         )
-        .at("", ranges.first().map(|r| r.start..r.start + 1)));
+        .at("", ranges.first().map(|r| start(source, r))));
     };
     Ok(Stream {
         text,
@@ -289,4 +293,18 @@ pub fn config_maps_file(source: &str) -> Result<Vec<(String, ConfigMap)>, Diagno
         out.push(config_map(&value, &map)?);
     }
     Ok(out)
+}
+
+/// The first character of a document's content (after blank and comment lines).
+fn start(source: &str, range: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let mut at = range.start;
+    for line in source[range.clone()].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if !trimmed.is_empty() && !trimmed.starts_with('#') {
+            at += line.len() - trimmed.len();
+            return at..at + 1;
+        }
+        at += line.len();
+    }
+    range.start..range.start + 1
 }
