@@ -306,3 +306,99 @@ fn a_secret_in_the_file_stays_out_of_the_build() {
     let kube = podc::kube::out::to_kube(&pod, &Default::default()).unwrap();
     assert!(!kube.yaml.contains("hunter2"), "{}", kube.yaml);
 }
+
+/// A file of several pods builds one tree per pod; `--configmap` (a directory of keys, or a
+/// file of ConfigMaps) and `--secret NAME=DIR` give what the file refers to but does not hold,
+/// and a Secret's values are never read at build.
+#[test]
+fn several_pods_and_objects_given_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = "registry.example/web@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945";
+    let file = dir.path().join("app.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{ports: [{{port: 80}}]}}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  containers:\n  - name: web\n    image: {d}\n    envFrom:\n    - configMapRef: {{name: settings}}\n    - secretRef: {{name: creds}}\n---\n\
+             apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: worker}}\nspec:\n  selector: {{matchLabels: {{app: worker}}}}\n  template:\n    metadata: {{labels: {{app: worker}}}}\n    spec:\n      containers:\n      - name: worker\n        image: {d}\n        volumeMounts: [{{name: conf, mountPath: /etc/worker}}]\n      volumes: [{{name: conf, configMap: {{name: worker-conf}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let settings = dir.path().join("settings");
+    std::fs::create_dir(&settings).unwrap();
+    std::fs::write(settings.join("MODE"), "fast").unwrap();
+    let maps = dir.path().join("maps.yaml");
+    std::fs::write(
+        &maps,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: worker-conf}\ndata:\n  worker.ini: \"threads = 4\\n\"\n",
+    )
+    .unwrap();
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("TOKEN"), "s3cr3t-token-bytes").unwrap();
+    let podc = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_podc"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Without the objects, the ConfigMaps' keys are unknown: refused, saying how to give them.
+    let o = podc(&["check".as_ref(), file.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("podc needs the keys of ConfigMap `settings`"),
+        "{err}"
+    );
+    let out = dir.path().join("out");
+    let secret = format!("creds={}", creds.display());
+    let o = podc(&[
+        "build".as_ref(),
+        file.as_os_str(),
+        "--configmap".as_ref(),
+        settings.as_os_str(),
+        "--configmap".as_ref(),
+        maps.as_os_str(),
+        "--secret".as_ref(),
+        secret.as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("Service ignored"), "{err}");
+    let unit =
+        std::fs::read_to_string(out.join("web/rootfs/etc/systemd/system/web.service")).unwrap();
+    assert!(unit.contains("Environment=\"MODE=fast\""), "{unit}");
+    let plan = std::fs::read_to_string(out.join("web/mounts.toml")).unwrap();
+    assert!(
+        plan.contains(&format!("{}/TOKEN", creds.display())),
+        "{plan}"
+    );
+    let conf =
+        std::fs::read_to_string(out.join("worker/rootfs/etc/podc/config/worker-conf-worker-ini"))
+            .unwrap();
+    assert_eq!(conf, "threads = 4\n");
+    // The secret's value was never read into the build.
+    for entry in walk(&out) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(18).any(|w| w == b"s3cr3t-token-bytes"),
+            "{} holds the secret",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
