@@ -86,6 +86,13 @@ impl SourceMap {
         self.find(path).map(|e| e.value.clone())
     }
 
+    /// The text of `span` in the source this map reads (when it was made with it: [`lazy`]).
+    ///
+    /// [`lazy`]: SourceMap::lazy
+    pub fn text(&self, span: Range<usize>) -> Option<&str> {
+        self.pending.as_ref().and_then(|(s, _)| s.get(span))
+    }
+
     /// The span of the key at `path` (for map entries), else of the value.
     pub fn key(&self, path: &str) -> Option<Range<usize>> {
         self.find(path)

@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 use super::convert::{problem, Convert};
 use super::doc::{
     Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KeyRef,
-    PortProtocol, ResourceFieldRef, Resources, SeccompType, SecurityContext, VolumeMount,
+    PortProtocol, RecursiveReadOnly, ResourceFieldRef, Resources, SeccompType, SecurityContext,
+    VolumeMount,
 };
 use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
@@ -523,6 +524,19 @@ impl Convert<'_> {
                     if let Some(ro) = m.read_only {
                         mount["readOnly"] = json!(ro);
                     }
+                    // podc's read-only mounts are read-only all the way down: what Kubernetes
+                    // calls recursive (`Enabled`, `IfPossible`); `Disabled` is not kept.
+                    let disabled = m.recursive_read_only == Some(RecursiveReadOnly::Disabled);
+                    if disabled && m.read_only == Some(true) {
+                        let at = join_key(&here, "recursiveReadOnly");
+                        self.warnings.push(
+                            Diagnostic::new(
+                                codes::KUBE_IGNORED,
+                                "`recursiveReadOnly: Disabled` ignored: podc makes a read-only mount read-only all the way down",
+                            )
+                            .at(&at, self.doc.value(&at)),
+                        );
+                    }
                     mounts.push(mount);
                 }
                 // A pod by `podc kube`: the item named like the key of its whole file.
@@ -624,8 +638,10 @@ impl Convert<'_> {
             .iter()
             .map(|c| c.trim_start_matches("CAP_"))
             .collect();
+        // Runtimes take a name in any case, with or without `CAP_` (containerd upper-cases it).
         let name = |list: &str, i: usize, c: &str| -> Result<String, Diagnostic> {
-            let bare = c.strip_prefix("CAP_").unwrap_or(c);
+            let upper = c.to_ascii_uppercase();
+            let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
             if known.contains(bare) {
                 return Ok(format!("CAP_{bare}"));
             }
@@ -644,16 +660,9 @@ impl Convert<'_> {
             .at(&at, self.doc.value(&at))
             .help(help))
         };
-        let drop_all = caps.drop.iter().any(|c| c == "ALL");
+        // `ALL` drops every capability; what else `drop` names changes nothing.
+        let drop_all = caps.drop.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
         if drop_all {
-            if caps.drop.len() > 1 {
-                let at = join_key(path, "drop");
-                return Err(problem(
-                    self.doc,
-                    &at,
-                    "`drop` names `ALL` and more: podc reads `drop: [ALL]` with what `add` keeps",
-                ));
-            }
             let retain = caps
                 .add
                 .iter()

@@ -23,18 +23,10 @@ pub(super) const KUBERNETES_FIELDS: &[(&str, &str)] = &[
         "ephemeralContainers",
         "they are added to a running pod by the API; use `podc` on the host instead",
     ),
-    (
-        "hostAliases",
-        "podc does not write extra lines into a pod's /etc/hosts",
-    ),
     ("os", "podc runs Linux pods"),
     (
         "resourceClaims",
         "dynamic resource allocation needs a cluster's drivers",
-    ),
-    (
-        "resources",
-        "give the limits to each container (pod-level resources are not read)",
     ),
     ("lifecycle", "podc does not run postStart or preStop hooks"),
     ("grpc", "podc probes by command, HTTP and TCP"),
@@ -54,10 +46,6 @@ pub(super) const KUBERNETES_FIELDS: &[(&str, &str)] = &[
     (
         "subPathExpr",
         "podc does not expand variables in mount paths",
-    ),
-    (
-        "recursiveReadOnly",
-        "podc's read-only binds are not recursive",
     ),
     ("httpHeaders", "podc's HTTP probes send no extra headers"),
     ("awsElasticBlockStore", CLUSTER_STORAGE),
@@ -204,6 +192,19 @@ pub(super) struct PodSpec {
     pub(super) restart_policy: Option<RestartPolicy>,
     pub(super) host_network: Option<bool>,
     pub(super) security_context: Option<PodSecurityContext>,
+    /// Pod-level limits and requests: the pod's own cgroup.
+    pub(super) resources: Option<Resources>,
+    #[serde(default)]
+    pub(super) host_aliases: Vec<HostAlias>,
+}
+
+/// Lines the kubelet adds to every container's /etc/hosts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HostAlias {
+    pub(super) ip: String,
+    #[serde(default)]
+    pub(super) hostnames: Vec<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +322,8 @@ pub(super) struct HostPath {
 pub(super) struct EmptyDir {
     pub(super) medium: Option<String>,
     pub(super) size_limit: Option<Value>,
+    /// The directory's permissions (an octal number).
+    pub(super) mode: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -514,6 +517,14 @@ pub(super) struct VolumeMount {
     pub(super) mount_path: String,
     pub(super) read_only: Option<bool>,
     pub(super) sub_path: Option<String>,
+    pub(super) recursive_read_only: Option<RecursiveReadOnly>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RecursiveReadOnly {
+    Disabled,
+    IfPossible,
+    Enabled,
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::convert::ItemVolume;
 use super::convert::{problem, Convert};
-use super::doc::{DownwardApi, EmptyDir, KubeVolume, PodSpec, RestartPolicy};
+use super::doc::{DownwardApi, EmptyDir, HostAlias, KubeVolume, PodSpec, Resources, RestartPolicy};
 use super::meta::PodParts;
 use super::stream::ConfigMap;
 use crate::diag::codes;
@@ -15,6 +15,9 @@ use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
 use crate::manifest::ItemKind;
 use crate::parse::source::{join_index, join_key};
 use std::collections::BTreeMap;
+
+/// The config item of a pod's /etc/hosts when it has `hostAliases`.
+const HOSTS: &str = "etc-hosts";
 
 impl Convert<'_> {
     pub(super) fn manifest(&mut self, parts: PodParts, spec: PodSpec) -> Result<Value, Diagnostic> {
@@ -79,7 +82,16 @@ impl Convert<'_> {
         if self.legacy {
             self.unmounted_item_volume(&spec)?;
         }
-        let apps = self.apps(spec, groups)?;
+        let resources = spec.resources.take();
+        let aliases = std::mem::take(&mut spec.host_aliases);
+        let mut apps = self.apps(spec, groups)?;
+        if let Some(r) = resources {
+            let isolators = self.pod_resources(r)?;
+            pod.insert("isolators".into(), Value::Object(isolators));
+        }
+        if !aliases.is_empty() {
+            self.host_aliases(&name, &aliases, &mut apps)?;
+        }
         volumes.extend(std::mem::take(&mut self.dir_volumes).into_values());
         pod.insert("volumes".into(), Value::Array(volumes));
         pod.insert("apps".into(), Value::Array(apps));
@@ -267,13 +279,15 @@ impl Convert<'_> {
     /// the set-group-ID bit, as the kubelet makes them.
     fn fs_group(&mut self, volumes: &mut [Value], gid: &Value) {
         for v in volumes.iter_mut() {
-            let mode = match v["kind"].as_str() {
-                Some("empty" | "memory") => "2777",
-                Some("persistent") => "2775",
+            let default = match v["kind"].as_str() {
+                Some("empty" | "memory") => "0777",
+                Some("persistent") => "0755",
                 _ => continue,
             };
+            let mode = v["mode"].as_str().unwrap_or(default);
+            let mode = u32::from_str_radix(mode, 8).unwrap_or(0o755) | 0o2070;
             v["gid"] = gid.clone();
-            v["mode"] = json!(mode);
+            v["mode"] = json!(format!("{mode:04o}"));
         }
         for i in 0..volumes.len() {
             self.rename(
@@ -281,6 +295,166 @@ impl Convert<'_> {
                 self.spec("securityContext.fsGroup"),
             );
         }
+    }
+
+    /// Pod-level `resources`: the limits of the pod's own cgroup (cpu, memory, pids), and its
+    /// CPU request as the weight the kubelet gives the pod's cgroup (shares of 1024 per CPU).
+    fn pod_resources(&mut self, r: Resources) -> Result<Map<String, Value>, Diagnostic> {
+        let base = self.spec("resources");
+        let at = |rest: &str| join_key(&base, rest);
+        self.rename("isolators", &base);
+        let mut isolators = Map::new();
+        let limits = r.limits.unwrap_or_default();
+        for (key, value) in [("cpu", limits.cpu), ("memory", limits.memory)] {
+            if let Some(v) = value {
+                self.rename(join_key("isolators", key), at(&join_key("limits", key)));
+                isolators.insert(key.into(), v);
+            }
+        }
+        for (key, v) in limits.other {
+            let here = at(&join_key("limits", &key));
+            if key != "pids" {
+                return Err(problem(
+                    self.doc,
+                    &here,
+                    format!("the pod-level resource `{key}` is not supported by podc"),
+                )
+                .help("a pod's limits are `cpu`, `memory` and `pids`"));
+            }
+            self.rename("isolators.tasks", &here);
+            let tasks = match &v {
+                Value::String(s) => s.parse::<u64>().ok(),
+                other => other.as_u64(),
+            };
+            let Some(tasks) = tasks else {
+                return Err(problem(
+                    self.doc,
+                    &here,
+                    "`pids` is a whole number of tasks",
+                ));
+            };
+            isolators.insert("tasks".into(), json!(tasks));
+        }
+        let requests = r.requests.unwrap_or_default();
+        if let Some(cpu) = requests.cpu {
+            let here = at("requests.cpu");
+            let text = match &cpu {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let millis = crate::manifest::quantity::millicores(&text).map_err(|e| {
+                problem(
+                    self.doc,
+                    &here,
+                    format!("a CPU request podc cannot read: {e}"),
+                )
+            })?;
+            // The kubelet's MilliCPUToShares.
+            let shares = (millis * 1024 / 1000).max(2);
+            self.rename("isolators.cpuShares", &here);
+            isolators.insert("cpuShares".into(), json!(shares));
+        }
+        if requests.memory.is_some() {
+            let here = at("requests.memory");
+            self.warnings.push(
+                Diagnostic::new(
+                    codes::KUBE_IGNORED,
+                    "a pod-level memory request ignored: it reserves memory on a cluster's node; podc protects memory per app (`memoryRequest` of a container)",
+                )
+                .at(&here, self.doc.key(&here)),
+            );
+        }
+        if let Some((key, _)) = requests.other.iter().next() {
+            let here = at(&join_key("requests", key));
+            return Err(problem(
+                self.doc,
+                &here,
+                format!("the pod-level request `{key}` is not supported by podc"),
+            ));
+        }
+        Ok(isolators)
+    }
+
+    /// `hostAliases`: every app's /etc/hosts is the one the kubelet writes, with the lines
+    /// asked for (a config item of the pod mounted at /etc/hosts).
+    fn host_aliases(
+        &mut self,
+        pod: &str,
+        aliases: &[HostAlias],
+        apps: &mut [Value],
+    ) -> Result<(), Diagnostic> {
+        let at = self.spec("hostAliases");
+        let mut text = String::from(
+            "# Kubernetes-managed hosts file (podc).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        );
+        if !self.host_network {
+            text.push_str(&format!("127.0.0.1\t{pod}\n"));
+        }
+        text.push_str("\n# Entries added by HostAliases.\n");
+        for (i, a) in aliases.iter().enumerate() {
+            let here = join_index(&at, i);
+            if a.ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(problem(
+                    self.doc,
+                    &join_key(&here, "ip"),
+                    format!("`{}` is not an IP address", a.ip),
+                ));
+            }
+            for (j, h) in a.hostnames.iter().enumerate() {
+                let ok = !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+                if !ok {
+                    let at = join_index(&join_key(&here, "hostnames"), j);
+                    return Err(problem(self.doc, &at, format!("`{h}` is not a host name")));
+                }
+            }
+            text.push_str(&format!("{}\t{}\n", a.ip, a.hostnames.join("\t")));
+        }
+        self.config_items
+            .insert(HOSTS.into(), json!({"name": HOSTS, "text": text}));
+        for (n, app) in apps.iter_mut().enumerate() {
+            let mounts = app
+                .as_object_mut()
+                .expect("an app is an object")
+                .entry("mounts")
+                .or_insert_with(|| json!([]));
+            let list = mounts.as_array_mut().expect("mounts is a list");
+            if list.iter().any(|m| m["path"] == json!("/etc/hosts")) {
+                continue;
+            }
+            let mine = join_index(&join_key(&join_index("apps", n), "mounts"), list.len());
+            list.push(json!({"config": HOSTS, "path": "/etc/hosts"}));
+            self.rename(mine, &at);
+        }
+        Ok(())
+    }
+
+    /// A file mode as Kubernetes reads it: a number, octal when written with a leading 0 (YAML
+    /// 1.1, as Kubernetes' reader has it).
+    fn octal(&self, at: &str, v: &Value) -> Result<u32, Diagnostic> {
+        let text = self
+            .doc
+            .value(at)
+            .and_then(|s| self.doc.text(s))
+            .unwrap_or_default();
+        // A YAML 1.2 reader takes `01777` for decimal (or text); Kubernetes for octal.
+        let digits = match v {
+            Value::Number(_) => text.trim(),
+            _ => "",
+        };
+        let mode = match (digits.strip_prefix("0o"), digits.strip_prefix('0')) {
+            (Some(octal), _) => u32::from_str_radix(octal, 8).ok(),
+            (None, Some(octal)) if !octal.is_empty() => u32::from_str_radix(octal, 8).ok(),
+            _ => v.as_u64().and_then(|n| u32::try_from(n).ok()),
+        };
+        mode.filter(|m| *m <= 0o7777).ok_or_else(|| {
+            problem(
+                self.doc,
+                at,
+                "a mode is a number of at most 0o7777 (07777 in YAML)",
+            )
+        })
     }
 
     /// The pod's own fields a variable may take by `fieldRef`.
@@ -335,9 +509,18 @@ impl Convert<'_> {
             "emptyDir"
         };
         self.rename(join_key(podc, "kind"), join_key(path, medium));
-        // Kubernetes makes an emptyDir writable by every user of the pod.
-        let mut volume = json!({"name": name, "kind": kind, "mode": "0777"});
-        self.rename(join_key(podc, "mode"), join_key(path, "emptyDir"));
+        // Kubernetes makes an emptyDir writable by every user of the pod, unless told a mode.
+        let mode = match &e.mode {
+            Some(m) => self.octal(&join_key(path, "emptyDir.mode"), m)?,
+            None => 0o777,
+        };
+        let mut volume = json!({"name": name, "kind": kind, "mode": format!("{mode:04o}")});
+        let at = if e.mode.is_some() {
+            "emptyDir.mode"
+        } else {
+            "emptyDir"
+        };
+        self.rename(join_key(podc, "mode"), join_key(path, at));
         match &e.size_limit {
             Some(size) if kind == "memory" => {
                 self.rename(join_key(podc, "size"), join_key(path, "emptyDir.sizeLimit"));
