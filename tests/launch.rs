@@ -3112,7 +3112,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
                 launch::StoreImage {
                     digest: digest.into(),
                     root: root.clone(),
-                    defaults: Defaults::read(&config(env), &root),
+                    defaults: Defaults::read(&config(env), &root, &[]),
                 },
             )]
             .into(),

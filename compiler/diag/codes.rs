@@ -129,6 +129,9 @@ codes! {
     LINE_TOO_LONG = "P0404", Error, "a value makes a unit file line longer than systemd reads";
     ARGS_TOTAL = "P0405", Error, "arguments and environment are too large together";
     EXEC_MISSING = "P0406", Error, "an app whose image is a path gives no exec";
+    ARGS_WITH_EXEC = "P0407", Error, "an app gives both `args` and `exec`, which is the whole command line";
+    ARGS_IMAGE_PATH = "P0408", Error, "`args` for an image given by path, which has no Entrypoint";
+    ARGS_EMPTY = "P0409", Error, "`args` is an empty list";
     ENV_FROM_SOURCE = "P0420", Error, "an environment variable from a config item or secret names not exactly one of `config` and `secret`";
     ENV_KEY = "P0421", Error, "an environment variable's `key` is not a variable name";
     HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http and tcp";
