@@ -131,9 +131,26 @@ pub(super) fn check_name_and_image(
             ));
     }
     let image_path = join_key(path, "image");
+    if a.image.starts_with("./") || a.image.starts_with("../") {
+        c.value(
+            codes::IMAGE_REFERENCE,
+            &image_path,
+            format!(
+                "image {} is a relative path, neither an absolute path nor an image reference",
+                show(&a.image)
+            ),
+        )
+        .help = Some(
+            "a root filesystem is named by its absolute path on the host; an image by a reference \
+             (`registry.example/name:tag`, best pinned with `@sha256:<digest>`)"
+                .into(),
+        );
+        return (pod::Image::Path(a.image.clone()), false);
+    }
     if !a.image.starts_with('/') {
-        return match Reference::parse(&a.image) {
-            Ok(r) => (pod::Image::Reference(r), true),
+        // A short name is Docker Hub's (the warnings say so, P1008).
+        return match Reference::parse_normalized(&a.image) {
+            Ok((r, _)) => (pod::Image::Reference(r), true),
             Err(why) => {
                 c.value(
                     codes::IMAGE_REFERENCE,
@@ -143,18 +160,11 @@ pub(super) fn check_name_and_image(
                         show(&a.image)
                     ),
                 )
-                .help = Some(if a.image.contains('/') && !a.image.contains([':', '@']) {
-                    format!(
-                        "a root filesystem is named by its absolute path (`/{}`); an image by a \
-                         reference with its registry (`registry.example/name:tag`, best pinned \
-                         with `@sha256:<digest>`)",
-                        a.image
-                    )
-                } else {
-                    "give the root filesystem's absolute path, or a reference with its registry: \
+                .help = Some(
+                    "give the root filesystem's absolute path, or an image reference: \
                      `registry.example/name:tag`, best pinned with `@sha256:<digest>`"
-                        .into()
-                });
+                        .into(),
+                );
                 (pod::Image::Path(a.image.clone()), false)
             }
         };
