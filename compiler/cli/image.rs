@@ -177,7 +177,13 @@ fn import(path: &Path, name: Option<&str>, out: &mut impl Write) -> Result<Exit,
                 [one] => Some(one.clone()),
                 _ => entries
                     .iter()
-                    .find(|e| e.names.iter().any(|x| *x == n.to_string() || *x == tag))
+                    // A name of the archive's picks it when it means `--name` (`busybox:1`
+                    // in a docker archive is docker.io/library/busybox:1), or is its tag.
+                    .find(|e| {
+                        e.names
+                            .iter()
+                            .any(|x| parse_given(x).ok().as_ref() == Some(&n) || *x == tag)
+                    })
                     .cloned(),
             };
             let Some(e) = hit else {
