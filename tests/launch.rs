@@ -181,6 +181,56 @@ fn launch_refuses_an_edited_plan() {
     );
 }
 
+/// An edited plan cannot make an image step's command other than the build's kind: `exec`
+/// there is a bare name to look up, and at most one of exec given, `exec` and `args`.
+#[test]
+fn launch_refuses_an_edited_image_command() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/image-reference-command.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("command");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "exec = [\"sh\"",
+            "exec = [\"../sh\"",
+            "step 2 (image): exec program \"../sh\" is not a bare name",
+        ),
+        (
+            "exec = [\"sh\"",
+            "exec = [\"/bin/sh\"",
+            "step 2 (image): exec program \"/bin/sh\" is not a bare name",
+        ),
+        (
+            "given = []\nenvironment = []\nexec",
+            "given = [\"exec\"]\nenvironment = []\nexec",
+            "step 2 (image): more than one of exec given, exec and args",
+        ),
+        (
+            "environment = []\nargs",
+            "environment = []\nexec = [\"sh\"]\nargs",
+            "step 3 (image): more than one of exec given, exec and args",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}:\n{plan}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
 /// Persistent and memory volumes in the dry run: the persistent directory below the host's
 /// volumes root (made if missing, never through a link), each memory volume a sized tmpfs on
 /// the volumes tmpfs, and the binds from both.
