@@ -156,11 +156,33 @@ pub enum Image {
     Reference(Reference),
 }
 
+/// What the app runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `exec` with an absolute program: the whole command line, the unit's `ExecStart=`.
+    Exec(Vec<String>),
+    /// `exec` whose program is a bare name (an image by reference only): `podc launch` looks
+    /// it up in the image's PATH and writes `ExecStart=` into the app's drop-in.
+    LookUp(Vec<String>),
+    /// `args` (an image by reference only): the image's Entrypoint with these arguments in
+    /// place of its Cmd, written by `podc launch` into the app's drop-in.
+    Args(Vec<String>),
+    /// Neither (an image by reference only): the image's Entrypoint and Cmd.
+    Image,
+}
+
+impl Command {
+    /// Whether the unit itself carries the command line (else the launcher's drop-in does).
+    pub fn in_unit(&self) -> bool {
+        matches!(self, Command::Exec(_))
+    }
+}
+
 /// Which of the settings an image's config can supply the manifest gave itself. For an
-/// image by path every one counts as given (the defaults are podc's own).
+/// image by path every one counts as given (the defaults are podc's own). The command is
+/// [`App::command`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Given {
-    pub exec: bool,
     pub working_directory: bool,
     /// `user` or `group` (either one means the image's `User` is not used).
     pub user: bool,
@@ -170,8 +192,7 @@ pub struct Given {
 pub struct App {
     pub name: String,
     pub image: Image,
-    /// Empty only for an image by reference whose config gives the command.
-    pub exec: Vec<String>,
+    pub command: Command,
     pub given: Given,
     pub user: IdOrName,
     pub group: IdOrName,

@@ -135,6 +135,80 @@ fn warnings_exit_0_and_build_unless_denied() {
     assert!(!w.path().join("out").exists());
 }
 
+/// An image short name (#24) builds, with a warning (P1008, once per image: no second P1007
+/// for its tag), as the full name it means: that is what the unit, the plan, POD.md and
+/// `podc kube` show. Under `--deny-warnings` it is refused like any warning.
+#[test]
+fn a_short_name_is_built_as_its_full_name_and_refused_when_warnings_are_denied() {
+    const SHORT: &str = "warn/image-short-name.yaml";
+    let w = workdir(&[SHORT]);
+    let o = podc_in(w.path(), &["build", name(SHORT), "-o", "out"], None);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("warning[P1008]").count(), 4, "{err}");
+    assert!(!err.contains("P1007"), "{err}");
+    let tree = w.path().join("out/short");
+    let read = |f: &str| fs::read_to_string(tree.join(f)).unwrap();
+    let plan = read("mounts.toml");
+    let podmd = read("POD.md");
+    for (app, full) in [
+        ("web", "docker.io/library/nginx:latest"),
+        ("tools", "docker.io/library/busybox:1.28"),
+        ("cache", "docker.io/bitnami/redis:latest"),
+    ] {
+        assert!(
+            plan.contains(&format!("reference = \"{full}\"\n")),
+            "{plan}"
+        );
+        assert!(
+            podmd.contains(&format!("| Image | {full} (tag, resolved at launch) |")),
+            "{podmd}"
+        );
+        let unit = read(&format!("rootfs/etc/systemd/system/{app}.service"));
+        assert!(
+            unit.contains(&format!("\n# image: {full} (tag, resolved at launch")),
+            "{unit}"
+        );
+    }
+    assert!(
+        !plan.contains("reference = \"nginx") && !plan.contains("reference = \"bitnami"),
+        "{plan}"
+    );
+    let o = podc_in(w.path(), &["kube", name(SHORT)], None);
+    let yaml = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    for full in [
+        "docker.io/library/nginx:latest",
+        "docker.io/library/busybox:1.28",
+        "docker.io/bitnami/redis:latest",
+    ] {
+        assert!(yaml.contains(&format!("image: {full}\n")), "{yaml}");
+    }
+    assert!(
+        !yaml.contains("image: nginx") && !yaml.contains("image: busybox"),
+        "{yaml}"
+    );
+
+    let w = workdir(&[SHORT]);
+    for args in [
+        &["build", name(SHORT), "-o", "out", "--deny-warnings"][..],
+        &["check", name(SHORT), "--deny-warnings"],
+    ] {
+        let o = podc_in(w.path(), args, None);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("warning[P1008]: image \"nginx\" names no registry"),
+            "{err}"
+        );
+        assert!(
+            err.contains("warnings are denied (--deny-warnings)"),
+            "{err}"
+        );
+    }
+    assert!(!w.path().join("out").exists());
+}
+
 #[test]
 fn the_summary_counts_errors_and_warnings() {
     // Two manifests: one with an error, one with a warning; each gets its own closing line.

@@ -65,9 +65,14 @@ fn check_read_back(pod: &Pod, spec: &core::PodSpec) {
             .iter()
             .find(|c| c.name == a.name)
             .unwrap_or_else(|| panic!("no container {}", a.name));
-        let command = c.command.clone().unwrap_or_default();
-        assert_eq!(command, a.exec, "{}: command", a.name);
-        assert!(c.args.is_none());
+        // `exec` is `command` (no args), `args` is `args` (no command).
+        let (command, args) = match &a.command {
+            podc::pod::Command::Exec(e) | podc::pod::Command::LookUp(e) => (Some(e), None),
+            podc::pod::Command::Args(args) => (None, Some(args)),
+            podc::pod::Command::Image => (None, None),
+        };
+        assert_eq!(c.command.as_ref(), command, "{}: command", a.name);
+        assert_eq!(c.args.as_ref(), args, "{}: args", a.name);
         let env: Vec<(String, String)> = c
             .env
             .iter()

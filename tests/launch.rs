@@ -181,6 +181,56 @@ fn launch_refuses_an_edited_plan() {
     );
 }
 
+/// An edited plan cannot make an image step's command other than the build's kind: `exec`
+/// there is a bare name to look up, and at most one of exec given, `exec` and `args`.
+#[test]
+fn launch_refuses_an_edited_image_command() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/image-reference-command.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("command");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "exec = [\"sh\"",
+            "exec = [\"../sh\"",
+            "step 2 (image): exec program \"../sh\" is not a bare name",
+        ),
+        (
+            "exec = [\"sh\"",
+            "exec = [\"/bin/sh\"",
+            "step 2 (image): exec program \"/bin/sh\" is not a bare name",
+        ),
+        (
+            "given = []\nenvironment = []\nexec",
+            "given = [\"exec\"]\nenvironment = []\nexec",
+            "step 2 (image): more than one of exec given, exec and args",
+        ),
+        (
+            "environment = []\nargs",
+            "environment = []\nexec = [\"sh\"]\nargs",
+            "step 3 (image): more than one of exec given, exec and args",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}:\n{plan}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
 /// Persistent and memory volumes in the dry run: the persistent directory below the host's
 /// volumes root (made if missing, never through a link), each memory volume a sized tmpfs on
 /// the volumes tmpfs, and the binds from both.
@@ -3025,6 +3075,133 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// What real-world Kubernetes files write (#24) runs from the image store: an image short name
+/// (`busybox`, imported by its short name too: both mean docker.io/library/busybox:latest),
+/// `exec` with a bare program looked up in the image's PATH, and `args` alone, which run the
+/// image's Entrypoint with them in place of its Cmd. A bare program the image's PATH lacks
+/// stops the launch, naming the app and the program.
+#[test]
+fn e2e_short_names_bare_programs_and_args_run_from_the_store() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    use common::images;
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let (plain, shell) = (layouts.path().join("busybox"), layouts.path().join("shell"));
+    // `busybox`: no Entrypoint, a Cmd that would write the wrong text.
+    images::busybox_layout(&plain, "1", &["sh", "-c", "echo cmd > /out/short"]);
+    // `shell`: Entrypoint `/bin/sh -c`, and a Cmd that args replace.
+    images::busybox_layout(&shell, "1", &[]);
+    images::run(Command::new("umoci").args([
+        "config",
+        "--image",
+        &format!("{}:1", shell.display()),
+        "--config.entrypoint=/bin/sh",
+        "--config.entrypoint=-c",
+        "--config.cmd=echo from-the-cmd > /out/cmd",
+    ]));
+    // `--name busybox` is recorded as docker.io/library/busybox:latest, which the manifest's
+    // `busybox` means.
+    for (layout, name) in [
+        (&plain, "busybox"),
+        (&shell, "registry.example/podc/shell:1"),
+    ] {
+        let o = podc()
+            .args(["image", "import"])
+            .arg(layout)
+            .args(["--name", name])
+            .env("PODC_IMAGE_STORE", store.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = podc()
+        .args(["image", "ls"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        listed.contains("docker.io/library/busybox:latest "),
+        "{listed}"
+    );
+
+    let manifest = r#"podc: 1
+name: e2e-cmd
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: short
+    image: busybox
+    exec: [sh, -c, 'echo "hi $0" > /out/short', "there"]
+    mounts: [{volume: out, path: /out}]
+  - name: args
+    image: registry.example/podc/shell:1
+    args: ['echo "from args: $0" > /out/args', "x y"]
+    mounts: [{volume: out, path: /out}]
+  - name: cmd
+    image: registry.example/podc/shell:1
+    mounts: [{volume: out, path: /out}]
+"#;
+    let mut pod = Pod::build("e2e-cmd", manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    // The unit names the full reference and leaves the command to the drop-in, which has the
+    // program found in the image's PATH.
+    let unit =
+        fs::read_to_string(pod.tree.join("rootfs/etc/systemd/system/short.service")).unwrap();
+    assert!(!unit.lines().any(|l| l.starts_with("ExecStart=")), "{unit}");
+    assert!(
+        unit.contains("# image: docker.io/library/busybox:latest ("),
+        "{unit}"
+    );
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for want in [
+        "    ExecStart=\"/bin/sh\" \"-c\" \"echo \\\"hi $$0\\\" > /out/short\" \"there\"\n",
+        "    ExecStart=\"/bin/sh\" \"-c\" \"echo \\\"from args: $$0\\\" > /out/args\" \"x y\"\n",
+    ] {
+        assert!(shown.contains(want), "{want}\n{shown}");
+    }
+    // The Cmd is there (the app without args runs it), and args replace it.
+    assert_eq!(shown.matches("from-the-cmd").count(), 1, "{shown}");
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(pod.read("short"), "hi there\n");
+    assert_eq!(pod.read("args"), "from args: x y\n");
+    assert_eq!(pod.read("cmd"), "from-the-cmd\n");
+    pod.assert_nothing_left();
+
+    // A bare program the image's PATH lacks: the launch stops before nspawn, saying which.
+    let missing = manifest
+        .replace("name: e2e-cmd", "name: e2e-cmd-missing")
+        .replace("exec: [sh, -c,", "exec: [no-such-program, -c,");
+    let mut pod = Pod::build("e2e-cmd-missing", &missing, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 2, "{}", pod.log());
+    let want = "app short: image docker.io/library/busybox:latest: exec's program \"no-such-program\" is not in the image's PATH (";
+    assert!(pod.log().contains(want), "{}", pod.log());
+    assert!(!pod.out("short").exists(), "nothing ran");
+    pod.assert_nothing_left();
+}
+
 /// `podc launch --check` and `--dry-run` report an image the store lacks as the launch would,
 /// naming the app and `podc image pull`, and make no store; no root needed.
 #[test]
@@ -3112,7 +3289,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
                 launch::StoreImage {
                     digest: digest.into(),
                     root: root.clone(),
-                    defaults: Defaults::read(&config(env), &root),
+                    defaults: Defaults::read(&config(env), &root, &[]),
                 },
             )]
             .into(),

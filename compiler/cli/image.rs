@@ -24,7 +24,8 @@ pub enum ImageCommand {
     /// login writes, or PODC_REGISTRY_CREDS=USER:PASSWORD; PODC_PULL_TIMEOUT seconds in all,
     /// default 1800) and print its manifest digest.
     Pull {
-        /// The image (`registry/repo:tag` or `registry/repo@sha256:<digest>`).
+        /// The image (`registry/repo:tag` or `registry/repo@sha256:<digest>`; a short name
+        /// such as `busybox:1.36` is Docker Hub's, `docker.io/library/busybox:1.36`).
         #[arg(value_name = "REF")]
         reference: String,
         /// Speak plain HTTP: only to a registry on this host's loopback (localhost,
@@ -36,8 +37,9 @@ pub enum ImageCommand {
     Import {
         /// The layout directory or the archive (.tar).
         path: PathBuf,
-        /// The name to record (`registry/repo:tag`); needed when the archive's own names do
-        /// not name a registry, and to choose one image of several.
+        /// The name to record (`registry/repo:tag`; a short name is Docker Hub's, as in a
+        /// manifest); needed when the archive's own names do not name a registry, and to
+        /// choose one image of several.
         #[arg(long, value_name = "REF")]
         name: Option<String>,
     },
@@ -91,7 +93,7 @@ pub fn run(cmd: ImageCommand, out: &mut impl Write) -> Result<Exit, String> {
             let root = Root(root.unwrap_or_else(|| "/".into()));
             let mut refs = Vec::new();
             for r in &references {
-                refs.push(Reference::parse(r).map_err(|e| format!("{r}: {e}"))?);
+                refs.push(parse_given(r).map_err(|e| format!("{r}: {e}"))?);
             }
             let in_use = installed_references(&root)?;
             if !force {
@@ -163,7 +165,7 @@ impl Progress {
 
 fn import(path: &Path, name: Option<&str>, out: &mut impl Write) -> Result<Exit, String> {
     let name = name
-        .map(|n| Reference::parse(n).map_err(|e| format!("--name {n}: {e}")))
+        .map(|n| parse_given(n).map_err(|e| format!("--name {n}: {e}")))
         .transpose()?;
     let mut archive = Archive::open(path).map_err(|e| e.to_string())?;
     let entries = archive.entries().to_vec();
@@ -175,7 +177,13 @@ fn import(path: &Path, name: Option<&str>, out: &mut impl Write) -> Result<Exit,
                 [one] => Some(one.clone()),
                 _ => entries
                     .iter()
-                    .find(|e| e.names.iter().any(|x| *x == n.to_string() || *x == tag))
+                    // A name of the archive's picks it when it means `--name` (`busybox:1`
+                    // in a docker archive is docker.io/library/busybox:1), or is its tag.
+                    .find(|e| {
+                        e.names
+                            .iter()
+                            .any(|x| parse_given(x).ok().as_ref() == Some(&n) || *x == tag)
+                    })
                     .cloned(),
             };
             let Some(e) = hit else {
@@ -349,9 +357,15 @@ fn collect_references(v: &toml::Value, out: &mut Vec<String>) {
     }
 }
 
+/// A reference typed on the command line: a short name means what it means in a manifest
+/// (Docker Hub's). An archive's own names are not read so: an OCI layout's `latest` is a tag.
+fn parse_given(r: &str) -> Result<Reference, String> {
+    Reference::parse_normalized(r).map(|(r, _)| r)
+}
+
 /// Pulls `reference` into the default store and prints `REF: sha256:…` on `out`.
 fn pull(reference: &str, plain_http: bool, out: &mut impl Write) -> Result<Exit, String> {
-    let r = Reference::parse(reference).map_err(|e| format!("{reference}: {e}"))?;
+    let r = parse_given(reference).map_err(|e| format!("{reference}: {e}"))?;
     let credentials = Credentials::for_reference(&r)?;
     let registry = Registry::new(
         &r,

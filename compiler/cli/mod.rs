@@ -534,7 +534,8 @@ fn kube_options(args: &KubeArgs) -> Result<BTreeMap<String, String>, Fatal> {
         let Some((app, reference)) = flag.split_once('=') else {
             return Err(Fatal(format!("--image {flag:?}: write APP=REF")));
         };
-        let r = crate::manifest::reference::Reference::parse(reference)
+        // A short name is Docker Hub's, as in a manifest; the object names the full one.
+        let (r, _) = crate::manifest::reference::Reference::parse_normalized(reference)
             .map_err(|e| Fatal(format!("--image {flag:?}: {e}")))?;
         if images.insert(app.to_string(), r.to_string()).is_some() {
             return Err(Fatal(format!("--image: app {app:?} is given twice")));

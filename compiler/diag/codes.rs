@@ -132,6 +132,9 @@ codes! {
     LINE_TOO_LONG = "P0404", Error, "a value makes a unit file line longer than systemd reads";
     ARGS_TOTAL = "P0405", Error, "arguments and environment are too large together";
     EXEC_MISSING = "P0406", Error, "an app whose image is a path gives no exec";
+    ARGS_WITH_EXEC = "P0407", Error, "an app gives both `args` and `exec`, which is the whole command line";
+    ARGS_IMAGE_PATH = "P0408", Error, "`args` for an image given by path, which has no Entrypoint";
+    ARGS_EMPTY = "P0409", Error, "`args` is an empty list";
     ENV_FROM_SOURCE = "P0420", Error, "an environment variable from a config item or secret names not exactly one of `config` and `secret`";
     ENV_KEY = "P0421", Error, "an environment variable's `key` is not a variable name";
     HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http and tcp";
@@ -194,6 +197,7 @@ codes! {
     ROOT_RELAXED = "P1005", Warning, "an app runs as root and relaxes its sandbox";
     POD_TASKS_LOW = "P1006", Warning, "a pod tasks limit too low for systemd inside the pod to start";
     IMAGE_UNPINNED = "P1007", Warning, "an image reference not pinned by digest: what runs is whatever the store holds for its tag";
+    IMAGE_SHORT_NAME = "P1008", Warning, "an image short name (no registry), read as Docker Hub's";
     // Warnings of `podc kube`: what Kubernetes cannot say, kept in the podc/pod and podc/apps
     // annotations of the object.
     KUBE_POD_EXTRA = "P1101", Warning, "a pod setting Kubernetes has no field for, kept only in the podc/pod annotation";

@@ -3,7 +3,9 @@
 //!
 //! Exactly these, each only where the manifest leaves it out:
 //! - the command: `Entrypoint` + `Cmd` (when the manifest has no `exec`; an `exec` given is the
-//!   whole command line, as `podman run --entrypoint` with arguments and rkt behave);
+//!   whole command line, as `podman run --entrypoint` with arguments and rkt behave), or
+//!   `Entrypoint` + the manifest's `args` (Kubernetes' `args` without `command`); and the path
+//!   of a bare program the manifest's `exec` names, found in the image's `PATH`;
 //! - the environment: the image's `Env`, for every name the manifest does not set;
 //! - the working directory: `WorkingDir` (else `/`);
 //! - user and group: `User` (`uid`, `uid:gid`, `name`, `name:group`, `uid:group`, `name:gid`),
@@ -14,7 +16,8 @@
 //! escapers; what cannot be written exactly is refused, naming the value. [`Defaults::read`]
 //! reads an image once (it looks a relative entrypoint up in the image's `PATH` inside its
 //! root, and a bare uid's group in its `/etc/passwd`, never following a link out of the
-//! root); [`drop_in`] is then a pure function of the defaults and the manifest's choices.
+//! root, as it does each bare program name an app's `exec` or `args` names); [`drop_in`] is then
+//! a pure function of the defaults and the manifest's choices.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,6 +35,14 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct Defaults {
     /// `Entrypoint` + `Cmd`, the program an absolute path; or why there is none to use.
     pub command: Result<Vec<String>, String>,
+    /// `Entrypoint` alone (empty when the image has none), the program an absolute path; or
+    /// why it cannot be used.
+    pub entrypoint: Result<Vec<String>, String>,
+    /// The `PATH` bare names are looked up in: the image's `Env`, else [`DEFAULT_PATH`].
+    pub path: String,
+    /// The bare program names asked for (by an app's `exec` or `args`), each with the absolute
+    /// path found in the image's `PATH`, or `None`.
+    pub programs: BTreeMap<String, Option<String>>,
     /// `Env` by name (a later entry of one name wins, as in Docker); or why an entry cannot be
     /// used.
     pub environment: BTreeMap<String, Result<String, String>>,
@@ -49,10 +60,24 @@ pub struct User {
     pub group: Option<IdOrName>,
 }
 
+/// The command line the manifest chose.
+#[derive(Debug, Clone, Copy)]
+pub enum Command<'a> {
+    /// `exec` with an absolute program: the unit has it, and the image gives no command.
+    InUnit,
+    /// `exec` whose program is a bare name, looked up in the image's `PATH`.
+    LookUp(&'a [String]),
+    /// The image's `Entrypoint` with these arguments in place of its `Cmd` (no Entrypoint:
+    /// these alone, their first a program as in `exec`).
+    Args(&'a [String]),
+    /// The image's `Entrypoint` and `Cmd`.
+    Image,
+}
+
 /// What the manifest gave itself, so that the image does not supply it.
 #[derive(Debug, Clone, Copy)]
 pub struct Given<'a> {
-    pub exec: bool,
+    pub command: Command<'a>,
     pub working_directory: bool,
     pub user: bool,
     /// The environment names the manifest sets.
@@ -74,8 +99,13 @@ pub struct DropIn {
 }
 
 impl Defaults {
-    /// Reads the defaults of `config`, the config of the image unpacked at `root`.
-    pub fn read(config: &oci_spec::image::ImageConfiguration, root: &Path) -> Defaults {
+    /// Reads the defaults of `config`, the config of the image unpacked at `root`, and looks
+    /// each of `programs` (bare names) up in its `PATH`.
+    pub fn read(
+        config: &oci_spec::image::ImageConfiguration,
+        root: &Path,
+        programs: &[&str],
+    ) -> Defaults {
         let c = config.config().clone().unwrap_or_default();
         let mut environment = BTreeMap::new();
         for entry in c.env().iter().flatten() {
@@ -93,13 +123,22 @@ impl Defaults {
             Some(Ok(p)) => p.clone(),
             _ => DEFAULT_PATH.to_string(),
         };
+        let find = |name: &str| look_up(name, &path, root);
+        let entrypoint = c.entrypoint().as_deref().unwrap_or_default();
+        let cmd = c.cmd().as_deref().unwrap_or_default();
         Defaults {
-            command: command(
-                c.entrypoint().as_deref().unwrap_or_default(),
-                c.cmd().as_deref().unwrap_or_default(),
-                &path,
-                root,
-            ),
+            command: if entrypoint.is_empty() && cmd.is_empty() {
+                Err("the image's config has no Entrypoint and no Cmd".into())
+            } else {
+                checked(entrypoint.iter().chain(cmd), "the image's", &path, find)
+            },
+            entrypoint: if entrypoint.is_empty() {
+                Ok(Vec::new())
+            } else {
+                checked(entrypoint.iter(), "the image's", &path, find)
+            },
+            programs: programs.iter().map(|p| (p.to_string(), find(p))).collect(),
+            path,
             environment,
             working_directory: working_directory(c.working_dir().as_deref()),
             user: user(c.user().as_deref(), root),
@@ -129,41 +168,41 @@ fn env_problem(name: &str, value: &str) -> Option<String> {
     None
 }
 
-/// `Entrypoint` + `Cmd`, with a bare program name looked up in `path` inside `root`.
-fn command(
-    entrypoint: &[String],
-    cmd: &[String],
+/// `words` as a command line: its program resolved (a bare name through `find`, in `path`),
+/// every word what systemd and the kernel can carry. `whose` says in a message where the
+/// command came from.
+fn checked<'w>(
+    words: impl Iterator<Item = &'w String>,
+    whose: &str,
     path: &str,
-    root: &Path,
+    find: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, String> {
-    let mut argv: Vec<String> = entrypoint.iter().chain(cmd).cloned().collect();
-    if argv.is_empty() {
-        return Err("the image's config has no Entrypoint and no Cmd".into());
-    }
+    let mut argv: Vec<String> = words.cloned().collect();
     if let Some(a) = argv.iter().find(|a| escape::has_nul(a)) {
-        return Err(format!("the image's command holds a NUL character: {a:?}"));
+        return Err(format!("{whose} command holds a NUL character: {a:?}"));
     }
-    let program = argv[0].clone();
-    if program.is_empty() {
-        return Err("the image's command names no program".into());
-    }
+    let Some(program) = argv.first().cloned().filter(|p| !p.is_empty()) else {
+        return Err(format!("{whose} command names no program"));
+    };
     if !program.starts_with('/') {
         if program.contains('/') {
             return Err(format!(
-                "the image's program {program:?} is a relative path; podc looks up only a bare name, in the image's PATH"
+                "{whose} program {program:?} is a relative path; podc looks up only a bare name, in the image's PATH"
             ));
         }
-        argv[0] = look_up(&program, path, root).ok_or_else(|| {
-            format!("the image's program {program:?} is not in its PATH ({path}) inside the image")
+        argv[0] = find(&program).ok_or_else(|| {
+            format!(
+                "{whose} program {program:?} is not in the image's PATH ({path}) inside the image"
+            )
         })?;
     }
     let program = &argv[0];
     if let Some(problem) = escape::exec_path_problem(program) {
-        return Err(format!("the image's program {program:?} {problem}"));
+        return Err(format!("{whose} program {program:?} {problem}"));
     }
     if !escape::is_normal_abs_path(program) || program.ends_with('/') {
         return Err(format!(
-            "the image's program {program:?} is not an absolute path in normal form"
+            "{whose} program {program:?} is not an absolute path in normal form"
         ));
     }
     if let Some(a) = argv
@@ -171,13 +210,13 @@ fn command(
         .find(|a| escape::exec_string_bytes(a) > escape::MAX_ARG_STRLEN)
     {
         return Err(format!(
-            "an argument of the image's command has {} bytes; the kernel passes at most {}",
+            "an argument of {whose} command has {} bytes; the kernel passes at most {}",
             a.len(),
             escape::MAX_ARG_STRLEN - 1
         ));
     }
     if escape::exec_line(&argv).len() + "ExecStart=".len() >= crate::limits::MAX_UNIT_LINE {
-        return Err("the image's command is too long for a unit file line".into());
+        return Err(format!("{whose} command is too long for a unit file line"));
     }
     Ok(argv)
 }
@@ -334,6 +373,32 @@ fn id_text(v: &IdOrName) -> String {
     }
 }
 
+impl Defaults {
+    /// The app's command line for `ExecStart=`, where the unit has none.
+    fn command_for(&self, command: Command<'_>) -> Result<Option<Vec<String>>, String> {
+        let find = |name: &str| self.programs.get(name).cloned().flatten();
+        Ok(Some(match command {
+            Command::InUnit => return Ok(None),
+            Command::Image => self
+                .command
+                .clone()
+                .map_err(|e| format!("{e}; give the app an exec"))?,
+            Command::LookUp(exec) => checked(exec.iter(), "exec's", &self.path, find)?,
+            Command::Args(args) => {
+                let entrypoint = self.entrypoint.as_ref().map_err(|e| {
+                    format!("{e}; args are passed to it: give the app an exec instead")
+                })?;
+                if entrypoint.is_empty() {
+                    // As Docker does: no Entrypoint, and args are the whole command line.
+                    checked(args.iter(), "the app's", &self.path, find)?
+                } else {
+                    checked(entrypoint.iter().chain(args), "the app's", &self.path, find)?
+                }
+            }
+        }))
+    }
+}
+
 /// The drop-in `50-image.conf` for app `app` of the image `reference` (whose manifest digest is
 /// `digest`): the defaults the manifest leaves to the image, or the first one that cannot be
 /// used. `reference` went through [`crate::manifest::reference::Reference::parse`] (no white space or
@@ -357,16 +422,12 @@ pub fn drop_in(
         gid: None,
     };
     let mut args_total = 0;
-    if !given.exec {
-        let argv = d
-            .command
-            .as_ref()
-            .map_err(|e| format!("{e}; give the app an exec"))?;
+    if let Some(argv) = d.command_for(given.command)? {
         args_total += argv
             .iter()
             .map(|a| escape::exec_string_bytes(a))
             .sum::<usize>();
-        let _ = writeln!(text, "ExecStart={}", escape::exec_line(argv));
+        let _ = writeln!(text, "ExecStart={}", escape::exec_line(&argv));
     }
     if !given.working_directory {
         let dir = d.working_directory.as_ref().map_err(Clone::clone)?;
@@ -450,7 +511,7 @@ mod tests {
     }
 
     const NONE: Given<'static> = Given {
-        exec: false,
+        command: Command::Image,
         working_directory: false,
         user: false,
         environment: &[],
@@ -477,7 +538,7 @@ mod tests {
                 .working_dir("/srv/app/")
                 .user("1000")
         });
-        let d = Defaults::read(&c, r.path());
+        let d = Defaults::read(&c, r.path(), &[]);
         let t = text(&d, NONE);
         assert!(
             t.contains("\nExecStart=\"/bin/busybox\" \"sh\" \"-c\" \"echo $$HOME 100%%\"\n"),
@@ -504,22 +565,22 @@ mod tests {
     #[test]
     fn every_default_absent() {
         let r = root();
-        let d = Defaults::read(&ImageConfiguration::default(), r.path());
+        let d = Defaults::read(&ImageConfiguration::default(), r.path(), &[]);
         // No command at all: an error naming what is missing, for an app without exec only.
         let e = drop_in("web", "r", "d", &d, NONE).unwrap_err();
         assert!(e.contains("no Entrypoint and no Cmd"), "{e}");
-        let t = text(&d, Given { exec: true, ..NONE });
+        let t = run(&d, Command::InUnit).unwrap();
         assert!(!t.contains("ExecStart="), "{t}");
         assert!(t.contains("\nWorkingDirectory=/\n"), "default /: {t}");
         assert!(!t.contains("User=") && !t.contains("Group="), "root: {t}");
         assert!(!t.contains("Environment="), "{t}");
         // Cmd alone is the command.
         let c = config(|b| b.cmd(strings(&["/bin/busybox", "true"])));
-        let t = text(&Defaults::read(&c, r.path()), NONE);
+        let t = text(&Defaults::read(&c, r.path(), &[]), NONE);
         assert!(t.contains("ExecStart=\"/bin/busybox\" \"true\"\n"), "{t}");
         // Entrypoint alone too.
         let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])));
-        let t = text(&Defaults::read(&c, r.path()), NONE);
+        let t = text(&Defaults::read(&c, r.path(), &[]), NONE);
         assert!(t.contains("ExecStart=\"/bin/busybox\"\n"), "{t}");
     }
 
@@ -532,12 +593,12 @@ mod tests {
                 .working_dir("/srv")
                 .user("app:app")
         });
-        let d = Defaults::read(&c, r.path());
+        let d = Defaults::read(&c, r.path(), &[]);
         let mine = strings(&["MINE"]);
         let t = text(
             &d,
             Given {
-                exec: true,
+                command: Command::InUnit,
                 working_directory: true,
                 user: true,
                 environment: &mine,
@@ -602,7 +663,7 @@ mod tests {
         }
         // Names go to the pod's user database through the `names` machinery.
         let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])).user("app:staff"));
-        let out = drop_in("web", "r", "d", &Defaults::read(&c, r.path()), NONE).unwrap();
+        let out = drop_in("web", "r", "d", &Defaults::read(&c, r.path(), &[]), NONE).unwrap();
         assert_eq!(
             (out.users, out.groups),
             (strings(&["app"]), strings(&["staff"]))
@@ -621,11 +682,11 @@ mod tests {
             b.entrypoint(strings(&["tool", "x"]))
                 .env(strings(&["PATH=/nope:/usr/bin"]))
         });
-        let t = text(&Defaults::read(&c, r.path()), NONE);
+        let t = text(&Defaults::read(&c, r.path(), &[]), NONE);
         assert!(t.contains("ExecStart=\"/usr/bin/tool\" \"x\"\n"), "{t}");
         // The default PATH when the image has none.
         let c = config(|b| b.entrypoint(strings(&["busybox"])));
-        let t = text(&Defaults::read(&c, r.path()), NONE);
+        let t = text(&Defaults::read(&c, r.path(), &[]), NONE);
         assert!(t.contains("ExecStart=\"/bin/busybox\"\n"), "{t}");
         // Not executable, missing, or a relative path with a `/`: refused.
         for bad in [
@@ -636,9 +697,85 @@ mod tests {
             &[""],
         ] {
             let c = config(|b| b.entrypoint(strings(bad)));
-            let d = Defaults::read(&c, r.path());
+            let d = Defaults::read(&c, r.path(), &[]);
             assert!(d.command.is_err(), "{bad:?}: {:?}", d.command);
         }
+    }
+
+    /// The drop-in for an app whose command is `command`, or why there is none.
+    fn run(d: &Defaults, command: Command<'_>) -> Result<String, String> {
+        let given = Given { command, ..NONE };
+        drop_in("web", "r", "d", d, given).map(|d| d.text)
+    }
+
+    #[test]
+    fn a_bare_exec_program_is_looked_up_in_the_images_path() {
+        let r = root();
+        let c = config(|b| {
+            b.entrypoint(strings(&["/bin/busybox", "httpd"]))
+                .env(strings(&["PATH=/nope:/usr/bin"]))
+        });
+        let d = Defaults::read(&c, r.path(), &["tool", "busybox", "readme"]);
+        let exec = strings(&["tool", "-c", "echo $x > /out/x"]);
+        let t = run(&d, Command::LookUp(&exec)).unwrap();
+        let want = "\nExecStart=\"/usr/bin/tool\" \"-c\" \"echo $$x > /out/x\"\n";
+        assert!(t.contains(want), "{t}");
+        assert!(!t.contains("httpd"), "exec replaces the Entrypoint: {t}");
+        // Only the image's PATH counts (busybox is in /bin, not in it); a file that is not
+        // executable is not a program; a name nobody asked the image for is not found either.
+        for name in ["busybox", "readme", "other"] {
+            assert_eq!(
+                run(&d, Command::LookUp(&strings(&[name, "x"]))).unwrap_err(),
+                format!("exec's program {name:?} is not in the image's PATH (/nope:/usr/bin) inside the image")
+            );
+        }
+        // Without an Env PATH, the default one.
+        let d = Defaults::read(&ImageConfiguration::default(), r.path(), &["busybox"]);
+        let exec = strings(&["busybox", "true"]);
+        let t = run(&d, Command::LookUp(&exec)).unwrap();
+        assert!(t.contains("\nExecStart=\"/bin/busybox\" \"true\"\n"), "{t}");
+    }
+
+    #[test]
+    fn args_replace_the_cmd_after_the_entrypoint() {
+        let r = root();
+        let args = strings(&["-c", "echo hi"]);
+        // Entrypoint (a bare name, found) + args; the Cmd is left out.
+        let c = config(|b| {
+            b.entrypoint(strings(&["tool", "sh"]))
+                .cmd(strings(&["the-cmd"]))
+                .env(strings(&["PATH=/usr/bin"]))
+        });
+        let t = run(&Defaults::read(&c, r.path(), &[]), Command::Args(&args)).unwrap();
+        let want = "\nExecStart=\"/usr/bin/tool\" \"sh\" \"-c\" \"echo hi\"\n";
+        assert!(t.contains(want) && !t.contains("the-cmd"), "{t}");
+        // No Entrypoint: args are the command line, as Docker runs them, args[0] a program
+        // (absolute, or a bare name looked up).
+        let c = config(|b| b.cmd(strings(&["/bin/busybox", "the-cmd"])));
+        let d = Defaults::read(&c, r.path(), &["busybox"]);
+        for (first, want) in [("busybox", "/bin/busybox"), ("/opt/x", "/opt/x")] {
+            let t = run(&d, Command::Args(&strings(&[first, "echo"]))).unwrap();
+            let want = format!("\nExecStart=\"{want}\" \"echo\"\n");
+            assert!(t.contains(&want), "{t}");
+        }
+        for (bad, why) in [
+            ("./busybox", "a relative path"),
+            ("nothere", "not in the image's"),
+        ] {
+            let e = run(&d, Command::Args(&strings(&[bad]))).unwrap_err();
+            let want = format!("the app's program {bad:?} is {why}");
+            assert!(e.starts_with(&want), "{e}");
+        }
+        // An Entrypoint that cannot be used: args are passed to it, so the app cannot run.
+        let c = config(|b| b.entrypoint(strings(&["nothere"])));
+        let e = run(&Defaults::read(&c, r.path(), &[]), Command::Args(&args)).unwrap_err();
+        assert!(e.contains("\"nothere\" is not in"), "{e}");
+        assert!(e.contains("give the app an exec"), "{e}");
+        // The app's words are held to the kernel's limits as the image's are.
+        let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])));
+        let long = strings(&["x".repeat(200_000).as_str()]);
+        let e = run(&Defaults::read(&c, r.path(), &[]), Command::Args(&long)).unwrap_err();
+        assert!(e.contains("the kernel passes at most"), "{e}");
     }
 
     #[test]
@@ -659,12 +796,12 @@ mod tests {
             b.entrypoint(strings(&["escape"]))
                 .env(strings(&["PATH=/usr/bin"]))
         });
-        assert!(Defaults::read(&c, &r).command.is_err());
+        assert!(Defaults::read(&c, &r, &[]).command.is_err());
         let c = config(|b| {
             b.entrypoint(strings(&["prog"]))
                 .env(strings(&["PATH=/hostdir"]))
         });
-        assert!(Defaults::read(&c, &r).command.is_err());
+        assert!(Defaults::read(&c, &r, &[]).command.is_err());
     }
 
     #[test]
@@ -679,7 +816,7 @@ mod tests {
             ]))
             .env(strings(&["E=line\n[Service]\nUser=0", "P=%h $HOME \\"]))
         });
-        let d = Defaults::read(&c, r.path());
+        let d = Defaults::read(&c, r.path(), &[]);
         let t = text(&d, NONE);
         let lines: Vec<&str> = t.lines().collect();
         assert!(
@@ -706,7 +843,7 @@ mod tests {
             config(|b| b.entrypoint(strings(&["/bin/busybox", &"x".repeat(200_000)]))),
         ];
         for c in &refused {
-            let e = drop_in("web", "r", "d", &Defaults::read(c, r.path()), NONE).unwrap_err();
+            let e = drop_in("web", "r", "d", &Defaults::read(c, r.path(), &[]), NONE).unwrap_err();
             assert!(e.contains("the image's"), "{e}");
         }
         for env in ["A", "1A=x", "A-B=x", "A=\0", "=x"] {
@@ -714,7 +851,7 @@ mod tests {
                 b.entrypoint(strings(&["/bin/busybox"]))
                     .env(strings(&[env]))
             });
-            let d = Defaults::read(&c, r.path());
+            let d = Defaults::read(&c, r.path(), &[]);
             assert!(drop_in("web", "r", "d", &d, NONE).is_err(), "{env:?}");
         }
         for dir in [
@@ -726,7 +863,7 @@ mod tests {
             &format!("/{}", "x".repeat(256)),
         ] {
             let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])).working_dir(dir));
-            let d = Defaults::read(&c, r.path());
+            let d = Defaults::read(&c, r.path(), &[]);
             assert!(drop_in("web", "r", "d", &d, NONE).is_err(), "{dir:?}");
             // A value the manifest overrides does not matter.
             let ok = drop_in(
@@ -745,7 +882,7 @@ mod tests {
             b.entrypoint(strings(&["/bin/busybox"]))
                 .user("0\n[Service]")
         });
-        let d = Defaults::read(&c, r.path());
+        let d = Defaults::read(&c, r.path(), &[]);
         assert!(drop_in("web", "r", "d", &d, NONE).is_err());
         assert!(drop_in("web", "r", "d", &d, Given { user: true, ..NONE }).is_ok());
         // Many large variables together: more than podc lets an app have.
@@ -753,7 +890,7 @@ mod tests {
             .map(|i| format!("V{i}={}", "x".repeat(100_000)))
             .collect();
         let c = config(|b| b.entrypoint(strings(&["/bin/busybox"])).env(big));
-        let e = drop_in("web", "r", "d", &Defaults::read(&c, r.path()), NONE).unwrap_err();
+        let e = drop_in("web", "r", "d", &Defaults::read(&c, r.path(), &[]), NONE).unwrap_err();
         assert!(e.contains("bytes"), "{e}");
     }
 }

@@ -72,14 +72,27 @@ impl Images {
             store: store.to_path_buf(),
             found: BTreeMap::new(),
         };
-        let references: Vec<&String> = plan
-            .steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::Image { reference, .. } => Some(reference),
-                _ => None,
-            })
-            .collect();
+        // Each reference once, with the bare program names its apps' `exec` and `args` name
+        // (the first word of args is a program when the image has no Entrypoint).
+        let mut wanted: BTreeMap<&String, Vec<&str>> = BTreeMap::new();
+        for s in &plan.steps {
+            if let Step::Image {
+                reference,
+                exec,
+                args,
+                ..
+            } = s
+            {
+                let names = wanted.entry(reference).or_default();
+                names.extend(
+                    exec.first()
+                        .or(args.first())
+                        .filter(|p| !p.contains('/'))
+                        .map(String::as_str),
+                );
+            }
+        }
+        let references: Vec<&String> = wanted.keys().copied().collect();
         if references.is_empty() || !store.is_dir() {
             return Ok(images);
         }
@@ -112,7 +125,7 @@ impl Images {
                     opened
                         .check_root(&image.manifest, crate::image::store::Depth::Quick)
                         .map_err(|e| fail(r, e.to_string()))?;
-                    let defaults = Defaults::read(&image.config, &image.root);
+                    let defaults = Defaults::read(&image.config, &image.root, &wanted[r]);
                     images.found.insert(
                         r.clone(),
                         StoreImage {

@@ -132,7 +132,27 @@ impl Prep<'_> {
                 read_only,
                 given,
                 environment,
-            } => self.image(app, reference, target, *read_only, given, environment)?,
+                exec,
+                args,
+            } => {
+                let has = |key: &str| given.iter().any(|g| g == key);
+                let command = if has("exec") {
+                    defaults::Command::InUnit
+                } else if !exec.is_empty() {
+                    defaults::Command::LookUp(exec)
+                } else if !args.is_empty() {
+                    defaults::Command::Args(args)
+                } else {
+                    defaults::Command::Image
+                };
+                let given = defaults::Given {
+                    command,
+                    working_directory: has("workingDirectory"),
+                    user: has("user"),
+                    environment,
+                };
+                self.image(app, reference, target, *read_only, given)?
+            }
             Step::BindHost {
                 source,
                 target,
@@ -310,8 +330,7 @@ impl Prep<'_> {
         reference: &str,
         target: &str,
         read_only: bool,
-        given: &[String],
-        environment: &[String],
+        given: defaults::Given<'_>,
     ) -> Result<(), LaunchError> {
         let Some(image) = self.host.images.found.get(reference) else {
             self.missing_images.push(MissingImage {
@@ -356,24 +375,12 @@ impl Prep<'_> {
                 target,
             });
         }
-        let has = |key: &str| given.iter().any(|g| g == key);
-        let drop = defaults::drop_in(
-            app,
-            reference,
-            &image.digest,
-            &image.defaults,
-            defaults::Given {
-                exec: has("exec"),
-                working_directory: has("workingDirectory"),
-                user: has("user"),
-                environment,
-            },
-        )
-        .map_err(|message| LaunchError::ImageConfig {
-            app: app.to_string(),
-            reference: reference.to_string(),
-            message,
-        })?;
+        let drop = defaults::drop_in(app, reference, &image.digest, &image.defaults, given)
+            .map_err(|message| LaunchError::ImageConfig {
+                app: app.to_string(),
+                reference: reference.to_string(),
+                message,
+            })?;
         // A drop-in for the app's unit in the pod's /run (nspawn's tmpfs), where
         // systemd reads drop-ins too: the tree's rootfs stays as it was built.
         let dir = state.join("image");

@@ -5,7 +5,7 @@ use super::limits::*;
 use super::units::*;
 use crate::manifest::reference::Reference;
 use crate::manifest::{IdOrName, Relax, Restart};
-use crate::pod::{App, Filter, Image, Pod, DEFAULT_CAPABILITIES};
+use crate::pod::{App, Command, Filter, Image, Pod, DEFAULT_CAPABILITIES};
 use crate::systemd::escape;
 use crate::systemd::target::{Feature, Target};
 use crate::tree::layout::{
@@ -24,10 +24,11 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
             "simple"
         },
     )];
-    // Without exec the image's Entrypoint and Cmd are the command: `podc launch` writes
-    // ExecStart= into the app's drop-in.
-    if a.given.exec {
-        run.push(d("ExecStart", escape::exec_line(&a.exec)));
+    // Otherwise the command depends on the image (its Entrypoint and Cmd, its Entrypoint with
+    // args, or the path of exec's bare program in its PATH): `podc launch` writes ExecStart=
+    // into the app's drop-in.
+    if let Command::Exec(exec) = &a.command {
+        run.push(d("ExecStart", escape::exec_line(exec)));
     }
     run.extend([d(
         "Restart",
@@ -151,20 +152,30 @@ fn unit_section(pod: &Pod, a: &App) -> Vec<Directive> {
 /// what the image's config supplies (the launcher's drop-in `50-image.conf`).
 pub(super) fn image_comment(a: &App, r: &Reference) -> String {
     let mut from_image = Vec::new();
-    if !a.given.exec {
-        from_image.push("command");
+    match &a.command {
+        Command::Exec(_) => {}
+        // The name went through resolve: no control character.
+        Command::LookUp(exec) => from_image.push(format!(
+            "the path of exec's program \"{}\" (looked up in its PATH; ExecStart= is exec with that path)",
+            exec[0]
+        )),
+        Command::Args(_) => from_image.push("command: its Entrypoint, with args in place of its Cmd".into()),
+        Command::Image => from_image.push("command".into()),
     }
     if !a.given.working_directory {
-        from_image.push("working directory");
+        from_image.push("working directory".into());
     }
     if !a.given.user {
-        from_image.push("user");
+        from_image.push("user".into());
     }
-    from_image.push(if a.environment.is_empty() && a.env_from.is_empty() {
-        "environment"
-    } else {
-        "environment not set here"
-    });
+    from_image.push(
+        if a.environment.is_empty() && a.env_from.is_empty() {
+            "environment"
+        } else {
+            "environment not set here"
+        }
+        .into(),
+    );
     format!(
         "image: {r} ({}, resolved by podc launch from the image store; its config gives: {}, in the drop-in {}/{})",
         if r.digest.is_some() {

@@ -2,7 +2,7 @@
 
 use super::limits::*;
 use crate::manifest::{CgroupVersion, IdOrName};
-use crate::pod::{App, Image, Pod, VolumeKind};
+use crate::pod::{App, Command, Image, Pod, VolumeKind};
 use crate::tree::layout::{api_bind_source, app_root, under_api_mount};
 use crate::tree::plan::{self, Controller, MountPlan, Step};
 
@@ -80,7 +80,7 @@ fn image_step(a: &App) -> Step {
             target: root.clone(),
             read_only: a.read_only_rootfs,
             given: [
-                (a.given.exec, "exec"),
+                (a.command.in_unit(), "exec"),
                 (a.given.working_directory, "workingDirectory"),
                 (a.given.user, "user"),
             ]
@@ -93,6 +93,14 @@ fn image_step(a: &App) -> Step {
                 names.extend(a.env_from.keys().cloned());
                 names.sort();
                 names
+            },
+            exec: match &a.command {
+                Command::LookUp(exec) => exec.clone(),
+                _ => Vec::new(),
+            },
+            args: match &a.command {
+                Command::Args(args) => args.clone(),
+                _ => Vec::new(),
             },
         },
         Image::Path(source) if a.read_only_rootfs => Step::BindHost {

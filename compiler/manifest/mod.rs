@@ -252,14 +252,21 @@ pub struct App {
     )]
     pub name: String,
     /// The app's root filesystem: an absolute path on the target host, or an OCI image
-    /// reference with its registry (`registry.example/name:tag`, best pinned with
-    /// `@sha256:<digest>`), resolved by `podc launch` from the host's image store.
+    /// reference (`registry.example/name:tag`, best pinned with `@sha256:<digest>`), resolved
+    /// by `podc launch` from the host's image store. A short name without a registry is
+    /// Docker Hub's, as Docker and Kubernetes read it (`nginx` is
+    /// `docker.io/library/nginx:latest`), with a warning.
     pub image: String,
-    /// Command and arguments; exec[0] is an absolute path inside the image. Required for an
-    /// image given by path; for an image by reference the image's Entrypoint and Cmd are the
-    /// default.
+    /// The whole command line, replacing the image's Entrypoint and Cmd. exec[0] is an
+    /// absolute path inside the image or, for an image by reference, a bare name looked up in
+    /// the image's PATH at launch. Required for an image given by path; for an image by
+    /// reference the image's Entrypoint and Cmd are the default.
     #[schemars(length(min = 1))]
     pub exec: Option<Vec<String>>,
+    /// Arguments that replace the image's Cmd after its Entrypoint (Kubernetes' `args`
+    /// without `command`); only for an image by reference, and not with `exec`.
+    #[schemars(length(min = 1))]
+    pub args: Option<Vec<String>>,
     /// User to run as: a uid or a user name. Default 0 (for an image by reference, when
     /// neither user nor group is given: the image's User).
     pub user: Option<IdOrName>,

@@ -1,9 +1,14 @@
 //! OCI image references: `registry.example[:port]/path/name[:tag][@sha256:<hex>]`.
 //!
-//! The grammar is the distribution project's (`docker/distribution/reference`), with one rule
-//! of podc's own: the registry is never implied. `nginx` means `docker.io/library/nginx:latest`
-//! to Docker and whatever a search list says to Podman; a reviewed manifest must say which
-//! registry it trusts, so podc refuses a reference without one and suggests the full form.
+//! The grammar is the distribution project's (`docker/distribution/reference`). A name whose
+//! first component is not a registry (it has no `.` or `:` and is not `localhost`) is a short
+//! name, and [`Reference::parse_normalized`] reads it as Docker and Kubernetes' runtimes
+//! (containerd, CRI-O with `docker.io` as its registry) do: `nginx` is
+//! `docker.io/library/nginx:latest`, `team/app` is `docker.io/team/app:latest`. What a manifest
+//! or a command line says goes through it; the resolver warns about a short name (P1008), since a
+//! reviewed manifest should say which registry it trusts. [`Reference::parse`] takes only a full
+//! reference: what podc wrote itself (a plan, a store's name) and an archive's own names (an OCI
+//! layout's `latest` is a tag, not an image named `latest`).
 
 use std::fmt;
 
@@ -77,9 +82,33 @@ pub struct Reference {
 /// Longest repository name (registry included), as distribution allows.
 const MAX_NAME: usize = 255;
 
+/// The registry a short name means: Docker Hub, as Docker and Kubernetes' runtimes read one.
+pub const DEFAULT_REGISTRY: &str = "docker.io";
+
+/// The repository namespace of Docker Hub's official images (`nginx` is `library/nginx`).
+const OFFICIAL_NAMESPACE: &str = "library";
+
 impl Reference {
-    /// Parses a reference, or says what is wrong with it (and, where it can, the form meant).
+    /// Parses a full reference (its registry named), or says what is wrong with it (and, for
+    /// a short name, the full form meant).
     pub fn parse(s: &str) -> Result<Reference, String> {
+        match Reference::parse_any(s)? {
+            (r, false) => Ok(r),
+            (r, true) => Err(format!(
+                "image reference {s:?} does not name its registry (did you mean \"{r}\"?)"
+            )),
+        }
+    }
+
+    /// Parses a reference that may be a short name, normalised as Docker and Kubernetes'
+    /// runtimes do: no registry means [`DEFAULT_REGISTRY`], a single component is in
+    /// `library/`, no tag and no digest means `:latest`. `true` with it says it was short.
+    pub fn parse_normalized(s: &str) -> Result<(Reference, bool), String> {
+        Reference::parse_any(s)
+    }
+
+    /// A full reference, or a short name made full; `true` says it was short.
+    fn parse_any(s: &str) -> Result<(Reference, bool), String> {
         if s.is_empty() {
             return Err("an image reference cannot be empty".into());
         }
@@ -113,18 +142,25 @@ impl Reference {
         if name.len() > MAX_NAME {
             return Err(format!("an image name is at most {MAX_NAME} characters"));
         }
-        let Some((registry, repository)) = name.split_once('/').filter(|(r, _)| is_registry(r))
-        else {
-            let repo = if name.contains('/') {
-                name.to_string()
-            } else {
-                format!("library/{name}")
+        let full;
+        let (registry, repository, was_short) =
+            match name.split_once('/').filter(|(r, _)| is_registry(r)) {
+                Some((registry, repository)) => (registry, repository, false),
+                None => {
+                    full = if name.contains('/') {
+                        name.to_string()
+                    } else {
+                        format!("{OFFICIAL_NAMESPACE}/{name}")
+                    };
+                    if DEFAULT_REGISTRY.len() + 1 + full.len() > MAX_NAME {
+                        return Err(format!(
+                            "an image name is at most {MAX_NAME} characters, with the \
+                             `{DEFAULT_REGISTRY}/` a short name means"
+                        ));
+                    }
+                    (DEFAULT_REGISTRY, full.as_str(), true)
+                }
             };
-            return Err(format!(
-                "image reference {s:?} does not name its registry; podc does not guess one (did you mean \"docker.io/{repo}{}\"?)",
-                &s[name.len()..]
-            ));
-        };
         check_registry(registry)?;
         for component in repository.split('/') {
             if !is_path_component(component) {
@@ -133,7 +169,7 @@ impl Reference {
                 ));
             }
         }
-        Ok(Reference {
+        let r = Reference {
             registry: registry.to_string(),
             repository: repository.to_string(),
             tag: match (tag, &digest) {
@@ -142,7 +178,8 @@ impl Reference {
                 (None, None) => Some("latest".into()),
             },
             digest,
-        })
+        };
+        Ok((r, was_short))
     }
 
     /// Whether the registry is on this host's loopback: `localhost`, `127.x.y.z` or `[::1]`,
@@ -290,11 +327,66 @@ mod tests {
     }
 
     #[test]
+    fn short_names_mean_docker_hub() {
+        let pin = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        for (s, full) in [
+            ("nginx", "docker.io/library/nginx:latest".to_string()),
+            ("busybox:1.28", "docker.io/library/busybox:1.28".into()),
+            ("bitnami/redis", "docker.io/bitnami/redis:latest".into()),
+            ("a/b/c:v1", "docker.io/a/b/c:v1".into()),
+            (
+                &format!("nginx@{pin}"),
+                format!("docker.io/library/nginx@{pin}"),
+            ),
+            (
+                &format!("nginx:1.27@{pin}"),
+                format!("docker.io/library/nginx:1.27@{pin}"),
+            ),
+            // `localhost` alone is a name; with a path after it, a registry.
+            ("localhost", "docker.io/library/localhost:latest".into()),
+        ] {
+            let (r, short) = Reference::parse_normalized(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert!(short, "{s}");
+            assert_eq!(r.to_string(), full, "{s}");
+            // The full name is what it means: it parses to itself, not short.
+            assert_eq!(
+                Reference::parse_normalized(&full).unwrap(),
+                (r.clone(), false)
+            );
+            assert_eq!(Reference::parse(&full).unwrap(), r);
+            // The strict parser refuses the short name, naming the full one.
+            let e = Reference::parse(s).unwrap_err();
+            assert!(e.contains(&format!("did you mean \"{full}\"")), "{s}: {e}");
+        }
+        // A first component with `.` or `:`, or `localhost`, is a registry, as before.
+        for s in [
+            "localhost/a",
+            "localhost:5000/a:1",
+            "registry.example/a",
+            "host:5000/a",
+        ] {
+            let (r, short) = Reference::parse_normalized(s).unwrap();
+            assert!(!short, "{s}");
+            assert_eq!(r, Reference::parse(s).unwrap());
+        }
+        // What is wrong with a short name is wrong with its full form too.
+        for (s, want) in [
+            ("Nginx", "not a valid part"),
+            ("nginx:-x", "tag"),
+            ("team//app", "not a valid part"),
+            (&"a".repeat(240), "at most 255"),
+        ] {
+            let e = Reference::parse_normalized(s).unwrap_err();
+            assert!(e.contains(want), "{s}: {e}");
+        }
+    }
+
+    #[test]
     fn bad_references_are_refused_with_a_reason() {
         for (s, want) in [
-            ("nginx", "docker.io/library/nginx"),
+            ("nginx", "docker.io/library/nginx:latest"),
             ("nginx:1.25", "docker.io/library/nginx:1.25"),
-            ("team/app", "docker.io/team/app"),
+            ("team/app", "docker.io/team/app:latest"),
             ("docker.io/Nginx", "not a valid part"),
             ("docker.io/a:", "tag"),
             ("docker.io/a:-x", "tag"),

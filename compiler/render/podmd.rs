@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use crate::manifest::ItemKind;
 use crate::manifest::{Activation, IdOrName, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
-use crate::pod::{App, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
+use crate::pod::{App, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
 use crate::systemd::escape;
 use crate::systemd::resources::{cpu_percent, Limit};
 use crate::tree::layout::{persistent_volume, PERSISTENT_VOLUMES};
@@ -89,6 +89,25 @@ fn pairs(o: &mut String, title: &str, map: &std::collections::BTreeMap<String, S
     end(o);
 }
 
+/// Each word as a JSON-style quoted string, so that spaces and empty words show.
+fn words(o: &mut String, words: &[String]) {
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            o.push(' ');
+        }
+        if w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" /.,:;=+@%'()-".contains(&b))
+        {
+            // Nothing to escape for either.
+            o.push('"');
+            o.push_str(w);
+            o.push('"');
+        } else {
+            escape::push_markdown_cell(o, &escape::comment_text(w));
+        }
+    }
+}
+
 /// How an app runs: image, command, working directory, user and group.
 fn app_run(o: &mut String, a: &App) {
     key(o, "Image");
@@ -104,25 +123,21 @@ fn app_run(o: &mut String, a: &App) {
         }
     }
     end(o);
-    // Each word as a JSON-style quoted string, so that spaces and empty words show.
     key(o, "Command");
-    if !a.given.exec {
-        o.push_str("the image's Entrypoint and Cmd");
-    }
-    for (i, w) in a.exec.iter().enumerate() {
-        if i > 0 {
-            o.push(' ');
+    match &a.command {
+        Command::Exec(exec) => words(o, exec),
+        Command::LookUp(exec) => {
+            words(o, exec);
+            o.push_str(" (");
+            escape::push_markdown_cell(o, &exec[0]);
+            o.push_str(" looked up in the image's PATH at launch)");
         }
-        if w.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b" /.,:;=+@%'()-".contains(&b))
-        {
-            // Nothing to escape for either.
-            o.push('"');
-            o.push_str(w);
-            o.push('"');
-        } else {
-            escape::push_markdown_cell(o, &escape::comment_text(w));
+        Command::Args(args) => {
+            o.push_str("the image's Entrypoint, then args ");
+            words(o, args);
+            o.push_str(" (in place of its Cmd)");
         }
+        Command::Image => o.push_str("the image's Entrypoint and Cmd"),
     }
     end(o);
     key(o, "Working directory");

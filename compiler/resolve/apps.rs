@@ -40,13 +40,10 @@ pub(super) fn resolve_app(
     t: Target,
 ) -> App {
     let (image, image_valid) = check_name_and_image(c, path, a);
-    // An image that is neither a path nor a reference has its error; no second one for exec.
-    check_command(
-        c,
-        path,
-        a,
-        !image_valid || matches!(image, pod::Image::Reference(_)),
-    );
+    // An image that is neither a path nor a reference has its error; no second one for the
+    // command.
+    let by_reference = image_valid.then_some(matches!(image, pod::Image::Reference(_)));
+    let command = check_command(c, path, a, by_reference);
     let (user, group, supplementary_groups, working_directory) = resolve_identity(c, path, a);
     let iso = a.isolators.clone().unwrap_or_default();
     let iso_path = join_key(path, "isolators");
@@ -79,7 +76,6 @@ pub(super) fn resolve_app(
     App {
         name: a.name.clone(),
         given: pod::Given {
-            exec: a.exec.is_some() || !matches!(image, pod::Image::Reference(_)),
             working_directory: a.working_directory.is_some()
                 || !matches!(image, pod::Image::Reference(_)),
             user: a.user.is_some()
@@ -87,7 +83,7 @@ pub(super) fn resolve_app(
                 || !matches!(image, pod::Image::Reference(_)),
         },
         image,
-        exec: a.exec.clone().unwrap_or_default(),
+        command,
         user,
         group,
         supplementary_groups,
@@ -135,9 +131,26 @@ pub(super) fn check_name_and_image(
             ));
     }
     let image_path = join_key(path, "image");
+    if a.image.starts_with("./") || a.image.starts_with("../") {
+        c.value(
+            codes::IMAGE_REFERENCE,
+            &image_path,
+            format!(
+                "image {} is a relative path, neither an absolute path nor an image reference",
+                show(&a.image)
+            ),
+        )
+        .help = Some(
+            "a root filesystem is named by its absolute path on the host; an image by a reference \
+             (`registry.example/name:tag`, best pinned with `@sha256:<digest>`)"
+                .into(),
+        );
+        return (pod::Image::Path(a.image.clone()), false);
+    }
     if !a.image.starts_with('/') {
-        return match Reference::parse(&a.image) {
-            Ok(r) => (pod::Image::Reference(r), true),
+        // A short name is Docker Hub's (the warnings say so, P1008).
+        return match Reference::parse_normalized(&a.image) {
+            Ok((r, _)) => (pod::Image::Reference(r), true),
             Err(why) => {
                 c.value(
                     codes::IMAGE_REFERENCE,
@@ -147,18 +160,11 @@ pub(super) fn check_name_and_image(
                         show(&a.image)
                     ),
                 )
-                .help = Some(if a.image.contains('/') && !a.image.contains([':', '@']) {
-                    format!(
-                        "a root filesystem is named by its absolute path (`/{}`); an image by a \
-                         reference with its registry (`registry.example/name:tag`, best pinned \
-                         with `@sha256:<digest>`)",
-                        a.image
-                    )
-                } else {
-                    "give the root filesystem's absolute path, or a reference with its registry: \
+                .help = Some(
+                    "give the root filesystem's absolute path, or an image reference: \
                      `registry.example/name:tag`, best pinned with `@sha256:<digest>`"
-                        .into()
-                });
+                        .into(),
+                );
                 (pod::Image::Path(a.image.clone()), false)
             }
         };
@@ -174,14 +180,21 @@ pub(super) fn check_name_and_image(
 }
 
 /// The command line and environment: what systemd and the kernel can pass to the program.
-/// `exec_optional`: the image is a reference (or not valid at all).
-pub(super) fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec_optional: bool) {
+/// `by_reference`: whether the image is a reference (`None`: it is neither a path nor a
+/// reference, and has its error).
+pub(super) fn check_command(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+    by_reference: Option<bool>,
+) -> pod::Command {
     let exec_path = join_key(path, "exec");
     let no_exec = Vec::new();
-    let exec = match &a.exec {
-        Some(e) => e,
-        None if exec_optional => &no_exec,
-        None => {
+    let exec = match (&a.exec, &a.args) {
+        (Some(e), _) => e,
+        (None, Some(args)) => args,
+        (None, None) if by_reference != Some(false) => &no_exec,
+        (None, None) => {
             c.key(
                 codes::EXEC_MISSING,
                 &join_key(path, "image"),
@@ -204,6 +217,14 @@ pub(super) fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec
             "exec needs at least the program to run",
         );
     }
+    check_args(c, path, a, by_reference);
+    // The list the checks below hold: exec, else args (the image's Entrypoint, which comes
+    // before them, is checked at launch).
+    let exec_path = if a.exec.is_some() {
+        exec_path
+    } else {
+        join_key(path, "args")
+    };
     for (i, arg) in exec.iter().enumerate() {
         let p = || join_index(&exec_path, i);
         if escape::has_nul(arg) {
@@ -212,22 +233,8 @@ pub(super) fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec
                 &p(),
                 "a NUL character cannot be passed to a program",
             );
-        } else if i == 0 {
-            if let Some(problem) = escape::exec_path_problem(arg) {
-                c.value(
-                    codes::PROGRAM_PATH,
-                    &p(),
-                    format!("program path {} {problem}", show(arg)),
-                );
-            } else if arg.ends_with('/') && arg.len() > 1 {
-                c.value(
-                    codes::PROGRAM_PATH,
-                    &p(),
-                    format!("program path {} ends with `/`", show(arg)),
-                );
-            } else {
-                c.abs_path(&p(), "program path", arg);
-            }
+        } else if i == 0 && a.exec.is_some() {
+            check_program(c, &p(), arg, by_reference);
         }
     }
 
@@ -255,6 +262,19 @@ pub(super) fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec
     if args_total > escape::MAX_ARGS_TOTAL {
         c.value(codes::ARGS_TOTAL, &exec_path, format!("arguments and environment take {args_total} bytes together; podc allows at most {} (the kernel's limit is a quarter of the stack limit, shared with what systemd adds)", escape::MAX_ARGS_TOTAL));
     }
+    check_environment(c, path, a);
+    match (&a.exec, &a.args) {
+        (Some(e), _) if e.first().is_some_and(|p| !p.contains('/')) => {
+            pod::Command::LookUp(e.clone())
+        }
+        (Some(e), _) => pod::Command::Exec(e.clone()),
+        (None, Some(args)) => pod::Command::Args(args.clone()),
+        (None, None) => pod::Command::Image,
+    }
+}
+
+/// The environment's names and values: what systemd and the kernel can pass.
+fn check_environment(c: &mut Checker, path: &str, a: &manifest::App) {
     for (k, v) in &a.environment {
         let p = join_key(&join_key(path, "environment"), k);
         let valid = k
@@ -288,5 +308,112 @@ pub(super) fn check_command(c: &mut Checker, path: &str, a: &manifest::App, exec
         {
             c.value(codes::LINE_TOO_LONG, &p, format!("the value is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
         }
+    }
+}
+
+/// `args`: the arguments for the image's Entrypoint, so only for an image by reference, and
+/// not beside `exec` (the whole command line).
+fn check_args(c: &mut Checker, path: &str, a: &manifest::App, by_reference: Option<bool>) {
+    let Some(args) = &a.args else { return };
+    let args_path = join_key(path, "args");
+    if a.exec.is_some() {
+        c.key(
+            codes::ARGS_WITH_EXEC,
+            &args_path,
+            format!(
+                "app {} gives `args` and `exec`: exec is the whole command line, in place of the image's Entrypoint and Cmd",
+                show(&a.name)
+            ),
+        )
+        .help = Some(
+            "put the arguments at the end of exec, or leave exec out to pass args to the image's Entrypoint"
+                .into(),
+        );
+    } else if by_reference == Some(false) {
+        c.key(
+            codes::ARGS_IMAGE_PATH,
+            &args_path,
+            format!(
+                "app {} gives `args`, but its image is a path: a root filesystem has no Entrypoint to pass them to",
+                show(&a.name)
+            ),
+        )
+        .help = Some("write the whole command line in `exec: [/path/to/program, args...]`".into());
+    } else if args.is_empty() {
+        c.value(
+            codes::ARGS_EMPTY,
+            &args_path,
+            "args is empty: leave it out to run the image's Entrypoint and Cmd",
+        )
+        .help = Some(
+            "Kubernetes reads an empty `args` as none; to run the Entrypoint without arguments, write the whole command line in exec"
+                .into(),
+        );
+    }
+}
+
+/// exec[0]: an absolute path in the image, or (an image by reference only) a bare name that
+/// `podc launch` looks up in the image's PATH.
+fn check_program(c: &mut Checker, p: &str, program: &str, by_reference: Option<bool>) {
+    if let Some(problem) = escape::exec_path_problem(program) {
+        c.value(
+            codes::PROGRAM_PATH,
+            p,
+            format!("program path {} {problem}", show(program)),
+        );
+    } else if program.starts_with('/') {
+        if program.ends_with('/') && program.len() > 1 {
+            c.value(
+                codes::PROGRAM_PATH,
+                p,
+                format!("program path {} ends with `/`", show(program)),
+            );
+        } else {
+            c.abs_path(p, "program path", program);
+        }
+    } else if program.contains('/') {
+        c.value(
+            codes::PATH_RELATIVE,
+            p,
+            format!("program path {} is a relative path", show(program)),
+        )
+        .help = Some(
+            "give the program's absolute path in the image; only a bare name (no `/`) is looked up, in the PATH of an image by reference"
+                .into(),
+        );
+    } else if program.is_empty() || program == "." || program == ".." {
+        c.value(
+            codes::PROGRAM_PATH,
+            p,
+            format!("program {} names no program", show(program)),
+        );
+    } else if by_reference == Some(false) {
+        c.value(
+            codes::PATH_RELATIVE,
+            p,
+            format!(
+                "program {} is not an absolute path, and the app's image is a path: podc looks a bare name up only in the PATH of an image by reference",
+                show(program)
+            ),
+        )
+        .help = Some(format!(
+            "give the program's absolute path in the root filesystem (`/…/{program}`)"
+        ));
+    } else if escape::has_control(program) {
+        c.value(
+            codes::PATH_CONTROL,
+            p,
+            format!("program {} contains a control character", show(program)),
+        );
+    } else if program.len() > escape::NAME_MAX {
+        c.value(
+            codes::PATH_COMPONENT_LONG,
+            p,
+            format!(
+                "program name of {} bytes; Linux file names hold at most {}",
+                program.len(),
+                escape::NAME_MAX
+            ),
+        );
     }
 }

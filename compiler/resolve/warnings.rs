@@ -2,6 +2,7 @@
 
 use super::checker::*;
 use crate::diag::codes;
+use crate::manifest::reference::Reference;
 use crate::manifest::{self, IdOrName, Manifest};
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{self, Limits, Pod};
@@ -90,22 +91,7 @@ pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
                 "lower the app's {key} to at most the pod's, or raise the pod's"
             ));
         }
-        if let pod::Image::Reference(r) = &app.image {
-            if r.digest.is_none() {
-                c.value(
-                    codes::IMAGE_UNPINNED,
-                    &join_key(&path, "image"),
-                    format!(
-                        "image {r} is not pinned by digest: what runs is whatever the image store \
-                         holds for the tag when the pod is launched, not what was reviewed"
-                    ),
-                )
-                .help = Some(format!(
-                    "pin it: `{}@sha256:<digest>` (`podc image pull {r}` prints the digest)",
-                    r.name()
-                ));
-            }
-        }
+        image_warnings(c, &path, app, written);
         let root = matches!(&app.user, IdOrName::Id(0))
             || matches!(&app.user, IdOrName::Name(n) if n == "root");
         if root && !app.relax.is_empty() {
@@ -284,4 +270,60 @@ fn memory_volume_warnings(c: &mut Checker, pod: &Pod) {
             );
         }
     }
+}
+
+/// An image by reference: a short name (P1008, which also asks for a digest), else one not
+/// pinned by digest (P1007).
+fn image_warnings(c: &mut Checker, path: &str, app: &pod::App, written: &manifest::App) {
+    if let pod::Image::Reference(r) = &app.image {
+        let short = Reference::parse_normalized(&written.image).is_ok_and(|(_, s)| s);
+        if short {
+            short_name(c, &join_key(path, "image"), &written.image, r);
+        } else if r.digest.is_none() {
+            c.value(
+                codes::IMAGE_UNPINNED,
+                &join_key(path, "image"),
+                format!(
+                    "image {r} is not pinned by digest: what runs is whatever the image store \
+                     holds for the tag when the pod is launched, not what was reviewed"
+                ),
+            )
+            .help = Some(format!(
+                "pin it: `{}@sha256:<digest>` (`podc image pull {r}` prints the digest)",
+                r.name()
+            ));
+        }
+    }
+}
+
+/// A short name (P1008): what it was read as, and the full, pinned form to write instead. It
+/// stands for P1007 too: it asks for the digest as well.
+fn short_name(c: &mut Checker, path: &str, written: &str, r: &Reference) {
+    let (what, write) = match (&r.digest, &r.tag) {
+        (Some(_), _) => ("", format!("write it in full: `{r}`")),
+        (None, tag) => {
+            let tagged = format!("{}:{}", r.name(), tag.as_deref().unwrap_or("latest"));
+            (
+                " and no digest",
+                format!(
+                    "write it in full and pin it: `{tagged}@sha256:<digest>` \
+                     (`podc image pull {tagged}` prints the digest)"
+                ),
+            )
+        }
+    };
+    let runs = if r.digest.is_some() {
+        ""
+    } else {
+        ", and runs whatever the image store holds for that tag"
+    };
+    c.value(
+        codes::IMAGE_SHORT_NAME,
+        path,
+        format!(
+            "image {} names no registry{what}: podc reads it as {r} (as Docker and Kubernetes do){runs}",
+            show(written)
+        ),
+    )
+    .help = Some(write);
 }

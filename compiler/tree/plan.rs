@@ -160,7 +160,9 @@ pub enum Step {
     /// written. Its config supplies the settings the manifest left out: the command unless
     /// `given` has `exec`, the working directory unless `workingDirectory`, the user unless
     /// `user`, and every environment variable not in `environment` (the names the manifest
-    /// sets), written as a drop-in for the app's unit.
+    /// sets), written as a drop-in for the app's unit. The command is the image's Entrypoint
+    /// and Cmd, or `exec` (the manifest's, whose program is a bare name the launcher looks up
+    /// in the image's PATH), or the Entrypoint with `args` in place of the Cmd.
     Image {
         app: String,
         reference: String,
@@ -170,6 +172,10 @@ pub enum Step {
         given: Vec<String>,
         #[serde(default)]
         environment: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exec: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        args: Vec<String>,
     },
     /// Bind a host path into the pod's root before nspawn starts.
     BindHost {
@@ -298,21 +304,7 @@ impl MountPlan {
                     line(&mut out, "source", source);
                     line(&mut out, "target", target);
                 }
-                Step::Image {
-                    app,
-                    reference,
-                    target,
-                    read_only,
-                    given,
-                    environment,
-                } => {
-                    line(&mut out, "app", app);
-                    line(&mut out, "reference", reference);
-                    line(&mut out, "target", target);
-                    line(&mut out, "readOnly", *read_only);
-                    line(&mut out, "given", given);
-                    line(&mut out, "environment", environment);
-                }
+                Step::Image { .. } => image_lines(&mut out, step),
                 Step::BindHost {
                     source,
                     target,
@@ -487,8 +479,13 @@ impl Step {
                 target,
                 given,
                 environment,
+                exec,
+                args,
                 ..
-            } => image_step(apps, app, reference, target, given, environment)?,
+            } => {
+                image_step(apps, app, reference, target, given, environment)?;
+                image_command(given, exec, args)?;
+            }
             Step::BindHost { source, target, .. } => {
                 if !escape::is_normal_abs_path(source) {
                     return Err(format!(
@@ -659,6 +656,57 @@ fn image_step(
         return Err(format!("environment {n:?} is not a variable name"));
     }
     Ok(())
+}
+
+/// An `image` step's command: at most one of `exec` given (in the unit), `exec` (its
+/// program a bare name) and `args`.
+fn image_command(given: &[String], exec: &[String], args: &[String]) -> Result<(), String> {
+    let in_unit = given.iter().any(|g| g == "exec");
+    if [in_unit, !exec.is_empty(), !args.is_empty()]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        > 1
+    {
+        return Err("more than one of exec given, exec and args".into());
+    }
+    if let Some(program) = exec.first() {
+        if program.is_empty() || program == "." || program == ".." || program.contains('/') {
+            return Err(format!(
+                "exec program {program:?} is not a bare name to look up in the image's PATH"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The lines of an `image` step after its `do`.
+fn image_lines(out: &mut String, step: &Step) {
+    let Step::Image {
+        app,
+        reference,
+        target,
+        read_only,
+        given,
+        environment,
+        exec,
+        args,
+    } = step
+    else {
+        return;
+    };
+    line(out, "app", app);
+    line(out, "reference", reference);
+    line(out, "target", target);
+    line(out, "readOnly", *read_only);
+    line(out, "given", given);
+    line(out, "environment", environment);
+    // Only when set: plans of pods without them read as they always did.
+    for (key, list) in [("exec", exec), ("args", args)] {
+        if !list.is_empty() {
+            line(out, key, list);
+        }
+    }
 }
 
 /// Whether `p` is `system.slice/<app>.service` for an app of the pod.

@@ -172,17 +172,25 @@ pub fn verify_tree(pod: &podc::pod::Pod) -> Result<(), String> {
             reference,
             given,
             environment,
+            exec,
+            args,
             ..
         } = step
         {
+            use podc::image::defaults::Command;
             let has = |k: &str| given.iter().any(|g| g == k);
             let drop = podc::image::defaults::drop_in(
                 app,
                 reference,
                 "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
-                &sample_defaults(),
+                &sample_defaults(exec.first().map(String::as_str)),
                 podc::image::defaults::Given {
-                    exec: has("exec"),
+                    command: match (has("exec"), exec.is_empty(), args.is_empty()) {
+                        (true, _, _) => Command::InUnit,
+                        (false, false, _) => Command::LookUp(exec),
+                        (false, true, false) => Command::Args(args),
+                        (false, true, true) => Command::Image,
+                    },
                     working_directory: has("workingDirectory"),
                     user: has("user"),
                     environment,
@@ -226,8 +234,9 @@ pub fn verify_tree(pod: &podc::pod::Pod) -> Result<(), String> {
 }
 
 /// Image defaults as a hostile but usable image config gives them: every kind of value, with
-/// the characters systemd treats specially.
-pub fn sample_defaults() -> podc::image::defaults::Defaults {
+/// the characters systemd treats specially; `program`, a bare name an app's exec names, found
+/// in its PATH.
+pub fn sample_defaults(program: Option<&str>) -> podc::image::defaults::Defaults {
     use podc::manifest::IdOrName;
     podc::image::defaults::Defaults {
         command: Ok(vec![
@@ -236,6 +245,12 @@ pub fn sample_defaults() -> podc::image::defaults::Defaults {
             "-c".into(),
             "echo \"$HOME\" 100% \\ ${X}\n;".into(),
         ]),
+        entrypoint: Ok(vec!["/bin/busybox".into(), "sh".into()]),
+        path: "/usr/bin:/bin".into(),
+        programs: program
+            .map(|p| (p.to_string(), Some(format!("/usr/bin/{p}"))))
+            .into_iter()
+            .collect(),
         environment: [
             ("PATH", "/usr/bin:/bin"),
             ("QUOTED", "a \"b\" %n $x \\"),

@@ -113,7 +113,9 @@ impl Convert<'_> {
         Ok(app)
     }
 
-    /// `command` and `args` as `exec`: the whole command line.
+    /// `command` and `args` as `exec`: the whole command line; `args` alone as `args`, the
+    /// image's Entrypoint with them in place of its Cmd (an empty `args` is none, as
+    /// Kubernetes reads it).
     fn command(
         &mut self,
         here: &Here,
@@ -124,13 +126,13 @@ impl Convert<'_> {
         let at = |rest: &str| join_key(here.path, rest);
         let podc = |rest: &str| join_key(here.app_path, rest);
         match (command, args) {
-            (None, Some(_)) => {
-                return Err(problem(
-                    self.doc,
-                    &at("args"),
-                    "`args` without `command`: podc cannot run the image's entrypoint with other arguments",
-                )
-                .help("write the whole command line in `command`"));
+            (None, Some(args)) if args.is_empty() => {}
+            (None, Some(args)) => {
+                self.rename(podc("args"), at("args"));
+                for i in 0..args.len() {
+                    self.rename(join_index(&podc("args"), i), join_index(&at("args"), i));
+                }
+                app.insert("args".into(), json!(args));
             }
             (Some(command), args) => {
                 let args = args.unwrap_or_default();

@@ -13,7 +13,7 @@ use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::{KubeOptions, APPS_ANNOTATION};
 use crate::manifest::{Activation, Protocol};
-use crate::pod::{App, Image, Pod};
+use crate::pod::{App, Command, Image, Pod};
 
 /// App `i` of the pod as a container.
 pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Container {
@@ -50,7 +50,17 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
     core::Container {
         name: a.name.clone(),
         image: Some(image),
-        command: (!a.exec.is_empty()).then(|| a.exec.clone()),
+        // `exec` is the whole command line, `args` Kubernetes' args without a command: the
+        // image's Entrypoint with them. A bare program is looked up in the image's PATH on
+        // Kubernetes too.
+        command: match &a.command {
+            Command::Exec(exec) | Command::LookUp(exec) => Some(exec.clone()),
+            Command::Args(_) | Command::Image => None,
+        },
+        args: match &a.command {
+            Command::Args(args) => Some(args.clone()),
+            _ => None,
+        },
         env: (!env.is_empty()).then_some(env),
         working_dir: a
             .given
