@@ -102,7 +102,11 @@ pub(super) fn check_after(c: &mut Checker, apps: &[manifest::App]) {
 /// apps after it keep waiting through the retries (`RestartMode=direct`), and it has nothing
 /// to probe or serve.
 pub(super) fn check_init(c: &mut Checker, apps: &[manifest::App], t: Target) {
-    for (i, a) in apps.iter().enumerate().filter(|(_, a)| a.init == Some(true)) {
+    for (i, a) in apps
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.init == Some(true))
+    {
         let path = join_index("apps", i);
         let restart = join_key(&path, "restart");
         match a.restart {
