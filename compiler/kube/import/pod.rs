@@ -92,8 +92,14 @@ impl Convert<'_> {
             };
             let app_path = join_index("apps", n);
             self.rename(&app_path, &path);
+            // An init container runs to completion before the apps after it: an init app.
+            // Retried or not, as the pod's restartPolicy says on Kubernetes, it restarts `no`
+            // here unless podc/apps says otherwise.
             let restart = if init { "no" } else { restart };
             let mut app = self.app(&app_path, &path, c, restart, after)?;
+            if init {
+                app.insert("init".into(), json!(true));
+            }
             if let Some(groups) = &groups {
                 app.insert("supplementaryGroups".into(), json!(groups));
                 self.rename(
