@@ -15,47 +15,7 @@ use crate::tree::layout::{
 pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
     let t = pod.target;
     let unit = unit_section(pod, a);
-
-    let mut run = vec![if a.init {
-        // Started means completed: the apps after it (After=, Requires=) wait until it has
-        // exited, and start only if it exited 0.
-        commented(
-            "Type",
-            "oneshot",
-            "init: runs to completion before the apps after it start, which start only if it exits 0".into(),
-        )
-    } else if t.has(Feature::TypeExec) {
-        d("Type", "exec")
-    } else {
-        d("Type", "simple")
-    }];
-    if held(pod, a) {
-        // Done, it stays active, so that an app after it that restarts does not run it again;
-        // StopWhenUnneeded= stops it (and so records it) once no app after it needs it.
-        run.push(d("RemainAfterExit", "yes"));
-    }
-    // Without exec the image's Entrypoint and Cmd are the command: `podc launch` writes
-    // ExecStart= into the app's drop-in.
-    if a.given.exec {
-        run.push(d("ExecStart", escape::exec_line(&a.exec)));
-    }
-    run.extend([d(
-        "Restart",
-        match a.restart {
-            Restart::No => "no",
-            Restart::OnFailure => "on-failure",
-            Restart::Always => "always",
-        },
-    )]);
-    if a.init {
-        if a.restart == Restart::OnFailure {
-            // Straight back to activating between tries: the apps after it keep waiting
-            // rather than fail with its first failure (resolve holds the target to 254).
-            run.push(d("RestartMode", "direct"));
-        }
-        // As long as it takes: Kubernetes gives an init container no deadline either.
-        run.push(d("TimeoutStartSec", "infinity"));
-    }
+    let run = run_section(pod, a);
 
     let mut root = vec![match &a.image {
         Image::Path(_) => d("RootDirectory", app_root(&a.name)),
@@ -143,6 +103,52 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         sandbox,
         cgroup: cgroup.to_string(),
     }
+}
+
+/// The app's `[Service]` lines on how it runs: its type, command and restarts (an init app:
+/// run to completion, held while apps after it need it).
+fn run_section(pod: &Pod, a: &App) -> Vec<Directive> {
+    let mut run = vec![if a.init {
+        // Started means completed: the apps after it (After=, Requires=) wait until it has
+        // exited, and start only if it exited 0.
+        commented(
+            "Type",
+            "oneshot",
+            "init: runs to completion before the apps after it start, which start only if it exits 0".into(),
+        )
+    } else if pod.target.has(Feature::TypeExec) {
+        d("Type", "exec")
+    } else {
+        d("Type", "simple")
+    }];
+    if held(pod, a) {
+        // Done, it stays active, so that an app after it that restarts does not run it again;
+        // StopWhenUnneeded= stops it (and so records it) once no app after it needs it.
+        run.push(d("RemainAfterExit", "yes"));
+    }
+    // Without exec the image's Entrypoint and Cmd are the command: `podc launch` writes
+    // ExecStart= into the app's drop-in.
+    if a.given.exec {
+        run.push(d("ExecStart", escape::exec_line(&a.exec)));
+    }
+    run.extend([d(
+        "Restart",
+        match a.restart {
+            Restart::No => "no",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        },
+    )]);
+    if a.init {
+        if a.restart == Restart::OnFailure {
+            // Straight back to activating between tries: the apps after it keep waiting
+            // rather than fail with its first failure (resolve holds the target to 254).
+            run.push(d("RestartMode", "direct"));
+        }
+        // As long as it takes: Kubernetes gives an init container no deadline either.
+        run.push(d("TimeoutStartSec", "infinity"));
+    }
+    run
 }
 
 /// The app's `[Unit]` lines after its description: what it wants, and what starts first.
