@@ -210,6 +210,8 @@ pub struct App {
     pub read_only_rootfs: bool,
     /// Apps that start first, in manifest order.
     pub after: Vec<String>,
+    /// Runs to completion before the apps that name it in `after` start (`init: true`).
+    pub init: bool,
     pub restart: Restart,
     pub ports: Vec<Port>,
     pub health: Option<Health>,

@@ -67,6 +67,17 @@ fn good() {
                 podc::tree::plan::MountPlan::from_toml(&files["mounts.toml"]).unwrap(),
                 plan
             );
+            // podc install takes the host units as they were built: every line is one it
+            // knows podc writes.
+            let host = tempfile::tempdir().unwrap();
+            for (name, content) in files.iter().filter(|(n, _)| !n.contains('/')) {
+                if name.ends_with(".service") || name.ends_with(".socket") {
+                    std::fs::write(host.path().join(name), content).unwrap();
+                }
+            }
+            let socket = files.contains_key(&format!("podc-{}.socket", pod.name));
+            podc::host::check_tree(host.path(), &pod.name, socket)
+                .unwrap_or_else(|e| panic!("{}: podc install refuses it: {e}", path.display()));
             let (_, report) = common::check_all(path);
             assert!(
                 report.diagnostics.is_empty(),

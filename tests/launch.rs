@@ -1337,6 +1337,89 @@ fn e2e_job_pods_under_a_service_manager() {
     }
 }
 
+/// Init apps (`init: true`) run to completion before the apps after them start: each app
+/// after one checks at its start that the init app's file is there, and fails if it was
+/// started early; the init app runs once, and the pod does not end when it does while an app
+/// after it still runs. One that exits 3 keeps the app after it from ever starting, and the
+/// pod ends with 3. A pod of init apps only ends once they are done.
+#[test]
+fn e2e_init_apps_complete_before_the_apps_after_them() {
+    let Some(_turn) = e2e() else { return };
+    let migrate = r#"{name: migrate, init: true, exec: ["/bin/sh", "-c", "echo run >> /out/migrate-runs; sleep 2; touch /out/migrated"]}"#;
+    let cases: &[(&str, String, i32)] = &[
+        (
+            // web is a job: the pod ends once it is done (not when migrate is).
+            "job",
+            format!(
+                r#"[{migrate}, {{name: web, after: [migrate], exec: ["/bin/sh", "-c", "test -e /out/migrated || exit 9; sleep 2; touch /out/web-done"]}}]"#
+            ),
+            0,
+        ),
+        (
+            // web keeps running (and would restart after failing early): stopped from outside.
+            "service",
+            format!(
+                r#"[{migrate}, {{name: web, after: [migrate], restart: always, exec: ["/bin/sh", "-c", "echo run >> /out/web-runs; test -e /out/migrated || exit 9; touch /out/web-started; exec sleep 600"]}}]"#
+            ),
+            0,
+        ),
+        (
+            "fails",
+            r#"[{name: migrate, init: true, exec: ["/bin/sh", "-c", "sleep 1; exit 3"]}, {name: web, after: [migrate], exec: ["/bin/sh", "-c", "touch /out/web-started"]}]"#.into(),
+            3,
+        ),
+        (
+            "only-init",
+            r#"[{name: a, init: true, exec: ["/bin/sh", "-c", "sleep 1; touch /out/a"]}, {name: b, init: true, after: [a], exec: ["/bin/sh", "-c", "test -e /out/a && touch /out/b"]}]"#.into(),
+            0,
+        ),
+    ];
+    for (case, apps, want) in cases {
+        let name = format!("e2e-init-{case}");
+        let apps = apps.replace(
+            "{name: ",
+            "{image: \"@WORK@/images/i\", mounts: [{volume: out, path: /out}], name: ",
+        );
+        let manifest = format!(
+            "podc: 1\nname: {name}\ntarget: {{cgroup: v1, systemd: 252}}\n\
+             volumes: [{{name: out, kind: host, source: \"@WORK@/out\"}}]\napps: {apps}\n"
+        );
+        eprintln!("{case}: expecting {want}");
+        let mut pod = Pod::start(&name, &manifest, &["i"]);
+        if *case == "service" {
+            let took = pod.wait_for(&["web-started"]);
+            assert!(took >= Duration::from_secs(2), "web started after {took:?}");
+            // migrate has completed, web runs: the pod does not end by itself.
+            std::thread::sleep(Duration::from_millis(1500));
+            assert!(
+                pod.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+                "the pod ended while web ran:\n{}",
+                pod.log()
+            );
+            pod.terminate();
+        }
+        let (code, took) = pod.wait();
+        assert_eq!(code, *want, "{case}\n{}", pod.log());
+        match *case {
+            "job" => {
+                assert!(pod.out("web-done").exists(), "{}", pod.log());
+                assert!(took >= Duration::from_secs(4), "{case}: {took:?}");
+            }
+            "service" => assert_eq!(pod.read("web-runs"), "run\n", "web started early"),
+            "fails" => assert!(!pod.out("web-started").exists(), "web started"),
+            _ => assert!(pod.out("b").exists(), "{}", pod.log()),
+        }
+        if matches!(*case, "job" | "service") {
+            assert_eq!(
+                pod.read("migrate-runs"),
+                "run\n",
+                "{case}: migrate ran again"
+            );
+        }
+        pod.assert_nothing_left();
+    }
+}
+
 /// The pod's journal, kept in its tree: every line of `unit`, as text.
 fn pod_journal(pod: &Pod, unit: &str) -> String {
     let dir = pod.tree.join("rootfs/var/log/journal");

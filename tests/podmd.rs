@@ -119,6 +119,32 @@ fn hostile_text_keeps_pod_md_in_shape_and_is_shown_escaped() {
 }
 
 /// The checker itself catches what it is there to catch.
+/// An init app is shown as one: its node, the arrows to it and a row of its table.
+#[test]
+fn init_apps_are_shown_as_such() {
+    let md = pod_md(&serde_json::json!({
+        "podc": 1,
+        "name": "shop",
+        "apps": [
+            {"name": "migrate", "image": "/i", "exec": ["/bin/m"], "init": true},
+            {"name": "web", "image": "/i", "exec": ["/bin/w"], "after": ["migrate"]},
+            {"name": "job", "image": "/i", "exec": ["/bin/j"], "after": ["web"]}
+        ]
+    }));
+    let problems = common::podmd::problems(&md, "pod.yaml");
+    assert!(problems.is_empty(), "{}\n\n{md}", problems.join("\n"));
+    for line in [
+        "    app0[\"init app migrate\"]\n",
+        "    app1[\"app web\"]\n",
+        "    app1 -->|after completion| app0\n",
+        "    app2 -->|after| app1\n",
+        "| Init | yes: runs to completion before the apps after it start, which start only if it exits 0 |\n",
+    ] {
+        assert!(md.contains(line), "no {line:?} in:\n{md}");
+    }
+    assert_eq!(md.matches("| Init |").count(), 1, "{md}");
+}
+
 #[test]
 fn the_shape_check_finds_broken_pod_md() {
     let good = pod_md(&serde_json::json!({

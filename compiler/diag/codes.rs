@@ -14,7 +14,7 @@
 //! | P04xx | the command line and environment of an app |
 //! | P05xx | identity and security (users, capabilities, seccomp) |
 //! | P06xx | volumes and mounts |
-//! | P07xx | the order of apps (`after`) |
+//! | P07xx | the order of apps (`after`, `init`) |
 //! | P08xx | networking and ports |
 //! | P09xx | the target (systemd version, cgroup hierarchy, flags) |
 //! | P1xxx | warnings: legal, but almost certainly a mistake |
@@ -172,6 +172,10 @@ codes! {
     AFTER_SELF = "P0702", Error, "an app waits for itself";
     AFTER_UNKNOWN = "P0703", Error, "`after` names an app the pod does not have";
     AFTER_CYCLE = "P0704", Error, "apps wait for each other in a cycle";
+    INIT_RESTART_ALWAYS = "P0705", Error, "an init app with `restart: always`, which never runs to completion";
+    INIT_HEALTH = "P0706", Error, "an init app with a health probe";
+    INIT_PORTS = "P0707", Error, "an init app that publishes ports";
+    KUBE_ONLY_INIT = "P0708", Error, "a pod of init apps only, which Kubernetes cannot run (a pod needs a container)";
     // Networking.
     PORT_RANGE = "P0801", Error, "a port number is out of range";
     HOST_IP = "P0802", Error, "hostIP is not an IP address";

@@ -15,29 +15,7 @@ use crate::tree::layout::{
 pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
     let t = pod.target;
     let unit = unit_section(pod, a);
-
-    let mut run = vec![d(
-        "Type",
-        if t.has(Feature::TypeExec) {
-            "exec"
-        } else {
-            "simple"
-        },
-    )];
-    // Otherwise the command depends on the image (its Entrypoint and Cmd, its Entrypoint with
-    // args, or the path of exec's bare program in its PATH): `podc launch` writes ExecStart=
-    // into the app's drop-in.
-    if let Command::Exec(exec) = &a.command {
-        run.push(d("ExecStart", escape::exec_line(exec)));
-    }
-    run.extend([d(
-        "Restart",
-        match a.restart {
-            Restart::No => "no",
-            Restart::OnFailure => "on-failure",
-            Restart::Always => "always",
-        },
-    )]);
+    let run = run_section(pod, a);
 
     let mut root = vec![match &a.image {
         Image::Path(_) => d("RootDirectory", app_root(&a.name)),
@@ -127,6 +105,53 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
     }
 }
 
+/// The app's `[Service]` lines on how it runs: its type, command and restarts (an init app:
+/// run to completion, held while apps after it need it).
+fn run_section(pod: &Pod, a: &App) -> Vec<Directive> {
+    let mut run = vec![if a.init {
+        // Started means completed: the apps after it (After=, Requires=) wait until it has
+        // exited, and start only if it exited 0.
+        commented(
+            "Type",
+            "oneshot",
+            "init: runs to completion before the apps after it start, which start only if it exits 0".into(),
+        )
+    } else if pod.target.has(Feature::TypeExec) {
+        d("Type", "exec")
+    } else {
+        d("Type", "simple")
+    }];
+    if held(pod, a) {
+        // Done, it stays active, so that an app after it that restarts does not run it again;
+        // StopWhenUnneeded= stops it (and so records it) once no app after it needs it.
+        run.push(d("RemainAfterExit", "yes"));
+    }
+    // Otherwise the command depends on the image (its Entrypoint and Cmd, its Entrypoint with
+    // args, or the path of exec's bare program in its PATH): `podc launch` writes ExecStart=
+    // into the app's drop-in.
+    if let Command::Exec(exec) = &a.command {
+        run.push(d("ExecStart", escape::exec_line(exec)));
+    }
+    run.extend([d(
+        "Restart",
+        match a.restart {
+            Restart::No => "no",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        },
+    )]);
+    if a.init {
+        if a.restart == Restart::OnFailure {
+            // Straight back to activating between tries: the apps after it keep waiting
+            // rather than fail with its first failure (resolve holds the target to 254).
+            run.push(d("RestartMode", "direct"));
+        }
+        // As long as it takes: Kubernetes gives an init container no deadline either.
+        run.push(d("TimeoutStartSec", "infinity"));
+    }
+    run
+}
+
 /// The app's `[Unit]` lines after its description: what it wants, and what starts first.
 fn unit_section(pod: &Pod, a: &App) -> Vec<Directive> {
     let mut unit = vec![d("Wants", [EXIT_UNIT, " ", &result_unit(&a.name)].concat())];
@@ -145,7 +170,19 @@ fn unit_section(pod: &Pod, a: &App) -> Vec<Directive> {
     if !firsts.is_empty() {
         unit.push(d("Requires", firsts.join(" ")));
     }
+    if held(pod, a) {
+        unit.push(d("StopWhenUnneeded", "yes"));
+    }
     unit
+}
+
+/// Whether `a` is an init app that other apps start after. Its unit stays active once it has
+/// completed (`RemainAfterExit=`) while an app after it runs or is about to, and is stopped
+/// when none is (`StopWhenUnneeded=`): only then is its end recorded and does it let the pod
+/// end. So the apps after it pull it in (`Requires=`), and the pod's target does not, which
+/// would keep it up for good. An init app no app starts after ends as a job does.
+pub(super) fn held(pod: &Pod, a: &App) -> bool {
+    a.init && pod.apps.iter().any(|b| b.after.contains(&a.name))
 }
 
 /// The comment above an app's `RootDirectory=` when its image is a reference: what runs, and

@@ -41,7 +41,13 @@ pub struct Install {
 pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
     let t = pod.target;
     let cgroup = format!("cgroup {}", t.cgroup);
-    let app_units: Vec<String> = pod.apps.iter().map(|a| unit_name(&a.name)).collect();
+    // An init app that other apps start after is started by them (see `held`).
+    let app_units: Vec<String> = pod
+        .apps
+        .iter()
+        .filter(|a| !held(pod, a))
+        .map(|a| unit_name(&a.name))
+        .collect();
     let socket = host_socket(pod);
     UnitTree {
         pod: pod.name.clone(),
@@ -68,20 +74,7 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
                 }
                 lines
             },
-            service: vec![
-                d("Type", "notify"),
-                d(
-                    "ExecStart",
-                    escape::exec_line(&[
-                        install.podc.clone(),
-                        "launch".into(),
-                        install.dir.clone(),
-                    ]),
-                ),
-                d("KillMode", "mixed"),
-                d("Delegate", "yes"),
-                d("Slice", "machine.slice"),
-            ],
+            service: host_service(pod, install),
             limits: limit_directives(&pod.limits, t, &limits_source(None)),
             cgroup: cgroup.clone(),
         },
@@ -118,4 +111,28 @@ pub fn lower(pod: &Pod, install: &Install) -> UnitTree {
         plan: plan(pod),
         config_texts: items::config_texts(pod),
     }
+}
+
+/// The host unit's `[Service]`: podc launch, reporting readiness, in its own delegated cgroup.
+fn host_service(pod: &Pod, install: &Install) -> Vec<Directive> {
+    let mut service = vec![d("Type", "notify")];
+    if pod.apps.iter().any(|a| a.init) {
+        // The pod is ready once its systemd has started every app, and an init app has
+        // started when it has completed, however long that takes.
+        service.push(commented(
+            "TimeoutStartSec",
+            "infinity",
+            "the pod has started once its init apps have completed".into(),
+        ));
+    }
+    service.extend([
+        d(
+            "ExecStart",
+            escape::exec_line(&[install.podc.clone(), "launch".into(), install.dir.clone()]),
+        ),
+        d("KillMode", "mixed"),
+        d("Delegate", "yes"),
+        d("Slice", "machine.slice"),
+    ]);
+    service
 }

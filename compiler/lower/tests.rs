@@ -102,3 +102,120 @@ fn hostile_values_survive_the_whole_pipeline() {
         );
     }
 }
+
+/// The tree of a manifest that resolves.
+fn tree(yaml: &str) -> crate::render::Files {
+    let parsed = parse(yaml, Format::Yaml).unwrap();
+    let pod = resolve(&parsed, "p.yaml", Overrides::default()).unwrap();
+    let install = super::Install {
+        dir: "/d".into(),
+        podc: "/p".into(),
+    };
+    crate::generate(&pod, &install)
+}
+
+/// The directive lines (no comments, no blank lines) of a unit file.
+fn directives(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.contains('=') && !l.starts_with('#'))
+        .collect()
+}
+
+fn app_unit(files: &crate::render::Files, app: &str) -> Vec<String> {
+    let text = &files[&format!("rootfs/etc/systemd/system/{app}.service")];
+    directives(text).into_iter().map(String::from).collect()
+}
+
+fn has(lines: &[String], line: &str) -> bool {
+    lines.iter().any(|l| l == line)
+}
+
+/// An init app runs to completion (oneshot, no start timeout); one that apps start after
+/// stays active while they need it and is pulled in by them, not by the pod's target, which
+/// would keep it (and so the pod) up for good; one no app starts after ends as a job does.
+/// The host unit waits for them however long they take.
+#[test]
+fn init_apps_run_to_completion_and_are_held_by_the_apps_after_them() {
+    let files = tree(
+        "podc: 1\nname: p\napps:\n\
+         - {name: migrate, image: /i, exec: [/bin/m], init: true}\n\
+         - {name: web, image: /i, exec: [/bin/w], after: [migrate], restart: always}\n\
+         - {name: report, image: /i, exec: [/bin/r], init: true}\n\
+         - {name: job, image: /i, exec: [/bin/j]}\n",
+    );
+    let migrate = app_unit(&files, "migrate");
+    for line in [
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "StopWhenUnneeded=yes",
+        "Restart=no",
+        "TimeoutStartSec=infinity",
+    ] {
+        assert!(has(&migrate, line), "migrate lacks {line}: {migrate:#?}");
+    }
+    assert!(!migrate.iter().any(|l| l.starts_with("RestartMode=")));
+    let report = app_unit(&files, "report");
+    assert!(has(&report, "Type=oneshot") && has(&report, "TimeoutStartSec=infinity"));
+    assert!(!has(&report, "RemainAfterExit=yes") && !has(&report, "StopWhenUnneeded=yes"));
+    let web = app_unit(&files, "web");
+    assert!(has(&web, "Type=exec") && has(&web, "Requires=migrate.service"));
+    for plain in [&web, &app_unit(&files, "job")] {
+        assert!(!plain.iter().any(|l| l.starts_with("TimeoutStartSec=")
+            || l.starts_with("RemainAfterExit=")
+            || l.starts_with("StopWhenUnneeded=")));
+    }
+    assert_eq!(
+        directives(&files["rootfs/etc/systemd/system/podc-pod.target"]),
+        [
+            "Description=podc pod p",
+            "Wants=web.service",
+            "Wants=report.service",
+            "Wants=job.service"
+        ]
+    );
+    let host = directives(&files["podc-p.service"]);
+    assert_eq!(host[1..3], ["Type=notify", "TimeoutStartSec=infinity"]);
+
+    // Without init apps the host unit keeps systemd's start timeout.
+    let files = tree("podc: 1\nname: p\napps:\n- {name: a, image: /i, exec: [/bin/a]}\n");
+    assert!(!files["podc-p.service"].contains("TimeoutStartSec="));
+}
+
+/// A pod of init apps only: the last of a chain is the one the target starts; it pulls in the
+/// others, and once it has completed nothing holds them, so the pod ends.
+#[test]
+fn a_pod_of_init_apps_only_is_started_from_its_last() {
+    let files = tree(
+        "podc: 1\nname: p\napps:\n\
+         - {name: a, image: /i, exec: [/bin/a], init: true}\n\
+         - {name: b, image: /i, exec: [/bin/b], init: true, after: [a]}\n",
+    );
+    assert_eq!(
+        directives(&files["rootfs/etc/systemd/system/podc-pod.target"]),
+        ["Description=podc pod p", "Wants=b.service"]
+    );
+    assert!(has(&app_unit(&files, "a"), "StopWhenUnneeded=yes"));
+    let b = app_unit(&files, "b");
+    assert!(has(&b, "Requires=a.service") && !has(&b, "StopWhenUnneeded=yes"));
+}
+
+/// `restart: on-failure` retries an init app while the apps after it keep waiting
+/// (`RestartMode=direct`, 254); older targets refuse it, located.
+#[test]
+fn an_init_app_restarts_on_failure_only_with_restart_mode_direct() {
+    let yaml = |systemd: u32| {
+        format!(
+            "podc: 1\nname: p\ntarget: {{systemd: {systemd}}}\napps:\n\
+             - {{name: m, image: /i, exec: [/bin/m], init: true, restart: on-failure}}\n\
+             - {{name: w, image: /i, exec: [/bin/w], after: [m]}}\n"
+        )
+    };
+    let m = app_unit(&tree(&yaml(257)), "m");
+    let at = m.iter().position(|l| l == "Restart=on-failure").unwrap();
+    assert_eq!(m[at + 1], "RestartMode=direct");
+    let parsed = parse(&yaml(253), Format::Yaml).unwrap();
+    let errors = resolve(&parsed, "p.yaml", Overrides::default()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, crate::diag::codes::FEATURE_MISSING);
+    assert_eq!(errors[0].path.as_deref(), Some("apps[0].restart"));
+}

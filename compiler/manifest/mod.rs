@@ -289,9 +289,14 @@ pub struct App {
     pub mounts: Vec<Mount>,
     /// Mount the app's root filesystem read-only. Default false.
     pub read_only_rootfs: Option<bool>,
-    /// Apps of this pod that must be started first.
+    /// Apps of this pod that must be started first (an init app: that must have completed).
     #[serde(default)]
     pub after: Vec<String>,
+    /// An init app: it runs to completion before any app that names it in `after` starts,
+    /// and those start only if it exited 0 (else they never start and the pod fails). Its
+    /// `restart` is `no` or `on-failure` (retried until it succeeds; systemd 254 or newer); it
+    /// has no `health` and no `ports`. Default false.
+    pub init: Option<bool>,
     /// Restart policy. Default "no".
     pub restart: Option<Restart>,
     /// Ports the app serves, published on the host.

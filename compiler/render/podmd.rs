@@ -272,6 +272,13 @@ fn app_wiring(o: &mut String, a: &App) {
         o.push_str(&a.after.join(", "));
         end(o);
     }
+    if a.init {
+        row(
+            o,
+            "Init",
+            "yes: runs to completion before the apps after it start, which start only if it exits 0",
+        );
+    }
     if let Some(h) = &a.health {
         // The manifest's words (an exec probe's arguments) go through the cell escaper.
         key(o, "Health");
@@ -448,7 +455,8 @@ fn port(o: &mut String, p: &crate::pod::Port) {
     });
 }
 
-/// A Mermaid flowchart: each app, an arrow to each app it starts after, each volume with an
+/// A Mermaid flowchart: each app (an init app as such), an arrow to each app it starts after
+/// (`after completion` for an init app), each volume with an
 /// arrow from every app that mounts it (labelled with the path and read-only or read-write),
 /// and each published port with an arrow to its app. Node ids are positions (`app0`, `vol1`,
 /// `port2`), never manifest text.
@@ -456,12 +464,18 @@ fn diagram(o: &mut String, pod: &Pod) {
     o.push_str("```mermaid\nflowchart LR\n");
     let app_id = |name: &str| pod.apps.iter().position(|a| a.name == name);
     for (i, a) in pod.apps.iter().enumerate() {
-        let _ = writeln!(o, "    app{i}[\"app {}\"]", a.name);
+        let kind = if a.init { "init app" } else { "app" };
+        let _ = writeln!(o, "    app{i}[\"{kind} {}\"]", a.name);
     }
     for (i, a) in pod.apps.iter().enumerate() {
         for dep in &a.after {
             if let Some(j) = app_id(dep) {
-                let _ = writeln!(o, "    app{i} -->|after| app{j}");
+                let how = if pod.apps[j].init {
+                    "after completion"
+                } else {
+                    "after"
+                };
+                let _ = writeln!(o, "    app{i} -->|{how}| app{j}");
             }
         }
     }

@@ -103,6 +103,7 @@ pub(super) fn resolve_app(
         mounts,
         read_only_rootfs: a.read_only_rootfs.unwrap_or(false),
         after: a.after.clone(),
+        init: a.init.unwrap_or(false),
         restart: a.restart.unwrap_or(manifest::Restart::No),
         ports,
         health,

@@ -140,6 +140,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         apps.push(resolve_app(c, &path, a, &volume_names, &item_names, target));
     }
     check_after(c, &m.apps);
+    check_init(c, &m.apps, target);
     let network = m.network.unwrap_or(manifest::Network::Host);
     let start = m.start.unwrap_or(manifest::Start::Boot);
     check_ports(c, &m.apps, &apps, network, start);

@@ -1,11 +1,13 @@
-//! `after`: the apps an app starts after exist, and their order has no cycle.
+//! `after`: the apps an app starts after exist, and their order has no cycle; `init`: what an
+//! app that runs to completion before others may be.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::checker::*;
 use crate::diag::codes;
-use crate::manifest;
+use crate::manifest::{self, Restart};
 use crate::parse::source::{join_index, join_key};
+use crate::systemd::target::{Feature, Target};
 
 /// Every `after` names another app of the pod, and the graph has no cycle.
 pub(super) fn check_after(c: &mut Checker, apps: &[manifest::App]) {
@@ -91,6 +93,79 @@ pub(super) fn check_after(c: &mut Checker, apps: &[manifest::App]) {
     for n in 0..apps.len() {
         if state[n] == State::New {
             visit(n, &edges, &mut state, &mut Vec::new(), c, apps);
+        }
+    }
+}
+
+/// An init app runs once to completion, which its unit says with `Type=oneshot`: it cannot
+/// restart `always` (nor would it ever complete), it restarts `on-failure` only where the
+/// apps after it keep waiting through the retries (`RestartMode=direct`), and it has nothing
+/// to probe or serve.
+pub(super) fn check_init(c: &mut Checker, apps: &[manifest::App], t: Target) {
+    for (i, a) in apps
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.init == Some(true))
+    {
+        let path = join_index("apps", i);
+        let restart = join_key(&path, "restart");
+        match a.restart {
+            Some(Restart::Always) => {
+                c.value(
+                    codes::INIT_RESTART_ALWAYS,
+                    &restart,
+                    format!(
+                        "init app {} restarts `always`, so it would never complete",
+                        show(&a.name)
+                    ),
+                )
+                .help = Some(
+                    "an init app restarts `no` (the default) or `on-failure` (retried until it \
+                     succeeds); an app that keeps running is not an init app"
+                        .into(),
+                );
+            }
+            Some(Restart::OnFailure) => {
+                if !require(
+                    c,
+                    &restart,
+                    t,
+                    Feature::RestartModeDirect,
+                    "an init app that restarts `on-failure`",
+                ) {
+                    c.errors.last_mut().unwrap().help = Some(
+                        "without it the apps after it would fail at its first failure rather \
+                         than wait for a retry; give it `restart: no`, or target systemd 254 or \
+                         newer"
+                            .into(),
+                    );
+                }
+            }
+            Some(Restart::No) | None => {}
+        }
+        if a.health.is_some() {
+            c.key(
+                codes::INIT_HEALTH,
+                &join_key(&path, "health"),
+                format!(
+                    "init app {} has a health probe, but it runs to completion: the apps after \
+                     it wait for it to exit 0, not for a probe",
+                    show(&a.name)
+                ),
+            )
+            .help = Some("remove `health`, or `init` if the app keeps running".into());
+        }
+        if !a.ports.is_empty() {
+            c.key(
+                codes::INIT_PORTS,
+                &join_key(&path, "ports"),
+                format!(
+                    "init app {} publishes ports, but it runs to completion before the apps \
+                     after it start: a connection would start it again",
+                    show(&a.name)
+                ),
+            )
+            .help = Some("publish the port on the app that serves it".into());
         }
     }
 }

@@ -55,6 +55,11 @@ pub enum Feature {
     /// the container manager passed (247), bound with `BindReadOnlyPaths=%d/ID:PATH` (`%d`
     /// since 251; measured on 252 under systemd-nspawn --load-credential).
     CredentialFile,
+    /// `RestartMode=direct`: a service being restarted goes straight back to activating, so
+    /// units waiting for its start job keep waiting instead of failing with it (254; systemd.
+    /// service(5): "dependent units are not notified of these temporary failures"). What an
+    /// init app that restarts on-failure needs.
+    RestartModeDirect,
 }
 
 /// `(first version with it, first version without it)`. Sources: systemd's NEWS ("CHANGES
@@ -73,6 +78,7 @@ pub fn availability(feature: Feature) -> (u32, Option<u32>) {
         Feature::SyscallGroup(group) => (syscall_group_since(group).unwrap_or(0), None),
         Feature::Sandbox(part) => (sandbox_since(part), None),
         Feature::CredentialFile => (251, None),
+        Feature::RestartModeDirect => (254, None),
     }
 }
 
@@ -109,6 +115,7 @@ impl Feature {
             Feature::SyscallGroup(g) => format!("the system call group {g}"),
             Feature::Sandbox(part) => format!("the sandbox part {part:?}"),
             Feature::CredentialFile => "LoadCredential= with %d in BindReadOnlyPaths=".into(),
+            Feature::RestartModeDirect => "RestartMode=direct".into(),
         }
     }
 }
@@ -197,6 +204,8 @@ mod tests {
         assert!(!t(v2, 246).has(Feature::Sandbox(crate::manifest::Relax::Proc)));
         assert!(t(v2, 247).has(Feature::Sandbox(crate::manifest::Relax::Proc)));
         assert!(t(v2, 233).has(Feature::Sandbox(crate::manifest::Relax::Tmp)));
+        assert!(!t(v2, 253).has(Feature::RestartModeDirect));
+        assert!(t(v2, 254).has(Feature::RestartModeDirect));
         assert!(!t(v2, 250).has(Feature::CredentialFile));
         assert!(t(v2, 251).has(Feature::CredentialFile));
     }

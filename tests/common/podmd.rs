@@ -125,16 +125,20 @@ fn mermaid_line(line: &str) -> bool {
     let Some(l) = line.strip_prefix("    ") else {
         return false;
     };
-    // app0["app name"]
+    // app0["app name"], app0["init app name"]
     if let Some(r) = node(l, "app") {
         if let Some(name) = r
             .strip_prefix("[\"app ")
+            .or(r.strip_prefix("[\"init app "))
             .and_then(|r| r.strip_suffix("\"]"))
         {
             return is_name(name);
         }
-        // app1 -->|after| app0
-        if let Some(r) = r.strip_prefix(" -->|after| ") {
+        // app1 -->|after| app0, app1 -->|after completion| app0
+        if let Some(r) = r
+            .strip_prefix(" -->|after| ")
+            .or(r.strip_prefix(" -->|after completion| "))
+        {
             return node(r, "app") == Some("");
         }
         // app1 -.->|"ro /path"| vol0

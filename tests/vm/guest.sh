@@ -367,6 +367,46 @@ check_jobs() {
     check_nothing_left job-later job-later
 }
 
+# Init apps: `systemctl start` returns once the init app has completed, the app after it
+# finds what the init app left, and the pod ends inactive; an init app that fails keeps the
+# app after it from ever starting, and the pod ends failed with its status. From systemd 254
+# (RestartMode=direct) an init app that restarts on-failure is retried while the app after it
+# waits.
+check_init() {
+    local rc
+    install_pod init-ok || return
+    timed start-init-ok systemctl start podc-init-ok
+    rc=$?
+    check init-ok-start-returned 0 "$rc"
+    if wait_for 60 state_is init-ok inactive; then ok "init-ok-inactive"; else bad "init-ok-inactive: $(systemctl is-active podc-init-ok)"; fi
+    check init-ok-result success "$(prop init-ok Result)"
+    check init-ok-migrate-done 1 "$(podc logs init-ok migrate 2>&1 | grep -cx '.*migrate done')"
+    check init-ok-web-after-it 1 "$(podc logs init-ok web 2>&1 | grep -cx '.*web found migrated')"
+    check_nothing_left init-ok init-ok
+
+    install_pod init-fail || return
+    timed start-init-fail systemctl start podc-init-fail
+    rc=$?
+    value init-fail-start-status "$rc"
+    if wait_for 60 state_is init-fail failed; then ok "init-fail-failed"; else bad "init-fail-failed: $(systemctl is-active podc-init-fail)"; fi
+    check init-fail-result exit-code "$(prop init-fail Result)"
+    check init-fail-status 3 "$(prop init-fail ExecMainStatus)"
+    check init-fail-web-never-started 0 "$(podc logs init-fail web 2>&1 | grep -c 'web started')"
+    check_nothing_left init-fail init-fail
+    systemctl reset-failed podc-init-fail
+
+    [ "$SDVER" -ge 254 ] || return 0
+    install_pod init-retry || return
+    timed start-init-retry systemctl start podc-init-retry
+    rc=$?
+    check init-retry-start-returned 0 "$rc"
+    if wait_for 60 state_is init-retry inactive; then ok "init-retry-inactive"; else bad "init-retry-inactive: $(systemctl is-active podc-init-retry)"; fi
+    check init-retry-result success "$(prop init-retry Result)"
+    check init-retry-fetch-tries 2 "$(podc logs init-retry fetch 2>&1 | grep -cx '.*fetch try')"
+    check init-retry-report-ran 1 "$(podc logs init-retry report 2>&1 | grep -cx '.*report done')"
+    check_nothing_left init-retry init-retry
+}
+
 # Health probes on a real host: `systemctl start` waits for web's first passing probe (2 s),
 # `podc status` shows the apps healthy, and flaky is restarted once its probe fails.
 check_health() {
@@ -600,8 +640,9 @@ phase1() {
     check_nothing_left oom oom-pod
     systemctl reset-failed podc-oom
 
-    # --- jobs: pods whose apps end by themselves.
+    # --- jobs: pods whose apps end by themselves; init apps.
     check_jobs
+    check_init
 
     # --- health probes.
     check_health

@@ -185,6 +185,10 @@ impl Convert<'_> {
                 restart
             };
             let mut app = self.app(&app_path, &path, c, restart, after)?;
+            // An init container runs to completion before the apps after it: an init app.
+            if init && !sidecar {
+                app.insert("init".into(), json!(true));
+            }
             if let Some(groups) = &groups {
                 app.insert("supplementaryGroups".into(), json!(groups));
                 self.rename(

@@ -30,7 +30,7 @@ pub use meta::qualified_name;
 pub use security::{capabilities, capabilities_back};
 pub use spec::{claim_name, init_apps};
 
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::kube::{Kind, KubeOptions, NAME_LABEL};
 use crate::manifest::Network;
 use crate::pod::Pod;
@@ -121,7 +121,17 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
 
     let init = init_apps(pod);
     let regular: Vec<usize> = (0..pod.apps.len()).filter(|i| !init.contains(i)).collect();
-    let policy = spec::restart(pod, opts.kind, &regular, out);
+    if regular.is_empty() {
+        out.errors.push(
+            Diagnostic::new(
+                codes::KUBE_ONLY_INIT,
+                "every app of this pod is an init app: on Kubernetes they are init containers, and a pod needs at least one container",
+            )
+            .at("apps", None)
+            .help("make the last app a plain one (no `init`): it still runs after the apps it names"),
+        );
+    }
+    let policy = spec::restart(pod, opts.kind, (&init, &regular), out);
     let groups = spec::supplementary_groups(pod, out);
     spec::order(pod, &init, &regular, out);
 

@@ -1,9 +1,7 @@
-//! The pod spec's own fields: which apps are init containers and in what order, the restart
+//! The pod spec's own fields: in what order the init apps are init containers, the restart
 //! policy, the supplementary groups, the volumes (and the claims persistent ones need); and
 //! what of `after` and the apps' order import would not read back from them, into `podc/apps`
 //! and `podc/pod`.
-
-use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -18,51 +16,17 @@ use crate::kube::{Kind, APPS_ANNOTATION};
 use crate::manifest::{IdOrName, Restart};
 use crate::pod::{App, Pod, VolumeKind};
 
-/// Which apps run to completion before the others start, in the order Kubernetes runs them.
-///
-/// An app is an init container when (1) its `restart` is `no`, (2) some app names it in
-/// `after`, (3) every app that names it either restarts (`on-failure` or `always`: a service
-/// waiting for its set-up) or is an init container itself, and (4) every app it names is an
-/// init container too. `restart: no` is podc's default, so (3) keeps a plain app that another
-/// plain app starts after from becoming one. The order is the manifest's, except that an app
-/// comes after every app it names (a stable topological sort).
+/// Which apps are init containers, in the order Kubernetes runs them: the apps with `init:
+/// true`, in the manifest's order, except that one comes after every init app it names (a
+/// stable topological sort).
 pub fn init_apps(pod: &Pod) -> Vec<usize> {
     let n = pod.apps.len();
     let index = |name: &str| pod.apps.iter().position(|a| a.name == name);
-    let named: BTreeSet<usize> = pod
-        .apps
-        .iter()
-        .flat_map(|a| a.after.iter().filter_map(|d| index(d)))
-        .collect();
-    let mut init: Vec<bool> = (0..n)
-        .map(|i| pod.apps[i].restart == Restart::No && named.contains(&i))
-        .collect();
-    // Take away apps that wait for an app that is not an init container, or that a plain
-    // app waits for, until none is left.
-    loop {
-        let mut changed = false;
-        for i in 0..n {
-            let waits_for_other = pod.apps[i]
-                .after
-                .iter()
-                .any(|d| index(d).is_none_or(|j| !init[j]));
-            let plain_waiter = (0..n).any(|j| {
-                !init[j]
-                    && pod.apps[j].restart == Restart::No
-                    && pod.apps[j].after.iter().any(|d| *d == pod.apps[i].name)
-            });
-            if init[i] && (waits_for_other || plain_waiter) {
-                init[i] = false;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
+    let init: Vec<bool> = pod.apps.iter().map(|a| a.init).collect();
     let mut order = Vec::new();
     let mut placed = vec![false; n];
-    // `after` has no cycles (resolve checks), so each round places at least one app.
+    // `after` has no cycles (resolve checks), so each round places at least one app. An app
+    // that is no init container has no place in the order.
     while order.len() < init.iter().filter(|&&x| x).count() {
         let next = (0..n).find(|&i| {
             init[i]
@@ -70,7 +34,7 @@ pub fn init_apps(pod: &Pod) -> Vec<usize> {
                 && pod.apps[i]
                     .after
                     .iter()
-                    .all(|d| index(d).is_some_and(|j| placed[j]))
+                    .all(|d| index(d).is_some_and(|j| placed[j] || !init[j]))
         });
         match next {
             Some(i) => {
@@ -85,8 +49,15 @@ pub fn init_apps(pod: &Pod) -> Vec<usize> {
 
 /// The pod's restart policy: that of its long-running apps (`regular`), the most restarting
 /// one if they differ, or Always for a Deployment; an app that restarts otherwise is kept in
-/// `podc/apps` with a warning.
-pub(super) fn restart(pod: &Pod, kind: Kind, regular: &[usize], out: &mut Out) -> Restart {
+/// `podc/apps` with a warning. Import reads an init container as `restart: no`, so an init
+/// app that restarts on-failure is kept there too, with a warning where the pod's policy is
+/// Never (Kubernetes then does not retry an init container either).
+pub(super) fn restart(
+    pod: &Pod,
+    kind: Kind,
+    (init, regular): (&[usize], &[usize]),
+    out: &mut Out,
+) -> Restart {
     // A Deployment's pods always restart (Kubernetes takes no other policy there).
     let policy = match kind {
         Kind::Deployment => Restart::Always,
@@ -115,6 +86,24 @@ pub(super) fn restart(pod: &Pod, kind: Kind, regular: &[usize], out: &mut Out) -
             );
             out.app(&a.name, "restart", json!(restart_word(a.restart)));
         }
+    }
+    for &i in init {
+        let a = &pod.apps[i];
+        if a.restart == Restart::No {
+            continue;
+        }
+        if policy == Restart::No {
+            out.warn(
+                codes::KUBE_RESTART,
+                format!("{}.restart", app_path(i)),
+                format!(
+                    "init app {:?} restarts `{}`, but under the pod's restartPolicy Never Kubernetes does not retry a failed init container; kept in {APPS_ANNOTATION}",
+                    a.name,
+                    restart_word(a.restart),
+                ),
+            );
+        }
+        out.app(&a.name, "restart", json!(restart_word(a.restart)));
     }
     policy
 }

@@ -9,15 +9,20 @@ fn names(l: &[&str]) -> Vec<String> {
     l.iter().map(|s| s.to_string()).collect()
 }
 
-/// A pod of apps given as `name restart after...` lines.
+/// A pod of apps given as `name restart after...` lines; the restart `init` is an init app
+/// (that restarts `no`).
 fn pod(apps: &[&str]) -> Pod {
     let mut yaml = String::from("podc: 1\nname: p\napps:\n");
     for a in apps {
         let mut words = a.split(' ');
         let (name, restart) = (words.next().unwrap(), words.next().unwrap());
+        let (restart, init) = match restart {
+            "init" => ("no", true),
+            r => (r, false),
+        };
         let after: Vec<&str> = words.collect();
         yaml += &format!(
-            "  - {{name: {name}, image: r.example/x@sha256:{}, restart: \"{restart}\", after: [{}]}}\n",
+            "  - {{name: {name}, image: r.example/x@sha256:{}, restart: \"{restart}\", init: {init}, after: [{}]}}\n",
             "0".repeat(64),
             after.join(", ")
         );
@@ -42,22 +47,36 @@ fn init_names(apps: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn set_up_apps_services_wait_for_are_init_containers_in_dependency_order() {
+fn init_apps_are_init_containers_in_dependency_order() {
     // seed is listed first but waits for migrate.
     assert_eq!(
-        init_names(&["web always migrate seed", "seed no migrate", "migrate no"]),
+        init_names(&[
+            "web always migrate seed",
+            "seed init migrate",
+            "migrate init"
+        ]),
         names(&["migrate", "seed"])
     );
-    // Nothing waits for it: a plain container.
-    assert!(init_names(&["job no", "web always"]).is_empty());
-    // A plain app (restart no) waits for it: both stay containers.
-    assert!(init_names(&["a no", "b no a"]).is_empty());
-    // It waits for a service: it cannot run before the services start.
-    assert!(init_names(&["db always", "migrate no db", "web always migrate"]).is_empty());
-    // It restarts: a service, not set-up work.
-    assert!(init_names(&["cache on-failure", "web always cache"]).is_empty());
-    // A chain of set-up work under a plain app: none of it.
-    assert!(init_names(&["a no", "b no a", "c no b"]).is_empty());
+    // An app that restarts `no` and that a service waits for is a container like any other.
+    assert!(init_names(&["migrate no", "web always migrate"]).is_empty());
+    // An init app no app waits for, or one that waits for a service, is one all the same.
+    assert_eq!(
+        init_names(&["report init", "web always"]),
+        names(&["report"])
+    );
+    assert_eq!(
+        init_names(&["db always", "seed init db", "web always seed"]),
+        names(&["seed"])
+    );
+}
+
+/// Kubernetes needs a container: a pod of init apps only is refused, located at `apps`.
+#[test]
+fn a_pod_of_init_apps_only_has_no_kubernetes_form() {
+    let errors = to_kube(&pod(&["a init", "b init a"]), &KubeOptions::default()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, crate::diag::codes::KUBE_ONLY_INIT);
+    assert_eq!(errors[0].path.as_deref(), Some("apps"));
 }
 
 #[test]
