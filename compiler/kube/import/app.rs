@@ -12,10 +12,20 @@ use super::doc::{
 };
 use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
+use crate::kube::dollar::{expand, Var};
 use crate::kube::out::capabilities_back;
 use crate::manifest::ItemKind;
 use crate::parse::source::{join_index, join_key};
 use crate::pod::Filter;
+
+/// A variable of the container for `$(NAME)`: its value when known at build.
+fn var<'a>(env: &'a Map<String, Value>, name: &str) -> Var<'a> {
+    match env.get(name) {
+        Some(Value::String(s)) => Var::Known(s),
+        Some(_) => Var::AtLaunch,
+        None => Var::Undefined,
+    }
+}
 
 /// The config item of a pod's variable from `spec.nodeName`: the host's name.
 const NODE_NAME: &str = "node-name";
@@ -79,6 +89,7 @@ impl Convert<'_> {
         app.insert("image".into(), json!(c.image));
         self.command(&here, c.command, c.args, &mut app)?;
         self.environment(&here, &c.name, c.env, c.env_from, &mut app)?;
+        self.expand_command(&here, &mut app)?;
         if let Some(dir) = c.working_dir {
             self.rename(podc("workingDirectory"), at("workingDir"));
             app.insert("workingDirectory".into(), json!(dir));
@@ -154,6 +165,47 @@ impl Convert<'_> {
         Ok(())
     }
 
+    /// The kubelet's `$(NAME)` expansion of the command line, with the container's variables:
+    /// podc runs the program with the arguments it would.
+    fn expand_command(&self, here: &Here, app: &mut Map<String, Value>) -> Result<(), Diagnostic> {
+        let env = app
+            .get("environment")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for key in ["exec", "args"] {
+            let Some(Value::Array(list)) = app.get_mut(key) else {
+                continue;
+            };
+            for (i, item) in list.iter_mut().enumerate() {
+                let Value::String(text) = item else { continue };
+                match expand(text, |n| var(&env, n)) {
+                    Ok(v) => *text = v,
+                    Err(name) => {
+                        // Where the argument was written: `command[i]` or `args[j]`.
+                        let mine = join_index(&join_key(here.app_path, key), i);
+                        let at = self
+                            .renames
+                            .iter()
+                            .find(|(from, _)| *from == mine)
+                            .map_or_else(|| join_key(here.path, "command"), |(_, to)| to.clone());
+                        return Err(self.at_launch(&at, &name));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn at_launch(&self, at: &str, name: &str) -> Diagnostic {
+        problem(
+            self.doc,
+            at,
+            format!("`$({name})` refers to a variable podc reads when the pod launches: it cannot be written into the command line when the pod is built"),
+        )
+        .help(format!("let a shell read it: `sh -c '... \"${name}\"'`"))
+    }
+
     /// `env` and `envFrom` as `environment` (`envFrom` first, `env` over it, as in
     /// Kubernetes); a name given twice in `env` is refused.
     fn environment(
@@ -191,7 +243,13 @@ impl Convert<'_> {
             let mine = join_key(&podc("environment"), &e.name);
             self.rename(&mine, &here);
             let value = match (e.value, e.value_from) {
-                (value, None) => Some(json!(value.unwrap_or_default())),
+                // `$(NAME)` of a variable defined before it is its value, as the kubelet has it.
+                (value, None) => {
+                    let text = value.unwrap_or_default();
+                    let expanded = expand(&text, |n| var(&env, n))
+                        .map_err(|name| self.at_launch(&join_key(&here, "value"), &name))?;
+                    Some(json!(expanded))
+                }
                 (None, Some(from)) => self.value_from(&mine, &here, from, container)?,
                 (Some(_), Some(_)) => {
                     return Err(problem(
