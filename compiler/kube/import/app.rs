@@ -626,8 +626,10 @@ impl Convert<'_> {
                             .at(&at, self.doc.key(&at)),
                         );
                     }
+                    let shared = v.len() > 1;
                     for v in &v {
-                        let files = self.item_mounts(v, &m.mount_path, sub.as_deref(), &here)?;
+                        let files =
+                            self.item_mounts(v, &m.mount_path, sub.as_deref(), &here, shared)?;
                         let first = mounts.len();
                         for n in first..first + files.len() {
                             self.rename(mine(n), &here);
@@ -638,12 +640,34 @@ impl Convert<'_> {
                     }
                     continue;
                 }
+                // A directory under a hostPath is a host volume of its own.
+                (None, Some(sub)) if self.host_paths.contains_key(&m.name) => {
+                    let sub_at = join_key(&here, "subPath");
+                    let clean = !sub.is_empty()
+                        && !sub.starts_with('/')
+                        && sub.split('/').all(|p| !p.is_empty() && p != "." && p != "..");
+                    if !clean {
+                        return Err(problem(self.doc, &sub_at, "a `subPath` is a relative path inside the volume, without `..`"));
+                    }
+                    let source = format!("{}/{sub}", self.host_paths[&m.name].trim_end_matches('/'));
+                    let volume = super::objects::item_name(&m.name, &sub);
+                    self.dir_volumes.entry(volume.clone()).or_insert_with(|| {
+                        json!({"name": volume, "kind": "host", "source": source})
+                    });
+                    self.rename(join_key(&mine(first), "volume"), &sub_at);
+                    let mut mount = json!({"volume": volume, "path": m.mount_path});
+                    if let Some(ro) = m.read_only {
+                        mount["readOnly"] = json!(ro);
+                    }
+                    mounts.push(mount);
+                }
                 (None, Some(_)) => {
                     return Err(problem(
                         self.doc,
                         &join_key(&here, "subPath"),
-                        "`subPath` of a hostPath, emptyDir or claim is not supported by podc: it mounts a volume whole",
-                    ))
+                        "`subPath` of an emptyDir or a claim is not supported by podc: it mounts such a volume whole",
+                    )
+                    .help("mount the volume at a directory and use the path below it, or use a hostPath"))
                 }
             }
             self.rename(mine(first), &here);
