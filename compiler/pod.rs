@@ -214,6 +214,9 @@ pub enum Probe {
         host: IpAddr,
         port: u16,
         path: String,
+        /// Header names (tokens) to values (no line break or NUL), sent after podc's own
+        /// lines, each of which a header of its name (compared without case) replaces.
+        headers: BTreeMap<String, String>,
     },
     Tcp {
         host: IpAddr,

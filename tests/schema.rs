@@ -76,6 +76,7 @@ fn schema_refuses_shape_errors() {
         "restart-invalid.yaml",
         "volume-kind-invalid.yaml",
         "no-new-privileges-string.yaml",
+        "health-header-name.yaml",
     ] {
         let path = common::root().join("tests/fixtures/bad").join(name);
         assert!(

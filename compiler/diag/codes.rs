@@ -134,6 +134,9 @@ codes! {
     HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http and tcp";
     DURATION = "P0461", Error, "a duration is not a number with a unit (ms, s, m, h) within range";
     HEALTH_VALUE = "P0462", Error, "a health probe's port, path, host, command or failures cannot be used";
+    HEADER_NAME = "P0463", Error, "an HTTP probe's header name is not a token (RFC 7230)";
+    HEADER_VALUE = "P0464", Error, "an HTTP probe's header value contains a line break or NUL";
+    HEADER_TWICE = "P0465", Error, "an HTTP probe names one header twice (names are compared without case)";
     // Identity and security.
     BAD_ID = "P0501", Error, "a user or group id cannot be used";
     BAD_USER_NAME = "P0502", Error, "a user or group name is not valid";

@@ -318,6 +318,20 @@ pub struct HttpProbe {
     pub path: Option<String>,
     /// The address connected to (an IP address). Default 127.0.0.1.
     pub host: Option<String>,
+    /// Headers sent with the request, name to value (`Host: example.com`). A `Host`,
+    /// `User-Agent` or `Connection` header replaces podc's own line of that name.
+    #[serde(default)]
+    #[schemars(schema_with = "header_map")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The schema of `headers`: names are tokens of RFC 7230, values strings.
+fn header_map(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": { "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
+        "additionalProperties": { "type": "string" }
+    })
 }
 
 /// A TCP probe.
