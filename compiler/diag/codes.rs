@@ -137,6 +137,8 @@ codes! {
     HEADER_NAME = "P0463", Error, "an HTTP probe's header name is not a token (RFC 7230)";
     HEADER_VALUE = "P0464", Error, "an HTTP probe's header value contains a line break or NUL";
     HEADER_TWICE = "P0465", Error, "an HTTP probe names one header twice (names are compared without case)";
+    HOOK_EMPTY = "P0466", Error, "a lifecycle hook names no program";
+    HOOK_INIT_CONTAINER = "P0467", Error, "lifecycle hooks on an app that is an init container on Kubernetes, which allows none there";
     // Identity and security.
     BAD_ID = "P0501", Error, "a user or group id cannot be used";
     BAD_USER_NAME = "P0502", Error, "a user or group name is not valid";

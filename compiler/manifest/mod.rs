@@ -281,6 +281,27 @@ pub struct App {
     /// How podc tells that the app works: the app counts as started once its probe first
     /// passes, and is restarted after `failures` failed probes in a row.
     pub health: Option<Health>,
+    /// Commands run in the app's root, as its user and with its environment, right after it
+    /// started (`postStart`) and before it is stopped (`preStop`), as Kubernetes' lifecycle
+    /// hooks.
+    pub hooks: Option<Hooks>,
+}
+
+/// An app's lifecycle hooks, each a command like `exec` (exec[0] an absolute path in the
+/// image).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Hooks {
+    /// Run once the app's process has started, beside it (`ExecStartPost=`). The app counts as
+    /// started when the command exits 0; any other end fails the start (the app is stopped,
+    /// and its `restart` policy applies).
+    #[schemars(length(min = 1))]
+    pub post_start: Option<Vec<String>>,
+    /// Run when the app is stopped, before it is sent SIGTERM (`ExecStop=`); its exit status is
+    /// ignored, and it has the pod's stop timeout (10s). systemd runs it too after the app
+    /// exited 0 by itself.
+    #[schemars(length(min = 1))]
+    pub pre_stop: Option<Vec<String>>,
 }
 
 /// A health probe: exactly one of `exec`, `http` and `tcp`, and how often it runs.

@@ -94,27 +94,24 @@ fn app_run(o: &mut String, a: &App) {
         }
     }
     end(o);
-    // Each word as a JSON-style quoted string, so that spaces and empty words show.
     key(o, "Command");
     if !a.given.exec {
         o.push_str("the image's Entrypoint and Cmd");
     }
-    for (i, w) in a.exec.iter().enumerate() {
-        if i > 0 {
-            o.push(' ');
-        }
-        if w.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b" /.,:;=+@%'()-".contains(&b))
-        {
-            // Nothing to escape for either.
-            o.push('"');
-            o.push_str(w);
-            o.push('"');
-        } else {
-            escape::push_markdown_cell(o, &escape::comment_text(w));
-        }
-    }
+    words(o, &a.exec);
     end(o);
+    if let Some(argv) = &a.hooks.post_start {
+        key(o, "After start (postStart)");
+        words(o, argv);
+        o.push_str(" (the start fails if it fails)");
+        end(o);
+    }
+    if let Some(argv) = &a.hooks.pre_stop {
+        key(o, "Before stop (preStop)");
+        words(o, argv);
+        o.push_str(" (then SIGTERM)");
+        end(o);
+    }
     key(o, "Working directory");
     if a.given.working_directory {
         escape::push_markdown_cell(o, &a.working_directory);
@@ -263,6 +260,26 @@ fn app_wiring(o: &mut String, a: &App) {
             Restart::Always => "always",
         },
     );
+}
+
+/// A command line: each word as a JSON-style quoted string, so that spaces and empty words
+/// show.
+fn words(o: &mut String, argv: &[String]) {
+    for (i, w) in argv.iter().enumerate() {
+        if i > 0 {
+            o.push(' ');
+        }
+        if w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" /.,:;=+@%'()-".contains(&b))
+        {
+            // Nothing to escape for either.
+            o.push('"');
+            o.push_str(w);
+            o.push('"');
+        } else {
+            escape::push_markdown_cell(o, &escape::comment_text(w));
+        }
+    }
 }
 
 /// The start of a table row, up to its value.

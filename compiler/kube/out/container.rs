@@ -15,10 +15,17 @@ use crate::kube::{KubeOptions, APPS_ANNOTATION};
 use crate::manifest::{Activation, Protocol};
 use crate::pod::{App, Image, Pod};
 
-/// App `i` of the pod as a container.
-pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Container {
+/// App `i` of the pod as a container (`init`: an init container).
+pub(super) fn container(
+    pod: &Pod,
+    i: usize,
+    init: bool,
+    opts: &KubeOptions,
+    out: &mut Out,
+) -> core::Container {
     let a = &pod.apps[i];
     let image = image(a, i, opts, out);
+    let lifecycle = lifecycle(a, i, init, out);
     let sc = security_context(a, i, out);
     extras(a, i, out);
     let resources = resources(a, i, out);
@@ -62,8 +69,48 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
         ports: (!ports.is_empty()).then_some(ports),
         startup_probe,
         liveness_probe,
+        lifecycle,
         ..Default::default()
     }
+}
+
+/// The app's hooks as `lifecycle`, each an exec handler; an error for an init container,
+/// which Kubernetes refuses a lifecycle.
+fn lifecycle(a: &App, i: usize, init: bool, out: &mut Out) -> Option<core::Lifecycle> {
+    if a.hooks.is_empty() {
+        return None;
+    }
+    if init {
+        out.errors.push(
+            Diagnostic::new(
+                codes::HOOK_INIT_CONTAINER,
+                format!(
+                    "app {:?} has lifecycle hooks, but it is an init container on Kubernetes, which allows it none",
+                    a.name
+                ),
+            )
+            .at(format!("{}.hooks", app_path(i)), None)
+            .help(
+                "an app becomes an init container when its restart is `no` and the services that \
+                 name it in `after` wait for it to finish; give it `restart: on-failure` to keep \
+                 it a container, or move the hooks into its command",
+            ),
+        );
+        return None;
+    }
+    let handler = |argv: &Option<Vec<String>>| {
+        argv.as_ref().map(|argv| core::LifecycleHandler {
+            exec: Some(core::ExecAction {
+                command: Some(argv.clone()),
+            }),
+            ..Default::default()
+        })
+    };
+    Some(core::Lifecycle {
+        post_start: handler(&a.hooks.post_start),
+        pre_stop: handler(&a.hooks.pre_stop),
+        ..Default::default()
+    })
 }
 
 /// The image: `--image` for the app, else its reference; a path image without `--image` is

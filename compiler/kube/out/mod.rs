@@ -119,13 +119,13 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
     let groups = spec::supplementary_groups(pod, out);
     spec::order(pod, &init, &regular, out);
 
-    let containers = |list: &[usize], out: &mut Out| -> Vec<core::Container> {
+    let containers = |list: &[usize], is_init: bool, out: &mut Out| -> Vec<core::Container> {
         list.iter()
-            .map(|&i| container::container(pod, i, opts, out))
+            .map(|&i| container::container(pod, i, is_init, opts, out))
             .collect()
     };
-    let init_containers = containers(&init, out);
-    let regular_containers = containers(&regular, out);
+    let init_containers = containers(&init, true, out);
+    let regular_containers = containers(&regular, false, out);
     let mut volumes = spec::volumes(pod, out);
     volumes.extend(items::volumes(pod));
 
