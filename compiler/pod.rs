@@ -215,10 +215,24 @@ pub struct App {
     pub restart: Restart,
     pub ports: Vec<Port>,
     pub health: Option<Health>,
+    pub hooks: Hooks,
     /// Config items and secrets the app takes as files, in manifest order.
     pub files: Vec<AppFile>,
     /// Environment variables taken from config items and secrets at launch (never a value).
     pub env_from: BTreeMap<String, EnvRef>,
+}
+
+/// An app's lifecycle hooks, checked: each a command whose program is an absolute path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    pub post_start: Option<Vec<String>>,
+    pub pre_stop: Option<Vec<String>>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self.post_start.is_none() && self.pre_stop.is_none()
+    }
 }
 
 /// A health probe, checked; times in milliseconds.
@@ -240,6 +254,9 @@ pub enum Probe {
         host: IpAddr,
         port: u16,
         path: String,
+        /// Header names (tokens) to values (no line break or NUL), sent after podc's own
+        /// lines, each of which a header of its name (compared without case) replaces.
+        headers: BTreeMap<String, String>,
     },
     Tcp {
         host: IpAddr,

@@ -16,7 +16,10 @@
 # PROBE is one of
 #   exec PROGRAM ARG...    run in the app's root, working directory and mount namespace, as
 #                          the user and group of its main process; exit status 0 passes
-#   http HOST PORT PATH    GET http://HOST:PORT/PATH; a 2xx or 3xx status passes
+#   http HOST PORT PATH [NAME VALUE]...
+#                          GET http://HOST:PORT/PATH with the headers NAME: VALUE (each
+#                          replaces podc's own Host, User-Agent or Connection line of its
+#                          name, compared without case); a 2xx or 3xx status passes
 #   tcp HOST PORT          a connection accepted passes
 #
 # The app's health is kept in $PODC_HEALTH_DIR/APP (default /run/podc/health/APP) as
@@ -56,10 +59,26 @@ probe() {
             exec nsenter -t "$pid" -m -r -w -S "$uid" -G "$gid" -- "$@"
             ;;
         http)
-            local host=$1 port=$2 path=$3 line
+            local host=$1 port=$2 path=$3 line default name given='' names=' '
+            shift 3
+            # The headers are arguments, never text this script interprets; names are tokens
+            # (no spaces) and values one line each (podc checked both).
+            while [ $# -ge 2 ]; do
+                given+="$1: $2"$'\r\n'
+                names+="${1,,} "
+                shift 2
+            done
+            local request="GET $path HTTP/1.0"$'\r\n'
+            for default in "Host: $host" 'User-Agent: podc-health' 'Connection: close'; do
+                name=${default%%:*}
+                case $names in
+                    *" ${name,,} "*) ;;
+                    *) request+="$default"$'\r\n' ;;
+                esac
+            done
+            request+="$given"$'\r\n'
             exec 3<>"/dev/tcp/$host/$port" || exit 1
-            printf 'GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: podc-health\r\nConnection: close\r\n\r\n' \
-                "$path" "$host" >&3
+            printf '%s' "$request" >&3
             IFS= read -r line <&3 || {
                 echo "no answer from $host:$port"
                 exit 1

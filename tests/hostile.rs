@@ -166,6 +166,18 @@ fn cases() -> Vec<(String, Value)> {
             m["config"] = json!([{ "name": "conf", "text": v }]);
             m["apps"][0]["mounts"][0] = json!({ "config": "conf", "path": "/etc/conf" });
         });
+        put(
+            "hook argument",
+            s.clone(),
+            &|m, v| m["apps"][0]["hooks"] = json!({ "postStart": ["/usr/bin/sh", "-c", v.clone()], "preStop": ["/usr/bin/sh", v] }),
+        );
+        put("header value", s.clone(), &|m, v| {
+            m["apps"][0]["health"] = json!({ "http": { "port": 80, "headers": { "X-A": v } } })
+        });
+        put("header name", s.clone(), &|m, v| {
+            let name = v.as_str().unwrap().to_string();
+            m["apps"][0]["health"] = json!({ "http": { "port": 80, "headers": { name: "v" } } })
+        });
         put("environment key", s, &|m, v| {
             m["secrets"] = json!([{ "name": "token", "file": "/etc/podc/token" }]);
             m["apps"][0]["environment"]["TOKEN"] = json!({ "secret": "token", "key": v });
@@ -174,6 +186,9 @@ fn cases() -> Vec<(String, Value)> {
     for p in hostile_paths() {
         let p = Value::String(p);
         put("program", p.clone(), &|m, v| m["apps"][0]["exec"][0] = v);
+        put("program of a hook", p.clone(), &|m, v| {
+            m["apps"][0]["hooks"] = json!({ "preStop": [v, "x"] })
+        });
         put("working directory", p.clone(), &|m, v| {
             m["apps"][0]["workingDirectory"] = v
         });

@@ -505,6 +505,60 @@ fn annotations_podc_writes_are_refused() {
     assert!(podc(dir.path(), &["check", "pod.yaml"]).status.success());
 }
 
+/// Kubernetes allows no `lifecycle` on an init container, and an init app runs to completion
+/// (systemd would skip its preStop): hooks on an init app are refused by `podc check` and so by
+/// `podc kube`, at the app's `hooks`; the same hooks on a service are its container's
+/// `lifecycle`.
+#[test]
+fn hooks_on_an_init_container_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fs::read_to_string(fixtures().join("kube-out/init-containers.yaml")).unwrap();
+    let hooked = source.replace(
+        "    exec: [/bin/migrate, up]\n",
+        "    exec: [/bin/migrate, up]\n    hooks: {preStop: [/bin/migrate, abort]}\n",
+    );
+    assert_ne!(hooked, source);
+    fs::write(dir.path().join("pod.yaml"), &hooked).unwrap();
+    for command in ["kube", "check"] {
+        let o = podc(dir.path(), &[command, "pod.yaml"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("error[P0709]: init app \"migrate\" has lifecycle hooks"),
+            "{err}"
+        );
+        assert!(err.contains("at `apps[2].hooks`"), "{err}");
+        assert!(o.stdout.is_empty());
+    }
+
+    // On a service, the same hooks are its container's.
+    let service = hooked.replace(
+        "abort]}\n    init: true\n",
+        "abort]}\n    restart: on-failure\n",
+    );
+    assert_ne!(service, hooked);
+    fs::write(dir.path().join("pod.yaml"), &service).unwrap();
+    let o = podc(dir.path(), &["kube", "pod.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let read: core::Pod = serde_saphyr::from_str(&text(&o.stdout)).unwrap();
+    let migrate = read
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .find(|c| c.name == "migrate")
+        .expect("migrate is a container");
+    let command = migrate
+        .lifecycle
+        .unwrap()
+        .pre_stop
+        .unwrap()
+        .exec
+        .unwrap()
+        .command;
+    assert_eq!(command.unwrap(), ["/bin/migrate", "abort"]);
+}
+
 #[test]
 fn annotations_kubernetes_refuses_are_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -83,6 +83,12 @@ fn differences(want: &Files, got: &Files) -> Vec<String> {
     out
 }
 
+/// Good fixtures whose Kubernetes form import cannot read yet: `httpHeaders` and `lifecycle`
+/// are written by `podc kube`, and reading them back belongs to `compiler/kube/import`, under
+/// way apart. Their round trip must fail on exactly those fields; once import reads them it
+/// passes, and this test asks for the entry to go.
+const PENDING_IMPORT: &[(&str, &str)] = &[];
+
 fn fixtures(dir: &str) -> Vec<std::path::PathBuf> {
     let mut paths: Vec<_> = std::fs::read_dir(common::root().join(dir))
         .unwrap()
@@ -155,6 +161,23 @@ fn every_good_fixture_comes_back_with_identical_units() {
                     continue;
                 }
             };
+            let file = path.file_name().unwrap().to_string_lossy();
+            if let Some((_, refusal)) = PENDING_IMPORT.iter().find(|(f, _)| *f == file) {
+                let only = |report: &str| {
+                    let mut errors = report.lines().filter(|l| l.starts_with("error["));
+                    errors.next() == Some(*refusal) && errors.all(|l| l == *refusal)
+                };
+                match import(&kube.yaml) {
+                    Err(report) if only(&report) => {}
+                    Err(report) => failures.push(format!(
+                        "{name}: import refused it otherwise than by {refusal:?}:\n{report}"
+                    )),
+                    Ok(_) => failures.push(format!(
+                        "{name}: import reads it now: remove it from PENDING_IMPORT"
+                    )),
+                }
+                continue;
+            }
             match import(&kube.yaml) {
                 Ok(got) => {
                     let diff = differences(&want, &got);

@@ -1462,9 +1462,58 @@ apps:
     exec: ["/bin/sh", "-c", "echo start >> /out/flaky.starts; touch /tmp/alive; sleep 2; rm /tmp/alive; exec sleep 600"]
     mounts: [{volume: out, path: /out}]
     health: {exec: ["/bin/test", "-e", "/tmp/alive"], interval: 500ms, failures: 2}
+  - name: guarded
+    image: "@WORK@/images/i"
+    exec: ["/bin/nc", "-ll", "-p", "8081", "-e", "/srv/answer"]
+    mounts: [{volume: out, path: /out}]
+    health:
+      http:
+        port: 8081
+        path: /ready
+        headers: {Host: guarded.example, X-Probe-Token: "a \"b\" %n $HOME \\ tab\tend"}
+      interval: 200ms
+      startPeriod: 20s
+  - name: after-guarded
+    image: "@WORK@/images/i"
+    exec: ["/bin/sh", "-c", "touch /out/after-guarded.started; exec sleep 600"]
+    mounts: [{volume: out, path: /out}]
+    after: [guarded]
 "#;
-    let mut pod = Pod::start("e2e-health", manifest, &["i"]);
-    pod.wait_for(&["web.started", "after-web.started"]);
+    let mut pod = Pod::start_with("e2e-health", manifest, &["i"], |work| {
+        // An HTTP server that answers 200 only to a request with the probe's headers (busybox
+        // httpd cannot ask for one), 403 to any other; it keeps each request's header lines.
+        let answer = work.join("images/i/srv/answer");
+        fs::create_dir_all(answer.parent().unwrap()).unwrap();
+        fs::write(
+            &answer,
+            "#!/bin/sh\nok=0\ncr=$(printf '\\r')\nwhile IFS= read -r line; do\n    \
+             line=${line%\"$cr\"}\n    [ -z \"$line\" ] && break\n    \
+             echo \"$line\" >> /out/guarded.requests\n    case $line in\n        \
+             'Host: guarded.example' | 'X-Probe-Token: a \"b\" %n $HOME \\ tab\tend') ok=$((ok + 1)) ;;\n    \
+             esac\ndone\necho >> /out/guarded.requests\nif [ \"$ok\" = 2 ]; then\n    \
+             printf 'HTTP/1.0 200 OK\\r\\n\\r\\n'\nelse\n    \
+             printf 'HTTP/1.0 403 Forbidden\\r\\n\\r\\n'\nfi\n",
+        )
+        .unwrap();
+        fs::set_permissions(&answer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    });
+    pod.wait_for(&["web.started", "after-web.started", "after-guarded.started"]);
+    // The app after `guarded` started: its probe passed, which only the headers allow; each
+    // request had them once, podc's own Host line replaced.
+    let requests = pod.read("guarded.requests");
+    let first = requests.split("\n\n").next().unwrap();
+    assert_eq!(
+        first.lines().collect::<Vec<_>>(),
+        [
+            "GET /ready HTTP/1.0",
+            "User-Agent: podc-health",
+            "Connection: close",
+            "Host: guarded.example",
+            "X-Probe-Token: a \"b\" %n $HOME \\ tab\tend",
+        ],
+        "{requests}"
+    );
+    assert!(!requests.contains("Host: 127.0.0.1"), "{requests}");
     let started = |f: &str| fs::metadata(pod.out(f)).unwrap().modified().unwrap();
     let held = started("after-web.started")
         .duration_since(started("web.started"))
@@ -1526,6 +1575,72 @@ apps:
         said.contains(
             "podc: app deaf did not pass its health probe within 2.000 s, so it did not start"
         ),
+        "{said}"
+    );
+    pod.assert_nothing_left();
+}
+
+/// Lifecycle hooks in a pod (issue: Kubernetes files in the wild): postStart runs in the app's
+/// root (it reads the image's own file), as its user, with its environment and `$MAINPID`;
+/// preStop runs when the pod is stopped, while the app still runs (it shares its private /tmp
+/// and finds its main process alive), and the app gets SIGTERM only after the hook ended; what
+/// preStop writes to a volume is there after the stop. systemd also runs preStop after an app
+/// exited 0 by itself (with `$MAINPID` unset), as the README says; a failing postStart fails
+/// the app's start: it is stopped with SIGTERM, and the pod exits 143.
+#[test]
+fn e2e_lifecycle_hooks_run_in_the_app_around_its_start_and_stop() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-hooks
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: broken
+    image: "@WORK@/images/i"
+    exec: ["/bin/sh", "-c", "touch /out/broken.started; exec sleep 600"]
+    mounts: [{volume: out, path: /out}]
+    hooks: {postStart: ["/bin/sh", "-c", "touch /out/broken.post; exit 4"]}
+  - name: job
+    image: "@WORK@/images/i"
+    exec: ["/bin/true"]
+    mounts: [{volume: out, path: /out}]
+    hooks: {preStop: ["/bin/sh", "-c", "echo \"job prestop [$MAINPID]\" > /out/job.prestop"]}
+  - name: web
+    image: "@WORK@/images/i"
+    exec: ["/bin/sh", "-c", "trap 'echo term >> /out/order; exit 0' TERM; echo $$ > /tmp/pid; while :; do sleep 0.1; done"]
+    user: 1000
+    group: 1000
+    environment: {MODE: "e2e %n $x"}
+    mounts: [{volume: out, path: /out}]
+    hooks:
+      postStart: ["/bin/sh", "-c", "echo \"$(id -u):$(id -g) $MODE $(cat /etc/marker) ${MAINPID:+main}\" > /out/web.post"]
+      preStop: ["/bin/sh", "-c", "sleep 1; [ \"$MAINPID\" = \"$(cat /tmp/pid)\" ] && kill -0 \"$MAINPID\" && echo \"prestop $(id -u) $MODE\" >> /out/order"]
+"#;
+    let mut pod = Pod::start_with("e2e-hooks", manifest, &["i"], |work| {
+        fs::write(work.join("images/i/etc/marker"), "from-the-image").unwrap();
+    });
+    pod.wait_for(&["web.post", "job.prestop", "broken.post"]);
+    assert_eq!(
+        pod.read("web.post"),
+        "1000:1000 e2e %n $x from-the-image main\n"
+    );
+    assert_eq!(pod.read("job.prestop"), "job prestop []\n");
+    assert!(pod.out("broken.started").exists());
+    // The broken app's start failed, and it was stopped, not left running.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pod_journal(&pod, "broken.service").contains("Failed with result")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 143, "the failed start of broken\n{}", pod.log());
+    assert_eq!(pod.read("order"), "prestop 1000 e2e %n $x\nterm\n");
+    let said = pod_journal(&pod, "broken.service");
+    assert!(
+        said.contains("Control process exited, code=exited, status=4"),
         "{said}"
     );
     pod.assert_nothing_left();

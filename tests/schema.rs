@@ -77,6 +77,8 @@ fn schema_refuses_shape_errors() {
         "volume-kind-invalid.yaml",
         "no-new-privileges-string.yaml",
         "args-empty.yaml",
+        "health-header-name.yaml",
+        "hooks-empty.yaml",
     ] {
         let path = common::root().join("tests/fixtures/bad").join(name);
         assert!(

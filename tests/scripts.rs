@@ -341,6 +341,81 @@ fn health_script_waits_counts_and_restarts() {
     );
 }
 
+/// health.sh's HTTP probe, run with bash against a server on loopback that the test runs:
+/// podc's own lines (Host, User-Agent, Connection), each replaced by a header of its name in
+/// any case, and the headers byte for byte as the arguments give them (a value with `%s`, `$`,
+/// quotes, a backslash and a tab stays text); a 2xx passes, a 403 fails with its status line.
+#[test]
+fn health_script_sends_the_headers_as_given() {
+    use std::io::{Read, Write};
+    let files = common::compile(
+        &common::root().join("tests/fixtures/good/health-http-headers.yaml"),
+        None,
+    )
+    .unwrap();
+    let s = Sandbox::new();
+    std::fs::write(s.path("health.sh"), &files["rootfs/etc/podc/health.sh"]).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    // One request, answered with `status`; the request's bytes up to the blank line.
+    let serve = |status: &'static str| {
+        let listener = listener.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8];
+            while !request.ends_with(b"\r\n\r\n") && c.read(&mut byte).unwrap() == 1 {
+                request.push(byte[0]);
+            }
+            c.write_all(format!("HTTP/1.0 {status}\r\n\r\n").as_bytes())
+                .unwrap();
+            String::from_utf8(request).unwrap()
+        })
+    };
+    let probe = |headers: &[&str]| {
+        let o = Command::new("/usr/bin/bash")
+            .arg(s.path("health.sh"))
+            .args(["probe", "web", "http", "127.0.0.1", &port, "/h?x=1"])
+            .args(headers)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let value = "a \"b\" %s %n $HOME \\ 'c'\td";
+    let server = serve("200 OK");
+    let said = probe(&[
+        "host",
+        "web.example",
+        "X-Token",
+        value,
+        "USER-AGENT",
+        "kube-probe/1.30",
+    ]);
+    assert_eq!(said, (Some(0), String::new()));
+    assert_eq!(
+        server.join().unwrap(),
+        format!(
+            "GET /h?x=1 HTTP/1.0\r\nConnection: close\r\nhost: web.example\r\n\
+             X-Token: {value}\r\nUSER-AGENT: kube-probe/1.30\r\n\r\n"
+        )
+    );
+    let server = serve("200 OK");
+    assert_eq!(probe(&[]).0, Some(0));
+    assert_eq!(
+        server.join().unwrap(),
+        "GET /h?x=1 HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: podc-health\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let server = serve("403 Forbidden");
+    let (code, said) = probe(&["X-Token", "wrong"]);
+    server.join().unwrap();
+    assert_eq!(code, Some(1));
+    assert_eq!(said, "GET /h?x=1 answered: HTTP/1.0 403 Forbidden\n");
+}
+
 #[test]
 fn scripts_pass_shellcheck() {
     if !common::tool("shellcheck", "shellcheck") {

@@ -140,6 +140,10 @@ codes! {
     HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http and tcp";
     DURATION = "P0461", Error, "a duration is not a number with a unit (ms, s, m, h) within range";
     HEALTH_VALUE = "P0462", Error, "a health probe's port, path, host, command or failures cannot be used";
+    HEADER_NAME = "P0463", Error, "an HTTP probe's header name is not a token (RFC 7230)";
+    HEADER_VALUE = "P0464", Error, "an HTTP probe's header value contains a line break or NUL";
+    HEADER_TWICE = "P0465", Error, "an HTTP probe names one header twice (names are compared without case)";
+    HOOK_EMPTY = "P0466", Error, "a lifecycle hook names no program";
     // Identity and security.
     BAD_ID = "P0501", Error, "a user or group id cannot be used";
     BAD_USER_NAME = "P0502", Error, "a user or group name is not valid";
@@ -176,6 +180,7 @@ codes! {
     INIT_HEALTH = "P0706", Error, "an init app with a health probe";
     INIT_PORTS = "P0707", Error, "an init app that publishes ports";
     KUBE_ONLY_INIT = "P0708", Error, "a pod of init apps only, which Kubernetes cannot run (a pod needs a container)";
+    INIT_HOOKS = "P0709", Error, "an init app with lifecycle hooks";
     // Networking.
     PORT_RANGE = "P0801", Error, "a port number is out of range";
     HOST_IP = "P0802", Error, "hostIP is not an IP address";

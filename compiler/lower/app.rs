@@ -132,6 +132,7 @@ fn run_section(pod: &Pod, a: &App) -> Vec<Directive> {
     if let Command::Exec(exec) = &a.command {
         run.push(d("ExecStart", escape::exec_line(exec)));
     }
+    run.extend(hooks(a));
     run.extend([d(
         "Restart",
         match a.restart {
@@ -150,6 +151,37 @@ fn run_section(pod: &Pod, a: &App) -> Vec<Directive> {
         run.push(d("TimeoutStartSec", "infinity"));
     }
     run
+}
+
+/// The app's lifecycle hooks, in its own unit, so they run as its main process does: in its
+/// root, as its user, with its environment, sandbox and limits. `postStart` is
+/// `ExecStartPost=`: systemd runs it once the program is executed (`Type=exec`; with
+/// `Type=simple`, once it is forked) and counts the app as started when it exits 0; otherwise
+/// the start fails, the app is stopped and its `Restart=` applies, as Kubernetes kills a
+/// container whose postStart hook fails. `preStop` is `ExecStop=`: when the running app is
+/// stopped, systemd runs it first and then sends SIGTERM to what is left (a stop while the app
+/// is still starting skips it); `-` ignores its exit status, as Kubernetes does. This holds
+/// because an app with hooks is never `Type=oneshot` (an init app has none: resolve refuses
+/// them): a oneshot unit is starting for as long as its command runs, so stopping it would
+/// skip `ExecStop=`.
+fn hooks(a: &App) -> Vec<Directive> {
+    let mut lines = Vec::new();
+    if let Some(argv) = &a.hooks.post_start {
+        lines.push(commented(
+            "ExecStartPost",
+            escape::exec_line(argv),
+            "hooks.postStart: once the app has started; the start fails if it fails".into(),
+        ));
+    }
+    if let Some(argv) = &a.hooks.pre_stop {
+        lines.push(commented(
+            "ExecStop",
+            ["-", &escape::exec_line(argv)].concat(),
+            "hooks.preStop: when the app is stopped, before SIGTERM; its exit status is ignored"
+                .into(),
+        ));
+    }
+    lines
 }
 
 /// The app's `[Unit]` lines after its description: what it wants, and what starts first.

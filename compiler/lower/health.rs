@@ -30,13 +30,22 @@ fn arguments(app: &str, h: &Health) -> Vec<String> {
             argv.push("exec".into());
             argv.extend(cmd.iter().cloned());
         }
-        Probe::Http { host, port, path } => {
+        Probe::Http {
+            host,
+            port,
+            path,
+            headers,
+        } => {
             argv.extend([
                 "http".into(),
                 host.to_string(),
                 port.to_string(),
                 path.clone(),
             ]);
+            // Each header as two words, never text the script interprets.
+            for (name, value) in headers {
+                argv.extend([name.clone(), value.clone()]);
+            }
         }
         Probe::Tcp { host, port } => {
             argv.extend(["tcp".into(), host.to_string(), port.to_string()]);
@@ -55,7 +64,8 @@ fn script_line(mode: &str, app: &str, h: &Health) -> String {
     escape::exec_line(&argv)
 }
 
-/// The probe in words: `http GET 127.0.0.1:8080/healthz`, `exec "/bin/check" "a b"`.
+/// The probe in words: `http GET 127.0.0.1:8080/healthz with "Host: example.com"`,
+/// `exec "/bin/check" "a b"`.
 fn describe(p: &Probe) -> String {
     let addr = |host: &std::net::IpAddr, port: u16| std::net::SocketAddr::new(*host, port);
     match p {
@@ -63,7 +73,19 @@ fn describe(p: &Probe) -> String {
             let words: Vec<String> = argv.iter().map(|w| escape::comment_text(w)).collect();
             format!("exec {}", words.join(" "))
         }
-        Probe::Http { host, port, path } => format!("http GET {}{path}", addr(host, *port)),
+        Probe::Http {
+            host,
+            port,
+            path,
+            headers,
+        } => {
+            let mut text = format!("http GET {}{path}", addr(host, *port));
+            for (i, (name, value)) in headers.iter().enumerate() {
+                text.push_str(if i == 0 { " with " } else { ", " });
+                text.push_str(&escape::comment_text(&format!("{name}: {value}")));
+            }
+            text
+        }
         Probe::Tcp { host, port } => format!("tcp connect {}", addr(host, *port)),
     }
 }
@@ -83,7 +105,8 @@ pub fn summary(h: &Health) -> String {
 /// The app wants its readiness unit, with the probe in words above.
 pub(super) fn wants_ready(a: &App) -> Option<Directive> {
     let h = a.health.as_ref()?;
-    // An exec probe's arguments are quoted (comment_text), so no line break gets in.
+    // An exec probe's arguments and an HTTP probe's headers are quoted (comment_text), so no
+    // line break gets in.
     Some(commented(
         "Wants",
         ready_unit(&a.name),

@@ -219,3 +219,65 @@ fn an_init_app_restarts_on_failure_only_with_restart_mode_direct() {
     assert_eq!(errors[0].code, crate::diag::codes::FEATURE_MISSING);
     assert_eq!(errors[0].path.as_deref(), Some("apps[0].restart"));
 }
+
+/// The hooks' `ExecStartPost=` and `ExecStop=-` lines and the probe's script lines decode back
+/// to the manifest's words: each hook's command, and each header name and value (every hostile
+/// value that is one line) as two words after the probe's path.
+#[test]
+fn hooks_and_probe_headers_survive_the_whole_pipeline() {
+    let json = |s: &str| {
+        serde_json::to_string(s)
+            .unwrap()
+            .chars()
+            .map(|c| match c {
+                '\u{7f}'..='\u{9f}' => format!("\\u{:04x}", c as u32),
+                c => c.to_string(),
+            })
+            .collect::<String>()
+    };
+    let args: Vec<String> = HOSTILE.iter().map(|s| json(s)).collect();
+    let values: Vec<&str> = HOSTILE
+        .iter()
+        .copied()
+        .filter(|v| !v.contains(['\r', '\n']))
+        .collect();
+    let headers: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("X-{i:02}: {}", json(v)))
+        .collect();
+    let yaml = format!(
+        "podc: 1\nname: p\napps:\n  - name: a\n    image: /i\n    exec: [/bin/x]\n    \
+         hooks: {{postStart: [\"/bin/post\", {args}], preStop: [\"/bin/stop\", {args}]}}\n    \
+         health: {{http: {{port: 80, path: /h, headers: {{{}}}}}}}\n",
+        headers.join(", "),
+        args = args.join(", ")
+    );
+    let parsed = parse(&yaml, Format::Yaml).unwrap();
+    let pod = resolve(&parsed, "p.yaml", Overrides::default()).unwrap();
+    let install = super::Install {
+        dir: "/d".into(),
+        podc: "/p".into(),
+    };
+    let files = crate::generate(&pod, &install);
+    let unit = &files["rootfs/etc/systemd/system/a.service"];
+    let line = |prefix: &str| unit.lines().find_map(|l| l.strip_prefix(prefix)).unwrap();
+    for (prefix, program) in [("ExecStartPost=", "/bin/post"), ("ExecStop=-", "/bin/stop")] {
+        let mut want = vec![program.to_string()];
+        want.extend(HOSTILE.iter().map(|s| s.to_string()));
+        assert_eq!(decode_words(line(prefix), true), want, "{prefix}");
+    }
+    let ready = &files["rootfs/etc/systemd/system/podc-ready-a.service"];
+    let exec = ready
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let words = decode_words(exec, true);
+    let at = words.iter().position(|w| w == "/h").unwrap();
+    let want: Vec<String> = values
+        .iter()
+        .enumerate()
+        .flat_map(|(i, v)| [format!("X-{i:02}"), v.to_string()])
+        .collect();
+    assert_eq!(words[at + 1..], want[..]);
+}

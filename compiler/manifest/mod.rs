@@ -305,6 +305,27 @@ pub struct App {
     /// How podc tells that the app works: the app counts as started once its probe first
     /// passes, and is restarted after `failures` failed probes in a row.
     pub health: Option<Health>,
+    /// Commands run in the app's root, as its user and with its environment, right after it
+    /// started (`postStart`) and before it is stopped (`preStop`), as Kubernetes' lifecycle
+    /// hooks.
+    pub hooks: Option<Hooks>,
+}
+
+/// An app's lifecycle hooks, each a command like `exec` (exec[0] an absolute path in the
+/// image).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Hooks {
+    /// Run once the app's process has started, beside it (`ExecStartPost=`). The app counts as
+    /// started when the command exits 0; any other end fails the start (the app is stopped,
+    /// and its `restart` policy applies).
+    #[schemars(length(min = 1))]
+    pub post_start: Option<Vec<String>>,
+    /// Run when the app is stopped, before it is sent SIGTERM (`ExecStop=`); its exit status is
+    /// ignored, and it has the pod's stop timeout (10s). systemd runs it too after the app
+    /// exited 0 by itself.
+    #[schemars(length(min = 1))]
+    pub pre_stop: Option<Vec<String>>,
 }
 
 /// A health probe: exactly one of `exec`, `http` and `tcp`, and how often it runs.
@@ -342,6 +363,20 @@ pub struct HttpProbe {
     pub path: Option<String>,
     /// The address connected to (an IP address). Default 127.0.0.1.
     pub host: Option<String>,
+    /// Headers sent with the request, name to value (`Host: example.com`). A `Host`,
+    /// `User-Agent` or `Connection` header replaces podc's own line of that name.
+    #[serde(default)]
+    #[schemars(schema_with = "header_map")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The schema of `headers`: names are tokens of RFC 7230, values strings.
+fn header_map(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": { "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
+        "additionalProperties": { "type": "string" }
+    })
 }
 
 /// A TCP probe.

@@ -140,6 +140,18 @@ fn app_run(o: &mut String, a: &App) {
         Command::Image => o.push_str("the image's Entrypoint and Cmd"),
     }
     end(o);
+    if let Some(argv) = &a.hooks.post_start {
+        key(o, "After start (postStart)");
+        words(o, argv);
+        o.push_str(" (the start fails if it fails)");
+        end(o);
+    }
+    if let Some(argv) = &a.hooks.pre_stop {
+        key(o, "Before stop (preStop)");
+        words(o, argv);
+        o.push_str(" (then SIGTERM)");
+        end(o);
+    }
     key(o, "Working directory");
     if a.given.working_directory {
         escape::push_markdown_cell(o, &a.working_directory);

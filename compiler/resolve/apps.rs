@@ -72,6 +72,7 @@ pub(super) fn resolve_app(
         .health
         .as_ref()
         .and_then(|h| resolve_health(c, &join_key(path, "health"), h));
+    let hooks = resolve_hooks(c, path, a);
 
     App {
         name: a.name.clone(),
@@ -107,6 +108,7 @@ pub(super) fn resolve_app(
         restart: a.restart.unwrap_or(manifest::Restart::No),
         ports,
         health,
+        hooks,
         files,
         env_from,
     }
@@ -416,5 +418,199 @@ fn check_program(c: &mut Checker, p: &str, program: &str, by_reference: Option<b
                 escape::NAME_MAX
             ),
         );
+    }
+}
+
+/// A command line at `path` that systemd runs with `directive` (`ExecStart=`, with any prefix):
+/// no NUL, a program path systemd runs, arguments the kernel passes, a line systemd reads.
+fn check_argv(c: &mut Checker, path: &str, argv: &[String], directive: &str) {
+    for (i, arg) in argv.iter().enumerate() {
+        let p = || join_index(path, i);
+        if escape::has_nul(arg) {
+            c.value(
+                codes::NUL,
+                &p(),
+                "a NUL character cannot be passed to a program",
+            );
+        } else if i == 0 {
+            if let Some(problem) = escape::exec_path_problem(arg) {
+                c.value(
+                    codes::PROGRAM_PATH,
+                    &p(),
+                    format!("program path {} {problem}", show(arg)),
+                );
+            } else if arg.ends_with('/') && arg.len() > 1 {
+                c.value(
+                    codes::PROGRAM_PATH,
+                    &p(),
+                    format!("program path {} ends with `/`", show(arg)),
+                );
+            } else {
+                c.abs_path(&p(), "program path", arg);
+            }
+        }
+    }
+
+    for (i, arg) in argv.iter().enumerate() {
+        if escape::exec_string_bytes(arg) > escape::MAX_ARG_STRLEN {
+            c.value(codes::ARG_TOO_LONG, &join_index(path, i), format!("argument of {} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", arg.len(), escape::MAX_ARG_STRLEN - 1));
+        }
+    }
+    // Quoting at most quadruples a byte: only a line that might be too long is built to measure.
+    let bound: usize = argv.iter().map(|s| 4 * s.len() + 3).sum();
+    if bound + directive.len() >= limits::MAX_UNIT_LINE
+        && escape::exec_line(argv).len() + directive.len() >= limits::MAX_UNIT_LINE
+    {
+        c.value(codes::LINE_TOO_LONG, path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+    }
+}
+
+/// The arguments of a command at `path` and the app's environment, which its process gets
+/// together, within what podc allows.
+fn check_args_total(c: &mut Checker, path: &str, argv: &[String], a: &manifest::App) {
+    let args_total: usize = argv
+        .iter()
+        .map(|s| escape::exec_string_bytes(s))
+        .chain(a.environment.iter().map(|(k, v)| match v {
+            manifest::EnvValue::Text(v) => escape::exec_string_bytes(k) + v.len() + 1,
+            // Read at launch; the launcher holds each value to the kernel's limit.
+            manifest::EnvValue::From(_) => 0,
+        }))
+        .sum();
+    if args_total > escape::MAX_ARGS_TOTAL {
+        c.value(codes::ARGS_TOTAL, path, format!("arguments and environment take {args_total} bytes together; podc allows at most {} (the kernel's limit is a quarter of the stack limit, shared with what systemd adds)", escape::MAX_ARGS_TOTAL));
+    }
+}
+
+/// The app's lifecycle hooks at `path` (the app), each a command systemd runs in the app's
+/// unit: `postStart` as `ExecStartPost=`, `preStop` as `ExecStop=-` (its failure ignored).
+/// A hook whose command cannot be run is left out (its error is reported).
+pub(super) fn resolve_hooks(c: &mut Checker, path: &str, a: &manifest::App) -> pod::Hooks {
+    let Some(h) = &a.hooks else {
+        return pod::Hooks::default();
+    };
+    let hooks_path = join_key(path, "hooks");
+    let mut hook = |key: &str, argv: &Option<Vec<String>>, directive: &str| {
+        let argv = argv.as_ref()?;
+        let p = join_key(&hooks_path, key);
+        let before = c.errors.len();
+        match argv.first() {
+            None => {
+                c.value(
+                    codes::HOOK_EMPTY,
+                    &p,
+                    format!("the {key} hook names no program"),
+                )
+                .help = Some(format!(
+                    "give a command as exec takes it: `{key}: [/bin/sh, -c, \"...\"]`"
+                ));
+            }
+            // Kubernetes looks a bare name up on the container's PATH; systemd does not look in
+            // the app's root, so podc asks for the path.
+            Some(program) if !program.is_empty() && !program.contains('/') => {
+                c.value(
+                    codes::PATH_RELATIVE,
+                    &join_index(&p, 0),
+                    format!("program path {} is not an absolute path", show(program)),
+                )
+                .help = Some(format!(
+                    "a hook runs its program by path, as exec does: give its absolute path in the image (such as /bin/{program})"
+                ));
+            }
+            Some(_) => {
+                check_argv(c, &p, argv, directive);
+                check_args_total(c, &p, argv, a);
+            }
+        }
+        (c.errors.len() == before).then(|| argv.clone())
+    };
+    pod::Hooks {
+        post_start: hook("postStart", &h.post_start, "ExecStartPost="),
+        pre_stop: hook("preStop", &h.pre_stop, "ExecStop=-"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse::Format;
+    use crate::pod::Hooks;
+    use crate::resolve::{resolve, Overrides};
+
+    /// An app with `hooks` (a YAML flow map's inside): its hooks, or the code, path and help
+    /// of each diagnostic.
+    fn hooks(hooks: &str) -> Result<Hooks, Vec<(String, String)>> {
+        let yaml = format!(
+            "podc: 1\nname: p\napps:\n  - name: web\n    image: /i\n    exec: [/bin/web]\n    \
+             environment: {{A: b}}\n    hooks: {{{hooks}}}\n"
+        );
+        let parsed = crate::read(&yaml, Format::Yaml).expect("the manifest parses");
+        match resolve(&parsed, "p.yaml", Overrides::default()) {
+            Ok(pod) => Ok(pod.apps[0].hooks.clone()),
+            Err(ds) => Err(ds
+                .iter()
+                .map(|d| (d.code.code.to_string(), d.path.clone().unwrap_or_default()))
+                .collect()),
+        }
+    }
+
+    fn argv(words: &[&str]) -> Option<Vec<String>> {
+        Some(words.iter().map(|w| w.to_string()).collect())
+    }
+
+    fn err(code: &str, path: &str) -> Result<Hooks, Vec<(String, String)>> {
+        Err(vec![(code.into(), format!("apps[0].hooks.{path}"))])
+    }
+
+    #[test]
+    fn hooks_are_kept_as_given() {
+        assert_eq!(
+            hooks(r#"postStart: [/bin/sh, -c, "echo $A %n \"q\" > /run/x"], preStop: [/bin/stop]"#),
+            Ok(Hooks {
+                post_start: argv(&["/bin/sh", "-c", "echo $A %n \"q\" > /run/x"]),
+                pre_stop: argv(&["/bin/stop"]),
+            })
+        );
+        assert_eq!(
+            hooks("preStop: [/bin/stop, '']"),
+            Ok(Hooks {
+                post_start: None,
+                pre_stop: argv(&["/bin/stop", ""]),
+            })
+        );
+        assert_eq!(hooks(""), Ok(Hooks::default()));
+    }
+
+    #[test]
+    fn a_hook_names_a_program_by_its_absolute_path() {
+        assert_eq!(hooks("postStart: []"), err("P0466", "postStart"));
+        assert_eq!(hooks("preStop: [sh, -c, x]"), err("P0201", "preStop[0]"));
+        assert_eq!(hooks("preStop: [./stop]"), err("P0201", "preStop[0]"));
+        assert_eq!(hooks("preStop: ['']"), err("P0201", "preStop[0]"));
+        assert_eq!(
+            hooks("postStart: [/bin/a/../b]"),
+            err("P0203", "postStart[0]")
+        );
+        assert_eq!(hooks("postStart: [/bin/$x]"), err("P0207", "postStart[0]"));
+        assert_eq!(hooks("postStart: [/bin/]"), err("P0207", "postStart[0]"));
+        let both = hooks("postStart: [], preStop: [stop]").unwrap_err();
+        assert_eq!(both.len(), 2, "{both:?}");
+    }
+
+    #[test]
+    fn a_hook_is_what_systemd_and_the_kernel_pass() {
+        assert_eq!(
+            hooks(r#"postStart: [/bin/a, "x\u0000y"]"#),
+            err("P0402", "postStart[1]")
+        );
+        let big = "v".repeat(128 * 1024);
+        assert_eq!(
+            hooks(&format!("preStop: [/bin/a, {big}]")),
+            err("P0403", "preStop[1]")
+        );
+        // Nine arguments of 120 KiB each: each fits, the line (and the total) does not.
+        let args = vec!["v".repeat(120 * 1024); 9].join(", ");
+        let got = hooks(&format!("postStart: [/bin/a, {args}]")).unwrap_err();
+        let codes: Vec<&str> = got.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(codes, ["P0404", "P0405"], "{got:?}");
     }
 }

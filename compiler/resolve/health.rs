@@ -1,12 +1,16 @@
-//! An app's health probe: one kind, a command or an address podc can reach, and its times.
+//! An app's health probe: one kind, a command or an address podc can reach (with the headers
+//! of an HTTP probe), and its times.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::checker::*;
 use crate::diag::codes;
+use crate::limits;
 use crate::manifest;
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{Health, Probe};
+use crate::systemd::escape;
 
 /// The longest duration a probe takes: a day.
 const MAX_MS: u64 = 24 * 3600 * 1000;
@@ -113,10 +117,12 @@ fn resolve_probe(c: &mut Checker, path: &str, h: &manifest::Health) -> Option<Pr
             );
             return None;
         }
+        let headers = headers(c, &p, &http.headers, &url_path);
         return Some(Probe::Http {
             host: host?,
             port: port?,
             path: url_path,
+            headers: headers?,
         });
     }
     let tcp = h.tcp.as_ref()?;
@@ -127,6 +133,93 @@ fn resolve_probe(c: &mut Checker, path: &str, h: &manifest::Health) -> Option<Pr
         host: host?,
         port: port?,
     })
+}
+
+/// What the probe's unit lines hold besides its path and headers, with room to spare: the
+/// shell, the script and its mode, the app's name, the times, the host and the port, each
+/// quoted (under 300 bytes); or, in the comment above the app's `Wants=`, podc's words.
+const PROBE_LINE_RESERVE: usize = 512;
+
+/// Whether `b` may be in a header name: a `tchar` of RFC 7230.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The probe's headers at `path` (its `http` key): names that are tokens, each once (without
+/// case), values of one line that the script's arguments and the unit's lines can carry.
+fn headers(
+    c: &mut Checker,
+    path: &str,
+    given: &BTreeMap<String, String>,
+    url_path: &str,
+) -> Option<BTreeMap<String, String>> {
+    let p = join_key(path, "headers");
+    let before = c.errors.len();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, value) in given {
+        let at = join_key(&p, name);
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            c.key(
+                codes::HEADER_NAME,
+                &at,
+                format!("header name {} is not a token", show(name)),
+            )
+            .help = Some(
+                "a header name has letters, digits and ! # $ % & ' * + - . ^ _ ` | ~, and no spaces or `:`"
+                    .into(),
+            );
+        } else if let Some(first) = seen.insert(name.to_ascii_lowercase(), name) {
+            c.key(
+                codes::HEADER_TWICE,
+                &at,
+                format!(
+                    "header {} is given twice (also as {})",
+                    show(name),
+                    show(first)
+                ),
+            )
+            .help = Some("header names are compared without case; give each once".into());
+        }
+        if value.contains(['\r', '\n', '\0']) {
+            c.value(
+                codes::HEADER_VALUE,
+                &at,
+                format!(
+                    "the value of header {} has a line break or NUL, which would end the header",
+                    show(name)
+                ),
+            );
+        }
+        for s in [name, value] {
+            if escape::exec_string_bytes(s) > escape::MAX_ARG_STRLEN {
+                c.value(codes::ARG_TOO_LONG, &at, format!("header {} takes {} bytes: the kernel passes at most {} bytes per argument to the probe's script (MAX_ARG_STRLEN)", show(name), s.len(), escape::MAX_ARG_STRLEN - 1));
+            }
+        }
+    }
+    if c.errors.len() > before {
+        return None;
+    }
+    // The path and the headers are words of the script's `ExecStart=` lines and, quoted, of
+    // the comment that describes the probe; quoting at most sextuples a byte, so only lines
+    // that might be too long are built to measure.
+    let words = || {
+        std::iter::once(url_path).chain(given.iter().flat_map(|(n, v)| [n.as_str(), v.as_str()]))
+    };
+    let bound: usize = words().map(|w| 6 * w.len() + 4).sum();
+    if bound + PROBE_LINE_RESERVE >= limits::MAX_UNIT_LINE {
+        let argv: Vec<String> = words().map(str::to_string).collect();
+        let comment: usize = given
+            .iter()
+            .map(|(n, v)| escape::comment_text(&format!("{n}: {v}")).len() + 2)
+            .sum::<usize>()
+            + url_path.len();
+        if escape::exec_line(&argv).len().max(comment) + PROBE_LINE_RESERVE >= limits::MAX_UNIT_LINE
+        {
+            c.value(codes::LINE_TOO_LONG, &p, format!("the headers are too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
+            return None;
+        }
+    }
+    Some(given.clone())
 }
 
 fn port(c: &mut Checker, path: &str, v: u32) -> Option<u16> {
@@ -218,7 +311,115 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::parse_duration;
+    use crate::parse::Format;
+    use crate::pod::Probe;
+    use crate::resolve::{resolve, Overrides};
+
+    /// An app probed over HTTP with `headers` (a YAML flow map's inside): the headers of its
+    /// probe, or the code and path of each diagnostic.
+    fn headers(headers: &str) -> Result<BTreeMap<String, String>, Vec<(String, String)>> {
+        let yaml = format!(
+            "podc: 1\nname: p\napps:\n  - name: web\n    image: /i\n    exec: [/bin/web]\n    \
+             health: {{http: {{port: 80, headers: {{{headers}}}}}}}\n"
+        );
+        let parsed = crate::read(&yaml, Format::Yaml).expect("the manifest parses");
+        match resolve(&parsed, "p.yaml", Overrides::default()) {
+            Ok(pod) => match &pod.apps[0].health.as_ref().unwrap().probe {
+                Probe::Http { headers, .. } => Ok(headers.clone()),
+                p => panic!("{p:?}"),
+            },
+            Err(ds) => Err(ds
+                .iter()
+                .map(|d| (d.code.code.to_string(), d.path.clone().unwrap_or_default()))
+                .collect()),
+        }
+    }
+
+    fn err(code: &str, path: &str) -> Vec<(String, String)> {
+        vec![(code.into(), format!("apps[0].health.http.headers.{path}"))]
+    }
+
+    #[test]
+    fn headers_are_kept_as_given() {
+        let got = headers(
+            r#"Host: example.com, X-Token: "a \"b\" %n $HOME \\ \t", "!#$%&'*+-.^_`|~09az": """#,
+        )
+        .unwrap();
+        let want: BTreeMap<String, String> = [
+            ("!#$%&'*+-.^_`|~09az", ""),
+            ("Host", "example.com"),
+            ("X-Token", "a \"b\" %n $HOME \\ \t"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(got, want);
+        assert_eq!(headers("").unwrap(), BTreeMap::new());
+    }
+
+    #[test]
+    fn header_names_are_tokens() {
+        for name in [
+            "X Bad",
+            "X:Y",
+            "\"\"",
+            "Ä",
+            "X(1)",
+            "\"a\\tb\"",
+            "X@Y",
+            "\"X/Y\"",
+        ] {
+            let shown = serde_saphyr::from_str::<String>(name).unwrap_or_else(|_| name.into());
+            assert_eq!(
+                headers(&format!("{name}: v")),
+                Err(err("P0463", &shown)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_values_are_one_line_without_nul() {
+        for value in [
+            r#""a\rb""#,
+            r#""a\nb""#,
+            r#""a\u0000b""#,
+            r#""\r\nX-Evil: 1""#,
+        ] {
+            assert_eq!(
+                headers(&format!("X-A: {value}")),
+                Err(err("P0464", "X-A")),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_is_given_once_whatever_its_case() {
+        assert_eq!(
+            headers("Host: a, host: b, HOST: c"),
+            Err([err("P0465", "Host"), err("P0465", "host")].concat())
+        );
+        assert_eq!(headers("X-A: \"1\", X-B: \"1\"").map(|h| h.len()), Ok(2));
+    }
+
+    #[test]
+    fn headers_fit_an_argument_and_a_unit_line() {
+        let big = "v".repeat(128 * 1024);
+        assert_eq!(headers(&format!("X-A: {big}")), Err(err("P0403", "X-A")));
+        // Nine arguments of 120 KiB each: each fits, the line does not.
+        let value = "v".repeat(120 * 1024);
+        let list: Vec<String> = (0..9).map(|i| format!("X-{i}: {value}")).collect();
+        assert_eq!(
+            headers(&list.join(", ")),
+            Err(vec![("P0404".into(), "apps[0].health.http.headers".into())])
+        );
+        let list: Vec<String> = (0..7).map(|i| format!("X-{i}: {value}")).collect();
+        assert_eq!(headers(&list.join(", ")).map(|h| h.len()), Ok(7));
+    }
 
     #[test]
     fn durations() {

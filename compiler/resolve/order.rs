@@ -167,5 +167,17 @@ pub(super) fn check_init(c: &mut Checker, apps: &[manifest::App], t: Target) {
             )
             .help = Some("publish the port on the app that serves it".into());
         }
+        if a.hooks.is_some() {
+            c.key(
+                codes::INIT_HOOKS,
+                &join_key(&path, "hooks"),
+                format!(
+                    "init app {} has lifecycle hooks, but it runs to completion: systemd would \
+                     skip a preStop hook, and Kubernetes allows an init container none",
+                    show(&a.name)
+                ),
+            )
+            .help = Some("run the commands in the app's own command line".into());
+        }
     }
 }

@@ -6,9 +6,9 @@ use serde_json::{json, Map, Value};
 
 use super::convert::{problem, Convert};
 use super::doc::{
-    Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KeyRef,
-    PortProtocol, RecursiveReadOnly, ResourceFieldRef, Resources, SeccompType, SecurityContext,
-    VolumeMount,
+    Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KeyRef, Lifecycle,
+    LifecycleHandler, PortProtocol, RecursiveReadOnly, ResourceFieldRef, Resources, SeccompType,
+    SecurityContext, VolumeMount,
 };
 use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
@@ -110,6 +110,9 @@ impl Convert<'_> {
             ("readinessProbe", c.readiness_probe),
         ];
         self.health(path, app_path, probes, &c.ports, &mut app)?;
+        if let Some(l) = c.lifecycle {
+            self.lifecycle(&here, l, &mut app)?;
+        }
         // On the host's network a container's ports are the host's: nothing to publish
         // (but for what `podc kube` wrote of a socket-activated one).
         if !self.host_network || self.legacy {
@@ -204,6 +207,47 @@ impl Convert<'_> {
             format!("`$({name})` refers to a variable podc reads when the pod launches: it cannot be written into the command line when the pod is built"),
         )
         .help(format!("let a shell read it: `sh -c '... \"${name}\"'`"))
+    }
+
+    /// `lifecycle` as `hooks`: exec handlers only (podc runs a hook in the app's unit).
+    fn lifecycle(
+        &mut self,
+        here: &Here,
+        l: Lifecycle,
+        app: &mut Map<String, Value>,
+    ) -> Result<(), Diagnostic> {
+        let mut hooks = Map::new();
+        for (key, handler) in [("postStart", l.post_start), ("preStop", l.pre_stop)] {
+            let Some(h) = handler else { continue };
+            let at = join_key(here.path, &join_key("lifecycle", key));
+            match h {
+                LifecycleHandler {
+                    exec: Some(e),
+                    http_get: None,
+                    tcp_socket: None,
+                    sleep: None,
+                } => {
+                    let mine = join_key(&join_key(here.app_path, "hooks"), key);
+                    self.rename(&mine, join_key(&at, "exec.command"));
+                    hooks.insert(key.into(), json!(e.command));
+                }
+                _ => {
+                    return Err(problem(
+                        self.doc,
+                        &at,
+                        "a lifecycle hook podc runs is an `exec` command (it runs in the app's unit); `httpGet`, `tcpSocket` and `sleep` handlers are not supported by podc",
+                    ))
+                }
+            }
+        }
+        if !hooks.is_empty() {
+            self.rename(
+                join_key(here.app_path, "hooks"),
+                join_key(here.path, "lifecycle"),
+            );
+            app.insert("hooks".into(), Value::Object(hooks));
+        }
+        Ok(())
     }
 
     /// `env` and `envFrom` as `environment` (`envFrom` first, `env` over it, as in

@@ -28,7 +28,6 @@ pub(super) const KUBERNETES_FIELDS: &[(&str, &str)] = &[
         "resourceClaims",
         "dynamic resource allocation needs a cluster's drivers",
     ),
-    ("lifecycle", "podc does not run postStart or preStop hooks"),
     ("grpc", "podc probes by command, HTTP and TCP"),
     (
         "volumeDevices",
@@ -47,7 +46,6 @@ pub(super) const KUBERNETES_FIELDS: &[(&str, &str)] = &[
         "subPathExpr",
         "podc does not expand variables in mount paths",
     ),
-    ("httpHeaders", "podc's HTTP probes send no extra headers"),
     ("awsElasticBlockStore", CLUSTER_STORAGE),
     ("azureDisk", CLUSTER_STORAGE),
     ("azureFile", CLUSTER_STORAGE),
@@ -353,6 +351,7 @@ pub(super) struct Container {
     pub(super) env_from: Vec<EnvFromSource>,
     /// `Always` on an init container: a sidecar, which runs beside the pod's containers.
     pub(super) restart_policy: Option<RestartPolicy>,
+    pub(super) lifecycle: Option<Lifecycle>,
     pub(super) liveness_probe: Option<KubeProbe>,
     pub(super) readiness_probe: Option<KubeProbe>,
     pub(super) startup_probe: Option<KubeProbe>,
@@ -384,9 +383,35 @@ pub(super) struct ExecAction {
 #[serde(deny_unknown_fields)]
 pub(super) struct HttpGetAction {
     pub(super) path: Option<String>,
+    #[serde(rename = "httpHeaders")]
+    pub(super) http_headers: Option<Vec<HttpHeader>>,
     pub(super) port: Value,
     pub(super) host: Option<String>,
     pub(super) scheme: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HttpHeader {
+    pub(super) name: String,
+    pub(super) value: String,
+}
+
+/// A container's lifecycle hooks.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct Lifecycle {
+    pub(super) post_start: Option<LifecycleHandler>,
+    pub(super) pre_stop: Option<LifecycleHandler>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct LifecycleHandler {
+    pub(super) exec: Option<ExecAction>,
+    pub(super) http_get: Option<Value>,
+    pub(super) tcp_socket: Option<Value>,
+    pub(super) sleep: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::convert::{problem, Convert};
 use super::doc::{ContainerPort, KubeProbe};
 use crate::diag::Diagnostic;
-use crate::parse::source::join_key;
+use crate::parse::source::{join_index, join_key};
 
 impl Convert<'_> {
     pub(super) fn health(
@@ -93,6 +93,23 @@ impl Convert<'_> {
             }
             if let Some(host) = &g.host {
                 http["host"] = json!(host);
+            }
+            if let Some(headers) = g.http_headers.as_ref().filter(|h| !h.is_empty()) {
+                let mut map = Map::new();
+                for (i, hd) in headers.iter().enumerate() {
+                    if map.insert(hd.name.clone(), json!(hd.value)).is_some() {
+                        let at = join_index(&join_key(&here, "httpHeaders"), i);
+                        return Err(problem(
+                            self.doc,
+                            &at,
+                            format!(
+                                "the header `{}` is given twice: podc sends each header once",
+                                hd.name
+                            ),
+                        ));
+                    }
+                }
+                http["headers"] = Value::Object(map);
             }
             h.insert("http".into(), http);
         } else if let Some(t) = &p.tcp_socket {

@@ -16,10 +16,11 @@ use crate::kube::{KubeOptions, APPS_ANNOTATION};
 use crate::manifest::{Activation, Protocol};
 use crate::pod::{App, Command, Image, Pod};
 
-/// App `i` of the pod as a container.
+/// App `i` of the pod as a container (or init container).
 pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Container {
     let a = &pod.apps[i];
     let image = image(a, i, opts, out);
+    let lifecycle = lifecycle(a);
     let sc = security_context(a, i, out);
     extras(a, i, out);
     let resources = resources(a, i, out);
@@ -74,8 +75,30 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
         ports: (!ports.is_empty()).then_some(ports),
         startup_probe,
         liveness_probe,
+        lifecycle,
         ..Default::default()
     }
+}
+
+/// The app's hooks as `lifecycle`, each an exec handler (an init app has none: resolve refuses
+/// them, as Kubernetes refuses an init container a lifecycle).
+fn lifecycle(a: &App) -> Option<core::Lifecycle> {
+    if a.hooks.is_empty() {
+        return None;
+    }
+    let handler = |argv: &Option<Vec<String>>| {
+        argv.as_ref().map(|argv| core::LifecycleHandler {
+            exec: Some(core::ExecAction {
+                command: Some(argv.clone()),
+            }),
+            ..Default::default()
+        })
+    };
+    Some(core::Lifecycle {
+        post_start: handler(&a.hooks.post_start),
+        pre_stop: handler(&a.hooks.pre_stop),
+        ..Default::default()
+    })
 }
 
 /// The image: `--image` for the app, else its reference; a path image without `--image` is

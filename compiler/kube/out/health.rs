@@ -70,9 +70,20 @@ fn handler(p: &Probe) -> core::Probe {
             host: h,
             port,
             path,
+            headers,
         } => core::Probe {
             http_get: Some(core::HTTPGetAction {
                 host: host(h),
+                // By name, as the pod has them; a `Host` header replaces the default there too.
+                http_headers: (!headers.is_empty()).then(|| {
+                    headers
+                        .iter()
+                        .map(|(name, value)| core::HTTPHeader {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
+                        .collect()
+                }),
                 path: Some(path.clone()),
                 port: IntOrString::Int(i32::from(*port)),
                 ..Default::default()
@@ -93,8 +104,17 @@ fn handler(p: &Probe) -> core::Probe {
 fn manifest_health(h: &Health) -> Value {
     let mut v = match &h.probe {
         Probe::Exec(argv) => json!({ "exec": argv }),
-        Probe::Http { host, port, path } => {
-            json!({ "http": { "port": port, "path": path, "host": host.to_string() } })
+        Probe::Http {
+            host,
+            port,
+            path,
+            headers,
+        } => {
+            let mut http = json!({ "port": port, "path": path, "host": host.to_string() });
+            if !headers.is_empty() {
+                http["headers"] = json!(headers);
+            }
+            json!({ "http": http })
         }
         Probe::Tcp { host, port } => json!({ "tcp": { "port": port, "host": host.to_string() } }),
     };
