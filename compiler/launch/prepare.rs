@@ -212,6 +212,34 @@ impl Prep<'_> {
                 source.as_deref(),
                 key.as_deref(),
             ),
+            Step::EnvAll {
+                app,
+                kind,
+                name,
+                source,
+                dir,
+                prefix,
+                given,
+            } => {
+                let (path, is_dir) = match dir {
+                    Some(d) => (PathBuf::from(d), true),
+                    None => (item_path(self.tree, name, source.as_deref()), false),
+                };
+                self.items.push(ItemUse {
+                    app: app.clone(),
+                    kind: *kind,
+                    name: name.clone(),
+                    path: path.clone(),
+                    taken: Taken::Every(EnvEvery {
+                        kind: *kind,
+                        name: name.clone(),
+                        path,
+                        dir: is_dir,
+                        prefix: prefix.clone(),
+                        given: given.clone(),
+                    }),
+                });
+            }
         }
         Ok(())
     }
@@ -231,7 +259,10 @@ impl Prep<'_> {
             kind,
             name: name.to_string(),
             path: item_path(self.tree, name, source),
-            variable: Some((variable.to_string(), key.map(str::to_string))),
+            taken: Taken::Variable {
+                name: variable.to_string(),
+                key: key.map(str::to_string),
+            },
         });
     }
 
@@ -250,7 +281,7 @@ impl Prep<'_> {
             kind,
             name: name.to_string(),
             path: path.clone(),
-            variable: None,
+            taken: Taken::File,
         }));
     }
 
