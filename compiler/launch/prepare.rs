@@ -212,34 +212,7 @@ impl Prep<'_> {
                 source.as_deref(),
                 key.as_deref(),
             ),
-            Step::EnvAll {
-                app,
-                kind,
-                name,
-                source,
-                dir,
-                prefix,
-                given,
-            } => {
-                let (path, is_dir) = match dir {
-                    Some(d) => (PathBuf::from(d), true),
-                    None => (item_path(self.tree, name, source.as_deref()), false),
-                };
-                self.items.push(ItemUse {
-                    app: app.clone(),
-                    kind: *kind,
-                    name: name.clone(),
-                    path: path.clone(),
-                    taken: Taken::Every(EnvEvery {
-                        kind: *kind,
-                        name: name.clone(),
-                        path,
-                        dir: is_dir,
-                        prefix: prefix.clone(),
-                        given: given.clone(),
-                    }),
-                });
-            }
+            Step::EnvAll { .. } => self.env_all(step),
         }
         Ok(())
     }
@@ -263,6 +236,41 @@ impl Prep<'_> {
                 name: variable.to_string(),
                 key: key.map(str::to_string),
             },
+        });
+    }
+
+    /// Every key of a config item or secret as an app's variables: the files of a directory,
+    /// else the lines of a file (a config item's text: the tree's file).
+    fn env_all(&mut self, step: &Step) {
+        let Step::EnvAll {
+            app,
+            kind,
+            name,
+            source,
+            dir,
+            prefix,
+            given,
+        } = step
+        else {
+            return;
+        };
+        let (path, is_dir) = match dir {
+            Some(d) => (PathBuf::from(d), true),
+            None => (item_path(self.tree, name, source.as_deref()), false),
+        };
+        self.items.push(ItemUse {
+            app: app.clone(),
+            kind: *kind,
+            name: name.clone(),
+            path: path.clone(),
+            taken: Taken::Every(EnvEvery {
+                kind: *kind,
+                name: name.clone(),
+                path,
+                dir: is_dir,
+                prefix: prefix.clone(),
+                given: given.clone(),
+            }),
         });
     }
 

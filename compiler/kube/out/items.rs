@@ -210,12 +210,18 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
         Source::Dir(d) => format!("the files of {d} on the podc host"),
     };
     if every {
+        // The lines' keys are among every line's.
+        listed.retain(|k| k.ends_with("(the whole file)"));
         listed.push(match &item.source {
             Source::Dir(d) => format!(
                 "one key per file of {d} (`kubectl create {create} {} --from-file={d}`), which `envFrom` takes",
                 item.name
             ),
-            _ => "one key per `KEY=VALUE` line (`--from-env-file`), which `envFrom` takes".into(),
+            Source::File(f) => format!(
+                "one key per `KEY=VALUE` line of {f} (`kubectl create {create} {} --from-env-file={f}`), which `envFrom` takes",
+                item.name
+            ),
+            Source::Text(_) => "one key per `KEY=VALUE` line of its text (`--from-env-file`), which `envFrom` takes".into(),
         });
     }
     out.warnings.push(
@@ -226,7 +232,11 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
                 item.kind,
                 item.name,
                 item.name,
-                if keys.is_empty() { listed.join(", ") } else { format!("the keys {}", listed.join(", ")) }
+                if listed.len() == 1 && every {
+                    listed.join(", ")
+                } else {
+                    format!("the keys {}", listed.join(", "))
+                }
             ),
         )
         .at(path, None)
