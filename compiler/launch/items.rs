@@ -464,7 +464,7 @@ pub(super) fn write_env(
 
 #[cfg(test)]
 mod tests {
-    use super::env_value;
+    use super::*;
 
     #[test]
     fn values_come_from_the_whole_file_or_a_key_line() {
@@ -497,5 +497,138 @@ mod tests {
         assert!(env_value("a\u{fffe}".as_bytes(), None, "V").is_err());
         assert!(env_value("a\u{fdd0}".as_bytes(), None, "V").is_err());
         assert!(env_value(&vec![b'a'; 200_000], None, "V").is_err());
+    }
+
+    fn every(path: &Path, dir: bool, prefix: &str, given: &[&str]) -> EnvEvery {
+        EnvEvery {
+            kind: ItemKind::Secret,
+            name: "db".into(),
+            path: path.to_path_buf(),
+            dir,
+            prefix: prefix.into(),
+            given: given.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_file_of_a_directory_is_a_variable_as_it_is() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |name: &str, bytes: &[u8]| fs::write(d.path().join(name), bytes).unwrap();
+        w("password", b"s3cret\n");
+        w("user", b"app");
+        w("1st", b"never read");
+        w("has-dash", b"never read");
+        w(".hidden", b"never read");
+        fs::create_dir(d.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", d.path().join("linked")).unwrap();
+        let got = read_every(d.path(), true, "").unwrap();
+        assert_eq!(
+            got.vars,
+            [
+                ("password".to_string(), "s3cret\n".to_string()),
+                ("user".to_string(), "app".to_string())
+            ]
+        );
+        assert_eq!(got.not_names, [".hidden", "1st", "has-dash"]);
+        assert_eq!(got.not_files, ["linked", "sub"]);
+        // With a prefix, `1st` is a variable name.
+        let got = read_every(d.path(), true, "DB_").unwrap();
+        let names: Vec<&str> = got.vars.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["DB_1st", "DB_password", "DB_user"]);
+        assert_eq!(got.not_names, [".hidden", "has-dash"]);
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_taken_is_refused_without_its_values() {
+        let d = tempfile::tempdir().unwrap();
+        let e = read_every(&d.path().join("missing"), true, "").unwrap_err();
+        assert!(e.starts_with("cannot read it: No such file"), "{e}");
+        fs::write(d.path().join("f"), "x").unwrap();
+        let e = read_every(&d.path().join("f"), true, "").unwrap_err();
+        assert!(e.starts_with("is not a directory"), "{e}");
+        fs::write(d.path().join("nul"), b"hun\0ter2").unwrap();
+        let e = read_every(d.path(), true, "").unwrap_err();
+        assert!(e.starts_with("nul: the value for nul holds a NUL"), "{e}");
+        assert!(!e.contains("hun"), "{e}");
+        fs::remove_file(d.path().join("nul")).unwrap();
+        fs::write(d.path().join("bin"), b"\xffhunter2").unwrap();
+        let e = read_every(d.path(), true, "").unwrap_err();
+        assert!(e.starts_with("bin: is not UTF-8"), "{e}");
+        fs::remove_file(d.path().join("bin")).unwrap();
+        // Bounded: bytes, then entries.
+        let big = vec![b'a'; 100_000];
+        for i in 0..11 {
+            fs::write(d.path().join(format!("k{i}")), &big).unwrap();
+        }
+        let e = read_every(d.path(), true, "").unwrap_err();
+        assert!(e.contains("holds more than 1048576 bytes"), "{e}");
+        for i in 0..=limits::MAX_DIR_KEYS {
+            fs::write(d.path().join(format!("k{i}")), "v").unwrap();
+        }
+        let e = read_every(d.path(), true, "").unwrap_err();
+        assert!(e.starts_with("has more than 1000 entries"), "{e}");
+    }
+
+    #[test]
+    fn every_line_of_a_file_is_a_variable_the_last_one_winning() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("env");
+        fs::write(
+            &f,
+            "# user=nobody\n[section]\nuser=app\n bad key=1\npassword = p=w \nuser=last\n",
+        )
+        .unwrap();
+        let got = read_every(&f, false, "DB_").unwrap();
+        assert_eq!(
+            got.vars,
+            [
+                ("DB_user".to_string(), "last".to_string()),
+                ("DB_password".to_string(), " p=w ".to_string())
+            ]
+        );
+        assert_eq!(got.not_names, ["line 4"]);
+    }
+
+    #[test]
+    fn the_apps_own_variables_and_later_items_win() {
+        let d = tempfile::tempdir().unwrap();
+        let (one, two) = (d.path().join("one"), d.path().join("two"));
+        fs::create_dir(&one).unwrap();
+        fs::create_dir(&two).unwrap();
+        for (dir, k, v) in [
+            (&one, "A", "from one"),
+            (&one, "B", "from one"),
+            (&one, "OWN", "from one"),
+            (&one, "bad-name", "x"),
+            (&two, "B", "from two"),
+        ] {
+            fs::write(dir.join(k), v).unwrap();
+        }
+        let token = d.path().join("token");
+        fs::write(&token, "tok\n").unwrap();
+        let vars = [EnvSource {
+            variable: "OWN".into(),
+            kind: ItemKind::Secret,
+            name: "token".into(),
+            path: token,
+            key: None,
+        }];
+        let every = [
+            every(&one, true, "", &["OWN", "PLAIN"]),
+            every(&two, true, "", &["OWN", "PLAIN"]),
+        ];
+        let (text, notes) = env_text("p", "a", &vars, &every).unwrap();
+        assert_eq!(text, "A=\"from one\"\nB=\"from two\"\nOWN=\"tok\"\n");
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].ends_with("/one: skipped keys that are not variable names: bad-name"),
+            "{notes:?}"
+        );
+        // A missing directory names the pod, the app and the item.
+        fs::remove_dir_all(&two).unwrap();
+        let errors = env_text("p", "a", &vars, &every).unwrap_err();
+        let e = errors[0].to_string();
+        assert!(e.starts_with("pod p, app a: secret db: "), "{e}");
+        assert!(e.contains("/two: cannot read it: No such file"), "{e}");
     }
 }
