@@ -672,6 +672,9 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
             if source.is_some() && dir.is_some() {
                 return Err("it has both a source and a dir".into());
             }
+            if let Some(d) = dir.as_ref().filter(|d| !escape::is_normal_abs_path(d)) {
+                return Err(format!("dir {d:?} is not an absolute path in normal form"));
+            }
             item_source(*kind, name, source.as_deref().or(dir.as_deref()))?;
             if !prefix.is_empty() && !escape::is_env_name(prefix) {
                 return Err(format!("prefix {prefix:?} cannot start a variable name"));
