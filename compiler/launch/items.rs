@@ -39,24 +39,22 @@ pub(super) fn load_credential(kind: ItemKind, name: &str, path: &Path) -> String
     )
 }
 
-/// One app's variables from items: the variables, every key of items, and in which order the
-/// apps come.
+/// One app's variables from items: its single variables, and the items it takes every key of.
 type AppEnv = (Vec<EnvSource>, Vec<EnvEvery>);
 
 /// Each app's variables from items, in the order of the uses' apps.
 fn env_by_app(uses: &[ItemUse]) -> Vec<(&str, AppEnv)> {
     let mut apps: Vec<(&str, AppEnv)> = Vec::new();
     for u in uses {
-        let entry = || -> (&str, AppEnv) { (u.app.as_str(), (Vec::new(), Vec::new())) };
-        let at = match &u.taken {
-            Taken::File => continue,
-            _ => match apps.iter().position(|(a, _)| *a == u.app) {
-                Some(i) => i,
-                None => {
-                    apps.push(entry());
-                    apps.len() - 1
-                }
-            },
+        if u.taken == Taken::File {
+            continue;
+        }
+        let at = match apps.iter().position(|(a, _)| *a == u.app) {
+            Some(i) => i,
+            None => {
+                apps.push((u.app.as_str(), (Vec::new(), Vec::new())));
+                apps.len() - 1
+            }
         };
         let (vars, every) = &mut apps[at].1;
         match &u.taken {

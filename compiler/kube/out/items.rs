@@ -276,12 +276,13 @@ pub(super) fn env_from(pod: &Pod, a: &App, i: usize, out: &mut Out) -> Vec<core:
             continue;
         }
         let name = e.item.name.clone();
+        let config = e.item.kind == ItemKind::Config;
         all.push(core::EnvFromSource {
-            config_map_ref: (e.item.kind == ItemKind::Config).then(|| core::ConfigMapEnvSource {
+            config_map_ref: config.then(|| core::ConfigMapEnvSource {
                 name: name.clone(),
                 optional: None,
             }),
-            secret_ref: (e.item.kind == ItemKind::Secret).then(|| core::SecretEnvSource {
+            secret_ref: (!config).then_some(core::SecretEnvSource {
                 name,
                 optional: None,
             }),
