@@ -515,6 +515,12 @@ pub(super) fn unused_items(c: &mut Checker, m: &Manifest, pod: &Pod) {
                 .any(|r| r.kind == kind && r.name == name)
         })
     };
+    let dirs: Vec<(ItemKind, &str)> = pod
+        .items
+        .iter()
+        .filter(|i| matches!(i.source, Source::Dir(_)))
+        .map(|i| (i.kind, i.name.as_str()))
+        .collect();
     let names = m
         .config
         .iter()
@@ -533,9 +539,15 @@ pub(super) fn unused_items(c: &mut Checker, m: &Manifest, pod: &Pod) {
                 &join_key(&path, "name"),
                 format!("{kind} {} is taken by no app", show(name)),
             )
-            .help = Some(format!(
-                "an app takes it as a file (`mounts: [{{{kind}: {name}, path: ...}}]`) or a variable (`environment: {{NAME: {{{kind}: {name}}}}}`)"
-            ));
+            .help = Some(if dirs.contains(&(kind, name.as_str())) {
+                format!(
+                    "an app takes its keys as variables (`environmentFrom: [{{{kind}: {name}}}]`)"
+                )
+            } else {
+                format!(
+                    "an app takes it as a file (`mounts: [{{{kind}: {name}, path: ...}}]`) or a variable (`environment: {{NAME: {{{kind}: {name}}}}}`)"
+                )
+            });
         }
     }
 }
