@@ -10,3 +10,9 @@ pub const MAX_ITEMS: usize = 1000;
 pub const MAX_DOCUMENTS: usize = 100;
 /// systemd's longest unit-file line (LONG_LINE_MAX): a longer one is not read at all.
 pub const MAX_UNIT_LINE: usize = 1 << 20;
+/// The most entries of a `dir` config item's or secret's directory the launcher reads (its
+/// keys, and what it skips).
+pub const MAX_DIR_KEYS: usize = 1000;
+/// The most bytes the launcher reads from one item taken with `environmentFrom`, as systemd
+/// passes at most this much of credentials to one app.
+pub const MAX_ENV_FROM_BYTES: usize = 1 << 20;

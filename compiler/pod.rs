@@ -220,6 +220,9 @@ pub struct App {
     pub files: Vec<AppFile>,
     /// Environment variables taken from config items and secrets at launch (never a value).
     pub env_from: BTreeMap<String, EnvRef>,
+    /// Every key of config items and secrets as variables (`environmentFrom`), in manifest
+    /// order: a later one wins, and [`App::environment`] and [`App::env_from`] win over all.
+    pub environment_from: Vec<EnvAll>,
 }
 
 /// An app's lifecycle hooks, checked: each a command whose program is an absolute path.
@@ -291,11 +294,13 @@ pub struct Item {
 }
 
 /// Where an item's bytes come from: text of the manifest (config only, written into the
-/// tree) or a file of the host, read at launch.
+/// tree), a file of the host, or a directory of the host whose regular files are its keys;
+/// both read at launch only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Text(String),
     File(String),
+    Dir(String),
 }
 
 /// A config item or secret as an app names it.
@@ -319,6 +324,16 @@ pub struct AppFile {
 pub struct EnvRef {
     pub item: ItemRef,
     pub key: Option<String>,
+}
+
+/// Every key of a config item or secret as variables (`environmentFrom`): the files of a
+/// `dir` item, the `KEY=VALUE` lines of a `file` or `text` item; each key whose name with the
+/// prefix is a variable name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvAll {
+    pub item: ItemRef,
+    /// Empty: none.
+    pub prefix: String,
 }
 
 impl Pod {

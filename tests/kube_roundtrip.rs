@@ -137,6 +137,12 @@ fn every_kubernetes_fixture_comes_back_through_podc_kube() {
     }
 }
 
+/// Good fixtures whose `podc kube` form import does not read back yet: `envFrom` of a
+/// ConfigMap or Secret named in `podc/pod` (an item's `dir`, or the `KEY=VALUE` lines of its
+/// `file` or `text`) is for kube import to map to `environmentFrom`. Remove a name once it
+/// comes back; the test fails while a listed fixture does.
+const IMPORT_PENDING: &[&str] = &["environment-from.yaml"];
+
 #[test]
 fn every_good_fixture_comes_back_with_identical_units() {
     let mut paths = fixtures("tests/fixtures/good");
@@ -145,9 +151,22 @@ fn every_good_fixture_comes_back_with_identical_units() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for path in &paths {
+        let file = path.file_name().unwrap().to_string_lossy();
+        let pending = IMPORT_PENDING.contains(&file.as_ref());
         let source = std::fs::read_to_string(path).unwrap();
         let pod = by_reference(&source, Format::of(path).unwrap());
         let want = tree(&pod);
+        if pending {
+            let opts = KubeOptions::default();
+            let kube = podc::kube::out::to_kube(&pod, &opts)
+                .unwrap_or_else(|d| panic!("{file}: podc kube refused it: {d:?}"));
+            assert!(
+                import(&kube.yaml).is_err_and(|r| r.contains("envFrom")),
+                "{file} comes back now: remove it from IMPORT_PENDING"
+            );
+            println!("{file}: not round-tripped yet (import of envFrom pending)");
+            continue;
+        }
         for kind in [Kind::Pod, Kind::Deployment] {
             let name = format!("{} as a {kind:?}", common::display_name(path));
             let opts = KubeOptions {

@@ -2072,6 +2072,83 @@ fn launch_refuses_an_edited_plan_of_config_and_secrets() {
     }
 }
 
+/// A plan's `env-all` steps are held to their rules, and `--dry-run` says where every key
+/// comes from (a directory's files, a file's lines, the tree's text), never reading one.
+#[test]
+fn launch_shows_and_checks_the_plan_of_environment_from() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/environment-from.yaml");
+    assert!(podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .status()
+        .unwrap()
+        .success());
+    let tree = out.path().join("shop");
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for says in [
+        format!("    every key of config defaults, from the lines of {}/rootfs/etc/podc/config/defaults (not DB_password MODE: the app's own)\n", tree.display()),
+        "    every key of config shop-env, from the files of /etc/podc/configmaps/shop-env (not DB_password MODE: the app's own)\n".to_string(),
+        "    every key of secret db as DB_<key>, from the files of /etc/podc/secrets/db (not DB_password MODE: the app's own)\n".to_string(),
+        "    every key of secret api as API_<key>, from the lines of /etc/podc/secrets/api.env (not DB_password MODE: the app's own)\n".to_string(),
+        "    DB_password = secret api, key db_password, from /etc/podc/secrets/api.env\n".to_string(),
+        format!("write {}/rootfs/etc/podc/env/worker (mode 0600; app worker's variables from config and secrets, read now):\n    every key of secret db, from the files of /etc/podc/secrets/db\n", tree.display()),
+    ] {
+        assert!(text.contains(&says), "want {says:?} in:\n{text}");
+    }
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "dir = \"/etc/podc/secrets/db\"\nprefix",
+            "dir = \"secrets/db\"\nprefix",
+            "(env-all): dir \"secrets/db\" is not an absolute path in normal form",
+        ),
+        (
+            "prefix = \"DB_\"",
+            "prefix = \"1DB\"",
+            "(env-all): prefix \"1DB\" cannot start a variable name",
+        ),
+        (
+            "given = [\"DB_password\", \"MODE\"]",
+            "given = [\"A B\"]",
+            "(env-all): given \"A B\" is not a variable name",
+        ),
+        (
+            "name = \"db\"\ndir",
+            "name = \"db\"\nsource = \"/etc/db\"\ndir",
+            "(env-all): it has both a source and a dir",
+        ),
+        (
+            "kind = \"secret\"\nname = \"db\"\ndir = \"/etc/podc/secrets/db\"\nprefix",
+            "kind = \"secret\"\nname = \"db\"\nprefix",
+            "(env-all): secret \"db\" has no source: a secret is never in the tree",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}:\n{plan}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "want {says:?} in:\n{err}");
+    }
+}
+
 /// `--dry-run` names each config item and secret and where it is read, never reading one;
 /// `--check` reads them as the launch would and names every problem.
 #[test]
@@ -2304,6 +2381,210 @@ fn e2e_config_and_secrets_reach_apps_as_files_and_variables() {
     fs::write(pod.out("stop"), "").unwrap();
     assert_eq!(pod.wait().0, 0, "{}", pod.log());
     assert_eq!(secret_places(&pod), Vec::<String>::new());
+    pod.assert_nothing_left();
+}
+
+const ENVDIR_MANIFEST: &str = r#"podc: 1
+name: e2e-envdir
+target: {cgroup: v1, systemd: 252}
+config:
+  - name: settings
+    dir: "@WORK@/configmaps/settings"
+secrets:
+  - name: creds
+    dir: "@WORK@/secrets/creds"
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: reader
+    image: "@WORK@/images/a"
+    user: 65534
+    group: 65534
+    exec:
+      - /bin/sh
+      - -c
+      - |
+        printf %s "$DB_password" > /out/env.DB_password
+        printf %s "$LOG_LEVEL" > /out/env.LOG_LEVEL
+        printf %s "$COLOR" > /out/env.COLOR
+        env | cut -d= -f1 | sort > /out/env.names
+        echo envdir-started-c93e
+        touch /out/reader.ready
+        while [ ! -e /out/stop ]; do sleep 0.1; done
+      - podc-e2e-app-reader
+    environment:
+      COLOR: from the manifest
+    environmentFrom:
+      - {config: settings}
+      - {secret: creds, prefix: DB_}
+    mounts:
+      - {volume: out, path: /out}
+"#;
+
+/// A secret key's value, hostile bytes and a final line break included (kept: as Kubernetes
+/// keeps a key's value byte for byte).
+const DIR_PASSWORD: &str = "pwd-8e1c4 \"q\" 'single' $HOME ${X} \\back\\ `tick` %d\té✓ end \n";
+/// The value of a key that is not a variable name with the prefix: never read.
+const DIR_SKIPPED: &str = "apikey-0b7d2 never read";
+
+/// The directories of `ENVDIR_MANIFEST`: a secret of two keys (`api-key` is no variable name,
+/// even with the prefix) and a config item whose `DB_password` the later secret overrides and
+/// whose `COLOR` the app's own environment does.
+fn write_dirs(work: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let creds = work.join("secrets/creds");
+    fs::create_dir_all(&creds).unwrap();
+    fs::set_permissions(work.join("secrets"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(creds.join("password"), DIR_PASSWORD).unwrap();
+    fs::write(creds.join("api-key"), DIR_SKIPPED).unwrap();
+    let settings = work.join("configmaps/settings");
+    fs::create_dir_all(&settings).unwrap();
+    for (k, v) in [
+        ("LOG_LEVEL", "debug"),
+        ("COLOR", "from the config"),
+        ("DB_password", "from the config"),
+    ] {
+        fs::write(settings.join(k), v).unwrap();
+    }
+}
+
+/// Every key of a secret directory and a config directory reaches the app as variables
+/// (`environmentFrom`, one with a prefix): byte for byte, a later item winning, the app's own
+/// `environment` over all, a key that is no variable name skipped and named (never its value)
+/// in the launcher's log. No secret byte is in the tree (units, POD.md, mounts.toml), the
+/// launcher's log, `--dry-run`, `podc kube` or the pod's journal. A directory mounted at a
+/// path is refused by the build (systemd credentials are single files), and a missing
+/// directory stops the launch naming the app and the item.
+#[test]
+fn e2e_every_key_of_directories_reaches_an_app_as_variables() {
+    let Some(_turn) = e2e() else { return };
+    let mut pod = Pod::start_with("e2e-envdir", ENVDIR_MANIFEST, &["a"], write_dirs);
+    pod.wait_for(&["reader.ready"]);
+    assert_eq!(pod.read("env.DB_password"), DIR_PASSWORD);
+    assert_eq!(pod.read("env.LOG_LEVEL"), "debug");
+    assert_eq!(pod.read("env.COLOR"), "from the manifest");
+    let names = pod.read("env.names");
+    assert!(names.lines().any(|n| n == "DB_password"), "{names}");
+    assert!(
+        !names.contains("api"),
+        "a skipped key is a variable:\n{names}"
+    );
+    let creds = pod.work.path().join("secrets/creds");
+    let log = pod.log();
+    let says = format!(
+        "podc launch: pod e2e-envdir, app reader: secret creds: {}: skipped keys that are not variable names with the prefix DB_: api-key\n",
+        creds.display()
+    );
+    assert!(log.contains(&says), "want {says:?} in:\n{log}");
+
+    let secret_places = |pod: &Pod| -> Vec<String> {
+        let mut places = Vec::new();
+        for secret in ["pwd-8e1c4", "apikey-0b7d2"] {
+            for f in files_holding(&pod.tree, secret.as_bytes()) {
+                places.push(format!("{secret} in {}", f.display()));
+            }
+            if holds(pod.log().as_bytes(), secret) {
+                places.push(format!("{secret} in the launcher's output"));
+            }
+        }
+        places
+    };
+    assert_eq!(secret_places(&pod), Vec::<String>::new());
+    // The search finds what is there: the units name the items and where they come from.
+    let unit =
+        fs::read_to_string(pod.tree.join("rootfs/etc/systemd/system/reader.service")).unwrap();
+    assert!(
+        unit.contains("the keys of config settings, then secret creds (as DB_<key>)"),
+        "{unit}"
+    );
+    assert!(!files_holding(&pod.tree, b"secrets/creds").is_empty());
+
+    fs::write(pod.out("stop"), "").unwrap();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(secret_places(&pod), Vec::<String>::new());
+    let journal = journal_export(&pod.tree);
+    assert!(
+        holds(&journal, "envdir-started-c93e"),
+        "the journal holds the app's output"
+    );
+    for secret in ["pwd-8e1c4", "apikey-0b7d2"] {
+        assert!(!holds(&journal, secret), "{secret} in the pod's journal");
+    }
+    for args in [
+        vec![
+            "launch".to_string(),
+            "--dry-run".into(),
+            pod.tree.display().to_string(),
+        ],
+        vec![
+            "kube".into(),
+            "pod.yaml".into(),
+            "--image".into(),
+            "reader=r.example/a:1".into(),
+        ],
+    ] {
+        let o = podc()
+            .current_dir(pod.work.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let all = [o.stdout, o.stderr].concat();
+        assert!(holds(&all, "creds"), "{args:?} names the secret");
+        for secret in ["pwd-8e1c4", "apikey-0b7d2"] {
+            assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
+        }
+    }
+
+    // Mounted at a path, the directory is refused by the build, saying what to do instead.
+    let mounted = fs::read_to_string(pod.work.path().join("pod.yaml"))
+        .unwrap()
+        .replace(
+            "      - {volume: out, path: /out}\n",
+            "      - {volume: out, path: /out}\n      - {secret: creds, path: /run/secrets/creds}\n",
+        );
+    fs::write(pod.work.path().join("mounted.yaml"), mounted).unwrap();
+    let o = podc()
+        .current_dir(pod.work.path())
+        .args(["check", "mounted.yaml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error[P0650]: secret \"creds\" is a directory, which cannot be mounted"),
+        "{err}"
+    );
+
+    // A missing directory stops the next launch before anything is done.
+    fs::remove_dir_all(&creds).unwrap();
+    for f in [
+        "reader.ready",
+        "env.DB_password",
+        "env.LOG_LEVEL",
+        "env.COLOR",
+        "env.names",
+        "stop",
+    ] {
+        let _ = fs::remove_file(pod.out(f));
+    }
+    fs::write(pod.work.path().join("launch.log"), "").unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    assert_eq!(code, 2, "{log}");
+    let says = format!(
+        "pod e2e-envdir, app reader: secret creds: {}: cannot read it: No such file or directory",
+        creds.display()
+    );
+    assert!(log.contains(&says), "want {says:?} in:\n{log}");
+    assert!(log.contains("nothing was started"), "{log}");
+    assert!(!pod.out("reader.ready").exists(), "the app ran");
     pod.assert_nothing_left();
 }
 

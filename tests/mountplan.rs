@@ -123,6 +123,15 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                         target: s.clone(),
                         read_only: i % 2 == 0,
                     },
+                    Step::EnvAll {
+                        app: s.clone(),
+                        kind: podc::manifest::ItemKind::Secret,
+                        name: s.clone(),
+                        source: (i % 2 == 0).then(|| s.clone()),
+                        dir: (i % 2 == 1).then(|| s.clone()),
+                        prefix: s.clone(),
+                        given: vec![s.clone(), "B".into()],
+                    },
                 ],
             };
             same_as_serde(&plan, &format!("{s:?}"));

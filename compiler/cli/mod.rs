@@ -134,7 +134,7 @@ fn launch(
     }
     let nspawn = launch::preflight(&launch, &host, true).map_err(fatal)?;
     let _ = stdout.flush();
-    let status = launch::execute(&launch, &nspawn).map_err(fatal)?;
+    let status = launch::execute(&launch, &nspawn, stderr).map_err(fatal)?;
     // Supervised (see launch::supervise): podc ends as nspawn ended.
     std::process::exit(launch::exit_code(status))
 }

@@ -167,10 +167,16 @@ codes! {
     ITEM_NAME_TWICE = "P0640", Error, "a volume, config item or secret name is used twice in a pod";
     CONFIG_SOURCE = "P0641", Error, "a config item needs exactly one of `text` and `file`";
     MOUNT_SOURCE = "P0642", Error, "a mount names not exactly one of `volume`, `config` and `secret`";
-    UNKNOWN_ITEM = "P0643", Error, "a mount or environment variable names a config item or secret the pod does not have";
+    UNKNOWN_ITEM = "P0643", Error, "a mount, environment variable or `environmentFrom` entry names a config item or secret the pod does not have";
     ITEM_WRITABLE = "P0644", Error, "a config item or secret mounted with `readOnly: false`";
     CONFIG_TOO_LARGE = "P0645", Error, "a config item's text is larger than systemd passes to an app";
     KUBE_KEY_IS_NAME = "P0646", Error, "a `key` named like its config item or secret, which on Kubernetes is the key of the whole file";
+    DIR_SOURCE = "P0647", Error, "a config item or secret gives `dir` with `file` or `text`, or a secret gives neither `file` nor `dir`";
+    ENV_ALL_SOURCE = "P0648", Error, "an `environmentFrom` entry names not exactly one of `config` and `secret`";
+    ENV_PREFIX = "P0649", Error, "an `environmentFrom` prefix is not the start of a variable name";
+    DIR_MOUNTED = "P0650", Error, "a `dir` config item or secret mounted at a path, which systemd credentials cannot carry";
+    DIR_VARIABLE = "P0651", Error, "a `dir` config item or secret taken as one environment variable (its keys are many)";
+    ENV_TEXT_VALUE = "P0652", Error, "a config item's text taken as variables holds a value an environment file cannot carry";
     // Order of apps.
     AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
     AFTER_SELF = "P0702", Error, "an app waits for itself";

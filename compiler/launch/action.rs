@@ -37,9 +37,34 @@ pub struct ItemUse {
     pub name: String,
     /// The file it is read from: a host file, or the tree's file of a config item's text.
     pub path: PathBuf,
-    /// As an environment variable: its name and the `key` line it takes (`None`: the whole
-    /// file). `None`: as a file (a credential).
-    pub variable: Option<(String, Option<String>)>,
+    pub taken: Taken,
+}
+
+/// How an app takes a config item or secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// As a file (a credential).
+    File,
+    /// As one environment variable: its name and the `key` line it takes (`None`: the whole
+    /// file).
+    Variable { name: String, key: Option<String> },
+    /// Every key as variables (`environmentFrom`), the app's own (`given`) excepted.
+    Every(EnvEvery),
+}
+
+/// Where every key of an item is read as variables (`environmentFrom`): the regular files of
+/// a directory, else the `KEY=VALUE` lines of a file; never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvEvery {
+    pub kind: ItemKind,
+    pub name: String,
+    /// The directory, or the file.
+    pub path: PathBuf,
+    pub dir: bool,
+    /// Put before each key (empty: none).
+    pub prefix: String,
+    /// The app's own variables (`environment`), which win over every key.
+    pub given: Vec<String>,
 }
 
 /// Where one variable of an app's environment file is read: never its value.
@@ -161,6 +186,8 @@ pub enum Action {
         app: String,
         path: PathBuf,
         vars: Vec<EnvSource>,
+        /// Every key of these items (`environmentFrom`), in order, before `vars`.
+        every: Vec<EnvEvery>,
     },
 }
 
@@ -291,13 +318,28 @@ impl Action {
                 l.address
             ),
             Action::Env {
-                app, path, vars, ..
+                app,
+                path,
+                vars,
+                every,
+                ..
             } => {
                 write!(
                     f,
                     "write {} (mode 0600; app {app}'s variables from config and secrets, read now):",
                     path.display()
                 )?;
+                for e in every {
+                    write!(f, "\n    every key of {} {}", e.kind, e.name)?;
+                    if !e.prefix.is_empty() {
+                        write!(f, " as {}<key>", e.prefix)?;
+                    }
+                    let what = if e.dir { "the files of" } else { "the lines of" };
+                    write!(f, ", from {what} {}", e.path.display())?;
+                    if !e.given.is_empty() {
+                        write!(f, " (not {}: the app's own)", e.given.join(" "))?;
+                    }
+                }
                 for v in vars {
                     write!(f, "\n    {} = {} {}", v.variable, v.kind, v.name)?;
                     if let Some(k) = &v.key {

@@ -25,7 +25,7 @@ mod volumes;
 pub use action::*;
 pub use checks::*;
 pub use host::*;
-pub use items::{check_items, env_value, MAX_CREDENTIAL_BYTES};
+pub use items::{check_items, env_text, env_value, read_every, Every, MAX_CREDENTIAL_BYTES};
 pub use paths::*;
 pub use perform::*;
 pub use plan_read::*;

@@ -18,8 +18,13 @@ use crate::tree::plan::Listen;
 
 /// Performs the actions and runs nspawn: execs it, or under a manager that waits for readiness
 /// (`NOTIFY_SOCKET`) stays its parent ([`super::supervise`]) and returns how it ended.
-pub fn execute(launch: &Launch, nspawn: &Path) -> Result<ExitStatus, LaunchError> {
-    let sockets = perform(&launch.actions)?;
+/// What the launcher has to say (skipped keys of items, by name) goes to `log`.
+pub fn execute(
+    launch: &Launch,
+    nspawn: &Path,
+    log: &mut dyn std::io::Write,
+) -> Result<ExitStatus, LaunchError> {
+    let sockets = perform(&launch.actions, log)?;
     let made = !sockets.is_empty();
     if made {
         hand_over(sockets).map_err(io_err("hand over sockets", Path::new("/")))?;
@@ -131,7 +136,10 @@ pub(super) fn listen(l: &Listen) -> Result<std::os::fd::OwnedFd, LaunchError> {
 }
 
 /// Performs the actions; the listening sockets it made, in order.
-pub(super) fn perform(actions: &[Action]) -> Result<Vec<std::os::fd::OwnedFd>, LaunchError> {
+pub(super) fn perform(
+    actions: &[Action],
+    log: &mut dyn std::io::Write,
+) -> Result<Vec<std::os::fd::OwnedFd>, LaunchError> {
     let mut sockets = Vec::new();
     for action in actions {
         match action {
@@ -227,7 +235,8 @@ pub(super) fn perform(actions: &[Action]) -> Result<Vec<std::os::fd::OwnedFd>, L
                 app,
                 path,
                 vars,
-            } => super::items::write_env(pod, app, path, vars)?,
+                every,
+            } => super::items::write_env(pod, app, path, vars, every, log)?,
             Action::Volume {
                 path,
                 mode,

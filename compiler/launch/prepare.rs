@@ -212,6 +212,7 @@ impl Prep<'_> {
                 source.as_deref(),
                 key.as_deref(),
             ),
+            Step::EnvAll { .. } => self.env_all(step),
         }
         Ok(())
     }
@@ -231,7 +232,45 @@ impl Prep<'_> {
             kind,
             name: name.to_string(),
             path: item_path(self.tree, name, source),
-            variable: Some((variable.to_string(), key.map(str::to_string))),
+            taken: Taken::Variable {
+                name: variable.to_string(),
+                key: key.map(str::to_string),
+            },
+        });
+    }
+
+    /// Every key of a config item or secret as an app's variables: the files of a directory,
+    /// else the lines of a file (a config item's text: the tree's file).
+    fn env_all(&mut self, step: &Step) {
+        let Step::EnvAll {
+            app,
+            kind,
+            name,
+            source,
+            dir,
+            prefix,
+            given,
+        } = step
+        else {
+            return;
+        };
+        let (path, is_dir) = match dir {
+            Some(d) => (PathBuf::from(d), true),
+            None => (item_path(self.tree, name, source.as_deref()), false),
+        };
+        self.items.push(ItemUse {
+            app: app.clone(),
+            kind: *kind,
+            name: name.clone(),
+            path: path.clone(),
+            taken: Taken::Every(EnvEvery {
+                kind: *kind,
+                name: name.clone(),
+                path,
+                dir: is_dir,
+                prefix: prefix.clone(),
+                given: given.clone(),
+            }),
         });
     }
 
@@ -250,7 +289,7 @@ impl Prep<'_> {
             kind,
             name: name.to_string(),
             path: path.clone(),
-            variable: None,
+            taken: Taken::File,
         }));
     }
 

@@ -1,6 +1,7 @@
 //! Config items and secrets in the output: the directives of an app that takes them (systemd
-//! credentials for files, an environment file for variables), the mount plan's steps that
-//! tell the launcher where each is read from, and the tree's files of inline config text.
+//! credentials for files, an environment file for variables and every key of an item), the
+//! mount plan's steps that tell the launcher where each is read from, and the tree's files of
+//! inline config text.
 //!
 //! Architecture invariant: nothing here knows a secret's value; the unit files and the plan
 //! name secrets and their host files only.
@@ -43,29 +44,56 @@ pub(super) fn item_directives(
             escape::credential_bind(&f.item.name, &f.path),
         ));
     }
-    if !a.env_from.is_empty() {
-        let names: Vec<&str> = a.env_from.keys().map(String::as_str).collect();
+    if !a.env_from.is_empty() || !a.environment_from.is_empty() {
         environment.push(commented(
             "EnvironmentFile",
             escape::verbatim(&env_file(&a.name)),
             format!(
-                "{} from config and secrets: written by podc launch to a tmpfs, never to disk",
-                names.join(" ")
+                "{}: written by podc launch to a tmpfs, never to disk",
+                env_file_origin(a)
             ),
         ));
     }
 }
 
+/// Where the variables of an app's environment file come from, by name: `DB TOKEN from
+/// config and secrets; the keys of secret db (as DB_<key>), then of config app-env`.
+fn env_file_origin(a: &App) -> String {
+    let mut parts = Vec::new();
+    if !a.env_from.is_empty() {
+        let names: Vec<&str> = a.env_from.keys().map(String::as_str).collect();
+        parts.push(format!("{} from config and secrets", names.join(" ")));
+    }
+    if !a.environment_from.is_empty() {
+        let items: Vec<String> = a
+            .environment_from
+            .iter()
+            .map(|e| match e.prefix.as_str() {
+                "" => format!("{} {}", e.item.kind, e.item.name),
+                p => format!("{} {} (as {p}<key>)", e.item.kind, e.item.name),
+            })
+            .collect();
+        let own = if a.environment.is_empty() && a.env_from.is_empty() {
+            ""
+        } else {
+            ", the app's own variables winning"
+        };
+        parts.push(format!("the keys of {}{own}", items.join(", then ")));
+    }
+    parts.join("; ")
+}
+
 /// Where the launcher reads an item: its host file, or nothing for text in the tree.
 fn source(item: Option<&Item>) -> Option<String> {
     match item.map(|i| &i.source) {
-        Some(Source::File(f)) => Some(f.clone()),
+        // A directory only ever reaches an `env-all` step (resolve refuses it elsewhere).
+        Some(Source::File(f) | Source::Dir(f)) => Some(f.clone()),
         Some(Source::Text(_)) | None => None,
     }
 }
 
 /// The plan's steps: a credential for each item some app takes as a file (with those apps),
-/// then each app's variables from items.
+/// then each app's variables from items, then each of its `environmentFrom` in order.
 pub(super) fn item_steps(pod: &Pod) -> Vec<Step> {
     let mut steps = Vec::new();
     for item in &pod.items {
@@ -97,6 +125,25 @@ pub(super) fn item_steps(pod: &Pod) -> Vec<Step> {
                 name: e.item.name.clone(),
                 source: source(pod.item(&e.item)),
                 key: e.key.clone(),
+            });
+        }
+        if a.environment_from.is_empty() {
+            continue;
+        }
+        let given: std::collections::BTreeSet<&String> =
+            a.environment.keys().chain(a.env_from.keys()).collect();
+        for e in &a.environment_from {
+            let item = pod.item(&e.item);
+            let dir = matches!(item.map(|i| &i.source), Some(Source::Dir(_)));
+            let from = source(item);
+            steps.push(Step::EnvAll {
+                app: a.name.clone(),
+                kind: e.item.kind,
+                name: e.item.name.clone(),
+                source: from.clone().filter(|_| !dir),
+                dir: from.filter(|_| dir),
+                prefix: e.prefix.clone(),
+                given: given.iter().map(|g| g.to_string()).collect(),
             });
         }
     }

@@ -1,6 +1,6 @@
 //! Configuration and secrets as written: the pod's named `config` items and `secrets`, and how
-//! an app takes one (a file at a path, through [`super::Mount`], or an environment variable,
-//! through [`EnvValue`]).
+//! an app takes one (a file at a path, through [`super::Mount`], an environment variable,
+//! through [`EnvValue`], or every key as variables, through [`EnvFromItem`]).
 //!
 //! Like the rest of the manifest these types decide nothing. A secret is only ever named here
 //! by the host file that holds it: no secret value is part of a manifest, and so none can
@@ -49,7 +49,8 @@ impl fmt::Display for ItemKind {
     }
 }
 
-/// A named piece of configuration: inline text, or a file of the host.
+/// A named piece of configuration: inline text, a file of the host, or a directory of the host
+/// whose files are its keys.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConfigItem {
@@ -59,14 +60,19 @@ pub struct ConfigItem {
         length(min = 1, max = 63)
     )]
     pub name: String,
-    /// The configuration itself, written into the built tree. Not with `file`.
+    /// The configuration itself, written into the built tree. Not with `file` or `dir`.
     pub text: Option<String>,
     /// An absolute path of a file on the host, read when the pod is launched (the build never
-    /// reads it). Not with `text`.
+    /// reads it). Not with `text` or `dir`.
     pub file: Option<String>,
+    /// An absolute path of a directory on the host whose regular files are the item's keys
+    /// (file name = key, content = value), read when the pod is launched; apps take it with
+    /// `environmentFrom` only. Not with `text` or `file`.
+    pub dir: Option<String>,
 }
 
-/// A named secret: a file on the host, read only when the pod is launched.
+/// A named secret: a file on the host, or a directory of the host whose files are its keys,
+/// read only when the pod is launched.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SecretItem {
@@ -77,8 +83,28 @@ pub struct SecretItem {
     )]
     pub name: String,
     /// An absolute path of a file on the host, readable by root. `podc build` never reads it;
-    /// `podc launch` does, and refuses to start the pod when it cannot.
-    pub file: String,
+    /// `podc launch` does, and refuses to start the pod when it cannot. Not with `dir`.
+    pub file: Option<String>,
+    /// An absolute path of a directory on the host, readable by root, whose regular files are
+    /// the secret's keys (file name = key, content = value), as Kubernetes mounts a Secret.
+    /// Read by `podc launch` only; apps take it with `environmentFrom` only. Not with `file`.
+    pub dir: Option<String>,
+}
+
+/// Every key of a config item or secret as environment variables, read at launch (Kubernetes'
+/// `envFrom`): each file of a `dir` item, or each `KEY=VALUE` line of a `file` or `text` item,
+/// whose name with the prefix is a variable name (others are skipped, by name in the
+/// launcher's log). Variables of `environment` win; a later entry wins over an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EnvFromItem {
+    /// A config item of the pod. Not with `secret`.
+    pub config: Option<String>,
+    /// A secret of the pod. Not with `config`.
+    pub secret: Option<String>,
+    /// Put before each key to make the variable's name (`DB_` + `password` = `DB_password`).
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub prefix: Option<String>,
 }
 
 /// An environment variable's value: a string, or taken from a config item or secret at launch.
@@ -123,4 +149,18 @@ impl<'de> Deserialize<'de> for EnvValue {
         }
         d.deserialize_any(V)
     }
+}
+
+/// The `KEY=VALUE` lines of an item's text, as `key` and `environmentFrom` read a `file` or
+/// `text` item (the format of `kubectl create secret generic --from-env-file`): lines split
+/// at `\n`, each with its 1-based number, KEY with the blanks around it removed, VALUE
+/// everything after the first `=`, verbatim. Lines without `=` (sections, blank lines) and
+/// comments (`#` first, after blanks) are not lines of a key. One rule for `resolve` (a config
+/// item's text) and the launcher (a host file).
+pub fn env_lines(text: &str) -> impl Iterator<Item = (usize, &str, &str)> {
+    text.split('\n').enumerate().filter_map(|(i, line)| {
+        let (k, v) = line.split_once('=')?;
+        let k = k.trim_matches([' ', '\t']);
+        (!k.starts_with('#')).then_some((i + 1, k, v))
+    })
 }

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-pub use config::{ConfigItem, EnvFrom, EnvValue, ItemKind, SecretItem};
+pub use config::{ConfigItem, EnvFrom, EnvFromItem, EnvValue, ItemKind, SecretItem};
 
 /// A podc pod manifest (format 1).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -48,8 +48,8 @@ pub struct Manifest {
     /// Named configuration apps take as files (`mounts`) or environment variables.
     #[serde(default)]
     pub config: Vec<ConfigItem>,
-    /// Named secrets, each a file of the host read at launch, which apps take as files
-    /// (`mounts`) or environment variables; never written into the tree.
+    /// Named secrets, each a file or a directory of the host read at launch, which apps take
+    /// as files (`mounts`) or environment variables; never written into the tree.
     #[serde(default)]
     pub secrets: Vec<SecretItem>,
     /// The apps of the pod, each run as its own service inside the container.
@@ -281,6 +281,11 @@ pub struct App {
     /// `key`, read at launch.
     #[serde(default)]
     pub environment: BTreeMap<String, EnvValue>,
+    /// Every key of config items and secrets as variables, read at launch (Kubernetes'
+    /// `envFrom`): `{config: NAME}` or `{secret: NAME}` with an optional `prefix`. A variable
+    /// of `environment` wins; a later entry wins over an earlier one.
+    #[serde(default)]
+    pub environment_from: Vec<EnvFromItem>,
     /// Per-app resource limits and security settings.
     #[serde(default)]
     pub isolators: Option<AppIsolators>,

@@ -570,6 +570,11 @@ fn items(o: &mut String, pod: &Pod) {
                     escape::push_markdown_cell(o, f);
                     o.push_str(" (read at launch)");
                 }
+                Source::Dir(d) => {
+                    o.push_str(": host directory ");
+                    escape::push_markdown_cell(o, d);
+                    o.push_str(" (its files are the keys, read at launch)");
+                }
             }
         }
         end(o);
@@ -606,6 +611,28 @@ fn app_items(o: &mut String, a: &App) {
         }
         end(o);
     }
+    if !a.environment_from.is_empty() {
+        key(o, "Variables from every key (environmentFrom)");
+        for (i, e) in a.environment_from.iter().enumerate() {
+            if i > 0 {
+                o.push_str("<br>");
+            }
+            let _ = write!(o, "{} {}", e.item.kind, e.item.name);
+            if !e.prefix.is_empty() {
+                let _ = write!(o, ", names prefixed {}", e.prefix);
+            }
+        }
+        let own = !a.environment.is_empty() || !a.env_from.is_empty();
+        match (a.environment_from.len() > 1, own) {
+            (true, true) => {
+                o.push_str("<br>(a later one wins; the app's own variables win over all)")
+            }
+            (true, false) => o.push_str("<br>(a later one wins)"),
+            (false, true) => o.push_str("<br>(the app's own variables win)"),
+            (false, false) => {}
+        }
+        end(o);
+    }
 }
 
 /// Each config item and secret an app takes, with an arrow from each app that takes it
@@ -632,6 +659,15 @@ fn item_diagram(o: &mut String, pod: &Pod) {
         for (var, e) in &a.env_from {
             if let Some(j) = index(&e.item) {
                 let _ = writeln!(o, "    app{i} -.->|\"env {var}\"| item{j}");
+            }
+        }
+        for e in &a.environment_from {
+            if let Some(j) = index(&e.item) {
+                let label = match e.prefix.as_str() {
+                    "" => "env every key".to_string(),
+                    p => format!("env every key, prefix {p}"),
+                };
+                let _ = writeln!(o, "    app{i} -.->|\"{label}\"| item{j}");
             }
         }
     }

@@ -62,6 +62,7 @@ pub(super) fn resolve_app(
     let (mounts, files) = resolve_mounts(c, path, a, volumes, items);
     check_files_target(c, path, a, t);
     let (environment, env_from) = resolve_env(c, path, a, items);
+    let environment_from = resolve_env_all(c, path, a, items);
     let ports = a
         .ports
         .iter()
@@ -111,6 +112,7 @@ pub(super) fn resolve_app(
         hooks,
         files,
         env_from,
+        environment_from,
     }
 }
 

@@ -1,14 +1,14 @@
 //! Config items and secrets: their names and sources, and how apps take them (a mount of a
-//! file, an environment variable). No rule here reads a file: a config item's or secret's
-//! file is the launcher's to read.
+//! file, an environment variable, every key as variables). No rule here reads a file: a
+//! config item's or secret's file or directory is the launcher's to read.
 
 use std::collections::BTreeMap;
 
 use super::checker::*;
 use crate::diag::codes;
-use crate::manifest::{self, EnvValue, ItemKind, Manifest};
+use crate::manifest::{self, config, EnvValue, ItemKind, Manifest};
 use crate::parse::source::{join_index, join_key};
-use crate::pod::{EnvRef, Item, ItemRef, Pod, Source};
+use crate::pod::{EnvAll, EnvRef, Item, ItemRef, Pod, Source};
 use crate::systemd::escape;
 use crate::systemd::target::{Feature, Target};
 
@@ -60,20 +60,77 @@ pub(super) fn resolve_items(
     for (i, item) in m.secrets.iter().enumerate() {
         let path = join_index("secrets", i);
         let ok = named(c, &path, ItemKind::Secret, &item.name);
-        let file_ok = c.abs_path(&join_key(&path, "file"), "secret file", &item.file);
-        if ok && file_ok {
+        if let (true, Some(source)) = (ok, secret_source(c, &path, item)) {
             items.push(Item {
                 kind: ItemKind::Secret,
                 name: item.name.clone(),
-                source: Source::File(item.file.clone()),
+                source,
             });
         }
     }
     (items, names)
 }
 
-/// A config item's text or file: exactly one of them.
+/// A host directory whose files are an item's keys: an absolute path in normal form.
+fn dir_source(c: &mut Checker, path: &str, kind: ItemKind, dir: &str) -> Option<Source> {
+    let what = format!("{kind} directory");
+    c.abs_path(&join_key(path, "dir"), &what, dir)
+        .then(|| Source::Dir(dir.to_string()))
+}
+
+/// `dir` given with another source.
+fn dir_and_more(c: &mut Checker, path: &str, kind: ItemKind, name: &str, other: &str) {
+    c.key(
+        codes::DIR_SOURCE,
+        &join_key(path, "dir"),
+        format!(
+            "{kind} {} has both `{other}` and `dir`; give one",
+            show(name)
+        ),
+    )
+    .help = Some("`dir` names a directory whose files are the keys; `file` one file".into());
+}
+
+/// A secret's file or directory: exactly one of them.
+fn secret_source(c: &mut Checker, path: &str, item: &manifest::SecretItem) -> Option<Source> {
+    match (&item.file, &item.dir) {
+        (Some(file), None) => c
+            .abs_path(&join_key(path, "file"), "secret file", file)
+            .then(|| Source::File(file.clone())),
+        (None, Some(dir)) => dir_source(c, path, ItemKind::Secret, dir),
+        (Some(_), Some(_)) => {
+            dir_and_more(c, path, ItemKind::Secret, &item.name, "file");
+            None
+        }
+        (None, None) => {
+            c.key(
+                codes::DIR_SOURCE,
+                path,
+                format!(
+                    "secret {} needs `file` (a host file) or `dir` (a host directory whose files are its keys), read at launch",
+                    show(&item.name)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A config item's text, file or directory: exactly one of them.
 fn config_source(c: &mut Checker, path: &str, item: &manifest::ConfigItem) -> Option<Source> {
+    if let Some(dir) = &item.dir {
+        return match (&item.text, &item.file) {
+            (None, None) => dir_source(c, path, ItemKind::Config, dir),
+            (Some(_), _) => {
+                dir_and_more(c, path, ItemKind::Config, &item.name, "text");
+                None
+            }
+            (None, Some(_)) => {
+                dir_and_more(c, path, ItemKind::Config, &item.name, "file");
+                None
+            }
+        };
+    }
     match (&item.text, &item.file) {
         (Some(text), None) => {
             if text.len() > MAX_CREDENTIAL_BYTES {
@@ -109,7 +166,7 @@ fn config_source(c: &mut Checker, path: &str, item: &manifest::ConfigItem) -> Op
                 codes::CONFIG_SOURCE,
                 path,
                 format!(
-                    "config {} needs `text` (written into the tree) or `file` (a host file read at launch)",
+                    "config {} needs `text` (written into the tree), `file` (a host file read at launch) or `dir` (a host directory whose files are its keys)",
                     show(&item.name)
                 ),
             );
@@ -273,6 +330,163 @@ pub(super) fn resolve_env(
     (text, from)
 }
 
+/// The app's `environmentFrom`: each entry names one known item, with a prefix that can start
+/// a variable name.
+pub(super) fn resolve_env_all(
+    c: &mut Checker,
+    path: &str,
+    a: &manifest::App,
+    items: &BTreeMap<String, ItemKind>,
+) -> Vec<EnvAll> {
+    let mut all = Vec::new();
+    for (i, e) in a.environment_from.iter().enumerate() {
+        let p = join_index(&join_key(path, "environmentFrom"), i);
+        let item = match (&e.config, &e.secret) {
+            (Some(n), None) => known_item(c, &join_key(&p, "config"), ItemKind::Config, n, items),
+            (None, Some(n)) => known_item(c, &join_key(&p, "secret"), ItemKind::Secret, n, items),
+            (both, _) => {
+                let what = if both.is_some() { "both" } else { "neither" };
+                c.value(
+                    codes::ENV_ALL_SOURCE,
+                    &p,
+                    format!("an `environmentFrom` entry takes the keys of one `config` item or `secret`; this one names {what}"),
+                );
+                None
+            }
+        };
+        let prefix = e.prefix.clone().unwrap_or_default();
+        let prefix_ok = e.prefix.is_none() || escape::is_env_name(&prefix);
+        if !prefix_ok {
+            c.value(
+                codes::ENV_PREFIX,
+                &join_key(&p, "prefix"),
+                format!("prefix {} cannot start a variable name", show(&prefix)),
+            )
+            .help = Some(
+                "a prefix matches ^[A-Za-z_][A-Za-z0-9_]*$; for none, leave `prefix` out".into(),
+            );
+        }
+        if let (Some(item), true) = (item, prefix_ok) {
+            all.push(EnvAll { item, prefix });
+        }
+    }
+    all
+}
+
+/// What each kind of item can be taken as: a `dir` item only with `environmentFrom` (systemd
+/// credentials are single files: `LoadCredential=` of a directory, on every systemd podc
+/// targets, loads each file as a credential of its own, `ID_FILE`, not a directory; and it has
+/// no single value); a config item's text taken as variables is checked here, being known.
+pub(super) fn check_item_uses(c: &mut Checker, m: &Manifest, items: &[Item]) {
+    let source = |kind: ItemKind, name: &str| {
+        items
+            .iter()
+            .find(|i| i.kind == kind && i.name == name)
+            .map(|i| &i.source)
+    };
+    for (i, a) in m.apps.iter().enumerate() {
+        let app = join_index("apps", i);
+        for (j, mount) in a.mounts.iter().enumerate() {
+            for (kind, name) in [
+                (ItemKind::Config, &mount.config),
+                (ItemKind::Secret, &mount.secret),
+            ] {
+                let Some(name) = name else { continue };
+                if let Some(Source::Dir(dir)) = source(kind, name) {
+                    c.value(
+                        codes::DIR_MOUNTED,
+                        &join_key(&join_index(&join_key(&app, "mounts"), j), kind.name()),
+                        format!(
+                            "{kind} {} is a directory, which cannot be mounted: systemd passes an app its config and secrets as single files",
+                            show(name)
+                        ),
+                    )
+                    .help = Some(format!(
+                        "take its keys as variables (`environmentFrom: [{{{kind}: {name}}}]`), or mount {dir} as a `host` volume with `readOnly: true` (the files then need the app user's permissions)"
+                    ));
+                }
+            }
+        }
+        for (var, v) in &a.environment {
+            let EnvValue::From(f) = v else { continue };
+            for (kind, name) in [(ItemKind::Config, &f.config), (ItemKind::Secret, &f.secret)] {
+                let Some(name) = name else { continue };
+                let p = join_key(&join_key(&app, "environment"), var);
+                match source(kind, name) {
+                    Some(Source::Dir(dir)) => {
+                        c.value(
+                            codes::DIR_VARIABLE,
+                            &join_key(&p, kind.name()),
+                            format!(
+                                "{kind} {} is a directory of keys, not one value for `{var}`",
+                                show(name)
+                            ),
+                        )
+                        .help = Some(format!(
+                            "take every key with `environmentFrom: [{{{kind}: {name}}}]`, or declare the one file {dir}/<key> as a {} with `file`",
+                            kind.noun()
+                        ));
+                    }
+                    Some(Source::Text(text)) => {
+                        let value = match &f.key {
+                            Some(k) => config::env_lines(text)
+                                .filter(|(_, key, _)| key == k)
+                                .last()
+                                .map(|(n, _, v)| (n, v)),
+                            None => Some((1, text.strip_suffix('\n').unwrap_or(text))),
+                        };
+                        if let Some((line, value)) = value {
+                            text_value(c, &p, name, line, var, value);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (j, e) in a.environment_from.iter().enumerate() {
+            let Some(Source::Text(text)) =
+                e.config.as_ref().and_then(|n| source(ItemKind::Config, n))
+            else {
+                continue;
+            };
+            let p = join_index(&join_key(&app, "environmentFrom"), j);
+            let prefix = e.prefix.as_deref().unwrap_or("");
+            for (line, key, value) in config::env_lines(text) {
+                let var = format!("{prefix}{key}");
+                if escape::is_env_name(&var) {
+                    let name = e.config.as_deref().unwrap_or_default();
+                    text_value(c, &p, name, line, &var, value);
+                }
+            }
+        }
+    }
+}
+
+/// A variable's value from a config item's text, which an environment file must carry.
+fn text_value(c: &mut Checker, path: &str, name: &str, line: usize, var: &str, value: &str) {
+    let problem = escape::env_file_problem(value)
+        .map(str::to_string)
+        .or_else(|| {
+            (var.len() + 1 + value.len() >= escape::MAX_ARG_STRLEN).then(|| {
+                format!(
+                    "{} bytes; the kernel passes at most {} bytes per environment entry",
+                    value.len(),
+                    escape::MAX_ARG_STRLEN - 1
+                )
+            })
+        });
+    if let Some(problem) = problem {
+        c.value(
+            codes::ENV_TEXT_VALUE,
+            path,
+            format!(
+                "the value for `{var}` (line {line} of config {}) holds {problem}",
+                show(name)
+            ),
+        );
+    }
+}
+
 /// Each config item or secret mounted as a file needs the target's credentials.
 pub(super) fn check_files_target(c: &mut Checker, path: &str, a: &manifest::App, t: Target) {
     for (i, m) in a.mounts.iter().enumerate() {
@@ -297,9 +511,16 @@ pub(super) fn unused_items(c: &mut Checker, m: &Manifest, pod: &Pod) {
                 .iter()
                 .map(|f| &f.item)
                 .chain(a.env_from.values().map(|e| &e.item))
+                .chain(a.environment_from.iter().map(|e| &e.item))
                 .any(|r| r.kind == kind && r.name == name)
         })
     };
+    let dirs: Vec<(ItemKind, &str)> = pod
+        .items
+        .iter()
+        .filter(|i| matches!(i.source, Source::Dir(_)))
+        .map(|i| (i.kind, i.name.as_str()))
+        .collect();
     let names = m
         .config
         .iter()
@@ -318,9 +539,15 @@ pub(super) fn unused_items(c: &mut Checker, m: &Manifest, pod: &Pod) {
                 &join_key(&path, "name"),
                 format!("{kind} {} is taken by no app", show(name)),
             )
-            .help = Some(format!(
-                "an app takes it as a file (`mounts: [{{{kind}: {name}, path: ...}}]`) or a variable (`environment: {{NAME: {{{kind}: {name}}}}}`)"
-            ));
+            .help = Some(if dirs.contains(&(kind, name.as_str())) {
+                format!(
+                    "an app takes its keys as variables (`environmentFrom: [{{{kind}: {name}}}]`)"
+                )
+            } else {
+                format!(
+                    "an app takes it as a file (`mounts: [{{{kind}: {name}, path: ...}}]`) or a variable (`environment: {{NAME: {{{kind}: {name}}}}}`)"
+                )
+            });
         }
     }
 }

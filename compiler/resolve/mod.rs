@@ -139,6 +139,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         }
         apps.push(resolve_app(c, &path, a, &volume_names, &item_names, target));
     }
+    check_item_uses(c, m, &items);
     check_after(c, &m.apps);
     check_init(c, &m.apps, target);
     let network = m.network.unwrap_or(manifest::Network::Host);

@@ -237,6 +237,25 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
     },
+    /// Every key of a config item or secret as variables of `app` (`environmentFrom`), written
+    /// at launch into the app's environment file after the earlier `env-all` steps' (a later
+    /// key wins): the regular files of the host directory `dir` (file name = key, content =
+    /// value), or the `KEY=VALUE` lines of the host file `source` (neither: a config item's
+    /// text, in the tree); each key whose name with `prefix` is a variable name. The variables
+    /// `given` (the app's own `environment`) are never taken from it.
+    EnvAll {
+        app: String,
+        kind: ItemKind,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        prefix: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        given: Vec<String>,
+    },
 }
 
 impl MountPlan {
@@ -344,7 +363,9 @@ impl MountPlan {
                     line(&mut out, "target", target);
                     line(&mut out, "readOnly", *read_only);
                 }
-                Step::Credential { .. } | Step::Env { .. } => item_toml(&mut out, step),
+                Step::Credential { .. } | Step::Env { .. } | Step::EnvAll { .. } => {
+                    item_toml(&mut out, step)
+                }
             }
         }
         out
@@ -407,6 +428,7 @@ impl Step {
             Step::CgroupBind { .. } => "cgroup-bind",
             Step::Credential { .. } => "credential",
             Step::Env { .. } => "env",
+            Step::EnvAll { .. } => "env-all",
         }
     }
 
@@ -526,13 +548,15 @@ impl Step {
                 target,
                 read_only,
             } => cgroup_bind_step(apps, *controller, path, target, *read_only)?,
-            Step::Credential { .. } | Step::Env { .. } => item_step(apps, self)?,
+            Step::Credential { .. } | Step::Env { .. } | Step::EnvAll { .. } => {
+                item_step(apps, self)?
+            }
         }
         Ok(())
     }
 }
 
-/// The TOML lines of a `credential` or `env` step (after its `do`).
+/// The TOML lines of a `credential`, `env` or `env-all` step (after its `do`).
 fn item_toml(out: &mut String, step: &Step) {
     match step {
         Step::Credential {
@@ -567,12 +591,37 @@ fn item_toml(out: &mut String, step: &Step) {
                 line(out, "key", key);
             }
         }
+        Step::EnvAll {
+            app,
+            kind,
+            name,
+            source,
+            dir,
+            prefix,
+            given,
+        } => {
+            line(out, "app", app);
+            line(out, "kind", kind.name());
+            line(out, "name", name);
+            for (k, v) in [("source", source), ("dir", dir)] {
+                if let Some(v) = v {
+                    line(out, k, v);
+                }
+            }
+            if !prefix.is_empty() {
+                line(out, "prefix", prefix);
+            }
+            if !given.is_empty() {
+                line(out, "given", given);
+            }
+        }
         _ => unreachable!("only credential and env steps"),
     }
 }
 
-/// A `credential` step (an item some of the pod's apps take as a file) or an `env` step (a
-/// variable of one of its apps from an item).
+/// A `credential` step (an item some of the pod's apps take as a file), an `env` step (a
+/// variable of one of its apps from an item) or an `env-all` step (every key of an item as
+/// variables of one of its apps).
 fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
     match step {
         Step::Credential {
@@ -606,6 +655,32 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
             item_source(*kind, name, source.as_deref())?;
             if let Some(k) = key.as_ref().filter(|k| !escape::is_env_name(k)) {
                 return Err(format!("key {k:?} is not a variable name"));
+            }
+        }
+        Step::EnvAll {
+            app,
+            kind,
+            name,
+            source,
+            dir,
+            prefix,
+            given,
+        } => {
+            if !apps.contains(app) {
+                return Err(format!("app {app:?} is not an app of the pod"));
+            }
+            if source.is_some() && dir.is_some() {
+                return Err("it has both a source and a dir".into());
+            }
+            if let Some(d) = dir.as_ref().filter(|d| !escape::is_normal_abs_path(d)) {
+                return Err(format!("dir {d:?} is not an absolute path in normal form"));
+            }
+            item_source(*kind, name, source.as_deref().or(dir.as_deref()))?;
+            if !prefix.is_empty() && !escape::is_env_name(prefix) {
+                return Err(format!("prefix {prefix:?} cannot start a variable name"));
+            }
+            if let Some(g) = given.iter().find(|g| !escape::is_env_name(g)) {
+                return Err(format!("given {g:?} is not a variable name"));
             }
         }
         _ => unreachable!("only credential and env steps"),

@@ -50,6 +50,7 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
         })
         .collect();
     volume_mounts.extend(super::items::mounts(a));
+    let env_from = super::items::env_from(pod, a, i, out);
     core::Container {
         name: a.name.clone(),
         image: Some(image),
@@ -65,6 +66,7 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
             _ => None,
         },
         env: (!env.is_empty()).then_some(env),
+        env_from: (!env_from.is_empty()).then_some(env_from),
         working_dir: a
             .given
             .working_directory

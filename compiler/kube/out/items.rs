@@ -2,7 +2,8 @@
 //! both named like the item and created by the user (podc writes references only, never a
 //! value). The key of the whole file is the item's name; an environment variable's `key` is a
 //! key of its own (`kubectl create secret generic db --from-env-file=...` makes one key per
-//! `KEY=VALUE` line). Where each item comes from on the host goes into `podc/pod`.
+//! `KEY=VALUE` line); `environmentFrom` is `envFrom`, every key of the object (a `dir` item's
+//! files, a `file` item's lines). Where each item comes from on the host goes into `podc/pod`.
 
 use std::collections::BTreeSet;
 
@@ -118,6 +119,7 @@ pub(super) fn extras(pod: &Pod, out: &mut Out) {
         match &item.source {
             Source::Text(t) => decl["text"] = json!(t),
             Source::File(f) => decl["file"] = json!(f),
+            Source::Dir(d) => decl["dir"] = json!(d),
         }
         let path = match item.kind {
             ItemKind::Config => {
@@ -139,7 +141,7 @@ pub(super) fn extras(pod: &Pod, out: &mut Out) {
         .iter()
         .map(|i| match &i.source {
             Source::Text(t) => t.len(),
-            Source::File(_) => 0,
+            Source::File(_) | Source::Dir(_) => 0,
         })
         .sum();
     let own: usize = pod.annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -167,6 +169,7 @@ pub(super) fn extras(pod: &Pod, out: &mut Out) {
 /// What the cluster must hold for an item the apps take: its ConfigMap or Secret and keys.
 fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
     let mut keys = BTreeSet::new();
+    let mut every = false;
     for a in &pod.apps {
         let mine = |kind: ItemKind, name: &str| kind == item.kind && name == item.name;
         if a.files.iter().any(|f| mine(f.item.kind, &f.item.name)) {
@@ -179,15 +182,19 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
         {
             keys.insert(e.key.clone().unwrap_or_else(|| item.name.clone()));
         }
+        every |= a
+            .environment_from
+            .iter()
+            .any(|e| mine(e.item.kind, &e.item.name));
     }
-    if keys.is_empty() {
+    if keys.is_empty() && !every {
         return;
     }
-    let (object, code) = match item.kind {
-        ItemKind::Config => ("ConfigMap", codes::KUBE_CONFIG_MAP),
-        ItemKind::Secret => ("Secret", codes::KUBE_SECRET),
+    let (object, code, create) = match item.kind {
+        ItemKind::Config => ("ConfigMap", codes::KUBE_CONFIG_MAP, "configmap"),
+        ItemKind::Secret => ("Secret", codes::KUBE_SECRET, "secret generic"),
     };
-    let listed: Vec<String> = keys
+    let mut listed: Vec<String> = keys
         .iter()
         .map(|k| {
             if *k == item.name {
@@ -200,16 +207,36 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
     let from = match &item.source {
         Source::Text(_) => format!("the text in {POD_ANNOTATION}"),
         Source::File(f) => format!("{f} on the podc host"),
+        Source::Dir(d) => format!("the files of {d} on the podc host"),
     };
+    if every {
+        // The lines' keys are among every line's.
+        listed.retain(|k| k.ends_with("(the whole file)"));
+        listed.push(match &item.source {
+            Source::Dir(d) => format!(
+                "one key per file of {d} (`kubectl create {create} {} --from-file={d}`), which `envFrom` takes",
+                item.name
+            ),
+            Source::File(f) => format!(
+                "one key per `KEY=VALUE` line of {f} (`kubectl create {create} {} --from-env-file={f}`), which `envFrom` takes",
+                item.name
+            ),
+            Source::Text(_) => "one key per `KEY=VALUE` line of its text (`--from-env-file`), which `envFrom` takes".into(),
+        });
+    }
     out.warnings.push(
         Diagnostic::new(
             code,
             format!(
-                "{} {:?} is the {object} {:?} on Kubernetes, which podc refers to but does not write; create it with the keys {}",
+                "{} {:?} is the {object} {:?} on Kubernetes, which podc refers to but does not write; create it with {}",
                 item.kind,
                 item.name,
                 item.name,
-                listed.join(", ")
+                if listed.len() == 1 && every {
+                    listed.join(", ")
+                } else {
+                    format!("the keys {}", listed.join(", "))
+                }
             ),
         )
         .at(path, None)
@@ -218,4 +245,49 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
             ItemKind::Secret => format!("its data is {from}; podc never writes a secret's value"),
         }),
     );
+}
+
+/// The app's `environmentFrom` as `envFrom`, in order (a later one wins on Kubernetes too,
+/// and `env` wins over all). A `file` or `text` item the pod also takes whole would bring its
+/// whole-file key, named like the item, in as one more variable: an error.
+pub(super) fn env_from(pod: &Pod, a: &App, i: usize, out: &mut Out) -> Vec<core::EnvFromSource> {
+    let mut all = Vec::new();
+    for (j, e) in a.environment_from.iter().enumerate() {
+        let whole = pod.apps.iter().any(|b| {
+            b.files.iter().any(|f| f.item == e.item)
+                || b.env_from
+                    .values()
+                    .any(|v| v.item == e.item && v.key.is_none())
+        });
+        let dir = matches!(pod.item(&e.item).map(|i| &i.source), Some(Source::Dir(_)));
+        let var = format!("{}{}", e.prefix, e.item.name);
+        if whole && !dir && crate::systemd::escape::is_env_name(&var) {
+            out.errors.push(
+                Diagnostic::new(
+                    codes::KUBE_KEY_IS_NAME,
+                    format!(
+                        "on Kubernetes {} {:?} holds the whole file under the key {:?}, which `envFrom` would take as the variable {var}",
+                        e.item.kind, e.item.name, e.item.name
+                    ),
+                )
+                .at(format!("{}.environmentFrom[{j}]", app_path(i)), None)
+                .help("give the `KEY=VALUE` file and the whole file as two items"),
+            );
+            continue;
+        }
+        let name = e.item.name.clone();
+        let config = e.item.kind == ItemKind::Config;
+        all.push(core::EnvFromSource {
+            config_map_ref: config.then(|| core::ConfigMapEnvSource {
+                name: name.clone(),
+                optional: None,
+            }),
+            secret_ref: (!config).then_some(core::SecretEnvSource {
+                name,
+                optional: None,
+            }),
+            prefix: (!e.prefix.is_empty()).then(|| e.prefix.clone()),
+        });
+    }
+    all
 }

@@ -205,7 +205,7 @@ fn a_key_named_like_its_secret_is_refused_on_kubernetes() {
 #[test]
 fn config_texts_beyond_what_annotations_hold_are_refused() {
     let text = "x".repeat(300 * 1024);
-    let yaml = format!("podc: 1\nname: p\nconfig:\n  - {{name: big, text: {text}}}\napps:\n  - name: a\n    image: r.example/x:1\n    environment:\n      A: {{config: big}}\n");
+    let yaml = format!("podc: 1\nname: p\nconfig:\n  - {{name: big, text: {text}}}\napps:\n  - name: a\n    image: r.example/x:1\n    mounts:\n      - {{config: big, path: /etc/big}}\n");
     let input = crate::Input {
         display: "p.yaml",
         file_name: "p.yaml",
@@ -219,4 +219,37 @@ fn config_texts_beyond_what_annotations_hold_are_refused() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].code.code, "P0110");
     assert_eq!(errors[0].path.as_deref(), Some("config"));
+}
+
+#[test]
+fn every_key_of_a_file_also_taken_whole_is_refused_on_kubernetes() {
+    let check = |extra: &str| {
+        let yaml = format!("podc: 1\nname: p\nsecrets:\n  - {{name: db, file: /etc/db}}\n  - {{name: creds, dir: /etc/podc/secrets/creds}}\napps:\n  - name: a\n    image: r.example/x:1\n    environment:\n      A: {{secret: db}}\n    environmentFrom:\n      - {{secret: creds, prefix: C_}}\n{extra}");
+        let input = crate::Input {
+            display: "p.yaml",
+            file_name: "p.yaml",
+            source: &yaml,
+            format: crate::parse::Format::Yaml,
+            workload: 0,
+            side: crate::kube::import::Objects::none(),
+        };
+        let pod = crate::check(&input, crate::resolve::Overrides::default()).unwrap();
+        to_kube(&pod, &KubeOptions::default())
+    };
+    // `db` is also a variable name: envFrom would take the whole file as `db`.
+    let errors = check("      - {secret: db}\n").unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code.code, "P0646");
+    assert_eq!(
+        errors[0].path.as_deref(),
+        Some("apps[0].environmentFrom[1]")
+    );
+    // With a prefix that makes no variable name of it (`1db`), and a dir, it maps.
+    let kube = check("").unwrap();
+    assert!(
+        kube.yaml
+            .contains("envFrom:\n    - prefix: C_\n      secretRef:\n        name: creds\n"),
+        "{}",
+        kube.yaml
+    );
 }
