@@ -60,6 +60,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         listen_fds: None,
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -86,6 +87,52 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         text.contains("\n  systemd.unit=podc-pod.target\n"),
         "{text}"
     );
+}
+
+/// A pod with a gRPC probe gets the launcher's own executable, read-only at the fixed path the
+/// health script runs (`bind-podc`); one that nspawn cannot be given is refused, naming it.
+#[test]
+fn a_pod_with_a_grpc_probe_gets_podc_itself() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/health-grpc.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("shop");
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let exe = fs::canonicalize(env!("CARGO_BIN_EXE_podc")).unwrap();
+    let bind = format!("\n  --bind-ro={}:/run/podc/probe\n", exe.display());
+    assert!(text.contains(&bind), "want {bind:?} in:\n{text}");
+    let host = |podc: Option<&str>| Host {
+        cgroups: BTreeMap::new(),
+        systemd: false,
+        notify: false,
+        machine_id: None,
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: podc.map(PathBuf::from),
+    };
+    let prepare = |podc| launch::prepare(&tree, launch::read_plan(&tree).unwrap(), &host(podc));
+    let argv = prepare(Some("/opt/podc/bin/podc")).unwrap().argv;
+    assert!(
+        argv.contains(&"--bind-ro=/opt/podc/bin/podc:/run/podc/probe".to_string()),
+        "{argv:?}"
+    );
+    let refused = prepare(Some("/opt/po:dc")).unwrap_err().to_string();
+    assert!(
+        refused.contains("podc's executable /opt/po:dc has a `,`, `:` or `\\`"),
+        "{refused}"
+    );
+    assert!(prepare(None).is_err());
 }
 
 #[test]
@@ -253,6 +300,7 @@ fn dry_run_shows_persistent_and_memory_volumes() {
         listen_fds: None,
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/db"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -2907,6 +2955,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         listen_fds,
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
@@ -3378,6 +3427,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
             .into(),
         },
         volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
     };
     let l = launch::prepare(
         &tree,

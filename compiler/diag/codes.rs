@@ -137,9 +137,9 @@ codes! {
     ARGS_EMPTY = "P0409", Error, "`args` is an empty list";
     ENV_FROM_SOURCE = "P0420", Error, "an environment variable from a config item or secret names not exactly one of `config` and `secret`";
     ENV_KEY = "P0421", Error, "an environment variable's `key` is not a variable name";
-    HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http and tcp";
+    HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http, tcp and grpc";
     DURATION = "P0461", Error, "a duration is not a number with a unit (ms, s, m, h) within range";
-    HEALTH_VALUE = "P0462", Error, "a health probe's port, path, host, command or failures cannot be used";
+    HEALTH_VALUE = "P0462", Error, "a health probe's port, path, host, service, command or failures cannot be used";
     // Identity and security.
     BAD_ID = "P0501", Error, "a user or group id cannot be used";
     BAD_USER_NAME = "P0502", Error, "a user or group name is not valid";
