@@ -261,7 +261,10 @@ fn import_fixtures_are_valid_kubernetes() {
     // A fixture of fields newer than 1.30 says so in its first line.
     let newer = |f: &std::path::PathBuf| {
         let text = std::fs::read_to_string(f).unwrap();
-        text.lines().next().unwrap_or_default().contains("(Kubernetes 1.37)")
+        text.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("(Kubernetes 1.37)")
     };
     for version in ["1.30.0", "1.37.0"] {
         let files = files.iter().filter(|f| version != "1.30.0" || !newer(f));

@@ -13,7 +13,12 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         read_only: true,
     }];
     // A gRPC probe runs podc itself (`podc probe-grpc`), which the pod's /usr need not have.
-    let grpc = |a: &App| matches!(a.health.as_ref().map(|h| &h.probe), Some(Probe::Grpc { .. }));
+    let grpc = |a: &App| {
+        matches!(
+            a.health.as_ref().map(|h| &h.probe),
+            Some(Probe::Grpc { .. })
+        )
+    };
     if pod.apps.iter().any(grpc) {
         steps.push(Step::BindPodc);
     }

@@ -451,7 +451,10 @@ fn serving_status(message: &[u8]) -> Result<u64, Failure> {
             5 => 4,
             _ => return Err(bad()),
         };
-        at = at.checked_add(skip).filter(|&a| a <= message.len()).ok_or_else(bad)?;
+        at = at
+            .checked_add(skip)
+            .filter(|&a| a <= message.len())
+            .ok_or_else(bad)?;
     }
     Ok(status)
 }

@@ -130,7 +130,10 @@ fn a_silent_server_times_out_and_a_closed_port_is_refused() {
     assert!(took < 2 * SECOND, "{took:?}");
     assert_eq!(
         describe(server.addr, "", &result.unwrap_err()),
-        format!("gRPC health check of {}: no answer within 300 ms", server.addr)
+        format!(
+            "gRPC health check of {}: no answer within 300 ms",
+            server.addr
+        )
     );
     // A port nothing listens on: bind one, note it, let it go.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
@@ -142,8 +145,11 @@ fn a_silent_server_times_out_and_a_closed_port_is_refused() {
         panic!("{result:?}")
     };
     assert!(e.contains("refused"), "{e}");
-    assert!(describe(addr, "cart", &result.unwrap_err())
-        .starts_with(&format!("gRPC health check of {addr} for service \"cart\": cannot connect: ")));
+    assert!(
+        describe(addr, "cart", &result.unwrap_err()).starts_with(&format!(
+            "gRPC health check of {addr} for service \"cart\": cannot connect: "
+        ))
+    );
 }
 
 #[test]
