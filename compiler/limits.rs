@@ -5,5 +5,8 @@
 pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
 /// The most apps, and the most volumes, one pod may have.
 pub const MAX_ITEMS: usize = 1000;
+/// The most documents podc reads in one file (each Pod or Deployment of it is read in a pass
+/// over all of them, so the bound keeps a file's reading linear in practice).
+pub const MAX_DOCUMENTS: usize = 100;
 /// systemd's longest unit-file line (LONG_LINE_MAX): a longer one is not read at all.
 pub const MAX_UNIT_LINE: usize = 1 << 20;

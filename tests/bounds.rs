@@ -131,6 +131,31 @@ fn hostile_sizes_are_bounded() {
             error: "limit of podc's YAML reader (nodes",
             within: Duration::from_secs(60),
         },
+        // A Kubernetes file of many documents: refused past 100, and one of 100 pods of
+        // 80 KB each (8 MiB) is read in a pass per pod, within bounds.
+        Case {
+            name: "documents-101.yaml",
+            text: (0..101)
+                .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n"))
+                .collect::<Vec<_>>()
+                .join("---\n"),
+            code: 1,
+            error: "this file has 101 documents; podc reads at most 100",
+            within: Duration::from_secs(10),
+        },
+        Case {
+            name: "pods-100x80KB.yaml",
+            text: (0..100)
+                .map(|i| format!(
+                    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\n  annotations: {{pad: {}}}\nspec:\n  containers:\n  - name: a\n    image: registry.example/a@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945\n",
+                    "x".repeat(80_000)
+                ))
+                .collect::<Vec<_>>()
+                .join("---\n"),
+            code: 0,
+            error: "",
+            within: Duration::from_secs(60),
+        },
         Case {
             name: "apps-1001.yaml",
             text: apps(1001, false),

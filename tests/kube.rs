@@ -71,14 +71,28 @@ fn check_read_back(pod: &Pod, spec: &core::PodSpec) {
             podc::pod::Command::Args(args) => (None, Some(args)),
             podc::pod::Command::Image => (None, None),
         };
-        assert_eq!(c.command.as_ref(), command, "{}: command", a.name);
-        assert_eq!(c.args.as_ref(), args, "{}: args", a.name);
+        // What the kubelet runs: its `$(NAME)` expansion of what podc wrote (every `$(` of
+        // podc's is written escaped, so no variable is needed to expand it).
+        let kubelet = |s: &String| {
+            podc::kube::dollar::expand(s, |_| podc::kube::dollar::Var::Undefined).unwrap()
+        };
+        let run = |l: &Option<Vec<String>>| {
+            l.as_ref()
+                .map(|l| l.iter().map(kubelet).collect::<Vec<_>>())
+        };
+        assert_eq!(run(&c.command).as_ref(), command, "{}: command", a.name);
+        assert_eq!(run(&c.args).as_ref(), args, "{}: args", a.name);
         let env: Vec<(String, String)> = c
             .env
             .iter()
             .flatten()
             .filter(|e| e.value_from.is_none())
-            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    kubelet(&e.value.clone().unwrap_or_default()),
+                )
+            })
             .collect();
         let want: Vec<(String, String)> = a
             .environment

@@ -3584,3 +3584,130 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
         "{e}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes YAML as people write it (#24).
+
+/// A guestbook-style Kubernetes file runs as written: a ConfigMap, a Service and a Deployment
+/// of three replicas in one file, short image names, a bare program with `args`, a variable
+/// from the ConfigMap and one from the pod's own name, a ConfigMap key as a file, a readiness
+/// probe and a published port. The Service and the replicas are ignored with warnings; the
+/// page comes from the ConfigMap through the published port, on loopback.
+#[test]
+fn e2e_a_kubernetes_guestbook_file_runs() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "busybox:1.36"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let port = free_port();
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: guestbook
+data:
+  GET_HOSTS_FROM: env
+  index.html: |
+    <h1>Guestbook</h1>
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: frontend
+  labels: {{app: guestbook, tier: frontend}}
+spec:
+  type: LoadBalancer
+  ports:
+  - port: 80
+  selector: {{app: guestbook, tier: frontend}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: frontend
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {{app: guestbook, tier: frontend}}
+  template:
+    metadata:
+      labels: {{app: guestbook, tier: frontend}}
+    spec:
+      containers:
+      - name: php-redis
+        image: busybox:1.36
+        command: [busybox]
+        args: [httpd, -f, -p, "80", -h, /var/www/html]
+        env:
+        - name: GET_HOSTS_FROM
+          valueFrom:
+            configMapKeyRef: {{name: guestbook, key: GET_HOSTS_FROM}}
+        resources:
+          requests: {{cpu: 100m, memory: 100Mi}}
+        ports:
+        - containerPort: 80
+          hostPort: {port}
+          hostIP: 127.0.0.1
+        readinessProbe:
+          httpGet: {{path: /, port: 80}}
+          periodSeconds: 1
+        volumeMounts:
+        - name: html
+          mountPath: /var/www/html
+      - name: recorder
+        image: busybox:1.36
+        command: [sh, -c, 'echo "$(POD_NAME) reads hosts from $GET_HOSTS_FROM" > /out/env && exec sleep 3600']
+        env:
+        - name: POD_NAME
+          valueFrom:
+            fieldRef: {{fieldPath: metadata.name}}
+        envFrom:
+        - configMapRef: {{name: guestbook}}
+        volumeMounts:
+        - {{name: out, mountPath: /out}}
+      volumes:
+      - name: html
+        configMap:
+          name: guestbook
+          items: [{{key: index.html, path: index.html}}]
+      - name: out
+        hostPath: {{path: "@WORK@/out", type: Directory}}
+"#
+    );
+    let mut pod = Pod::build("frontend", &manifest, &[], |_| {});
+    // The build said what it ignored, and why.
+    let o = podc()
+        .current_dir(pod.work.path())
+        .args(["check", "pod.yaml"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr);
+    for want in ["Service ignored", "`replicas` ignored", "warning[P1008]"] {
+        assert!(said.contains(want), "{want}: {said}");
+    }
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let started = pod.started;
+    let (page, first) = first_answer(&mut pod, port, started);
+    assert!(page.contains("<h1>Guestbook</h1>"), "{page}");
+    eprintln!("guestbook: first answer {first:?} after launch");
+    pod.wait_for(&["env"]);
+    assert_eq!(pod.read("env"), "frontend reads hosts from env\n");
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+}

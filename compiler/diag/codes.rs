@@ -225,6 +225,7 @@ codes! {
     KUBE_SECRET_VALUES = "P1122", Warning, "a Secret's values are read from files on the host at launch, never built into the tree";
     KUBE_SECRET_FILES = "P1123", Warning, "a Secret not in the file: its keys are read from files on the host at launch";
     KUBE_CONFIG_FILES = "P1124", Warning, "a ConfigMap not in the file: its keys are read from files on the host at launch";
+    KUBE_NAME_CHANGED = "P1125", Warning, "a pod's Kubernetes name with dots, which podc's names (of units) cannot have: its dots are dashes";
 }
 
 /// The registered code with this text.

@@ -6,6 +6,7 @@
 //! reads back (`podc/pod`, `podc/apps`, see [`out`]), and is a warning. This module never
 //! reads or writes files: the command line does.
 
+pub mod dollar;
 pub mod import;
 pub mod out;
 

@@ -159,14 +159,15 @@ pub fn yaml_documents(source: &str) -> Vec<std::ops::Range<usize>> {
     documents
 }
 
-/// `source` with every byte outside `range` a space (line breaks kept): one document of a
-/// stream, read alone, at the positions it has in the whole text.
+/// The text of `source` up to the end of `range`, with every byte before it a space (line
+/// breaks kept): one document of a stream, read alone, at the positions it has in the whole
+/// text. (Nothing follows it: blank lines of spaces after a block scalar would be its content.)
 pub fn masked(source: &str, range: std::ops::Range<usize>) -> String {
-    let bytes: Vec<u8> = source
-        .bytes()
+    let bytes: Vec<u8> = source.as_bytes()[..range.end]
+        .iter()
         .enumerate()
-        .map(|(i, b)| {
-            if range.contains(&i) || b == b'\n' {
+        .map(|(i, &b)| {
+            if i >= range.start || b == b'\n' {
                 b
             } else {
                 b' '
@@ -434,4 +435,34 @@ pub(crate) fn tidy(message: &str) -> String {
             ", expected a whole number that is not negative",
         )
         .replace(", expected i64", ", expected a whole number")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_splits_at_its_document_markers_only() {
+        let text = "# head\n---\na: 1\nb: |\n  x\n---   # two\nc: 2\n...\n\n---\n#\n";
+        let docs = yaml_documents(text);
+        assert_eq!(docs.len(), 2, "{docs:?}");
+        assert_eq!(&text[docs[0].clone()], "\na: 1\nb: |\n  x\n");
+        assert_eq!(&text[docs[1].clone()], "   # two\nc: 2\n");
+        // A marker inside a line, or indented, is content.
+        assert_eq!(yaml_documents("a: ---\nb: |\n  ---\n").len(), 1);
+    }
+
+    #[test]
+    fn a_document_read_alone_keeps_its_positions_and_its_block_scalars() {
+        let text = "k: 1\n---\nb: |\n  x\n---\n";
+        let docs = yaml_documents(text);
+        let alone = masked(text, docs[1].clone());
+        assert_eq!(alone.len(), docs[1].end);
+        assert_eq!(&alone[docs[1].clone()], &text[docs[1].clone()]);
+        let value = yaml_document(&alone).unwrap();
+        assert_eq!(
+            value["b"], "x\n",
+            "no blank line of the masked text joins the scalar"
+        );
+    }
 }

@@ -55,6 +55,9 @@ pub struct SourceMap {
     /// Document paths of single values that hold manifest parts as text (the JSON of an
     /// annotation): a manifest path renamed into one stops there.
     opaque: Vec<String>,
+    /// Where the text read starts in the whole file (a document of several): every span is
+    /// shifted by it, so that it points into the file.
+    offset: usize,
 }
 
 /// `parent.key`, or `key` at the root.
@@ -83,20 +86,25 @@ fn parent(path: &str) -> Option<&str> {
 impl SourceMap {
     /// The span of the value at `path`, or of its nearest ancestor that has one.
     pub fn value(&self, path: &str) -> Option<Range<usize>> {
-        self.find(path).map(|e| e.value.clone())
+        self.find(path).map(|e| self.shift(e.value.clone()))
+    }
+
+    fn shift(&self, r: Range<usize>) -> Range<usize> {
+        r.start + self.offset..r.end + self.offset
     }
 
     /// The text of `span` in the source this map reads (when it was made with it: [`lazy`]).
     ///
     /// [`lazy`]: SourceMap::lazy
     pub fn text(&self, span: Range<usize>) -> Option<&str> {
+        let span = span.start.checked_sub(self.offset)?..span.end.checked_sub(self.offset)?;
         self.pending.as_ref().and_then(|(s, _)| s.get(span))
     }
 
     /// The span of the key at `path` (for map entries), else of the value.
     pub fn key(&self, path: &str) -> Option<Range<usize>> {
         self.find(path)
-            .map(|e| e.key.clone().unwrap_or(e.value.clone()))
+            .map(|e| self.shift(e.key.clone().unwrap_or(e.value.clone())))
     }
 
     fn entries(&self) -> &HashMap<String, Entry> {
@@ -186,6 +194,15 @@ impl SourceMap {
             built: OnceCell::new(),
             renames: Vec::new(),
             opaque: Vec::new(),
+            offset: 0,
+        }
+    }
+
+    /// A map of `text`, a document that starts at byte `offset` of its file.
+    pub fn lazy_at(text: &str, format: Format, offset: usize) -> SourceMap {
+        SourceMap {
+            offset,
+            ..SourceMap::lazy(text, format)
         }
     }
 
@@ -196,6 +213,7 @@ impl SourceMap {
             built: OnceCell::from(yaml_entries(source)),
             renames: Vec::new(),
             opaque: Vec::new(),
+            offset: 0,
         }
     }
 
@@ -206,6 +224,7 @@ impl SourceMap {
             built: OnceCell::from(toml_entries(source)),
             renames: Vec::new(),
             opaque: Vec::new(),
+            offset: 0,
         }
     }
 }

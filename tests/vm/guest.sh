@@ -488,6 +488,26 @@ check_secret() {
     podc uninstall secret >/dev/null 2>&1 || bad "secret-uninstall: failed"
 }
 
+# A pod written as Kubernetes YAML (tests/vm/pods/kube.yaml): built, installed and started as
+# the README says; the init container ran first, the sidecar beside the containers, the page
+# comes from the ConfigMap through the published port, and the recorder saw its variables
+# ($(POD_NAME) expanded), its user and fsGroup, and the init container's file.
+check_kube() {
+    install_pod kube --now || return
+    if wait_for 60 port_open 18090; then ok "kube-port-open"; else bad "kube-port-open: $(systemctl status podc-kube 2>&1 | tail -n 3 | tr '\n' '|')"; return; fi
+    check kube-page "kube guestbook" "$(get 18090 | tr -d '\r')"
+    if wait_for 60 journal_has kube recorder "kube reads hosts from env"; then ok "kube-recorder-variables"; else
+        bad "kube-recorder-variables: $(podc logs kube recorder 2>&1 | tail -n 2 | tr '\n' '|')"
+    fi
+    check kube-recorder-line 1 "$(podc logs kube recorder 2>&1 | grep -c 'kube reads hosts from env as 1000:1000,2000, setup done')"
+    check kube-init-ran 1 "$(podc logs kube setup 2>&1 | grep -c 'setup done')"
+    if journal_has kube logship "logship up"; then ok "kube-sidecar-up"; else bad "kube-sidecar-up: not in the journal"; fi
+    check kube-active active "$(systemctl is-active podc-kube)"
+    timed stop-kube systemctl stop podc-kube
+    check_nothing_left kube kube
+    podc uninstall kube >/dev/null 2>&1 || bad "kube-uninstall: failed"
+}
+
 journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
 
 # A digest-pinned image pulled from a registry on the guest's own loopback (run.sh brings its
@@ -652,6 +672,9 @@ phase1() {
 
     # --- configuration and secrets.
     check_secret
+
+    # --- a Kubernetes file as people write it.
+    check_kube
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network

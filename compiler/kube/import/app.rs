@@ -12,10 +12,20 @@ use super::doc::{
 };
 use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
+use crate::kube::dollar::{expand, Var};
 use crate::kube::out::capabilities_back;
 use crate::manifest::ItemKind;
 use crate::parse::source::{join_index, join_key};
 use crate::pod::Filter;
+
+/// A variable of the container for `$(NAME)`: its value when known at build.
+fn var<'a>(env: &'a Map<String, Value>, name: &str) -> Var<'a> {
+    match env.get(name) {
+        Some(Value::String(s)) => Var::Known(s),
+        Some(_) => Var::AtLaunch,
+        None => Var::Undefined,
+    }
+}
 
 /// The config item of a pod's variable from `spec.nodeName`: the host's name.
 const NODE_NAME: &str = "node-name";
@@ -79,6 +89,7 @@ impl Convert<'_> {
         app.insert("image".into(), json!(c.image));
         self.command(&here, c.command, c.args, &mut app)?;
         self.environment(&here, &c.name, c.env, c.env_from, &mut app)?;
+        self.expand_command(&here, &mut app)?;
         if let Some(dir) = c.working_dir {
             self.rename(podc("workingDirectory"), at("workingDir"));
             app.insert("workingDirectory".into(), json!(dir));
@@ -154,6 +165,47 @@ impl Convert<'_> {
         Ok(())
     }
 
+    /// The kubelet's `$(NAME)` expansion of the command line, with the container's variables:
+    /// podc runs the program with the arguments it would.
+    fn expand_command(&self, here: &Here, app: &mut Map<String, Value>) -> Result<(), Diagnostic> {
+        let env = app
+            .get("environment")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for key in ["exec", "args"] {
+            let Some(Value::Array(list)) = app.get_mut(key) else {
+                continue;
+            };
+            for (i, item) in list.iter_mut().enumerate() {
+                let Value::String(text) = item else { continue };
+                match expand(text, |n| var(&env, n)) {
+                    Ok(v) => *text = v,
+                    Err(name) => {
+                        // Where the argument was written: `command[i]` or `args[j]`.
+                        let mine = join_index(&join_key(here.app_path, key), i);
+                        let at = self
+                            .renames
+                            .iter()
+                            .find(|(from, _)| *from == mine)
+                            .map_or_else(|| join_key(here.path, "command"), |(_, to)| to.clone());
+                        return Err(self.at_launch(&at, &name));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn at_launch(&self, at: &str, name: &str) -> Diagnostic {
+        problem(
+            self.doc,
+            at,
+            format!("`$({name})` refers to a variable podc reads when the pod launches: it cannot be written into the command line when the pod is built"),
+        )
+        .help(format!("let a shell read it: `sh -c '... \"${name}\"'`"))
+    }
+
     /// `env` and `envFrom` as `environment` (`envFrom` first, `env` over it, as in
     /// Kubernetes); a name given twice in `env` is refused.
     fn environment(
@@ -191,7 +243,13 @@ impl Convert<'_> {
             let mine = join_key(&podc("environment"), &e.name);
             self.rename(&mine, &here);
             let value = match (e.value, e.value_from) {
-                (value, None) => Some(json!(value.unwrap_or_default())),
+                // `$(NAME)` of a variable defined before it is its value, as the kubelet has it.
+                (value, None) => {
+                    let text = value.unwrap_or_default();
+                    let expanded = expand(&text, |n| var(&env, n))
+                        .map_err(|name| self.at_launch(&join_key(&here, "value"), &name))?;
+                    Some(json!(expanded))
+                }
                 (None, Some(from)) => self.value_from(&mine, &here, from, container)?,
                 (Some(_), Some(_)) => {
                     return Err(problem(
@@ -568,8 +626,10 @@ impl Convert<'_> {
                             .at(&at, self.doc.key(&at)),
                         );
                     }
+                    let shared = v.len() > 1;
                     for v in &v {
-                        let files = self.item_mounts(v, &m.mount_path, sub.as_deref(), &here)?;
+                        let files =
+                            self.item_mounts(v, &m.mount_path, sub.as_deref(), &here, shared)?;
                         let first = mounts.len();
                         for n in first..first + files.len() {
                             self.rename(mine(n), &here);
@@ -580,12 +640,34 @@ impl Convert<'_> {
                     }
                     continue;
                 }
+                // A directory under a hostPath is a host volume of its own.
+                (None, Some(sub)) if self.host_paths.contains_key(&m.name) => {
+                    let sub_at = join_key(&here, "subPath");
+                    let clean = !sub.is_empty()
+                        && !sub.starts_with('/')
+                        && sub.split('/').all(|p| !p.is_empty() && p != "." && p != "..");
+                    if !clean {
+                        return Err(problem(self.doc, &sub_at, "a `subPath` is a relative path inside the volume, without `..`"));
+                    }
+                    let source = format!("{}/{sub}", self.host_paths[&m.name].trim_end_matches('/'));
+                    let volume = super::objects::item_name(&m.name, &sub);
+                    self.dir_volumes.entry(volume.clone()).or_insert_with(|| {
+                        json!({"name": volume, "kind": "host", "source": source})
+                    });
+                    self.rename(join_key(&mine(first), "volume"), &sub_at);
+                    let mut mount = json!({"volume": volume, "path": m.mount_path});
+                    if let Some(ro) = m.read_only {
+                        mount["readOnly"] = json!(ro);
+                    }
+                    mounts.push(mount);
+                }
                 (None, Some(_)) => {
                     return Err(problem(
                         self.doc,
                         &join_key(&here, "subPath"),
-                        "`subPath` of a hostPath, emptyDir or claim is not supported by podc: it mounts a volume whole",
-                    ))
+                        "`subPath` of an emptyDir or a claim is not supported by podc: it mounts such a volume whole",
+                    )
+                    .help("mount the volume at a directory and use the path below it, or use a hostPath"))
                 }
             }
             self.rename(mine(first), &here);

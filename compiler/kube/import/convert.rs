@@ -31,6 +31,8 @@ pub(super) struct Convert<'a> {
     pub(super) warned: BTreeSet<(crate::manifest::ItemKind, String)>,
     /// Host directories of ConfigMaps and Secrets mounted whole, as volumes by name.
     pub(super) dir_volumes: BTreeMap<String, Value>,
+    /// The pod's hostPath volumes' paths, by volume name (for a mount's `subPath`).
+    pub(super) host_paths: BTreeMap<String, String>,
     /// `hostNetwork: true`: a container's ports are the host's, nothing to publish.
     pub(super) host_network: bool,
     /// The pod's own fields a variable may take (`fieldRef`): `metadata.name`, ….

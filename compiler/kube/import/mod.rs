@@ -60,7 +60,8 @@ pub fn import_stream(
     for (name, s) in stream.objects.secrets {
         objects.secrets.entry(name).or_insert(s);
     }
-    let (manifest, map, mut warnings) = import(&stream.text, stream.value, &objects)?;
+    let (manifest, map, mut warnings) =
+        import_at(&stream.text, stream.offset, stream.value, &objects)?;
     warnings.extend(stream.warnings);
     Ok((manifest, map, warnings))
 }
@@ -68,7 +69,17 @@ pub fn import_stream(
 /// Reads a Kubernetes Pod or Deployment (already read as `value` from `source`) as a manifest,
 /// with the ConfigMaps and Secrets in `objects` for it to take.
 pub fn import(source: &str, value: Value, objects: &Objects) -> Result<Imported, Diagnostic> {
-    let doc = SourceMap::lazy(source, Format::Yaml);
+    import_at(source, 0, value, objects)
+}
+
+/// [`import`] of a document that starts at byte `offset` of its file.
+fn import_at(
+    source: &str,
+    offset: usize,
+    value: Value,
+    objects: &Objects,
+) -> Result<Imported, Diagnostic> {
+    let doc = SourceMap::lazy_at(source, Format::Yaml, offset);
     let mut value = value;
     let mut warnings = Vec::new();
     let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
@@ -123,6 +134,7 @@ pub fn import(source: &str, value: Value, objects: &Objects) -> Result<Imported,
         secret_items: Default::default(),
         warned: Default::default(),
         dir_volumes: Default::default(),
+        host_paths: Default::default(),
         host_network: false,
         fields: Default::default(),
         pod_security: None,

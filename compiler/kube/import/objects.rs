@@ -126,6 +126,7 @@ impl Convert<'_> {
         path: &str,
         sub_path: Option<&str>,
         at: &str,
+        shared: bool,
     ) -> Result<Vec<Value>, Diagnostic> {
         let source = self.source(v.kind, &v.object, &join_key(at, "name"));
         // Every key taken, with the name of its file under the mount.
@@ -133,6 +134,10 @@ impl Convert<'_> {
             (Some(items), _, _) => items.clone(),
             (None, Some(keys), _) => keys.into_iter().map(|k| (k.clone(), k)).collect(),
             (None, None, Some(sub)) => vec![(sub.to_string(), sub.to_string())],
+            // Its directory can be the mount only when it is the mount's one source.
+            (None, None, None) if shared => {
+                return Err(self.unknown_keys(v.kind, &v.object, &join_key(at, "name")))
+            }
             (None, None, None) => {
                 let Source::Dir { dir, .. } = &source else {
                     unreachable!("data has keys")

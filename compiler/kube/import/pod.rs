@@ -21,7 +21,19 @@ const HOSTS: &str = "etc-hosts";
 
 impl Convert<'_> {
     pub(super) fn manifest(&mut self, parts: PodParts, spec: PodSpec) -> Result<Value, Diagnostic> {
-        let (name, mut annotations) = (parts.name, parts.annotations);
+        let (mut name, mut annotations) = (parts.name, parts.annotations);
+        // A Kubernetes name may have dots (a DNS subdomain); podc's name is a DNS label.
+        if name.contains('.') {
+            let dashed = name.replace('.', "-");
+            self.warnings.push(
+                Diagnostic::new(
+                    codes::KUBE_NAME_CHANGED,
+                    format!("pod `{name}` is named `{dashed}` on this host: podc's names (of its units, its tree) have no dots"),
+                )
+                .at("metadata.name", self.doc.value("metadata.name")),
+            );
+            name = dashed;
+        }
         let meta = self.meta;
         let annotation_path = |key: &str| join_key(&join_key(meta, "annotations"), key);
         let pod_extra = annotations
@@ -228,6 +240,7 @@ impl Convert<'_> {
                     }
                     self.rename(join_key(&podc, "source"), join_key(&path, "hostPath.path"));
                     self.rename(join_key(&podc, "kind"), join_key(&path, "hostPath"));
+                    self.host_paths.insert(v.name.clone(), h.path.clone());
                     out.push(json!({"name": v.name, "kind": "host", "source": h.path}));
                 }
                 (None, Some(e), None) => out.push(self.empty_dir(&path, &podc, &v.name, e)?),

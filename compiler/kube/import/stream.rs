@@ -2,8 +2,9 @@
 //! Deployment podc runs, the ConfigMaps and Secrets it may take, and whatever else (Services,
 //! RBAC, claims) is ignored with a warning that says why.
 //!
-//! Each document is read alone from the whole text with the others blanked
-//! ([`crate::parse::masked`]), so that every position is the one it has in the file.
+//! Each document is read alone, as a slice of the file, with a source map whose spans are
+//! shifted to the slice's place in the file ([`SourceMap::lazy_at`]); reading costs one pass
+//! over the file however many documents it holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::parse::source::SourceMap;
-use crate::parse::{masked, yaml_document, Format};
+use crate::parse::{yaml_document, Format};
 
 /// The ConfigMaps and Secrets a pod may take, by name: from its own file, or given on the
 /// command line (`--configmap`, `--secret`).
@@ -44,13 +45,14 @@ pub fn is_kube(value: &Value) -> bool {
 /// How many Pods and Deployments a stream of documents holds (read cheaply: a document that
 /// does not read counts as none; reading it for real says what is wrong).
 pub fn workloads(source: &str, ranges: &[std::ops::Range<usize>]) -> usize {
-    if ranges.len() < 2 {
+    if ranges.len() < 2 || ranges.len() > crate::limits::MAX_DOCUMENTS {
+        // Read once, for the error it gives.
         return 1;
     }
     ranges
         .iter()
         .filter(|r| {
-            let value = yaml_document(&masked(source, (*r).clone()));
+            let value = document(source, r);
             value.is_ok_and(|v| WORKLOADS.contains(&kind_of(&v)))
         })
         .count()
@@ -91,10 +93,20 @@ pub fn config_map_dir(name: &str) -> String {
     format!("{CONFIG_MAPS_DIR}/{name}")
 }
 
-/// The workload of a stream of documents, with its text (others blanked), and the objects
+/// One document of the file, read: a problem is located in the file.
+#[allow(clippy::result_large_err)]
+fn document(source: &str, range: &std::ops::Range<usize>) -> Result<Value, Diagnostic> {
+    yaml_document(&source[range.clone()]).map_err(|mut d| {
+        d.span = d.span.map(|s| s.start + range.start..s.end + range.start);
+        d
+    })
+}
+
+/// The workload of a stream of documents, where it starts in the file, and the objects
 /// beside it; warnings for what is ignored.
 pub(super) struct Stream {
     pub(super) text: String,
+    pub(super) offset: usize,
     pub(super) value: Value,
     pub(super) objects: Objects,
     pub(super) warnings: Vec<Diagnostic>,
@@ -125,14 +137,27 @@ pub(super) fn split(
     ranges: &[std::ops::Range<usize>],
     which: usize,
 ) -> Result<Stream, Diagnostic> {
-    let mut workload: Option<(String, Value)> = None;
+    if ranges.len() > crate::limits::MAX_DOCUMENTS {
+        let at = ranges[crate::limits::MAX_DOCUMENTS].clone();
+        return Err(Diagnostic::new(
+            codes::KUBE_STREAM,
+            format!(
+                "this file has {} documents; podc reads at most {}",
+                ranges.len(),
+                crate::limits::MAX_DOCUMENTS
+            ),
+        )
+        .at("", Some(start(source, &at)))
+        .help("split the file"));
+    }
+    let mut workload: Option<(String, usize, Value)> = None;
     let mut seen = 0;
     let mut objects = Objects::default();
     let mut warnings = Vec::new();
     for range in ranges {
-        let text = masked(source, range.clone());
-        let value = yaml_document(&text)?;
-        let map = SourceMap::lazy(&text, Format::Yaml);
+        let text = &source[range.clone()];
+        let value = document(source, range)?;
+        let map = SourceMap::lazy_at(text, Format::Yaml, range.start);
         if !is_kube(&value) {
             return Err(Diagnostic::new(
                 codes::KUBE_STREAM,
@@ -145,7 +170,7 @@ pub(super) fn split(
         if WORKLOADS.contains(&(api, kind)) {
             // Each Pod or Deployment of the file is a pod of its own, read on its own turn.
             if seen == which {
-                workload = Some((text, value));
+                workload = Some((text.to_string(), range.start, value));
             }
             seen += 1;
             continue;
@@ -200,7 +225,7 @@ pub(super) fn split(
             }
         }
     }
-    let Some((text, value)) = workload else {
+    let Some((text, offset, value)) = workload else {
         return Err(Diagnostic::new(
             codes::KUBE_STREAM,
             "no Pod or Deployment in this file: podc runs a `v1` Pod or an `apps/v1` Deployment",
@@ -209,6 +234,7 @@ pub(super) fn split(
     };
     Ok(Stream {
         text,
+        offset,
         value,
         objects,
         warnings,
@@ -277,9 +303,9 @@ fn secret(value: &Value, map: &SourceMap) -> Result<(String, Secret), Diagnostic
 pub fn config_maps_file(source: &str) -> Result<Vec<(String, ConfigMap)>, Diagnostic> {
     let mut out = Vec::new();
     for range in crate::parse::yaml_documents(source) {
-        let text = masked(source, range.clone());
-        let value = yaml_document(&text)?;
-        let map = SourceMap::lazy(&text, Format::Yaml);
+        let text = &source[range.clone()];
+        let value = document(source, &range)?;
+        let map = SourceMap::lazy_at(text, Format::Yaml, range.start);
         if kind_of(&value) != ("v1", "ConfigMap") {
             return Err(Diagnostic::new(
                 codes::KUBE_STREAM,

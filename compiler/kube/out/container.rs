@@ -11,6 +11,7 @@ use super::resources::resources;
 use super::security::security_context;
 use crate::diag::codes;
 use crate::diag::Diagnostic;
+use crate::kube::dollar::escape;
 use crate::kube::{KubeOptions, APPS_ANNOTATION};
 use crate::manifest::{Activation, Protocol};
 use crate::pod::{App, Command, Image, Pod};
@@ -30,7 +31,8 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
         .iter()
         .map(|(k, v)| core::EnvVar {
             name: k.clone(),
-            value: Some(v.clone()),
+            // Written so that the kubelet expands nothing in it, as podc does not.
+            value: Some(escape(v)),
             value_from: None,
         })
         .collect();
@@ -54,11 +56,11 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
         // image's Entrypoint with them. A bare program is looked up in the image's PATH on
         // Kubernetes too.
         command: match &a.command {
-            Command::Exec(exec) | Command::LookUp(exec) => Some(exec.clone()),
+            Command::Exec(exec) | Command::LookUp(exec) => Some(escape_all(exec)),
             Command::Args(_) | Command::Image => None,
         },
         args: match &a.command {
-            Command::Args(args) => Some(args.clone()),
+            Command::Args(args) => Some(escape_all(args)),
             _ => None,
         },
         env: (!env.is_empty()).then_some(env),
@@ -168,4 +170,10 @@ fn ports(a: &App, out: &mut Out) -> Vec<core::ContainerPort> {
         out.app(&a.name, "activation", Value::Array(list));
     }
     ports
+}
+
+/// A command line written so that the kubelet's `$(NAME)` expansion gives it back as podc runs
+/// it.
+fn escape_all(list: &[String]) -> Vec<String> {
+    list.iter().map(|a| escape(a)).collect()
 }
