@@ -265,6 +265,12 @@ pub enum Probe {
         host: IpAddr,
         port: u16,
     },
+    /// A `grpc.health.v1.Health/Check` call for `service` ("" for the whole server).
+    Grpc {
+        host: IpAddr,
+        port: u16,
+        service: String,
+    },
 }
 
 impl Health {

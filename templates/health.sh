@@ -21,6 +21,10 @@
 #                          replaces podc's own Host, User-Agent or Connection line of its
 #                          name, compared without case); a 2xx or 3xx status passes
 #   tcp HOST PORT          a connection accepted passes
+#   grpc PROGRAM COMMAND HOST PORT SERVICE
+#                          PROGRAM COMMAND (podc's `probe-grpc`, which the launcher binds into
+#                          the pod) calls grpc.health.v1.Health/Check for SERVICE at HOST:PORT
+#                          over plaintext HTTP/2; the answer SERVING passes
 #
 # The app's health is kept in $PODC_HEALTH_DIR/APP (default /run/podc/health/APP) as
 # "STATE FAILED", STATE one of starting, healthy, unhealthy (FAILED probes in a row),
@@ -94,6 +98,10 @@ probe() {
             exec 3<>"/dev/tcp/$1/$2" || exit 1
             exit 0
             ;;
+        grpc)
+            # `--` first: a service name may start with a dash.
+            exec "$1" "$2" --timeout-ms "${PODC_PROBE_TIMEOUT_MS:-1000}" -- "$3" "$4" "$5"
+            ;;
     esac
     echo "unknown probe kind $kind"
     exit 2
@@ -114,7 +122,8 @@ run_probe() {
         PODC_PROBE_PID=$(systemctl show -p MainPID --value "$app.service")
         export PODC_PROBE_PID
     fi
-    out=$(timeout -k 1 "$(seconds "$timeout_ms")" /usr/bin/bash "$0" probe "$app" "$@" 2>&1)
+    out=$(PODC_PROBE_TIMEOUT_MS=$timeout_ms timeout -k 1 "$(seconds "$timeout_ms")" \
+        /usr/bin/bash "$0" probe "$app" "$@" 2>&1)
     rc=$?
     [ "$rc" = 124 ] && out="no answer within $(seconds "$timeout_ms") s"
     [ -n "$out" ] || out="exit status $rc"

@@ -198,7 +198,7 @@ fn broken_kubernetes_documents_give_located_errors() {
 fn the_commands_take_kubernetes_files() {
     let dir = tempfile::tempdir().unwrap();
     let good = common::root().join("tests/fixtures/kube/good/deployment.yaml");
-    let bad = common::root().join("tests/fixtures/kube/bad/grpc-probe.yaml");
+    let bad = common::root().join("tests/fixtures/kube/bad/privileged.yaml");
     let podc = |args: &[&std::ffi::OsStr]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_podc"))
             .args(args)
@@ -240,7 +240,7 @@ fn the_commands_take_kubernetes_files() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("grpc-probe.yaml:11:9"), "{stderr}");
+    assert!(stderr.contains("privileged.yaml:11:21"), "{stderr}");
     assert!(!refused.exists());
 }
 

@@ -60,6 +60,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         listen_fds: None,
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -86,6 +87,52 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         text.contains("\n  systemd.unit=podc-pod.target\n"),
         "{text}"
     );
+}
+
+/// A pod with a gRPC probe gets the launcher's own executable, read-only at the fixed path the
+/// health script runs (`bind-podc`); one that nspawn cannot be given is refused, naming it.
+#[test]
+fn a_pod_with_a_grpc_probe_gets_podc_itself() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/health-grpc.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("shop");
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let exe = fs::canonicalize(env!("CARGO_BIN_EXE_podc")).unwrap();
+    let bind = format!("\n  --bind-ro={}:/run/podc/probe\n", exe.display());
+    assert!(text.contains(&bind), "want {bind:?} in:\n{text}");
+    let host = |podc: Option<&str>| Host {
+        cgroups: BTreeMap::new(),
+        systemd: false,
+        notify: false,
+        machine_id: None,
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: podc.map(PathBuf::from),
+    };
+    let prepare = |podc| launch::prepare(&tree, launch::read_plan(&tree).unwrap(), &host(podc));
+    let argv = prepare(Some("/opt/podc/bin/podc")).unwrap().argv;
+    assert!(
+        argv.contains(&"--bind-ro=/opt/podc/bin/podc:/run/podc/probe".to_string()),
+        "{argv:?}"
+    );
+    let refused = prepare(Some("/opt/po:dc")).unwrap_err().to_string();
+    assert!(
+        refused.contains("podc's executable /opt/po:dc has a `,`, `:` or `\\`"),
+        "{refused}"
+    );
+    assert!(prepare(None).is_err());
 }
 
 #[test]
@@ -253,6 +300,7 @@ fn dry_run_shows_persistent_and_memory_volumes() {
         listen_fds: None,
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/db"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -1643,6 +1691,97 @@ apps:
         said.contains("Control process exited, code=exited, status=4"),
         "{said}"
     );
+
+/// A gRPC health probe (Kubernetes' `grpc` probe) in a pod on the host network, against the
+/// tests' h2c server in this process on a free loopback port: while the server answers
+/// NOT_SERVING the app does not count as started and the app `after` it waits; once it answers
+/// SERVING that app starts; when it answers NOT_SERVING again the app is restarted after two
+/// failed probes, and the journal says why. The probe is the `podc` under test, which the
+/// launcher binds into the pod (the pod's /usr, the host's, has no podc).
+#[test]
+fn e2e_grpc_health_probe_holds_the_start_and_restarts_the_app() {
+    use common::h2c::{Answer, Server};
+    let Some(_turn) = e2e() else { return };
+    let server = Server::start(Answer::Status(2));
+    let port = server.addr.port();
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-grpc
+network: host
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: api
+    image: "@WORK@/images/i"
+    exec: ["/bin/sh", "-c", "echo start >> /out/api.starts; exec sleep 600"]
+    mounts: [{{volume: out, path: /out}}]
+    health: {{grpc: {{port: {port}}}, interval: 200ms, failures: 2, startPeriod: 30s}}
+  - name: after-api
+    image: "@WORK@/images/i"
+    exec: ["/bin/sh", "-c", "touch /out/after-api.started; exec sleep 600"]
+    mounts: [{{volume: out, path: /out}}]
+    after: [api]
+"#
+    );
+    let mut pod = Pod::start("e2e-grpc", &manifest, &["i"]);
+    pod.wait_for(&["api.starts"]);
+    // NOT_SERVING: probed and failed several times, and nothing after the app started.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.calls().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the probe made {} calls:\n{}\n{}",
+            server.calls().len(),
+            pod.log(),
+            pod_journal(&pod, "podc-ready-api.service")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!pod.out("after-api.started").exists(), "{}", pod.log());
+    server.set(Answer::Status(1));
+    pod.wait_for(&["after-api.started"]);
+    // NOT_SERVING again: two failed probes in a row, and a restart.
+    server.set(Answer::Status(2));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let starts = fs::read_to_string(pod.out("api.starts")).unwrap_or_default();
+        if starts.lines().count() >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "api was not restarted: {starts:?}\n{}\n{}",
+            pod.log(),
+            pod_journal(&pod, "podc-health-api.service")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.set(Answer::Status(1));
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    let said = pod_journal(&pod, "podc-ready-api.service");
+    assert!(
+        said.contains("podc: app api passed its health probe"),
+        "{said}"
+    );
+    let said = pod_journal(&pod, "podc-health-api.service");
+    let why = format!("gRPC health check of 127.0.0.1:{port}: answered NOT_SERVING");
+    assert!(
+        said.contains(&format!(
+            "podc: app api failed its health probe (2 of 2 in a row): {why}"
+        )) && said.contains("podc: restarting app api: 2 failed health probes in a row"),
+        "{said}"
+    );
+    // Every call was the standard one, for the whole server.
+    for call in server.calls() {
+        assert_eq!(call.problem, None, "{call:?}");
+        assert_eq!(call.service, "");
+        assert!(call
+            .headers
+            .contains(&(":path".into(), "/grpc.health.v1.Health/Check".into())));
+    }
     pod.assert_nothing_left();
 }
 
@@ -3303,6 +3442,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         listen_fds,
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
@@ -3774,6 +3914,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
             .into(),
         },
         volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
     };
     let l = launch::prepare(
         &tree,

@@ -113,6 +113,7 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                         groups: vec![],
                     },
                     Step::Tmpfs { target: s.clone() },
+                    Step::BindPodc,
                     Step::CgroupDir {
                         controller: Controller::ALL[i % 3],
                         path: s.clone(),

@@ -950,8 +950,11 @@ fn bash_completion_loads_and_completes() {
             "{c} missing: {subcommands}"
         );
     }
-    // Hidden commands (`man`, for packaging) are not offered, and `-V` still is.
-    assert!(!subcommands.lines().any(|l| l == "man"), "{subcommands}");
+    // Hidden commands (`man`, for packaging; `probe-grpc`, for pods' health probes) are not
+    // offered, and `-V` still is.
+    for hidden in ["man", "probe-grpc"] {
+        assert!(!subcommands.lines().any(|l| l == hidden), "{subcommands}");
+    }
     let top = complete(&["podc", "-"]);
     assert!(top.lines().any(|l| l == "-V"), "{top}");
     let flags = complete(&["podc", "install", "--"]);

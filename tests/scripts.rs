@@ -450,3 +450,58 @@ fn scripts_pass_shellcheck() {
     let out = Command::new("shellcheck").arg(&bad).output().unwrap();
     assert!(!out.status.success());
 }
+
+/// health.sh's gRPC kind runs the podc it is given (here the test build, as the launcher binds
+/// its own executable into a pod) against the tests' h2c server: SERVING passes and starts the
+/// timer, NOT_SERVING counts as a failed probe with the reason in the journal, and a service
+/// that looks like a flag reaches the server as a service name.
+#[test]
+fn health_script_runs_the_grpc_probe() {
+    use common::h2c::{Answer, Server};
+    let files = common::compile(
+        &common::root().join("tests/fixtures/good/health-grpc.yaml"),
+        None,
+    )
+    .unwrap();
+    let s = Sandbox::new();
+    std::fs::write(s.path("health.sh"), &files["rootfs/etc/podc/health.sh"]).unwrap();
+    let server = Server::start(Answer::Status(1));
+    let port = server.addr.port().to_string();
+    let run = |mode: &str, service: &str| {
+        let o = Command::new("/usr/bin/bash")
+            .arg(s.path("health.sh"))
+            .args([mode, "cart", "5000", "100", "2000", "2", "grpc"])
+            .arg(env!("CARGO_BIN_EXE_podc"))
+            .args(["probe-grpc", "127.0.0.1", &port, service])
+            .env("PATH", format!("{}:/usr/bin:/bin", s.path("bin").display()))
+            .env("PODC_HEALTH_DIR", s.path("health"))
+            .output()
+            .unwrap();
+        let calls = std::fs::read_to_string(s.path("calls")).unwrap_or_default();
+        let _ = std::fs::remove_file(s.path("calls"));
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            calls,
+            s.read("health/cart"),
+        )
+    };
+    let (code, said, calls, state) = run("start", "");
+    assert_eq!((code, state.as_str()), (Some(0), "healthy 0\n"), "{said}");
+    assert_eq!(calls, "--no-block start podc-health-cart.timer\n");
+
+    server.set(Answer::Status(2));
+    let (code, said, _, state) = run("live", "--help");
+    assert_eq!((code, state.as_str()), (Some(0), "unhealthy 1\n"), "{said}");
+    let want = format!(
+        "podc: app cart failed its health probe (1 of 2 in a row): gRPC health check of 127.0.0.1:{port} for service \"--help\": answered NOT_SERVING"
+    );
+    assert!(said.contains(&want), "want {want:?} in {said:?}");
+    // The server records a call once the client has gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server.calls().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let services: Vec<String> = server.calls().into_iter().map(|c| c.service).collect();
+    assert_eq!(services, ["", "--help"]);
+}

@@ -123,6 +123,20 @@ pub enum Command {
     /// Write a man page per command into DIR (podc.1, podc-build.1, ...).
     #[command(hide = true)]
     Man { dir: PathBuf },
+    /// One gRPC health check (grpc.health.v1.Health/Check over plaintext HTTP/2), for the
+    /// health script of a pod with a gRPC probe: exit 0 when the answer is SERVING, else 1 with
+    /// the reason.
+    #[command(hide = true, name = crate::tree::layout::PROBE_COMMAND)]
+    ProbeGrpc {
+        host: std::net::IpAddr,
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// The service asked for; none or "" asks for the whole server.
+        service: Option<String>,
+        /// How long the whole call may take.
+        #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+        timeout_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

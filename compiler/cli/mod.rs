@@ -68,6 +68,24 @@ pub fn run(cli: Cli) -> Exit {
             Ok(Exit::Ok)
         }
         Command::Man { dir } => host::man_pages(&dir).map_err(Fatal),
+        Command::ProbeGrpc {
+            host,
+            port,
+            service,
+            timeout_ms,
+        } => {
+            use crate::launch::grpc_probe;
+            let addr = std::net::SocketAddr::new(host, port);
+            let service = service.unwrap_or_default();
+            let timeout = std::time::Duration::from_millis(timeout_ms);
+            match grpc_probe::check(addr, &service, timeout) {
+                Ok(()) => Ok(Exit::Ok),
+                Err(failure) => {
+                    let _ = writeln!(stdout, "{}", grpc_probe::describe(addr, &service, &failure));
+                    Ok(Exit::Input)
+                }
+            }
+        }
         Command::Launch {
             tree,
             dry_run,

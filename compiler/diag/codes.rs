@@ -137,9 +137,9 @@ codes! {
     ARGS_EMPTY = "P0409", Error, "`args` is an empty list";
     ENV_FROM_SOURCE = "P0420", Error, "an environment variable from a config item or secret names not exactly one of `config` and `secret`";
     ENV_KEY = "P0421", Error, "an environment variable's `key` is not a variable name";
-    HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http and tcp";
+    HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http, tcp and grpc";
     DURATION = "P0461", Error, "a duration is not a number with a unit (ms, s, m, h) within range";
-    HEALTH_VALUE = "P0462", Error, "a health probe's port, path, host, command or failures cannot be used";
+    HEALTH_VALUE = "P0462", Error, "a health probe's port, path, host, service, command or failures cannot be used";
     HEADER_NAME = "P0463", Error, "an HTTP probe's header name is not a token (RFC 7230)";
     HEADER_VALUE = "P0464", Error, "an HTTP probe's header value contains a line break or NUL";
     HEADER_TWICE = "P0465", Error, "an HTTP probe names one header twice (names are compared without case)";

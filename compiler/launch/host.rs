@@ -31,6 +31,9 @@ pub struct Host {
     pub images: Images,
     /// Where persistent volumes live (`<volumes>/<pod>/<volume>`): [`volumes_dir`].
     pub volumes: PathBuf,
+    /// This program (`/proc/self/exe` as a path), which a plan's `bind-podc` step binds into
+    /// the pod for its gRPC probes; `None` where the kernel does not say.
+    pub podc: Option<PathBuf>,
 }
 
 /// The root of persistent volumes: `PODC_VOLUMES_DIR` if set (tests; hosts that keep them
@@ -168,6 +171,7 @@ impl Host {
                 found: BTreeMap::new(),
             },
             volumes: volumes_dir(),
+            podc: std::env::current_exe().ok(),
         }
     }
 }

@@ -12,7 +12,8 @@ use super::users::*;
 use crate::image::defaults;
 use crate::manifest::Network;
 use crate::tree::layout::{
-    app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, ROOTFS, STATE, VOLUMES,
+    app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, PROBE_PROGRAM, ROOTFS, STATE,
+    VOLUMES,
 };
 use crate::tree::plan::{Controller, MountPlan, Step};
 
@@ -184,6 +185,7 @@ impl Prep<'_> {
             } => self.bind_volume(volume, target, *read_only),
             Step::Names { app, users, groups } => self.names(app, users, groups)?,
             Step::Tmpfs { target } => self.nspawn_mounts.push(format!("--tmpfs={target}")),
+            Step::BindPodc => self.bind_podc()?,
             Step::CgroupDir { controller, path } => self.cgroup_dir(*controller, path)?,
             Step::CgroupBind {
                 controller,
@@ -463,6 +465,26 @@ impl Prep<'_> {
             target,
             read_only,
         });
+    }
+
+    /// A `bind-podc` step: this program, read-only on the pod's /run (nspawn's tmpfs, so the
+    /// tree is not touched), for the health script's gRPC probes.
+    fn bind_podc(&mut self) -> Result<(), LaunchError> {
+        let exe = self.host.podc.as_ref().ok_or_else(|| LaunchError::BadPlan {
+            path: self.tree.join(PLAN),
+            message: "the pod has a gRPC probe, which runs podc, but the kernel does not say where podc's executable is".into(),
+        })?;
+        // nspawn splits `--bind-ro=` at `:` (and reads `\` as an escape).
+        if !crate::systemd::escape::overlay_safe(&exe.to_string_lossy()) {
+            return Err(LaunchError::BadPlan {
+                path: self.tree.join(PLAN),
+                message: format!("the pod has a gRPC probe, which runs podc, but podc's executable {} has a `,`, `:` or `\\`, which nspawn cannot be given", exe.display()),
+            });
+        }
+        self.sources.push(exe.clone());
+        self.nspawn_mounts
+            .push(format!("--bind-ro={}:{PROBE_PROGRAM}", exe.display()));
+        Ok(())
     }
 
     /// The tmpfs at the tree's `volumes`, where empty and memory volumes are made, once.

@@ -5,12 +5,15 @@
 //! restart it after `failures` failed probes in a row. The logic is in HEALTH_SCRIPT (bash,
 //! from the pod's /usr, run outside the app's root: an app's `ExecStartPost=` would run in its
 //! root, where neither bash nor the pod's tools are); the probe's parameters are its
-//! arguments, so the units say everything.
+//! arguments, so the units say everything. A gRPC probe runs podc itself, which the launcher
+//! binds into the pod at PROBE_PROGRAM (the mount plan's `bind-podc` step).
 
 use super::units::*;
 use crate::pod::{show_ms, App, Health, Pod, Probe};
 use crate::systemd::escape;
-use crate::tree::layout::{health_unit, ready_unit, unit_name, HEALTH_SCRIPT};
+use crate::tree::layout::{
+    health_unit, ready_unit, unit_name, HEALTH_SCRIPT, PROBE_COMMAND, PROBE_PROGRAM,
+};
 
 /// The shell of the health script: bash for its /dev/tcp (an HTTP or TCP probe without a
 /// client program in the pod).
@@ -50,6 +53,20 @@ fn arguments(app: &str, h: &Health) -> Vec<String> {
         Probe::Tcp { host, port } => {
             argv.extend(["tcp".into(), host.to_string(), port.to_string()]);
         }
+        Probe::Grpc {
+            host,
+            port,
+            service,
+        } => {
+            argv.extend([
+                "grpc".into(),
+                PROBE_PROGRAM.into(),
+                PROBE_COMMAND.into(),
+                host.to_string(),
+                port.to_string(),
+                service.clone(),
+            ]);
+        }
     }
     argv
 }
@@ -65,7 +82,7 @@ fn script_line(mode: &str, app: &str, h: &Health) -> String {
 }
 
 /// The probe in words: `http GET 127.0.0.1:8080/healthz with "Host: example.com"`,
-/// `exec "/bin/check" "a b"`.
+/// `exec "/bin/check" "a b"`, `grpc Check 127.0.0.1:7070 service "cart"`.
 fn describe(p: &Probe) -> String {
     let addr = |host: &std::net::IpAddr, port: u16| std::net::SocketAddr::new(*host, port);
     match p {
@@ -87,6 +104,20 @@ fn describe(p: &Probe) -> String {
             text
         }
         Probe::Tcp { host, port } => format!("tcp connect {}", addr(host, *port)),
+        Probe::Grpc {
+            host,
+            port,
+            service,
+        } if service.is_empty() => format!("grpc Check {}", addr(host, *port)),
+        Probe::Grpc {
+            host,
+            port,
+            service,
+        } => format!(
+            "grpc Check {} service {}",
+            addr(host, *port),
+            escape::comment_text(service)
+        ),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::limits::*;
 use crate::manifest::{CgroupVersion, IdOrName};
-use crate::pod::{App, Command, Image, Pod, VolumeKind};
+use crate::pod::{App, Command, Image, Pod, Probe, VolumeKind};
 use crate::tree::layout::{api_bind_source, app_root, under_api_mount};
 use crate::tree::plan::{self, Controller, MountPlan, Step};
 
@@ -12,6 +12,16 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         target: "/usr".into(),
         read_only: true,
     }];
+    // A gRPC probe runs podc itself (`podc probe-grpc`), which the pod's /usr need not have.
+    let grpc = |a: &App| {
+        matches!(
+            a.health.as_ref().map(|h| &h.probe),
+            Some(Probe::Grpc { .. })
+        )
+    };
+    if pod.apps.iter().any(grpc) {
+        steps.push(Step::BindPodc);
+    }
     for v in &pod.volumes {
         let volume = v.name.clone();
         steps.push(match v.kind {

@@ -333,7 +333,7 @@ pub struct Hooks {
     pub pre_stop: Option<Vec<String>>,
 }
 
-/// A health probe: exactly one of `exec`, `http` and `tcp`, and how often it runs.
+/// A health probe: exactly one of `exec`, `http`, `tcp` and `grpc`, and how often it runs.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Health {
@@ -345,6 +345,9 @@ pub struct Health {
     pub http: Option<HttpProbe>,
     /// A TCP connection in the pod's network; accepted is healthy.
     pub tcp: Option<TcpProbe>,
+    /// A call of the gRPC Health Checking Protocol (`grpc.health.v1.Health/Check`, plaintext
+    /// HTTP/2) in the pod's network; the answer SERVING is healthy.
+    pub grpc: Option<GrpcProbe>,
     /// Time between probes: a number with a unit (ms, s, m, h), e.g. "10s". Default "10s".
     pub interval: Option<String>,
     /// Time one probe may take before it counts as failed. Default "1s".
@@ -391,6 +394,21 @@ pub struct TcpProbe {
     /// The port connected to.
     #[schemars(range(min = 1, max = 65535))]
     pub port: u32,
+    /// The address connected to (an IP address). Default 127.0.0.1.
+    pub host: Option<String>,
+}
+
+/// A gRPC health probe, as Kubernetes' `grpc` probe: one `Check` call without TLS.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GrpcProbe {
+    /// The port the app serves gRPC on.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u32,
+    /// The service whose health is asked for (`HealthCheckRequest.service`). Default "": the
+    /// server as a whole.
+    #[schemars(length(max = 1024))]
+    pub service: Option<String>,
     /// The address connected to (an IP address). Default 127.0.0.1.
     pub host: Option<String>,
 }

@@ -15,12 +15,17 @@ use crate::systemd::escape;
 /// The longest duration a probe takes: a day.
 const MAX_MS: u64 = 24 * 3600 * 1000;
 
+/// The longest gRPC service name a probe asks for, in bytes (the request stays one small
+/// HTTP/2 frame).
+pub const MAX_GRPC_SERVICE: usize = 1024;
+
 /// The app's probe at `path` (its `health` key), checked; `None` where it is broken.
 pub(super) fn resolve_health(c: &mut Checker, path: &str, h: &manifest::Health) -> Option<Health> {
     let kinds = [
         h.exec.is_some().then_some("exec"),
         h.http.is_some().then_some("http"),
         h.tcp.is_some().then_some("tcp"),
+        h.grpc.is_some().then_some("grpc"),
     ];
     let given: Vec<&str> = kinds.into_iter().flatten().collect();
     if given.len() != 1 {
@@ -32,7 +37,9 @@ pub(super) fn resolve_health(c: &mut Checker, path: &str, h: &manifest::Health) 
         c.key(
             codes::HEALTH_KIND,
             path,
-            format!("a health probe is exactly one of exec, http and tcp; this one gives {found}"),
+            format!(
+                "a health probe is exactly one of exec, http, tcp and grpc; this one gives {found}"
+            ),
         );
         return None;
     }
@@ -124,6 +131,9 @@ fn resolve_probe(c: &mut Checker, path: &str, h: &manifest::Health) -> Option<Pr
             path: url_path,
             headers: headers?,
         });
+    }
+    if let Some(grpc) = &h.grpc {
+        return resolve_grpc(c, &join_key(path, "grpc"), grpc);
     }
     let tcp = h.tcp.as_ref()?;
     let p = join_key(path, "tcp");
@@ -222,6 +232,32 @@ fn headers(
     Some(given.clone())
 }
 
+/// A gRPC probe at `p`: an address like a TCP probe's, and the service asked for, which goes
+/// into the request and a unit's command line as it is (printable, bounded).
+fn resolve_grpc(c: &mut Checker, p: &str, grpc: &manifest::GrpcProbe) -> Option<Probe> {
+    let port = port(c, p, grpc.port);
+    let host = host(c, p, &grpc.host);
+    let service = grpc.service.clone().unwrap_or_default();
+    if service.len() > MAX_GRPC_SERVICE || service.chars().any(char::is_control) {
+        c.value(
+            codes::HEALTH_VALUE,
+            &join_key(p, "service"),
+            format!(
+                "service {} is not a gRPC service name a probe can ask for",
+                show(&service)
+            ),
+        )
+        .help = Some(format!(
+            "a service name has no control characters and at most {MAX_GRPC_SERVICE} bytes, e.g. `grpc.health.v1.Health`; leave it out to ask for the whole server"
+        ));
+        return None;
+    }
+    Some(Probe::Grpc {
+        host: host?,
+        port: port?,
+        service,
+    })
+}
 fn port(c: &mut Checker, path: &str, v: u32) -> Option<u16> {
     match u16::try_from(v) {
         Ok(n) if n > 0 => Some(n),
@@ -313,7 +349,7 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::parse_duration;
+    use super::{parse_duration, MAX_GRPC_SERVICE};
     use crate::parse::Format;
     use crate::pod::Probe;
     use crate::resolve::{resolve, Overrides};
@@ -419,6 +455,26 @@ mod tests {
         );
         let list: Vec<String> = (0..7).map(|i| format!("X-{i}: {value}")).collect();
         assert_eq!(headers(&list.join(", ")).map(|h| h.len()), Ok(7));
+    }
+
+    /// A gRPC service name is taken up to its bound, in bytes, and refused past it.
+    #[test]
+    fn grpc_service_names_are_bounded() {
+        let resolve = |service: &str| {
+            let yaml = format!(
+                "podc: 1\nname: p\napps:\n  - name: a\n    image: /i\n    exec: [/bin/x]\n    health: {{grpc: {{port: 7070, service: \"{service}\"}}}}\n"
+            );
+            let parsed = crate::read(&yaml, crate::parse::Format::Yaml).unwrap();
+            crate::resolve::resolve(&parsed, "p.yaml", Default::default())
+        };
+        let pod = resolve(&"é".repeat(MAX_GRPC_SERVICE / 2)).unwrap();
+        let probe = &pod.apps[0].health.as_ref().unwrap().probe;
+        assert!(
+            matches!(probe, crate::pod::Probe::Grpc { service, port: 7070, .. } if service.len() == MAX_GRPC_SERVICE)
+        );
+        let errors = resolve(&"s".repeat(MAX_GRPC_SERVICE + 1)).unwrap_err();
+        let codes: Vec<&str> = errors.iter().map(|d| d.code.code).collect();
+        assert_eq!(codes, ["P0462"], "{errors:?}");
     }
 
     #[test]

@@ -200,6 +200,10 @@ pub enum Step {
     },
     /// A tmpfs inside the container (an nspawn `--tmpfs`).
     Tmpfs { target: String },
+    /// Bind the launcher's own executable read-only at
+    /// [`PROBE_PROGRAM`](crate::tree::layout::PROBE_PROGRAM) in the pod, for the gRPC health
+    /// probes (`podc probe-grpc`), whatever podc launched the pod and wherever it is installed.
+    BindPodc,
     /// Create a directory below the pod's cgroup in one controller's hierarchy.
     CgroupDir {
         controller: Controller,
@@ -348,6 +352,7 @@ impl MountPlan {
                     line(&mut out, "groups", groups);
                 }
                 Step::Tmpfs { target } => line(&mut out, "target", target),
+                Step::BindPodc => {}
                 Step::CgroupDir { controller, path } => {
                     line(&mut out, "controller", controller.name());
                     line(&mut out, "path", path);
@@ -424,6 +429,7 @@ impl Step {
             Step::BindVolume { .. } => "bind-volume",
             Step::Names { .. } => "names",
             Step::Tmpfs { .. } => "tmpfs",
+            Step::BindPodc => "bind-podc",
             Step::CgroupDir { .. } => "cgroup-dir",
             Step::CgroupBind { .. } => "cgroup-bind",
             Step::Credential { .. } => "credential",
@@ -535,6 +541,7 @@ impl Step {
                 }
             }
             Step::Tmpfs { target } => container_path("target", target)?,
+            Step::BindPodc => {}
             Step::CgroupDir { path, .. } => {
                 if !app_cgroup(path) {
                     return Err(format!(

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod authproxy;
+pub mod h2c;
 pub mod images;
 pub mod podmd;
 pub mod registry;

@@ -28,7 +28,6 @@ pub(super) const KUBERNETES_FIELDS: &[(&str, &str)] = &[
         "resourceClaims",
         "dynamic resource allocation needs a cluster's drivers",
     ),
-    ("grpc", "podc probes by command, HTTP and TCP"),
     (
         "volumeDevices",
         "podc does not pass raw block devices into a pod",
@@ -363,6 +362,7 @@ pub(super) struct KubeProbe {
     pub(super) exec: Option<ExecAction>,
     pub(super) http_get: Option<HttpGetAction>,
     pub(super) tcp_socket: Option<TcpSocketAction>,
+    pub(super) grpc: Option<GrpcAction>,
     pub(super) initial_delay_seconds: Option<u64>,
     pub(super) period_seconds: Option<u64>,
     pub(super) timeout_seconds: Option<u64>,
@@ -419,6 +419,14 @@ pub(super) struct LifecycleHandler {
 pub(super) struct TcpSocketAction {
     pub(super) port: Value,
     pub(super) host: Option<String>,
+}
+
+/// A gRPC probe: Kubernetes' port is a number (no port name), its service "" by default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GrpcAction {
+    pub(super) port: Value,
+    pub(super) service: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,7 @@
-//! A container's probes as the app's `health`: the handler of its liveness probe (else its
-//! startup, else its readiness probe), its period, timeout and failure threshold, and a start
-//! period from the startup probe (or the liveness probe's initial delay).
+//! A container's probes as the app's `health`: the handler (exec, httpGet, tcpSocket or grpc)
+//! of its liveness probe (else its startup, else its readiness probe), its period, timeout and
+//! failure threshold, and a start period from the startup probe (or the liveness probe's
+//! initial delay).
 
 use serde_json::{json, Map, Value};
 
@@ -119,11 +120,25 @@ impl Convert<'_> {
                 tcp["host"] = json!(host);
             }
             h.insert("tcp".into(), tcp);
+        } else if let Some(g) = &p.grpc {
+            let here = join_key(&join_key(at, "grpc"), "port");
+            if !g.port.is_number() {
+                return Err(problem(
+                    self.doc,
+                    &here,
+                    "a gRPC probe's port is a number (Kubernetes takes no port name there)",
+                ));
+            }
+            let mut grpc = json!({ "port": g.port });
+            if let Some(service) = &g.service {
+                grpc["service"] = json!(service);
+            }
+            h.insert("grpc".into(), grpc);
         } else {
             return Err(problem(
                 self.doc,
                 at,
-                "a probe podc runs is exec, httpGet or tcpSocket",
+                "a probe podc runs is exec, httpGet, tcpSocket or grpc",
             ));
         }
         Ok(h)

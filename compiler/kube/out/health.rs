@@ -21,11 +21,14 @@ pub(super) fn probes(
         return (None, None);
     };
     let secs = |ms: u64| i32::try_from(ms.div_ceil(1000).max(1)).unwrap_or(i32::MAX);
-    // A loopback host other than podc's default cannot be said either (see `handler`).
+    // A loopback host other than podc's default cannot be said either (see `handler`), nor
+    // any host but the default for a gRPC probe, which has no host field.
+    let default_host = std::net::IpAddr::from([127, 0, 0, 1]);
     let host_said = match &h.probe {
         Probe::Http { host, .. } | Probe::Tcp { host, .. } => {
-            !host.is_loopback() || *host == std::net::IpAddr::from([127, 0, 0, 1])
+            !host.is_loopback() || *host == default_host
         }
+        Probe::Grpc { host, .. } => *host == default_host,
         Probe::Exec(_) => true,
     };
     let exact = h.interval_ms.is_multiple_of(1000)
@@ -97,6 +100,14 @@ fn handler(p: &Probe) -> core::Probe {
             }),
             ..Default::default()
         },
+        // Kubernetes' default service is "" too.
+        Probe::Grpc { port, service, .. } => core::Probe {
+            grpc: Some(core::GRPCAction {
+                port: i32::from(*port),
+                service: (!service.is_empty()).then(|| service.clone()),
+            }),
+            ..Default::default()
+        },
     }
 }
 
@@ -117,6 +128,13 @@ fn manifest_health(h: &Health) -> Value {
             json!({ "http": http })
         }
         Probe::Tcp { host, port } => json!({ "tcp": { "port": port, "host": host.to_string() } }),
+        Probe::Grpc {
+            host,
+            port,
+            service,
+        } => {
+            json!({ "grpc": { "port": port, "service": service, "host": host.to_string() } })
+        }
     };
     v["interval"] = json!(show_ms(h.interval_ms));
     v["timeout"] = json!(show_ms(h.timeout_ms));
