@@ -1691,6 +1691,8 @@ apps:
         said.contains("Control process exited, code=exited, status=4"),
         "{said}"
     );
+    pod.assert_nothing_left();
+}
 
 /// A gRPC health probe (Kubernetes' `grpc` probe) in a pod on the host network, against the
 /// tests' h2c server in this process on a free loopback port: while the server answers
