@@ -351,14 +351,18 @@ fn several_pods_and_objects_given_on_the_command_line() {
             .output()
             .unwrap()
     };
-    // Without the objects, the ConfigMaps' keys are unknown: refused, saying how to give them.
+    // Without the objects, each is read at launch from its directory on the host, with a
+    // warning that says where.
     let o = podc(&["check".as_ref(), file.as_os_str()]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{err}");
-    assert!(
-        err.contains("podc needs the keys of ConfigMap `settings`"),
-        "{err}"
-    );
+    assert!(o.status.success(), "{err}");
+    for want in [
+        "ConfigMap `settings` is not in this file: podc reads its keys from files in /etc/podc/configmaps/settings at launch",
+        "Secret `creds` is not in this file",
+        "ConfigMap `worker-conf` is not in this file",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
     let out = dir.path().join("out");
     let secret = format!("creds={}", creds.display());
     let o = podc(&[

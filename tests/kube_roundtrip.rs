@@ -141,7 +141,7 @@ fn every_kubernetes_fixture_comes_back_through_podc_kube() {
 /// ConfigMap or Secret named in `podc/pod` (an item's `dir`, or the `KEY=VALUE` lines of its
 /// `file` or `text`) is for kube import to map to `environmentFrom`. Remove a name once it
 /// comes back; the test fails while a listed fixture does.
-const IMPORT_PENDING: &[&str] = &["environment-from.yaml"];
+const IMPORT_PENDING: &[&str] = &[];
 
 #[test]
 fn every_good_fixture_comes_back_with_identical_units() {

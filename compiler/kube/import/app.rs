@@ -176,13 +176,19 @@ impl Convert<'_> {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        // Variables read at launch from a directory may have any name.
+        let dirs = app.contains_key("environmentFrom");
+        let lookup = |n: &str| match var(&env, n) {
+            Var::Undefined if dirs && crate::systemd::escape::is_env_name(n) => Var::AtLaunch,
+            v => v,
+        };
         for key in ["exec", "args"] {
             let Some(Value::Array(list)) = app.get_mut(key) else {
                 continue;
             };
             for (i, item) in list.iter_mut().enumerate() {
                 let Value::String(text) = item else { continue };
-                match expand(text, |n| var(&env, n)) {
+                match expand(text, lookup) {
                     Ok(v) => *text = v,
                     Err(name) => {
                         // Where the argument was written: `command[i]` or `args[j]`.
@@ -315,6 +321,11 @@ impl Convert<'_> {
         }
         if !env.is_empty() {
             app.insert("environment".into(), Value::Object(env));
+        }
+        let dirs = std::mem::take(&mut self.env_dirs);
+        if !dirs.is_empty() {
+            self.rename(podc("environmentFrom"), at("envFrom"));
+            app.insert("environmentFrom".into(), Value::Array(dirs));
         }
         Ok(())
     }

@@ -33,6 +33,9 @@ pub(super) struct Convert<'a> {
     pub(super) dir_volumes: BTreeMap<String, Value>,
     /// The pod's hostPath volumes' paths, by volume name (for a mount's `subPath`).
     pub(super) host_paths: BTreeMap<String, String>,
+    /// The current container's `environmentFrom` entries: objects whose keys are read at
+    /// launch from their directory.
+    pub(super) env_dirs: Vec<Value>,
     /// `hostNetwork: true`: a container's ports are the host's, nothing to publish.
     pub(super) host_network: bool,
     /// The pod's own fields a variable may take (`fieldRef`): `metadata.name`, ….

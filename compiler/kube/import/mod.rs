@@ -135,6 +135,7 @@ fn import_at(
         warned: Default::default(),
         dir_volumes: Default::default(),
         host_paths: Default::default(),
+        env_dirs: Vec::new(),
         host_network: false,
         fields: Default::default(),
         pod_security: None,

@@ -92,12 +92,37 @@ impl Convert<'_> {
             }
         };
         let at = join_key(&join_key(at, field), "name");
+        // A pod by `podc kube`: `envFrom` names the item of podc/pod as it is.
+        if self.legacy {
+            let mut entry = json!({ kind.name(): r.name });
+            if !prefix.is_empty() {
+                entry["prefix"] = json!(prefix);
+            }
+            self.env_dirs.push(entry);
+            return Ok(Vec::new());
+        }
         let source = self.source(kind, &r.name, &at);
         let Some(keys) = source.keys() else {
             if r.optional == Some(true) {
                 return Ok(Vec::new());
             }
-            return Err(self.unknown_keys(kind, &r.name, &at));
+            // Every file of its directory, read at launch: a `dir` item of the pod.
+            let Source::Dir { dir, .. } = &source else {
+                unreachable!("data has keys")
+            };
+            let name = item_name(&r.name, "");
+            let item = json!({"name": name, "dir": dir});
+            let items = match kind {
+                ItemKind::Config => &mut self.config_items,
+                ItemKind::Secret => &mut self.secret_items,
+            };
+            items.entry(name.clone()).or_insert(item);
+            let mut entry = json!({ kind.name(): name });
+            if !prefix.is_empty() {
+                entry["prefix"] = json!(prefix);
+            }
+            self.env_dirs.push(entry);
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for k in keys {
