@@ -408,7 +408,8 @@ check_init() {
 }
 
 # Health probes on a real host: `systemctl start` waits for web's first passing probe (2 s),
-# `podc status` shows the apps healthy, and flaky is restarted once its probe fails.
+# `podc status` shows the apps healthy, flaky is restarted once its probe fails, and web's
+# lifecycle hooks run at its start and stop.
 check_health() {
     local t0 took out
     install_pod health || return
@@ -431,6 +432,9 @@ check_health() {
     fi
     timed stop-health systemctl stop podc-health
     check health-stopped inactive "$(systemctl is-active podc-health)"
+    # web's hooks ran in its unit, with its MAINPID: postStart at the start, preStop at the stop.
+    check health-web-post-start 1 "$(podc logs health web 2>&1 | grep -cx '.*post-start main=set')"
+    check health-web-pre-stop 1 "$(podc logs health web 2>&1 | grep -cx '.*pre-stop main=set')"
     check_nothing_left health health
 }
 

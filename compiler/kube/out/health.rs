@@ -1,6 +1,7 @@
 //! A health probe as a `startupProbe` (the first pass: podc's start period) and a
-//! `livenessProbe` (the restarts). Kubernetes counts in whole seconds; a probe whose times it
-//! cannot carry exactly is kept whole in `podc/apps`, with a warning.
+//! `livenessProbe` (the restarts). Kubernetes counts in whole seconds and takes fewer header
+//! names than podc; a probe whose times or headers it cannot carry exactly is kept whole in
+//! `podc/apps`, with a warning.
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -35,6 +36,28 @@ pub(super) fn probes(
         && h.timeout_ms.is_multiple_of(1000)
         && h.start_period_ms.is_multiple_of(h.interval_ms)
         && host_said;
+    // Kubernetes takes header names of letters, digits and `-` only (IsHTTPHeaderName), a
+    // stricter rule than the tokens podc takes: the others are left out there.
+    let unsaid: Vec<&str> = match &h.probe {
+        Probe::Http { headers, .. } => headers
+            .keys()
+            .filter(|n| !kube_header_name(n))
+            .map(String::as_str)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !unsaid.is_empty() {
+        out.warn(
+            codes::KUBE_APP_EXTRA,
+            format!("{}.health.http.headers", app_path(i)),
+            format!(
+                "app {:?}: Kubernetes takes header names of letters, digits and `-` only; the probes leave {} out, and the exact probe is kept in {APPS_ANNOTATION}",
+                a.name,
+                unsaid.join(", ")
+            ),
+        );
+        out.app(&a.name, "health", manifest_health(h));
+    }
     if !exact {
         out.warn(
             codes::KUBE_APP_EXTRA,
@@ -78,9 +101,10 @@ fn handler(p: &Probe) -> core::Probe {
             http_get: Some(core::HTTPGetAction {
                 host: host(h),
                 // By name, as the pod has them; a `Host` header replaces the default there too.
-                http_headers: (!headers.is_empty()).then(|| {
+                http_headers: headers.keys().any(|n| kube_header_name(n)).then(|| {
                     headers
                         .iter()
+                        .filter(|(name, _)| kube_header_name(name))
                         .map(|(name, value)| core::HTTPHeader {
                             name: name.clone(),
                             value: value.clone(),
@@ -109,6 +133,11 @@ fn handler(p: &Probe) -> core::Probe {
             ..Default::default()
         },
     }
+}
+
+/// Whether Kubernetes takes `name` as a header name: `^[-A-Za-z0-9]+$`.
+fn kube_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// The probe as the manifest writes it (for `podc/apps`).
