@@ -188,6 +188,24 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value, doc: &SourceMap) -> Resul
             .at(path, span)
             .help(why);
         }
+        // A key podc does not read here is a field it does not support (a newer Kubernetes
+        // field), or a typo: said so, with the nearest name or what podc reads here.
+        if message.starts_with("unknown field") {
+            let near = serde_diagnostic(message.clone()).help;
+            let expected = message.split_once(", expected ").map(|(_, list)| {
+                format!(
+                    "podc reads here only {}",
+                    list.trim_start_matches("one of ")
+                )
+            });
+            let mut d = Diagnostic::new(
+                codes::UNKNOWN_KEY,
+                format!("`{field}` is not a field podc supports here"),
+            )
+            .at(path, span);
+            d.help = near.or(expected);
+            return d;
+        }
         serde_diagnostic(message).at(path, span)
     })
 }
