@@ -2470,37 +2470,17 @@ fn e2e_config_and_secrets_reach_apps_as_files_and_variables() {
     for secret in ["pw-7f3a9", "tok-5b2e1", "second line"] {
         assert!(!holds(&journal, secret), "{secret} in the pod's journal");
     }
-    for args in [
-        vec![
-            "launch".to_string(),
-            "--dry-run".into(),
-            pod.tree.display().to_string(),
+    assert_dry_run_and_kube_hide(
+        &pod,
+        &[
+            "--image",
+            "reader=r.example/a:1",
+            "--image",
+            "other=r.example/a:1",
         ],
-        vec![
-            "kube".into(),
-            "pod.yaml".into(),
-            "--image".into(),
-            "reader=r.example/a:1".into(),
-            "--image".into(),
-            "other=r.example/a:1".into(),
-        ],
-    ] {
-        let o = podc()
-            .current_dir(pod.work.path())
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let all = [o.stdout, o.stderr].concat();
-        assert!(holds(&all, "db"), "{args:?} names the secret");
-        for secret in ["pw-7f3a9", "tok-5b2e1"] {
-            assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
-        }
-    }
+        "db",
+        &["pw-7f3a9", "tok-5b2e1"],
+    );
 
     // A changed secret is what the next launch reads.
     write_items(pod.work.path(), PASSWORD_2);
@@ -2652,35 +2632,12 @@ fn e2e_every_key_of_directories_reaches_an_app_as_variables() {
     for secret in ["pwd-8e1c4", "apikey-0b7d2"] {
         assert!(!holds(&journal, secret), "{secret} in the pod's journal");
     }
-    for args in [
-        vec![
-            "launch".to_string(),
-            "--dry-run".into(),
-            pod.tree.display().to_string(),
-        ],
-        vec![
-            "kube".into(),
-            "pod.yaml".into(),
-            "--image".into(),
-            "reader=r.example/a:1".into(),
-        ],
-    ] {
-        let o = podc()
-            .current_dir(pod.work.path())
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let all = [o.stdout, o.stderr].concat();
-        assert!(holds(&all, "creds"), "{args:?} names the secret");
-        for secret in ["pwd-8e1c4", "apikey-0b7d2"] {
-            assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
-        }
-    }
+    assert_dry_run_and_kube_hide(
+        &pod,
+        &["--image", "reader=r.example/a:1"],
+        "creds",
+        &["pwd-8e1c4", "apikey-0b7d2"],
+    );
 
     // Mounted at a path, the directory is refused by the build, saying what to do instead.
     let mounted = fs::read_to_string(pod.work.path().join("pod.yaml"))
@@ -4106,4 +4063,36 @@ spec:
     let (code, _) = pod.wait();
     assert_eq!(code, 0, "{}", pod.log());
     pod.assert_nothing_left();
+}
+
+/// `podc launch --dry-run` of the pod's tree and `podc kube` of its manifest (with `kube_args`
+/// after `pod.yaml`) succeed, name the secret `name`, and show none of the `secrets`' bytes.
+fn assert_dry_run_and_kube_hide(pod: &Pod, kube_args: &[&str], name: &str, secrets: &[&str]) {
+    let dry_run = vec![
+        "launch".to_string(),
+        "--dry-run".into(),
+        pod.tree.display().to_string(),
+    ];
+    let kube = ["kube", "pod.yaml"]
+        .iter()
+        .chain(kube_args)
+        .map(|a| a.to_string())
+        .collect();
+    for args in [dry_run, kube] {
+        let o = podc()
+            .current_dir(pod.work.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let all = [o.stdout, o.stderr].concat();
+        assert!(holds(&all, name), "{args:?} names the secret");
+        for secret in secrets {
+            assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
+        }
+    }
 }

@@ -94,11 +94,7 @@ impl Convert<'_> {
         let at = join_key(&join_key(at, field), "name");
         // A pod by `podc kube`: `envFrom` names the item of podc/pod as it is.
         if self.legacy {
-            let mut entry = json!({ kind.name(): r.name });
-            if !prefix.is_empty() {
-                entry["prefix"] = json!(prefix);
-            }
-            self.env_dirs.push(entry);
+            self.env_dirs.push(env_dir_entry(kind, &r.name, &prefix));
             return Ok(Vec::new());
         }
         let source = self.source(kind, &r.name, &at);
@@ -117,11 +113,7 @@ impl Convert<'_> {
                 ItemKind::Secret => &mut self.secret_items,
             };
             items.entry(name.clone()).or_insert(item);
-            let mut entry = json!({ kind.name(): name });
-            if !prefix.is_empty() {
-                entry["prefix"] = json!(prefix);
-            }
-            self.env_dirs.push(entry);
+            self.env_dirs.push(env_dir_entry(kind, &name, &prefix));
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -309,6 +301,15 @@ impl Source {
             Source::Dir { keys, .. } => keys.as_ref().map(|k| k.iter().cloned().collect()),
         }
     }
+}
+
+/// An `environmentFrom` entry: every key of the item `name`, with the prefix if any.
+fn env_dir_entry(kind: ItemKind, name: &str, prefix: &str) -> Value {
+    let mut entry = json!({ kind.name(): name });
+    if !prefix.is_empty() {
+        entry["prefix"] = json!(prefix);
+    }
+    entry
 }
 
 fn kind_noun(kind: ItemKind) -> &'static str {
