@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
-use crate::manifest::{Activation, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start};
+use crate::manifest::{Activation, Egress, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start};
 use crate::systemd::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub struct Pod {
     pub labels: BTreeMap<String, String>,
     pub namespace: Option<String>,
     pub network: Network,
+    /// A private pod's way out (`none` on the host's network).
+    pub egress: Egress,
     pub start: Start,
 }
 

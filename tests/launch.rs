@@ -4096,3 +4096,210 @@ fn assert_dry_run_and_kube_hide(pod: &Pod, kube_args: &[&str], name: &str, secre
         }
     }
 }
+
+/// A network namespace the test makes to stand for the world outside the host: a veth pair
+/// from the host (198.51.100.1/30, TEST-NET-2) to it (198.51.100.2/30), nothing else; removed
+/// on drop.
+struct Outside {
+    netns: String,
+    veth: String,
+}
+
+impl Outside {
+    const HOST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 51, 100, 1);
+    const SERVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 51, 100, 2);
+
+    fn new() -> Outside {
+        let id = std::process::id() % 100_000;
+        let o = Outside {
+            netns: format!("podc-t-out-{id}"),
+            veth: format!("pto{id}"),
+        };
+        let peer = format!("{}p", o.veth);
+        let host = format!("{}/30", Outside::HOST);
+        let server = format!("{}/30", Outside::SERVER);
+        for args in [
+            vec!["netns", "add", &o.netns],
+            vec!["link", "add", &o.veth, "type", "veth", "peer", "name", &peer],
+            vec!["link", "set", &peer, "netns", &o.netns],
+            vec!["addr", "add", &host, "dev", &o.veth],
+            vec!["link", "set", &o.veth, "up"],
+            vec!["-n", &o.netns, "addr", "add", &server, "dev", &peer],
+            vec!["-n", &o.netns, "link", "set", &peer, "up"],
+            vec!["-n", &o.netns, "link", "set", "lo", "up"],
+        ] {
+            let s = Command::new("ip").args(&args).status().unwrap();
+            assert!(s.success(), "ip {args:?}");
+        }
+        // The network safety rule: the server's address goes through the test's own veth.
+        let route = Command::new("ip")
+            .args(["-o", "route", "get", &Outside::SERVER.to_string()])
+            .output()
+            .unwrap();
+        let route = String::from_utf8_lossy(&route.stdout).to_string();
+        assert!(
+            route.contains(&format!("dev {} ", o.veth)),
+            "{} is not routed through the test's veth: {route}",
+            Outside::SERVER
+        );
+        o
+    }
+
+    /// A TCP server in the outside namespace on an ephemeral port: it answers one connection
+    /// and returns the address that connection came from.
+    fn serve(&self) -> (u16, std::thread::JoinHandle<Option<std::net::IpAddr>>) {
+        use std::io::Write;
+        let path = format!("/run/netns/{}", self.netns);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let ns = fs::File::open(&path).unwrap();
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&ns),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            let l = std::net::TcpListener::bind((Outside::SERVER, 0)).unwrap();
+            l.set_nonblocking(true).unwrap();
+            tx.send(l.local_addr().unwrap().port()).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                match l.accept() {
+                    Ok((mut s, peer)) => {
+                        let _ = s.write_all(b"hello from outside\n");
+                        return Some(peer.ip());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            None
+        });
+        (rx.recv().unwrap(), handle)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.veth]).status();
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+    }
+}
+
+/// What podc's host networking leaves: its bridge, veth ends, nft table and leases.
+fn podc_network_left() -> Vec<String> {
+    let mut left: Vec<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n == podc::launch::network::BRIDGE
+                || (n.starts_with(podc::launch::network::VETH_PREFIX)
+                    && n.len() >= 10
+                    && n[2..10].bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .collect();
+    if Command::new("nft")
+        .args(["list", "table", "inet", podc::launch::network::TABLE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+    {
+        left.push("nft table inet podc".into());
+    }
+    left.extend(
+        podc::launch::network::leases()
+            .into_iter()
+            .map(|l| format!("lease {} of pod {}", l.address, l.pod)),
+    );
+    left
+}
+
+/// Issue 25: a private pod with `egress: nat` reaches a server outside (a network namespace the
+/// test made, routed from the host through the test's own veth), which sees the host's address
+/// on that veth, not the pod's; the pod does not reach a service of the host itself; its
+/// /etc/resolv.conf names the host's DNS servers; once it has stopped, no bridge, veth, nft
+/// table or lease of podc is left and IPv4 forwarding is as it was.
+#[test]
+fn e2e_private_pod_with_egress_reaches_outside_through_nat() {
+    let Some(_turn) = e2e() else { return };
+    for tool in ["ip", "nft"] {
+        if Command::new(tool).arg("-V").output().is_err() {
+            assert!(std::env::var_os("CI").is_none(), "{tool} is missing");
+            eprintln!("skipping: {tool} is missing (iproute2, nftables)");
+            return;
+        }
+    }
+    // What an earlier run that failed half way left (its pods gone) is swept first.
+    podc::launch::network::tidy().unwrap();
+    assert!(
+        podc_network_left().is_empty(),
+        "podc networking is set up for a pod that runs: {:?}",
+        podc_network_left()
+    );
+    let forwarding = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let outside = Outside::new();
+    let (port, server) = outside.serve();
+    // A service of the host, on every address (so also on the pods' gateway): not for pods.
+    let host_service = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    host_service.set_nonblocking(true).unwrap();
+    let host_port = host_service.local_addr().unwrap().port();
+    let gateway = podc::launch::network::host_subnet().unwrap().gateway();
+    let manifest = format!(
+        r#"podc: 1
+name: egress
+network: private
+egress: nat
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: probe
+    image: "@WORK@/images/probe"
+    exec: [/bin/sh, -c, "nc -w 10 {server} {port} </dev/null > /out/answer; if nc -w 2 {gateway} {host_port} </dev/null; then echo reached; else echo unreachable; fi > /out/host; cat /etc/resolv.conf > /out/resolv; ip -4 -o addr show eth0 > /out/addr; ip route > /out/routes; echo > /out/done"]
+    mounts: [{{volume: out, path: /out}}]
+"#,
+        server = Outside::SERVER,
+    );
+    let mut pod = Pod::start("egress", &manifest, &["probe"]);
+    pod.wait_for(&["done"]);
+    assert_eq!(pod.read("answer"), "hello from outside\n", "{}", pod.log());
+    let peer = server.join().unwrap();
+    assert_eq!(
+        peer,
+        Some(std::net::IpAddr::V4(Outside::HOST)),
+        "the outside saw the pod's own address, not the host's"
+    );
+    assert_eq!(pod.read("host").trim(), "unreachable", "the pod reached the host's service");
+    assert!(
+        matches!(host_service.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the host's service was reached from the pod"
+    );
+    let servers = podc::launch::network::dns_servers();
+    assert_eq!(
+        pod.read("resolv"),
+        podc::launch::network::resolv_conf(&servers),
+        "the pod's /etc/resolv.conf"
+    );
+    let addr = pod.read("addr");
+    let subnet = podc::launch::network::host_subnet().unwrap();
+    assert!(
+        addr.contains(&format!("{}/{}", subnet.hosts().next().unwrap(), subnet.prefix)),
+        "{addr}"
+    );
+    assert!(
+        pod.read("routes").contains(&format!("default via {gateway}")),
+        "{}",
+        pod.read("routes")
+    );
+    assert!(!podc_network_left().is_empty(), "the pod's network is not seen");
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+    assert_eq!(podc_network_left(), Vec::<String>::new(), "left after the pod stopped");
+    assert_eq!(
+        fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        forwarding,
+        "IPv4 forwarding is not as it was"
+    );
+}

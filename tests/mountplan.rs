@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use podc::manifest::{CgroupVersion, Network, Protocol};
+use podc::manifest::{CgroupVersion, Egress, Network, Protocol};
 use podc::tree::plan::{Controller, Listen, MountPlan, Step};
 
 fn same_as_serde(plan: &MountPlan, name: &str) {
@@ -75,6 +75,7 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                 } else {
                     Network::Host
                 },
+                egress: if i % 4 == 0 { Egress::Nat } else { Egress::None },
                 listen: vec![
                     Listen {
                         protocol: Protocol::Tcp,
@@ -144,6 +145,7 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
         cgroup: CgroupVersion::V2,
         apps: vec![],
         network: Network::Host,
+        egress: Egress::None,
         listen: vec![],
         steps: vec![],
     };

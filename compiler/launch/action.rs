@@ -179,6 +179,11 @@ pub enum Action {
     /// Bind and listen on a published port in the host's network (no socket was handed over),
     /// to hand it to the pod as systemd would.
     Listen(Listen),
+    /// Give the private network a way out (`egress: nat`): see [`super::network`]. Performed
+    /// last, just before nspawn starts, and undone when the pod ends.
+    Egress {
+        pod: String,
+    },
     /// Write an app's environment file from config items and secrets (mode 0600, on the
     /// launcher's tmpfs): each variable read from its file now, never shown.
     Env {
@@ -349,6 +354,14 @@ impl Action {
                 }
                 Ok(())
             }
+            Action::Egress { pod } => write!(
+                f,
+                "give pod {pod} its way out: a lease on the host's pod subnet, veth {} on bridge {} (isolated from other pods) and eth0 with a default route in a network namespace nspawn runs in; nft table inet {} (NAT out, nothing in, not the host itself); {} from the host's DNS servers",
+                super::network::veth_name(pod),
+                super::network::BRIDGE,
+                super::network::TABLE,
+                super::network::RESOLV,
+            ),
             _ => unreachable!("fmt handles every other action"),
         }
     }
@@ -439,6 +452,8 @@ pub enum LaunchError {
     },
     #[error("{0}")]
     Item(Box<ItemProblem>),
+    #[error("the pod's way out (egress: nat): {message}")]
+    Network { message: String },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,

@@ -14,6 +14,7 @@ mod checks;
 pub mod grpc_probe;
 mod host;
 mod items;
+pub mod network;
 mod paths;
 mod perform;
 mod plan_read;

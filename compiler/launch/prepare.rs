@@ -10,7 +10,7 @@ use super::items::*;
 use super::paths::*;
 use super::users::*;
 use crate::image::defaults;
-use crate::manifest::Network;
+use crate::manifest::{Egress, Network};
 use crate::tree::layout::{
     app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, PROBE_PROGRAM, ROOTFS, STATE,
     VOLUMES,
@@ -51,6 +51,12 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         p.step(step, &plan)?;
     }
     p.actions.extend(env_actions(tree, &plan.pod, &p.items));
+    if plan.egress == Egress::Nat {
+        // Last: nothing after it can fail and leave a lease behind before nspawn starts.
+        p.actions.push(Action::Egress {
+            pod: plan.pod.clone(),
+        });
+    }
     let argv = nspawn_argv(
         &plan,
         host,
@@ -669,9 +675,22 @@ pub(super) fn nspawn_argv(
         // No machined and no host journal to register with.
         argv.push("--register=no".into());
     }
-    if plan.network == Network::Private {
-        // A network namespace of the pod's own with loopback only; it ends with the pod.
-        argv.push("--private-network".into());
+    match (plan.network, plan.egress) {
+        (Network::Private, Egress::None) => {
+            // A network namespace of the pod's own with loopback only; it ends with the pod.
+            argv.push("--private-network".into());
+        }
+        (Network::Private, Egress::Nat) => {
+            // The launcher made the pod's network namespace and nspawn starts in it (see
+            // network.rs); the pod's DNS servers are the host's.
+            argv.push("--resolv-conf=off".into());
+            argv.push(format!(
+                "--bind-ro={}:{}",
+                super::network::RESOLV,
+                crate::tree::layout::RESOLV_CONF
+            ));
+        }
+        (Network::Host, _) => {}
     }
     argv.extend(nspawn_mounts);
     argv.push(format!("systemd.unit={POD_TARGET}"));

@@ -4,12 +4,13 @@
 use super::limits::*;
 use super::units::*;
 use crate::manifest::reference::Reference;
-use crate::manifest::{IdOrName, Relax, Restart};
+use crate::manifest::{Egress, IdOrName, Relax, Restart};
 use crate::pod::{App, Command, Filter, Image, Pod, DEFAULT_CAPABILITIES};
 use crate::systemd::escape;
 use crate::systemd::target::{Feature, Target};
 use crate::tree::layout::{
     api_bind_source, app_root, ready_unit, result_unit, under_api_mount, unit_name, EXIT_UNIT,
+    RESOLV_CONF,
 };
 
 pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
@@ -40,6 +41,19 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
                 "BindPaths"
             },
             escape::bind_spec(&source, &m.path),
+        ));
+    }
+
+    // A pod with a way out resolves names through the host's DNS servers: the pod's
+    // /etc/resolv.conf (the launcher writes it) in the app's root, unless the app brings one.
+    if pod.egress == Egress::Nat
+        && !a.mounts.iter().any(|m| m.path == RESOLV_CONF)
+        && !a.files.iter().any(|f| f.path == RESOLV_CONF)
+    {
+        root.push(commented(
+            "BindReadOnlyPaths",
+            RESOLV_CONF,
+            "the pod's DNS servers (the host's), written by podc launch".into(),
         ));
     }
 

@@ -73,6 +73,11 @@ pub struct Manifest {
     /// configurable) or `private` (its own network namespace with loopback only; published
     /// ports reach it from the host).
     pub network: Option<Network>,
+    /// A private pod's way out: `none` (default: loopback only) or `nat` (a veth on the host's
+    /// `podc0` bridge, an address from the host's pod range, a default route, and the host's
+    /// address on the way out; `/etc/resolv.conf` names the host's DNS servers). Only with
+    /// `network: private`.
+    pub egress: Option<Egress>,
     /// When the pod starts: `boot` (default: when the host unit is enabled) or `connection`
     /// (on the first connection to a published port: the host socket unit starts it).
     pub start: Option<Start>,
@@ -85,6 +90,25 @@ pub enum Network {
     Host,
     /// A network namespace of the pod's own, with loopback only.
     Private,
+}
+
+/// A private pod's way out of its network namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Egress {
+    /// Loopback only: no route out.
+    None,
+    /// Out through the host, which masquerades the pod's address as its own.
+    Nat,
+}
+
+impl Egress {
+    pub fn name(self) -> &'static str {
+        match self {
+            Egress::None => "none",
+            Egress::Nat => "nat",
+        }
+    }
 }
 
 impl Network {

@@ -15,7 +15,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 
 use crate::manifest::ItemKind;
-use crate::manifest::{Activation, IdOrName, Restart, Start};
+use crate::manifest::{Activation, Egress, IdOrName, Network, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
 use crate::pod::{App, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
 use crate::systemd::escape;
@@ -45,7 +45,15 @@ fn pod_table(o: &mut String, pod: &Pod) {
     o.push_str("# Pod ");
     o.push_str(&pod.name);
     o.push_str("\n\n| Pod | |\n|---|---|\n");
-    row(o, "Network", pod.network.name());
+    match (pod.network, pod.egress) {
+        (Network::Host, _) => row(o, "Network", "host"),
+        (Network::Private, Egress::None) => row(o, "Network", "private"),
+        (Network::Private, Egress::Nat) => row(
+            o,
+            "Network",
+            "private, out through the host (NAT; an address on the host's podc0 bridge)",
+        ),
+    }
     row(
         o,
         "Start",

@@ -119,6 +119,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 labels: BTreeMap::new(),
                 namespace: None,
                 network: manifest::Network::Host,
+                egress: manifest::Egress::None,
                 start: manifest::Start::Boot,
             };
         }
@@ -145,6 +146,15 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     let network = m.network.unwrap_or(manifest::Network::Host);
     let start = m.start.unwrap_or(manifest::Start::Boot);
     check_ports(c, &m.apps, &apps, network, start);
+    let egress = m.egress.unwrap_or(manifest::Egress::None);
+    if m.egress.is_some() && network == manifest::Network::Host {
+        c.value(
+            codes::EGRESS_ON_HOST_NETWORK,
+            "egress",
+            "`egress` is a private network's way out; a pod on the host's network already uses \
+             the host's (give the pod `network: private`, or remove `egress`)",
+        );
+    }
 
     check_annotations(c, m);
     check_labels(c, m);
@@ -161,6 +171,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         labels: m.labels.clone(),
         namespace: m.namespace.clone(),
         network,
+        egress,
         start,
     }
 }
