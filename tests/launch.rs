@@ -4303,3 +4303,63 @@ apps:
         "IPv4 forwarding is not as it was"
     );
 }
+
+/// Issue 25: a launcher killed with SIGKILL cannot take the pod's way out down; once the pod's
+/// processes are gone (as systemd kills a unit's cgroup), its veth has gone with its network
+/// namespace, and the next launch (here, of the same pod) sweeps the lease it left and gets
+/// the address again; after that pod stops, nothing of podc's networking is left.
+#[test]
+fn e2e_egress_left_by_a_killed_launcher_is_swept_by_the_next_launch() {
+    let Some(_turn) = e2e() else { return };
+    if Command::new("nft").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "nft is missing");
+        eprintln!("skipping: nft is missing (nftables)");
+        return;
+    }
+    podc::launch::network::tidy().unwrap();
+    let manifest = r#"podc: 1
+name: killed
+network: private
+egress: nat
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: probe
+    image: "@WORK@/images/probe"
+    exec: [/bin/sh, -c, "ip -4 -o addr show eth0 > /out/addr; echo > /out/done"]
+    mounts: [{volume: out, path: /out}]
+"#;
+    let mut pod = Pod::start("killed", manifest, &["probe"]);
+    pod.wait_for(&["done"]);
+    // `N: eth0    inet 10.89.0.2/24 scope global ...`: the address, not the interface index.
+    let inet = |line: String| line.split_whitespace().nth(3).unwrap_or_default().to_string();
+    let first = inet(pod.read("addr"));
+    assert!(first.contains('/'), "{first}");
+    let launcher = pod.child.as_ref().unwrap().id();
+    assert!(Command::new("kill")
+        .args(["-KILL", &launcher.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    pod.wait();
+    // What systemd does to a stopped unit's cgroup: every process left is killed.
+    pod.cgroups.remove();
+    let leases = podc::launch::network::leases();
+    assert_eq!(leases.len(), 1, "the killed launcher's lease: {leases:?}");
+    assert!(
+        !Path::new("/sys/class/net").join(&leases[0].veth).exists(),
+        "the veth outlived the pod's network namespace"
+    );
+    let _ = fs::remove_file(pod.out("done"));
+    let _ = fs::remove_file(pod.out("addr"));
+    pod.cgroups = Cgroups::new(&format!("podc-e2e-killed-again-{}", std::process::id()));
+    pod.launch();
+    pod.wait_for(&["done"]);
+    assert_eq!(inet(pod.read("addr")), first, "the swept address is given again");
+    assert_eq!(podc::launch::network::leases().len(), 1);
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+    assert_eq!(podc_network_left(), Vec::<String>::new(), "left after the pod stopped");
+}

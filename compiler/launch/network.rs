@@ -356,6 +356,54 @@ pub fn resolv_conf(servers: &[String]) -> String {
     out
 }
 
+/// What a pod's way out needs of the host: `ip` (iproute2), `nft` (nftables), a kernel with
+/// nftables' NAT, and a pod subnet that no route of the host's own already covers.
+pub fn check_host() -> Result<(), LaunchError> {
+    let fail = |message: String| LaunchError::Network { message };
+    for (tool, package) in [("ip", "iproute2"), ("nft", "nftables")] {
+        if super::checks::find_in_path(tool).is_none() {
+            return Err(fail(format!(
+                "`{tool}` is not installed; install the {package} package"
+            )));
+        }
+    }
+    let subnet = host_subnet().map_err(fail)?;
+    // A route of the host's (not podc0's) into the subnet would take the pods' traffic.
+    let routes = Command::new("ip")
+        .args(["-4", "-o", "route", "show", "table", "all"])
+        .output()
+        .map_err(|e| fail(format!("ip route: {e}")))?;
+    for l in String::from_utf8_lossy(&routes.stdout).lines() {
+        let mut w = l.split_whitespace();
+        let dest = match w.next() {
+            Some("local" | "broadcast" | "unicast") => w.next(),
+            other => other,
+        };
+        let Some(net) = dest.and_then(|d| {
+            let (a, p) = d.split_once('/').unwrap_or((d, "32"));
+            Some((a.parse::<Ipv4Addr>().ok()?, p.parse::<u8>().ok()?))
+        }) else {
+            continue;
+        };
+        if l.contains(&format!("dev {BRIDGE} ")) || l.ends_with(&format!("dev {BRIDGE}")) {
+            continue;
+        }
+        let (a, p) = net;
+        let overlaps = if p <= subnet.prefix {
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            u32::from(subnet.network) & mask == u32::from(a) & mask
+        } else {
+            subnet.contains(a)
+        };
+        if overlaps && p > 0 {
+            return Err(fail(format!(
+                "the pod subnet {subnet} overlaps the host's route `{l}`; name another in {CONFIG} (`subnet = 10.77.0.0/24`)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Gives `pod` its way out: the host's side (bridge, table, forwarding), a lease, the veth
 /// pair, and a network namespace with the pod's end in it, which this process enters (nspawn,
 /// started next, runs the pod in it).
