@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
-use crate::manifest::{Activation, Egress, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start};
+use crate::manifest::{
+    Activation, Egress, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start,
+};
 use crate::systemd::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

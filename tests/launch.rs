@@ -4120,7 +4120,9 @@ impl Outside {
         let server = format!("{}/30", Outside::SERVER);
         for args in [
             vec!["netns", "add", &o.netns],
-            vec!["link", "add", &o.veth, "type", "veth", "peer", "name", &peer],
+            vec![
+                "link", "add", &o.veth, "type", "veth", "peer", "name", &peer,
+            ],
             vec!["link", "set", &peer, "netns", &o.netns],
             vec!["addr", "add", &host, "dev", &o.veth],
             vec!["link", "set", &o.veth, "up"],
@@ -4179,8 +4181,12 @@ impl Outside {
 
 impl Drop for Outside {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).status();
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }
 
@@ -4269,7 +4275,11 @@ apps:
         Some(std::net::IpAddr::V4(Outside::HOST)),
         "the outside saw the pod's own address, not the host's"
     );
-    assert_eq!(pod.read("host").trim(), "unreachable", "the pod reached the host's service");
+    assert_eq!(
+        pod.read("host").trim(),
+        "unreachable",
+        "the pod reached the host's service"
+    );
     assert!(
         matches!(host_service.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "the host's service was reached from the pod"
@@ -4283,20 +4293,32 @@ apps:
     let addr = pod.read("addr");
     let subnet = podc::launch::network::host_subnet().unwrap();
     assert!(
-        addr.contains(&format!("{}/{}", subnet.hosts().next().unwrap(), subnet.prefix)),
+        addr.contains(&format!(
+            "{}/{}",
+            subnet.hosts().next().unwrap(),
+            subnet.prefix
+        )),
         "{addr}"
     );
     assert!(
-        pod.read("routes").contains(&format!("default via {gateway}")),
+        pod.read("routes")
+            .contains(&format!("default via {gateway}")),
         "{}",
         pod.read("routes")
     );
-    assert!(!podc_network_left().is_empty(), "the pod's network is not seen");
+    assert!(
+        !podc_network_left().is_empty(),
+        "the pod's network is not seen"
+    );
     pod.terminate();
     let (code, _) = pod.wait();
     assert_eq!(code, 0, "{}", pod.log());
     pod.assert_nothing_left();
-    assert_eq!(podc_network_left(), Vec::<String>::new(), "left after the pod stopped");
+    assert_eq!(
+        podc_network_left(),
+        Vec::<String>::new(),
+        "left after the pod stopped"
+    );
     assert_eq!(
         fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
         forwarding,
@@ -4332,7 +4354,12 @@ apps:
     let mut pod = Pod::start("killed", manifest, &["probe"]);
     pod.wait_for(&["done"]);
     // `N: eth0    inet 10.89.0.2/24 scope global ...`: the address, not the interface index.
-    let inet = |line: String| line.split_whitespace().nth(3).unwrap_or_default().to_string();
+    let inet = |line: String| {
+        line.split_whitespace()
+            .nth(3)
+            .unwrap_or_default()
+            .to_string()
+    };
     let first = inet(pod.read("addr"));
     assert!(first.contains('/'), "{first}");
     let launcher = pod.child.as_ref().unwrap().id();
@@ -4355,11 +4382,19 @@ apps:
     pod.cgroups = Cgroups::new(&format!("podc-e2e-killed-again-{}", std::process::id()));
     pod.launch();
     pod.wait_for(&["done"]);
-    assert_eq!(inet(pod.read("addr")), first, "the swept address is given again");
+    assert_eq!(
+        inet(pod.read("addr")),
+        first,
+        "the swept address is given again"
+    );
     assert_eq!(podc::launch::network::leases().len(), 1);
     pod.terminate();
     let (code, _) = pod.wait();
     assert_eq!(code, 0, "{}", pod.log());
     pod.assert_nothing_left();
-    assert_eq!(podc_network_left(), Vec::<String>::new(), "left after the pod stopped");
+    assert_eq!(
+        podc_network_left(),
+        Vec::<String>::new(),
+        "left after the pod stopped"
+    );
 }

@@ -75,7 +75,11 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                 } else {
                     Network::Host
                 },
-                egress: if i % 4 == 0 { Egress::Nat } else { Egress::None },
+                egress: if i % 4 == 0 {
+                    Egress::Nat
+                } else {
+                    Egress::None
+                },
                 listen: vec![
                     Listen {
                         protocol: Protocol::Tcp,

@@ -84,6 +84,9 @@ pub struct PodStatus {
     pub apps: Vec<AppStatus>,
     /// Its persistent volumes, in the plan's order.
     pub volumes: Vec<VolumeStatus>,
+    /// A private pod's network: `private (loopback only)`, or with `egress: nat` its address
+    /// (`private, 10.89.0.2 on podc0, out through NAT`); `None` on the host's network.
+    pub network: Option<String>,
 }
 
 impl std::fmt::Display for PodStatus {
@@ -111,6 +114,9 @@ impl std::fmt::Display for PodStatus {
             if h.result.is_empty() { "-" } else { &h.result }
         )?;
         writeln!(f, "  tree {}, cgroup {}", self.dir.display(), self.cgroup)?;
+        if let Some(n) = &self.network {
+            writeln!(f, "  network {n}")?;
+        }
         // A HEALTH column only where an app has a probe.
         let health = self.apps.iter().any(|a| a.health.is_some());
         let mut header = vec!["APP", "STATE"];
@@ -338,5 +344,31 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
         host,
         apps,
         volumes: persistent_volumes(&plan, &root),
+        network: network_status(pod, &plan),
     })
+}
+
+/// The pod's network for `status`: with a way out, the address its lease gives (what killed
+/// pods left is swept first, as root).
+fn network_status(pod: &str, plan: &crate::tree::plan::MountPlan) -> Option<String> {
+    use crate::launch::network;
+    use crate::manifest::{Egress, Network};
+    match (plan.network, plan.egress) {
+        (Network::Host, _) => None,
+        (Network::Private, Egress::None) => Some("private (loopback only)".into()),
+        (Network::Private, Egress::Nat) => {
+            if crate::sys::effective_uid() == 0 {
+                let _ = network::tidy();
+            }
+            Some(match network::leases().into_iter().find(|l| l.pod == pod) {
+                Some(l) => format!(
+                    "private, {} on {}, out through NAT (veth {})",
+                    l.address,
+                    network::BRIDGE,
+                    l.veth
+                ),
+                None => "private, out through NAT (no address: not running)".into(),
+            })
+        }
+    }
 }

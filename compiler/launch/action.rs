@@ -452,8 +452,8 @@ pub enum LaunchError {
     },
     #[error("{0}")]
     Item(Box<ItemProblem>),
-    #[error("the pod's way out (egress: nat): {message}")]
-    Network { message: String },
+    #[error("the pod's way out (egress: nat): {0}")]
+    Network(#[from] super::network::NetError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,

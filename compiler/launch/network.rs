@@ -24,7 +24,13 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::action::LaunchError;
+/// Why the pod's way out could not be set up or taken down (the launcher reports it as a
+/// launch error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct NetError {
+    pub message: String,
+}
 
 /// The host's bridge for pods with a way out.
 pub const BRIDGE: &str = "podc0";
@@ -63,7 +69,9 @@ impl Subnet {
             .ok_or_else(|| format!("prefix /{prefix} is not one of /16 to /28"))?;
         let mask = u32::MAX << (32 - prefix);
         if u32::from(addr) & !mask != 0 {
-            return Err(format!("{text} has host bits set (the subnet's first address, please)"));
+            return Err(format!(
+                "{text} has host bits set (the subnet's first address, please)"
+            ));
         }
         if !addr.is_private() {
             return Err(format!("{text} is not a private range (RFC 1918)"));
@@ -115,7 +123,12 @@ pub fn host_subnet() -> Result<Subnet, String> {
                 return Subnet::parse(v.trim().trim_matches('"'))
                     .map_err(|e| format!("{CONFIG}:{}: {e}", i + 1));
             }
-            _ => return Err(format!("{CONFIG}:{}: podc reads only `subnet = A.B.C.D/N` here", i + 1)),
+            _ => {
+                return Err(format!(
+                    "{CONFIG}:{}: podc reads only `subnet = A.B.C.D/N` here",
+                    i + 1
+                ))
+            }
         }
     }
     Ok(Subnet::parse(DEFAULT_SUBNET).expect("the default subnet is valid"))
@@ -169,7 +182,7 @@ pub struct Joined {
 }
 
 /// Runs `program` with `args`: its failure as a launch error that shows its stderr.
-fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<(), LaunchError> {
+fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<(), NetError> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(if input.is_some() {
@@ -179,7 +192,7 @@ fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<(), LaunchEr
         })
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let fail = |message: String| LaunchError::Network {
+    let fail = |message: String| NetError {
         message: format!("{program} {}: {message}", args.join(" ")),
     };
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
@@ -209,8 +222,8 @@ fn succeeds(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn io_net(what: &str, path: &Path, e: io::Error) -> LaunchError {
-    LaunchError::Network {
+fn io_net(what: &str, path: &Path, e: io::Error) -> NetError {
+    NetError {
         message: format!("{what} {}: {e}", path.display()),
     }
 }
@@ -221,7 +234,7 @@ struct Lock {
 }
 
 impl Lock {
-    fn take() -> Result<Lock, LaunchError> {
+    fn take() -> Result<Lock, NetError> {
         let dir = Path::new(STATE_DIR);
         fs::create_dir_all(dir.join("leases")).map_err(|e| io_net("mkdir", dir, e))?;
         let path = dir.join("lock");
@@ -304,7 +317,7 @@ fn sweep(_lock: &Lock) -> Vec<Lease> {
 
 /// Sweeps what ended pods left (see [`sweep`]): for `podc status` and the like. Nothing to do
 /// (and no lock taken) on a host where podc never gave a pod a way out.
-pub fn tidy() -> Result<Vec<Lease>, LaunchError> {
+pub fn tidy() -> Result<Vec<Lease>, NetError> {
     if !Path::new(STATE_DIR).exists() {
         return Ok(Vec::new());
     }
@@ -358,10 +371,16 @@ pub fn resolv_conf(servers: &[String]) -> String {
 
 /// What a pod's way out needs of the host: `ip` (iproute2), `nft` (nftables), a kernel with
 /// nftables' NAT, and a pod subnet that no route of the host's own already covers.
-pub fn check_host() -> Result<(), LaunchError> {
-    let fail = |message: String| LaunchError::Network { message };
+pub fn check_host() -> Result<(), NetError> {
+    let fail = |message: String| NetError { message };
     for (tool, package) in [("ip", "iproute2"), ("nft", "nftables")] {
-        if super::checks::find_in_path(tool).is_none() {
+        if Command::new(tool)
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
             return Err(fail(format!(
                 "`{tool}` is not installed; install the {package} package"
             )));
@@ -407,13 +426,13 @@ pub fn check_host() -> Result<(), LaunchError> {
 /// Gives `pod` its way out: the host's side (bridge, table, forwarding), a lease, the veth
 /// pair, and a network namespace with the pod's end in it, which this process enters (nspawn,
 /// started next, runs the pod in it).
-pub fn join(pod: &str) -> Result<Joined, LaunchError> {
-    let subnet = host_subnet().map_err(|message| LaunchError::Network { message })?;
+pub fn join(pod: &str) -> Result<Joined, NetError> {
+    let subnet = host_subnet().map_err(|message| NetError { message })?;
     let lock = Lock::take()?;
     let live = sweep(&lock);
     let veth = veth_name(pod);
     if let Some(l) = live.iter().find(|l| l.pod == pod || l.veth == veth) {
-        return Err(LaunchError::Network {
+        return Err(NetError {
             message: format!(
                 "pod {} already has {} on {BRIDGE} (is it running?)",
                 l.pod, l.address
@@ -423,11 +442,12 @@ pub fn join(pod: &str) -> Result<Joined, LaunchError> {
     let address = subnet
         .hosts()
         .find(|a| !live.iter().any(|l| l.address == *a))
-        .ok_or_else(|| LaunchError::Network {
+        .ok_or_else(|| NetError {
             message: format!("every address of the pod subnet {subnet} is taken"),
         })?;
     // The host's side.
-    let forwarding = fs::read_to_string(FORWARDING).map_err(|e| io_net("read", Path::new(FORWARDING), e))?;
+    let forwarding =
+        fs::read_to_string(FORWARDING).map_err(|e| io_net("read", Path::new(FORWARDING), e))?;
     if forwarding.trim() == "0" {
         let marker = Path::new(STATE_DIR).join("forwarding-was-off");
         fs::write(&marker, "").map_err(|e| io_net("write", &marker, e))?;
@@ -472,9 +492,11 @@ fn pair(
     inner: &str,
     address: Ipv4Addr,
     subnet: &Subnet,
-) -> Result<OwnedFd, LaunchError> {
-    use rustix::thread::{move_into_link_name_space, unshare_unsafe, LinkNameSpaceType, UnshareFlags};
-    let ns_err = |what: &str, e: rustix::io::Errno| LaunchError::Network {
+) -> Result<OwnedFd, NetError> {
+    use rustix::thread::{
+        move_into_link_name_space, unshare_unsafe, LinkNameSpaceType, UnshareFlags,
+    };
+    let ns_err = |what: &str, e: rustix::io::Errno| NetError {
         message: format!("{what}: {e}"),
     };
     run(
@@ -486,7 +508,15 @@ fn pair(
     // Pods on the bridge do not reach each other: only the gateway.
     run(
         "ip",
-        &["link", "set", veth, "type", "bridge_slave", "isolated", "on"],
+        &[
+            "link",
+            "set",
+            veth,
+            "type",
+            "bridge_slave",
+            "isolated",
+            "on",
+        ],
         None,
     )?;
     run("ip", &["link", "set", veth, "up"], None)?;
@@ -520,12 +550,13 @@ fn pair(
 impl Joined {
     /// Undoes [`join`] once the pod has ended: back to the host's network namespace, the veth
     /// removed (with its pod end), the lease released, and what no pod uses any more swept.
-    pub fn leave(self) -> Result<(), LaunchError> {
+    pub fn leave(self) -> Result<(), NetError> {
         use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
-        move_into_link_name_space(self.host_ns.as_fd(), Some(LinkNameSpaceType::Network))
-            .map_err(|e| LaunchError::Network {
+        move_into_link_name_space(self.host_ns.as_fd(), Some(LinkNameSpaceType::Network)).map_err(
+            |e| NetError {
                 message: format!("enter the host's network namespace: {e}"),
-            })?;
+            },
+        )?;
         let lock = Lock::take()?;
         if link_exists(&self.veth) {
             run("ip", &["link", "del", &self.veth], None)?;
