@@ -33,6 +33,8 @@ pub struct Pod {
     pub network: Network,
     /// A private pod's way out (`none` on the host's network).
     pub egress: Egress,
+    /// The host networks it joins (`podc-<name>` bridges), in manifest order.
+    pub networks: Vec<String>,
     pub start: Start,
 }
 

@@ -4198,6 +4198,7 @@ fn podc_network_left() -> Vec<String> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
             n == podc::launch::network::BRIDGE
+                || n.starts_with(podc::launch::network::NETWORK_PREFIX)
                 || (n.starts_with(podc::launch::network::VETH_PREFIX)
                     && n.len() >= 10
                     && n[2..10].bytes().all(|b| b.is_ascii_hexdigit()))
@@ -4396,5 +4397,114 @@ apps:
         podc_network_left(),
         Vec::<String>::new(),
         "left after the pod stopped"
+    );
+}
+
+/// Issue 25: pods on one host network (`networks: [backend]`) reach each other by pod name
+/// (their /etc/hosts, which the launcher rewrites in place as pods come: the first pod sees the
+/// second appear), and a pod on another network does not reach them; once all have stopped,
+/// nothing of podc's networking is left.
+#[test]
+fn e2e_pods_on_one_network_reach_each_other_by_name() {
+    let Some(_turn) = e2e() else { return };
+    if Command::new("nft").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "nft is missing");
+        eprintln!("skipping: nft is missing (nftables)");
+        return;
+    }
+    podc::launch::network::tidy().unwrap();
+    let pod = |name: &str, network: &str, exec: &str| {
+        format!(
+            r#"podc: 1
+name: {name}
+network: private
+networks: [{network}]
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: app
+    image: "@WORK@/images/app"
+    exec: [/bin/sh, -c, "{exec}"]
+    mounts: [{{volume: out, path: /out}}]
+"#
+        )
+    };
+    // alpha serves, and waits to see beta in its /etc/hosts.
+    let mut alpha = Pod::start_with(
+        "alpha",
+        &pod(
+            "alpha",
+            "backend",
+            "httpd -p 8080 -h /www; until grep -q beta /etc/hosts; do sleep 0.2; done; cp /etc/hosts /out/hosts; exec sleep 1000",
+        ),
+        &["app"],
+        |w| web_image(w, "app"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut beta = Pod::start(
+        "beta",
+        &pod(
+            "beta",
+            "backend",
+            "a=$(awk '$2 == \\\"alpha\\\" { print $1 }' /etc/hosts); printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 5 $a 8080 > /out/answer; cp /etc/hosts /out/hosts; echo > /out/done; exec sleep 1000",
+        ),
+        &["app"],
+    );
+    let mut gamma = Pod::start(
+        "gamma",
+        &pod("gamma", "other", "echo > /out/done; exec sleep 1000"),
+        &["app"],
+    );
+    beta.wait_for(&["done"]);
+    gamma.wait_for(&["done"]);
+    alpha.wait_for(&["hosts"]);
+    assert!(
+        beta.read("answer").contains("hello from the pod"),
+        "beta did not reach alpha by name: {:?}\n{}",
+        beta.read("answer"),
+        beta.log()
+    );
+    let leases = podc::launch::network::leases();
+    let addr = |pod: &str| {
+        leases
+            .iter()
+            .find(|l| l.pod == pod)
+            .unwrap_or_else(|| panic!("no lease of {pod}: {leases:?}"))
+            .address
+    };
+    let (a, b) = (addr("alpha"), addr("beta"));
+    for hosts in [alpha.read("hosts"), beta.read("hosts")] {
+        assert!(
+            hosts.contains(&format!("{a}\talpha\n")) && hosts.contains(&format!("{b}\tbeta\n")),
+            "{hosts}"
+        );
+        assert!(!hosts.contains("gamma"), "{hosts}");
+    }
+    // From inside each pod's network namespace (its launcher's), to alpha's web server.
+    let reaches = |from: &Pod| {
+        let launcher = from.child.as_ref().unwrap().id().to_string();
+        Command::new("nsenter")
+            .args(["-t", &launcher, "-n", "/bin/busybox", "nc", "-w", "2"])
+            .arg(a.to_string())
+            .arg("8080")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(reaches(&beta), "beta does not reach alpha");
+    assert!(!reaches(&gamma), "gamma, on another network, reached alpha");
+    for p in [&mut alpha, &mut beta, &mut gamma] {
+        p.terminate();
+        let (code, _) = p.wait();
+        assert_eq!(code, 0, "{}", p.log());
+        p.assert_nothing_left();
+    }
+    assert_eq!(
+        podc_network_left(),
+        Vec::<String>::new(),
+        "left after the pods stopped"
     );
 }

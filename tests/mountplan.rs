@@ -150,6 +150,7 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
         apps: vec![],
         network: Network::Host,
         egress: Egress::None,
+        networks: vec![],
         listen: vec![],
         steps: vec![],
     };

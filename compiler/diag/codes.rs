@@ -200,6 +200,8 @@ codes! {
     PORT_NAME_TWICE = "P0810", Error, "a port name is used twice";
     START_WITHOUT_PORTS = "P0811", Error, "`start: connection` in a pod without ports";
     EGRESS_ON_HOST_NETWORK = "P0812", Error, "`egress` of a pod on the host's network";
+    NETWORKS_ON_HOST_NETWORK = "P0813", Error, "`networks` of a pod on the host's network";
+    NETWORK_NAME = "P0814", Error, "a network name is not valid, or named twice";
     // Target.
     SYSTEMD_VERSION = "P0901", Error, "a systemd version podc cannot target";
     CGROUP_V1_REMOVED = "P0902", Error, "cgroup v1 with a systemd that no longer supports it";

@@ -348,27 +348,42 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
     })
 }
 
-/// The pod's network for `status`: with a way out, the address its lease gives (what killed
-/// pods left is swept first, as root).
+/// The pod's network for `status`: its addresses, from its leases (what killed pods left is
+/// swept first, as root).
 fn network_status(pod: &str, plan: &crate::tree::plan::MountPlan) -> Option<String> {
     use crate::launch::network;
     use crate::manifest::{Egress, Network};
-    match (plan.network, plan.egress) {
-        (Network::Host, _) => None,
-        (Network::Private, Egress::None) => Some("private (loopback only)".into()),
-        (Network::Private, Egress::Nat) => {
-            if crate::sys::effective_uid() == 0 {
-                let _ = network::tidy();
-            }
-            Some(match network::leases().into_iter().find(|l| l.pod == pod) {
-                Some(l) => format!(
-                    "private, {} on {}, out through NAT (veth {})",
-                    l.address,
-                    network::BRIDGE,
-                    l.veth
-                ),
-                None => "private, out through NAT (no address: not running)".into(),
-            })
-        }
+    if plan.network == Network::Host {
+        return None;
     }
+    if plan.egress == Egress::None && plan.networks.is_empty() {
+        return Some("private (loopback only)".into());
+    }
+    if crate::sys::effective_uid() == 0 {
+        let _ = network::tidy();
+    }
+    let leases: Vec<network::Lease> = network::leases()
+        .into_iter()
+        .filter(|l| l.pod == pod)
+        .collect();
+    let mut parts = Vec::new();
+    if plan.egress == Egress::Nat {
+        parts.push(match leases.iter().find(|l| l.bridge == network::BRIDGE) {
+            Some(l) => format!("{} on {}, out through NAT", l.address, l.bridge),
+            None => "out through NAT".into(),
+        });
+    }
+    for n in &plan.networks {
+        let bridge = network::network_bridge(n);
+        parts.push(match leases.iter().find(|l| l.bridge == bridge) {
+            Some(l) => format!("{} on network {n}", l.address),
+            None => format!("network {n}"),
+        });
+    }
+    let running = if leases.is_empty() {
+        " (no address: not running)"
+    } else {
+        ""
+    };
+    Some(format!("private, {}{running}", parts.join(", ")))
 }

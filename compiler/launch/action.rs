@@ -179,10 +179,13 @@ pub enum Action {
     /// Bind and listen on a published port in the host's network (no socket was handed over),
     /// to hand it to the pod as systemd would.
     Listen(Listen),
-    /// Give the private network a way out (`egress: nat`): see [`super::network`]. Performed
-    /// last, just before nspawn starts, and undone when the pod ends.
-    Egress {
+    /// Give the private network a way out (`egress: nat`) and the host networks it joins:
+    /// see [`super::network`]. Performed last, just before nspawn starts, and undone when the
+    /// pod ends.
+    Network {
         pod: String,
+        way_out: bool,
+        networks: Vec<String>,
     },
     /// Write an app's environment file from config items and secrets (mode 0600, on the
     /// launcher's tmpfs): each variable read from its file now, never shown.
@@ -354,14 +357,46 @@ impl Action {
                 }
                 Ok(())
             }
-            Action::Egress { pod } => write!(
-                f,
-                "give pod {pod} its way out: a lease on the host's pod subnet, veth {} on bridge {} (isolated from other pods) and eth0 with a default route in a network namespace nspawn runs in; nft table inet {} (NAT out, nothing in, not the host itself); {} from the host's DNS servers",
-                super::network::veth_name(pod),
-                super::network::BRIDGE,
-                super::network::TABLE,
-                super::network::RESOLV,
-            ),
+            Action::Network {
+                pod,
+                way_out,
+                networks,
+            } => {
+                use super::network as net;
+                write!(
+                    f,
+                    "give pod {pod} a network namespace nspawn runs in, with veth pairs to the host (nft table inet {}):",
+                    net::TABLE
+                )?;
+                let mut n = 0;
+                if *way_out {
+                    write!(
+                        f,
+                        "\n    eth0: a lease on the host's pod subnet, veth {} on bridge {} (isolated from other pods), default route, NAT out; {} from the host's DNS servers",
+                        net::veth_name(pod, 0),
+                        net::BRIDGE,
+                        net::RESOLV
+                    )?;
+                    n = 1;
+                }
+                for (i, name) in networks.iter().enumerate() {
+                    write!(
+                        f,
+                        "\n    eth{}: a lease on network {name}, veth {} on bridge {}",
+                        n + i,
+                        net::veth_name(pod, n + i),
+                        net::network_bridge(name)
+                    )?;
+                }
+                if !networks.is_empty() {
+                    write!(
+                        f,
+                        "\n    {} at /etc/hosts: the pods of its networks by name",
+                        net::hosts_file(pod).display()
+                    )?;
+                }
+                Ok(())
+            }
             _ => unreachable!("fmt handles every other action"),
         }
     }

@@ -34,7 +34,7 @@ pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBu
     {
         return Err(e);
     }
-    if launch.plan.egress == Egress::Nat {
+    if launch.plan.egress == Egress::Nat || !launch.plan.networks.is_empty() {
         super::network::check_host()?;
     }
     if launch.plan.cgroup == CgroupVersion::V1 {

@@ -255,7 +255,11 @@ pub(super) fn perform(
                 vars,
                 every,
             } => super::items::write_env(pod, app, path, vars, every, log)?,
-            Action::Egress { pod } => joined = Some(super::network::join(pod)?),
+            Action::Network {
+                pod,
+                way_out,
+                networks,
+            } => joined = Some(super::network::join(pod, *way_out, networks)?),
             Action::Volume {
                 path,
                 mode,

@@ -51,10 +51,12 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         p.step(step, &plan)?;
     }
     p.actions.extend(env_actions(tree, &plan.pod, &p.items));
-    if plan.egress == Egress::Nat {
+    if plan.egress == Egress::Nat || !plan.networks.is_empty() {
         // Last: nothing after it can fail and leave a lease behind before nspawn starts.
-        p.actions.push(Action::Egress {
+        p.actions.push(Action::Network {
             pod: plan.pod.clone(),
+            way_out: plan.egress == Egress::Nat,
+            networks: plan.networks.clone(),
         });
     }
     let argv = nspawn_argv(
@@ -675,22 +677,30 @@ pub(super) fn nspawn_argv(
         // No machined and no host journal to register with.
         argv.push("--register=no".into());
     }
-    match (plan.network, plan.egress) {
-        (Network::Private, Egress::None) => {
+    if plan.network == Network::Private {
+        if plan.egress == Egress::None && plan.networks.is_empty() {
             // A network namespace of the pod's own with loopback only; it ends with the pod.
             argv.push("--private-network".into());
-        }
-        (Network::Private, Egress::Nat) => {
+        } else {
             // The launcher made the pod's network namespace and nspawn starts in it (see
-            // network.rs); the pod's DNS servers are the host's.
+            // network.rs); with a way out the pod's DNS servers are the host's, on networks
+            // its host names are the other pods'.
             argv.push("--resolv-conf=off".into());
-            argv.push(format!(
-                "--bind-ro={}:{}",
-                super::network::RESOLV,
-                crate::tree::layout::RESOLV_CONF
-            ));
+            if plan.egress == Egress::Nat {
+                argv.push(format!(
+                    "--bind-ro={}:{}",
+                    super::network::RESOLV,
+                    crate::tree::layout::RESOLV_CONF
+                ));
+            }
+            if !plan.networks.is_empty() {
+                argv.push(format!(
+                    "--bind-ro={}:{}",
+                    super::network::hosts_file(&plan.pod).display(),
+                    crate::tree::layout::HOSTS
+                ));
+            }
         }
-        (Network::Host, _) => {}
     }
     argv.extend(nspawn_mounts);
     argv.push(format!("systemd.unit={POD_TARGET}"));

@@ -10,7 +10,7 @@ use crate::systemd::escape;
 use crate::systemd::target::{Feature, Target};
 use crate::tree::layout::{
     api_bind_source, app_root, ready_unit, result_unit, under_api_mount, unit_name, EXIT_UNIT,
-    RESOLV_CONF,
+    HOSTS, RESOLV_CONF,
 };
 
 pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
@@ -54,6 +54,22 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
             "BindReadOnlyPaths",
             RESOLV_CONF,
             "the pod's DNS servers (the host's), written by podc launch".into(),
+        ));
+    }
+
+    // A pod on host networks finds the other pods there by name: the pod's /etc/hosts (the
+    // launcher keeps it up to date) in the app's root, unless the app brings one.
+    if !pod.networks.is_empty()
+        && !a.mounts.iter().any(|m| m.path == HOSTS)
+        && !a.files.iter().any(|f| f.path == HOSTS)
+    {
+        root.push(commented(
+            "BindReadOnlyPaths",
+            HOSTS,
+            format!(
+                "the pods of network {} by name, kept up to date by podc launch",
+                pod.networks.join(", ")
+            ),
         ));
     }
 

@@ -69,6 +69,7 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         apps: pod.apps.iter().map(|a| a.name.clone()).collect(),
         network: pod.network,
         egress: pod.egress,
+        networks: pod.networks.clone(),
         listen: pod
             .ports()
             .map(|(_, p)| plan::Listen {

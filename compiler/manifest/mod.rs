@@ -78,6 +78,12 @@ pub struct Manifest {
     /// address on the way out; `/etc/resolv.conf` names the host's DNS servers). Only with
     /// `network: private`.
     pub egress: Option<Egress>,
+    /// Networks of the host a private pod joins, each a bridge `podc-<name>` shared by the
+    /// pods that name it: they reach one another there by pod name (`/etc/hosts`, kept up to
+    /// date by podc launch), and nothing else. Names: 1 to 10 lowercase letters, digits and
+    /// inner dashes. Only with `network: private`.
+    #[serde(default)]
+    pub networks: Vec<NetworkName>,
     /// When the pod starts: `boot` (default: when the host unit is enabled) or `connection`
     /// (on the first connection to a published port: the host socket unit starts it).
     pub start: Option<Start>,
@@ -91,6 +97,14 @@ pub enum Network {
     /// A network namespace of the pod's own, with loopback only.
     Private,
 }
+
+/// The name of a network pods share (its bridge is `podc-<name>`, an interface name of at
+/// most 15 bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct NetworkName(
+    #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$"))] pub String,
+);
 
 /// A private pod's way out of its network namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

@@ -54,6 +54,16 @@ fn pod_table(o: &mut String, pod: &Pod) {
             "private, out through the host (NAT; an address on the host's podc0 bridge)",
         ),
     }
+    if !pod.networks.is_empty() {
+        row(
+            o,
+            "Networks",
+            &format!(
+                "{} (the pods there reach each other by name)",
+                pod.networks.join(", ")
+            ),
+        );
+    }
     row(
         o,
         "Start",

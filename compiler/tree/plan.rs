@@ -76,6 +76,9 @@ pub struct MountPlan {
     /// the `podc0` bridge, NAT by nftables). Written only when not `none`.
     #[serde(default = "no_egress", skip_serializing_if = "is_no_egress")]
     pub egress: Egress,
+    /// The host networks the pod joins (bridges `podc-<name>`), for the launcher.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
     /// The published ports, in the order of the host socket unit's listeners (and so of the
     /// file descriptors the pod is handed). Without a socket handed over by systemd, the
     /// launcher binds these itself.
@@ -289,6 +292,9 @@ impl MountPlan {
         }
         if self.egress != Egress::None {
             line(&mut out, "egress", self.egress.name());
+        }
+        if !self.networks.is_empty() {
+            line(&mut out, "networks", &self.networks);
         }
         for l in &self.listen {
             out.push_str("\n[[listen]]\n");

@@ -557,7 +557,7 @@ check_egress() {
     b=$(lease_of egress2)
     value egress-addresses "$a,$b"
     if [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ]; then ok "egress-two-addresses ($a $b)"; else bad "egress-two-addresses: '$a' '$b'"; fi
-    if podc status egress 2>&1 | grep -q "^  network private, $a on podc0, out through NAT"; then ok "egress-status-address"; else
+    if podc status egress 2>&1 | grep -qx "  network private, $a on podc0, out through NAT"; then ok "egress-status-address"; else
         bad "egress-status-address: $(podc status egress 2>&1 | tr '\n' '|')"
     fi
     la=$(machinectl show podc-egress -p Leader --value 2>/dev/null)
