@@ -80,6 +80,11 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                 } else {
                     Egress::None
                 },
+                networks: if i % 3 == 0 {
+                    vec![s.clone(), "backend".into()]
+                } else {
+                    vec![]
+                },
                 listen: vec![
                     Listen {
                         protocol: Protocol::Tcp,

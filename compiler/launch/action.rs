@@ -361,45 +361,53 @@ impl Action {
                 pod,
                 way_out,
                 networks,
-            } => {
-                use super::network as net;
-                write!(
-                    f,
-                    "give pod {pod} a network namespace nspawn runs in, with veth pairs to the host (nft table inet {}):",
-                    net::TABLE
-                )?;
-                let mut n = 0;
-                if *way_out {
-                    write!(
-                        f,
-                        "\n    eth0: a lease on the host's pod subnet, veth {} on bridge {} (isolated from other pods), default route, NAT out; {} from the host's DNS servers",
-                        net::veth_name(pod, 0),
-                        net::BRIDGE,
-                        net::RESOLV
-                    )?;
-                    n = 1;
-                }
-                for (i, name) in networks.iter().enumerate() {
-                    write!(
-                        f,
-                        "\n    eth{}: a lease on network {name}, veth {} on bridge {}",
-                        n + i,
-                        net::veth_name(pod, n + i),
-                        net::network_bridge(name)
-                    )?;
-                }
-                if !networks.is_empty() {
-                    write!(
-                        f,
-                        "\n    {} at /etc/hosts: the pods of its networks by name",
-                        net::hosts_file(pod).display()
-                    )?;
-                }
-                Ok(())
-            }
+            } => fmt_network(f, pod, *way_out, networks),
             _ => unreachable!("fmt handles every other action"),
         }
     }
+}
+
+/// How [`Action::Network`] reads in `--dry-run`.
+fn fmt_network(
+    f: &mut fmt::Formatter<'_>,
+    pod: &str,
+    way_out: bool,
+    networks: &[String],
+) -> fmt::Result {
+    use super::network as net;
+    write!(
+        f,
+        "give pod {pod} a network namespace nspawn runs in, with veth pairs to the host (nft table inet {}):",
+        net::TABLE
+    )?;
+    let mut n = 0;
+    if way_out {
+        write!(
+            f,
+            "\n    eth0: a lease on the host's pod subnet, veth {} on bridge {} (isolated from other pods), default route, NAT out; {} from the host's DNS servers",
+            net::veth_name(pod, 0),
+            net::BRIDGE,
+            net::RESOLV
+        )?;
+        n = 1;
+    }
+    for (i, name) in networks.iter().enumerate() {
+        write!(
+            f,
+            "\n    eth{}: a lease on network {name}, veth {} on bridge {}",
+            n + i,
+            net::veth_name(pod, n + i),
+            net::network_bridge(name)
+        )?;
+    }
+    if !networks.is_empty() {
+        write!(
+            f,
+            "\n    {} at /etc/hosts: the pods of its networks by name",
+            net::hosts_file(pod).display()
+        )?;
+    }
+    Ok(())
 }
 
 /// The launcher's whole work: actions, then the nspawn command line.

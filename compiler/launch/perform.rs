@@ -180,23 +180,7 @@ pub(super) fn perform(
                     fs::write(path, content).map_err(io_err("write", path))?;
                 }
             }
-            Action::MachineId { path: p, id } => {
-                let current = fs::read_to_string(p).ok();
-                let current = current.as_deref().map(|t| t.trim_end_matches('\n'));
-                if let Some(id) = id {
-                    if current != Some(id.as_str()) {
-                        fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
-                    }
-                    continue;
-                }
-                if current.is_some_and(is_machine_id) {
-                    continue;
-                }
-                let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
-                    .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
-                let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
-                fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
-            }
+            Action::MachineId { path: p, id } => machine_id(p, id.as_deref())?,
             Action::Bind {
                 source,
                 target,
@@ -274,4 +258,23 @@ pub(super) fn perform(
         }
     }
     Ok((sockets, joined))
+}
+
+/// Gives the pod its machine id at `p`: `id` if given, else the one it has, else a fresh one.
+fn machine_id(p: &Path, id: Option<&str>) -> Result<(), LaunchError> {
+    let current = fs::read_to_string(p).ok();
+    let current = current.as_deref().map(|t| t.trim_end_matches('\n'));
+    if let Some(id) = id {
+        if current != Some(id) {
+            fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
+        }
+        return Ok(());
+    }
+    if current.is_some_and(is_machine_id) {
+        return Ok(());
+    }
+    let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
+    let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
+    fs::write(p, format!("{id}\n")).map_err(io_err("write", p))
 }

@@ -44,34 +44,7 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
         ));
     }
 
-    // A pod with a way out resolves names through the host's DNS servers: the pod's
-    // /etc/resolv.conf (the launcher writes it) in the app's root, unless the app brings one.
-    if pod.egress == Egress::Nat
-        && !a.mounts.iter().any(|m| m.path == RESOLV_CONF)
-        && !a.files.iter().any(|f| f.path == RESOLV_CONF)
-    {
-        root.push(commented(
-            "BindReadOnlyPaths",
-            RESOLV_CONF,
-            "the pod's DNS servers (the host's), written by podc launch".into(),
-        ));
-    }
-
-    // A pod on host networks finds the other pods there by name: the pod's /etc/hosts (the
-    // launcher keeps it up to date) in the app's root, unless the app brings one.
-    if !pod.networks.is_empty()
-        && !a.mounts.iter().any(|m| m.path == HOSTS)
-        && !a.files.iter().any(|f| f.path == HOSTS)
-    {
-        root.push(commented(
-            "BindReadOnlyPaths",
-            HOSTS,
-            format!(
-                "the pods of network {} by name, kept up to date by podc launch",
-                pod.networks.join(", ")
-            ),
-        ));
-    }
+    root.extend(network_files(pod, a));
 
     let mut identity = Vec::new();
     if a.given.user {
@@ -407,4 +380,39 @@ pub(super) fn split_filter(key: &'static str, f: &Filter) -> Vec<Directive> {
         return vec![d(key, prefix)];
     }
     names.iter().map(|n| d(key, [prefix, n].concat())).collect()
+}
+
+/// The pod's network files an app's root gets (unless the app mounts its own there): with a
+/// way out its /etc/resolv.conf, on host networks its /etc/hosts.
+fn network_files(pod: &Pod, a: &App) -> Vec<Directive> {
+    let mut files = Vec::new();
+    // A pod with a way out resolves names through the host's DNS servers: the pod's
+    // /etc/resolv.conf (the launcher writes it) in the app's root, unless the app brings one.
+    if pod.egress == Egress::Nat
+        && !a.mounts.iter().any(|m| m.path == RESOLV_CONF)
+        && !a.files.iter().any(|f| f.path == RESOLV_CONF)
+    {
+        files.push(commented(
+            "BindReadOnlyPaths",
+            RESOLV_CONF,
+            "the pod's DNS servers (the host's), written by podc launch".into(),
+        ));
+    }
+
+    // A pod on host networks finds the other pods there by name: the pod's /etc/hosts (the
+    // launcher keeps it up to date) in the app's root, unless the app brings one.
+    if !pod.networks.is_empty()
+        && !a.mounts.iter().any(|m| m.path == HOSTS)
+        && !a.files.iter().any(|f| f.path == HOSTS)
+    {
+        files.push(commented(
+            "BindReadOnlyPaths",
+            HOSTS,
+            format!(
+                "the pods of network {} by name, kept up to date by podc launch",
+                pod.networks.join(", ")
+            ),
+        ));
+    }
+    files
 }
