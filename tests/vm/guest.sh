@@ -516,17 +516,25 @@ check_kube() {
 podc_net_left() {
     local left=""
     ip link show podc0 >/dev/null 2>&1 && left="$left bridge"
+    ip link show podc-backend >/dev/null 2>&1 && left="$left network-bridge"
     nft list table inet podc >/dev/null 2>&1 && left="$left nft-table"
     local leases
     leases=$(find /run/podc/net/leases -type f -printf '%f ' 2>/dev/null)
     [ -n "$leases" ] && left="$left leases:$leases"
     echo "$left"
 }
-lease_of() { grep -lx "$1" /run/podc/net/leases/* 2>/dev/null | head -n 1 | xargs -r basename; }
+# The address of pod $1 on bridge $2, from its lease (pod, veth, bridge: one a line).
+lease_of() {
+    local f
+    for f in /run/podc/net/leases/*; do
+        [ "$(sed -n 1p "$f" 2>/dev/null)" = "$1" ] && [ "$(sed -n 3p "$f")" = "$2" ] && basename "$f"
+    done
+}
 
 # Two private pods with a way out (egress: nat), started and stopped by systemctl: each
 # reaches a server in a network namespace made here (standing for the world outside), which
-# sees the host's address; neither reaches the other, nor a service of the host; once both
+# sees the host's address; on the way out's bridge neither reaches the other, nor a service of
+# the host; on their shared network (backend) the second finds the first by name; once both
 # stop, nothing of podc's networking is left.
 check_egress() {
     local bb=$P/busybox www=/run/podc-vm-outside
@@ -553,11 +561,17 @@ check_egress() {
         fi
     done
     local a b la lb
-    a=$(lease_of egress)
-    b=$(lease_of egress2)
+    a=$(lease_of egress podc0)
+    b=$(lease_of egress2 podc0)
     value egress-addresses "$a,$b"
     if [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ]; then ok "egress-two-addresses ($a $b)"; else bad "egress-two-addresses: '$a' '$b'"; fi
-    if podc status egress 2>&1 | grep -qx "  network private, $a on podc0, out through NAT"; then ok "egress-status-address"; else
+    local n
+    n=$(lease_of egress podc-backend)
+    # The second pod found the first by name on their network (its /etc/hosts).
+    if wait_for 30 journal_has egress2 reach "by name: hello from the pod"; then ok "network-pods-reach-each-other-by-name"; else
+        bad "network-pods-reach-each-other-by-name: $(journalctl -M podc-egress2 -u reach.service -o cat --no-pager 2>&1 | tail -n 3 | tr '\n' '|')"
+    fi
+    if podc status egress 2>&1 | grep -qx "  network private, $a on podc0, out through NAT, $n on network backend"; then ok "egress-status-address"; else
         bad "egress-status-address: $(podc status egress 2>&1 | tr '\n' '|')"
     fi
     la=$(machinectl show podc-egress -p Leader --value 2>/dev/null)
