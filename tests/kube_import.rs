@@ -109,6 +109,7 @@ spec:
     let podc = r#"podc: 1
 name: hello
 network: private
+egress: nat
 apps:
   - name: hello
     image: registry.example/hello@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945

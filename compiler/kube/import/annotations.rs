@@ -48,7 +48,9 @@ impl Convert<'_> {
         const POD_KEYS: &[&str] = &[
             "appOrder",
             "config",
+            "egress",
             "isolators",
+            "networks",
             "secrets",
             "start",
             "target",
