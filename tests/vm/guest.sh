@@ -554,10 +554,17 @@ check_egress() {
     "$bb" httpd -p 9100 -h "$www"
     install_pod egress --now || return
     install_pod egress2 --now || return
-    local pod
+    local pod leader
     for pod in egress egress2; do
         if wait_for 60 journal_has "$pod" reach "peer 198.51.100.1"; then ok "$pod-reaches-outside-as-the-host"; else
-            bad "$pod-reaches-outside-as-the-host: $(journalctl -M "podc-$pod" -u reach.service -o cat --no-pager 2>&1 | tail -n 3 | tr '\n' '|') $(systemctl status "podc-$pod" --no-pager 2>&1 | tail -n 5 | tr '\n' '|')"
+            leader=$(machinectl show "podc-$pod" -p Leader --value 2>/dev/null)
+            bad "$pod-reaches-outside-as-the-host: $(journalctl -M "podc-$pod" -u reach.service -o cat --no-pager 2>&1 | tail -n 3 | tr '\n' '|')" \
+                "forwarding $(cat /proc/sys/net/ipv4/ip_forward);" \
+                "from the host: $(printf 'GET /cgi-bin/peer HTTP/1.0\r\n\r\n' | "$bb" nc -w 3 198.51.100.2 9000 2>&1 | tail -n 1);" \
+                "from the pod: $(printf 'GET /cgi-bin/peer HTTP/1.0\r\n\r\n' | nsenter -t "$leader" -n "$bb" nc -w 3 198.51.100.2 9000 2>&1 | tail -n 1);" \
+                "pod routes: $(nsenter -t "$leader" -n ip -o route 2>&1 | tr '\n' ';') $(nsenter -t "$leader" -n ip -o -4 addr 2>&1 | tr '\n' ';');" \
+                "host: $(ip -o -4 addr | tr '\n' ';') $(ip -o route | tr '\n' ';');" \
+                "nft: $(nft list table inet podc 2>&1 | tr -s ' \t\n' ' ')"
         fi
     done
     local a b la lb
