@@ -152,6 +152,8 @@ codes! {
     UNKNOWN_SYSCALL_GROUP = "P0505", Error, "an unknown system call group";
     UNKNOWN_ERRNO = "P0506", Error, "an unknown errno name";
     RETAIN_REMOVE = "P0507", Error, "a filter needs exactly one non-empty `retain` or `remove`";
+    SECCOMP_EXACT = "P0508", Error, "a seccomp filter's `exact` without `retain`";
+    SYSCALL_ARCH_NATIVE = "P0509", Error, "`syscallArchitectures` without `x86-64`, the native ABI systemd always allows";
     // Volumes and mounts.
     HOST_VOLUME_OWNERSHIP = "P0601", Error, "mode, uid or gid on a host volume";
     HOST_VOLUME_SOURCE = "P0602", Error, "a host volume without a source";
