@@ -91,6 +91,8 @@ codes! {
     KUBE_PODC_ANNOTATION = "P0022", Error, "a podc annotation on a Kubernetes object does not parse or does not fit the pod";
     KUBE_STREAM = "P0023", Error, "a file of several documents without exactly one Pod or Deployment, or with a podc manifest among them";
     KUBE_MISSING_OBJECT = "P0024", Error, "a ConfigMap or Secret the pod needs is neither in its file nor given on the command line";
+    KUBE_SECCOMP_PROFILE = "P0025", Error, "a `Localhost` seccomp profile that cannot be read: missing, unreadable or not a profile's JSON";
+    KUBE_SECCOMP_RULE = "P0026", Error, "a `Localhost` seccomp profile with an action, condition, flag or architecture systemd cannot carry";
     // Names.
     BAD_NAME = "P0101", Error, "a pod, app or volume name breaks the name rule";
     POD_NAME_LONG = "P0102", Error, "a pod name is too long for its machine name";
