@@ -1,13 +1,15 @@
-//! `seccompProfile: {type: Localhost, localhostProfile: P}`: the seccomp profile P below the
-//! kubelet's seccomp root, an OCI/Docker seccomp JSON profile. podc reads it when it builds,
-//! from its own seccomp directory (`--seccomp-dir`, through the function the command line
-//! gives: the compiler itself touches no file), and writes it as podc's isolators, so that
-//! the unit shows the system calls: the filter (`seccomp`, an exact allow list or a deny
-//! list), the calls the kernel logs (`syscallLog`) and the ABIs (`syscallArchitectures`).
+//! `seccompProfile`: Unconfined, RuntimeDefault, or `{type: Localhost, localhostProfile: P}`,
+//! the seccomp profile P below the kubelet's seccomp root (an OCI/Docker seccomp JSON
+//! profile). podc reads P when it builds, from its own seccomp directory (`--seccomp-dir`,
+//! through the function the command line gives: the compiler itself touches no file), and
+//! writes it as podc's isolators, so that the unit shows the system calls: the filter
+//! (`seccomp`, an exact allow list or a deny list), the calls the kernel logs (`syscallLog`)
+//! and the ABIs (`syscallArchitectures`).
 //!
 //! What systemd cannot carry is refused, naming the part of the profile: conditions on
-//! arguments, the actions TRACE, NOTIFY, TRAP and KILL_THREAD, rules whose action differs
-//! from the others of their kind, flags other than TSYNC, architectures of other hosts.
+//! arguments or capabilities, the actions TRACE, NOTIFY, TRAP, KILL and KILL_THREAD, a denying
+//! rule whose errno differs from the default's or the other denying rules', flags other than
+//! TSYNC, `archMap` and other hosts' architectures, names that are no x86-64 system call.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
@@ -27,7 +29,7 @@ use crate::parse::source::join_key;
 const RUNTIME_DEFAULT: &str = "@system-service";
 
 /// Why a profile is refused: the message and, where it helps, what to do.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct Refusal {
     /// The profile could not be read at all (P0025), rather than not carried (P0026).
     pub(super) unreadable: bool,
@@ -94,7 +96,7 @@ impl Action {
 }
 
 /// The isolators a profile is: each a value of the manifest's `isolators`.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub(super) struct Isolators {
     pub(super) seccomp: Option<Value>,
     pub(super) syscall_log: Option<Value>,
@@ -270,7 +272,7 @@ fn translate(p: &Profile, shown: &str) -> Result<Isolators, Refusal> {
                 other.action.shown(),
                 deny.shown()
             ),
-            Some("give every denying rule the default's action and errnoRet"),
+            Some("give every denying rule one action and errnoRet (the default's, when it denies)"),
         ));
     }
     let mut seccomp = Map::new();
