@@ -125,7 +125,7 @@ apps:
             source,
             format: podc::parse::Format::Yaml,
             workload: 0,
-            side: podc::kube::import::Objects::none(),
+            side: common::objects(),
         };
         let pod = podc::check(&input, Default::default()).unwrap_or_else(|r| panic!("{r}"));
         let install = podc::lower::Install {
@@ -175,7 +175,7 @@ fn broken_kubernetes_documents_give_located_errors() {
                 source: &doc,
                 format: podc::parse::Format::Yaml,
                 workload: 0,
-                side: podc::kube::import::Objects::none(),
+                side: common::objects(),
             };
             let (pod, report) = podc::check_all(&input, Default::default());
             if pod.is_none() {

@@ -712,6 +712,17 @@ impl Pod {
 
     /// Makes the images and builds the tree; launches nothing.
     fn build(name: &str, manifest: &str, images: &[&str], prepare: impl FnOnce(&Path)) -> Pod {
+        Pod::build_with(name, manifest, images, prepare, &[])
+    }
+
+    /// As `build`, with `args` after `podc build pod.yaml -o build`.
+    fn build_with(
+        name: &str,
+        manifest: &str,
+        images: &[&str],
+        prepare: impl FnOnce(&Path),
+        args: &[&str],
+    ) -> Pod {
         let work = tempfile::Builder::new()
             .prefix("podc-e2e-")
             .tempdir()
@@ -730,6 +741,7 @@ impl Pod {
         let o = podc()
             .current_dir(work.path())
             .args(["build", "pod.yaml", "-o", "build"])
+            .args(args)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -4062,6 +4074,185 @@ spec:
     pod.terminate();
     let (code, _) = pod.wait();
     assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
+/// `Localhost` seccomp profiles, read from `--seccomp-dir` when the pod is built, run as
+/// Kubernetes runs them: an allow list allows exactly its calls (busybox's `$$` is -1 with
+/// `getpid` left out, which systemd's `@default` group would otherwise allow), a deny list
+/// refuses its calls with the profile's errno (EACCES), an audit profile lets everything run,
+/// and the violation profile (an empty allow list) keeps its container from starting at all.
+#[test]
+fn e2e_localhost_seccomp_profiles_allow_deny_and_stop_as_written() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "busybox:1.36"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // What `busybox sh -c 'echo ... > FILE'` calls (strace), and systemd needs between the
+    // filter and the program (execve, write for Type=exec), but getpid.
+    let allowed = [
+        "arch_prctl",
+        "brk",
+        "close",
+        "dup2",
+        "execve",
+        "exit_group",
+        "fcntl",
+        "getppid",
+        "getrandom",
+        "getuid",
+        "mprotect",
+        "newfstatat",
+        "openat",
+        "prctl",
+        "prlimit64",
+        "readlink",
+        "rseq",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "set_robust_list",
+        "set_tid_address",
+        "write",
+    ];
+    let profiles = [
+        (
+            "fine.json",
+            // Native calls only, and uname allowed and logged: systemd loads those two filters
+            // before the allow list, which does not allow seccomp(2).
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [
+                    {"names": allowed, "action": "SCMP_ACT_ALLOW"},
+                    {"names": ["uname"], "action": "SCMP_ACT_LOG"},
+                ],
+            }),
+        ),
+        (
+            "deny.json",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}],
+            }),
+        ),
+        (
+            "audit.json",
+            serde_json::json!({"defaultAction": "SCMP_ACT_LOG"}),
+        ),
+        (
+            "violation.json",
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO"}),
+        ),
+    ];
+    let manifest = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: seccomp
+spec:
+  restartPolicy: Never
+  containers:
+  - name: fine
+    image: busybox:1.36
+    command: [sh, -c, 'echo "pid $$$$" > /out/fine']
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: profiles/fine.json}
+    volumeMounts: [{name: out, mountPath: /out}]
+  - name: denied
+    image: busybox:1.36
+    command: [sh, -c, 'mkdir /tmp/d 2> /out/denied; echo "status $?" >> /out/denied']
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: profiles/deny.json}
+    volumeMounts: [{name: out, mountPath: /out}]
+  - name: audit
+    image: busybox:1.36
+    command: [sh, -c, 'mkdir /tmp/d && echo ran > /out/audit']
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: profiles/audit.json}
+    volumeMounts: [{name: out, mountPath: /out}]
+  - name: violation
+    image: busybox:1.36
+    command: [sh, -c, 'echo ran > /out/violation']
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: ./profiles/violation.json}
+    volumeMounts: [{name: out, mountPath: /out}]
+  volumes:
+  - name: out
+    hostPath: {path: "@WORK@/out", type: Directory}
+"#;
+    let mut pod = Pod::build_with(
+        "seccomp",
+        manifest,
+        &[],
+        |work| {
+            let dir = work.join("seccomp/profiles");
+            fs::create_dir_all(&dir).unwrap();
+            for (name, profile) in &profiles {
+                fs::write(dir.join(name), profile.to_string()).unwrap();
+            }
+        },
+        &["--seccomp-dir", "seccomp"],
+    );
+    let unit = |app: &str| {
+        fs::read_to_string(
+            pod.tree
+                .join(format!("rootfs/etc/systemd/system/{app}.service")),
+        )
+        .unwrap()
+    };
+    let fine = unit("fine");
+    for line in ["SystemCallLog=uname", "SystemCallArchitectures=x86-64"] {
+        assert!(fine.lines().any(|l| l == line), "{line}: {fine}");
+    }
+    let unit = unit("violation");
+    assert!(
+        unit.contains(
+            "SystemCallFilter=@default\nSystemCallFilter=~@default\nSystemCallErrorNumber=EPERM\n"
+        ),
+        "{unit}"
+    );
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    // The kernel logs the audit container's calls (SECCOMP_RET_LOG): after this line.
+    let mark = format!("podc-e2e-seccomp-{}", std::process::id());
+    fs::write("/dev/kmsg", format!("{mark}\n")).unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    let kernel = common::images::run(Command::new("dmesg").arg("--notime"));
+    let after = kernel
+        .rsplit_once(&mark)
+        .expect("the mark is in the kernel log")
+        .1;
+    assert!(
+        after
+            .lines()
+            .any(|l| l.contains("exe=\"/bin/busybox\"") && l.contains("code=0x7ffc0000")),
+        "no call of the audit container logged:\n{after}"
+    );
+    assert_eq!(pod.read("fine"), "pid -1\n", "{log}");
+    assert_eq!(
+        pod.read("denied"),
+        "mkdir: can't create directory '/tmp/d': Permission denied\nstatus 1\n",
+        "{log}"
+    );
+    assert_eq!(pod.read("audit"), "ran\n", "{log}");
+    // Not started: systemd's child can neither execve nor exit (exit_group is denied too, and
+    // glibc's _exit then faults): SIGSEGV, 128 + 11.
+    assert!(!pod.out("violation").exists(), "{log}");
+    assert_eq!(code, 139, "{log}");
     pod.assert_nothing_left();
 }
 

@@ -84,12 +84,7 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
                 .map(|c| d("CapabilityBoundingSet", *c)),
         ),
     }
-    if let Some(s) = &a.seccomp {
-        security.extend(split_filter("SystemCallFilter", &s.filter));
-        if let Some(e) = &s.errno {
-            security.push(d("SystemCallErrorNumber", e.clone()));
-        }
-    }
+    security.extend(syscall_directives(a));
 
     let sandbox = sandbox(a, t);
 
@@ -367,6 +362,45 @@ pub(super) fn yes_no(v: bool) -> &'static str {
     } else {
         "no"
     }
+}
+
+/// The system call filter, what the kernel logs and the ABIs: `SystemCallFilter=` (an exact
+/// allow list takes out the `@default` group systemd starts every allow list with, so that
+/// an empty one denies every call), `SystemCallErrorNumber=`, `SystemCallLog=`,
+/// `SystemCallArchitectures=`.
+fn syscall_directives(a: &App) -> Vec<Directive> {
+    let mut lines = Vec::new();
+    if let Some(s) = &a.seccomp {
+        match (&s.filter, s.exact) {
+            (Filter::Retain(names), true) => {
+                let then = if names.is_empty() {
+                    "no call is allowed"
+                } else {
+                    "only the calls below are allowed"
+                };
+                lines.push(commented(
+                    "SystemCallFilter",
+                    "@default",
+                    format!("exact: systemd starts every allow list with @default; taken out again, {then}"),
+                ));
+                lines.push(d("SystemCallFilter", "~@default"));
+                lines.extend(names.iter().map(|n| d("SystemCallFilter", n.clone())));
+            }
+            (f, _) => lines.extend(split_filter("SystemCallFilter", f)),
+        }
+        if let Some(e) = &s.errno {
+            lines.push(d("SystemCallErrorNumber", e.clone()));
+        }
+    }
+    if let Some(f) = &a.syscall_log {
+        lines.extend(split_filter("SystemCallLog", f));
+    }
+    lines.extend(
+        a.syscall_architectures
+            .iter()
+            .map(|arch| d("SystemCallArchitectures", arch.name())),
+    );
+    lines
 }
 
 /// An allow or deny list as one directive per name (`~name` for a deny list); an empty list

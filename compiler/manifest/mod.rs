@@ -485,6 +485,12 @@ pub struct AppIsolators {
     pub capabilities: Option<NameSet>,
     /// The system call filter.
     pub seccomp: Option<Seccomp>,
+    /// System calls the kernel logs (SystemCallLog=, systemd 247): `retain` logs only the
+    /// listed calls, `remove` every call but them (`retain: ["@known"]` logs every call).
+    pub syscall_log: Option<NameSet>,
+    /// The system call ABIs the app may use (SystemCallArchitectures=), `x86-64` among them: a
+    /// call of another ABI kills the process. Without it, every ABI of the host.
+    pub syscall_architectures: Option<Vec<SyscallArch>>,
     /// Parts of podc's default sandbox this app does without (see the README).
     #[serde(default)]
     pub relax: Vec<Relax>,
@@ -556,13 +562,43 @@ pub struct NameSet {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Seccomp {
-    /// System calls or @groups to allow; everything else is denied.
+    /// System calls or @groups to allow; everything else is denied (but systemd's `@default`
+    /// group, unless `exact`).
     pub retain: Option<Vec<String>>,
     /// System calls or @groups to deny.
     pub remove: Option<Vec<String>>,
     /// The errno a denied call returns (e.g. EPERM) instead of killing the process.
     #[schemars(regex(pattern = r"^E[A-Z0-9]+$"))]
     pub errno: Option<String>,
+    /// With `retain`: allow exactly the listed calls (an empty list allows none). Otherwise
+    /// systemd also allows its `@default` group (execve, exit, clock and sleep calls, ...) with
+    /// every allow list.
+    pub exact: Option<bool>,
+}
+
+/// A system call ABI of the x86-64 target, as systemd names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+pub enum SyscallArch {
+    /// The native ABI.
+    #[serde(rename = "x86-64")]
+    X86_64,
+    /// The i386 ABI.
+    #[serde(rename = "x86")]
+    X86,
+    /// The x32 ABI.
+    #[serde(rename = "x32")]
+    X32,
+}
+
+impl SyscallArch {
+    /// The word of the manifest and of `SystemCallArchitectures=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyscallArch::X86_64 => "x86-64",
+            SyscallArch::X86 => "x86",
+            SyscallArch::X32 => "x32",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -179,7 +179,7 @@ impl Convert<'_> {
                 if theirs.contains_key("cpuWeight") || theirs.contains_key("cpuShares") {
                     mine.remove("cpuRequest");
                 }
-                for whole in ["capabilities", "seccomp"] {
+                for whole in ["capabilities", "seccomp", "syscallLog"] {
                     if theirs.contains_key(whole) {
                         mine.remove(whole);
                     }
@@ -227,6 +227,8 @@ impl Convert<'_> {
             "oomScoreAdj",
             "relax",
             "seccomp",
+            "syscallArchitectures",
+            "syscallLog",
             "tasks",
         ];
         let Value::Object(entry) = entry else {
