@@ -499,7 +499,9 @@ check_secret() {
 check_kube() {
     install_pod kube --now || return
     if wait_for 60 port_open 18090; then ok "kube-port-open"; else bad "kube-port-open: $(systemctl status podc-kube 2>&1 | tail -n 3 | tr '\n' '|')"; return; fi
-    check kube-page "kube guestbook" "$(get 18090 | tr -d '\r')"
+    # The host's socket listens at once; the page comes once the pod has started (slow hosts).
+    kube_page() { [ "$(get 18090 | tr -d '\r')" = "kube guestbook" ]; }
+    if wait_for 90 kube_page; then ok "kube-page"; else bad "kube-page: saw '$(get 18090 | tr -d '\r')'"; fi
     if wait_for 60 journal_has kube recorder "kube reads hosts from env"; then ok "kube-recorder-variables"; else
         bad "kube-recorder-variables: $(podc logs kube recorder 2>&1 | tail -n 2 | tr '\n' '|')"
     fi
@@ -537,7 +539,7 @@ lease_of() {
 # the host; on their shared network (backend) the second finds the first by name; once both
 # stop, nothing of podc's networking is left.
 check_egress() {
-    local bb=$P/busybox www=/run/podc-vm-outside
+    local bb=$P/busybox www=/var/lib/podc-vm-outside # not /run: noexec, and httpd runs the CGI
     if ! { ip netns add outside && ip link add pto type veth peer name ptop && ip link set ptop netns outside &&
         ip addr add 198.51.100.1/30 dev pto && ip link set pto up &&
         ip -n outside addr add 198.51.100.2/30 dev ptop && ip -n outside link set ptop up &&
@@ -596,6 +598,7 @@ check_egress() {
     pkill -f "httpd -p 198.51.100.2:9000" || true
     ip link del pto 2>/dev/null
     ip netns del outside
+    rm -rf "$www"
     podc uninstall egress >/dev/null 2>&1 || bad "egress-uninstall: failed"
     podc uninstall egress2 >/dev/null 2>&1 || bad "egress2-uninstall: failed"
 }
