@@ -12,6 +12,8 @@ use crate::manifest::reference::Reference;
 use crate::manifest::{Activation, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start};
 use crate::systemd::target::Target;
 
+pub use crate::systemd::argv::{Arg, Part};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pod {
     pub name: String,
@@ -156,17 +158,19 @@ pub enum Image {
     Reference(Reference),
 }
 
-/// What the app runs.
+/// What the app runs. Its arguments may hold variables of the app's environment read at
+/// launch (an `{expand: ...}` word), which systemd puts in when it starts the app; the
+/// program (the first word of `exec`) never does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `exec` with an absolute program: the whole command line, the unit's `ExecStart=`.
-    Exec(Vec<String>),
+    Exec(Vec<Arg>),
     /// `exec` whose program is a bare name (an image by reference only): `podc launch` looks
     /// it up in the image's PATH and writes `ExecStart=` into the app's drop-in.
-    LookUp(Vec<String>),
+    LookUp(Vec<Arg>),
     /// `args` (an image by reference only): the image's Entrypoint with these arguments in
     /// place of its Cmd, written by `podc launch` into the app's drop-in.
-    Args(Vec<String>),
+    Args(Vec<Arg>),
     /// Neither (an image by reference only): the image's Entrypoint and Cmd.
     Image,
 }

@@ -278,6 +278,46 @@ fn launch_refuses_an_edited_image_command() {
     }
 }
 
+/// An edited plan cannot put a variable where systemd does not substitute one (the program),
+/// nor name one that is not a variable name.
+#[test]
+fn launch_refuses_an_edited_expand() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/exec-expand.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("expand");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "exec = [\"sh\"",
+            "exec = [\"$(LEVEL)\"",
+            "step 3 (image): exec program \"$(LEVEL)\" refers to a variable",
+        ),
+        (
+            "expand = [\"LEVEL\"]",
+            "expand = [\"LEVEL=x\"]",
+            "step 3 (image): expand \"LEVEL=x\" is not a variable name",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}:\n{plan}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
 /// Persistent and memory volumes in the dry run: the persistent directory below the host's
 /// volumes root (made if missing, never through a link), each memory volume a sized tmpfs on
 /// the volumes tmpfs, and the binds from both.
@@ -4095,4 +4135,136 @@ fn assert_dry_run_and_kube_hide(pod: &Pod, kube_args: &[&str], name: &str, secre
             assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
         }
     }
+}
+
+/// A directory of the host made for one test, removed with what it holds when dropped, and
+/// with it each parent the test had to make.
+struct HostDir {
+    made: Vec<PathBuf>,
+}
+
+impl HostDir {
+    fn new(dir: &Path) -> HostDir {
+        let mut made = Vec::new();
+        let mut d = dir.to_path_buf();
+        while !d.exists() {
+            made.push(d.clone());
+            d = d.parent().unwrap().to_path_buf();
+        }
+        fs::create_dir_all(dir).unwrap();
+        HostDir { made }
+    }
+}
+
+impl Drop for HostDir {
+    fn drop(&mut self) {
+        if let Some(deepest) = self.made.first() {
+            let _ = fs::remove_dir_all(deepest);
+        }
+        for d in &self.made {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// A Kubernetes file whose command refers to variables from a ConfigMap podc reads when the
+/// pod launches (`$(SPECIAL_LEVEL_KEY)`, as in the Kubernetes documentation's example): the
+/// build writes `${SPECIAL_LEVEL_KEY}` for systemd, and the app gets the values of the files on
+/// the host at launch, each argument one argument whatever its value holds (spaces, `$`, `%`),
+/// an unknown `$(NAME)` and a `$$(NAME)` as text; in a command the launcher completes from
+/// the image (a bare program), too. The next launch takes changed values.
+#[test]
+fn e2e_dollar_references_to_a_configmap_read_at_launch() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "registry.k8s.io/busybox:1.27.2"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let name = format!("podc-e2e-special-{}", std::process::id());
+    let dir = Path::new("/etc/podc/configmaps").join(&name);
+    let _configmap = HostDir::new(&dir);
+    fs::write(dir.join("SPECIAL_LEVEL"), "very").unwrap();
+    fs::write(dir.join("SPECIAL_TYPE"), "charm  quark $HOME %h \"q\"").unwrap();
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: dapi-test-pod
+spec:
+  containers:
+  - name: test-container
+    image: registry.k8s.io/busybox:1.27.2
+    command: ["/bin/sh", "-c", 'printf "[%s]\n" "$@" > /out/argv', "sh",
+              "$(SPECIAL_LEVEL_KEY) $(SPECIAL_TYPE_KEY)", "$(SPECIAL_TYPE_KEY)",
+              "$(UNDEFINED) $$(SPECIAL_LEVEL_KEY)"]
+    env: &env
+    - name: SPECIAL_LEVEL_KEY
+      valueFrom:
+        configMapKeyRef: {{name: {name}, key: SPECIAL_LEVEL}}
+    - name: SPECIAL_TYPE_KEY
+      valueFrom:
+        configMapKeyRef: {{name: {name}, key: SPECIAL_TYPE}}
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  - name: looked-up
+    image: registry.k8s.io/busybox:1.27.2
+    command: [sh, -c, 'printf "[%s]\n" "$@" > /out/looked-up', "sh"]
+    args: ["$(SPECIAL_TYPE_KEY)"]
+    env: *env
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  restartPolicy: Never
+  volumes:
+  - name: out
+    hostPath: {{path: "@WORK@/out", type: Directory}}
+"#
+    );
+    let mut pod = Pod::build("dapi-test-pod", &manifest, &[], |_| {});
+    let unit = fs::read_to_string(
+        pod.tree
+            .join("rootfs/etc/systemd/system/test-container.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.contains(r#""${SPECIAL_LEVEL_KEY} ${SPECIAL_TYPE_KEY}" "${SPECIAL_TYPE_KEY}" "$$(UNDEFINED) $$(SPECIAL_LEVEL_KEY)""#),
+        "{unit}"
+    );
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(
+        pod.read("argv"),
+        "[very charm  quark $HOME %h \"q\"]\n[charm  quark $HOME %h \"q\"]\n[$(UNDEFINED) $(SPECIAL_LEVEL_KEY)]\n"
+    );
+    assert_eq!(pod.read("looked-up"), "[charm  quark $HOME %h \"q\"]\n");
+    // The values are read at every launch.
+    fs::write(dir.join("SPECIAL_TYPE"), "strange").unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(
+        pod.read("argv"),
+        "[very strange]\n[strange]\n[$(UNDEFINED) $(SPECIAL_LEVEL_KEY)]\n"
+    );
+    // A missing key stops the launch before anything runs, as for any variable read at launch.
+    fs::remove_file(dir.join("SPECIAL_LEVEL")).unwrap();
+    fs::remove_file(pod.out("argv")).unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("SPECIAL_LEVEL: cannot read it"), "{log}");
+    assert!(!pod.out("argv").exists(), "the app ran");
+    pod.assert_nothing_left();
 }

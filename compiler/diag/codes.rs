@@ -135,6 +135,7 @@ codes! {
     ARGS_WITH_EXEC = "P0407", Error, "an app gives both `args` and `exec`, which is the whole command line";
     ARGS_IMAGE_PATH = "P0408", Error, "`args` for an image given by path, which has no Entrypoint";
     ARGS_EMPTY = "P0409", Error, "`args` is an empty list";
+    EXPAND_UNKNOWN = "P0410", Error, "an `{expand: ...}` word refers to a name that `environmentFrom` of keys read at launch may or may not give";
     ENV_FROM_SOURCE = "P0420", Error, "an environment variable from a config item or secret names not exactly one of `config` and `secret`";
     ENV_KEY = "P0421", Error, "an environment variable's `key` is not a variable name";
     HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http, tcp and grpc";

@@ -15,7 +15,7 @@ use crate::tree::layout::{
     app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, PROBE_PROGRAM, ROOTFS, STATE,
     VOLUMES,
 };
-use crate::tree::plan::{Controller, MountPlan, Step};
+use crate::tree::plan::{words_args, Controller, MountPlan, Step};
 
 /// The launcher's actions and nspawn command line for a tree; pure.
 pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, LaunchError> {
@@ -135,14 +135,16 @@ impl Prep<'_> {
                 environment,
                 exec,
                 args,
+                expand,
             } => {
                 let has = |key: &str| given.iter().any(|g| g == key);
+                let (exec, args) = (words_args(exec, expand), words_args(args, expand));
                 let command = if has("exec") {
                     defaults::Command::InUnit
                 } else if !exec.is_empty() {
-                    defaults::Command::LookUp(exec)
+                    defaults::Command::LookUp(&exec)
                 } else if !args.is_empty() {
-                    defaults::Command::Args(args)
+                    defaults::Command::Args(&args)
                 } else {
                     defaults::Command::Image
                 };

@@ -82,6 +82,11 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
 /// The app's image at its root: read-only as it is, or under an overlay of the pod's.
 fn image_step(a: &App) -> Step {
     let root = app_root(&a.name);
+    let no_args = Vec::new();
+    let (words, expand) = plan::args_words(match &a.command {
+        Command::LookUp(argv) | Command::Args(argv) => argv,
+        _ => &no_args,
+    });
     // The image itself never changes: read-only as it is, or with an overlay of the pod's.
     match &a.image {
         Image::Reference(r) => Step::Image {
@@ -105,13 +110,14 @@ fn image_step(a: &App) -> Step {
                 names
             },
             exec: match &a.command {
-                Command::LookUp(exec) => exec.clone(),
+                Command::LookUp(_) => words.clone(),
                 _ => Vec::new(),
             },
             args: match &a.command {
-                Command::Args(args) => args.clone(),
+                Command::Args(_) => words,
                 _ => Vec::new(),
             },
+            expand,
         },
         Image::Path(source) if a.read_only_rootfs => Step::BindHost {
             source: source.clone(),

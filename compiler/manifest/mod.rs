@@ -6,6 +6,7 @@
 //! The JSON Schema in `schemas/pod.schema.json` is generated from these types.
 
 pub mod config;
+pub mod expand;
 pub mod kube_names;
 pub mod linux;
 pub mod quantity;
@@ -20,6 +21,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 pub use config::{ConfigItem, EnvFrom, EnvFromItem, EnvValue, ItemKind, SecretItem};
+pub use expand::Word;
 
 /// A podc pod manifest (format 1).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -260,13 +262,15 @@ pub struct App {
     /// The whole command line, replacing the image's Entrypoint and Cmd. exec[0] is an
     /// absolute path inside the image or, for an image by reference, a bare name looked up in
     /// the image's PATH at launch. Required for an image given by path; for an image by
-    /// reference the image's Entrypoint and Cmd are the default.
+    /// reference the image's Entrypoint and Cmd are the default. A word is passed as written,
+    /// or written `{expand: TEXT}` with `$(NAME)` references to the app's variables.
     #[schemars(length(min = 1))]
-    pub exec: Option<Vec<String>>,
+    pub exec: Option<Vec<Word>>,
     /// Arguments that replace the image's Cmd after its Entrypoint (Kubernetes' `args`
-    /// without `command`); only for an image by reference, and not with `exec`.
+    /// without `command`); only for an image by reference, and not with `exec`. Words as in
+    /// `exec`.
     #[schemars(length(min = 1))]
-    pub args: Option<Vec<String>>,
+    pub args: Option<Vec<Word>>,
     /// User to run as: a uid or a user name. Default 0 (for an image by reference, when
     /// neither user nor group is given: the image's User).
     pub user: Option<IdOrName>,

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use crate::manifest::ItemKind;
 use crate::manifest::{Activation, IdOrName, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
-use crate::pod::{App, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
+use crate::pod::{App, Arg, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
 use crate::systemd::escape;
 use crate::systemd::resources::{cpu_percent, Limit};
 use crate::tree::layout::{persistent_volume, PERSISTENT_VOLUMES};
@@ -108,6 +108,19 @@ fn words(o: &mut String, words: &[String]) {
     }
 }
 
+/// Each argument as [`words`] shows it; one with variables read at launch as Kubernetes
+/// writes it (`$(NAME)`, and `$$` for a `$` of its text), with a note saying so.
+fn args(o: &mut String, argv: &[Arg]) {
+    let (shown, vars) = crate::tree::plan::args_words(argv);
+    words(o, &shown);
+    if !vars.is_empty() {
+        escape::push_markdown_cell(
+            o,
+            " ($(NAME): the app's variable NAME, read at launch and put in when it starts; $$: a $)",
+        );
+    }
+}
+
 /// How an app runs: image, command, working directory, user and group.
 fn app_run(o: &mut String, a: &App) {
     key(o, "Image");
@@ -125,16 +138,16 @@ fn app_run(o: &mut String, a: &App) {
     end(o);
     key(o, "Command");
     match &a.command {
-        Command::Exec(exec) => words(o, exec),
+        Command::Exec(exec) => args(o, exec),
         Command::LookUp(exec) => {
-            words(o, exec);
+            args(o, exec);
             o.push_str(" (");
-            escape::push_markdown_cell(o, &exec[0]);
+            escape::push_markdown_cell(o, exec[0].as_text().unwrap_or_default());
             o.push_str(" looked up in the image's PATH at launch)");
         }
-        Command::Args(args) => {
+        Command::Args(list) => {
             o.push_str("the image's Entrypoint, then args ");
-            words(o, args);
+            args(o, list);
             o.push_str(" (in place of its Cmd)");
         }
         Command::Image => o.push_str("the image's Entrypoint and Cmd"),

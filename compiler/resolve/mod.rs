@@ -16,6 +16,7 @@ mod security;
 mod systemd_target;
 mod volumes;
 mod warnings;
+mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -137,7 +138,14 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 format!("app {} is defined twice", show(&a.name)),
             );
         }
-        apps.push(resolve_app(c, &path, a, &volume_names, &item_names, target));
+        apps.push(resolve_app(
+            c,
+            &path,
+            a,
+            &volume_names,
+            (&items, &item_names),
+            target,
+        ));
     }
     check_item_uses(c, m, &items);
     check_after(c, &m.apps);

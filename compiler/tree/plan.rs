@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::expand::{pieces, write, Piece};
 use crate::manifest::{CgroupVersion, ItemKind, Network, Protocol};
+use crate::systemd::argv::{Arg, Part};
 use crate::systemd::escape;
 
 /// `key = value` and a line break; `key` is a bare TOML key.
@@ -176,6 +178,11 @@ pub enum Step {
         exec: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         args: Vec<String>,
+        /// Variables of the app read at launch that `exec` or `args` refer to: when there are
+        /// any, each of their words is written as Kubernetes writes a command (`$(NAME)` of a
+        /// name here is the variable, put in by systemd when the app starts; `$$` is `$`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expand: Vec<String>,
     },
     /// Bind a host path into the pod's root before nspawn starts.
     BindHost {
@@ -509,10 +516,11 @@ impl Step {
                 environment,
                 exec,
                 args,
+                expand,
                 ..
             } => {
                 image_step(apps, app, reference, target, given, environment)?;
-                image_command(given, exec, args)?;
+                image_command(given, exec, args, expand)?;
             }
             Step::BindHost { source, target, .. } => {
                 if !escape::is_normal_abs_path(source) {
@@ -742,7 +750,12 @@ fn image_step(
 
 /// An `image` step's command: at most one of `exec` given (in the unit), `exec` (its
 /// program a bare name) and `args`.
-fn image_command(given: &[String], exec: &[String], args: &[String]) -> Result<(), String> {
+fn image_command(
+    given: &[String],
+    exec: &[String],
+    args: &[String],
+    expand: &[String],
+) -> Result<(), String> {
     let in_unit = given.iter().any(|g| g == "exec");
     if [in_unit, !exec.is_empty(), !args.is_empty()]
         .iter()
@@ -752,7 +765,14 @@ fn image_command(given: &[String], exec: &[String], args: &[String]) -> Result<(
     {
         return Err("more than one of exec given, exec and args".into());
     }
+    if let Some(n) = expand.iter().find(|n| !escape::is_env_name(n)) {
+        return Err(format!("expand {n:?} is not a variable name"));
+    }
     if let Some(program) = exec.first() {
+        let program = match words_args(std::slice::from_ref(program), expand)[0].as_text() {
+            Some(p) => p.to_string(),
+            None => return Err(format!("exec program {program:?} refers to a variable")),
+        };
         if program.is_empty() || program == "." || program == ".." || program.contains('/') {
             return Err(format!(
                 "exec program {program:?} is not a bare name to look up in the image's PATH"
@@ -760,6 +780,43 @@ fn image_command(given: &[String], exec: &[String], args: &[String]) -> Result<(
         }
     }
     Ok(())
+}
+
+/// An `image` step's `exec` or `args` words as arguments: as they are without `expand`, else
+/// read as Kubernetes writes a command, `$(NAME)` of a name of `expand` the variable.
+pub fn words_args(words: &[String], expand: &[String]) -> Vec<Arg> {
+    if expand.is_empty() {
+        return crate::systemd::argv::texts(words);
+    }
+    words
+        .iter()
+        .map(|w| {
+            Arg::from_parts(pieces(w).into_iter().map(|p| match p {
+                Piece::Ref(n) if expand.iter().any(|e| e == n) => Part::Var(n.to_string()),
+                Piece::Ref(n) => Part::Text(format!("$({n})")),
+                Piece::Text(t) => Part::Text(t.to_string()),
+            }))
+        })
+        .collect()
+}
+
+/// Arguments as an `image` step's words, and the variables they name (sorted): words as
+/// [`words_args`] reads them back.
+pub fn args_words(argv: &[Arg]) -> (Vec<String>, Vec<String>) {
+    let mut expand: Vec<String> = argv.iter().flat_map(Arg::vars).map(String::from).collect();
+    expand.sort();
+    expand.dedup();
+    let words = argv
+        .iter()
+        .map(|a| match a.as_text() {
+            Some(t) if expand.is_empty() => t.to_string(),
+            _ => write(a.parts().iter().map(|p| match p {
+                Part::Text(t) => Piece::Text(t),
+                Part::Var(n) => Piece::Ref(n),
+            })),
+        })
+        .collect();
+    (words, expand)
 }
 
 /// The lines of an `image` step after its `do`.
@@ -773,6 +830,7 @@ fn image_lines(out: &mut String, step: &Step) {
         environment,
         exec,
         args,
+        expand,
     } = step
     else {
         return;
@@ -784,7 +842,7 @@ fn image_lines(out: &mut String, step: &Step) {
     line(out, "given", given);
     line(out, "environment", environment);
     // Only when set: plans of pods without them read as they always did.
-    for (key, list) in [("exec", exec), ("args", args)] {
+    for (key, list) in [("exec", exec), ("args", args), ("expand", expand)] {
         if !list.is_empty() {
             line(out, key, list);
         }

@@ -89,7 +89,7 @@ impl Convert<'_> {
         app.insert("image".into(), json!(c.image));
         self.command(&here, c.command, c.args, &mut app)?;
         self.environment(&here, &c.name, c.env, c.env_from, &mut app)?;
-        self.expand_command(&here, &mut app)?;
+        self.expand_command(&mut app);
         if let Some(dir) = c.working_dir {
             self.rename(podc("workingDirectory"), at("workingDir"));
             app.insert("workingDirectory".into(), json!(dir));
@@ -169,8 +169,10 @@ impl Convert<'_> {
     }
 
     /// The kubelet's `$(NAME)` expansion of the command line, with the container's variables:
-    /// podc runs the program with the arguments it would.
-    fn expand_command(&self, here: &Here, app: &mut Map<String, Value>) -> Result<(), Diagnostic> {
+    /// podc runs the program with the arguments it would. An argument that refers to a
+    /// variable read at launch stays as written, an `{expand: ...}` word: resolve puts in what
+    /// is known and leaves the rest to systemd when the app starts.
+    fn expand_command(&self, app: &mut Map<String, Value>) {
         let env = app
             .get("environment")
             .and_then(Value::as_object)
@@ -186,31 +188,22 @@ impl Convert<'_> {
             let Some(Value::Array(list)) = app.get_mut(key) else {
                 continue;
             };
-            for (i, item) in list.iter_mut().enumerate() {
+            for item in list.iter_mut() {
                 let Value::String(text) = item else { continue };
                 match expand(text, lookup) {
                     Ok(v) => *text = v,
-                    Err(name) => {
-                        // Where the argument was written: `command[i]` or `args[j]`.
-                        let mine = join_index(&join_key(here.app_path, key), i);
-                        let at = self
-                            .renames
-                            .iter()
-                            .find(|(from, _)| *from == mine)
-                            .map_or_else(|| join_key(here.path, "command"), |(_, to)| to.clone());
-                        return Err(self.at_launch(&at, &name));
-                    }
+                    Err(_) => *item = json!({ "expand": text }),
                 }
             }
         }
-        Ok(())
     }
 
+    /// A variable's value that refers to a variable read at launch.
     fn at_launch(&self, at: &str, name: &str) -> Diagnostic {
         problem(
             self.doc,
             at,
-            format!("`$({name})` refers to a variable podc reads when the pod launches: it cannot be written into the command line when the pod is built"),
+            format!("`$({name})` refers to a variable podc reads when the pod launches: it cannot be written into this variable's value when the pod is built"),
         )
         .help(format!("let a shell read it: `sh -c '... \"${name}\"'`"))
     }
