@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
-use crate::manifest::{Activation, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start};
+use crate::manifest::{
+    Activation, HostResource, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start,
+};
 use crate::systemd::target::Target;
 
 pub use crate::systemd::argv::{Arg, Part};
@@ -304,13 +306,21 @@ pub struct Item {
 }
 
 /// Where an item's bytes come from: text of the manifest (config only, written into the
-/// tree), a file of the host, or a directory of the host whose regular files are its keys;
-/// both read at launch only.
+/// tree), a file of the host, or a directory of the host whose regular files are its keys
+/// (both read at launch only), or a number the launcher counts on the host (config only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Text(String),
     File(String),
     Dir(String),
+    /// The resource's amount on the host divided by `divisor` (millicores of CPU, bytes of
+    /// memory or storage; never 0), rounded up; `written` is the divisor as the manifest wrote
+    /// it, if it did.
+    Host {
+        resource: HostResource,
+        divisor: u64,
+        written: Option<String>,
+    },
 }
 
 /// A config item or secret as an app names it.

@@ -61,6 +61,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -120,6 +121,7 @@ fn a_pod_with_a_grpc_probe_gets_podc_itself() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: podc.map(PathBuf::from),
+        resources: Default::default(),
     };
     let prepare = |podc| launch::prepare(&tree, launch::read_plan(&tree).unwrap(), &host(podc));
     let argv = prepare(Some("/opt/podc/bin/podc")).unwrap().argv;
@@ -341,6 +343,7 @@ fn dry_run_shows_persistent_and_memory_volumes() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/db"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -3442,6 +3445,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
@@ -3914,6 +3918,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
         },
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
     };
     let l = launch::prepare(
         &tree,
@@ -4266,5 +4271,96 @@ spec:
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("SPECIAL_LEVEL: cannot read it"), "{log}");
     assert!(!pod.out("argv").exists(), "the app ran");
+    pod.assert_nothing_left();
+}
+
+/// A downward API file and variables of limits a container does not set (the example of the
+/// Kubernetes documentation's projected volume): podc counts the host's online CPUs and memory
+/// when the pod launches, as the kubelet gives the node's allocatable, rounded up by `divisor`;
+/// the pod's labels are a file too. The numbers are in no file of the tree.
+#[test]
+fn e2e_downward_api_limits_are_the_hosts_counted_at_launch() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "busybox:1.28"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: volume-test
+  labels: {app: volume-test, tier: back}
+spec:
+  containers:
+  - name: container-test
+    image: busybox:1.28
+    command: ["sh", "-c", 'cat /projected-volume/cpu_limit > /out/cpu; cat /projected-volume/cpu_millis > /out/millis; cat /projected-volume/labels > /out/labels; echo "$MEMORY_KIB $(CPUS)" > /out/env']
+    env:
+    - name: CPUS
+      valueFrom: {resourceFieldRef: {resource: limits.cpu}}
+    - name: MEMORY_KIB
+      valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Ki}}
+    volumeMounts:
+    - {name: all-in-one, mountPath: /projected-volume, readOnly: true}
+    - {name: out, mountPath: /out}
+  restartPolicy: Never
+  volumes:
+  - name: all-in-one
+    projected:
+      sources:
+      - downwardAPI:
+          items:
+          - path: "labels"
+            fieldRef: {fieldPath: metadata.labels}
+          - path: "cpu_limit"
+            resourceFieldRef: {containerName: container-test, resource: limits.cpu}
+          - path: "cpu_millis"
+            resourceFieldRef: {containerName: container-test, resource: limits.cpu, divisor: 1m}
+  - name: out
+    hostPath: {path: "@WORK@/out", type: Directory}
+"#;
+    let mut pod = Pod::build("volume-test", manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    // The host's online CPUs, as getconf counts them, and MemTotal in KiB.
+    let getconf = Command::new("getconf")
+        .arg("_NPROCESSORS_ONLN")
+        .output()
+        .unwrap();
+    let cpus: u64 = String::from_utf8_lossy(&getconf.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let meminfo = fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().strip_suffix("kB"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pod.read("cpu"), cpus.to_string());
+    assert_eq!(pod.read("millis"), (cpus * 1000).to_string());
+    assert_eq!(pod.read("env"), format!("{kib} {cpus}\n"));
+    assert_eq!(pod.read("labels"), "app=\"volume-test\"\ntier=\"back\"\n");
+    // Counted at launch: the tree names what is counted, never a number.
+    let unit = fs::read_to_string(pod.tree.join("mounts.toml")).unwrap();
+    assert!(unit.contains("host = \"cpu\"\ndivisor = 1\n"), "{unit}");
+    assert!(files_holding(&pod.tree, format!("{}", kib).as_bytes()).is_empty());
     pod.assert_nothing_left();
 }

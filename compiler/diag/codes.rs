@@ -178,6 +178,7 @@ codes! {
     DIR_MOUNTED = "P0650", Error, "a `dir` config item or secret mounted at a path, which systemd credentials cannot carry";
     DIR_VARIABLE = "P0651", Error, "a `dir` config item or secret taken as one environment variable (its keys are many)";
     ENV_TEXT_VALUE = "P0652", Error, "a config item's text taken as variables holds a value an environment file cannot carry";
+    HOST_ITEM = "P0653", Error, "a `divisor` without `host`, or a `host` config item taken with a `key` or by `environmentFrom` (its value is one number)";
     // Order of apps.
     AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
     AFTER_SELF = "P0702", Error, "an app waits for itself";

@@ -35,8 +35,11 @@ pub struct ItemUse {
     pub app: String,
     pub kind: ItemKind,
     pub name: String,
-    /// The file it is read from: a host file, or the tree's file of a config item's text.
+    /// The file it is read from: a host file, or the tree's file of a config item's text (for
+    /// a number counted on the host, where it was counted).
     pub path: PathBuf,
+    /// A `host` config item's number, counted on the host (not secret): no file is read.
+    pub counted: Option<String>,
     pub taken: Taken,
 }
 
@@ -75,6 +78,8 @@ pub struct EnvSource {
     pub name: String,
     pub path: PathBuf,
     pub key: Option<String>,
+    /// A `host` config item's number (then nothing is read from `path`).
+    pub counted: Option<String>,
 }
 
 /// Why an app's config item or secret stops the launch: it names the pod, the app, the item
@@ -345,7 +350,10 @@ impl Action {
                     if let Some(k) = &v.key {
                         write!(f, ", key {k}")?;
                     }
-                    write!(f, ", from {}", v.path.display())?;
+                    match &v.counted {
+                        Some(n) => write!(f, ", {n}, counted from {}", v.path.display())?,
+                        None => write!(f, ", from {}", v.path.display())?,
+                    }
                 }
                 Ok(())
             }

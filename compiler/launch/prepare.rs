@@ -11,11 +11,12 @@ use super::paths::*;
 use super::users::*;
 use crate::image::defaults;
 use crate::manifest::Network;
+use crate::systemd::argv::words_args;
 use crate::tree::layout::{
     app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, PROBE_PROGRAM, ROOTFS, STATE,
     VOLUMES,
 };
-use crate::tree::plan::{words_args, Controller, MountPlan, Step};
+use crate::tree::plan::{Controller, MountPlan, Step};
 
 /// The launcher's actions and nspawn command line for a tree; pure.
 pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, LaunchError> {
@@ -199,47 +200,84 @@ impl Prep<'_> {
                 kind,
                 name,
                 source,
+                host,
+                divisor,
                 apps,
-            } => self.credential(*kind, name, source.as_deref(), apps),
+            } => {
+                let counted = self.counted(&plan.pod, apps, *kind, name, *host, *divisor)?;
+                self.credential(*kind, name, source.as_deref(), counted, apps)
+            }
             Step::Env {
                 app,
                 variable,
                 kind,
                 name,
                 source,
+                host,
+                divisor,
                 key,
-            } => self.env(
-                app,
-                variable,
-                *kind,
-                name,
-                source.as_deref(),
-                key.as_deref(),
-            ),
+            } => {
+                let apps = std::slice::from_ref(app);
+                let counted = self.counted(&plan.pod, apps, *kind, name, *host, *divisor)?;
+                let taken = Taken::Variable {
+                    name: variable.to_string(),
+                    key: key.clone(),
+                };
+                self.env(app, *kind, name, source.as_deref(), counted, taken)
+            }
             Step::EnvAll { .. } => self.env_all(step),
         }
         Ok(())
+    }
+
+    /// A `host` config item's number, counted now, with where it was counted; `None` for any
+    /// other item. A host that does not say stops the launch, naming the first app.
+    fn counted(
+        &self,
+        pod: &str,
+        apps: &[String],
+        kind: crate::manifest::ItemKind,
+        name: &str,
+        host: Option<crate::manifest::HostResource>,
+        divisor: Option<u64>,
+    ) -> Result<Option<(PathBuf, String)>, LaunchError> {
+        let (Some(resource), Some(divisor)) = (host, divisor) else {
+            return Ok(None);
+        };
+        let (from, n) = self.host.resources.count(resource, divisor, self.tree);
+        n.map(|n| Some((from.clone(), n))).map_err(|problem| {
+            LaunchError::Item(Box::new(ItemProblem {
+                pod: pod.to_string(),
+                app: apps.first().cloned().unwrap_or_default(),
+                kind: kind.name(),
+                name: name.to_string(),
+                path: from,
+                problem,
+            }))
+        })
     }
 
     /// An app's variable from a config item or secret (its `key`, or the whole file).
     fn env(
         &mut self,
         app: &str,
-        variable: &str,
         kind: crate::manifest::ItemKind,
         name: &str,
         source: Option<&str>,
-        key: Option<&str>,
+        counted: Option<(PathBuf, String)>,
+        taken: Taken,
     ) {
+        let (path, counted) = match counted {
+            Some((from, n)) => (from, Some(n)),
+            None => (item_path(self.tree, name, source), None),
+        };
         self.items.push(ItemUse {
             app: app.to_string(),
             kind,
             name: name.to_string(),
-            path: item_path(self.tree, name, source),
-            taken: Taken::Variable {
-                name: variable.to_string(),
-                key: key.map(str::to_string),
-            },
+            path,
+            counted,
+            taken,
         });
     }
 
@@ -267,6 +305,7 @@ impl Prep<'_> {
             kind: *kind,
             name: name.clone(),
             path: path.clone(),
+            counted: None,
             taken: Taken::Every(EnvEvery {
                 kind: *kind,
                 name: name.clone(),
@@ -284,15 +323,27 @@ impl Prep<'_> {
         kind: crate::manifest::ItemKind,
         name: &str,
         source: Option<&str>,
+        counted: Option<(PathBuf, String)>,
         apps: &[String],
     ) {
-        let path = item_path(self.tree, name, source);
-        self.nspawn_mounts.push(load_credential(kind, name, &path));
+        let (path, counted) = match counted {
+            Some((from, n)) => {
+                // A number, not secret: its value is the flag's.
+                self.nspawn_mounts.push(set_credential(kind, name, &n));
+                (from, Some(n))
+            }
+            None => {
+                let path = item_path(self.tree, name, source);
+                self.nspawn_mounts.push(load_credential(kind, name, &path));
+                (path, None)
+            }
+        };
         self.items.extend(apps.iter().map(|app| ItemUse {
             app: app.clone(),
             kind,
             name: name.to_string(),
             path: path.clone(),
+            counted: counted.clone(),
             taken: Taken::File,
         }));
     }

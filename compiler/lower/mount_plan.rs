@@ -83,7 +83,7 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
 fn image_step(a: &App) -> Step {
     let root = app_root(&a.name);
     let no_args = Vec::new();
-    let (words, expand) = plan::args_words(match &a.command {
+    let (words, expand) = crate::systemd::argv::args_words(match &a.command {
         Command::LookUp(argv) | Command::Args(argv) => argv,
         _ => &no_args,
     });

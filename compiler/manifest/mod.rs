@@ -20,8 +20,9 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-pub use config::{ConfigItem, EnvFrom, EnvFromItem, EnvValue, ItemKind, SecretItem};
+pub use config::{ConfigItem, EnvFrom, EnvFromItem, EnvValue, HostResource, ItemKind, SecretItem};
 pub use expand::Word;
+pub use quantity::Quantity;
 
 /// A podc pod manifest (format 1).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -582,65 +583,6 @@ impl<'de> Deserialize<'de> for IdOrName {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<IdOrName, E> {
                 Ok(IdOrName::Name(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A Kubernetes quantity as written ("500m", "1Gi", 2, 0.5). Parsed in [`crate::manifest::quantity`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quantity {
-    /// The quantity's text.
-    pub text: String,
-    /// Read as a floating-point number, whose value may already be rounded: [`crate::parse`]
-    /// then puts the scalar's own text in its place.
-    pub via_float: bool,
-}
-
-impl Quantity {
-    fn new(text: String, via_float: bool) -> Quantity {
-        Quantity { text, via_float }
-    }
-}
-
-impl JsonSchema for Quantity {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Quantity".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A Kubernetes quantity: a positive integer or decimal with an optional suffix m, k, M, G, T, P, E (powers of 1000) or Ki, Mi, Gi, Ti, Pi, Ei (powers of 1024).",
-            "anyOf": [
-                { "type": "string", "pattern": r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$" },
-                { "type": "number", "exclusiveMinimum": 0 }
-            ]
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Quantity;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a quantity such as \"500m\", \"1Gi\" or 2")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
-                Ok(Quantity::new(v.to_string(), false))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
-                Ok(Quantity::new(v.to_string(), false))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
-                // A stand-in: an f64 holds 53 bits, so 9007199254740993.0 arrives here as
-                // ...992. The parser replaces it with the scalar's text from the source.
-                Ok(Quantity::new(format!("{v}"), true))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
-                Ok(Quantity::new(v.to_string(), false))
             }
         }
         d.deserialize_any(V)

@@ -111,7 +111,7 @@ fn words(o: &mut String, words: &[String]) {
 /// Each argument as [`words`] shows it; one with variables read at launch as Kubernetes
 /// writes it (`$(NAME)`, and `$$` for a `$` of its text), with a note saying so.
 fn args(o: &mut String, argv: &[Arg]) {
-    let (shown, vars) = crate::tree::plan::args_words(argv);
+    let (shown, vars) = crate::systemd::argv::args_words(argv);
     words(o, &shown);
     if !vars.is_empty() {
         escape::push_markdown_cell(
@@ -587,6 +587,16 @@ fn items(o: &mut String, pod: &Pod) {
                     o.push_str(": host directory ");
                     escape::push_markdown_cell(o, d);
                     o.push_str(" (its files are the keys, read at launch)");
+                }
+                Source::Host {
+                    resource, written, ..
+                } => {
+                    let _ = write!(o, ": the host's {}", resource.name());
+                    if let Some(w) = written {
+                        o.push_str(" / ");
+                        escape::push_markdown_cell(o, w);
+                    }
+                    o.push_str(" (counted at launch, rounded up)");
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::checker::*;
 use crate::diag::codes;
-use crate::manifest::{self, config, EnvValue, ItemKind, Manifest};
+use crate::manifest::{self, config, quantity, EnvValue, HostResource, ItemKind, Manifest};
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{EnvAll, EnvRef, Item, ItemRef, Pod, Source};
 use crate::systemd::escape;
@@ -116,8 +116,42 @@ fn secret_source(c: &mut Checker, path: &str, item: &manifest::SecretItem) -> Op
     }
 }
 
-/// A config item's text, file or directory: exactly one of them.
+/// A config item's text, file, directory or host resource: exactly one of them.
 fn config_source(c: &mut Checker, path: &str, item: &manifest::ConfigItem) -> Option<Source> {
+    if let Some(resource) = item.host {
+        let others: Vec<&str> = [
+            ("text", item.text.is_some()),
+            ("file", item.file.is_some()),
+            ("dir", item.dir.is_some()),
+        ]
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(key, _)| *key)
+        .collect();
+        if let Some(other) = others.first() {
+            c.key(
+                codes::CONFIG_SOURCE,
+                &join_key(path, other),
+                format!(
+                    "config {} has both `{other}` and `host`; give one",
+                    show(&item.name)
+                ),
+            );
+            return None;
+        }
+        return host_source(c, path, resource, item.divisor.as_ref());
+    }
+    if item.divisor.is_some() {
+        c.key(
+            codes::HOST_ITEM,
+            &join_key(path, "divisor"),
+            format!(
+                "config {} has a `divisor` but no `host` resource to divide",
+                show(&item.name)
+            ),
+        )
+        .help = Some("`divisor` goes with `host: cpu|memory|ephemeral-storage`".into());
+    }
     if let Some(dir) = &item.dir {
         return match (&item.text, &item.file) {
             (None, None) => dir_source(c, path, ItemKind::Config, dir),
@@ -169,6 +203,56 @@ fn config_source(c: &mut Checker, path: &str, item: &manifest::ConfigItem) -> Op
                     "config {} needs `text` (written into the tree), `file` (a host file read at launch) or `dir` (a host directory whose files are its keys)",
                     show(&item.name)
                 ),
+            );
+            None
+        }
+    }
+}
+
+/// A `host` config item's divisor: a positive quantity of its resource (millicores of CPU,
+/// bytes of memory or storage), 1 by default.
+fn host_source(
+    c: &mut Checker,
+    path: &str,
+    resource: HostResource,
+    divisor: Option<&manifest::Quantity>,
+) -> Option<Source> {
+    let Some(q) = divisor else {
+        let one = if resource == HostResource::Cpu {
+            1000
+        } else {
+            1
+        };
+        return Some(Source::Host {
+            resource,
+            divisor: one,
+            written: None,
+        });
+    };
+    let read = if resource == HostResource::Cpu {
+        quantity::millicores(&q.text)
+    } else {
+        quantity::bytes(&q.text)
+    };
+    match read {
+        Ok(divisor) if divisor > 0 => Some(Source::Host {
+            resource,
+            divisor,
+            written: Some(q.text.trim().to_string()),
+        }),
+        Ok(_) => {
+            c.value(
+                codes::QUANTITY,
+                &join_key(path, "divisor"),
+                "a divisor of 0 divides nothing",
+            );
+            None
+        }
+        Err(e) => {
+            c.value(
+                codes::QUANTITY,
+                &join_key(path, "divisor"),
+                format!("divisor {} {e}", show(&q.text)),
             );
             None
         }
@@ -457,6 +541,49 @@ pub(super) fn check_item_uses(c: &mut Checker, m: &Manifest, items: &[Item]) {
                     let name = e.config.as_deref().unwrap_or_default();
                     text_value(c, &p, name, line, &var, value);
                 }
+            }
+        }
+    }
+}
+
+/// A `host` config item is one number: taken whole as a variable or a file, never by `key`
+/// or `environmentFrom`, which read `KEY=VALUE` lines.
+pub(super) fn check_host_uses(c: &mut Checker, m: &Manifest, items: &[Item]) {
+    let host = |name: &Option<String>| {
+        name.as_ref().is_some_and(|n| {
+            items.iter().any(|i| {
+                i.kind == ItemKind::Config
+                    && &i.name == n
+                    && matches!(i.source, Source::Host { .. })
+            })
+        })
+    };
+    for (i, a) in m.apps.iter().enumerate() {
+        let app = join_index("apps", i);
+        for (var, v) in &a.environment {
+            let EnvValue::From(f) = v else { continue };
+            if f.key.is_some() && host(&f.config) {
+                let p = join_key(&join_key(&join_key(&app, "environment"), var), "key");
+                c.key(
+                    codes::HOST_ITEM,
+                    &p,
+                    format!(
+                        "config {} is one number, counted on the host: it has no `key` lines",
+                        show(f.config.as_deref().unwrap_or_default())
+                    ),
+                )
+                .help = Some("leave `key` out: the variable is the number".into());
+            }
+        }
+        for (j, e) in a.environment_from.iter().enumerate() {
+            if host(&e.config) {
+                let p = join_key(&join_index(&join_key(&app, "environmentFrom"), j), "config");
+                c.value(
+                    codes::HOST_ITEM,
+                    &p,
+                    format!("config {} is one number, counted on the host: it has no keys to take as variables", show(e.config.as_deref().unwrap_or_default())),
+                )
+                .help = Some("take it as one variable: `environment: {NAME: {config: ITEM}}`".into());
             }
         }
     }

@@ -5,6 +5,8 @@
 //! `$`, `%`, blanks and quotes in it stay as they are. [`super::escape::exec_line`] writes
 //! these, [`super::escape::decode_args`] reads them back.
 
+use crate::manifest::expand::{pieces, write, Piece};
+
 /// A piece of an argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -88,6 +90,44 @@ impl From<&str> for Arg {
 /// Arguments of text alone.
 pub fn texts<S: AsRef<str>>(words: &[S]) -> Vec<Arg> {
     words.iter().map(|w| Arg::text(w.as_ref())).collect()
+}
+
+/// Words of a mount plan's `image` step (`exec`, `args`) as arguments: as they are without
+/// `expand`, else read as Kubernetes writes a command, `$(NAME)` of a name of `expand` the
+/// variable.
+pub fn words_args(words: &[String], expand: &[String]) -> Vec<Arg> {
+    if expand.is_empty() {
+        return texts(words);
+    }
+    words
+        .iter()
+        .map(|w| {
+            Arg::from_parts(pieces(w).into_iter().map(|p| match p {
+                Piece::Ref(n) if expand.iter().any(|e| e == n) => Part::Var(n.to_string()),
+                Piece::Ref(n) => Part::Text(format!("$({n})")),
+                Piece::Text(t) => Part::Text(t.to_string()),
+            }))
+        })
+        .collect()
+}
+
+/// Arguments as a plan's words, and the variables they name (sorted): words as [`words_args`]
+/// reads them back.
+pub fn args_words(argv: &[Arg]) -> (Vec<String>, Vec<String>) {
+    let mut expand: Vec<String> = argv.iter().flat_map(Arg::vars).map(String::from).collect();
+    expand.sort();
+    expand.dedup();
+    let words = argv
+        .iter()
+        .map(|a| match a.as_text() {
+            Some(t) if expand.is_empty() => t.to_string(),
+            _ => write(a.parts().iter().map(|p| match p {
+                Part::Text(t) => Piece::Text(t),
+                Part::Var(n) => Piece::Ref(n),
+            })),
+        })
+        .collect();
+    (words, expand)
 }
 
 #[cfg(test)]

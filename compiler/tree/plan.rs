@@ -7,9 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::expand::{pieces, write, Piece};
-use crate::manifest::{CgroupVersion, ItemKind, Network, Protocol};
-use crate::systemd::argv::{Arg, Part};
+pub use super::cgroup::Controller;
+use super::cgroup::{app_cgroup, cgroup_bind_step};
+
+use crate::manifest::{CgroupVersion, HostResource, ItemKind, Network, Protocol};
+use crate::systemd::argv::words_args;
 use crate::systemd::escape;
 
 /// `key = value` and a line break; `key` is a bare TOML key.
@@ -19,40 +21,6 @@ fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
     out.push_str(" = ");
     out.value(value).expect("writing to a String cannot fail");
     out.push('\n');
-}
-
-/// A cgroup v1 controller whose files the pod's systemd writes (its limits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Controller {
-    Memory,
-    Cpu,
-    Pids,
-}
-
-impl Controller {
-    pub const ALL: [Controller; 3] = [Controller::Memory, Controller::Cpu, Controller::Pids];
-
-    /// Its name, as the kernel and `/proc/self/cgroup` spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Controller::Memory => "memory",
-            Controller::Cpu => "cpu",
-            Controller::Pids => "pids",
-        }
-    }
-
-    /// The files of an app's cgroup that systemd in the pod writes for its limits (from the
-    /// limits table).
-    pub fn knobs(self) -> Vec<&'static str> {
-        crate::systemd::resources::knobs(self.name())
-    }
-}
-
-impl std::fmt::Display for Controller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// What an `image` step's `given` may list: the settings the manifest gave itself, which the
@@ -178,9 +146,8 @@ pub enum Step {
         exec: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         args: Vec<String>,
-        /// Variables of the app read at launch that `exec` or `args` refer to: when there are
-        /// any, each of their words is written as Kubernetes writes a command (`$(NAME)` of a
-        /// name here is the variable, put in by systemd when the app starts; `$$` is `$`).
+        /// Variables read at launch that `exec` or `args` refer to: with any, their words are
+        /// written as Kubernetes writes a command (`$(NAME)` of a name here, `$$` for `$`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         expand: Vec<String>,
     },
@@ -226,13 +193,18 @@ pub enum Step {
     },
     /// A config item or secret that `apps` take as a file: passed into the pod as the system
     /// credential `podc.<kind>.<name>` (nspawn `--load-credential`), read from the host file
-    /// `source` (none: a config item's text, in the tree's `rootfs/etc/podc/config/<name>`).
+    /// `source` (none: a config item's text, in the tree's `rootfs/etc/podc/config/<name>`),
+    /// or for a config item with `host` the number the launcher counts (`--set-credential`).
     /// The launcher refuses to start the pod when it cannot read it.
     Credential {
         kind: ItemKind,
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<HostResource>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        divisor: Option<u64>,
         apps: Vec<String>,
     },
     /// An environment variable of `app` from a config item or secret (its `source` as for
@@ -245,6 +217,10 @@ pub enum Step {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<HostResource>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        divisor: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
     },
@@ -578,6 +554,8 @@ fn item_toml(out: &mut String, step: &Step) {
             kind,
             name,
             source,
+            host,
+            divisor,
             apps,
         } => {
             line(out, "kind", kind.name());
@@ -585,6 +563,7 @@ fn item_toml(out: &mut String, step: &Step) {
             if let Some(source) = source {
                 line(out, "source", source);
             }
+            host_lines(out, host, divisor);
             line(out, "apps", apps);
         }
         Step::Env {
@@ -593,6 +572,8 @@ fn item_toml(out: &mut String, step: &Step) {
             kind,
             name,
             source,
+            host,
+            divisor,
             key,
         } => {
             line(out, "app", app);
@@ -602,6 +583,7 @@ fn item_toml(out: &mut String, step: &Step) {
             if let Some(source) = source {
                 line(out, "source", source);
             }
+            host_lines(out, host, divisor);
             if let Some(key) = key {
                 line(out, "key", key);
             }
@@ -643,8 +625,11 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
             kind,
             name,
             source,
+            host,
+            divisor,
             apps: takers,
         } => {
+            host_count(*kind, source.as_deref(), (*host, *divisor))?;
             item_source(*kind, name, source.as_deref())?;
             if takers.is_empty() {
                 return Err("apps lists no app".into());
@@ -659,6 +644,8 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
             kind,
             name,
             source,
+            host,
+            divisor,
             key,
         } => {
             if !apps.contains(app) {
@@ -667,6 +654,12 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
             if !escape::is_env_name(variable) {
                 return Err(format!("variable {variable:?} is not a variable name"));
             }
+            // A host count has no key either.
+            host_count(
+                *kind,
+                source.as_deref().or(key.as_deref()),
+                (*host, *divisor),
+            )?;
             item_source(*kind, name, source.as_deref())?;
             if let Some(k) = key.as_ref().filter(|k| !escape::is_env_name(k)) {
                 return Err(format!("key {k:?} is not a variable name"));
@@ -720,6 +713,28 @@ fn item_source(kind: ItemKind, name: &str, source: Option<&str>) -> Result<(), S
     }
 }
 
+/// A `host` and `divisor` of a `credential` or `env` step (the launcher counts the resource
+/// and divides it): both or neither, a divisor above 0, for a config item without a source
+/// (or key).
+fn host_count(kind: ItemKind, source: Option<&str>, host: HostCount) -> Result<(), String> {
+    match host {
+        (None, None) => Ok(()),
+        (Some(_), Some(d)) if d > 0 && kind == ItemKind::Config && source.is_none() => Ok(()),
+        (Some(_), Some(_)) => Err("a host count is a config item's, with a divisor".into()),
+        _ => Err("host and divisor go together".into()),
+    }
+}
+
+type HostCount = (Option<HostResource>, Option<u64>);
+
+/// The `host` and `divisor` lines of a `credential` or `env` step.
+fn host_lines(out: &mut String, host: &Option<HostResource>, divisor: &Option<u64>) {
+    if let (Some(host), Some(divisor)) = (host, divisor) {
+        line(out, "host", host.name());
+        line(out, "divisor", *divisor);
+    }
+}
+
 /// An `image` step: an app's image by reference at the app's root, with the manifest's
 /// settings named as given.
 fn image_step(
@@ -768,11 +783,11 @@ fn image_command(
     if let Some(n) = expand.iter().find(|n| !escape::is_env_name(n)) {
         return Err(format!("expand {n:?} is not a variable name"));
     }
-    if let Some(program) = exec.first() {
-        let program = match words_args(std::slice::from_ref(program), expand)[0].as_text() {
-            Some(p) => p.to_string(),
-            None => return Err(format!("exec program {program:?} refers to a variable")),
-        };
+    if let Some(word) = exec.first() {
+        let arg = &words_args(std::slice::from_ref(word), expand)[0];
+        let program = arg
+            .as_text()
+            .ok_or(format!("exec program {word:?} refers to a variable"))?;
         if program.is_empty() || program == "." || program == ".." || program.contains('/') {
             return Err(format!(
                 "exec program {program:?} is not a bare name to look up in the image's PATH"
@@ -780,43 +795,6 @@ fn image_command(
         }
     }
     Ok(())
-}
-
-/// An `image` step's `exec` or `args` words as arguments: as they are without `expand`, else
-/// read as Kubernetes writes a command, `$(NAME)` of a name of `expand` the variable.
-pub fn words_args(words: &[String], expand: &[String]) -> Vec<Arg> {
-    if expand.is_empty() {
-        return crate::systemd::argv::texts(words);
-    }
-    words
-        .iter()
-        .map(|w| {
-            Arg::from_parts(pieces(w).into_iter().map(|p| match p {
-                Piece::Ref(n) if expand.iter().any(|e| e == n) => Part::Var(n.to_string()),
-                Piece::Ref(n) => Part::Text(format!("$({n})")),
-                Piece::Text(t) => Part::Text(t.to_string()),
-            }))
-        })
-        .collect()
-}
-
-/// Arguments as an `image` step's words, and the variables they name (sorted): words as
-/// [`words_args`] reads them back.
-pub fn args_words(argv: &[Arg]) -> (Vec<String>, Vec<String>) {
-    let mut expand: Vec<String> = argv.iter().flat_map(Arg::vars).map(String::from).collect();
-    expand.sort();
-    expand.dedup();
-    let words = argv
-        .iter()
-        .map(|a| match a.as_text() {
-            Some(t) if expand.is_empty() => t.to_string(),
-            _ => write(a.parts().iter().map(|p| match p {
-                Part::Text(t) => Piece::Text(t),
-                Part::Var(n) => Piece::Ref(n),
-            })),
-        })
-        .collect();
-    (words, expand)
 }
 
 /// The lines of an `image` step after its `do`.
@@ -847,49 +825,4 @@ fn image_lines(out: &mut String, step: &Step) {
             line(out, key, list);
         }
     }
-}
-
-/// Whether `p` is `system.slice/<app>.service` for an app of the pod.
-fn app_cgroup(apps: &[String], p: &str) -> bool {
-    p.strip_prefix("system.slice/")
-        .and_then(|r| r.strip_suffix(".service"))
-        .is_some_and(|a| apps.iter().any(|x| x == a))
-}
-
-/// A `cgroup-bind` step: a file or directory of the pod's v1 hierarchy at its place, writable
-/// only where systemd inside must write (cgroup.procs, an app's own limit files).
-fn cgroup_bind_step(
-    apps: &[String],
-    controller: Controller,
-    path: &String,
-    target: &String,
-    read_only: bool,
-) -> Result<(), String> {
-    let app_cgroup = |p: &str| app_cgroup(apps, p);
-    let knobs = controller.knobs();
-    if !escape::is_normal_rel_path(path) {
-        return Err(format!(
-            "path {path:?} is not a relative path in normal form"
-        ));
-    }
-    let want = if path.is_empty() {
-        format!("/sys/fs/cgroup/{controller}")
-    } else {
-        format!("/sys/fs/cgroup/{controller}/{path}")
-    };
-    if *target != want {
-        return Err(format!("target {target:?} is not {want:?}"));
-    }
-    // Writable: cgroup.procs of the pod or an app, and an app's own knobs.
-    if !read_only {
-        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        let allowed = (file == "cgroup.procs" && (dir.is_empty() || app_cgroup(dir)))
-            || (app_cgroup(dir) && knobs.contains(&file));
-        if !allowed {
-            return Err(format!(
-                    "path {path:?} may not be bound writable (only cgroup.procs and an app's own limit files may)"
-                ));
-        }
-    }
-    Ok(())
 }

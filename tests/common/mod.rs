@@ -181,7 +181,7 @@ pub fn verify_tree(pod: &podc::pod::Pod) -> Result<(), String> {
         {
             use podc::image::defaults::Command;
             let has = |k: &str| given.iter().any(|g| g == k);
-            let words = |w: &[String]| podc::tree::plan::words_args(w, expand);
+            let words = |w: &[String]| podc::systemd::argv::words_args(w, expand);
             let (exec_args, args) = (words(exec), words(args));
             let drop = podc::image::defaults::drop_in(
                 app,

@@ -270,9 +270,16 @@ impl Convert<'_> {
     /// The config item or secret of a key of an object, made once; its name.
     fn file_item(&mut self, kind: ItemKind, object: &str, key: &str, source: &Source) -> String {
         let name = item_name(object, key);
-        let item = match source {
-            Source::Data(data) => json!({"name": name, "text": data[key]}),
-            Source::Dir { dir, .. } => json!({"name": name, "file": format!("{dir}/{key}")}),
+        let host = self.host_keys.get(&(object.to_string(), key.to_string()));
+        let item = match (source, host) {
+            // A number counted on the host at launch.
+            (Source::Data(_), Some(host)) => {
+                let mut item = host.clone();
+                item["name"] = json!(name);
+                item
+            }
+            (Source::Data(data), None) => json!({"name": name, "text": data[key]}),
+            (Source::Dir { dir, .. }, _) => json!({"name": name, "file": format!("{dir}/{key}")}),
         };
         let items = match kind {
             ItemKind::Config => &mut self.config_items,

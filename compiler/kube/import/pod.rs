@@ -83,10 +83,7 @@ impl Convert<'_> {
         groups.extend(fs_group.clone());
         let groups = Some(groups).filter(|g| !g.is_empty());
         self.pod_security = security;
-        for c in spec.containers.iter().chain(&spec.init_containers) {
-            let list = c.resource_list();
-            self.container_resources.insert(c.name.clone(), list);
-        }
+        self.record_resources(&spec);
         let mut volumes = self.volumes(&name, &spec.volumes)?;
         if let Some(gid) = &fs_group {
             self.fs_group(&mut volumes, gid);
@@ -134,6 +131,42 @@ impl Convert<'_> {
             return Err(self.runtime_default(i));
         }
         Ok(pod)
+    }
+
+    /// Each container's limits and requests, and the pod's limits, for `resourceFieldRef`.
+    fn record_resources(&mut self, spec: &PodSpec) {
+        let paths = (self.spec("containers"), self.spec("initContainers"));
+        let containers = (spec
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (join_index(&paths.0, i), c)))
+        .chain(
+            spec.init_containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (join_index(&paths.1, i), c)),
+        );
+        for (path, c) in containers {
+            let mut list = c.resource_list();
+            // Ignored as a limit (podc does not cap disk use), but a `resourceFieldRef` gives it.
+            for key in ["limits.ephemeral-storage", "requests.ephemeral-storage"] {
+                let at = join_key(&join_key(&path, "resources"), key);
+                // The map's look-up falls back to the nearest ancestor: only this key's own.
+                let unquote = |t: &str| t.trim().trim_matches(['"', '\'']).to_string();
+                let key_text = self.doc.key(&at).and_then(|s| self.doc.text(s));
+                let own = key_text.is_some_and(|k| unquote(k) == "ephemeral-storage");
+                let text = self.doc.value(&at).and_then(|s| self.doc.text(s));
+                let text = text.filter(|_| own).map(unquote);
+                list.push((key, text.map(Value::String)));
+            }
+            self.container_resources.insert(c.name.clone(), list);
+        }
+        let pod_limits = spec.resources.as_ref().and_then(|r| r.limits.as_ref());
+        self.pod_limits = vec![
+            ("limits.cpu", pod_limits.and_then(|l| l.cpu.clone())),
+            ("limits.memory", pod_limits.and_then(|l| l.memory.clone())),
+        ];
     }
 
     /// The init containers, then the containers, as apps in that order.
@@ -696,7 +729,19 @@ impl Convert<'_> {
                             "a `resourceFieldRef` in a volume needs `containerName`",
                         ));
                     }
-                    self.resource_value(&here, r, "")?
+                    match self.resource_value(&here, r, "")? {
+                        super::downward::Resource::Text(t) => json!(t),
+                        // Counted on the host at launch: a file of a config item of its own.
+                        super::downward::Resource::Host { resource, divisor } => {
+                            let mut host = json!({"host": resource.name()});
+                            if let Some(d) = divisor {
+                                host["divisor"] = json!(d);
+                            }
+                            let object = format!("{volume}-fields");
+                            self.host_keys.insert((object, item.path.clone()), host);
+                            json!("")
+                        }
+                    }
                 }
                 _ => {
                     return Err(problem(

@@ -120,6 +120,14 @@ pub(super) fn extras(pod: &Pod, out: &mut Out) {
             Source::Text(t) => decl["text"] = json!(t),
             Source::File(f) => decl["file"] = json!(f),
             Source::Dir(d) => decl["dir"] = json!(d),
+            Source::Host {
+                resource, written, ..
+            } => {
+                decl["host"] = json!(resource.name());
+                if let Some(w) = written {
+                    decl["divisor"] = json!(w);
+                }
+            }
         }
         let path = match item.kind {
             ItemKind::Config => {
@@ -141,7 +149,7 @@ pub(super) fn extras(pod: &Pod, out: &mut Out) {
         .iter()
         .map(|i| match &i.source {
             Source::Text(t) => t.len(),
-            Source::File(_) | Source::Dir(_) => 0,
+            Source::File(_) | Source::Dir(_) | Source::Host { .. } => 0,
         })
         .sum();
     let own: usize = pod.annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -208,6 +216,10 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
         Source::Text(_) => format!("the text in {POD_ANNOTATION}"),
         Source::File(f) => format!("{f} on the podc host"),
         Source::Dir(d) => format!("the files of {d} on the podc host"),
+        Source::Host { resource, .. } => format!(
+            "the podc host's {} as podc launch counts it (on Kubernetes, a `resourceFieldRef` of a limit the container does not set gives the node's)",
+            resource.name()
+        ),
     };
     if every {
         // The lines' keys are among every line's.
@@ -221,7 +233,7 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
                 "one key per `KEY=VALUE` line of {f} (`kubectl create {create} {} --from-env-file={f}`), which `envFrom` takes",
                 item.name
             ),
-            Source::Text(_) => "one key per `KEY=VALUE` line of its text (`--from-env-file`), which `envFrom` takes".into(),
+            Source::Text(_) | Source::Host { .. } => "one key per `KEY=VALUE` line of its text (`--from-env-file`), which `envFrom` takes".into(),
         });
     }
     out.warnings.push(
