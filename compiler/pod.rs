@@ -148,6 +148,22 @@ pub enum VolumeKind {
         uid: u32,
         gid: u32,
     },
+    /// A fresh read-only directory for each run, holding the files of `dir` config items and
+    /// secrets (a later source winning), each with `mode` without execute bits, owned by
+    /// `uid` and `gid`.
+    Projected {
+        sources: Vec<Projected>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+/// A source of a projected volume: a `dir` item of the pod, and whether it may be missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projected {
+    pub item: ItemRef,
+    pub optional: bool,
 }
 
 /// Where an app's root filesystem comes from.

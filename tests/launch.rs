@@ -363,6 +363,68 @@ fn dry_run_shows_persistent_and_memory_volumes() {
     );
 }
 
+/// A projected volume in the dry run: a fresh directory on the volumes tmpfs, each source's
+/// files copied into it (never shown), bound read-only; an edited plan cannot copy from a
+/// relative directory, into a volume no step made, or for no app.
+#[test]
+fn dry_run_shows_projected_volumes_and_refuses_edits() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volume-projected.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("projected");
+    let plan = launch::read_plan(&tree).unwrap();
+    let host = Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
+    };
+    let launch = launch::prepare(Path::new("/var/lib/podc/projected"), plan, &host).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("launch_dry_run_projected", launch.to_string());
+    });
+    let text = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "dir = \"/etc/podc/secrets/user\"",
+            "dir = \"etc/podc/secrets/user\"",
+            "(project): dir \"etc/podc/secrets/user\" is not an absolute path in normal form",
+        ),
+        (
+            "do = \"project\"\nvolume = \"all-in-one\"",
+            "do = \"project\"\nvolume = \"elsewhere\"",
+            "(project): volume \"elsewhere\" is not made by an earlier step",
+        ),
+        (
+            "apps = [\"web\"]\n",
+            "apps = []\n",
+            "(project): apps lists no app",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(text.contains(from), "the plan has no {from:?}:\n{text}");
+        fs::write(tree.join("mounts.toml"), text.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
 /// An edited plan cannot turn the new volume steps against the host: a persistent volume's
 /// name is a volume name (its directory is the launcher's to choose), a memory volume has a
 /// size (a tmpfs of size 0 has none), and no volume is made twice.
@@ -4362,5 +4424,144 @@ spec:
     let unit = fs::read_to_string(pod.tree.join("mounts.toml")).unwrap();
     assert!(unit.contains("host = \"cpu\"\ndivisor = 1\n"), "{unit}");
     assert!(files_holding(&pod.tree, format!("{}", kib).as_bytes()).is_empty());
+    pod.assert_nothing_left();
+}
+
+/// A projected volume of two whole Secrets podc reads when the pod launches (the Kubernetes
+/// documentation's example): the launcher copies each directory's files into a fresh
+/// read-only volume on its tmpfs, a later Secret's file replacing an earlier one's of that
+/// name; the app reads both. The secrets' bytes are in no file of the tree, nor in the
+/// launcher's output, the dry run, `podc kube` or the pod's journal; a missing Secret stops
+/// the launch before anything runs.
+#[test]
+fn e2e_a_projected_volume_of_two_secrets_read_at_launch() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "busybox:1.28"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (user, pass) = (
+        format!("podc-e2e-user-{}", std::process::id()),
+        format!("podc-e2e-pass-{}", std::process::id()),
+    );
+    let (user_dir, pass_dir) = (
+        Path::new("/etc/podc/secrets").join(&user),
+        Path::new("/etc/podc/secrets").join(&pass),
+    );
+    // Dropped in reverse: the parents made for the first go with it, last.
+    let _user_dir = HostDir::new(&user_dir);
+    let _pass_dir = HostDir::new(&pass_dir);
+    fs::write(user_dir.join("username"), "admin-4c1d").unwrap();
+    fs::write(user_dir.join("shared"), "from user").unwrap();
+    fs::write(pass_dir.join("password"), "pw-9e7a2f\n").unwrap();
+    fs::write(pass_dir.join("shared"), "from pass").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", pass_dir.join("linked")).unwrap();
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: test-projected-volume
+spec:
+  containers:
+  - args:
+    - sh
+    - -c
+    - 'cat /projected-volume/username > /out/user; cat /projected-volume/password > /out/pass; cat /projected-volume/shared > /out/shared; ls /projected-volume > /out/ls; touch /projected-volume/new 2>/dev/null && echo writable > /out/ro; echo done > /out/done'
+    image: busybox:1.28
+    name: test-projected-volume
+    securityContext: {{runAsUser: 1000, runAsGroup: 1000}}
+    volumeMounts:
+    - mountPath: /projected-volume
+      name: all-in-one
+      readOnly: true
+    - {{name: out, mountPath: /out}}
+  restartPolicy: Never
+  volumes:
+  - name: all-in-one
+    projected:
+      sources:
+      - secret:
+          name: {user}
+      - secret:
+          name: {pass}
+  - name: out
+    hostPath: {{path: "@WORK@/out", type: Directory}}
+"#
+    );
+    let mut pod = Pod::build("test-projected-volume", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    assert_eq!(code, 0, "{log}");
+    // Both Secrets' files, a non-root app reading them (0644, as Kubernetes makes them).
+    assert_eq!(pod.read("user"), "admin-4c1d");
+    assert_eq!(pod.read("pass"), "pw-9e7a2f\n");
+    assert_eq!(pod.read("shared"), "from pass");
+    assert_eq!(pod.read("ls"), "password\nshared\nusername\n");
+    assert!(!pod.out("ro").exists(), "the volume is writable");
+    assert!(
+        log.contains("skipped entries that are not regular files: linked"),
+        "{log}"
+    );
+    let secrets = ["admin-4c1d", "pw-9e7a2f"];
+    for secret in secrets {
+        assert_eq!(
+            files_holding(&pod.tree, secret.as_bytes()),
+            Vec::<PathBuf>::new()
+        );
+        assert!(
+            !holds(log.as_bytes(), secret),
+            "{secret} in the launcher's output"
+        );
+        assert!(
+            !holds(&journal_export(&pod.tree), secret),
+            "{secret} in the journal"
+        );
+    }
+    for args in [
+        &["launch", "--dry-run", "build/test-projected-volume"][..],
+        &["kube", "pod.yaml"],
+    ] {
+        let o = podc()
+            .current_dir(pod.work.path())
+            .args(args)
+            .env("PODC_IMAGE_STORE", store.path())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let all = [o.stdout, o.stderr].concat();
+        assert!(holds(&all, &user), "{args:?} names the secret");
+        for secret in secrets {
+            assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
+        }
+    }
+    // A Secret missing at launch stops it before anything runs.
+    fs::remove_dir_all(&pass_dir).unwrap();
+    fs::remove_file(pod.out("done")).unwrap();
+    fs::write(pod.work.path().join("launch.log"), "").unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    assert_eq!(code, 2, "{log}");
+    let says = format!("secret {pass}: {}: cannot read it", pass_dir.display());
+    assert!(log.contains(&says), "want {says:?} in:\n{log}");
+    assert!(!pod.out("done").exists(), "the app ran");
     pod.assert_nothing_left();
 }

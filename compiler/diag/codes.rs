@@ -165,6 +165,8 @@ codes! {
     SIZE_NOT_MEMORY = "P0621", Error, "a size on a volume that is not a memory volume";
     VOLUME_SIZE = "P0622", Error, "a memory volume's size is not a whole number of bytes";
     VOLUME_SOURCE = "P0623", Error, "a persistent or memory volume with a source";
+    PROJECTED_SOURCES = "P0624", Error, "a projected volume without `sources` or with `readOnly: false`, or `sources` on another kind of volume";
+    PROJECTED_SOURCE = "P0625", Error, "a projected volume's source names not exactly one `dir` config item or secret of the pod";
     ITEM_NAME_TWICE = "P0640", Error, "a volume, config item or secret name is used twice in a pod";
     CONFIG_SOURCE = "P0641", Error, "a config item needs exactly one of `text` and `file`";
     MOUNT_SOURCE = "P0642", Error, "a mount names not exactly one of `volume`, `config` and `secret`";

@@ -56,7 +56,7 @@ type AppEnv = (Vec<EnvSource>, Vec<EnvEvery>);
 fn env_by_app(uses: &[ItemUse]) -> Vec<(&str, AppEnv)> {
     let mut apps: Vec<(&str, AppEnv)> = Vec::new();
     for u in uses {
-        if u.taken == Taken::File {
+        if matches!(u.taken, Taken::File | Taken::Project { .. }) {
             continue;
         }
         let at = match apps.iter().position(|(a, _)| *a == u.app) {
@@ -77,7 +77,7 @@ fn env_by_app(uses: &[ItemUse]) -> Vec<(&str, AppEnv)> {
                 counted: u.counted.clone(),
             }),
             Taken::Every(e) => every.push(e.clone()),
-            Taken::File => {}
+            Taken::File | Taken::Project { .. } => {}
         }
     }
     apps
@@ -304,6 +304,22 @@ pub fn check_items(launch: &Launch, read: bool) -> Vec<LaunchError> {
         let fail = |problem: String| item_error(pod, &u.app, u.kind, &u.name, &u.path, problem);
         if u.counted.is_some() {
             // Counted on the host already; nothing to read.
+            continue;
+        }
+        if let Taken::Project { optional } = u.taken {
+            // A projected volume's source: a directory, missing only if optional.
+            let checked = if read {
+                super::project::read_files(&u.path).map(|f| f.is_some())
+            } else {
+                Ok(u.path.exists())
+            };
+            match checked {
+                Ok(false) if !optional => problems.push(fail(
+                    "cannot read it: No such file or directory (os error 2)".into(),
+                )),
+                Err(problem) => problems.push(fail(problem)),
+                Ok(_) => {}
+            }
             continue;
         }
         if !read {

@@ -237,6 +237,7 @@ pub(super) fn perform(
                 vars,
                 every,
             } => super::items::write_env(pod, app, path, vars, every, log)?,
+            Action::Project(p) => super::project::fill(p, log)?,
             Action::Volume {
                 path,
                 mode,

@@ -45,6 +45,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         volume_sources: BTreeMap::new(),
         image_roots: image_roots(&plan, host),
         items: Vec::new(),
+        projected: BTreeMap::new(),
     };
     p.actions.push(Action::Unshare);
     p.stage1(&plan);
@@ -91,6 +92,8 @@ pub(super) struct Prep<'a> {
     image_roots: BTreeMap<String, Option<PathBuf>>,
     /// The apps' uses of config items and secrets.
     items: Vec<ItemUse>,
+    /// Each projected volume made so far, with its files' mode, uid and gid.
+    projected: BTreeMap<String, (u32, u32, u32)>,
 }
 
 /// The host directory each app's image step binds at the app's root.
@@ -181,6 +184,13 @@ impl Prep<'_> {
                 uid,
                 gid,
             } => self.memory_volume(volume, *size, mode, *uid, *gid)?,
+            Step::ProjectedVolume {
+                volume,
+                mode,
+                uid,
+                gid,
+            } => self.projected_volume(volume, mode, *uid, *gid)?,
+            Step::Project { .. } => self.project(&plan.pod, step)?,
             Step::BindVolume {
                 volume,
                 target,
@@ -618,6 +628,68 @@ impl Prep<'_> {
             uid,
             gid,
         });
+        Ok(())
+    }
+
+    /// A `projected-volume` step: an empty volume, whose files the `project` steps copy.
+    fn projected_volume(
+        &mut self,
+        volume: &str,
+        mode: &str,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), LaunchError> {
+        self.make_volume(volume, mode, uid, gid)?;
+        // Its files: the volume's bits without execute (and without set-id, sticky).
+        let files = self.mode(volume, mode)? & 0o666;
+        self.projected.insert(volume.to_string(), (files, uid, gid));
+        Ok(())
+    }
+
+    /// A `project` step: a source's files copied into a projected volume made before.
+    fn project(&mut self, pod: &str, step: &Step) -> Result<(), LaunchError> {
+        let Step::Project {
+            volume,
+            kind,
+            name,
+            dir,
+            optional,
+            apps,
+        } = step
+        else {
+            return Ok(());
+        };
+        let Some(&(mode, uid, gid)) = self.projected.get(volume) else {
+            return Err(LaunchError::BadPlan {
+                path: self.tree.join(PLAN),
+                message: format!(
+                    "volume {volume}: project into a volume no projected-volume step made"
+                ),
+            });
+        };
+        self.items.extend(apps.iter().map(|app| ItemUse {
+            app: app.clone(),
+            kind: *kind,
+            name: name.clone(),
+            path: PathBuf::from(dir),
+            counted: None,
+            taken: Taken::Project {
+                optional: *optional,
+            },
+        }));
+        self.actions.push(Action::Project(Project {
+            pod: pod.to_string(),
+            volume: volume.clone(),
+            apps: apps.clone(),
+            kind: *kind,
+            name: name.clone(),
+            dir: PathBuf::from(dir),
+            optional: *optional,
+            target: self.volumes.join(volume),
+            mode,
+            uid,
+            gid,
+        }));
         Ok(())
     }
 

@@ -216,17 +216,35 @@ pub struct Volume {
     pub source: Option<String>,
     /// Read-only for every app that mounts it. Default false.
     pub read_only: Option<bool>,
-    /// Permissions of an empty, persistent or memory volume, an octal string such as "0750".
-    /// Default "0755". A persistent volume gets them when it is made, at its first launch.
+    /// Permissions of an empty, persistent, memory or projected volume, an octal string such as
+    /// "0750". Default "0755". A persistent volume gets them when it is made, at its first
+    /// launch; a projected volume's files get them without the execute bits.
     #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
     pub mode: Option<String>,
-    /// Owner of an empty, persistent or memory volume. Default 0.
+    /// Owner of an empty, persistent, memory or projected volume (and its files). Default 0.
     pub uid: Option<u32>,
-    /// Group of an empty, persistent or memory volume. Default 0.
+    /// Group of an empty, persistent, memory or projected volume (and its files). Default 0.
     pub gid: Option<u32>,
     /// The size of a memory volume (kind memory only, required there): a byte quantity such
     /// as "64Mi", the tmpfs's size limit.
     pub size: Option<Quantity>,
+    /// What a projected volume holds (kind projected only, required there): the regular files
+    /// of these `dir` config items and secrets, copied by `podc launch` at every start, a
+    /// later source's file winning over an earlier one of the same name.
+    pub sources: Option<Vec<ProjectedSource>>,
+}
+
+/// A source of a projected volume: every file of a `dir` config item or secret.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProjectedSource {
+    /// A `dir` config item of the pod. Not with `secret`.
+    pub config: Option<String>,
+    /// A `dir` secret of the pod. Not with `config`.
+    pub secret: Option<String>,
+    /// A directory that is missing at launch gives no files (else it stops the launch).
+    /// Default false.
+    pub optional: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -243,6 +261,11 @@ pub enum VolumeKind {
     /// A fresh tmpfs of `size` bytes for each run of the pod; its pages count against the
     /// memory of the app that writes them.
     Memory,
+    /// A fresh read-only directory for each run of the pod, on the launcher's tmpfs, holding
+    /// the files of `sources` (Kubernetes' projected volume of whole ConfigMaps and Secrets):
+    /// each file with the volume's `mode` without its execute bits (default "0755": files
+    /// 0644), owned by `uid` and `gid`.
+    Projected,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

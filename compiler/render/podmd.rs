@@ -527,6 +527,25 @@ fn diagram(o: &mut String, pod: &Pod) {
             } => format!(
                 "memory (tmpfs), size {written} ({size} bytes), mode {mode:04o}, uid {uid}, gid {gid}"
             ),
+            VolumeKind::Projected {
+                sources,
+                mode,
+                uid,
+                gid,
+            } => {
+                let from: Vec<String> = sources
+                    .iter()
+                    .map(|s| {
+                        let optional = if s.optional { " (optional)" } else { "" };
+                        format!("{} {}{optional}", s.item.kind, s.item.name)
+                    })
+                    .collect();
+                format!(
+                    "projected, read-only: the files of {} (a later one wins), copied at launch, files mode {:04o}, uid {uid}, gid {gid}",
+                    from.join(", then "),
+                    mode & 0o7666
+                )
+            }
         };
         let _ = writeln!(
             o,

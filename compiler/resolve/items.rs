@@ -632,15 +632,24 @@ pub(super) fn check_files_target(c: &mut Checker, path: &str, a: &manifest::App,
 /// A config item or secret no app takes is most likely a mistake (a misspelt reference is an
 /// error of its own).
 pub(super) fn unused_items(c: &mut Checker, m: &Manifest, pod: &Pod) {
-    let used = |kind: ItemKind, name: &str| {
-        pod.apps.iter().any(|a| {
-            a.files
+    let projected = |kind: ItemKind, name: &str| {
+        pod.volumes.iter().any(|v| match &v.kind {
+            crate::pod::VolumeKind::Projected { sources, .. } => sources
                 .iter()
-                .map(|f| &f.item)
-                .chain(a.env_from.values().map(|e| &e.item))
-                .chain(a.environment_from.iter().map(|e| &e.item))
-                .any(|r| r.kind == kind && r.name == name)
+                .any(|s| s.item.kind == kind && s.item.name == name),
+            _ => false,
         })
+    };
+    let used = |kind: ItemKind, name: &str| {
+        projected(kind, name)
+            || pod.apps.iter().any(|a| {
+                a.files
+                    .iter()
+                    .map(|f| &f.item)
+                    .chain(a.env_from.values().map(|e| &e.item))
+                    .chain(a.environment_from.iter().map(|e| &e.item))
+                    .any(|r| r.kind == kind && r.name == name)
+            })
     };
     let dirs: Vec<(ItemKind, &str)> = pod
         .items

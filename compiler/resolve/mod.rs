@@ -149,6 +149,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     }
     check_item_uses(c, m, &items);
     check_host_uses(c, m, &items);
+    check_projected(c, m, &items);
     check_after(c, &m.apps);
     check_init(c, &m.apps, target);
     let network = m.network.unwrap_or(manifest::Network::Host);

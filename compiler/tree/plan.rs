@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::cgroup::Controller;
 use super::cgroup::{app_cgroup, cgroup_bind_step};
+use super::item_rules::{host_count, item_source};
 
 use crate::manifest::{CgroupVersion, HostResource, ItemKind, Network, Protocol};
 use crate::systemd::argv::words_args;
@@ -115,6 +116,29 @@ pub enum Step {
         mode: String,
         uid: u32,
         gid: u32,
+    },
+    /// Make a fresh directory for a projected volume on the volumes tmpfs, for this run of the
+    /// pod (as `make-volume`); the `project` steps after it fill it.
+    ProjectedVolume {
+        volume: String,
+        /// Octal permission bits, e.g. "0755"; its files get them without execute bits.
+        mode: String,
+        uid: u32,
+        gid: u32,
+    },
+    /// Copy the regular files of the host directory `dir` (a `dir` config item or secret) into
+    /// the projected volume, each with the volume's mode without execute bits and its owner; a
+    /// file of an earlier step of that name is replaced. A link is never followed; what is not
+    /// a regular file is skipped (by name, in the launcher's log). A missing `dir` stops the
+    /// launch, unless `optional`. `apps` mount the volume.
+    Project {
+        volume: String,
+        kind: ItemKind,
+        name: String,
+        dir: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        optional: bool,
+        apps: Vec<String>,
     },
     /// Mount an app's image writable for this pod without changing it: an overlay whose lower
     /// layer is the image and whose upper layer is the pod's own (`TREE/state/<app>`), which
@@ -282,12 +306,19 @@ impl MountPlan {
                     mode,
                     uid,
                     gid,
+                }
+                | Step::ProjectedVolume {
+                    volume,
+                    mode,
+                    uid,
+                    gid,
                 } => {
                     line(&mut out, "volume", volume);
                     line(&mut out, "mode", mode);
                     line(&mut out, "uid", *uid);
                     line(&mut out, "gid", *gid);
                 }
+                Step::Project { .. } => project_lines(&mut out, step),
                 Step::MemoryVolume {
                     volume,
                     size,
@@ -406,6 +437,8 @@ impl Step {
             Step::MakeVolume { .. } => "make-volume",
             Step::PersistentVolume { .. } => "persistent-volume",
             Step::MemoryVolume { .. } => "memory-volume",
+            Step::ProjectedVolume { .. } => "projected-volume",
+            Step::Project { .. } => "project",
             Step::Overlay { .. } => "overlay",
             Step::Image { .. } => "image",
             Step::BindHost { .. } => "bind-host",
@@ -426,7 +459,8 @@ impl Step {
         match self {
             Step::MakeVolume { volume, .. }
             | Step::PersistentVolume { volume, .. }
-            | Step::MemoryVolume { volume, .. } => Some(volume),
+            | Step::MemoryVolume { volume, .. }
+            | Step::ProjectedVolume { volume, .. } => Some(volume),
             _ => None,
         }
     }
@@ -445,7 +479,8 @@ impl Step {
         match self {
             Step::MakeVolume { volume, mode, .. }
             | Step::PersistentVolume { volume, mode, .. }
-            | Step::MemoryVolume { volume, mode, .. } => {
+            | Step::MemoryVolume { volume, mode, .. }
+            | Step::ProjectedVolume { volume, mode, .. } => {
                 if !escape::is_name(volume) {
                     return Err(format!("volume {volume:?} is not a volume name"));
                 }
@@ -506,6 +541,7 @@ impl Step {
                 }
                 container_path("target", target)?;
             }
+            Step::Project { .. } => project_step(apps, volumes, self)?,
             Step::BindVolume { volume, target, .. } => {
                 if !volumes.contains(&volume.as_str()) {
                     return Err(format!("volume {volume:?} is not made by an earlier step"));
@@ -696,37 +732,6 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
     Ok(())
 }
 
-/// A config item or secret's name and source: a secret is always a host file, named by an
-/// absolute path in normal form; a config item without one is text in the tree.
-fn item_source(kind: ItemKind, name: &str, source: Option<&str>) -> Result<(), String> {
-    if !escape::is_name(name) {
-        return Err(format!("{kind} {name:?} is not a name"));
-    }
-    match source {
-        None if kind == ItemKind::Secret => Err(format!(
-            "secret {name:?} has no source: a secret is never in the tree"
-        )),
-        Some(s) if !escape::is_normal_abs_path(s) || s == "/" => Err(format!(
-            "source {s:?} is not an absolute path in normal form"
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// A `host` and `divisor` of a `credential` or `env` step (the launcher counts the resource
-/// and divides it): both or neither, a divisor above 0, for a config item without a source
-/// (or key).
-fn host_count(kind: ItemKind, source: Option<&str>, host: HostCount) -> Result<(), String> {
-    match host {
-        (None, None) => Ok(()),
-        (Some(_), Some(d)) if d > 0 && kind == ItemKind::Config && source.is_none() => Ok(()),
-        (Some(_), Some(_)) => Err("a host count is a config item's, with a divisor".into()),
-        _ => Err("host and divisor go together".into()),
-    }
-}
-
-type HostCount = (Option<HostResource>, Option<u64>);
-
 /// The `host` and `divisor` lines of a `credential` or `env` step.
 fn host_lines(out: &mut String, host: &Option<HostResource>, divisor: &Option<u64>) {
     if let (Some(host), Some(divisor)) = (host, divisor) {
@@ -795,6 +800,56 @@ fn image_command(
         }
     }
     Ok(())
+}
+
+/// A `project` step: into a volume made before, from a directory, for apps of the pod.
+fn project_step(apps: &[String], volumes: &[&str], step: &Step) -> Result<(), String> {
+    let Step::Project {
+        volume,
+        kind,
+        name,
+        dir,
+        apps: takers,
+        ..
+    } = step
+    else {
+        return Ok(());
+    };
+    if !volumes.contains(&volume.as_str()) {
+        return Err(format!("volume {volume:?} is not made by an earlier step"));
+    }
+    if !escape::is_normal_abs_path(dir) || dir == "/" {
+        return Err(format!(
+            "dir {dir:?} is not an absolute path in normal form"
+        ));
+    }
+    item_source(*kind, name, Some(dir))?;
+    if takers.is_empty() || takers.iter().any(|a| !apps.contains(a)) {
+        return Err("apps lists no app, or one that is not an app of the pod".into());
+    }
+    Ok(())
+}
+
+/// The lines of a `project` step after its `do`.
+fn project_lines(out: &mut String, step: &Step) {
+    if let Step::Project {
+        volume,
+        kind,
+        name,
+        dir,
+        optional,
+        apps,
+    } = step
+    {
+        line(out, "volume", volume);
+        line(out, "kind", kind.name());
+        line(out, "name", name);
+        line(out, "dir", dir);
+        if *optional {
+            line(out, "optional", true);
+        }
+        line(out, "apps", apps);
+    }
 }
 
 /// The lines of an `image` step after its `do`.

@@ -250,6 +250,18 @@ impl Convert<'_> {
         let mut out: Vec<Value> = Vec::new();
         for (i, v) in volumes.iter().enumerate() {
             let path = join_index(&self.spec("volumes"), i);
+            // Whole ConfigMaps and Secrets read at launch, projected together: a volume.
+            if let Some(volume) = self.projected_dirs(v, &path) {
+                let podc = join_index("volumes", out.len());
+                self.rename(&podc, &path);
+                self.rename(
+                    join_key(&podc, "sources"),
+                    join_key(&path, "projected.sources"),
+                );
+                self.volume_names.insert(v.name.clone(), v.name.clone());
+                out.push(volume);
+                continue;
+            }
             // A ConfigMap or Secret is config items or secrets of the pod, not a volume.
             if let Some(items) = self.item_volume(v, &path)? {
                 self.item_volumes.insert(v.name.clone(), items);
@@ -613,6 +625,47 @@ impl Convert<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A projected volume of whole ConfigMaps and Secrets (no `items`), each a directory
+    /// read at launch (podc does not know its keys; two or more of them: one alone is its
+    /// directory bound as it is), as a podc projected volume of `dir` items; of a pod by
+    /// `podc kube`, of the items its podc/pod declares. `None` for any other volume.
+    fn projected_dirs(&mut self, v: &KubeVolume, path: &str) -> Option<Value> {
+        let mut whole = Vec::new();
+        for s in &v.projected.as_ref()?.sources {
+            match (&s.config_map, &s.secret, &s.downward_api) {
+                (Some(c), None, None) if c.items.is_none() => {
+                    whole.push((ItemKind::Config, c.name.clone(), c.optional, "configMap"))
+                }
+                (None, Some(c), None) if c.items.is_none() => {
+                    whole.push((ItemKind::Secret, c.name.clone(), c.optional, "secret"))
+                }
+                _ => return None,
+            }
+        }
+        let unknown = whole
+            .iter()
+            .all(|(kind, name, ..)| self.keys_unknown(*kind, name));
+        if !self.legacy && (whole.len() < 2 || !unknown) {
+            return None;
+        }
+        let mut sources = Vec::new();
+        for (j, (kind, name, optional, field)) in whole.into_iter().enumerate() {
+            let at = join_index(&join_key(path, "projected.sources"), j);
+            let at = join_key(&join_key(&at, field), "name");
+            let item = if self.legacy {
+                name
+            } else {
+                self.dir_item(kind, &name, &at)
+            };
+            let mut source = json!({ kind.name(): item });
+            if optional == Some(true) {
+                source["optional"] = json!(true);
+            }
+            sources.push(source);
+        }
+        Some(json!({"name": v.name, "kind": "projected", "sources": sources}))
     }
 
     /// A volume of ConfigMaps', Secrets' or the pod's own fields as files: what of each the

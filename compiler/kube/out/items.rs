@@ -195,6 +195,19 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
             .iter()
             .any(|e| mine(e.item.kind, &e.item.name));
     }
+    // A projected volume takes every file of a `dir` item (resolve takes no other).
+    let projected = pod.volumes.iter().any(|v| match &v.kind {
+        crate::pod::VolumeKind::Projected { sources, .. } => sources
+            .iter()
+            .any(|s| s.item.kind == item.kind && s.item.name == item.name),
+        _ => false,
+    });
+    let takes = if every {
+        "`envFrom`"
+    } else {
+        "a projected volume"
+    };
+    every |= projected;
     if keys.is_empty() && !every {
         return;
     }
@@ -226,7 +239,7 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
         listed.retain(|k| k.ends_with("(the whole file)"));
         listed.push(match &item.source {
             Source::Dir(d) => format!(
-                "one key per file of {d} (`kubectl create {create} {} --from-file={d}`), which `envFrom` takes",
+                "one key per file of {d} (`kubectl create {create} {} --from-file={d}`), which {takes} takes",
                 item.name
             ),
             Source::File(f) => format!(
