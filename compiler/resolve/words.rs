@@ -33,6 +33,11 @@ impl<'a> Vars<'a> {
             at_launch: BTreeSet::new(),
             unknown: Vec::new(),
         };
+        // Only an `{expand}` word asks for them.
+        let words = a.exec.iter().chain(&a.args).flatten();
+        if !words.into_iter().any(|w| matches!(w, Word::Expand(_))) {
+            return v;
+        }
         for (k, value) in &a.environment {
             match value {
                 EnvValue::Text(t) => {
