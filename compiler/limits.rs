@@ -16,3 +16,6 @@ pub const MAX_DIR_KEYS: usize = 1000;
 /// The most bytes the launcher reads from one item taken with `environmentFrom`, as systemd
 /// passes at most this much of credentials to one app.
 pub const MAX_ENV_FROM_BYTES: usize = 1 << 20;
+/// The most bytes the launcher copies from one source of a projected volume: a Kubernetes
+/// ConfigMap or Secret holds at most this much.
+pub const MAX_PROJECTED_BYTES: usize = 1 << 20;

@@ -10,10 +10,12 @@ use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
 use crate::manifest::{
-    Activation, Egress, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start,
-    SyscallArch,
+    Activation, Egress, HostResource, IdOrName, ItemKind, Network, Protocol, Relax, Restart,
+    Start, SyscallArch,
 };
 use crate::systemd::target::Target;
+
+pub use crate::systemd::argv::{Arg, Part};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pod {
@@ -151,6 +153,22 @@ pub enum VolumeKind {
         uid: u32,
         gid: u32,
     },
+    /// A fresh read-only directory for each run, holding the files of `dir` config items and
+    /// secrets (a later source winning), each with `mode` without execute bits, owned by
+    /// `uid` and `gid`.
+    Projected {
+        sources: Vec<Projected>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+/// A source of a projected volume: a `dir` item of the pod, and whether it may be missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projected {
+    pub item: ItemRef,
+    pub optional: bool,
 }
 
 /// Where an app's root filesystem comes from.
@@ -163,17 +181,19 @@ pub enum Image {
     Reference(Reference),
 }
 
-/// What the app runs.
+/// What the app runs. Its arguments may hold variables of the app's environment read at
+/// launch (an `{expand: ...}` word), which systemd puts in when it starts the app; the
+/// program (the first word of `exec`) never does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `exec` with an absolute program: the whole command line, the unit's `ExecStart=`.
-    Exec(Vec<String>),
+    Exec(Vec<Arg>),
     /// `exec` whose program is a bare name (an image by reference only): `podc launch` looks
     /// it up in the image's PATH and writes `ExecStart=` into the app's drop-in.
-    LookUp(Vec<String>),
+    LookUp(Vec<Arg>),
     /// `args` (an image by reference only): the image's Entrypoint with these arguments in
     /// place of its Cmd, written by `podc launch` into the app's drop-in.
-    Args(Vec<String>),
+    Args(Vec<Arg>),
     /// Neither (an image by reference only): the image's Entrypoint and Cmd.
     Image,
 }
@@ -311,13 +331,21 @@ pub struct Item {
 }
 
 /// Where an item's bytes come from: text of the manifest (config only, written into the
-/// tree), a file of the host, or a directory of the host whose regular files are its keys;
-/// both read at launch only.
+/// tree), a file of the host, or a directory of the host whose regular files are its keys
+/// (both read at launch only), or a number the launcher counts on the host (config only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Text(String),
     File(String),
     Dir(String),
+    /// The resource's amount on the host divided by `divisor` (millicores of CPU, bytes of
+    /// memory or storage; never 0), rounded up; `written` is the divisor as the manifest wrote
+    /// it, if it did.
+    Host {
+        resource: HostResource,
+        divisor: u64,
+        written: Option<String>,
+    },
 }
 
 /// A config item or secret as an app names it.

@@ -61,6 +61,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -120,6 +121,7 @@ fn a_pod_with_a_grpc_probe_gets_podc_itself() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: podc.map(PathBuf::from),
+        resources: Default::default(),
     };
     let prepare = |podc| launch::prepare(&tree, launch::read_plan(&tree).unwrap(), &host(podc));
     let argv = prepare(Some("/opt/podc/bin/podc")).unwrap().argv;
@@ -278,6 +280,46 @@ fn launch_refuses_an_edited_image_command() {
     }
 }
 
+/// An edited plan cannot put a variable where systemd does not substitute one (the program),
+/// nor name one that is not a variable name.
+#[test]
+fn launch_refuses_an_edited_expand() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/exec-expand.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("expand");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "exec = [\"sh\"",
+            "exec = [\"$(LEVEL)\"",
+            "step 3 (image): exec program \"$(LEVEL)\" refers to a variable",
+        ),
+        (
+            "expand = [\"LEVEL\"]",
+            "expand = [\"LEVEL=x\"]",
+            "step 3 (image): expand \"LEVEL=x\" is not a variable name",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}:\n{plan}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
 /// Persistent and memory volumes in the dry run: the persistent directory below the host's
 /// volumes root (made if missing, never through a link), each memory volume a sized tmpfs on
 /// the volumes tmpfs, and the binds from both.
@@ -301,6 +343,7 @@ fn dry_run_shows_persistent_and_memory_volumes() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/db"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -318,6 +361,68 @@ fn dry_run_shows_persistent_and_memory_volumes() {
         text.contains("persistent volume /srv/podc-volumes/db/pgdata: mkdir mode 0700 owner 999:999 if missing"),
         "{text}"
     );
+}
+
+/// A projected volume in the dry run: a fresh directory on the volumes tmpfs, each source's
+/// files copied into it (never shown), bound read-only; an edited plan cannot copy from a
+/// relative directory, into a volume no step made, or for no app.
+#[test]
+fn dry_run_shows_projected_volumes_and_refuses_edits() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volume-projected.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("projected");
+    let plan = launch::read_plan(&tree).unwrap();
+    let host = Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
+    };
+    let launch = launch::prepare(Path::new("/var/lib/podc/projected"), plan, &host).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("launch_dry_run_projected", launch.to_string());
+    });
+    let text = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "dir = \"/etc/podc/secrets/user\"",
+            "dir = \"etc/podc/secrets/user\"",
+            "(project): dir \"etc/podc/secrets/user\" is not an absolute path in normal form",
+        ),
+        (
+            "do = \"project\"\nvolume = \"all-in-one\"",
+            "do = \"project\"\nvolume = \"elsewhere\"",
+            "(project): volume \"elsewhere\" is not made by an earlier step",
+        ),
+        (
+            "apps = [\"web\"]\n",
+            "apps = []\n",
+            "(project): apps lists no app",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(text.contains(from), "the plan has no {from:?}:\n{text}");
+        fs::write(tree.join("mounts.toml"), text.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
 }
 
 /// An edited plan cannot turn the new volume steps against the host: a persistent volume's
@@ -3414,6 +3519,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
@@ -3886,6 +3992,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
         },
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
     };
     let l = launch::prepare(
         &tree,
@@ -4844,4 +4951,366 @@ apps:
     assert_eq!(code, 0, "{}", pod.log());
     pod.assert_nothing_left();
     assert_eq!(podc_network_left(), Vec::<String>::new());
+}
+
+/// A directory of the host made for one test, removed with what it holds when dropped, and
+/// with it each parent the test had to make.
+struct HostDir {
+    made: Vec<PathBuf>,
+}
+
+impl HostDir {
+    fn new(dir: &Path) -> HostDir {
+        let mut made = Vec::new();
+        let mut d = dir.to_path_buf();
+        while !d.exists() {
+            made.push(d.clone());
+            d = d.parent().unwrap().to_path_buf();
+        }
+        fs::create_dir_all(dir).unwrap();
+        HostDir { made }
+    }
+}
+
+impl Drop for HostDir {
+    fn drop(&mut self) {
+        if let Some(deepest) = self.made.first() {
+            let _ = fs::remove_dir_all(deepest);
+        }
+        for d in &self.made {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// A Kubernetes file whose command refers to variables from a ConfigMap podc reads when the
+/// pod launches (`$(SPECIAL_LEVEL_KEY)`, as in the Kubernetes documentation's example): the
+/// build writes `${SPECIAL_LEVEL_KEY}` for systemd, and the app gets the values of the files on
+/// the host at launch, each argument one argument whatever its value holds (spaces, `$`, `%`),
+/// an unknown `$(NAME)` and a `$$(NAME)` as text; in a command the launcher completes from
+/// the image (a bare program), too. The next launch takes changed values.
+#[test]
+fn e2e_dollar_references_to_a_configmap_read_at_launch() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "registry.k8s.io/busybox:1.27.2"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let name = format!("podc-e2e-special-{}", std::process::id());
+    let dir = Path::new("/etc/podc/configmaps").join(&name);
+    let _configmap = HostDir::new(&dir);
+    fs::write(dir.join("SPECIAL_LEVEL"), "very").unwrap();
+    fs::write(dir.join("SPECIAL_TYPE"), "charm  quark $HOME %h \"q\"").unwrap();
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: dapi-test-pod
+spec:
+  containers:
+  - name: test-container
+    image: registry.k8s.io/busybox:1.27.2
+    command: ["/bin/sh", "-c", 'printf "[%s]\n" "$@" > /out/argv', "sh",
+              "$(SPECIAL_LEVEL_KEY) $(SPECIAL_TYPE_KEY)", "$(SPECIAL_TYPE_KEY)",
+              "$(UNDEFINED) $$(SPECIAL_LEVEL_KEY)"]
+    env: &env
+    - name: SPECIAL_LEVEL_KEY
+      valueFrom:
+        configMapKeyRef: {{name: {name}, key: SPECIAL_LEVEL}}
+    - name: SPECIAL_TYPE_KEY
+      valueFrom:
+        configMapKeyRef: {{name: {name}, key: SPECIAL_TYPE}}
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  - name: looked-up
+    image: registry.k8s.io/busybox:1.27.2
+    command: [sh, -c, 'printf "[%s]\n" "$@" > /out/looked-up', "sh"]
+    args: ["$(SPECIAL_TYPE_KEY)"]
+    env: *env
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  restartPolicy: Never
+  volumes:
+  - name: out
+    hostPath: {{path: "@WORK@/out", type: Directory}}
+"#
+    );
+    let mut pod = Pod::build("dapi-test-pod", &manifest, &[], |_| {});
+    let unit = fs::read_to_string(
+        pod.tree
+            .join("rootfs/etc/systemd/system/test-container.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.contains(r#""${SPECIAL_LEVEL_KEY} ${SPECIAL_TYPE_KEY}" "${SPECIAL_TYPE_KEY}" "$$(UNDEFINED) $$(SPECIAL_LEVEL_KEY)""#),
+        "{unit}"
+    );
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(
+        pod.read("argv"),
+        "[very charm  quark $HOME %h \"q\"]\n[charm  quark $HOME %h \"q\"]\n[$(UNDEFINED) $(SPECIAL_LEVEL_KEY)]\n"
+    );
+    assert_eq!(pod.read("looked-up"), "[charm  quark $HOME %h \"q\"]\n");
+    // The values are read at every launch.
+    fs::write(dir.join("SPECIAL_TYPE"), "strange").unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    assert_eq!(
+        pod.read("argv"),
+        "[very strange]\n[strange]\n[$(UNDEFINED) $(SPECIAL_LEVEL_KEY)]\n"
+    );
+    // A missing key stops the launch before anything runs, as for any variable read at launch.
+    fs::remove_file(dir.join("SPECIAL_LEVEL")).unwrap();
+    fs::remove_file(pod.out("argv")).unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("SPECIAL_LEVEL: cannot read it"), "{log}");
+    assert!(!pod.out("argv").exists(), "the app ran");
+    pod.assert_nothing_left();
+}
+
+/// A downward API file and variables of limits a container does not set (the example of the
+/// Kubernetes documentation's projected volume): podc counts the host's online CPUs and memory
+/// when the pod launches, as the kubelet gives the node's allocatable, rounded up by `divisor`;
+/// the pod's labels are a file too. The numbers are in no file of the tree.
+#[test]
+fn e2e_downward_api_limits_are_the_hosts_counted_at_launch() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "busybox:1.28"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: volume-test
+  labels: {app: volume-test, tier: back}
+spec:
+  containers:
+  - name: container-test
+    image: busybox:1.28
+    command: ["sh", "-c", 'cat /projected-volume/cpu_limit > /out/cpu; cat /projected-volume/cpu_millis > /out/millis; cat /projected-volume/labels > /out/labels; echo "$MEMORY_KIB $(CPUS)" > /out/env']
+    env:
+    - name: CPUS
+      valueFrom: {resourceFieldRef: {resource: limits.cpu}}
+    - name: MEMORY_KIB
+      valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Ki}}
+    volumeMounts:
+    - {name: all-in-one, mountPath: /projected-volume, readOnly: true}
+    - {name: out, mountPath: /out}
+  restartPolicy: Never
+  volumes:
+  - name: all-in-one
+    projected:
+      sources:
+      - downwardAPI:
+          items:
+          - path: "labels"
+            fieldRef: {fieldPath: metadata.labels}
+          - path: "cpu_limit"
+            resourceFieldRef: {containerName: container-test, resource: limits.cpu}
+          - path: "cpu_millis"
+            resourceFieldRef: {containerName: container-test, resource: limits.cpu, divisor: 1m}
+  - name: out
+    hostPath: {path: "@WORK@/out", type: Directory}
+"#;
+    let mut pod = Pod::build("volume-test", manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    // The host's online CPUs, as getconf counts them, and MemTotal in KiB.
+    let getconf = Command::new("getconf")
+        .arg("_NPROCESSORS_ONLN")
+        .output()
+        .unwrap();
+    let cpus: u64 = String::from_utf8_lossy(&getconf.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let meminfo = fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().strip_suffix("kB"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pod.read("cpu"), cpus.to_string());
+    assert_eq!(pod.read("millis"), (cpus * 1000).to_string());
+    assert_eq!(pod.read("env"), format!("{kib} {cpus}\n"));
+    assert_eq!(pod.read("labels"), "app=\"volume-test\"\ntier=\"back\"\n");
+    // Counted at launch: the tree names what is counted, never a number.
+    let unit = fs::read_to_string(pod.tree.join("mounts.toml")).unwrap();
+    assert!(unit.contains("host = \"cpu\"\ndivisor = 1\n"), "{unit}");
+    assert!(files_holding(&pod.tree, format!("{}", kib).as_bytes()).is_empty());
+    pod.assert_nothing_left();
+}
+
+/// A projected volume of two whole Secrets podc reads when the pod launches (the Kubernetes
+/// documentation's example): the launcher copies each directory's files into a fresh
+/// read-only volume on its tmpfs, a later Secret's file replacing an earlier one's of that
+/// name; the app reads both. The secrets' bytes are in no file of the tree, nor in the
+/// launcher's output, the dry run, `podc kube` or the pod's journal; a missing Secret stops
+/// the launch before anything runs.
+#[test]
+fn e2e_a_projected_volume_of_two_secrets_read_at_launch() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "busybox:1.28"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (user, pass) = (
+        format!("podc-e2e-user-{}", std::process::id()),
+        format!("podc-e2e-pass-{}", std::process::id()),
+    );
+    let (user_dir, pass_dir) = (
+        Path::new("/etc/podc/secrets").join(&user),
+        Path::new("/etc/podc/secrets").join(&pass),
+    );
+    // Dropped in reverse: the parents made for the first go with it, last.
+    let _user_dir = HostDir::new(&user_dir);
+    let _pass_dir = HostDir::new(&pass_dir);
+    fs::write(user_dir.join("username"), "admin-4c1d").unwrap();
+    fs::write(user_dir.join("shared"), "from user").unwrap();
+    fs::write(pass_dir.join("password"), "pw-9e7a2f\n").unwrap();
+    fs::write(pass_dir.join("shared"), "from pass").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", pass_dir.join("linked")).unwrap();
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: test-projected-volume
+spec:
+  containers:
+  - args:
+    - sh
+    - -c
+    - 'cat /projected-volume/username > /out/user; cat /projected-volume/password > /out/pass; cat /projected-volume/shared > /out/shared; ls /projected-volume > /out/ls; touch /projected-volume/new 2>/dev/null && echo writable > /out/ro; echo done > /out/done'
+    image: busybox:1.28
+    name: test-projected-volume
+    securityContext: {{runAsUser: 1000, runAsGroup: 1000}}
+    volumeMounts:
+    - mountPath: /projected-volume
+      name: all-in-one
+      readOnly: true
+    - {{name: out, mountPath: /out}}
+  restartPolicy: Never
+  volumes:
+  - name: all-in-one
+    projected:
+      sources:
+      - secret:
+          name: {user}
+      - secret:
+          name: {pass}
+  - name: out
+    hostPath: {{path: "@WORK@/out", type: Directory}}
+"#
+    );
+    let mut pod = Pod::build("test-projected-volume", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    assert_eq!(code, 0, "{log}");
+    // Both Secrets' files, a non-root app reading them (0644, as Kubernetes makes them).
+    assert_eq!(pod.read("user"), "admin-4c1d");
+    assert_eq!(pod.read("pass"), "pw-9e7a2f\n");
+    assert_eq!(pod.read("shared"), "from pass");
+    assert_eq!(pod.read("ls"), "password\nshared\nusername\n");
+    assert!(!pod.out("ro").exists(), "the volume is writable");
+    assert!(
+        log.contains("skipped entries that are not regular files: linked"),
+        "{log}"
+    );
+    let secrets = ["admin-4c1d", "pw-9e7a2f"];
+    for secret in secrets {
+        assert_eq!(
+            files_holding(&pod.tree, secret.as_bytes()),
+            Vec::<PathBuf>::new()
+        );
+        assert!(
+            !holds(log.as_bytes(), secret),
+            "{secret} in the launcher's output"
+        );
+        assert!(
+            !holds(&journal_export(&pod.tree), secret),
+            "{secret} in the journal"
+        );
+    }
+    for args in [
+        &["launch", "--dry-run", "build/test-projected-volume"][..],
+        &["kube", "pod.yaml"],
+    ] {
+        let o = podc()
+            .current_dir(pod.work.path())
+            .args(args)
+            .env("PODC_IMAGE_STORE", store.path())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let all = [o.stdout, o.stderr].concat();
+        assert!(holds(&all, &user), "{args:?} names the secret");
+        for secret in secrets {
+            assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
+        }
+    }
+    // A Secret missing at launch stops it before anything runs.
+    fs::remove_dir_all(&pass_dir).unwrap();
+    fs::remove_file(pod.out("done")).unwrap();
+    fs::write(pod.work.path().join("launch.log"), "").unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    assert_eq!(code, 2, "{log}");
+    let says = format!("secret {pass}: {}: cannot read it", pass_dir.display());
+    assert!(log.contains(&says), "want {says:?} in:\n{log}");
+    assert!(!pod.out("done").exists(), "the app ran");
+    pod.assert_nothing_left();
 }

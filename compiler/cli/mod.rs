@@ -127,6 +127,7 @@ fn launch(
         .map_err(|e| Fatal(format!("{}: {e}", tree.display())))?;
     let mut host = launch::Host::detect();
     host.images = launch::Images::look_up(&plan, &host.images.store).map_err(fatal)?;
+    host.resources = launch::HostResources::read(&tree);
     let launch = launch::prepare(&tree, plan, &host).map_err(fatal)?;
     if dry_run {
         let _ = write!(stdout, "{launch}");

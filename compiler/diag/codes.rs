@@ -137,6 +137,7 @@ codes! {
     ARGS_WITH_EXEC = "P0407", Error, "an app gives both `args` and `exec`, which is the whole command line";
     ARGS_IMAGE_PATH = "P0408", Error, "`args` for an image given by path, which has no Entrypoint";
     ARGS_EMPTY = "P0409", Error, "`args` is an empty list";
+    EXPAND_UNKNOWN = "P0410", Error, "an `{expand: ...}` word refers to a name that `environmentFrom` of keys read at launch may or may not give";
     ENV_FROM_SOURCE = "P0420", Error, "an environment variable from a config item or secret names not exactly one of `config` and `secret`";
     ENV_KEY = "P0421", Error, "an environment variable's `key` is not a variable name";
     HEALTH_KIND = "P0460", Error, "a health probe gives not exactly one of exec, http, tcp and grpc";
@@ -168,6 +169,8 @@ codes! {
     SIZE_NOT_MEMORY = "P0621", Error, "a size on a volume that is not a memory volume";
     VOLUME_SIZE = "P0622", Error, "a memory volume's size is not a whole number of bytes";
     VOLUME_SOURCE = "P0623", Error, "a persistent or memory volume with a source";
+    PROJECTED_SOURCES = "P0624", Error, "a projected volume without `sources` or with `readOnly: false`, or `sources` on another kind of volume";
+    PROJECTED_SOURCE = "P0625", Error, "a projected volume's source names not exactly one `dir` config item or secret of the pod";
     ITEM_NAME_TWICE = "P0640", Error, "a volume, config item or secret name is used twice in a pod";
     CONFIG_SOURCE = "P0641", Error, "a config item needs exactly one of `text` and `file`";
     MOUNT_SOURCE = "P0642", Error, "a mount names not exactly one of `volume`, `config` and `secret`";
@@ -181,6 +184,7 @@ codes! {
     DIR_MOUNTED = "P0650", Error, "a `dir` config item or secret mounted at a path, which systemd credentials cannot carry";
     DIR_VARIABLE = "P0651", Error, "a `dir` config item or secret taken as one environment variable (its keys are many)";
     ENV_TEXT_VALUE = "P0652", Error, "a config item's text taken as variables holds a value an environment file cannot carry";
+    HOST_ITEM = "P0653", Error, "a `divisor` without `host`, or a `host` config item taken with a `key` or by `environmentFrom` (its value is one number)";
     // Order of apps.
     AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
     AFTER_SELF = "P0702", Error, "an app waits for itself";

@@ -3,7 +3,10 @@
 //! earlier, in `env`), turns `$$` into `$`, and leaves everything else, an unknown `$(NAME)`
 //! included, as written. podc passes a command line to the program as written, so import
 //! expands what Kubernetes would ([`expand`]) and `podc kube` writes a command line so that
-//! Kubernetes expands nothing in it ([`escape`]).
+//! Kubernetes expands nothing in it ([`escape`]) but the variables podc reads at launch. The
+//! syntax is [`crate::manifest::expand`]'s, which a manifest's `{expand: ...}` word shares.
+
+use crate::manifest::expand::{pieces, Piece};
 
 /// What a `$(NAME)` refers to.
 pub enum Var<'a> {
@@ -19,55 +22,27 @@ pub enum Var<'a> {
 /// a variable read at launch that it refers to is the error.
 pub fn expand<'a>(text: &str, lookup: impl Fn(&str) -> Var<'a>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(inner) = after.strip_prefix('(') {
-            match inner.find(')') {
-                Some(end) if end > 0 => {
-                    let name = &inner[..end];
-                    match lookup(name) {
-                        Var::Known(v) => out.push_str(v),
-                        Var::AtLaunch => return Err(name.to_string()),
-                        Var::Undefined => {
-                            out.push_str("$(");
-                            out.push_str(name);
-                            out.push(')');
-                        }
-                    }
-                    rest = &inner[end + 1..];
-                }
-                // `$()` and an unclosed `$(` stay as written.
-                _ => {
+    for piece in pieces(text) {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Ref(name) => match lookup(name) {
+                Var::Known(v) => out.push_str(v),
+                Var::AtLaunch => return Err(name.to_string()),
+                Var::Undefined => {
                     out.push_str("$(");
-                    rest = inner;
+                    out.push_str(name);
+                    out.push(')');
                 }
-            }
-        } else {
-            out.push('$');
-            rest = after;
+            },
         }
     }
-    out.push_str(rest);
     Ok(out)
 }
 
 /// `text` written so that the kubelet's expansion gives it back: a `$` before `$` or `(` is
 /// doubled.
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '$' && matches!(chars.peek(), Some('$' | '(')) {
-            out.push('$');
-        }
-    }
-    out
+    crate::manifest::expand::escape(text)
 }
 
 #[cfg(test)]

@@ -35,8 +35,11 @@ pub struct ItemUse {
     pub app: String,
     pub kind: ItemKind,
     pub name: String,
-    /// The file it is read from: a host file, or the tree's file of a config item's text.
+    /// The file it is read from: a host file, or the tree's file of a config item's text (for
+    /// a number counted on the host, where it was counted).
     pub path: PathBuf,
+    /// A `host` config item's number, counted on the host (not secret): no file is read.
+    pub counted: Option<String>,
     pub taken: Taken,
 }
 
@@ -50,6 +53,28 @@ pub enum Taken {
     Variable { name: String, key: Option<String> },
     /// Every key as variables (`environmentFrom`), the app's own (`given`) excepted.
     Every(EnvEvery),
+    /// Every file of its directory, in a projected volume the app mounts.
+    Project { optional: bool },
+}
+
+/// A source of a projected volume: its directory's regular files, copied into the volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub pod: String,
+    pub volume: String,
+    /// The apps that mount the volume (the first is named in an error).
+    pub apps: Vec<String>,
+    pub kind: ItemKind,
+    pub name: String,
+    pub dir: PathBuf,
+    /// A missing directory gives no files instead of stopping the launch.
+    pub optional: bool,
+    /// The volume's directory.
+    pub target: PathBuf,
+    /// Each file's permission bits and owner.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// Where every key of an item is read as variables (`environmentFrom`): the regular files of
@@ -75,6 +100,8 @@ pub struct EnvSource {
     pub name: String,
     pub path: PathBuf,
     pub key: Option<String>,
+    /// A `host` config item's number (then nothing is read from `path`).
+    pub counted: Option<String>,
 }
 
 /// Why an app's config item or secret stops the launch: it names the pod, the app, the item
@@ -187,6 +214,9 @@ pub enum Action {
         way_out: bool,
         networks: Vec<String>,
     },
+    /// Copy a source's files into a projected volume (on the volumes tmpfs): read now, never
+    /// shown.
+    Project(Project),
     /// Write an app's environment file from config items and secrets (mode 0600, on the
     /// launcher's tmpfs): each variable read from its file now, never shown.
     Env {
@@ -298,6 +328,18 @@ impl Action {
                 path.display()
             ),
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
+            Action::Project(p) => write!(
+                f,
+                "copy the regular files of {} {} from {}{} into {} (mode {:04o} owner {}:{}; a later source's file replaces one of its name; read now)",
+                p.kind,
+                p.name,
+                p.dir.display(),
+                if p.optional { " (optional: none if it is missing)" } else { "" },
+                p.target.display(),
+                p.mode,
+                p.uid,
+                p.gid
+            ),
             Action::Write {
                 path,
                 content,
@@ -353,7 +395,10 @@ impl Action {
                     if let Some(k) = &v.key {
                         write!(f, ", key {k}")?;
                     }
-                    write!(f, ", from {}", v.path.display())?;
+                    match &v.counted {
+                        Some(n) => write!(f, ", {n}, counted from {}", v.path.display())?,
+                        None => write!(f, ", from {}", v.path.display())?,
+                    }
                 }
                 Ok(())
             }

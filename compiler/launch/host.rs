@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::action::*;
 use crate::image::defaults::Defaults;
+use crate::manifest::HostResource;
 use crate::tree::layout::PERSISTENT_VOLUMES;
 use crate::tree::plan::{MountPlan, Step};
 
@@ -34,6 +35,88 @@ pub struct Host {
     /// This program (`/proc/self/exe` as a path), which a plan's `bind-podc` step binds into
     /// the pod for its gRPC probes; `None` where the kernel does not say.
     pub podc: Option<PathBuf>,
+    /// What the host has of the resources a `host` config item counts.
+    pub resources: HostResources,
+}
+
+/// The host's CPUs, memory and storage, as Kubernetes' node allocatable counts them for a
+/// container without a limit (podc reserves nothing for the system, and evicts nothing):
+/// each `None` where the host does not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostResources {
+    /// Online CPUs ([`CPUS_ONLINE`]).
+    pub cpus: Option<u64>,
+    /// `MemTotal` of [`MEMINFO`], in bytes.
+    pub memory: Option<u64>,
+    /// The size of the file system of the pod's tree, in bytes.
+    pub storage: Option<u64>,
+}
+
+/// The kernel's list of online CPUs (`0-3,6`).
+pub const CPUS_ONLINE: &str = "/sys/devices/system/cpu/online";
+/// The kernel's memory counters.
+pub const MEMINFO: &str = "/proc/meminfo";
+
+impl HostResources {
+    /// Reads the host's; `tree` is the pod's tree, whose file system's size is its storage.
+    pub fn read(tree: &Path) -> HostResources {
+        let storage = rustix::fs::statvfs(tree)
+            .ok()
+            .and_then(|s| s.f_blocks.checked_mul(s.f_frsize));
+        HostResources {
+            cpus: fs::read_to_string(CPUS_ONLINE)
+                .ok()
+                .and_then(|t| count_cpus(&t)),
+            memory: fs::read_to_string(MEMINFO).ok().and_then(|t| mem_total(&t)),
+            storage,
+        }
+    }
+
+    /// The resource's amount divided by `divisor` (millicores for CPU, else bytes), rounded
+    /// up, as the kubelet rounds a `resourceFieldRef`; with where it was counted, or why not.
+    pub fn count(
+        &self,
+        resource: HostResource,
+        divisor: u64,
+        tree: &Path,
+    ) -> (PathBuf, Result<String, String>) {
+        let (amount, from, what) = match resource {
+            HostResource::Cpu => (
+                self.cpus.and_then(|n| n.checked_mul(1000)),
+                PathBuf::from(CPUS_ONLINE),
+                "the host's online CPUs",
+            ),
+            HostResource::Memory => (self.memory, PathBuf::from(MEMINFO), "the host's MemTotal"),
+            HostResource::EphemeralStorage => (
+                self.storage,
+                tree.to_path_buf(),
+                "the size of the pod tree's file system",
+            ),
+        };
+        let n = match amount {
+            Some(a) if divisor > 0 => Ok(a.div_ceil(divisor).to_string()),
+            _ => Err(format!("cannot count {what}")),
+        };
+        (from, n)
+    }
+}
+
+/// The number of CPUs in a kernel CPU list (`0-3,6` is 5); `None` for anything else.
+pub fn count_cpus(list: &str) -> Option<u64> {
+    let mut n = 0u64;
+    for part in list.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+        n += b.checked_sub(a)? + 1;
+    }
+    (n > 0).then_some(n)
+}
+
+/// `MemTotal:  16318904 kB` of `/proc/meminfo`, in bytes.
+pub fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let kb: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// The root of persistent volumes: `PODC_VOLUMES_DIR` if set (tests; hosts that keep them
@@ -172,6 +255,7 @@ impl Host {
             },
             volumes: volumes_dir(),
             podc: std::env::current_exe().ok(),
+            resources: HostResources::default(),
         }
     }
 }

@@ -39,6 +39,16 @@ pub(super) fn load_credential(kind: ItemKind, name: &str, path: &Path) -> String
     )
 }
 
+/// nspawn's flag that passes a number counted on the host into the pod as the item's system
+/// credential (digits alone: nothing for nspawn to unescape).
+pub(super) fn set_credential(kind: ItemKind, name: &str, value: &str) -> String {
+    debug_assert!(value.bytes().all(|b| b.is_ascii_digit()));
+    format!(
+        "--set-credential={}:{value}",
+        credential_id(kind.name(), name)
+    )
+}
+
 /// One app's variables from items: its single variables, and the items it takes every key of.
 type AppEnv = (Vec<EnvSource>, Vec<EnvEvery>);
 
@@ -46,7 +56,7 @@ type AppEnv = (Vec<EnvSource>, Vec<EnvEvery>);
 fn env_by_app(uses: &[ItemUse]) -> Vec<(&str, AppEnv)> {
     let mut apps: Vec<(&str, AppEnv)> = Vec::new();
     for u in uses {
-        if u.taken == Taken::File {
+        if matches!(u.taken, Taken::File | Taken::Project { .. }) {
             continue;
         }
         let at = match apps.iter().position(|(a, _)| *a == u.app) {
@@ -64,9 +74,10 @@ fn env_by_app(uses: &[ItemUse]) -> Vec<(&str, AppEnv)> {
                 name: u.name.clone(),
                 path: u.path.clone(),
                 key: key.clone(),
+                counted: u.counted.clone(),
             }),
             Taken::Every(e) => every.push(e.clone()),
-            Taken::File => {}
+            Taken::File | Taken::Project { .. } => {}
         }
     }
     apps
@@ -291,6 +302,26 @@ pub fn check_items(launch: &Launch, read: bool) -> Vec<LaunchError> {
     let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
     for u in &launch.items {
         let fail = |problem: String| item_error(pod, &u.app, u.kind, &u.name, &u.path, problem);
+        if u.counted.is_some() {
+            // Counted on the host already; nothing to read.
+            continue;
+        }
+        if let Taken::Project { optional } = u.taken {
+            // A projected volume's source: a directory, missing only if optional.
+            let checked = if read {
+                super::project::read_files(&u.path).map(|f| f.is_some())
+            } else {
+                Ok(u.path.exists())
+            };
+            match checked {
+                Ok(false) if !optional => problems.push(fail(
+                    "cannot read it: No such file or directory (os error 2)".into(),
+                )),
+                Err(problem) => problems.push(fail(problem)),
+                Ok(_) => {}
+            }
+            continue;
+        }
         if !read {
             if let Err(e) = fs::metadata(&u.path) {
                 if e.kind() == std::io::ErrorKind::NotFound {
@@ -374,6 +405,10 @@ pub fn env_text(
     }
     for v in vars {
         let fail = |problem: String| item_error(pod, app, v.kind, &v.name, &v.path, problem);
+        if let Some(n) = &v.counted {
+            set(v.variable.clone(), n.clone());
+            continue;
+        }
         match fs::read(&v.path) {
             Err(e) => errors.push(fail(format!("cannot read it: {e}"))),
             Ok(bytes) => match env_value(&bytes, v.key.as_deref(), &v.variable) {
@@ -610,6 +645,7 @@ mod tests {
             name: "token".into(),
             path: token,
             key: None,
+            counted: None,
         }];
         let every = [
             every(&one, true, "", &["OWN", "PLAIN"]),

@@ -19,6 +19,7 @@ mod paths;
 mod perform;
 mod plan_read;
 mod prepare;
+mod project;
 mod supervise;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ pub use paths::*;
 pub use perform::*;
 pub use plan_read::*;
 pub use prepare::*;
+pub use project::{read_files, Files};
 pub use supervise::{exit_code, manager_socket, NOTIFY_ENV};
 pub use users::*;
 pub use volumes::check_persistent;

@@ -244,6 +244,7 @@ pub(super) fn perform(
                 way_out,
                 networks,
             } => joined = Some(super::network::join(pod, *way_out, networks)?),
+            Action::Project(p) => super::project::fill(p, log)?,
             Action::Volume {
                 path,
                 mode,

@@ -11,6 +11,7 @@ use super::paths::*;
 use super::users::*;
 use crate::image::defaults;
 use crate::manifest::{Egress, Network};
+use crate::systemd::argv::words_args;
 use crate::tree::layout::{
     app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, PROBE_PROGRAM, ROOTFS, STATE,
     VOLUMES,
@@ -44,6 +45,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         volume_sources: BTreeMap::new(),
         image_roots: image_roots(&plan, host),
         items: Vec::new(),
+        projected: BTreeMap::new(),
     };
     p.actions.push(Action::Unshare);
     p.stage1(&plan);
@@ -98,6 +100,8 @@ pub(super) struct Prep<'a> {
     image_roots: BTreeMap<String, Option<PathBuf>>,
     /// The apps' uses of config items and secrets.
     items: Vec<ItemUse>,
+    /// Each projected volume made so far, with its files' mode, uid and gid.
+    projected: BTreeMap<String, (u32, u32, u32)>,
 }
 
 /// The host directory each app's image step binds at the app's root.
@@ -143,14 +147,16 @@ impl Prep<'_> {
                 environment,
                 exec,
                 args,
+                expand,
             } => {
                 let has = |key: &str| given.iter().any(|g| g == key);
+                let (exec, args) = (words_args(exec, expand), words_args(args, expand));
                 let command = if has("exec") {
                     defaults::Command::InUnit
                 } else if !exec.is_empty() {
-                    defaults::Command::LookUp(exec)
+                    defaults::Command::LookUp(&exec)
                 } else if !args.is_empty() {
-                    defaults::Command::Args(args)
+                    defaults::Command::Args(&args)
                 } else {
                     defaults::Command::Image
                 };
@@ -186,6 +192,13 @@ impl Prep<'_> {
                 uid,
                 gid,
             } => self.memory_volume(volume, *size, mode, *uid, *gid)?,
+            Step::ProjectedVolume {
+                volume,
+                mode,
+                uid,
+                gid,
+            } => self.projected_volume(volume, mode, *uid, *gid)?,
+            Step::Project { .. } => self.project(&plan.pod, step)?,
             Step::BindVolume {
                 volume,
                 target,
@@ -205,47 +218,84 @@ impl Prep<'_> {
                 kind,
                 name,
                 source,
+                host,
+                divisor,
                 apps,
-            } => self.credential(*kind, name, source.as_deref(), apps),
+            } => {
+                let counted = self.counted(&plan.pod, apps, *kind, name, *host, *divisor)?;
+                self.credential(*kind, name, source.as_deref(), counted, apps)
+            }
             Step::Env {
                 app,
                 variable,
                 kind,
                 name,
                 source,
+                host,
+                divisor,
                 key,
-            } => self.env(
-                app,
-                variable,
-                *kind,
-                name,
-                source.as_deref(),
-                key.as_deref(),
-            ),
+            } => {
+                let apps = std::slice::from_ref(app);
+                let counted = self.counted(&plan.pod, apps, *kind, name, *host, *divisor)?;
+                let taken = Taken::Variable {
+                    name: variable.to_string(),
+                    key: key.clone(),
+                };
+                self.env(app, *kind, name, source.as_deref(), counted, taken)
+            }
             Step::EnvAll { .. } => self.env_all(step),
         }
         Ok(())
+    }
+
+    /// A `host` config item's number, counted now, with where it was counted; `None` for any
+    /// other item. A host that does not say stops the launch, naming the first app.
+    fn counted(
+        &self,
+        pod: &str,
+        apps: &[String],
+        kind: crate::manifest::ItemKind,
+        name: &str,
+        host: Option<crate::manifest::HostResource>,
+        divisor: Option<u64>,
+    ) -> Result<Option<(PathBuf, String)>, LaunchError> {
+        let (Some(resource), Some(divisor)) = (host, divisor) else {
+            return Ok(None);
+        };
+        let (from, n) = self.host.resources.count(resource, divisor, self.tree);
+        n.map(|n| Some((from.clone(), n))).map_err(|problem| {
+            LaunchError::Item(Box::new(ItemProblem {
+                pod: pod.to_string(),
+                app: apps.first().cloned().unwrap_or_default(),
+                kind: kind.name(),
+                name: name.to_string(),
+                path: from,
+                problem,
+            }))
+        })
     }
 
     /// An app's variable from a config item or secret (its `key`, or the whole file).
     fn env(
         &mut self,
         app: &str,
-        variable: &str,
         kind: crate::manifest::ItemKind,
         name: &str,
         source: Option<&str>,
-        key: Option<&str>,
+        counted: Option<(PathBuf, String)>,
+        taken: Taken,
     ) {
+        let (path, counted) = match counted {
+            Some((from, n)) => (from, Some(n)),
+            None => (item_path(self.tree, name, source), None),
+        };
         self.items.push(ItemUse {
             app: app.to_string(),
             kind,
             name: name.to_string(),
-            path: item_path(self.tree, name, source),
-            taken: Taken::Variable {
-                name: variable.to_string(),
-                key: key.map(str::to_string),
-            },
+            path,
+            counted,
+            taken,
         });
     }
 
@@ -273,6 +323,7 @@ impl Prep<'_> {
             kind: *kind,
             name: name.clone(),
             path: path.clone(),
+            counted: None,
             taken: Taken::Every(EnvEvery {
                 kind: *kind,
                 name: name.clone(),
@@ -290,15 +341,27 @@ impl Prep<'_> {
         kind: crate::manifest::ItemKind,
         name: &str,
         source: Option<&str>,
+        counted: Option<(PathBuf, String)>,
         apps: &[String],
     ) {
-        let path = item_path(self.tree, name, source);
-        self.nspawn_mounts.push(load_credential(kind, name, &path));
+        let (path, counted) = match counted {
+            Some((from, n)) => {
+                // A number, not secret: its value is the flag's.
+                self.nspawn_mounts.push(set_credential(kind, name, &n));
+                (from, Some(n))
+            }
+            None => {
+                let path = item_path(self.tree, name, source);
+                self.nspawn_mounts.push(load_credential(kind, name, &path));
+                (path, None)
+            }
+        };
         self.items.extend(apps.iter().map(|app| ItemUse {
             app: app.clone(),
             kind,
             name: name.to_string(),
             path: path.clone(),
+            counted: counted.clone(),
             taken: Taken::File,
         }));
     }
@@ -573,6 +636,68 @@ impl Prep<'_> {
             uid,
             gid,
         });
+        Ok(())
+    }
+
+    /// A `projected-volume` step: an empty volume, whose files the `project` steps copy.
+    fn projected_volume(
+        &mut self,
+        volume: &str,
+        mode: &str,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), LaunchError> {
+        self.make_volume(volume, mode, uid, gid)?;
+        // Its files: the volume's bits without execute (and without set-id, sticky).
+        let files = self.mode(volume, mode)? & 0o666;
+        self.projected.insert(volume.to_string(), (files, uid, gid));
+        Ok(())
+    }
+
+    /// A `project` step: a source's files copied into a projected volume made before.
+    fn project(&mut self, pod: &str, step: &Step) -> Result<(), LaunchError> {
+        let Step::Project {
+            volume,
+            kind,
+            name,
+            dir,
+            optional,
+            apps,
+        } = step
+        else {
+            return Ok(());
+        };
+        let Some(&(mode, uid, gid)) = self.projected.get(volume) else {
+            return Err(LaunchError::BadPlan {
+                path: self.tree.join(PLAN),
+                message: format!(
+                    "volume {volume}: project into a volume no projected-volume step made"
+                ),
+            });
+        };
+        self.items.extend(apps.iter().map(|app| ItemUse {
+            app: app.clone(),
+            kind: *kind,
+            name: name.clone(),
+            path: PathBuf::from(dir),
+            counted: None,
+            taken: Taken::Project {
+                optional: *optional,
+            },
+        }));
+        self.actions.push(Action::Project(Project {
+            pod: pod.to_string(),
+            volume: volume.clone(),
+            apps: apps.clone(),
+            kind: *kind,
+            name: name.clone(),
+            dir: PathBuf::from(dir),
+            optional: *optional,
+            target: self.volumes.join(volume),
+            mode,
+            uid,
+            gid,
+        }));
         Ok(())
     }
 

@@ -68,3 +68,37 @@ fn proc_cgroup_lines_map_controllers_to_directories() {
     assert_eq!(m["pids"], PathBuf::from("/sys/fs/cgroup/pids/a.service"));
     assert_eq!(m.len(), 4);
 }
+
+#[test]
+fn the_hosts_resources_are_counted_as_the_kubelet_rounds_them() {
+    assert_eq!(count_cpus("0-3\n"), Some(4));
+    assert_eq!(count_cpus("0,2-3,7"), Some(4));
+    assert_eq!(count_cpus("0"), Some(1));
+    for bad in ["", "a", "3-1", "0-"] {
+        assert_eq!(count_cpus(bad), None, "{bad:?}");
+    }
+    let meminfo = "MemTotal:        2030940 kB\nMemFree:          120964 kB\n";
+    assert_eq!(mem_total(meminfo), Some(2030940 * 1024));
+    assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+    use crate::manifest::HostResource::*;
+    let r = HostResources {
+        cpus: Some(2),
+        memory: Some(3 << 30),
+        storage: None,
+    };
+    let tree = Path::new("/var/lib/podc/web");
+    let count = |res, divisor| r.count(res, divisor, tree).1;
+    // Cores by default (1 = 1000 millicores), millicores with 1m; bytes, rounded up.
+    assert_eq!(count(Cpu, 1000), Ok("2".into()));
+    assert_eq!(count(Cpu, 1), Ok("2000".into()));
+    assert_eq!(count(Cpu, 3000), Ok("1".into()));
+    assert_eq!(count(Memory, 1 << 20), Ok("3072".into()));
+    assert_eq!(count(Memory, 1_000_000_000), Ok("4".into()));
+    let (from, n) = r.count(EphemeralStorage, 1, tree);
+    assert_eq!(from, tree);
+    assert_eq!(
+        n,
+        Err("cannot count the size of the pod tree's file system".into())
+    );
+    assert_eq!(r.count(Cpu, 1, tree).0, PathBuf::from(CPUS_ONLINE));
+}

@@ -128,7 +128,16 @@ fn run_section(pod: &Pod, a: &App) -> Vec<Directive> {
     // args, or the path of exec's bare program in its PATH): `podc launch` writes ExecStart=
     // into the app's drop-in.
     if let Command::Exec(exec) = &a.command {
-        run.push(d("ExecStart", escape::exec_line(exec)));
+        let line = escape::exec_args_line(exec);
+        run.push(if exec.iter().any(|a| a.vars().next().is_some()) {
+            commented(
+                "ExecStart",
+                line,
+                "${NAME}: the app's variable NAME, read at launch: systemd puts its value in when it starts the app, as one argument".into(),
+            )
+        } else {
+            d("ExecStart", line)
+        });
     }
     run.extend(hooks(a));
     run.extend([d(
@@ -224,7 +233,7 @@ pub(super) fn image_comment(a: &App, r: &Reference) -> String {
         // The name went through resolve: no control character.
         Command::LookUp(exec) => from_image.push(format!(
             "the path of exec's program \"{}\" (looked up in its PATH; ExecStart= is exec with that path)",
-            exec[0]
+            exec[0].as_text().unwrap_or_default()
         )),
         Command::Args(_) => from_image.push("command: its Entrypoint, with args in place of its Cmd".into()),
         Command::Image => from_image.push("command".into()),

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::units::*;
-use crate::manifest::ItemKind;
+use crate::manifest::{HostResource, ItemKind};
 use crate::pod::{App, Item, ItemRef, Pod, Source};
 use crate::systemd::escape;
 use crate::tree::layout::{config_text_file, credential_id, env_file};
@@ -83,12 +83,23 @@ fn env_file_origin(a: &App) -> String {
     parts.join("; ")
 }
 
-/// Where the launcher reads an item: its host file, or nothing for text in the tree.
+/// Where the launcher reads an item: its host file, or nothing for text in the tree or a
+/// number it counts on the host.
 fn source(item: Option<&Item>) -> Option<String> {
     match item.map(|i| &i.source) {
         // A directory only ever reaches an `env-all` step (resolve refuses it elsewhere).
         Some(Source::File(f) | Source::Dir(f)) => Some(f.clone()),
-        Some(Source::Text(_)) | None => None,
+        Some(Source::Text(_) | Source::Host { .. }) | None => None,
+    }
+}
+
+/// What the launcher counts on the host for a `host` item, and by what it divides.
+fn host_count(item: Option<&Item>) -> (Option<HostResource>, Option<u64>) {
+    match item.map(|i| &i.source) {
+        Some(Source::Host {
+            resource, divisor, ..
+        }) => (Some(*resource), Some(*divisor)),
+        _ => (None, None),
     }
 }
 
@@ -108,22 +119,28 @@ pub(super) fn item_steps(pod: &Pod) -> Vec<Step> {
             .map(|a| a.name.clone())
             .collect();
         if !apps.is_empty() {
+            let (host, divisor) = host_count(Some(item));
             steps.push(Step::Credential {
                 kind: item.kind,
                 name: item.name.clone(),
                 source: source(Some(item)),
+                host,
+                divisor,
                 apps,
             });
         }
     }
     for a in &pod.apps {
         for (variable, e) in &a.env_from {
+            let (host, divisor) = host_count(pod.item(&e.item));
             steps.push(Step::Env {
                 app: a.name.clone(),
                 variable: variable.clone(),
                 kind: e.item.kind,
                 name: e.item.name.clone(),
                 source: source(pod.item(&e.item)),
+                host,
+                divisor,
                 key: e.key.clone(),
             });
         }

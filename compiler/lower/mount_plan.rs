@@ -2,7 +2,7 @@
 
 use super::limits::*;
 use crate::manifest::{CgroupVersion, IdOrName};
-use crate::pod::{App, Command, Image, Pod, Probe, VolumeKind};
+use crate::pod::{App, Command, Image, Pod, Probe, Projected, Source, VolumeKind};
 use crate::tree::layout::{api_bind_source, app_root, under_api_mount};
 use crate::tree::plan::{self, Controller, MountPlan, Step};
 
@@ -24,19 +24,34 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
     }
     for v in &pod.volumes {
         let volume = v.name.clone();
-        steps.push(match v.kind {
+        steps.push(match &v.kind {
             VolumeKind::Host { .. } => continue,
+            VolumeKind::Projected {
+                sources,
+                mode,
+                uid,
+                gid,
+            } => {
+                steps.push(Step::ProjectedVolume {
+                    volume,
+                    mode: format!("{mode:04o}"),
+                    uid: *uid,
+                    gid: *gid,
+                });
+                steps.extend(project_steps(pod, &v.name, sources));
+                continue;
+            }
             VolumeKind::Empty { mode, uid, gid } => Step::MakeVolume {
                 volume,
                 mode: format!("{mode:04o}"),
-                uid,
-                gid,
+                uid: *uid,
+                gid: *gid,
             },
             VolumeKind::Persistent { mode, uid, gid } => Step::PersistentVolume {
                 volume,
                 mode: format!("{mode:04o}"),
-                uid,
-                gid,
+                uid: *uid,
+                gid: *gid,
             },
             VolumeKind::Memory {
                 size,
@@ -46,10 +61,10 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
                 ..
             } => Step::MemoryVolume {
                 volume,
-                size,
+                size: *size,
                 mode: format!("{mode:04o}"),
-                uid,
-                gid,
+                uid: *uid,
+                gid: *gid,
             },
         });
     }
@@ -81,9 +96,44 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
     }
 }
 
+/// A projected volume's `project` steps: each source's directory, with the apps that mount
+/// the volume (named in the launcher's errors).
+fn project_steps(pod: &Pod, volume: &str, sources: &[Projected]) -> Vec<Step> {
+    let apps: Vec<String> = pod
+        .apps
+        .iter()
+        .filter(|a| a.mounts.iter().any(|m| m.volume == volume))
+        .map(|a| a.name.clone())
+        .collect();
+    if apps.is_empty() {
+        // Nothing mounts it: nothing to fill.
+        return Vec::new();
+    }
+    sources
+        .iter()
+        .filter_map(|s| match pod.item(&s.item).map(|i| &i.source) {
+            Some(Source::Dir(dir)) => Some(Step::Project {
+                volume: volume.to_string(),
+                kind: s.item.kind,
+                name: s.item.name.clone(),
+                dir: dir.clone(),
+                optional: s.optional,
+                apps: apps.clone(),
+            }),
+            // resolve refuses any other source.
+            _ => None,
+        })
+        .collect()
+}
+
 /// The app's image at its root: read-only as it is, or under an overlay of the pod's.
 fn image_step(a: &App) -> Step {
     let root = app_root(&a.name);
+    let no_args = Vec::new();
+    let (words, expand) = crate::systemd::argv::args_words(match &a.command {
+        Command::LookUp(argv) | Command::Args(argv) => argv,
+        _ => &no_args,
+    });
     // The image itself never changes: read-only as it is, or with an overlay of the pod's.
     match &a.image {
         Image::Reference(r) => Step::Image {
@@ -107,13 +157,14 @@ fn image_step(a: &App) -> Step {
                 names
             },
             exec: match &a.command {
-                Command::LookUp(exec) => exec.clone(),
+                Command::LookUp(_) => words.clone(),
                 _ => Vec::new(),
             },
             args: match &a.command {
-                Command::Args(args) => args.clone(),
+                Command::Args(_) => words,
                 _ => Vec::new(),
             },
+            expand,
         },
         Image::Path(source) if a.read_only_rootfs => Step::BindHost {
             source: source.clone(),

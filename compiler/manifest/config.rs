@@ -49,8 +49,34 @@ impl fmt::Display for ItemKind {
     }
 }
 
-/// A named piece of configuration: inline text, a file of the host, or a directory of the host
-/// whose files are its keys.
+/// What of the host a `host` config item counts when the pod launches: what Kubernetes gives
+/// a container whose limit of that resource is unset (the node's allocatable).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostResource {
+    /// The host's online CPUs, in cores.
+    Cpu,
+    /// The host's memory (`MemTotal`), in bytes.
+    Memory,
+    /// The size of the file system of the pod's installed tree, in bytes.
+    EphemeralStorage,
+}
+
+impl HostResource {
+    /// The word a manifest and a mount plan use.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostResource::Cpu => "cpu",
+            HostResource::Memory => "memory",
+            HostResource::EphemeralStorage => "ephemeral-storage",
+        }
+    }
+}
+
+/// A named piece of configuration: inline text, a file of the host, a directory of the host
+/// whose files are its keys, or a number the launcher counts on the host.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConfigItem {
@@ -69,6 +95,15 @@ pub struct ConfigItem {
     /// (file name = key, content = value), read when the pod is launched; apps take it with
     /// `environmentFrom` only. Not with `text` or `file`.
     pub dir: Option<String>,
+    /// A number `podc launch` counts on the host when the pod starts, as Kubernetes gives a
+    /// container whose limit of this resource is unset (`resourceFieldRef`): `cpu` the host's
+    /// online CPUs, `memory` its memory in bytes (`MemTotal`), `ephemeral-storage` the size of
+    /// the file system of the pod's tree in bytes. Written as decimal digits, without a line
+    /// break. Not with `text`, `file` or `dir`.
+    pub host: Option<HostResource>,
+    /// With `host`: the number is the resource divided by this quantity of it, rounded up
+    /// (Kubernetes' `divisor`: `1m` gives millicores, `1Mi` mebibytes). Default 1.
+    pub divisor: Option<super::quantity::Quantity>,
 }
 
 /// A named secret: a file on the host, or a directory of the host whose files are its keys,

@@ -6,6 +6,7 @@
 //! The JSON Schema in `schemas/pod.schema.json` is generated from these types.
 
 pub mod config;
+pub mod expand;
 pub mod kube_names;
 pub mod linux;
 pub mod quantity;
@@ -19,7 +20,9 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-pub use config::{ConfigItem, EnvFrom, EnvFromItem, EnvValue, ItemKind, SecretItem};
+pub use config::{ConfigItem, EnvFrom, EnvFromItem, EnvValue, HostResource, ItemKind, SecretItem};
+pub use expand::Word;
+pub use quantity::Quantity;
 
 /// A podc pod manifest (format 1).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -251,17 +254,35 @@ pub struct Volume {
     pub source: Option<String>,
     /// Read-only for every app that mounts it. Default false.
     pub read_only: Option<bool>,
-    /// Permissions of an empty, persistent or memory volume, an octal string such as "0750".
-    /// Default "0755". A persistent volume gets them when it is made, at its first launch.
+    /// Permissions of an empty, persistent, memory or projected volume, an octal string such as
+    /// "0750". Default "0755". A persistent volume gets them when it is made, at its first
+    /// launch; a projected volume's files get them without the execute bits.
     #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
     pub mode: Option<String>,
-    /// Owner of an empty, persistent or memory volume. Default 0.
+    /// Owner of an empty, persistent, memory or projected volume (and its files). Default 0.
     pub uid: Option<u32>,
-    /// Group of an empty, persistent or memory volume. Default 0.
+    /// Group of an empty, persistent, memory or projected volume (and its files). Default 0.
     pub gid: Option<u32>,
     /// The size of a memory volume (kind memory only, required there): a byte quantity such
     /// as "64Mi", the tmpfs's size limit.
     pub size: Option<Quantity>,
+    /// What a projected volume holds (kind projected only, required there): the regular files
+    /// of these `dir` config items and secrets, copied by `podc launch` at every start, a
+    /// later source's file winning over an earlier one of the same name.
+    pub sources: Option<Vec<ProjectedSource>>,
+}
+
+/// A source of a projected volume: every file of a `dir` config item or secret.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProjectedSource {
+    /// A `dir` config item of the pod. Not with `secret`.
+    pub config: Option<String>,
+    /// A `dir` secret of the pod. Not with `config`.
+    pub secret: Option<String>,
+    /// A directory that is missing at launch gives no files (else it stops the launch).
+    /// Default false.
+    pub optional: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -278,6 +299,11 @@ pub enum VolumeKind {
     /// A fresh tmpfs of `size` bytes for each run of the pod; its pages count against the
     /// memory of the app that writes them.
     Memory,
+    /// A fresh read-only directory for each run of the pod, on the launcher's tmpfs, holding
+    /// the files of `sources` (Kubernetes' projected volume of whole ConfigMaps and Secrets):
+    /// each file with the volume's `mode` without its execute bits (default "0755": files
+    /// 0644), owned by `uid` and `gid`.
+    Projected,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -298,13 +324,15 @@ pub struct App {
     /// The whole command line, replacing the image's Entrypoint and Cmd. exec[0] is an
     /// absolute path inside the image or, for an image by reference, a bare name looked up in
     /// the image's PATH at launch. Required for an image given by path; for an image by
-    /// reference the image's Entrypoint and Cmd are the default.
+    /// reference the image's Entrypoint and Cmd are the default. A word is passed as written,
+    /// or written `{expand: TEXT}` with `$(NAME)` references to the app's variables.
     #[schemars(length(min = 1))]
-    pub exec: Option<Vec<String>>,
+    pub exec: Option<Vec<Word>>,
     /// Arguments that replace the image's Cmd after its Entrypoint (Kubernetes' `args`
-    /// without `command`); only for an image by reference, and not with `exec`.
+    /// without `command`); only for an image by reference, and not with `exec`. Words as in
+    /// `exec`.
     #[schemars(length(min = 1))]
-    pub args: Option<Vec<String>>,
+    pub args: Option<Vec<Word>>,
     /// User to run as: a uid or a user name. Default 0 (for an image by reference, when
     /// neither user nor group is given: the image's User).
     pub user: Option<IdOrName>,
@@ -652,65 +680,6 @@ impl<'de> Deserialize<'de> for IdOrName {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<IdOrName, E> {
                 Ok(IdOrName::Name(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A Kubernetes quantity as written ("500m", "1Gi", 2, 0.5). Parsed in [`crate::manifest::quantity`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quantity {
-    /// The quantity's text.
-    pub text: String,
-    /// Read as a floating-point number, whose value may already be rounded: [`crate::parse`]
-    /// then puts the scalar's own text in its place.
-    pub via_float: bool,
-}
-
-impl Quantity {
-    fn new(text: String, via_float: bool) -> Quantity {
-        Quantity { text, via_float }
-    }
-}
-
-impl JsonSchema for Quantity {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Quantity".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A Kubernetes quantity: a positive integer or decimal with an optional suffix m, k, M, G, T, P, E (powers of 1000) or Ki, Mi, Gi, Ti, Pi, Ei (powers of 1024).",
-            "anyOf": [
-                { "type": "string", "pattern": r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$" },
-                { "type": "number", "exclusiveMinimum": 0 }
-            ]
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Quantity;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a quantity such as \"500m\", \"1Gi\" or 2")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
-                Ok(Quantity::new(v.to_string(), false))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
-                Ok(Quantity::new(v.to_string(), false))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
-                // A stand-in: an f64 holds 53 bits, so 9007199254740993.0 arrives here as
-                // ...992. The parser replaces it with the scalar's text from the source.
-                Ok(Quantity::new(format!("{v}"), true))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
-                Ok(Quantity::new(v.to_string(), false))
             }
         }
         d.deserialize_any(V)

@@ -1,4 +1,5 @@
-//! Kubernetes quantities, parsed exactly.
+//! Kubernetes quantities: as a manifest writes them ([`Quantity`]), and parsed exactly
+//! ([`Exact`]).
 //!
 //! A quantity is a decimal number with an optional suffix: `m` (milli), `k M G T P E` (powers
 //! of 1000) or `Ki Mi Gi Ti Pi Ei` (powers of 1024). It is kept as an exact fraction
@@ -7,9 +8,73 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// A Kubernetes quantity as written ("500m", "1Gi", 2, 0.5), parsed by [`bytes`] and
+/// [`millicores`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quantity {
+    /// The quantity's text.
+    pub text: String,
+    /// Read as a floating-point number, whose value may already be rounded: [`crate::parse`]
+    /// then puts the scalar's own text in its place.
+    pub via_float: bool,
+}
+
+impl Quantity {
+    fn new(text: String, via_float: bool) -> Quantity {
+        Quantity { text, via_float }
+    }
+}
+
+impl JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A Kubernetes quantity: a positive integer or decimal with an optional suffix m, k, M, G, T, P, E (powers of 1000) or Ki, Mi, Gi, Ti, Pi, Ei (powers of 1024).",
+            "anyOf": [
+                { "type": "string", "pattern": r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$" },
+                { "type": "number", "exclusiveMinimum": 0 }
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a quantity such as \"500m\", \"1Gi\" or 2")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
+                Ok(Quantity::new(v.to_string(), false))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
+                Ok(Quantity::new(v.to_string(), false))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
+                // A stand-in: an f64 holds 53 bits, so 9007199254740993.0 arrives here as
+                // ...992. The parser replaces it with the scalar's text from the source.
+                Ok(Quantity::new(format!("{v}"), true))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
+                Ok(Quantity::new(v.to_string(), false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A parsed quantity: `digits / 10^frac_digits * factor`, where `factor` is `num / den`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quantity {
+pub struct Exact {
     digits: u128,
     frac_digits: u32,
     num: u128,
@@ -46,8 +111,8 @@ impl fmt::Display for QuantityError {
 /// More digits than this cannot be exact in 128 bits once multiplied; nobody writes them.
 const MAX_DIGITS: usize = 30;
 
-impl Quantity {
-    pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
+impl Exact {
+    pub fn parse(text: &str) -> Result<Exact, QuantityError> {
         let text = text.trim();
         let (negative, rest) = match text.as_bytes().first() {
             Some(b'-') => (true, &text[1..]),
@@ -98,7 +163,7 @@ impl Quantity {
         if negative {
             return Err(QuantityError::Negative);
         }
-        Ok(Quantity {
+        Ok(Exact {
             digits,
             frac_digits: frac_part.len() as u32,
             num,
@@ -128,7 +193,7 @@ impl Quantity {
 
 /// Memory in bytes, at most `i64::MAX` (the kernel's own limit for a cgroup v1 memory limit).
 pub fn bytes(text: &str) -> Result<u64, QuantityError> {
-    let v = Quantity::parse(text)?.in_units(1, "bytes")?;
+    let v = Exact::parse(text)?.in_units(1, "bytes")?;
     if v > i64::MAX as u128 {
         return Err(QuantityError::TooLarge);
     }
@@ -137,7 +202,7 @@ pub fn bytes(text: &str) -> Result<u64, QuantityError> {
 
 /// CPU in millicores.
 pub fn millicores(text: &str) -> Result<u64, QuantityError> {
-    let v = Quantity::parse(text)?.in_units(1000, "millicores")?;
+    let v = Exact::parse(text)?.in_units(1000, "millicores")?;
     u64::try_from(v).map_err(|_| QuantityError::TooLarge)
 }
 
@@ -160,7 +225,7 @@ pub fn suggest_memory(text: &str) -> Option<String> {
     let (number, suffix) = split_number(text)?;
     // A quantity spelt right (too large, zero, not whole) needs no other spelling, except `m`:
     // milli, which in a memory value is almost surely meant as mega.
-    if !matches!(Quantity::parse(text), Err(QuantityError::Syntax)) && suffix != "m" {
+    if !matches!(Exact::parse(text), Err(QuantityError::Syntax)) && suffix != "m" {
         return None;
     }
     // Bytes spelt out: `512B`, `512 bytes`.
@@ -194,7 +259,7 @@ pub fn suggest_cpu(text: &str) -> Option<String> {
     let suffix = suffix.to_ascii_lowercase();
     if suffix == "%" {
         // n% of one CPU is n*10 millicores, exactly when n has at most one decimal.
-        let millis = Quantity::parse(number).ok()?.in_units(10, "").ok()?;
+        let millis = Exact::parse(number).ok()?.in_units(10, "").ok()?;
         return Some(format!(
             "a cpu limit is a number of CPUs: did you mean `{millis}m` ({number}% of one CPU)?"
         ));

@@ -116,6 +116,11 @@ pub(crate) fn exact_quantities(m: &mut crate::manifest::Manifest, map: &SourceMa
             });
         }
     }
+    for (n, c) in m.config.iter_mut().enumerate() {
+        fix(&mut c.divisor, &|| {
+            join_key(&join_index("config", n), "divisor")
+        });
+    }
     for (n, v) in m.volumes.iter_mut().enumerate() {
         fix(&mut v.size, &|| join_key(&join_index("volumes", n), "size"));
     }

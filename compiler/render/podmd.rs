@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use crate::manifest::ItemKind;
 use crate::manifest::{Activation, Egress, IdOrName, Network, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
-use crate::pod::{App, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
+use crate::pod::{App, Arg, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
 use crate::systemd::escape;
 use crate::systemd::resources::{cpu_percent, Limit};
 use crate::tree::layout::{persistent_volume, PERSISTENT_VOLUMES};
@@ -126,6 +126,19 @@ fn words(o: &mut String, words: &[String]) {
     }
 }
 
+/// Each argument as [`words`] shows it; one with variables read at launch as Kubernetes
+/// writes it (`$(NAME)`, and `$$` for a `$` of its text), with a note saying so.
+fn args(o: &mut String, argv: &[Arg]) {
+    let (shown, vars) = crate::systemd::argv::args_words(argv);
+    words(o, &shown);
+    if !vars.is_empty() {
+        escape::push_markdown_cell(
+            o,
+            " ($(NAME): the app's variable NAME, read at launch and put in when it starts; $$: a $)",
+        );
+    }
+}
+
 /// How an app runs: image, command, working directory, user and group.
 fn app_run(o: &mut String, a: &App) {
     key(o, "Image");
@@ -143,16 +156,16 @@ fn app_run(o: &mut String, a: &App) {
     end(o);
     key(o, "Command");
     match &a.command {
-        Command::Exec(exec) => words(o, exec),
+        Command::Exec(exec) => args(o, exec),
         Command::LookUp(exec) => {
-            words(o, exec);
+            args(o, exec);
             o.push_str(" (");
-            escape::push_markdown_cell(o, &exec[0]);
+            escape::push_markdown_cell(o, exec[0].as_text().unwrap_or_default());
             o.push_str(" looked up in the image's PATH at launch)");
         }
-        Command::Args(args) => {
+        Command::Args(list) => {
             o.push_str("the image's Entrypoint, then args ");
-            words(o, args);
+            args(o, list);
             o.push_str(" (in place of its Cmd)");
         }
         Command::Image => o.push_str("the image's Entrypoint and Cmd"),
@@ -556,6 +569,25 @@ fn diagram(o: &mut String, pod: &Pod) {
             } => format!(
                 "memory (tmpfs), size {written} ({size} bytes), mode {mode:04o}, uid {uid}, gid {gid}"
             ),
+            VolumeKind::Projected {
+                sources,
+                mode,
+                uid,
+                gid,
+            } => {
+                let from: Vec<String> = sources
+                    .iter()
+                    .map(|s| {
+                        let optional = if s.optional { " (optional)" } else { "" };
+                        format!("{} {}{optional}", s.item.kind, s.item.name)
+                    })
+                    .collect();
+                format!(
+                    "projected, read-only: the files of {} (a later one wins), copied at launch, files mode {:04o}, uid {uid}, gid {gid}",
+                    from.join(", then "),
+                    mode & 0o7666
+                )
+            }
         };
         let _ = writeln!(
             o,
@@ -616,6 +648,16 @@ fn items(o: &mut String, pod: &Pod) {
                     o.push_str(": host directory ");
                     escape::push_markdown_cell(o, d);
                     o.push_str(" (its files are the keys, read at launch)");
+                }
+                Source::Host {
+                    resource, written, ..
+                } => {
+                    let _ = write!(o, ": the host's {}", resource.name());
+                    if let Some(w) = written {
+                        o.push_str(" / ");
+                        escape::push_markdown_cell(o, w);
+                    }
+                    o.push_str(" (counted at launch, rounded up)");
                 }
             }
         }

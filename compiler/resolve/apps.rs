@@ -9,6 +9,7 @@ use super::items::*;
 use super::ports::*;
 use super::security::*;
 use super::volumes::*;
+use super::words::*;
 use crate::diag::codes;
 use crate::limits;
 use crate::manifest;
@@ -36,14 +37,14 @@ pub(super) fn resolve_app(
     path: &str,
     a: &manifest::App,
     volumes: &BTreeMap<String, bool>,
-    items: &BTreeMap<String, manifest::ItemKind>,
+    (items, item_names): (&[pod::Item], &BTreeMap<String, manifest::ItemKind>),
     t: Target,
 ) -> App {
     let (image, image_valid) = check_name_and_image(c, path, a);
     // An image that is neither a path nor a reference has its error; no second one for the
     // command.
     let by_reference = image_valid.then_some(matches!(image, pod::Image::Reference(_)));
-    let command = check_command(c, path, a, by_reference);
+    let command = check_command(c, path, a, by_reference, &Vars::of(a, items));
     let (user, group, supplementary_groups, working_directory) = resolve_identity(c, path, a);
     let iso = a.isolators.clone().unwrap_or_default();
     let iso_path = join_key(path, "isolators");
@@ -61,10 +62,10 @@ pub(super) fn resolve_app(
     let seccomp = resolve_seccomp(c, &iso_path, &iso, t);
     let syscall_log = resolve_syscall_log(c, &iso_path, &iso, t);
     let syscall_architectures = resolve_syscall_architectures(c, &iso_path, &iso);
-    let (mounts, files) = resolve_mounts(c, path, a, volumes, items);
+    let (mounts, files) = resolve_mounts(c, path, a, volumes, item_names);
     check_files_target(c, path, a, t);
-    let (environment, env_from) = resolve_env(c, path, a, items);
-    let environment_from = resolve_env_all(c, path, a, items);
+    let (environment, env_from) = resolve_env(c, path, a, item_names);
+    let environment_from = resolve_env_all(c, path, a, item_names);
     let ports = a
         .ports
         .iter()
@@ -196,10 +197,11 @@ pub(super) fn check_command(
     path: &str,
     a: &manifest::App,
     by_reference: Option<bool>,
+    vars: &Vars,
 ) -> pod::Command {
     let exec_path = join_key(path, "exec");
     let no_exec = Vec::new();
-    let exec = match (&a.exec, &a.args) {
+    let words = match (&a.exec, &a.args) {
         (Some(e), _) => e,
         (None, Some(args)) => args,
         (None, None) if by_reference != Some(false) => &no_exec,
@@ -234,34 +236,51 @@ pub(super) fn check_command(
     } else {
         join_key(path, "args")
     };
+    let exec = word_args(c, &exec_path, words, vars);
     for (i, arg) in exec.iter().enumerate() {
         let p = || join_index(&exec_path, i);
-        if escape::has_nul(arg) {
+        if arg.text_contains('\0') {
             c.value(
                 codes::NUL,
                 &p(),
                 "a NUL character cannot be passed to a program",
             );
         } else if i == 0 && a.exec.is_some() {
-            check_program(c, &p(), arg, by_reference);
+            match arg.as_text() {
+                Some(program) => check_program(c, &p(), program, by_reference),
+                None => {
+                    c.value(
+                        codes::PROGRAM_PATH,
+                        &p(),
+                        "the program refers to a variable read at launch: systemd puts variables into the arguments, never into the program",
+                    )
+                    .help = Some("name the program as it is, and pass the variable as an argument".into());
+                }
+            }
         }
     }
 
+    // A variable's value counts when the app starts: the launcher holds each to the kernel's
+    // limit.
     for (i, arg) in exec.iter().enumerate() {
-        if escape::exec_string_bytes(arg) > escape::MAX_ARG_STRLEN {
-            c.value(codes::ARG_TOO_LONG, &join_index(&exec_path, i), format!("argument of {} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", arg.len(), escape::MAX_ARG_STRLEN - 1));
+        let len = arg.text_len();
+        if len + 1 > escape::MAX_ARG_STRLEN {
+            c.value(codes::ARG_TOO_LONG, &join_index(&exec_path, i), format!("argument of {len} bytes: the kernel passes at most {} bytes per argument (MAX_ARG_STRLEN)", escape::MAX_ARG_STRLEN - 1));
         }
     }
     // Quoting at most quadruples a byte: only a line that might be too long is built to measure.
-    let bound: usize = exec.iter().map(|s| 4 * s.len() + 3).sum();
+    let bound: usize = exec
+        .iter()
+        .map(|a| 4 * a.text_len() + 3 + a.vars().map(|v| v.len() + 3).sum::<usize>())
+        .sum();
     if bound + "ExecStart=".len() >= limits::MAX_UNIT_LINE
-        && escape::exec_line(exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE
+        && escape::exec_args_line(&exec).len() + "ExecStart=".len() >= limits::MAX_UNIT_LINE
     {
         c.value(codes::LINE_TOO_LONG, &exec_path, format!("the command line is too long for a unit file: systemd reads lines of at most {} bytes", limits::MAX_UNIT_LINE));
     }
     let args_total: usize = exec
         .iter()
-        .map(|s| escape::exec_string_bytes(s))
+        .map(|a| a.text_len() + 1)
         .chain(a.environment.iter().map(|(k, v)| match v {
             manifest::EnvValue::Text(v) => escape::exec_string_bytes(k) + v.len() + 1,
             // Read at launch; the launcher holds each value to the kernel's limit.
@@ -273,11 +292,11 @@ pub(super) fn check_command(
     }
     check_environment(c, path, a);
     match (&a.exec, &a.args) {
-        (Some(e), _) if e.first().is_some_and(|p| !p.contains('/')) => {
-            pod::Command::LookUp(e.clone())
+        (Some(e), _) if e.first().is_some_and(|p| !p.text().contains('/')) => {
+            pod::Command::LookUp(exec)
         }
-        (Some(e), _) => pod::Command::Exec(e.clone()),
-        (None, Some(args)) => pod::Command::Args(args.clone()),
+        (Some(_), _) => pod::Command::Exec(exec),
+        (None, Some(_)) => pod::Command::Args(exec),
         (None, None) => pod::Command::Image,
     }
 }

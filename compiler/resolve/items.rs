@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::checker::*;
 use crate::diag::codes;
-use crate::manifest::{self, config, EnvValue, ItemKind, Manifest};
+use crate::manifest::{self, config, quantity, EnvValue, HostResource, ItemKind, Manifest};
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{EnvAll, EnvRef, Item, ItemRef, Pod, Source};
 use crate::systemd::escape;
@@ -116,8 +116,42 @@ fn secret_source(c: &mut Checker, path: &str, item: &manifest::SecretItem) -> Op
     }
 }
 
-/// A config item's text, file or directory: exactly one of them.
+/// A config item's text, file, directory or host resource: exactly one of them.
 fn config_source(c: &mut Checker, path: &str, item: &manifest::ConfigItem) -> Option<Source> {
+    if let Some(resource) = item.host {
+        let others: Vec<&str> = [
+            ("text", item.text.is_some()),
+            ("file", item.file.is_some()),
+            ("dir", item.dir.is_some()),
+        ]
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(key, _)| *key)
+        .collect();
+        if let Some(other) = others.first() {
+            c.key(
+                codes::CONFIG_SOURCE,
+                &join_key(path, other),
+                format!(
+                    "config {} has both `{other}` and `host`; give one",
+                    show(&item.name)
+                ),
+            );
+            return None;
+        }
+        return host_source(c, path, resource, item.divisor.as_ref());
+    }
+    if item.divisor.is_some() {
+        c.key(
+            codes::HOST_ITEM,
+            &join_key(path, "divisor"),
+            format!(
+                "config {} has a `divisor` but no `host` resource to divide",
+                show(&item.name)
+            ),
+        )
+        .help = Some("`divisor` goes with `host: cpu|memory|ephemeral-storage`".into());
+    }
     if let Some(dir) = &item.dir {
         return match (&item.text, &item.file) {
             (None, None) => dir_source(c, path, ItemKind::Config, dir),
@@ -169,6 +203,56 @@ fn config_source(c: &mut Checker, path: &str, item: &manifest::ConfigItem) -> Op
                     "config {} needs `text` (written into the tree), `file` (a host file read at launch) or `dir` (a host directory whose files are its keys)",
                     show(&item.name)
                 ),
+            );
+            None
+        }
+    }
+}
+
+/// A `host` config item's divisor: a positive quantity of its resource (millicores of CPU,
+/// bytes of memory or storage), 1 by default.
+fn host_source(
+    c: &mut Checker,
+    path: &str,
+    resource: HostResource,
+    divisor: Option<&manifest::Quantity>,
+) -> Option<Source> {
+    let Some(q) = divisor else {
+        let one = if resource == HostResource::Cpu {
+            1000
+        } else {
+            1
+        };
+        return Some(Source::Host {
+            resource,
+            divisor: one,
+            written: None,
+        });
+    };
+    let read = if resource == HostResource::Cpu {
+        quantity::millicores(&q.text)
+    } else {
+        quantity::bytes(&q.text)
+    };
+    match read {
+        Ok(divisor) if divisor > 0 => Some(Source::Host {
+            resource,
+            divisor,
+            written: Some(q.text.trim().to_string()),
+        }),
+        Ok(_) => {
+            c.value(
+                codes::QUANTITY,
+                &join_key(path, "divisor"),
+                "a divisor of 0 divides nothing",
+            );
+            None
+        }
+        Err(e) => {
+            c.value(
+                codes::QUANTITY,
+                &join_key(path, "divisor"),
+                format!("divisor {} {e}", show(&q.text)),
             );
             None
         }
@@ -462,6 +546,49 @@ pub(super) fn check_item_uses(c: &mut Checker, m: &Manifest, items: &[Item]) {
     }
 }
 
+/// A `host` config item is one number: taken whole as a variable or a file, never by `key`
+/// or `environmentFrom`, which read `KEY=VALUE` lines.
+pub(super) fn check_host_uses(c: &mut Checker, m: &Manifest, items: &[Item]) {
+    let host = |name: &Option<String>| {
+        name.as_ref().is_some_and(|n| {
+            items.iter().any(|i| {
+                i.kind == ItemKind::Config
+                    && &i.name == n
+                    && matches!(i.source, Source::Host { .. })
+            })
+        })
+    };
+    for (i, a) in m.apps.iter().enumerate() {
+        let app = join_index("apps", i);
+        for (var, v) in &a.environment {
+            let EnvValue::From(f) = v else { continue };
+            if f.key.is_some() && host(&f.config) {
+                let p = join_key(&join_key(&join_key(&app, "environment"), var), "key");
+                c.key(
+                    codes::HOST_ITEM,
+                    &p,
+                    format!(
+                        "config {} is one number, counted on the host: it has no `key` lines",
+                        show(f.config.as_deref().unwrap_or_default())
+                    ),
+                )
+                .help = Some("leave `key` out: the variable is the number".into());
+            }
+        }
+        for (j, e) in a.environment_from.iter().enumerate() {
+            if host(&e.config) {
+                let p = join_key(&join_index(&join_key(&app, "environmentFrom"), j), "config");
+                c.value(
+                    codes::HOST_ITEM,
+                    &p,
+                    format!("config {} is one number, counted on the host: it has no keys to take as variables", show(e.config.as_deref().unwrap_or_default())),
+                )
+                .help = Some("take it as one variable: `environment: {NAME: {config: ITEM}}`".into());
+            }
+        }
+    }
+}
+
 /// A variable's value from a config item's text, which an environment file must carry.
 fn text_value(c: &mut Checker, path: &str, name: &str, line: usize, var: &str, value: &str) {
     let problem = escape::env_file_problem(value)
@@ -505,15 +632,24 @@ pub(super) fn check_files_target(c: &mut Checker, path: &str, a: &manifest::App,
 /// A config item or secret no app takes is most likely a mistake (a misspelt reference is an
 /// error of its own).
 pub(super) fn unused_items(c: &mut Checker, m: &Manifest, pod: &Pod) {
-    let used = |kind: ItemKind, name: &str| {
-        pod.apps.iter().any(|a| {
-            a.files
+    let projected = |kind: ItemKind, name: &str| {
+        pod.volumes.iter().any(|v| match &v.kind {
+            crate::pod::VolumeKind::Projected { sources, .. } => sources
                 .iter()
-                .map(|f| &f.item)
-                .chain(a.env_from.values().map(|e| &e.item))
-                .chain(a.environment_from.iter().map(|e| &e.item))
-                .any(|r| r.kind == kind && r.name == name)
+                .any(|s| s.item.kind == kind && s.item.name == name),
+            _ => false,
         })
+    };
+    let used = |kind: ItemKind, name: &str| {
+        projected(kind, name)
+            || pod.apps.iter().any(|a| {
+                a.files
+                    .iter()
+                    .map(|f| &f.item)
+                    .chain(a.env_from.values().map(|e| &e.item))
+                    .chain(a.environment_from.iter().map(|e| &e.item))
+                    .any(|r| r.kind == kind && r.name == name)
+            })
     };
     let dirs: Vec<(ItemKind, &str)> = pod
         .items

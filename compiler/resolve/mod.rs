@@ -16,6 +16,7 @@ mod security;
 mod systemd_target;
 mod volumes;
 mod warnings;
+mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -139,9 +140,18 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 format!("app {} is defined twice", show(&a.name)),
             );
         }
-        apps.push(resolve_app(c, &path, a, &volume_names, &item_names, target));
+        apps.push(resolve_app(
+            c,
+            &path,
+            a,
+            &volume_names,
+            (&items, &item_names),
+            target,
+        ));
     }
     check_item_uses(c, m, &items);
+    check_host_uses(c, m, &items);
+    check_projected(c, m, &items);
     check_after(c, &m.apps);
     check_init(c, &m.apps, target);
     let network = m.network.unwrap_or(manifest::Network::Host);

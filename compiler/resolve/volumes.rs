@@ -20,10 +20,9 @@ pub(super) fn resolve_volumes(
     for (i, v) in m.volumes.iter().enumerate() {
         let path = join_index("volumes", i);
         // A volume with problems still exists for its mounts, so they get no errors of their own.
-        if volume_names
-            .insert(v.name.clone(), v.read_only.unwrap_or(false))
-            .is_some()
-        {
+        // A projected volume is always read-only.
+        let read_only = v.read_only.unwrap_or(false) || v.kind == manifest::VolumeKind::Projected;
+        if volume_names.insert(v.name.clone(), read_only).is_some() {
             c.value(
                 codes::VOLUME_DUPLICATE,
                 &join_key(&path, "name"),
@@ -99,6 +98,19 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
                 gid: v.gid.unwrap_or(0),
             })
         }
+        manifest::VolumeKind::Projected => {
+            no_source(c, path, v, "its files are those of its `sources`");
+            let sources = projected_sources(c, path, v);
+            match (volume_mode(c, path, v), sources) {
+                (Some(mode), Some(sources)) => Some(pod::VolumeKind::Projected {
+                    sources,
+                    mode,
+                    uid: v.uid.unwrap_or(0),
+                    gid: v.gid.unwrap_or(0),
+                }),
+                _ => None,
+            }
+        }
         manifest::VolumeKind::Memory => {
             no_source(c, path, v, "podc mounts a fresh tmpfs for each run");
             let size = memory_size(c, path, v);
@@ -114,6 +126,15 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
             }
         }
     };
+    if v.sources.is_some() && v.kind != manifest::VolumeKind::Projected {
+        c.key(
+            codes::PROJECTED_SOURCES,
+            &join_key(path, "sources"),
+            "`sources` applies only to projected volumes (`kind: projected`), which hold their files",
+        );
+    }
+    // A projected volume's files are the launcher's copies: always read-only, as on Kubernetes.
+    let read_only = read_only || matches!(kind, Some(pod::VolumeKind::Projected { .. }));
     match (named, kind) {
         (true, Some(kind)) => Some(Volume {
             name: v.name.clone(),
@@ -145,6 +166,88 @@ fn kind_word(kind: manifest::VolumeKind) -> &'static str {
         manifest::VolumeKind::Empty => "empty",
         manifest::VolumeKind::Persistent => "persistent",
         manifest::VolumeKind::Memory => "memory",
+        manifest::VolumeKind::Projected => "projected",
+    }
+}
+
+/// A projected volume's sources, each naming one item (whether it is a `dir` item of the pod
+/// is checked with the items, [`check_projected`]); read-only, as it always is.
+fn projected_sources(
+    c: &mut Checker,
+    path: &str,
+    v: &manifest::Volume,
+) -> Option<Vec<pod::Projected>> {
+    if v.read_only == Some(false) {
+        c.value(
+            codes::PROJECTED_SOURCES,
+            &join_key(path, "readOnly"),
+            format!("projected volume {} is read-only: its files are copies the launcher makes at every start", show(&v.name)),
+        );
+    }
+    let list = match &v.sources {
+        Some(list) if !list.is_empty() => list,
+        _ => {
+            c.key(
+                codes::PROJECTED_SOURCES,
+                &join_key(path, "kind"),
+                format!("projected volume {} needs `sources`: the `dir` config items and secrets whose files it holds", show(&v.name)),
+            );
+            return None;
+        }
+    };
+    let mut sources = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        let (kind, name) = match (&s.config, &s.secret) {
+            (Some(n), None) => (ItemKind::Config, n),
+            (None, Some(n)) => (ItemKind::Secret, n),
+            _ => {
+                c.value(
+                    codes::PROJECTED_SOURCE,
+                    &join_index(&join_key(path, "sources"), i),
+                    "a source names exactly one of `config` and `secret`",
+                );
+                continue;
+            }
+        };
+        sources.push(pod::Projected {
+            item: pod::ItemRef {
+                kind,
+                name: name.clone(),
+            },
+            optional: s.optional.unwrap_or(false),
+        });
+    }
+    (sources.len() == list.len()).then_some(sources)
+}
+
+/// Each projected volume's sources are `dir` items of the pod.
+pub(super) fn check_projected(c: &mut Checker, m: &Manifest, items: &[pod::Item]) {
+    for (i, v) in m.volumes.iter().enumerate() {
+        if v.kind != manifest::VolumeKind::Projected {
+            continue;
+        }
+        for (j, s) in v.sources.iter().flatten().enumerate() {
+            let (kind, name) = match (&s.config, &s.secret) {
+                (Some(n), None) => (ItemKind::Config, n),
+                (None, Some(n)) => (ItemKind::Secret, n),
+                _ => continue,
+            };
+            let p = join_key(
+                &join_index(&join_key(&join_index("volumes", i), "sources"), j),
+                kind.name(),
+            );
+            let item = items.iter().find(|it| it.kind == kind && &it.name == name);
+            let why = match item.map(|it| &it.source) {
+                Some(pod::Source::Dir(_)) => continue,
+                Some(_) => format!(
+                    "{kind} {} is one file, not a directory of files",
+                    show(name)
+                ),
+                None => format!("no {kind} named {} in this pod", show(name)),
+            };
+            c.value(codes::PROJECTED_SOURCE, &p, format!("a projected volume holds the files of `dir` items: {why}"))
+                .help = Some(format!("declare it with `dir: /path/of/its/files` under `{}`, or mount one file with `mounts: [{{{kind}: {name}, path: ...}}]`", match kind { ItemKind::Config => "config", ItemKind::Secret => "secrets" }));
+        }
     }
 }
 

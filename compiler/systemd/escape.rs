@@ -11,6 +11,8 @@
 
 use std::fmt::Write;
 
+use super::argv::{Arg, Part};
+
 /// Characters no value can carry: systemd's C unescaping rejects `\0`.
 pub fn has_nul(s: &str) -> bool {
     s.contains('\0')
@@ -27,6 +29,13 @@ pub fn has_control(s: &str) -> bool {
 fn quote(s: &str, dollar: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
+    push_quoted(&mut out, s, dollar);
+    out.push('"');
+    out
+}
+
+/// What [`quote`] writes between the quotes.
+fn push_quoted(out: &mut String, s: &str, dollar: bool) {
     // Runs of bytes that need no escape are copied whole (most text is such a run).
     let plain = |b: u8| {
         (0x20..0x7f).contains(&b) && !matches!(b, b'%' | b'\\' | b'"') && !(dollar && b == b'$')
@@ -58,8 +67,6 @@ fn quote(s: &str, dollar: bool) -> String {
             c => out.push(c),
         }
     }
-    out.push('"');
-    out
 }
 
 /// The value of `ExecStart=`: every argument quoted and escaped.
@@ -74,6 +81,34 @@ pub fn exec_line(argv: &[String]) -> String {
     line
 }
 
+/// The value of `ExecStart=` for arguments with variables: each argument quoted, its text
+/// escaped as [`exec_line`] escapes it and each variable `${NAME}`, which systemd replaces by
+/// the value when it starts the program (one argument, whatever the value holds). The
+/// program, `argv[0]`, has no variable (`resolve` refuses one: systemd does not substitute
+/// there).
+pub fn exec_args_line(argv: &[Arg]) -> String {
+    let mut line = String::new();
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.push('"');
+        for p in a.parts() {
+            match p {
+                Part::Text(t) => push_quoted(&mut line, t, true),
+                Part::Var(name) => {
+                    debug_assert!(is_env_name(name));
+                    line.push_str("${");
+                    line.push_str(name);
+                    line.push('}');
+                }
+            }
+        }
+        line.push('"');
+    }
+    line
+}
+
 /// Reads back a line of double-quoted words as [`exec_line`] (`dollar`: `ExecStart=`) or
 /// [`env_assignment`] writes them, the way systemd reads them (systemd.syntax(7),
 /// systemd.service(5)): `%%` is `%`, each word is double-quoted with C escapes (`\\`, `\"`,
@@ -82,6 +117,20 @@ pub fn exec_line(argv: &[String]) -> String {
 /// escape. The one decoder of this syntax: the host commands read a unit's `ExecStart=` with
 /// it, and the tests hold the escaping to it.
 pub fn decode_words(line: &str, dollar: bool) -> Option<Vec<String>> {
+    decode(line, dollar, false)?
+        .into_iter()
+        .map(|a| a.as_text().map(str::to_string))
+        .collect()
+}
+
+/// Reads back a line [`exec_args_line`] writes, as [`decode_words`] does, and with `${NAME}`
+/// a variable.
+pub fn decode_args(line: &str) -> Option<Vec<Arg>> {
+    decode(line, true, true)
+}
+
+/// [`decode_words`], and with `vars` `${NAME}` (of a variable name) too.
+fn decode(line: &str, dollar: bool, vars: bool) -> Option<Vec<Arg>> {
     let mut words = Vec::new();
     let mut chars = line.chars().peekable();
     loop {
@@ -93,20 +142,38 @@ pub fn decode_words(line: &str, dollar: bool) -> Option<Vec<String>> {
             Some('"') => {}
             Some(_) => return None,
         }
+        let mut parts = Vec::new();
         let mut w = String::new();
         loop {
             match chars.next()? {
                 '"' => break,
                 '%' if chars.next()? == '%' => w.push('%'),
                 '%' => return None,
-                '$' if dollar && chars.next()? == '$' => w.push('$'),
-                '$' if dollar => return None,
+                '$' if dollar => match chars.next()? {
+                    '$' => w.push('$'),
+                    '{' if vars => {
+                        let mut name = String::new();
+                        loop {
+                            match chars.next()? {
+                                '}' => break,
+                                c => name.push(c),
+                            }
+                        }
+                        if !is_env_name(&name) {
+                            return None;
+                        }
+                        parts.push(Part::Text(std::mem::take(&mut w)));
+                        parts.push(Part::Var(name));
+                    }
+                    _ => return None,
+                },
                 '\\' => w.push(unescape(&mut chars)?),
                 c if c.is_control() => return None,
                 c => w.push(c),
             }
         }
-        words.push(w);
+        parts.push(Part::Text(w));
+        words.push(Arg::from_parts(parts));
     }
 }
 
@@ -516,6 +583,34 @@ pub(crate) mod tests {
         let line = exec_line(&argv);
         assert!(!line.contains('\n'), "{line}");
         assert_eq!(decode_words(&line, true), argv);
+    }
+
+    #[test]
+    fn arguments_with_variables_round_trip() {
+        let argv = vec![
+            Arg::text("/bin/echo"),
+            Arg::from_parts([
+                Part::Var("A".into()),
+                Part::Text(" $ ${B} 100% \"x\"\n".into()),
+                Part::Var("_b2".into()),
+            ]),
+            Arg::from_parts([Part::Var("A".into())]),
+            Arg::text(""),
+        ];
+        let line = exec_args_line(&argv);
+        assert_eq!(
+            line,
+            r#""/bin/echo" "${A} $$ $${B} 100%% \"x\"\n${_b2}" "${A}" """#
+        );
+        assert_eq!(super::decode_args(&line), Some(argv.clone()));
+        // Without variables, the line is exec_line's.
+        let plain: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
+        let args: Vec<Arg> = plain.iter().map(|s| Arg::text(s.as_str())).collect();
+        assert_eq!(exec_args_line(&args), exec_line(&plain));
+        // decode_words takes no variable; decode_args no name that is not one.
+        assert_eq!(super::decode_words(&line, true), None);
+        assert_eq!(super::decode_args(r#""${a-b}""#), None);
+        assert_eq!(super::decode_args(r#""${A""#), None);
     }
 
     #[test]

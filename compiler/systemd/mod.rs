@@ -2,6 +2,7 @@
 //! exactly ([`escape`]), and which directive each systemd version and cgroup layout has
 //! ([`target`]).
 
+pub mod argv;
 pub mod escape;
 pub mod resources;
 pub mod target;

@@ -1,6 +1,9 @@
 //! The contract between `podc build`, `podc launch` and the host commands: what a built tree
-//! holds and where ([`layout`]), and the mount plan the launcher follows ([`plan`]). It knows
-//! the manifest's words, systemd's syntax and podc's bounds, and nothing of how a tree is made.
+//! holds and where ([`layout`]), and the mount plan the launcher follows ([`plan`], with the
+//! rules of its cgroup steps in `cgroup` and of its items in `item_rules`). It knows the
+//! manifest's words, systemd's syntax and podc's bounds, and nothing of how a tree is made.
 
+mod cgroup;
+mod item_rules;
 pub mod layout;
 pub mod plan;

@@ -7,7 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{CgroupVersion, Egress, ItemKind, Network, Protocol};
+pub use super::cgroup::Controller;
+use super::cgroup::{app_cgroup, cgroup_bind_step};
+use super::item_rules::{host_count, item_source};
+
+use crate::manifest::{CgroupVersion, Egress, HostResource, ItemKind, Network, Protocol};
+use crate::systemd::argv::words_args;
 use crate::systemd::escape;
 
 /// `key = value` and a line break; `key` is a bare TOML key.
@@ -17,40 +22,6 @@ fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
     out.push_str(" = ");
     out.value(value).expect("writing to a String cannot fail");
     out.push('\n');
-}
-
-/// A cgroup v1 controller whose files the pod's systemd writes (its limits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Controller {
-    Memory,
-    Cpu,
-    Pids,
-}
-
-impl Controller {
-    pub const ALL: [Controller; 3] = [Controller::Memory, Controller::Cpu, Controller::Pids];
-
-    /// Its name, as the kernel and `/proc/self/cgroup` spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Controller::Memory => "memory",
-            Controller::Cpu => "cpu",
-            Controller::Pids => "pids",
-        }
-    }
-
-    /// The files of an app's cgroup that systemd in the pod writes for its limits (from the
-    /// limits table).
-    pub fn knobs(self) -> Vec<&'static str> {
-        crate::systemd::resources::knobs(self.name())
-    }
-}
-
-impl std::fmt::Display for Controller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// What an `image` step's `given` may list: the settings the manifest gave itself, which the
@@ -161,6 +132,29 @@ pub enum Step {
         uid: u32,
         gid: u32,
     },
+    /// Make a fresh directory for a projected volume on the volumes tmpfs, for this run of the
+    /// pod (as `make-volume`); the `project` steps after it fill it.
+    ProjectedVolume {
+        volume: String,
+        /// Octal permission bits, e.g. "0755"; its files get them without execute bits.
+        mode: String,
+        uid: u32,
+        gid: u32,
+    },
+    /// Copy the regular files of the host directory `dir` (a `dir` config item or secret) into
+    /// the projected volume, each with the volume's mode without execute bits and its owner; a
+    /// file of an earlier step of that name is replaced. A link is never followed; what is not
+    /// a regular file is skipped (by name, in the launcher's log). A missing `dir` stops the
+    /// launch, unless `optional`. `apps` mount the volume.
+    Project {
+        volume: String,
+        kind: ItemKind,
+        name: String,
+        dir: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        optional: bool,
+        apps: Vec<String>,
+    },
     /// Mount an app's image writable for this pod without changing it: an overlay whose lower
     /// layer is the image and whose upper layer is the pod's own (`TREE/state/<app>`), which
     /// takes the app's writes and the mount points the image lacks.
@@ -191,6 +185,10 @@ pub enum Step {
         exec: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         args: Vec<String>,
+        /// Variables read at launch that `exec` or `args` refer to: with any, their words are
+        /// written as Kubernetes writes a command (`$(NAME)` of a name here, `$$` for `$`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expand: Vec<String>,
     },
     /// Bind a host path into the pod's root before nspawn starts.
     BindHost {
@@ -234,13 +232,18 @@ pub enum Step {
     },
     /// A config item or secret that `apps` take as a file: passed into the pod as the system
     /// credential `podc.<kind>.<name>` (nspawn `--load-credential`), read from the host file
-    /// `source` (none: a config item's text, in the tree's `rootfs/etc/podc/config/<name>`).
+    /// `source` (none: a config item's text, in the tree's `rootfs/etc/podc/config/<name>`),
+    /// or for a config item with `host` the number the launcher counts (`--set-credential`).
     /// The launcher refuses to start the pod when it cannot read it.
     Credential {
         kind: ItemKind,
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<HostResource>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        divisor: Option<u64>,
         apps: Vec<String>,
     },
     /// An environment variable of `app` from a config item or secret (its `source` as for
@@ -253,6 +256,10 @@ pub enum Step {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<HostResource>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        divisor: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
     },
@@ -320,12 +327,19 @@ impl MountPlan {
                     mode,
                     uid,
                     gid,
+                }
+                | Step::ProjectedVolume {
+                    volume,
+                    mode,
+                    uid,
+                    gid,
                 } => {
                     line(&mut out, "volume", volume);
                     line(&mut out, "mode", mode);
                     line(&mut out, "uid", *uid);
                     line(&mut out, "gid", *gid);
                 }
+                Step::Project { .. } => project_lines(&mut out, step),
                 Step::MemoryVolume {
                     volume,
                     size,
@@ -444,6 +458,8 @@ impl Step {
             Step::MakeVolume { .. } => "make-volume",
             Step::PersistentVolume { .. } => "persistent-volume",
             Step::MemoryVolume { .. } => "memory-volume",
+            Step::ProjectedVolume { .. } => "projected-volume",
+            Step::Project { .. } => "project",
             Step::Overlay { .. } => "overlay",
             Step::Image { .. } => "image",
             Step::BindHost { .. } => "bind-host",
@@ -464,7 +480,8 @@ impl Step {
         match self {
             Step::MakeVolume { volume, .. }
             | Step::PersistentVolume { volume, .. }
-            | Step::MemoryVolume { volume, .. } => Some(volume),
+            | Step::MemoryVolume { volume, .. }
+            | Step::ProjectedVolume { volume, .. } => Some(volume),
             _ => None,
         }
     }
@@ -483,7 +500,8 @@ impl Step {
         match self {
             Step::MakeVolume { volume, mode, .. }
             | Step::PersistentVolume { volume, mode, .. }
-            | Step::MemoryVolume { volume, mode, .. } => {
+            | Step::MemoryVolume { volume, mode, .. }
+            | Step::ProjectedVolume { volume, mode, .. } => {
                 if !escape::is_name(volume) {
                     return Err(format!("volume {volume:?} is not a volume name"));
                 }
@@ -530,10 +548,11 @@ impl Step {
                 environment,
                 exec,
                 args,
+                expand,
                 ..
             } => {
                 image_step(apps, app, reference, target, given, environment)?;
-                image_command(given, exec, args)?;
+                image_command(given, exec, args, expand)?;
             }
             Step::BindHost { source, target, .. } => {
                 if !escape::is_normal_abs_path(source) {
@@ -543,6 +562,7 @@ impl Step {
                 }
                 container_path("target", target)?;
             }
+            Step::Project { .. } => project_step(apps, volumes, self)?,
             Step::BindVolume { volume, target, .. } => {
                 if !volumes.contains(&volume.as_str()) {
                     return Err(format!("volume {volume:?} is not made by an earlier step"));
@@ -591,6 +611,8 @@ fn item_toml(out: &mut String, step: &Step) {
             kind,
             name,
             source,
+            host,
+            divisor,
             apps,
         } => {
             line(out, "kind", kind.name());
@@ -598,6 +620,7 @@ fn item_toml(out: &mut String, step: &Step) {
             if let Some(source) = source {
                 line(out, "source", source);
             }
+            host_lines(out, host, divisor);
             line(out, "apps", apps);
         }
         Step::Env {
@@ -606,6 +629,8 @@ fn item_toml(out: &mut String, step: &Step) {
             kind,
             name,
             source,
+            host,
+            divisor,
             key,
         } => {
             line(out, "app", app);
@@ -615,6 +640,7 @@ fn item_toml(out: &mut String, step: &Step) {
             if let Some(source) = source {
                 line(out, "source", source);
             }
+            host_lines(out, host, divisor);
             if let Some(key) = key {
                 line(out, "key", key);
             }
@@ -656,8 +682,11 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
             kind,
             name,
             source,
+            host,
+            divisor,
             apps: takers,
         } => {
+            host_count(*kind, source.as_deref(), (*host, *divisor))?;
             item_source(*kind, name, source.as_deref())?;
             if takers.is_empty() {
                 return Err("apps lists no app".into());
@@ -672,6 +701,8 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
             kind,
             name,
             source,
+            host,
+            divisor,
             key,
         } => {
             if !apps.contains(app) {
@@ -680,6 +711,12 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
             if !escape::is_env_name(variable) {
                 return Err(format!("variable {variable:?} is not a variable name"));
             }
+            // A host count has no key either.
+            host_count(
+                *kind,
+                source.as_deref().or(key.as_deref()),
+                (*host, *divisor),
+            )?;
             item_source(*kind, name, source.as_deref())?;
             if let Some(k) = key.as_ref().filter(|k| !escape::is_env_name(k)) {
                 return Err(format!("key {k:?} is not a variable name"));
@@ -716,20 +753,11 @@ fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
     Ok(())
 }
 
-/// A config item or secret's name and source: a secret is always a host file, named by an
-/// absolute path in normal form; a config item without one is text in the tree.
-fn item_source(kind: ItemKind, name: &str, source: Option<&str>) -> Result<(), String> {
-    if !escape::is_name(name) {
-        return Err(format!("{kind} {name:?} is not a name"));
-    }
-    match source {
-        None if kind == ItemKind::Secret => Err(format!(
-            "secret {name:?} has no source: a secret is never in the tree"
-        )),
-        Some(s) if !escape::is_normal_abs_path(s) || s == "/" => Err(format!(
-            "source {s:?} is not an absolute path in normal form"
-        )),
-        _ => Ok(()),
+/// The `host` and `divisor` lines of a `credential` or `env` step.
+fn host_lines(out: &mut String, host: &Option<HostResource>, divisor: &Option<u64>) {
+    if let (Some(host), Some(divisor)) = (host, divisor) {
+        line(out, "host", host.name());
+        line(out, "divisor", *divisor);
     }
 }
 
@@ -763,7 +791,12 @@ fn image_step(
 
 /// An `image` step's command: at most one of `exec` given (in the unit), `exec` (its
 /// program a bare name) and `args`.
-fn image_command(given: &[String], exec: &[String], args: &[String]) -> Result<(), String> {
+fn image_command(
+    given: &[String],
+    exec: &[String],
+    args: &[String],
+    expand: &[String],
+) -> Result<(), String> {
     let in_unit = given.iter().any(|g| g == "exec");
     if [in_unit, !exec.is_empty(), !args.is_empty()]
         .iter()
@@ -773,7 +806,14 @@ fn image_command(given: &[String], exec: &[String], args: &[String]) -> Result<(
     {
         return Err("more than one of exec given, exec and args".into());
     }
-    if let Some(program) = exec.first() {
+    if let Some(n) = expand.iter().find(|n| !escape::is_env_name(n)) {
+        return Err(format!("expand {n:?} is not a variable name"));
+    }
+    if let Some(word) = exec.first() {
+        let arg = &words_args(std::slice::from_ref(word), expand)[0];
+        let program = arg
+            .as_text()
+            .ok_or(format!("exec program {word:?} refers to a variable"))?;
         if program.is_empty() || program == "." || program == ".." || program.contains('/') {
             return Err(format!(
                 "exec program {program:?} is not a bare name to look up in the image's PATH"
@@ -781,6 +821,56 @@ fn image_command(given: &[String], exec: &[String], args: &[String]) -> Result<(
         }
     }
     Ok(())
+}
+
+/// A `project` step: into a volume made before, from a directory, for apps of the pod.
+fn project_step(apps: &[String], volumes: &[&str], step: &Step) -> Result<(), String> {
+    let Step::Project {
+        volume,
+        kind,
+        name,
+        dir,
+        apps: takers,
+        ..
+    } = step
+    else {
+        return Ok(());
+    };
+    if !volumes.contains(&volume.as_str()) {
+        return Err(format!("volume {volume:?} is not made by an earlier step"));
+    }
+    if !escape::is_normal_abs_path(dir) || dir == "/" {
+        return Err(format!(
+            "dir {dir:?} is not an absolute path in normal form"
+        ));
+    }
+    item_source(*kind, name, Some(dir))?;
+    if takers.is_empty() || takers.iter().any(|a| !apps.contains(a)) {
+        return Err("apps lists no app, or one that is not an app of the pod".into());
+    }
+    Ok(())
+}
+
+/// The lines of a `project` step after its `do`.
+fn project_lines(out: &mut String, step: &Step) {
+    if let Step::Project {
+        volume,
+        kind,
+        name,
+        dir,
+        optional,
+        apps,
+    } = step
+    {
+        line(out, "volume", volume);
+        line(out, "kind", kind.name());
+        line(out, "name", name);
+        line(out, "dir", dir);
+        if *optional {
+            line(out, "optional", true);
+        }
+        line(out, "apps", apps);
+    }
 }
 
 /// The lines of an `image` step after its `do`.
@@ -794,6 +884,7 @@ fn image_lines(out: &mut String, step: &Step) {
         environment,
         exec,
         args,
+        expand,
     } = step
     else {
         return;
@@ -805,54 +896,9 @@ fn image_lines(out: &mut String, step: &Step) {
     line(out, "given", given);
     line(out, "environment", environment);
     // Only when set: plans of pods without them read as they always did.
-    for (key, list) in [("exec", exec), ("args", args)] {
+    for (key, list) in [("exec", exec), ("args", args), ("expand", expand)] {
         if !list.is_empty() {
             line(out, key, list);
         }
     }
-}
-
-/// Whether `p` is `system.slice/<app>.service` for an app of the pod.
-fn app_cgroup(apps: &[String], p: &str) -> bool {
-    p.strip_prefix("system.slice/")
-        .and_then(|r| r.strip_suffix(".service"))
-        .is_some_and(|a| apps.iter().any(|x| x == a))
-}
-
-/// A `cgroup-bind` step: a file or directory of the pod's v1 hierarchy at its place, writable
-/// only where systemd inside must write (cgroup.procs, an app's own limit files).
-fn cgroup_bind_step(
-    apps: &[String],
-    controller: Controller,
-    path: &String,
-    target: &String,
-    read_only: bool,
-) -> Result<(), String> {
-    let app_cgroup = |p: &str| app_cgroup(apps, p);
-    let knobs = controller.knobs();
-    if !escape::is_normal_rel_path(path) {
-        return Err(format!(
-            "path {path:?} is not a relative path in normal form"
-        ));
-    }
-    let want = if path.is_empty() {
-        format!("/sys/fs/cgroup/{controller}")
-    } else {
-        format!("/sys/fs/cgroup/{controller}/{path}")
-    };
-    if *target != want {
-        return Err(format!("target {target:?} is not {want:?}"));
-    }
-    // Writable: cgroup.procs of the pod or an app, and an app's own knobs.
-    if !read_only {
-        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        let allowed = (file == "cgroup.procs" && (dir.is_empty() || app_cgroup(dir)))
-            || (app_cgroup(dir) && knobs.contains(&file));
-        if !allowed {
-            return Err(format!(
-                    "path {path:?} may not be bound writable (only cgroup.procs and an app's own limit files may)"
-                ));
-        }
-    }
-    Ok(())
 }

@@ -189,11 +189,14 @@ pub fn verify_tree(pod: &podc::pod::Pod) -> Result<(), String> {
             environment,
             exec,
             args,
+            expand,
             ..
         } = step
         {
             use podc::image::defaults::Command;
             let has = |k: &str| given.iter().any(|g| g == k);
+            let words = |w: &[String]| podc::systemd::argv::words_args(w, expand);
+            let (exec_args, args) = (words(exec), words(args));
             let drop = podc::image::defaults::drop_in(
                 app,
                 reference,
@@ -202,8 +205,8 @@ pub fn verify_tree(pod: &podc::pod::Pod) -> Result<(), String> {
                 podc::image::defaults::Given {
                     command: match (has("exec"), exec.is_empty(), args.is_empty()) {
                         (true, _, _) => Command::InUnit,
-                        (false, false, _) => Command::LookUp(exec),
-                        (false, true, false) => Command::Args(args),
+                        (false, false, _) => Command::LookUp(&exec_args),
+                        (false, true, false) => Command::Args(&args),
                         (false, true, true) => Command::Image,
                     },
                     working_directory: has("workingDirectory"),

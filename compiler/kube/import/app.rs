@@ -7,9 +7,10 @@ use serde_json::{json, Map, Value};
 use super::convert::{problem, Convert};
 use super::doc::{
     Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KeyRef, Lifecycle,
-    LifecycleHandler, PortProtocol, RecursiveReadOnly, ResourceFieldRef, Resources, SeccompProfile,
+    LifecycleHandler, PortProtocol, RecursiveReadOnly, Resources, SeccompProfile,
     SecurityContext, VolumeMount,
 };
+use super::downward::Resource;
 use crate::diag::codes;
 use crate::diag::{nearest, Diagnostic};
 use crate::kube::dollar::{expand, Var};
@@ -86,7 +87,7 @@ impl Convert<'_> {
         app.insert("image".into(), json!(c.image));
         self.command(&here, c.command, c.args, &mut app)?;
         self.environment(&here, &c.name, c.env, c.env_from, &mut app)?;
-        self.expand_command(&here, &mut app)?;
+        self.expand_command(&mut app);
         if let Some(dir) = c.working_dir {
             self.rename(podc("workingDirectory"), at("workingDir"));
             app.insert("workingDirectory".into(), json!(dir));
@@ -166,8 +167,10 @@ impl Convert<'_> {
     }
 
     /// The kubelet's `$(NAME)` expansion of the command line, with the container's variables:
-    /// podc runs the program with the arguments it would.
-    fn expand_command(&self, here: &Here, app: &mut Map<String, Value>) -> Result<(), Diagnostic> {
+    /// podc runs the program with the arguments it would. An argument that refers to a
+    /// variable read at launch stays as written, an `{expand: ...}` word: resolve puts in what
+    /// is known and leaves the rest to systemd when the app starts.
+    fn expand_command(&self, app: &mut Map<String, Value>) {
         let env = app
             .get("environment")
             .and_then(Value::as_object)
@@ -183,31 +186,22 @@ impl Convert<'_> {
             let Some(Value::Array(list)) = app.get_mut(key) else {
                 continue;
             };
-            for (i, item) in list.iter_mut().enumerate() {
+            for item in list.iter_mut() {
                 let Value::String(text) = item else { continue };
                 match expand(text, lookup) {
                     Ok(v) => *text = v,
-                    Err(name) => {
-                        // Where the argument was written: `command[i]` or `args[j]`.
-                        let mine = join_index(&join_key(here.app_path, key), i);
-                        let at = self
-                            .renames
-                            .iter()
-                            .find(|(from, _)| *from == mine)
-                            .map_or_else(|| join_key(here.path, "command"), |(_, to)| to.clone());
-                        return Err(self.at_launch(&at, &name));
-                    }
+                    Err(_) => *item = json!({ "expand": text }),
                 }
             }
         }
-        Ok(())
     }
 
+    /// A variable's value that refers to a variable read at launch.
     fn at_launch(&self, at: &str, name: &str) -> Diagnostic {
         problem(
             self.doc,
             at,
-            format!("`$({name})` refers to a variable podc reads when the pod launches: it cannot be written into the command line when the pod is built"),
+            format!("`$({name})` refers to a variable podc reads when the pod launches: it cannot be written into this variable's value when the pod is built"),
         )
         .help(format!("let a shell read it: `sh -c '... \"${name}\"'`"))
     }
@@ -372,58 +366,17 @@ impl Convert<'_> {
                 resource_field_ref: Some(r),
             } => {
                 let at = join_key(&at, "resourceFieldRef");
-                self.resource_value(&at, &r, container).map(Some)
+                Ok(Some(match self.resource_value(&at, &r, container)? {
+                    Resource::Text(t) => json!(t),
+                    Resource::Host { resource, divisor } => {
+                        json!({ "config": self.host_item(resource, &divisor) })
+                    }
+                }))
             }
             _ => Err(problem(
                 self.doc,
                 &at,
                 "`valueFrom` needs exactly one of `configMapKeyRef`, `secretKeyRef`, `fieldRef` and `resourceFieldRef`",
-            )),
-        }
-    }
-
-    /// A container's own limit or request as a variable (the kubelet's rounding: CPU up to
-    /// whole cores, memory in bytes, each divided by `divisor` and rounded up). A limit the
-    /// container does not set is the node's capacity on Kubernetes, which podc does not know.
-    pub(super) fn resource_value(
-        &self,
-        at: &str,
-        r: &ResourceFieldRef,
-        container: &str,
-    ) -> Result<Value, Diagnostic> {
-        let container = r.container_name.as_deref().unwrap_or(container);
-        let given = self
-            .container_resources
-            .get(container)
-            .and_then(|l| l.iter().find(|(k, _)| *k == r.resource))
-            .and_then(|(_, v)| v.clone());
-        let Some(value) = given else {
-            return Err(problem(
-                self.doc,
-                &join_key(at, "resource"),
-                format!("`{}` is not set for this container, so Kubernetes would give the node's capacity, which podc does not know when it builds", r.resource),
-            )
-            .help("set the limit (or request) in the container's `resources`"));
-        };
-        let text = |v: &Value| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        use crate::manifest::quantity::{bytes, millicores};
-        let read = |t: &str| {
-            if r.resource.ends_with("cpu") {
-                millicores(t).ok()
-            } else {
-                bytes(t).ok()
-            }
-        };
-        let divisor = r.divisor.as_ref().map_or_else(|| "1".to_string(), text);
-        match (read(&text(&value)), read(&divisor)) {
-            (Some(v), Some(d)) if d > 0 => Ok(json!(v.div_ceil(d).to_string())),
-            _ => Err(problem(
-                self.doc,
-                at,
-                "a `resourceFieldRef` whose quantity or divisor podc cannot read",
             )),
         }
     }
@@ -801,51 +754,5 @@ impl Convert<'_> {
             Filter::Retain(list) => json!({ "retain": list }),
             Filter::Remove(list) => json!({ "remove": list }),
         })
-    }
-}
-
-/// Why a field of the pod is not a variable's value in podc.
-fn field_help(path: &str) -> &'static str {
-    match path {
-        "spec.nodeName" | "status.hostIP" | "status.hostIPs" => {
-            "podc builds a pod without knowing the host it will run on"
-        }
-        "status.podIP" | "status.podIPs" => {
-            "a host-network pod has the host's addresses, which podc does not know when it builds"
-        }
-        "metadata.uid" => "a pod has no API object, so no uid, on one host",
-        _ => "podc gives `metadata.name`, `metadata.namespace`, `metadata.labels['…']`, `metadata.annotations['…']` and a private pod's `status.podIP`",
-    }
-}
-
-impl Convert<'_> {
-    /// A field of the pod as text (`fieldRef`); labels and annotations whole as Kubernetes
-    /// writes them into a file: one `key="value"` line each.
-    pub(super) fn field_value(&self, path: &str, at: &str) -> Result<Value, Diagnostic> {
-        if let Some(v) = self.fields.get(path) {
-            return Ok(json!(v));
-        }
-        let prefix = match path {
-            "metadata.labels" => "metadata.labels['",
-            "metadata.annotations" => "metadata.annotations['",
-            _ => {
-                return Err(problem(
-                    self.doc,
-                    at,
-                    format!("the field `{path}` is not supported by podc"),
-                )
-                .help(field_help(path)))
-            }
-        };
-        let mut text = String::new();
-        for (k, v) in &self.fields {
-            if let Some(key) = k.strip_prefix(prefix).and_then(|k| k.strip_suffix("']")) {
-                text.push_str(&format!(
-                    "{key}={}\n",
-                    serde_json::to_string(v).unwrap_or_default()
-                ));
-            }
-        }
-        Ok(json!(text))
     }
 }

@@ -42,6 +42,11 @@ pub(super) struct Convert<'a> {
     pub(super) fields: BTreeMap<String, String>,
     /// Each container's limits and requests, by name (for `resourceFieldRef`).
     pub(super) container_resources: BTreeMap<String, ResourceList>,
+    /// The pod-level limits of cpu and memory, which stand in for a container's unset ones.
+    pub(super) pod_limits: ResourceList,
+    /// Keys of the pod's fields as files (`local_maps`) that are numbers counted on the host
+    /// at launch: each one's config item without its name (`{host, divisor}`).
+    pub(super) host_keys: BTreeMap<(String, String), Value>,
     /// The pod's fields as files (`downwardAPI`), as ConfigMaps by a name of their own.
     pub(super) local_maps: BTreeMap<String, ConfigMap>,
     /// The pod's securityContext, the default of each container's.

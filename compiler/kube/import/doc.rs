@@ -578,14 +578,14 @@ pub(super) enum PortProtocol {
 }
 
 /// What a `resourceFieldRef` may name of a container: its limits and requests.
-pub(super) type ResourceList = [(&'static str, Option<Value>); 4];
+pub(super) type ResourceList = Vec<(&'static str, Option<Value>)>;
 
 impl Container {
     pub(super) fn resource_list(&self) -> ResourceList {
         let r = self.resources.as_ref();
         let l = r.and_then(|r| r.limits.as_ref());
         let q = r.and_then(|r| r.requests.as_ref());
-        [
+        vec![
             ("limits.cpu", l.and_then(|l| l.cpu.clone())),
             ("limits.memory", l.and_then(|l| l.memory.clone())),
             ("requests.cpu", q.and_then(|q| q.cpu.clone())),

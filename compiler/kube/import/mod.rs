@@ -17,6 +17,7 @@ mod annotations;
 mod app;
 mod convert;
 mod doc;
+mod downward;
 mod fields;
 mod health;
 mod meta;
@@ -141,6 +142,8 @@ fn import_at(
         fields: Default::default(),
         pod_security: None,
         container_resources: Default::default(),
+        pod_limits: Default::default(),
+        host_keys: Default::default(),
         local_maps: Default::default(),
         objects,
         warnings,

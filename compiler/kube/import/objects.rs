@@ -199,6 +199,39 @@ impl Convert<'_> {
         Ok(mounts)
     }
 
+    /// Whether podc does not know the keys of the ConfigMap or Secret `name` (it reads its
+    /// directory at launch), as [`Self::source`] finds it.
+    pub(super) fn keys_unknown(&self, kind: ItemKind, name: &str) -> bool {
+        match kind {
+            ItemKind::Config => {
+                !self.local_maps.contains_key(name) && !self.objects.config_maps.contains_key(name)
+            }
+            ItemKind::Secret => self
+                .objects
+                .secrets
+                .get(name)
+                .is_none_or(|s| s.keys.is_empty()),
+        }
+    }
+
+    /// The `dir` item of every key of a ConfigMap or Secret whose keys podc does not know (its
+    /// directory, read at launch), made once: its name.
+    pub(super) fn dir_item(&mut self, kind: ItemKind, object: &str, at: &str) -> String {
+        let dir = match self.source(kind, object, at) {
+            Source::Dir { dir, .. } => dir,
+            Source::Data(_) => unreachable!("keys_unknown said so"),
+        };
+        let name = item_name(object, "");
+        let items = match kind {
+            ItemKind::Config => &mut self.config_items,
+            ItemKind::Secret => &mut self.secret_items,
+        };
+        items
+            .entry(name.clone())
+            .or_insert(json!({"name": name, "dir": dir}));
+        name
+    }
+
     /// Where the keys of a ConfigMap or Secret come from; an object podc was not given is
     /// read from its directory on the host, with a warning (once).
     fn source(&mut self, kind: ItemKind, name: &str, at: &str) -> Source {
@@ -270,9 +303,16 @@ impl Convert<'_> {
     /// The config item or secret of a key of an object, made once; its name.
     fn file_item(&mut self, kind: ItemKind, object: &str, key: &str, source: &Source) -> String {
         let name = item_name(object, key);
-        let item = match source {
-            Source::Data(data) => json!({"name": name, "text": data[key]}),
-            Source::Dir { dir, .. } => json!({"name": name, "file": format!("{dir}/{key}")}),
+        let host = self.host_keys.get(&(object.to_string(), key.to_string()));
+        let item = match (source, host) {
+            // A number counted on the host at launch.
+            (Source::Data(_), Some(host)) => {
+                let mut item = host.clone();
+                item["name"] = json!(name);
+                item
+            }
+            (Source::Data(data), None) => json!({"name": name, "text": data[key]}),
+            (Source::Dir { dir, .. }, _) => json!({"name": name, "file": format!("{dir}/{key}")}),
         };
         let items = match kind {
             ItemKind::Config => &mut self.config_items,

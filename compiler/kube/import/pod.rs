@@ -87,10 +87,7 @@ impl Convert<'_> {
         groups.extend(fs_group.clone());
         let groups = Some(groups).filter(|g| !g.is_empty());
         self.pod_security = security;
-        for c in spec.containers.iter().chain(&spec.init_containers) {
-            let list = c.resource_list();
-            self.container_resources.insert(c.name.clone(), list);
-        }
+        self.record_resources(&spec);
         let mut volumes = self.volumes(&name, &spec.volumes)?;
         if let Some(gid) = &fs_group {
             self.fs_group(&mut volumes, gid);
@@ -138,6 +135,42 @@ impl Convert<'_> {
             return Err(self.runtime_default(i));
         }
         Ok(pod)
+    }
+
+    /// Each container's limits and requests, and the pod's limits, for `resourceFieldRef`.
+    fn record_resources(&mut self, spec: &PodSpec) {
+        let paths = (self.spec("containers"), self.spec("initContainers"));
+        let containers = (spec
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (join_index(&paths.0, i), c)))
+        .chain(
+            spec.init_containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (join_index(&paths.1, i), c)),
+        );
+        for (path, c) in containers {
+            let mut list = c.resource_list();
+            // Ignored as a limit (podc does not cap disk use), but a `resourceFieldRef` gives it.
+            for key in ["limits.ephemeral-storage", "requests.ephemeral-storage"] {
+                let at = join_key(&join_key(&path, "resources"), key);
+                // The map's look-up falls back to the nearest ancestor: only this key's own.
+                let unquote = |t: &str| t.trim().trim_matches(['"', '\'']).to_string();
+                let key_text = self.doc.key(&at).and_then(|s| self.doc.text(s));
+                let own = key_text.is_some_and(|k| unquote(k) == "ephemeral-storage");
+                let text = self.doc.value(&at).and_then(|s| self.doc.text(s));
+                let text = text.filter(|_| own).map(unquote);
+                list.push((key, text.map(Value::String)));
+            }
+            self.container_resources.insert(c.name.clone(), list);
+        }
+        let pod_limits = spec.resources.as_ref().and_then(|r| r.limits.as_ref());
+        self.pod_limits = vec![
+            ("limits.cpu", pod_limits.and_then(|l| l.cpu.clone())),
+            ("limits.memory", pod_limits.and_then(|l| l.memory.clone())),
+        ];
     }
 
     /// The init containers, then the containers, as apps in that order.
@@ -221,6 +254,18 @@ impl Convert<'_> {
         let mut out: Vec<Value> = Vec::new();
         for (i, v) in volumes.iter().enumerate() {
             let path = join_index(&self.spec("volumes"), i);
+            // Whole ConfigMaps and Secrets read at launch, projected together: a volume.
+            if let Some(volume) = self.projected_dirs(v, &path) {
+                let podc = join_index("volumes", out.len());
+                self.rename(&podc, &path);
+                self.rename(
+                    join_key(&podc, "sources"),
+                    join_key(&path, "projected.sources"),
+                );
+                self.volume_names.insert(v.name.clone(), v.name.clone());
+                out.push(volume);
+                continue;
+            }
             // A ConfigMap or Secret is config items or secrets of the pod, not a volume.
             if let Some(items) = self.item_volume(v, &path)? {
                 self.item_volumes.insert(v.name.clone(), items);
@@ -586,6 +631,47 @@ impl Convert<'_> {
         Ok(())
     }
 
+    /// A projected volume of whole ConfigMaps and Secrets (no `items`), each a directory
+    /// read at launch (podc does not know its keys; two or more of them: one alone is its
+    /// directory bound as it is), as a podc projected volume of `dir` items; of a pod by
+    /// `podc kube`, of the items its podc/pod declares. `None` for any other volume.
+    fn projected_dirs(&mut self, v: &KubeVolume, path: &str) -> Option<Value> {
+        let mut whole = Vec::new();
+        for s in &v.projected.as_ref()?.sources {
+            match (&s.config_map, &s.secret, &s.downward_api) {
+                (Some(c), None, None) if c.items.is_none() => {
+                    whole.push((ItemKind::Config, c.name.clone(), c.optional, "configMap"))
+                }
+                (None, Some(c), None) if c.items.is_none() => {
+                    whole.push((ItemKind::Secret, c.name.clone(), c.optional, "secret"))
+                }
+                _ => return None,
+            }
+        }
+        let unknown = whole
+            .iter()
+            .all(|(kind, name, ..)| self.keys_unknown(*kind, name));
+        if !self.legacy && (whole.len() < 2 || !unknown) {
+            return None;
+        }
+        let mut sources = Vec::new();
+        for (j, (kind, name, optional, field)) in whole.into_iter().enumerate() {
+            let at = join_index(&join_key(path, "projected.sources"), j);
+            let at = join_key(&join_key(&at, field), "name");
+            let item = if self.legacy {
+                name
+            } else {
+                self.dir_item(kind, &name, &at)
+            };
+            let mut source = json!({ kind.name(): item });
+            if optional == Some(true) {
+                source["optional"] = json!(true);
+            }
+            sources.push(source);
+        }
+        Some(json!({"name": v.name, "kind": "projected", "sources": sources}))
+    }
+
     /// A volume of ConfigMaps', Secrets' or the pod's own fields as files: what of each the
     /// pod takes.
     fn item_volume(
@@ -700,7 +786,19 @@ impl Convert<'_> {
                             "a `resourceFieldRef` in a volume needs `containerName`",
                         ));
                     }
-                    self.resource_value(&here, r, "")?
+                    match self.resource_value(&here, r, "")? {
+                        super::downward::Resource::Text(t) => json!(t),
+                        // Counted on the host at launch: a file of a config item of its own.
+                        super::downward::Resource::Host { resource, divisor } => {
+                            let mut host = json!({"host": resource.name()});
+                            if let Some(d) = divisor {
+                                host["divisor"] = json!(d);
+                            }
+                            let object = format!("{volume}-fields");
+                            self.host_keys.insert((object, item.path.clone()), host);
+                            json!("")
+                        }
+                    }
                 }
                 _ => {
                     return Err(problem(

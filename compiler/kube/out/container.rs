@@ -13,8 +13,9 @@ use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::dollar::escape;
 use crate::kube::{KubeOptions, APPS_ANNOTATION};
+use crate::manifest::expand::{write, Piece};
 use crate::manifest::{Activation, Protocol};
-use crate::pod::{App, Command, Filter, Image, Pod};
+use crate::pod::{App, Arg, Command, Filter, Image, Part, Pod};
 
 /// App `i` of the pod as a container (or init container).
 pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Container {
@@ -219,7 +220,14 @@ fn ports(a: &App, out: &mut Out) -> Vec<core::ContainerPort> {
 }
 
 /// A command line written so that the kubelet's `$(NAME)` expansion gives it back as podc runs
-/// it.
-fn escape_all(list: &[String]) -> Vec<String> {
-    list.iter().map(|a| escape(a)).collect()
+/// it: text escaped, a variable read at launch as `$(NAME)`.
+fn escape_all(list: &[Arg]) -> Vec<String> {
+    list.iter()
+        .map(|a| {
+            write(a.parts().iter().map(|p| match p {
+                Part::Text(t) => Piece::Text(t),
+                Part::Var(n) => Piece::Ref(n),
+            }))
+        })
+        .collect()
 }

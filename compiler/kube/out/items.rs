@@ -120,6 +120,14 @@ pub(super) fn extras(pod: &Pod, out: &mut Out) {
             Source::Text(t) => decl["text"] = json!(t),
             Source::File(f) => decl["file"] = json!(f),
             Source::Dir(d) => decl["dir"] = json!(d),
+            Source::Host {
+                resource, written, ..
+            } => {
+                decl["host"] = json!(resource.name());
+                if let Some(w) = written {
+                    decl["divisor"] = json!(w);
+                }
+            }
         }
         let path = match item.kind {
             ItemKind::Config => {
@@ -141,7 +149,7 @@ pub(super) fn extras(pod: &Pod, out: &mut Out) {
         .iter()
         .map(|i| match &i.source {
             Source::Text(t) => t.len(),
-            Source::File(_) | Source::Dir(_) => 0,
+            Source::File(_) | Source::Dir(_) | Source::Host { .. } => 0,
         })
         .sum();
     let own: usize = pod.annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -187,6 +195,19 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
             .iter()
             .any(|e| mine(e.item.kind, &e.item.name));
     }
+    // A projected volume takes every file of a `dir` item (resolve takes no other).
+    let projected = pod.volumes.iter().any(|v| match &v.kind {
+        crate::pod::VolumeKind::Projected { sources, .. } => sources
+            .iter()
+            .any(|s| s.item.kind == item.kind && s.item.name == item.name),
+        _ => false,
+    });
+    let takes = if every {
+        "`envFrom`"
+    } else {
+        "a projected volume"
+    };
+    every |= projected;
     if keys.is_empty() && !every {
         return;
     }
@@ -208,20 +229,24 @@ fn note(pod: &Pod, item: &Item, path: String, out: &mut Out) {
         Source::Text(_) => format!("the text in {POD_ANNOTATION}"),
         Source::File(f) => format!("{f} on the podc host"),
         Source::Dir(d) => format!("the files of {d} on the podc host"),
+        Source::Host { resource, .. } => format!(
+            "the podc host's {} as podc launch counts it (on Kubernetes, a `resourceFieldRef` of a limit the container does not set gives the node's)",
+            resource.name()
+        ),
     };
     if every {
         // The lines' keys are among every line's.
         listed.retain(|k| k.ends_with("(the whole file)"));
         listed.push(match &item.source {
             Source::Dir(d) => format!(
-                "one key per file of {d} (`kubectl create {create} {} --from-file={d}`), which `envFrom` takes",
+                "one key per file of {d} (`kubectl create {create} {} --from-file={d}`), which {takes} takes",
                 item.name
             ),
             Source::File(f) => format!(
                 "one key per `KEY=VALUE` line of {f} (`kubectl create {create} {} --from-env-file={f}`), which `envFrom` takes",
                 item.name
             ),
-            Source::Text(_) => "one key per `KEY=VALUE` line of its text (`--from-env-file`), which `envFrom` takes".into(),
+            Source::Text(_) | Source::Host { .. } => "one key per `KEY=VALUE` line of its text (`--from-env-file`), which `envFrom` takes".into(),
         });
     }
     out.warnings.push(

@@ -145,7 +145,9 @@ pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
 fn volume_extras(i: usize, v: &Volume, out: &mut Out) -> Option<Map<String, Value>> {
     let mut entry = Map::new();
     let persistent = matches!(v.kind, VolumeKind::Persistent { .. });
-    if v.read_only && !persistent {
+    // A projected volume is read-only on Kubernetes too.
+    let projected = matches!(v.kind, VolumeKind::Projected { .. });
+    if v.read_only && !persistent && !projected {
         // Every mount of it is read-only already; this is for POD.md's list of volumes.
         entry.insert("readOnly".into(), json!(true));
     }
@@ -165,10 +167,16 @@ fn volume_extras(i: usize, v: &Volume, out: &mut Out) -> Option<Map<String, Valu
             (*mode, *uid, *gid, "an emptyDir's")
         }
         VolumeKind::Persistent { mode, uid, gid } => (*mode, *uid, *gid, "a claim's"),
+        VolumeKind::Projected { mode, uid, gid, .. } => (*mode, *uid, *gid, "a projected volume's"),
     };
     // Kubernetes makes an emptyDir world-writable (0777); a claim's volume is the
-    // provisioner's, commonly 0755.
-    let default = if persistent { 0o755 } else { 0o777 };
+    // provisioner's, commonly 0755; a projected volume's files are 0644 (podc's default 0755
+    // without execute bits).
+    let default = if persistent || projected {
+        0o755
+    } else {
+        0o777
+    };
     if (mode, uid, gid) != (default, 0, 0) {
         out.warn(
             codes::KUBE_POD_EXTRA,

@@ -13,7 +13,7 @@ use super::common::{
 use super::resources::plain_quantity;
 use crate::diag::codes;
 use crate::kube::{Kind, APPS_ANNOTATION};
-use crate::manifest::{IdOrName, Restart};
+use crate::manifest::{IdOrName, ItemKind, Restart};
 use crate::pod::{App, Pod, VolumeKind};
 
 /// Which apps are init containers, in the order Kubernetes runs them: the apps with `init:
@@ -215,6 +215,34 @@ pub(super) fn volumes(pod: &Pod, out: &mut Out) -> Vec<core::Volume> {
             }
             VolumeKind::Empty { .. } => {
                 volume.empty_dir = Some(core::EmptyDirVolumeSource::default())
+            }
+            VolumeKind::Projected { sources, .. } => {
+                let optional = |s: &crate::pod::Projected| s.optional.then_some(true);
+                let sources = sources
+                    .iter()
+                    .map(|s| match s.item.kind {
+                        ItemKind::Config => core::VolumeProjection {
+                            config_map: Some(core::ConfigMapProjection {
+                                name: s.item.name.clone(),
+                                optional: optional(s),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                        ItemKind::Secret => core::VolumeProjection {
+                            secret: Some(core::SecretProjection {
+                                name: s.item.name.clone(),
+                                optional: optional(s),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                    })
+                    .collect();
+                volume.projected = Some(core::ProjectedVolumeSource {
+                    sources: Some(sources),
+                    ..Default::default()
+                });
             }
             VolumeKind::Memory { size, written, .. } => {
                 let limit = if plain_quantity(written) {
