@@ -631,7 +631,9 @@ impl Convert<'_> {
             let item = self.item_volumes.get(&m.name).cloned();
             let first = mounts.len();
             let mine = |n: usize| join_index(&podc("mounts"), n);
-            match (item, m.sub_path) {
+            // An empty subPath is Kubernetes' default: the whole volume.
+            let sub_path = m.sub_path.clone().filter(|s| !s.is_empty());
+            match (item, sub_path) {
                 (None, None) => {
                     let volume = self.volume_names.get(&m.name).cloned();
                     self.rename(join_key(&mine(first), "volume"), join_key(&here, "name"));
