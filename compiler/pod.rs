@@ -395,6 +395,9 @@ pub struct AppMount {
     pub path: String,
     /// Read-only if the mount or the volume says so.
     pub read_only: bool,
+    /// The directory or file inside the volume that is mounted (a relative path in normal
+    /// form), instead of the whole volume.
+    pub sub_path: Option<String>,
 }
 
 /// The capability bounding set Docker and rkt gave every app (measured under nspawn: a root

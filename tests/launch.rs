@@ -1899,6 +1899,201 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// Paths inside volumes (Kubernetes' `subPath`) in the dry run: each bound from inside its
+/// volume, never through a link out of it, made as a directory where missing (but in a
+/// read-only volume); an edited plan cannot name a path out of the volume.
+#[test]
+fn dry_run_shows_sub_paths() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volumes-sub-paths.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("site");
+    let plan = launch::read_plan(&tree).unwrap();
+    let host = Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+    };
+    let launch = launch::prepare(Path::new("/var/lib/podc/site"), plan, &host).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("launch_dry_run_sub_paths", launch.to_string());
+    });
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "subPath = \"html\"",
+            "subPath = \"../../etc\"",
+            "subPath \"../../etc\" is not a relative path in normal form",
+        ),
+        (
+            "subPath = \"html\"",
+            "subPath = \"/etc\"",
+            "subPath \"/etc\" is not a relative path in normal form",
+        ),
+        (
+            "subPath = \"html\"",
+            "subPath = \"\"",
+            "subPath \"\" is not a relative path in normal form",
+        ),
+        (
+            "subPath = \"web\"\nmakeMissing = true\n",
+            "makeMissing = true\n",
+            "makeMissing without a subPath",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
+/// A persistent volume's directory as a test prepares it, below 0700 directories of root's.
+fn seed_persistent(volumes: &Path, pod: &str, volume: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = volumes.join(pod).join(volume);
+    fs::create_dir_all(&dir).unwrap();
+    for d in [volumes.to_path_buf(), volumes.join(pod)] {
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    dir
+}
+
+/// Paths inside volumes (Kubernetes' `subPath`) as the kubelet binds them: a file and a
+/// directory of a persistent volume (one reached through a link inside the volume), a
+/// directory of an empty volume that an init app fills after the launch made it, directories
+/// made where missing with the volume's permissions (one named like a file, as Kubernetes makes
+/// it), one below /run; read-only where the mount says so.
+#[test]
+fn e2e_sub_paths_of_volumes() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_turn) = e2e() else { return };
+    let script = r#"cat /srv/site/index.html > /out/site
+cat /etc/app.conf > /out/conf
+cat /etc/linked/app.conf > /out/linked
+stat -c '%a %u' /srv/made > /out/made
+echo w > /srv/made/f && echo writable > /out/made-writable
+if echo x > /srv/site/new 2>/dev/null; then echo writable; else echo read-only; fi > /out/site-ro
+test -d /etc/nginx.conf && echo directory > /out/nginx
+test -d /run/sock && echo directory > /out/run
+ls -A /srv/site > /out/site-list"#;
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-sub
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+  - {{name: data, kind: persistent}}
+  - {{name: scratch, kind: empty, mode: "0777"}}
+apps:
+  - name: writer
+    image: "@WORK@/images/a"
+    init: true
+    exec: ["/bin/sh", "-c", "echo from-the-writer > /scratch/site/index.html"]
+    mounts: [{{volume: scratch, path: /scratch}}]
+  - name: reader
+    image: "@WORK@/images/a"
+    after: [writer]
+    user: 1234
+    exec: ["/bin/sh", "-c", {}]
+    mounts:
+      - {{volume: out, path: /out}}
+      - {{volume: scratch, path: /srv/site, subPath: site, readOnly: true}}
+      - {{volume: scratch, path: /srv/made, subPath: made/deep}}
+      - {{volume: data, path: /etc/app.conf, subPath: conf/app.conf, readOnly: true}}
+      - {{volume: data, path: /etc/linked, subPath: inside}}
+      - {{volume: data, path: /etc/nginx.conf, subPath: nginx.conf}}
+      - {{volume: data, path: /run/sock, subPath: run}}
+"#,
+        serde_json::to_string(script).unwrap()
+    );
+    let mut pod = Pod::build("e2e-sub", &manifest, &["a"], |_| {});
+    let volumes = pod.work.path().join("volumes");
+    let data = seed_persistent(&volumes, "e2e-sub", "data");
+    fs::create_dir(data.join("conf")).unwrap();
+    fs::write(data.join("conf/app.conf"), "from-the-claim\n").unwrap();
+    std::os::unix::fs::symlink("conf", data.join("inside")).unwrap();
+    pod.env.push(("PODC_VOLUMES_DIR".into(), volumes.clone()));
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(pod.read("site"), "from-the-writer\n");
+    assert_eq!(pod.read("site-list"), "index.html\n");
+    assert_eq!(pod.read("site-ro"), "read-only\n");
+    assert_eq!(pod.read("conf"), "from-the-claim\n");
+    assert_eq!(pod.read("linked"), "from-the-claim\n");
+    // Made with the empty volume's own permissions (0777), so the app's user writes there.
+    assert_eq!(pod.read("made"), "777 0\n");
+    assert_eq!(pod.read("made-writable"), "writable\n");
+    assert_eq!(pod.read("nginx"), "directory\n");
+    assert_eq!(pod.read("run"), "directory\n");
+    // In the persistent volume on the host: the directories made, as the volume's (0755).
+    for made in ["nginx.conf", "run"] {
+        let m = fs::symlink_metadata(data.join(made)).unwrap();
+        assert!(m.is_dir(), "{made}");
+        assert_eq!(m.mode() & 0o7777, 0o755, "{made}");
+    }
+    pod.assert_nothing_left();
+}
+
+/// A subPath reached through a symbolic link that leads out of the volume stops the launch,
+/// naming it; nothing is bound or made where the link points.
+#[test]
+fn e2e_sub_path_through_a_link_out_of_the_volume_is_refused() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-escape
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: data, kind: persistent}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/true"]
+    mounts: [{volume: data, path: /data, subPath: away/made}]
+"#;
+    for target in ["ABSOLUTE", "../../elsewhere"] {
+        let mut pod = Pod::build("e2e-escape", manifest, &["a"], |_| {});
+        let volumes = pod.work.path().join("volumes");
+        let data = seed_persistent(&volumes, "e2e-escape", "data");
+        let elsewhere = volumes.join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let link = if target == "ABSOLUTE" {
+            elsewhere.display().to_string()
+        } else {
+            target.to_string()
+        };
+        std::os::unix::fs::symlink(&link, data.join("away")).unwrap();
+        pod.env.push(("PODC_VOLUMES_DIR".into(), volumes.clone()));
+        pod.launch();
+        let (code, _) = pod.wait();
+        let log = pod.log();
+        assert_eq!(code, 2, "{link}: {log}");
+        assert!(
+            log.contains("data/away/made: a symbolic link on the way leads out of the volume"),
+            "{link}: {log}"
+        );
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0, "{link}");
+        pod.assert_nothing_left();
+    }
+}
+
 /// cpuRequest on a cgroup v1 host: the app's cpu.shares are what the kubelet derives from the
 /// request (250m → 256, 1500m → 1536), through systemd 252's CPUWeight= (25, 150).
 #[test]

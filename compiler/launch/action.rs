@@ -174,6 +174,19 @@ pub enum Action {
         uid: u32,
         gid: u32,
     },
+    /// Bind `sub` inside the volume directory `base` (empty: `base` itself) at `target`:
+    /// reached from `base` without a symbolic link that leads out of it, made as a directory
+    /// where it is missing if `make` (each missing directory with the permissions of `base`,
+    /// as the kubelet makes a `subPath`), its mount point made as what it is (a directory or
+    /// an empty file); read-only, and `noexec` (an image volume), as asked.
+    BindWithin {
+        base: PathBuf,
+        sub: String,
+        target: PathBuf,
+        read_only: bool,
+        make: bool,
+        noexec: bool,
+    },
     /// Create a cgroup directory on the host.
     Cgroup(PathBuf),
     /// Bind and listen on a published port in the host's network (no socket was handed over),
@@ -251,6 +264,42 @@ impl fmt::Display for Action {
 }
 
 impl Action {
+    /// A [`Action::BindWithin`]'s line.
+    fn fmt_within(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Action::BindWithin {
+            base,
+            sub,
+            target,
+            read_only,
+            make,
+            noexec,
+        } = self
+        else {
+            return Ok(());
+        };
+        let flags = match (*read_only, *noexec) {
+            (true, true) => "ro,noexec",
+            (true, false) => "ro",
+            (false, true) => "rw,noexec",
+            (false, false) => "rw",
+        };
+        if sub.is_empty() {
+            return write!(f, "bind {flags} {} {}", base.display(), target.display());
+        }
+        write!(
+            f,
+            "bind {flags} {}/{sub} {} (never through a link out of {}{})",
+            base.display(),
+            target.display(),
+            base.display(),
+            if *make {
+                "; made as a directory if missing"
+            } else {
+                ""
+            }
+        )
+    }
+
     /// The rest of [`Action`]'s `Display`: volumes, files written, sockets.
     fn fmt_more(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -289,6 +338,7 @@ impl Action {
                 "mkdir {0} and mount tmpfs {0} size {size} mode {mode:04o} owner {uid}:{gid} (a memory volume, fresh for this run)",
                 path.display()
             ),
+            Action::BindWithin { .. } => self.fmt_within(f),
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
             Action::Write {
                 path,
@@ -403,6 +453,14 @@ pub enum LaunchError {
     Symlink(PathBuf),
     #[error("persistent volume {path}: {message}")]
     PersistentVolume { path: PathBuf, message: String },
+    #[error("{}/{sub}: {message}", base.display())]
+    SubPath {
+        base: PathBuf,
+        sub: String,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
+    MountPoint { path: PathBuf, message: String },
     #[error("app {app}: {kind} {name:?} is not in its image's {file}")]
     UnknownName {
         app: String,

@@ -127,7 +127,7 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
             Action::PersistentVolume {
                 root, pod, volume, ..
             } => problems.extend(super::volumes::check_persistent(root, pod, volume)),
-            Action::Mkdir(p) => {
+            Action::Mkdir(p) | Action::BindWithin { target: p, .. } => {
                 if let Some((root, image)) = images
                     .iter()
                     .find(|(root, _)| p.starts_with(root) && p != root)

@@ -23,6 +23,7 @@ mod supervise;
 mod tests;
 mod users;
 mod volumes;
+mod within;
 
 pub use action::*;
 pub use checks::*;

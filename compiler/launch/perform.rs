@@ -162,28 +162,30 @@ pub(super) fn perform(
                     fs::write(path, content).map_err(io_err("write", path))?;
                 }
             }
-            Action::MachineId { path: p, id } => {
-                let current = fs::read_to_string(p).ok();
-                let current = current.as_deref().map(|t| t.trim_end_matches('\n'));
-                if let Some(id) = id {
-                    if current != Some(id.as_str()) {
-                        fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
-                    }
-                    continue;
-                }
-                if current.is_some_and(is_machine_id) {
-                    continue;
-                }
-                let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
-                    .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
-                let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
-                fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
-            }
+            Action::MachineId { path: p, id } => machine_id(p, id.as_deref())?,
             Action::Bind {
                 source,
                 target,
                 read_only,
             } => crate::sys::bind(source, target, *read_only).map_err(io_err("bind", target))?,
+            Action::BindWithin {
+                base,
+                sub,
+                target,
+                read_only,
+                make,
+                noexec,
+            } => super::within::bind_within(
+                root_of(actions),
+                &super::within::Within {
+                    base,
+                    sub,
+                    target,
+                    read_only: *read_only,
+                    make: *make,
+                    noexec: *noexec,
+                },
+            )?,
             Action::Tmpfs(p) => crate::sys::tmpfs(p).map_err(io_err("mount tmpfs", p))?,
             Action::Overlay {
                 lower,
@@ -251,4 +253,23 @@ pub(super) fn perform(
         }
     }
     Ok(sockets)
+}
+
+/// Gives the pod its machine id: `id`, or the one it has, or a fresh one.
+fn machine_id(p: &Path, id: Option<&str>) -> Result<(), LaunchError> {
+    let current = fs::read_to_string(p).ok();
+    let current = current.as_deref().map(|t| t.trim_end_matches('\n'));
+    if let Some(id) = id {
+        if current != Some(id) {
+            fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
+        }
+        return Ok(());
+    }
+    if current.is_some_and(is_machine_id) {
+        return Ok(());
+    }
+    let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
+    let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
+    fs::write(p, format!("{id}\n")).map_err(io_err("write", p))
 }

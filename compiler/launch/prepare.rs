@@ -158,7 +158,15 @@ impl Prep<'_> {
                 source,
                 target,
                 read_only,
-            } => self.bind_host(source, target, *read_only),
+                sub_path,
+                make_missing,
+            } => self.bind_host(
+                source,
+                target,
+                *read_only,
+                sub_path.as_deref(),
+                *make_missing,
+            ),
             Step::MakeVolume {
                 volume,
                 mode,
@@ -182,7 +190,15 @@ impl Prep<'_> {
                 volume,
                 target,
                 read_only,
-            } => self.bind_volume(volume, target, *read_only),
+                sub_path,
+                make_missing,
+            } => self.bind_volume(
+                volume,
+                target,
+                *read_only,
+                sub_path.as_deref(),
+                *make_missing,
+            ),
             Step::Names { app, users, groups } => self.names(app, users, groups)?,
             Step::Tmpfs { target } => self.nspawn_mounts.push(format!("--tmpfs={target}")),
             Step::BindPodc => self.bind_podc()?,
@@ -455,15 +471,46 @@ impl Prep<'_> {
         Ok(())
     }
 
-    /// A `bind-host` step: a host path bound into the pod.
-    fn bind_host(&mut self, source: &str, target: &str, read_only: bool) {
+    /// A `bind-host` step: a host path (or a path inside it) bound into the pod.
+    fn bind_host(
+        &mut self,
+        source: &str,
+        target: &str,
+        read_only: bool,
+        sub: Option<&str>,
+        make: bool,
+    ) {
         let target = inside(&self.root, target);
         self.sources.push(PathBuf::from(source));
-        self.actions.push(Action::Mkdir(target.clone()));
-        self.actions.push(Action::Bind {
-            source: source.into(),
+        self.bind(PathBuf::from(source), target, read_only, sub, make);
+    }
+
+    /// A volume's directory, or the path `sub` inside it (made if missing, with `make`),
+    /// bound at `target`.
+    fn bind(
+        &mut self,
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+        sub: Option<&str>,
+        make: bool,
+    ) {
+        let Some(sub) = sub else {
+            self.actions.push(Action::Mkdir(target.clone()));
+            self.actions.push(Action::Bind {
+                source,
+                target,
+                read_only,
+            });
+            return;
+        };
+        self.actions.push(Action::BindWithin {
+            base: source,
+            sub: sub.to_string(),
             target,
             read_only,
+            make,
+            noexec: false,
         });
     }
 
@@ -568,19 +615,21 @@ impl Prep<'_> {
         Ok(())
     }
 
-    /// A `bind-volume` step: a volume of the pod bound into an app.
-    fn bind_volume(&mut self, volume: &str, target: &str, read_only: bool) {
+    /// A `bind-volume` step: a volume of the pod (or a path inside it) bound into an app.
+    fn bind_volume(
+        &mut self,
+        volume: &str,
+        target: &str,
+        read_only: bool,
+        sub: Option<&str>,
+        make: bool,
+    ) {
         let target = inside(&self.root, target);
         let source = match self.volume_sources.get(volume) {
             Some(dir) => dir.clone(),
             None => self.volumes.join(volume),
         };
-        self.actions.push(Action::Mkdir(target.clone()));
-        self.actions.push(Action::Bind {
-            source,
-            target,
-            read_only,
-        });
+        self.bind(source, target, read_only, sub, make);
     }
 
     /// A `names` step: the user and group names an app runs as, from its image.

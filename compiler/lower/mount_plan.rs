@@ -11,6 +11,8 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         source: "/usr".into(),
         target: "/usr".into(),
         read_only: true,
+        sub_path: None,
+        make_missing: false,
     }];
     // A gRPC probe runs podc itself (`podc probe-grpc`), which the pod's /usr need not have.
     let grpc = |a: &App| {
@@ -117,6 +119,8 @@ fn image_step(a: &App) -> Step {
             source: source.clone(),
             target: root.clone(),
             read_only: true,
+            sub_path: None,
+            make_missing: false,
         },
         Image::Path(source) => Step::Overlay {
             app: a.name.clone(),
@@ -161,16 +165,22 @@ fn mount_steps(pod: &Pod, a: &App, steps: &mut Vec<Step>) {
             [root.as_str(), &m.path].concat()
         };
         let volume = pod.volumes.iter().find(|v| v.name == m.volume);
+        // A missing subPath is made as the kubelet makes it, but not in a read-only volume.
+        let make_missing = m.sub_path.is_some() && volume.is_some_and(|v| !v.read_only);
         steps.push(match volume.map(|v| &v.kind) {
             Some(VolumeKind::Host { source }) => Step::BindHost {
                 source: source.clone(),
                 target,
                 read_only: m.read_only,
+                sub_path: m.sub_path.clone(),
+                make_missing,
             },
             _ => Step::BindVolume {
                 volume: m.volume.clone(),
                 target,
                 read_only: m.read_only,
+                sub_path: m.sub_path.clone(),
+                make_missing,
             },
         });
     }

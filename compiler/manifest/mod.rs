@@ -540,6 +540,12 @@ pub struct Mount {
     pub path: String,
     /// Mount read-only. Default false (config and secrets are always read-only).
     pub read_only: Option<bool>,
+    /// Mount this directory or file inside the volume instead of the whole volume
+    /// (Kubernetes' `subPath`): a relative path without `.` or `..`. A missing one is made at
+    /// launch as a directory (with the permissions of the volume's own directory), as the
+    /// kubelet makes it, unless the volume is read-only; a symbolic link on the way may not
+    /// lead out of the volume.
+    pub sub_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

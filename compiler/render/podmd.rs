@@ -258,6 +258,10 @@ fn app_wiring(o: &mut String, a: &App) {
                 o.push_str("<br>");
             }
             o.push_str(&m.volume);
+            if let Some(sub) = &m.sub_path {
+                o.push('/');
+                escape::push_markdown_cell(o, sub);
+            }
             o.push_str(" at ");
             escape::push_markdown_cell(o, &m.path);
             o.push_str(if m.read_only {
@@ -525,11 +529,15 @@ fn diagram(o: &mut String, pod: &Pod) {
     for (i, a) in pod.apps.iter().enumerate() {
         for m in &a.mounts {
             if let Some(j) = pod.volumes.iter().position(|v| v.name == m.volume) {
+                let path = match &m.sub_path {
+                    Some(sub) => format!("{} (subPath {sub})", m.path),
+                    None => m.path.clone(),
+                };
                 let _ = writeln!(
                     o,
                     "    app{i} -.->|\"{} {}\"| vol{j}",
                     if m.read_only { "ro" } else { "rw" },
-                    escape::mermaid_label(&m.path)
+                    escape::mermaid_label(&path)
                 );
             }
         }

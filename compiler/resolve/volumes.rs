@@ -8,6 +8,7 @@ use crate::diag::codes;
 use crate::manifest::{self, quantity, ItemKind, Manifest};
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{self, AppFile, AppMount, Volume};
+use crate::systemd::escape;
 use crate::tree::layout::under_api_mount;
 
 /// The pod's volumes, and each name with whether it is read-only (for the apps' mounts).
@@ -281,11 +282,16 @@ pub(super) fn resolve_mounts(
                 format!("two mounts of this app use the path {}", show(&m.path)),
             );
         }
+        let sub_path = m
+            .sub_path
+            .as_ref()
+            .filter(|s| sub_path(c, &p, s, matches!(item, Some(Some(_)))));
         if let (Some(vro), Some(volume)) = (volume_ro, volume) {
             mounts.push(AppMount {
                 volume: volume.to_string(),
                 path: m.path.clone(),
                 read_only: vro || m.read_only.unwrap_or(false),
+                sub_path: sub_path.cloned(),
             });
         }
         if let Some(Some(item)) = item {
@@ -296,4 +302,31 @@ pub(super) fn resolve_mounts(
         }
     }
     (mounts, files)
+}
+
+/// A mount's `subPath`: a relative path in normal form, of a volume (not of a config item or
+/// secret, which is a file).
+fn sub_path(c: &mut Checker, path: &str, sub: &str, item: bool) -> bool {
+    let at = join_key(path, "subPath");
+    if item {
+        c.key(
+            codes::SUB_PATH_NOT_DIRECTORY,
+            &at,
+            "a config item or secret is mounted as one file, which has no `subPath`",
+        );
+        return false;
+    }
+    let normal = !sub.is_empty() && escape::is_normal_rel_path(sub);
+    if !normal {
+        c.value(
+            codes::SUB_PATH,
+            &at,
+            format!(
+                "subPath {} is not a relative path inside the volume (no leading `/`, no empty, `.` or `..` parts, no control characters)",
+                show(sub)
+            ),
+        )
+        .help = Some("name a directory or file inside the volume, such as `html` or `conf/app.conf`".into());
+    }
+    normal
 }

@@ -4,3 +4,4 @@
 
 pub mod layout;
 pub mod plan;
+mod plan_rules;

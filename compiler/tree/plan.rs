@@ -8,7 +8,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{CgroupVersion, ItemKind, Network, Protocol};
-use crate::systemd::escape;
 
 /// `key = value` and a line break; `key` is a bare TOML key.
 fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
@@ -79,6 +78,20 @@ pub struct MountPlan {
     pub listen: Vec<Listen>,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A bind's `subPath` and `makeMissing` lines, each only when set.
+fn sub_path_lines(out: &mut String, sub_path: &Option<String>, make_missing: bool) {
+    if let Some(sub) = sub_path {
+        line(out, "subPath", sub);
+    }
+    if make_missing {
+        line(out, "makeMissing", true);
+    }
 }
 
 fn host_network() -> Network {
@@ -177,18 +190,30 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         args: Vec<String>,
     },
-    /// Bind a host path into the pod's root before nspawn starts.
+    /// Bind a host path into the pod's root before nspawn starts; with `subPath`, that path
+    /// inside it (see [`Step::BindVolume`]).
     BindHost {
         source: String,
         target: String,
         read_only: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sub_path: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        make_missing: bool,
     },
     /// Bind a volume's directory (empty, persistent or memory) into the pod's root before
-    /// nspawn starts.
+    /// nspawn starts; with `subPath`, the directory or file at that relative path inside it
+    /// instead, reached without a symbolic link leading out of the volume, and with
+    /// `makeMissing` (a volume the pod may write) made as a directory where it is missing,
+    /// with the volume directory's permissions, as the kubelet makes it.
     BindVolume {
         volume: String,
         target: String,
         read_only: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sub_path: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        make_missing: bool,
     },
     /// Give the pod's user database the users and groups an app names, with the ids its own
     /// image gives them (its `/etc/passwd` and `/etc/group`), as rkt did; a name the image does
@@ -332,19 +357,25 @@ impl MountPlan {
                     source,
                     target,
                     read_only,
+                    sub_path,
+                    make_missing,
                 } => {
                     line(&mut out, "source", source);
                     line(&mut out, "target", target);
                     line(&mut out, "readOnly", *read_only);
+                    sub_path_lines(&mut out, sub_path, *make_missing);
                 }
                 Step::BindVolume {
                     volume,
                     target,
                     read_only,
+                    sub_path,
+                    make_missing,
                 } => {
                     line(&mut out, "volume", volume);
                     line(&mut out, "target", target);
                     line(&mut out, "readOnly", *read_only);
+                    sub_path_lines(&mut out, sub_path, *make_missing);
                 }
                 Step::Names { app, users, groups } => {
                     line(&mut out, "app", app);
@@ -379,41 +410,6 @@ impl MountPlan {
     pub fn from_toml(text: &str) -> Result<MountPlan, toml::de::Error> {
         toml::from_str(text)
     }
-
-    /// Checks a plan read back from disk by the rules `resolve` and `lower` made it with: a tree
-    /// can be edited after review, and the launcher runs it as root. The error names the step.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.format != FORMAT {
-            return Err(format!(
-                "format {} is not one this podc reads (it reads {FORMAT})",
-                self.format
-            ));
-        }
-        if !escape::is_name(&self.pod) || self.pod.len() > crate::tree::layout::MAX_POD_NAME {
-            return Err(format!("pod {:?} is not a pod name", self.pod));
-        }
-        if let Some(a) = self.apps.iter().find(|a| !escape::is_name(a)) {
-            return Err(format!("app {a:?} is not an app name"));
-        }
-        for (i, l) in self.listen.iter().enumerate() {
-            if l.parse().is_none() {
-                return Err(format!(
-                    "listen {}: address {:?} is not a port, address:port or [address]:port",
-                    i + 1,
-                    l.address
-                ));
-            }
-        }
-        let mut volumes = Vec::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            step.validate(&self.apps, &volumes)
-                .map_err(|e| format!("step {} ({}): {e}", i + 1, step.kind()))?;
-            if let Some(volume) = step.made_volume() {
-                volumes.push(volume);
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Step {
@@ -446,120 +442,6 @@ impl Step {
             | Step::MemoryVolume { volume, .. } => Some(volume),
             _ => None,
         }
-    }
-
-    fn validate(&self, apps: &[String], volumes: &[&str]) -> Result<(), String> {
-        let container_path = |what: &str, p: &str| {
-            if escape::is_normal_abs_path(p) && p != "/" {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{what} {p:?} is not an absolute path in normal form below /"
-                ))
-            }
-        };
-        let app_cgroup = |p: &str| app_cgroup(apps, p);
-        match self {
-            Step::MakeVolume { volume, mode, .. }
-            | Step::PersistentVolume { volume, mode, .. }
-            | Step::MemoryVolume { volume, mode, .. } => {
-                if !escape::is_name(volume) {
-                    return Err(format!("volume {volume:?} is not a volume name"));
-                }
-                if volumes.contains(&volume.as_str()) {
-                    return Err(format!(
-                        "volume {volume:?} is made by an earlier step already"
-                    ));
-                }
-                let octal = (3..=4).contains(&mode.len())
-                    && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
-                if !octal {
-                    return Err(format!("mode {mode:?} is not 3 or 4 octal digits"));
-                }
-                if let Step::MemoryVolume { size, .. } = self {
-                    // A tmpfs of size 0 has no limit at all.
-                    if *size == 0 || *size > i64::MAX as u64 {
-                        return Err(format!("size {size} is not 1 to {} bytes", i64::MAX));
-                    }
-                }
-            }
-            Step::Overlay {
-                app,
-                source,
-                target,
-            } => {
-                if !apps.contains(app) {
-                    return Err(format!("app {app:?} is not an app of the pod"));
-                }
-                if !escape::is_normal_abs_path(source) || !escape::overlay_safe(source) {
-                    return Err(format!(
-                        "source {source:?} is not an absolute path in normal form without `,`, `:` or `\\`"
-                    ));
-                }
-                let want = crate::tree::layout::app_root(app);
-                if *target != want {
-                    return Err(format!("target {target:?} is not {want:?}"));
-                }
-            }
-            Step::Image {
-                app,
-                reference,
-                target,
-                given,
-                environment,
-                exec,
-                args,
-                ..
-            } => {
-                image_step(apps, app, reference, target, given, environment)?;
-                image_command(given, exec, args)?;
-            }
-            Step::BindHost { source, target, .. } => {
-                if !escape::is_normal_abs_path(source) {
-                    return Err(format!(
-                        "source {source:?} is not an absolute path in normal form"
-                    ));
-                }
-                container_path("target", target)?;
-            }
-            Step::BindVolume { volume, target, .. } => {
-                if !volumes.contains(&volume.as_str()) {
-                    return Err(format!("volume {volume:?} is not made by an earlier step"));
-                }
-                container_path("target", target)?;
-            }
-            Step::Names { app, users, groups } => {
-                if !apps.contains(app) {
-                    return Err(format!("app {app:?} is not an app of the pod"));
-                }
-                if let Some(n) = users
-                    .iter()
-                    .chain(groups)
-                    .find(|n| !escape::is_user_name(n))
-                {
-                    return Err(format!("{n:?} is not a user or group name"));
-                }
-            }
-            Step::Tmpfs { target } => container_path("target", target)?,
-            Step::BindPodc => {}
-            Step::CgroupDir { path, .. } => {
-                if !app_cgroup(path) {
-                    return Err(format!(
-                        "path {path:?} is not system.slice/<app>.service of an app of the pod"
-                    ));
-                }
-            }
-            Step::CgroupBind {
-                controller,
-                path,
-                target,
-                read_only,
-            } => cgroup_bind_step(apps, *controller, path, target, *read_only)?,
-            Step::Credential { .. } | Step::Env { .. } | Step::EnvAll { .. } => {
-                item_step(apps, self)?
-            }
-        }
-        Ok(())
     }
 }
 
@@ -626,142 +508,6 @@ fn item_toml(out: &mut String, step: &Step) {
     }
 }
 
-/// A `credential` step (an item some of the pod's apps take as a file), an `env` step (a
-/// variable of one of its apps from an item) or an `env-all` step (every key of an item as
-/// variables of one of its apps).
-fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
-    match step {
-        Step::Credential {
-            kind,
-            name,
-            source,
-            apps: takers,
-        } => {
-            item_source(*kind, name, source.as_deref())?;
-            if takers.is_empty() {
-                return Err("apps lists no app".into());
-            }
-            if let Some(a) = takers.iter().find(|a| !apps.contains(a)) {
-                return Err(format!("app {a:?} is not an app of the pod"));
-            }
-        }
-        Step::Env {
-            app,
-            variable,
-            kind,
-            name,
-            source,
-            key,
-        } => {
-            if !apps.contains(app) {
-                return Err(format!("app {app:?} is not an app of the pod"));
-            }
-            if !escape::is_env_name(variable) {
-                return Err(format!("variable {variable:?} is not a variable name"));
-            }
-            item_source(*kind, name, source.as_deref())?;
-            if let Some(k) = key.as_ref().filter(|k| !escape::is_env_name(k)) {
-                return Err(format!("key {k:?} is not a variable name"));
-            }
-        }
-        Step::EnvAll {
-            app,
-            kind,
-            name,
-            source,
-            dir,
-            prefix,
-            given,
-        } => {
-            if !apps.contains(app) {
-                return Err(format!("app {app:?} is not an app of the pod"));
-            }
-            if source.is_some() && dir.is_some() {
-                return Err("it has both a source and a dir".into());
-            }
-            if let Some(d) = dir.as_ref().filter(|d| !escape::is_normal_abs_path(d)) {
-                return Err(format!("dir {d:?} is not an absolute path in normal form"));
-            }
-            item_source(*kind, name, source.as_deref().or(dir.as_deref()))?;
-            if !prefix.is_empty() && !escape::is_env_name(prefix) {
-                return Err(format!("prefix {prefix:?} cannot start a variable name"));
-            }
-            if let Some(g) = given.iter().find(|g| !escape::is_env_name(g)) {
-                return Err(format!("given {g:?} is not a variable name"));
-            }
-        }
-        _ => unreachable!("only credential and env steps"),
-    }
-    Ok(())
-}
-
-/// A config item or secret's name and source: a secret is always a host file, named by an
-/// absolute path in normal form; a config item without one is text in the tree.
-fn item_source(kind: ItemKind, name: &str, source: Option<&str>) -> Result<(), String> {
-    if !escape::is_name(name) {
-        return Err(format!("{kind} {name:?} is not a name"));
-    }
-    match source {
-        None if kind == ItemKind::Secret => Err(format!(
-            "secret {name:?} has no source: a secret is never in the tree"
-        )),
-        Some(s) if !escape::is_normal_abs_path(s) || s == "/" => Err(format!(
-            "source {s:?} is not an absolute path in normal form"
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// An `image` step: an app's image by reference at the app's root, with the manifest's
-/// settings named as given.
-fn image_step(
-    apps: &[String],
-    app: &String,
-    reference: &str,
-    target: &String,
-    given: &[String],
-    environment: &[String],
-) -> Result<(), String> {
-    if !apps.contains(app) {
-        return Err(format!("app {app:?} is not an app of the pod"));
-    }
-    crate::manifest::reference::Reference::parse(reference)
-        .map_err(|e| format!("reference {reference:?}: {e}"))?;
-    let want = crate::tree::layout::app_root(app);
-    if *target != want {
-        return Err(format!("target {target:?} is not {want:?}"));
-    }
-    if let Some(g) = given.iter().find(|g| !GIVEN.contains(&g.as_str())) {
-        return Err(format!("given {g:?} is not one of {}", GIVEN.join(", ")));
-    }
-    if let Some(n) = environment.iter().find(|n| !escape::is_env_name(n)) {
-        return Err(format!("environment {n:?} is not a variable name"));
-    }
-    Ok(())
-}
-
-/// An `image` step's command: at most one of `exec` given (in the unit), `exec` (its
-/// program a bare name) and `args`.
-fn image_command(given: &[String], exec: &[String], args: &[String]) -> Result<(), String> {
-    let in_unit = given.iter().any(|g| g == "exec");
-    if [in_unit, !exec.is_empty(), !args.is_empty()]
-        .iter()
-        .filter(|b| **b)
-        .count()
-        > 1
-    {
-        return Err("more than one of exec given, exec and args".into());
-    }
-    if let Some(program) = exec.first() {
-        if program.is_empty() || program == "." || program == ".." || program.contains('/') {
-            return Err(format!(
-                "exec program {program:?} is not a bare name to look up in the image's PATH"
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The lines of an `image` step after its `do`.
 fn image_lines(out: &mut String, step: &Step) {
     let Step::Image {
@@ -789,49 +535,4 @@ fn image_lines(out: &mut String, step: &Step) {
             line(out, key, list);
         }
     }
-}
-
-/// Whether `p` is `system.slice/<app>.service` for an app of the pod.
-fn app_cgroup(apps: &[String], p: &str) -> bool {
-    p.strip_prefix("system.slice/")
-        .and_then(|r| r.strip_suffix(".service"))
-        .is_some_and(|a| apps.iter().any(|x| x == a))
-}
-
-/// A `cgroup-bind` step: a file or directory of the pod's v1 hierarchy at its place, writable
-/// only where systemd inside must write (cgroup.procs, an app's own limit files).
-fn cgroup_bind_step(
-    apps: &[String],
-    controller: Controller,
-    path: &String,
-    target: &String,
-    read_only: bool,
-) -> Result<(), String> {
-    let app_cgroup = |p: &str| app_cgroup(apps, p);
-    let knobs = controller.knobs();
-    if !escape::is_normal_rel_path(path) {
-        return Err(format!(
-            "path {path:?} is not a relative path in normal form"
-        ));
-    }
-    let want = if path.is_empty() {
-        format!("/sys/fs/cgroup/{controller}")
-    } else {
-        format!("/sys/fs/cgroup/{controller}/{path}")
-    };
-    if *target != want {
-        return Err(format!("target {target:?} is not {want:?}"));
-    }
-    // Writable: cgroup.procs of the pod or an app, and an app's own knobs.
-    if !read_only {
-        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        let allowed = (file == "cgroup.procs" && (dir.is_empty() || app_cgroup(dir)))
-            || (app_cgroup(dir) && knobs.contains(&file));
-        if !allowed {
-            return Err(format!(
-                    "path {path:?} may not be bound writable (only cgroup.procs and an app's own limit files may)"
-                ));
-        }
-    }
-    Ok(())
 }

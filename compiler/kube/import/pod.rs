@@ -240,7 +240,6 @@ impl Convert<'_> {
                     }
                     self.rename(join_key(&podc, "source"), join_key(&path, "hostPath.path"));
                     self.rename(join_key(&podc, "kind"), join_key(&path, "hostPath"));
-                    self.host_paths.insert(v.name.clone(), h.path.clone());
                     out.push(json!({"name": v.name, "kind": "host", "source": h.path}));
                 }
                 (None, Some(e), None) => out.push(self.empty_dir(&path, &podc, &v.name, e)?),
