@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
-use crate::manifest::{Activation, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start};
+use crate::manifest::{
+    Activation, HostType, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start,
+};
 use crate::systemd::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +125,8 @@ pub struct Volume {
 pub enum VolumeKind {
     Host {
         source: String,
+        /// What the path is, checked or made at launch.
+        host_type: HostType,
     },
     Empty {
         mode: u32,

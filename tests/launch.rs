@@ -2094,6 +2094,162 @@ apps:
     }
 }
 
+/// Host volumes of each `type` in the dry run: what is made or checked before each bind, and
+/// file mount points made as files.
+#[test]
+fn dry_run_shows_host_types() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volumes-host-types.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan = launch::read_plan(&out.path().join("agent")).unwrap();
+    let host = Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+    };
+    let launch = launch::prepare(Path::new("/var/lib/podc/agent"), plan, &host).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("launch_dry_run_host_types", launch.to_string());
+    });
+    // Only the paths that must exist already are sources the launch needs.
+    let sources: Vec<_> = launch
+        .sources
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    for path in [
+        "/etc/agent/pki",
+        "/etc/ssl/certs/agent-ca.pem",
+        "/run/docker.sock",
+    ] {
+        assert!(sources.contains(&path.to_string()), "{path}: {sources:?}");
+    }
+    for path in ["/var/lib/agent", "/etc/agent/agent.conf", "/var/log/agent"] {
+        assert!(!sources.contains(&path.to_string()), "{path}: {sources:?}");
+    }
+}
+
+/// Host volumes as Kubernetes' hostPath types: a directory made with its parents (0755), a file
+/// made empty (0644) and bound as a file the app writes, a file and a socket bound as they are,
+/// and `any` binding a file as a file and making a directory where nothing was.
+#[test]
+fn e2e_host_volumes_of_each_type() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_turn) = e2e() else { return };
+    let script = r#"echo made > /made/x
+stat -c %F /etc/conf.txt > /out/conf-type; echo written > /etc/conf.txt
+cat /etc/given.txt > /out/given
+if echo x > /etc/given.txt 2>/dev/null; then echo writable; else echo read-only; fi > /out/given-ro
+stat -c %F /run/s.sock > /out/sock-type
+stat -c %F /etc/any-file > /out/any-file-type
+test -d /anydir && echo directory > /out/anydir"#;
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-host
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+  - {{name: made, kind: host, source: "@WORK@/new/deep/dir", type: directory-or-create}}
+  - {{name: conf, kind: host, source: "@WORK@/conf.txt", type: file-or-create}}
+  - {{name: given, kind: host, source: "@WORK@/given.txt", type: file, readOnly: true}}
+  - {{name: sock, kind: host, source: "@WORK@/s.sock", type: socket}}
+  - {{name: anyfile, kind: host, source: "@WORK@/given.txt", type: any}}
+  - {{name: anydir, kind: host, source: "@WORK@/anydir", type: any}}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/sh", "-c", {}]
+    mounts:
+      - {{volume: out, path: /out}}
+      - {{volume: made, path: /made}}
+      - {{volume: conf, path: /etc/conf.txt}}
+      - {{volume: given, path: /etc/given.txt}}
+      - {{volume: sock, path: /run/s.sock}}
+      - {{volume: anyfile, path: /etc/any-file, readOnly: true}}
+      - {{volume: anydir, path: /anydir}}
+"#,
+        serde_json::to_string(script).unwrap()
+    );
+    let mut pod = Pod::build("e2e-host", &manifest, &["a"], |w| {
+        fs::write(w.join("given.txt"), "given\n").unwrap();
+    });
+    let w = pod.work.path().to_path_buf();
+    let listener = std::os::unix::net::UnixListener::bind(w.join("s.sock")).unwrap();
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    drop(listener);
+    assert_eq!(
+        fs::read_to_string(w.join("new/deep/dir/x")).unwrap(),
+        "made\n"
+    );
+    for d in ["new", "new/deep", "new/deep/dir"] {
+        assert_eq!(
+            fs::metadata(w.join(d)).unwrap().mode() & 0o7777,
+            0o755,
+            "{d}"
+        );
+    }
+    assert_eq!(pod.read("conf-type"), "regular empty file\n");
+    assert_eq!(fs::read_to_string(w.join("conf.txt")).unwrap(), "written\n");
+    assert_eq!(
+        fs::metadata(w.join("conf.txt")).unwrap().mode() & 0o7777,
+        0o644
+    );
+    assert_eq!(pod.read("given"), "given\n");
+    assert_eq!(pod.read("given-ro"), "read-only\n");
+    assert_eq!(fs::read_to_string(w.join("given.txt")).unwrap(), "given\n");
+    assert_eq!(pod.read("sock-type"), "socket\n");
+    assert_eq!(pod.read("any-file-type"), "regular file\n");
+    assert_eq!(pod.read("anydir"), "directory\n");
+    assert!(w.join("anydir").is_dir());
+    pod.assert_nothing_left();
+}
+
+/// A host path of another kind than its `type` stops the launch before anything is mounted,
+/// naming it; `--check` says the same and makes nothing.
+#[test]
+fn e2e_host_path_of_the_wrong_type_stops_the_launch() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-wrong
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: conf, kind: host, source: "@WORK@/shared", type: file-or-create}
+  - {name: later, kind: host, source: "@WORK@/later", type: directory-or-create}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/true"]
+    mounts: [{volume: conf, path: /etc/conf}, {volume: later, path: /later}]
+"#;
+    let mut pod = Pod::build("e2e-wrong", manifest, &["a"], |_| {});
+    let says = "shared: is not a regular file (hostPath type file-or-create)";
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&pod.tree)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(says), "{err}");
+    assert!(!pod.work.path().join("later").exists());
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 2, "{}", pod.log());
+    assert!(pod.log().contains(says), "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
 /// cpuRequest on a cgroup v1 host: the app's cpu.shares are what the kubelet derives from the
 /// request (250m → 256, 1500m → 1536), through systemd 252's CPUWeight= (25, 150).
 #[test]

@@ -179,6 +179,7 @@ codes! {
     ENV_TEXT_VALUE = "P0652", Error, "a config item's text taken as variables holds a value an environment file cannot carry";
     SUB_PATH = "P0660", Error, "a mount's `subPath` is not a relative path in normal form inside its volume";
     SUB_PATH_NOT_DIRECTORY = "P0661", Error, "a `subPath` on a mount of a config item or secret, or of a host volume that is a file or socket";
+    HOST_TYPE = "P0662", Error, "a `type` on a volume that is not a host volume";
     // Order of apps.
     AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
     AFTER_SELF = "P0702", Error, "an app waits for itself";

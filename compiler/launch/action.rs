@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::manifest::ItemKind;
+use crate::manifest::{HostType, ItemKind};
 use crate::tree::plan::{Listen, MountPlan};
 
 /// An app whose image the store lacks.
@@ -174,6 +174,17 @@ pub enum Action {
         uid: u32,
         gid: u32,
     },
+    /// Make or check a host volume's path as its `type` says
+    /// ([`super::host_paths::host_path`]).
+    HostPath {
+        path: PathBuf,
+        host_type: HostType,
+    },
+    /// Make `target` a mount point for `source` as `source` is: a directory, or an empty file.
+    MountPoint {
+        source: PathBuf,
+        target: PathBuf,
+    },
     /// Bind `sub` inside the volume directory `base` (empty: `base` itself) at `target`:
     /// reached from `base` without a symbolic link that leads out of it, made as a directory
     /// where it is missing if `make` (each missing directory with the permissions of `base`,
@@ -339,6 +350,23 @@ impl Action {
                 path.display()
             ),
             Action::BindWithin { .. } => self.fmt_within(f),
+            Action::HostPath { path, host_type } => {
+                let path = path.display();
+                match host_type {
+                    HostType::Directory => write!(f, "check that {path} is a directory"),
+                    HostType::DirectoryOrCreate => write!(f, "mkdir {path} (and its parents) mode 0755 if missing; check that it is a directory (hostPath type DirectoryOrCreate)"),
+                    HostType::File => write!(f, "check that {path} is a regular file (hostPath type File)"),
+                    HostType::FileOrCreate => write!(f, "create {path} empty, mode 0644, if missing (not its directory); check that it is a regular file (hostPath type FileOrCreate)"),
+                    HostType::Socket => write!(f, "check that {path} is a socket (hostPath type Socket)"),
+                    HostType::Any => write!(f, "mkdir {path} (and its parents) mode 0755 if nothing is there; refuse a device (a hostPath without a type)"),
+                }
+            }
+            Action::MountPoint { source, target } => write!(
+                f,
+                "mkdir or create {} as {} is (a directory, or an empty file)",
+                target.display(),
+                source.display()
+            ),
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
             Action::Write {
                 path,
@@ -461,6 +489,8 @@ pub enum LaunchError {
     },
     #[error("{}: {message}", path.display())]
     MountPoint { path: PathBuf, message: String },
+    #[error("host path {}: {message}", path.display())]
+    HostPath { path: PathBuf, message: String },
     #[error("app {app}: {kind} {name:?} is not in its image's {file}")]
     UnknownName {
         app: String,

@@ -13,6 +13,7 @@ mod action;
 mod checks;
 pub mod grpc_probe;
 mod host;
+mod host_paths;
 mod items;
 mod paths;
 mod perform;

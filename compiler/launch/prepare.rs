@@ -10,7 +10,7 @@ use super::items::*;
 use super::paths::*;
 use super::users::*;
 use crate::image::defaults;
-use crate::manifest::Network;
+use crate::manifest::{HostType, Network};
 use crate::tree::layout::{
     app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, PROBE_PROGRAM, ROOTFS, STATE,
     VOLUMES,
@@ -158,15 +158,13 @@ impl Prep<'_> {
                 source,
                 target,
                 read_only,
+                host_type,
                 sub_path,
                 make_missing,
-            } => self.bind_host(
-                source,
-                target,
-                *read_only,
-                sub_path.as_deref(),
-                *make_missing,
-            ),
+            } => {
+                let sub = sub_path.as_deref().map(|s| (s, *make_missing));
+                self.bind_host(source, target, *read_only, *host_type, sub)
+            }
             Step::MakeVolume {
                 volume,
                 mode,
@@ -472,17 +470,43 @@ impl Prep<'_> {
     }
 
     /// A `bind-host` step: a host path (or a path inside it) bound into the pod.
+    /// Its `type` made or checked first; `sub`: the `subPath` and whether it is made.
     fn bind_host(
         &mut self,
         source: &str,
         target: &str,
         read_only: bool,
-        sub: Option<&str>,
-        make: bool,
+        host_type: HostType,
+        sub: Option<(&str, bool)>,
     ) {
         let target = inside(&self.root, target);
-        self.sources.push(PathBuf::from(source));
-        self.bind(PathBuf::from(source), target, read_only, sub, make);
+        let source = PathBuf::from(source);
+        if matches!(
+            host_type,
+            HostType::Directory | HostType::File | HostType::Socket
+        ) {
+            self.sources.push(source.clone());
+        }
+        if host_type != HostType::Directory {
+            self.actions.push(Action::HostPath {
+                path: source.clone(),
+                host_type,
+            });
+        }
+        let dir = matches!(host_type, HostType::Directory | HostType::DirectoryOrCreate);
+        if dir || sub.is_some() {
+            let (sub, make) = sub.unzip();
+            return self.bind(source, target, read_only, sub, make.unwrap_or(false));
+        }
+        self.actions.push(Action::MountPoint {
+            source: source.clone(),
+            target: target.clone(),
+        });
+        self.actions.push(Action::Bind {
+            source,
+            target,
+            read_only,
+        });
     }
 
     /// A volume's directory, or the path `sub` inside it (made if missing, with `make`),

@@ -209,8 +209,14 @@ pub struct Volume {
     )]
     pub name: String,
     pub kind: VolumeKind,
-    /// Host directory (kind host only, absolute).
+    /// Host path (kind host only, absolute).
     pub source: Option<String>,
+    /// What the host path of a host volume is, checked (or made) at each launch as Kubernetes'
+    /// hostPath `type`: `directory` (default: a directory that exists), `directory-or-create`,
+    /// `file`, `file-or-create`, `socket`, or `any` (Kubernetes' unset type: whatever is
+    /// there, a directory made where nothing is).
+    #[serde(rename = "type")]
+    pub host_type: Option<HostType>,
     /// Read-only for every app that mounts it. Default false.
     pub read_only: Option<bool>,
     /// Permissions of an empty, persistent or memory volume, an octal string such as "0750".
@@ -240,6 +246,62 @@ pub enum VolumeKind {
     /// A fresh tmpfs of `size` bytes for each run of the pod; its pages count against the
     /// memory of the app that writes them.
     Memory,
+}
+
+/// What a host volume's path is, as Kubernetes' hostPath `type` says (`any` is its unset
+/// type); checked, or made, by `podc launch` before the pod starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostType {
+    /// A directory that exists.
+    #[default]
+    Directory,
+    /// A directory, made (mode 0755, with its parents) where it is missing.
+    DirectoryOrCreate,
+    /// A regular file that exists, bound as a file.
+    File,
+    /// A regular file, made empty (mode 0644) where it is missing; its directory must exist.
+    FileOrCreate,
+    /// A UNIX socket that exists.
+    Socket,
+    /// Whatever is there, bound as it is (a directory, a file, a socket); where nothing is, a
+    /// directory is made (mode 0755), as the container runtimes do for a hostPath without a
+    /// type. A device is refused.
+    Any,
+}
+
+impl HostType {
+    /// Its word in a manifest and a plan (`file-or-create`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HostType::Directory => "directory",
+            HostType::DirectoryOrCreate => "directory-or-create",
+            HostType::File => "file",
+            HostType::FileOrCreate => "file-or-create",
+            HostType::Socket => "socket",
+            HostType::Any => "any",
+        }
+    }
+
+    /// Kubernetes' name (`FileOrCreate`; `None` for `any`, Kubernetes' unset type).
+    pub fn kube_name(self) -> Option<&'static str> {
+        match self {
+            HostType::Directory => Some("Directory"),
+            HostType::DirectoryOrCreate => Some("DirectoryOrCreate"),
+            HostType::File => Some("File"),
+            HostType::FileOrCreate => Some("FileOrCreate"),
+            HostType::Socket => Some("Socket"),
+            HostType::Any => None,
+        }
+    }
+
+    /// Whether the path is a file (or socket), never a directory.
+    pub fn is_file(self) -> bool {
+        matches!(
+            self,
+            HostType::File | HostType::FileOrCreate | HostType::Socket
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

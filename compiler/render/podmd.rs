@@ -15,7 +15,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 
 use crate::manifest::ItemKind;
-use crate::manifest::{Activation, IdOrName, Restart, Start};
+use crate::manifest::{Activation, HostType, IdOrName, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
 use crate::pod::{App, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
 use crate::systemd::escape;
@@ -497,8 +497,16 @@ fn diagram(o: &mut String, pod: &Pod) {
     }
     for (i, v) in pod.volumes.iter().enumerate() {
         let what = match &v.kind {
-            VolumeKind::Host { source } => format!(
-                "host directory {}{}",
+            VolumeKind::Host { source, host_type } => format!(
+                "host {} {}{}",
+                match host_type {
+                    HostType::Directory => "directory",
+                    HostType::DirectoryOrCreate => "directory (made if missing)",
+                    HostType::File => "file",
+                    HostType::FileOrCreate => "file (made empty if missing)",
+                    HostType::Socket => "socket",
+                    HostType::Any => "path (a directory made if nothing is there)",
+                },
                 source,
                 if v.read_only { ", read-only" } else { "" }
             ),

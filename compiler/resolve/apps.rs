@@ -35,7 +35,7 @@ pub(super) fn resolve_app(
     c: &mut Checker,
     path: &str,
     a: &manifest::App,
-    volumes: &BTreeMap<String, bool>,
+    volumes: &BTreeMap<String, Declared>,
     items: &BTreeMap<String, manifest::ItemKind>,
     t: Target,
 ) -> App {

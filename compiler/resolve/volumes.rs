@@ -11,20 +11,22 @@ use crate::pod::{self, AppFile, AppMount, Volume};
 use crate::systemd::escape;
 use crate::tree::layout::under_api_mount;
 
-/// The pod's volumes, and each name with whether it is read-only (for the apps' mounts).
+/// The pod's volumes, and each name with what its mounts need to know of it.
 pub(super) fn resolve_volumes(
     c: &mut Checker,
     m: &Manifest,
-) -> (Vec<Volume>, BTreeMap<String, bool>) {
+) -> (Vec<Volume>, BTreeMap<String, Declared>) {
     let mut volumes = Vec::new();
     let mut volume_names = BTreeMap::new();
     for (i, v) in m.volumes.iter().enumerate() {
         let path = join_index("volumes", i);
+        let declared = Declared {
+            read_only: v.read_only.unwrap_or(false),
+            file: v.kind == manifest::VolumeKind::Host
+                && v.host_type.is_some_and(manifest::HostType::is_file),
+        };
         // A volume with problems still exists for its mounts, so they get no errors of their own.
-        if volume_names
-            .insert(v.name.clone(), v.read_only.unwrap_or(false))
-            .is_some()
-        {
+        if volume_names.insert(v.name.clone(), declared).is_some() {
             c.value(
                 codes::VOLUME_DUPLICATE,
                 &join_key(&path, "name"),
@@ -46,6 +48,13 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
             codes::SIZE_NOT_MEMORY,
             &join_key(path, "size"),
             "`size` applies only to memory volumes (`kind: memory`), whose tmpfs it limits",
+        );
+    }
+    if v.host_type.is_some() && v.kind != manifest::VolumeKind::Host {
+        c.key(
+            codes::HOST_TYPE,
+            &join_key(path, "type"),
+            "`type` applies only to host volumes (`kind: host`), whose path it checks",
         );
     }
     let kind = match v.kind {
@@ -70,7 +79,10 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
                 }
                 Some(s) => c
                     .abs_path(&join_key(path, "source"), "volume source", s)
-                    .then(|| pod::VolumeKind::Host { source: s.clone() }),
+                    .then(|| pod::VolumeKind::Host {
+                        source: s.clone(),
+                        host_type: v.host_type.unwrap_or_default(),
+                    }),
             }
         }
         manifest::VolumeKind::Empty => {
@@ -206,7 +218,7 @@ pub(super) fn resolve_mounts(
     c: &mut Checker,
     path: &str,
     a: &manifest::App,
-    volumes: &BTreeMap<String, bool>,
+    volumes: &BTreeMap<String, Declared>,
     items: &BTreeMap<String, ItemKind>,
 ) -> (Vec<AppMount>, Vec<AppFile>) {
     let mut mounts = Vec::new();
@@ -216,9 +228,9 @@ pub(super) fn resolve_mounts(
         let p = join_index(&join_key(path, "mounts"), i);
         let item = mount_item(c, &p, m, items);
         let volume = m.volume.as_deref().filter(|_| item == Some(None));
-        let volume_ro = match volume.map(|v| (v, volumes.get(v))) {
+        let declared = match volume.map(|v| (v, volumes.get(v))) {
             None => None,
-            Some((_, Some(ro))) => Some(*ro),
+            Some((_, Some(d))) => Some(*d),
             Some((volume, None)) => {
                 let names: Vec<&str> = volumes.keys().map(String::as_str).collect();
                 c.value(
@@ -282,15 +294,13 @@ pub(super) fn resolve_mounts(
                 format!("two mounts of this app use the path {}", show(&m.path)),
             );
         }
-        let sub_path = m
-            .sub_path
-            .as_ref()
-            .filter(|s| sub_path(c, &p, s, matches!(item, Some(Some(_)))));
-        if let (Some(vro), Some(volume)) = (volume_ro, volume) {
+        let file = matches!(item, Some(Some(_))) || declared.is_some_and(|d| d.file);
+        let sub_path = m.sub_path.as_ref().filter(|s| sub_path(c, &p, s, file));
+        if let (Some(declared), Some(volume)) = (declared, volume) {
             mounts.push(AppMount {
                 volume: volume.to_string(),
                 path: m.path.clone(),
-                read_only: vro || m.read_only.unwrap_or(false),
+                read_only: declared.read_only || m.read_only.unwrap_or(false),
                 sub_path: sub_path.cloned(),
             });
         }
@@ -304,15 +314,15 @@ pub(super) fn resolve_mounts(
     (mounts, files)
 }
 
-/// A mount's `subPath`: a relative path in normal form, of a volume (not of a config item or
-/// secret, which is a file).
-fn sub_path(c: &mut Checker, path: &str, sub: &str, item: bool) -> bool {
+/// A mount's `subPath`: a relative path in normal form, of a directory volume (not of a config
+/// item or secret, nor of a host volume that is a file or socket: `file`).
+fn sub_path(c: &mut Checker, path: &str, sub: &str, file: bool) -> bool {
     let at = join_key(path, "subPath");
-    if item {
+    if file {
         c.key(
             codes::SUB_PATH_NOT_DIRECTORY,
             &at,
-            "a config item or secret is mounted as one file, which has no `subPath`",
+            "this mount is of one file (a config item, a secret, or a host volume of `type` file, file-or-create or socket), which has no `subPath`",
         );
         return false;
     }

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{CgroupVersion, ItemKind, Network, Protocol};
+use crate::manifest::{CgroupVersion, HostType, ItemKind, Network, Protocol};
 
 /// `key = value` and a line break; `key` is a bare TOML key.
 fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
@@ -78,6 +78,10 @@ pub struct MountPlan {
     pub listen: Vec<Listen>,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
+}
+
+fn is_directory(t: &HostType) -> bool {
+    *t == HostType::Directory
 }
 
 fn is_false(b: &bool) -> bool {
@@ -190,12 +194,17 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         args: Vec<String>,
     },
-    /// Bind a host path into the pod's root before nspawn starts; with `subPath`, that path
-    /// inside it (see [`Step::BindVolume`]).
+    /// Bind a host path into the pod's root before nspawn starts, made or checked first as
+    /// `type` says (see [`HostType`]); with `subPath`, that path inside it (see
+    /// [`Step::BindVolume`]).
     BindHost {
         source: String,
         target: String,
         read_only: bool,
+        /// What `source` is, checked or made before it is bound (a host volume's `type`);
+        /// written only when not `directory`.
+        #[serde(rename = "type", default, skip_serializing_if = "is_directory")]
+        host_type: HostType,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sub_path: Option<String>,
         #[serde(default, skip_serializing_if = "is_false")]
@@ -357,12 +366,16 @@ impl MountPlan {
                     source,
                     target,
                     read_only,
+                    host_type,
                     sub_path,
                     make_missing,
                 } => {
                     line(&mut out, "source", source);
                     line(&mut out, "target", target);
                     line(&mut out, "readOnly", *read_only);
+                    if *host_type != HostType::Directory {
+                        line(&mut out, "type", host_type.name());
+                    }
                     sub_path_lines(&mut out, sub_path, *make_missing);
                 }
                 Step::BindVolume {

@@ -12,7 +12,7 @@ use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::out::claim_name;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
-use crate::manifest::ItemKind;
+use crate::manifest::{HostType, ItemKind};
 use crate::parse::source::{join_index, join_key};
 use std::collections::BTreeMap;
 
@@ -227,20 +227,11 @@ impl Convert<'_> {
             self.volume_names.insert(v.name.clone(), v.name.clone());
             match (&v.host_path, &v.empty_dir, &v.persistent_volume_claim) {
                 (Some(h), None, None) => {
-                    if let Some(kind) = h.kind.as_deref().filter(|k| !k.is_empty()) {
-                        if kind != "Directory" {
-                            let at = join_key(&path, "hostPath.type");
-                            return Err(problem(
-                                self.doc,
-                                &at,
-                                format!("a hostPath of type `{kind}` is not supported by podc"),
-                            )
-                            .help("podc mounts host directories that exist: `type: Directory`"));
-                        }
-                    }
+                    let host_type = self.host_type(&path, h.kind.as_deref())?;
                     self.rename(join_key(&podc, "source"), join_key(&path, "hostPath.path"));
                     self.rename(join_key(&podc, "kind"), join_key(&path, "hostPath"));
-                    out.push(json!({"name": v.name, "kind": "host", "source": h.path}));
+                    self.rename(join_key(&podc, "type"), join_key(&path, "hostPath.type"));
+                    out.push(json!({"name": v.name, "kind": "host", "source": h.path, "type": host_type.name()}));
                 }
                 (None, Some(e), None) => out.push(self.empty_dir(&path, &podc, &v.name, e)?),
                 (None, None, Some(c)) => {
@@ -289,6 +280,33 @@ impl Convert<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// A hostPath's `type` as podc's: unset (or empty) is `any`, as Kubernetes checks nothing
+    /// then; a device is refused.
+    fn host_type(&self, path: &str, kind: Option<&str>) -> Result<HostType, Diagnostic> {
+        Ok(match kind.unwrap_or_default() {
+            "" => HostType::Any,
+            "Directory" => HostType::Directory,
+            "DirectoryOrCreate" => HostType::DirectoryOrCreate,
+            "File" => HostType::File,
+            "FileOrCreate" => HostType::FileOrCreate,
+            "Socket" => HostType::Socket,
+            kind => {
+                let at = join_key(path, "hostPath.type");
+                let device = kind == "CharDevice" || kind == "BlockDevice";
+                let d = problem(
+                    self.doc,
+                    &at,
+                    format!("a hostPath of type `{kind}` is not supported by podc"),
+                );
+                return Err(if device {
+                    d.help("podc passes no devices into a pod: an app could not open one")
+                } else {
+                    d.help("the types are Directory, DirectoryOrCreate, File, FileOrCreate, Socket, CharDevice and BlockDevice")
+                });
+            }
+        })
     }
 
     /// `fsGroup`: the volumes the pod writes belong to the group, group-writable and with

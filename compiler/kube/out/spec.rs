@@ -207,10 +207,10 @@ pub(super) fn volumes(pod: &Pod, out: &mut Out) -> Vec<core::Volume> {
             ..Default::default()
         };
         match &v.kind {
-            VolumeKind::Host { source } => {
+            VolumeKind::Host { source, host_type } => {
                 volume.host_path = Some(core::HostPathVolumeSource {
                     path: source.clone(),
-                    type_: Some("Directory".into()),
+                    type_: host_type.kube_name().map(str::to_string),
                 })
             }
             VolumeKind::Empty { .. } => {
