@@ -140,6 +140,10 @@ pub enum VolumeKind {
         uid: u32,
         gid: u32,
     },
+    /// The root filesystem of an OCI image of the host's store, read-only and noexec.
+    Image {
+        reference: Reference,
+    },
     /// A tmpfs of `size` bytes (`written` as the manifest wrote it) for each run.
     Memory {
         size: u64,

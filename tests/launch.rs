@@ -1965,6 +1965,62 @@ fn dry_run_shows_sub_paths() {
     }
 }
 
+/// An image volume in an edited plan: its name is a volume name, its reference a reference;
+/// an image the store lacks is named by its volume, and nothing is bound for it.
+#[test]
+fn launch_holds_image_volume_steps_to_the_rules() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volumes-image.yaml");
+    assert!(podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .status()
+        .unwrap()
+        .success());
+    let tree = out.path().join("models");
+    let store = tempfile::tempdir().unwrap();
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("volume weights: image registry.example/models/llama@sha256:"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("rootfs/models"),
+        "bound an image the store lacks"
+    );
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "volume = \"weights\"\nreference",
+            "volume = \"../w\"\nreference",
+            "step 2 (image-volume): volume \"../w\" is not a volume name",
+        ),
+        (
+            "reference = \"registry.example/models/llama@",
+            "reference = \"Bad Ref@",
+            "step 2 (image-volume): reference \"Bad Ref@",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
 /// A persistent volume's directory as a test prepares it, below 0700 directories of root's.
 fn seed_persistent(volumes: &Path, pod: &str, volume: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -4413,6 +4469,114 @@ spec:
     pod.terminate();
     let (code, _) = pod.wait();
     assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
+/// Kubernetes' image volumes (as the documentation's pods-image-volumes files write them): the
+/// image's root from the store, whole and a directory of it (subPath), read-only and noexec,
+/// the store's root unchanged; before the image is in the store, `--check` names the volume
+/// and `podc image pull`.
+#[test]
+fn e2e_image_volumes_are_read_only_roots_from_the_store() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let import = |layout: &Path, name: &str| {
+        let o = podc()
+            .args(["image", "import"])
+            .arg(layout)
+            .args(["--name", name])
+            .env("PODC_IMAGE_STORE", store.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let app = layouts.path().join("app");
+    common::images::busybox_layout(&app, "1", &["sh"]);
+    import(&app, "registry.example/podc/shell:1");
+    let data = layouts.path().join("data");
+    common::images::busybox_layout(&data, "1", &[]);
+    common::images::change_layer(&data, "1", |rootfs| {
+        fs::create_dir_all(rootfs.join("dir")).unwrap();
+        fs::write(rootfs.join("dir/hello.txt"), "hello from the image\n").unwrap();
+    });
+    let script = r#"cat /volume/dir/hello.txt > /out/whole
+cat /sub/hello.txt > /out/sub
+if echo x > /volume/dir/new 2>/dev/null; then echo writable; else echo read-only; fi > /out/ro
+if echo x > /sub/new 2>/dev/null; then echo writable; else echo read-only; fi > /out/sub-ro
+if /volume/bin/true 2>/dev/null; then echo exec; else echo noexec; fi > /out/exec"#;
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-imgvol
+spec:
+  restartPolicy: Never
+  containers:
+  - name: shell
+    image: registry.example/podc/shell:1
+    command: [sh, -c, {}]
+    volumeMounts:
+    - {{name: volume, mountPath: /volume}}
+    - {{name: volume, mountPath: /sub, subPath: dir, readOnly: false}}
+    - {{name: out, mountPath: /out}}
+  volumes:
+  - name: volume
+    image:
+      reference: registry.example/podc/data:1
+      pullPolicy: IfNotPresent
+  - name: out
+    hostPath: {{path: "@WORK@/out", type: Directory}}
+"#,
+        serde_json::to_string(script).unwrap()
+    );
+    let mut pod = Pod::build("e2e-imgvol", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("volume volume: image registry.example/podc/data:1 is not in the image store")
+            && err.contains("podc image pull registry.example/podc/data:1"),
+        "{err}"
+    );
+    import(&data, "registry.example/podc/data:1");
+    let root = podc::image::store::Store::read_only(store.path())
+        .resolve(
+            &podc::manifest::reference::Reference::parse("registry.example/podc/data:1").unwrap(),
+        )
+        .unwrap()
+        .root;
+    let before = common::images::tree_listing(&root);
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains(&format!("bind ro,noexec {} ", root.display()))
+            && shown.contains(&format!("bind ro,noexec {}/dir ", root.display())),
+        "{shown}"
+    );
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(pod.read("whole"), "hello from the image\n");
+    assert_eq!(pod.read("sub"), "hello from the image\n");
+    assert_eq!(pod.read("ro"), "read-only\n");
+    assert_eq!(pod.read("sub-ro"), "read-only\n");
+    assert_eq!(pod.read("exec"), "noexec\n");
+    assert_eq!(common::images::tree_listing(&root), before);
     pod.assert_nothing_left();
 }
 

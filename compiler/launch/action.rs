@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use crate::manifest::{HostType, ItemKind};
 use crate::tree::plan::{Listen, MountPlan};
 
-/// An app whose image the store lacks.
+/// An app or image volume whose image the store lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingImage {
-    pub app: String,
+    /// What needs it: `app web`, `volume data`.
+    pub needed_by: String,
     pub reference: String,
     pub store: PathBuf,
 }
@@ -20,8 +21,8 @@ impl fmt::Display for MissingImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "app {}: image {} is not in the image store ({}); fetch it with: podc image pull {}",
-            self.app,
+            "{}: image {} is not in the image store ({}); fetch it with: podc image pull {}",
+            self.needed_by,
             self.reference,
             self.store.display(),
             self.reference

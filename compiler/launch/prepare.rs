@@ -42,6 +42,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         nspawn_mounts: Vec::new(),
         volumes_mounted: false,
         volume_sources: BTreeMap::new(),
+        image_volumes: BTreeMap::new(),
         image_roots: image_roots(&plan, host),
         items: Vec::new(),
     };
@@ -85,6 +86,9 @@ pub(super) struct Prep<'a> {
     volumes_mounted: bool,
     /// The host directory of each volume that is not on the volumes tmpfs (persistent ones).
     volume_sources: BTreeMap<String, PathBuf>,
+    /// Each image volume's root in the image store (`None`: the store lacks it, and the
+    /// launch stops).
+    image_volumes: BTreeMap<String, Option<PathBuf>>,
     /// Each app's image root on the host, read once from the plan: `None` for an image the
     /// store lacks (reported as missing by its own step).
     image_roots: BTreeMap<String, Option<PathBuf>>,
@@ -184,6 +188,7 @@ impl Prep<'_> {
                 uid,
                 gid,
             } => self.memory_volume(volume, *size, mode, *uid, *gid)?,
+            Step::ImageVolume { volume, reference } => self.image_volume(volume, reference),
             Step::BindVolume {
                 volume,
                 target,
@@ -389,7 +394,7 @@ impl Prep<'_> {
     ) -> Result<(), LaunchError> {
         let Some(image) = self.host.images.found.get(reference) else {
             self.missing_images.push(MissingImage {
-                app: app.to_string(),
+                needed_by: format!("app {app}"),
                 reference: reference.to_string(),
                 store: self.host.images.store.clone(),
             });
@@ -649,11 +654,46 @@ impl Prep<'_> {
         make: bool,
     ) {
         let target = inside(&self.root, target);
+        if let Some(root) = self.image_volumes.get(volume) {
+            // The image's root, shared by every pod: read-only and noexec, whatever the plan
+            // says, as Kubernetes mounts an image volume; nothing is made in it.
+            if let Some(base) = root.clone() {
+                self.actions.push(Action::BindWithin {
+                    base,
+                    sub: sub.unwrap_or_default().to_string(),
+                    target,
+                    read_only: true,
+                    make: false,
+                    noexec: true,
+                });
+            }
+            return;
+        }
         let source = match self.volume_sources.get(volume) {
             Some(dir) => dir.clone(),
             None => self.volumes.join(volume),
         };
         self.bind(source, target, read_only, sub, make);
+    }
+
+    /// An `image-volume` step: the root of an image of the store (the launch stops where the
+    /// store lacks it).
+    fn image_volume(&mut self, volume: &str, reference: &str) {
+        let root = self
+            .host
+            .images
+            .found
+            .get(reference)
+            .map(|i| i.root.clone());
+        match &root {
+            Some(root) => self.sources.push(root.clone()),
+            None => self.missing_images.push(MissingImage {
+                needed_by: format!("volume {volume}"),
+                reference: reference.to_string(),
+                store: self.host.images.store.clone(),
+            }),
+        }
+        self.image_volumes.insert(volume.to_string(), root);
     }
 
     /// A `names` step: the user and group names an app runs as, from its image.

@@ -29,6 +29,10 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         let volume = v.name.clone();
         steps.push(match v.kind {
             VolumeKind::Host { .. } => continue,
+            VolumeKind::Image { ref reference } => Step::ImageVolume {
+                volume,
+                reference: reference.to_string(),
+            },
             VolumeKind::Empty { mode, uid, gid } => Step::MakeVolume {
                 volume,
                 mode: format!("{mode:04o}"),

@@ -230,6 +230,10 @@ pub struct Volume {
     /// The size of a memory volume (kind memory only, required there): a byte quantity such
     /// as "64Mi", the tmpfs's size limit.
     pub size: Option<Quantity>,
+    /// The OCI image whose root filesystem an image volume is (kind image only, required
+    /// there): a reference as an app's `image` takes it, resolved by `podc launch` from the
+    /// host's image store (a short name is Docker Hub's, with a warning).
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -246,6 +250,9 @@ pub enum VolumeKind {
     /// A fresh tmpfs of `size` bytes for each run of the pod; its pages count against the
     /// memory of the app that writes them.
     Memory,
+    /// The root filesystem of the OCI image `image` from the host's image store (Kubernetes'
+    /// image volume): read-only, and no program runs from it (noexec).
+    Image,
 }
 
 /// What a host volume's path is, as Kubernetes' hostPath `type` says (`any` is its unset

@@ -513,6 +513,14 @@ fn diagram(o: &mut String, pod: &Pod) {
             VolumeKind::Empty { mode, uid, gid } => {
                 format!("empty, mode {mode:04o}, uid {uid}, gid {gid}")
             }
+            VolumeKind::Image { reference } => format!(
+                "image {reference} ({}), read-only, noexec",
+                if reference.digest.is_some() {
+                    "pinned"
+                } else {
+                    "tag, resolved at launch"
+                }
+            ),
             VolumeKind::Persistent { mode, uid, gid } => format!(
                 "persistent, kept in {} (made mode {mode:04o}, uid {uid}, gid {gid})",
                 persistent_volume(PERSISTENT_VOLUMES, &pod.name, &v.name)

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::checker::*;
 use super::items::mount_item;
 use crate::diag::codes;
+use crate::manifest::reference::Reference;
 use crate::manifest::{self, quantity, ItemKind, Manifest};
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{self, AppFile, AppMount, Volume};
@@ -21,7 +22,8 @@ pub(super) fn resolve_volumes(
     for (i, v) in m.volumes.iter().enumerate() {
         let path = join_index("volumes", i);
         let declared = Declared {
-            read_only: v.read_only.unwrap_or(false),
+            // An image volume is read-only, whatever a mount of it says.
+            read_only: v.read_only.unwrap_or(false) || v.kind == manifest::VolumeKind::Image,
             file: v.kind == manifest::VolumeKind::Host
                 && v.host_type.is_some_and(manifest::HostType::is_file),
         };
@@ -42,7 +44,14 @@ pub(super) fn resolve_volumes(
 
 pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<Volume> {
     let named = c.name(&join_key(path, "name"), "volume", &v.name);
-    let read_only = v.read_only.unwrap_or(false);
+    let read_only = v.read_only.unwrap_or(false) || v.kind == manifest::VolumeKind::Image;
+    if v.image.is_some() && v.kind != manifest::VolumeKind::Image {
+        c.key(
+            codes::IMAGE_VOLUME,
+            &join_key(path, "image"),
+            "`image` applies only to image volumes (`kind: image`), whose root filesystem it names",
+        );
+    }
     if v.size.is_some() && v.kind != manifest::VolumeKind::Memory {
         c.key(
             codes::SIZE_NOT_MEMORY,
@@ -126,6 +135,7 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
                 _ => None,
             }
         }
+        manifest::VolumeKind::Image => image_volume(c, path, v),
     };
     match (named, kind) {
         (true, Some(kind)) => Some(Volume {
@@ -158,6 +168,55 @@ fn kind_word(kind: manifest::VolumeKind) -> &'static str {
         manifest::VolumeKind::Empty => "empty",
         manifest::VolumeKind::Persistent => "persistent",
         manifest::VolumeKind::Memory => "memory",
+        manifest::VolumeKind::Image => "image",
+    }
+}
+
+/// An image volume: its reference (a short name normalized, and warned of later), read-only,
+/// with none of the keys of a directory podc makes.
+fn image_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<pod::VolumeKind> {
+    for (key, present) in [
+        ("source", v.source.is_some()),
+        ("mode", v.mode.is_some()),
+        ("uid", v.uid.is_some()),
+        ("gid", v.gid.is_some()),
+    ] {
+        if present {
+            c.key(
+                codes::IMAGE_VOLUME_KEY,
+                &join_key(path, key),
+                format!("`{key}` does not apply to an image volume: it is the image's root filesystem as the image store holds it"),
+            );
+        }
+    }
+    if v.read_only == Some(false) {
+        c.value(
+            codes::IMAGE_VOLUME_WRITABLE,
+            &join_key(path, "readOnly"),
+            "an image volume is always read-only (the image store's root is shared and never written); `readOnly: false` cannot be",
+        );
+    }
+    let Some(image) = &v.image else {
+        c.key(
+            codes::IMAGE_VOLUME,
+            &join_key(path, "kind"),
+            format!("image volume {} needs an `image` reference", show(&v.name)),
+        )
+        .help =
+            Some("`image: registry.example/name:tag`, best pinned with `@sha256:<digest>`".into());
+        return None;
+    };
+    match Reference::parse_normalized(image) {
+        Ok((reference, _)) => Some(pod::VolumeKind::Image { reference }),
+        Err(why) => {
+            c.value(
+                codes::IMAGE_VOLUME,
+                &join_key(path, "image"),
+                format!("image {} is not an image reference: {why}", show(image)),
+            )
+            .help = Some("`registry.example/name:tag`, best pinned with `@sha256:<digest>`".into());
+            None
+        }
     }
 }
 

@@ -163,6 +163,10 @@ pub enum Step {
         uid: u32,
         gid: u32,
     },
+    /// An image volume: the launcher resolves `reference` from the host's image store as it
+    /// resolves an `image` step's, and binds the image's root (or a path inside it) wherever a
+    /// `bind-volume` step names the volume, always read-only and noexec.
+    ImageVolume { volume: String, reference: String },
     /// Mount an app's image writable for this pod without changing it: an overlay whose lower
     /// layer is the image and whose upper layer is the pod's own (`TREE/state/<app>`), which
     /// takes the app's writes and the mount points the image lacks.
@@ -322,36 +326,10 @@ impl MountPlan {
             out.push_str("\n[[step]]\n");
             line(&mut out, "do", step.kind());
             match step {
-                Step::MakeVolume {
-                    volume,
-                    mode,
-                    uid,
-                    gid,
-                }
-                | Step::PersistentVolume {
-                    volume,
-                    mode,
-                    uid,
-                    gid,
-                } => {
-                    line(&mut out, "volume", volume);
-                    line(&mut out, "mode", mode);
-                    line(&mut out, "uid", *uid);
-                    line(&mut out, "gid", *gid);
-                }
-                Step::MemoryVolume {
-                    volume,
-                    size,
-                    mode,
-                    uid,
-                    gid,
-                } => {
-                    line(&mut out, "volume", volume);
-                    line(&mut out, "size", *size);
-                    line(&mut out, "mode", mode);
-                    line(&mut out, "uid", *uid);
-                    line(&mut out, "gid", *gid);
-                }
+                Step::MakeVolume { .. }
+                | Step::PersistentVolume { .. }
+                | Step::MemoryVolume { .. }
+                | Step::ImageVolume { .. } => volume_lines(&mut out, step),
                 Step::Overlay {
                     app,
                     source,
@@ -432,6 +410,7 @@ impl Step {
             Step::MakeVolume { .. } => "make-volume",
             Step::PersistentVolume { .. } => "persistent-volume",
             Step::MemoryVolume { .. } => "memory-volume",
+            Step::ImageVolume { .. } => "image-volume",
             Step::Overlay { .. } => "overlay",
             Step::Image { .. } => "image",
             Step::BindHost { .. } => "bind-host",
@@ -447,14 +426,57 @@ impl Step {
         }
     }
 
-    /// The volume a `make-volume`, `persistent-volume` or `memory-volume` step makes.
+    /// The volume a `make-volume`, `persistent-volume`, `memory-volume` or `image-volume`
+    /// step makes.
     pub fn made_volume(&self) -> Option<&str> {
         match self {
             Step::MakeVolume { volume, .. }
             | Step::PersistentVolume { volume, .. }
-            | Step::MemoryVolume { volume, .. } => Some(volume),
+            | Step::MemoryVolume { volume, .. }
+            | Step::ImageVolume { volume, .. } => Some(volume),
             _ => None,
         }
+    }
+}
+
+/// The lines of a step that makes a volume, after its `do`.
+fn volume_lines(out: &mut String, step: &Step) {
+    match step {
+        Step::MakeVolume {
+            volume,
+            mode,
+            uid,
+            gid,
+        }
+        | Step::PersistentVolume {
+            volume,
+            mode,
+            uid,
+            gid,
+        } => {
+            line(out, "volume", volume);
+            line(out, "mode", mode);
+            line(out, "uid", *uid);
+            line(out, "gid", *gid);
+        }
+        Step::MemoryVolume {
+            volume,
+            size,
+            mode,
+            uid,
+            gid,
+        } => {
+            line(out, "volume", volume);
+            line(out, "size", *size);
+            line(out, "mode", mode);
+            line(out, "uid", *uid);
+            line(out, "gid", *gid);
+        }
+        Step::ImageVolume { volume, reference } => {
+            line(out, "volume", volume);
+            line(out, "reference", reference);
+        }
+        _ => unreachable!("only steps that make volumes"),
     }
 }
 

@@ -312,6 +312,18 @@ impl Step {
                     }
                 }
             }
+            Step::ImageVolume { volume, reference } => {
+                if !escape::is_name(volume) {
+                    return Err(format!("volume {volume:?} is not a volume name"));
+                }
+                if volumes.contains(&volume.as_str()) {
+                    return Err(format!(
+                        "volume {volume:?} is made by an earlier step already"
+                    ));
+                }
+                crate::manifest::reference::Reference::parse(reference)
+                    .map_err(|e| format!("reference {reference:?}: {e}"))?;
+            }
             Step::Overlay {
                 app,
                 source,

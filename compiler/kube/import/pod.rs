@@ -5,7 +5,9 @@ use serde_json::{json, Map, Value};
 
 use super::convert::ItemVolume;
 use super::convert::{problem, Convert};
-use super::doc::{DownwardApi, EmptyDir, HostAlias, KubeVolume, PodSpec, Resources, RestartPolicy};
+use super::doc::{
+    DownwardApi, EmptyDir, HostAlias, ImageVolume, KubeVolume, PodSpec, Resources, RestartPolicy,
+};
 use super::meta::PodParts;
 use super::stream::ConfigMap;
 use crate::diag::codes;
@@ -225,6 +227,10 @@ impl Convert<'_> {
             let podc = join_index("volumes", out.len());
             self.rename(&podc, &path);
             self.volume_names.insert(v.name.clone(), v.name.clone());
+            if let Some(image) = &v.image {
+                out.push(self.image_volume(&path, &podc, &v.name, image)?);
+                continue;
+            }
             match (&v.host_path, &v.empty_dir, &v.persistent_volume_claim) {
                 (Some(h), None, None) => {
                     let host_type = self.host_type(&path, h.kind.as_deref())?;
@@ -272,7 +278,7 @@ impl Convert<'_> {
                         self.doc,
                         &path,
                         format!(
-                            "volume `{}` needs exactly one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `configMap` and `secret`",
+                            "volume `{}` needs exactly one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `image`, `configMap` and `secret`",
                             v.name
                         ),
                     ))
@@ -280,6 +286,26 @@ impl Convert<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// An image volume: podc's own, of the same reference (read as an app's image is).
+    fn image_volume(
+        &mut self,
+        path: &str,
+        podc: &str,
+        name: &str,
+        image: &ImageVolume,
+    ) -> Result<Value, Diagnostic> {
+        let Some(reference) = image.reference.as_ref().filter(|r| !r.is_empty()) else {
+            return Err(problem(
+                self.doc,
+                &join_key(path, "image"),
+                format!("image volume `{name}` needs a `reference`: podc has no default image"),
+            ));
+        };
+        self.rename(join_key(podc, "kind"), join_key(path, "image"));
+        self.rename(join_key(podc, "image"), join_key(path, "image.reference"));
+        Ok(json!({"name": name, "kind": "image", "image": reference}))
     }
 
     /// A hostPath's `type` as podc's: unset (or empty) is `any`, as Kubernetes checks nothing
@@ -610,6 +636,7 @@ impl Convert<'_> {
             v.host_path.is_some(),
             v.empty_dir.is_some(),
             v.persistent_volume_claim.is_some(),
+            v.image.is_some(),
             v.config_map.is_some(),
             v.secret.is_some(),
             v.downward_api.is_some(),
@@ -621,7 +648,7 @@ impl Convert<'_> {
                 path,
                 format!("volume `{}` has more than one source", v.name),
             )
-            .help("give one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `configMap`, `secret`, `downwardAPI` and `projected`"));
+            .help("give one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `image`, `configMap`, `secret`, `downwardAPI` and `projected`"));
         }
         let mode = match (&v.config_map, &v.secret) {
             (Some(c), _) => c.default_mode.as_ref().map(|_| "configMap.defaultMode"),

@@ -196,8 +196,8 @@ pub(super) fn order(pod: &Pod, init: &[usize], regular: &[usize], out: &mut Out)
     }
 }
 
-/// The pod's volumes: a host directory, an emptyDir (in memory, with its size, for a memory
-/// volume), or for a persistent volume a claim named `<pod>-<volume>` that must exist (a
+/// The pod's volumes: a host path, an emptyDir (in memory, with its size, for a memory
+/// volume), an image, or for a persistent volume a claim named `<pod>-<volume>` that must exist (a
 /// warning says so: its storage is the cluster's to decide).
 pub(super) fn volumes(pod: &Pod, out: &mut Out) -> Vec<core::Volume> {
     let mut list = Vec::new();
@@ -215,6 +215,13 @@ pub(super) fn volumes(pod: &Pod, out: &mut Out) -> Vec<core::Volume> {
             }
             VolumeKind::Empty { .. } => {
                 volume.empty_dir = Some(core::EmptyDirVolumeSource::default())
+            }
+            // Kubernetes 1.31 and newer.
+            VolumeKind::Image { reference } => {
+                volume.image = Some(core::ImageVolumeSource {
+                    reference: Some(reference.to_string()),
+                    pull_policy: None,
+                })
             }
             VolumeKind::Memory { size, written, .. } => {
                 let limit = if plain_quantity(written) {
