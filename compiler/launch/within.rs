@@ -124,7 +124,9 @@ fn explain(e: Errno, w: &Within) -> String {
                 .into()
         }
         Errno::LOOP => "a symbolic link is where a directory is made, or links loop".into(),
-        Errno::NOTDIR => "a part of the path is not a directory".into(),
+        Errno::NOTDIR => {
+            "a part of the path is not a directory (or a symbolic link to nothing)".into()
+        }
         Errno::NOENT if w.noexec => "does not exist in the image".into(),
         Errno::NOENT => "does not exist, and the volume is read-only".into(),
         e => std::io::Error::from(e).to_string(),
@@ -155,5 +157,86 @@ pub(super) fn mount_point(root: &Path, target: &Path, dir: bool) -> Result<(), L
                 .map(drop)
                 .map_err(io_err("create", target))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+
+    /// What `resolve` finds, as a path relative to `base` (`/proc/self/fd` names it).
+    fn found(base: &Path, sub: &str, make: bool) -> Result<PathBuf, Errno> {
+        let dir = openat(CWD, base, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        let fd = resolve(&dir, sub, make)?;
+        let at = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        Ok(at.strip_prefix(base).unwrap().to_path_buf())
+    }
+
+    #[test]
+    fn sub_paths_stay_inside_the_volume_and_are_made_with_its_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let (base, outside) = (d.path().join("vol"), d.path().join("outside"));
+        fs::create_dir_all(base.join("conf")).unwrap();
+        fs::create_dir(&outside).unwrap();
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o750)).unwrap();
+        fs::write(base.join("conf/app.conf"), "x").unwrap();
+        symlink("conf", base.join("inside")).unwrap();
+        symlink("../outside", base.join("up")).unwrap();
+        symlink(&outside, base.join("absolute")).unwrap();
+        symlink("nowhere", base.join("dangling")).unwrap();
+        // Links inside the volume are followed; a file is found as a file.
+        assert_eq!(
+            found(&base, "inside/app.conf", false).unwrap(),
+            Path::new("conf/app.conf")
+        );
+        // Missing: made, parents too, each with the volume's mode; not without `make`.
+        assert_eq!(found(&base, "a/b", false), Err(Errno::NOENT));
+        assert_eq!(found(&base, "a/b", true).unwrap(), Path::new("a/b"));
+        for made in ["a", "a/b"] {
+            let m = fs::metadata(base.join(made)).unwrap();
+            assert_eq!(m.mode() & 0o7777, 0o750, "{made}");
+        }
+        // Made through a link inside the volume, where it leads.
+        assert_eq!(
+            found(&base, "inside/new", true).unwrap(),
+            Path::new("conf/new")
+        );
+        // Out of the volume: refused, nothing made there.
+        for sub in ["up/x", "absolute/x", "up", "absolute"] {
+            assert_eq!(found(&base, sub, true), Err(Errno::XDEV), "{sub}");
+        }
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        // A dangling link is never made a directory through.
+        let e = found(&base, "dangling/x", true).unwrap_err();
+        assert!([Errno::LOOP, Errno::NOTDIR].contains(&e), "{e}");
+        assert!(!base.join("nowhere").exists());
+        // A file on the way is no directory.
+        assert_eq!(found(&base, "conf/app.conf/x", true), Err(Errno::NOTDIR));
+    }
+
+    #[test]
+    fn mount_points_are_made_as_what_is_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        mount_point(root, &root.join("a/dir"), true).unwrap();
+        assert!(root.join("a/dir").is_dir());
+        mount_point(root, &root.join("b/file"), false).unwrap();
+        assert!(root.join("b/file").is_file());
+        let e = mount_point(root, &root.join("b/file"), true).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is a file, where a directory is bound"),
+            "{e}"
+        );
+        let e = mount_point(root, &root.join("a/dir"), false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is a directory, where a file is bound"),
+            "{e}"
+        );
+        symlink("/etc", root.join("link")).unwrap();
+        assert!(mount_point(root, &root.join("link/x"), false).is_err());
+        assert!(!Path::new("/etc/x").exists());
     }
 }
