@@ -204,6 +204,14 @@ pub enum Action {
     /// Bind and listen on a published port in the host's network (no socket was handed over),
     /// to hand it to the pod as systemd would.
     Listen(Listen),
+    /// Give the private network a way out (`egress: nat`) and the host networks it joins:
+    /// see [`super::network`]. Performed last, just before nspawn starts, and undone when the
+    /// pod ends.
+    Network {
+        pod: String,
+        way_out: bool,
+        networks: Vec<String>,
+    },
     /// Write an app's environment file from config items and secrets (mode 0600, on the
     /// launcher's tmpfs): each variable read from its file now, never shown.
     Env {
@@ -276,6 +284,30 @@ impl fmt::Display for Action {
 }
 
 impl Action {
+    /// A [`Action::HostPath`]'s or [`Action::MountPoint`]'s line.
+    fn fmt_host_path(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::HostPath { path, host_type } => {
+                let path = path.display();
+                match host_type {
+                    HostType::Directory => write!(f, "check that {path} is a directory"),
+                    HostType::DirectoryOrCreate => write!(f, "mkdir {path} (and its parents) mode 0755 if missing; check that it is a directory (hostPath type DirectoryOrCreate)"),
+                    HostType::File => write!(f, "check that {path} is a regular file (hostPath type File)"),
+                    HostType::FileOrCreate => write!(f, "create {path} empty, mode 0644, if missing (not its directory); check that it is a regular file (hostPath type FileOrCreate)"),
+                    HostType::Socket => write!(f, "check that {path} is a socket (hostPath type Socket)"),
+                    HostType::Any => write!(f, "mkdir {path} (and its parents) mode 0755 if nothing is there; refuse a device (a hostPath without a type)"),
+                }
+            }
+            Action::MountPoint { source, target } => write!(
+                f,
+                "mkdir or create {} as {} is (a directory, or an empty file)",
+                target.display(),
+                source.display()
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// A [`Action::BindWithin`]'s line.
     fn fmt_within(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Action::BindWithin {
@@ -351,23 +383,7 @@ impl Action {
                 path.display()
             ),
             Action::BindWithin { .. } => self.fmt_within(f),
-            Action::HostPath { path, host_type } => {
-                let path = path.display();
-                match host_type {
-                    HostType::Directory => write!(f, "check that {path} is a directory"),
-                    HostType::DirectoryOrCreate => write!(f, "mkdir {path} (and its parents) mode 0755 if missing; check that it is a directory (hostPath type DirectoryOrCreate)"),
-                    HostType::File => write!(f, "check that {path} is a regular file (hostPath type File)"),
-                    HostType::FileOrCreate => write!(f, "create {path} empty, mode 0644, if missing (not its directory); check that it is a regular file (hostPath type FileOrCreate)"),
-                    HostType::Socket => write!(f, "check that {path} is a socket (hostPath type Socket)"),
-                    HostType::Any => write!(f, "mkdir {path} (and its parents) mode 0755 if nothing is there; refuse a device (a hostPath without a type)"),
-                }
-            }
-            Action::MountPoint { source, target } => write!(
-                f,
-                "mkdir or create {} as {} is (a directory, or an empty file)",
-                target.display(),
-                source.display()
-            ),
+            Action::HostPath { .. } | Action::MountPoint { .. } => self.fmt_host_path(f),
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
             Action::Write {
                 path,
@@ -428,9 +444,57 @@ impl Action {
                 }
                 Ok(())
             }
+            Action::Network {
+                pod,
+                way_out,
+                networks,
+            } => fmt_network(f, pod, *way_out, networks),
             _ => unreachable!("fmt handles every other action"),
         }
     }
+}
+
+/// How [`Action::Network`] reads in `--dry-run`.
+fn fmt_network(
+    f: &mut fmt::Formatter<'_>,
+    pod: &str,
+    way_out: bool,
+    networks: &[String],
+) -> fmt::Result {
+    use super::network as net;
+    write!(
+        f,
+        "give pod {pod} a network namespace nspawn runs in, with veth pairs to the host (nft table inet {}):",
+        net::TABLE
+    )?;
+    let mut n = 0;
+    if way_out {
+        write!(
+            f,
+            "\n    eth0: a lease on the host's pod subnet, veth {} on bridge {} (isolated from other pods), default route, NAT out; {} from the host's DNS servers",
+            net::veth_name(pod, 0),
+            net::BRIDGE,
+            net::RESOLV
+        )?;
+        n = 1;
+    }
+    for (i, name) in networks.iter().enumerate() {
+        write!(
+            f,
+            "\n    eth{}: a lease on network {name}, veth {} on bridge {}",
+            n + i,
+            net::veth_name(pod, n + i),
+            net::network_bridge(name)
+        )?;
+    }
+    if !networks.is_empty() {
+        write!(
+            f,
+            "\n    {} at /etc/hosts: the pods of its networks by name",
+            net::hosts_file(pod).display()
+        )?;
+    }
+    Ok(())
 }
 
 /// The launcher's whole work: actions, then the nspawn command line.
@@ -528,6 +592,8 @@ pub enum LaunchError {
     },
     #[error("{0}")]
     Item(Box<ItemProblem>),
+    #[error("the pod's way out (egress: nat): {0}")]
+    Network(#[from] super::network::NetError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,

@@ -15,6 +15,7 @@ pub mod grpc_probe;
 mod host;
 mod host_paths;
 mod items;
+pub mod network;
 mod paths;
 mod perform;
 mod plan_read;
