@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
 use crate::manifest::{
-    Activation, Egress, HostResource, IdOrName, ItemKind, Network, Protocol, Relax, Restart,
-    Start, SyscallArch,
+    Activation, Egress, HostResource, HostType, IdOrName, ItemKind, Network, Protocol, Relax,
+    Restart, Start, SyscallArch,
 };
 use crate::systemd::target::Target;
 
@@ -132,6 +132,8 @@ pub struct Volume {
 pub enum VolumeKind {
     Host {
         source: String,
+        /// What the path is, checked or made at launch.
+        host_type: HostType,
     },
     Empty {
         mode: u32,
@@ -144,6 +146,10 @@ pub enum VolumeKind {
         mode: u32,
         uid: u32,
         gid: u32,
+    },
+    /// The root filesystem of an OCI image of the host's store, read-only and noexec.
+    Image {
+        reference: Reference,
     },
     /// A tmpfs of `size` bytes (`written` as the manifest wrote it) for each run.
     Memory {
@@ -436,6 +442,9 @@ pub struct AppMount {
     pub path: String,
     /// Read-only if the mount or the volume says so.
     pub read_only: bool,
+    /// The directory or file inside the volume that is mounted (a relative path in normal
+    /// form), instead of the whole volume.
+    pub sub_path: Option<String>,
 }
 
 /// The capability bounding set Docker and rkt gave every app (measured under nspawn: a root

@@ -32,11 +32,22 @@ pub fn private_mount_namespace() -> io::Result<()> {
 /// Each remount repeats the mount's own flags (`nosuid`, `nodev`, `noexec`, atime), which a
 /// remount that does not name them may reset.
 pub fn bind(source: &Path, target: &Path, read_only: bool) -> io::Result<()> {
+    bind_with(source, target, read_only, false)
+}
+
+/// [`bind`], and with `noexec` no program runs from any of those mounts.
+pub fn bind_with(source: &Path, target: &Path, read_only: bool, noexec: bool) -> io::Result<()> {
     mount_bind_recursive(source, target)?;
-    if read_only {
+    if read_only || noexec {
+        let mut add = MountFlags::BIND;
+        if read_only {
+            add |= MountFlags::RDONLY;
+        }
+        if noexec {
+            add |= MountFlags::NOEXEC;
+        }
         for point in mounts_at_or_below(target)? {
-            let flags = MountFlags::BIND | MountFlags::RDONLY | kept_flags(&point)?;
-            mount_remount(&point, flags, "")?;
+            mount_remount(&point, add | kept_flags(&point)?, "")?;
         }
     }
     Ok(())

@@ -2016,6 +2016,415 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// Paths inside volumes (Kubernetes' `subPath`) in the dry run: each bound from inside its
+/// volume, never through a link out of it, made as a directory where missing (but in a
+/// read-only volume); an edited plan cannot name a path out of the volume.
+#[test]
+fn dry_run_shows_sub_paths() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volumes-sub-paths.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("site");
+    let plan = launch::read_plan(&tree).unwrap();
+    let host = Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
+    };
+    let launch = launch::prepare(Path::new("/var/lib/podc/site"), plan, &host).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("launch_dry_run_sub_paths", launch.to_string());
+    });
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "subPath = \"html\"",
+            "subPath = \"../../etc\"",
+            "subPath \"../../etc\" is not a relative path in normal form",
+        ),
+        (
+            "subPath = \"html\"",
+            "subPath = \"/etc\"",
+            "subPath \"/etc\" is not a relative path in normal form",
+        ),
+        (
+            "subPath = \"html\"",
+            "subPath = \"\"",
+            "subPath \"\" is not a relative path in normal form",
+        ),
+        (
+            "subPath = \"web\"\nmakeMissing = true\n",
+            "makeMissing = true\n",
+            "makeMissing without a subPath",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
+/// An image volume in an edited plan: its name is a volume name, its reference a reference;
+/// an image the store lacks is named by its volume, and nothing is bound for it.
+#[test]
+fn launch_holds_image_volume_steps_to_the_rules() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volumes-image.yaml");
+    assert!(podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .status()
+        .unwrap()
+        .success());
+    let tree = out.path().join("models");
+    let store = tempfile::tempdir().unwrap();
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("volume weights: image registry.example/models/llama@sha256:"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("rootfs/models"),
+        "bound an image the store lacks"
+    );
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "volume = \"weights\"\nreference",
+            "volume = \"../w\"\nreference",
+            "step 2 (image-volume): volume \"../w\" is not a volume name",
+        ),
+        (
+            "reference = \"registry.example/models/llama@",
+            "reference = \"Bad Ref@",
+            "step 2 (image-volume): reference \"Bad Ref@",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
+/// A persistent volume's directory as a test prepares it, below 0700 directories of root's.
+fn seed_persistent(volumes: &Path, pod: &str, volume: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = volumes.join(pod).join(volume);
+    fs::create_dir_all(&dir).unwrap();
+    for d in [volumes.to_path_buf(), volumes.join(pod)] {
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    dir
+}
+
+/// Paths inside volumes (Kubernetes' `subPath`) as the kubelet binds them: a file and a
+/// directory of a persistent volume (one reached through a link inside the volume), a
+/// directory of an empty volume that an init app fills after the launch made it, directories
+/// made where missing with the volume's permissions (one named like a file, as Kubernetes makes
+/// it), one below /run; read-only where the mount says so.
+#[test]
+fn e2e_sub_paths_of_volumes() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_turn) = e2e() else { return };
+    let script = r#"cat /srv/site/index.html > /out/site
+cat /etc/app.conf > /out/conf
+cat /etc/linked/app.conf > /out/linked
+stat -c '%a %u' /srv/made > /out/made
+echo w > /srv/made/f && echo writable > /out/made-writable
+if echo x > /srv/site/new 2>/dev/null; then echo writable; else echo read-only; fi > /out/site-ro
+test -d /etc/nginx.conf && echo directory > /out/nginx
+test -d /run/sock && echo directory > /out/run
+ls -A /srv/site > /out/site-list"#;
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-sub
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+  - {{name: data, kind: persistent}}
+  - {{name: scratch, kind: empty, mode: "0777"}}
+apps:
+  - name: writer
+    image: "@WORK@/images/a"
+    init: true
+    exec: ["/bin/sh", "-c", "echo from-the-writer > /scratch/site/index.html"]
+    mounts: [{{volume: scratch, path: /scratch}}]
+  - name: reader
+    image: "@WORK@/images/a"
+    after: [writer]
+    user: 1234
+    exec: ["/bin/sh", "-c", {}]
+    mounts:
+      - {{volume: out, path: /out}}
+      - {{volume: scratch, path: /srv/site, subPath: site, readOnly: true}}
+      - {{volume: scratch, path: /srv/made, subPath: made/deep}}
+      - {{volume: data, path: /etc/app.conf, subPath: conf/app.conf, readOnly: true}}
+      - {{volume: data, path: /etc/linked, subPath: inside}}
+      - {{volume: data, path: /etc/nginx.conf, subPath: nginx.conf}}
+      - {{volume: data, path: /run/sock, subPath: run}}
+"#,
+        serde_json::to_string(script).unwrap()
+    );
+    let mut pod = Pod::build("e2e-sub", &manifest, &["a"], |_| {});
+    let volumes = pod.work.path().join("volumes");
+    let data = seed_persistent(&volumes, "e2e-sub", "data");
+    fs::create_dir(data.join("conf")).unwrap();
+    fs::write(data.join("conf/app.conf"), "from-the-claim\n").unwrap();
+    std::os::unix::fs::symlink("conf", data.join("inside")).unwrap();
+    pod.env.push(("PODC_VOLUMES_DIR".into(), volumes.clone()));
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(pod.read("site"), "from-the-writer\n");
+    assert_eq!(pod.read("site-list"), "index.html\n");
+    assert_eq!(pod.read("site-ro"), "read-only\n");
+    assert_eq!(pod.read("conf"), "from-the-claim\n");
+    assert_eq!(pod.read("linked"), "from-the-claim\n");
+    // Made with the empty volume's own permissions (0777), so the app's user writes there.
+    assert_eq!(pod.read("made"), "777 0\n");
+    assert_eq!(pod.read("made-writable"), "writable\n");
+    assert_eq!(pod.read("nginx"), "directory\n");
+    assert_eq!(pod.read("run"), "directory\n");
+    // In the persistent volume on the host: the directories made, as the volume's (0755).
+    for made in ["nginx.conf", "run"] {
+        let m = fs::symlink_metadata(data.join(made)).unwrap();
+        assert!(m.is_dir(), "{made}");
+        assert_eq!(m.mode() & 0o7777, 0o755, "{made}");
+    }
+    pod.assert_nothing_left();
+}
+
+/// A subPath reached through a symbolic link that leads out of the volume stops the launch,
+/// naming it; nothing is bound or made where the link points.
+#[test]
+fn e2e_sub_path_through_a_link_out_of_the_volume_is_refused() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-escape
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: data, kind: persistent}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/true"]
+    mounts: [{volume: data, path: /data, subPath: away/made}]
+"#;
+    for target in ["ABSOLUTE", "../../elsewhere"] {
+        let mut pod = Pod::build("e2e-escape", manifest, &["a"], |_| {});
+        let volumes = pod.work.path().join("volumes");
+        let data = seed_persistent(&volumes, "e2e-escape", "data");
+        let elsewhere = volumes.join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let link = if target == "ABSOLUTE" {
+            elsewhere.display().to_string()
+        } else {
+            target.to_string()
+        };
+        std::os::unix::fs::symlink(&link, data.join("away")).unwrap();
+        pod.env.push(("PODC_VOLUMES_DIR".into(), volumes.clone()));
+        pod.launch();
+        let (code, _) = pod.wait();
+        let log = pod.log();
+        assert_eq!(code, 2, "{link}: {log}");
+        assert!(
+            log.contains("data/away/made: a symbolic link on the way leads out of the volume"),
+            "{link}: {log}"
+        );
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0, "{link}");
+        pod.assert_nothing_left();
+    }
+}
+
+/// Host volumes of each `type` in the dry run: what is made or checked before each bind, and
+/// file mount points made as files.
+#[test]
+fn dry_run_shows_host_types() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/volumes-host-types.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan = launch::read_plan(&out.path().join("agent")).unwrap();
+    let host = Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
+    };
+    let launch = launch::prepare(Path::new("/var/lib/podc/agent"), plan, &host).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("launch_dry_run_host_types", launch.to_string());
+    });
+    // Only the paths that must exist already are sources the launch needs.
+    let sources: Vec<_> = launch
+        .sources
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    for path in [
+        "/etc/agent/pki",
+        "/etc/ssl/certs/agent-ca.pem",
+        "/run/docker.sock",
+    ] {
+        assert!(sources.contains(&path.to_string()), "{path}: {sources:?}");
+    }
+    for path in ["/var/lib/agent", "/etc/agent/agent.conf", "/var/log/agent"] {
+        assert!(!sources.contains(&path.to_string()), "{path}: {sources:?}");
+    }
+}
+
+/// Host volumes as Kubernetes' hostPath types: a directory made with its parents (0755), a file
+/// made empty (0644) and bound as a file the app writes, a file and a socket bound as they are,
+/// and `any` binding a file as a file and making a directory where nothing was.
+#[test]
+fn e2e_host_volumes_of_each_type() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_turn) = e2e() else { return };
+    let script = r#"echo made > /made/x
+stat -c %F /etc/conf.txt > /out/conf-type; echo written > /etc/conf.txt
+cat /etc/given.txt > /out/given
+if echo x > /etc/given.txt 2>/dev/null; then echo writable; else echo read-only; fi > /out/given-ro
+stat -c %F /run/s.sock > /out/sock-type
+stat -c %F /etc/any-file > /out/any-file-type
+test -d /anydir && echo directory > /out/anydir"#;
+    let manifest = format!(
+        r#"podc: 1
+name: e2e-host
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+  - {{name: made, kind: host, source: "@WORK@/new/deep/dir", type: directory-or-create}}
+  - {{name: conf, kind: host, source: "@WORK@/conf.txt", type: file-or-create}}
+  - {{name: given, kind: host, source: "@WORK@/given.txt", type: file, readOnly: true}}
+  - {{name: sock, kind: host, source: "@WORK@/s.sock", type: socket}}
+  - {{name: anyfile, kind: host, source: "@WORK@/given.txt", type: any}}
+  - {{name: anydir, kind: host, source: "@WORK@/anydir", type: any}}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/sh", "-c", {}]
+    mounts:
+      - {{volume: out, path: /out}}
+      - {{volume: made, path: /made}}
+      - {{volume: conf, path: /etc/conf.txt}}
+      - {{volume: given, path: /etc/given.txt}}
+      - {{volume: sock, path: /run/s.sock}}
+      - {{volume: anyfile, path: /etc/any-file, readOnly: true}}
+      - {{volume: anydir, path: /anydir}}
+"#,
+        serde_json::to_string(script).unwrap()
+    );
+    let mut pod = Pod::build("e2e-host", &manifest, &["a"], |w| {
+        fs::write(w.join("given.txt"), "given\n").unwrap();
+    });
+    let w = pod.work.path().to_path_buf();
+    let listener = std::os::unix::net::UnixListener::bind(w.join("s.sock")).unwrap();
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    drop(listener);
+    assert_eq!(
+        fs::read_to_string(w.join("new/deep/dir/x")).unwrap(),
+        "made\n"
+    );
+    for d in ["new", "new/deep", "new/deep/dir"] {
+        assert_eq!(
+            fs::metadata(w.join(d)).unwrap().mode() & 0o7777,
+            0o755,
+            "{d}"
+        );
+    }
+    assert_eq!(pod.read("conf-type"), "regular empty file\n");
+    assert_eq!(fs::read_to_string(w.join("conf.txt")).unwrap(), "written\n");
+    assert_eq!(
+        fs::metadata(w.join("conf.txt")).unwrap().mode() & 0o7777,
+        0o644
+    );
+    assert_eq!(pod.read("given"), "given\n");
+    assert_eq!(pod.read("given-ro"), "read-only\n");
+    assert_eq!(fs::read_to_string(w.join("given.txt")).unwrap(), "given\n");
+    assert_eq!(pod.read("sock-type"), "socket\n");
+    assert_eq!(pod.read("any-file-type"), "regular file\n");
+    assert_eq!(pod.read("anydir"), "directory\n");
+    assert!(w.join("anydir").is_dir());
+    pod.assert_nothing_left();
+}
+
+/// A host path of another kind than its `type` stops the launch before anything is mounted,
+/// naming it; `--check` says the same and makes nothing.
+#[test]
+fn e2e_host_path_of_the_wrong_type_stops_the_launch() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-wrong
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: conf, kind: host, source: "@WORK@/shared", type: file-or-create}
+  - {name: later, kind: host, source: "@WORK@/later", type: directory-or-create}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/true"]
+    mounts: [{volume: conf, path: /etc/conf}, {volume: later, path: /later}]
+"#;
+    let mut pod = Pod::build("e2e-wrong", manifest, &["a"], |_| {});
+    let says = "shared: is not a regular file (hostPath type file-or-create)";
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&pod.tree)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(says), "{err}");
+    assert!(!pod.work.path().join("later").exists());
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 2, "{}", pod.log());
+    assert!(pod.log().contains(says), "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
 /// cpuRequest on a cgroup v1 host: the app's cpu.shares are what the kubelet derives from the
 /// request (250m → 256, 1500m → 1536), through systemd 252's CPUWeight= (25, 150).
 #[test]
@@ -4360,6 +4769,114 @@ spec:
     // glibc's _exit then faults): SIGSEGV, 128 + 11.
     assert!(!pod.out("violation").exists(), "{log}");
     assert_eq!(code, 139, "{log}");
+    pod.assert_nothing_left();
+}
+
+/// Kubernetes' image volumes (as the documentation's pods-image-volumes files write them): the
+/// image's root from the store, whole and a directory of it (subPath), read-only and noexec,
+/// the store's root unchanged; before the image is in the store, `--check` names the volume
+/// and `podc image pull`.
+#[test]
+fn e2e_image_volumes_are_read_only_roots_from_the_store() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let import = |layout: &Path, name: &str| {
+        let o = podc()
+            .args(["image", "import"])
+            .arg(layout)
+            .args(["--name", name])
+            .env("PODC_IMAGE_STORE", store.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let app = layouts.path().join("app");
+    common::images::busybox_layout(&app, "1", &["sh"]);
+    import(&app, "registry.example/podc/shell:1");
+    let data = layouts.path().join("data");
+    common::images::busybox_layout(&data, "1", &[]);
+    common::images::change_layer(&data, "1", |rootfs| {
+        fs::create_dir_all(rootfs.join("dir")).unwrap();
+        fs::write(rootfs.join("dir/hello.txt"), "hello from the image\n").unwrap();
+    });
+    let script = r#"cat /volume/dir/hello.txt > /out/whole
+cat /sub/hello.txt > /out/sub
+if echo x > /volume/dir/new 2>/dev/null; then echo writable; else echo read-only; fi > /out/ro
+if echo x > /sub/new 2>/dev/null; then echo writable; else echo read-only; fi > /out/sub-ro
+if /volume/bin/true 2>/dev/null; then echo exec; else echo noexec; fi > /out/exec"#;
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-imgvol
+spec:
+  restartPolicy: Never
+  containers:
+  - name: shell
+    image: registry.example/podc/shell:1
+    command: [sh, -c, {}]
+    volumeMounts:
+    - {{name: volume, mountPath: /volume}}
+    - {{name: volume, mountPath: /sub, subPath: dir, readOnly: false}}
+    - {{name: out, mountPath: /out}}
+  volumes:
+  - name: volume
+    image:
+      reference: registry.example/podc/data:1
+      pullPolicy: IfNotPresent
+  - name: out
+    hostPath: {{path: "@WORK@/out", type: Directory}}
+"#,
+        serde_json::to_string(script).unwrap()
+    );
+    let mut pod = Pod::build("e2e-imgvol", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    let o = podc()
+        .args(["launch", "--check"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("volume volume: image registry.example/podc/data:1 is not in the image store")
+            && err.contains("podc image pull registry.example/podc/data:1"),
+        "{err}"
+    );
+    import(&data, "registry.example/podc/data:1");
+    let root = podc::image::store::Store::read_only(store.path())
+        .resolve(
+            &podc::manifest::reference::Reference::parse("registry.example/podc/data:1").unwrap(),
+        )
+        .unwrap()
+        .root;
+    let before = common::images::tree_listing(&root);
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains(&format!("bind ro,noexec {} ", root.display()))
+            && shown.contains(&format!("bind ro,noexec {}/dir ", root.display())),
+        "{shown}"
+    );
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(pod.read("whole"), "hello from the image\n");
+    assert_eq!(pod.read("sub"), "hello from the image\n");
+    assert_eq!(pod.read("ro"), "read-only\n");
+    assert_eq!(pod.read("sub-ro"), "read-only\n");
+    assert_eq!(pod.read("exec"), "noexec\n");
+    assert_eq!(common::images::tree_listing(&root), before);
     pod.assert_nothing_left();
 }
 

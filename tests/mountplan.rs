@@ -111,11 +111,20 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                         source: s.clone(),
                         target: s.clone(),
                         read_only: true,
+                        host_type: [
+                            podc::manifest::HostType::Directory,
+                            podc::manifest::HostType::FileOrCreate,
+                            podc::manifest::HostType::Any,
+                        ][i % 3],
+                        sub_path: (i % 2 == 0).then(|| s.clone()),
+                        make_missing: i % 4 == 0,
                     },
                     Step::BindVolume {
                         volume: s.clone(),
                         target: s.clone(),
                         read_only: false,
+                        sub_path: (i % 2 == 1).then(|| s.clone()),
+                        make_missing: i % 4 == 1,
                     },
                     Step::Names {
                         app: s.clone(),

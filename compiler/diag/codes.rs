@@ -185,6 +185,12 @@ codes! {
     DIR_VARIABLE = "P0651", Error, "a `dir` config item or secret taken as one environment variable (its keys are many)";
     ENV_TEXT_VALUE = "P0652", Error, "a config item's text taken as variables holds a value an environment file cannot carry";
     HOST_ITEM = "P0653", Error, "a `divisor` without `host`, or a `host` config item taken with a `key` or by `environmentFrom` (its value is one number)";
+    SUB_PATH = "P0660", Error, "a mount's `subPath` is not a relative path in normal form inside its volume";
+    SUB_PATH_NOT_DIRECTORY = "P0661", Error, "a `subPath` on a mount of a config item or secret, or of a host volume that is a file or socket";
+    HOST_TYPE = "P0662", Error, "a `type` on a volume that is not a host volume";
+    IMAGE_VOLUME = "P0663", Error, "an image volume without a valid `image` reference, or an `image` on another kind of volume";
+    IMAGE_VOLUME_WRITABLE = "P0664", Error, "an image volume with `readOnly: false` (an image volume is always read-only)";
+    IMAGE_VOLUME_KEY = "P0665", Error, "`source`, `mode`, `uid` or `gid` on an image volume";
     // Order of apps.
     AFTER_TWICE = "P0701", Error, "an app is listed twice in `after`";
     AFTER_SELF = "P0702", Error, "an app waits for itself";

@@ -5,13 +5,14 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::manifest::ItemKind;
+use crate::manifest::{HostType, ItemKind};
 use crate::tree::plan::{Listen, MountPlan};
 
-/// An app whose image the store lacks.
+/// An app or image volume whose image the store lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingImage {
-    pub app: String,
+    /// What needs it: `app web`, `volume data`.
+    pub needed_by: String,
     pub reference: String,
     pub store: PathBuf,
 }
@@ -20,8 +21,8 @@ impl fmt::Display for MissingImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "app {}: image {} is not in the image store ({}); fetch it with: podc image pull {}",
-            self.app,
+            "{}: image {} is not in the image store ({}); fetch it with: podc image pull {}",
+            self.needed_by,
             self.reference,
             self.store.display(),
             self.reference
@@ -201,6 +202,30 @@ pub enum Action {
         uid: u32,
         gid: u32,
     },
+    /// Make or check a host volume's path as its `type` says
+    /// ([`super::host_paths::host_path`]).
+    HostPath {
+        path: PathBuf,
+        host_type: HostType,
+    },
+    /// Make `target` a mount point for `source` as `source` is: a directory, or an empty file.
+    MountPoint {
+        source: PathBuf,
+        target: PathBuf,
+    },
+    /// Bind `sub` inside the volume directory `base` (empty: `base` itself) at `target`:
+    /// reached from `base` without a symbolic link that leads out of it, made as a directory
+    /// where it is missing if `make` (each missing directory with the permissions of `base`,
+    /// as the kubelet makes a `subPath`), its mount point made as what it is (a directory or
+    /// an empty file); read-only, and `noexec` (an image volume), as asked.
+    BindWithin {
+        base: PathBuf,
+        sub: String,
+        target: PathBuf,
+        read_only: bool,
+        make: bool,
+        noexec: bool,
+    },
     /// Create a cgroup directory on the host.
     Cgroup(PathBuf),
     /// Bind and listen on a published port in the host's network (no socket was handed over),
@@ -289,6 +314,66 @@ impl fmt::Display for Action {
 }
 
 impl Action {
+    /// A [`Action::HostPath`]'s or [`Action::MountPoint`]'s line.
+    fn fmt_host_path(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::HostPath { path, host_type } => {
+                let path = path.display();
+                match host_type {
+                    HostType::Directory => write!(f, "check that {path} is a directory"),
+                    HostType::DirectoryOrCreate => write!(f, "mkdir {path} (and its parents) mode 0755 if missing; check that it is a directory (hostPath type DirectoryOrCreate)"),
+                    HostType::File => write!(f, "check that {path} is a regular file (hostPath type File)"),
+                    HostType::FileOrCreate => write!(f, "create {path} empty, mode 0644, if missing (not its directory); check that it is a regular file (hostPath type FileOrCreate)"),
+                    HostType::Socket => write!(f, "check that {path} is a socket (hostPath type Socket)"),
+                    HostType::Any => write!(f, "mkdir {path} (and its parents) mode 0755 if nothing is there; refuse a device (a hostPath without a type)"),
+                }
+            }
+            Action::MountPoint { source, target } => write!(
+                f,
+                "mkdir or create {} as {} is (a directory, or an empty file)",
+                target.display(),
+                source.display()
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// A [`Action::BindWithin`]'s line.
+    fn fmt_within(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Action::BindWithin {
+            base,
+            sub,
+            target,
+            read_only,
+            make,
+            noexec,
+        } = self
+        else {
+            return Ok(());
+        };
+        let flags = match (*read_only, *noexec) {
+            (true, true) => "ro,noexec",
+            (true, false) => "ro",
+            (false, true) => "rw,noexec",
+            (false, false) => "rw",
+        };
+        if sub.is_empty() {
+            return write!(f, "bind {flags} {} {}", base.display(), target.display());
+        }
+        write!(
+            f,
+            "bind {flags} {}/{sub} {} (never through a link out of {}{})",
+            base.display(),
+            target.display(),
+            base.display(),
+            if *make {
+                "; made as a directory if missing"
+            } else {
+                ""
+            }
+        )
+    }
+
     /// The rest of [`Action`]'s `Display`: volumes, files written, sockets.
     fn fmt_more(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -327,19 +412,10 @@ impl Action {
                 "mkdir {0} and mount tmpfs {0} size {size} mode {mode:04o} owner {uid}:{gid} (a memory volume, fresh for this run)",
                 path.display()
             ),
+            Action::BindWithin { .. } => self.fmt_within(f),
+            Action::HostPath { .. } | Action::MountPoint { .. } => self.fmt_host_path(f),
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
-            Action::Project(p) => write!(
-                f,
-                "copy the regular files of {} {} from {}{} into {} (mode {:04o} owner {}:{}; a later source's file replaces one of its name; read now)",
-                p.kind,
-                p.name,
-                p.dir.display(),
-                if p.optional { " (optional: none if it is missing)" } else { "" },
-                p.target.display(),
-                p.mode,
-                p.uid,
-                p.gid
-            ),
+            Action::Project(p) => fmt_project(f, p),
             Action::Write {
                 path,
                 content,
@@ -410,6 +486,22 @@ impl Action {
             _ => unreachable!("fmt handles every other action"),
         }
     }
+}
+
+/// How [`Action::Project`] reads in `--dry-run`.
+fn fmt_project(f: &mut fmt::Formatter<'_>, p: &Project) -> fmt::Result {
+    write!(
+                f,
+                "copy the regular files of {} {} from {}{} into {} (mode {:04o} owner {}:{}; a later source's file replaces one of its name; read now)",
+                p.kind,
+                p.name,
+                p.dir.display(),
+                if p.optional { " (optional: none if it is missing)" } else { "" },
+                p.target.display(),
+                p.mode,
+                p.uid,
+                p.gid
+            )
 }
 
 /// How [`Action::Network`] reads in `--dry-run`.
@@ -504,6 +596,16 @@ pub enum LaunchError {
     Symlink(PathBuf),
     #[error("persistent volume {path}: {message}")]
     PersistentVolume { path: PathBuf, message: String },
+    #[error("{}/{sub}: {message}", base.display())]
+    SubPath {
+        base: PathBuf,
+        sub: String,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
+    MountPoint { path: PathBuf, message: String },
+    #[error("host path {}: {message}", path.display())]
+    HostPath { path: PathBuf, message: String },
     #[error("app {app}: {kind} {name:?} is not in its image's {file}")]
     UnknownName {
         app: String,

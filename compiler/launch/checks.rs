@@ -130,7 +130,10 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
             Action::PersistentVolume {
                 root, pod, volume, ..
             } => problems.extend(super::volumes::check_persistent(root, pod, volume)),
-            Action::Mkdir(p) => {
+            Action::HostPath { path, host_type } => {
+                problems.extend(super::host_paths::host_path(path, *host_type, false).err())
+            }
+            Action::Mkdir(p) | Action::BindWithin { target: p, .. } => {
                 if let Some((root, image)) = images
                     .iter()
                     .find(|(root, _)| p.starts_with(root) && p != root)

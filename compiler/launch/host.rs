@@ -150,7 +150,8 @@ pub struct StoreImage {
 }
 
 impl Images {
-    /// Looks up every reference of the plan's `image` steps in the store at `store`. A store
+    /// Looks up every reference of the plan's `image` and `image-volume` steps in the store at
+    /// `store`. A store
     /// that does not exist holds nothing (it is not made: `--check` changes nothing); an image
     /// it lacks is left out, and reported for its app by [`prepare`].
     pub fn look_up(plan: &MountPlan, store: &Path) -> Result<Images, LaunchError> {
@@ -162,6 +163,10 @@ impl Images {
         // (the first word of args is a program when the image has no Entrypoint).
         let mut wanted: BTreeMap<&String, Vec<&str>> = BTreeMap::new();
         for s in &plan.steps {
+            // An image volume's reference is resolved as an app's, with no program to find.
+            if let Step::ImageVolume { reference, .. } = s {
+                wanted.entry(reference).or_default();
+            }
             if let Step::Image {
                 reference,
                 exec,

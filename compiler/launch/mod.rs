@@ -13,6 +13,7 @@ mod action;
 mod checks;
 pub mod grpc_probe;
 mod host;
+mod host_paths;
 mod items;
 pub mod network;
 mod paths;
@@ -25,6 +26,7 @@ mod supervise;
 mod tests;
 mod users;
 mod volumes;
+mod within;
 
 pub use action::*;
 pub use checks::*;

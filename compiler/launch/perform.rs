@@ -186,6 +186,9 @@ pub(super) fn perform(
                 target,
                 read_only,
             } => crate::sys::bind(source, target, *read_only).map_err(io_err("bind", target))?,
+            Action::HostPath { .. } | Action::MountPoint { .. } | Action::BindWithin { .. } => {
+                volume_action(action, root_of(actions))?
+            }
             Action::Tmpfs(p) => crate::sys::tmpfs(p).map_err(io_err("mount tmpfs", p))?,
             Action::Overlay {
                 lower,
@@ -227,11 +230,9 @@ pub(super) fn perform(
                 mode,
                 uid,
                 gid,
-            } => {
-                fs::create_dir(path).map_err(io_err("mkdir", path))?;
-                crate::sys::tmpfs_sized(path, *size, *mode, *uid, *gid)
-                    .map_err(io_err("mount tmpfs", path))?;
-            }
+            } => fs::create_dir(path)
+                .and_then(|()| crate::sys::tmpfs_sized(path, *size, *mode, *uid, *gid))
+                .map_err(io_err("mount tmpfs", path))?,
             Action::Env {
                 pod,
                 app,
@@ -250,12 +251,7 @@ pub(super) fn perform(
                 mode,
                 uid,
                 gid,
-            } => {
-                fs::create_dir_all(path).map_err(io_err("mkdir", path))?;
-                chown(path, Some(*uid), Some(*gid)).map_err(io_err("chown", path))?;
-                fs::set_permissions(path, fs::Permissions::from_mode(*mode))
-                    .map_err(io_err("chmod", path))?;
-            }
+            } => empty_volume(path, *mode, *uid, *gid)?,
         }
     }
     Ok((sockets, joined))
@@ -278,4 +274,47 @@ fn machine_id(p: &Path, id: Option<&str>) -> Result<(), LaunchError> {
         .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
     let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
     fs::write(p, format!("{id}\n")).map_err(io_err("write", p))
+}
+
+/// A host path made or checked, a mount point made as its source is, or a bind of a path
+/// inside a volume (below the pod's `root`).
+fn volume_action(action: &Action, root: &Path) -> Result<(), LaunchError> {
+    match action {
+        Action::HostPath { path, host_type } => {
+            super::host_paths::host_path(path, *host_type, true)?
+        }
+        Action::MountPoint { source, target } => {
+            let dir = fs::metadata(source)
+                .map_err(io_err("stat", source))?
+                .is_dir();
+            super::within::mount_point(root, target, dir)?
+        }
+        Action::BindWithin {
+            base,
+            sub,
+            target,
+            read_only,
+            make,
+            noexec,
+        } => super::within::bind_within(
+            root,
+            &super::within::Within {
+                base,
+                sub,
+                target,
+                read_only: *read_only,
+                make: *make,
+                noexec: *noexec,
+            },
+        )?,
+        _ => unreachable!("only host paths, mount points and binds within volumes"),
+    }
+    Ok(())
+}
+
+/// An empty volume's directory, with its owner and mode.
+fn empty_volume(path: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), LaunchError> {
+    fs::create_dir_all(path).map_err(io_err("mkdir", path))?;
+    chown(path, Some(uid), Some(gid)).map_err(io_err("chown", path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err("chmod", path))
 }

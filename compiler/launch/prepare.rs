@@ -10,13 +10,17 @@ use super::items::*;
 use super::paths::*;
 use super::users::*;
 use crate::image::defaults;
-use crate::manifest::{Egress, Network};
+use crate::manifest::{Egress, HostType, Network};
 use crate::systemd::argv::words_args;
 use crate::tree::layout::{
     app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, PROBE_PROGRAM, ROOTFS, STATE,
     VOLUMES,
 };
 use crate::tree::plan::{Controller, MountPlan, Step};
+
+// The item steps (config items and secrets), in a file of their own.
+#[path = "prepare_items.rs"]
+mod item_steps;
 
 /// The launcher's actions and nspawn command line for a tree; pure.
 pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, LaunchError> {
@@ -43,6 +47,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         nspawn_mounts: Vec::new(),
         volumes_mounted: false,
         volume_sources: BTreeMap::new(),
+        image_volumes: BTreeMap::new(),
         image_roots: image_roots(&plan, host),
         items: Vec::new(),
         projected: BTreeMap::new(),
@@ -95,6 +100,9 @@ pub(super) struct Prep<'a> {
     volumes_mounted: bool,
     /// The host directory of each volume that is not on the volumes tmpfs (persistent ones).
     volume_sources: BTreeMap<String, PathBuf>,
+    /// Each image volume's root in the image store (`None`: the store lacks it, and the
+    /// launch stops).
+    image_volumes: BTreeMap<String, Option<PathBuf>>,
     /// Each app's image root on the host, read once from the plan: `None` for an image the
     /// store lacks (reported as missing by its own step).
     image_roots: BTreeMap<String, Option<PathBuf>>,
@@ -138,41 +146,18 @@ impl Prep<'_> {
                 source,
                 target,
             } => self.overlay(app, source, target)?,
-            Step::Image {
-                app,
-                reference,
-                target,
-                read_only,
-                given,
-                environment,
-                exec,
-                args,
-                expand,
-            } => {
-                let has = |key: &str| given.iter().any(|g| g == key);
-                let (exec, args) = (words_args(exec, expand), words_args(args, expand));
-                let command = if has("exec") {
-                    defaults::Command::InUnit
-                } else if !exec.is_empty() {
-                    defaults::Command::LookUp(&exec)
-                } else if !args.is_empty() {
-                    defaults::Command::Args(&args)
-                } else {
-                    defaults::Command::Image
-                };
-                let given = defaults::Given {
-                    command,
-                    working_directory: has("workingDirectory"),
-                    user: has("user"),
-                    environment,
-                };
-                self.image(app, reference, target, *read_only, given)?
-            }
+            Step::Image { .. } => self.image_step(step)?,
             Step::BindHost {
                 source,
                 target,
                 read_only,
-            } => self.bind_host(source, target, *read_only),
+                host_type,
+                sub_path,
+                make_missing,
+            } => {
+                let sub = sub_path.as_deref().map(|s| (s, *make_missing));
+                self.bind_host(source, target, *read_only, *host_type, sub)
+            }
             Step::MakeVolume {
                 volume,
                 mode,
@@ -199,11 +184,20 @@ impl Prep<'_> {
                 gid,
             } => self.projected_volume(volume, mode, *uid, *gid)?,
             Step::Project { .. } => self.project(&plan.pod, step)?,
+            Step::ImageVolume { volume, reference } => self.image_volume(volume, reference),
             Step::BindVolume {
                 volume,
                 target,
                 read_only,
-            } => self.bind_volume(volume, target, *read_only),
+                sub_path,
+                make_missing,
+            } => self.bind_volume(
+                volume,
+                target,
+                *read_only,
+                sub_path.as_deref(),
+                *make_missing,
+            ),
             Step::Names { app, users, groups } => self.names(app, users, groups)?,
             Step::Tmpfs { target } => self.nspawn_mounts.push(format!("--tmpfs={target}")),
             Step::BindPodc => self.bind_podc()?,
@@ -248,122 +242,40 @@ impl Prep<'_> {
         Ok(())
     }
 
-    /// A `host` config item's number, counted now, with where it was counted; `None` for any
-    /// other item. A host that does not say stops the launch, naming the first app.
-    fn counted(
-        &self,
-        pod: &str,
-        apps: &[String],
-        kind: crate::manifest::ItemKind,
-        name: &str,
-        host: Option<crate::manifest::HostResource>,
-        divisor: Option<u64>,
-    ) -> Result<Option<(PathBuf, String)>, LaunchError> {
-        let (Some(resource), Some(divisor)) = (host, divisor) else {
-            return Ok(None);
-        };
-        let (from, n) = self.host.resources.count(resource, divisor, self.tree);
-        n.map(|n| Some((from.clone(), n))).map_err(|problem| {
-            LaunchError::Item(Box::new(ItemProblem {
-                pod: pod.to_string(),
-                app: apps.first().cloned().unwrap_or_default(),
-                kind: kind.name(),
-                name: name.to_string(),
-                path: from,
-                problem,
-            }))
-        })
-    }
-
-    /// An app's variable from a config item or secret (its `key`, or the whole file).
-    fn env(
-        &mut self,
-        app: &str,
-        kind: crate::manifest::ItemKind,
-        name: &str,
-        source: Option<&str>,
-        counted: Option<(PathBuf, String)>,
-        taken: Taken,
-    ) {
-        let (path, counted) = match counted {
-            Some((from, n)) => (from, Some(n)),
-            None => (item_path(self.tree, name, source), None),
-        };
-        self.items.push(ItemUse {
-            app: app.to_string(),
-            kind,
-            name: name.to_string(),
-            path,
-            counted,
-            taken,
-        });
-    }
-
-    /// Every key of a config item or secret as an app's variables: the files of a directory,
-    /// else the lines of a file (a config item's text: the tree's file).
-    fn env_all(&mut self, step: &Step) {
-        let Step::EnvAll {
+    /// An `image` step: the app's image root, and what its config supplies.
+    fn image_step(&mut self, step: &Step) -> Result<(), LaunchError> {
+        let Step::Image {
             app,
-            kind,
-            name,
-            source,
-            dir,
-            prefix,
+            reference,
+            target,
+            read_only,
             given,
+            environment,
+            exec,
+            args,
+            expand,
         } = step
         else {
-            return;
+            return Ok(());
         };
-        let (path, is_dir) = match dir {
-            Some(d) => (PathBuf::from(d), true),
-            None => (item_path(self.tree, name, source.as_deref()), false),
+        let has = |key: &str| given.iter().any(|g| g == key);
+        let (exec, args) = (words_args(exec, expand), words_args(args, expand));
+        let command = if has("exec") {
+            defaults::Command::InUnit
+        } else if !exec.is_empty() {
+            defaults::Command::LookUp(&exec)
+        } else if !args.is_empty() {
+            defaults::Command::Args(&args)
+        } else {
+            defaults::Command::Image
         };
-        self.items.push(ItemUse {
-            app: app.clone(),
-            kind: *kind,
-            name: name.clone(),
-            path: path.clone(),
-            counted: None,
-            taken: Taken::Every(EnvEvery {
-                kind: *kind,
-                name: name.clone(),
-                path,
-                dir: is_dir,
-                prefix: prefix.clone(),
-                given: given.clone(),
-            }),
-        });
-    }
-
-    /// A config item or secret the apps `apps` take as a file: an nspawn credential.
-    fn credential(
-        &mut self,
-        kind: crate::manifest::ItemKind,
-        name: &str,
-        source: Option<&str>,
-        counted: Option<(PathBuf, String)>,
-        apps: &[String],
-    ) {
-        let (path, counted) = match counted {
-            Some((from, n)) => {
-                // A number, not secret: its value is the flag's.
-                self.nspawn_mounts.push(set_credential(kind, name, &n));
-                (from, Some(n))
-            }
-            None => {
-                let path = item_path(self.tree, name, source);
-                self.nspawn_mounts.push(load_credential(kind, name, &path));
-                (path, None)
-            }
+        let given = defaults::Given {
+            command,
+            working_directory: has("workingDirectory"),
+            user: has("user"),
+            environment,
         };
-        self.items.extend(apps.iter().map(|app| ItemUse {
-            app: app.clone(),
-            kind,
-            name: name.to_string(),
-            path: path.clone(),
-            counted: counted.clone(),
-            taken: Taken::File,
-        }));
+        self.image(app, reference, target, *read_only, given)
     }
 
     /// The stage1 root: mount points, the merged-/usr links, a user database to start from,
@@ -446,7 +358,7 @@ impl Prep<'_> {
     ) -> Result<(), LaunchError> {
         let Some(image) = self.host.images.found.get(reference) else {
             self.missing_images.push(MissingImage {
-                app: app.to_string(),
+                needed_by: format!("app {app}"),
                 reference: reference.to_string(),
                 store: self.host.images.store.clone(),
             });
@@ -526,15 +438,72 @@ impl Prep<'_> {
         Ok(())
     }
 
-    /// A `bind-host` step: a host path bound into the pod.
-    fn bind_host(&mut self, source: &str, target: &str, read_only: bool) {
+    /// A `bind-host` step: a host path (or a path inside it) bound into the pod.
+    /// Its `type` made or checked first; `sub`: the `subPath` and whether it is made.
+    fn bind_host(
+        &mut self,
+        source: &str,
+        target: &str,
+        read_only: bool,
+        host_type: HostType,
+        sub: Option<(&str, bool)>,
+    ) {
         let target = inside(&self.root, target);
-        self.sources.push(PathBuf::from(source));
-        self.actions.push(Action::Mkdir(target.clone()));
+        let source = PathBuf::from(source);
+        if matches!(
+            host_type,
+            HostType::Directory | HostType::File | HostType::Socket
+        ) {
+            self.sources.push(source.clone());
+        }
+        if host_type != HostType::Directory {
+            self.actions.push(Action::HostPath {
+                path: source.clone(),
+                host_type,
+            });
+        }
+        let dir = matches!(host_type, HostType::Directory | HostType::DirectoryOrCreate);
+        if dir || sub.is_some() {
+            let (sub, make) = sub.unzip();
+            return self.bind(source, target, read_only, sub, make.unwrap_or(false));
+        }
+        self.actions.push(Action::MountPoint {
+            source: source.clone(),
+            target: target.clone(),
+        });
         self.actions.push(Action::Bind {
-            source: source.into(),
+            source,
             target,
             read_only,
+        });
+    }
+
+    /// A volume's directory, or the path `sub` inside it (made if missing, with `make`),
+    /// bound at `target`.
+    fn bind(
+        &mut self,
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+        sub: Option<&str>,
+        make: bool,
+    ) {
+        let Some(sub) = sub else {
+            self.actions.push(Action::Mkdir(target.clone()));
+            self.actions.push(Action::Bind {
+                source,
+                target,
+                read_only,
+            });
+            return;
+        };
+        self.actions.push(Action::BindWithin {
+            base: source,
+            sub: sub.to_string(),
+            target,
+            read_only,
+            make,
+            noexec: false,
         });
     }
 
@@ -701,19 +670,56 @@ impl Prep<'_> {
         Ok(())
     }
 
-    /// A `bind-volume` step: a volume of the pod bound into an app.
-    fn bind_volume(&mut self, volume: &str, target: &str, read_only: bool) {
+    /// A `bind-volume` step: a volume of the pod (or a path inside it) bound into an app.
+    fn bind_volume(
+        &mut self,
+        volume: &str,
+        target: &str,
+        read_only: bool,
+        sub: Option<&str>,
+        make: bool,
+    ) {
         let target = inside(&self.root, target);
+        if let Some(root) = self.image_volumes.get(volume) {
+            // The image's root, shared by every pod: read-only and noexec, whatever the plan
+            // says, as Kubernetes mounts an image volume; nothing is made in it.
+            if let Some(base) = root.clone() {
+                self.actions.push(Action::BindWithin {
+                    base,
+                    sub: sub.unwrap_or_default().to_string(),
+                    target,
+                    read_only: true,
+                    make: false,
+                    noexec: true,
+                });
+            }
+            return;
+        }
         let source = match self.volume_sources.get(volume) {
             Some(dir) => dir.clone(),
             None => self.volumes.join(volume),
         };
-        self.actions.push(Action::Mkdir(target.clone()));
-        self.actions.push(Action::Bind {
-            source,
-            target,
-            read_only,
-        });
+        self.bind(source, target, read_only, sub, make);
+    }
+
+    /// An `image-volume` step: the root of an image of the store (the launch stops where the
+    /// store lacks it).
+    fn image_volume(&mut self, volume: &str, reference: &str) {
+        let root = self
+            .host
+            .images
+            .found
+            .get(reference)
+            .map(|i| i.root.clone());
+        match &root {
+            Some(root) => self.sources.push(root.clone()),
+            None => self.missing_images.push(MissingImage {
+                needed_by: format!("volume {volume}"),
+                reference: reference.to_string(),
+                store: self.host.images.store.clone(),
+            }),
+        }
+        self.image_volumes.insert(volume.to_string(), root);
     }
 
     /// A `names` step: the user and group names an app runs as, from its image.

@@ -1,7 +1,7 @@
 //! The mount plan: what the launcher binds, overlays and makes before the pod boots.
 
 use super::limits::*;
-use crate::manifest::{CgroupVersion, IdOrName};
+use crate::manifest::{CgroupVersion, HostType, IdOrName};
 use crate::pod::{App, Command, Image, Pod, Probe, Projected, Source, VolumeKind};
 use crate::tree::layout::{api_bind_source, app_root, under_api_mount};
 use crate::tree::plan::{self, Controller, MountPlan, Step};
@@ -11,6 +11,9 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         source: "/usr".into(),
         target: "/usr".into(),
         read_only: true,
+        host_type: HostType::Directory,
+        sub_path: None,
+        make_missing: false,
     }];
     // A gRPC probe runs podc itself (`podc probe-grpc`), which the pod's /usr need not have.
     let grpc = |a: &App| {
@@ -41,6 +44,10 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
                 steps.extend(project_steps(pod, &v.name, sources));
                 continue;
             }
+            VolumeKind::Image { ref reference } => Step::ImageVolume {
+                volume,
+                reference: reference.to_string(),
+            },
             VolumeKind::Empty { mode, uid, gid } => Step::MakeVolume {
                 volume,
                 mode: format!("{mode:04o}"),
@@ -170,6 +177,9 @@ fn image_step(a: &App) -> Step {
             source: source.clone(),
             target: root.clone(),
             read_only: true,
+            host_type: HostType::Directory,
+            sub_path: None,
+            make_missing: false,
         },
         Image::Path(source) => Step::Overlay {
             app: a.name.clone(),
@@ -214,16 +224,23 @@ fn mount_steps(pod: &Pod, a: &App, steps: &mut Vec<Step>) {
             [root.as_str(), &m.path].concat()
         };
         let volume = pod.volumes.iter().find(|v| v.name == m.volume);
+        // A missing subPath is made as the kubelet makes it, but not in a read-only volume.
+        let make_missing = m.sub_path.is_some() && volume.is_some_and(|v| !v.read_only);
         steps.push(match volume.map(|v| &v.kind) {
-            Some(VolumeKind::Host { source }) => Step::BindHost {
+            Some(VolumeKind::Host { source, host_type }) => Step::BindHost {
                 source: source.clone(),
                 target,
                 read_only: m.read_only,
+                host_type: *host_type,
+                sub_path: m.sub_path.clone(),
+                make_missing,
             },
             _ => Step::BindVolume {
                 volume: m.volume.clone(),
                 target,
                 read_only: m.read_only,
+                sub_path: m.sub_path.clone(),
+                make_missing,
             },
         });
     }

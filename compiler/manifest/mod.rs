@@ -250,8 +250,14 @@ pub struct Volume {
     )]
     pub name: String,
     pub kind: VolumeKind,
-    /// Host directory (kind host only, absolute).
+    /// Host path (kind host only, absolute).
     pub source: Option<String>,
+    /// What the host path of a host volume is, checked (or made) at each launch as Kubernetes'
+    /// hostPath `type`: `directory` (default: a directory that exists), `directory-or-create`,
+    /// `file`, `file-or-create`, `socket`, or `any` (Kubernetes' unset type: whatever is
+    /// there, a directory made where nothing is).
+    #[serde(rename = "type")]
+    pub host_type: Option<HostType>,
     /// Read-only for every app that mounts it. Default false.
     pub read_only: Option<bool>,
     /// Permissions of an empty, persistent, memory or projected volume, an octal string such as
@@ -270,6 +276,10 @@ pub struct Volume {
     /// of these `dir` config items and secrets, copied by `podc launch` at every start, a
     /// later source's file winning over an earlier one of the same name.
     pub sources: Option<Vec<ProjectedSource>>,
+    /// The OCI image whose root filesystem an image volume is (kind image only, required
+    /// there): a reference as an app's `image` takes it, resolved by `podc launch` from the
+    /// host's image store (a short name is Docker Hub's, with a warning).
+    pub image: Option<String>,
 }
 
 /// A source of a projected volume: every file of a `dir` config item or secret.
@@ -304,6 +314,65 @@ pub enum VolumeKind {
     /// each file with the volume's `mode` without its execute bits (default "0755": files
     /// 0644), owned by `uid` and `gid`.
     Projected,
+    /// The root filesystem of the OCI image `image` from the host's image store (Kubernetes'
+    /// image volume): read-only, and no program runs from it (noexec).
+    Image,
+}
+
+/// What a host volume's path is, as Kubernetes' hostPath `type` says (`any` is its unset
+/// type); checked, or made, by `podc launch` before the pod starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostType {
+    /// A directory that exists.
+    #[default]
+    Directory,
+    /// A directory, made (mode 0755, with its parents) where it is missing.
+    DirectoryOrCreate,
+    /// A regular file that exists, bound as a file.
+    File,
+    /// A regular file, made empty (mode 0644) where it is missing; its directory must exist.
+    FileOrCreate,
+    /// A UNIX socket that exists.
+    Socket,
+    /// Whatever is there, bound as it is (a directory, a file, a socket); where nothing is, a
+    /// directory is made (mode 0755), as the container runtimes do for a hostPath without a
+    /// type. A device is refused.
+    Any,
+}
+
+impl HostType {
+    /// Its word in a manifest and a plan (`file-or-create`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HostType::Directory => "directory",
+            HostType::DirectoryOrCreate => "directory-or-create",
+            HostType::File => "file",
+            HostType::FileOrCreate => "file-or-create",
+            HostType::Socket => "socket",
+            HostType::Any => "any",
+        }
+    }
+
+    /// Kubernetes' name (`FileOrCreate`; `None` for `any`, Kubernetes' unset type).
+    pub fn kube_name(self) -> Option<&'static str> {
+        match self {
+            HostType::Directory => Some("Directory"),
+            HostType::DirectoryOrCreate => Some("DirectoryOrCreate"),
+            HostType::File => Some("File"),
+            HostType::FileOrCreate => Some("FileOrCreate"),
+            HostType::Socket => Some("Socket"),
+            HostType::Any => None,
+        }
+    }
+
+    /// Whether the path is a file (or socket), never a directory.
+    pub fn is_file(self) -> bool {
+        matches!(
+            self,
+            HostType::File | HostType::FileOrCreate | HostType::Socket
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -642,6 +711,12 @@ pub struct Mount {
     pub path: String,
     /// Mount read-only. Default false (config and secrets are always read-only).
     pub read_only: Option<bool>,
+    /// Mount this directory or file inside the volume instead of the whole volume
+    /// (Kubernetes' `subPath`): a relative path without `.` or `..`. A missing one is made at
+    /// launch as a directory (with the permissions of the volume's own directory), as the
+    /// kubelet makes it, unless the volume is read-only; a symbolic link on the way may not
+    /// lead out of the volume.
+    pub sub_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

@@ -15,7 +15,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 
 use crate::manifest::ItemKind;
-use crate::manifest::{Activation, Egress, IdOrName, Network, Restart, Start};
+use crate::manifest::{Activation, Egress, HostType, IdOrName, Network, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
 use crate::pod::{App, Arg, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
 use crate::systemd::escape;
@@ -308,6 +308,10 @@ fn app_wiring(o: &mut String, a: &App) {
                 o.push_str("<br>");
             }
             o.push_str(&m.volume);
+            if let Some(sub) = &m.sub_path {
+                o.push('/');
+                escape::push_markdown_cell(o, sub);
+            }
             o.push_str(" at ");
             escape::push_markdown_cell(o, &m.path);
             o.push_str(if m.read_only {
@@ -548,14 +552,30 @@ fn diagram(o: &mut String, pod: &Pod) {
     }
     for (i, v) in pod.volumes.iter().enumerate() {
         let what = match &v.kind {
-            VolumeKind::Host { source } => format!(
-                "host directory {}{}",
+            VolumeKind::Host { source, host_type } => format!(
+                "host {} {}{}",
+                match host_type {
+                    HostType::Directory => "directory",
+                    HostType::DirectoryOrCreate => "directory (made if missing)",
+                    HostType::File => "file",
+                    HostType::FileOrCreate => "file (made empty if missing)",
+                    HostType::Socket => "socket",
+                    HostType::Any => "path (a directory made if nothing is there)",
+                },
                 source,
                 if v.read_only { ", read-only" } else { "" }
             ),
             VolumeKind::Empty { mode, uid, gid } => {
                 format!("empty, mode {mode:04o}, uid {uid}, gid {gid}")
             }
+            VolumeKind::Image { reference } => format!(
+                "image {reference} ({}), read-only, noexec",
+                if reference.digest.is_some() {
+                    "pinned"
+                } else {
+                    "tag, resolved at launch"
+                }
+            ),
             VolumeKind::Persistent { mode, uid, gid } => format!(
                 "persistent, kept in {} (made mode {mode:04o}, uid {uid}, gid {gid})",
                 persistent_volume(PERSISTENT_VOLUMES, &pod.name, &v.name)
@@ -599,11 +619,15 @@ fn diagram(o: &mut String, pod: &Pod) {
     for (i, a) in pod.apps.iter().enumerate() {
         for m in &a.mounts {
             if let Some(j) = pod.volumes.iter().position(|v| v.name == m.volume) {
+                let path = match &m.sub_path {
+                    Some(sub) => format!("{} (subPath {sub})", m.path),
+                    None => m.path.clone(),
+                };
                 let _ = writeln!(
                     o,
                     "    app{i} -.->|\"{} {}\"| vol{j}",
                     if m.read_only { "ro" } else { "rw" },
-                    escape::mermaid_label(&m.path)
+                    escape::mermaid_label(&path)
                 );
             }
         }

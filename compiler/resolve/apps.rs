@@ -36,7 +36,7 @@ pub(super) fn resolve_app(
     c: &mut Checker,
     path: &str,
     a: &manifest::App,
-    volumes: &BTreeMap<String, bool>,
+    volumes: &BTreeMap<String, Declared>,
     (items, item_names): (&[pod::Item], &BTreeMap<String, manifest::ItemKind>),
     t: Target,
 ) -> App {

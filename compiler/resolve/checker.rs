@@ -276,3 +276,11 @@ pub(super) fn filter_parts(f: &Filter) -> (&'static str, &Vec<String>) {
         Filter::Remove(v) => ("remove", v),
     }
 }
+
+/// What the apps' mounts need to know of a volume the manifest declares.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Declared {
+    pub(super) read_only: bool,
+    /// A host volume whose path is a file or socket: it has no `subPath`.
+    pub(super) file: bool,
+}

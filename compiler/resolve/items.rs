@@ -21,7 +21,7 @@ pub(super) const MAX_CREDENTIAL_BYTES: usize = 1 << 20;
 pub(super) fn resolve_items(
     c: &mut Checker,
     m: &Manifest,
-    volume_names: &BTreeMap<String, bool>,
+    volume_names: &BTreeMap<String, Declared>,
 ) -> (Vec<Item>, BTreeMap<String, ItemKind>) {
     let mut items = Vec::new();
     let mut names = BTreeMap::new();

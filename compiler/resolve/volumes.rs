@@ -5,24 +5,34 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::checker::*;
 use super::items::mount_item;
 use crate::diag::codes;
+use crate::manifest::reference::Reference;
 use crate::manifest::{self, quantity, ItemKind, Manifest};
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{self, AppFile, AppMount, Volume};
+use crate::systemd::escape;
 use crate::tree::layout::under_api_mount;
 
-/// The pod's volumes, and each name with whether it is read-only (for the apps' mounts).
+/// The pod's volumes, and each name with what its mounts need to know of it.
 pub(super) fn resolve_volumes(
     c: &mut Checker,
     m: &Manifest,
-) -> (Vec<Volume>, BTreeMap<String, bool>) {
+) -> (Vec<Volume>, BTreeMap<String, Declared>) {
     let mut volumes = Vec::new();
     let mut volume_names = BTreeMap::new();
     for (i, v) in m.volumes.iter().enumerate() {
         let path = join_index("volumes", i);
+        let declared = Declared {
+            // An image or projected volume is read-only, whatever a mount of it says.
+            read_only: v.read_only.unwrap_or(false)
+                || matches!(
+                    v.kind,
+                    manifest::VolumeKind::Image | manifest::VolumeKind::Projected
+                ),
+            file: v.kind == manifest::VolumeKind::Host
+                && v.host_type.is_some_and(manifest::HostType::is_file),
+        };
         // A volume with problems still exists for its mounts, so they get no errors of their own.
-        // A projected volume is always read-only.
-        let read_only = v.read_only.unwrap_or(false) || v.kind == manifest::VolumeKind::Projected;
-        if volume_names.insert(v.name.clone(), read_only).is_some() {
+        if volume_names.insert(v.name.clone(), declared).is_some() {
             c.value(
                 codes::VOLUME_DUPLICATE,
                 &join_key(&path, "name"),
@@ -36,9 +46,15 @@ pub(super) fn resolve_volumes(
     (volumes, volume_names)
 }
 
-pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<Volume> {
-    let named = c.name(&join_key(path, "name"), "volume", &v.name);
-    let read_only = v.read_only.unwrap_or(false);
+/// Keys of one kind of volume on another: `image`, `size`, `type`.
+fn misplaced_keys(c: &mut Checker, path: &str, v: &manifest::Volume) {
+    if v.image.is_some() && v.kind != manifest::VolumeKind::Image {
+        c.key(
+            codes::IMAGE_VOLUME,
+            &join_key(path, "image"),
+            "`image` applies only to image volumes (`kind: image`), whose root filesystem it names",
+        );
+    }
     if v.size.is_some() && v.kind != manifest::VolumeKind::Memory {
         c.key(
             codes::SIZE_NOT_MEMORY,
@@ -46,6 +62,19 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
             "`size` applies only to memory volumes (`kind: memory`), whose tmpfs it limits",
         );
     }
+    if v.host_type.is_some() && v.kind != manifest::VolumeKind::Host {
+        c.key(
+            codes::HOST_TYPE,
+            &join_key(path, "type"),
+            "`type` applies only to host volumes (`kind: host`), whose path it checks",
+        );
+    }
+}
+
+pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<Volume> {
+    let named = c.name(&join_key(path, "name"), "volume", &v.name);
+    let read_only = v.read_only.unwrap_or(false) || v.kind == manifest::VolumeKind::Image;
+    misplaced_keys(c, path, v);
     let kind = match v.kind {
         manifest::VolumeKind::Host => {
             for (key, present) in [
@@ -68,7 +97,10 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
                 }
                 Some(s) => c
                     .abs_path(&join_key(path, "source"), "volume source", s)
-                    .then(|| pod::VolumeKind::Host { source: s.clone() }),
+                    .then(|| pod::VolumeKind::Host {
+                        source: s.clone(),
+                        host_type: v.host_type.unwrap_or_default(),
+                    }),
             }
         }
         manifest::VolumeKind::Empty => {
@@ -125,6 +157,7 @@ pub(super) fn resolve_volume(c: &mut Checker, path: &str, v: &manifest::Volume) 
                 _ => None,
             }
         }
+        manifest::VolumeKind::Image => image_volume(c, path, v),
     };
     if v.sources.is_some() && v.kind != manifest::VolumeKind::Projected {
         c.key(
@@ -167,6 +200,7 @@ fn kind_word(kind: manifest::VolumeKind) -> &'static str {
         manifest::VolumeKind::Persistent => "persistent",
         manifest::VolumeKind::Memory => "memory",
         manifest::VolumeKind::Projected => "projected",
+        manifest::VolumeKind::Image => "image",
     }
 }
 
@@ -251,6 +285,54 @@ pub(super) fn check_projected(c: &mut Checker, m: &Manifest, items: &[pod::Item]
     }
 }
 
+/// An image volume: its reference (a short name normalized, and warned of later), read-only,
+/// with none of the keys of a directory podc makes.
+fn image_volume(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<pod::VolumeKind> {
+    for (key, present) in [
+        ("source", v.source.is_some()),
+        ("mode", v.mode.is_some()),
+        ("uid", v.uid.is_some()),
+        ("gid", v.gid.is_some()),
+    ] {
+        if present {
+            c.key(
+                codes::IMAGE_VOLUME_KEY,
+                &join_key(path, key),
+                format!("`{key}` does not apply to an image volume: it is the image's root filesystem as the image store holds it"),
+            );
+        }
+    }
+    if v.read_only == Some(false) {
+        c.value(
+            codes::IMAGE_VOLUME_WRITABLE,
+            &join_key(path, "readOnly"),
+            "an image volume is always read-only (the image store's root is shared and never written); `readOnly: false` cannot be",
+        );
+    }
+    let Some(image) = &v.image else {
+        c.key(
+            codes::IMAGE_VOLUME,
+            &join_key(path, "kind"),
+            format!("image volume {} needs an `image` reference", show(&v.name)),
+        )
+        .help =
+            Some("`image: registry.example/name:tag`, best pinned with `@sha256:<digest>`".into());
+        return None;
+    };
+    match Reference::parse_normalized(image) {
+        Ok((reference, _)) => Some(pod::VolumeKind::Image { reference }),
+        Err(why) => {
+            c.value(
+                codes::IMAGE_VOLUME,
+                &join_key(path, "image"),
+                format!("image {} is not an image reference: {why}", show(image)),
+            )
+            .help = Some("`registry.example/name:tag`, best pinned with `@sha256:<digest>`".into());
+            None
+        }
+    }
+}
+
 /// The permission bits of an empty, persistent or memory volume (default 0755).
 fn volume_mode(c: &mut Checker, path: &str, v: &manifest::Volume) -> Option<u32> {
     let Some(m) = &v.mode else {
@@ -308,7 +390,7 @@ pub(super) fn resolve_mounts(
     c: &mut Checker,
     path: &str,
     a: &manifest::App,
-    volumes: &BTreeMap<String, bool>,
+    volumes: &BTreeMap<String, Declared>,
     items: &BTreeMap<String, ItemKind>,
 ) -> (Vec<AppMount>, Vec<AppFile>) {
     let mut mounts = Vec::new();
@@ -318,9 +400,9 @@ pub(super) fn resolve_mounts(
         let p = join_index(&join_key(path, "mounts"), i);
         let item = mount_item(c, &p, m, items);
         let volume = m.volume.as_deref().filter(|_| item == Some(None));
-        let volume_ro = match volume.map(|v| (v, volumes.get(v))) {
+        let declared = match volume.map(|v| (v, volumes.get(v))) {
             None => None,
-            Some((_, Some(ro))) => Some(*ro),
+            Some((_, Some(d))) => Some(*d),
             Some((volume, None)) => {
                 let names: Vec<&str> = volumes.keys().map(String::as_str).collect();
                 c.value(
@@ -384,11 +466,14 @@ pub(super) fn resolve_mounts(
                 format!("two mounts of this app use the path {}", show(&m.path)),
             );
         }
-        if let (Some(vro), Some(volume)) = (volume_ro, volume) {
+        let file = matches!(item, Some(Some(_))) || declared.is_some_and(|d| d.file);
+        let sub_path = m.sub_path.as_ref().filter(|s| sub_path(c, &p, s, file));
+        if let (Some(declared), Some(volume)) = (declared, volume) {
             mounts.push(AppMount {
                 volume: volume.to_string(),
                 path: m.path.clone(),
-                read_only: vro || m.read_only.unwrap_or(false),
+                read_only: declared.read_only || m.read_only.unwrap_or(false),
+                sub_path: sub_path.cloned(),
             });
         }
         if let Some(Some(item)) = item {
@@ -399,4 +484,31 @@ pub(super) fn resolve_mounts(
         }
     }
     (mounts, files)
+}
+
+/// A mount's `subPath`: a relative path in normal form, of a directory volume (not of a config
+/// item or secret, nor of a host volume that is a file or socket: `file`).
+fn sub_path(c: &mut Checker, path: &str, sub: &str, file: bool) -> bool {
+    let at = join_key(path, "subPath");
+    if file {
+        c.key(
+            codes::SUB_PATH_NOT_DIRECTORY,
+            &at,
+            "this mount is of one file (a config item, a secret, or a host volume of `type` file, file-or-create or socket), which has no `subPath`",
+        );
+        return false;
+    }
+    let normal = !sub.is_empty() && escape::is_normal_rel_path(sub);
+    if !normal {
+        c.value(
+            codes::SUB_PATH,
+            &at,
+            format!(
+                "subPath {} is not a relative path inside the volume (no leading `/`, no empty, `.` or `..` parts, no control characters)",
+                show(sub)
+            ),
+        )
+        .help = Some("name a directory or file inside the volume, such as `html` or `conf/app.conf`".into());
+    }
+    normal
 }

@@ -30,6 +30,7 @@ pub(super) const POD_BASE_TASKS: u64 = 4;
 /// never change it.
 pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
     super::items::unused_items(c, m, pod);
+    volume_image_warnings(c, m, pod);
     let pod_written = m.isolators.as_ref();
     limit_warnings(
         c,
@@ -276,29 +277,45 @@ fn memory_volume_warnings(c: &mut Checker, pod: &Pod) {
 /// pinned by digest (P1007).
 fn image_warnings(c: &mut Checker, path: &str, app: &pod::App, written: &manifest::App) {
     if let pod::Image::Reference(r) = &app.image {
-        let short = Reference::parse_normalized(&written.image).is_ok_and(|(_, s)| s);
-        if short {
-            short_name(c, &join_key(path, "image"), &written.image, r);
-        } else if r.digest.is_none() {
-            c.value(
-                codes::IMAGE_UNPINNED,
-                &join_key(path, "image"),
-                format!(
-                    "image {r} is not pinned by digest: what runs is whatever the image store \
-                     holds for the tag when the pod is launched, not what was reviewed"
-                ),
-            )
-            .help = Some(format!(
-                "pin it: `{}@sha256:<digest>` (`podc image pull {r}` prints the digest)",
-                r.name()
-            ));
+        reference_warnings(c, &join_key(path, "image"), r, &written.image, "runs");
+    }
+}
+
+/// An image volume's reference, as an app's.
+fn volume_image_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
+    for (i, (v, written)) in pod.volumes.iter().zip(&m.volumes).enumerate() {
+        if let (pod::VolumeKind::Image { reference }, Some(image)) = (&v.kind, &written.image) {
+            let path = join_key(&join_index("volumes", i), "image");
+            reference_warnings(c, &path, reference, image, "is mounted");
         }
+    }
+}
+
+/// A reference written as `written` at `path`: P1008 for a short name, else P1007 unless it
+/// is pinned. `runs`: what becomes of the image (`runs`, `is mounted`).
+fn reference_warnings(c: &mut Checker, path: &str, r: &Reference, written: &str, runs: &str) {
+    let short = Reference::parse_normalized(written).is_ok_and(|(_, s)| s);
+    if short {
+        short_name(c, path, written, r, runs);
+    } else if r.digest.is_none() {
+        c.value(
+            codes::IMAGE_UNPINNED,
+            path,
+            format!(
+                "image {r} is not pinned by digest: what {runs} is whatever the image store \
+                 holds for the tag when the pod is launched, not what was reviewed"
+            ),
+        )
+        .help = Some(format!(
+            "pin it: `{}@sha256:<digest>` (`podc image pull {r}` prints the digest)",
+            r.name()
+        ));
     }
 }
 
 /// A short name (P1008): what it was read as, and the full, pinned form to write instead. It
 /// stands for P1007 too: it asks for the digest as well.
-fn short_name(c: &mut Checker, path: &str, written: &str, r: &Reference) {
+fn short_name(c: &mut Checker, path: &str, written: &str, r: &Reference, runs: &str) {
     let (what, write) = match (&r.digest, &r.tag) {
         (Some(_), _) => ("", format!("write it in full: `{r}`")),
         (None, tag) => {
@@ -312,10 +329,10 @@ fn short_name(c: &mut Checker, path: &str, written: &str, r: &Reference) {
             )
         }
     };
-    let runs = if r.digest.is_some() {
-        ""
-    } else {
-        ", and runs whatever the image store holds for that tag"
+    let runs = match (&r.digest, runs) {
+        (Some(_), _) => String::new(),
+        (None, "runs") => ", and runs whatever the image store holds for that tag".into(),
+        (None, runs) => format!(", and what {runs} is whatever the image store holds for that tag"),
     };
     c.value(
         codes::IMAGE_SHORT_NAME,

@@ -7,3 +7,4 @@ mod cgroup;
 mod item_rules;
 pub mod layout;
 pub mod plan;
+mod plan_rules;

@@ -8,12 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use super::cgroup::Controller;
-use super::cgroup::{app_cgroup, cgroup_bind_step};
-use super::item_rules::{host_count, item_source};
 
-use crate::manifest::{CgroupVersion, Egress, HostResource, ItemKind, Network, Protocol};
-use crate::systemd::argv::words_args;
-use crate::systemd::escape;
+use crate::manifest::{CgroupVersion, Egress, HostResource, HostType, ItemKind, Network, Protocol};
 
 /// `key = value` and a line break; `key` is a bare TOML key.
 fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
@@ -57,6 +53,24 @@ pub struct MountPlan {
     pub listen: Vec<Listen>,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
+}
+
+fn is_directory(t: &HostType) -> bool {
+    *t == HostType::Directory
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A bind's `subPath` and `makeMissing` lines, each only when set.
+fn sub_path_lines(out: &mut String, sub_path: &Option<String>, make_missing: bool) {
+    if let Some(sub) = sub_path {
+        line(out, "subPath", sub);
+    }
+    if make_missing {
+        line(out, "makeMissing", true);
+    }
 }
 
 fn host_network() -> Network {
@@ -190,18 +204,39 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         expand: Vec<String>,
     },
-    /// Bind a host path into the pod's root before nspawn starts.
+    /// An image volume: the launcher resolves `reference` from the host's image store as it
+    /// resolves an `image` step's, and binds the image's root (or a path inside it) wherever a
+    /// `bind-volume` step names the volume, always read-only and noexec.
+    ImageVolume { volume: String, reference: String },
+    /// Bind a host path into the pod's root before nspawn starts, made or checked first as
+    /// `type` says (see [`HostType`]); with `subPath`, that path inside it (see
+    /// [`Step::BindVolume`]).
     BindHost {
         source: String,
         target: String,
         read_only: bool,
+        /// What `source` is, checked or made before it is bound (a host volume's `type`);
+        /// written only when not `directory`.
+        #[serde(rename = "type", default, skip_serializing_if = "is_directory")]
+        host_type: HostType,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sub_path: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        make_missing: bool,
     },
     /// Bind a volume's directory (empty, persistent or memory) into the pod's root before
-    /// nspawn starts.
+    /// nspawn starts; with `subPath`, the directory or file at that relative path inside it
+    /// instead, reached without a symbolic link leading out of the volume, and with
+    /// `makeMissing` (a volume the pod may write) made as a directory where it is missing,
+    /// with the volume directory's permissions, as the kubelet makes it.
     BindVolume {
         volume: String,
         target: String,
         read_only: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sub_path: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        make_missing: bool,
     },
     /// Give the pod's user database the users and groups an app names, with the ids its own
     /// image gives them (its `/etc/passwd` and `/etc/group`), as rkt did; a name the image does
@@ -340,6 +375,10 @@ impl MountPlan {
                     line(&mut out, "gid", *gid);
                 }
                 Step::Project { .. } => project_lines(&mut out, step),
+                Step::ImageVolume { volume, reference } => {
+                    line(&mut out, "volume", volume);
+                    line(&mut out, "reference", reference);
+                }
                 Step::MemoryVolume {
                     volume,
                     size,
@@ -363,24 +402,7 @@ impl MountPlan {
                     line(&mut out, "target", target);
                 }
                 Step::Image { .. } => image_lines(&mut out, step),
-                Step::BindHost {
-                    source,
-                    target,
-                    read_only,
-                } => {
-                    line(&mut out, "source", source);
-                    line(&mut out, "target", target);
-                    line(&mut out, "readOnly", *read_only);
-                }
-                Step::BindVolume {
-                    volume,
-                    target,
-                    read_only,
-                } => {
-                    line(&mut out, "volume", volume);
-                    line(&mut out, "target", target);
-                    line(&mut out, "readOnly", *read_only);
-                }
+                Step::BindHost { .. } | Step::BindVolume { .. } => bind_lines(&mut out, step),
                 Step::Names { app, users, groups } => {
                     line(&mut out, "app", app);
                     line(&mut out, "users", users);
@@ -414,41 +436,6 @@ impl MountPlan {
     pub fn from_toml(text: &str) -> Result<MountPlan, toml::de::Error> {
         toml::from_str(text)
     }
-
-    /// Checks a plan read back from disk by the rules `resolve` and `lower` made it with: a tree
-    /// can be edited after review, and the launcher runs it as root. The error names the step.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.format != FORMAT {
-            return Err(format!(
-                "format {} is not one this podc reads (it reads {FORMAT})",
-                self.format
-            ));
-        }
-        if !escape::is_name(&self.pod) || self.pod.len() > crate::tree::layout::MAX_POD_NAME {
-            return Err(format!("pod {:?} is not a pod name", self.pod));
-        }
-        if let Some(a) = self.apps.iter().find(|a| !escape::is_name(a)) {
-            return Err(format!("app {a:?} is not an app name"));
-        }
-        for (i, l) in self.listen.iter().enumerate() {
-            if l.parse().is_none() {
-                return Err(format!(
-                    "listen {}: address {:?} is not a port, address:port or [address]:port",
-                    i + 1,
-                    l.address
-                ));
-            }
-        }
-        let mut volumes = Vec::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            step.validate(&self.apps, &volumes)
-                .map_err(|e| format!("step {} ({}): {e}", i + 1, step.kind()))?;
-            if let Some(volume) = step.made_volume() {
-                volumes.push(volume);
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Step {
@@ -460,6 +447,7 @@ impl Step {
             Step::MemoryVolume { .. } => "memory-volume",
             Step::ProjectedVolume { .. } => "projected-volume",
             Step::Project { .. } => "project",
+            Step::ImageVolume { .. } => "image-volume",
             Step::Overlay { .. } => "overlay",
             Step::Image { .. } => "image",
             Step::BindHost { .. } => "bind-host",
@@ -481,126 +469,10 @@ impl Step {
             Step::MakeVolume { volume, .. }
             | Step::PersistentVolume { volume, .. }
             | Step::MemoryVolume { volume, .. }
-            | Step::ProjectedVolume { volume, .. } => Some(volume),
+            | Step::ProjectedVolume { volume, .. }
+            | Step::ImageVolume { volume, .. } => Some(volume),
             _ => None,
         }
-    }
-
-    fn validate(&self, apps: &[String], volumes: &[&str]) -> Result<(), String> {
-        let container_path = |what: &str, p: &str| {
-            if escape::is_normal_abs_path(p) && p != "/" {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{what} {p:?} is not an absolute path in normal form below /"
-                ))
-            }
-        };
-        let app_cgroup = |p: &str| app_cgroup(apps, p);
-        match self {
-            Step::MakeVolume { volume, mode, .. }
-            | Step::PersistentVolume { volume, mode, .. }
-            | Step::MemoryVolume { volume, mode, .. }
-            | Step::ProjectedVolume { volume, mode, .. } => {
-                if !escape::is_name(volume) {
-                    return Err(format!("volume {volume:?} is not a volume name"));
-                }
-                if volumes.contains(&volume.as_str()) {
-                    return Err(format!(
-                        "volume {volume:?} is made by an earlier step already"
-                    ));
-                }
-                let octal = (3..=4).contains(&mode.len())
-                    && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
-                if !octal {
-                    return Err(format!("mode {mode:?} is not 3 or 4 octal digits"));
-                }
-                if let Step::MemoryVolume { size, .. } = self {
-                    // A tmpfs of size 0 has no limit at all.
-                    if *size == 0 || *size > i64::MAX as u64 {
-                        return Err(format!("size {size} is not 1 to {} bytes", i64::MAX));
-                    }
-                }
-            }
-            Step::Overlay {
-                app,
-                source,
-                target,
-            } => {
-                if !apps.contains(app) {
-                    return Err(format!("app {app:?} is not an app of the pod"));
-                }
-                if !escape::is_normal_abs_path(source) || !escape::overlay_safe(source) {
-                    return Err(format!(
-                        "source {source:?} is not an absolute path in normal form without `,`, `:` or `\\`"
-                    ));
-                }
-                let want = crate::tree::layout::app_root(app);
-                if *target != want {
-                    return Err(format!("target {target:?} is not {want:?}"));
-                }
-            }
-            Step::Image {
-                app,
-                reference,
-                target,
-                given,
-                environment,
-                exec,
-                args,
-                expand,
-                ..
-            } => {
-                image_step(apps, app, reference, target, given, environment)?;
-                image_command(given, exec, args, expand)?;
-            }
-            Step::BindHost { source, target, .. } => {
-                if !escape::is_normal_abs_path(source) {
-                    return Err(format!(
-                        "source {source:?} is not an absolute path in normal form"
-                    ));
-                }
-                container_path("target", target)?;
-            }
-            Step::Project { .. } => project_step(apps, volumes, self)?,
-            Step::BindVolume { volume, target, .. } => {
-                if !volumes.contains(&volume.as_str()) {
-                    return Err(format!("volume {volume:?} is not made by an earlier step"));
-                }
-                container_path("target", target)?;
-            }
-            Step::Names { app, users, groups } => {
-                if !apps.contains(app) {
-                    return Err(format!("app {app:?} is not an app of the pod"));
-                }
-                if let Some(n) = users
-                    .iter()
-                    .chain(groups)
-                    .find(|n| !escape::is_user_name(n))
-                {
-                    return Err(format!("{n:?} is not a user or group name"));
-                }
-            }
-            Step::Tmpfs { target } => container_path("target", target)?,
-            Step::BindPodc => {}
-            Step::CgroupDir { path, .. } => {
-                if !app_cgroup(path) {
-                    return Err(format!(
-                        "path {path:?} is not system.slice/<app>.service of an app of the pod"
-                    ));
-                }
-            }
-            Step::CgroupBind {
-                controller,
-                path,
-                target,
-                read_only,
-            } => cgroup_bind_step(apps, *controller, path, target, *read_only)?,
-            Step::Credential { .. } | Step::Env { .. } | Step::EnvAll { .. } => {
-                item_step(apps, self)?
-            }
-        }
-        Ok(())
     }
 }
 
@@ -673,84 +545,39 @@ fn item_toml(out: &mut String, step: &Step) {
     }
 }
 
-/// A `credential` step (an item some of the pod's apps take as a file), an `env` step (a
-/// variable of one of its apps from an item) or an `env-all` step (every key of an item as
-/// variables of one of its apps).
-fn item_step(apps: &[String], step: &Step) -> Result<(), String> {
+/// The lines of a `bind-host` or `bind-volume` step after its `do`.
+fn bind_lines(out: &mut String, step: &Step) {
     match step {
-        Step::Credential {
-            kind,
-            name,
+        Step::BindHost {
             source,
-            host,
-            divisor,
-            apps: takers,
+            target,
+            read_only,
+            host_type,
+            sub_path,
+            make_missing,
         } => {
-            host_count(*kind, source.as_deref(), (*host, *divisor))?;
-            item_source(*kind, name, source.as_deref())?;
-            if takers.is_empty() {
-                return Err("apps lists no app".into());
+            line(out, "source", source);
+            line(out, "target", target);
+            line(out, "readOnly", *read_only);
+            if *host_type != HostType::Directory {
+                line(out, "type", host_type.name());
             }
-            if let Some(a) = takers.iter().find(|a| !apps.contains(a)) {
-                return Err(format!("app {a:?} is not an app of the pod"));
-            }
+            sub_path_lines(out, sub_path, *make_missing);
         }
-        Step::Env {
-            app,
-            variable,
-            kind,
-            name,
-            source,
-            host,
-            divisor,
-            key,
+        Step::BindVolume {
+            volume,
+            target,
+            read_only,
+            sub_path,
+            make_missing,
         } => {
-            if !apps.contains(app) {
-                return Err(format!("app {app:?} is not an app of the pod"));
-            }
-            if !escape::is_env_name(variable) {
-                return Err(format!("variable {variable:?} is not a variable name"));
-            }
-            // A host count has no key either.
-            host_count(
-                *kind,
-                source.as_deref().or(key.as_deref()),
-                (*host, *divisor),
-            )?;
-            item_source(*kind, name, source.as_deref())?;
-            if let Some(k) = key.as_ref().filter(|k| !escape::is_env_name(k)) {
-                return Err(format!("key {k:?} is not a variable name"));
-            }
+            line(out, "volume", volume);
+            line(out, "target", target);
+            line(out, "readOnly", *read_only);
+            sub_path_lines(out, sub_path, *make_missing);
         }
-        Step::EnvAll {
-            app,
-            kind,
-            name,
-            source,
-            dir,
-            prefix,
-            given,
-        } => {
-            if !apps.contains(app) {
-                return Err(format!("app {app:?} is not an app of the pod"));
-            }
-            if source.is_some() && dir.is_some() {
-                return Err("it has both a source and a dir".into());
-            }
-            if let Some(d) = dir.as_ref().filter(|d| !escape::is_normal_abs_path(d)) {
-                return Err(format!("dir {d:?} is not an absolute path in normal form"));
-            }
-            item_source(*kind, name, source.as_deref().or(dir.as_deref()))?;
-            if !prefix.is_empty() && !escape::is_env_name(prefix) {
-                return Err(format!("prefix {prefix:?} cannot start a variable name"));
-            }
-            if let Some(g) = given.iter().find(|g| !escape::is_env_name(g)) {
-                return Err(format!("given {g:?} is not a variable name"));
-            }
-        }
-        _ => unreachable!("only credential and env steps"),
+        _ => unreachable!("only bind steps"),
     }
-    Ok(())
 }
 
 /// The `host` and `divisor` lines of a `credential` or `env` step.
@@ -759,96 +586,6 @@ fn host_lines(out: &mut String, host: &Option<HostResource>, divisor: &Option<u6
         line(out, "host", host.name());
         line(out, "divisor", *divisor);
     }
-}
-
-/// An `image` step: an app's image by reference at the app's root, with the manifest's
-/// settings named as given.
-fn image_step(
-    apps: &[String],
-    app: &String,
-    reference: &str,
-    target: &String,
-    given: &[String],
-    environment: &[String],
-) -> Result<(), String> {
-    if !apps.contains(app) {
-        return Err(format!("app {app:?} is not an app of the pod"));
-    }
-    crate::manifest::reference::Reference::parse(reference)
-        .map_err(|e| format!("reference {reference:?}: {e}"))?;
-    let want = crate::tree::layout::app_root(app);
-    if *target != want {
-        return Err(format!("target {target:?} is not {want:?}"));
-    }
-    if let Some(g) = given.iter().find(|g| !GIVEN.contains(&g.as_str())) {
-        return Err(format!("given {g:?} is not one of {}", GIVEN.join(", ")));
-    }
-    if let Some(n) = environment.iter().find(|n| !escape::is_env_name(n)) {
-        return Err(format!("environment {n:?} is not a variable name"));
-    }
-    Ok(())
-}
-
-/// An `image` step's command: at most one of `exec` given (in the unit), `exec` (its
-/// program a bare name) and `args`.
-fn image_command(
-    given: &[String],
-    exec: &[String],
-    args: &[String],
-    expand: &[String],
-) -> Result<(), String> {
-    let in_unit = given.iter().any(|g| g == "exec");
-    if [in_unit, !exec.is_empty(), !args.is_empty()]
-        .iter()
-        .filter(|b| **b)
-        .count()
-        > 1
-    {
-        return Err("more than one of exec given, exec and args".into());
-    }
-    if let Some(n) = expand.iter().find(|n| !escape::is_env_name(n)) {
-        return Err(format!("expand {n:?} is not a variable name"));
-    }
-    if let Some(word) = exec.first() {
-        let arg = &words_args(std::slice::from_ref(word), expand)[0];
-        let program = arg
-            .as_text()
-            .ok_or(format!("exec program {word:?} refers to a variable"))?;
-        if program.is_empty() || program == "." || program == ".." || program.contains('/') {
-            return Err(format!(
-                "exec program {program:?} is not a bare name to look up in the image's PATH"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A `project` step: into a volume made before, from a directory, for apps of the pod.
-fn project_step(apps: &[String], volumes: &[&str], step: &Step) -> Result<(), String> {
-    let Step::Project {
-        volume,
-        kind,
-        name,
-        dir,
-        apps: takers,
-        ..
-    } = step
-    else {
-        return Ok(());
-    };
-    if !volumes.contains(&volume.as_str()) {
-        return Err(format!("volume {volume:?} is not made by an earlier step"));
-    }
-    if !escape::is_normal_abs_path(dir) || dir == "/" {
-        return Err(format!(
-            "dir {dir:?} is not an absolute path in normal form"
-        ));
-    }
-    item_source(*kind, name, Some(dir))?;
-    if takers.is_empty() || takers.iter().any(|a| !apps.contains(a)) {
-        return Err("apps lists no app, or one that is not an app of the pod".into());
-    }
-    Ok(())
 }
 
 /// The lines of a `project` step after its `do`.

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use super::convert::{problem, Convert};
 use super::doc::{
     Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KeyRef, Lifecycle,
-    LifecycleHandler, PortProtocol, RecursiveReadOnly, Resources, SeccompProfile,
-    SecurityContext, VolumeMount,
+    LifecycleHandler, PortProtocol, RecursiveReadOnly, Resources, SeccompProfile, SecurityContext,
+    VolumeMount,
 };
 use super::downward::Resource;
 use crate::diag::codes;
@@ -557,35 +557,21 @@ impl Convert<'_> {
             let item = self.item_volumes.get(&m.name).cloned();
             let first = mounts.len();
             let mine = |n: usize| join_index(&podc("mounts"), n);
-            match (item, m.sub_path) {
-                (None, None) => {
-                    let volume = self.volume_names.get(&m.name).cloned();
-                    self.rename(join_key(&mine(first), "volume"), join_key(&here, "name"));
-                    let mut mount = json!({"volume": volume.unwrap_or(m.name), "path": m.mount_path});
-                    if let Some(ro) = m.read_only {
-                        mount["readOnly"] = json!(ro);
-                    }
-                    // podc's read-only mounts are read-only all the way down: what Kubernetes
-                    // calls recursive (`Enabled`, `IfPossible`); `Disabled` is not kept.
-                    let disabled = m.recursive_read_only == Some(RecursiveReadOnly::Disabled);
-                    if disabled && m.read_only == Some(true) {
-                        let at = join_key(&here, "recursiveReadOnly");
-                        self.warnings.push(
-                            Diagnostic::new(
-                                codes::KUBE_IGNORED,
-                                "`recursiveReadOnly: Disabled` ignored: podc makes a read-only mount read-only all the way down",
-                            )
-                            .at(&at, self.doc.value(&at)),
-                        );
-                    }
-                    mounts.push(mount);
-                }
+            // An empty subPath is Kubernetes' default: the whole volume (so is `.`).
+            let sub_path = m
+                .sub_path
+                .clone()
+                .filter(|s| s.split('/').any(|p| !p.is_empty() && p != "."));
+            match (item, sub_path) {
                 // A pod by `podc kube`: the item named like the key of its whole file.
                 (Some(v), Some(sub))
                     if self.legacy && sub == v[0].object && m.read_only != Some(false) =>
                 {
                     let v = &v[0];
-                    self.rename(join_key(&mine(first), v.kind.name()), join_key(&here, "name"));
+                    self.rename(
+                        join_key(&mine(first), v.kind.name()),
+                        join_key(&here, "name"),
+                    );
                     mounts.push(json!({v.kind.name(): v.object, "path": m.mount_path}));
                 }
                 (Some(v), _) if self.legacy => {
@@ -594,7 +580,7 @@ impl Convert<'_> {
                         self.doc,
                         &here,
                         format!("podc mounts a {} as one read-only file: this mount needs `subPath: {}` (the key of the whole file) and no `readOnly: false`", v.kind, v.object),
-                    ))
+                    ));
                 }
                 (Some(v), sub) => {
                     if m.read_only == Some(false) {
@@ -621,34 +607,33 @@ impl Convert<'_> {
                     }
                     continue;
                 }
-                // A directory under a hostPath is a host volume of its own.
-                (None, Some(sub)) if self.host_paths.contains_key(&m.name) => {
-                    let sub_at = join_key(&here, "subPath");
-                    let clean = !sub.is_empty()
-                        && !sub.starts_with('/')
-                        && sub.split('/').all(|p| !p.is_empty() && p != "." && p != "..");
-                    if !clean {
-                        return Err(problem(self.doc, &sub_at, "a `subPath` is a relative path inside the volume, without `..`"));
-                    }
-                    let source = format!("{}/{sub}", self.host_paths[&m.name].trim_end_matches('/'));
-                    let volume = super::objects::item_name(&m.name, &sub);
-                    self.dir_volumes.entry(volume.clone()).or_insert_with(|| {
-                        json!({"name": volume, "kind": "host", "source": source})
-                    });
-                    self.rename(join_key(&mine(first), "volume"), &sub_at);
-                    let mut mount = json!({"volume": volume, "path": m.mount_path});
+                (None, sub) => {
+                    let volume = self.volume_names.get(&m.name).cloned();
+                    self.rename(join_key(&mine(first), "volume"), join_key(&here, "name"));
+                    let mut mount =
+                        json!({"volume": volume.unwrap_or(m.name), "path": m.mount_path});
                     if let Some(ro) = m.read_only {
                         mount["readOnly"] = json!(ro);
                     }
+                    if let Some(sub) = sub {
+                        let sub_at = join_key(&here, "subPath");
+                        mount["subPath"] = json!(self.sub_path(&sub_at, &sub)?);
+                        self.rename(join_key(&mine(first), "subPath"), sub_at);
+                    }
+                    // podc's read-only mounts are read-only all the way down: what Kubernetes
+                    // calls recursive (`Enabled`, `IfPossible`); `Disabled` is not kept.
+                    let disabled = m.recursive_read_only == Some(RecursiveReadOnly::Disabled);
+                    if disabled && m.read_only == Some(true) {
+                        let at = join_key(&here, "recursiveReadOnly");
+                        self.warnings.push(
+                            Diagnostic::new(
+                                codes::KUBE_IGNORED,
+                                "`recursiveReadOnly: Disabled` ignored: podc makes a read-only mount read-only all the way down",
+                            )
+                            .at(&at, self.doc.value(&at)),
+                        );
+                    }
                     mounts.push(mount);
-                }
-                (None, Some(_)) => {
-                    return Err(problem(
-                        self.doc,
-                        &join_key(&here, "subPath"),
-                        "`subPath` of an emptyDir or a claim is not supported by podc: it mounts such a volume whole",
-                    )
-                    .help("mount the volume at a directory and use the path below it, or use a hostPath"))
                 }
             }
             self.rename(mine(first), &here);
@@ -656,6 +641,23 @@ impl Convert<'_> {
         }
         app.insert("mounts".into(), Value::Array(mounts));
         Ok(())
+    }
+
+    /// A volume's `subPath` as podc writes it: a relative path without `..`, its empty and `.`
+    /// parts dropped (Kubernetes joins it to the volume's path, which drops them too).
+    fn sub_path(&self, at: &str, sub: &str) -> Result<String, Diagnostic> {
+        let parts: Vec<&str> = sub
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if sub.starts_with('/') || parts.contains(&"..") {
+            return Err(problem(
+                self.doc,
+                at,
+                "a `subPath` is a relative path inside the volume, without `..`",
+            ));
+        }
+        Ok(parts.join("/"))
     }
 
     /// `ports`.

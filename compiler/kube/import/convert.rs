@@ -31,8 +31,6 @@ pub(super) struct Convert<'a> {
     pub(super) warned: BTreeSet<(crate::manifest::ItemKind, String)>,
     /// Host directories of ConfigMaps and Secrets mounted whole, as volumes by name.
     pub(super) dir_volumes: BTreeMap<String, Value>,
-    /// The pod's hostPath volumes' paths, by volume name (for a mount's `subPath`).
-    pub(super) host_paths: BTreeMap<String, String>,
     /// The current container's `environmentFrom` entries: objects whose keys are read at
     /// launch from their directory.
     pub(super) env_dirs: Vec<Value>,

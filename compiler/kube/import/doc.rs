@@ -78,7 +78,6 @@ pub(super) const KUBERNETES_FIELDS: &[(&str, &str)] = &[
         "podCertificate",
         "there is no Kubernetes API on one host, so no pod certificates",
     ),
-    ("image", "podc does not mount an image as a volume"),
 ];
 
 /// Why a cluster's volume plugins are refused.
@@ -225,6 +224,7 @@ pub(super) struct KubeVolume {
     pub(super) host_path: Option<HostPath>,
     pub(super) empty_dir: Option<EmptyDir>,
     pub(super) persistent_volume_claim: Option<Claim>,
+    pub(super) image: Option<ImageVolume>,
     pub(super) config_map: Option<ConfigMapRef>,
     pub(super) secret: Option<SecretRef>,
     #[serde(rename = "downwardAPI")]
@@ -317,6 +317,14 @@ pub(super) struct EmptyDir {
     pub(super) size_limit: Option<Value>,
     /// The directory's permissions (an octal number).
     pub(super) mode: Option<Value>,
+}
+
+/// An OCI image's root as a volume (Kubernetes 1.31 and newer); its `pullPolicy` is taken
+/// out before (`fields.rs`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct ImageVolume {
+    pub(super) reference: Option<String>,
 }
 
 #[derive(Deserialize)]

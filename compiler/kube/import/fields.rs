@@ -116,20 +116,33 @@ const POD: &[(&str, Rule)] = &[
     ("shareProcessNamespace", DefaultElseIgnore(is_true, "a pod's apps always share one process namespace in podc (that of the pod's systemd)")),
 ];
 
+/// Why `imagePullPolicy: Always` (and an image volume's `pullPolicy`) is ignored.
+const NEVER_PULLS: &str = "podc runs the image the host's store holds and never pulls at launch; `podc image pull` fetches a newer one";
+
+fn store_policy(v: &Value) -> bool {
+    v == "IfNotPresent" || v == "Never"
+}
+
 const CONTAINER: &[(&str, Rule)] = &[
     (
         "imagePullPolicy",
-        DefaultElseIgnore(
-            |v| v == "IfNotPresent" || v == "Never",
-            "podc runs the image the host's store holds and never pulls at launch; `podc image pull` fetches a newer one",
-        ),
+        DefaultElseIgnore(store_policy, NEVER_PULLS),
     ),
-    ("terminationMessagePath", DefaultElseIgnore(|v| v == "/dev/termination-log", MESSAGE)),
-    ("terminationMessagePolicy", DefaultElseIgnore(|v| v == "File", MESSAGE)),
+    (
+        "terminationMessagePath",
+        DefaultElseIgnore(|v| v == "/dev/termination-log", MESSAGE),
+    ),
+    (
+        "terminationMessagePolicy",
+        DefaultElseIgnore(|v| v == "File", MESSAGE),
+    ),
     ("stdin", DefaultElseIgnore(is_false, TERMINAL)),
     ("stdinOnce", DefaultElseIgnore(is_false, TERMINAL)),
     ("tty", DefaultElseIgnore(is_false, TERMINAL)),
-    ("resizePolicy", Ignore("podc changes an app's limits when its pod is rebuilt")),
+    (
+        "resizePolicy",
+        Ignore("podc changes an app's limits when its pod is rebuilt"),
+    ),
 ];
 
 const SECURITY: &[(&str, Rule)] = &[
@@ -147,6 +160,10 @@ const RESOURCES: &[(&str, Rule)] = &[(
     "ephemeral-storage",
     Ignore("podc does not cap an app's disk use"),
 )];
+
+/// An image volume's source, as a container's image.
+const IMAGE_VOLUME: &[(&str, Rule)] =
+    &[("pullPolicy", DefaultElseIgnore(store_policy, NEVER_PULLS))];
 
 const MOUNT: &[(&str, Rule)] = &[(
     "mountPropagation",
@@ -187,6 +204,12 @@ pub(super) fn prune(
         pod.get_mut("securityContext"),
         &join_key(spec, "securityContext"),
     )?;
+    if let Some(Value::Array(volumes)) = pod.get_mut("volumes") {
+        for (i, v) in volumes.iter_mut().enumerate() {
+            let path = join_key(&join_index(&join_key(spec, "volumes"), i), "image");
+            p.apply(IMAGE_VOLUME, v.get_mut("image"), &path)?;
+        }
+    }
     for list in ["initContainers", "containers"] {
         let Some(Value::Array(containers)) = pod.get_mut(list) else {
             continue;

@@ -136,7 +136,6 @@ fn import_at(
         secret_items: Default::default(),
         warned: Default::default(),
         dir_volumes: Default::default(),
-        host_paths: Default::default(),
         env_dirs: Vec::new(),
         host_network: false,
         fields: Default::default(),

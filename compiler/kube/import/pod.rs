@@ -5,14 +5,16 @@ use serde_json::{json, Map, Value};
 
 use super::convert::ItemVolume;
 use super::convert::{problem, Convert};
-use super::doc::{DownwardApi, EmptyDir, HostAlias, KubeVolume, PodSpec, Resources, RestartPolicy};
+use super::doc::{
+    DownwardApi, EmptyDir, HostAlias, ImageVolume, KubeVolume, PodSpec, Resources, RestartPolicy,
+};
 use super::meta::PodParts;
 use super::stream::ConfigMap;
 use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::out::claim_name;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
-use crate::manifest::ItemKind;
+use crate::manifest::{HostType, ItemKind};
 use crate::parse::source::{join_index, join_key};
 use std::collections::BTreeMap;
 
@@ -274,23 +276,17 @@ impl Convert<'_> {
             let podc = join_index("volumes", out.len());
             self.rename(&podc, &path);
             self.volume_names.insert(v.name.clone(), v.name.clone());
+            if let Some(image) = &v.image {
+                out.push(self.image_volume(&path, &podc, &v.name, image)?);
+                continue;
+            }
             match (&v.host_path, &v.empty_dir, &v.persistent_volume_claim) {
                 (Some(h), None, None) => {
-                    if let Some(kind) = h.kind.as_deref().filter(|k| !k.is_empty()) {
-                        if kind != "Directory" {
-                            let at = join_key(&path, "hostPath.type");
-                            return Err(problem(
-                                self.doc,
-                                &at,
-                                format!("a hostPath of type `{kind}` is not supported by podc"),
-                            )
-                            .help("podc mounts host directories that exist: `type: Directory`"));
-                        }
-                    }
+                    let host_type = self.host_type(&path, h.kind.as_deref())?;
                     self.rename(join_key(&podc, "source"), join_key(&path, "hostPath.path"));
                     self.rename(join_key(&podc, "kind"), join_key(&path, "hostPath"));
-                    self.host_paths.insert(v.name.clone(), h.path.clone());
-                    out.push(json!({"name": v.name, "kind": "host", "source": h.path}));
+                    self.rename(join_key(&podc, "type"), join_key(&path, "hostPath.type"));
+                    out.push(json!({"name": v.name, "kind": "host", "source": h.path, "type": host_type.name()}));
                 }
                 (None, Some(e), None) => out.push(self.empty_dir(&path, &podc, &v.name, e)?),
                 (None, None, Some(c)) => {
@@ -331,7 +327,7 @@ impl Convert<'_> {
                         self.doc,
                         &path,
                         format!(
-                            "volume `{}` needs exactly one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `configMap` and `secret`",
+                            "volume `{}` needs exactly one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `image`, `configMap` and `secret`",
                             v.name
                         ),
                     ))
@@ -339,6 +335,53 @@ impl Convert<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// An image volume: podc's own, of the same reference (read as an app's image is).
+    fn image_volume(
+        &mut self,
+        path: &str,
+        podc: &str,
+        name: &str,
+        image: &ImageVolume,
+    ) -> Result<Value, Diagnostic> {
+        let Some(reference) = image.reference.as_ref().filter(|r| !r.is_empty()) else {
+            return Err(problem(
+                self.doc,
+                &join_key(path, "image"),
+                format!("image volume `{name}` needs a `reference`: podc has no default image"),
+            ));
+        };
+        self.rename(join_key(podc, "kind"), join_key(path, "image"));
+        self.rename(join_key(podc, "image"), join_key(path, "image.reference"));
+        Ok(json!({"name": name, "kind": "image", "image": reference}))
+    }
+
+    /// A hostPath's `type` as podc's: unset (or empty) is `any`, as Kubernetes checks nothing
+    /// then; a device is refused.
+    fn host_type(&self, path: &str, kind: Option<&str>) -> Result<HostType, Diagnostic> {
+        Ok(match kind.unwrap_or_default() {
+            "" => HostType::Any,
+            "Directory" => HostType::Directory,
+            "DirectoryOrCreate" => HostType::DirectoryOrCreate,
+            "File" => HostType::File,
+            "FileOrCreate" => HostType::FileOrCreate,
+            "Socket" => HostType::Socket,
+            kind => {
+                let at = join_key(path, "hostPath.type");
+                let device = kind == "CharDevice" || kind == "BlockDevice";
+                let d = problem(
+                    self.doc,
+                    &at,
+                    format!("a hostPath of type `{kind}` is not supported by podc"),
+                );
+                return Err(if device {
+                    d.help("podc passes no devices into a pod: an app could not open one")
+                } else {
+                    d.help("the types are Directory, DirectoryOrCreate, File, FileOrCreate, Socket, CharDevice and BlockDevice")
+                });
+            }
+        })
     }
 
     /// `fsGroup`: the volumes the pod writes belong to the group, group-writable and with
@@ -683,6 +726,7 @@ impl Convert<'_> {
             v.host_path.is_some(),
             v.empty_dir.is_some(),
             v.persistent_volume_claim.is_some(),
+            v.image.is_some(),
             v.config_map.is_some(),
             v.secret.is_some(),
             v.downward_api.is_some(),
@@ -694,7 +738,7 @@ impl Convert<'_> {
                 path,
                 format!("volume `{}` has more than one source", v.name),
             )
-            .help("give one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `configMap`, `secret`, `downwardAPI` and `projected`"));
+            .help("give one of `hostPath`, `emptyDir`, `persistentVolumeClaim`, `image`, `configMap`, `secret`, `downwardAPI` and `projected`"));
         }
         let mode = match (&v.config_map, &v.secret) {
             (Some(c), _) => c.default_mode.as_ref().map(|_| "configMap.defaultMode"),

@@ -47,6 +47,7 @@ pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) 
             name: m.volume.clone(),
             mount_path: m.path.clone(),
             read_only: m.read_only.then_some(true),
+            sub_path: m.sub_path.clone(),
             ..Default::default()
         })
         .collect();

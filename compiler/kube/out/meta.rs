@@ -145,14 +145,17 @@ pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
 fn volume_extras(i: usize, v: &Volume, out: &mut Out) -> Option<Map<String, Value>> {
     let mut entry = Map::new();
     let persistent = matches!(v.kind, VolumeKind::Persistent { .. });
-    // A projected volume is read-only on Kubernetes too.
+    // A projected or image volume is read-only on Kubernetes too.
     let projected = matches!(v.kind, VolumeKind::Projected { .. });
-    if v.read_only && !persistent && !projected {
+    let image = matches!(v.kind, VolumeKind::Image { .. });
+    if v.read_only && !persistent && !projected && !image {
         // Every mount of it is read-only already; this is for POD.md's list of volumes.
         entry.insert("readOnly".into(), json!(true));
     }
     let (mode, uid, gid, what) = match &v.kind {
-        VolumeKind::Host { .. } => return (!entry.is_empty()).then_some(entry),
+        VolumeKind::Host { .. } | VolumeKind::Image { .. } => {
+            return (!entry.is_empty()).then_some(entry)
+        }
         VolumeKind::Empty { mode, uid, gid } => (*mode, *uid, *gid, "an emptyDir's"),
         VolumeKind::Memory {
             mode,

@@ -196,8 +196,8 @@ pub(super) fn order(pod: &Pod, init: &[usize], regular: &[usize], out: &mut Out)
     }
 }
 
-/// The pod's volumes: a host directory, an emptyDir (in memory, with its size, for a memory
-/// volume), or for a persistent volume a claim named `<pod>-<volume>` that must exist (a
+/// The pod's volumes: a host path, an emptyDir (in memory, with its size, for a memory
+/// volume), an image, or for a persistent volume a claim named `<pod>-<volume>` that must exist (a
 /// warning says so: its storage is the cluster's to decide).
 pub(super) fn volumes(pod: &Pod, out: &mut Out) -> Vec<core::Volume> {
     let mut list = Vec::new();
@@ -207,10 +207,10 @@ pub(super) fn volumes(pod: &Pod, out: &mut Out) -> Vec<core::Volume> {
             ..Default::default()
         };
         match &v.kind {
-            VolumeKind::Host { source } => {
+            VolumeKind::Host { source, host_type } => {
                 volume.host_path = Some(core::HostPathVolumeSource {
                     path: source.clone(),
-                    type_: Some("Directory".into()),
+                    type_: host_type.kube_name().map(str::to_string),
                 })
             }
             VolumeKind::Empty { .. } => {
@@ -243,6 +243,13 @@ pub(super) fn volumes(pod: &Pod, out: &mut Out) -> Vec<core::Volume> {
                     sources: Some(sources),
                     ..Default::default()
                 });
+            }
+            // Kubernetes 1.31 and newer.
+            VolumeKind::Image { reference } => {
+                volume.image = Some(core::ImageVolumeSource {
+                    reference: Some(reference.to_string()),
+                    pull_policy: None,
+                })
             }
             VolumeKind::Memory { size, written, .. } => {
                 let limit = if plain_quantity(written) {
