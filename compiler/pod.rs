@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
-use crate::manifest::{Activation, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start};
+use crate::manifest::{
+    Activation, HttpScheme, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start,
+};
 use crate::systemd::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +256,8 @@ pub enum Probe {
     /// A command in the app's root, as the app's user.
     Exec(Vec<String>),
     Http {
+        /// `Https`: over TLS, any certificate accepted, made by podc itself (`probe-https`).
+        scheme: HttpScheme,
         host: IpAddr,
         port: u16,
         path: String,

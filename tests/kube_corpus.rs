@@ -1,7 +1,7 @@
 //! Kubernetes files as people write them: every file of `tests/fixtures/kube-corpus` (Pods and
 //! Deployments from public documentation and example repositories, verbatim; SOURCES.md names
 //! each one's origin and licence) is read as `podc build` reads it. At least 85% must build
-//! (warnings allowed; 257 of 298, 86.2%, do: the goal is 90%, and REFUSED.txt shows what stands
+//! (warnings allowed; 258 of 298, 86.6%, do: the goal is 90%, and REFUSED.txt shows what stands
 //! in the way); every refusal must point at file:line:column and give a reason; and the
 //! list of refused files with their first error is `REFUSED.txt`, so that a file newly refused
 //! or newly accepted shows up in review. Every pod that builds has units `systemd-analyze

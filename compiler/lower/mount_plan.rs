@@ -1,7 +1,7 @@
 //! The mount plan: what the launcher binds, overlays and makes before the pod boots.
 
 use super::limits::*;
-use crate::manifest::{CgroupVersion, IdOrName};
+use crate::manifest::{CgroupVersion, HttpScheme, IdOrName};
 use crate::pod::{App, Command, Image, Pod, Probe, VolumeKind};
 use crate::tree::layout::{api_bind_source, app_root, under_api_mount};
 use crate::tree::plan::{self, Controller, MountPlan, Step};
@@ -12,14 +12,21 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         target: "/usr".into(),
         read_only: true,
     }];
-    // A gRPC probe runs podc itself (`podc probe-grpc`), which the pod's /usr need not have.
-    let grpc = |a: &App| {
+    // A gRPC or HTTPS probe runs podc itself (`podc probe-grpc`, `probe-https`), which the
+    // pod's /usr need not have.
+    let podc = |a: &App| {
         matches!(
             a.health.as_ref().map(|h| &h.probe),
-            Some(Probe::Grpc { .. })
+            Some(
+                Probe::Grpc { .. }
+                    | Probe::Http {
+                        scheme: HttpScheme::Https,
+                        ..
+                    }
+            )
         )
     };
-    if pod.apps.iter().any(grpc) {
+    if pod.apps.iter().any(podc) {
         steps.push(Step::BindPodc);
     }
     for v in &pod.volumes {

@@ -341,7 +341,8 @@ pub struct Health {
     /// in the image, or a name looked up on PATH there); exit status 0 is healthy.
     #[schemars(length(min = 1))]
     pub exec: Option<Vec<String>>,
-    /// An HTTP GET in the pod's network; an answer with a 2xx or 3xx status is healthy.
+    /// An HTTP GET (or HTTPS, with `scheme: https`) in the pod's network; an answer with a 2xx
+    /// or 3xx status is healthy.
     pub http: Option<HttpProbe>,
     /// A TCP connection in the pod's network; accepted is healthy.
     pub tcp: Option<TcpProbe>,
@@ -376,6 +377,20 @@ pub struct HttpProbe {
     #[serde(default)]
     #[schemars(schema_with = "header_map")]
     pub headers: BTreeMap<String, String>,
+    /// `http` (default) or `https`: GET over TLS, as Kubernetes' `scheme: HTTPS`, which accepts
+    /// any certificate (it is not verified) and follows redirects to the same host.
+    pub scheme: Option<HttpScheme>,
+}
+
+/// How an HTTP probe connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpScheme {
+    /// Plain HTTP.
+    #[default]
+    Http,
+    /// HTTP over TLS; the server's certificate is not verified.
+    Https,
 }
 
 /// The schema of `headers`: names are tokens of RFC 7230, values strings.
