@@ -1787,6 +1787,117 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// HTTPS health probes (Kubernetes' `scheme: HTTPS`), in private pods. The app serves HTTPS on
+/// the pod's loopback with `openssl s_server` (the host's, copied into the image with its
+/// libraries: busybox has no TLS server) and a certificate made now, self-signed and for a name
+/// the pod does not have, after 2 s; its probe is podc's own client (bound into the pod), which
+/// takes any certificate as the kubelet does, so the app after it starts once it answers. Then
+/// an app serving plain HTTP probed as HTTPS: every handshake fails, the start fails after its
+/// start period, the pod ends with 1, and the journal says why.
+#[test]
+fn e2e_https_health_probe_takes_any_certificate_and_fails_without_tls() {
+    let Some(_turn) = e2e() else { return };
+    let openssl = Command::new("openssl").arg("version").output();
+    if !openssl.is_ok_and(|o| o.status.success())
+        || Command::new("ldd").arg("--version").output().is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl or ldd is missing"
+        );
+        eprintln!("skipping: openssl or ldd is missing");
+        return;
+    }
+    let manifest = r#"podc: 1
+name: e2e-https
+network: private
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: tls
+    image: "@WORK@/images/tls"
+    exec: ["/bin/sh", "-c", "touch /out/tls.started; sleep 2; exec /usr/bin/openssl s_server -quiet -www -accept 127.0.0.1:8443 -cert /etc/tls/cert.pem -key /etc/tls/key.pem"]
+    mounts: [{volume: out, path: /out}]
+    health:
+      http: {port: 8443, path: /healthz, scheme: https, headers: {X-Probe: podc}}
+      interval: 200ms
+      startPeriod: 20s
+  - name: after-tls
+    image: "@WORK@/images/tls"
+    exec: ["/bin/sh", "-c", "touch /out/after-tls.started; exec sleep 600"]
+    mounts: [{volume: out, path: /out}]
+    after: [tls]
+"#;
+    let mut pod = Pod::start_with("e2e-https", manifest, &["tls"], |work| {
+        let image = work.join("images/tls");
+        copy_with_libraries("/usr/bin/openssl", &image);
+        let dir = image.join("etc/tls");
+        fs::create_dir_all(&dir).unwrap();
+        let o = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=not-this-pod.invalid"])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    pod.wait_for(&["tls.started", "after-tls.started"]);
+    let started = |f: &str| fs::metadata(pod.out(f)).unwrap().modified().unwrap();
+    let held = started("after-tls.started")
+        .duration_since(started("tls.started"))
+        .unwrap();
+    assert!(
+        held >= Duration::from_millis(1800),
+        "after-tls did not wait for the HTTPS probe: {held:?}\n{}",
+        pod.log()
+    );
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    let said = pod_journal(&pod, "podc-ready-tls.service");
+    assert!(
+        said.contains("podc: app tls passed its health probe"),
+        "{said}"
+    );
+    pod.assert_nothing_left();
+
+    // Plain HTTP where the probe asks for HTTPS: never healthy.
+    let manifest = r#"podc: 1
+name: e2e-https-plain
+network: private
+target: {cgroup: v1, systemd: 252}
+apps:
+  - name: plain
+    image: "@WORK@/images/i"
+    exec: ["/bin/httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/"]
+    health: {http: {port: 8080, scheme: https}, interval: 300ms, startPeriod: 2s}
+"#;
+    let mut pod = Pod::start("e2e-https-plain", manifest, &["i"]);
+    let (code, cycle) = pod.wait();
+    assert_eq!(code, 1, "{}", pod.log());
+    assert!(cycle < Duration::from_secs(30), "{cycle:?}");
+    let said = pod_journal(&pod, "podc-ready-plain.service");
+    assert!(
+        said.contains(
+            "podc: app plain did not pass its health probe within 2.000 s, so it did not start: \
+             HTTPS probe GET https://127.0.0.1:8080/: TLS handshake failed: "
+        ),
+        "{said}"
+    );
+    pod.assert_nothing_left();
+}
+
 /// A persistent volume outlives a run: made at the first launch with the declared mode and
 /// owner (below 0700 directories of root's), a file written in one run is there in the next,
 /// and a mode the pod gave it is kept. A memory volume is a tmpfs of exactly its size, fresh in

@@ -130,7 +130,7 @@ fn probe_https(
     stdout: &mut impl Write,
 ) -> Result<Exit, Fatal> {
     use crate::launch::https_probe;
-    if headers.len() % 2 != 0 {
+    if !headers.len().is_multiple_of(2) {
         return Err(Fatal(format!(
             "probe-https: headers come as a name and a value each; {:?} has no value",
             headers[headers.len() - 1]

@@ -117,7 +117,6 @@ fn handler(p: &Probe) -> core::Probe {
                 }),
                 path: Some(path.clone()),
                 port: IntOrString::Int(i32::from(*port)),
-                ..Default::default()
             }),
             ..Default::default()
         },

@@ -115,7 +115,7 @@ impl std::fmt::Display for Failure {
 /// A failed probe: the URL asked for last, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed {
-    pub url: Url,
+    pub url: String,
     pub why: Failure,
 }
 
@@ -147,7 +147,7 @@ pub fn check(p: &Probe, timeout: Duration) -> Result<u16, Failed> {
     loop {
         requests += 1;
         let failed = |why| Failed {
-            url: url.clone(),
+            url: url.to_string(),
             why,
         };
         let mut conn = Conn::open(&url, p.host, &config, deadline, timeout).map_err(failed)?;

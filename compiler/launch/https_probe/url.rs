@@ -214,8 +214,8 @@ fn check_host(host: &str) -> Result<(), String> {
     } else {
         host.rfind(':').map_or("", |i| &host[i..])
     };
-    if !port.is_empty() && !(port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit()))
-    {
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if !(port.is_empty() || port.starts_with(':') && digits(&port[1..])) {
         return Err(format!("invalid port {port:?} after host"));
     }
     let allowed =
