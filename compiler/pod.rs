@@ -208,6 +208,8 @@ pub struct App {
     pub seccomp: Option<Seccomp>,
     /// Parts of the default sandbox this app does without.
     pub relax: Vec<Relax>,
+    /// Its own cgroup at /sys/fs/cgroup, writable and delegated (`cgroupMount: read-write`).
+    pub cgroup_writable: bool,
     pub mounts: Vec<AppMount>,
     pub read_only_rootfs: bool,
     /// Apps that start first, in manifest order.

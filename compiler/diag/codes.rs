@@ -152,6 +152,8 @@ codes! {
     UNKNOWN_SYSCALL_GROUP = "P0505", Error, "an unknown system call group";
     UNKNOWN_ERRNO = "P0506", Error, "an unknown errno name";
     RETAIN_REMOVE = "P0507", Error, "a filter needs exactly one non-empty `retain` or `remove`";
+    CGROUP_MOUNT_V1 = "P0530", Error, "`cgroupMount: read-write` on a cgroup v1 target, where an app's cgroup cannot be delegated safely";
+    CGROUP_MOUNT_RELAXED = "P0531", Error, "`cgroupMount: read-write` with `relax: [control-groups]`, which would show the app every cgroup of the pod";
     // Volumes and mounts.
     HOST_VOLUME_OWNERSHIP = "P0601", Error, "mode, uid or gid on a host volume";
     HOST_VOLUME_SOURCE = "P0602", Error, "a host volume without a source";

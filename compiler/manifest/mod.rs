@@ -465,6 +465,23 @@ pub struct AppIsolators {
     /// Parts of podc's default sandbox this app does without (see the README).
     #[serde(default)]
     pub relax: Vec<Relax>,
+    /// `read-only` (default): the pod's cgroups, read-only. `read-write`: the app's own cgroup
+    /// at /sys/fs/cgroup, writable, in a cgroup namespace of its own, so that it can make
+    /// sub-cgroups but not change its own limits (Kubernetes' `cgroupOptions.mountMode:
+    /// ReadWrite`); cgroup v2 and systemd 257 only.
+    pub cgroup_mount: Option<CgroupMount>,
+}
+
+/// How an app sees /sys/fs/cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CgroupMount {
+    /// The pod's cgroups, read-only (ProtectControlGroups=yes).
+    #[default]
+    ReadOnly,
+    /// The app's own cgroup, writable and delegated to it (ProtectControlGroups=private,
+    /// Delegate=yes).
+    ReadWrite,
 }
 
 /// A part of the default sandbox every app gets, which an app may explicitly do without.

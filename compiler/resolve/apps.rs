@@ -59,6 +59,7 @@ pub(super) fn resolve_app(
     }
     let capabilities = resolve_capabilities(c, &iso_path, &iso);
     let seccomp = resolve_seccomp(c, &iso_path, &iso, t);
+    let cgroup_writable = resolve_cgroup_mount(c, &iso_path, &iso, t);
     let (mounts, files) = resolve_mounts(c, path, a, volumes, items);
     check_files_target(c, path, a, t);
     let (environment, env_from) = resolve_env(c, path, a, items);
@@ -102,6 +103,7 @@ pub(super) fn resolve_app(
             r.dedup();
             r
         },
+        cgroup_writable,
         mounts,
         read_only_rootfs: a.read_only_rootfs.unwrap_or(false),
         after: a.after.clone(),

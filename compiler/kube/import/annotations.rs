@@ -216,6 +216,7 @@ impl Convert<'_> {
         ];
         const ISOLATOR_KEYS: &[&str] = &[
             "capabilities",
+            "cgroupMount",
             "cpu",
             "cpuRequest",
             "cpuShares",
