@@ -140,6 +140,21 @@ fn probe_https(
         .chunks(2)
         .map(|pair| (pair[0].clone(), pair[1].clone()))
         .collect();
+    // What the manifest's checks allow (tokens; one line without NUL), so that no argument
+    // adds a header line of its own.
+    let token = |n: &str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if let Some((name, _)) = headers
+        .iter()
+        .find(|(n, v)| !token(n) || v.contains(['\r', '\n', '\0']))
+    {
+        return Err(Fatal(format!(
+            "probe-https: header {name:?} is not a token with a value of one line"
+        )));
+    }
     let probe = https_probe::Probe {
         host,
         port,
