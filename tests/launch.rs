@@ -61,6 +61,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        nsdelegate: false,
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -120,6 +121,7 @@ fn a_pod_with_a_grpc_probe_gets_podc_itself() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: podc.map(PathBuf::from),
+        nsdelegate: false,
     };
     let prepare = |podc| launch::prepare(&tree, launch::read_plan(&tree).unwrap(), &host(podc));
     let argv = prepare(Some("/opt/podc/bin/podc")).unwrap().argv;
@@ -301,6 +303,7 @@ fn dry_run_shows_persistent_and_memory_volumes() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        nsdelegate: false,
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/db"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -3513,6 +3516,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         images: Default::default(),
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        nsdelegate: false,
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
@@ -3985,6 +3989,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
         },
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
+        nsdelegate: false,
     };
     let l = launch::prepare(
         &tree,
@@ -4206,4 +4211,86 @@ fn assert_dry_run_and_kube_hide(pod: &Pod, kube_args: &[&str], name: &str, secre
             assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
         }
     }
+}
+
+/// An app with its own writable cgroup (`cgroupMount: read-write`, systemd 257) has a
+/// `writable-cgroup` step: the launcher starts nothing where cgroup2 is not mounted with
+/// `nsdelegate` (as on this machine), naming the app; an edited plan cannot name another app.
+#[test]
+fn a_writable_cgroup_needs_nsdelegate_on_the_host() {
+    let work = tempfile::tempdir().unwrap();
+    let manifest = work.path().join("pod.yaml");
+    fs::write(
+        &manifest,
+        "podc: 1\nname: nest\ntarget: {systemd: 257}\napps:\n  \
+         - {name: runner, image: /srv/images/runner, exec: [/bin/runner], isolators: {cgroupMount: read-write}}\n",
+    )
+    .unwrap();
+    let o = podc()
+        .args(["build", manifest.to_str().unwrap(), "-o"])
+        .arg(work.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = work.path().join("out/nest");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let step = "[[step]]\ndo = \"writable-cgroup\"\napp = \"runner\"\n";
+    assert!(plan.contains(step), "{plan}");
+    let host = |nsdelegate| Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: None,
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+        nsdelegate,
+    };
+    let prepared = |nsdelegate| {
+        let host = host(nsdelegate);
+        let launch = launch::prepare(&tree, launch::read_plan(&tree).unwrap(), &host).unwrap();
+        launch::preflight(&launch, &host, false)
+    };
+    let refused = prepared(false).unwrap_err().to_string();
+    assert!(
+        refused.starts_with("app runner takes its own cgroup writable (cgroupMount: read-write), which is safe only where cgroup2 is mounted at /sys/fs/cgroup with nsdelegate"),
+        "{refused}"
+    );
+    assert!(!matches!(
+        prepared(true),
+        Err(launch::LaunchError::NoNsdelegate(_))
+    ));
+    // This machine's cgroup2 (if any) has no nsdelegate: `--check` says so too.
+    if !Host::detect().nsdelegate {
+        let o = podc()
+            .args(["launch", "--check"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("app runner takes its own cgroup writable"),
+            "{err}"
+        );
+    }
+    fs::write(
+        tree.join("mounts.toml"),
+        plan.replace(
+            step,
+            "[[step]]\ndo = \"writable-cgroup\"\napp = \"other\"\n",
+        ),
+    )
+    .unwrap();
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("(writable-cgroup): app \"other\" is not an app of the pod"),
+        "{err}"
+    );
 }

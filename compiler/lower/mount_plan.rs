@@ -29,6 +29,14 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
     if pod.apps.iter().any(podc) {
         steps.push(Step::BindPodc);
     }
+    steps.extend(
+        pod.apps
+            .iter()
+            .filter(|a| a.cgroup_writable)
+            .map(|a| Step::WritableCgroup {
+                app: a.name.clone(),
+            }),
+    );
     for v in &pod.volumes {
         let volume = v.name.clone();
         steps.push(match v.kind {
