@@ -526,6 +526,8 @@ check_cgroups() {
         if printf '%s\n' "$out" | grep -q "error\[$want\]"; then ok "cgroups-refused ($want)"; else bad "cgroups-refused: ${out//$'\n'/|}"; fi
         return
     fi
+    # The launcher starts the pod only where this mount has nsdelegate (its writable-cgroup step).
+    value cgroup2-mount "$(awk '$5 == "/sys/fs/cgroup"' /proc/self/mountinfo)"
     install_pod cgroups --now || return
     if wait_for 60 journal_has cgroups nested "own limit"; then ok "cgroups-nested-ran"; else
         bad "cgroups-nested-ran: $(podc logs cgroups nested 2>&1 | tail -n 4 | tr '\n' '|')"
