@@ -10,7 +10,8 @@ use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
 use crate::manifest::{
-    Activation, HttpScheme, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start,
+    Activation, Egress, HttpScheme, IdOrName, ItemKind, Network, Protocol, Relax, Restart, Start,
+    SyscallArch,
 };
 use crate::systemd::target::Target;
 
@@ -31,6 +32,10 @@ pub struct Pod {
     pub labels: BTreeMap<String, String>,
     pub namespace: Option<String>,
     pub network: Network,
+    /// A private pod's way out (`none` on the host's network).
+    pub egress: Egress,
+    /// The host networks it joins (`podc-<name>` bridges), in manifest order.
+    pub networks: Vec<String>,
     pub start: Start,
 }
 
@@ -206,6 +211,10 @@ pub struct App {
     pub no_new_privileges: Option<bool>,
     pub capabilities: Option<Filter>,
     pub seccomp: Option<Seccomp>,
+    /// The system calls the kernel logs: `Retain` only these, `Remove` all but these.
+    pub syscall_log: Option<Filter>,
+    /// The system call ABIs the app may use (x86-64 first); empty: every ABI of the host.
+    pub syscall_architectures: Vec<SyscallArch>,
     /// Parts of the default sandbox this app does without.
     pub relax: Vec<Relax>,
     /// Its own cgroup at /sys/fs/cgroup, writable and delegated (`cgroupMount: read-write`).
@@ -392,6 +401,8 @@ pub enum Filter {
 pub struct Seccomp {
     pub filter: Filter,
     pub errno: Option<String>,
+    /// An allow list of exactly its calls, without systemd's implicit `@default` group.
+    pub exact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

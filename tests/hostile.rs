@@ -159,6 +159,12 @@ fn cases() -> Vec<(String, Value)> {
         put("seccomp name", s.clone(), &|m, v| {
             m["apps"][0]["isolators"]["seccomp"] = json!({ "remove": [v] })
         });
+        put("exact seccomp name", s.clone(), &|m, v| {
+            m["apps"][0]["isolators"]["seccomp"] = json!({ "retain": [v], "exact": true })
+        });
+        put("syscall log name", s.clone(), &|m, v| {
+            m["apps"][0]["isolators"]["syscallLog"] = json!({ "remove": [v] })
+        });
         put("capability", s.clone(), &|m, v| {
             m["apps"][0]["isolators"]["capabilities"] = json!({ "retain": [v] })
         });

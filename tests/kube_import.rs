@@ -109,6 +109,7 @@ spec:
     let podc = r#"podc: 1
 name: hello
 network: private
+egress: nat
 apps:
   - name: hello
     image: registry.example/hello@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945
@@ -124,7 +125,7 @@ apps:
             source,
             format: podc::parse::Format::Yaml,
             workload: 0,
-            side: podc::kube::import::Objects::none(),
+            side: common::objects(),
         };
         let pod = podc::check(&input, Default::default()).unwrap_or_else(|r| panic!("{r}"));
         let install = podc::lower::Install {
@@ -174,7 +175,7 @@ fn broken_kubernetes_documents_give_located_errors() {
                 source: &doc,
                 format: podc::parse::Format::Yaml,
                 workload: 0,
-                side: podc::kube::import::Objects::none(),
+                side: common::objects(),
             };
             let (pod, report) = podc::check_all(&input, Default::default());
             if pod.is_none() {

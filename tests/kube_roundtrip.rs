@@ -49,7 +49,7 @@ fn import(yaml: &str) -> Result<Files, String> {
         source: yaml,
         format: Format::Yaml,
         workload: 0,
-        side: podc::kube::import::Objects::none(),
+        side: common::objects(),
     };
     let (pod, report) = podc::check_all(&input, Overrides::default());
     match pod {
@@ -112,7 +112,7 @@ fn every_kubernetes_fixture_comes_back_through_podc_kube() {
             source: &source,
             format: Format::Yaml,
             workload: 0,
-            side: podc::kube::import::Objects::none(),
+            side: common::objects(),
         };
         let pod = podc::check(&input, Overrides::default()).unwrap_or_else(|r| panic!("{r}"));
         let opts = KubeOptions::default();

@@ -715,6 +715,17 @@ impl Pod {
 
     /// Makes the images and builds the tree; launches nothing.
     fn build(name: &str, manifest: &str, images: &[&str], prepare: impl FnOnce(&Path)) -> Pod {
+        Pod::build_with(name, manifest, images, prepare, &[])
+    }
+
+    /// As `build`, with `args` after `podc build pod.yaml -o build`.
+    fn build_with(
+        name: &str,
+        manifest: &str,
+        images: &[&str],
+        prepare: impl FnOnce(&Path),
+        args: &[&str],
+    ) -> Pod {
         let work = tempfile::Builder::new()
             .prefix("podc-e2e-")
             .tempdir()
@@ -733,6 +744,7 @@ impl Pod {
         let o = podc()
             .current_dir(work.path())
             .args(["build", "pod.yaml", "-o", "build"])
+            .args(args)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -4181,6 +4193,185 @@ spec:
     pod.assert_nothing_left();
 }
 
+/// `Localhost` seccomp profiles, read from `--seccomp-dir` when the pod is built, run as
+/// Kubernetes runs them: an allow list allows exactly its calls (busybox's `$$` is -1 with
+/// `getpid` left out, which systemd's `@default` group would otherwise allow), a deny list
+/// refuses its calls with the profile's errno (EACCES), an audit profile lets everything run,
+/// and the violation profile (an empty allow list) keeps its container from starting at all.
+#[test]
+fn e2e_localhost_seccomp_profiles_allow_deny_and_stop_as_written() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("busybox");
+    common::images::busybox_layout(&layout, "1", &["sh"]);
+    let o = podc()
+        .args(["image", "import"])
+        .arg(&layout)
+        .args(["--name", "busybox:1.36"])
+        .env("PODC_IMAGE_STORE", store.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // What `busybox sh -c 'echo ... > FILE'` calls (strace), and systemd needs between the
+    // filter and the program (execve, write for Type=exec), but getpid.
+    let allowed = [
+        "arch_prctl",
+        "brk",
+        "close",
+        "dup2",
+        "execve",
+        "exit_group",
+        "fcntl",
+        "getppid",
+        "getrandom",
+        "getuid",
+        "mprotect",
+        "newfstatat",
+        "openat",
+        "prctl",
+        "prlimit64",
+        "readlink",
+        "rseq",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "set_robust_list",
+        "set_tid_address",
+        "write",
+    ];
+    let profiles = [
+        (
+            "fine.json",
+            // Native calls only, and uname allowed and logged: systemd loads those two filters
+            // before the allow list, which does not allow seccomp(2).
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [
+                    {"names": allowed, "action": "SCMP_ACT_ALLOW"},
+                    {"names": ["uname"], "action": "SCMP_ACT_LOG"},
+                ],
+            }),
+        ),
+        (
+            "deny.json",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}],
+            }),
+        ),
+        (
+            "audit.json",
+            serde_json::json!({"defaultAction": "SCMP_ACT_LOG"}),
+        ),
+        (
+            "violation.json",
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO"}),
+        ),
+    ];
+    let manifest = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: seccomp
+spec:
+  restartPolicy: Never
+  containers:
+  - name: fine
+    image: busybox:1.36
+    command: [sh, -c, 'echo "pid $$$$" > /out/fine']
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: profiles/fine.json}
+    volumeMounts: [{name: out, mountPath: /out}]
+  - name: denied
+    image: busybox:1.36
+    command: [sh, -c, 'mkdir /tmp/d 2> /out/denied; echo "status $?" >> /out/denied']
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: profiles/deny.json}
+    volumeMounts: [{name: out, mountPath: /out}]
+  - name: audit
+    image: busybox:1.36
+    command: [sh, -c, 'mkdir /tmp/d && echo ran > /out/audit']
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: profiles/audit.json}
+    volumeMounts: [{name: out, mountPath: /out}]
+  - name: violation
+    image: busybox:1.36
+    command: [sh, -c, 'echo ran > /out/violation']
+    securityContext:
+      seccompProfile: {type: Localhost, localhostProfile: ./profiles/violation.json}
+    volumeMounts: [{name: out, mountPath: /out}]
+  volumes:
+  - name: out
+    hostPath: {path: "@WORK@/out", type: Directory}
+"#;
+    let mut pod = Pod::build_with(
+        "seccomp",
+        manifest,
+        &[],
+        |work| {
+            let dir = work.join("seccomp/profiles");
+            fs::create_dir_all(&dir).unwrap();
+            for (name, profile) in &profiles {
+                fs::write(dir.join(name), profile.to_string()).unwrap();
+            }
+        },
+        &["--seccomp-dir", "seccomp"],
+    );
+    let unit = |app: &str| {
+        fs::read_to_string(
+            pod.tree
+                .join(format!("rootfs/etc/systemd/system/{app}.service")),
+        )
+        .unwrap()
+    };
+    let fine = unit("fine");
+    for line in ["SystemCallLog=uname", "SystemCallArchitectures=x86-64"] {
+        assert!(fine.lines().any(|l| l == line), "{line}: {fine}");
+    }
+    let unit = unit("violation");
+    assert!(
+        unit.contains(
+            "SystemCallFilter=@default\nSystemCallFilter=~@default\nSystemCallErrorNumber=EPERM\n"
+        ),
+        "{unit}"
+    );
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.path().to_path_buf()));
+    // The kernel logs the audit container's calls (SECCOMP_RET_LOG): after this line.
+    let mark = format!("podc-e2e-seccomp-{}", std::process::id());
+    fs::write("/dev/kmsg", format!("{mark}\n")).unwrap();
+    pod.launch();
+    let (code, _) = pod.wait();
+    let log = pod.log();
+    let kernel = common::images::run(Command::new("dmesg").arg("--notime"));
+    let after = kernel
+        .rsplit_once(&mark)
+        .expect("the mark is in the kernel log")
+        .1;
+    assert!(
+        after
+            .lines()
+            .any(|l| l.contains("exe=\"/bin/busybox\"") && l.contains("code=0x7ffc0000")),
+        "no call of the audit container logged:\n{after}"
+    );
+    assert_eq!(pod.read("fine"), "pid -1\n", "{log}");
+    assert_eq!(
+        pod.read("denied"),
+        "mkdir: can't create directory '/tmp/d': Permission denied\nstatus 1\n",
+        "{log}"
+    );
+    assert_eq!(pod.read("audit"), "ran\n", "{log}");
+    // Not started: systemd's child can neither execve nor exit (exit_group is denied too, and
+    // glibc's _exit then faults): SIGSEGV, 128 + 11.
+    assert!(!pod.out("violation").exists(), "{log}");
+    assert_eq!(code, 139, "{log}");
+    pod.assert_nothing_left();
+}
+
 /// `podc launch --dry-run` of the pod's tree and `podc kube` of its manifest (with `kube_args`
 /// after `pod.yaml`) succeed, name the secret `name`, and show none of the `secrets`' bytes.
 fn assert_dry_run_and_kube_hide(pod: &Pod, kube_args: &[&str], name: &str, secrets: &[&str]) {
@@ -4293,4 +4484,562 @@ fn a_writable_cgroup_needs_nsdelegate_on_the_host() {
         err.contains("(writable-cgroup): app \"other\" is not an app of the pod"),
         "{err}"
     );
+}
+
+/// A network namespace the test makes to stand for the world outside the host: a veth pair
+/// from the host (198.51.100.1/30, TEST-NET-2) to it (198.51.100.2/30), nothing else; removed
+/// on drop.
+struct Outside {
+    netns: String,
+    veth: String,
+}
+
+impl Outside {
+    const HOST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 51, 100, 1);
+    const SERVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 51, 100, 2);
+
+    fn new() -> Outside {
+        let id = std::process::id() % 100_000;
+        let o = Outside {
+            netns: format!("podc-t-out-{id}"),
+            veth: format!("pto{id}"),
+        };
+        let peer = format!("{}p", o.veth);
+        let host = format!("{}/30", Outside::HOST);
+        let server = format!("{}/30", Outside::SERVER);
+        for args in [
+            vec!["netns", "add", &o.netns],
+            vec![
+                "link", "add", &o.veth, "type", "veth", "peer", "name", &peer,
+            ],
+            vec!["link", "set", &peer, "netns", &o.netns],
+            vec!["addr", "add", &host, "dev", &o.veth],
+            vec!["link", "set", &o.veth, "up"],
+            vec!["-n", &o.netns, "addr", "add", &server, "dev", &peer],
+            vec!["-n", &o.netns, "link", "set", &peer, "up"],
+            vec!["-n", &o.netns, "link", "set", "lo", "up"],
+        ] {
+            let s = Command::new("ip").args(&args).status().unwrap();
+            assert!(s.success(), "ip {args:?}");
+        }
+        // The network safety rule: the server's address goes through the test's own veth.
+        let route = Command::new("ip")
+            .args(["-o", "route", "get", &Outside::SERVER.to_string()])
+            .output()
+            .unwrap();
+        let route = String::from_utf8_lossy(&route.stdout).to_string();
+        assert!(
+            route.contains(&format!("dev {} ", o.veth)),
+            "{} is not routed through the test's veth: {route}",
+            Outside::SERVER
+        );
+        o
+    }
+
+    /// A TCP server in the outside namespace on an ephemeral port: it answers one connection
+    /// and returns the address that connection came from.
+    fn serve(&self) -> (u16, std::thread::JoinHandle<Option<std::net::IpAddr>>) {
+        use std::io::Write;
+        let path = format!("/run/netns/{}", self.netns);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let ns = fs::File::open(&path).unwrap();
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&ns),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            let l = std::net::TcpListener::bind((Outside::SERVER, 0)).unwrap();
+            l.set_nonblocking(true).unwrap();
+            tx.send(l.local_addr().unwrap().port()).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                match l.accept() {
+                    Ok((mut s, peer)) => {
+                        let _ = s.write_all(b"hello from outside\n");
+                        return Some(peer.ip());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            None
+        });
+        (rx.recv().unwrap(), handle)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+/// What podc's host networking leaves: its bridge, veth ends, nft table and leases.
+fn podc_network_left() -> Vec<String> {
+    let mut left: Vec<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n == podc::launch::network::BRIDGE
+                || n.starts_with(podc::launch::network::NETWORK_PREFIX)
+                || (n.starts_with(podc::launch::network::VETH_PREFIX)
+                    && n.len() >= 10
+                    && n[2..10].bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .collect();
+    if Command::new("nft")
+        .args(["list", "table", "inet", podc::launch::network::TABLE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+    {
+        left.push("nft table inet podc".into());
+    }
+    left.extend(
+        podc::launch::network::leases()
+            .into_iter()
+            .map(|l| format!("lease {} of pod {}", l.address, l.pod)),
+    );
+    left
+}
+
+/// Issue 25: a private pod with `egress: nat` reaches a server outside (a network namespace the
+/// test made, routed from the host through the test's own veth), which sees the host's address
+/// on that veth, not the pod's; the pod does not reach a service of the host itself; its
+/// /etc/resolv.conf names the host's DNS servers; once it has stopped, no bridge, veth, nft
+/// table or lease of podc is left and IPv4 forwarding is as it was.
+#[test]
+fn e2e_private_pod_with_egress_reaches_outside_through_nat() {
+    let Some(_turn) = e2e() else { return };
+    for tool in ["ip", "nft"] {
+        if Command::new(tool).arg("-V").output().is_err() {
+            assert!(std::env::var_os("CI").is_none(), "{tool} is missing");
+            eprintln!("skipping: {tool} is missing (iproute2, nftables)");
+            return;
+        }
+    }
+    // What an earlier run that failed half way left (its pods gone) is swept first.
+    podc::launch::network::tidy().unwrap();
+    assert!(
+        podc_network_left().is_empty(),
+        "podc networking is set up for a pod that runs: {:?}",
+        podc_network_left()
+    );
+    let forwarding = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let outside = Outside::new();
+    let (port, server) = outside.serve();
+    // A service of the host, on every address (so also on the pods' gateway): not for pods.
+    let host_service = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    host_service.set_nonblocking(true).unwrap();
+    let host_port = host_service.local_addr().unwrap().port();
+    let gateway = podc::launch::network::host_subnet().unwrap().gateway();
+    let manifest = format!(
+        r#"podc: 1
+name: egress
+network: private
+egress: nat
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: probe
+    image: "@WORK@/images/probe"
+    exec: [/bin/sh, -c, "nc -w 10 {server} {port} </dev/null > /out/answer; if nc -w 2 {gateway} {host_port} </dev/null; then echo reached; else echo unreachable; fi > /out/host; cat /etc/resolv.conf > /out/resolv; ip -4 -o addr show eth0 > /out/addr; ip route > /out/routes; echo > /out/done"]
+    mounts: [{{volume: out, path: /out}}]
+"#,
+        server = Outside::SERVER,
+    );
+    let mut pod = Pod::start("egress", &manifest, &["probe"]);
+    pod.wait_for(&["done"]);
+    assert_eq!(pod.read("answer"), "hello from outside\n", "{}", pod.log());
+    let peer = server.join().unwrap();
+    assert_eq!(
+        peer,
+        Some(std::net::IpAddr::V4(Outside::HOST)),
+        "the outside saw the pod's own address, not the host's"
+    );
+    assert_eq!(
+        pod.read("host").trim(),
+        "unreachable",
+        "the pod reached the host's service"
+    );
+    assert!(
+        matches!(host_service.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the host's service was reached from the pod"
+    );
+    let servers = podc::launch::network::dns_servers();
+    assert_eq!(
+        pod.read("resolv"),
+        podc::launch::network::resolv_conf(&servers),
+        "the pod's /etc/resolv.conf"
+    );
+    let addr = pod.read("addr");
+    let subnet = podc::launch::network::host_subnet().unwrap();
+    assert!(
+        addr.contains(&format!(
+            "{}/{}",
+            subnet.hosts().next().unwrap(),
+            subnet.prefix
+        )),
+        "{addr}"
+    );
+    assert!(
+        pod.read("routes")
+            .contains(&format!("default via {gateway}")),
+        "{}",
+        pod.read("routes")
+    );
+    assert!(
+        !podc_network_left().is_empty(),
+        "the pod's network is not seen"
+    );
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+    assert_eq!(
+        podc_network_left(),
+        Vec::<String>::new(),
+        "left after the pod stopped"
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        forwarding,
+        "IPv4 forwarding is not as it was"
+    );
+}
+
+/// Issue 25: a launcher killed with SIGKILL cannot take the pod's way out down; once the pod's
+/// processes are gone (as systemd kills a unit's cgroup), its veth has gone with its network
+/// namespace, and the next launch (here, of the same pod) sweeps the lease it left and gets
+/// the address again; after that pod stops, nothing of podc's networking is left.
+#[test]
+fn e2e_egress_left_by_a_killed_launcher_is_swept_by_the_next_launch() {
+    let Some(_turn) = e2e() else { return };
+    if Command::new("nft").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "nft is missing");
+        eprintln!("skipping: nft is missing (nftables)");
+        return;
+    }
+    podc::launch::network::tidy().unwrap();
+    let manifest = r#"podc: 1
+name: killed
+network: private
+egress: nat
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: probe
+    image: "@WORK@/images/probe"
+    exec: [/bin/sh, -c, "ip -4 -o addr show eth0 > /out/addr; echo > /out/done"]
+    mounts: [{volume: out, path: /out}]
+"#;
+    let mut pod = Pod::start("killed", manifest, &["probe"]);
+    pod.wait_for(&["done"]);
+    // `N: eth0    inet 10.89.0.2/24 scope global ...`: the address, not the interface index.
+    let inet = |line: String| {
+        line.split_whitespace()
+            .nth(3)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let first = inet(pod.read("addr"));
+    assert!(first.contains('/'), "{first}");
+    let launcher = pod.child.as_ref().unwrap().id();
+    assert!(Command::new("kill")
+        .args(["-KILL", &launcher.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    pod.wait();
+    // What systemd does to a stopped unit's cgroup: every process left is killed.
+    pod.cgroups.remove();
+    let leases = podc::launch::network::leases();
+    assert_eq!(leases.len(), 1, "the killed launcher's lease: {leases:?}");
+    assert!(
+        !Path::new("/sys/class/net").join(&leases[0].veth).exists(),
+        "the veth outlived the pod's network namespace"
+    );
+    let _ = fs::remove_file(pod.out("done"));
+    let _ = fs::remove_file(pod.out("addr"));
+    pod.cgroups = Cgroups::new(&format!("podc-e2e-killed-again-{}", std::process::id()));
+    pod.launch();
+    pod.wait_for(&["done"]);
+    assert_eq!(
+        inet(pod.read("addr")),
+        first,
+        "the swept address is given again"
+    );
+    assert_eq!(podc::launch::network::leases().len(), 1);
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+    assert_eq!(
+        podc_network_left(),
+        Vec::<String>::new(),
+        "left after the pod stopped"
+    );
+}
+
+/// Issue 25: pods on one host network (`networks: [backend]`) reach each other by pod name
+/// (their /etc/hosts, which the launcher rewrites in place as pods come: the first pod sees the
+/// second appear), and a pod on another network does not reach them; once all have stopped,
+/// nothing of podc's networking is left.
+#[test]
+fn e2e_pods_on_one_network_reach_each_other_by_name() {
+    let Some(_turn) = e2e() else { return };
+    if Command::new("nft").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "nft is missing");
+        eprintln!("skipping: nft is missing (nftables)");
+        return;
+    }
+    podc::launch::network::tidy().unwrap();
+    let pod = |name: &str, network: &str, exec: &str| {
+        format!(
+            r#"podc: 1
+name: {name}
+network: private
+networks: [{network}]
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: app
+    image: "@WORK@/images/app"
+    exec: [/bin/sh, -c, "{exec}"]
+    mounts: [{{volume: out, path: /out}}]
+"#
+        )
+    };
+    // alpha serves, and waits to see beta in its /etc/hosts.
+    let mut alpha = Pod::start_with(
+        "alpha",
+        &pod(
+            "alpha",
+            "backend",
+            "httpd -p 8080 -h /www; until grep -q beta /etc/hosts; do sleep 0.2; done; cp /etc/hosts /out/hosts; exec sleep 1000",
+        ),
+        &["app"],
+        |w| web_image(w, "app"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut beta = Pod::start(
+        "beta",
+        &pod(
+            "beta",
+            "backend",
+            "a=$(awk '$2 == \\\"alpha\\\" { print $1 }' /etc/hosts); printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 5 $a 8080 > /out/answer; cp /etc/hosts /out/hosts; echo > /out/done; exec sleep 1000",
+        ),
+        &["app"],
+    );
+    let mut gamma = Pod::start(
+        "gamma",
+        &pod("gamma", "other", "echo > /out/done; exec sleep 1000"),
+        &["app"],
+    );
+    beta.wait_for(&["done"]);
+    gamma.wait_for(&["done"]);
+    alpha.wait_for(&["hosts"]);
+    assert!(
+        beta.read("answer").contains("hello from the pod"),
+        "beta did not reach alpha by name: {:?}\n{}",
+        beta.read("answer"),
+        beta.log()
+    );
+    let leases = podc::launch::network::leases();
+    let addr = |pod: &str| {
+        leases
+            .iter()
+            .find(|l| l.pod == pod)
+            .unwrap_or_else(|| panic!("no lease of {pod}: {leases:?}"))
+            .address
+    };
+    let (a, b) = (addr("alpha"), addr("beta"));
+    for hosts in [alpha.read("hosts"), beta.read("hosts")] {
+        assert!(
+            hosts.contains(&format!("{a}\talpha\n")) && hosts.contains(&format!("{b}\tbeta\n")),
+            "{hosts}"
+        );
+        assert!(!hosts.contains("gamma"), "{hosts}");
+    }
+    // From inside each pod's network namespace (its launcher's), to alpha's web server.
+    let reaches = |from: &Pod| {
+        let launcher = from.child.as_ref().unwrap().id().to_string();
+        Command::new("nsenter")
+            .args(["-t", &launcher, "-n", "/bin/busybox", "nc", "-w", "2"])
+            .arg(a.to_string())
+            .arg("8080")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(reaches(&beta), "beta does not reach alpha");
+    assert!(!reaches(&gamma), "gamma, on another network, reached alpha");
+    for p in [&mut alpha, &mut beta, &mut gamma] {
+        p.terminate();
+        let (code, _) = p.wait();
+        assert_eq!(code, 0, "{}", p.log());
+        p.assert_nothing_left();
+    }
+    assert_eq!(
+        podc_network_left(),
+        Vec::<String>::new(),
+        "left after the pods stopped"
+    );
+}
+
+impl Outside {
+    /// A server in the outside namespace on an ephemeral port, for measuring: each connection
+    /// sends one byte, `c` (the server closes at once) or `t` (it sends `bytes` first).
+    fn serve_many(&self, bytes: usize) -> u16 {
+        use std::io::{Read, Write};
+        let path = format!("/run/netns/{}", self.netns);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ns = fs::File::open(&path).unwrap();
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&ns),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            let l = std::net::TcpListener::bind((Outside::SERVER, 0)).unwrap();
+            tx.send(l.local_addr().unwrap().port()).unwrap();
+            let block = vec![7u8; 1 << 16];
+            // Ends with the test process (the namespace is removed under it).
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut what = [0u8; 1];
+                if s.read_exact(&mut what).is_ok() && what[0] == b't' {
+                    let mut left = bytes;
+                    while left > 0 {
+                        let n = left.min(block.len());
+                        if s.write_all(&block[..n]).is_err() {
+                            break;
+                        }
+                        left -= n;
+                    }
+                }
+            }
+        });
+        rx.recv().unwrap()
+    }
+}
+
+/// `n` connections (one byte each, then closed by the server) and one transfer of `bytes` to
+/// the outside server, from the network namespace at `ns` (the host's when `None`): the median
+/// connection and the throughput in MiB/s.
+fn measure_outside(ns: Option<PathBuf>, port: u16, n: usize, bytes: usize) -> (Duration, f64) {
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Some(ns) = ns {
+            let f = fs::File::open(ns).unwrap();
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&f),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+        }
+        let addr = std::net::SocketAddr::from((Outside::SERVER, port));
+        let mut times: Vec<Duration> = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                let mut s =
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+                s.write_all(b"c").unwrap();
+                let mut rest = Vec::new();
+                let _ = s.read_to_end(&mut rest);
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        let t = Instant::now();
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.write_all(b"t").unwrap();
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        while got < bytes {
+            match s.read(&mut buf).unwrap() {
+                0 => break,
+                k => got += k,
+            }
+        }
+        assert_eq!(got, bytes);
+        let rate = bytes as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64();
+        (times[n / 2], rate)
+    })
+    .join()
+    .unwrap()
+}
+
+/// Issue 25, measured: a connection from a pod with a way out to a server outside, and a
+/// transfer from it, against the same from the host itself, side by side in one run (the
+/// pod's through its veth, the bridge, the forward chain and NAT). Printed for the notes; the
+/// bound only catches a way out that is broken, not one that is a little slower.
+#[test]
+fn e2e_egress_against_the_host_side_by_side() {
+    let Some(_turn) = e2e() else { return };
+    if Command::new("nft").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "nft is missing");
+        eprintln!("skipping: nft is missing (nftables)");
+        return;
+    }
+    podc::launch::network::tidy().unwrap();
+    let outside = Outside::new();
+    const BYTES: usize = 256 << 20;
+    let port = outside.serve_many(BYTES);
+    let manifest = r#"podc: 1
+name: speed
+network: private
+egress: nat
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: idle
+    image: "@WORK@/images/idle"
+    exec: [/bin/sh, -c, "echo > /out/up; exec sleep 1000"]
+    mounts: [{volume: out, path: /out}]
+"#;
+    let mut pod = Pod::start("speed", manifest, &["idle"]);
+    pod.wait_for(&["up"]);
+    let ns = PathBuf::from(format!("/proc/{}/ns/net", pod.child.as_ref().unwrap().id()));
+    let mut host = Vec::new();
+    let mut inside = Vec::new();
+    for _ in 0..3 {
+        host.push(measure_outside(None, port, 101, BYTES));
+        inside.push(measure_outside(Some(ns.clone()), port, 101, BYTES));
+    }
+    let median = |v: &mut Vec<(Duration, f64)>| {
+        let mut c: Vec<Duration> = v.iter().map(|m| m.0).collect();
+        let mut r: Vec<f64> = v.iter().map(|m| m.1).collect();
+        c.sort();
+        r.sort_by(f64::total_cmp);
+        (c[c.len() / 2], r[r.len() / 2])
+    };
+    let (hc, hr) = median(&mut host);
+    let (pc, pr) = median(&mut inside);
+    let connect = pc.as_secs_f64() / hc.as_secs_f64();
+    let throughput = pr / hr;
+    eprintln!(
+        "egress: connection {pc:?} from the pod vs {hc:?} from the host ({connect:.2}x); \
+         throughput {pr:.0} MiB/s vs {hr:.0} MiB/s ({throughput:.2}x of the host's); medians of 3 rounds"
+    );
+    assert!(
+        connect < 10.0 && throughput > 0.1,
+        "the way out is broken slow"
+    );
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+    assert_eq!(podc_network_left(), Vec::<String>::new());
 }

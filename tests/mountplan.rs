@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use podc::manifest::{CgroupVersion, Network, Protocol};
+use podc::manifest::{CgroupVersion, Egress, Network, Protocol};
 use podc::tree::plan::{Controller, Listen, MountPlan, Step};
 
 fn same_as_serde(plan: &MountPlan, name: &str) {
@@ -74,6 +74,16 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                     Network::Private
                 } else {
                     Network::Host
+                },
+                egress: if i % 4 == 0 {
+                    Egress::Nat
+                } else {
+                    Egress::None
+                },
+                networks: if i % 3 == 0 {
+                    vec![s.clone(), "backend".into()]
+                } else {
+                    vec![]
                 },
                 listen: vec![
                     Listen {
@@ -144,6 +154,8 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
         cgroup: CgroupVersion::V2,
         apps: vec![],
         network: Network::Host,
+        egress: Egress::None,
+        networks: vec![],
         listen: vec![],
         steps: vec![],
     };

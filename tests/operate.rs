@@ -542,7 +542,21 @@ fn sample_status() -> PodStatus {
                 complete: true,
             },
         ],
+        network: None,
     }
+}
+
+/// A private pod's network is a line of its own: its address, where it has a way out.
+#[test]
+fn status_shows_a_private_pods_network() {
+    let mut s = sample_status();
+    s.network =
+        Some("private, 10.89.0.2 on podc0, out through NAT, 10.90.0.2 on network backend".into());
+    let text = s.to_string();
+    assert!(
+        text.contains("  tree /var/lib/podc/main, cgroup v2\n  network private, 10.89.0.2 on podc0, out through NAT, 10.90.0.2 on network backend\nAPP "),
+        "{text}"
+    );
 }
 
 #[test]

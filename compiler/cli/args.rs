@@ -239,7 +239,8 @@ pub enum StdinFormat {
     Toml,
 }
 
-/// ConfigMaps and Secrets a Kubernetes pod takes that are not in its file.
+/// ConfigMaps and Secrets a Kubernetes pod takes that are not in its file, and where its
+/// seccomp profiles are.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ObjectArgs {
     /// A ConfigMap for a Kubernetes pod: a YAML file of ConfigMaps, or a directory whose files
@@ -251,6 +252,10 @@ pub struct ObjectArgs {
     /// at launch. May be repeated.
     #[arg(long = "secret", value_name = "[NAME=]DIR")]
     pub(super) secrets: Vec<String>,
+    /// Where a Kubernetes pod's `Localhost` seccomp profiles are (the kubelet's seccomp root):
+    /// `localhostProfile` is a path below it, read when the pod is built.
+    #[arg(long = "seccomp-dir", value_name = "DIR", default_value = crate::kube::import::SECCOMP_DIR)]
+    pub(super) seccomp_dir: PathBuf,
 }
 
 /// The target flags `build` and `check` share, so that both judge a manifest the same way.

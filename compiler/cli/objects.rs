@@ -1,16 +1,26 @@
 //! `--configmap` and `--secret`: the ConfigMaps and Secrets a Kubernetes pod takes that are not
 //! in its file. A ConfigMap's text is read here (it may go into the tree); of a Secret only the
-//! names of its key files are, never their contents.
+//! names of its key files are, never their contents. `--seccomp-dir`: where the import reads a
+//! `Localhost` seccomp profile, through [`read_profile`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::args::ObjectArgs;
 use super::Fatal;
-use crate::kube::import::{config_maps_file, ConfigMap, Objects, Secret};
+use crate::kube::import::{config_maps_file, ConfigMap, Objects, SeccompDir, Secret};
+
+/// The most of a seccomp profile podc reads (Docker's default profile is about 20 KiB).
+const MAX_PROFILE_BYTES: u64 = 1 << 20;
 
 pub(super) fn objects(args: &ObjectArgs) -> Result<Objects, Fatal> {
-    let mut objects = Objects::default();
+    let mut objects = Objects {
+        seccomp: Some(SeccompDir {
+            dir: args.seccomp_dir.clone(),
+            read: read_profile,
+        }),
+        ..Objects::default()
+    };
     for path in &args.config_maps {
         let shown = path.display();
         if path.is_dir() {
@@ -106,4 +116,20 @@ fn keys(dir: &Path, flag: &str) -> Result<Vec<String>, Fatal> {
     }
     keys.sort();
     Ok(keys)
+}
+
+/// A seccomp profile's text, up to [`MAX_PROFILE_BYTES`].
+fn read_profile(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_PROFILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB, the most podc reads",
+            MAX_PROFILE_BYTES >> 20
+        )));
+    }
+    Ok(text)
 }

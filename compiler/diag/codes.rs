@@ -91,6 +91,8 @@ codes! {
     KUBE_PODC_ANNOTATION = "P0022", Error, "a podc annotation on a Kubernetes object does not parse or does not fit the pod";
     KUBE_STREAM = "P0023", Error, "a file of several documents without exactly one Pod or Deployment, or with a podc manifest among them";
     KUBE_MISSING_OBJECT = "P0024", Error, "a ConfigMap or Secret the pod needs is neither in its file nor given on the command line";
+    KUBE_SECCOMP_PROFILE = "P0025", Error, "a `Localhost` seccomp profile that cannot be read: missing, unreadable or not a profile's JSON";
+    KUBE_SECCOMP_RULE = "P0026", Error, "a `Localhost` seccomp profile with an action, condition, flag or architecture systemd cannot carry";
     // Names.
     BAD_NAME = "P0101", Error, "a pod, app or volume name breaks the name rule";
     POD_NAME_LONG = "P0102", Error, "a pod name is too long for its machine name";
@@ -152,6 +154,8 @@ codes! {
     UNKNOWN_SYSCALL_GROUP = "P0505", Error, "an unknown system call group";
     UNKNOWN_ERRNO = "P0506", Error, "an unknown errno name";
     RETAIN_REMOVE = "P0507", Error, "a filter needs exactly one non-empty `retain` or `remove`";
+    SECCOMP_EXACT = "P0508", Error, "a seccomp filter's `exact` without `retain`";
+    SYSCALL_ARCH_NATIVE = "P0509", Error, "`syscallArchitectures` without `x86-64`, the native ABI systemd always allows";
     CGROUP_MOUNT_V1 = "P0530", Error, "`cgroupMount: read-write` on a cgroup v1 target, where an app's cgroup cannot be delegated safely";
     CGROUP_MOUNT_RELAXED = "P0531", Error, "`cgroupMount: read-write` with `relax: [control-groups]`, which would show the app every cgroup of the pod";
     // Volumes and mounts.
@@ -201,6 +205,9 @@ codes! {
     PROXIED_TWICE = "P0809", Error, "a port is proxied to twice in one pod";
     PORT_NAME_TWICE = "P0810", Error, "a port name is used twice";
     START_WITHOUT_PORTS = "P0811", Error, "`start: connection` in a pod without ports";
+    EGRESS_ON_HOST_NETWORK = "P0812", Error, "`egress` of a pod on the host's network";
+    NETWORKS_ON_HOST_NETWORK = "P0813", Error, "`networks` of a pod on the host's network";
+    NETWORK_NAME = "P0814", Error, "a network name is not valid, or named twice";
     // Target.
     SYSTEMD_VERSION = "P0901", Error, "a systemd version podc cannot target";
     CGROUP_V1_REMOVED = "P0902", Error, "cgroup v1 with a systemd that no longer supports it";

@@ -84,6 +84,9 @@ pub struct PodStatus {
     pub apps: Vec<AppStatus>,
     /// Its persistent volumes, in the plan's order.
     pub volumes: Vec<VolumeStatus>,
+    /// A private pod's network: `private (loopback only)`, or with `egress: nat` its address
+    /// (`private, 10.89.0.2 on podc0, out through NAT`); `None` on the host's network.
+    pub network: Option<String>,
 }
 
 impl std::fmt::Display for PodStatus {
@@ -111,6 +114,9 @@ impl std::fmt::Display for PodStatus {
             if h.result.is_empty() { "-" } else { &h.result }
         )?;
         writeln!(f, "  tree {}, cgroup {}", self.dir.display(), self.cgroup)?;
+        if let Some(n) = &self.network {
+            writeln!(f, "  network {n}")?;
+        }
         // A HEALTH column only where an app has a probe.
         let health = self.apps.iter().any(|a| a.health.is_some());
         let mut header = vec!["APP", "STATE"];
@@ -338,5 +344,46 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
         host,
         apps,
         volumes: persistent_volumes(&plan, &root),
+        network: network_status(pod, &plan),
     })
+}
+
+/// The pod's network for `status`: its addresses, from its leases (what killed pods left is
+/// swept first, as root).
+fn network_status(pod: &str, plan: &crate::tree::plan::MountPlan) -> Option<String> {
+    use crate::launch::network;
+    use crate::manifest::{Egress, Network};
+    if plan.network == Network::Host {
+        return None;
+    }
+    if plan.egress == Egress::None && plan.networks.is_empty() {
+        return Some("private (loopback only)".into());
+    }
+    if crate::sys::effective_uid() == 0 {
+        let _ = network::tidy();
+    }
+    let leases: Vec<network::Lease> = network::leases()
+        .into_iter()
+        .filter(|l| l.pod == pod)
+        .collect();
+    let mut parts = Vec::new();
+    if plan.egress == Egress::Nat {
+        parts.push(match leases.iter().find(|l| l.bridge == network::BRIDGE) {
+            Some(l) => format!("{} on {}, out through NAT", l.address, l.bridge),
+            None => "out through NAT".into(),
+        });
+    }
+    for n in &plan.networks {
+        let bridge = network::network_bridge(n);
+        parts.push(match leases.iter().find(|l| l.bridge == bridge) {
+            Some(l) => format!("{} on network {n}", l.address),
+            None => format!("network {n}"),
+        });
+    }
+    let running = if leases.is_empty() {
+        " (no address: not running)"
+    } else {
+        ""
+    };
+    Some(format!("private, {}{running}", parts.join(", ")))
 }

@@ -179,6 +179,14 @@ pub enum Action {
     /// Bind and listen on a published port in the host's network (no socket was handed over),
     /// to hand it to the pod as systemd would.
     Listen(Listen),
+    /// Give the private network a way out (`egress: nat`) and the host networks it joins:
+    /// see [`super::network`]. Performed last, just before nspawn starts, and undone when the
+    /// pod ends.
+    Network {
+        pod: String,
+        way_out: bool,
+        networks: Vec<String>,
+    },
     /// Write an app's environment file from config items and secrets (mode 0600, on the
     /// launcher's tmpfs): each variable read from its file now, never shown.
     Env {
@@ -349,9 +357,57 @@ impl Action {
                 }
                 Ok(())
             }
+            Action::Network {
+                pod,
+                way_out,
+                networks,
+            } => fmt_network(f, pod, *way_out, networks),
             _ => unreachable!("fmt handles every other action"),
         }
     }
+}
+
+/// How [`Action::Network`] reads in `--dry-run`.
+fn fmt_network(
+    f: &mut fmt::Formatter<'_>,
+    pod: &str,
+    way_out: bool,
+    networks: &[String],
+) -> fmt::Result {
+    use super::network as net;
+    write!(
+        f,
+        "give pod {pod} a network namespace nspawn runs in, with veth pairs to the host (nft table inet {}):",
+        net::TABLE
+    )?;
+    let mut n = 0;
+    if way_out {
+        write!(
+            f,
+            "\n    eth0: a lease on the host's pod subnet, veth {} on bridge {} (isolated from other pods), default route, NAT out; {} from the host's DNS servers",
+            net::veth_name(pod, 0),
+            net::BRIDGE,
+            net::RESOLV
+        )?;
+        n = 1;
+    }
+    for (i, name) in networks.iter().enumerate() {
+        write!(
+            f,
+            "\n    eth{}: a lease on network {name}, veth {} on bridge {}",
+            n + i,
+            net::veth_name(pod, n + i),
+            net::network_bridge(name)
+        )?;
+    }
+    if !networks.is_empty() {
+        write!(
+            f,
+            "\n    {} at /etc/hosts: the pods of its networks by name",
+            net::hosts_file(pod).display()
+        )?;
+    }
+    Ok(())
 }
 
 /// The launcher's whole work: actions, then the nspawn command line.
@@ -441,6 +497,8 @@ pub enum LaunchError {
     },
     #[error("{0}")]
     Item(Box<ItemProblem>),
+    #[error("the pod's way out (egress: nat): {0}")]
+    Network(#[from] super::network::NetError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,

@@ -9,7 +9,7 @@ use super::host::*;
 use super::items::*;
 use super::paths::*;
 use super::users::*;
-use crate::manifest::CgroupVersion;
+use crate::manifest::{CgroupVersion, Egress};
 use crate::tree::plan::Step;
 
 /// Checks what must hold before anything is done: root, nspawn, the plan's host paths and
@@ -43,6 +43,9 @@ pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBu
         .next()
     {
         return Err(e);
+    }
+    if launch.plan.egress == Egress::Nat || !launch.plan.networks.is_empty() {
+        super::network::check_host()?;
     }
     if launch.plan.cgroup == CgroupVersion::V1 {
         for step in &launch.plan.steps {

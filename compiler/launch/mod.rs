@@ -16,6 +16,7 @@ pub mod grpc_probe;
 mod host;
 pub mod https_probe;
 mod items;
+pub mod network;
 mod paths;
 mod perform;
 mod plan_read;

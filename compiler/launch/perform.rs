@@ -24,7 +24,7 @@ pub fn execute(
     nspawn: &Path,
     log: &mut dyn std::io::Write,
 ) -> Result<ExitStatus, LaunchError> {
-    let sockets = perform(&launch.actions, log)?;
+    let (sockets, joined) = perform(&launch.actions, log)?;
     let made = !sockets.is_empty();
     if made {
         hand_over(sockets).map_err(io_err("hand over sockets", Path::new("/")))?;
@@ -33,8 +33,10 @@ pub fn execute(
     let manager = supervise::manager_socket();
     // Sockets for nspawn at descriptors 3, …: made above, or handed to podc by systemd.
     let handed = made || handed_fds().is_some();
-    let mut cmd = match &manager {
-        Some(_) if handed => supervise::with_listen_pid(nspawn, args),
+    // podc stays nspawn's parent under a manager, and to take a pod's way out down again.
+    let stays = manager.is_some() || joined.is_some();
+    let mut cmd = match stays {
+        true if handed => supervise::with_listen_pid(nspawn, args),
         _ => {
             let mut cmd = Command::new(nspawn);
             cmd.arg0("systemd-nspawn").args(args);
@@ -44,6 +46,18 @@ pub fn execute(
     if made {
         cmd.env("LISTEN_FDS", launch.plan.listen.len().to_string())
             .env_remove("LISTEN_FDNAMES");
+    }
+    if let Some(joined) = joined {
+        // A pod with a way out: podc stays nspawn's parent, to take the way out down again.
+        let status = supervise::supervise(cmd, manager.as_deref(), supervise::Cgroup::unified());
+        if let Err(e) = joined.leave() {
+            let _ = writeln!(log, "warning: {e}");
+        }
+        return status.map_err(|source| LaunchError::Io {
+            what: "supervise",
+            path: nspawn.to_path_buf(),
+            source,
+        });
     }
     let Some(manager) = manager else {
         if made {
@@ -56,7 +70,7 @@ pub fn execute(
             source: cmd.exec(),
         });
     };
-    supervise::supervise(cmd, &manager, supervise::Cgroup::unified()).map_err(|source| {
+    supervise::supervise(cmd, Some(&manager), supervise::Cgroup::unified()).map_err(|source| {
         LaunchError::Io {
             what: "supervise",
             path: nspawn.to_path_buf(),
@@ -135,12 +149,16 @@ pub(super) fn listen(l: &Listen) -> Result<std::os::fd::OwnedFd, LaunchError> {
     }
 }
 
-/// Performs the actions; the listening sockets it made, in order.
+/// The listening sockets [`perform`] made, in order, and the pod's way out if it set one up.
+type Performed = (Vec<std::os::fd::OwnedFd>, Option<super::network::Joined>);
+
+/// Performs the actions.
 pub(super) fn perform(
     actions: &[Action],
     log: &mut dyn std::io::Write,
-) -> Result<Vec<std::os::fd::OwnedFd>, LaunchError> {
+) -> Result<Performed, LaunchError> {
     let mut sockets = Vec::new();
+    let mut joined = None;
     for action in actions {
         match action {
             Action::Listen(l) => sockets.push(listen(l)?),
@@ -162,23 +180,7 @@ pub(super) fn perform(
                     fs::write(path, content).map_err(io_err("write", path))?;
                 }
             }
-            Action::MachineId { path: p, id } => {
-                let current = fs::read_to_string(p).ok();
-                let current = current.as_deref().map(|t| t.trim_end_matches('\n'));
-                if let Some(id) = id {
-                    if current != Some(id.as_str()) {
-                        fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
-                    }
-                    continue;
-                }
-                if current.is_some_and(is_machine_id) {
-                    continue;
-                }
-                let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
-                    .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
-                let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
-                fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
-            }
+            Action::MachineId { path: p, id } => machine_id(p, id.as_deref())?,
             Action::Bind {
                 source,
                 target,
@@ -237,6 +239,11 @@ pub(super) fn perform(
                 vars,
                 every,
             } => super::items::write_env(pod, app, path, vars, every, log)?,
+            Action::Network {
+                pod,
+                way_out,
+                networks,
+            } => joined = Some(super::network::join(pod, *way_out, networks)?),
             Action::Volume {
                 path,
                 mode,
@@ -250,5 +257,24 @@ pub(super) fn perform(
             }
         }
     }
-    Ok(sockets)
+    Ok((sockets, joined))
+}
+
+/// Gives the pod its machine id at `p`: `id` if given, else the one it has, else a fresh one.
+fn machine_id(p: &Path, id: Option<&str>) -> Result<(), LaunchError> {
+    let current = fs::read_to_string(p).ok();
+    let current = current.as_deref().map(|t| t.trim_end_matches('\n'));
+    if let Some(id) = id {
+        if current != Some(id) {
+            fs::write(p, format!("{id}\n")).map_err(io_err("write", p))?;
+        }
+        return Ok(());
+    }
+    if current.is_some_and(is_machine_id) {
+        return Ok(());
+    }
+    let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map_err(io_err("read", Path::new("/proc/sys/kernel/random/uuid")))?;
+    let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
+    fs::write(p, format!("{id}\n")).map_err(io_err("write", p))
 }

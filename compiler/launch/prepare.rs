@@ -10,7 +10,7 @@ use super::items::*;
 use super::paths::*;
 use super::users::*;
 use crate::image::defaults;
-use crate::manifest::Network;
+use crate::manifest::{Egress, Network};
 use crate::tree::layout::{
     app_root, image_drop_in_dir, IMAGE_DROP_IN, PLAN, POD_TARGET, PROBE_PROGRAM, ROOTFS, STATE,
     VOLUMES,
@@ -51,6 +51,14 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         p.step(step, &plan)?;
     }
     p.actions.extend(env_actions(tree, &plan.pod, &p.items));
+    if plan.egress == Egress::Nat || !plan.networks.is_empty() {
+        // Last: nothing after it can fail and leave a lease behind before nspawn starts.
+        p.actions.push(Action::Network {
+            pod: plan.pod.clone(),
+            way_out: plan.egress == Egress::Nat,
+            networks: plan.networks.clone(),
+        });
+    }
     let argv = nspawn_argv(
         &plan,
         host,
@@ -672,8 +680,29 @@ pub(super) fn nspawn_argv(
         argv.push("--register=no".into());
     }
     if plan.network == Network::Private {
-        // A network namespace of the pod's own with loopback only; it ends with the pod.
-        argv.push("--private-network".into());
+        if plan.egress == Egress::None && plan.networks.is_empty() {
+            // A network namespace of the pod's own with loopback only; it ends with the pod.
+            argv.push("--private-network".into());
+        } else {
+            // The launcher made the pod's network namespace and nspawn starts in it (see
+            // network.rs); with a way out the pod's DNS servers are the host's, on networks
+            // its host names are the other pods'.
+            argv.push("--resolv-conf=off".into());
+            if plan.egress == Egress::Nat {
+                argv.push(format!(
+                    "--bind-ro={}:{}",
+                    super::network::RESOLV,
+                    crate::tree::layout::RESOLV_CONF
+                ));
+            }
+            if !plan.networks.is_empty() {
+                argv.push(format!(
+                    "--bind-ro={}:{}",
+                    super::network::hosts_file(&plan.pod).display(),
+                    crate::tree::layout::HOSTS
+                ));
+            }
+        }
     }
     argv.extend(nspawn_mounts);
     argv.push(format!("systemd.unit={POD_TARGET}"));

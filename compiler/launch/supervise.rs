@@ -52,11 +52,11 @@ pub(super) fn with_listen_pid(nspawn: &Path, args: &[String]) -> Command {
     cmd
 }
 
-/// Runs `cmd` (nspawn) as a child, relaying its readiness to `manager`, and returns how it
-/// ended. `cgroup` is where nspawn must start (see [`Cgroup`]).
+/// Runs `cmd` (nspawn) as a child, relaying its readiness to `manager` (if there is one), and
+/// returns how it ended. `cgroup` is where nspawn must start (see [`Cgroup`]).
 pub(super) fn supervise(
     mut cmd: Command,
-    manager: &str,
+    manager: Option<&str>,
     cgroup: Option<Cgroup>,
 ) -> io::Result<ExitStatus> {
     // Private to root: only nspawn (or root) can tell podc anything.
@@ -73,7 +73,9 @@ pub(super) fn supervise(
         signal_hook::low_level::pipe::register(sig, write)?;
         signals.push((sig, read));
     }
-    cmd.env(NOTIFY_ENV, &path);
+    if manager.is_some() {
+        cmd.env(NOTIFY_ENV, &path);
+    }
     if let Some(cg) = &cgroup {
         cg.leave_root()?;
         let procs = cg.root_procs()?;
@@ -101,7 +103,9 @@ pub(super) fn supervise(
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
-        ready |= relay_messages(&relay, manager)?;
+        if let Some(manager) = manager {
+            ready |= relay_messages(&relay, manager)?;
+        }
         for (sig, read) in &signals {
             let mut byte = [0u8; 16];
             if matches!((&*read).read(&mut byte), Ok(n) if n > 0) {
@@ -112,10 +116,12 @@ pub(super) fn supervise(
             break status;
         }
     };
-    ready |= relay_messages(&relay, manager)?;
-    if status.success() && !ready {
-        notify(manager, "READY=1", None)?;
-        barrier(manager)?;
+    if let Some(manager) = manager {
+        ready |= relay_messages(&relay, manager)?;
+        if status.success() && !ready {
+            notify(manager, "READY=1", None)?;
+            barrier(manager)?;
+        }
     }
     Ok(status)
 }

@@ -4,12 +4,13 @@
 use super::limits::*;
 use super::units::*;
 use crate::manifest::reference::Reference;
-use crate::manifest::{IdOrName, Relax, Restart};
+use crate::manifest::{Egress, IdOrName, Relax, Restart};
 use crate::pod::{App, Command, Filter, Image, Pod, DEFAULT_CAPABILITIES};
 use crate::systemd::escape;
 use crate::systemd::target::{Feature, Target};
 use crate::tree::layout::{
     api_bind_source, app_root, ready_unit, result_unit, under_api_mount, unit_name, EXIT_UNIT,
+    HOSTS, RESOLV_CONF,
 };
 
 pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
@@ -42,6 +43,8 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
             escape::bind_spec(&source, &m.path),
         ));
     }
+
+    root.extend(network_files(pod, a));
 
     let mut identity = Vec::new();
     if a.given.user {
@@ -81,12 +84,7 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
                 .map(|c| d("CapabilityBoundingSet", *c)),
         ),
     }
-    if let Some(s) = &a.seccomp {
-        security.extend(split_filter("SystemCallFilter", &s.filter));
-        if let Some(e) = &s.errno {
-            security.push(d("SystemCallErrorNumber", e.clone()));
-        }
-    }
+    security.extend(syscall_directives(a));
 
     let sandbox = sandbox(a, t);
 
@@ -377,6 +375,45 @@ pub(super) fn yes_no(v: bool) -> &'static str {
     }
 }
 
+/// The system call filter, what the kernel logs and the ABIs: `SystemCallFilter=` (an exact
+/// allow list takes out the `@default` group systemd starts every allow list with, so that
+/// an empty one denies every call), `SystemCallErrorNumber=`, `SystemCallLog=`,
+/// `SystemCallArchitectures=`.
+fn syscall_directives(a: &App) -> Vec<Directive> {
+    let mut lines = Vec::new();
+    if let Some(s) = &a.seccomp {
+        match (&s.filter, s.exact) {
+            (Filter::Retain(names), true) => {
+                let then = if names.is_empty() {
+                    "no call is allowed"
+                } else {
+                    "only the calls below are allowed"
+                };
+                lines.push(commented(
+                    "SystemCallFilter",
+                    "@default",
+                    format!("exact: systemd starts every allow list with @default; taken out again, {then}"),
+                ));
+                lines.push(d("SystemCallFilter", "~@default"));
+                lines.extend(names.iter().map(|n| d("SystemCallFilter", n.clone())));
+            }
+            (f, _) => lines.extend(split_filter("SystemCallFilter", f)),
+        }
+        if let Some(e) = &s.errno {
+            lines.push(d("SystemCallErrorNumber", e.clone()));
+        }
+    }
+    if let Some(f) = &a.syscall_log {
+        lines.extend(split_filter("SystemCallLog", f));
+    }
+    lines.extend(
+        a.syscall_architectures
+            .iter()
+            .map(|arch| d("SystemCallArchitectures", arch.name())),
+    );
+    lines
+}
+
 /// An allow or deny list as one directive per name (`~name` for a deny list); an empty list
 /// as the one empty (or `~`) assignment it means, which systemd reads as a reset.
 pub(super) fn split_filter(key: &'static str, f: &Filter) -> Vec<Directive> {
@@ -388,4 +425,39 @@ pub(super) fn split_filter(key: &'static str, f: &Filter) -> Vec<Directive> {
         return vec![d(key, prefix)];
     }
     names.iter().map(|n| d(key, [prefix, n].concat())).collect()
+}
+
+/// The pod's network files an app's root gets (unless the app mounts its own there): with a
+/// way out its /etc/resolv.conf, on host networks its /etc/hosts.
+fn network_files(pod: &Pod, a: &App) -> Vec<Directive> {
+    let mut files = Vec::new();
+    // A pod with a way out resolves names through the host's DNS servers: the pod's
+    // /etc/resolv.conf (the launcher writes it) in the app's root, unless the app brings one.
+    if pod.egress == Egress::Nat
+        && !a.mounts.iter().any(|m| m.path == RESOLV_CONF)
+        && !a.files.iter().any(|f| f.path == RESOLV_CONF)
+    {
+        files.push(commented(
+            "BindReadOnlyPaths",
+            RESOLV_CONF,
+            "the pod's DNS servers (the host's), written by podc launch".into(),
+        ));
+    }
+
+    // A pod on host networks finds the other pods there by name: the pod's /etc/hosts (the
+    // launcher keeps it up to date) in the app's root, unless the app brings one.
+    if !pod.networks.is_empty()
+        && !a.mounts.iter().any(|m| m.path == HOSTS)
+        && !a.files.iter().any(|f| f.path == HOSTS)
+    {
+        files.push(commented(
+            "BindReadOnlyPaths",
+            HOSTS,
+            format!(
+                "the pods of network {} by name, kept up to date by podc launch",
+                pod.networks.join(", ")
+            ),
+        ));
+    }
+    files
 }

@@ -83,6 +83,8 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         cgroup: pod.target.cgroup,
         apps: pod.apps.iter().map(|a| a.name.clone()).collect(),
         network: pod.network,
+        egress: pod.egress,
+        networks: pod.networks.clone(),
         listen: pod
             .ports()
             .map(|(_, p)| plan::Listen {

@@ -282,6 +282,46 @@ fn hooks_and_probe_headers_survive_the_whole_pipeline() {
     assert_eq!(words[at + 1..], want[..]);
 }
 
+/// The system call lines as systemd reads them in order (the first decides allow or deny,
+/// each later one adds or takes away; an empty one resets): an exact allow list starts with
+/// `@default` and takes it out, so an empty exact list denies every call instead of being the
+/// empty assignment that would leave the app unfiltered; a plain allow list keeps systemd's
+/// `@default`.
+#[test]
+fn an_exact_allow_list_takes_out_systemds_default_group_and_an_empty_one_denies_all() {
+    let files = tree("podc: 1\nname: p\napps:\n  - name: none\n    image: /i\n    exec: [/bin/x]\n    isolators:\n      seccomp: {retain: [], exact: true, errno: EPERM}\n  - name: two\n    image: /i\n    exec: [/bin/x]\n    isolators:\n      seccomp: {retain: [read, write], exact: true}\n      syscallLog: {retain: ['@known']}\n      syscallArchitectures: [x86-64, x32]\n  - name: plain\n    image: /i\n    exec: [/bin/x]\n    isolators:\n      seccomp: {retain: [read]}\n");
+    let syscalls = |app: &str| -> Vec<String> {
+        app_unit(&files, app)
+            .into_iter()
+            .filter(|l| l.starts_with("SystemCall"))
+            .collect()
+    };
+    assert_eq!(
+        syscalls("none"),
+        [
+            "SystemCallFilter=@default",
+            "SystemCallFilter=~@default",
+            "SystemCallErrorNumber=EPERM"
+        ]
+    );
+    assert_eq!(
+        syscalls("two"),
+        [
+            "SystemCallFilter=@default",
+            "SystemCallFilter=~@default",
+            "SystemCallFilter=read",
+            "SystemCallFilter=write",
+            "SystemCallLog=@known",
+            "SystemCallArchitectures=x86-64",
+            "SystemCallArchitectures=x32",
+        ]
+    );
+    assert_eq!(syscalls("plain"), ["SystemCallFilter=read"]);
+    assert!(!files.values().any(|text| text
+        .lines()
+        .any(|l| l == "SystemCallFilter=" || l == "SystemCallLog=")));
+}
+
 /// `cgroupMount: read-write` (Kubernetes' `cgroupOptions.mountMode: ReadWrite`): the app's own
 /// cgroup namespace with a writable cgroup2 mount, delegated (257, cgroup v2); the other apps
 /// keep the read-only view. Older targets and cgroup v1 refuse it, located, and so does a

@@ -183,6 +183,18 @@ pub const ERRNO: &[&str] = &[
     "EHWPOISON",
 ];
 
+/// The name of errno number `n` (as a seccomp profile's `errnoRet` gives it): [`ERRNO`] is in
+/// number order but for three aliases (`EWOULDBLOCK` and `EDEADLOCK` sit where Linux has no
+/// errno 41 and 58, `ENOTSUP` after `EOPNOTSUPP`, 95).
+pub fn errno_name(n: u32) -> Option<&'static str> {
+    let n = usize::try_from(n).ok()?;
+    match n {
+        0 | 41 | 58 => None,
+        1..=95 => ERRNO.get(n - 1).copied(),
+        _ => ERRNO.get(n).copied(),
+    }
+}
+
 /// System call names of the x86-64 target (its native, i386 and x32 ABIs), from Linux 6.1's
 /// `asm/unistd_64.h`, `unistd_32.h` and `unistd_x32.h`, and the calls added up to Linux 6.15
 /// (`cachestat` … `open_tree_attr`). systemd ignores a name its seccomp library does not know
@@ -658,6 +670,30 @@ pub const SYSCALLS: &[&str] = &[
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn errno_numbers_name_linux_errnos() {
+        use super::errno_name;
+        let known = [
+            (1, "EPERM"),
+            (11, "EAGAIN"),
+            (13, "EACCES"),
+            (38, "ENOSYS"),
+            (40, "ELOOP"),
+            (42, "ENOMSG"),
+            (57, "EBADSLT"),
+            (59, "EBFONT"),
+            (95, "EOPNOTSUPP"),
+            (96, "EPFNOSUPPORT"),
+            (133, "EHWPOISON"),
+        ];
+        for (n, name) in known {
+            assert_eq!(errno_name(n), Some(name), "{n}");
+        }
+        for n in [0, 41, 58, 134, 4095, u32::MAX] {
+            assert_eq!(errno_name(n), None, "{n}");
+        }
+    }
+
     #[test]
     fn syscalls_are_sorted_and_unique_for_binary_search() {
         assert!(super::SYSCALLS.windows(2).all(|w| w[0] < w[1]));

@@ -73,6 +73,17 @@ pub struct Manifest {
     /// configurable) or `private` (its own network namespace with loopback only; published
     /// ports reach it from the host).
     pub network: Option<Network>,
+    /// A private pod's way out: `none` (default: loopback only) or `nat` (a veth on the host's
+    /// `podc0` bridge, an address from the host's pod range, a default route, and the host's
+    /// address on the way out; `/etc/resolv.conf` names the host's DNS servers). Only with
+    /// `network: private`.
+    pub egress: Option<Egress>,
+    /// Networks of the host a private pod joins, each a bridge `podc-<name>` shared by the
+    /// pods that name it: they reach one another there by pod name (`/etc/hosts`, kept up to
+    /// date by podc launch), and nothing else. Names: 1 to 10 lowercase letters, digits and
+    /// inner dashes. Only with `network: private`.
+    #[serde(default)]
+    pub networks: Vec<NetworkName>,
     /// When the pod starts: `boot` (default: when the host unit is enabled) or `connection`
     /// (on the first connection to a published port: the host socket unit starts it).
     pub start: Option<Start>,
@@ -85,6 +96,33 @@ pub enum Network {
     Host,
     /// A network namespace of the pod's own, with loopback only.
     Private,
+}
+
+/// The name of a network pods share (its bridge is `podc-<name>`, an interface name of at
+/// most 15 bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct NetworkName(
+    #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$"))] pub String,
+);
+
+/// A private pod's way out of its network namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Egress {
+    /// Loopback only: no route out.
+    None,
+    /// Out through the host, which masquerades the pod's address as its own.
+    Nat,
+}
+
+impl Egress {
+    pub fn name(self) -> &'static str {
+        match self {
+            Egress::None => "none",
+            Egress::Nat => "nat",
+        }
+    }
 }
 
 impl Network {
@@ -462,6 +500,12 @@ pub struct AppIsolators {
     pub capabilities: Option<NameSet>,
     /// The system call filter.
     pub seccomp: Option<Seccomp>,
+    /// System calls the kernel logs (SystemCallLog=, systemd 247): `retain` logs only the
+    /// listed calls, `remove` every call but them (`retain: ["@known"]` logs every call).
+    pub syscall_log: Option<NameSet>,
+    /// The system call ABIs the app may use (SystemCallArchitectures=), `x86-64` among them: a
+    /// call of another ABI kills the process. Without it, every ABI of the host.
+    pub syscall_architectures: Option<Vec<SyscallArch>>,
     /// Parts of podc's default sandbox this app does without (see the README).
     #[serde(default)]
     pub relax: Vec<Relax>,
@@ -550,13 +594,43 @@ pub struct NameSet {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Seccomp {
-    /// System calls or @groups to allow; everything else is denied.
+    /// System calls or @groups to allow; everything else is denied (but systemd's `@default`
+    /// group, unless `exact`).
     pub retain: Option<Vec<String>>,
     /// System calls or @groups to deny.
     pub remove: Option<Vec<String>>,
     /// The errno a denied call returns (e.g. EPERM) instead of killing the process.
     #[schemars(regex(pattern = r"^E[A-Z0-9]+$"))]
     pub errno: Option<String>,
+    /// With `retain`: allow exactly the listed calls (an empty list allows none). Otherwise
+    /// systemd also allows its `@default` group (execve, exit, clock and sleep calls, ...) with
+    /// every allow list.
+    pub exact: Option<bool>,
+}
+
+/// A system call ABI of the x86-64 target, as systemd names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+pub enum SyscallArch {
+    /// The native ABI.
+    #[serde(rename = "x86-64")]
+    X86_64,
+    /// The i386 ABI.
+    #[serde(rename = "x86")]
+    X86,
+    /// The x32 ABI.
+    #[serde(rename = "x32")]
+    X32,
+}
+
+impl SyscallArch {
+    /// The word of the manifest and of `SystemCallArchitectures=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyscallArch::X86_64 => "x86-64",
+            SyscallArch::X86 => "x86",
+            SyscallArch::X32 => "x32",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

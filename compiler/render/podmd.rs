@@ -15,7 +15,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 
 use crate::manifest::ItemKind;
-use crate::manifest::{Activation, IdOrName, Restart, Start};
+use crate::manifest::{Activation, Egress, IdOrName, Network, Restart, Start};
 use crate::pod::DEFAULT_CAPABILITIES;
 use crate::pod::{App, Command, CpuWeight, Filter, Image, Limits, Pod, Source, VolumeKind};
 use crate::systemd::escape;
@@ -45,7 +45,25 @@ fn pod_table(o: &mut String, pod: &Pod) {
     o.push_str("# Pod ");
     o.push_str(&pod.name);
     o.push_str("\n\n| Pod | |\n|---|---|\n");
-    row(o, "Network", pod.network.name());
+    match (pod.network, pod.egress) {
+        (Network::Host, _) => row(o, "Network", "host"),
+        (Network::Private, Egress::None) => row(o, "Network", "private"),
+        (Network::Private, Egress::Nat) => row(
+            o,
+            "Network",
+            "private, out through the host (NAT; an address on the host's podc0 bridge)",
+        ),
+    }
+    if !pod.networks.is_empty() {
+        row(
+            o,
+            "Networks",
+            &format!(
+                "{} (the pods there reach each other by name)",
+                pod.networks.join(", ")
+            ),
+        );
+    }
     row(
         o,
         "Start",
@@ -206,7 +224,14 @@ fn app_confinement(o: &mut String, a: &App) {
     match &a.seccomp {
         None => o.push_str("not filtered"),
         Some(s) => {
-            filter(o, &s.filter);
+            match (&s.filter, s.exact) {
+                (Filter::Retain(v), true) if v.is_empty() => o.push_str("none"),
+                (Filter::Retain(v), true) => {
+                    o.push_str("exactly ");
+                    names(o, v);
+                }
+                (f, _) => filter(o, f),
+            }
             match &s.errno {
                 Some(e) => {
                     o.push_str("; refused with ");
@@ -218,6 +243,18 @@ fn app_confinement(o: &mut String, a: &App) {
         }
     }
     end(o);
+    if let Some(f) = &a.syscall_log {
+        key(o, "System calls logged");
+        filter(o, f);
+        end(o);
+    }
+    if !a.syscall_architectures.is_empty() {
+        key(o, "System call ABIs");
+        let archs: Vec<&str> = a.syscall_architectures.iter().map(|a| a.name()).collect();
+        o.push_str(&archs.join(", "));
+        o.push_str("; a call of another kills the process");
+        end(o);
+    }
     row(
         o,
         "No new privileges",
@@ -451,6 +488,11 @@ fn filter(o: &mut String, f: &Filter) {
         return;
     }
     o.push_str(how);
+    self::names(o, names);
+}
+
+/// Names, comma-separated, each escaped for a table cell.
+fn names(o: &mut String, names: &[String]) {
     for (i, n) in names.iter().enumerate() {
         if i > 0 {
             o.push_str(", ");

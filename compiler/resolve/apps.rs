@@ -60,6 +60,8 @@ pub(super) fn resolve_app(
     let capabilities = resolve_capabilities(c, &iso_path, &iso);
     let seccomp = resolve_seccomp(c, &iso_path, &iso, t);
     let cgroup_writable = resolve_cgroup_mount(c, &iso_path, &iso, t);
+    let syscall_log = resolve_syscall_log(c, &iso_path, &iso, t);
+    let syscall_architectures = resolve_syscall_architectures(c, &iso_path, &iso);
     let (mounts, files) = resolve_mounts(c, path, a, volumes, items);
     check_files_target(c, path, a, t);
     let (environment, env_from) = resolve_env(c, path, a, items);
@@ -97,6 +99,8 @@ pub(super) fn resolve_app(
         no_new_privileges: iso.no_new_privileges,
         capabilities,
         seccomp,
+        syscall_log,
+        syscall_architectures,
         relax: {
             let mut r = iso.relax.clone();
             r.sort();

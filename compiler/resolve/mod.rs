@@ -119,6 +119,8 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 labels: BTreeMap::new(),
                 namespace: None,
                 network: manifest::Network::Host,
+                egress: manifest::Egress::None,
+                networks: Vec::new(),
                 start: manifest::Start::Boot,
             };
         }
@@ -145,6 +147,16 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     let network = m.network.unwrap_or(manifest::Network::Host);
     let start = m.start.unwrap_or(manifest::Start::Boot);
     check_ports(c, &m.apps, &apps, network, start);
+    let egress = m.egress.unwrap_or(manifest::Egress::None);
+    if m.egress.is_some() && network == manifest::Network::Host {
+        c.value(
+            codes::EGRESS_ON_HOST_NETWORK,
+            "egress",
+            "`egress` is a private network's way out; a pod on the host's network already uses \
+             the host's (give the pod `network: private`, or remove `egress`)",
+        );
+    }
+    let networks = check_networks(c, m, network);
 
     check_annotations(c, m);
     check_labels(c, m);
@@ -161,8 +173,50 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         labels: m.labels.clone(),
         namespace: m.namespace.clone(),
         network,
+        egress,
+        networks,
         start,
     }
+}
+
+/// The host networks a private pod joins: valid names, each once.
+fn check_networks(c: &mut Checker, m: &Manifest, network: manifest::Network) -> Vec<String> {
+    if !m.networks.is_empty() && network == manifest::Network::Host {
+        c.value(
+            codes::NETWORKS_ON_HOST_NETWORK,
+            "networks",
+            "`networks` are joined by a private pod's own network; a pod on the host's network \
+             is already on the host's (give the pod `network: private`, or remove `networks`)",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, n) in m.networks.iter().enumerate() {
+        let name = &n.0;
+        let valid = (1..=10).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !valid {
+            c.value(
+                codes::NETWORK_NAME,
+                &join_index("networks", i),
+                format!(
+                    "network name {} is not 1 to 10 lowercase letters, digits and inner dashes \
+                     (its bridge `podc-<name>` is an interface name, at most 15 bytes)",
+                    show(name)
+                ),
+            );
+        } else if !seen.insert(name.clone()) {
+            c.value(
+                codes::NETWORK_NAME,
+                &join_index("networks", i),
+                format!("network {} is named twice", show(name)),
+            );
+        }
+    }
+    m.networks.iter().map(|n| n.0.clone()).collect()
 }
 
 /// The format version and the pod's name.

@@ -1,11 +1,11 @@
 //! Identity and confinement: user and groups, the capability bounding set, the system call
-//! filter.
+//! filter, the calls the kernel logs and the ABIs an app may use.
 
 use super::checker::*;
 use crate::diag::codes;
 use crate::diag::nearest;
 use crate::manifest::linux;
-use crate::manifest::{self, IdOrName};
+use crate::manifest::{self, IdOrName, SyscallArch};
 use crate::parse::source::{join_index, join_key};
 use crate::pod::{Filter, Seccomp};
 use crate::systemd::escape;
@@ -87,7 +87,8 @@ pub(super) fn resolve_capabilities(
     })
 }
 
-/// `isolators.seccomp`: known system calls and groups the target has, and the errno.
+/// `isolators.seccomp`: known system calls and groups the target has, the errno, and
+/// `exact` (an allow list only, which may then be empty).
 pub(super) fn resolve_seccomp(
     c: &mut Checker,
     iso_path: &str,
@@ -96,43 +97,28 @@ pub(super) fn resolve_seccomp(
 ) -> Option<Seccomp> {
     iso.seccomp.as_ref().and_then(|s| {
         let p = join_key(iso_path, "seccomp");
+        let exact = s.exact.unwrap_or(false);
+        if exact && s.retain.is_none() && s.remove.is_some() {
+            c.value(
+                codes::SECCOMP_EXACT,
+                &join_key(&p, "exact"),
+                "`exact` applies to an allow list (`retain`); a deny list denies exactly its calls already",
+            );
+            return None;
+        }
         let f = one_of(
             c,
             &p,
             "seccomp",
             s.retain.as_ref(),
             s.remove.as_ref(),
-            false,
+            exact,
         )?;
         let (key, names) = filter_parts(&f);
-        let mut ok = true;
-        for (i, n) in names.iter().enumerate() {
-            let np = join_index(&join_key(&p, key), i);
-            if n.starts_with('@') {
-                match target::syscall_group_since(n) {
-                    None => {
-                        ok = false;
-                        let groups: Vec<&str> = target::syscall_groups().collect();
-                        c.value(codes::UNKNOWN_SYSCALL_GROUP, &np, format!("unknown system call group {}", show(n)))
-                            .help = Some(match nearest(n, &groups) {
-                            Some(near) => format!("did you mean `{near}`?"),
-                            None => format!("known groups: {}", groups.join(" ")),
-                        });
-                    }
-                    Some(_) => {
-                        let g = target::syscall_groups().find(|g| g == n).unwrap();
-                        ok &= require(c, &np, t, Feature::SyscallGroup(g), "seccomp");
-                    }
-                }
-            } else if linux::SYSCALLS.binary_search(&n.as_str()).is_err() {
-                // systemd would only warn and leave the call out of the filter.
-                ok = false;
-                let help = match nearest(n, linux::SYSCALLS) {
-                    Some(near) => format!("did you mean `{near}`?"),
-                    None => "system calls are lowercase names such as `mount` (see syscalls(2)); groups start with `@`".into(),
-                };
-                c.value(codes::UNKNOWN_SYSCALL, &np, format!("unknown system call {}", show(n))).help = Some(help);
-            }
+        let mut ok = syscall_names(c, &join_key(&p, key), names, t, "seccomp");
+        // systemd adds @default to every allow list; `exact` takes it out again.
+        if exact {
+            ok &= require(c, &join_key(&p, "exact"), t, Feature::SyscallGroup("@default"), "`exact`");
         }
         let errno = s.errno.clone();
         if let Some(e) = &errno {
@@ -149,8 +135,105 @@ pub(super) fn resolve_seccomp(
                 });
             }
         }
-        ok.then_some(Seccomp { filter: f, errno })
+        ok.then_some(Seccomp { filter: f, errno, exact })
     })
+}
+
+/// `isolators.syscallLog`: a non-empty list of known calls and groups, on a systemd that
+/// logs.
+pub(super) fn resolve_syscall_log(
+    c: &mut Checker,
+    iso_path: &str,
+    iso: &manifest::AppIsolators,
+    t: Target,
+) -> Option<Filter> {
+    let s = iso.syscall_log.as_ref()?;
+    let p = join_key(iso_path, "syscallLog");
+    // An empty deny list would log every call, but systemd reads it as no logging at all.
+    let f = one_of(
+        c,
+        &p,
+        "syscallLog",
+        s.retain.as_ref(),
+        s.remove.as_ref(),
+        false,
+    )?;
+    let (key, names) = filter_parts(&f);
+    let mut ok = require(c, &p, t, Feature::SyscallLog, "syscallLog");
+    ok &= syscall_names(c, &join_key(&p, key), names, t, "syscallLog");
+    ok.then_some(f)
+}
+
+/// `isolators.syscallArchitectures`: the native ABI is among them (systemd always allows it);
+/// duplicates dropped, x86-64 first. Every ABI of the host is no restriction at all.
+pub(super) fn resolve_syscall_architectures(
+    c: &mut Checker,
+    iso_path: &str,
+    iso: &manifest::AppIsolators,
+) -> Vec<SyscallArch> {
+    let Some(list) = &iso.syscall_architectures else {
+        return Vec::new();
+    };
+    if !list.contains(&SyscallArch::X86_64) {
+        c.value(
+            codes::SYSCALL_ARCH_NATIVE,
+            &join_key(iso_path, "syscallArchitectures"),
+            "`syscallArchitectures` must list `x86-64`: systemd always allows the native ABI",
+        )
+        .help = Some("list `x86-64`, and `x86` or `x32` for the other ABIs the app may use".into());
+        return Vec::new();
+    }
+    let mut archs = vec![SyscallArch::X86_64];
+    for a in [SyscallArch::X86, SyscallArch::X32] {
+        if list.contains(&a) {
+            archs.push(a);
+        }
+    }
+    archs
+}
+
+/// System call names and `@groups` of a filter at `p` (`...retain`): each known, each group
+/// one the target has.
+fn syscall_names(c: &mut Checker, p: &str, names: &[String], t: Target, why: &str) -> bool {
+    let mut ok = true;
+    for (i, n) in names.iter().enumerate() {
+        let np = join_index(p, i);
+        if n.starts_with('@') {
+            match target::syscall_group_since(n) {
+                None => {
+                    ok = false;
+                    let groups: Vec<&str> = target::syscall_groups().collect();
+                    c.value(
+                        codes::UNKNOWN_SYSCALL_GROUP,
+                        &np,
+                        format!("unknown system call group {}", show(n)),
+                    )
+                    .help = Some(match nearest(n, &groups) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("known groups: {}", groups.join(" ")),
+                    });
+                }
+                Some(_) => {
+                    let g = target::syscall_groups().find(|g| g == n).unwrap();
+                    ok &= require(c, &np, t, Feature::SyscallGroup(g), why);
+                }
+            }
+        } else if linux::SYSCALLS.binary_search(&n.as_str()).is_err() {
+            // systemd would only warn and leave the call out of the filter.
+            ok = false;
+            let help = match nearest(n, linux::SYSCALLS) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => "system calls are lowercase names such as `mount` (see syscalls(2)); groups start with `@`".into(),
+            };
+            c.value(
+                codes::UNKNOWN_SYSCALL,
+                &np,
+                format!("unknown system call {}", show(n)),
+            )
+            .help = Some(help);
+        }
+    }
+    ok
 }
 
 /// `isolators.cgroupMount`: whether the app gets its own cgroup, writable. That needs a cgroup

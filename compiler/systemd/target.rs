@@ -49,6 +49,8 @@ pub enum Feature {
     TypeExec,
     /// `SystemCallFilter=@group`, with the group name.
     SyscallGroup(&'static str),
+    /// `SystemCallLog=`: system calls the kernel logs (systemd.exec(5): added in 247).
+    SyscallLog,
     /// The directive of one part of the default sandbox.
     Sandbox(Relax),
     /// A config item or secret as a file in an app's root: `LoadCredential=` of a credential
@@ -80,6 +82,7 @@ pub fn availability(feature: Feature) -> (u32, Option<u32>) {
         Feature::MountApiVfs => (233, None),
         Feature::TypeExec => (240, None),
         Feature::SyscallGroup(group) => (syscall_group_since(group).unwrap_or(0), None),
+        Feature::SyscallLog => (247, None),
         Feature::Sandbox(part) => (sandbox_since(part), None),
         Feature::CredentialFile => (251, None),
         Feature::RestartModeDirect => (254, None),
@@ -118,6 +121,7 @@ impl Feature {
             Feature::MountApiVfs => "MountAPIVFS=".into(),
             Feature::TypeExec => "Type=exec".into(),
             Feature::SyscallGroup(g) => format!("the system call group {g}"),
+            Feature::SyscallLog => "SystemCallLog=".into(),
             Feature::Sandbox(part) => format!("the sandbox part {part:?}"),
             Feature::CredentialFile => "LoadCredential= with %d in BindReadOnlyPaths=".into(),
             Feature::RestartModeDirect => "RestartMode=direct".into(),

@@ -39,6 +39,13 @@ pub const POD_OWNED: &[&str] = &["rootfs/var/log/journal", "state", "rootfs/etc/
 
 // Paths inside the pod.
 
+/// The pod's DNS configuration; in a pod with `egress: nat` the launcher writes it (the host's
+/// DNS servers) and each app's unit binds it into the app's root.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+/// The pod's host names; in a pod on host networks (`networks`) the launcher writes it (each
+/// pod on them by name) and each app's unit binds it into the app's root.
+pub const HOSTS: &str = "/etc/hosts";
+
 /// Where each app's image is bound inside the pod.
 pub fn app_root(app: &str) -> String {
     ["/opt/stage2/", app, "/rootfs"].concat()

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{CgroupVersion, ItemKind, Network, Protocol};
+use crate::manifest::{CgroupVersion, Egress, ItemKind, Network, Protocol};
 use crate::systemd::escape;
 
 /// `key = value` and a line break; `key` is a bare TOML key.
@@ -72,6 +72,13 @@ pub struct MountPlan {
     /// when not `host`, so plans of pods without networking read as they always did.
     #[serde(default = "host_network", skip_serializing_if = "is_host_network")]
     pub network: Network,
+    /// `nat`: the launcher gives the private network a way out through the host (a veth on
+    /// the `podc0` bridge, NAT by nftables). Written only when not `none`.
+    #[serde(default = "no_egress", skip_serializing_if = "is_no_egress")]
+    pub egress: Egress,
+    /// The host networks the pod joins (bridges `podc-<name>`), for the launcher.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
     /// The published ports, in the order of the host socket unit's listeners (and so of the
     /// file descriptors the pod is handed). Without a socket handed over by systemd, the
     /// launcher binds these itself.
@@ -87,6 +94,14 @@ fn host_network() -> Network {
 
 fn is_host_network(n: &Network) -> bool {
     *n == Network::Host
+}
+
+fn no_egress() -> Egress {
+    Egress::None
+}
+
+fn is_no_egress(e: &Egress) -> bool {
+    *e == Egress::None
 }
 
 /// A socket the pod listens on through the host.
@@ -278,6 +293,12 @@ impl MountPlan {
         line(&mut out, "apps", &self.apps);
         if self.network != Network::Host {
             line(&mut out, "network", self.network.name());
+        }
+        if self.egress != Egress::None {
+            line(&mut out, "egress", self.egress.name());
+        }
+        if !self.networks.is_empty() {
+            line(&mut out, "networks", &self.networks);
         }
         for l in &self.listen {
             out.push_str("\n[[listen]]\n");

@@ -41,7 +41,21 @@ fn with_input<T>(path: &Path, f: impl FnOnce(&Input) -> T) -> T {
         source: &source,
         format,
         workload: 0,
-        side: podc::kube::import::Objects::none(),
+        side: objects(),
+    })
+}
+
+/// What the command line gives a Kubernetes fixture: no ConfigMaps or Secrets, and
+/// `tests/fixtures/kube/seccomp` as the directory of `Localhost` seccomp profiles (relative,
+/// as messages show it).
+pub fn objects() -> &'static podc::kube::import::Objects {
+    static OBJECTS: std::sync::OnceLock<podc::kube::import::Objects> = std::sync::OnceLock::new();
+    OBJECTS.get_or_init(|| podc::kube::import::Objects {
+        seccomp: Some(podc::kube::import::SeccompDir {
+            dir: PathBuf::from("tests/fixtures/kube/seccomp"),
+            read: |p| std::fs::read_to_string(p),
+        }),
+        ..Default::default()
     })
 }
 

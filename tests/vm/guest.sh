@@ -550,6 +550,94 @@ check_cgroups() {
     podc uninstall cgroups >/dev/null 2>&1 || bad "cgroups-uninstall: failed"
 }
 
+# What podc's pod networking leaves on the host: its bridge, nft table and leases.
+podc_net_left() {
+    local left=""
+    ip link show podc0 >/dev/null 2>&1 && left="$left bridge"
+    ip link show podc-backend >/dev/null 2>&1 && left="$left network-bridge"
+    nft list table inet podc >/dev/null 2>&1 && left="$left nft-table"
+    local leases
+    leases=$(find /run/podc/net/leases -type f -printf '%f ' 2>/dev/null)
+    [ -n "$leases" ] && left="$left leases:$leases"
+    echo "$left"
+}
+# The address of pod $1 on bridge $2, from its lease (pod, veth, bridge: one a line).
+lease_of() {
+    local f
+    for f in /run/podc/net/leases/*; do
+        [ "$(sed -n 1p "$f" 2>/dev/null)" = "$1" ] && [ "$(sed -n 3p "$f")" = "$2" ] && basename "$f"
+    done
+}
+
+# Two private pods with a way out (egress: nat), started and stopped by systemctl: each
+# reaches a server in a network namespace made here (standing for the world outside), which
+# sees the host's address; on the way out's bridge neither reaches the other, nor a service of
+# the host; on their shared network (backend) the second finds the first by name; once both
+# stop, nothing of podc's networking is left.
+check_egress() {
+    local bb=$P/busybox www=/run/podc-vm-outside
+    if ! { ip netns add outside && ip link add pto type veth peer name ptop && ip link set ptop netns outside &&
+        ip addr add 198.51.100.1/30 dev pto && ip link set pto up &&
+        ip -n outside addr add 198.51.100.2/30 dev ptop && ip -n outside link set ptop up &&
+        ip -n outside link set lo up; }; then
+        bad "egress-outside: could not make the outside namespace"
+        return
+    fi
+    mkdir -p "$www/cgi-bin"
+    # shellcheck disable=SC2016 # $REMOTE_ADDR is the CGI script's, set by httpd
+    printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\npeer %%s\\n" "$REMOTE_ADDR"\n' >"$www/cgi-bin/peer"
+    chmod +x "$www/cgi-bin/peer"
+    ip netns exec outside "$bb" httpd -p 198.51.100.2:9000 -h "$www"
+    # A service of the host on every address, so also on the pods' gateway.
+    "$bb" httpd -p 9100 -h "$www"
+    install_pod egress --now || return
+    install_pod egress2 --now || return
+    local pod leader
+    for pod in egress egress2; do
+        if wait_for 60 journal_has "$pod" reach "peer 198.51.100.1"; then ok "$pod-reaches-outside-as-the-host"; else
+            leader=$(machinectl show "podc-$pod" -p Leader --value 2>/dev/null)
+            bad "$pod-reaches-outside-as-the-host: $(journalctl -M "podc-$pod" -u reach.service -o cat --no-pager 2>&1 | tail -n 3 | tr '\n' '|')" \
+                "forwarding $(cat /proc/sys/net/ipv4/ip_forward);" \
+                "from the host: $(printf 'GET /cgi-bin/peer HTTP/1.0\r\n\r\n' | "$bb" nc -w 3 198.51.100.2 9000 2>&1 | tail -n 1);" \
+                "from the pod: $(printf 'GET /cgi-bin/peer HTTP/1.0\r\n\r\n' | nsenter -t "$leader" -n "$bb" nc -w 3 198.51.100.2 9000 2>&1 | tail -n 1);" \
+                "pod routes: $(nsenter -t "$leader" -n ip -o route 2>&1 | tr '\n' ';') $(nsenter -t "$leader" -n ip -o -4 addr 2>&1 | tr '\n' ';');" \
+                "host: $(ip -o -4 addr | tr '\n' ';') $(ip -o route | tr '\n' ';');" \
+                "nft: $(nft list table inet podc 2>&1 | tr -s ' \t\n' ' ')"
+        fi
+    done
+    local a b la lb
+    a=$(lease_of egress podc0)
+    b=$(lease_of egress2 podc0)
+    value egress-addresses "$a,$b"
+    if [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ]; then ok "egress-two-addresses ($a $b)"; else bad "egress-two-addresses: '$a' '$b'"; fi
+    local n
+    n=$(lease_of egress podc-backend)
+    # The second pod found the first by name on their network (its /etc/hosts).
+    if wait_for 30 journal_has egress2 reach "by name: hello from the pod"; then ok "network-pods-reach-each-other-by-name"; else
+        bad "network-pods-reach-each-other-by-name: $(journalctl -M podc-egress2 -u reach.service -o cat --no-pager 2>&1 | tail -n 3 | tr '\n' '|')"
+    fi
+    if podc status egress 2>&1 | grep -qx "  network private, $a on podc0, out through NAT, $n on network backend"; then ok "egress-status-address"; else
+        bad "egress-status-address: $(podc status egress 2>&1 | tr '\n' '|')"
+    fi
+    la=$(machinectl show podc-egress -p Leader --value 2>/dev/null)
+    lb=$(machinectl show podc-egress2 -p Leader --value 2>/dev/null)
+    # The first pod serves on its address (httpd after its request) ...
+    if wait_for 20 nsenter -t "$la" -n "$bb" nc -w 3 "$a" 8080 </dev/null; then ok "egress-pod-serves-on-its-address"; else bad "egress-pod-serves-on-its-address: $a:8080"; fi
+    # ... which the second does not reach: the pods' bridge ports are isolated.
+    if nsenter -t "$lb" -n "$bb" nc -w 3 "$a" 8080 </dev/null; then bad "egress-pods-isolated: egress2 reached $a:8080"; else ok "egress-pods-isolated"; fi
+    if nsenter -t "$la" -n "$bb" nc -w 3 10.89.0.1 9100 </dev/null; then bad "egress-host-protected: the pod reached the host's 10.89.0.1:9100"; else ok "egress-host-protected"; fi
+    timed stop-egress systemctl stop podc-egress podc-egress2
+    check_nothing_left egress egress
+    check_nothing_left egress2 egress2
+    if wait_for 10 test -z "$(podc_net_left)"; then ok "egress-network-nothing-left"; else bad "egress-network-nothing-left:$(podc_net_left)"; fi
+    pkill -f "httpd -p 9100" || true
+    pkill -f "httpd -p 198.51.100.2:9000" || true
+    ip link del pto 2>/dev/null
+    ip netns del outside
+    podc uninstall egress >/dev/null 2>&1 || bad "egress-uninstall: failed"
+    podc uninstall egress2 >/dev/null 2>&1 || bad "egress2-uninstall: failed"
+}
+
 journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
 
 # A digest-pinned image pulled from a registry on the guest's own loopback (run.sh brings its
@@ -723,6 +811,7 @@ phase1() {
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network
+    check_egress
     check_uninstall_running
     check_quick_start
     check_pulled_image

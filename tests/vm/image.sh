@@ -34,7 +34,7 @@ work=$(mktemp -d "$cache/build-$dist.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root=$work/root
 echo "image.sh: debootstrap $dist from the configured archive into $root" >&2
-debootstrap --variant=minbase --include=systemd-sysv,systemd-container,dbus,udev,kmod \
+debootstrap --variant=minbase --include=systemd-sysv,systemd-container,dbus,udev,kmod,iproute2,nftables \
     "$dist" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     { tail -n 30 "$work/debootstrap.log" >&2; exit 2; }
 

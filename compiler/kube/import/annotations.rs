@@ -48,7 +48,9 @@ impl Convert<'_> {
         const POD_KEYS: &[&str] = &[
             "appOrder",
             "config",
+            "egress",
             "isolators",
+            "networks",
             "secrets",
             "start",
             "target",
@@ -177,7 +179,7 @@ impl Convert<'_> {
                 if theirs.contains_key("cpuWeight") || theirs.contains_key("cpuShares") {
                     mine.remove("cpuRequest");
                 }
-                for whole in ["capabilities", "seccomp"] {
+                for whole in ["capabilities", "seccomp", "syscallLog"] {
                     if theirs.contains_key(whole) {
                         mine.remove(whole);
                     }
@@ -226,6 +228,8 @@ impl Convert<'_> {
             "oomScoreAdj",
             "relax",
             "seccomp",
+            "syscallArchitectures",
+            "syscallLog",
             "tasks",
         ];
         let Value::Object(entry) = entry else {

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::convert::{problem, Convert};
 use super::doc::{
     Capabilities, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KeyRef, Lifecycle,
-    LifecycleHandler, PortProtocol, RecursiveReadOnly, ResourceFieldRef, Resources, SeccompType,
+    LifecycleHandler, PortProtocol, RecursiveReadOnly, ResourceFieldRef, Resources, SeccompProfile,
     SecurityContext, VolumeMount,
 };
 use crate::diag::codes;
@@ -30,16 +30,13 @@ fn var<'a>(env: &'a Map<String, Value>, name: &str) -> Var<'a> {
 /// The config item of a pod's variable from `spec.nodeName`: the host's name.
 const NODE_NAME: &str = "node-name";
 
-/// The seccomp filter podc gives for Kubernetes' `RuntimeDefault` profile.
-pub(super) const RUNTIME_DEFAULT: &str = "@system-service";
-
 /// A container's securityContext with the pod's as its default: each field with whether it
 /// is the container's own (`true`) or the pod's.
 struct Security {
     run_as_user: Option<(Value, bool)>,
     run_as_group: Option<(Value, bool)>,
     run_as_non_root: Option<(bool, bool)>,
-    seccomp_profile: Option<(super::doc::SeccompProfile, bool)>,
+    seccomp_profile: Option<(SeccompProfile, bool)>,
     capabilities: Option<Capabilities>,
     allow_privilege_escalation: Option<bool>,
     read_only_root_filesystem: Option<bool>,
@@ -602,31 +599,7 @@ impl Convert<'_> {
         }
         if let Some((profile, mine)) = s.seccomp_profile {
             let here = from(mine, "seccompProfile");
-            self.rename(podc("isolators.seccomp"), &here);
-            match profile.kind {
-                SeccompType::Unconfined => {}
-                // A pod by `podc kube` gives the exact filter in `podc/apps` (checked after the
-                // merge); otherwise the runtime's default profile is systemd's set for
-                // services, which denies what containerd's default denies (and returns EPERM,
-                // as it does).
-                SeccompType::RuntimeDefault if self.legacy => {
-                    isolators.insert("seccomp".into(), json!("RuntimeDefault"));
-                }
-                SeccompType::RuntimeDefault => {
-                    isolators.insert(
-                        "seccomp".into(),
-                        json!({"retain": [RUNTIME_DEFAULT], "errno": "EPERM"}),
-                    );
-                }
-                SeccompType::Localhost => {
-                    return Err(problem(
-                        self.doc,
-                        &join_key(&here, "type"),
-                        "a `Localhost` seccomp profile has no podc equivalent",
-                    )
-                    .help("podc's filters are lists of system calls in `podc/apps`"));
-                }
-            }
+            self.seccomp_profile(&here, &podc("isolators"), profile, isolators)?;
         }
         Ok(())
     }

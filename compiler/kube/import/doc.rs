@@ -34,10 +34,6 @@ pub(super) const KUBERNETES_FIELDS: &[(&str, &str)] = &[
     ),
     ("sysctls", "podc does not set a pod's kernel parameters"),
     (
-        "localhostProfile",
-        "podc's seccomp filters are lists of system calls in `podc/apps`",
-    ),
-    (
         "claims",
         "dynamic resource allocation needs a cluster's drivers",
     ),
@@ -542,6 +538,9 @@ pub(super) struct Capabilities {
 pub(super) struct SeccompProfile {
     #[serde(rename = "type")]
     pub(super) kind: SeccompType,
+    /// A `Localhost` profile's path below the seccomp directory.
+    #[serde(rename = "localhostProfile")]
+    pub(super) localhost_profile: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -22,11 +22,12 @@ mod health;
 mod meta;
 mod objects;
 mod pod;
+mod seccomp;
 mod stream;
 
 pub use stream::{
-    config_map_dir, config_maps_file, is_kube, secret_dir, workloads, ConfigMap, Objects, Secret,
-    CONFIG_MAPS_DIR, SECRETS_DIR,
+    config_map_dir, config_maps_file, is_kube, secret_dir, workloads, ConfigMap, Objects,
+    SeccompDir, Secret, CONFIG_MAPS_DIR, SECCOMP_DIR, SECRETS_DIR,
 };
 
 use serde_json::Value;

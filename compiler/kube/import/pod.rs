@@ -71,6 +71,10 @@ impl Convert<'_> {
         }
         let network = if self.host_network { "host" } else { "private" };
         pod.insert("network".into(), json!(network));
+        if !self.host_network {
+            // Every Kubernetes pod can open connections out: a private pod with a way out.
+            pod.insert("egress".into(), json!("nat"));
+        }
 
         let mut spec = spec;
         let security = spec.security_context.take();

@@ -16,11 +16,14 @@ use crate::parse::source::SourceMap;
 use crate::parse::{yaml_document, Format};
 
 /// The ConfigMaps and Secrets a pod may take, by name: from its own file, or given on the
-/// command line (`--configmap`, `--secret`).
+/// command line (`--configmap`, `--secret`); and where its `Localhost` seccomp profiles are
+/// (`--seccomp-dir`).
 #[derive(Debug, Clone, Default)]
 pub struct Objects {
     pub config_maps: BTreeMap<String, ConfigMap>,
     pub secrets: BTreeMap<String, Secret>,
+    /// None: no directory was given, and a `Localhost` profile is refused.
+    pub seccomp: Option<SeccompDir>,
 }
 
 impl Objects {
@@ -29,6 +32,7 @@ impl Objects {
         static NONE: Objects = Objects {
             config_maps: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            seccomp: None,
         };
         &NONE
     }
@@ -75,6 +79,17 @@ pub struct ConfigMap {
 pub struct Secret {
     pub keys: BTreeSet<String>,
     pub dir: String,
+}
+
+/// Where `Localhost` seccomp profiles are read when the command line names no directory.
+pub const SECCOMP_DIR: &str = "/etc/podc/seccomp";
+
+/// Where a pod's `Localhost` seccomp profiles are: the directory (the kubelet's seccomp root),
+/// and the function that reads a file of it (the command line's: the compiler touches no file).
+#[derive(Debug, Clone)]
+pub struct SeccompDir {
+    pub dir: std::path::PathBuf,
+    pub read: fn(&std::path::Path) -> std::io::Result<String>,
 }
 
 /// Where a Secret's keys are read at launch when the command line names no directory.

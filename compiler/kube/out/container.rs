@@ -14,7 +14,7 @@ use crate::diag::Diagnostic;
 use crate::kube::dollar::escape;
 use crate::kube::{KubeOptions, APPS_ANNOTATION};
 use crate::manifest::{Activation, Protocol};
-use crate::pod::{App, Command, Image, Pod};
+use crate::pod::{App, Command, Filter, Image, Pod};
 
 /// App `i` of the pod as a container (or init container).
 pub(super) fn container(pod: &Pod, i: usize, opts: &KubeOptions, out: &mut Out) -> core::Container {
@@ -130,7 +130,8 @@ fn image(a: &App, i: usize, opts: &KubeOptions, out: &mut Out) -> String {
     }
 }
 
-/// The isolators Kubernetes has no field for (tasks, oomScoreAdj, relaxed sandbox parts):
+/// The isolators Kubernetes has no field for (tasks, oomScoreAdj, system call logging and
+/// ABIs, relaxed sandbox parts):
 /// each to `podc/apps` with a warning.
 fn extras(a: &App, i: usize, out: &mut Out) {
     let path = app_path(i);
@@ -163,6 +164,26 @@ fn extras(a: &App, i: usize, out: &mut Out) {
             ),
         );
         out.app(&a.name, "cgroupMount", json!("read-write"));
+    }
+    if let Some(f) = &a.syscall_log {
+        let (key, list) = match f {
+            Filter::Retain(l) => ("retain", l),
+            Filter::Remove(l) => ("remove", l),
+        };
+        extra(
+            "syscallLog",
+            json!({ key: list }),
+            "logging system calls".into(),
+            out,
+        );
+    }
+    if !a.syscall_architectures.is_empty() {
+        extra(
+            "syscallArchitectures",
+            json!(a.syscall_architectures),
+            "a restriction of the system call ABIs".into(),
+            out,
+        );
     }
     if !a.relax.is_empty() {
         extra(

@@ -10,7 +10,7 @@ use super::resources::plain_quantity;
 use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
-use crate::manifest::Start;
+use crate::manifest::{Egress, Network, Start};
 use crate::pod::{CpuWeight, Pod, Volume, VolumeKind};
 use crate::systemd::target::Target;
 
@@ -100,6 +100,22 @@ pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
             format!("`start: connection` has no Kubernetes field; kept in {POD_ANNOTATION}"),
         );
         out.pod.insert("start".into(), json!("connection"));
+    }
+    if pod.network == Network::Private && pod.egress == Egress::None {
+        out.warn(
+            codes::KUBE_POD_EXTRA,
+            "egress".into(),
+            format!("`egress: none` (loopback only) has no field of a pod: every Kubernetes pod can open connections out (a NetworkPolicy that denies egress says it on a cluster); kept in {POD_ANNOTATION}"),
+        );
+        out.pod.insert("egress".into(), json!("none"));
+    }
+    if !pod.networks.is_empty() {
+        out.warn(
+            codes::KUBE_POD_EXTRA,
+            "networks".into(),
+            format!("`networks` has no field of a pod: Kubernetes pods reach one another through the cluster's network and Services; kept in {POD_ANNOTATION}"),
+        );
+        out.pod.insert("networks".into(), json!(pod.networks));
     }
     if pod.target != Target::default() {
         out.warn(

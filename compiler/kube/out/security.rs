@@ -122,6 +122,9 @@ pub(super) fn security_context(a: &App, i: usize, out: &mut Out) -> core::Securi
         if let Some(e) = &s.errno {
             v.insert("errno".into(), json!(e));
         }
+        if s.exact {
+            v.insert("exact".into(), json!(true));
+        }
         out.app(&a.name, "seccomp", Value::Object(v));
         sc.seccomp_profile = Some(core::SeccompProfile {
             type_: "RuntimeDefault".into(),
