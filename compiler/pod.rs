@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use crate::manifest::reference::Reference;
 use crate::manifest::{
-    Activation, Egress, HostResource, HostType, IdOrName, ItemKind, Network, Protocol, Relax,
-    Restart, Start, SyscallArch,
+    Activation, Egress, HostResource, HostType, HttpScheme, IdOrName, ItemKind, Network, Protocol,
+    Relax, Restart, Start, SyscallArch,
 };
 use crate::systemd::target::Target;
 
@@ -243,6 +243,8 @@ pub struct App {
     pub syscall_architectures: Vec<SyscallArch>,
     /// Parts of the default sandbox this app does without.
     pub relax: Vec<Relax>,
+    /// Its own cgroup at /sys/fs/cgroup, writable and delegated (`cgroupMount: read-write`).
+    pub cgroup_writable: bool,
     pub mounts: Vec<AppMount>,
     pub read_only_rootfs: bool,
     /// Apps that start first, in manifest order.
@@ -291,6 +293,8 @@ pub enum Probe {
     /// A command in the app's root, as the app's user.
     Exec(Vec<String>),
     Http {
+        /// `Https`: over TLS, any certificate accepted, made by podc itself (`probe-https`).
+        scheme: HttpScheme,
         host: IpAddr,
         port: u16,
         path: String,

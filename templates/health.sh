@@ -20,6 +20,11 @@
 #                          GET http://HOST:PORT/PATH with the headers NAME: VALUE (each
 #                          replaces podc's own Host, User-Agent or Connection line of its
 #                          name, compared without case); a 2xx or 3xx status passes
+#   https PROGRAM COMMAND HOST PORT PATH [NAME VALUE]...
+#                          PROGRAM COMMAND (podc's `probe-https`, which the launcher binds into
+#                          the pod) GETs https://HOST:PORT/PATH with the headers as Kubernetes'
+#                          HTTPS probe does: any certificate accepted, redirects to the same
+#                          host followed; a 2xx or 3xx status passes
 #   tcp HOST PORT          a connection accepted passes
 #   grpc PROGRAM COMMAND HOST PORT SERVICE
 #                          PROGRAM COMMAND (podc's `probe-grpc`, which the launcher binds into
@@ -93,6 +98,10 @@ probe() {
             esac
             echo "GET $path answered: $line"
             exit 1
+            ;;
+        https)
+            # `--` first: a path, a header or its value may start with a dash.
+            exec "$1" "$2" --timeout-ms "${PODC_PROBE_TIMEOUT_MS:-1000}" -- "${@:3}"
             ;;
         tcp)
             exec 3<>"/dev/tcp/$1/$2" || exit 1

@@ -422,3 +422,41 @@ fn example_builds() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(w.path().join("build/web/podc-web.service").exists());
 }
+
+/// `podc probe-https`, as the health script runs it: 1 with the reason on standard output when
+/// the probe fails (nothing listens on a port just freed), 2 for arguments that are not
+/// headers (a name without a value; a value that would add a header line of its own).
+#[test]
+fn probe_https_fails_with_the_reason_and_refuses_odd_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let o = podc(
+        dir.path(),
+        &[
+            "probe-https",
+            "--timeout-ms",
+            "2000",
+            "--",
+            "127.0.0.1",
+            &port,
+            "/healthz",
+            "-v",
+            "x",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let want = format!("HTTPS probe GET https://127.0.0.1:{port}/healthz: cannot connect: ");
+    assert!(stdout(&o).starts_with(&want), "{}", stdout(&o));
+    for headers in [&["X-A"][..], &["X-A", "a\r\nX-B: b"], &["X A", "b"]] {
+        let mut args = vec!["probe-https", "--", "127.0.0.1", &port, "/"];
+        args.extend(headers);
+        let o = podc(dir.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{headers:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains("probe-https: "), "{}", stderr(&o));
+    }
+}

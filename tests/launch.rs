@@ -62,6 +62,7 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
         resources: Default::default(),
+        nsdelegate: false,
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/web"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -122,6 +123,7 @@ fn a_pod_with_a_grpc_probe_gets_podc_itself() {
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: podc.map(PathBuf::from),
         resources: Default::default(),
+        nsdelegate: false,
     };
     let prepare = |podc| launch::prepare(&tree, launch::read_plan(&tree).unwrap(), &host(podc));
     let argv = prepare(Some("/opt/podc/bin/podc")).unwrap().argv;
@@ -344,6 +346,7 @@ fn dry_run_shows_persistent_and_memory_volumes() {
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
         resources: Default::default(),
+        nsdelegate: false,
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/db"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -388,6 +391,7 @@ fn dry_run_shows_projected_volumes_and_refuses_edits() {
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
         resources: Default::default(),
+        nsdelegate: false,
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/projected"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -1904,6 +1908,117 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// HTTPS health probes (Kubernetes' `scheme: HTTPS`), in private pods. The app serves HTTPS on
+/// the pod's loopback with `openssl s_server` (the host's, copied into the image with its
+/// libraries: busybox has no TLS server) and a certificate made now, self-signed and for a name
+/// the pod does not have, after 2 s; its probe is podc's own client (bound into the pod), which
+/// takes any certificate as the kubelet does, so the app after it starts once it answers. Then
+/// an app serving plain HTTP probed as HTTPS: every handshake fails, the start fails after its
+/// start period, the pod ends with 1, and the journal says why.
+#[test]
+fn e2e_https_health_probe_takes_any_certificate_and_fails_without_tls() {
+    let Some(_turn) = e2e() else { return };
+    let openssl = Command::new("openssl").arg("version").output();
+    if !openssl.is_ok_and(|o| o.status.success())
+        || Command::new("ldd").arg("--version").output().is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl or ldd is missing"
+        );
+        eprintln!("skipping: openssl or ldd is missing");
+        return;
+    }
+    let manifest = r#"podc: 1
+name: e2e-https
+network: private
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: tls
+    image: "@WORK@/images/tls"
+    exec: ["/bin/sh", "-c", "touch /out/tls.started; sleep 2; exec /usr/bin/openssl s_server -quiet -www -accept 127.0.0.1:8443 -cert /etc/tls/cert.pem -key /etc/tls/key.pem"]
+    mounts: [{volume: out, path: /out}]
+    health:
+      http: {port: 8443, path: /healthz, scheme: https, headers: {X-Probe: podc}}
+      interval: 200ms
+      startPeriod: 20s
+  - name: after-tls
+    image: "@WORK@/images/tls"
+    exec: ["/bin/sh", "-c", "touch /out/after-tls.started; exec sleep 600"]
+    mounts: [{volume: out, path: /out}]
+    after: [tls]
+"#;
+    let mut pod = Pod::start_with("e2e-https", manifest, &["tls"], |work| {
+        let image = work.join("images/tls");
+        copy_with_libraries("/usr/bin/openssl", &image);
+        let dir = image.join("etc/tls");
+        fs::create_dir_all(&dir).unwrap();
+        let o = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=not-this-pod.invalid"])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    pod.wait_for(&["tls.started", "after-tls.started"]);
+    let started = |f: &str| fs::metadata(pod.out(f)).unwrap().modified().unwrap();
+    let held = started("after-tls.started")
+        .duration_since(started("tls.started"))
+        .unwrap();
+    assert!(
+        held >= Duration::from_millis(1800),
+        "after-tls did not wait for the HTTPS probe: {held:?}\n{}",
+        pod.log()
+    );
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    let said = pod_journal(&pod, "podc-ready-tls.service");
+    assert!(
+        said.contains("podc: app tls passed its health probe"),
+        "{said}"
+    );
+    pod.assert_nothing_left();
+
+    // Plain HTTP where the probe asks for HTTPS: never healthy.
+    let manifest = r#"podc: 1
+name: e2e-https-plain
+network: private
+target: {cgroup: v1, systemd: 252}
+apps:
+  - name: plain
+    image: "@WORK@/images/i"
+    exec: ["/bin/httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/"]
+    health: {http: {port: 8080, scheme: https}, interval: 300ms, startPeriod: 2s}
+"#;
+    let mut pod = Pod::start("e2e-https-plain", manifest, &["i"]);
+    let (code, cycle) = pod.wait();
+    assert_eq!(code, 1, "{}", pod.log());
+    assert!(cycle < Duration::from_secs(30), "{cycle:?}");
+    let said = pod_journal(&pod, "podc-ready-plain.service");
+    assert!(
+        said.contains(
+            "podc: app plain did not pass its health probe within 2.000 s, so it did not start: \
+             HTTPS probe GET https://127.0.0.1:8080/: TLS handshake failed: "
+        ),
+        "{said}"
+    );
+    pod.assert_nothing_left();
+}
+
 /// A persistent volume outlives a run: made at the first launch with the declared mode and
 /// owner (below 0700 directories of root's), a file written in one run is there in the next,
 /// and a mode the pod gave it is kept. A memory volume is a tmpfs of exactly its size, fresh in
@@ -2041,6 +2156,7 @@ fn dry_run_shows_sub_paths() {
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
         resources: Default::default(),
+        nsdelegate: false,
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/site"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -2291,6 +2407,7 @@ fn dry_run_shows_host_types() {
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
         resources: Default::default(),
+        nsdelegate: false,
     };
     let launch = launch::prepare(Path::new("/var/lib/podc/agent"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -3929,6 +4046,7 @@ fn launch_binds_published_ports_unless_handed_them() {
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
         resources: Default::default(),
+        nsdelegate: false,
     };
     let plan = || launch::read_plan(&tree).unwrap();
     let own = launch::prepare(&tree, plan(), &host(None)).unwrap();
@@ -4402,6 +4520,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
         resources: Default::default(),
+        nsdelegate: false,
     };
     let l = launch::prepare(
         &tree,
@@ -4910,6 +5029,89 @@ fn assert_dry_run_and_kube_hide(pod: &Pod, kube_args: &[&str], name: &str, secre
             assert!(!holds(&all, secret), "{secret} in the output of {args:?}");
         }
     }
+}
+
+/// An app with its own writable cgroup (`cgroupMount: read-write`, systemd 257) has a
+/// `writable-cgroup` step: the launcher starts nothing where cgroup2 is not mounted with
+/// `nsdelegate` (as on this machine), naming the app; an edited plan cannot name another app.
+#[test]
+fn a_writable_cgroup_needs_nsdelegate_on_the_host() {
+    let work = tempfile::tempdir().unwrap();
+    let manifest = work.path().join("pod.yaml");
+    fs::write(
+        &manifest,
+        "podc: 1\nname: nest\ntarget: {systemd: 257}\napps:\n  \
+         - {name: runner, image: /srv/images/runner, exec: [/bin/runner], isolators: {cgroupMount: read-write}}\n",
+    )
+    .unwrap();
+    let o = podc()
+        .args(["build", manifest.to_str().unwrap(), "-o"])
+        .arg(work.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = work.path().join("out/nest");
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let step = "[[step]]\ndo = \"writable-cgroup\"\napp = \"runner\"\n";
+    assert!(plan.contains(step), "{plan}");
+    let host = |nsdelegate| Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: None,
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+        nsdelegate,
+        resources: Default::default(),
+    };
+    let prepared = |nsdelegate| {
+        let host = host(nsdelegate);
+        let launch = launch::prepare(&tree, launch::read_plan(&tree).unwrap(), &host).unwrap();
+        launch::preflight(&launch, &host, false)
+    };
+    let refused = prepared(false).unwrap_err().to_string();
+    assert!(
+        refused.starts_with("app runner takes its own cgroup writable (cgroupMount: read-write), which is safe only where cgroup2 is mounted at /sys/fs/cgroup with nsdelegate"),
+        "{refused}"
+    );
+    assert!(!matches!(
+        prepared(true),
+        Err(launch::LaunchError::NoNsdelegate(_))
+    ));
+    // This machine's cgroup2 (if any) has no nsdelegate: `--check` says so too.
+    if !Host::detect().nsdelegate {
+        let o = podc()
+            .args(["launch", "--check"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("app runner takes its own cgroup writable"),
+            "{err}"
+        );
+    }
+    fs::write(
+        tree.join("mounts.toml"),
+        plan.replace(
+            step,
+            "[[step]]\ndo = \"writable-cgroup\"\napp = \"other\"\n",
+        ),
+    )
+    .unwrap();
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("(writable-cgroup): app \"other\" is not an app of the pod"),
+        "{err}"
+    );
 }
 
 /// A network namespace the test makes to stand for the world outside the host: a veth pair

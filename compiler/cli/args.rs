@@ -137,6 +137,23 @@ pub enum Command {
         #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
         timeout_ms: u64,
     },
+    /// One HTTPS health check (GET over TLS, any certificate accepted, redirects to the same
+    /// host followed), for the health script of a pod with an HTTPS probe: exit 0 on a status
+    /// 200..399, else 1 with the reason.
+    #[command(hide = true, name = crate::tree::layout::PROBE_HTTPS_COMMAND)]
+    ProbeHttps {
+        host: std::net::IpAddr,
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// The path asked for (with its query).
+        path: String,
+        /// Headers: a name, then its value, for each.
+        #[arg(value_name = "NAME VALUE")]
+        headers: Vec<String>,
+        /// How long the whole probe may take, redirects included.
+        #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+        timeout_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

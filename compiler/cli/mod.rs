@@ -86,6 +86,13 @@ pub fn run(cli: Cli) -> Exit {
                 }
             }
         }
+        Command::ProbeHttps {
+            host,
+            port,
+            path,
+            headers,
+            timeout_ms,
+        } => probe_https(host, port, &path, &headers, timeout_ms, &mut stdout),
         Command::Launch {
             tree,
             dry_run,
@@ -108,6 +115,58 @@ pub fn run(cli: Cli) -> Exit {
         Err(Fatal(msg)) => {
             let _ = writeln!(stderr, "error: {msg}");
             Exit::Usage
+        }
+    }
+}
+
+/// `podc probe-https`: exit 0 when the probe passes, else 1 with why on standard output (the
+/// health script puts it in the journal).
+fn probe_https(
+    host: std::net::IpAddr,
+    port: u16,
+    path: &str,
+    headers: &[String],
+    timeout_ms: u64,
+    stdout: &mut impl Write,
+) -> Result<Exit, Fatal> {
+    use crate::launch::https_probe;
+    if !headers.len().is_multiple_of(2) {
+        return Err(Fatal(format!(
+            "probe-https: headers come as a name and a value each; {:?} has no value",
+            headers[headers.len() - 1]
+        )));
+    }
+    let headers: Vec<(String, String)> = headers
+        .chunks(2)
+        .map(|pair| (pair[0].clone(), pair[1].clone()))
+        .collect();
+    // What the manifest's checks allow (tokens; one line without NUL), so that no argument
+    // adds a header line of its own.
+    let token = |n: &str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if let Some((name, _)) = headers
+        .iter()
+        .find(|(n, v)| !token(n) || v.contains(['\r', '\n', '\0']))
+    {
+        return Err(Fatal(format!(
+            "probe-https: header {name:?} is not a token with a value of one line"
+        )));
+    }
+    let probe = https_probe::Probe {
+        host,
+        port,
+        path,
+        headers: &headers,
+    };
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    match https_probe::check(&probe, timeout) {
+        Ok(_) => Ok(Exit::Ok),
+        Err(failed) => {
+            let _ = writeln!(stdout, "{failed}");
+            Ok(Exit::Input)
         }
     }
 }

@@ -157,6 +157,8 @@ codes! {
     RETAIN_REMOVE = "P0507", Error, "a filter needs exactly one non-empty `retain` or `remove`";
     SECCOMP_EXACT = "P0508", Error, "a seccomp filter's `exact` without `retain`";
     SYSCALL_ARCH_NATIVE = "P0509", Error, "`syscallArchitectures` without `x86-64`, the native ABI systemd always allows";
+    CGROUP_MOUNT_V1 = "P0530", Error, "`cgroupMount: read-write` on a cgroup v1 target, where an app's cgroup cannot be delegated safely";
+    CGROUP_MOUNT_RELAXED = "P0531", Error, "`cgroupMount: read-write` with `relax: [control-groups]`, which would show the app every cgroup of the pod";
     // Volumes and mounts.
     HOST_VOLUME_OWNERSHIP = "P0601", Error, "mode, uid or gid on a host volume";
     HOST_VOLUME_SOURCE = "P0602", Error, "a host volume without a source";

@@ -590,6 +590,8 @@ pub enum LaunchError {
     MissingSource(PathBuf),
     #[error("the pod needs the cgroup v1 controller `{0}`, which this host does not have mounted")]
     MissingController(String),
+    #[error("app {0} takes its own cgroup writable (cgroupMount: read-write), which is safe only where cgroup2 is mounted at /sys/fs/cgroup with nsdelegate (as systemd mounts it on a cgroup v2 host); on this host it is not, so nothing was started")]
+    NoNsdelegate(String),
     #[error("podc launch runs in the root `{0}` cgroup; start it from its host unit (podc-<pod>.service) or in a cgroup of its own")]
     RootCgroup(String),
     #[error("{0}: a mount point is reached through this symbolic link; podc mounts only on real directories")]

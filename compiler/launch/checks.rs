@@ -21,6 +21,16 @@ pub fn preflight(launch: &Launch, host: &Host, need_root: bool) -> Result<PathBu
     if let Some(m) = launch.missing_images.first() {
         return Err(LaunchError::MissingImage(m.clone()));
     }
+    if !host.nsdelegate {
+        if let Some(Step::WritableCgroup { app }) = launch
+            .plan
+            .steps
+            .iter()
+            .find(|s| matches!(s, Step::WritableCgroup { .. }))
+        {
+            return Err(LaunchError::NoNsdelegate(app.clone()));
+        }
+    }
     let nspawn = find_in_path("systemd-nspawn").ok_or(LaunchError::NoNspawn)?;
     for s in &launch.sources {
         if !s.exists() {

@@ -37,6 +37,9 @@ pub struct Host {
     pub podc: Option<PathBuf>,
     /// What the host has of the resources a `host` config item counts.
     pub resources: HostResources,
+    /// Whether cgroup2 is mounted at /sys/fs/cgroup with `nsdelegate` (systemd mounts it so on
+    /// a cgroup v2 host), which a plan's `writable-cgroup` step needs.
+    pub nsdelegate: bool,
 }
 
 /// The host's CPUs, memory and storage, as Kubernetes' node allocatable counts them for a
@@ -261,8 +264,25 @@ impl Host {
             volumes: volumes_dir(),
             podc: std::env::current_exe().ok(),
             resources: HostResources::default(),
+            nsdelegate: nsdelegate(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()),
         }
     }
+}
+
+/// Whether `/proc/self/mountinfo` (its text) has cgroup2 at /sys/fs/cgroup with the super block
+/// option `nsdelegate`.
+pub fn nsdelegate(mountinfo: &str) -> bool {
+    mountinfo.lines().any(|l| {
+        let Some((mount, fs)) = l.split_once(" - ") else {
+            return false;
+        };
+        let mut fs = fs.split(' ');
+        mount.split(' ').nth(4) == Some("/sys/fs/cgroup")
+            && fs.next() == Some("cgroup2")
+            && fs
+                .nth(1)
+                .is_some_and(|o| o.split(',').any(|o| o == "nsdelegate"))
+    })
 }
 
 /// The number of sockets handed to this process by the `sd_listen_fds` protocol.

@@ -6,14 +6,16 @@
 //! performs the actions in a private mount namespace (so every mount vanishes with the pod)
 //! and then *execs* nspawn; under a service manager that waits for readiness (the host
 //! wrapper unit) it stays nspawn's parent instead and passes its readiness on
-//! ([`supervise`]). The exit status of the pod is nspawn's. A pod with a gRPC probe gets the
-//! launcher's own executable, whose `probe-grpc` command ([`grpc_probe`]) makes the call.
+//! ([`supervise`]). The exit status of the pod is nspawn's. A pod with a gRPC or HTTPS probe gets
+//! the launcher's own executable, whose `probe-grpc` ([`grpc_probe`]) or `probe-https`
+//! ([`https_probe`]) command makes the call.
 
 mod action;
 mod checks;
 pub mod grpc_probe;
 mod host;
 mod host_paths;
+pub mod https_probe;
 mod items;
 pub mod network;
 mod paths;

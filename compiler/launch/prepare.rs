@@ -201,6 +201,8 @@ impl Prep<'_> {
             Step::Names { app, users, groups } => self.names(app, users, groups)?,
             Step::Tmpfs { target } => self.nspawn_mounts.push(format!("--tmpfs={target}")),
             Step::BindPodc => self.bind_podc()?,
+            // A condition on the host (preflight), nothing to mount.
+            Step::WritableCgroup { .. } => {}
             Step::CgroupDir { controller, path } => self.cgroup_dir(*controller, path)?,
             Step::CgroupBind {
                 controller,

@@ -52,6 +52,25 @@ fn mount_points_through_symlinks_are_refused() {
     assert!(refuse_symlinks(&root, &good).is_ok());
 }
 
+/// nsdelegate is read from the cgroup2 mount at /sys/fs/cgroup only: a systemd host's pure v2
+/// mount has it; a hybrid host's unified mount elsewhere, or one without the option, has not.
+#[test]
+fn nsdelegate_is_the_cgroup2_mounts_at_sys_fs_cgroup() {
+    let v2 = "35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+    assert!(nsdelegate(v2));
+    assert!(!nsdelegate(&v2.replace("rw,nsdelegate,", "rw,")));
+    assert!(!nsdelegate(
+        &v2.replace("/sys/fs/cgroup ", "/sys/fs/cgroup/unified ")
+    ));
+    assert!(!nsdelegate(
+        &v2.replace("- cgroup2 cgroup2", "- tmpfs tmpfs")
+    ));
+    assert!(!nsdelegate(
+        "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+    ));
+    assert!(!nsdelegate(""));
+}
+
 #[test]
 fn proc_cgroup_lines_map_controllers_to_directories() {
     let text = "12:pids:/a.service\n4:cpu,cpuacct:/a.service\n3:memory:/user.slice/x\n1:name=systemd:/a\n0::/a\n";

@@ -322,6 +322,17 @@ pub(super) fn sandbox(a: &App, t: Target) -> Vec<Directive> {
                 .iter()
                 .map(|p| d(key, ["-", &root, p].concat()))
                 .collect(),
+            // Its own cgroup, writable, as the root of a cgroup namespace of its own: the
+            // kernel (nsdelegate) keeps the limits of that root out of its reach. Delegated, so
+            // systemd leaves what the app makes below it alone, and its user may make it.
+            Relax::ControlGroups if a.cgroup_writable => vec![
+                commented(
+                    key,
+                    "private",
+                    "cgroupMount: read-write: the app's own cgroup at /sys/fs/cgroup, writable, in its own cgroup namespace".into(),
+                ),
+                d("Delegate", "yes"),
+            ],
             _ => vec![d(key, *value)],
         })
         .collect()

@@ -5,14 +5,16 @@
 //! restart it after `failures` failed probes in a row. The logic is in HEALTH_SCRIPT (bash,
 //! from the pod's /usr, run outside the app's root: an app's `ExecStartPost=` would run in its
 //! root, where neither bash nor the pod's tools are); the probe's parameters are its
-//! arguments, so the units say everything. A gRPC probe runs podc itself, which the launcher
-//! binds into the pod at PROBE_PROGRAM (the mount plan's `bind-podc` step).
+//! arguments, so the units say everything. A gRPC or HTTPS probe runs podc itself, which the
+//! launcher binds into the pod at PROBE_PROGRAM (the mount plan's `bind-podc` step).
 
 use super::units::*;
+use crate::manifest::HttpScheme;
 use crate::pod::{show_ms, App, Health, Pod, Probe};
 use crate::systemd::escape;
 use crate::tree::layout::{
-    health_unit, ready_unit, unit_name, HEALTH_SCRIPT, PROBE_COMMAND, PROBE_PROGRAM,
+    health_unit, ready_unit, unit_name, HEALTH_SCRIPT, PROBE_COMMAND, PROBE_HTTPS_COMMAND,
+    PROBE_PROGRAM,
 };
 
 /// The shell of the health script: bash for its /dev/tcp (an HTTP or TCP probe without a
@@ -34,17 +36,23 @@ fn arguments(app: &str, h: &Health) -> Vec<String> {
             argv.extend(cmd.iter().cloned());
         }
         Probe::Http {
+            scheme,
             host,
             port,
             path,
             headers,
         } => {
-            argv.extend([
-                "http".into(),
-                host.to_string(),
-                port.to_string(),
-                path.clone(),
-            ]);
+            // HTTPS is podc's own client (`probe-https`), bound into the pod as for gRPC.
+            if *scheme == HttpScheme::Https {
+                argv.extend([
+                    "https".into(),
+                    PROBE_PROGRAM.into(),
+                    PROBE_HTTPS_COMMAND.into(),
+                ]);
+            } else {
+                argv.push("http".into());
+            }
+            argv.extend([host.to_string(), port.to_string(), path.clone()]);
             // Each header as two words, never text the script interprets.
             for (name, value) in headers {
                 argv.extend([name.clone(), value.clone()]);
@@ -91,12 +99,19 @@ fn describe(p: &Probe) -> String {
             format!("exec {}", words.join(" "))
         }
         Probe::Http {
+            scheme,
             host,
             port,
             path,
             headers,
         } => {
-            let mut text = format!("http GET {}{path}", addr(host, *port));
+            let mut text = match scheme {
+                HttpScheme::Http => format!("http GET {}{path}", addr(host, *port)),
+                HttpScheme::Https => format!(
+                    "https GET {}{path} (certificate not verified)",
+                    addr(host, *port)
+                ),
+            };
             for (i, (name, value)) in headers.iter().enumerate() {
                 text.push_str(if i == 0 { " with " } else { ", " });
                 text.push_str(&escape::comment_text(&format!("{name}: {value}")));

@@ -1,7 +1,7 @@
 //! The mount plan: what the launcher binds, overlays and makes before the pod boots.
 
 use super::limits::*;
-use crate::manifest::{CgroupVersion, HostType, IdOrName};
+use crate::manifest::{CgroupVersion, HostType, HttpScheme, IdOrName};
 use crate::pod::{App, Command, Image, Pod, Probe, Projected, Source, VolumeKind};
 use crate::tree::layout::{api_bind_source, app_root, under_api_mount};
 use crate::tree::plan::{self, Controller, MountPlan, Step};
@@ -15,16 +15,31 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         sub_path: None,
         make_missing: false,
     }];
-    // A gRPC probe runs podc itself (`podc probe-grpc`), which the pod's /usr need not have.
-    let grpc = |a: &App| {
+    // A gRPC or HTTPS probe runs podc itself (`podc probe-grpc`, `probe-https`), which the
+    // pod's /usr need not have.
+    let podc = |a: &App| {
         matches!(
             a.health.as_ref().map(|h| &h.probe),
-            Some(Probe::Grpc { .. })
+            Some(
+                Probe::Grpc { .. }
+                    | Probe::Http {
+                        scheme: HttpScheme::Https,
+                        ..
+                    }
+            )
         )
     };
-    if pod.apps.iter().any(grpc) {
+    if pod.apps.iter().any(podc) {
         steps.push(Step::BindPodc);
     }
+    steps.extend(
+        pod.apps
+            .iter()
+            .filter(|a| a.cgroup_writable)
+            .map(|a| Step::WritableCgroup {
+                app: a.name.clone(),
+            }),
+    );
     for v in &pod.volumes {
         let volume = v.name.clone();
         steps.push(match &v.kind {

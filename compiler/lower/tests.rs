@@ -321,3 +321,48 @@ fn an_exact_allow_list_takes_out_systemds_default_group_and_an_empty_one_denies_
         .lines()
         .any(|l| l == "SystemCallFilter=" || l == "SystemCallLog=")));
 }
+
+/// `cgroupMount: read-write` (Kubernetes' `cgroupOptions.mountMode: ReadWrite`): the app's own
+/// cgroup namespace with a writable cgroup2 mount, delegated (257, cgroup v2); the other apps
+/// keep the read-only view. Older targets and cgroup v1 refuse it, located, and so does a
+/// relaxed control-groups part.
+#[test]
+fn a_writable_cgroup_is_the_apps_own_namespace_delegated() {
+    let yaml = |target: &str, extra: &str| {
+        format!(
+            "podc: 1\nname: p\ntarget: {{{target}}}\napps:\n\
+             - {{name: a, image: /i, exec: [/bin/a], isolators: {{cgroupMount: read-write{extra}}}}}\n\
+             - {{name: b, image: /i, exec: [/bin/b], isolators: {{cgroupMount: read-only}}}}\n"
+        )
+    };
+    let files = tree(&yaml("systemd: 257", ""));
+    let a = app_unit(&files, "a");
+    let at = a
+        .iter()
+        .position(|l| l == "ProtectControlGroups=private")
+        .unwrap_or_else(|| panic!("{a:#?}"));
+    assert_eq!(a[at + 1], "Delegate=yes");
+    assert!(!has(&a, "ProtectControlGroups=yes"));
+    let b = app_unit(&files, "b");
+    assert!(has(&b, "ProtectControlGroups=yes"));
+    assert!(!b.iter().any(|l| l.starts_with("Delegate=")));
+    assert!(files["POD.md"].contains("| Cgroups | its own cgroup at /sys/fs/cgroup, writable"));
+    let refused = |target: &str, extra: &str| {
+        let parsed = parse(&yaml(target, extra), Format::Yaml).unwrap();
+        let errors = resolve(&parsed, "p.yaml", Overrides::default()).unwrap_err();
+        errors
+            .iter()
+            .map(|e| (e.code.code, e.path.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    let at = "apps[0].isolators.cgroupMount".to_string();
+    assert_eq!(refused("systemd: 256", ""), [("P0904", at.clone())]);
+    assert_eq!(
+        refused("cgroup: v1, systemd: 257", ""),
+        [("P0530", at.clone())]
+    );
+    assert_eq!(
+        refused("systemd: 257", ", relax: [control-groups]"),
+        [("P0531", at)]
+    );
+}

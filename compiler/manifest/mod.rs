@@ -476,7 +476,8 @@ pub struct Health {
     /// in the image, or a name looked up on PATH there); exit status 0 is healthy.
     #[schemars(length(min = 1))]
     pub exec: Option<Vec<String>>,
-    /// An HTTP GET in the pod's network; an answer with a 2xx or 3xx status is healthy.
+    /// An HTTP GET (or HTTPS, with `scheme: https`) in the pod's network; an answer with a 2xx
+    /// or 3xx status is healthy.
     pub http: Option<HttpProbe>,
     /// A TCP connection in the pod's network; accepted is healthy.
     pub tcp: Option<TcpProbe>,
@@ -511,6 +512,20 @@ pub struct HttpProbe {
     #[serde(default)]
     #[schemars(schema_with = "header_map")]
     pub headers: BTreeMap<String, String>,
+    /// `http` (default) or `https`: GET over TLS, as Kubernetes' `scheme: HTTPS`, which accepts
+    /// any certificate (it is not verified) and follows redirects to the same host.
+    pub scheme: Option<HttpScheme>,
+}
+
+/// How an HTTP probe connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpScheme {
+    /// Plain HTTP.
+    #[default]
+    Http,
+    /// HTTP over TLS; the server's certificate is not verified.
+    Https,
 }
 
 /// The schema of `headers`: names are tokens of RFC 7230, values strings.
@@ -591,6 +606,23 @@ pub struct AppIsolators {
     /// Parts of podc's default sandbox this app does without (see the README).
     #[serde(default)]
     pub relax: Vec<Relax>,
+    /// `read-only` (default): the pod's cgroups, read-only. `read-write`: the app's own cgroup
+    /// at /sys/fs/cgroup, writable, in a cgroup namespace of its own, so that it can make
+    /// sub-cgroups but not change its own limits (Kubernetes' `cgroupOptions.mountMode:
+    /// ReadWrite`); cgroup v2 and systemd 257 only.
+    pub cgroup_mount: Option<CgroupMount>,
+}
+
+/// How an app sees /sys/fs/cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CgroupMount {
+    /// The pod's cgroups, read-only (ProtectControlGroups=yes).
+    #[default]
+    ReadOnly,
+    /// The app's own cgroup, writable and delegated to it (ProtectControlGroups=private,
+    /// Delegate=yes).
+    ReadWrite,
 }
 
 /// A part of the default sandbox every app gets, which an app may explicitly do without.

@@ -288,6 +288,13 @@ fn app_confinement(o: &mut String, a: &App) {
         o.push_str(r.name());
     }
     end(o);
+    if a.cgroup_writable {
+        row(
+            o,
+            "Cgroups",
+            "its own cgroup at /sys/fs/cgroup, writable (sub-cgroups; its own limits stay out of reach)",
+        );
+    }
     row(
         o,
         "Root filesystem",

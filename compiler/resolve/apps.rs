@@ -60,6 +60,7 @@ pub(super) fn resolve_app(
     }
     let capabilities = resolve_capabilities(c, &iso_path, &iso);
     let seccomp = resolve_seccomp(c, &iso_path, &iso, t);
+    let cgroup_writable = resolve_cgroup_mount(c, &iso_path, &iso, t);
     let syscall_log = resolve_syscall_log(c, &iso_path, &iso, t);
     let syscall_architectures = resolve_syscall_architectures(c, &iso_path, &iso);
     let (mounts, files) = resolve_mounts(c, path, a, volumes, item_names);
@@ -107,6 +108,7 @@ pub(super) fn resolve_app(
             r.dedup();
             r
         },
+        cgroup_writable,
         mounts,
         read_only_rootfs: a.read_only_rootfs.unwrap_or(false),
         after: a.after.clone(),

@@ -126,6 +126,7 @@ fn resolve_probe(c: &mut Checker, path: &str, h: &manifest::Health) -> Option<Pr
         }
         let headers = headers(c, &p, &http.headers, &url_path);
         return Some(Probe::Http {
+            scheme: http.scheme.unwrap_or_default(),
             host: host?,
             port: port?,
             path: url_path,

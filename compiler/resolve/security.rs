@@ -235,3 +235,54 @@ fn syscall_names(c: &mut Checker, p: &str, names: &[String], t: Target, why: &st
     }
     ok
 }
+
+/// `isolators.cgroupMount`: whether the app gets its own cgroup, writable. That needs a cgroup
+/// namespace of its own (so that the kernel's `nsdelegate` keeps its own limits out of its
+/// reach, as Kubernetes relies on): cgroup v2, and systemd 257's `ProtectControlGroups=private`.
+pub(super) fn resolve_cgroup_mount(
+    c: &mut Checker,
+    iso_path: &str,
+    iso: &manifest::AppIsolators,
+    t: Target,
+) -> bool {
+    if iso.cgroup_mount != Some(manifest::CgroupMount::ReadWrite) {
+        return false;
+    }
+    let p = join_key(iso_path, "cgroupMount");
+    if t.cgroup == manifest::CgroupVersion::V1 {
+        let flag = if c.flags.cgroup.is_some() {
+            " (--cgroup v1)"
+        } else {
+            ""
+        };
+        c.value(
+            codes::CGROUP_MOUNT_V1,
+            &p,
+            format!("cgroupMount: read-write needs cgroup v2, and the target is cgroup v1{flag}: there an app cannot be given its own cgroup without every cgroup of the pod (Kubernetes refuses it on cgroup v1 too)"),
+        )
+        .help = Some("target cgroup v2 with systemd 257 or newer, or leave cgroupMount out".into());
+        return false;
+    }
+    if iso.relax.contains(&manifest::Relax::ControlGroups) {
+        c.key(
+            codes::CGROUP_MOUNT_RELAXED,
+            &p,
+            "cgroupMount: read-write gives the app its own cgroup, and relax: [control-groups] every cgroup of the pod, writable",
+        )
+        .help = Some("give one of them: cgroupMount: read-write is what Kubernetes' cgroupOptions.mountMode: ReadWrite means".into());
+        return false;
+    }
+    let ok = require(
+        c,
+        &p,
+        t,
+        Feature::ProtectControlGroupsPrivate,
+        "cgroupMount: read-write (the app's own cgroup namespace)",
+    );
+    if !ok {
+        c.errors.last_mut().expect("require reported it").help = Some(
+            "on a host with systemd 257 or newer (Debian 13), target it: `target: {systemd: 257}` or `--systemd 257`; systemd 252 has no way to give one service a cgroup namespace".into(),
+        );
+    }
+    ok
+}

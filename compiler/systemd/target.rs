@@ -62,6 +62,10 @@ pub enum Feature {
     /// service(5): "dependent units are not notified of these temporary failures"). What an
     /// init app that restarts on-failure needs.
     RestartModeDirect,
+    /// `ProtectControlGroups=private`: the unit runs in a cgroup namespace of its own, rooted at
+    /// its cgroup, with its own writable cgroup2 mount at /sys/fs/cgroup (257; systemd.exec(5)).
+    /// What an app with `cgroupMount: read-write` needs.
+    ProtectControlGroupsPrivate,
 }
 
 /// `(first version with it, first version without it)`. Sources: systemd's NEWS ("CHANGES
@@ -82,6 +86,7 @@ pub fn availability(feature: Feature) -> (u32, Option<u32>) {
         Feature::Sandbox(part) => (sandbox_since(part), None),
         Feature::CredentialFile => (251, None),
         Feature::RestartModeDirect => (254, None),
+        Feature::ProtectControlGroupsPrivate => (257, None),
     }
 }
 
@@ -120,6 +125,7 @@ impl Feature {
             Feature::Sandbox(part) => format!("the sandbox part {part:?}"),
             Feature::CredentialFile => "LoadCredential= with %d in BindReadOnlyPaths=".into(),
             Feature::RestartModeDirect => "RestartMode=direct".into(),
+            Feature::ProtectControlGroupsPrivate => "ProtectControlGroups=private".into(),
         }
     }
 }

@@ -110,13 +110,16 @@ pub const EXIT_SCRIPT: &str = "/etc/podc/exit.sh";
 pub const HEALTH_SCRIPT: &str = "/etc/podc/health.sh";
 /// Where the health script records each app's health inside the pod, for `podc status`.
 pub const HEALTH_DIR: &str = "/run/podc/health";
-/// Where the launcher binds its own executable (read-only) inside a pod with a gRPC probe:
-/// the health script runs `PROBE_PROGRAM PROBE_COMMAND HOST PORT SERVICE`, whichever podc
-/// launched the pod and wherever it is installed (the pod's /usr is the host's, but podc need
-/// not be in it). On the pod's own /run, so nothing of it is in the tree.
+/// Where the launcher binds its own executable (read-only) inside a pod with a gRPC or HTTPS
+/// probe: the health script runs `PROBE_PROGRAM PROBE_COMMAND HOST PORT SERVICE` (or
+/// `PROBE_HTTPS_COMMAND HOST PORT PATH [NAME VALUE]...`), whichever podc launched the pod and
+/// wherever it is installed (the pod's /usr is the host's, but podc need not be in it). On the
+/// pod's own /run, so nothing of it is in the tree.
 pub const PROBE_PROGRAM: &str = "/run/podc/probe";
 /// podc's hidden command that makes one gRPC health check.
 pub const PROBE_COMMAND: &str = "probe-grpc";
+/// podc's hidden command that makes one HTTPS health check.
+pub const PROBE_HTTPS_COMMAND: &str = "probe-https";
 
 // Unit names inside the pod.
 

@@ -252,6 +252,10 @@ pub enum Step {
     /// [`PROBE_PROGRAM`](crate::tree::layout::PROBE_PROGRAM) in the pod, for the gRPC health
     /// probes (`podc probe-grpc`), whatever podc launched the pod and wherever it is installed.
     BindPodc,
+    /// App `app` sees its own cgroup writable (`cgroupMount: read-write`), which is safe only
+    /// where the host's cgroup2 at /sys/fs/cgroup is mounted with `nsdelegate` (the kernel then
+    /// keeps the app's own limits out of its reach): the launcher starts nothing elsewhere.
+    WritableCgroup { app: String },
     /// Create a directory below the pod's cgroup in one controller's hierarchy.
     CgroupDir {
         controller: Controller,
@@ -410,6 +414,7 @@ impl MountPlan {
                 }
                 Step::Tmpfs { target } => line(&mut out, "target", target),
                 Step::BindPodc => {}
+                Step::WritableCgroup { app } => line(&mut out, "app", app),
                 Step::CgroupDir { controller, path } => {
                     line(&mut out, "controller", controller.name());
                     line(&mut out, "path", path);
@@ -455,6 +460,7 @@ impl Step {
             Step::Names { .. } => "names",
             Step::Tmpfs { .. } => "tmpfs",
             Step::BindPodc => "bind-podc",
+            Step::WritableCgroup { .. } => "writable-cgroup",
             Step::CgroupDir { .. } => "cgroup-dir",
             Step::CgroupBind { .. } => "cgroup-bind",
             Step::Credential { .. } => "credential",

@@ -186,6 +186,11 @@ impl Step {
             Step::ImageVolume { volume, reference } => {
                 image_volume_step(volume, reference, volumes)?
             }
+            Step::WritableCgroup { app } => {
+                if !apps.contains(app) {
+                    return Err(format!("app {app:?} is not an app of the pod"));
+                }
+            }
             Step::Names { app, users, groups } => {
                 if !apps.contains(app) {
                     return Err(format!("app {app:?} is not an app of the pod"));

@@ -514,6 +514,44 @@ check_kube() {
     podc uninstall kube >/dev/null 2>&1 || bad "kube-uninstall: failed"
 }
 
+# Writable cgroups (tests/vm/pods/cgroups.yaml, Kubernetes' cgroupOptions.mountMode:
+# ReadWrite): on cgroup v2 with systemd 257 an app with cgroupMount: read-write makes a
+# sub-cgroup of its own cgroup and moves into it, which the host sees below the app's cgroup,
+# while its own tasks limit stays as podc set it; an app without it cannot. Elsewhere podc
+# refuses to build the pod (P0904 below 257, P0530 on cgroup v1).
+check_cgroups() {
+    local out cg
+    if [ "$CGROUP" != v2 ] || [ "$SDVER" -lt 257 ]; then
+        out=$(podc check "$P/pods/cgroups.yaml" --cgroup "$CGROUP" --systemd "$SDVER" 2>&1)
+        local want=P0904
+        [ "$CGROUP" = v1 ] && want=P0530
+        if printf '%s\n' "$out" | grep -q "error\[$want\]"; then ok "cgroups-refused ($want)"; else bad "cgroups-refused: ${out//$'\n'/|}"; fi
+        return
+    fi
+    # The launcher starts the pod only where this mount has nsdelegate (its writable-cgroup step).
+    value cgroup2-mount "$(awk '$5 == "/sys/fs/cgroup"' /proc/self/mountinfo)"
+    install_pod cgroups --now || return
+    if wait_for 60 journal_has cgroups nested "own limit"; then ok "cgroups-nested-ran"; else
+        bad "cgroups-nested-ran: $(podc logs cgroups nested 2>&1 | tail -n 4 | tr '\n' '|')"
+    fi
+    check cgroups-own-root 1 "$(podc logs cgroups nested 2>&1 | grep -cx '.*own 0::/')"
+    check cgroups-moved 1 "$(podc logs cgroups nested 2>&1 | grep -cx '.*moved 0::/work')"
+    check cgroups-controller-below 1 "$(podc logs cgroups nested 2>&1 | grep -c 'below: .*pids')"
+    check cgroups-own-limit-kept 1 "$(podc logs cgroups nested 2>&1 | grep -cx '.*own limit kept')"
+    cg=$(app_cg cgroups nested)
+    check cgroups-host-pids.max 64 "$(knob "$cg" pids.max)"
+    if proc_in "$cg/work" "sleep 3600" >/dev/null; then ok "cgroups-host-sees-work"; else bad "cgroups-host-sees-work: nothing in $cg/work"; fi
+    if wait_for 30 journal_has cgroups nested-user "user moved"; then
+        check cgroups-user-moved 1 "$(podc logs cgroups nested-user 2>&1 | grep -cx '.*user moved 0::/mine')"
+    else bad "cgroups-user-moved: $(podc logs cgroups nested-user 2>&1 | tail -n 3 | tr '\n' '|')"; fi
+    if wait_for 30 journal_has cgroups plain "plain"; then
+        check cgroups-plain-read-only 1 "$(podc logs cgroups plain 2>&1 | grep -cx '.*plain read-only')"
+    else bad "cgroups-plain-read-only: $(podc logs cgroups plain 2>&1 | tail -n 3 | tr '\n' '|')"; fi
+    timed stop-cgroups systemctl stop podc-cgroups
+    check_nothing_left cgroups cgroups
+    podc uninstall cgroups >/dev/null 2>&1 || bad "cgroups-uninstall: failed"
+}
+
 # What podc's pod networking leaves on the host: its bridge, nft table and leases.
 podc_net_left() {
     local left=""
@@ -770,6 +808,9 @@ phase1() {
 
     # --- a Kubernetes file as people write it.
     check_kube
+
+    # --- an app's own cgroup, writable.
+    check_cgroups
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network

@@ -218,6 +218,7 @@ impl Convert<'_> {
         ];
         const ISOLATOR_KEYS: &[&str] = &[
             "capabilities",
+            "cgroupMount",
             "cpu",
             "cpuRequest",
             "cpuShares",

@@ -41,6 +41,7 @@ struct Security {
     capabilities: Option<Capabilities>,
     allow_privilege_escalation: Option<bool>,
     read_only_root_filesystem: Option<bool>,
+    cgroup_mount_mode: Option<String>,
 }
 
 /// Where a container is: its manifest path (`apps[1]`) and its document path.
@@ -67,6 +68,7 @@ impl Convert<'_> {
             capabilities: c.capabilities,
             allow_privilege_escalation: c.allow_privilege_escalation,
             read_only_root_filesystem: c.read_only_root_filesystem,
+            cgroup_mount_mode: c.cgroup_options.and_then(|o| o.mount_mode),
         }
     }
 
@@ -529,6 +531,24 @@ impl Convert<'_> {
                 join_key(&here, "drop"),
             );
             isolators.insert("capabilities".into(), self.capabilities(&here, &caps)?);
+        }
+        if let Some(mode) = s.cgroup_mount_mode {
+            let here = at("securityContext.cgroupOptions.mountMode");
+            self.rename(podc("isolators.cgroupMount"), &here);
+            match mode.as_str() {
+                // podc's default: the pod's cgroups, read-only.
+                "ReadOnly" => {}
+                "ReadWrite" => {
+                    isolators.insert("cgroupMount".into(), json!("read-write"));
+                }
+                _ => {
+                    return Err(problem(
+                        self.doc,
+                        &here,
+                        "a cgroup mount mode is ReadOnly or ReadWrite",
+                    ))
+                }
+            }
         }
         if let Some((profile, mine)) = s.seccomp_profile {
             let here = from(mine, "seccompProfile");

@@ -522,6 +522,14 @@ pub(super) struct SecurityContext {
     pub(super) allow_privilege_escalation: Option<bool>,
     pub(super) read_only_root_filesystem: Option<bool>,
     pub(super) seccomp_profile: Option<SeccompProfile>,
+    pub(super) cgroup_options: Option<CgroupOptions>,
+}
+
+/// KEP-5474's `cgroupOptions` (alpha): how the container sees /sys/fs/cgroup.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct CgroupOptions {
+    pub(super) mount_mode: Option<String>,
 }
 
 #[derive(Deserialize)]

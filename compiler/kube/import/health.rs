@@ -81,14 +81,19 @@ impl Convert<'_> {
             h.insert("exec".into(), json!(e.command));
         } else if let Some(g) = &p.http_get {
             let here = join_key(at, "httpGet");
-            if g.scheme.as_deref().is_some_and(|s| s != "HTTP") {
-                return Err(problem(
-                    self.doc,
-                    &join_key(&here, "scheme"),
-                    "podc probes plain HTTP only",
-                ));
-            }
             let mut http = json!({ "port": self.port(&here, &g.port, ports)? });
+            match g.scheme.as_deref() {
+                None | Some("HTTP") => {}
+                // podc's own client, as the kubelet's: any certificate, same-host redirects.
+                Some("HTTPS") => http["scheme"] = json!("https"),
+                Some(_) => {
+                    return Err(problem(
+                        self.doc,
+                        &join_key(&here, "scheme"),
+                        "a probe's scheme is HTTP or HTTPS",
+                    ))
+                }
+            }
             if let Some(path) = &g.path {
                 http["path"] = json!(path);
             }

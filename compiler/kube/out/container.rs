@@ -154,6 +154,19 @@ fn extras(a: &App, i: usize, out: &mut Out) {
     if let Some(o) = a.oom_score_adj {
         extra("oomScoreAdj", json!(o), "oomScoreAdj".into(), out);
     }
+    if a.cgroup_writable {
+        // Kubernetes' field (securityContext.cgroupOptions.mountMode: ReadWrite, KEP-5474) is
+        // alpha, and in none of the APIs podc writes for (1.30 to 1.37, k8s-openapi 0.29).
+        out.warn(
+            codes::KUBE_APP_EXTRA,
+            format!("{path}.isolators.cgroupMount"),
+            format!(
+                "app {:?}: cgroupMount: read-write is Kubernetes' securityContext.cgroupOptions.mountMode: ReadWrite, an alpha field the Kubernetes API podc writes for does not have; kept in {APPS_ANNOTATION}",
+                a.name
+            ),
+        );
+        out.app(&a.name, "cgroupMount", json!("read-write"));
+    }
     if let Some(f) = &a.syscall_log {
         let (key, list) = match f {
             Filter::Retain(l) => ("retain", l),

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::common::{app_path, Out};
 use crate::diag::codes;
 use crate::kube::APPS_ANNOTATION;
+use crate::manifest::HttpScheme;
 use crate::pod::{show_ms, App, Health, Probe};
 
 /// The app's probes: `(startupProbe, livenessProbe)`.
@@ -93,12 +94,15 @@ fn handler(p: &Probe) -> core::Probe {
             ..Default::default()
         },
         Probe::Http {
+            scheme,
             host: h,
             port,
             path,
             headers,
         } => core::Probe {
             http_get: Some(core::HTTPGetAction {
+                // Kubernetes' default is HTTP too.
+                scheme: (*scheme == HttpScheme::Https).then(|| "HTTPS".to_string()),
                 host: host(h),
                 // By name, as the pod has them; a `Host` header replaces the default there too.
                 http_headers: headers.keys().any(|n| kube_header_name(n)).then(|| {
@@ -113,7 +117,6 @@ fn handler(p: &Probe) -> core::Probe {
                 }),
                 path: Some(path.clone()),
                 port: IntOrString::Int(i32::from(*port)),
-                ..Default::default()
             }),
             ..Default::default()
         },
@@ -145,6 +148,7 @@ fn manifest_health(h: &Health) -> Value {
     let mut v = match &h.probe {
         Probe::Exec(argv) => json!({ "exec": argv }),
         Probe::Http {
+            scheme,
             host,
             port,
             path,
@@ -153,6 +157,9 @@ fn manifest_health(h: &Health) -> Value {
             let mut http = json!({ "port": port, "path": path, "host": host.to_string() });
             if !headers.is_empty() {
                 http["headers"] = json!(headers);
+            }
+            if *scheme == HttpScheme::Https {
+                http["scheme"] = json!(scheme);
             }
             json!({ "http": http })
         }

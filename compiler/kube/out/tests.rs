@@ -253,3 +253,38 @@ fn every_key_of_a_file_also_taken_whole_is_refused_on_kubernetes() {
         kube.yaml
     );
 }
+
+/// Kubernetes' `cgroupOptions.mountMode: ReadWrite` (the documentation's example Pod) builds for
+/// systemd 257 as `cgroupMount: read-write`; `podc kube` keeps it in `podc/apps`, since the API
+/// it writes for has no such field, and the result reads back as the same pod.
+#[test]
+fn a_writable_cgroup_comes_back_through_the_annotation() {
+    let source = include_str!(
+        "../../../tests/fixtures/kube-corpus/k8s-website/pods-security-security-context-7.yaml"
+    );
+    let input = |source: &'static str| crate::Input {
+        display: "k.yaml",
+        file_name: "k.yaml",
+        source,
+        format: crate::parse::Format::Yaml,
+        workload: 0,
+        side: crate::kube::import::Objects::none(),
+    };
+    let overrides = crate::resolve::Overrides {
+        systemd: Some(257),
+        ..Default::default()
+    };
+    let pod = crate::check(&input(source), overrides).unwrap();
+    assert!(pod.apps[0].cgroup_writable);
+    let kube = to_kube(&pod, &Default::default()).unwrap();
+    assert!(!kube.yaml.contains("cgroupOptions"), "{}", kube.yaml);
+    assert!(
+        kube.yaml
+            .contains(r#"podc/apps: "{\"sec-ctx-7\":{\"cgroupMount\":\"read-write\"}}""#),
+        "{}",
+        kube.yaml
+    );
+    let yaml: &'static str = Box::leak(kube.yaml.into_boxed_str());
+    let back = crate::check(&input(yaml), Default::default()).unwrap();
+    assert_eq!(back, pod);
+}
