@@ -322,6 +322,22 @@ fn launch_refuses_an_edited_expand() {
     }
 }
 
+/// A systemd host with no cgroups to find, the machine id and paths the dry-run snapshots show.
+fn dry_host() -> Host {
+    Host {
+        cgroups: BTreeMap::new(),
+        systemd: true,
+        notify: false,
+        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
+        listen_fds: None,
+        images: Default::default(),
+        volumes: PathBuf::from("/var/lib/podc/volumes"),
+        podc: Some(PathBuf::from("/usr/bin/podc")),
+        resources: Default::default(),
+        nsdelegate: false,
+    }
+}
+
 /// Persistent and memory volumes in the dry run: the persistent directory below the host's
 /// volumes root (made if missing, never through a link), each memory volume a sized tmpfs on
 /// the volumes tmpfs, and the binds from both.
@@ -336,18 +352,7 @@ fn dry_run_shows_persistent_and_memory_volumes() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan = launch::read_plan(&out.path().join("db")).unwrap();
-    let host = Host {
-        cgroups: BTreeMap::new(),
-        systemd: true,
-        notify: false,
-        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
-        listen_fds: None,
-        images: Default::default(),
-        volumes: PathBuf::from("/var/lib/podc/volumes"),
-        podc: Some(PathBuf::from("/usr/bin/podc")),
-        resources: Default::default(),
-        nsdelegate: false,
-    };
+    let host = dry_host();
     let launch = launch::prepare(Path::new("/var/lib/podc/db"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("launch_dry_run_volumes", launch.to_string());
@@ -381,18 +386,7 @@ fn dry_run_shows_projected_volumes_and_refuses_edits() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let tree = out.path().join("projected");
     let plan = launch::read_plan(&tree).unwrap();
-    let host = Host {
-        cgroups: BTreeMap::new(),
-        systemd: true,
-        notify: false,
-        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
-        listen_fds: None,
-        images: Default::default(),
-        volumes: PathBuf::from("/var/lib/podc/volumes"),
-        podc: Some(PathBuf::from("/usr/bin/podc")),
-        resources: Default::default(),
-        nsdelegate: false,
-    };
+    let host = dry_host();
     let launch = launch::prepare(Path::new("/var/lib/podc/projected"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("launch_dry_run_projected", launch.to_string());
@@ -2146,18 +2140,7 @@ fn dry_run_shows_sub_paths() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let tree = out.path().join("site");
     let plan = launch::read_plan(&tree).unwrap();
-    let host = Host {
-        cgroups: BTreeMap::new(),
-        systemd: true,
-        notify: false,
-        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
-        listen_fds: None,
-        images: Default::default(),
-        volumes: PathBuf::from("/var/lib/podc/volumes"),
-        podc: Some(PathBuf::from("/usr/bin/podc")),
-        resources: Default::default(),
-        nsdelegate: false,
-    };
+    let host = dry_host();
     let launch = launch::prepare(Path::new("/var/lib/podc/site"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("launch_dry_run_sub_paths", launch.to_string());
@@ -2397,18 +2380,7 @@ fn dry_run_shows_host_types() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan = launch::read_plan(&out.path().join("agent")).unwrap();
-    let host = Host {
-        cgroups: BTreeMap::new(),
-        systemd: true,
-        notify: false,
-        machine_id: Some("3d1219c7c4c5404aaa1f6d2a48adfda4".into()),
-        listen_fds: None,
-        images: Default::default(),
-        volumes: PathBuf::from("/var/lib/podc/volumes"),
-        podc: Some(PathBuf::from("/usr/bin/podc")),
-        resources: Default::default(),
-        nsdelegate: false,
-    };
+    let host = dry_host();
     let launch = launch::prepare(Path::new("/var/lib/podc/agent"), plan, &host).unwrap();
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("launch_dry_run_host_types", launch.to_string());
