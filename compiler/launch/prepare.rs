@@ -816,7 +816,7 @@ pub(super) fn nspawn_argv(
             argv.push("--private-network".into());
         } else {
             // The launcher made the pod's network namespace and nspawn starts in it (see
-            // network.rs); with a way out the pod's DNS servers are the host's, on networks
+            // network/mod.rs); with a way out the pod's DNS servers are the host's, on networks
             // its host names are the other pods'.
             argv.push("--resolv-conf=off".into());
             if plan.egress == Egress::Nat {
