@@ -14,6 +14,7 @@ use crate::manifest::{
     Relax, Restart, Start, SyscallArch,
 };
 use crate::systemd::target::Target;
+pub use crate::tree::plan::HostPort;
 
 pub use crate::systemd::argv::{Arg, Part};
 
@@ -38,6 +39,8 @@ pub struct Pod {
     pub egress: Egress,
     /// The host networks it joins (`podc-<name>` bridges), in manifest order.
     pub networks: Vec<String>,
+    /// Ports of the host it may connect to (`allowHost`), in manifest order.
+    pub allow_host: Vec<HostPort>,
     pub start: Start,
 }
 

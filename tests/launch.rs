@@ -2182,6 +2182,68 @@ fn dry_run_shows_sub_paths() {
     }
 }
 
+/// A private pod's network in the dry run: its way out, its network, the host ports it may
+/// reach and its /etc/hosts; an edited plan's network names and host ports are held to the
+/// manifest's rules (a network name becomes an interface name and a file name).
+#[test]
+fn dry_run_shows_the_network_and_refuses_edits() {
+    let out = tempfile::tempdir().unwrap();
+    let fixture = common::root().join("tests/fixtures/good/network-allow-host.yaml");
+    let o = podc()
+        .args(["build", fixture.to_str().unwrap(), "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tree = out.path().join("reporter");
+    let plan = launch::read_plan(&tree).unwrap();
+    let launch = launch::prepare(Path::new("/var/lib/podc/reporter"), plan, &dry_host()).unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("launch_dry_run_network", launch.to_string());
+    });
+    let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
+    let edits: &[(&str, &str, &str)] = &[
+        (
+            "networks = [\"backend\"]",
+            "networks = [\"../etc\"]",
+            "network 1 \"../etc\" is not a network name",
+        ),
+        (
+            "networks = [\"backend\"]",
+            "networks = [\"backend\", \"backend\"]",
+            "or is named twice",
+        ),
+        (
+            "port = 5432",
+            "port = 0",
+            "allowHost 1: port 0/tcp is not 1 to 65535",
+        ),
+        ("port = 5432", "port = 65536", "port"),
+        (
+            "egress = \"nat\"\nnetworks = [\"backend\"]\n",
+            "",
+            "allowHost needs a bridge to the host",
+        ),
+        (
+            "network = \"private\"\n",
+            "",
+            "egress and networks are for a pod with network = \"private\"",
+        ),
+    ];
+    for (from, to, says) in edits {
+        assert!(plan.contains(from), "the plan has no {from:?}");
+        fs::write(tree.join("mounts.toml"), plan.replacen(from, to, 1)).unwrap();
+        let o = podc()
+            .args(["launch", "--dry-run"])
+            .arg(&tree)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}
+
 /// An image volume in an edited plan: its name is a volume name, its reference a reference;
 /// an image the store lacks is named by its volume, and nothing is bound for it.
 #[test]
@@ -5313,6 +5375,110 @@ apps:
         fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
         forwarding,
         "IPv4 forwarding is not as it was"
+    );
+}
+
+/// Issue 25: a private pod reaches the ports of the host its manifest allows (`allowHost`), at
+/// `host.podc.internal` from its /etc/hosts, and no other port of the host; while it runs the
+/// table's set `hostports` holds its address and port; once it has stopped nothing is left.
+#[test]
+fn e2e_a_pod_reaches_the_host_ports_it_is_allowed_and_no_other() {
+    let Some(_turn) = e2e() else { return };
+    if Command::new("nft").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "nft is missing");
+        eprintln!("skipping: nft is missing (nftables)");
+        return;
+    }
+    podc::launch::network::tidy().unwrap();
+    // Two services of the host on every address (so also on the pods' gateway), one allowed:
+    // each counts the connections it gets and closes them (busybox nc waits for that).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listen = || {
+        let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = stop.clone();
+        let counted = std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match l.accept() {
+                    Ok(_) => n += 1,
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            n
+        });
+        (counted, port)
+    };
+    let ((allowed, allowed_port), (denied, denied_port)) = (listen(), listen());
+    let manifest = format!(
+        r#"podc: 1
+name: hostports
+network: private
+egress: nat
+allowHost:
+  - port: {allowed_port}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: probe
+    image: "@WORK@/images/probe"
+    exec: [/bin/sh, -c, "h=$(awk '$2 == \"host.podc.internal\" {{ print $1 }}' /etc/hosts); cp /etc/hosts /out/hosts; for p in {allowed_port} {denied_port}; do if nc -w 2 $h $p </dev/null; then echo reached; else echo unreachable; fi > /out/port-$p; done; echo > /out/done; exec sleep 1000"]
+    mounts: [{{volume: out, path: /out}}]
+"#
+    );
+    let mut pod = Pod::start("hostports", &manifest, &["probe"]);
+    pod.wait_for(&["done"]);
+    let gateway = podc::launch::network::host_subnet().unwrap().gateway();
+    assert!(
+        pod.read("hosts")
+            .contains(&format!("{gateway}\thost.podc.internal\n")),
+        "{}",
+        pod.read("hosts")
+    );
+    let lease = podc::launch::network::leases()
+        .into_iter()
+        .find(|l| l.pod == "hostports")
+        .expect("the pod's lease");
+    let set = Command::new("nft")
+        .args(["list", "set", "inet", "podc", "hostports"])
+        .output()
+        .unwrap();
+    let set = String::from_utf8_lossy(&set.stdout).to_string();
+    assert!(
+        set.contains(&format!("{} . tcp . {allowed_port}", lease.address)),
+        "{set}"
+    );
+    assert_eq!(
+        pod.read(&format!("port-{allowed_port}")).trim(),
+        "reached",
+        "the allowed port of the host: {}",
+        pod.log()
+    );
+    assert_eq!(
+        pod.read(&format!("port-{denied_port}")).trim(),
+        "unreachable",
+        "a port of the host that is not allowed"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        allowed.join().unwrap(),
+        1,
+        "the allowed service's connections"
+    );
+    assert_eq!(
+        denied.join().unwrap(),
+        0,
+        "the service that is not allowed was reached from the pod"
+    );
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+    assert_eq!(
+        podc_network_left(),
+        Vec::<String>::new(),
+        "left after the pod stopped"
     );
 }
 

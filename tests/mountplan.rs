@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use podc::manifest::{CgroupVersion, Egress, Network, Protocol};
-use podc::tree::plan::{Controller, Listen, MountPlan, Step};
+use podc::tree::plan::{Controller, HostPort, Listen, MountPlan, Step};
 
 fn same_as_serde(plan: &MountPlan, name: &str) {
     let by_hand = plan.to_toml();
@@ -82,6 +82,20 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                 },
                 networks: if i % 3 == 0 {
                     vec![s.clone(), "backend".into()]
+                } else {
+                    vec![]
+                },
+                allow_host: if i % 5 < 2 {
+                    vec![
+                        HostPort {
+                            protocol: Protocol::Tcp,
+                            port: 5432,
+                        },
+                        HostPort {
+                            protocol: Protocol::Udp,
+                            port: u16::MAX,
+                        },
+                    ]
                 } else {
                     vec![]
                 },
@@ -165,6 +179,7 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
         network: Network::Host,
         egress: Egress::None,
         networks: vec![],
+        allow_host: vec![],
         listen: vec![],
         steps: vec![],
     };

@@ -218,6 +218,8 @@ codes! {
     EGRESS_ON_HOST_NETWORK = "P0812", Error, "`egress` of a pod on the host's network";
     NETWORKS_ON_HOST_NETWORK = "P0813", Error, "`networks` of a pod on the host's network";
     NETWORK_NAME = "P0814", Error, "a network name is not valid, or named twice";
+    ALLOW_HOST_WITHOUT_BRIDGE = "P0815", Error, "`allowHost` of a pod with no bridge to the host";
+    ALLOW_HOST_PORT = "P0816", Error, "an allowed host port is out of range, or named twice";
     // Target.
     SYSTEMD_VERSION = "P0901", Error, "a systemd version podc cannot target";
     CGROUP_V1_REMOVED = "P0902", Error, "cgroup v1 with a systemd that no longer supports it";

@@ -380,6 +380,10 @@ fn network_status(pod: &str, plan: &crate::tree::plan::MountPlan) -> Option<Stri
             None => format!("network {n}"),
         });
     }
+    if !plan.allow_host.is_empty() {
+        let ports: Vec<String> = plan.allow_host.iter().map(|h| h.to_string()).collect();
+        parts.push(format!("reaches host ports {}", ports.join(" ")));
+    }
     let running = if leases.is_empty() {
         " (no address: not running)"
     } else {

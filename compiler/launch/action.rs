@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::manifest::{HostType, ItemKind};
-use crate::tree::plan::{Listen, MountPlan};
+use crate::tree::plan::{HostPort, Listen, MountPlan};
 
 /// An app or image volume whose image the store lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +238,8 @@ pub enum Action {
         pod: String,
         way_out: bool,
         networks: Vec<String>,
+        /// Ports of the host the pod may connect to (`allowHost`).
+        allow_host: Vec<HostPort>,
     },
     /// Copy a source's files into a projected volume (on the volumes tmpfs): read now, never
     /// shown.
@@ -482,7 +484,8 @@ impl Action {
                 pod,
                 way_out,
                 networks,
-            } => fmt_network(f, pod, *way_out, networks),
+                allow_host,
+            } => fmt_network(f, pod, *way_out, networks, allow_host),
             _ => unreachable!("fmt handles every other action"),
         }
     }
@@ -510,6 +513,7 @@ fn fmt_network(
     pod: &str,
     way_out: bool,
     networks: &[String],
+    allow_host: &[HostPort],
 ) -> fmt::Result {
     use super::network as net;
     write!(
@@ -537,11 +541,20 @@ fn fmt_network(
             net::network_bridge(name)
         )?;
     }
-    if !networks.is_empty() {
+    if !allow_host.is_empty() {
+        let ports: Vec<String> = allow_host.iter().map(HostPort::to_string).collect();
         write!(
             f,
-            "\n    {} at /etc/hosts: the pods of its networks by name",
-            net::hosts_file(pod).display()
+            "\n    ports of the host it may connect to (set hostports): {}",
+            ports.join(", ")
+        )?;
+    }
+    if !networks.is_empty() || !allow_host.is_empty() {
+        write!(
+            f,
+            "\n    {} at /etc/hosts: the host as {} and the pods of its networks by name",
+            net::hosts_file(pod).display(),
+            net::HOST_NAME
         )?;
     }
     Ok(())

@@ -244,7 +244,8 @@ pub(super) fn perform(
                 pod,
                 way_out,
                 networks,
-            } => joined = Some(super::network::join(pod, *way_out, networks)?),
+                allow_host,
+            } => joined = Some(super::network::join(pod, *way_out, networks, allow_host)?),
             Action::Project(p) => super::project::fill(p, log)?,
             Action::Volume {
                 path,

@@ -64,6 +64,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
             pod: plan.pod.clone(),
             way_out: plan.egress == Egress::Nat,
             networks: plan.networks.clone(),
+            allow_host: plan.allow_host.clone(),
         });
     }
     let argv = nspawn_argv(
@@ -826,7 +827,7 @@ pub(super) fn nspawn_argv(
                     crate::tree::layout::RESOLV_CONF
                 ));
             }
-            if !plan.networks.is_empty() {
+            if !plan.networks.is_empty() || !plan.allow_host.is_empty() {
                 argv.push(format!(
                     "--bind-ro={}:{}",
                     super::network::hosts_file(&plan.pod).display(),

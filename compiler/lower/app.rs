@@ -10,7 +10,7 @@ use crate::systemd::escape;
 use crate::systemd::target::{Feature, Target};
 use crate::tree::layout::{
     api_bind_source, app_root, ready_unit, result_unit, under_api_mount, unit_name, EXIT_UNIT,
-    HOSTS, RESOLV_CONF,
+    HOSTS, HOST_NAME, RESOLV_CONF,
 };
 
 pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
@@ -437,7 +437,7 @@ pub(super) fn split_filter(key: &'static str, f: &Filter) -> Vec<Directive> {
 }
 
 /// The pod's network files an app's root gets (unless the app mounts its own there): with a
-/// way out its /etc/resolv.conf, on host networks its /etc/hosts.
+/// way out its /etc/resolv.conf, on host networks or with allowed host ports its /etc/hosts.
 fn network_files(pod: &Pod, a: &App) -> Vec<Directive> {
     let mut files = Vec::new();
     // A pod with a way out resolves names through the host's DNS servers: the pod's
@@ -455,18 +455,19 @@ fn network_files(pod: &Pod, a: &App) -> Vec<Directive> {
 
     // A pod on host networks finds the other pods there by name: the pod's /etc/hosts (the
     // launcher keeps it up to date) in the app's root, unless the app brings one.
-    if !pod.networks.is_empty()
+    if (!pod.networks.is_empty() || !pod.allow_host.is_empty())
         && !a.mounts.iter().any(|m| m.path == HOSTS)
         && !a.files.iter().any(|f| f.path == HOSTS)
     {
-        files.push(commented(
-            "BindReadOnlyPaths",
-            HOSTS,
+        let names = if pod.networks.is_empty() {
+            format!("the host by name ({HOST_NAME}), written by podc launch")
+        } else {
             format!(
-                "the pods of network {} by name, kept up to date by podc launch",
+                "the host and the pods of network {} by name, kept up to date by podc launch",
                 pod.networks.join(", ")
-            ),
-        ));
+            )
+        };
+        files.push(commented("BindReadOnlyPaths", HOSTS, names));
     }
     files
 }

@@ -107,6 +107,7 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         network: pod.network,
         egress: pod.egress,
         networks: pod.networks.clone(),
+        allow_host: pod.allow_host.clone(),
         listen: pod
             .ports()
             .map(|(_, p)| plan::Listen {

@@ -87,6 +87,12 @@ pub struct Manifest {
     /// inner dashes. Only with `network: private`.
     #[serde(default)]
     pub networks: Vec<NetworkName>,
+    /// Ports of the host itself a private pod may connect to, on the host's address on the
+    /// pod's bridge (`host.podc.internal` in the pod's `/etc/hosts`): each `port` (1..65535)
+    /// and `protocol` (`tcp`, default, or `udp`). Every other service of the host stays out of
+    /// the pod's reach. Only with `egress: nat` or `networks`.
+    #[serde(default)]
+    pub allow_host: Vec<HostPort>,
     /// When the pod starts: `boot` (default: when the host unit is enabled) or `connection`
     /// (on the first connection to a published port: the host socket unit starts it).
     pub start: Option<Start>,
@@ -108,6 +114,17 @@ pub enum Network {
 pub struct NetworkName(
     #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$"))] pub String,
 );
+
+/// A port of the host a private pod may connect to.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostPort {
+    /// The port the host's service listens on (1..65535).
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u64,
+    /// `tcp` (default) or `udp`.
+    pub protocol: Option<Protocol>,
+}
 
 /// A private pod's way out of its network namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

@@ -64,6 +64,18 @@ fn pod_table(o: &mut String, pod: &Pod) {
             ),
         );
     }
+    if !pod.allow_host.is_empty() {
+        let ports: Vec<String> = pod.allow_host.iter().map(|h| h.to_string()).collect();
+        row(
+            o,
+            "Host ports it reaches",
+            &format!(
+                "{} (at {}; no other service of the host)",
+                ports.join(", "),
+                crate::tree::layout::HOST_NAME
+            ),
+        );
+    }
     row(
         o,
         "Start",

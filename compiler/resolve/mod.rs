@@ -122,6 +122,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 network: manifest::Network::Host,
                 egress: manifest::Egress::None,
                 networks: Vec::new(),
+                allow_host: Vec::new(),
                 start: manifest::Start::Boot,
             };
         }
@@ -167,6 +168,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         );
     }
     let networks = check_networks(c, m, network);
+    let allow_host = ports::check_allow_host(c, m, egress, &networks);
 
     check_annotations(c, m);
     check_labels(c, m);
@@ -185,6 +187,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         network,
         egress,
         networks,
+        allow_host,
         start,
     }
 }
@@ -202,13 +205,7 @@ fn check_networks(c: &mut Checker, m: &Manifest, network: manifest::Network) -> 
     let mut seen = BTreeSet::new();
     for (i, n) in m.networks.iter().enumerate() {
         let name = &n.0;
-        let valid = (1..=10).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !name.starts_with('-')
-            && !name.ends_with('-');
-        if !valid {
+        if !crate::tree::layout::is_network_name(name) {
             c.value(
                 codes::NETWORK_NAME,
                 &join_index("networks", i),

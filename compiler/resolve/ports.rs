@@ -243,3 +243,47 @@ pub(super) fn check_ports(
         .help = Some("give an app `ports:`, or start the pod at boot (`start: boot`)".into());
     }
 }
+
+/// The ports of the host a private pod may connect to (`allowHost`): each in range and named
+/// once, and only where the pod has a bridge to the host (`egress: nat` or `networks`), the
+/// only way its packets reach the host at all.
+pub(super) fn check_allow_host(
+    c: &mut Checker,
+    m: &manifest::Manifest,
+    egress: manifest::Egress,
+    networks: &[String],
+) -> Vec<pod::HostPort> {
+    if !m.allow_host.is_empty() && egress == manifest::Egress::None && networks.is_empty() {
+        c.value(
+            codes::ALLOW_HOST_WITHOUT_BRIDGE,
+            "allowHost",
+            "`allowHost` lets a private pod reach ports of the host over its bridge to the host, \
+             and this pod has none (give it `egress: nat` or `networks`; a pod on the host's \
+             network reaches the host already)",
+        );
+    }
+    let mut out: Vec<pod::HostPort> = Vec::new();
+    for (i, h) in m.allow_host.iter().enumerate() {
+        let path = join_index("allowHost", i);
+        let protocol = h.protocol.unwrap_or(manifest::Protocol::Tcp);
+        let Some(port) = u16::try_from(h.port).ok().filter(|p| *p > 0) else {
+            c.value(
+                codes::ALLOW_HOST_PORT,
+                &join_key(&path, "port"),
+                format!("port {} is out of range 1..65535", h.port),
+            );
+            continue;
+        };
+        let hp = pod::HostPort { protocol, port };
+        if out.contains(&hp) {
+            c.value(
+                codes::ALLOW_HOST_PORT,
+                &path,
+                format!("host port {hp} is allowed twice"),
+            );
+            continue;
+        }
+        out.push(hp);
+    }
+    out
+}

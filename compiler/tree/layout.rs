@@ -154,3 +154,19 @@ pub fn ready_unit(app: &str) -> String {
 /// The longest pod name: its host unit `podc-<pod>.service` must fit a 64-byte machine name
 /// (nspawn's `--machine=`).
 pub const MAX_POD_NAME: usize = 64 - "podc-".len();
+
+/// The host's name in a private pod's `/etc/hosts` (its address on the pod's first bridge),
+/// as Podman's `host.containers.internal`.
+pub const HOST_NAME: &str = "host.podc.internal";
+
+/// Whether `name` names a network pods share: 1 to 10 lowercase letters, digits and inner
+/// dashes, since its bridge `podc-<name>` is an interface name (at most 15 bytes) and the
+/// launcher keeps a file of that name.
+pub fn is_network_name(name: &str) -> bool {
+    (1..=10).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}

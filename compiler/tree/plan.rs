@@ -46,6 +46,10 @@ pub struct MountPlan {
     /// The host networks the pod joins (bridges `podc-<name>`), for the launcher.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<String>,
+    /// Ports of the host the pod may connect to (`allowHost`), let through podc's table for
+    /// the pod's addresses while it runs.
+    #[serde(rename = "allowHost", default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_host: Vec<HostPort>,
     /// The published ports, in the order of the host socket unit's listeners (and so of the
     /// file descriptors the pod is handed). Without a socket handed over by systemd, the
     /// launcher binds these itself.
@@ -87,6 +91,21 @@ fn no_egress() -> Egress {
 
 fn is_no_egress(e: &Egress) -> bool {
     *e == Egress::None
+}
+
+/// A port of the host a private pod may connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostPort {
+    pub protocol: Protocol,
+    pub port: u16,
+}
+
+impl std::fmt::Display for HostPort {
+    /// As `podc status` and POD.md show it: `5432/tcp`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.port, self.protocol.name())
+    }
 }
 
 /// A socket the pod listens on through the host.
@@ -341,6 +360,11 @@ impl MountPlan {
         }
         if !self.networks.is_empty() {
             line(&mut out, "networks", &self.networks);
+        }
+        for h in &self.allow_host {
+            out.push_str("\n[[allowHost]]\n");
+            line(&mut out, "protocol", h.protocol.name());
+            line(&mut out, "port", h.port);
         }
         for l in &self.listen {
             out.push_str("\n[[listen]]\n");

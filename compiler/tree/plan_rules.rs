@@ -5,6 +5,7 @@
 use super::cgroup::{app_cgroup, cgroup_bind_step};
 use super::item_rules::{host_count, item_source};
 use super::plan::{MountPlan, Step, FORMAT, GIVEN};
+use crate::manifest::{Egress, Network};
 use crate::systemd::argv::words_args;
 use crate::systemd::escape;
 
@@ -91,6 +92,7 @@ impl MountPlan {
         if let Some(a) = self.apps.iter().find(|a| !escape::is_name(a)) {
             return Err(format!("app {a:?} is not an app name"));
         }
+        self.validate_network()?;
         for (i, l) in self.listen.iter().enumerate() {
             if l.parse().is_none() {
                 return Err(format!(
@@ -106,6 +108,40 @@ impl MountPlan {
                 .map_err(|e| format!("step {} ({}): {e}", i + 1, step.kind()))?;
             if let Some(volume) = step.made_volume() {
                 volumes.push(volume);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MountPlan {
+    /// The private network's parts: only with `network = "private"`; network names as the
+    /// manifest allows them (each becomes an interface name and a file name of the launcher's);
+    /// allowed host ports only where the pod has a bridge to the host, none of them 0.
+    fn validate_network(&self) -> Result<(), String> {
+        let private = self.network == Network::Private;
+        if !private && (self.egress != Egress::None || !self.networks.is_empty()) {
+            return Err("egress and networks are for a pod with network = \"private\"".into());
+        }
+        for (i, n) in self.networks.iter().enumerate() {
+            if !crate::tree::layout::is_network_name(n) || self.networks[..i].contains(n) {
+                return Err(format!(
+                    "network {} {n:?} is not a network name, or is named twice",
+                    i + 1
+                ));
+            }
+        }
+        if !self.allow_host.is_empty() && self.egress == Egress::None && self.networks.is_empty() {
+            return Err(
+                "allowHost needs a bridge to the host: egress = \"nat\" or networks".into(),
+            );
+        }
+        for (i, h) in self.allow_host.iter().enumerate() {
+            if h.port == 0 || self.allow_host[..i].contains(h) {
+                return Err(format!(
+                    "allowHost {}: port {h} is not 1 to 65535, or is named twice",
+                    i + 1
+                ));
             }
         }
         Ok(())

@@ -628,6 +628,16 @@ check_egress() {
     # ... which the second does not reach: the pods' bridge ports are isolated.
     if nsenter -t "$lb" -n "$bb" nc -w 3 "$a" 8080 </dev/null; then bad "egress-pods-isolated: egress2 reached $a:8080"; else ok "egress-pods-isolated"; fi
     if nsenter -t "$la" -n "$bb" nc -w 3 10.89.0.1 9100 </dev/null; then bad "egress-host-protected: the pod reached the host's 10.89.0.1:9100"; else ok "egress-host-protected"; fi
+    # egress2 may reach that one service of the host (allowHost), at its address on either bridge.
+    local gw
+    for gw in 10.89.0.1 10.90.0.1; do
+        if printf 'GET / HTTP/1.0\r\n\r\n' | nsenter -t "$lb" -n "$bb" nc -w 3 "$gw" 9100 2>/dev/null | grep -q '^HTTP/'; then
+            ok "egress-allowed-host-port ($gw)"
+        else bad "egress-allowed-host-port: egress2 did not reach $gw:9100; nft: $(nft list set inet podc hostports 2>&1 | tr -s ' \t\n' ' ')"; fi
+    done
+    if podc status egress2 2>&1 | grep -q "reaches host ports 9100/tcp"; then ok "egress-status-host-ports"; else
+        bad "egress-status-host-ports: $(podc status egress2 2>&1 | tr '\n' '|')"
+    fi
     timed stop-egress systemctl stop podc-egress podc-egress2
     check_nothing_left egress egress
     check_nothing_left egress2 egress2

@@ -46,6 +46,7 @@ impl Convert<'_> {
         mut extra: Map<String, Value>,
     ) -> Result<(), Diagnostic> {
         const POD_KEYS: &[&str] = &[
+            "allowHost",
             "appOrder",
             "config",
             "egress",

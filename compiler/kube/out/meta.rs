@@ -10,7 +10,7 @@ use super::resources::plain_quantity;
 use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
-use crate::manifest::{Egress, Network, Start};
+use crate::manifest::{Egress, Network, Protocol, Start};
 use crate::pod::{CpuWeight, Pod, Volume, VolumeKind};
 use crate::systemd::target::Target;
 
@@ -116,6 +116,22 @@ pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
             format!("`networks` has no field of a pod: Kubernetes pods reach one another through the cluster's network and Services; kept in {POD_ANNOTATION}"),
         );
         out.pod.insert("networks".into(), json!(pod.networks));
+    }
+    if !pod.allow_host.is_empty() {
+        out.warn(
+            codes::KUBE_POD_EXTRA,
+            "allowHost".into(),
+            format!("`allowHost` has no field of a pod: a Kubernetes pod reaches its node's services as any other address (a NetworkPolicy limits that on a cluster); kept in {POD_ANNOTATION}"),
+        );
+        let ports: Vec<Value> = pod
+            .allow_host
+            .iter()
+            .map(|h| match h.protocol {
+                Protocol::Tcp => json!({"port": h.port}),
+                Protocol::Udp => json!({"port": h.port, "protocol": "udp"}),
+            })
+            .collect();
+        out.pod.insert("allowHost".into(), Value::Array(ports));
     }
     if pod.target != Target::default() {
         out.warn(

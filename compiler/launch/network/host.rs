@@ -6,7 +6,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
-use super::{NetError, BRIDGE, CONFIG, DEFAULT_NETWORKS, DEFAULT_SUBNET, TABLE};
+use super::common::{NetError, BRIDGE, CONFIG, DEFAULT_NETWORKS, DEFAULT_SUBNET, TABLE};
 
 /// A pod subnet: its network address and prefix length (16 to 28).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,16 +130,22 @@ pub fn host_subnet() -> Result<Subnet, String> {
 /// is masqueraded where it leaves); between the ports of one network's bridge (where the host
 /// filters bridged traffic too: br_netfilter) it passes (set `intra`); into a podc bridge only
 /// answers come; from a podc bridge to the host itself only answers to the host's own
-/// connections (published ports reach a pod through its systemd-socket-proxyd, not this way).
+/// connections and what set `hostports` lets in (a pod address, a protocol and a port of the
+/// host: the pod's `allowHost`). Published ports reach a pod through its
+/// systemd-socket-proxyd, not this way.
 pub fn ruleset(subnet: &Subnet) -> String {
     format!(
         r#"table inet {TABLE} {{
 	set intra {{
 		type ifname . ifname
 	}}
+	set hostports {{
+		type ipv4_addr . inet_proto . inet_service
+	}}
 	chain input {{
 		type filter hook input priority filter - 10; policy accept;
 		iifname "podc*" ct state established,related accept
+		iifname "podc*" ip saddr . meta l4proto . th dport @hostports accept
 		iifname "podc*" drop
 	}}
 	chain forward {{

@@ -6,7 +6,13 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::{io_net, network_bridge, run, succeeds, NetError, Subnet, BRIDGE, STATE_DIR, TABLE};
+use crate::manifest::Protocol;
+use crate::tree::plan::HostPort;
+
+use super::common::{
+    io_net, network_bridge, run, succeeds, NetError, BRIDGE, NETWORK_PREFIX, STATE_DIR, TABLE,
+};
+use super::host::Subnet;
 
 /// The lock every change of podc's host networking is made under; held until dropped.
 pub(super) struct Lock {
@@ -32,13 +38,49 @@ impl Lock {
     }
 }
 
-/// A lease: the address it is for, the pod, its veth and the bridge that veth is a port of.
+/// A lease: the address it is for, the pod, its veth, the bridge that veth is a port of, and
+/// the ports of the host the address may reach (elements of the table's set `hostports`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub address: Ipv4Addr,
     pub pod: String,
     pub veth: String,
     pub bridge: String,
+    pub allowed: Vec<HostPort>,
+}
+
+impl Lease {
+    /// The elements of the set `hostports` the lease's host ports are: `{ A . tcp . 5432, ... }`;
+    /// `None` without any.
+    pub(super) fn host_port_elements(&self) -> Option<String> {
+        if self.allowed.is_empty() {
+            return None;
+        }
+        let items: Vec<String> = self
+            .allowed
+            .iter()
+            .map(|h| format!("{} . {} . {}", self.address, h.protocol.name(), h.port))
+            .collect();
+        Some(format!("{{ {} }}", items.join(", ")))
+    }
+}
+
+/// A lease's line of host ports back: `5432/tcp 53/udp`.
+fn parse_host_ports(line: &str) -> Vec<HostPort> {
+    line.split_whitespace()
+        .filter_map(|w| {
+            let (port, protocol) = w.split_once('/')?;
+            let protocol = match protocol {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                _ => return None,
+            };
+            Some(HostPort {
+                protocol,
+                port: port.parse().ok().filter(|p| *p > 0)?,
+            })
+        })
+        .collect()
 }
 
 pub(super) fn lease_dir() -> PathBuf {
@@ -61,6 +103,7 @@ pub fn leases() -> Vec<Lease> {
                 pod: lines.next()?.to_string(),
                 veth: lines.next()?.to_string(),
                 bridge: lines.next().unwrap_or(BRIDGE).to_string(),
+                allowed: parse_host_ports(lines.next().unwrap_or_default()),
             })
         })
         .collect();
@@ -70,8 +113,9 @@ pub fn leases() -> Vec<Lease> {
 
 pub(super) fn write_lease(l: &Lease) -> Result<(), NetError> {
     let path = lease_dir().join(l.address.to_string());
-    fs::write(&path, format!("{}\n{}\n{}\n", l.pod, l.veth, l.bridge))
-        .map_err(|e| io_net("write", &path, e))
+    let ports: Vec<String> = l.allowed.iter().map(HostPort::to_string).collect();
+    let text = format!("{}\n{}\n{}\n{}\n", l.pod, l.veth, l.bridge, ports.join(" "));
+    fs::write(&path, text).map_err(|e| io_net("write", &path, e))
 }
 
 pub(super) fn remove_lease(l: &Lease) {
@@ -93,12 +137,18 @@ pub fn hosts_file(pod: &str) -> PathBuf {
     Path::new(STATE_DIR).join("hosts").join(pod)
 }
 
-/// The text of a pod's /etc/hosts: localhost, then every live lease on the pod's networks by
-/// pod name (its own too), in address order.
-pub fn hosts_text(pod: &str, live: &[Lease]) -> String {
+pub use crate::tree::layout::HOST_NAME;
+
+/// The text of a pod's /etc/hosts: localhost, the host as [`HOST_NAME`] at `host` (its
+/// address on the pod's first bridge), then every live lease on the pod's networks by pod
+/// name (its own too), in address order.
+pub fn hosts_text(pod: &str, live: &[Lease], host: Option<Ipv4Addr>) -> String {
     let mut out = String::from(
-        "# Written by podc launch: the pods of this pod's networks, by name.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        "# Written by podc launch: the host and the pods of this pod's networks, by name.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
     );
+    if let Some(host) = host {
+        out.push_str(&format!("{host}\t{HOST_NAME}\n"));
+    }
     let bridges: Vec<&str> = live
         .iter()
         .filter(|l| l.pod == pod && l.bridge != BRIDGE)
@@ -113,26 +163,51 @@ pub fn hosts_text(pod: &str, live: &[Lease]) -> String {
     out
 }
 
-/// Rewrites, in place (the file is bound into running pods), the hosts file of every pod on a
-/// network that has a live lease.
+/// The host's address on the bridge of lease `l`: its subnet's gateway.
+pub(super) fn gateway(l: &Lease) -> Option<Ipv4Addr> {
+    let subnet = match l.bridge.strip_prefix(NETWORK_PREFIX) {
+        Some(name) => network_subnet(name)?,
+        None => super::host::host_subnet().ok()?,
+    };
+    Some(subnet.gateway())
+}
+
+/// Writes `pod`'s hosts file from `live`, in place (the file is bound into the running pod).
+pub(super) fn write_hosts(pod: &str, live: &[Lease]) -> Result<(), NetError> {
+    let host = live.iter().find(|l| l.pod == pod).and_then(gateway);
+    let path = hosts_file(pod);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| io_net("open", &path, e))?;
+    f.write_all(hosts_text(pod, live, host).as_bytes())
+        .map_err(|e| io_net("write", &path, e))
+}
+
+/// Rewrites the hosts file of every pod with a live lease that has one (a pod on a network,
+/// or one allowed to reach ports of the host).
 pub(super) fn rewrite_hosts(live: &[Lease]) {
-    let mut pods: Vec<&str> = live
-        .iter()
-        .filter(|l| l.bridge != BRIDGE)
-        .map(|l| l.pod.as_str())
-        .collect();
+    let mut pods: Vec<&str> = live.iter().map(|l| l.pod.as_str()).collect();
     pods.sort();
     pods.dedup();
     for pod in pods {
-        let path = hosts_file(pod);
-        if let Ok(mut f) = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-        {
-            let _ = f.write_all(hosts_text(pod, live).as_bytes());
+        if hosts_file(pod).exists() {
+            let _ = write_hosts(pod, live);
         }
+    }
+}
+
+/// Takes the host ports of `l` out of the table (nothing where it has none, or where the
+/// table is gone already).
+pub(super) fn forget_host_ports(l: &Lease) {
+    if let Some(elements) = l.host_port_elements() {
+        let _ = run(
+            "nft",
+            &["delete", "element", "inet", TABLE, "hostports", &elements],
+            None,
+        );
     }
 }
 
@@ -145,6 +220,7 @@ pub(super) fn sweep(_lock: &Lock) -> Vec<Lease> {
         if link_exists(&l.veth) {
             live.push(l);
         } else {
+            forget_host_ports(&l);
             remove_lease(&l);
             let _ = fs::remove_file(hosts_file(&l.pod));
         }
@@ -199,7 +275,44 @@ pub(super) const FORWARDING: &str = "/proc/sys/net/ipv4/ip_forward";
 
 #[cfg(test)]
 mod tests {
+    use super::super::common::veth_name;
     use super::*;
+
+    #[test]
+    fn host_ports_are_set_elements_and_read_back() {
+        let allowed = parse_host_ports("5432/tcp 53/udp 0/tcp 70000/tcp 80/sctp");
+        assert_eq!(
+            allowed,
+            [
+                HostPort {
+                    protocol: Protocol::Tcp,
+                    port: 5432
+                },
+                HostPort {
+                    protocol: Protocol::Udp,
+                    port: 53
+                }
+            ]
+        );
+        let l = Lease {
+            address: Ipv4Addr::new(10, 89, 0, 2),
+            pod: "web".into(),
+            veth: veth_name("web", 0),
+            bridge: BRIDGE.into(),
+            allowed,
+        };
+        assert_eq!(
+            l.host_port_elements().as_deref(),
+            Some("{ 10.89.0.2 . tcp . 5432, 10.89.0.2 . udp . 53 }")
+        );
+        let written: Vec<String> = l.allowed.iter().map(HostPort::to_string).collect();
+        assert_eq!(parse_host_ports(&written.join(" ")), l.allowed);
+        let none = Lease {
+            allowed: Vec::new(),
+            ..l
+        };
+        assert_eq!(none.host_port_elements(), None);
+    }
 
     #[test]
     fn hosts_name_the_pods_of_the_pods_networks_only() {
@@ -208,6 +321,7 @@ mod tests {
             pod: pod.into(),
             veth: veth_name(pod, 0),
             bridge: bridge.into(),
+            allowed: Vec::new(),
         };
         let live = [
             lease([10, 89, 0, 2], "web", BRIDGE),
@@ -215,13 +329,14 @@ mod tests {
             lease([10, 90, 0, 3], "db", "podc-backend"),
             lease([10, 90, 1, 2], "other", "podc-front"),
         ];
-        let text = hosts_text("db", &live);
+        let text = hosts_text("db", &live, Some(Ipv4Addr::new(10, 90, 0, 1)));
         assert!(text.contains("127.0.0.1\tlocalhost\n"));
         assert!(text.ends_with("10.90.0.2\tweb\n10.90.0.3\tdb\n"), "{text}");
         assert!(
             !text.contains("other") && !text.contains("10.89.0.2"),
             "{text}"
         );
-        assert!(!hosts_text("lonely", &live).contains("10."));
+        assert!(text.contains("10.90.0.1\thost.podc.internal\n"), "{text}");
+        assert!(!hosts_text("lonely", &live, None).contains("10."));
     }
 }

@@ -24,62 +24,25 @@
 //! pod on a network has `/etc/hosts` naming every pod on its networks (rewritten in place, as
 //! pods come and go, under the lock).
 
+mod common;
 mod host;
 mod lease;
 
+pub use common::*;
+use common::{io_net, run, succeeds};
 pub use host::*;
 pub use lease::*;
 use lease::{
-    link_exists, network_subnet, remove_lease, rewrite_hosts, sweep, write_lease, Lock, FORWARDING,
+    forget_host_ports, link_exists, network_subnet, remove_lease, rewrite_hosts, sweep,
+    write_hosts, write_lease, Lock, FORWARDING,
 };
 
 use std::fs;
-use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-/// Why the pod's way out could not be set up or taken down (the launcher reports it as a
-/// launch error).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct NetError {
-    pub message: String,
-}
-
-/// The host's bridge for pods with a way out.
-pub const BRIDGE: &str = "podc0";
-/// The nftables table (family `inet`) of podc's rules.
-pub const TABLE: &str = "podc";
-/// The way out's subnet when the host's configuration names none.
-pub const DEFAULT_SUBNET: &str = "10.89.0.0/24";
-/// The range the networks' /24 subnets are taken from when the configuration names none.
-pub const DEFAULT_NETWORKS: &str = "10.90.0.0/16";
-/// The prefix of a network's bridge (`podc-<name>`).
-pub const NETWORK_PREFIX: &str = "podc-";
-/// The host's configuration of pod networking (`subnet = A.B.C.D/N`, `networks = A.B.0.0/N`).
-pub const CONFIG: &str = "/etc/podc/network.conf";
-/// Leases, the lock and the pods' resolv.conf; on the host's /run, so gone at reboot.
-pub const STATE_DIR: &str = "/run/podc/net";
-/// The pods' `/etc/resolv.conf`: the host's DNS servers.
-pub const RESOLV: &str = "/run/podc/net/resolv.conf";
-/// The interface name prefix of podc's veth ends on the host (`pv`, 8 hex digits, an index).
-pub const VETH_PREFIX: &str = "pv";
-
-/// The host's veth end of `pod`'s pair number `n`: `pv`, 8 hex digits of the pod name's
-/// SHA-256 and `n` (an interface name holds at most 15 bytes; pod names are unique on a host).
-pub fn veth_name(pod: &str, n: usize) -> String {
-    use sha2::Digest;
-    let hash = sha2::Sha256::digest(pod.as_bytes());
-    let hex: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("{VETH_PREFIX}{hex}{n}")
-}
-
-/// The bridge of network `name`.
-pub fn network_bridge(name: &str) -> String {
-    [NETWORK_PREFIX, name].concat()
-}
+use crate::tree::plan::HostPort;
 
 /// What a launch set up for a pod's network: undone by [`Joined::leave`].
 #[derive(Debug)]
@@ -88,53 +51,6 @@ pub struct Joined {
     pub leases: Vec<Lease>,
     /// The host's network namespace, to go back to before leaving.
     host_ns: OwnedFd,
-}
-
-/// Runs `program` with `args`: its failure as an error that shows its stderr.
-fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<(), NetError> {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let fail = |message: String| NetError {
-        message: format!("{program} {}: {message}", args.join(" ")),
-    };
-    let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
-    if let Some(text) = input {
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(fail(
-            String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
-        ))
-    }
-}
-
-fn succeeds(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn io_net(what: &str, path: &Path, e: io::Error) -> NetError {
-    NetError {
-        message: format!("{what} {}: {e}", path.display()),
-    }
 }
 
 /// One bridge a pod is to be a port of.
@@ -198,7 +114,12 @@ fn network(name: &str, c: &HostConfig, _lock: &Lock) -> Result<Subnet, NetError>
 /// Gives `pod` its network: with `way_out`, an address on `podc0`; one on each of `networks`;
 /// the host's side of each; and a network namespace with the pod's ends in it, which this
 /// process enters (nspawn, started next, runs the pod in it).
-pub fn join(pod: &str, way_out: bool, networks: &[String]) -> Result<Joined, NetError> {
+pub fn join(
+    pod: &str,
+    way_out: bool,
+    networks: &[String],
+    allowed: &[HostPort],
+) -> Result<Joined, NetError> {
     let c = host_config().map_err(|message| NetError { message })?;
     let lock = Lock::take()?;
     let live = sweep(&lock);
@@ -254,18 +175,32 @@ pub fn join(pod: &str, way_out: bool, networks: &[String]) -> Result<Joined, Net
             pod: pod.into(),
             veth: veth_name(pod, i),
             bridge: a.bridge.clone(),
+            allowed: allowed.to_vec(),
         };
         write_lease(&l)?;
         leases.push(l);
     }
-    let made = pairs(&attach, &leases);
+    // The host ports next, in the host's network namespace (`pairs` leaves this process in
+    // the pod's).
+    let allow = || -> Result<(), NetError> {
+        for l in &leases {
+            if let Some(elements) = l.host_port_elements() {
+                run(
+                    "nft",
+                    &["add", "element", "inet", TABLE, "hostports", &elements],
+                    None,
+                )?;
+            }
+        }
+        Ok(())
+    };
+    let made = allow().and_then(|()| pairs(&attach, &leases));
     match made {
         Ok(host_ns) => {
             let all: Vec<Lease> = live.iter().chain(&leases).cloned().collect();
-            if !networks.is_empty() {
+            if !networks.is_empty() || !allowed.is_empty() {
                 // Its own file first (nspawn binds it), then everyone's.
-                let path = hosts_file(pod);
-                fs::write(&path, hosts_text(pod, &all)).map_err(|e| io_net("write", &path, e))?;
+                write_hosts(pod, &all)?;
             }
             rewrite_hosts(&all);
             drop(lock);
@@ -277,6 +212,7 @@ pub fn join(pod: &str, way_out: bool, networks: &[String]) -> Result<Joined, Net
         }
         Err(e) => {
             for l in &leases {
+                forget_host_ports(l);
                 if link_exists(&l.veth) {
                     let _ = run("ip", &["link", "del", &l.veth], None);
                 }
@@ -373,6 +309,7 @@ impl Joined {
         )?;
         let lock = Lock::take()?;
         for l in &self.leases {
+            forget_host_ports(l);
             if link_exists(&l.veth) {
                 run("ip", &["link", "del", &l.veth], None)?;
             }
