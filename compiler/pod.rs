@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use crate::manifest::reference::Reference;
 use crate::manifest::{
     Activation, Egress, HostResource, HostType, HttpScheme, IdOrName, ItemKind, Network, Protocol,
-    Relax, Restart, Start, SyscallArch,
+    Relax, Restart, Start, SyscallArch, UserNamespace,
 };
 use crate::systemd::target::Target;
 pub use crate::tree::plan::HostPort;
@@ -42,6 +42,8 @@ pub struct Pod {
     /// Ports of the host it may connect to (`allowHost`), in manifest order.
     pub allow_host: Vec<HostPort>,
     pub start: Start,
+    /// Whose ids the pod runs with (`userNamespace`).
+    pub user_namespace: UserNamespace,
 }
 
 impl Pod {

@@ -5148,6 +5148,132 @@ fn a_writable_cgroup_needs_nsdelegate_on_the_host() {
     );
 }
 
+/// Issue 26: a pod with `userNamespace: private` runs as a range of host ids of its own: its
+/// root's uid_map shows the range; a file it writes to a host volume is owned on the host by
+/// the range's base, not by root; a root-only host file bound into it by mistake cannot be
+/// read; its image's files are its root's, and the image is the same, byte for byte and owner
+/// for owner, after the pod ran; a second pod gets a range that does not overlap; a
+/// relaunch of the first keeps its range.
+#[test]
+fn e2e_user_namespace_maps_the_pod_to_a_range_of_its_own() {
+    let Some(_turn) = e2e() else { return };
+    use std::os::unix::fs::MetadataExt;
+    let registry = tempfile::tempdir().unwrap();
+    let manifest = |name: &str| {
+        format!(
+            r#"podc: 1
+name: {name}
+userNamespace: private
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+  - {{name: secret, kind: host, source: "@WORK@/secret", type: file}}
+apps:
+  - name: probe
+    image: "@WORK@/images/probe"
+    exec: [/bin/sh, -c, "cat /proc/self/uid_map > /out/uid_map; id -u > /out/id; stat -c '%u %g' /bin/busybox > /out/image-owner; echo written > /out/written; if cat /secret/file > /out/secret 2>/dev/null; then echo read; else echo denied; fi > /out/secret-read; echo > /out/done; exec sleep 1000"]
+    mounts: [{{volume: out, path: /out}}, {{volume: secret, path: /secret/file}}]
+"#
+        )
+    };
+    let secret = |w: &Path| {
+        let f = w.join("secret");
+        fs::write(&f, "root only\n").unwrap();
+        fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    };
+    let image_state = |w: &Path| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(
+                "cd \"$1\" && find . -printf '%p %y %m %U %G %s %l\\n' | LC_ALL=C sort | sha256sum",
+            )
+            .arg("sh")
+            .arg(w.join("images/probe"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let mut first = Pod::build("first", &manifest("first"), &["probe"], secret);
+    first
+        .env
+        .push(("PODC_USERNS_DIR".into(), registry.path().into()));
+    let before = image_state(first.work.path());
+    first.launch();
+    first.wait_for(&["done"]);
+    let map: Vec<u64> = first
+        .read("uid_map")
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    assert_eq!(map.len(), 3, "{map:?}");
+    let base = map[1];
+    assert_eq!((map[0], map[2]), (0, 65536), "{map:?}");
+    assert!(base >= 0x7000_0000, "the range {map:?} is not podc's");
+    assert_eq!(
+        first.read("id").trim(),
+        "0",
+        "the app runs as the pod's root"
+    );
+    assert_eq!(
+        first.read("image-owner").trim(),
+        "0 0",
+        "the image's files are the pod's root's"
+    );
+    let written = fs::metadata(first.out("written")).unwrap();
+    assert_eq!(
+        (u64::from(written.uid()), u64::from(written.gid())),
+        (base, base),
+        "the pod's root wrote as the range's base"
+    );
+    assert_eq!(
+        first.read("secret-read").trim(),
+        "denied",
+        "{}",
+        first.read("secret")
+    );
+    assert_eq!(
+        fs::read_to_string(first.tree.join("state/userns"))
+            .unwrap()
+            .trim(),
+        base.to_string()
+    );
+    let mut second = Pod::build("second", &manifest("second"), &["probe"], secret);
+    second
+        .env
+        .push(("PODC_USERNS_DIR".into(), registry.path().into()));
+    second.launch();
+    second.wait_for(&["done"]);
+    let other: u64 = second
+        .read("uid_map")
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        other >= base + 65536 || other + 65536 <= base,
+        "the ranges overlap: {base} and {other}"
+    );
+    for pod in [&mut first, &mut second] {
+        pod.terminate();
+        let (code, _) = pod.wait();
+        assert_eq!(code, 0, "{}", pod.log());
+        pod.assert_nothing_left();
+    }
+    assert_eq!(image_state(first.work.path()), before, "the image changed");
+    // A relaunch keeps the range.
+    let _ = fs::remove_file(first.out("done"));
+    first.cgroups = Cgroups::new(&format!("podc-e2e-first-again-{}", std::process::id()));
+    first.launch();
+    first.wait_for(&["done"]);
+    assert_eq!(
+        first.read("uid_map").split_whitespace().nth(1),
+        Some(base.to_string().as_str())
+    );
+    first.terminate();
+    first.wait();
+    first.assert_nothing_left();
+}
+
 /// A network namespace the test makes to stand for the world outside the host: a veth pair
 /// from the host (198.51.100.1/30, TEST-NET-2) to it (198.51.100.2/30), nothing else; removed
 /// on drop.

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use podc::manifest::{CgroupVersion, Egress, Network, Protocol};
+use podc::manifest::{CgroupVersion, Egress, Network, Protocol, UserNamespace};
 use podc::tree::plan::{Controller, HostPort, Listen, MountPlan, Step};
 
 fn same_as_serde(plan: &MountPlan, name: &str) {
@@ -99,6 +99,11 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                 } else {
                     vec![]
                 },
+                user_namespace: if i % 3 == 1 {
+                    UserNamespace::Private
+                } else {
+                    UserNamespace::Host
+                },
                 listen: vec![
                     Listen {
                         protocol: Protocol::Tcp,
@@ -180,6 +185,7 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
         egress: Egress::None,
         networks: vec![],
         allow_host: vec![],
+        user_namespace: UserNamespace::Host,
         listen: vec![],
         steps: vec![],
     };

@@ -226,6 +226,20 @@ pub enum Action {
         make: bool,
         noexec: bool,
     },
+    /// Give the pod its range of host ids (the tree's, else a free one, recorded) and a user
+    /// namespace of that range for the idmapped mounts that follow ([`super::userns`]).
+    UserNamespace {
+        tree: PathBuf,
+    },
+    /// Bind `source` (that mount alone) at `target` through the pod's idmapping: the host's
+    /// root owns what the pod's root owns there.
+    IdmappedBind {
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+    },
+    /// Put an idmapped copy of the pod's root over it, the mounts below it unchanged.
+    IdmapRoot(PathBuf),
     /// Create a cgroup directory on the host.
     Cgroup(PathBuf),
     /// Bind and listen on a published port in the host's network (no socket was handed over),
@@ -417,6 +431,29 @@ impl Action {
             Action::BindWithin { .. } => self.fmt_within(f),
             Action::HostPath { .. } | Action::MountPoint { .. } => self.fmt_host_path(f),
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
+            Action::UserNamespace { tree } => write!(
+                f,
+                "give the pod a user namespace of its own: the tree's range of 65536 host ids ({}/{}, else the lowest free one from {}, recorded in both)",
+                tree.join(crate::tree::layout::STATE).display(),
+                super::userns::TREE_RECORD,
+                super::userns::REGISTRY
+            ),
+            Action::IdmappedBind {
+                source,
+                target,
+                read_only,
+            } => write!(
+                f,
+                "bind {} {} {} idmapped (the host's owners as the pod's)",
+                if *read_only { "ro" } else { "rw" },
+                source.display(),
+                target.display()
+            ),
+            Action::IdmapRoot(p) => write!(
+                f,
+                "idmap the pod's root {} (the host's owners as the pod's; the mounts below it as they are); an overlay's lower layer is idmapped where it is mounted",
+                p.display()
+            ),
             Action::Project(p) => fmt_project(f, p),
             Action::Write {
                 path,

@@ -492,6 +492,14 @@ pub(super) fn write_env(
         .mode(0o600)
         .open(path)
         .map_err(io("write", path))?;
+    // The pod's root reads it (systemd in the pod, for EnvironmentFile=).
+    let root = super::userns::host_id(0);
+    if root != 0 {
+        if let Some(dir) = path.parent() {
+            std::os::unix::fs::chown(dir, Some(root), Some(root)).map_err(io("chown", dir))?;
+        }
+        std::os::unix::fs::fchown(&f, Some(root), Some(root)).map_err(io("chown", path))?;
+    }
     f.write_all(text.as_bytes()).map_err(io("write", path))
 }
 

@@ -26,6 +26,7 @@ mod project;
 mod supervise;
 #[cfg(test)]
 mod tests;
+pub mod userns;
 mod users;
 mod volumes;
 mod within;

@@ -24,12 +24,21 @@ pub fn execute(
     nspawn: &Path,
     log: &mut dyn std::io::Write,
 ) -> Result<ExitStatus, LaunchError> {
-    let (sockets, joined) = perform(&launch.actions, log)?;
+    let (sockets, joined, users) = perform(&launch.actions, log)?;
     let made = !sockets.is_empty();
     if made {
         hand_over(sockets).map_err(io_err("hand over sockets", Path::new("/")))?;
     }
-    let args = &launch.argv[1..];
+    let mut args = launch.argv[1..].to_vec();
+    if let Some(range) = users {
+        // The range is known only now; nspawn is told it beside its --directory.
+        let at = args
+            .iter()
+            .position(|a| a.starts_with("--directory="))
+            .map_or(0, |i| i + 1);
+        args.splice(at..at, super::nspawn_user_namespace(range.base));
+    }
+    let args = &args[..];
     let manager = supervise::manager_socket();
     // Sockets for nspawn at descriptors 3, …: made above, or handed to podc by systemd.
     let handed = made || handed_fds().is_some();
@@ -149,8 +158,16 @@ pub(super) fn listen(l: &Listen) -> Result<std::os::fd::OwnedFd, LaunchError> {
     }
 }
 
-/// The listening sockets [`perform`] made, in order, and the pod's way out if it set one up.
-type Performed = (Vec<std::os::fd::OwnedFd>, Option<super::network::Joined>);
+/// The listening sockets [`perform`] made, in order, the pod's way out if it set one up, and
+/// the range of the pod's own user namespace if it has one.
+type Performed = (
+    Vec<std::os::fd::OwnedFd>,
+    Option<super::network::Joined>,
+    Option<super::userns::IdRange>,
+);
+
+/// A pod's own user namespace while its mounts are made: its range and a namespace of it.
+type Users = Option<(super::userns::IdRange, std::os::fd::OwnedFd)>;
 
 /// Performs the actions.
 pub(super) fn perform(
@@ -159,8 +176,13 @@ pub(super) fn perform(
 ) -> Result<Performed, LaunchError> {
     let mut sockets = Vec::new();
     let mut joined = None;
+    let mut users: Users = None;
     for action in actions {
         match action {
+            Action::UserNamespace { .. }
+            | Action::IdmappedBind { .. }
+            | Action::IdmapRoot(_)
+            | Action::Overlay { .. } => users_action(action, &mut users)?,
             Action::Listen(l) => sockets.push(listen(l)?),
             Action::Unshare => {
                 crate::sys::private_mount_namespace().map_err(io_err("unshare", Path::new("/")))?
@@ -190,13 +212,6 @@ pub(super) fn perform(
                 volume_action(action, root_of(actions))?
             }
             Action::Tmpfs(p) => crate::sys::tmpfs(p).map_err(io_err("mount tmpfs", p))?,
-            Action::Overlay {
-                lower,
-                upper,
-                work,
-                target,
-            } => crate::sys::overlay(lower, upper, work, target)
-                .map_err(io_err("mount overlay", target))?,
             Action::Names {
                 app,
                 image,
@@ -231,7 +246,10 @@ pub(super) fn perform(
                 uid,
                 gid,
             } => fs::create_dir(path)
-                .and_then(|()| crate::sys::tmpfs_sized(path, *size, *mode, *uid, *gid))
+                .and_then(|()| {
+                    use super::userns::host_id;
+                    crate::sys::tmpfs_sized(path, *size, *mode, host_id(*uid), host_id(*gid))
+                })
                 .map_err(io_err("mount tmpfs", path))?,
             Action::Env {
                 pod,
@@ -255,7 +273,84 @@ pub(super) fn perform(
             } => empty_volume(path, *mode, *uid, *gid)?,
         }
     }
-    Ok((sockets, joined))
+    Ok((sockets, joined, users.map(|(range, _)| range)))
+}
+
+/// The actions of a pod's own user namespace, and overlays (whose lower layer is idmapped in
+/// one): its range taken, idmapped binds, the pod's root idmapped.
+fn users_action(action: &Action, users: &mut Users) -> Result<(), LaunchError> {
+    use super::userns;
+    use std::os::fd::AsFd;
+    match (action, &*users) {
+        (Action::UserNamespace { tree }, _) => {
+            let state = tree.join(crate::tree::layout::STATE);
+            let range = userns::allocate(tree, &state, &userns::registry())
+                .map_err(io_err("allocate a range of ids", &state))?;
+            let ns = userns::namespace(range).map_err(io_err(
+                "make a user namespace",
+                Path::new("/proc/self/ns/user"),
+            ))?;
+            userns::shift_owners(range.base);
+            *users = Some((range, ns));
+        }
+        (
+            Action::IdmappedBind {
+                source,
+                target,
+                read_only,
+            },
+            Some((_, ns)),
+        ) => userns::idmapped_bind(source, target, ns.as_fd(), *read_only)
+            .map_err(io_err("bind", target))?,
+        (Action::IdmapRoot(root), Some((_, ns))) => {
+            userns::idmapped_top(root, ns.as_fd()).map_err(io_err("idmap", root))?
+        }
+        (
+            Action::Overlay {
+                lower,
+                upper,
+                work,
+                target,
+            },
+            Some((range, ns)),
+        ) => {
+            // The image as the pod's ids own it, beside the pod's writes; its upper layer's
+            // root owned as the image's root is, so the pod may write where the image lets it.
+            let seen = upper.with_file_name("lower");
+            fs::create_dir_all(&seen).map_err(io_err("mkdir", &seen))?;
+            userns::idmapped_bind(lower, &seen, ns.as_fd(), true).map_err(io_err("bind", &seen))?;
+            let image_root = fs::metadata(&seen).map_err(io_err("stat", &seen))?;
+            let on_upper = fs::metadata(upper).map_err(io_err("stat", upper))?;
+            use std::os::unix::fs::MetadataExt;
+            if on_upper.uid() < range.base {
+                chown(upper, Some(image_root.uid()), Some(image_root.gid()))
+                    .map_err(io_err("chown", upper))?;
+            }
+            crate::sys::overlay(&seen, upper, work, target)
+                .map_err(io_err("mount overlay", target))?
+        }
+        (
+            Action::Overlay {
+                lower,
+                upper,
+                work,
+                target,
+            },
+            None,
+        ) => crate::sys::overlay(lower, upper, work, target)
+            .map_err(io_err("mount overlay", target))?,
+        (
+            Action::IdmappedBind {
+                source,
+                target,
+                read_only,
+            },
+            None,
+        ) => crate::sys::bind(source, target, *read_only).map_err(io_err("bind", target))?,
+        (Action::IdmapRoot(_), None) => {}
+        _ => unreachable!("only the actions of a user namespace, and overlays"),
+    }
+    Ok(())
 }
 
 /// Gives the pod its machine id at `p`: `id` if given, else the one it has, else a fresh one.
@@ -316,6 +411,7 @@ fn volume_action(action: &Action, root: &Path) -> Result<(), LaunchError> {
 /// An empty volume's directory, with its owner and mode.
 fn empty_volume(path: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), LaunchError> {
     fs::create_dir_all(path).map_err(io_err("mkdir", path))?;
-    chown(path, Some(uid), Some(gid)).map_err(io_err("chown", path))?;
+    use super::userns::host_id;
+    chown(path, Some(host_id(uid)), Some(host_id(gid))).map_err(io_err("chown", path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err("chmod", path))
 }

@@ -21,6 +21,10 @@ use crate::tree::plan::{Controller, MountPlan, Step};
 // The item steps (config items and secrets), in a file of their own.
 #[path = "prepare_items.rs"]
 mod item_steps;
+// A pod of its own user namespace.
+#[path = "prepare_userns.rs"]
+mod userns_steps;
+pub use userns_steps::nspawn_user_namespace;
 
 /// The launcher's actions and nspawn command line for a tree; pure.
 pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, LaunchError> {
@@ -74,6 +78,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         std::mem::take(&mut p.nspawn_mounts),
     );
     let mut actions = p.actions;
+    userns_steps::with_user_namespace(&mut actions, &plan, tree, &p.root);
     let mut seen = std::collections::BTreeSet::new();
     actions.retain(|a| !matches!(a, Action::Mkdir(p) if !seen.insert(p.clone())));
     Ok(Launch {

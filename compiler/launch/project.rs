@@ -147,7 +147,8 @@ pub(super) fn fill(p: &Project, log: &mut dyn Write) -> Result<(), LaunchError> 
             .open(&path)
             .map_err(io("write", &path))?;
         f.write_all(&bytes).map_err(io("write", &path))?;
-        chown(&path, Some(p.uid), Some(p.gid)).map_err(io("chown", &path))?;
+        let (uid, gid) = (super::userns::host_id(p.uid), super::userns::host_id(p.gid));
+        chown(&path, Some(uid), Some(gid)).map_err(io("chown", &path))?;
         // The umask may have taken bits away.
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&path, fs::Permissions::from_mode(p.mode))

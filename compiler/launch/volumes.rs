@@ -53,6 +53,7 @@ pub(super) fn make_persistent(
     let io = |e: Errno| fail(&path, std::io::Error::from(e).to_string());
     mkdirat(&pod_fd, staging.as_str(), Mode::from_raw_mode(0o700)).map_err(io)?;
     let fd = open_dir(&pod_fd, &staging).map_err(io)?;
+    let (uid, gid) = (super::userns::host_id(uid), super::userns::host_id(gid));
     fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(io)?;
     // After the chown, which clears set-id bits.
     fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io)?;

@@ -108,6 +108,7 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         egress: pod.egress,
         networks: pod.networks.clone(),
         allow_host: pod.allow_host.clone(),
+        user_namespace: pod.user_namespace,
         listen: pod
             .ports()
             .map(|(_, p)| plan::Listen {

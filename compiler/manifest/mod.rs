@@ -96,6 +96,29 @@ pub struct Manifest {
     /// When the pod starts: `boot` (default: when the host unit is enabled) or `connection`
     /// (on the first connection to a published port: the host socket unit starts it).
     pub start: Option<Start>,
+    /// Whose ids the pod's processes have: `private` (a user namespace of the pod's own: its
+    /// uid 0 is an unprivileged id of the host, from a range of 65,536 podc gives the pod and
+    /// keeps for it) or `host` (the host's ids: root in the pod is root on the host).
+    pub user_namespace: Option<UserNamespace>,
+}
+
+/// Whose ids a pod runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserNamespace {
+    /// A user namespace of the pod's own, mapped to a range of host ids.
+    Private,
+    /// The host's user namespace.
+    Host,
+}
+
+impl UserNamespace {
+    pub fn name(self) -> &'static str {
+        match self {
+            UserNamespace::Private => "private",
+            UserNamespace::Host => "host",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

@@ -124,6 +124,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 networks: Vec::new(),
                 allow_host: Vec::new(),
                 start: manifest::Start::Boot,
+                user_namespace: manifest::UserNamespace::Host,
             };
         }
     }
@@ -189,6 +190,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         networks,
         allow_host,
         start,
+        user_namespace: m.user_namespace.unwrap_or(manifest::UserNamespace::Host),
     }
 }
 

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 pub use super::cgroup::Controller;
 
-use crate::manifest::{CgroupVersion, Egress, HostResource, HostType, ItemKind, Network, Protocol};
+use crate::manifest::{
+    CgroupVersion, Egress, HostResource, HostType, ItemKind, Network, Protocol, UserNamespace,
+};
 
 /// `key = value` and a line break; `key` is a bare TOML key.
 fn line(out: &mut String, key: &str, value: impl toml_writer::WriteTomlValue) {
@@ -50,6 +52,14 @@ pub struct MountPlan {
     /// the pod's addresses while it runs.
     #[serde(rename = "allowHost", default, skip_serializing_if = "Vec::is_empty")]
     pub allow_host: Vec<HostPort>,
+    /// `private`: the pod runs in a user namespace of its own, on a range of host ids the
+    /// launcher gives it. Written only when not `host`.
+    #[serde(
+        rename = "userNamespace",
+        default = "host_users",
+        skip_serializing_if = "is_host_users"
+    )]
+    pub user_namespace: UserNamespace,
     /// The published ports, in the order of the host socket unit's listeners (and so of the
     /// file descriptors the pod is handed). Without a socket handed over by systemd, the
     /// launcher binds these itself.
@@ -83,6 +93,14 @@ fn host_network() -> Network {
 
 fn is_host_network(n: &Network) -> bool {
     *n == Network::Host
+}
+
+fn host_users() -> UserNamespace {
+    UserNamespace::Host
+}
+
+fn is_host_users(u: &UserNamespace) -> bool {
+    *u == UserNamespace::Host
 }
 
 fn no_egress() -> Egress {
@@ -360,6 +378,9 @@ impl MountPlan {
         }
         if !self.networks.is_empty() {
             line(&mut out, "networks", &self.networks);
+        }
+        if self.user_namespace != UserNamespace::Host {
+            line(&mut out, "userNamespace", self.user_namespace.name());
         }
         for h in &self.allow_host {
             out.push_str("\n[[allowHost]]\n");
