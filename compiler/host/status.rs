@@ -87,6 +87,8 @@ pub struct PodStatus {
     /// A private pod's network: `private (loopback only)`, or with `egress: nat` its address
     /// (`private, 10.89.0.2 on podc0, out through NAT`); `None` on the host's network.
     pub network: Option<String>,
+    /// The range of host ids of the pod's own user namespace (`userNamespace: private`).
+    pub users: Option<String>,
 }
 
 impl std::fmt::Display for PodStatus {
@@ -116,6 +118,9 @@ impl std::fmt::Display for PodStatus {
         writeln!(f, "  tree {}, cgroup {}", self.dir.display(), self.cgroup)?;
         if let Some(n) = &self.network {
             writeln!(f, "  network {n}")?;
+        }
+        if let Some(u) = &self.users {
+            writeln!(f, "  ids: {u}")?;
         }
         // A HEALTH column only where an app has a probe.
         let health = self.apps.iter().any(|a| a.health.is_some());
@@ -336,6 +341,7 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
             }
         })
         .collect();
+    let users = users_status(&p.dir, &plan);
     Ok(PodStatus {
         pod: pod.into(),
         unit,
@@ -345,7 +351,23 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
         apps,
         volumes: persistent_volumes(&plan, &root),
         network: network_status(pod, &plan),
+        users,
     })
+}
+
+/// The pod's ids for `status`: the range of its own user namespace, once a launch gave it
+/// one.
+pub fn users_status(tree: &std::path::Path, plan: &crate::tree::plan::MountPlan) -> Option<String> {
+    use crate::launch::userns;
+    if plan.user_namespace != crate::manifest::UserNamespace::Private {
+        return None;
+    }
+    Some(
+        match userns::recorded(&tree.join(crate::tree::layout::STATE)) {
+            Some(r) => format!("user namespace, host ids {r}"),
+            None => "user namespace (no range yet: never launched)".into(),
+        },
+    )
 }
 
 /// The pod's network for `status`: its addresses, from its leases (what killed pods left is

@@ -240,6 +240,9 @@ pub enum Action {
     },
     /// Put an idmapped copy of the pod's root over it, the mounts below it unchanged.
     IdmapRoot(PathBuf),
+    /// Give the pod's root a cgroup directory of the host's v1 hierarchy and its files, which
+    /// nspawn binds writable into a pod of its own user namespace.
+    OwnCgroup(PathBuf),
     /// Create a cgroup directory on the host.
     Cgroup(PathBuf),
     /// Bind and listen on a published port in the host's network (no socket was handed over),
@@ -390,6 +393,41 @@ impl Action {
         )
     }
 
+    /// How the actions of a pod's own user namespace read in `--dry-run`.
+    fn fmt_users(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::UserNamespace { tree } => write!(
+                f,
+                "give the pod a user namespace of its own: the tree's range of 65536 host ids ({}/{}, else the lowest free one from {}, recorded in both)",
+                tree.join(crate::tree::layout::STATE).display(),
+                super::userns::TREE_RECORD,
+                super::userns::REGISTRY
+            ),
+            Action::IdmappedBind {
+                source,
+                target,
+                read_only,
+            } => write!(
+                f,
+                "bind {} {} {} idmapped (the host's owners as the pod's)",
+                if *read_only { "ro" } else { "rw" },
+                source.display(),
+                target.display()
+            ),
+            Action::OwnCgroup(p) => write!(
+                f,
+                "chown cgroup {} and its files to the pod's root",
+                p.display()
+            ),
+            Action::IdmapRoot(p) => write!(
+                f,
+                "idmap the pod's root {} (the host's owners as the pod's; the mounts below it as they are); an overlay's lower layer is idmapped where it is mounted",
+                p.display()
+            ),
+            _ => unreachable!("only the actions of a user namespace"),
+        }
+    }
+
     /// The rest of [`Action`]'s `Display`: volumes, files written, sockets.
     fn fmt_more(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -431,29 +469,10 @@ impl Action {
             Action::BindWithin { .. } => self.fmt_within(f),
             Action::HostPath { .. } | Action::MountPoint { .. } => self.fmt_host_path(f),
             Action::Cgroup(p) => write!(f, "mkdir cgroup {}", p.display()),
-            Action::UserNamespace { tree } => write!(
-                f,
-                "give the pod a user namespace of its own: the tree's range of 65536 host ids ({}/{}, else the lowest free one from {}, recorded in both)",
-                tree.join(crate::tree::layout::STATE).display(),
-                super::userns::TREE_RECORD,
-                super::userns::REGISTRY
-            ),
-            Action::IdmappedBind {
-                source,
-                target,
-                read_only,
-            } => write!(
-                f,
-                "bind {} {} {} idmapped (the host's owners as the pod's)",
-                if *read_only { "ro" } else { "rw" },
-                source.display(),
-                target.display()
-            ),
-            Action::IdmapRoot(p) => write!(
-                f,
-                "idmap the pod's root {} (the host's owners as the pod's; the mounts below it as they are); an overlay's lower layer is idmapped where it is mounted",
-                p.display()
-            ),
+            Action::UserNamespace { .. }
+            | Action::IdmappedBind { .. }
+            | Action::OwnCgroup(_)
+            | Action::IdmapRoot(_) => self.fmt_users(f),
             Action::Project(p) => fmt_project(f, p),
             Action::Write {
                 path,

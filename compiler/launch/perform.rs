@@ -36,7 +36,7 @@ pub fn execute(
             .iter()
             .position(|a| a.starts_with("--directory="))
             .map_or(0, |i| i + 1);
-        args.splice(at..at, super::nspawn_user_namespace(range.base));
+        args.splice(at..at, super::prepare::nspawn_user_namespace(range.base));
     }
     let args = &args[..];
     let manager = supervise::manager_socket();
@@ -192,6 +192,7 @@ pub(super) fn perform(
                 fs::create_dir_all(p).map_err(io_err("mkdir", p))?
             }
             Action::Cgroup(p) => fs::create_dir_all(p).map_err(io_err("mkdir", p))?,
+            Action::OwnCgroup(p) => own_cgroup(p)?,
             Action::Symlink { link, target } => {
                 if fs::symlink_metadata(link).is_err() {
                     symlink(target, link).map_err(io_err("symlink", link))?;
@@ -404,6 +405,20 @@ fn volume_action(action: &Action, root: &Path) -> Result<(), LaunchError> {
             },
         )?,
         _ => unreachable!("only host paths, mount points and binds within volumes"),
+    }
+    Ok(())
+}
+
+/// Gives the pod's root the cgroup directory `p` (or file) and the files in it.
+fn own_cgroup(p: &Path) -> Result<(), LaunchError> {
+    let root = super::userns::host_id(0);
+    chown(p, Some(root), Some(root)).map_err(io_err("chown", p))?;
+    if p.is_dir() {
+        for e in fs::read_dir(p).map_err(io_err("read", p))?.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                chown(e.path(), Some(root), Some(root)).map_err(io_err("chown", &e.path()))?;
+            }
+        }
     }
     Ok(())
 }

@@ -55,6 +55,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         image_roots: image_roots(&plan, host),
         items: Vec::new(),
         projected: BTreeMap::new(),
+        private_users: plan.user_namespace == crate::manifest::UserNamespace::Private,
     };
     p.actions.push(Action::Unshare);
     p.stage1(&plan);
@@ -116,6 +117,8 @@ pub(super) struct Prep<'a> {
     items: Vec<ItemUse>,
     /// Each projected volume made so far, with its files' mode, uid and gid.
     projected: BTreeMap<String, (u32, u32, u32)>,
+    /// The pod runs in a user namespace of its own (`userNamespace: private`).
+    private_users: bool,
 }
 
 /// The host directory each app's image step binds at the app's root.
@@ -782,6 +785,10 @@ impl Prep<'_> {
             base.join(path)
         };
         let flag = if read_only { "--bind-ro" } else { "--bind" };
+        if !read_only && self.private_users {
+            // systemd in the pod writes its limits there as the pod's root.
+            self.actions.push(Action::OwnCgroup(source.clone()));
+        }
         let target = host_hierarchy_target(target, controller.name(), base);
         self.nspawn_mounts
             .push(format!("{flag}={}:{target}", source.display()));
@@ -841,6 +848,7 @@ pub(super) fn nspawn_argv(
             }
         }
     }
+    userns_steps::nspawn_no_writes(plan, &mut argv);
     argv.extend(nspawn_mounts);
     argv.push(format!("systemd.unit={POD_TARGET}"));
     argv

@@ -47,18 +47,45 @@ pub(super) fn with_user_namespace(
             tree: tree.to_path_buf(),
         },
     );
-    let last = actions
+    let mut last = actions
         .iter()
         .position(|a| matches!(a, Action::Network { .. }))
         .unwrap_or(actions.len());
+    if plan.network == crate::manifest::Network::Host {
+        // The mount point of the host's /etc/resolv.conf, which nspawn binds there.
+        actions.insert(
+            last,
+            Action::Seed {
+                path: root.join("etc/resolv.conf"),
+                content: String::new(),
+            },
+        );
+        last += 1;
+    }
     actions.insert(last, Action::IdmapRoot(root.to_path_buf()));
+}
+
+/// nspawn's options that keep it from writing into the pod's idmapped root as the host's
+/// root (which that mount cannot map): no timezone link, and /etc/resolv.conf bound from the
+/// host (on the host's network) or left alone (a private network brings its own, or none).
+pub(super) fn nspawn_no_writes(plan: &MountPlan, argv: &mut Vec<String>) {
+    if plan.user_namespace != UserNamespace::Private {
+        return;
+    }
+    argv.push("--timezone=off".into());
+    if !argv.iter().any(|a| a.starts_with("--resolv-conf=")) {
+        argv.push(match plan.network {
+            crate::manifest::Network::Host => "--resolv-conf=bind-host".into(),
+            crate::manifest::Network::Private => "--resolv-conf=off".into(),
+        });
+    }
 }
 
 /// nspawn's options for a pod in the user namespace whose range starts at `base`: the range,
 /// and no change of any file's owner (the launcher's idmapped mounts did what is needed).
 pub fn nspawn_user_namespace(base: u32) -> [String; 2] {
     [
-        format!("--private-users={base}:{}", super::super::userns::RANGE),
+        format!("--private-users={base}:{}", crate::launch::userns::RANGE),
         "--private-users-ownership=off".to_string(),
     ]
 }

@@ -82,7 +82,7 @@ pub fn recorded(state: &Path) -> Option<IdRange> {
 
 fn valid_base(base: u32) -> bool {
     base >= FIRST_BASE
-        && (base - FIRST_BASE) % RANGE == 0
+        && (base - FIRST_BASE).is_multiple_of(RANGE)
         && (base - FIRST_BASE) / RANGE < MAX_RANGES
 }
 

@@ -183,6 +183,8 @@ pub(super) struct PodSpec {
     pub(super) volumes: Vec<KubeVolume>,
     pub(super) restart_policy: Option<RestartPolicy>,
     pub(super) host_network: Option<bool>,
+    /// `false`: a user namespace of the pod's own (`userNamespace: private`).
+    pub(super) host_users: Option<bool>,
     pub(super) security_context: Option<PodSecurityContext>,
     /// Pod-level limits and requests: the pod's own cgroup.
     pub(super) resources: Option<Resources>,

@@ -110,7 +110,6 @@ const POD: &[(&str, Rule)] = &[
     ("setHostnameAsFQDN", Ignore("there is no cluster DNS on one host")),
     ("hostname", Ignore("a pod's host name is its name")),
     ("terminationGracePeriodSeconds", Ignore("podc stops an app as systemd does: SIGTERM, then SIGKILL after the unit's stop timeout")),
-    ("hostUsers", Ignore("podc does not yet give a pod its own user namespace")),
     ("hostPID", DefaultElseRefuse(is_false, "a pod always has its own process namespace in podc; sharing the host's would let its apps see and signal every process of the host")),
     ("hostIPC", DefaultElseRefuse(is_false, "a pod always has its own IPC namespace in podc")),
     ("shareProcessNamespace", DefaultElseIgnore(is_true, "a pod's apps always share one process namespace in podc (that of the pod's systemd)")),

@@ -77,6 +77,10 @@ impl Convert<'_> {
             // Every Kubernetes pod can open connections out: a private pod with a way out.
             pod.insert("egress".into(), json!("nat"));
         }
+        if let Some(users) = spec.host_users.map(|h| ["private", "host"][usize::from(h)]) {
+            self.rename("userNamespace", self.spec("hostUsers"));
+            pod.insert("userNamespace".into(), json!(users));
+        }
 
         let mut spec = spec;
         let security = spec.security_context.take();

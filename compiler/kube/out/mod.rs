@@ -148,6 +148,8 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
     let meta = meta::object_meta(pod, out);
     let spec = core::PodSpec {
         host_network: (pod.network == Network::Host).then_some(true),
+        host_users: (pod.user_namespace == crate::manifest::UserNamespace::Private)
+            .then_some(false),
         restart_policy: Some(restart_policy(policy).into()),
         security_context: (!groups.is_empty()).then(|| core::PodSecurityContext {
             supplemental_groups: Some(groups.iter().map(|&g| i64::from(g)).collect()),
