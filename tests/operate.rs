@@ -543,6 +543,7 @@ fn sample_status() -> PodStatus {
             },
         ],
         network: None,
+        users: None,
     }
 }
 
@@ -555,6 +556,18 @@ fn status_shows_a_private_pods_network() {
     let text = s.to_string();
     assert!(
         text.contains("  tree /var/lib/podc/main, cgroup v2\n  network private, 10.89.0.2 on podc0, out through NAT, 10.90.0.2 on network backend\nAPP "),
+        "{text}"
+    );
+}
+
+/// A pod of its own user namespace shows its range of host ids on a line of its own.
+#[test]
+fn status_shows_a_pods_range_of_ids() {
+    let mut s = sample_status();
+    s.users = Some("user namespace, host ids 1879048192-1879113727".into());
+    let text = s.to_string();
+    assert!(
+        text.contains("  tree /var/lib/podc/main, cgroup v2\n  ids: user namespace, host ids 1879048192-1879113727\nAPP "),
         "{text}"
     );
 }
