@@ -425,11 +425,19 @@ impl Prep<'_> {
             content: drop.text,
             what: format!("the defaults app {app} takes from its image"),
         });
-        self.nspawn_mounts.push(format!(
-            "--bind-ro={}:{}",
-            dir.display(),
-            image_drop_in_dir(app)
-        ));
+        let at = image_drop_in_dir(app, self.private_users);
+        if self.private_users {
+            let target = inside(&self.root, &at);
+            self.actions.push(Action::Mkdir(target.clone()));
+            self.actions.push(Action::Bind {
+                source: dir,
+                target,
+                read_only: true,
+            });
+        } else {
+            self.nspawn_mounts
+                .push(format!("--bind-ro={}:{at}", dir.display()));
+        }
         if !drop.users.is_empty() || !drop.groups.is_empty() {
             self.actions.push(Action::Names {
                 app: app.to_string(),

@@ -51,12 +51,19 @@ pub(super) fn with_user_namespace(
         .iter()
         .position(|a| matches!(a, Action::Network { .. }))
         .unwrap_or(actions.len());
-    if plan.network == crate::manifest::Network::Host {
-        // The mount point of the host's /etc/resolv.conf, which nspawn binds there.
+    // The mount points of the files nspawn binds there (the host's /etc/resolv.conf, or the
+    // pod network's), made now: nspawn cannot make them through the idmapped root.
+    let hosts = !plan.networks.is_empty() || !plan.allow_host.is_empty();
+    let files: &[&str] = if hosts {
+        &["etc/resolv.conf", "etc/hosts"]
+    } else {
+        &["etc/resolv.conf"]
+    };
+    for file in files {
         actions.insert(
             last,
             Action::Seed {
-                path: root.join("etc/resolv.conf"),
+                path: root.join(file),
                 content: String::new(),
             },
         );

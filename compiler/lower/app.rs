@@ -20,7 +20,9 @@ pub(super) fn lower_app(pod: &Pod, a: &App, cgroup: &str) -> AppUnit {
 
     let mut root = vec![match &a.image {
         Image::Path(_) => d("RootDirectory", app_root(&a.name)),
-        Image::Reference(r) => commented("RootDirectory", app_root(&a.name), image_comment(a, r)),
+        Image::Reference(r) => {
+            commented("RootDirectory", app_root(&a.name), image_comment(pod, a, r))
+        }
     }];
     root.push(d("MountAPIVFS", "yes"));
     if a.given.working_directory {
@@ -226,7 +228,7 @@ pub(super) fn held(pod: &Pod, a: &App) -> bool {
 
 /// The comment above an app's `RootDirectory=` when its image is a reference: what runs, and
 /// what the image's config supplies (the launcher's drop-in `50-image.conf`).
-pub(super) fn image_comment(a: &App, r: &Reference) -> String {
+pub(super) fn image_comment(pod: &Pod, a: &App, r: &Reference) -> String {
     let mut from_image = Vec::new();
     match &a.command {
         Command::Exec(_) => {}
@@ -260,7 +262,10 @@ pub(super) fn image_comment(a: &App, r: &Reference) -> String {
             "tag, resolved at launch"
         },
         from_image.join(", "),
-        crate::tree::layout::image_drop_in_dir(&a.name),
+        crate::tree::layout::image_drop_in_dir(
+            &a.name,
+            pod.user_namespace == crate::manifest::UserNamespace::Private
+        ),
         crate::tree::layout::IMAGE_DROP_IN,
     )
 }

@@ -67,9 +67,18 @@ pub fn under_api_mount(path: &str) -> bool {
 pub const IMAGE_DROP_IN: &str = "50-image.conf";
 
 /// Where in the pod the drop-in directory of an app's image defaults is bound: a directory
-/// systemd reads drop-ins from, on the pod's own `/run`.
-pub fn image_drop_in_dir(app: &str) -> String {
-    ["/run/systemd/system/", app, ".service.d"].concat()
+/// systemd reads drop-ins from, on the pod's own `/run` (nspawn binds it), or in a pod of its
+/// own user namespace below `/etc/systemd/system.attached` (the launcher does).
+pub fn image_drop_in_dir(app: &str, own_users: bool) -> String {
+    // In a pod of its own user namespace nspawn would make /run/systemd as the host's root,
+    // which the pod's systemd then cannot write: the launcher binds the drop-in into the
+    // pod's root instead, at a directory of systemd's search path that podc writes nothing to.
+    let dir = if own_users {
+        "/etc/systemd/system.attached/"
+    } else {
+        "/run/systemd/system/"
+    };
+    [dir, app, ".service.d"].concat()
 }
 
 /// Where the tree keeps the text of each config item given inline (`CONFIG_DIR/<name>`,
