@@ -35,6 +35,11 @@ pub struct MountPlan {
     pub format: u32,
     pub pod: String,
     pub cgroup: CgroupVersion,
+    /// The systemd version the tree was built for (`target.systemd`, `--systemd`): the pod's
+    /// systemd is the host's (its `/usr`), so the launcher and `podc install` hold the host to
+    /// it. `None` in a tree of a podc that did not write it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<u32>,
     /// The apps, in manifest order (their units are `<app>.service`).
     pub apps: Vec<String>,
     /// `private`: the pod gets a network namespace of its own (loopback only). Written only
@@ -369,6 +374,9 @@ impl MountPlan {
         line(&mut out, "format", self.format);
         line(&mut out, "pod", self.pod.as_str());
         line(&mut out, "cgroup", self.cgroup.to_string().as_str());
+        if let Some(systemd) = self.systemd {
+            line(&mut out, "systemd", systemd);
+        }
         line(&mut out, "apps", &self.apps);
         if self.network != Network::Host {
             line(&mut out, "network", self.network.name());
