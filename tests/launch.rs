@@ -618,6 +618,128 @@ apps:
     assert!(String::from_utf8_lossy(&o.stdout).contains("this host can launch it"));
 }
 
+/// #28, limits silently lost: a tree is held to this host's cgroup layout and systemd before
+/// anything is done. On a hybrid (or legacy v1) host, a cgroup v2 tree whose apps have limits
+/// is refused by `launch --check` and by `launch` (booted, the pod's systemd set none of them
+/// and said nothing), naming the target, the host and the build that fits; without app limits
+/// it is a warning; a v1 tree passes. On a unified host the same holds the other way round (a v1
+/// tree is refused even without limits). A tree for a newer systemd than the host's is refused.
+#[test]
+fn launch_holds_the_tree_to_this_hosts_cgroups_and_systemd() {
+    use podc::launch::target_check::{HostTarget, Layout};
+    let host = HostTarget::detect();
+    let (Some(layout), Some(systemd)) = (host.layout, host.systemd) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must tell its cgroup layout and systemd: {host:?}"
+        );
+        eprintln!("skipping: cannot tell this host's cgroup layout or systemd: {host:?}");
+        return;
+    };
+    let (fits, other) = match layout {
+        Layout::Unified => ("v2", "v1"),
+        Layout::Hybrid | Layout::Legacy => ("v1", "v2"),
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let manifest = "podc: 1\nname: held\napps:\n  - name: web\n    image: /srv/images/web\n    exec: [/bin/true]\n    isolators: {memory: 64Mi, tasks: 32}\n";
+    let build = |manifest: &str, args: &[&str]| {
+        fs::write(w.join("pod.yaml"), manifest).unwrap();
+        let o = podc()
+            .current_dir(w)
+            .args(["build", "pod.yaml", "-o", "b"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        w.join("b/held")
+    };
+    let run = |tree: &Path, check: bool| {
+        let mut cmd = podc();
+        cmd.arg("launch");
+        if check {
+            cmd.arg("--check");
+        }
+        let o = cmd.arg(tree).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let says = "the tree is built for";
+    let refused = |err: &str| {
+        err.lines()
+            .any(|l| l.starts_with("error: ") && l.contains(says))
+    };
+    // The other layout, with app limits: refused by both, before anything is done.
+    let tree = build(
+        manifest,
+        &["--cgroup", other, "--systemd", &systemd.to_string()],
+    );
+    let fix = format!("`podc build --cgroup {fits} --systemd {systemd} pod.yaml`");
+    for check in [true, false] {
+        let (code, err) = run(&tree, check);
+        assert_eq!(code, Some(2), "--check {check}: {err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error: ") && l.contains(says))
+            .unwrap_or_else(|| panic!("--check {check}: no refusal in {err}"));
+        assert!(
+            line.starts_with(&format!(
+                "error: {}: the tree is built for cgroup {other}, systemd {systemd}, but this host has ",
+                tree.display()
+            )),
+            "{line}"
+        );
+        assert!(line.ends_with(&fix), "{line}");
+        if other == "v2" {
+            assert!(
+                line.contains(
+                    "would not apply the limits of web.service (MemoryMax=67108864, TasksMax=32)"
+                ),
+                "{line}"
+            );
+        }
+        assert!(!err.contains("this host can launch it"), "{err}");
+    }
+    // Without app limits: a v2 tree on a v1 host loses nothing and is a warning.
+    let bare = manifest.replace("    isolators: {memory: 64Mi, tasks: 32}\n", "");
+    let tree = build(&bare, &["--cgroup", other]);
+    let (_, err) = run(&tree, true);
+    if other == "v2" {
+        assert!(
+            err.contains("warning: ") && err.contains("its apps set no limit, so none is lost"),
+            "{err}"
+        );
+        assert!(!refused(&err), "{err}");
+    } else {
+        assert!(refused(&err), "a v1 plan cannot boot on cgroup2: {err}");
+    }
+    // The host's own layout passes (other problems, such as the missing image, may remain).
+    let tree = build(
+        manifest,
+        &["--cgroup", fits, "--systemd", &systemd.to_string()],
+    );
+    let (_, err) = run(&tree, true);
+    assert!(!refused(&err), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    // A newer systemd than this host's: refused, naming the host's.
+    let newer = systemd + 1;
+    if fits == "v2" || newer < 258 {
+        let tree = build(
+            manifest,
+            &["--cgroup", fits, "--systemd", &newer.to_string()],
+        );
+        let (code, err) = run(&tree, true);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains(&format!("the pod boots this host's systemd {systemd}, which ignores every setting newer than itself")),
+            "{err}"
+        );
+        assert!(err.contains(&fix), "{err}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // End-to-end harness.
 
@@ -1216,22 +1338,25 @@ apps:
     pod.assert_nothing_left();
 }
 
-/// A failing app gives its own exit status; a cgroup v2 target boots and runs its app with the
-/// right argv on this host too (its memory limit cannot be enforced here: no memory controller
-/// in this host's cgroup2).
+/// A failing app gives its own exit status; a cgroup v2 target without app limits boots and
+/// runs its app with the right argv on this host too, with a warning that its target is not
+/// this host's (one with app limits is refused: this host's cgroup2 has no controller to set
+/// them in, see `launch_holds_the_tree_to_this_hosts_cgroups_and_systemd`; pod-level limits are
+/// the host unit's, whose systemd sets them on either layout, and the launcher run by hand says
+/// that it does not set them).
 #[test]
 fn e2e_failure_status_and_cgroup_v2_target() {
     let Some(_turn) = e2e() else { return };
     let manifest = r#"podc: 1
 name: e2e-v2
 target: {cgroup: v2, systemd: 252}
+isolators: {memory: 256Mi}
 volumes:
   - {name: out, kind: host, source: "@WORK@/out"}
 apps:
   - name: ok
     image: "@WORK@/images/ok"
     exec: ["/bin/sh", "-c", "printf %s \"$1|$2\" > /out/ok.argv", "sh", "a b", "%n$$"]
-    isolators: {memory: 64Mi, cpu: 500m}
     mounts: [{volume: out, path: /out}]
   - name: fails
     image: "@WORK@/images/fails"
@@ -1242,6 +1367,17 @@ apps:
     let (code, cycle) = pod.wait();
     assert_eq!(pod.read("ok.argv"), "a b|%n$$");
     assert_eq!(code, 3, "{}", pod.log());
+    assert!(
+        pod.log().contains("its apps set no limit, so none is lost"),
+        "{}",
+        pod.log()
+    );
+    // Run by hand, the pod-level limits are the host unit's to set, and the launcher says so.
+    assert!(
+        pod.log().contains("the pod-level limits of podc-e2e-v2.service (MemoryMax=268435456) are set by that host unit only"),
+        "{}",
+        pod.log()
+    );
     eprintln!("e2e-v2: whole cycle {cycle:?}");
     pod.assert_nothing_left();
 }
@@ -4689,7 +4825,7 @@ spec:
           valueFrom:
             configMapKeyRef: {{name: guestbook, key: GET_HOSTS_FROM}}
         resources:
-          requests: {{cpu: 100m, memory: 100Mi}}
+          requests: {{cpu: 100m}}
         ports:
         - containerPort: 80
           hostPort: {port}
@@ -4720,7 +4856,8 @@ spec:
         hostPath: {{path: "@WORK@/out", type: Directory}}
 "#
     );
-    let mut pod = Pod::build("frontend", &manifest, &[], |_| {});
+    // For this host's cgroup v1 controllers: a v2 tree's limits would not be set here (#28).
+    let mut pod = Pod::build_with("frontend", &manifest, &[], |_| {}, &["--cgroup", "v1"]);
     // The build said what it ignored, and why.
     let o = podc()
         .current_dir(pod.work.path())

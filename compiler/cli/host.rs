@@ -24,8 +24,11 @@ pub fn install_command(
     let opts = InstallOptions { now, restart };
     let done = match root {
         Some(root) => install(tree, &Root(root), &mut Printed(&mut *out), opts),
-        None => require_systemd_host()
-            .and_then(|()| install(tree, &Root("/".into()), &mut Systemctl, opts)),
+        None => {
+            require_systemd_host().map_err(|e| e.to_string())?;
+            hold_to_this_host(tree)?;
+            install(tree, &Root("/".into()), &mut Systemctl, opts)
+        }
     }
     .map_err(|e| e.to_string())?;
     let _ = writeln!(
@@ -47,6 +50,22 @@ pub fn install_command(
         let _ = writeln!(out, "restarted the pod with the new tree");
     }
     Ok(Exit::Ok)
+}
+
+/// The tree's target against this host, as `podc launch` holds it: a pod installed here would
+/// be launched here. Warnings go to standard error; a refusal installs nothing. (With `--root`
+/// the tree goes to another system, whose host this is not.)
+fn hold_to_this_host(tree: &Path) -> Result<(), String> {
+    use crate::launch::target_check::{check_target, HostTarget};
+    let plan = crate::launch::read_plan(tree).map_err(|e| e.to_string())?;
+    let checked = check_target(tree, &plan, &HostTarget::detect());
+    for w in &checked.warnings {
+        eprintln!("warning: {}: {w}", tree.display());
+    }
+    match checked.refusals.first() {
+        Some(r) => Err(format!("{}: {r}; nothing was installed", tree.display())),
+        None => Ok(()),
+    }
 }
 
 /// `podc uninstall`.
