@@ -2749,6 +2749,180 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// #28, operating a pod: `podc exec POD APP -- COMMAND` runs the command as the app runs, in
+/// its root (a file only its image has), as its user and groups, with its environment and
+/// working directory, in the pod's PID, UTS and mount namespaces and in the app's own cgroups
+/// (within its limits), and ends with the command's status; by the tree's path too. An app that
+/// is not running, an app the pod lacks and a pod that is not running are errors (exit 2), a
+/// command the app's root lacks is 127.
+#[test]
+fn e2e_exec_runs_a_command_as_the_app_runs() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-exec
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: app
+    image: "@WORK@/images/app"
+    exec: ["/bin/sh", "-c", "cd /work && touch /out/up && exec sleep 3600"]
+    user: 1234
+    group: 2345
+    supplementaryGroups: [3456]
+    environment: {GREETING: "hello from the app"}
+    isolators: {memory: 48Mi, tasks: 20}
+    mounts: [{volume: out, path: /out}]
+  - name: done
+    image: "@WORK@/images/done"
+    exec: ["/bin/true"]
+"#;
+    let mut pod = Pod::start_with("e2e-exec", manifest, &["app", "done"], |w| {
+        fs::write(w.join("images/app/marker"), "only in app's image\n").unwrap();
+    });
+    pod.wait_for(&["up"]);
+    let exec = |which: &str, app: &str, command: &[&str]| {
+        let o = podc()
+            .args(["exec", which, app, "--"])
+            .args(command)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let script = "id -u; id -g; id -G; cat /marker; pwd; echo \"$GREETING\"; hostname; \
+                  readlink /proc/self/ns/pid; grep :memory: /proc/self/cgroup; \
+                  grep NoNewPrivs /proc/self/status";
+    let (code, out, err) = exec("e2e-exec", "app", &["/bin/sh", "-c", script]);
+    assert_eq!(code, Some(0), "{err}\n{}", pod.log());
+    let leader_ns = fs::read_link(format!("/proc/{}/ns/pid", pod.leader())).unwrap();
+    let mut lines: Vec<&str> = out.lines().collect();
+    // From the app's cgroup namespace: its own cgroup (the hierarchy's number is the host's).
+    let memory = lines.remove(8);
+    assert!(
+        memory.ends_with(":memory:/system.slice/app.service"),
+        "{memory}"
+    );
+    assert_eq!(
+        lines,
+        [
+            "1234",
+            "2345",
+            "2345 3456",
+            "only in app's image",
+            "/work",
+            "hello from the app",
+            "podc-e2e-exec",
+            leader_ns.to_str().unwrap(),
+            "NoNewPrivs:\t1",
+        ],
+        "{err}"
+    );
+    // Its exit status is podc's; by the tree's path too.
+    let tree = pod.tree.to_str().unwrap().to_string();
+    let (code, _, err) = exec(&tree, "app", &["/bin/sh", "-c", "exit 7"]);
+    assert_eq!(code, Some(7), "{err}");
+    let (code, _, err) = exec("e2e-exec", "app", &["/no/such/program"]);
+    assert_eq!(code, Some(127), "{err}");
+    assert!(err.contains("/no/such/program"), "{err}");
+    // What cannot be entered says why.
+    std::thread::sleep(Duration::from_millis(500));
+    for (which, app, says) in [
+        (
+            "e2e-exec",
+            "done",
+            "app done of pod e2e-exec is not running",
+        ),
+        (
+            "e2e-exec",
+            "nope",
+            "pod e2e-exec has no app \"nope\"; its apps: app, done",
+        ),
+        (
+            "e2e-exec-not-here",
+            "app",
+            "pod e2e-exec-not-here is not running here",
+        ),
+    ] {
+        let (code, _, err) = exec(which, app, &["/bin/true"]);
+        assert_eq!(code, Some(2), "{which} {app}: {err}");
+        assert!(err.contains(says), "{which} {app}: {err}");
+    }
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
+/// #28: `podc logs` reads a pod launched by hand: by its name while it runs (without systemd
+/// as PID 1 on the host, as here), and by its tree at any time; an app's own lines only.
+#[test]
+fn e2e_logs_read_a_pod_launched_by_hand() {
+    let Some(_turn) = e2e() else { return };
+    let manifest = r#"podc: 1
+name: e2e-logs
+target: {cgroup: v1, systemd: 252}
+volumes:
+  - {name: out, kind: host, source: "@WORK@/out"}
+apps:
+  - name: talker
+    image: "@WORK@/images/talker"
+    exec: ["/bin/sh", "-c", "echo said-by-talker; touch /out/said; exec sleep 3600"]
+    mounts: [{volume: out, path: /out}]
+  - name: quiet
+    image: "@WORK@/images/quiet"
+    exec: ["/bin/sh", "-c", "echo said-by-quiet; exec sleep 3600"]
+"#;
+    let mut pod = Pod::start("e2e-logs", manifest, &["talker", "quiet"]);
+    pod.wait_for(&["said"]);
+    let logs = |args: &[&str]| {
+        let o = podc().arg("logs").args(args).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let tree = pod.tree.to_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, out, err) = logs(&["e2e-logs", "talker"]);
+        assert_eq!(code, Some(0), "{err}");
+        if out.contains("said-by-talker") {
+            assert!(!out.contains("said-by-quiet"), "{out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line of talker in:\n{out}\n{err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, out, err) = logs(&[&tree]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("said-by-quiet"), "{out}");
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    // Stopped: by its tree, not by a name nothing runs under.
+    let (code, out, err) = logs(&[&tree, "talker"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("said-by-talker") && !out.contains("said-by-quiet"),
+        "{out}"
+    );
+    let (code, _, err) = logs(&["e2e-logs", "talker"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("give its tree: podc logs TREE [APP]"), "{err}");
+    let (code, _, err) = logs(&[&tree, "nope"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("pod e2e-logs has no app \"nope\""), "{err}");
+    pod.assert_nothing_left();
+}
+
 /// One tree keeps one machine id across launches (so one journal directory on the host): the
 /// id derived from the host's machine id, the tree's path and the pod's name.
 #[test]

@@ -9,8 +9,8 @@ use std::process::Command;
 use super::args::Cli;
 use super::exit::Exit;
 use crate::host::{
-    install, logs, require_systemd_host, status, uninstall_with, InstallOptions, OpError, Printed,
-    Root, Systemctl, UninstallOptions,
+    install, logs_anywhere, require_systemd_host, status, uninstall_with, InstallOptions, OpError,
+    Printed, Root, Systemctl, UninstallOptions,
 };
 
 /// `podc install`.
@@ -105,13 +105,17 @@ pub fn status_command(pod: &str, json: bool, out: &mut impl io::Write) -> Result
     Ok(Exit::Ok)
 }
 
-/// `podc logs`: execs journalctl (only returns on failure).
+/// `podc logs`: execs journalctl (only returns on failure). Without systemd there is no
+/// installed pod, but a pod launched by hand has its journal in its tree.
 pub fn logs_command(pod: &str, app: Option<&str>, follow: bool) -> Result<Exit, String> {
     use std::os::unix::process::CommandExt;
-    if !Path::new("/run/systemd/system").is_dir() {
-        return Err(OpError::NoSystemd.to_string());
-    }
-    let argv = logs(pod, app, follow, &mut Systemctl).map_err(|e| e.to_string())?;
+    let mut systemctl = Systemctl;
+    let sd: Option<&mut dyn crate::host::Systemd> = match Path::new("/run/systemd/system").is_dir()
+    {
+        true => Some(&mut systemctl),
+        false => None,
+    };
+    let argv = logs_anywhere(pod, app, follow, sd).map_err(|e| e.to_string())?;
     let e = Command::new(&argv[0]).args(&argv[1..]).exec();
     Err(format!("{}: {e}", argv.join(" ")))
 }

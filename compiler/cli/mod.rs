@@ -62,6 +62,10 @@ pub fn run(cli: Cli) -> Exit {
         Command::Logs { pod, app, follow } => {
             host::logs_command(&pod, app.as_deref(), follow).map_err(Fatal)
         }
+        Command::Exec { pod, app, command } => match crate::host::exec(&pod, &app, &command) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(Fatal(e.to_string())),
+        },
         Command::Image { command } => crate::cli::image::run(command, &mut stdout).map_err(Fatal),
         Command::Completions { shell } => {
             host::completions(shell, &mut stdout);
