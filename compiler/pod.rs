@@ -54,6 +54,18 @@ impl Pod {
             .iter()
             .flat_map(|a| a.ports.iter().map(move |p| (a, p)))
     }
+
+    /// Whether the host unit restarts the pod when it fails as a whole (`Restart=on-failure`):
+    /// when it has apps that are not init apps and every one of them restarts (`on-failure`
+    /// or `always`). Such a pod is a service, meant to run until it is stopped: it ends with a
+    /// failure only when something an app's own restart cannot mend went wrong (the pod's
+    /// systemd or nspawn died, the pod's memory limit killed its init, an app hit its start
+    /// limit). A pod with an app that does not restart may end by design, as a job, and its
+    /// exit status is the record of that run: restarting it would run finished work again.
+    pub fn restarts(&self) -> bool {
+        let mut apps = self.apps.iter().filter(|a| !a.init).peekable();
+        apps.peek().is_some() && apps.all(|a| a.restart != Restart::No)
+    }
 }
 
 /// Resource limits, pod-level or per-app.

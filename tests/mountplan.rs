@@ -69,6 +69,7 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
                 format: 1,
                 pod: s.clone(),
                 cgroup,
+                systemd: (i % 2 == 1).then_some(230 + i as u32),
                 apps: vec![s.clone(), "web".into()],
                 network: if i % 2 == 0 {
                     Network::Private
@@ -180,6 +181,7 @@ fn every_step_and_awkward_strings_are_laid_out_as_serde_would() {
         format: 1,
         pod: "p".into(),
         cgroup: CgroupVersion::V2,
+        systemd: None,
         apps: vec![],
         network: Network::Host,
         egress: Egress::None,

@@ -110,6 +110,18 @@ pub enum Command {
         #[arg(short = 'f', long)]
         follow: bool,
     },
+    /// Run a command in a running pod's app, as the app runs: in its root, namespaces and
+    /// cgroups, as its user, with its environment (as root; on any host, with or without
+    /// systemd). The exit status is the command's.
+    Exec {
+        /// The pod: its name, or its tree (a path with a `/`) for a pod launched by hand.
+        pod: String,
+        /// The app.
+        app: String,
+        /// The command and its arguments, after `--`; looked up in the app's PATH.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Manage the image store: import, list, remove, collect garbage.
     Image {
         #[command(subcommand)]

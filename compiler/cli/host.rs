@@ -9,8 +9,8 @@ use std::process::Command;
 use super::args::Cli;
 use super::exit::Exit;
 use crate::host::{
-    install, logs, require_systemd_host, status, uninstall_with, InstallOptions, OpError, Printed,
-    Root, Systemctl, UninstallOptions,
+    install, logs_anywhere, require_systemd_host, status, uninstall_with, InstallOptions, OpError,
+    Printed, Root, Systemctl, UninstallOptions,
 };
 
 /// `podc install`.
@@ -24,8 +24,11 @@ pub fn install_command(
     let opts = InstallOptions { now, restart };
     let done = match root {
         Some(root) => install(tree, &Root(root), &mut Printed(&mut *out), opts),
-        None => require_systemd_host()
-            .and_then(|()| install(tree, &Root("/".into()), &mut Systemctl, opts)),
+        None => {
+            require_systemd_host().map_err(|e| e.to_string())?;
+            hold_to_this_host(tree)?;
+            install(tree, &Root("/".into()), &mut Systemctl, opts)
+        }
     }
     .map_err(|e| e.to_string())?;
     let _ = writeln!(
@@ -47,6 +50,22 @@ pub fn install_command(
         let _ = writeln!(out, "restarted the pod with the new tree");
     }
     Ok(Exit::Ok)
+}
+
+/// The tree's target against this host, as `podc launch` holds it: a pod installed here would
+/// be launched here. Warnings go to standard error; a refusal installs nothing. (With `--root`
+/// the tree goes to another system, whose host this is not.)
+fn hold_to_this_host(tree: &Path) -> Result<(), String> {
+    use crate::launch::target_check::{check_target, HostTarget};
+    let plan = crate::launch::read_plan(tree).map_err(|e| e.to_string())?;
+    let checked = check_target(tree, &plan, &HostTarget::detect());
+    for w in &checked.warnings {
+        eprintln!("warning: {}: {w}", tree.display());
+    }
+    match checked.refusals.first() {
+        Some(r) => Err(format!("{}: {r}; nothing was installed", tree.display())),
+        None => Ok(()),
+    }
 }
 
 /// `podc uninstall`.
@@ -86,13 +105,17 @@ pub fn status_command(pod: &str, json: bool, out: &mut impl io::Write) -> Result
     Ok(Exit::Ok)
 }
 
-/// `podc logs`: execs journalctl (only returns on failure).
+/// `podc logs`: execs journalctl (only returns on failure). Without systemd there is no
+/// installed pod, but a pod launched by hand has its journal in its tree.
 pub fn logs_command(pod: &str, app: Option<&str>, follow: bool) -> Result<Exit, String> {
     use std::os::unix::process::CommandExt;
-    if !Path::new("/run/systemd/system").is_dir() {
-        return Err(OpError::NoSystemd.to_string());
-    }
-    let argv = logs(pod, app, follow, &mut Systemctl).map_err(|e| e.to_string())?;
+    let mut systemctl = Systemctl;
+    let sd: Option<&mut dyn crate::host::Systemd> = match Path::new("/run/systemd/system").is_dir()
+    {
+        true => Some(&mut systemctl),
+        false => None,
+    };
+    let argv = logs_anywhere(pod, app, follow, sd).map_err(|e| e.to_string())?;
     let e = Command::new(&argv[0]).args(&argv[1..]).exec();
     Err(format!("{}: {e}", argv.join(" ")))
 }

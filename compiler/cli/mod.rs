@@ -62,6 +62,10 @@ pub fn run(cli: Cli) -> Exit {
         Command::Logs { pod, app, follow } => {
             host::logs_command(&pod, app.as_deref(), follow).map_err(Fatal)
         }
+        Command::Exec { pod, app, command } => match crate::host::exec(&pod, &app, &command) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(Fatal(e.to_string())),
+        },
         Command::Image { command } => crate::cli::image::run(command, &mut stdout).map_err(Fatal),
         Command::Completions { shell } => {
             host::completions(shell, &mut stdout);
@@ -184,6 +188,17 @@ fn launch(
     let tree = tree
         .canonicalize()
         .map_err(|e| Fatal(format!("{}: {e}", tree.display())))?;
+    // The tree's target against this host (not for the dry run, which shows the plan).
+    let target = match dry_run {
+        true => Default::default(),
+        false => {
+            let host = launch::target_check::HostTarget::detect();
+            launch::target_check::check_target(&tree, &plan, &host)
+        }
+    };
+    for w in &target.warnings {
+        let _ = writeln!(stderr, "warning: {}: {w}", tree.display());
+    }
     let mut host = launch::Host::detect();
     host.images = launch::Images::look_up(&plan, &host.images.store).map_err(fatal)?;
     host.resources = launch::HostResources::read(&tree);
@@ -201,14 +216,25 @@ fn launch(
     }
     if check {
         let problems = launch::check_host(&launch, &host);
+        for r in &target.refusals {
+            let _ = writeln!(stderr, "error: {}: {r}", tree.display());
+        }
         for p in &problems {
             let _ = writeln!(stderr, "error: {p}");
         }
-        if !problems.is_empty() {
+        if !problems.is_empty() || !target.refusals.is_empty() {
             return Ok(Exit::Usage);
         }
         let _ = writeln!(stdout, "{}: this host can launch it", tree.display());
         return Ok(Exit::Ok);
+    }
+    if let Some(r) = target.refusals.first() {
+        return Err(Fatal(format!("{}: {r}", tree.display())));
+    }
+    if !host.notify {
+        if let Some(w) = launch::target_check::by_hand_warning(&tree, &launch.plan) {
+            let _ = writeln!(stderr, "warning: {}: {w}", tree.display());
+        }
     }
     let nspawn = launch::preflight(&launch, &host, true).map_err(fatal)?;
     let _ = stdout.flush();

@@ -1,4 +1,8 @@
-//! `podc logs`: the journalctl command line for a pod or one of its apps.
+//! `podc logs`: the journalctl command line for a pod or one of its apps: an installed pod's
+//! through machined while its host unit runs it, else the journal files in its tree, where the
+//! pod's systemd keeps them (`rootfs/var/log/journal`) however the pod was started. So a pod
+//! launched by hand, with or without systemd on the host, is read by its tree, or by its name
+//! while it runs ([`super::running`] finds its tree).
 
 use std::path::Path;
 
@@ -54,4 +58,46 @@ pub fn logs(
     }
     let is_running = running(&sd.is_active(&format!("podc-{pod}.service")));
     Ok(logs_command(pod, &p.dir, is_running, app, follow))
+}
+
+/// `podc logs TREE [APP]`: the journal files in a tree (a pod launched by hand, running or
+/// not, or any tree a pod ran from).
+pub fn tree_logs(tree: &Path, app: Option<&str>, follow: bool) -> Result<Vec<String>, OpError> {
+    let plan = crate::launch::read_plan(tree)?;
+    if let Some(app) = app {
+        if !plan.apps.iter().any(|a| a == app) {
+            return Err(OpError::UnknownApp {
+                pod: plan.pod,
+                app: app.into(),
+                apps: plan.apps.join(", "),
+            });
+        }
+    }
+    Ok(logs_command(&plan.pod, tree, false, app, follow))
+}
+
+/// Resolves `podc logs WHICH [APP]` on any host: `WHICH` with a `/` is a tree; a name is an
+/// installed pod where systemd (`sd`) is there to have installed it, else a pod running by
+/// hand under that name.
+pub fn logs_anywhere(
+    which: &str,
+    app: Option<&str>,
+    follow: bool,
+    sd: Option<&mut dyn Systemd>,
+) -> Result<Vec<String>, OpError> {
+    if which.contains('/') {
+        return tree_logs(Path::new(which), app, follow);
+    }
+    if let Some(sd) = sd {
+        match logs(which, app, follow, sd) {
+            Err(OpError::NotInstalled { .. }) => {}
+            other => return other,
+        }
+    }
+    check_pod_name(which)?;
+    let running = super::running::find_running(which);
+    match running.as_slice() {
+        [one] => tree_logs(&one.tree, app, follow),
+        _ => Err(OpError::NoPod(which.into())),
+    }
 }

@@ -12,9 +12,11 @@
 //! prove the real thing.
 
 mod data;
+mod exec;
 mod install;
 mod logs;
 mod marker;
+mod running;
 mod status;
 mod systemd;
 mod tree;
@@ -22,8 +24,10 @@ mod units;
 mod usage;
 
 pub use data::{persistent_volumes, volumes_of, VolumeStatus, MAX_COUNTED};
+pub use exec::*;
 pub use install::*;
 pub use logs::*;
+pub use running::*;
 pub use status::*;
 pub use systemd::*;
 pub use tree::*;

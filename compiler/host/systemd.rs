@@ -47,6 +47,8 @@ pub enum OpError {
     BadName(String),
     #[error("{path}: {reason}: not the persistent volumes directory podc made for this pod; refusing to remove it")]
     NotVolumes { path: PathBuf, reason: String },
+    #[error("pod {0} is neither installed here nor running (alone) under that name; for a pod launched by hand, give its tree: podc logs TREE [APP]")]
+    NoPod(String),
     #[error("pod {pod} has no app {app:?}; its apps: {apps}")]
     UnknownApp {
         pod: String,

@@ -76,6 +76,8 @@ fn service_rules(pod: &str, socket: bool) -> Vec<Rule> {
         ("Service", "KillMode", exact("mixed".into())),
         ("Service", "Delegate", exact("yes".into())),
         ("Service", "Slice", exact("machine.slice".into())),
+        // A pod whose apps all restart (`Pod::restarts`).
+        ("Service", "Restart", exact("on-failure".into())),
         ("Install", "WantedBy", exact("machines.target".into())),
     ];
     if socket {

@@ -24,6 +24,7 @@ mod plan_read;
 mod prepare;
 mod project;
 mod supervise;
+pub mod target_check;
 #[cfg(test)]
 mod tests;
 pub mod userns;

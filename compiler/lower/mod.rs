@@ -134,5 +134,12 @@ fn host_service(pod: &Pod, install: &Install) -> Vec<Directive> {
         d("Delegate", "yes"),
         d("Slice", "machine.slice"),
     ]);
+    if pod.restarts() {
+        service.push(commented(
+            "Restart",
+            "on-failure",
+            "every app restarts: the pod is started again when it fails as a whole".into(),
+        ));
+    }
     service
 }

@@ -103,6 +103,7 @@ pub(super) fn plan(pod: &Pod) -> MountPlan {
         format: plan::FORMAT,
         pod: pod.name.clone(),
         cgroup: pod.target.cgroup,
+        systemd: Some(pod.target.systemd),
         apps: pod.apps.iter().map(|a| a.name.clone()).collect(),
         network: pod.network,
         egress: pod.egress,

@@ -366,3 +366,40 @@ fn a_writable_cgroup_is_the_apps_own_namespace_delegated() {
         [("P0531", at)]
     );
 }
+
+/// #28: the host unit restarts a pod whose apps all restart (a service) when it fails as a
+/// whole, and no other: a pod with an app that does not restart may end by design (a job), and
+/// one of init apps only is a job too.
+#[test]
+fn the_host_unit_restarts_a_pod_whose_apps_all_restart() {
+    let host = |apps: &str| {
+        let files = tree(&format!("podc: 1\nname: p\napps:\n{apps}"));
+        directives(&files["podc-p.service"])
+            .into_iter()
+            .filter(|l| l.starts_with("Restart"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let restarts = ["Restart=on-failure".to_string()];
+    assert_eq!(
+        host(
+            "- {name: a, image: /i, exec: [/bin/a], restart: always}\n\
+              - {name: b, image: /i, exec: [/bin/b], restart: on-failure}\n"
+        ),
+        restarts
+    );
+    // An init app that does not restart is still the start of a service.
+    assert_eq!(
+        host(
+            "- {name: m, image: /i, exec: [/bin/m], init: true}\n\
+              - {name: a, image: /i, exec: [/bin/a], restart: always, after: [m]}\n"
+        ),
+        restarts
+    );
+    assert!(host(
+        "- {name: a, image: /i, exec: [/bin/a], restart: always}\n\
+         - {name: job, image: /i, exec: [/bin/job]}\n"
+    )
+    .is_empty());
+    assert!(host("- {name: m, image: /i, exec: [/bin/m], init: true}\n").is_empty());
+}

@@ -91,6 +91,15 @@ fn pod_table(o: &mut String, pod: &Pod) {
             Start::Connection => "on the first connection to a published port",
         },
     );
+    row(
+        o,
+        "Restart",
+        if pod.restarts() {
+            "on-failure (every app restarts: the host unit starts the pod again when it fails as a whole)"
+        } else {
+            "no (an app that does not restart may end the pod)"
+        },
+    );
     key(o, "Target");
     let _ = write!(
         o,

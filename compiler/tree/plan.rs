@@ -35,6 +35,11 @@ pub struct MountPlan {
     pub format: u32,
     pub pod: String,
     pub cgroup: CgroupVersion,
+    /// The systemd version the tree was built for (`target.systemd`, `--systemd`): the pod's
+    /// systemd is the host's (its `/usr`), so the launcher and `podc install` hold the host to
+    /// it. `None` in a tree of a podc that did not write it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<u32>,
     /// The apps, in manifest order (their units are `<app>.service`).
     pub apps: Vec<String>,
     /// `private`: the pod gets a network namespace of its own (loopback only). Written only
@@ -361,37 +366,46 @@ pub enum Step {
 }
 
 impl MountPlan {
+    /// The plan's top-level keys and its `allowHost` and `listen` tables, as [`Self::to_toml`]
+    /// lays them out before the steps.
+    fn head_toml(&self, out: &mut String) {
+        line(out, "format", self.format);
+        line(out, "pod", self.pod.as_str());
+        line(out, "cgroup", self.cgroup.to_string().as_str());
+        if let Some(systemd) = self.systemd {
+            line(out, "systemd", systemd);
+        }
+        line(out, "apps", &self.apps);
+        if self.network != Network::Host {
+            line(out, "network", self.network.name());
+        }
+        if self.egress != Egress::None {
+            line(out, "egress", self.egress.name());
+        }
+        if !self.networks.is_empty() {
+            line(out, "networks", &self.networks);
+        }
+        if self.user_namespace != UserNamespace::Host {
+            line(out, "userNamespace", self.user_namespace.name());
+        }
+        for h in &self.allow_host {
+            out.push_str("\n[[allowHost]]\n");
+            line(out, "protocol", h.protocol.name());
+            line(out, "port", h.port);
+        }
+        for l in &self.listen {
+            out.push_str("\n[[listen]]\n");
+            line(out, "protocol", l.protocol.name());
+            line(out, "address", l.address.as_str());
+        }
+    }
+
     /// The plan as TOML, byte for byte what `toml::to_string` makes of it (tests/mountplan.rs
     /// holds the two together), laid out here because the serializer cost as much as the rest
     /// of rendering a pod. Strings are encoded by `toml_writer`, as the serializer does.
     pub fn to_toml(&self) -> String {
         let mut out = String::with_capacity(128 + self.steps.len() * 128);
-        line(&mut out, "format", self.format);
-        line(&mut out, "pod", self.pod.as_str());
-        line(&mut out, "cgroup", self.cgroup.to_string().as_str());
-        line(&mut out, "apps", &self.apps);
-        if self.network != Network::Host {
-            line(&mut out, "network", self.network.name());
-        }
-        if self.egress != Egress::None {
-            line(&mut out, "egress", self.egress.name());
-        }
-        if !self.networks.is_empty() {
-            line(&mut out, "networks", &self.networks);
-        }
-        if self.user_namespace != UserNamespace::Host {
-            line(&mut out, "userNamespace", self.user_namespace.name());
-        }
-        for h in &self.allow_host {
-            out.push_str("\n[[allowHost]]\n");
-            line(&mut out, "protocol", h.protocol.name());
-            line(&mut out, "port", h.port);
-        }
-        for l in &self.listen {
-            out.push_str("\n[[listen]]\n");
-            line(&mut out, "protocol", l.protocol.name());
-            line(&mut out, "address", l.address.as_str());
-        }
+        self.head_toml(&mut out);
         if self.steps.is_empty() {
             // As serde writes an empty array of tables.
             line(&mut out, "step", [0u8; 0]);

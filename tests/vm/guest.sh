@@ -514,6 +514,111 @@ check_kube() {
     podc uninstall kube >/dev/null 2>&1 || bad "kube-uninstall: failed"
 }
 
+# #28: a tree is held to the host's cgroup layout and systemd. A tree for the other layout (a
+# v1 tree on a v2 host; a v2 tree whose app has limits on the hybrid host) and one for a newer
+# systemd are refused by `podc install` and `podc launch --check`, naming the build that fits,
+# and nothing is installed; an older systemd target is a warning.
+check_target() {
+    local other=v1 newer out rc fits="podc build --cgroup $CGROUP --systemd $SDVER "
+    [ "$CGROUP" = v1 ] && other=v2
+    newer=$((SDVER + 5))
+    # cgroup v1 ends with systemd 258.
+    [ "$CGROUP" = v1 ] && [ "$newer" -ge 258 ] && newer=257
+    local -a cases=("$other:$SDVER:cgroup $other, systemd $SDVER, but this host has")
+    [ "$newer" -gt "$SDVER" ] && cases+=("$CGROUP:$newer:the pod boots this host's systemd $SDVER, which ignores")
+    local c cg sd says
+    for c in "${cases[@]}"; do
+        cg=${c%%:*} sd=${c#*:} says=${sd#*:} sd=${sd%%:*}
+        rm -rf /root/build-target
+        if ! podc build "$P/pods/held.yaml" -o /root/build-target --cgroup "$cg" --systemd "$sd" >/dev/null 2>&1; then
+            bad "target-$cg-$sd-build: podc build failed"; continue
+        fi
+        out=$(podc install /root/build-target/held 2>&1)
+        rc=$?
+        if [ "$rc" = 2 ] && [[ $out == *"$says"* && $out == *"\`$fits"* && $out == *"nothing was installed"* ]]; then
+            ok "target-$cg-$sd-install-refused (${out//$'\n'/ })"
+        else bad "target-$cg-$sd-install-refused: rc $rc: ${out//$'\n'/|}"; fi
+        check "target-$cg-$sd-no-units" 0 "$(units_of held)"
+        if [ -e /var/lib/podc/held ]; then bad "target-$cg-$sd-no-dir: /var/lib/podc/held exists"; else ok "target-$cg-$sd-no-dir"; fi
+        out=$(podc launch --check /root/build-target/held 2>&1)
+        rc=$?
+        if [ "$rc" = 2 ] && [[ $out == *"$says"* ]]; then ok "target-$cg-$sd-check-refused"; else
+            bad "target-$cg-$sd-check-refused: rc $rc: ${out//$'\n'/|}"
+        fi
+    done
+    # A tree for an older systemd than this host's: launch --check warns and passes.
+    if [ "$SDVER" -gt 252 ]; then
+        rm -rf /root/build-target
+        podc build "$P/pods/held.yaml" -o /root/build-target --cgroup "$CGROUP" --systemd 252 >/dev/null 2>&1
+        out=$(podc launch --check /root/build-target/held 2>&1)
+        rc=$?
+        if [ "$rc" = 0 ] && [[ $out == *"warning: "*"keeps every setting podc writes for 252"* ]]; then ok "target-older-systemd-warns"; else
+            bad "target-older-systemd-warns: rc $rc: ${out//$'\n'/|}"
+        fi
+    fi
+    rm -rf /root/build-target
+}
+
+# #28: a pod whose apps all restart has Restart=on-failure on its host unit: its init killed,
+# systemd starts the pod again. podc exec runs a command in its app as the app runs.
+check_restart() {
+    local leader out
+    install_pod held --now || return
+    check restart-unit-policy on-failure "$(prop held Restart)"
+    if wait_for 60 journal_has held svc "svc up"; then ok restart-svc-up; else bad "restart-svc-up: $(podc logs held svc 2>&1 | tail -n 3 | tr '\n' '|')"; return; fi
+    # shellcheck disable=SC2016 # the app's shell expands it
+    out=$(podc exec held svc -- /bin/sh -c 'id -u; id -g; echo "$GREETING"; hostname' 2>&1)
+    check exec-as-the-app "1000|1000|hello from svc|podc-held" "${out//$'\n'/|}"
+    out=$(podc exec held svc -- /bin/sh -c 'exit 7' 2>&1)
+    check exec-exit-status 7 "$?"
+    leader=$(machinectl show podc-held -p Leader --value)
+    kill -KILL "$leader"
+    if wait_for 60 lines_at_least held svc "svc up" 2 && wait_for 30 state_is held active; then
+        ok "restart-after-init-killed (NRestarts=$(prop held NRestarts))"
+    else bad "restart-after-init-killed: $(systemctl is-active podc-held), NRestarts=$(prop held NRestarts)"; fi
+    check restart-counted 1 "$(prop held NRestarts)"
+    # A stop is never followed by a restart.
+    timed stop-held systemctl stop podc-held
+    sleep 2
+    check restart-not-after-stop inactive "$(systemctl is-active podc-held)"
+    check_nothing_left held restart
+    podc uninstall held >/dev/null 2>&1 || bad "restart-uninstall: failed"
+}
+
+# The README's launch by hand on a systemd host: a delegated scope of its own below
+# machine.slice, where the app's limits are set and a pod-level limit given as a property;
+# podc exec and podc logs reach the pod by its name; SIGTERM ends it, leaving nothing.
+check_by_hand() {
+    local pid scope=podc-held-by-hand.scope cg app out
+    install_pod held || return
+    systemd-run --quiet --scope --unit podc-held-by-hand --slice machine.slice -p Delegate=yes -p TasksMax=64 \
+        podc launch /var/lib/podc/held >/root/by-hand.log 2>&1 &
+    pid=$!
+    by_hand_up() { podc logs held svc 2>/dev/null | grep -q 'svc up'; }
+    if wait_for 90 by_hand_up; then ok by-hand-up; else bad "by-hand-up: $(tail -n 5 /root/by-hand.log | tr '\n' '|')"; kill -TERM "$pid"; return; fi
+    if [ "$CGROUP" = v2 ]; then cg=/sys/fs/cgroup/machine.slice/$scope; else cg=/sys/fs/cgroup/memory/machine.slice/$scope; fi
+    app=$(find "$cg" -type d -name svc.service 2>/dev/null | head -n 1)
+    if [ "$CGROUP" = v2 ]; then
+        check by-hand-app-memory.max 33554432 "$(knob "$app" memory.max)"
+        check by-hand-app-pids.max 16 "$(knob "$app" pids.max)"
+        check by-hand-pod-pids.max 64 "$(knob "$cg" pids.max)"
+    else
+        check by-hand-app-memory.limit_in_bytes 33554432 "$(knob "$app" memory.limit_in_bytes)"
+        check by-hand-pod-pids.max 64 "$(knob "/sys/fs/cgroup/pids/machine.slice/$scope" pids.max)"
+    fi
+    if grep -q "are set by that host unit only" /root/by-hand.log; then ok by-hand-says-pod-limits-are-the-units; else
+        bad "by-hand-says-pod-limits-are-the-units: $(tr '\n' '|' </root/by-hand.log)"
+    fi
+    # shellcheck disable=SC2016 # the app's shell expands it
+    out=$(podc exec held svc -- /bin/sh -c 'id -u; echo "$GREETING"' 2>&1)
+    check by-hand-exec "1000|hello from svc" "${out//$'\n'/|}"
+    kill -TERM "$pid"
+    wait "$pid"
+    check by-hand-scope-gone inactive "$(systemctl is-active "$scope" 2>/dev/null || true)"
+    check_nothing_left held by-hand
+    podc uninstall held >/dev/null 2>&1 || bad "by-hand-uninstall: failed"
+}
+
 # Writable cgroups (tests/vm/pods/cgroups.yaml, Kubernetes' cgroupOptions.mountMode:
 # ReadWrite): on cgroup v2 with systemd 257 an app with cgroupMount: read-write makes a
 # sub-cgroup of its own cgroup and moves into it, which the host sees below the app's cgroup,
@@ -821,6 +926,11 @@ phase1() {
 
     # --- an app's own cgroup, writable.
     check_cgroups
+
+    # --- the tree's target against this host; restarting a pod; podc exec; by hand (#28).
+    check_target
+    check_restart
+    check_by_hand
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network
