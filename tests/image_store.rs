@@ -145,7 +145,7 @@ fn an_oci_layout_imports_with_its_root_and_config() {
         env!("CARGO_BIN_EXE_podc"),
         s.layout().display()
     );
-    if common::tool("script", "util-linux") {
+    if common::tool("script", "bsdutils") {
         let o = Command::new("script")
             .args(["-qec", &script, "/dev/null"])
             .output()
