@@ -1,7 +1,8 @@
 //! The image store end to end: `podc image import` of OCI layouts made by umoci and docker
 //! archives and zstd layouts made by skopeo, whiteouts, a tampered blob, `kill -9` at 100
 //! moments of an import, concurrent imports, `ls`, `rm` and `gc` (root; skips elsewhere and
-//! fails in CI when it cannot run).
+//! fails in CI when it cannot run). The import killed at 100 moments takes minutes, so it is
+//! ignored by the README's `cargo test` and run by `.ci/run`'s slow step.
 
 mod common;
 
@@ -145,7 +146,7 @@ fn an_oci_layout_imports_with_its_root_and_config() {
         env!("CARGO_BIN_EXE_podc"),
         s.layout().display()
     );
-    if common::tool("script", "util-linux") {
+    if common::tool("script", "bsdutils") {
         let o = Command::new("script")
             .args(["-qec", &script, "/dev/null"])
             .output()
@@ -590,6 +591,7 @@ fn a_changed_store_is_refused_at_resolve() {
 /// `kill -9` of `podc image import` at i/100 of an import's duration, i = 1..100: after each
 /// the store verifies, and a fresh import succeeds and gives the one right root.
 #[test]
+#[ignore = "slow: 100 imports killed, about 2 min; .ci/run runs it (cargo test --test image_store -- --ignored)"]
 fn kill_9_at_100_moments_of_an_import_leaves_the_store_sound() {
     if !images::image_tools() {
         return;

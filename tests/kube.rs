@@ -277,7 +277,7 @@ fn has_image_volume(yaml: &str) -> bool {
 /// Every document in `dir` against the strict schemas of Kubernetes 1.30 (1.31 for one with
 /// an image volume, which 1.30 lacks) and 1.37.
 fn validate_all(dir: &Path) {
-    if !common::tool("kubernetes-validate", "kubernetes-validate (pip)") {
+    if !common::tool("kubernetes-validate", "kubernetes-validate, from PyPI") {
         return;
     }
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
@@ -335,7 +335,7 @@ fn kube_out() {
 #[test]
 fn the_validator_can_fail() {
     // The schema check above means something only if a wrong document fails it.
-    if !common::tool("kubernetes-validate", "kubernetes-validate (pip)") {
+    if !common::tool("kubernetes-validate", "kubernetes-validate, from PyPI") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

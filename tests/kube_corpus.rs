@@ -182,7 +182,7 @@ fn check_built(built: &[(String, podc::pod::Pod)]) {
             Err(r) => failures.push(format!("{label}: podc kube, read back, is refused:\n{r}")),
         }
     }
-    if common::tool("kubernetes-validate", "kubernetes-validate (pip)") {
+    if common::tool("kubernetes-validate", "kubernetes-validate, from PyPI") {
         let mut files: Vec<_> = std::fs::read_dir(kube_dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -249,7 +249,7 @@ fn the_commands_take_kubernetes_files() {
 /// them (skipped, with a reason, where `kubernetes-validate` is missing; required in CI).
 #[test]
 fn import_fixtures_are_valid_kubernetes() {
-    if !common::tool("kubernetes-validate", "kubernetes-validate (pip)") {
+    if !common::tool("kubernetes-validate", "kubernetes-validate, from PyPI") {
         return;
     }
     let mut files: Vec<_> = ["tests/fixtures/kube/good", "tests/fixtures/kube/warn"]

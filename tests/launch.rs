@@ -489,12 +489,7 @@ fn launch_refuses_an_edited_volume_plan() {
 /// way the launch would, and changes nothing.
 #[test]
 fn launch_check_refuses_a_linked_persistent_volume() {
-    if Command::new("systemd-nspawn")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: systemd-nspawn is not installed");
+    if !common::tool("systemd-nspawn", "systemd-container") {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -542,16 +537,7 @@ fn launch_check_refuses_a_linked_persistent_volume() {
 /// through a symbolic link in an image. Fixed, it says the host can launch the pod.
 #[test]
 fn launch_check_finds_what_the_launch_would() {
-    if Command::new("systemd-nspawn")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "systemd-nspawn is missing in CI"
-        );
-        eprintln!("skipping: systemd-nspawn is not installed");
+    if !common::tool("systemd-nspawn", "systemd-container") {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -765,16 +751,14 @@ fn e2e_missing() -> Option<String> {
 }
 
 /// The turn of one end-to-end test (pods run one at a time: they share the machine's cgroups
-/// and two cores), or `None` where they cannot run: then it says why, and fails in CI.
+/// and two cores), or `None` where they cannot run: then the test is recorded as skipped, with
+/// why, and fails in CI.
+#[track_caller]
 fn e2e() -> Option<std::sync::MutexGuard<'static, ()>> {
     match e2e_missing() {
         None => Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner())),
         Some(why) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "end-to-end tests must run in CI, but: {why}"
-            );
-            eprintln!("skipping end-to-end test: {why}");
+            common::skip(&format!("end-to-end: {why}"));
             None
         }
     }
@@ -2053,14 +2037,11 @@ apps:
 fn e2e_https_health_probe_takes_any_certificate_and_fails_without_tls() {
     let Some(_turn) = e2e() else { return };
     let openssl = Command::new("openssl").arg("version").output();
-    if !openssl.is_ok_and(|o| o.status.success())
-        || Command::new("ldd").arg("--version").output().is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "openssl or ldd is missing"
-        );
-        eprintln!("skipping: openssl or ldd is missing");
+    if !openssl.is_ok_and(|o| o.status.success()) {
+        common::skip("openssl is missing (package openssl)");
+        return;
+    }
+    if !common::tool("ldd", "libc-bin") {
         return;
     }
     let manifest = r#"podc: 1
@@ -3331,16 +3312,8 @@ fn dry_run_and_check_name_config_and_secrets() {
         !text.contains("pw-7f3a9") && !text.contains("tok-5b2e1"),
         "{text}"
     );
-    if Command::new("systemd-nspawn")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "systemd-nspawn is missing in CI"
-        );
-        eprintln!("skipping the --check half: systemd-nspawn is not installed");
+    if !common::on_path("systemd-nspawn") {
+        common::skip("the --check half: systemd-nspawn is missing (package systemd-container)");
         return;
     }
     // Every problem: a missing secret, and (read as root) a key its file lacks.
@@ -4270,12 +4243,11 @@ fn copy_with_libraries(binary: &str, image: &Path) {
 fn e2e_first_connection_starts_the_pod_and_reaches_a_socket_activated_app() {
     let Some(_turn) = e2e() else { return };
     let proxyd = podc::lower::SOCKET_PROXYD;
-    if !Path::new(proxyd).exists() || Command::new("ldd").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{proxyd} or ldd is missing"
-        );
-        eprintln!("skipping: {proxyd} or ldd is missing");
+    if !Path::new(proxyd).exists() {
+        common::skip(&format!("{proxyd} is missing (package systemd)"));
+        return;
+    }
+    if !common::tool("ldd", "libc-bin") {
         return;
     }
     let published = free_port();
@@ -5722,10 +5694,8 @@ fn podc_network_left() -> Vec<String> {
 #[test]
 fn e2e_private_pod_with_egress_reaches_outside_through_nat() {
     let Some(_turn) = e2e() else { return };
-    for tool in ["ip", "nft"] {
-        if Command::new(tool).arg("-V").output().is_err() {
-            assert!(std::env::var_os("CI").is_none(), "{tool} is missing");
-            eprintln!("skipping: {tool} is missing (iproute2, nftables)");
+    for (tool, package) in [("ip", "iproute2"), ("nft", "nftables")] {
+        if !common::program(tool, package) {
             return;
         }
     }
@@ -5825,9 +5795,7 @@ apps:
 #[test]
 fn e2e_a_pod_reaches_the_host_ports_it_is_allowed_and_no_other() {
     let Some(_turn) = e2e() else { return };
-    if Command::new("nft").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "nft is missing");
-        eprintln!("skipping: nft is missing (nftables)");
+    if !common::program("nft", "nftables") {
         return;
     }
     podc::launch::network::tidy().unwrap();
@@ -5930,9 +5898,7 @@ apps:
 #[test]
 fn e2e_egress_left_by_a_killed_launcher_is_swept_by_the_next_launch() {
     let Some(_turn) = e2e() else { return };
-    if Command::new("nft").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "nft is missing");
-        eprintln!("skipping: nft is missing (nftables)");
+    if !common::program("nft", "nftables") {
         return;
     }
     podc::launch::network::tidy().unwrap();
@@ -6003,9 +5969,7 @@ apps:
 #[test]
 fn e2e_pods_on_one_network_reach_each_other_by_name() {
     let Some(_turn) = e2e() else { return };
-    if Command::new("nft").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "nft is missing");
-        eprintln!("skipping: nft is missing (nftables)");
+    if !common::program("nft", "nftables") {
         return;
     }
     podc::launch::network::tidy().unwrap();
@@ -6195,9 +6159,7 @@ fn measure_outside(ns: Option<PathBuf>, port: u16, n: usize, bytes: usize) -> (D
 #[test]
 fn e2e_egress_against_the_host_side_by_side() {
     let Some(_turn) = e2e() else { return };
-    if Command::new("nft").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "nft is missing");
-        eprintln!("skipping: nft is missing (nftables)");
+    if !common::program("nft", "nftables") {
         return;
     }
     podc::launch::network::tidy().unwrap();

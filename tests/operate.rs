@@ -14,18 +14,13 @@ use podc::host::{
     Systemd, UninstallOptions, Usage,
 };
 
+mod common;
+
 fn podc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_podc"))
         .args(args)
         .output()
         .expect("podc runs")
-}
-
-fn on_path(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn text(b: &[u8]) -> String {
@@ -851,7 +846,7 @@ fn logs_reads_the_running_pod_through_machined_else_its_tree() {
 #[test]
 fn commands_refuse_without_systemd_as_pid_1() {
     if Path::new("/run/systemd/system").exists() {
-        eprintln!("skipped: this host runs systemd as PID 1");
+        common::skip("this host runs systemd as PID 1");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -888,8 +883,8 @@ fn commands_refuse_without_systemd_as_pid_1() {
 
 #[test]
 fn install_needs_root() {
-    if podc::sys::effective_uid() != 0 || !on_path("setpriv") {
-        eprintln!("skipped: needs root and setpriv to run podc as another user");
+    // Root, to run podc as another user with setpriv.
+    if !common::as_root() || !common::program("setpriv", "util-linux") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -935,8 +930,7 @@ fn install_and_uninstall_with_root_print_what_systemctl_would_do() {
 
 #[test]
 fn bash_completion_loads_and_completes() {
-    if !on_path("bash") {
-        eprintln!("skipped: no bash");
+    if !common::program("bash", "bash") {
         return;
     }
     let o = podc(&["completions", "bash"]);
@@ -1026,12 +1020,8 @@ fn every_command_has_a_man_page_that_renders() {
     assert_eq!(pages, want);
     assert!(pages.contains(&"podc-install.1".to_string()));
     assert!(pages.contains(&"podc-image-import.1".to_string()));
-    if !on_path("groff") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "groff is missing (package groff-base)"
-        );
-        eprintln!("skipped rendering: no groff");
+    if !common::on_path("groff") {
+        common::skip("the man pages not rendered: groff is missing (package groff-base)");
         return;
     }
     for page in &pages {

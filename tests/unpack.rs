@@ -19,6 +19,8 @@ use podc::image::unpack::{apply_layer, Compression, Limits, Stats, UnpackError};
 use sha2::{Digest, Sha256};
 use tar::EntryType as T;
 
+mod common;
+
 /// One tar member, written raw (the tar crate's Builder refuses hostile names itself).
 #[derive(Clone)]
 pub struct M {
@@ -763,12 +765,11 @@ fn bad_names_refused() {
 }
 
 /// Writes the corpus as fuzz seeds (one uncompressed tar of all its layers, concatenated:
-/// the fuzz target applies the bytes as one layer). Run with `PODC_WRITE_SEEDS=1`.
+/// the fuzz target applies the bytes as one layer). A tool, not a check, so ignored: run it with
+/// `cargo test --test unpack write_fuzz_seeds -- --ignored`.
 #[test]
+#[ignore = "a tool, not a check: writes fuzz/seeds-unpack (cargo test --test unpack write_fuzz_seeds -- --ignored)"]
 fn write_fuzz_seeds() {
-    if std::env::var_os("PODC_WRITE_SEEDS").is_none() {
-        return;
-    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds-unpack");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, layers) in corpus() {
@@ -856,8 +857,8 @@ fn run_confined(name: &str, test: fn()) {
         test();
         return;
     }
-    if !rustix::process::geteuid().is_root() && std::env::var_os("CI").is_none() {
-        eprintln!("skipped: the unpacker tests run as root (ownership, mount namespace)");
+    // Root: ownership is real, and the child confines itself in a mount namespace.
+    if !common::as_root() {
         return;
     }
     let child = std::process::Command::new(std::env::current_exe().unwrap())

@@ -7,9 +7,13 @@
 //!
 //! Needs root, qemu-system-x86_64 (package qemu-system-x86), debootstrap, mkfs.ext4
 //! (e2fsprogs), the Debian cloud kernel (linux-image-cloud-amd64) and a static busybox
-//! (busybox-static), and cargo-deb; `.ci/run` installs them. The root images are built once by
-//! `tests/vm/image.sh` and cached in /var/cache/podc-vm. Where something is missing, or
-//! `PODC_SKIP_VM` is set, the tests print why and skip; with `CI` set they fail instead.
+//! (busybox-static), and cargo-deb; `.ci/install` installs them. The root images are built once
+//! by `tests/vm/image.sh` and cached in /var/cache/podc-vm. Where something is missing, the tests
+//! are recorded as skipped, saying why (`tests/common/skip.rs`); with `CI` set they fail instead.
+//!
+//! The hosts take about 20 minutes on two cores, so they are `#[ignore]`d: the README's `cargo
+//! test` lists them as ignored, and `.ci/run` runs them in its slow step (`cargo test --test vm
+//! -- --ignored`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,15 +21,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+mod common;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn on_path(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// Why VM hosts cannot boot here, if they cannot.
@@ -43,7 +42,7 @@ fn missing() -> Option<String> {
         ("docker-registry", "docker-registry"),
         ("python3", "python3"),
     ] {
-        if !on_path(tool) {
+        if !common::on_path(tool) {
             return Some(format!("{tool} is missing (package {package})"));
         }
     }
@@ -54,14 +53,11 @@ fn missing() -> Option<String> {
     if kernel.is_none() {
         return Some("no Debian cloud kernel in /boot (package linux-image-cloud-amd64)".into());
     }
-    if !on_path("cargo-deb") {
+    if !common::on_path("cargo-deb") {
         return Some("cargo-deb is missing (cargo install cargo-deb --locked)".into());
     }
     if !Path::new("/bin/busybox").exists() {
         return Some("no static busybox at /bin/busybox (package busybox-static)".into());
-    }
-    if std::env::var_os("PODC_SKIP_VM").is_some() && std::env::var_os("CI").is_none() {
-        return Some("PODC_SKIP_VM is set".into());
     }
     None
 }
@@ -176,11 +172,7 @@ fn check_status_json(name: &str, doc: &str) {
 
 fn boot(name: &str, dist: &str, cgroup: &str) {
     if let Some(why) = missing() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "VM hosts must boot in CI, but: {why}"
-        );
-        eprintln!("skipping VM host {name}: {why}");
+        common::skip(&format!("VM host: {why}"));
         return;
     }
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vm").join(name);
@@ -237,16 +229,19 @@ fn boot(name: &str, dist: &str, cgroup: &str) {
 }
 
 #[test]
+#[ignore = "slow: a VM host under qemu, 8 to 10 min; .ci/run runs it (cargo test --test vm -- --ignored)"]
 fn debian12_cgroup_v2() {
     boot("debian12-v2", "bookworm", "v2");
 }
 
 #[test]
+#[ignore = "slow: a VM host under qemu, 8 to 10 min; .ci/run runs it (cargo test --test vm -- --ignored)"]
 fn debian12_cgroup_v1_hybrid() {
     boot("debian12-v1", "bookworm", "v1");
 }
 
 #[test]
+#[ignore = "slow: a VM host under qemu, 8 to 10 min; .ci/run runs it (cargo test --test vm -- --ignored)"]
 fn debian13_cgroup_v2() {
     boot("debian13-v2", "trixie", "v2");
 }

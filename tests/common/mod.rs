@@ -7,6 +7,9 @@ pub mod h2c;
 pub mod images;
 pub mod podmd;
 pub mod registry;
+pub mod skip;
+
+pub use skip::skip;
 
 use std::path::{Path, PathBuf};
 
@@ -131,24 +134,52 @@ pub fn fixtures(kind: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Whether `tool --version` runs here. In CI it must (`.ci/run` installs `package`): there a
-/// missing tool fails the test instead of skipping it.
+/// Whether `tool --version` runs here. Where it does not, the test is recorded as skipped
+/// ([`skip`]), and in CI it fails instead (`.ci/install` installs `package`).
+#[track_caller]
 pub fn tool(tool: &str, package: &str) -> bool {
     let ok = std::process::Command::new(tool)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing in CI; .ci/run must install {package}"
-        );
-        eprintln!("skipping: {tool} is not installed");
+        skip(&format!("{tool} is missing (package {package})"));
     }
     ok
 }
 
-/// Whether systemd-analyze can run here; in CI it must (`.ci/run` installs systemd).
+/// Whether `name` is a program on the PATH (for programs without a `--version`); where it is
+/// not, the test is recorded as skipped, and in CI it fails (see [`tool`]).
+#[track_caller]
+pub fn program(name: &str, package: &str) -> bool {
+    let ok = on_path(name);
+    if !ok {
+        skip(&format!("{name} is missing (package {package})"));
+    }
+    ok
+}
+
+/// Whether `name` is a program on the PATH, as the shell finds it.
+pub fn on_path(name: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether this process runs as root; where not, the test is recorded as skipped, and in CI,
+/// which runs as root, it fails.
+#[track_caller]
+pub fn as_root() -> bool {
+    let ok = rustix::process::geteuid().is_root();
+    if !ok {
+        skip("not root");
+    }
+    ok
+}
+
+/// Whether systemd-analyze can run here; in CI it must (`.ci/install` installs systemd).
+#[track_caller]
 pub fn systemd_analyze() -> bool {
     tool("systemd-analyze", "systemd")
 }

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Whether docker-registry runs here (in CI it must).
+#[track_caller]
 pub fn tool() -> bool {
     super::tool("docker-registry", "docker-registry")
 }
