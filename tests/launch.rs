@@ -615,11 +615,9 @@ fn launch_holds_the_tree_to_this_hosts_cgroups_and_systemd() {
     use podc::launch::target_check::{HostTarget, Layout};
     let host = HostTarget::detect();
     let (Some(layout), Some(systemd)) = (host.layout, host.systemd) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must tell its cgroup layout and systemd: {host:?}"
-        );
-        eprintln!("skipping: cannot tell this host's cgroup layout or systemd: {host:?}");
+        common::skip(&format!(
+            "cannot tell this host's cgroup layout or systemd: {host:?}"
+        ));
         return;
     };
     let (fits, other) = match layout {
