@@ -4834,6 +4834,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
                 },
             )]
             .into(),
+            pinned: BTreeMap::new(),
         },
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),

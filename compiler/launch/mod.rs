@@ -23,6 +23,7 @@ mod perform;
 mod plan_read;
 mod prepare;
 mod project;
+mod record;
 mod supervise;
 pub mod target_check;
 #[cfg(test)]
@@ -41,6 +42,7 @@ pub use perform::*;
 pub use plan_read::*;
 pub use prepare::*;
 pub use project::{read_files, Files};
+pub use record::*;
 pub use supervise::{exit_code, manager_socket, NOTIFY_ENV};
 pub use users::*;
 pub use volumes::check_persistent;
