@@ -357,10 +357,12 @@ fn check_rm(
             let runs = manifest(&u.pinned().unwrap_or_else(|| u.reference.clone()));
             let why = if u.by_name(name) && u.recorded.is_none() {
                 "by this name; it cannot start once the image is gone"
-            } else if u.by_name(name) || (last.is_some() && runs.as_ref() == last) {
+            } else if !u.by_name(name) && (last.is_none() || runs.as_ref() != last) {
+                continue;
+            } else if u.recorded.is_some() {
                 "recorded at install or launch; the image stays in the store for it"
             } else {
-                continue;
+                "pinned by digest in its plan; the image stays in the store for it"
             };
             installed.push(format!("the installed pod {} ({why})", u.unit));
         }
