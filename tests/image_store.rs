@@ -1052,7 +1052,11 @@ fn a_lease_keeps_its_root_until_its_last_holder_is_killed() {
     images::change_layer(&l, "t", |r| std::fs::write(r.join("new"), "x").unwrap());
     s.ok(&["import", layout, "--name", NAME]);
     let lease = launching
-        .lease("web", Path::new("/srv/web"), &[v1.manifest.clone()])
+        .lease(
+            "web",
+            Path::new("/srv/web"),
+            std::slice::from_ref(&v1.manifest),
+        )
         .unwrap();
     let out = waiting.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&out.stdout);
@@ -1061,7 +1065,10 @@ fn a_lease_keeps_its_root_until_its_last_holder_is_killed() {
     let running = store.running().unwrap();
     assert_eq!(running.holders.len(), 1, "{running:?}");
     assert_eq!(running.holders[0].pod, "web");
-    assert_eq!(running.holders[0].images, [v1.manifest.clone()]);
+    assert_eq!(
+        running.holders[0].images,
+        std::slice::from_ref(&v1.manifest)
+    );
     assert_eq!(
         running.users(&v1.manifest),
         ["the running pod web (/srv/web)"]

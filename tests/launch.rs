@@ -5582,7 +5582,7 @@ fn e2e_gc_running_throughout_never_takes_an_image_from_a_launch() {
             runs
         })
     };
-    for k in 0..3 {
+    for (k, ran) in versions.iter().enumerate().take(3) {
         let _ = fs::remove_file(pod.tree.join("state/images.toml"));
         let before = leases(store);
         pod.launch();
@@ -5600,7 +5600,7 @@ fn e2e_gc_running_throughout_never_takes_an_image_from_a_launch() {
         assert_eq!(seen_next(&pod), format!("version {k}\n"), "launch {k}");
         let record = fs::read_to_string(pod.tree.join("state/images.toml")).unwrap();
         assert!(
-            record.contains(versions[k].manifest.as_str()),
+            record.contains(ran.manifest.as_str()),
             "launch {k}: {record}"
         );
         pod.terminate();
@@ -5609,7 +5609,7 @@ fn e2e_gc_running_throughout_never_takes_an_image_from_a_launch() {
         assert!(pod.cgroups.processes().is_empty());
         // Stopped, nothing keeps it: the running gc takes it.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while versions[k].root.exists() {
+        while ran.root.exists() {
             assert!(Instant::now() < deadline, "gc kept version {k}");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -28,7 +28,7 @@ pub struct Installed {
     pub replaced: bool,
     pub restarted: bool,
     /// Each image reference of the plan and the digest recorded for it, or why none is.
-    pub images: Vec<(String, Result<String, String>)>,
+    pub images: Recorded,
 }
 
 /// Installs a built tree: copies it beside its install directory, carries the pod-owned parts
@@ -167,20 +167,16 @@ pub fn install(
     })
 }
 
+/// Each image reference of a tree, with the digest an install records for it or why none.
+pub type Recorded = Vec<(String, Result<String, String>)>;
+
 /// What installing `tree` records: each reference's digest in the image store now, else what
 /// the earlier install at `installed` recorded for it; with that earlier record, and for each
 /// reference what it records or why nothing.
 fn image_record(
     tree: &Path,
     installed: Option<&Path>,
-) -> Result<
-    (
-        ImageRecord,
-        ImageRecord,
-        Vec<(String, Result<String, String>)>,
-    ),
-    OpError,
-> {
+) -> Result<(ImageRecord, ImageRecord, Recorded), OpError> {
     let plan = crate::launch::read_plan(tree)?;
     let found = crate::launch::record_for(&plan, &crate::image::store::default_dir());
     let earlier = match installed {
