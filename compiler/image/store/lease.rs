@@ -350,6 +350,10 @@ mod tests {
     fn overlays_and_binds_of_roots_are_found() {
         let overlay = format!("1201 1190 0:97 / /tmp/x/rootfs/opt/stage2/web/rootfs rw,relatime - overlay overlay rw,lowerdir=/var/lib/podc/images/roots/{HEX}/rootfs,upperdir=/t/state/web/upper,workdir=/t/state/web/work,uuid=on\n");
         assert_eq!(found(&overlay), [HEX]);
+        // The idmapped bind a pod of its own user namespace has as its overlay's lower layer
+        // (the overlay names that bind, not the root).
+        let idmapped = format!("1203 1190 254:0 /var/lib/podc/images/roots/{HEX}/rootfs /t/state/web/lower ro,relatime,idmapped - ext4 /dev/vda rw\n");
+        assert_eq!(found(&idmapped), [HEX]);
         // A bind of a path below a root, on a file system mounted at /var/lib/podc.
         let bind =
             format!("1202 1190 254:0 /images/roots/{HEX}/rootfs/data /x ro - ext4 /dev/vda rw\n");
