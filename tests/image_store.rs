@@ -926,6 +926,14 @@ fn an_installed_pod_keeps_its_image_when_its_tag_is_imported_again() {
         "{record}"
     );
 
+    let o = s.image(&["rm", NAME, "--root", r]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("podc-app.service (by this name, recorded at install or launch; the image stays in the store for it)"),
+        "{err}"
+    );
+
     // The routine update: the tag names a new manifest now.
     images::change_layer(&l, "t", |r| {
         std::fs::write(r.join("data.txt"), "two\n").unwrap()
@@ -963,7 +971,10 @@ fn an_installed_pod_keeps_its_image_when_its_tag_is_imported_again() {
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("podc-app.service (recorded at install or launch") && err.contains("--force"),
+        err.contains(&format!(
+            "podc-app.service (by this name; it runs {}, recorded at install or launch, until it is installed again)",
+            v1.manifest
+        )) && err.contains("--force"),
         "{err}"
     );
     let o = s.image(&["rm", "--force", NAME, "--root", r]);

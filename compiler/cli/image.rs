@@ -355,14 +355,16 @@ fn check_rm(
         let mut installed = Vec::new();
         for u in in_use {
             let runs = manifest(&u.pinned().unwrap_or_else(|| u.reference.clone()));
-            let why = if u.by_name(name) && u.recorded.is_none() {
-                "by this name; it cannot start once the image is gone"
-            } else if !u.by_name(name) && (last.is_none() || runs.as_ref() != last) {
-                continue;
-            } else if u.recorded.is_some() {
-                "recorded at install or launch; the image stays in the store for it"
-            } else {
-                "pinned by digest in its plan; the image stays in the store for it"
+            let keeps = "the image stays in the store for it";
+            let why = match (u.by_name(name), &u.recorded) {
+                (true, None) => "by this name; it cannot start once the image is gone".into(),
+                (true, Some(d)) if runs != image => format!(
+                    "by this name; it runs {d}, recorded at install or launch, until it is installed again"
+                ),
+                (true, Some(_)) => format!("by this name, recorded at install or launch; {keeps}"),
+                (false, _) if last.is_none() || runs.as_ref() != last => continue,
+                (false, Some(_)) => format!("recorded at install or launch; {keeps}"),
+                (false, None) => format!("pinned by digest in its plan; {keeps}"),
             };
             installed.push(format!("the installed pod {} ({why})", u.unit));
         }
