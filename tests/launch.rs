@@ -5522,6 +5522,65 @@ fn e2e_gc_keeps_the_image_of_a_running_pod_after_its_tag_moved() {
     pod.assert_nothing_left();
 }
 
+/// #29 in a pod of its own user namespace (#26): its overlay's lower layer is an idmapped bind
+/// of the image's root (`state/<app>/lower`), which the container's mount table does not show
+/// (only the overlay naming that path); once `kill -9` of the launcher has taken the lease
+/// with it, gc keeps what the tree of that overlay recorded it runs.
+#[test]
+fn e2e_gc_keeps_an_idmapped_image_root_of_a_pod_in_its_own_user_namespace() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let store = store.path();
+    let registry = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("layout");
+    let l = layout.to_str().unwrap();
+    common::images::busybox_layout(&layout, "1", &[]);
+    common::images::change_layer(&layout, "1", |r| {
+        fs::write(r.join("data.txt"), "one\n").unwrap()
+    });
+    let name = "127.0.0.1:5000/podc/mapped:1";
+    image_ok(store, &["import", l, "--name", name]);
+    let v1 = stored(store, name);
+    let nobody = layouts.path().join("no-pods");
+    let nobody = nobody.to_str().unwrap();
+    let manifest = format!(
+        "podc: 1\nname: e2e-gc-userns\nuserNamespace: private\nvolumes:\n  - {{name: out, kind: host, source: \"@WORK@/out\"}}\napps:\n  - name: reader\n    image: {name}\n    {READER}\n    mounts: [{{volume: out, path: /out}}]\n"
+    );
+    let mut pod = Pod::build("e2e-gc-userns", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.to_path_buf()));
+    pod.env
+        .push(("PODC_USERNS_DIR".into(), registry.path().to_path_buf()));
+    pod.launch();
+    assert_eq!(seen_next(&pod), "one\n");
+    let held = leases(store);
+    assert_eq!(held.len(), 1, "{held:?}");
+    common::images::change_layer(&layout, "1", |r| {
+        fs::write(r.join("data.txt"), "two\n").unwrap()
+    });
+    image_ok(store, &["import", l, "--name", name]);
+    let mut child = pod.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(unlocked(&held[0]), "the lease outlived its holder");
+    let out = image_ok(store, &["gc", "--root", nobody]);
+    assert!(out.starts_with("gc: removed 0 image root(s)"), "{out}");
+    assert_eq!(
+        seen_next(&pod),
+        "one\n",
+        "the app's files vanished under it"
+    );
+    pod.cgroups.remove();
+    let out = image_ok(store, &["gc", "--root", nobody]);
+    assert!(out.starts_with("gc: removed 1 image root(s)"), "{out}");
+    assert!(!v1.root.exists());
+    pod.assert_nothing_left();
+}
+
 /// #29, gc during launches: `podc image gc` runs without pause while a pod is launched three
 /// times, and each time its tag moves to another image the moment the launcher has taken its
 /// lease (the name's file renamed over, as an import does last), so that no name keeps the

@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use super::files::*;
 use super::layout::Store;
 use crate::image::{Digest, ImageError};
+use crate::tree::images::ImageRecord;
+use crate::tree::layout::{IMAGE_RECORD, STATE};
 
 /// The longest lease file read (a pod's name, its tree's path and its images' digests).
 const MAX_LEASE: u64 = 64 * 1024;
@@ -167,14 +169,17 @@ impl Store {
         }
         Ok(Running {
             holders,
-            mounted: self.mounted(),
+            mounted: self.mounted()?,
         })
     }
 
     /// The store's roots that some mount namespace of this host has mounted: an overlay with
-    /// one as a lower layer, or a bind of one (or of a path below it). One process's mount
-    /// table is read per namespace; a process that ends meanwhile is skipped.
-    pub(super) fn mounted(&self) -> BTreeSet<Digest> {
+    /// one as a lower layer, or a bind of one (or of a path below it); and what the tree of an
+    /// overlay whose lower layer is in the tree's `state/` (a pod of its own user namespace
+    /// has an idmapped bind of the root there, which its container's table no longer shows)
+    /// recorded it runs. One process's mount table is read per namespace; a process that ends
+    /// meanwhile is skipped. A record that is there but does not read stops the caller.
+    pub(super) fn mounted(&self) -> Result<BTreeSet<Digest>, ImageError> {
         let roots = self.dir.join("roots");
         let mut dirs = vec![roots.clone()];
         if let Ok(real) = fs::canonicalize(&roots) {
@@ -185,10 +190,10 @@ impl Store {
         let dev = fs::metadata(&roots)
             .ok()
             .map(|m| (rustix::fs::major(m.dev()), rustix::fs::minor(m.dev())));
-        let mut found = BTreeSet::new();
+        let mut found = Mounted::default();
         let mut seen = BTreeSet::new();
         let Ok(procs) = fs::read_dir("/proc") else {
-            return found;
+            return Ok(found.roots);
         };
         for e in procs.flatten() {
             let is_pid = e
@@ -205,12 +210,34 @@ impl Store {
                 continue;
             }
             if let Ok(text) = fs::read_to_string(e.path().join("mountinfo")) {
-                roots_in_mountinfo(&text, &dirs, dev, &mut found);
+                scan_mountinfo(&text, &dirs, dev, &mut found);
                 seen.insert(ns);
             }
         }
-        found
+        for tree in &found.trees {
+            let path = tree.join(IMAGE_RECORD);
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let record = ImageRecord::parse(&text).map_err(|e| {
+                ImageError::Invalid(format!(
+                    "{}: the record of a running pod's images does not read ({e}); refusing to guess what it runs",
+                    path.display()
+                ))
+            })?;
+            found.roots.extend(record.images.into_values());
+        }
+        Ok(found.roots)
     }
+}
+
+/// What the mount tables read so far have mounted.
+#[derive(Debug, Default)]
+struct Mounted {
+    /// Roots of the store, by manifest digest.
+    roots: BTreeSet<Digest>,
+    /// Trees whose `state/` holds an overlay's lower layer.
+    trees: BTreeSet<PathBuf>,
 }
 
 impl Launching<'_> {
@@ -269,13 +296,9 @@ fn parse_holder(text: &str) -> Result<Holder, String> {
 
 /// Adds to `found` the roots below one of `dirs` (the store's `roots/`, as given and as the
 /// kernel resolves it) that a mount table's text has mounted: an overlay whose `lowerdir`
-/// names one, or a mount of the file system `dev` whose root is one or a path below it.
-pub fn roots_in_mountinfo(
-    text: &str,
-    dirs: &[PathBuf],
-    dev: Option<(u32, u32)>,
-    found: &mut BTreeSet<Digest>,
-) {
+/// names one, or a mount of the file system `dev` whose root is one or a path below it; and
+/// the tree of an overlay whose lower layer is `TREE/state/<app>/<dir>`.
+fn scan_mountinfo(text: &str, dirs: &[PathBuf], dev: Option<(u32, u32)>, found: &mut Mounted) {
     for line in text.lines() {
         let Some((mount, fs)) = line.split_once(" - ") else {
             continue;
@@ -289,10 +312,17 @@ pub fn roots_in_mountinfo(
             for l in lower.map(crate::sys::unescape_mountinfo).iter() {
                 for layer in l.split(':') {
                     let layer = Path::new(layer);
-                    found.extend(
+                    found.roots.extend(
                         dirs.iter()
                             .find_map(|d| root_below(layer.strip_prefix(d).ok()?)),
                     );
+                    let state = layer.parent().and_then(Path::parent);
+                    if let Some(tree) = state
+                        .filter(|s| s.file_name().is_some_and(|n| n == STATE))
+                        .and_then(Path::parent)
+                    {
+                        found.trees.insert(tree.to_path_buf());
+                    }
                 }
             }
             continue;
@@ -315,7 +345,7 @@ pub fn roots_in_mountinfo(
             let head = head.strip_prefix("/").unwrap_or(&head).to_path_buf();
             if let Some(d) = root_below(&tail) {
                 if dirs.iter().any(|dir| dir.ends_with(&head)) {
-                    found.insert(d);
+                    found.roots.insert(d);
                 }
                 break;
             }
@@ -341,26 +371,32 @@ mod tests {
 
     fn found(text: &str) -> Vec<String> {
         let dirs = [PathBuf::from("/var/lib/podc/images/roots")];
-        let mut f = BTreeSet::new();
-        roots_in_mountinfo(text, &dirs, Some((254, 0)), &mut f);
-        f.iter().map(|d| d.hex().to_string()).collect()
+        let mut f = Mounted::default();
+        scan_mountinfo(text, &dirs, Some((254, 0)), &mut f);
+        f.roots.iter().map(|d| d.hex().to_string()).collect()
     }
 
     #[test]
     fn overlays_and_binds_of_roots_are_found() {
         let overlay = format!("1201 1190 0:97 / /tmp/x/rootfs/opt/stage2/web/rootfs rw,relatime - overlay overlay rw,lowerdir=/var/lib/podc/images/roots/{HEX}/rootfs,upperdir=/t/state/web/upper,workdir=/t/state/web/work,uuid=on\n");
         assert_eq!(found(&overlay), [HEX]);
-        // The idmapped bind a pod of its own user namespace has as its overlay's lower layer
-        // (the overlay names that bind, not the root).
+        // The idmapped bind a pod of its own user namespace has as its overlay's lower layer,
+        // where the launcher's table shows it; its container's shows only the overlay, whose
+        // lower layer is in the tree's state: the tree's record says what it runs.
         let idmapped = format!("1203 1190 254:0 /var/lib/podc/images/roots/{HEX}/rootfs /t/state/web/lower ro,relatime,idmapped - ext4 /dev/vda rw\n");
         assert_eq!(found(&idmapped), [HEX]);
+        let dirs = [PathBuf::from("/var/lib/podc/images/roots")];
+        let mut f = Mounted::default();
+        let mapped = "261 175 0:40 / / rw,relatime shared:36 master:4 - overlay overlay rw,lowerdir=/srv/pods/web/state/web/lower,upperdir=/srv/pods/web/state/web/upper,workdir=/srv/pods/web/state/web/work,uuid=on\n";
+        scan_mountinfo(mapped, &dirs, Some((254, 0)), &mut f);
+        assert!(f.roots.is_empty());
+        assert_eq!(f.trees, [PathBuf::from("/srv/pods/web")].into());
         // A bind of a path below a root, on a file system mounted at /var/lib/podc.
         let bind =
             format!("1202 1190 254:0 /images/roots/{HEX}/rootfs/data /x ro - ext4 /dev/vda rw\n");
-        let dirs = [PathBuf::from("/var/lib/podc/images/roots")];
-        let mut f = BTreeSet::new();
-        roots_in_mountinfo(&bind, &dirs, Some((254, 0)), &mut f);
-        assert_eq!(f.len(), 1);
+        let mut f = Mounted::default();
+        scan_mountinfo(&bind, &dirs, Some((254, 0)), &mut f);
+        assert_eq!(f.roots.len(), 1);
         // The same path on another file system, another store's root, a root's sibling, or
         // no root at all: none.
         for other in [
@@ -374,10 +410,10 @@ mod tests {
         }
         // A space in the store's path is escaped in the table.
         let dirs = [PathBuf::from("/srv/my images/roots")];
-        let mut f = BTreeSet::new();
+        let mut f = Mounted::default();
         let line = format!("1 1 0:9 / /x rw - overlay overlay rw,lowerdir=/srv/my\\040images/roots/{HEX}/rootfs:/b,upperdir=/u");
-        roots_in_mountinfo(&line, &dirs, None, &mut f);
-        assert_eq!(f.len(), 1);
+        scan_mountinfo(&line, &dirs, None, &mut f);
+        assert_eq!(f.roots.len(), 1);
     }
 
     #[test]

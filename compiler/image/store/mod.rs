@@ -31,6 +31,6 @@ mod tests;
 
 pub use documents::{host_arch, layer_compression, pick_platform, MAX_DOCUMENT};
 pub use layout::{default_dir, ref_file_name, ref_of_file_name, Collected, Image, Listed, Store};
-pub use lease::{roots_in_mountinfo, Holder, Launching, Lease, Running};
+pub use lease::{Holder, Launching, Lease, Running};
 pub use query::names_by_digest;
 pub use seal::Depth;
