@@ -1088,8 +1088,9 @@ fn a_lease_keeps_its_root_until_its_last_holder_is_killed() {
     // Handed on: another process holds it alone.
     let fd = lease.into_fd();
     let raw = fd.as_raw_fd();
-    let mut holder = Command::new("sleep");
-    holder.arg("1000");
+    // busybox's sleep: `image_tools` found /bin/busybox (`.ci/install` installs it).
+    let mut holder = Command::new(Path::new("/bin/busybox"));
+    holder.args(["sleep", "1000"]);
     // SAFETY: fcntl(2) is async-signal-safe; `raw` is open until the child has started.
     unsafe {
         holder.pre_exec(move || {
