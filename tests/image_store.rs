@@ -810,13 +810,29 @@ fn ls_rm_and_gc_keep_what_installed_pods_use() {
     );
     s.sound();
 
-    // The pod pins by digest now: the name can go, gc keeps the image for the pod.
+    // The pod pins by digest now: the image's last name is refused without --force, which
+    // removes it saying which pod uses the image; gc keeps the image for the pod.
     install_fake_pod(
         &root,
         "web",
         &format!("127.0.0.1:5000/test/used@{base_digest}"),
     );
-    s.ok(&["rm", used, "--root", r]);
+    let o = s.image(&["rm", used, "--root", r]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("podc-web.service (pinned by digest in its plan"),
+        "{err}"
+    );
+    let o = s.image(&["rm", "--force", used, "--root", r]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {used} is used by the installed pod podc-web.service"
+        )),
+        "{err}"
+    );
     assert!(s.store().refs().unwrap().is_empty());
     assert!(kept_root.is_dir());
     assert_eq!(tree_listing(&kept_root), before);
@@ -841,6 +857,264 @@ fn ls_rm_and_gc_keep_what_installed_pods_use() {
     let o = s.image(&["rm", used, "--root", r]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not in the store"));
+    s.sound();
+}
+
+/// Builds a pod `name` whose one app runs `image` (a reference) into `dir/build/<name>`.
+fn build_pod(dir: &Path, name: &str, image: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let manifest = format!(
+        "podc: 1\nname: {name}\napps:\n  - {{name: main, image: \"{image}\", exec: [/bin/sh, -c, \"cat /data.txt\"]}}\n"
+    );
+    std::fs::write(dir.join("pod.yaml"), manifest).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_podc"))
+        .current_dir(dir)
+        .args(["build", "pod.yaml", "-o", "build"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir.join("build").join(name)
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// #29, an installed pod that is stopped: `podc install` records the digest its tag names;
+/// the tag imported again (a routine update) changes neither what gc keeps nor what the pod's
+/// next start runs; `rm` of the tag is refused, and with `--force` says which pod uses it and
+/// keeps the pod's image; a reinstall records what the tag names then (what it recorded before
+/// where the tag names nothing); an edited record stops gc; uninstalled, nothing keeps it.
+#[test]
+fn an_installed_pod_keeps_its_image_when_its_tag_is_imported_again() {
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let layout = l.to_str().unwrap();
+    images::change_layer(&l, "t", |r| {
+        std::fs::write(r.join("data.txt"), "one\n").unwrap()
+    });
+    s.ok(&["import", layout, "--name", NAME]);
+    let v1 = s.store().resolve(&reference(NAME)).unwrap();
+    let tree = build_pod(&s.path("work"), "app", NAME);
+    let root = s.path("host");
+    let r = root.to_str().unwrap();
+    let install = || {
+        let o = s
+            .podc()
+            .args(["install", tree.to_str().unwrap(), "--root", r])
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out}{err}");
+        out
+    };
+    let out = install();
+    assert!(
+        out.contains(&format!("image {NAME}: runs {}\n", v1.manifest)),
+        "{out}"
+    );
+    let installed = root.join("var/lib/podc/app");
+    let record = std::fs::read_to_string(installed.join("state/images.toml")).unwrap();
+    assert!(
+        record.contains(&format!("\"{NAME}\" = \"{}\"", v1.manifest)),
+        "{record}"
+    );
+
+    let o = s.image(&["rm", NAME, "--root", r]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("podc-app.service (by this name, recorded at install or launch; the image stays in the store for it)"),
+        "{err}"
+    );
+
+    // The routine update: the tag names a new manifest now.
+    images::change_layer(&l, "t", |r| {
+        std::fs::write(r.join("data.txt"), "two\n").unwrap()
+    });
+    s.ok(&["import", layout, "--name", NAME]);
+    let v2 = s.store().resolve(&reference(NAME)).unwrap();
+    assert_ne!(v1.manifest, v2.manifest);
+    let out = s.ok(&["gc", "--root", r]);
+    assert!(out.starts_with("gc: removed 0 image root(s)"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(v1.root.join("data.txt")).unwrap(),
+        "one\n"
+    );
+    // Its next start runs the image it was installed with.
+    let o = s
+        .podc()
+        .args(["launch", "--dry-run"])
+        .arg(&installed)
+        .output()
+        .unwrap();
+    let (shown, err) = text(&o);
+    assert!(o.status.success(), "{shown}{err}");
+    assert!(
+        shown.contains(&format!(
+            "mount overlay {} (image, unchanged)",
+            v1.root.display()
+        )),
+        "{shown}"
+    );
+    assert!(!shown.contains(&v2.root.display().to_string()), "{shown}");
+
+    // rm of the tag the pod runs by is refused; --force removes the name, saying which pod
+    // uses it, and gc then takes what nothing uses (the new image), not the pod's.
+    let o = s.image(&["rm", NAME, "--root", r]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "podc-app.service (by this name; it runs {}, recorded at install or launch, until it is installed again)",
+            v1.manifest
+        )) && err.contains("--force"),
+        "{err}"
+    );
+    let o = s.image(&["rm", "--force", NAME, "--root", r]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {NAME} is used by the installed pod podc-app.service"
+        )),
+        "{err}"
+    );
+    assert!(out.contains("gc: removed 1 image root(s)"), "{out}");
+    assert!(!v2.root.exists());
+    assert!(v1.root.is_dir());
+    s.sound();
+
+    // A reinstall records what the tag names then, and keeps the earlier record where it
+    // names nothing.
+    let out = install();
+    assert!(
+        out.contains(&format!(
+            "image {NAME}: runs {} (kept from the earlier install: not in the image store",
+            v1.manifest
+        )),
+        "{out}"
+    );
+    s.ok(&["import", layout, "--name", NAME]);
+    let out = install();
+    assert!(
+        out.contains(&format!("image {NAME}: runs {}\n", v2.manifest)),
+        "{out}"
+    );
+    let out = s.ok(&["gc", "--root", r]);
+    assert!(out.starts_with("gc: removed 1 image root(s)"), "{out}");
+    assert!(!v1.root.exists());
+    assert!(v2.root.is_dir());
+
+    // An edited record stops gc: what it keeps cannot be known.
+    let record = installed.join("state/images.toml");
+    let kept = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(&record, "[images]\n\"127.0.0.1:5000/x:1\" = 1\n").unwrap();
+    let o = s.image(&["gc", "--root", r]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("state/images.toml"), "{err}");
+    std::fs::write(&record, kept).unwrap();
+    // Uninstalled, nothing keeps the image but its name.
+    std::fs::remove_dir_all(&root).unwrap();
+    s.ok(&["rm", NAME, "--root", r]);
+    assert!(!v2.root.exists());
+    s.sound();
+}
+
+/// A launch's lease: gc waits while a launch holds the store's lock to look up its images,
+/// then keeps the root the lease names though no name does any more; a lease handed to
+/// another process (as the launcher hands it to nspawn) holds alone, and goes with that
+/// process when it is killed with SIGKILL: then gc takes the root and the stale lease.
+#[test]
+fn a_lease_keeps_its_root_until_its_last_holder_is_killed() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    if !images::image_tools() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = s.layout();
+    let layout = l.to_str().unwrap();
+    s.ok(&["import", layout, "--name", NAME]);
+    let nobody = s.path("no-pods");
+    let gc = || s.ok(&["gc", "--root", nobody.to_str().unwrap()]);
+    let store = s.store();
+    let launching = store.launching().unwrap();
+    let v1 = store.resolve(&reference(NAME)).unwrap();
+    let mut waiting = s
+        .podc()
+        .args(["image", "gc", "--root", nobody.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "gc ran while a launch looked up its images"
+    );
+    // Meanwhile the tag is imported again (an ingest shares the lock): no name keeps v1 now.
+    images::change_layer(&l, "t", |r| std::fs::write(r.join("new"), "x").unwrap());
+    s.ok(&["import", layout, "--name", NAME]);
+    let lease = launching
+        .lease(
+            "web",
+            Path::new("/srv/web"),
+            std::slice::from_ref(&v1.manifest),
+        )
+        .unwrap();
+    let out = waiting.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.starts_with("gc: removed 0 image root(s)"), "{out}");
+    assert!(v1.root.is_dir());
+    let running = store.running().unwrap();
+    assert_eq!(running.holders.len(), 1, "{running:?}");
+    assert_eq!(running.holders[0].pod, "web");
+    assert_eq!(
+        running.holders[0].images,
+        std::slice::from_ref(&v1.manifest)
+    );
+    assert_eq!(
+        running.users(&v1.manifest),
+        ["the running pod web (/srv/web)"]
+    );
+
+    // Handed on: another process holds it alone.
+    let fd = lease.into_fd();
+    let raw = fd.as_raw_fd();
+    // busybox's sleep: `image_tools` found /bin/busybox (`.ci/install` installs it).
+    let mut holder = Command::new(Path::new("/bin/busybox"));
+    holder.args(["sleep", "1000"]);
+    // SAFETY: fcntl(2) is async-signal-safe; `raw` is open until the child has started.
+    unsafe {
+        holder.pre_exec(move || {
+            let fd = std::os::fd::BorrowedFd::borrow_raw(raw);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(Into::into)
+        });
+    }
+    let mut holder = holder.spawn().unwrap();
+    drop(fd);
+    assert!(gc().starts_with("gc: removed 0 image root(s)"));
+    assert!(v1.root.is_dir());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let out = gc();
+    assert!(out.starts_with("gc: removed 1 image root(s)"), "{out}");
+    assert!(!v1.root.exists());
+    assert_eq!(store.running().unwrap(), Default::default());
+    assert_eq!(
+        std::fs::read_dir(s.store_dir().join("leases"))
+            .unwrap()
+            .count(),
+        0,
+        "the stale lease is left"
+    );
     s.sound();
 }
 

@@ -4834,6 +4834,7 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
                 },
             )]
             .into(),
+            pinned: BTreeMap::new(),
         },
         volumes: PathBuf::from("/var/lib/podc/volumes"),
         podc: Some(PathBuf::from("/usr/bin/podc")),
@@ -5315,6 +5316,367 @@ spec:
     assert_eq!(pod.read("sub-ro"), "read-only\n");
     assert_eq!(pod.read("exec"), "noexec\n");
     assert_eq!(common::images::tree_listing(&root), before);
+    pod.assert_nothing_left();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images in use (#29): leases, records, gc.
+
+/// `podc image …` against the store at `store`; fails unless it succeeds, giving its stdout.
+fn image_ok(store: &Path, args: &[&str]) -> String {
+    let o = podc()
+        .arg("image")
+        .args(args)
+        .env("PODC_IMAGE_STORE", store)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "podc image {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The image `reference` names in the store at `store`.
+fn stored(store: &Path, reference: &str) -> podc::image::store::Image {
+    podc::image::store::Store::read_only(store)
+        .resolve(&podc::manifest::reference::Reference::parse(reference).unwrap())
+        .unwrap()
+}
+
+/// Whether nobody holds the lock of the file at `path` (it can be taken exclusively now).
+fn unlocked(path: &Path) -> bool {
+    let f = fs::File::open(path).unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+}
+
+/// Whether process `pid` has the file at `path` open.
+fn has_open(pid: u32, path: &Path) -> bool {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l == path))
+}
+
+/// The files in the store's `leases/`.
+fn leases(store: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(store.join("leases"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// What the pod's app wrote to `out/seen` next (the file is removed, then waited for until it
+/// is written again), however its launcher fares.
+fn seen_next(pod: &Pod) -> String {
+    let _ = fs::remove_file(pod.out("seen"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(t) = fs::read_to_string(pod.out("seen")) {
+            if !t.is_empty() {
+                return t;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app wrote nothing:\n{}",
+            pod.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An app that writes what its image's /data.txt says (or why it cannot) every 0.1 s.
+const READER: &str =
+    "exec: [/bin/sh, -c, 'while true; do cat /data.txt > /out/seen 2>&1; sleep 0.1; done']";
+
+/// #29, as an operator met it: a pod runs an image by tag, the tag is imported again (the
+/// tag names a new manifest) and `podc image gc` runs. gc keeps the running pod's root (its
+/// launcher, nspawn, holds the lease; the container's init does not have it), and `rm --force`
+/// of the image's last name is refused while the pod runs, naming it. The tree recorded what
+/// it runs, so its next launch would run the same. `kill -9` of the launcher takes the lease
+/// with it; the container outlives its nspawn, and gc keeps the root it still has mounted until
+/// it is gone. Then the tree does not start on what the tag names now: it says the image it
+/// recorded is missing.
+#[test]
+fn e2e_gc_keeps_the_image_of_a_running_pod_after_its_tag_moved() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let store = store.path();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("layout");
+    let l = layout.to_str().unwrap();
+    common::images::busybox_layout(&layout, "1", &[]);
+    common::images::change_layer(&layout, "1", |r| {
+        fs::write(r.join("data.txt"), "one\n").unwrap()
+    });
+    let name = "127.0.0.1:5000/podc/data:1";
+    image_ok(store, &["import", l, "--name", name]);
+    let v1 = stored(store, name);
+    let nobody = layouts.path().join("no-pods");
+    let nobody = nobody.to_str().unwrap();
+    let manifest = format!(
+        "podc: 1\nname: e2e-gc\ntarget: {{cgroup: v1, systemd: 252}}\nvolumes:\n  - {{name: out, kind: host, source: \"@WORK@/out\"}}\napps:\n  - name: reader\n    image: {name}\n    {READER}\n    mounts: [{{volume: out, path: /out}}]\n"
+    );
+    let mut pod = Pod::build("e2e-gc", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.to_path_buf()));
+    pod.launch();
+    assert_eq!(seen_next(&pod), "one\n");
+    let record = fs::read_to_string(pod.tree.join("state/images.toml")).unwrap();
+    assert!(
+        record.contains(&format!("\"{name}\" = \"{}\"", v1.manifest)),
+        "{record}"
+    );
+    let held = leases(store);
+    assert_eq!(held.len(), 1, "{held:?}");
+    let lease = &held[0];
+    assert!(!unlocked(lease), "nobody holds the lease");
+    let launcher = pod.child.as_ref().unwrap().id();
+    assert!(has_open(launcher, lease), "nspawn has no lease");
+    assert!(
+        !has_open(pod.leader(), lease),
+        "the container's init has the lease"
+    );
+
+    // The image's last name cannot go while the pod runs, not even with --force.
+    let o = podc()
+        .args(["image", "rm", "--force", name, "--root", nobody])
+        .env("PODC_IMAGE_STORE", store)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is used by the running pod e2e-gc (") && err.contains("stop it first"),
+        "{err}"
+    );
+
+    // The routine update, then gc.
+    common::images::change_layer(&layout, "1", |r| {
+        fs::write(r.join("data.txt"), "two\n").unwrap()
+    });
+    image_ok(store, &["import", l, "--name", name]);
+    let v2 = stored(store, name);
+    assert_ne!(v1.manifest, v2.manifest);
+    let out = image_ok(store, &["gc", "--root", nobody]);
+    assert!(out.starts_with("gc: removed 0 image root(s)"), "{out}");
+    assert_eq!(
+        seen_next(&pod),
+        "one\n",
+        "the app's files vanished under it"
+    );
+    // What the tree would launch next: the image it recorded.
+    let o = podc()
+        .args(["launch", "--dry-run"])
+        .arg(&pod.tree)
+        .env("PODC_IMAGE_STORE", store)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains(&format!(
+            "mount overlay {} (image, unchanged)",
+            v1.root.display()
+        )),
+        "{shown}"
+    );
+
+    // kill -9 of the launcher (nspawn: podc execs it): the lease goes with it.
+    let mut child = pod.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(unlocked(lease), "the lease outlived its holder");
+    assert!(
+        !pod.cgroups.processes().is_empty(),
+        "the container did not outlive its nspawn"
+    );
+    // The container lives on with its mounts: gc keeps what it has mounted.
+    let out = image_ok(store, &["gc", "--root", nobody]);
+    assert!(out.starts_with("gc: removed 0 image root(s)"), "{out}");
+    assert_eq!(seen_next(&pod), "one\n");
+    assert!(leases(store).is_empty(), "gc left the stale lease");
+    // Once the container is gone nothing keeps the root.
+    pod.cgroups.remove();
+    let out = image_ok(store, &["gc", "--root", nobody]);
+    assert!(out.starts_with("gc: removed 1 image root(s)"), "{out}");
+    assert!(!v1.root.exists());
+    assert!(v2.root.is_dir());
+
+    // The tree runs what it recorded, and says so rather than run what the tag names now.
+    pod.cgroups = Cgroups::new(&format!("podc-e2e-gc-again-{}", std::process::id()));
+    pod.launch();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 2, "{}", pod.log());
+    let want = format!(
+        "app reader: image 127.0.0.1:5000/podc/data@{} (what {name} named when the tree recorded it in state/images.toml) is not in the image store",
+        v1.manifest
+    );
+    assert!(pod.log().contains(&want), "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
+/// #29 in a pod of its own user namespace (#26): its overlay's lower layer is an idmapped bind
+/// of the image's root (`state/<app>/lower`), which the container's mount table does not show
+/// (only the overlay naming that path); once `kill -9` of the launcher has taken the lease
+/// with it, gc keeps what the tree of that overlay recorded it runs.
+#[test]
+fn e2e_gc_keeps_an_idmapped_image_root_of_a_pod_in_its_own_user_namespace() {
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let store = store.path();
+    let registry = tempfile::tempdir().unwrap();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("layout");
+    let l = layout.to_str().unwrap();
+    common::images::busybox_layout(&layout, "1", &[]);
+    common::images::change_layer(&layout, "1", |r| {
+        fs::write(r.join("data.txt"), "one\n").unwrap()
+    });
+    let name = "127.0.0.1:5000/podc/mapped:1";
+    image_ok(store, &["import", l, "--name", name]);
+    let v1 = stored(store, name);
+    let nobody = layouts.path().join("no-pods");
+    let nobody = nobody.to_str().unwrap();
+    let manifest = format!(
+        "podc: 1\nname: e2e-gc-userns\nuserNamespace: private\nvolumes:\n  - {{name: out, kind: host, source: \"@WORK@/out\"}}\napps:\n  - name: reader\n    image: {name}\n    {READER}\n    mounts: [{{volume: out, path: /out}}]\n"
+    );
+    let mut pod = Pod::build("e2e-gc-userns", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.to_path_buf()));
+    pod.env
+        .push(("PODC_USERNS_DIR".into(), registry.path().to_path_buf()));
+    pod.launch();
+    assert_eq!(seen_next(&pod), "one\n");
+    let held = leases(store);
+    assert_eq!(held.len(), 1, "{held:?}");
+    common::images::change_layer(&layout, "1", |r| {
+        fs::write(r.join("data.txt"), "two\n").unwrap()
+    });
+    image_ok(store, &["import", l, "--name", name]);
+    let mut child = pod.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(unlocked(&held[0]), "the lease outlived its holder");
+    let out = image_ok(store, &["gc", "--root", nobody]);
+    assert!(out.starts_with("gc: removed 0 image root(s)"), "{out}");
+    assert_eq!(
+        seen_next(&pod),
+        "one\n",
+        "the app's files vanished under it"
+    );
+    pod.cgroups.remove();
+    let out = image_ok(store, &["gc", "--root", nobody]);
+    assert!(out.starts_with("gc: removed 1 image root(s)"), "{out}");
+    assert!(!v1.root.exists());
+    pod.assert_nothing_left();
+}
+
+/// #29, gc during launches: `podc image gc` runs without pause while a pod is launched three
+/// times, and each time its tag moves to another image the moment the launcher has taken its
+/// lease (the name's file renamed over, as an import does last), so that no name keeps the
+/// image it is about to mount. Each launch runs, whole, the image it resolved and recorded, and
+/// once it has stopped gc takes that image.
+#[test]
+fn e2e_gc_running_throughout_never_takes_an_image_from_a_launch() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(_turn) = e2e() else { return };
+    if !common::images::image_tools() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let store = store.path();
+    let layouts = tempfile::tempdir().unwrap();
+    let layout = layouts.path().join("layout");
+    let l = layout.to_str().unwrap();
+    common::images::busybox_layout(&layout, "1", &[]);
+    let version = |k: usize| format!("127.0.0.1:5000/podc/race:v{k}");
+    for k in 0..4 {
+        common::images::change_layer(&layout, "1", |r| {
+            fs::write(r.join("data.txt"), format!("version {k}\n")).unwrap()
+        });
+        image_ok(store, &["import", l, "--name", &version(k)]);
+    }
+    let versions: Vec<_> = (0..4).map(|k| stored(store, &version(k))).collect();
+    let name = "127.0.0.1:5000/podc/race:now";
+    let ref_file = |r: &str| {
+        store.join("refs").join(podc::image::store::ref_file_name(
+            &podc::manifest::reference::Reference::parse(r).unwrap(),
+        ))
+    };
+    // The tag names version 0, which has no other name now.
+    fs::rename(ref_file(&version(0)), ref_file(name)).unwrap();
+    let manifest = format!(
+        "podc: 1\nname: e2e-race\ntarget: {{cgroup: v1, systemd: 252}}\nvolumes:\n  - {{name: out, kind: host, source: \"@WORK@/out\"}}\napps:\n  - name: reader\n    image: {name}\n    {READER}\n    mounts: [{{volume: out, path: /out}}]\n"
+    );
+    let mut pod = Pod::build("e2e-race", &manifest, &[], |_| {});
+    pod.env
+        .push(("PODC_IMAGE_STORE".into(), store.to_path_buf()));
+    let nobody = layouts.path().join("no-pods");
+    /// Stops the gc loop however the test ends (before the store goes).
+    struct Stop(std::sync::Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Stop(std::sync::Arc::new(AtomicBool::new(false)));
+    let collector = {
+        let (stop, store, nobody) = (stop.0.clone(), store.to_path_buf(), nobody.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(Ordering::Relaxed) {
+                image_ok(&store, &["gc", "--root", nobody.to_str().unwrap()]);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    for (k, ran) in versions.iter().enumerate().take(3) {
+        let _ = fs::remove_file(pod.tree.join("state/images.toml"));
+        let before = leases(store);
+        pod.launch();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while leases(store).iter().all(|l| before.contains(l)) {
+            assert!(Instant::now() < deadline, "no lease taken:\n{}", pod.log());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The tag moves on: what the launch resolved has no name from here on. The rename
+        // holds the store's lock shared, as an import's does (gc never reads refs/ mid-rename).
+        let opened = podc::image::store::Store::read_only(store);
+        let held = opened.launching().unwrap();
+        fs::rename(ref_file(&version(k + 1)), ref_file(name)).unwrap();
+        drop(held);
+        assert_eq!(seen_next(&pod), format!("version {k}\n"), "launch {k}");
+        let record = fs::read_to_string(pod.tree.join("state/images.toml")).unwrap();
+        assert!(
+            record.contains(ran.manifest.as_str()),
+            "launch {k}: {record}"
+        );
+        pod.terminate();
+        let (code, _) = pod.wait();
+        assert_eq!(code, 0, "launch {k}: {}", pod.log());
+        assert!(pod.cgroups.processes().is_empty());
+        // Stopped, nothing keeps it: the running gc takes it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ran.root.exists() {
+            assert!(Instant::now() < deadline, "gc kept version {k}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    drop(stop);
+    let runs = collector.join().expect("a gc failed");
+    assert!(runs > 10, "gc ran only {runs} times");
+    assert!(versions[3].root.is_dir(), "gc took the image the tag names");
     pod.assert_nothing_left();
 }
 

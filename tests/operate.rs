@@ -510,6 +510,7 @@ fn sample_status() -> PodStatus {
         cgroup: None,
         usage: Usage::from_v2(&v2_files(memory, cpu)),
         health: None,
+        image: None,
     };
     PodStatus {
         pod: "main".into(),
@@ -605,6 +606,41 @@ worker-with-a-long-name  active (running)  -        0     1.3 MiB / max     max 
         serde_json::to_value(&s).unwrap()["apps"][0]["health"],
         "healthy"
     );
+}
+
+/// Each app whose image is a reference shows the digest the tree recorded for it (what it
+/// runs), or that none is recorded yet; an app whose image is a directory shows none.
+#[test]
+fn status_shows_the_digest_each_app_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(
+        tmp.path(),
+        "refs",
+        "podc: 1\nname: refs\napps:\n  - {name: web, image: \"127.0.0.1:5000/a/web:1\"}\n  - {name: side, image: \"127.0.0.1:5000/a/side:2\"}\n  - {name: dir, image: /img, exec: [/bin/true]}\n",
+        &[],
+    );
+    let plan = podc::launch::read_plan(&tree).unwrap();
+    let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let record = podc::tree::images::ImageRecord::parse(&format!(
+        "[images]\n\"127.0.0.1:5000/a/web:1\" = \"{d}\"\n\"127.0.0.1:5000/a/gone:1\" = \"{d}\"\n"
+    ))
+    .unwrap();
+    let images = host::app_images(&plan, &record);
+    assert_eq!(images.len(), 2, "{images:?}");
+    assert_eq!(images["web"].digest.as_deref(), Some(d));
+    assert_eq!(images["side"].digest, None);
+    let mut s = sample_status();
+    s.apps[0].image = Some(images["web"].clone());
+    s.apps[1].image = Some(images["side"].clone());
+    let text = s.to_string();
+    assert!(
+        text.contains(&format!("app web: image 127.0.0.1:5000/a/web:1, {d}\napp worker-with-a-long-name: image 127.0.0.1:5000/a/side:2, not recorded yet (the first launch records it)\nvolume data")),
+        "{text}"
+    );
+    let v = serde_json::to_value(&s).unwrap();
+    assert_eq!(v["apps"][0]["image"]["digest"], d);
+    assert_eq!(v["apps"][0]["image"]["reference"], "127.0.0.1:5000/a/web:1");
+    assert!(v["apps"][1]["image"]["digest"].is_null());
 }
 
 #[test]

@@ -46,6 +46,15 @@ pub fn install_command(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    for (reference, recorded) in &done.images {
+        let _ = match recorded {
+            Ok(d) => writeln!(out, "image {reference}: runs {d}"),
+            Err(why) => writeln!(
+                out,
+                "image {reference}: nothing recorded ({why}); the first launch records what it names then"
+            ),
+        };
+    }
     if done.restarted {
         let _ = writeln!(out, "restarted the pod with the new tree");
     }

@@ -3,8 +3,10 @@
 //!
 //! Each handler opens the store ([`super::store::default_dir`]), does one thing and prints
 //! one line per image. Installed pods keep their images: `rm` and `gc` read every installed
-//! pod's `mounts.toml` (found through the host units, as `podc uninstall` finds them) and
-//! collect each string field named `reference`.
+//! pod's `mounts.toml` (found through the host units, as `podc uninstall` finds them), collect
+//! each string field named `reference`, and read the digests its record pins them to
+//! (`state/images.toml`). Running pods keep theirs through the store's leases and mounts
+//! ([`Store::running`]).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use crate::host::{install_dir_of, Root};
 use crate::image::archive::Archive;
 use crate::image::registry::{pull_timeout, Credentials, Options, Registry};
 use crate::image::store::{default_dir, Store};
-use crate::image::{ImageError, Reference};
+use crate::image::{Digest, ImageError, Reference};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -52,18 +54,20 @@ pub enum ImageCommand {
         #[arg(long)]
         verify: bool,
     },
-    /// Remove image names, then free what nothing uses any more (as gc).
+    /// Remove image names, then free what nothing uses any more (as gc); refused for an
+    /// image a pod uses.
     Rm {
         #[arg(required = true, value_name = "REF")]
         references: Vec<String>,
-        /// Remove a name even though an installed pod runs its image by that name.
+        /// Remove a name even though an installed pod uses its image (the image itself stays
+        /// while a pod recorded it); never for an image a running pod uses.
         #[arg(long)]
         force: bool,
         /// Find installed pods below DIR instead of `/`.
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
-    /// Remove every image and blob no name and no installed pod uses.
+    /// Remove every image and blob no name, no installed pod and no running pod uses.
     Gc {
         /// Find installed pods below DIR instead of `/`.
         #[arg(long, value_name = "DIR")]
@@ -96,19 +100,7 @@ pub fn run(cmd: ImageCommand, out: &mut impl Write) -> Result<Exit, String> {
                 refs.push(parse_given(r).map_err(|e| format!("{r}: {e}"))?);
             }
             let in_use = installed_references(&root)?;
-            if !force {
-                for r in &refs {
-                    for name in store.matching_refs(r).map_err(err)? {
-                        if let Some((pod, _)) = in_use.iter().find(|(_, u)| {
-                            u.digest.is_none() && u.tag == name.tag && u.name() == name.name()
-                        }) {
-                            return Err(format!(
-                                "{name} is used by the installed pod {pod}; uninstall it first, or give --force (the pod then cannot start until the image is back)"
-                            ));
-                        }
-                    }
-                }
-            }
+            check_rm(&store, &refs, &in_use, force)?;
             store.remove_refs(&refs).map_err(err)?;
             for r in &refs {
                 let _ = writeln!(out, "removed {r}");
@@ -123,8 +115,9 @@ pub fn run(cmd: ImageCommand, out: &mut impl Write) -> Result<Exit, String> {
     }
 }
 
-fn gc(store: &Store, in_use: &[(String, Reference)], out: &mut impl Write) -> Result<Exit, String> {
-    let refs: Vec<Reference> = in_use.iter().map(|(_, r)| r.clone()).collect();
+fn gc(store: &Store, in_use: &[InstalledUse], out: &mut impl Write) -> Result<Exit, String> {
+    let mut refs: Vec<Reference> = in_use.iter().map(|u| u.reference.clone()).collect();
+    refs.extend(in_use.iter().filter_map(InstalledUse::pinned));
     let done = store.gc(&refs).map_err(|e| e.to_string())?;
     let _ = writeln!(
         out,
@@ -299,10 +292,115 @@ fn ls(store: &Store, json: bool, verify: bool, out: &mut impl Write) -> Result<E
     Ok(Exit::Ok)
 }
 
-/// Every image reference an installed pod names: (pod unit, reference). A pod is found by its
-/// host unit `/etc/systemd/system/podc-*.service`; its plan `mounts.toml` is read as plain
-/// TOML and every string field named `reference` is taken.
-pub fn installed_references(root: &Root) -> Result<Vec<(String, Reference)>, String> {
+/// One image reference of an installed pod.
+#[derive(Debug, Clone)]
+pub struct InstalledUse {
+    /// The pod's host unit (`podc-web.service`).
+    pub unit: String,
+    /// The reference as its plan names it.
+    pub reference: Reference,
+    /// The digest its record pins that reference to, if it has one.
+    pub recorded: Option<Digest>,
+}
+
+impl InstalledUse {
+    /// The reference pinned to the recorded digest, if there is one.
+    fn pinned(&self) -> Option<Reference> {
+        let d = self.recorded.clone()?;
+        Some(Reference {
+            tag: None,
+            digest: Some(d),
+            ..self.reference.clone()
+        })
+    }
+
+    /// Whether it names `name` itself (by tag, unpinned in its plan).
+    fn by_name(&self, name: &Reference) -> bool {
+        self.reference.digest.is_none()
+            && self.reference.tag == name.tag
+            && self.reference.name() == name.name()
+    }
+}
+
+/// Refuses to remove names whose image a pod uses (unless `force`), and a name whose image a
+/// running pod uses even with `force`, saying which pods use it; with `force`, warns of each
+/// installed pod that uses it. A pod uses the image a name names if its plan names it by that
+/// name, or if the name is the image's last one and the pod recorded the image (install or
+/// launch) or runs it (a lease, a mount): removing another name of an image changes nothing
+/// for the pods that run it.
+fn check_rm(
+    store: &Store,
+    refs: &[Reference],
+    in_use: &[InstalledUse],
+    force: bool,
+) -> Result<(), String> {
+    let err = |e: ImageError| e.to_string();
+    let mut names = Vec::new();
+    for r in refs {
+        names.extend(store.matching_refs(r).map_err(err)?);
+    }
+    let running = store.running().map_err(err)?;
+    // The manifest each reference stands for here (what a pod using it runs).
+    let manifest = |r: &Reference| store.resolve(r).ok().map(|i| i.manifest);
+    let remaining: Vec<Digest> = store
+        .refs()
+        .map_err(err)?
+        .into_iter()
+        .filter(|(r, _)| !names.contains(r))
+        .filter_map(|(r, _)| manifest(&r))
+        .collect();
+    for name in &names {
+        let image = manifest(name);
+        let last = image.as_ref().filter(|d| !remaining.contains(d));
+        let mut installed = Vec::new();
+        for u in in_use {
+            let runs = manifest(&u.pinned().unwrap_or_else(|| u.reference.clone()));
+            let keeps = "the image stays in the store for it";
+            let why = match (u.by_name(name), &u.recorded) {
+                (true, None) => "by this name; it cannot start once the image is gone".into(),
+                (true, Some(d)) if runs != image => format!(
+                    "by this name; it runs {d}, recorded at install or launch, until it is installed again"
+                ),
+                (true, Some(_)) => format!("by this name, recorded at install or launch; {keeps}"),
+                (false, _) if last.is_none() || runs.as_ref() != last => continue,
+                (false, Some(_)) => format!("recorded at install or launch; {keeps}"),
+                (false, None) => format!("pinned by digest in its plan; {keeps}"),
+            };
+            installed.push(format!("the installed pod {} ({why})", u.unit));
+        }
+        let running = last.map(|d| running.users(d)).unwrap_or_default();
+        if !running.is_empty() {
+            let also = match force {
+                true => "; --force does not remove an image a running pod uses",
+                false => "",
+            };
+            return Err(format!(
+                "{name} is used by {}; stop it first{also}",
+                [running, installed].concat().join(", ")
+            ));
+        }
+        if installed.is_empty() {
+            continue;
+        }
+        if !force {
+            return Err(format!(
+                "{name} is used by {}; uninstall it first, or give --force to remove the name",
+                installed.join(", ")
+            ));
+        }
+        eprintln!(
+            "warning: {name} is used by {}; removing the name",
+            installed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Every image reference an installed pod names, with the digest its record pins it to. A pod
+/// is found by its host unit `/etc/systemd/system/podc-*.service`; its plan `mounts.toml` is
+/// read as plain TOML and every string field named `reference` is taken; its record
+/// (`state/images.toml`) must read as podc writes it, or nothing is removed.
+pub fn installed_references(root: &Root) -> Result<Vec<InstalledUse>, String> {
     let units = root.path("/etc/systemd/system");
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(&units) {
@@ -323,7 +421,8 @@ pub fn installed_references(root: &Root) -> Result<Vec<(String, Reference)>, Str
         let Some(dir) = install_dir_of(&text) else {
             continue;
         };
-        let plan = root.path(&dir).join("mounts.toml");
+        let dir = root.path(&dir);
+        let plan = dir.join("mounts.toml");
         let text = match std::fs::read_to_string(&plan) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -333,10 +432,15 @@ pub fn installed_references(root: &Root) -> Result<Vec<(String, Reference)>, Str
             toml::from_str(&text).map_err(|e| format!("{}: {e}", plan.display()))?;
         let mut found = Vec::new();
         collect_references(&value, &mut found);
+        let record = crate::launch::read_record(&dir).map_err(|e| e.to_string())?;
         for r in found {
             let parsed = Reference::parse(&r)
                 .map_err(|e| format!("{}: reference {r:?}: {e}", plan.display()))?;
-            out.push((unit.clone(), parsed));
+            out.push(InstalledUse {
+                unit: unit.clone(),
+                reference: parsed,
+                recorded: record.images.get(&r).cloned(),
+            });
         }
     }
     Ok(out)

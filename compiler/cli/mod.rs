@@ -200,7 +200,19 @@ fn launch(
         let _ = writeln!(stderr, "warning: {}: {w}", tree.display());
     }
     let mut host = launch::Host::detect();
-    host.images = launch::Images::look_up(&plan, &host.images.store).map_err(fatal)?;
+    let record = launch::read_record(&tree).map_err(fatal)?;
+    // A launch holds a lease on its images from the look-up on; a dry run or a check (or a
+    // launch by another user than root, which preflight refuses) takes none.
+    let lease = if dry_run || check || crate::sys::effective_uid() != 0 {
+        host.images = launch::Images::look_up(&plan, &host.images.store, &record).map_err(fatal)?;
+        None
+    } else {
+        let (images, lease) =
+            launch::Images::look_up_leased(&plan, &host.images.store, &record, &tree)
+                .map_err(fatal)?;
+        host.images = images;
+        lease
+    };
     host.resources = launch::HostResources::read(&tree);
     let launch = launch::prepare(&tree, plan, &host).map_err(fatal)?;
     if dry_run {
@@ -237,8 +249,15 @@ fn launch(
         }
     }
     let nspawn = launch::preflight(&launch, &host, true).map_err(fatal)?;
+    // What this launch runs is recorded before anything is mounted: every later launch runs
+    // the same images, whatever their names mean by then.
+    let ran = host.images.record();
+    if ran != record {
+        launch::write_record(&tree, &ran).map_err(fatal)?;
+    }
     let _ = stdout.flush();
-    let status = launch::execute(&launch, &nspawn, stderr).map_err(fatal)?;
+    let status =
+        launch::execute(&launch, &nspawn, lease.map(|l| l.into_fd()), stderr).map_err(fatal)?;
     // Supervised (see launch::supervise): podc ends as nspawn ended.
     std::process::exit(launch::exit_code(status))
 }

@@ -8,6 +8,7 @@ use super::data::{check_volumes_dir, volumes_of};
 use super::marker::{check_ancestors, check_ours, create_marker, present};
 use super::systemd::*;
 use super::tree::*;
+use crate::tree::images::ImageRecord;
 use crate::tree::layout::{INSTALL_MARKER, POD_OWNED};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +27,8 @@ pub struct Installed {
     pub kept: Vec<String>,
     pub replaced: bool,
     pub restarted: bool,
+    /// Each image reference of the plan and the digest recorded for it, or why none is.
+    pub images: Recorded,
 }
 
 /// Installs a built tree: copies it beside its install directory, carries the pod-owned parts
@@ -40,6 +43,11 @@ pub struct Installed {
 /// A crash leaves the complete old tree or the complete new one at the install directory (and
 /// at worst a `.podc-install-*` directory beside it); the pod is stopped only once the new tree
 /// is fully copied, so a restart is as short as a rename and a unit reload.
+///
+/// The new tree records the image each of its references names in the image store now
+/// (`state/images.toml`, see `crate::tree::images`): what the pod runs from then on, however
+/// the names change, until the next install. A reference the store cannot resolve keeps what
+/// the earlier install recorded for it, if anything; else the first launch records it.
 pub fn install(
     tree: &Path,
     root: &Root,
@@ -65,6 +73,7 @@ pub fn install(
     if active.contains(&t.service()) && !opts.restart {
         return Err(OpError::Running(t.pod));
     }
+    let (earlier, record, images) = image_record(tree, exists.then_some(&*dest))?;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
@@ -113,6 +122,11 @@ pub fn install(
         let tmp = staging.keep();
         fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
     }
+    // Into the installed tree, whose `state/` is the earlier install's: written before this
+    // point, a failure would have lost the pod's own files with the staging directory.
+    if record != earlier {
+        crate::launch::write_record(&dest, &record)?;
+    }
 
     let unit_dir = root.path(UNIT_DIR);
     fs::DirBuilder::new()
@@ -149,7 +163,43 @@ pub fn install(
         kept,
         replaced: exists,
         restarted: !active.is_empty(),
+        images,
     })
+}
+
+/// Each image reference of a tree, with the digest an install records for it or why none.
+pub type Recorded = Vec<(String, Result<String, String>)>;
+
+/// What installing `tree` records: each reference's digest in the image store now, else what
+/// the earlier install at `installed` recorded for it; with that earlier record, and for each
+/// reference what it records or why nothing.
+fn image_record(
+    tree: &Path,
+    installed: Option<&Path>,
+) -> Result<(ImageRecord, ImageRecord, Recorded), OpError> {
+    let plan = crate::launch::read_plan(tree)?;
+    let found = crate::launch::record_for(&plan, &crate::image::store::default_dir());
+    let earlier = match installed {
+        Some(dir) => crate::launch::read_record(dir)?,
+        None => ImageRecord::default(),
+    };
+    let mut record = ImageRecord::default();
+    let mut said = Vec::new();
+    for (reference, digest) in found {
+        let shown = match (digest, earlier.images.get(&reference)) {
+            (Ok(d), _) => {
+                record.images.insert(reference.clone(), d.clone());
+                Ok(d.to_string())
+            }
+            (Err(why), Some(d)) => {
+                record.images.insert(reference.clone(), d.clone());
+                Ok(format!("{d} (kept from the earlier install: {why})"))
+            }
+            (Err(why), None) => Err(why),
+        };
+        said.push((reference, shown));
+    }
+    Ok((earlier, record, said))
 }
 
 /// Copies the tree `from` into the existing directory `to`: directories, regular files with

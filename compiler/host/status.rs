@@ -71,6 +71,19 @@ pub struct AppStatus {
     /// What its health probe last said (`healthy`, `unhealthy (2 failed)`, `starting`, …);
     /// `None` for an app without a probe or a pod that is not running.
     pub health: Option<String>,
+    /// Its image by reference, with the digest the tree recorded (what it runs); `None` for
+    /// an app whose image is a directory.
+    pub image: Option<AppImage>,
+}
+
+/// An app's image by reference, in `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AppImage {
+    /// The reference as the manifest gives it.
+    pub reference: String,
+    /// The manifest digest the pod runs (`TREE/state/images.toml`); `None` until `podc
+    /// install` or the first launch has found the image.
+    pub digest: Option<String>,
 }
 
 /// `podc status POD`.
@@ -157,6 +170,16 @@ impl std::fmt::Display for PodStatus {
                 }
             }
             writeln!(f, "{}", line.trim_end())?;
+        }
+        // The image each app runs by reference, digest in full (to pull or compare).
+        for a in &self.apps {
+            if let Some(i) = &a.image {
+                let runs = i
+                    .digest
+                    .as_deref()
+                    .unwrap_or("not recorded yet (the first launch records it)");
+                writeln!(f, "app {}: image {}, {runs}", a.name, i.reference)?;
+            }
         }
         for v in &self.volumes {
             let size = match v.bytes {
@@ -288,6 +311,26 @@ pub(super) fn journal_exit(dir: &Path, app: &str) -> Option<i64> {
         .next_back()
 }
 
+/// Each app whose image is a reference, with the digest `record` (the tree's) has for it.
+pub fn app_images(
+    plan: &crate::tree::plan::MountPlan,
+    record: &crate::tree::images::ImageRecord,
+) -> BTreeMap<String, AppImage> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match s {
+            crate::tree::plan::Step::Image { app, reference, .. } => Some((
+                app.clone(),
+                AppImage {
+                    reference: reference.clone(),
+                    digest: record.images.get(reference).map(|d| d.to_string()),
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Gathers `podc status POD` on this host.
 pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
     let root = Root("/".into());
@@ -302,6 +345,11 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
     ])?));
     let is_running = running(&host.active);
     let leader = host.main_pid.and_then(pod_leader);
+    // An unreadable record shows no digests; the launch says what is wrong with it.
+    let mut images = app_images(
+        &plan,
+        &crate::launch::read_record(&p.dir).unwrap_or_default(),
+    );
     let (states, mut health) = if is_running {
         (app_states(leader, &plan.apps), app_health(leader))
     } else {
@@ -338,6 +386,7 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
                 cgroup,
                 usage,
                 health: health.remove(app),
+                image: images.remove(app),
             }
         })
         .collect();

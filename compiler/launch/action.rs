@@ -14,16 +14,24 @@ pub struct MissingImage {
     /// What needs it: `app web`, `volume data`.
     pub needed_by: String,
     pub reference: String,
+    /// The plan's reference, where the tree's record pinned it to `reference`.
+    pub recorded_for: Option<String>,
     pub store: PathBuf,
 }
 
 impl fmt::Display for MissingImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: image {}", self.needed_by, self.reference)?;
+        if let Some(r) = &self.recorded_for {
+            write!(
+                f,
+                " (what {r} named when the tree recorded it in {})",
+                crate::tree::layout::IMAGE_RECORD
+            )?;
+        }
         write!(
             f,
-            "{}: image {} is not in the image store ({}); fetch it with: podc image pull {}",
-            self.needed_by,
-            self.reference,
+            " is not in the image store ({}); fetch it with: podc image pull {}",
             self.store.display(),
             self.reference
         )

@@ -1,5 +1,6 @@
 //! What the launcher knows of the host: its cgroup hierarchies, systemd, machine id,
-//! handed sockets, and the images of the store a plan names.
+//! handed sockets, and the images of the store a plan names (by the digests the tree
+//! recorded, under a lease for a launch).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -7,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use super::action::*;
 use crate::image::defaults::Defaults;
+use crate::image::store::Lease;
+use crate::image::Digest;
 use crate::manifest::HostResource;
+use crate::tree::images::ImageRecord;
 use crate::tree::layout::PERSISTENT_VOLUMES;
 use crate::tree::plan::{MountPlan, Step};
 
@@ -139,6 +143,10 @@ pub struct Images {
     pub store: PathBuf,
     /// Each reference (as the plan writes it) the store has.
     pub found: BTreeMap<String, StoreImage>,
+    /// Each reference the tree's record pins (as the plan writes it) → the pinned reference
+    /// that was looked up instead (`name@sha256:…`): what the tree ran before, whatever the
+    /// name means now.
+    pub pinned: BTreeMap<String, String>,
 }
 
 /// One image of the store, read for the launch.
@@ -154,13 +162,18 @@ pub struct StoreImage {
 
 impl Images {
     /// Looks up every reference of the plan's `image` and `image-volume` steps in the store at
-    /// `store`. A store
+    /// `store`, a reference `record` has by its recorded digest. A store
     /// that does not exist holds nothing (it is not made: `--check` changes nothing); an image
     /// it lacks is left out, and reported for its app by [`prepare`].
-    pub fn look_up(plan: &MountPlan, store: &Path) -> Result<Images, LaunchError> {
+    pub fn look_up(
+        plan: &MountPlan,
+        store: &Path,
+        record: &ImageRecord,
+    ) -> Result<Images, LaunchError> {
         let mut images = Images {
             store: store.to_path_buf(),
             found: BTreeMap::new(),
+            pinned: BTreeMap::new(),
         };
         // Each reference once, with the bare program names its apps' `exec` and `args` name
         // (the first word of args is a program when the image has no Entrypoint).
@@ -194,25 +207,16 @@ impl Images {
             reference: reference.to_string(),
             message: e,
         };
-        // Whoever owns the store could swap a root under every pod: root's (or, for a
-        // `--check` by another user, that user's own) only, as `Store::open` insists.
-        if let Ok(m) = fs::symlink_metadata(store) {
-            use std::os::unix::fs::MetadataExt;
-            let me = crate::sys::effective_uid();
-            if m.uid() != 0 && m.uid() != me {
-                return Err(fail(
-                    references[0],
-                    format!(
-                        "image store {}: owned by uid {}, not by root; refusing to run images from it",
-                        store.display(),
-                        m.uid()
-                    ),
-                ));
-            }
-        }
+        check_store_owner(store, references[0])?;
         let opened = crate::image::store::Store::read_only(store);
         for r in references {
-            let parsed = crate::manifest::reference::Reference::parse(r).map_err(|e| fail(r, e))?;
+            let parsed = match record.pinned(r) {
+                Some(pinned) => {
+                    images.pinned.insert(r.clone(), pinned.to_string());
+                    pinned
+                }
+                None => crate::manifest::reference::Reference::parse(r).map_err(|e| fail(r, e))?,
+            };
             match opened.resolve(&parsed) {
                 Ok(image) => {
                     // A root changed since it was unpacked is not the image its digest names.
@@ -242,6 +246,98 @@ impl Images {
         }
         Ok(images)
     }
+
+    /// [`Images::look_up`] for a launch: with the store's lock held shared, so that no gc or
+    /// rm runs between the look-up and the lease, which is then taken on every image found
+    /// for `pod` of `tree` (`None` where the plan finds none). The lease must live as long as
+    /// the pod: [`super::execute`] hands it on to nspawn.
+    pub fn look_up_leased(
+        plan: &MountPlan,
+        store: &Path,
+        record: &ImageRecord,
+        tree: &Path,
+    ) -> Result<(Images, Option<Lease>), LaunchError> {
+        let references = super::record::plan_references(plan);
+        let (Some(first), true) = (references.first(), store.is_dir()) else {
+            return Ok((Images::look_up(plan, store, record)?, None));
+        };
+        check_store_owner(store, first)?;
+        let fail = |e: crate::image::ImageError| LaunchError::Image {
+            reference: first.to_string(),
+            message: e.to_string(),
+        };
+        let opened = crate::image::store::Store::read_only(store);
+        let launching = opened.launching().map_err(fail)?;
+        let images = Images::look_up(plan, store, record)?;
+        if images.found.is_empty() {
+            return Ok((images, None));
+        }
+        let lease = launching
+            .lease(&plan.pod, tree, &images.digests())
+            .map_err(fail)?;
+        Ok((images, Some(lease)))
+    }
+
+    /// The manifest digests of the images found, each once.
+    pub fn digests(&self) -> Vec<Digest> {
+        let mut v: Vec<Digest> = self
+            .found
+            .values()
+            .filter_map(|i| Digest::parse(&i.digest).ok())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The record of what this launch runs: every reference found, with its digest.
+    pub fn record(&self) -> ImageRecord {
+        ImageRecord {
+            images: self
+                .found
+                .iter()
+                .filter_map(|(r, i)| Some((r.clone(), Digest::parse(&i.digest).ok()?)))
+                .collect(),
+        }
+    }
+
+    /// The report of an image the store lacks, needed by `needed_by` (`app web`): under the
+    /// digest the tree recorded, where it recorded one.
+    pub fn missing(&self, needed_by: String, reference: &str) -> MissingImage {
+        MissingImage {
+            needed_by,
+            reference: self
+                .pinned
+                .get(reference)
+                .cloned()
+                .unwrap_or_else(|| reference.to_string()),
+            recorded_for: self
+                .pinned
+                .contains_key(reference)
+                .then(|| reference.to_string()),
+            store: self.store.clone(),
+        }
+    }
+}
+
+/// Refuses a store another user than root (or, for a `--check` by another user, that user
+/// himself) owns: its owner could swap a root under every pod, as `Store::open` insists.
+fn check_store_owner(store: &Path, reference: &str) -> Result<(), LaunchError> {
+    if let Ok(m) = fs::symlink_metadata(store) {
+        use std::os::unix::fs::MetadataExt;
+        let me = crate::sys::effective_uid();
+        if m.uid() != 0 && m.uid() != me {
+            return Err(LaunchError::Image {
+                reference: reference.to_string(),
+                message: format!(
+                    "image store {}: owned by uid {}, not by root; refusing to run images from it",
+                    store.display(),
+                    m.uid()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Host {
@@ -259,7 +355,7 @@ impl Host {
             listen_fds: handed_fds(),
             images: Images {
                 store: crate::image::store::default_dir(),
-                found: BTreeMap::new(),
+                ..Images::default()
             },
             volumes: volumes_dir(),
             podc: std::env::current_exe().ok(),

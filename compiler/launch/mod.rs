@@ -6,7 +6,11 @@
 //! performs the actions in a private mount namespace (so every mount vanishes with the pod)
 //! and then *execs* nspawn; under a service manager that waits for readiness (the host
 //! wrapper unit) it stays nspawn's parent instead and passes its readiness on
-//! ([`supervise`]). The exit status of the pod is nspawn's. A pod with a gRPC or HTTPS probe gets
+//! ([`supervise`]). The exit status of the pod is nspawn's. Images by reference are looked
+//! up by the digests the tree recorded ([`read_record`]; what was not recorded is, before
+//! anything is mounted), under a lease in the image store that the launcher and then nspawn
+//! hold for as long as the pod runs ([`Images::look_up_leased`]), so that `podc image gc`
+//! leaves them alone. A pod with a gRPC or HTTPS probe gets
 //! the launcher's own executable, whose `probe-grpc` ([`grpc_probe`]) or `probe-https`
 //! ([`https_probe`]) command makes the call.
 
@@ -23,6 +27,7 @@ mod perform;
 mod plan_read;
 mod prepare;
 mod project;
+mod record;
 mod supervise;
 pub mod target_check;
 #[cfg(test)]
@@ -41,6 +46,7 @@ pub use perform::*;
 pub use plan_read::*;
 pub use prepare::*;
 pub use project::{read_files, Files};
+pub use record::*;
 pub use supervise::{exit_code, manager_socket, NOTIFY_ENV};
 pub use users::*;
 pub use volumes::check_persistent;

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{chown, symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -19,13 +20,26 @@ use crate::tree::plan::Listen;
 /// Performs the actions and runs nspawn: execs it, or under a manager that waits for readiness
 /// (`NOTIFY_SOCKET`) stays its parent ([`super::supervise`]) and returns how it ended.
 /// What the launcher has to say (skipped keys of items, by name) goes to `log`.
+///
+/// `lease` is the launch's lease on its images in the store (`image::store::Lease`): held
+/// here while the actions mount them, and handed on to nspawn, which keeps descriptors it is
+/// given but not told about (only `LISTEN_FDS` of them go on to the container), so it lasts as
+/// long as the pod's nspawn and goes with it.
 pub fn execute(
     launch: &Launch,
     nspawn: &Path,
+    lease: Option<OwnedFd>,
     log: &mut dyn std::io::Write,
 ) -> Result<ExitStatus, LaunchError> {
     let (sockets, joined, users) = perform(&launch.actions, log)?;
     let made = !sockets.is_empty();
+    // The lease goes above the descriptors nspawn takes as sockets (3, 4, …), where handing
+    // them over cannot close it.
+    let above = 3 + sockets.len().max(handed_fds().unwrap_or(0));
+    let lease = lease
+        .map(|fd| rustix::io::fcntl_dupfd_cloexec(&fd, above as i32))
+        .transpose()
+        .map_err(|e| io_err("keep the image lease", Path::new("/"))(e.into()))?;
     if made {
         hand_over(sockets).map_err(io_err("hand over sockets", Path::new("/")))?;
     }
@@ -52,6 +66,9 @@ pub fn execute(
             cmd
         }
     };
+    if let Some(fd) = &lease {
+        hand_on(&mut cmd, fd.as_raw_fd());
+    }
     if made {
         cmd.env("LISTEN_FDS", launch.plan.listen.len().to_string())
             .env_remove("LISTEN_FDNAMES");
@@ -86,6 +103,19 @@ pub fn execute(
             source,
         }
     })
+}
+
+/// Keeps descriptor `fd` open across the exec of `cmd` (in the child, or in this process when
+/// it execs in place), for nspawn to hold.
+fn hand_on(cmd: &mut Command, fd: RawFd) {
+    // SAFETY: fcntl(2) is async-signal-safe, and `fd` stays open in this process (and so in a
+    // forked child) until the command has been run.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(Into::into)
+        });
+    }
 }
 
 /// Puts listening sockets at descriptors 3, 4, … (as `sd_listen_fds` expects) and keeps them

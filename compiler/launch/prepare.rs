@@ -368,11 +368,8 @@ impl Prep<'_> {
         given: defaults::Given<'_>,
     ) -> Result<(), LaunchError> {
         let Some(image) = self.host.images.found.get(reference) else {
-            self.missing_images.push(MissingImage {
-                needed_by: format!("app {app}"),
-                reference: reference.to_string(),
-                store: self.host.images.store.clone(),
-            });
+            let missing = self.host.images.missing(format!("app {app}"), reference);
+            self.missing_images.push(missing);
             return Ok(());
         };
         let state = self.tree.join(STATE).join(app);
@@ -732,11 +729,11 @@ impl Prep<'_> {
             .map(|i| i.root.clone());
         match &root {
             Some(root) => self.sources.push(root.clone()),
-            None => self.missing_images.push(MissingImage {
-                needed_by: format!("volume {volume}"),
-                reference: reference.to_string(),
-                store: self.host.images.store.clone(),
-            }),
+            None => self.missing_images.push(
+                self.host
+                    .images
+                    .missing(format!("volume {volume}"), reference),
+            ),
         }
         self.image_volumes.insert(volume.to_string(), root);
     }

@@ -303,7 +303,7 @@ fn reference_warnings(c: &mut Checker, path: &str, r: &Reference, written: &str,
             path,
             format!(
                 "image {r} is not pinned by digest: what {runs} is whatever the image store \
-                 holds for the tag when the pod is launched, not what was reviewed"
+                 holds for the tag when the pod is installed (or first launched), not what was reviewed"
             ),
         )
         .help = Some(format!(

@@ -14,6 +14,11 @@ pub const PLAN: &str = "mounts.toml";
 pub const ROOTFS: &str = "rootfs";
 /// Where the launcher keeps each app's writable layer (`state/<app>`).
 pub const STATE: &str = "state";
+/// The record of the image each reference of the plan runs (`crate::tree::images`), in the
+/// pod's state: written by `podc install` and by the first launch that finds an image, read by
+/// every launch, `podc status` and `podc image gc`/`rm`; carried across a reinstall with the
+/// rest of `state/` and then written anew. App names have no `.`, so no app's state is here.
+pub const IMAGE_RECORD: &str = "state/images.toml";
 /// Where the launcher makes the pod's empty and memory volumes (`volumes/<name>`).
 pub const VOLUMES: &str = "volumes";
 /// Where the launcher keeps persistent volumes on the host, outside every tree

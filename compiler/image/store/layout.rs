@@ -97,7 +97,7 @@ impl Store {
         }
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(io("making it private (0700)"))?;
-        for sub in ["blobs/sha256", "roots", "refs", "tmp"] {
+        for sub in ["blobs/sha256", "roots", "refs", "tmp", "leases"] {
             mkdir_0700(&dir.join(sub)).map_err(io(&format!("making {sub}/")))?;
         }
         Ok(Store {
@@ -144,7 +144,7 @@ impl Store {
         self.dir.join("refs").join(ref_file_name(r))
     }
 
-    /// Takes the store's lock: shared for an ingest, exclusive for gc and rm.
+    /// Takes the store's lock: shared for an ingest and a launch, exclusive for gc and rm.
     pub(super) fn lock(&self, exclusive: bool) -> Result<File, ImageError> {
         let p = self.dir.join("lock");
         let f = fs::OpenOptions::new()

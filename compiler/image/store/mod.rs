@@ -9,8 +9,12 @@
 //!   last (temporary file and rename), only once the root it names is complete.
 //! - `tmp/`: work in progress; each entry is held with `flock` by the process making it, and
 //!   an entry nobody holds is stale and removed by the next ingest or gc.
-//! - `lock`: ingests hold it shared, gc and rm exclusive, so gc never removes what an ingest
-//!   is about to name.
+//! - `lock`: ingests and launches (while they resolve and take their lease) hold it shared,
+//!   gc and rm exclusive, so gc never removes what an ingest is about to name or a launch is
+//!   about to mount.
+//! - `leases/`: one file per running launch, held with a shared `flock` by the launcher and its
+//!   nspawn, naming the roots the pod runs (`lease.rs`); gc keeps those, and every root some
+//!   mount namespace of the host has mounted.
 //!
 //! A `kill -9` at any moment leaves only complete, verified blobs in `blobs/`, complete roots
 //! in `roots/` and refs to complete roots: everything becomes visible by one `rename`.
@@ -19,6 +23,7 @@ mod documents;
 mod files;
 mod ingest;
 mod layout;
+mod lease;
 mod query;
 mod seal;
 #[cfg(test)]
@@ -26,5 +31,6 @@ mod tests;
 
 pub use documents::{host_arch, layer_compression, pick_platform, MAX_DOCUMENT};
 pub use layout::{default_dir, ref_file_name, ref_of_file_name, Collected, Image, Listed, Store};
+pub use lease::{Holder, Launching, Lease, Running};
 pub use query::names_by_digest;
 pub use seal::Depth;

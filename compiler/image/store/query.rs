@@ -222,6 +222,15 @@ impl Store {
         &self,
         in_use: &[Reference],
     ) -> Result<(BTreeSet<Digest>, BTreeSet<Digest>), ImageError> {
+        self.kept_with(in_use, BTreeSet::new())
+    }
+
+    /// [`Store::kept`], keeping the images `running` (manifest digests) too.
+    fn kept_with(
+        &self,
+        in_use: &[Reference],
+        running: BTreeSet<Digest>,
+    ) -> Result<(BTreeSet<Digest>, BTreeSet<Digest>), ImageError> {
         let mut manifests = BTreeSet::new();
         let mut blobs = BTreeSet::new();
         let mut tops: Vec<Digest> = self.refs()?.into_iter().map(|(_, d)| d).collect();
@@ -231,6 +240,9 @@ impl Store {
                 None => tops.extend(self.read_ref(r).ok().flatten()),
             }
         }
+        // A running pod's root stays even where its manifest cannot be read any more.
+        manifests.extend(running.iter().cloned());
+        tops.extend(running);
         for d in tops {
             let Ok((m, manifest)) = self.manifest_of(&d, "") else {
                 continue;
@@ -277,13 +289,16 @@ impl Store {
         digests_in(&self.dir.join("roots"))
     }
 
-    /// Removes every root and blob no name in `refs/` and no reference of `in_use` (the
-    /// installed pods' images) needs, and stale `tmp/` entries. A root is first renamed into
-    /// `tmp/` (so a crash never leaves half a root in `roots/`), then deleted.
+    /// Removes every root and blob no name in `refs/`, no reference of `in_use` (the
+    /// installed pods' images, as their plans name them and as they recorded them) and no
+    /// running pod (a held lease, a mount anywhere on the host: `lease.rs`) needs, stale
+    /// `tmp/` entries and stale leases. A root is first renamed into `tmp/` (so a crash never
+    /// leaves half a root in `roots/`), then deleted.
     pub fn gc(&self, in_use: &[Reference]) -> Result<Collected, ImageError> {
         let _lock = self.lock(true)?;
         self.clean_tmp();
-        let (manifests, blobs) = self.kept(in_use)?;
+        let running = self.running_locked(true)?;
+        let (manifests, blobs) = self.kept_with(in_use, running.digests())?;
         let mut done = Collected::default();
         for d in self.root_digests()? {
             if manifests.contains(&d) {
