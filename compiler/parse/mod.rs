@@ -245,7 +245,7 @@ fn parse_yaml(source: &str, value: Value) -> Result<Manifest, Diagnostic> {
         let bool_help = message
             .ends_with("expected a boolean")
             .then_some("booleans are true and false; yes, no, on and off are strings in YAML 1.2");
-        let d = serde_diagnostic(message).at(path, span);
+        let d = placed(serde_diagnostic(message).at(path, span));
         match bool_help {
             Some(h) => d.help(h),
             None => d,
@@ -380,6 +380,60 @@ fn did_you_mean(message: &str) -> Option<(String, &str)> {
     Some((head.to_string(), near))
 }
 
+/// An unknown key that is a key of another mapping (`restart` at the top level, an app's
+/// key): says where it belongs, which helps more than the nearest name here (`start`).
+fn placed(d: Diagnostic) -> Diagnostic {
+    if d.code != codes::UNKNOWN_KEY {
+        return d;
+    }
+    let Some(key) = d.message.split('`').nth(1) else {
+        return d;
+    };
+    let path = d.path.as_deref().unwrap_or("");
+    let Some(parent) = path.strip_suffix(key) else {
+        return d;
+    };
+    let here = section_of(parent.trim_end_matches('.'));
+    let places = crate::manifest::schema::places_of(key, &here);
+    if places.is_empty() {
+        return d;
+    }
+    let name = |p: &str| match p {
+        "" => "the pod (the top level)".to_string(),
+        "apps[]" => "an app".to_string(),
+        p => format!("`{p}`"),
+    };
+    let help = if places == ["apps[]"] {
+        format!("`{key}` is an app key: write it in the app it is for, under `apps:`")
+    } else {
+        let there: Vec<String> = places.iter().map(|p| name(p)).collect();
+        format!(
+            "`{key}` is a key of {}, not of {}",
+            there.join(" and "),
+            name(&here)
+        )
+    };
+    d.help(help)
+}
+
+/// A document path as the section it is in: `apps[2].isolators` as `apps[].isolators`.
+fn section_of(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push_str("[]");
+            }
+            ']' => in_index = false,
+            c if !in_index => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
     let de = match toml::de::Deserializer::parse(source) {
         Ok(de) => de,
@@ -398,7 +452,9 @@ fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            Err(serde_diagnostic(tidy(inner.message())).at(clean_path(&path), inner.span()))
+            Err(placed(
+                serde_diagnostic(tidy(inner.message())).at(clean_path(&path), inner.span()),
+            ))
         }
     }
 }
