@@ -245,7 +245,10 @@ fn parse_yaml(source: &str, value: Value) -> Result<Manifest, Diagnostic> {
         let bool_help = message
             .ends_with("expected a boolean")
             .then_some("booleans are true and false; yes, no, on and off are strings in YAML 1.2");
-        let d = placed(serde_diagnostic(message).at(path, span));
+        let d = port_written(
+            placed(serde_diagnostic(message).at(path, span)),
+            Format::Yaml,
+        );
         match bool_help {
             Some(h) => d.help(h),
             None => d,
@@ -416,6 +419,105 @@ fn placed(d: Diagnostic) -> Diagnostic {
     d.help(help)
 }
 
+/// A port written as a string or a number, as Docker Compose writes them (`"8080:80"`): says
+/// that a port is a mapping and how to write this one (#28: it said `expected struct Port`).
+fn port_written(d: Diagnostic, format: Format) -> Diagnostic {
+    let in_ports = d
+        .path
+        .as_deref()
+        .is_some_and(|p| section_of(p) == "apps[].ports[]");
+    let message = d.message.clone();
+    let Some(given) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.strip_suffix(", expected a mapping"))
+        .filter(|_| in_ports)
+    else {
+        return d;
+    };
+    // `string "8080:80"`, `integer `80``: the value as written.
+    let written = given
+        .split_once(' ')
+        .map_or(given, |(_, v)| v)
+        .trim_matches(['"', '`']);
+    let fields = compose_port(written);
+    let example = fields
+        .clone()
+        .unwrap_or_else(|| vec![("port", "80".to_string()), ("hostPort", "8080".to_string())]);
+    let mapping = match format {
+        Format::Yaml => {
+            let pairs: Vec<String> = example.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            format!("{{{}}}", pairs.join(", "))
+        }
+        Format::Toml => {
+            let pairs: Vec<String> = example
+                .iter()
+                .map(|(k, v)| match *k {
+                    "hostIP" | "protocol" => format!("{k} = \"{v}\""),
+                    _ => format!("{k} = {v}"),
+                })
+                .collect();
+            format!("{{ {} }}", pairs.join(", "))
+        }
+    };
+    let help = match fields {
+        Some(_) => format!(
+            "write it as `{mapping}`: `port` is the app's port in the pod, `hostPort` the one published on the host"
+        ),
+        None => format!(
+            "write each port as a mapping, such as `{mapping}`: `port` is the app's port in the pod, `hostPort` the one published on the host"
+        ),
+    };
+    let mut d = d;
+    let shown = match given.split_once(' ') {
+        Some(("string", v)) => format!("the string {v}"),
+        Some(("integer" | "floating point", v)) => format!("the number {}", v.trim_matches('`')),
+        _ => given.to_string(),
+    };
+    d.message = format!("a port is a mapping (`port`, `hostPort`, ...), not {shown}");
+    d.help(help)
+}
+
+/// The fields of a port written as Docker Compose writes it: `[[IP:]HOST:]PORT[/PROTOCOL]`
+/// (an IPv6 address in brackets). `None` for anything else, a range among them.
+fn compose_port(text: &str) -> Option<Vec<(&'static str, String)>> {
+    let (rest, protocol) = match text.rsplit_once('/') {
+        Some((r, p @ ("tcp" | "udp"))) => (r, Some(p)),
+        Some(_) => return None,
+        None => (text, None),
+    };
+    let (ip, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (ip, r) = r.split_once("]:")?;
+            (Some(ip), r)
+        }
+        None => match rest.matches(':').count() {
+            2 => {
+                let (ip, r) = rest.split_once(':')?;
+                (Some(ip), r)
+            }
+            _ => (None, rest),
+        },
+    };
+    let number = |s: &str| s.parse::<u16>().ok().filter(|n| *n > 0);
+    let (host, port) = match rest.split_once(':') {
+        Some((h, p)) => (Some(number(h)?), number(p)?),
+        None => (None, number(rest)?),
+    };
+    let mut fields = vec![("port", port.to_string())];
+    if let Some(h) = host.filter(|h| *h != port) {
+        fields.push(("hostPort", h.to_string()));
+    }
+    if let Some(ip) = ip.filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()) {
+        fields.push(("hostIP", ip.to_string()));
+    } else if ip.is_some() {
+        return None;
+    }
+    if let Some(p) = protocol {
+        fields.push(("protocol", p.to_string()));
+    }
+    Some(fields)
+}
+
 /// A document path as the section it is in: `apps[2].isolators` as `apps[].isolators`.
 fn section_of(path: &str) -> String {
     let mut out = String::new();
@@ -452,9 +554,8 @@ fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            Err(placed(
-                serde_diagnostic(tidy(inner.message())).at(clean_path(&path), inner.span()),
-            ))
+            let d = serde_diagnostic(tidy(inner.message())).at(clean_path(&path), inner.span());
+            Err(port_written(placed(d), Format::Toml))
         }
     }
 }
@@ -486,7 +587,7 @@ pub(crate) fn tidy(message: &str) -> String {
         "unexpected end of input" => "unexpected end of the manifest",
         _ => line,
     };
-    friendly
+    let text = friendly
         .replace(
             ", expected u64",
             ", expected a whole number that is not negative",
@@ -495,12 +596,46 @@ pub(crate) fn tidy(message: &str) -> String {
             ", expected u32",
             ", expected a whole number that is not negative",
         )
-        .replace(", expected i64", ", expected a whole number")
+        .replace(", expected i64", ", expected a whole number");
+    // serde names the Rust type (`expected struct Port`), which no manifest shows.
+    match text.split_once(", expected struct ") {
+        Some((head, _)) => format!("{head}, expected a mapping"),
+        None => text,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compose_ports_read_as_the_mapping_they_mean() {
+        let fields = |t| {
+            compose_port(t).map(|f| {
+                f.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        };
+        assert_eq!(fields("8080:80").unwrap(), "port=80 hostPort=8080");
+        assert_eq!(fields("80:80").unwrap(), "port=80");
+        assert_eq!(fields("53/udp").unwrap(), "port=53 protocol=udp");
+        assert_eq!(
+            fields("[::1]:8080:80").unwrap(),
+            "port=80 hostPort=8080 hostIP=::1"
+        );
+        for other in [
+            "8000-8010:8000-8010",
+            "0:80",
+            "a:80",
+            "x.y:1:2",
+            "80/sctp",
+            "",
+        ] {
+            assert_eq!(fields(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn a_stream_splits_at_its_document_markers_only() {
