@@ -9,6 +9,7 @@
 // at most, so boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod brackets;
 pub mod source;
 mod yaml_fast;
 
@@ -203,7 +204,8 @@ pub fn yaml_document(source: &str) -> Result<Value, Diagnostic> {
         Err(err) => {
             let span = err.location().and_then(|loc| yaml_location(source, &loc));
             let (code, message) = yaml_message(&err);
-            return Err(Diagnostic::new(code, message).at("", span));
+            let d = Diagnostic::new(code, message).at("", span);
+            return Err(at_the_bracket(source, Format::Yaml, d));
         }
     };
     // serde would read a top-level list as a struct's fields in order; say what is wrong instead.
@@ -419,6 +421,33 @@ fn placed(d: Diagnostic) -> Diagnostic {
     d.help(help)
 }
 
+/// A syntax error after a `[` or `{` that is never closed: shown at that bracket, with where
+/// the reader gave up and why as help (#28: it pointed at the next key, lines later).
+fn at_the_bracket(source: &str, format: Format, d: Diagnostic) -> Diagnostic {
+    let Some(error) = d.span.clone().filter(|_| d.code == codes::SYNTAX) else {
+        return d;
+    };
+    let Some((at, bracket)) =
+        brackets::unclosed(source, format).filter(|(at, _)| *at < error.start)
+    else {
+        return d;
+    };
+    let (line, column) = crate::diag::line_col(source, error.start);
+    let (what, close) = match (bracket, format) {
+        ('[', Format::Yaml) => ("list", ']'),
+        ('[', Format::Toml) => ("array", ']'),
+        (_, Format::Yaml) => ("mapping", '}'),
+        (_, Format::Toml) => ("inline table", '}'),
+    };
+    Diagnostic::new(codes::SYNTAX, format!("unclosed bracket '{bracket}'"))
+        .at("", Some(at..at + 1))
+        .label("never closed")
+        .help(format!(
+            "close the {what} with `{close}`; the reader went on to line {line}, column {column}, where it gave up: {}",
+            d.message
+        ))
+}
+
 /// A port written as a string or a number, as Docker Compose writes them (`"8080:80"`): says
 /// that a port is a mapping and how to write this one (#28: it said `expected struct Port`).
 fn port_written(d: Diagnostic, format: Format) -> Diagnostic {
@@ -546,7 +575,8 @@ fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
             } else {
                 codes::SYNTAX
             };
-            return Err(Diagnostic::new(code, message).at("", e.span()));
+            let d = Diagnostic::new(code, message).at("", e.span());
+            return Err(at_the_bracket(source, Format::Toml, d));
         }
     };
     match serde_path_to_error::deserialize::<_, Manifest>(de) {
