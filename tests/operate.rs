@@ -860,6 +860,7 @@ fn commands_refuse_without_systemd_as_pid_1() {
     for args in runs {
         let o = podc(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}");
         let err = text(&o.stderr);
         if args[0] == "logs" {
             // No pod is installed without systemd, but one launched by hand may run, or be
@@ -875,7 +876,25 @@ fn commands_refuse_without_systemd_as_pid_1() {
                 "{args:?}: {err}"
             );
         }
-        assert!(o.stdout.is_empty(), "{args:?}");
+        if args[0] != "status" {
+            continue;
+        }
+        // status says what it needs and what there is instead; it installs nothing (#28: it
+        // said there was "no systemd to install a pod into").
+        for words in [
+            "`podc status` shows a pod installed",
+            "podc-main.service",
+            "`podc logs TREE`",
+        ] {
+            assert!(err.contains(words), "{args:?}: {err}");
+        }
+        assert!(!err.contains("install a pod into"), "{args:?}: {err}");
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../snapshots");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.bind(|| {
+            insta::assert_snapshot!("operate_status_without_systemd", err);
+        });
     }
     // Nothing was installed anywhere.
     assert!(!Path::new("/etc/systemd/system/podc-main.service").exists());
