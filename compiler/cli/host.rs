@@ -1,7 +1,6 @@
 //! The host commands on the command line: `podc install`, `uninstall`, `status`, `logs`
-//! (their work is [`crate::host`]'s), and the command line's own `completions` and `man`.
+//! (their work is [`crate::host`]'s), and the command line's own `completions`.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,12 +146,4 @@ pub fn completions(shell: clap_complete::Shell, out: &mut impl io::Write) {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "podc", &mut script);
     let _ = out.write_all(&script);
-}
-
-/// `podc man DIR`: one page per command that is not hidden (podc.1, podc-build.1, ...).
-pub fn man_pages(dir: &Path) -> Result<Exit, String> {
-    let cmd = <Cli as clap::CommandFactory>::command();
-    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    clap_mangen::generate_to(cmd, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(Exit::Ok)
 }

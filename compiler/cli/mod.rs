@@ -10,6 +10,7 @@ pub mod args;
 pub mod exit;
 pub mod host;
 pub mod image;
+pub mod man;
 mod objects;
 
 pub use args::Cli;
@@ -71,7 +72,7 @@ pub fn run(cli: Cli) -> Exit {
             host::completions(shell, &mut stdout);
             Ok(Exit::Ok)
         }
-        Command::Man { dir } => host::man_pages(&dir).map_err(Fatal),
+        Command::Man { dir } => man::man_pages(&dir).map_err(Fatal),
         Command::ProbeGrpc {
             host,
             port,

@@ -248,6 +248,7 @@ impl Walk {
         };
         let kind = types.into_iter().find(|t| *t != "null").unwrap_or("value");
         let range = |node: &Value| match (node.get("minimum"), node.get("maximum")) {
+            (Some(a), Some(b)) if a == b => format!(" {a}"),
             (Some(a), Some(b)) => format!(" {a}..{b}"),
             (Some(a), None) if a != 0 => format!(" from {a}"),
             (None, Some(b)) => format!(" up to {b}"),
@@ -345,10 +346,11 @@ fn words(name: &str) -> String {
 /// a colon.
 fn plural(kind: &str) -> String {
     let (head, rest) = kind.split_once(' ').unwrap_or((kind, ""));
+    if kind.contains(" or ") {
+        return format!("({kind})");
+    }
     match head {
-        "string" | "mapping" | "integer" | "number" | "boolean" | "quantity" | "word"
-            if !rest.contains(" or ") =>
-        {
+        "string" | "mapping" | "integer" | "number" | "boolean" | "quantity" | "word" => {
             format!("{head}s{}{rest}", if rest.is_empty() { "" } else { " " })
         }
         _ => format!("({kind})"),
