@@ -289,12 +289,28 @@ fn read_tree(dir: &Path) -> Result<(Files, Modes), EmitError> {
 /// Paths of a tree whose permission bits are not podc's, with the bits.
 type Modes = std::collections::BTreeMap<String, u32>;
 
-/// A unified diff from the tree at `out/<pod>` to `files`; empty when they are the same.
+/// How a tree on disk differs from the one podc would write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// Every path that differs (added, removed, changed, or of another mode), as
+    /// `<pod>/<path>`, sorted.
+    pub changed: Vec<String>,
+    /// The unified diff, and a line for each mode.
+    pub diff: String,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty()
+    }
+}
+
+/// How the tree at `out/<pod>` differs from `files`; empty when they are the same.
 /// The tree is checked as `build` would find it: a symbolic link (as the output directory or as
 /// the pod's directory), a file, or a directory podc did not make is an error there and here.
 /// Permission bits are part of the output: a file or directory whose mode is not podc's counts
 /// as drift.
-pub fn diff_tree(out: &Path, pod: &str, files: &Files) -> Result<String, EmitError> {
+pub fn diff_tree(out: &Path, pod: &str, files: &Files) -> Result<Drift, EmitError> {
     if fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(EmitError::Symlink(out.to_path_buf()));
     }
@@ -305,6 +321,7 @@ pub fn diff_tree(out: &Path, pod: &str, files: &Files) -> Result<String, EmitErr
     paths.sort();
     paths.dedup();
     let mut out_text = String::new();
+    let mut changed = Vec::new();
     for (rel, mode) in &modes {
         let want = if rel.ends_with('/') {
             DIR_MODE
@@ -315,6 +332,7 @@ pub fn diff_tree(out: &Path, pod: &str, files: &Files) -> Result<String, EmitErr
         out_text.push_str(&format!(
             "mode of {pod}/{shown}: {mode:04o}, podc writes {want:04o}\n"
         ));
+        changed.push(format!("{pod}/{shown}"));
     }
     for rel in paths {
         let (a, b) = (old.get(rel), files.get(rel));
@@ -322,6 +340,7 @@ pub fn diff_tree(out: &Path, pod: &str, files: &Files) -> Result<String, EmitErr
             continue;
         }
         let shown = format!("{pod}/{rel}");
+        changed.push(shown.clone());
         let a_name = if a.is_some() {
             format!("a/{shown}")
         } else {
@@ -343,5 +362,10 @@ pub fn diff_tree(out: &Path, pod: &str, files: &Files) -> Result<String, EmitErr
             }
         }
     }
-    Ok(out_text)
+    changed.sort();
+    changed.dedup();
+    Ok(Drift {
+        changed,
+        diff: out_text,
+    })
 }

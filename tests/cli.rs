@@ -460,3 +460,23 @@ fn probe_https_fails_with_the_reason_and_refuses_odd_headers() {
         assert!(stderr(&o).contains("probe-https: "), "{}", stderr(&o));
     }
 }
+
+/// `--help` (not `-h`) ends with the command's examples and exit statuses, as its man page
+/// does (#28).
+#[test]
+fn long_help_shows_examples_and_exit_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [&["build"][..], &["image", "ls"], &["status"]] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let o = podc(dir.path(), &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let help = stdout(&o);
+        let example = format!("Examples:\n  podc {}", command.join(" "));
+        assert!(help.contains(&example), "{help}");
+        assert!(help.contains("\nExit status:\n  0 "), "{help}");
+        let mut args = command.to_vec();
+        args.push("-h");
+        assert!(!stdout(&podc(dir.path(), &args)).contains("Examples:"));
+    }
+}

@@ -554,3 +554,102 @@ fn json_codes_are_registered() {
         }
     }
 }
+
+/// `build --check` with `--message-format json` or `sarif`: a tree out of date is one message
+/// on standard output naming the tree and its changed files (#28: json printed nothing there,
+/// only the diff on standard error); an up-to-date tree prints nothing.
+#[test]
+fn a_tree_out_of_date_is_one_message_naming_its_changed_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = workdir(&[GOOD]);
+    let o = podc_in(w.path(), &["build", name(GOOD), "-o", "out"], None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let check = |format: &str| {
+        podc_in(
+            w.path(),
+            &[
+                "build",
+                "--check",
+                name(GOOD),
+                "-o",
+                "out",
+                "--message-format",
+                format,
+            ],
+            None,
+        )
+    };
+    let o = check("json");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+
+    // One unit changed in content, one file in mode.
+    let manifest = w.path().join(name(GOOD));
+    let was = fs::read_to_string(&manifest).unwrap();
+    let now = was.replace(
+        r#""/usr/bin/sleep", "infinity""#,
+        r#""/usr/bin/sleep", "1000""#,
+    );
+    assert_ne!(was, now);
+    fs::write(&manifest, now).unwrap();
+    let pod = "shared-volumes";
+    let moded = w.path().join(format!("out/{pod}/podc-{pod}.service"));
+    fs::set_permissions(&moded, fs::Permissions::from_mode(0o600)).unwrap();
+
+    let o = check("json");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let mut line = lines[0].clone();
+    let rendered = line["rendered"].as_str().unwrap().to_string();
+    assert!(
+        rendered.contains("+ExecStart=\"/usr/bin/sleep\" \"1000\"")
+            && rendered.ends_with("out of date; run `podc build` to update it\n"),
+        "{rendered}"
+    );
+    let changed: Vec<&str> = line["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        changed.contains(&format!("{pod}/podc-{pod}.service").as_str()),
+        "{changed:?}"
+    );
+    assert!(
+        changed.contains(&format!("{pod}/rootfs/etc/systemd/system/app.service").as_str()),
+        "{changed:?}"
+    );
+    line["rendered"] = "(the diff, checked above)".into();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "diagnostics_build_check_json_out_of_date",
+            serde_json::to_string_pretty(&line).unwrap()
+        );
+    });
+    // The diff still goes to standard error for a human watching.
+    assert!(
+        text(&o.stderr).contains("+ExecStart="),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // SARIF: a run that went well, with a notification naming the files.
+    let o = check("sarif");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_valid_sarif(&log);
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], true, "{log:#}");
+    let note = invocation["toolExecutionNotifications"][0]["message"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        note.contains("out of date") && note.contains(&format!("{pod}/podc-{pod}.service")),
+        "{note}"
+    );
+}

@@ -896,6 +896,7 @@ fn commands_refuse_without_systemd_as_pid_1() {
     for args in runs {
         let o = podc(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}");
         let err = text(&o.stderr);
         if args[0] == "logs" {
             // No pod is installed without systemd, but one launched by hand may run, or be
@@ -911,7 +912,25 @@ fn commands_refuse_without_systemd_as_pid_1() {
                 "{args:?}: {err}"
             );
         }
-        assert!(o.stdout.is_empty(), "{args:?}");
+        if args[0] != "status" {
+            continue;
+        }
+        // status says what it needs and what there is instead; it installs nothing (#28: it
+        // said there was "no systemd to install a pod into").
+        for words in [
+            "`podc status` shows a pod installed",
+            "podc-main.service",
+            "`podc logs TREE`",
+        ] {
+            assert!(err.contains(words), "{args:?}: {err}");
+        }
+        assert!(!err.contains("install a pod into"), "{args:?}: {err}");
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../snapshots");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.bind(|| {
+            insta::assert_snapshot!("operate_status_without_systemd", err);
+        });
     }
     // Nothing was installed anywhere.
     assert!(!Path::new("/etc/systemd/system/podc-main.service").exists());
@@ -1030,6 +1049,70 @@ fn bash_completion_loads_and_completes() {
     }
 }
 
+/// podc.5, as groff shows it, names every key of every mapping of `podc schema` as an entry
+/// of its own (`name (kind…)` at the start of a line), and has the examples.
+fn manifest_page_names_every_key(roff: &str) {
+    let o = podc(&["schema"]);
+    assert!(o.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut keys = Vec::new();
+    let mut mappings = vec![("(top level)".to_string(), &schema)];
+    for (name, def) in schema["definitions"].as_object().unwrap() {
+        mappings.push((name.clone(), def));
+    }
+    for (mapping, node) in mappings {
+        for key in node["properties"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.keys())
+        {
+            keys.push((mapping.clone(), key.clone()));
+        }
+    }
+    assert!(keys.len() > 100, "{keys:?}");
+    let shown = if common::on_path("groff") {
+        let mut child = Command::new("groff")
+            .args(["-man", "-Tutf8", "-P-bcou"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(roff.as_bytes())
+            .unwrap();
+        text(&child.wait_with_output().unwrap().stdout)
+    } else {
+        // Without groff (skipped above, outside CI) the entries are read from the roff.
+        roff.replace("\\fB", "")
+            .replace("\\fR", "")
+            .replace("\\fI", "")
+            .replace("\\-", "-")
+    };
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|(_, key)| {
+            !shown
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{key} (")))
+        })
+        .map(|(mapping, key)| format!("{mapping}.{key}"))
+        .collect();
+    assert!(missing.is_empty(), "podc.5 lacks {missing:?}");
+    for section in ["KEYS", "VALUES", "EXAMPLES", "SEE ALSO"] {
+        assert!(
+            shown.lines().any(|l| l.trim() == section),
+            "podc.5: no {section}"
+        );
+    }
+    for example in ["name: hello", "[[apps]]", "name: web"] {
+        assert!(shown.contains(example), "podc.5: no example with {example}");
+    }
+}
+
 #[test]
 fn every_command_has_a_man_page_that_renders() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1050,12 +1133,14 @@ fn every_command_has_a_man_page_that_renders() {
         }
     }
     let cli = <podc::cli::Cli as clap::CommandFactory>::command();
-    let mut want = vec!["podc.1".to_string()];
+    // And the manifest format, podc.5.
+    let mut want = vec!["podc.1".to_string(), "podc.5".to_string()];
     pages_of(&cli, "podc", &mut want);
     want.sort();
     assert_eq!(pages, want);
     assert!(pages.contains(&"podc-install.1".to_string()));
     assert!(pages.contains(&"podc-image-import.1".to_string()));
+    manifest_page_names_every_key(&fs::read_to_string(tmp.path().join("podc.5")).unwrap());
     if !common::on_path("groff") {
         common::skip("the man pages not rendered: groff is missing (package groff-base)");
         return;
@@ -1077,11 +1162,25 @@ fn every_command_has_a_man_page_that_renders() {
             .output()
             .unwrap();
         let shown = text(&o.stdout);
-        let name = page.trim_end_matches(".1");
+        let name = page.trim_end_matches(".1").trim_end_matches(".5");
         assert!(
             shown.contains("NAME") && shown.contains(name),
             "{page}: {shown}"
         );
+        // Each command's page says how it ends and shows it used (#28: the pages were the
+        // --help text alone).
+        if page.ends_with(".1") {
+            for heading in ["EXIT STATUS", "EXAMPLES", "SEE ALSO"] {
+                assert!(
+                    shown.lines().any(|l| l == heading),
+                    "{page}: no {heading} section:\n{shown}"
+                );
+            }
+            assert!(
+                shown.contains(&format!("       {} ", name.replace('-', " "))),
+                "{page}: no example runs it:\n{shown}"
+            );
+        }
     }
     let install = Command::new("groff")
         .args(["-man", "-Tascii", "-P-bcou"])

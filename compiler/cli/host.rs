@@ -1,7 +1,6 @@
 //! The host commands on the command line: `podc install`, `uninstall`, `status`, `logs`
-//! (their work is [`crate::host`]'s), and the command line's own `completions` and `man`.
+//! (their work is [`crate::host`]'s), and the command line's own `completions`.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,8 +8,8 @@ use std::process::Command;
 use super::args::Cli;
 use super::exit::Exit;
 use crate::host::{
-    install, logs_anywhere, require_systemd_host, status, uninstall_with, InstallOptions, OpError,
-    Printed, Root, Systemctl, UninstallOptions,
+    install, logs_anywhere, require_systemd_host, status, uninstall_with, InstallOptions, Printed,
+    Root, Systemctl, UninstallOptions,
 };
 
 /// `podc install`.
@@ -96,10 +95,25 @@ pub fn uninstall_command(
     Ok(Exit::Ok)
 }
 
+/// Where no systemd runs as PID 1: what `status` needs, and what there is instead (#28: it
+/// said there was "no systemd to install a pod into").
+fn without_systemd(pod: &str) -> Option<String> {
+    if Path::new("/run/systemd/system").is_dir() {
+        return None;
+    }
+    Some(format!(
+        "systemd is not running as PID 1 here (no /run/systemd/system): `podc status` shows a \
+         pod installed on a systemd host, asking systemd for podc-{pod}.service and its apps \
+         and reading their cgroups; a pod run by hand with `podc launch TREE` has no unit to \
+         show (its launcher prints the pod's output and exits with the pod's status, and \
+         `podc logs TREE` shows its journal)"
+    ))
+}
+
 /// `podc status`: reading needs no root, but systemd must be there to ask.
 pub fn status_command(pod: &str, json: bool, out: &mut impl io::Write) -> Result<Exit, String> {
-    if !Path::new("/run/systemd/system").is_dir() {
-        return Err(OpError::NoSystemd.to_string());
+    if let Some(message) = without_systemd(pod) {
+        return Err(message);
     }
     let s = status(pod, &mut Systemctl).map_err(|e| e.to_string())?;
     if json {
@@ -141,12 +155,4 @@ pub fn completions(shell: clap_complete::Shell, out: &mut impl io::Write) {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "podc", &mut script);
     let _ = out.write_all(&script);
-}
-
-/// `podc man DIR`: one page per command that is not hidden (podc.1, podc-build.1, ...).
-pub fn man_pages(dir: &Path) -> Result<Exit, String> {
-    let cmd = <Cli as clap::CommandFactory>::command();
-    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    clap_mangen::generate_to(cmd, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(Exit::Ok)
 }

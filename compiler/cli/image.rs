@@ -17,7 +17,7 @@ use super::exit::Exit;
 use crate::host::{install_dir_of, Root};
 use crate::image::archive::Archive;
 use crate::image::registry::{pull_timeout, Credentials, Options, Registry};
-use crate::image::store::{default_dir, Store};
+use crate::image::store::{default_dir, Listed, Store};
 use crate::image::{Digest, ImageError, Reference};
 
 #[derive(Debug, Subcommand)]
@@ -258,27 +258,7 @@ fn ls(store: &Store, json: bool, verify: bool, out: &mut impl Write) -> Result<E
             serde_json::to_string_pretty(&v).expect("JSON values serialize")
         );
     } else {
-        let w = list
-            .iter()
-            .map(|l| l.reference.len())
-            .max()
-            .unwrap_or(0)
-            .max("REFERENCE".len());
-        let _ = writeln!(
-            out,
-            "{:w$}  {:19}  {:>10}  CREATED",
-            "REFERENCE", "MANIFEST", "SIZE"
-        );
-        for l in &list {
-            let _ = writeln!(
-                out,
-                "{:w$}  sha256:{}  {:>10}  {}",
-                l.reference,
-                &l.manifest.hex()[..12],
-                l.size,
-                l.created.as_deref().unwrap_or("-")
-            );
-        }
+        let _ = out.write_all(table(&list).as_bytes());
     }
     if verify {
         let problems = store.verify().map_err(|e| e.to_string())?;
@@ -290,6 +270,32 @@ fn ls(store: &Store, json: bool, verify: bool, out: &mut impl Write) -> Result<E
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The table of `podc image ls`: reference, the whole manifest digest (what a manifest pins
+/// an image by, `REF@sha256:…`: #28, it showed 12 hex digits while the unpinned-image
+/// warning asks for the digest), size, created.
+fn table(list: &[Listed]) -> String {
+    let w = list
+        .iter()
+        .map(|l| l.reference.len())
+        .max()
+        .unwrap_or(0)
+        .max("REFERENCE".len());
+    let mut text = format!(
+        "{:w$}  {:71}  {:>10}  CREATED\n",
+        "REFERENCE", "MANIFEST", "SIZE"
+    );
+    for l in list {
+        text.push_str(&format!(
+            "{:w$}  {}  {:>10}  {}\n",
+            l.reference,
+            l.manifest.as_str(),
+            l.size,
+            l.created.as_deref().unwrap_or("-")
+        ));
+    }
+    text
 }
 
 /// One image reference of an installed pod.
@@ -490,6 +496,35 @@ fn pull(reference: &str, plain_http: bool, out: &mut impl Write) -> Result<Exit,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// #28: the table showed `sha256:` and 12 hex digits, too few to pin an image by.
+    #[test]
+    fn ls_shows_the_whole_digest_to_pin_by() {
+        let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        let list = [Listed {
+            reference: "127.0.0.1:5000/test/web:1".into(),
+            manifest: crate::image::Digest::parse(&digest).unwrap(),
+            size: 1234,
+            created: None,
+        }];
+        let text = table(&list);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let fields: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            fields,
+            ["127.0.0.1:5000/test/web:1", digest.as_str(), "1234", "-"]
+        );
+        // The header's columns start where the row's do.
+        assert_eq!(lines[0].find("MANIFEST"), lines[1].find("sha256:"));
+        assert_eq!(lines[0].find("CREATED"), lines[1].rfind('-'));
+        // What a manifest pins the image by reads straight from the row.
+        let pinned = format!("127.0.0.1:5000/test/web@{}", fields[1]);
+        assert!(crate::manifest::reference::Reference::parse(&pinned)
+            .unwrap()
+            .digest
+            .is_some());
+    }
 
     #[test]
     fn references_are_collected_from_any_step() {

@@ -10,6 +10,7 @@ pub mod args;
 pub mod exit;
 pub mod host;
 pub mod image;
+pub mod man;
 mod objects;
 
 pub use args::Cli;
@@ -71,7 +72,7 @@ pub fn run(cli: Cli) -> Exit {
             host::completions(shell, &mut stdout);
             Ok(Exit::Ok)
         }
-        Command::Man { dir } => host::man_pages(&dir).map_err(Fatal),
+        Command::Man { dir } => man::man_pages(&dir).map_err(Fatal),
         Command::ProbeGrpc {
             host,
             port,
@@ -334,7 +335,7 @@ fn compile_command(
         match build_to {
             None => Ok(Exit::Ok),
             Some((output, check)) => {
-                build(args, &pods, output, check, emitter.format(), stdout, stderr)
+                build(args, &pods, output, check, &mut emitter, stdout, stderr)
             }
         }
     });
@@ -354,10 +355,11 @@ fn build(
     pods: &BTreeMap<String, crate::pod::Pod>,
     output: &Path,
     check: bool,
-    format: MessageFormat,
+    emitter: &mut Emitter,
     stdout: &mut impl Write,
     stderr: &mut impl Write,
 ) -> Result<Exit, Fatal> {
+    let format = emitter.format();
     let mut drift = false;
     let names: Vec<&str> = pods.keys().map(String::as_str).collect();
     let fatal = |e: emit::EmitError| Fatal(e.to_string());
@@ -380,20 +382,21 @@ fn build(
         if let Some(writer) = writer.as_mut() {
             writer.stage(&pod.name, &files).map_err(fatal)?;
         } else {
-            let diff = emit::diff_tree(output, &pod.name, &files).map_err(fatal)?;
-            if !diff.is_empty() {
+            let found = emit::diff_tree(output, &pod.name, &files).map_err(fatal)?;
+            if !found.is_empty() {
                 drift = true;
-                // Standard output carries the machine-readable messages in json and sarif.
+                let tree = output.join(&pod.name).display().to_string();
+                let message = format!("{tree}: out of date; run `podc build` to update it");
+                // Standard output carries the machine-readable messages in json and sarif:
+                // there one message names the tree and its changed files (#28: json said
+                // nothing), and the diff goes to standard error.
                 if format == MessageFormat::Human {
-                    let _ = stdout.write_all(diff.as_bytes());
+                    let _ = stdout.write_all(found.diff.as_bytes());
                 } else {
-                    let _ = stderr.write_all(diff.as_bytes());
+                    let _ = stderr.write_all(found.diff.as_bytes());
+                    emitter.drift(&tree, &message, &found.changed, &found.diff, stdout);
                 }
-                let _ = writeln!(
-                    stderr,
-                    "{}: out of date; run `podc build` to update it",
-                    output.join(&pod.name).display()
-                );
+                let _ = writeln!(stderr, "{message}");
             }
         }
     }

@@ -112,25 +112,65 @@ impl fmt::Display for Report {
     }
 }
 
-/// The known name closest to `name`, if one is close enough to be a likely misspelling: a
-/// name that differs only in case, else the one at the smallest edit distance (strsim's
-/// Levenshtein) of at most 2, or a quarter of its length for long names.
+/// The known name closest to `name`, if one is close enough to be a likely misspelling or a
+/// shortening: a name that differs only in case; else one at an edit distance (strsim's
+/// Levenshtein) of 1; else one that `name` abbreviates (`db` for `database`, `mem` for
+/// `memory`: see [`abbreviated`]); else the one at the smallest edit distance of at most 2, or
+/// a quarter of its length for long names. An abbreviation comes before two slips: `db` is
+/// two edits from `web` but plainly means `database`.
 pub fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) {
         return Some(k);
     }
-    known
-        .iter()
-        .map(|k| {
-            (
-                strsim::levenshtein(name, k),
-                name.len().abs_diff(k.len()),
-                *k,
-            )
-        })
-        .filter(|(d, _, k)| *d <= 2.max(k.len() / 4))
-        .min()
-        .map(|(_, _, k)| k)
+    let within = |max: &dyn Fn(&str) -> usize| {
+        known
+            .iter()
+            .map(|k| {
+                (
+                    strsim::levenshtein(name, k),
+                    name.len().abs_diff(k.len()),
+                    *k,
+                )
+            })
+            .filter(|(d, _, k)| *d <= max(k))
+            .min()
+            .map(|(_, _, k)| k)
+    };
+    within(&|_| 1)
+        .or_else(|| abbreviated(name, known))
+        .or_else(|| within(&|k| 2.max(k.len() / 4)))
+}
+
+/// The known name `name` shortens, if it is plainly one: the shortest that starts with it, else
+/// the only one that has its letters in order and begins with its first (`db` in `database`).
+/// Ignores case; a single letter abbreviates nothing.
+fn abbreviated<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    if name.chars().count() < 2 {
+        return None;
+    }
+    let longer = || {
+        known
+            .iter()
+            .copied()
+            .filter(|k| k.chars().count() > name.chars().count())
+    };
+    let prefix = longer()
+        .filter(|k| k.to_ascii_lowercase().starts_with(&name))
+        .min_by_key(|k| (k.len(), *k));
+    if prefix.is_some() {
+        return prefix;
+    }
+    let in_order = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        let mut rest = k.chars();
+        k.chars().next() == name.chars().next() && name.chars().all(|c| rest.any(|x| x == c))
+    };
+    let mut hits = longer().filter(|k| in_order(k));
+    match (hits.next(), hits.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -211,6 +251,22 @@ mod tests {
         assert_eq!(nearest("cpuweight", &known), Some("cpuWeight"));
         assert_eq!(nearest("Memory", &known), Some("memory"));
         assert_eq!(nearest("network", &known), None);
+    }
+
+    /// #28: `after: [db]` in a pod of `database` and `web` suggested `web` (two edits away).
+    #[test]
+    fn nearest_takes_an_abbreviation_before_two_slips() {
+        assert_eq!(nearest("db", &["web", "database"]), Some("database"));
+        assert_eq!(
+            nearest("mem", &["cpu", "memory", "memoryRequest"]),
+            Some("memory")
+        );
+        // A slip of one letter still wins; an abbreviation must start like the name.
+        assert_eq!(nearest("dbs", &["db", "database"]), Some("db"));
+        assert_eq!(nearest("bd", &["database"]), None);
+        // Two names it could shorten: neither.
+        assert_eq!(nearest("dt", &["dictionary", "daemon-tasks"]), None);
+        assert_eq!(nearest("d", &["database"]), None);
     }
 
     #[test]

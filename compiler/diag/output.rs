@@ -36,6 +36,8 @@ pub struct Emitter {
     used: Vec<&'static codes::Code>,
     /// Usage or I/O problems, for SARIF.
     fatal: Vec<String>,
+    /// Trees out of date (`build --check`), for SARIF.
+    drift: Vec<String>,
 }
 
 /// 1-based start and end line and column of a diagnostic's span; the end is exclusive, as
@@ -54,6 +56,7 @@ impl Emitter {
             results: Vec::new(),
             used: Vec::new(),
             fatal: Vec::new(),
+            drift: Vec::new(),
         }
     }
 
@@ -115,12 +118,49 @@ impl Emitter {
         }
     }
 
+    /// A tree `build --check` found out of date: `message` says which and what to do,
+    /// `changed` names its changed files (`<pod>/<path>`), `diff` shows how. In json one
+    /// line with the fields of a diagnostic's (no code, no position) and `changed`; in SARIF a
+    /// notification of the run naming the files. Human output is the caller's (the diff).
+    pub fn drift(
+        &mut self,
+        tree: &str,
+        message: &str,
+        changed: &[String],
+        diff: &str,
+        stdout: &mut impl Write,
+    ) {
+        match self.format {
+            MessageFormat::Human => {}
+            MessageFormat::Json => {
+                let line = json!({
+                    "file": tree,
+                    "line": null,
+                    "column": null,
+                    "end_line": null,
+                    "end_column": null,
+                    "severity": "error",
+                    "code": null,
+                    "message": message,
+                    "path": null,
+                    "help": null,
+                    "changed": changed,
+                    "rendered": format!("{diff}error: {message}\n"),
+                });
+                let _ = writeln!(stdout, "{line}");
+            }
+            MessageFormat::Sarif => self
+                .drift
+                .push(format!("{message}; changed: {}", changed.join(", "))),
+        }
+    }
+
     /// Writes what was kept: the SARIF log, once.
     pub fn finish(self, stdout: &mut impl Write) {
         if self.format != MessageFormat::Sarif {
             return;
         }
-        let log = sarif_log(self.results, self.used, &self.fatal);
+        let log = sarif_log(self.results, self.used, &self.fatal, &self.drift);
         let _ = serde_json::to_writer_pretty(&mut *stdout, &log);
         let _ = writeln!(stdout);
     }
@@ -212,6 +252,7 @@ fn sarif_log(
     results: Vec<sarif::Result>,
     mut used: Vec<&'static codes::Code>,
     fatal: &[String],
+    drift: &[String],
 ) -> sarif::Sarif {
     used.sort_by_key(|c| c.code);
     let rules: Vec<sarif::ReportingDescriptor> = used
@@ -243,9 +284,12 @@ fn sarif_log(
         // Columns count characters, as in the human output.
         .column_kind(serde_json::Value::from("unicodeCodePoints"))
         .build();
-    if !fatal.is_empty() {
+    if !fatal.is_empty() || !drift.is_empty() {
+        // A tree out of date is a finding of a run that went well; a usage or I/O problem
+        // ends the run.
         let notifications: Vec<sarif::Notification> = fatal
             .iter()
+            .chain(drift)
             .map(|m| {
                 sarif::Notification::builder()
                     .level(serde_json::Value::from("error"))
@@ -254,7 +298,7 @@ fn sarif_log(
             })
             .collect();
         run.invocations = Some(vec![sarif::Invocation::builder()
-            .execution_successful(false)
+            .execution_successful(fatal.is_empty())
             .tool_execution_notifications(notifications)
             .build()]);
     }

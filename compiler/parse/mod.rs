@@ -9,6 +9,7 @@
 // at most, so boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod brackets;
 pub mod source;
 mod yaml_fast;
 
@@ -203,7 +204,8 @@ pub fn yaml_document(source: &str) -> Result<Value, Diagnostic> {
         Err(err) => {
             let span = err.location().and_then(|loc| yaml_location(source, &loc));
             let (code, message) = yaml_message(&err);
-            return Err(Diagnostic::new(code, message).at("", span));
+            let d = Diagnostic::new(code, message).at("", span);
+            return Err(at_the_bracket(source, Format::Yaml, d));
         }
     };
     // serde would read a top-level list as a struct's fields in order; say what is wrong instead.
@@ -245,7 +247,10 @@ fn parse_yaml(source: &str, value: Value) -> Result<Manifest, Diagnostic> {
         let bool_help = message
             .ends_with("expected a boolean")
             .then_some("booleans are true and false; yes, no, on and off are strings in YAML 1.2");
-        let d = serde_diagnostic(message).at(path, span);
+        let d = port_written(
+            placed(serde_diagnostic(message).at(path, span)),
+            Format::Yaml,
+        );
         match bool_help {
             Some(h) => d.help(h),
             None => d,
@@ -380,6 +385,186 @@ fn did_you_mean(message: &str) -> Option<(String, &str)> {
     Some((head.to_string(), near))
 }
 
+/// An unknown key that is a key of another mapping (`restart` at the top level, an app's
+/// key): says where it belongs, which helps more than the nearest name here (`start`).
+fn placed(d: Diagnostic) -> Diagnostic {
+    if d.code != codes::UNKNOWN_KEY {
+        return d;
+    }
+    let Some(key) = d.message.split('`').nth(1) else {
+        return d;
+    };
+    let path = d.path.as_deref().unwrap_or("");
+    let Some(parent) = path.strip_suffix(key) else {
+        return d;
+    };
+    let here = section_of(parent.trim_end_matches('.'));
+    let places = crate::manifest::schema::places_of(key, &here);
+    if places.is_empty() {
+        return d;
+    }
+    let name = |p: &str| match p {
+        "" => "the pod (the top level)".to_string(),
+        "apps[]" => "an app".to_string(),
+        p => format!("`{p}`"),
+    };
+    let help = if places == ["apps[]"] {
+        format!("`{key}` is an app key: write it in the app it is for, under `apps:`")
+    } else {
+        let there: Vec<String> = places.iter().map(|p| name(p)).collect();
+        format!(
+            "`{key}` is a key of {}, not of {}",
+            there.join(" and "),
+            name(&here)
+        )
+    };
+    d.help(help)
+}
+
+/// A syntax error after a `[` or `{` that is never closed: shown at that bracket, with where
+/// the reader gave up and why as help (#28: it pointed at the next key, lines later).
+fn at_the_bracket(source: &str, format: Format, d: Diagnostic) -> Diagnostic {
+    let Some(error) = d.span.clone().filter(|_| d.code == codes::SYNTAX) else {
+        return d;
+    };
+    let Some((at, bracket)) =
+        brackets::unclosed(source, format).filter(|(at, _)| *at < error.start)
+    else {
+        return d;
+    };
+    let (line, column) = crate::diag::line_col(source, error.start);
+    let (what, close) = match (bracket, format) {
+        ('[', Format::Yaml) => ("list", ']'),
+        ('[', Format::Toml) => ("array", ']'),
+        (_, Format::Yaml) => ("mapping", '}'),
+        (_, Format::Toml) => ("inline table", '}'),
+    };
+    Diagnostic::new(codes::SYNTAX, format!("unclosed bracket '{bracket}'"))
+        .at("", Some(at..at + 1))
+        .label("never closed")
+        .help(format!(
+            "close the {what} with `{close}`; the reader went on to line {line}, column {column}, where it gave up: {}",
+            d.message
+        ))
+}
+
+/// A port written as a string or a number, as Docker Compose writes them (`"8080:80"`): says
+/// that a port is a mapping and how to write this one (#28: it said `expected struct Port`).
+fn port_written(d: Diagnostic, format: Format) -> Diagnostic {
+    let in_ports = d
+        .path
+        .as_deref()
+        .is_some_and(|p| section_of(p) == "apps[].ports[]");
+    let message = d.message.clone();
+    let Some(given) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.strip_suffix(", expected a mapping"))
+        .filter(|_| in_ports)
+    else {
+        return d;
+    };
+    // `string "8080:80"`, `integer `80``: the value as written.
+    let written = given
+        .split_once(' ')
+        .map_or(given, |(_, v)| v)
+        .trim_matches(['"', '`']);
+    let fields = compose_port(written);
+    let example = fields
+        .clone()
+        .unwrap_or_else(|| vec![("port", "80".to_string()), ("hostPort", "8080".to_string())]);
+    let mapping = match format {
+        Format::Yaml => {
+            let pairs: Vec<String> = example.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            format!("{{{}}}", pairs.join(", "))
+        }
+        Format::Toml => {
+            let pairs: Vec<String> = example
+                .iter()
+                .map(|(k, v)| match *k {
+                    "hostIP" | "protocol" => format!("{k} = \"{v}\""),
+                    _ => format!("{k} = {v}"),
+                })
+                .collect();
+            format!("{{ {} }}", pairs.join(", "))
+        }
+    };
+    let help = match fields {
+        Some(_) => format!(
+            "write it as `{mapping}`: `port` is the app's port in the pod, `hostPort` the one published on the host"
+        ),
+        None => format!(
+            "write each port as a mapping, such as `{mapping}`: `port` is the app's port in the pod, `hostPort` the one published on the host"
+        ),
+    };
+    let mut d = d;
+    let shown = match given.split_once(' ') {
+        Some(("string", v)) => format!("the string {v}"),
+        Some(("integer" | "floating point", v)) => format!("the number {}", v.trim_matches('`')),
+        _ => given.to_string(),
+    };
+    d.message = format!("a port is a mapping (`port`, `hostPort`, ...), not {shown}");
+    d.help(help)
+}
+
+/// The fields of a port written as Docker Compose writes it: `[[IP:]HOST:]PORT[/PROTOCOL]`
+/// (an IPv6 address in brackets). `None` for anything else, a range among them.
+fn compose_port(text: &str) -> Option<Vec<(&'static str, String)>> {
+    let (rest, protocol) = match text.rsplit_once('/') {
+        Some((r, p @ ("tcp" | "udp"))) => (r, Some(p)),
+        Some(_) => return None,
+        None => (text, None),
+    };
+    let (ip, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (ip, r) = r.split_once("]:")?;
+            (Some(ip), r)
+        }
+        None => match rest.matches(':').count() {
+            2 => {
+                let (ip, r) = rest.split_once(':')?;
+                (Some(ip), r)
+            }
+            _ => (None, rest),
+        },
+    };
+    let number = |s: &str| s.parse::<u16>().ok().filter(|n| *n > 0);
+    let (host, port) = match rest.split_once(':') {
+        Some((h, p)) => (Some(number(h)?), number(p)?),
+        None => (None, number(rest)?),
+    };
+    let mut fields = vec![("port", port.to_string())];
+    if let Some(h) = host.filter(|h| *h != port) {
+        fields.push(("hostPort", h.to_string()));
+    }
+    if let Some(ip) = ip.filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()) {
+        fields.push(("hostIP", ip.to_string()));
+    } else if ip.is_some() {
+        return None;
+    }
+    if let Some(p) = protocol {
+        fields.push(("protocol", p.to_string()));
+    }
+    Some(fields)
+}
+
+/// A document path as the section it is in: `apps[2].isolators` as `apps[].isolators`.
+fn section_of(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push_str("[]");
+            }
+            ']' => in_index = false,
+            c if !in_index => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
     let de = match toml::de::Deserializer::parse(source) {
         Ok(de) => de,
@@ -390,7 +575,8 @@ fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
             } else {
                 codes::SYNTAX
             };
-            return Err(Diagnostic::new(code, message).at("", e.span()));
+            let d = Diagnostic::new(code, message).at("", e.span());
+            return Err(at_the_bracket(source, Format::Toml, d));
         }
     };
     match serde_path_to_error::deserialize::<_, Manifest>(de) {
@@ -398,7 +584,8 @@ fn parse_toml(source: &str) -> Result<Manifest, Diagnostic> {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            Err(serde_diagnostic(tidy(inner.message())).at(clean_path(&path), inner.span()))
+            let d = serde_diagnostic(tidy(inner.message())).at(clean_path(&path), inner.span());
+            Err(port_written(placed(d), Format::Toml))
         }
     }
 }
@@ -430,7 +617,7 @@ pub(crate) fn tidy(message: &str) -> String {
         "unexpected end of input" => "unexpected end of the manifest",
         _ => line,
     };
-    friendly
+    let text = friendly
         .replace(
             ", expected u64",
             ", expected a whole number that is not negative",
@@ -439,12 +626,46 @@ pub(crate) fn tidy(message: &str) -> String {
             ", expected u32",
             ", expected a whole number that is not negative",
         )
-        .replace(", expected i64", ", expected a whole number")
+        .replace(", expected i64", ", expected a whole number");
+    // serde names the Rust type (`expected struct Port`), which no manifest shows.
+    match text.split_once(", expected struct ") {
+        Some((head, _)) => format!("{head}, expected a mapping"),
+        None => text,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compose_ports_read_as_the_mapping_they_mean() {
+        let fields = |t| {
+            compose_port(t).map(|f| {
+                f.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        };
+        assert_eq!(fields("8080:80").unwrap(), "port=80 hostPort=8080");
+        assert_eq!(fields("80:80").unwrap(), "port=80");
+        assert_eq!(fields("53/udp").unwrap(), "port=53 protocol=udp");
+        assert_eq!(
+            fields("[::1]:8080:80").unwrap(),
+            "port=80 hostPort=8080 hostIP=::1"
+        );
+        for other in [
+            "8000-8010:8000-8010",
+            "0:80",
+            "a:80",
+            "x.y:1:2",
+            "80/sctp",
+            "",
+        ] {
+            assert_eq!(fields(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn a_stream_splits_at_its_document_markers_only() {

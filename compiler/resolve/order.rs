@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::checker::*;
-use crate::diag::codes;
+use crate::diag::{codes, nearest};
 use crate::manifest::{self, Restart};
 use crate::parse::source::{join_index, join_key};
 use crate::systemd::target::{Feature, Target};
@@ -37,12 +37,19 @@ pub(super) fn check_after(c: &mut Checker, apps: &[manifest::App]) {
                 edges[i].push((k, j));
             } else {
                 let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+                // The suggestion is never the app itself, which cannot start after itself
+                // (#28); the list of the pod's apps, where nothing is near, is the whole pod.
+                let others: Vec<&str> = names.iter().copied().filter(|n| *n != a.name).collect();
+                let help = match nearest(dep, &others) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("this pod's apps: {}", names.join(", ")),
+                };
                 c.value(
                     codes::AFTER_UNKNOWN,
                     &p,
                     format!("no app named {} in this pod", show(dep)),
                 )
-                .help = Some(known_help(dep, &names, "apps"));
+                .help = Some(help);
             }
         }
     }

@@ -307,7 +307,7 @@ fn reference_warnings(c: &mut Checker, path: &str, r: &Reference, written: &str,
             ),
         )
         .help = Some(format!(
-            "pin it: `{}@sha256:<digest>` (`podc image pull {r}` prints the digest)",
+            "pin it: `{}@sha256:<digest>` (`podc image pull {r}` prints the digest, `podc image ls` shows it)",
             r.name()
         ));
     }
@@ -324,7 +324,7 @@ fn short_name(c: &mut Checker, path: &str, written: &str, r: &Reference, runs: &
                 " and no digest",
                 format!(
                     "write it in full and pin it: `{tagged}@sha256:<digest>` \
-                     (`podc image pull {tagged}` prints the digest)"
+                     (`podc image pull {tagged}` prints the digest, `podc image ls` shows it)"
                 ),
             )
         }

@@ -806,7 +806,7 @@ phase1() {
     if out=$(dpkg -i "$P/podc.deb" 2>&1); then ok "dpkg-i-podc"; else bad "dpkg-i-podc: ${out//$'\n'/|}"; fi
     check podc-on-path /usr/bin/podc "$(command -v podc)"
     check podc-package-installed "install ok installed" "$(dpkg-query -W -f '${Status}' podc 2>&1)"
-    if [ -s /usr/share/man/man1/podc-install.1.gz ] && [ -s /usr/share/man/man1/podc.1.gz ]; then ok "man-pages-installed ($(dpkg -L podc | grep -c 'man1/.*\.1\.gz$') pages)"; else
+    if [ -s /usr/share/man/man1/podc-install.1.gz ] && [ -s /usr/share/man/man1/podc.1.gz ] && [ -s /usr/share/man/man5/podc.5.gz ]; then ok "man-pages-installed ($(dpkg -L podc | grep -c 'man[15]/.*\.[15]\.gz$') pages)"; else
         bad "man-pages-installed: $(dpkg -L podc | grep man | tr '\n' ' ')"
     fi
     # The bash completion as bash-completion loads it: the function is registered and completes
