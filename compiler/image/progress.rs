@@ -3,8 +3,11 @@
 //! (`127.0.0.1:5000/app:1: 12.5/40.2 MiB, 3/7 layers fetched, 2/7 unpacked`). Nothing is
 //! drawn when it is off (stderr is not a terminal). The store's threads tell it what happens
 //! ([`Event`]); it redraws at most ten times a second, and at once when a layer is done.
+//!
+//! The line is written to file descriptor 2 itself, one `write` a frame, not through
+//! `std::io::stderr()`: the command line holds that one's lock on its main thread while a
+//! command runs, and the threads that fetch and unpack would wait for it for ever.
 
-use std::io::Write;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -78,15 +81,29 @@ impl Line {
         }
         s.last = Some(now);
         s.shown = true;
-        let _ = write!(std::io::stderr(), "\r\x1b[K{}", render(&self.label, &s));
+        draw(&format!("\r\x1b[K{}", render(&self.label, &s)));
     }
 
     /// Erases the line, if it was drawn (before the command prints its result).
     pub fn clear(&self) {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if s.shown {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
+            draw("\r\x1b[K");
             s.shown = false;
+        }
+    }
+}
+
+/// Writes `text` to file descriptor 2 (the caller holds the line's lock: frames do not mix);
+/// a failure only loses the frame.
+fn draw(text: &str) {
+    let mut bytes = text.as_bytes();
+    while !bytes.is_empty() {
+        match rustix::io::write(rustix::stdio::stderr(), bytes) {
+            Ok(0) => return,
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
         }
     }
 }
