@@ -1421,3 +1421,208 @@ fn kill_9_during_concurrent_pulls_leaves_the_store_sound_and_resumable() {
         "too few pulls had kept blobs to resume from: {resumed}"
     );
 }
+
+// ---- The measurement of docs/performance.md ("Pulls") ----
+
+/// Host directories that make the measured image's root (about 400 MB in 38 000 files on
+/// Debian 12), unless `PODC_BENCH_DIRS` names others (`:`-separated).
+/// (Not `/etc`: its secrets have no business in a test image.)
+const BENCH_DIRS: &[&str] = &[
+    "/usr/sbin",
+    "/usr/share/zoneinfo",
+    "/usr/share/i18n",
+    "/usr/share/doc",
+    "/usr/share/perl",
+    "/usr/share/man",
+    "/usr/lib/python3.11",
+    "/usr/lib/python3",
+    "/usr/lib/x86_64-linux-gnu/perl",
+];
+
+/// Runs `argv` under `/usr/bin/time`: its wall time and peak resident memory (KiB); panics
+/// if it fails.
+fn timed(argv: &[&str], env: &[(&str, &Path)]) -> (Duration, u64) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "%M", "-o"])
+        .arg(out.path())
+        .args(argv)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    let start = Instant::now();
+    let o = c.output().unwrap();
+    let took = start.elapsed();
+    assert!(
+        o.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let kib = std::fs::read_to_string(out.path()).unwrap();
+    (took, kib.trim().parse().unwrap())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `podc image pull` against `skopeo copy` into an OCI layout then `umoci unpack` of it, side
+/// by side (alternating, 3 runs each, the median), for one image of the same files in one
+/// layer and in five, straight from a loopback registry and through a proxy that answers
+/// every blob request 1 s late. Everything is written below one temporary directory; each
+/// run starts after `sync`. `PODC_BENCH_BASELINE` names another podc binary (an older build)
+/// to run in the same loop. Run it on a release build:
+/// `cargo test --release --test image_pull -- --ignored --nocapture pulls_side_by_side`.
+#[test]
+#[ignore = "a measurement (minutes): run it on a release build, see docs/performance.md"]
+fn pulls_side_by_side_with_skopeo_and_umoci() {
+    if !(images::image_tools() && common::registry::tool() && Path::new("/usr/bin/time").exists()) {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dirs: Vec<String> = match std::env::var("PODC_BENCH_DIRS") {
+        Ok(v) => v.split(':').map(str::to_string).collect(),
+        Err(_) => BENCH_DIRS.iter().map(|d| d.to_string()).collect(),
+    };
+    let size = |d: &str| -> u64 {
+        let du = images::run(Command::new("du").args(["-sb", d]));
+        du.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let sizes: Vec<u64> = dirs.iter().map(|d| size(d)).collect();
+    let files = images::run(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("find {} | wc -l", dirs.join(" "))),
+    );
+    eprintln!(
+        "root: {} bytes, {} entries, of {dirs:?}",
+        sizes.iter().sum::<u64>(),
+        files.trim()
+    );
+    for layers in [1usize, 5] {
+        // The directories in `layers` groups of about one size (largest first, into the
+        // smallest group).
+        let mut order: Vec<usize> = (0..dirs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+        let mut groups: Vec<(u64, Vec<&str>)> = vec![(0, Vec::new()); layers];
+        for i in order {
+            let g = groups.iter_mut().min_by_key(|g| g.0).unwrap();
+            g.0 += sizes[i];
+            g.1.push(&dirs[i]);
+        }
+        let layout = dir.path().join(format!("layout{layers}"));
+        let l = layout.to_str().unwrap().to_string();
+        images::run(Command::new("umoci").args(["init", "--layout", &l]));
+        images::run(Command::new("umoci").args(["new", "--image", &format!("{l}:t")]));
+        for (_, group) in &groups {
+            images::change_layer(&layout, "t", |rootfs| {
+                images::run(
+                    Command::new("cp")
+                        .args(["-a", "--parents"])
+                        .args(group)
+                        .arg(rootfs),
+                );
+            });
+        }
+        registry::push(&layout, "t", &format!("{}/big{layers}:t", reg.host()));
+        std::fs::remove_dir_all(&layout).unwrap();
+    }
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: reg.port(),
+        open: true,
+        delay_blobs: Some(Duration::from_secs(1)),
+        ..Behaviour::default()
+    });
+    let podc = env!("CARGO_BIN_EXE_podc");
+    let baseline = std::env::var("PODC_BENCH_BASELINE").ok();
+    eprintln!("| layers | blobs 1 s late | podc pull | skopeo copy + umoci unpack | podc / both | podc peak | skopeo peak | umoci peak | baseline pull |");
+    eprintln!("|---|---|---|---|---|---|---|---|---|");
+    for (delay, host) in [(false, reg.host()), (true, proxy.host())] {
+        for layers in [1usize, 5] {
+            let reference = format!("{host}/big{layers}:t");
+            let (mut ours, mut theirs, mut before) = (Vec::new(), Vec::new(), Vec::new());
+            let mut peaks = (0, 0, 0);
+            for _ in 0..3 {
+                let run = tempfile::tempdir_in(dir.path()).unwrap();
+                let store = run.path().join("store");
+                if let Some(old) = &baseline {
+                    let other = run.path().join("baseline");
+                    images::run(&mut Command::new("sync"));
+                    let (t, _) = timed(
+                        &[old, "image", "pull", "--plain-http", &reference],
+                        &[("PODC_IMAGE_STORE", &other)],
+                    );
+                    before.push(t);
+                    images::run(Command::new("rm").arg("-rf").arg(&other));
+                }
+                images::run(&mut Command::new("sync"));
+                let (t, kib) = timed(
+                    &[podc, "image", "pull", "--plain-http", &reference],
+                    &[("PODC_IMAGE_STORE", &store)],
+                );
+                ours.push(t);
+                peaks.0 = peaks.0.max(kib);
+                let oci = run.path().join("oci");
+                let bundle = run.path().join("bundle");
+                images::run(&mut Command::new("sync"));
+                let (copy, kib_copy) = timed(
+                    &[
+                        "skopeo",
+                        "--insecure-policy",
+                        "copy",
+                        "-q",
+                        "--src-tls-verify=false",
+                        &format!("docker://{reference}"),
+                        &format!("oci:{}:t", oci.display()),
+                    ],
+                    &[],
+                );
+                let (unpack, kib_unpack) = timed(
+                    &[
+                        "umoci",
+                        "unpack",
+                        "--image",
+                        &format!("{}:t", oci.display()),
+                        bundle.to_str().unwrap(),
+                    ],
+                    &[],
+                );
+                theirs.push(copy + unpack);
+                peaks.1 = peaks.1.max(kib_copy);
+                peaks.2 = peaks.2.max(kib_unpack);
+                // The same files, whichever way they came.
+                let image = Store::open(&store)
+                    .unwrap()
+                    .resolve(&Reference::parse(&reference).unwrap())
+                    .unwrap();
+                assert_eq!(
+                    images::run(
+                        Command::new("diff")
+                            .args(["-rq", "--no-dereference"])
+                            .arg(&image.root)
+                            .arg(bundle.join("rootfs"))
+                    ),
+                    ""
+                );
+                images::run(Command::new("rm").arg("-rf").arg(run.path()));
+            }
+            let (a, b) = (median(ours), median(theirs));
+            let old = if before.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.2} s", median(before).as_secs_f64())
+            };
+            eprintln!(
+                "| {layers} | {} | {:.2} s | {:.2} s | {:.2} | {} MiB | {} MiB | {} MiB | {old} |",
+                if delay { "yes" } else { "no" },
+                a.as_secs_f64(),
+                b.as_secs_f64(),
+                a.as_secs_f64() / b.as_secs_f64(),
+                peaks.0 / 1024,
+                peaks.1 / 1024,
+                peaks.2 / 1024
+            );
+        }
+    }
+}
