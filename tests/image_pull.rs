@@ -594,20 +594,29 @@ fn kill_9_during_pull_at_100_moments_leaves_the_store_sound() {
     );
 }
 
-/// On a terminal (a pty from `script`), one updating line: the layers' bytes done / total,
-/// then unpacking, cleared before the digest is printed.
+/// On a terminal (a pty from `script`), one updating line for the whole pull: the layers'
+/// bytes in and in all, the layers fetched and unpacked, redrawn in place and cleared before
+/// the digest is printed. Through a registry that answers each blob 1 s late, two layers at
+/// a time (`--jobs 2`): the first layers are unpacked while later ones are still coming.
 #[test]
 fn progress_shows_on_a_terminal_only() {
     let Some(f) = fixture() else { return };
     if !common::tool("script", "bsdutils") {
         return;
     }
+    seven_layers(&f.reg, "seven", 64 << 10);
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        delay_blobs: Some(Duration::from_secs(1)),
+        ..Behaviour::default()
+    });
     let store = tempfile::tempdir().unwrap();
-    let reference = format!("{}/bb:t", f.reg.host());
+    let reference = format!("{}/seven:t", proxy.host());
     let out = Command::new("script")
         .args(["-qec"])
         .arg(format!(
-            "{} image pull --plain-http {reference}",
+            "{} image pull --plain-http --jobs 2 {reference}",
             env!("CARGO_BIN_EXE_podc")
         ))
         .arg("/dev/null")
@@ -627,16 +636,54 @@ fn progress_shows_on_a_terminal_only() {
             serde_json::from_slice(&std::fs::read(s.blob_path(&image.manifest)).unwrap()).unwrap();
         m.layers().iter().map(|l| l.size()).sum::<u64>() as f64 / (1u64 << 20) as f64
     });
+    // One line: every frame is drawn over the last, the digest after the line is cleared.
+    let (line, last) = text.rsplit_once("\r\x1b[K").unwrap();
+    assert_eq!(last.trim_end(), format!("{reference}: {}", image.manifest));
+    assert!(!line.contains('\n'), "{text:?}");
+    let frames: Vec<(usize, usize)> = line
+        .split("\r\x1b[K")
+        .skip(1)
+        .map(|frame| {
+            let rest = frame
+                .strip_prefix(&format!("{reference}: "))
+                .unwrap_or_else(|| panic!("{frame:?}"));
+            let (bytes, layers) = rest.split_once(" MiB, ").unwrap();
+            let (done, all) = bytes.split_once('/').unwrap();
+            assert_eq!(all, total, "{frame:?}");
+            assert!(done.parse::<f64>().unwrap() <= all.parse::<f64>().unwrap());
+            let (fetched, unpacked) = layers.split_once(" layers fetched, ").unwrap();
+            let count = |t: &str| {
+                let (n, of) = t.split_once('/').unwrap();
+                assert_eq!(of, "7", "{frame:?}");
+                n.parse::<usize>().unwrap()
+            };
+            (
+                count(fetched),
+                count(unpacked.strip_suffix(" unpacked").unwrap()),
+            )
+        })
+        .collect();
     assert!(
-        text.starts_with(&format!("\r\x1b[K{reference}: 0.0/{total} MiB")),
-        "{text:?}"
-    );
-    assert!(
-        text.contains(&format!(
-            "{reference}: {total}/{total} MiB, unpacking\r\x1b[K{reference}: sha256:"
+        line.starts_with(&format!(
+            "\r\x1b[K{reference}: 0.0/{total} MiB, 0/7 layers fetched, 0/7 unpacked"
         )),
         "{text:?}"
     );
+    assert!(
+        line.ends_with(&format!(
+            "{reference}: {total}/{total} MiB, 7/7 layers fetched, 7/7 unpacked"
+        )),
+        "{text:?}"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|&(fetched, unpacked)| unpacked > 0 && fetched < 7),
+        "nothing was unpacked while layers were coming: {frames:?}"
+    );
+    assert!(frames
+        .iter()
+        .all(|&(fetched, unpacked)| unpacked <= fetched));
 }
 
 /// A token realm on another host (`localhost` for a registry at `127.0.0.1`, both loopback) is
@@ -1023,4 +1070,559 @@ fn an_index_pulls_this_hosts_image() {
         check_image(store.path(), &r, &d);
     }
     assert_eq!(entries(store.path(), "roots"), [&amd64["sha256:".len()..]]);
+}
+
+// ---- Layers fetched at once, unpacked as they arrive (#27) ----
+
+/// Pushes `name:t` to `reg`: the busybox image and six more layers, each a file of `noise`
+/// bytes that do not compress (`/opt/n1` … `/opt/n6`): seven layers. Gives the files' bytes.
+fn seven_layers(reg: &TestRegistry, name: &str, noise: usize) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    images::busybox_layout(&layout, "t", CMD);
+    let mut files = Vec::new();
+    for i in 1..=6u64 {
+        let bytes = registry::noise(noise, i);
+        images::change_layer(&layout, "t", |rootfs| {
+            std::fs::create_dir_all(rootfs.join("opt")).unwrap();
+            std::fs::write(rootfs.join(format!("opt/n{i}")), &bytes).unwrap();
+        });
+        files.push(bytes);
+    }
+    registry::push(&layout, "t", &format!("{}/{name}:t", reg.host()));
+    files
+}
+
+/// The layer digests of `name:t` in the registry at `host`, in order.
+fn layer_digests(host: &str, name: &str) -> Vec<String> {
+    let (_, bytes) = client(host, name, plain()).manifest("t").unwrap();
+    let m: oci_spec::image::ImageManifest = serde_json::from_slice(&bytes).unwrap();
+    m.layers().iter().map(|l| l.digest().to_string()).collect()
+}
+
+/// The image `reference` names in `store` is the busybox image with the six files of
+/// [`seven_layers`].
+fn check_seven(store: &Path, reference: &str, digest: &Digest, files: &[Vec<u8>]) {
+    let root = check_image(store, reference, digest);
+    for (i, bytes) in files.iter().enumerate() {
+        let p = root.join(format!("opt/n{}", i + 1));
+        assert!(std::fs::read(&p).unwrap() == *bytes, "{}", p.display());
+    }
+}
+
+/// Through a registry that answers every blob request 1 s late (as one across the world or
+/// behind a CDN does), a pull of seven layers fetches them at once: under half the time of
+/// the same pull one blob at a time (`--jobs 1`: the config and seven layers, a second
+/// each), and the same image.
+#[test]
+fn a_slow_registrys_layers_are_fetched_at_once() {
+    let Some(f) = fixture() else { return };
+    let files = seven_layers(&f.reg, "seven", 256 << 10);
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        delay_blobs: Some(Duration::from_secs(1)),
+        ..Behaviour::default()
+    });
+    let reference = format!("{}/seven:t", proxy.host());
+    let mut took = Vec::new();
+    let mut digests = Vec::new();
+    for jobs in [&["--jobs", "1"][..], &[]] {
+        let store = tempfile::tempdir().unwrap();
+        let start = Instant::now();
+        let (ok, stdout, stderr) = pull(
+            store.path(),
+            &[&["--plain-http", &reference], jobs].concat(),
+        );
+        took.push(start.elapsed());
+        assert!(ok, "{jobs:?}: {stderr}");
+        let digest = printed_digest(&stdout, &reference);
+        check_seven(store.path(), &reference, &digest, &files);
+        assert_eq!(entries(store.path(), "tmp"), Vec::<String>::new());
+        digests.push(digest);
+        // Each blob was asked for once.
+        let mut blobs = proxy.take_blobs();
+        blobs.sort();
+        let n = blobs.len();
+        blobs.dedup();
+        assert_eq!((n, blobs.len()), (8, 8), "{jobs:?}: {blobs:?}");
+    }
+    eprintln!(
+        "seven layers, each blob 1 s late: one at a time {:?}, at once {:?}",
+        took[0], took[1]
+    );
+    assert_eq!(digests[0], digests[1]);
+    assert!(
+        took[0] >= Duration::from_secs(8),
+        "one at a time took {:?}",
+        took[0]
+    );
+    assert!(
+        took[1] * 2 < took[0],
+        "at once {:?}, one at a time {:?}",
+        took[1],
+        took[0]
+    );
+}
+
+/// A blob that fails (corrupted on the way) stops the others at once: a layer the registry
+/// trickles a byte a second is not waited for. The pull fails naming the corrupted layer,
+/// leaves no name and no root, and takes back what it fetched (the image was wrong: a new
+/// try would fail again).
+#[test]
+fn a_failed_blob_stops_the_others_and_leaves_no_ref() {
+    let Some(f) = fixture() else { return };
+    seven_layers(&f.reg, "seven", 64 << 10);
+    let layers = layer_digests(&f.reg.host(), "seven");
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        corrupt_blob: Some(layers[1].clone()),
+        trickle_blob: Some(layers[4].clone()),
+        ..Behaviour::default()
+    });
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/seven:t", proxy.host());
+    let mut c = podc_pull(store.path(), &["--plain-http", &reference]);
+    c.env("PODC_PULL_TIMEOUT", "300");
+    let (ok, stdout, stderr, took) = pull_within(c, Duration::from_secs(120));
+    assert!(!ok, "{stdout}");
+    assert!(
+        took < Duration::from_secs(20),
+        "it waited for the trickle: {took:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains("digest mismatch") && stderr.contains(&layers[1]),
+        "{stderr}"
+    );
+    // The trickled layer was asked for: it was in flight when the pull failed.
+    assert!(proxy.seen().iter().any(|s| s.target.contains(&layers[4])));
+    let s = Store::open(store.path()).unwrap();
+    assert!(matches!(
+        s.resolve(&Reference::parse(&reference).unwrap()),
+        Err(podc::image::ImageError::NotFound(_))
+    ));
+    for sub in ["roots", "refs", "tmp", "blobs/sha256"] {
+        assert_eq!(entries(store.path(), sub), Vec::<String>::new(), "{sub}");
+    }
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+/// A pull cut off half way (its last layer trickled past the deadline) keeps the blobs it
+/// verified, and no name or root: the next pull asks the registry only for what is missing.
+#[test]
+fn an_interrupted_pull_resumes_from_the_blobs_it_verified() {
+    let Some(f) = fixture() else { return };
+    let files = seven_layers(&f.reg, "seven", 64 << 10);
+    let layers = layer_digests(&f.reg.host(), "seven");
+    let slow = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        trickle_blob: Some(layers[6].clone()),
+        ..Behaviour::default()
+    });
+    let store = tempfile::tempdir().unwrap();
+    let mut c = podc_pull(
+        store.path(),
+        &["--plain-http", &format!("{}/seven:t", slow.host())],
+    );
+    c.env("PODC_PULL_TIMEOUT", "4");
+    let (ok, _, stderr, _) = pull_within(c, Duration::from_secs(60));
+    assert!(
+        !ok && stderr.contains("the pull's deadline passed"),
+        "{stderr}"
+    );
+    let held = entries(store.path(), "blobs/sha256");
+    for l in &layers[..6] {
+        assert!(
+            held.contains(&l["sha256:".len()..].to_string()),
+            "{l} was not kept: {held:?}"
+        );
+    }
+    assert!(!held.contains(&layers[6]["sha256:".len()..].to_string()));
+    for sub in ["roots", "refs", "tmp"] {
+        assert_eq!(entries(store.path(), sub), Vec::<String>::new(), "{sub}");
+    }
+    assert_eq!(
+        Store::open(store.path()).unwrap().verify().unwrap(),
+        Vec::<String>::new()
+    );
+
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        ..Behaviour::default()
+    });
+    let reference = format!("{}/seven:t", proxy.host());
+    let (ok, stdout, stderr) = pull(store.path(), &["--plain-http", &reference]);
+    assert!(ok, "{stderr}");
+    assert_eq!(proxy.take_blobs(), [layers[6].clone()]);
+    check_seven(
+        store.path(),
+        &reference,
+        &printed_digest(&stdout, &reference),
+        &files,
+    );
+}
+
+/// A layer a manifest names twice is fetched once (two threads would race for one file) and
+/// applied twice, in its places.
+#[test]
+fn a_layer_named_twice_is_fetched_once() {
+    let Some(f) = fixture() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    images::busybox_layout(&layout, "t", CMD);
+    images::change_layer(&layout, "t", |rootfs| {
+        std::fs::write(rootfs.join("etc/hostname"), "changed\n").unwrap();
+    });
+    images::change_layer(&layout, "t", |rootfs| {
+        std::fs::write(rootfs.join("etc/hostname"), "busybox\n").unwrap();
+    });
+    // busybox, "changed", "busybox", then "changed" again: the last one wins.
+    images::edit_manifest(&layout, "t", |m| {
+        let again = m["layers"][1].clone();
+        m["layers"].as_array_mut().unwrap().push(again);
+    });
+    registry::push(&layout, "t", &format!("{}/twice:t", f.reg.host()));
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        ..Behaviour::default()
+    });
+    let store = tempfile::tempdir().unwrap();
+    let reference = format!("{}/twice:t", proxy.host());
+    let (ok, _, stderr) = pull(store.path(), &["--plain-http", &reference]);
+    assert!(ok, "{stderr}");
+    let layers = layer_digests(&f.reg.host(), "twice");
+    assert_eq!((layers.len(), &layers[1]), (4, &layers[3]));
+    let mut blobs = proxy.take_blobs();
+    blobs.sort();
+    let n = blobs.len();
+    blobs.dedup();
+    assert_eq!(
+        (n, blobs.len()),
+        (4, 4),
+        "config and three layers, once each: {blobs:?}"
+    );
+    let image = Store::open(store.path())
+        .unwrap()
+        .resolve(&Reference::parse(&reference).unwrap())
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(image.root.join("etc/hostname")).unwrap(),
+        "changed\n"
+    );
+}
+
+/// `kill -9` of a pull fetching seven layers at once, at 40 moments spread over it (measured
+/// first); at every other moment a second pull of the image into the same store runs beside
+/// it, and must succeed. After each: the store verifies clean, the image is complete or
+/// absent, and a new pull asks the registry for none of the blobs the store holds (it resumes
+/// from them) and completes the image, leaving `tmp/` empty.
+#[test]
+fn kill_9_during_concurrent_pulls_leaves_the_store_sound_and_resumable() {
+    let Some(f) = fixture() else { return };
+    let files = seven_layers(&f.reg, "seven", 1 << 20);
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: f.reg.port(),
+        open: true,
+        ..Behaviour::default()
+    });
+    let reference = format!("{}/seven:t", proxy.host());
+    let args = ["--plain-http", reference.as_str()];
+    let measure = || {
+        (0..2)
+            .map(|_| {
+                let store = tempfile::tempdir().unwrap();
+                let start = Instant::now();
+                let (ok, _, stderr) = pull(store.path(), &args);
+                assert!(ok, "{stderr}");
+                start.elapsed()
+            })
+            .max()
+            .unwrap()
+    };
+    let one = measure();
+    let (mut killed, mut finished, mut resumed) = (0, 0, 0);
+    const MOMENTS: u32 = 40;
+    for i in 1..=MOMENTS {
+        let store = tempfile::tempdir().unwrap();
+        let spawn = || {
+            podc_pull(store.path(), &args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut child = spawn();
+        let beside = (i % 2 == 0).then(spawn);
+        std::thread::sleep(one * i / MOMENTS);
+        match child.try_wait().unwrap() {
+            Some(_) => finished += 1,
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                killed += 1;
+            }
+        }
+        child.wait().unwrap();
+        if let Some(b) = beside {
+            let o = b.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "moment {i}, the pull beside: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let s = Store::open(store.path()).unwrap();
+        let problems = s.verify().unwrap();
+        assert!(problems.is_empty(), "moment {i}/{MOMENTS}: {problems:?}");
+        match s.resolve(&Reference::parse(&reference).unwrap()) {
+            Ok(image) => assert!(std::fs::read(image.root.join("opt/n6")).unwrap() == files[5]),
+            Err(podc::image::ImageError::NotFound(_)) => {}
+            Err(e) => panic!("moment {i}/{MOMENTS}: {e}"),
+        }
+        let held: Vec<String> = entries(store.path(), "blobs/sha256")
+            .into_iter()
+            .map(|h| format!("sha256:{h}"))
+            .collect();
+        proxy.take_blobs();
+        let (ok, stdout, stderr) = pull(store.path(), &args);
+        assert!(ok, "moment {i}/{MOMENTS}, the pull after: {stderr}");
+        let asked = proxy.take_blobs();
+        assert!(
+            asked.iter().all(|b| !held.contains(b)),
+            "moment {i}/{MOMENTS}: fetched again what the store held: {asked:?}"
+        );
+        if held.len() > 1 && asked.len() < 8 {
+            resumed += 1;
+        }
+        check_seven(
+            store.path(),
+            &reference,
+            &printed_digest(&stdout, &reference),
+            &files,
+        );
+        assert_eq!(
+            entries(store.path(), "tmp"),
+            Vec::<String>::new(),
+            "moment {i}/{MOMENTS}"
+        );
+    }
+    eprintln!(
+        "kill -9 trials during concurrent pulls: {MOMENTS}, one pull {one:?}; {killed} killed mid-pull ({resumed} resumed from blobs they had kept), {finished} had finished"
+    );
+    assert!(
+        killed >= MOMENTS / 3,
+        "too few moments fell inside the pull: {killed} killed"
+    );
+    assert!(
+        resumed >= 3,
+        "too few pulls had kept blobs to resume from: {resumed}"
+    );
+}
+
+// ---- The measurement of docs/performance.md ("Pulls") ----
+
+/// Host directories that make the measured image's root (about 400 MB in 38 000 files on
+/// Debian 12), unless `PODC_BENCH_DIRS` names others (`:`-separated).
+/// (Not `/etc`: its secrets have no business in a test image.)
+const BENCH_DIRS: &[&str] = &[
+    "/usr/sbin",
+    "/usr/share/zoneinfo",
+    "/usr/share/i18n",
+    "/usr/share/doc",
+    "/usr/share/perl",
+    "/usr/share/man",
+    "/usr/lib/python3.11",
+    "/usr/lib/python3",
+    "/usr/lib/x86_64-linux-gnu/perl",
+];
+
+/// Runs `argv` under `/usr/bin/time`: its wall time and peak resident memory (KiB); panics
+/// if it fails.
+fn timed(argv: &[&str], env: &[(&str, &Path)]) -> (Duration, u64) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "%M", "-o"])
+        .arg(out.path())
+        .args(argv)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    let start = Instant::now();
+    let o = c.output().unwrap();
+    let took = start.elapsed();
+    assert!(
+        o.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let kib = std::fs::read_to_string(out.path()).unwrap();
+    (took, kib.trim().parse().unwrap())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `podc image pull` against `skopeo copy` into an OCI layout then `umoci unpack` of it, side
+/// by side (alternating, 3 runs each, the median), for one image of the same files in one
+/// layer and in five, straight from a loopback registry and through a proxy that answers
+/// every blob request 1 s late. Everything is written below one temporary directory; each
+/// run starts after `sync`. `PODC_BENCH_BASELINE` names another podc binary (an older build)
+/// to run in the same loop. Run it on a release build:
+/// `cargo test --release --test image_pull -- --ignored --nocapture pulls_side_by_side`.
+#[test]
+#[ignore = "a measurement (minutes): run it on a release build, see docs/performance.md"]
+fn pulls_side_by_side_with_skopeo_and_umoci() {
+    if !(images::image_tools() && common::registry::tool() && Path::new("/usr/bin/time").exists()) {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dirs: Vec<String> = match std::env::var("PODC_BENCH_DIRS") {
+        Ok(v) => v.split(':').map(str::to_string).collect(),
+        Err(_) => BENCH_DIRS.iter().map(|d| d.to_string()).collect(),
+    };
+    let size = |d: &str| -> u64 {
+        let du = images::run(Command::new("du").args(["-sb", d]));
+        du.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let sizes: Vec<u64> = dirs.iter().map(|d| size(d)).collect();
+    let files = images::run(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("find {} | wc -l", dirs.join(" "))),
+    );
+    eprintln!(
+        "root: {} bytes, {} entries, of {dirs:?}",
+        sizes.iter().sum::<u64>(),
+        files.trim()
+    );
+    for layers in [1usize, 5] {
+        // The directories in `layers` groups of about one size (largest first, into the
+        // smallest group).
+        let mut order: Vec<usize> = (0..dirs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+        let mut groups: Vec<(u64, Vec<&str>)> = vec![(0, Vec::new()); layers];
+        for i in order {
+            let g = groups.iter_mut().min_by_key(|g| g.0).unwrap();
+            g.0 += sizes[i];
+            g.1.push(&dirs[i]);
+        }
+        let layout = dir.path().join(format!("layout{layers}"));
+        let l = layout.to_str().unwrap().to_string();
+        images::run(Command::new("umoci").args(["init", "--layout", &l]));
+        images::run(Command::new("umoci").args(["new", "--image", &format!("{l}:t")]));
+        for (_, group) in &groups {
+            images::change_layer(&layout, "t", |rootfs| {
+                images::run(
+                    Command::new("cp")
+                        .args(["-a", "--parents"])
+                        .args(group)
+                        .arg(rootfs),
+                );
+            });
+        }
+        registry::push(&layout, "t", &format!("{}/big{layers}:t", reg.host()));
+        std::fs::remove_dir_all(&layout).unwrap();
+    }
+    let proxy = AuthProxy::with(Behaviour {
+        upstream: reg.port(),
+        open: true,
+        delay_blobs: Some(Duration::from_secs(1)),
+        ..Behaviour::default()
+    });
+    let podc = env!("CARGO_BIN_EXE_podc");
+    let baseline = std::env::var("PODC_BENCH_BASELINE").ok();
+    eprintln!("| layers | blobs 1 s late | podc pull | skopeo copy + umoci unpack | podc / both | podc peak | skopeo peak | umoci peak | baseline pull |");
+    eprintln!("|---|---|---|---|---|---|---|---|---|");
+    for (delay, host) in [(false, reg.host()), (true, proxy.host())] {
+        for layers in [1usize, 5] {
+            let reference = format!("{host}/big{layers}:t");
+            let (mut ours, mut theirs, mut before) = (Vec::new(), Vec::new(), Vec::new());
+            let mut peaks = (0, 0, 0);
+            for _ in 0..3 {
+                let run = tempfile::tempdir_in(dir.path()).unwrap();
+                let store = run.path().join("store");
+                if let Some(old) = &baseline {
+                    let other = run.path().join("baseline");
+                    images::run(&mut Command::new("sync"));
+                    let (t, _) = timed(
+                        &[old, "image", "pull", "--plain-http", &reference],
+                        &[("PODC_IMAGE_STORE", &other)],
+                    );
+                    before.push(t);
+                    images::run(Command::new("rm").arg("-rf").arg(&other));
+                }
+                images::run(&mut Command::new("sync"));
+                let (t, kib) = timed(
+                    &[podc, "image", "pull", "--plain-http", &reference],
+                    &[("PODC_IMAGE_STORE", &store)],
+                );
+                ours.push(t);
+                peaks.0 = peaks.0.max(kib);
+                let oci = run.path().join("oci");
+                let bundle = run.path().join("bundle");
+                images::run(&mut Command::new("sync"));
+                let (copy, kib_copy) = timed(
+                    &[
+                        "skopeo",
+                        "--insecure-policy",
+                        "copy",
+                        "-q",
+                        "--src-tls-verify=false",
+                        &format!("docker://{reference}"),
+                        &format!("oci:{}:t", oci.display()),
+                    ],
+                    &[],
+                );
+                let (unpack, kib_unpack) = timed(
+                    &[
+                        "umoci",
+                        "unpack",
+                        "--image",
+                        &format!("{}:t", oci.display()),
+                        bundle.to_str().unwrap(),
+                    ],
+                    &[],
+                );
+                theirs.push(copy + unpack);
+                peaks.1 = peaks.1.max(kib_copy);
+                peaks.2 = peaks.2.max(kib_unpack);
+                // The same files, whichever way they came.
+                let image = Store::open(&store)
+                    .unwrap()
+                    .resolve(&Reference::parse(&reference).unwrap())
+                    .unwrap();
+                assert_eq!(
+                    images::run(
+                        Command::new("diff")
+                            .args(["-rq", "--no-dereference"])
+                            .arg(&image.root)
+                            .arg(bundle.join("rootfs"))
+                    ),
+                    ""
+                );
+                images::run(Command::new("rm").arg("-rf").arg(run.path()));
+            }
+            let (a, b) = (median(ours), median(theirs));
+            let old = if before.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.2} s", median(before).as_secs_f64())
+            };
+            eprintln!(
+                "| {layers} | {} | {:.2} s | {:.2} s | {:.2} | {} MiB | {} MiB | {} MiB | {old} |",
+                if delay { "yes" } else { "no" },
+                a.as_secs_f64(),
+                b.as_secs_f64(),
+                a.as_secs_f64() / b.as_secs_f64(),
+                peaks.0 / 1024,
+                peaks.1 / 1024,
+                peaks.2 / 1024
+            );
+        }
+    }
 }

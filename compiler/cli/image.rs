@@ -16,7 +16,8 @@ use clap::Subcommand;
 use super::exit::Exit;
 use crate::host::{install_dir_of, Root};
 use crate::image::archive::Archive;
-use crate::image::registry::{pull_timeout, Credentials, Options, Registry};
+use crate::image::progress::Line;
+use crate::image::registry::{pull_timeout, Credentials, Options, Registry, MAX_PULL_JOBS};
 use crate::image::store::{default_dir, Listed, Store};
 use crate::image::{Digest, ImageError, Reference};
 
@@ -34,6 +35,10 @@ pub enum ImageCommand {
         /// 127.0.0.0/8, [::1]); refused for any other.
         #[arg(long)]
         plain_http: bool,
+        /// Fetch up to N layers at once, each on a connection of its own (1 to 16; 1 fetches
+        /// them one after another). Layers are unpacked in order as they arrive.
+        #[arg(long, value_name = "N", default_value_t = crate::image::registry::PULL_JOBS, value_parser = jobs)]
+        jobs: usize,
     },
     /// Import an OCI image layout directory or a `docker save`/`podman save` archive.
     Import {
@@ -82,7 +87,8 @@ pub fn run(cmd: ImageCommand, out: &mut impl Write) -> Result<Exit, String> {
         ImageCommand::Pull {
             reference,
             plain_http,
-        } => pull(&reference, plain_http, out),
+            jobs,
+        } => pull(&reference, plain_http, jobs, out),
         ImageCommand::Import { path, name } => import(&path, name.as_deref(), out),
         ImageCommand::Ls { json, verify } => {
             let store = Store::open(&default_dir()).map_err(err)?;
@@ -127,33 +133,6 @@ fn gc(store: &Store, in_use: &[InstalledUse], out: &mut impl Write) -> Result<Ex
         done.bytes
     );
     Ok(Exit::Ok)
-}
-
-/// A single updating line on a terminal's stderr; nothing when stderr is not a terminal.
-struct Progress {
-    on: bool,
-    shown: bool,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        Progress {
-            on: std::io::stderr().is_terminal(),
-            shown: false,
-        }
-    }
-    fn show(&mut self, what: &str, msg: &str) {
-        if self.on {
-            let _ = write!(std::io::stderr(), "\r\x1b[K{what}: {msg}");
-            self.shown = true;
-        }
-    }
-    fn done(&mut self) {
-        if self.shown {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
-            self.shown = false;
-        }
-    }
 }
 
 fn import(path: &Path, name: Option<&str>, out: &mut impl Write) -> Result<Exit, String> {
@@ -214,12 +193,11 @@ fn import(path: &Path, name: Option<&str>, out: &mut impl Write) -> Result<Exit,
     };
     let store = Store::open(&default_dir()).map_err(|e| e.to_string())?;
     for (e, n) in chosen {
-        let mut progress = Progress::new();
-        let label = n.to_string();
-        let result = store.ingest_with(&mut archive, e.digest.as_str(), Some(&n), &mut |m| {
-            progress.show(&label, m)
+        let line = Line::new(n.to_string(), std::io::stderr().is_terminal());
+        let result = store.ingest_with(&mut archive, e.digest.as_str(), Some(&n), &|e| {
+            line.event(e)
         });
-        progress.done();
+        line.clear();
         let d = result.map_err(|e| e.to_string())?;
         let _ = writeln!(out, "imported {n} {d}");
     }
@@ -473,8 +451,22 @@ fn parse_given(r: &str) -> Result<Reference, String> {
     Reference::parse_normalized(r).map(|(r, _)| r)
 }
 
-/// Pulls `reference` into the default store and prints `REF: sha256:…` on `out`.
-fn pull(reference: &str, plain_http: bool, out: &mut impl Write) -> Result<Exit, String> {
+/// `--jobs`: a whole number from 1 to [`MAX_PULL_JOBS`].
+fn jobs(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=MAX_PULL_JOBS).contains(n))
+        .ok_or_else(|| format!("give a number of layers from 1 to {MAX_PULL_JOBS}"))
+}
+
+/// Pulls `reference` into the default store, fetching up to `jobs` layers at once, and
+/// prints `REF: sha256:…` on `out`.
+fn pull(
+    reference: &str,
+    plain_http: bool,
+    jobs: usize,
+    out: &mut impl Write,
+) -> Result<Exit, String> {
     let r = parse_given(reference).map_err(|e| format!("{reference}: {e}"))?;
     let credentials = Credentials::for_reference(&r)?;
     let registry = Registry::new(
@@ -483,6 +475,7 @@ fn pull(reference: &str, plain_http: bool, out: &mut impl Write) -> Result<Exit,
             plain_http,
             credentials,
             timeout: pull_timeout()?,
+            jobs,
         },
     )
     .map_err(|e| e.to_string())?;

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod auth;
 pub mod challenge;
 pub mod defaults;
+pub mod progress;
 pub mod pull;
 pub mod registry;
 pub mod store;
@@ -65,6 +66,15 @@ impl ImageError {
         let what = what.into();
         move |source| ImageError::Io { what, source }
     }
+
+    /// Whether this is a failure of the transfer (a connection lost, the deadline, an error
+    /// status from the registry, a disk error), which a new try may get past, rather than of
+    /// the image itself (a digest or size that does not match, a document podc refuses, the
+    /// unpack cap), which it will not. A failed ingest keeps the blobs it verified in the first
+    /// case, so that the next one resumes from them, and takes them back in the second.
+    pub fn is_transfer(&self) -> bool {
+        matches!(self, ImageError::Io { .. } | ImageError::Registry(_))
+    }
 }
 
 /// Where an image's bytes come from. The store asks a source for a manifest (or index) by
@@ -78,4 +88,17 @@ pub trait Source {
     fn manifest(&mut self, reference: &str) -> Result<(String, Vec<u8>), ImageError>;
     /// A reader of the blob `digest`, of `size` bytes as its descriptor says.
     fn blob(&mut self, digest: &Digest, size: u64) -> Result<Box<dyn Read + '_>, ImageError>;
+    /// The same blobs for several threads at once, and how many at once at most, where the
+    /// source serves them so (a registry: a request each, on a connection of its own); `None`,
+    /// the default, where they come one at a time through [`Source::blob`] (an archive is one
+    /// file, read in order).
+    fn concurrent(&self) -> Option<(&dyn Blobs, usize)> {
+        None
+    }
+}
+
+/// A [`Source`]'s blobs, fetched by several threads at once.
+pub trait Blobs: Sync {
+    /// A reader of the blob `digest`, of `size` bytes as its descriptor says.
+    fn fetch(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, ImageError>;
 }

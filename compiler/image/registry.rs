@@ -31,7 +31,7 @@
 //! Redirects are followed here (at most 10), not by the HTTP client, so each hop is checked.
 
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ureq::http::{header, Response, Uri};
@@ -40,7 +40,7 @@ use ureq::{Body, RequestBuilder};
 
 pub use super::auth::{Credentials, CREDENTIALS_ENV};
 use super::challenge::{parse_challenges, Challenge};
-use super::{media, Digest, ImageError, Reference, Source};
+use super::{media, Blobs, Digest, ImageError, Reference, Source};
 
 /// The largest manifest or index podc reads (as containerd and distribution do).
 pub const MAX_MANIFEST: u64 = 4 << 20;
@@ -52,6 +52,11 @@ const MAX_REDIRECTS: usize = 10;
 pub const PULL_TIMEOUT_ENV: &str = "PODC_PULL_TIMEOUT";
 /// How long a whole pull may take unless [`PULL_TIMEOUT_ENV`] says otherwise.
 pub const PULL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How many blobs a pull fetches at once unless told otherwise (as skopeo does).
+pub const PULL_JOBS: usize = 6;
+/// The most blobs a pull fetches at once.
+pub const MAX_PULL_JOBS: usize = 16;
 
 /// Docker Hub's API host and its token service, the one realm off the registry's origin that
 /// gets its credentials (as every Docker client sends them there).
@@ -86,6 +91,9 @@ pub struct Options {
     /// How long everything the pull asks of the network may take in all, from
     /// [`Registry::new`] on (default [`PULL_TIMEOUT`]).
     pub timeout: Duration,
+    /// How many blobs to fetch at once, each on a connection of its own (default
+    /// [`PULL_JOBS`], at most [`MAX_PULL_JOBS`]; 1 fetches them one after another).
+    pub jobs: usize,
 }
 
 impl Default for Options {
@@ -94,6 +102,7 @@ impl Default for Options {
             plain_http: false,
             credentials: None,
             timeout: PULL_TIMEOUT,
+            jobs: PULL_JOBS,
         }
     }
 }
@@ -112,12 +121,15 @@ pub struct Registry {
     /// The registry is on loopback (`Reference::is_loopback`).
     loopback: bool,
     credentials: Option<Credentials>,
-    /// The `Authorization` value for the registry's own requests, once a challenge asked.
-    auth: Option<String>,
+    /// The `Authorization` value for the registry's own requests, once a challenge asked
+    /// (shared by the threads fetching blobs at once).
+    auth: Mutex<Option<String>>,
     agent: ureq::Agent,
     /// When the pull must be done, and how long it was given (for the message).
     deadline: Instant,
     timeout: Duration,
+    /// How many blobs at once ([`Options::jobs`]).
+    jobs: usize,
 }
 
 impl Registry {
@@ -129,6 +141,12 @@ impl Registry {
             return Err(ImageError::Registry(format!(
                 "registry {}: --plain-http is only for registries on this host's loopback (localhost, 127.0.0.0/8, [::1]); others are reached over HTTPS only",
                 reference.registry
+            )));
+        }
+        if !(1..=MAX_PULL_JOBS).contains(&options.jobs) {
+            return Err(ImageError::Registry(format!(
+                "registry {}: {} blobs at once: give 1 to {MAX_PULL_JOBS}",
+                reference.registry, options.jobs
             )));
         }
         let crypto = Arc::new(rustls::crypto::ring::default_provider());
@@ -152,6 +170,8 @@ impl Registry {
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(60)))
+            // One connection per blob fetched at once, kept for the next blob.
+            .max_idle_connections_per_host(options.jobs.max(3))
             .build();
         let scheme = if options.plain_http { "http" } else { "https" };
         let host = api_host(&reference.registry).to_string();
@@ -167,10 +187,11 @@ impl Registry {
             plain_http: options.plain_http,
             loopback,
             credentials: options.credentials,
-            auth: None,
+            auth: Mutex::new(None),
             agent: config.into(),
             deadline: Instant::now() + options.timeout,
             timeout: options.timeout,
+            jobs: options.jobs,
         })
     }
 
@@ -241,7 +262,7 @@ impl Registry {
     /// GET `path` of the registry, following redirects and answering one authentication
     /// challenge; a response with a 2xx status, and whether it came from the registry itself.
     fn get(
-        &mut self,
+        &self,
         path: &str,
         accept: &str,
         what: &str,
@@ -253,7 +274,7 @@ impl Registry {
             let own = self.is_registry(&uri);
             let mut request = self.request(&url, what)?.header(header::ACCEPT, accept);
             if own {
-                if let Some(auth) = &self.auth {
+                if let Some(auth) = self.authorization() {
                     request = request.header(header::AUTHORIZATION, auth);
                 }
             }
@@ -291,15 +312,27 @@ impl Registry {
         )))
     }
 
+    /// The `Authorization` value for the registry's own requests, if a challenge asked for one.
+    fn authorization(&self) -> Option<String> {
+        self.auth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_authorization(&self, value: String) {
+        *self.auth.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+    }
+
     /// Answers a `401`: a bearer token from the realm, or basic auth with the credentials.
-    fn authenticate(&mut self, headers: &[String], what: &str) -> Result<(), ImageError> {
+    fn authenticate(&self, headers: &[String], what: &str) -> Result<(), ImageError> {
         let challenges: Vec<Challenge> = headers.iter().flat_map(|h| parse_challenges(h)).collect();
         if let Some(bearer) = challenges
             .iter()
             .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
         {
             let token = self.token(bearer)?;
-            self.auth = Some(format!("Bearer {token}"));
+            self.set_authorization(format!("Bearer {token}"));
             return Ok(());
         }
         if challenges
@@ -311,7 +344,7 @@ impl Registry {
                     "{what}: the registry asks for a user name and password (log in to it with podman or docker, or set {CREDENTIALS_ENV}=USER:PASSWORD)"
                 )));
             };
-            self.auth = Some(creds.basic());
+            self.set_authorization(creds.basic());
             return Ok(());
         }
         Err(self.error(format!(
@@ -483,6 +516,16 @@ impl Source for Registry {
     }
 
     fn blob(&mut self, digest: &Digest, size: u64) -> Result<Box<dyn Read + '_>, ImageError> {
+        Ok(self.fetch(digest, size)?)
+    }
+
+    fn concurrent(&self) -> Option<(&dyn Blobs, usize)> {
+        Some((self, self.jobs))
+    }
+}
+
+impl Blobs for Registry {
+    fn fetch(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, ImageError> {
         let what = format!("blob {digest}");
         let path = format!("/v2/{}/blobs/{digest}", self.repository);
         let (response, own) = self.get(&path, "*/*", &what)?;

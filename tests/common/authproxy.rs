@@ -1,7 +1,8 @@
 //! An HTTP proxy on 127.0.0.1 in front of a test registry that asks for a bearer token (the
 //! distribution token flow, RFC 6750) and serves that token itself at `/token` (or names another
-//! realm); what it forwards it may corrupt (one byte of a blob) or trickle (one byte a second).
-//! Every request is logged. Stopped when dropped.
+//! realm); what it forwards it may corrupt (one byte of a blob), trickle (one byte a second) or
+//! hold back (every blob answer a while, as a registry across the world or behind a CDN
+//! answers). Every request is logged. Stopped when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,6 +35,9 @@ pub struct Behaviour {
     pub realm: Option<String>,
     /// Send this blob (`sha256:…`) one byte a second after its headers, until the client goes.
     pub trickle_blob: Option<String>,
+    /// Answer every blob request this long after it came (each on its own: requests that
+    /// come together are answered together).
+    pub delay_blobs: Option<std::time::Duration>,
 }
 
 pub struct AuthProxy {
@@ -91,6 +95,16 @@ impl AuthProxy {
     pub fn seen(&self) -> Vec<Seen> {
         self.log.lock().unwrap().clone()
     }
+
+    /// The blobs (`sha256:…`) asked for since the log was last cleared, and clears it.
+    pub fn take_blobs(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+            .iter()
+            .filter_map(|s| s.target.split("/blobs/").nth(1))
+            .filter_map(|t| t.split(' ').next())
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 impl Drop for AuthProxy {
@@ -107,6 +121,11 @@ fn serve(conn: TcpStream, port: u16, b: &Behaviour, log: &Mutex<Vec<Seen>>) -> s
     let (upstream, corrupt, basic) = (b.upstream, b.corrupt_blob.as_deref(), b.basic.as_deref());
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut conn = conn;
+    // A TLS handshake (skopeo tries HTTPS first): refused at once, as an HTTP server refuses
+    // it, so that the client falls back to HTTP instead of waiting for its handshake timeout.
+    if reader.fill_buf()?.first() == Some(&0x16) {
+        return conn.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+    }
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let target = line.trim_end().to_string();
@@ -172,6 +191,9 @@ fn serve(conn: TcpStream, port: u16, b: &Behaviour, log: &Mutex<Vec<Seen>>) -> s
     {
         let location = format!("Location: {base}{path}");
         return respond(&mut conn, "307 Temporary Redirect", &[&location], b"");
+    }
+    if let Some(d) = b.delay_blobs.filter(|_| path.contains("/blobs/")) {
+        std::thread::sleep(d);
     }
     let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
     write!(

@@ -1,12 +1,12 @@
 //! The file work of the store: work directories in `tmp/` held with `flock`, fsyncs, and
 //! reading digest-named entries.
 
-use std::cell::RefCell;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 use crate::image::{Digest, ImageError};
 
@@ -15,8 +15,8 @@ pub(super) struct Work {
     pub(super) path: PathBuf,
     pub(super) _lock: File,
     /// The blobs this work renamed into `blobs/` (they were not there when it looked): what a
-    /// failed ingest takes back.
-    pub(super) added: RefCell<Vec<Digest>>,
+    /// failed ingest takes back. The threads fetching blobs at once each add theirs.
+    pub(super) added: Mutex<Vec<Digest>>,
 }
 
 impl Drop for Work {

@@ -1,180 +1,27 @@
 //! An ingest: an image from a [`Source`] into the store, in four steps: the manifest
-//! resolved, its blobs fetched and verified, the root unpacked, the root published (and the
-//! name recorded last).
+//! resolved, its blobs fetched and verified while the root is unpacked from them (`fetch.rs`),
+//! the root published, and the name recorded last.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::PoisonError;
 
 use oci_spec::image::{ImageIndex, ImageManifest};
 use rustix::fs::RenameFlags;
 
 use super::documents::*;
+use super::fetch::{Event, Layer, Want};
 use super::files::*;
 use super::layout::*;
 use super::seal::seal;
-use crate::image::unpack::{self, Compression};
 use crate::image::{media, Digest, ImageError, Reference, Source};
 
-/// The most bytes one image may unpack to, all its layers together, unless
-/// `PODC_MAX_IMAGE_BYTES` says otherwise: a decompression bomb stops here, not at the disk's end.
-pub const MAX_IMAGE_BYTES: u64 = 32 << 30;
 /// The most layers one image may have (Docker's own limit is 127).
 pub const MAX_LAYERS: usize = 256;
-/// The free space an unpack leaves on the store's file system, at least (at most a twentieth
-/// of the file system).
-pub const FREE_RESERVE: u64 = 1 << 30;
-
-/// The cap on one image's unpacked bytes: `PODC_MAX_IMAGE_BYTES`, else [`MAX_IMAGE_BYTES`].
-pub fn max_image_bytes() -> Result<u64, ImageError> {
-    match std::env::var("PODC_MAX_IMAGE_BYTES") {
-        Err(_) => Ok(MAX_IMAGE_BYTES),
-        Ok(v) => v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-            ImageError::Invalid(format!(
-                "PODC_MAX_IMAGE_BYTES={v:?} is not a number of bytes above 0"
-            ))
-        }),
-    }
-}
-
-/// Applies the layers in order to a new directory `root` in `work`: the image's root. Each
-/// layer may write what is left of the image's cap and of the free space above
-/// [`FREE_RESERVE`], whichever is less; past it the unpack stops (and `work` goes).
-pub(super) fn unpack_layers(
-    work: &Work,
-    layers: &[(PathBuf, Compression, Digest)],
-    what: &str,
-) -> Result<PathBuf, ImageError> {
-    let staging = work.path.join("root/rootfs");
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(work.path.join("root"))
-        .and_then(|()| fs::DirBuilder::new().mode(0o755).create(&staging))
-        .map_err(ImageError::io(format!("making {}", staging.display())))?;
-    let cap = max_image_bytes()?;
-    let mut left = cap;
-    for (i, (p, comp, d)) in layers.iter().enumerate() {
-        let (free, reserve) = free_bytes(&staging)?;
-        let room = free.saturating_sub(reserve);
-        let mut limits = unpack::Limits::default();
-        limits.max_bytes = limits.max_bytes.min(left).min(room);
-        let f = File::open(p).map_err(ImageError::io(format!("opening {}", p.display())))?;
-        let stats = unpack::apply_layer(
-            io::BufReader::new(f),
-            *comp,
-            Some(d.as_str()),
-            &staging,
-            &limits,
-        )
-        .map_err(|e| {
-            let why = if limits.max_bytes == room && room < left {
-                format!(" (the store's file system has {free} bytes free and keeps {reserve})")
-            } else if limits.max_bytes == left {
-                format!(" (an image may unpack to {cap} bytes in all: PODC_MAX_IMAGE_BYTES)")
-            } else {
-                String::new()
-            };
-            ImageError::Unpack(format!("{what}: layer {} ({d}): {e}{why}", i + 1))
-        })?;
-        left = left.saturating_sub(stats.bytes);
-    }
-    Ok(staging)
-}
-
-/// Bytes free for an unprivileged writer on the file system of `p`, and the reserve an unpack
-/// leaves there: [`FREE_RESERVE`], or a twentieth of the file system where that is less (a
-/// small disk, such as a VM's, would otherwise take no image at all).
-fn free_bytes(p: &Path) -> Result<(u64, u64), ImageError> {
-    let st = rustix::fs::statvfs(p).map_err(|e| {
-        ImageError::io(format!("reading the free space of {}", p.display()))(e.into())
-    })?;
-    let size = st.f_blocks.saturating_mul(st.f_frsize);
-    Ok((
-        st.f_bavail.saturating_mul(st.f_frsize),
-        FREE_RESERVE.min(size / 20),
-    ))
-}
 
 impl Store {
-    /// Streams a blob from `source` into `work`, hashing and counting it, and renames it into
-    /// `blobs/` if it is exactly `size` bytes with digest `digest`.
-    pub(super) fn fetch_blob(
-        &self,
-        source: &mut dyn Source,
-        work: &Work,
-        digest: &Digest,
-        size: u64,
-        max: u64,
-        what: &str,
-    ) -> Result<PathBuf, ImageError> {
-        use sha2::Digest as _;
-        let dest = self.blob_path(digest);
-        if exists(&dest) {
-            return Ok(dest);
-        }
-        if size > max {
-            return Err(ImageError::Invalid(format!(
-                "{what} {digest}: its descriptor says {size} bytes, more than the limit of {max}"
-            )));
-        }
-        let tmp = work.path.join(format!("blob-{}", digest.hex()));
-        let io = |e| ImageError::io(format!("{what} {digest}: writing {}", tmp.display()))(e);
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o444)
-            .open(&tmp)
-            .map_err(io)?;
-        let mut hasher = sha2::Sha256::new();
-        let mut total: u64 = 0;
-        let from = source.describe();
-        {
-            let reader = source.blob(digest, size)?;
-            let mut reader = reader.take(size + 1);
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(ImageError::io(format!(
-                            "{what} {digest}: reading it from {from}"
-                        ))(e))
-                    }
-                };
-                total += n as u64;
-                if total > size {
-                    return Err(ImageError::Invalid(format!(
-                        "{what} {digest}: {from} sent more than the {size} bytes its descriptor says"
-                    )));
-                }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(io)?;
-            }
-        }
-        if total < size {
-            return Err(ImageError::Invalid(format!(
-                "{what} {digest}: {} sent {total} bytes, its descriptor says {size}",
-                source.describe()
-            )));
-        }
-        let actual = Digest::from_hasher(hasher);
-        if &actual != digest {
-            return Err(ImageError::Digest {
-                what: format!("{what} from {}", source.describe()),
-                expected: digest.clone(),
-                actual,
-            });
-        }
-        out.sync_all().map_err(io)?;
-        drop(out);
-        fs::rename(&tmp, &dest).map_err(io)?;
-        work.added.borrow_mut().push(digest.clone());
-        Ok(dest)
-    }
-
     /// Writes `bytes` (already checked to be `digest`) into `blobs/`.
     pub(super) fn put_document(
         &self,
@@ -197,7 +44,10 @@ impl Store {
         f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
         fs::rename(&tmp, &dest).map_err(io)?;
-        work.added.borrow_mut().push(digest.clone());
+        work.added
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(digest.clone());
         Ok(())
     }
 
@@ -210,31 +60,40 @@ impl Store {
         reference: &str,
         name: Option<&Reference>,
     ) -> Result<Digest, ImageError> {
-        self.ingest_with(source, reference, name, &mut |_| {})
+        self.ingest_with(source, reference, name, &|_| {})
     }
 
-    /// [`Store::ingest`], telling `progress` what it is doing (for a progress line): the
-    /// manifest resolved (through an index to this host's platform), its config and layers
-    /// fetched and verified, the root unpacked and published, the name recorded.
+    /// [`Store::ingest`], telling `progress` how far it is (for a progress line): the layers'
+    /// bytes as they arrive, each layer fetched and verified, each layer unpacked. The
+    /// manifest is resolved (through an index to this host's platform), its config fetched,
+    /// then its layers, several at once where the source serves them so, while the root is
+    /// unpacked from those in; the root is published, the name recorded.
     ///
-    /// An ingest that fails takes back the blobs it added (`take_back`): the store
-    /// holds what it held before, not a failed image's layers until the next `gc`.
+    /// An ingest that fails because of the image (a digest, a size, a document podc refuses,
+    /// the unpack cap) takes back the blobs it added (`take_back`): the store holds what it
+    /// held before, not a failed image's layers until the next `gc`. One that fails because of
+    /// the transfer ([`ImageError::is_transfer`]: a lost connection, the deadline) keeps the
+    /// blobs it verified, so that the next ingest of the image fetches only the rest; so does
+    /// one that is killed.
     pub fn ingest_with(
         &self,
         source: &mut dyn Source,
         reference: &str,
         name: Option<&Reference>,
-        progress: &mut dyn FnMut(&str),
+        progress: &(dyn Fn(Event) + Sync),
     ) -> Result<Digest, ImageError> {
         let lock = self.lock(false)?;
         self.clean_tmp();
         let work = self.work()?;
         let done = self.ingest_in(source, &work, reference, name, progress);
-        if done.is_err() {
-            let added = work.added.take();
+        if let Err(e) = &done {
+            let added =
+                std::mem::take(&mut *work.added.lock().unwrap_or_else(PoisonError::into_inner));
             drop(work);
             drop(lock);
-            self.take_back(&added);
+            if !e.is_transfer() {
+                self.take_back(&added);
+            }
         }
         done
     }
@@ -281,16 +140,11 @@ impl Store {
         work: &Work,
         reference: &str,
         name: Option<&Reference>,
-        progress: &mut dyn FnMut(&str),
+        progress: &(dyn Fn(Event) + Sync),
     ) -> Result<Digest, ImageError> {
         let from = source.describe();
         let (digest, bytes) = self.resolve_manifest(source, work, reference, name, &from)?;
-        let what = format!("image {digest} from {from}");
-        let layers = self.fetch_image(source, work, &digest, &bytes, &from, progress)?;
-        let root = self.root_path(&digest);
-        if !exists(&root) {
-            progress("unpacking");
-            let staging = unpack_layers(work, &layers, &what)?;
+        if let Some(staging) = self.fetch_image(source, work, &digest, &bytes, &from, progress)? {
             seal(&staging, &work.path.join("root/seal"))?;
             self.publish_root(work, &staging, &digest)?;
         }
@@ -361,8 +215,9 @@ impl Store {
     }
 
     /// The config and the layers of the manifest `bytes` fetched into the store, each verified
-    /// by its digest and size, the config checked for this host's platform, and the manifest
-    /// itself stored: each layer's blob, compression and digest.
+    /// by its digest and size, the config checked for this host's platform (before any
+    /// layer is asked for), and the manifest itself stored; the root unpacked from the layers
+    /// meanwhile, unless the store has it: that root, in `work`.
     pub(super) fn fetch_image(
         &self,
         source: &mut dyn Source,
@@ -370,8 +225,8 @@ impl Store {
         digest: &Digest,
         bytes: &[u8],
         from: &str,
-        progress: &mut dyn FnMut(&str),
-    ) -> Result<Vec<(PathBuf, Compression, Digest)>, ImageError> {
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> Result<Option<std::path::PathBuf>, ImageError> {
         let what = &format!("image {digest} from {from}");
         let manifest: ImageManifest = serde_json::from_slice(bytes)
             .map_err(|e| ImageError::Invalid(format!("manifest {digest} from {from}: {e}")))?;
@@ -383,13 +238,18 @@ impl Store {
             )));
         }
         let cfg_digest = descriptor_digest(cfg_desc, what)?;
+        let want = Want {
+            digest: &cfg_digest,
+            size: cfg_desc.size(),
+            max: MAX_DOCUMENT,
+            what: "config",
+        };
         let cfg_path = self.fetch_blob(
-            source,
             work,
-            &cfg_digest,
-            cfg_desc.size(),
-            MAX_DOCUMENT,
-            "config",
+            &want,
+            from,
+            || source.blob(&cfg_digest, cfg_desc.size()),
+            &|_| {},
         )?;
         let config = read_config(&cfg_path, &cfg_digest)?;
         check_platform(&config, what)?;
@@ -402,29 +262,15 @@ impl Store {
         }
         for (i, l) in manifest.layers().iter().enumerate() {
             let mt = l.media_type().to_string();
-            let comp = layer_compression(&mt)
+            let compression = layer_compression(&mt)
                 .map_err(|e| ImageError::Invalid(format!("{what}: layer {}: {e}", i + 1)))?;
-            let d = descriptor_digest(l, what)?;
-            progress(&format!(
-                "layer {}/{} {} ({} bytes)",
-                i + 1,
-                manifest.layers().len(),
-                &d.hex()[..12],
-                l.size()
-            ));
-            let p = self.fetch_blob(
-                source,
-                work,
-                &d,
-                l.size(),
-                unpack::Limits::default().max_bytes,
-                "layer",
-            )?;
-            layers.push((p, comp, d));
+            layers.push(Layer {
+                digest: descriptor_digest(l, what)?,
+                size: l.size(),
+                compression,
+            });
         }
-        self.put_document(work, digest, bytes)?;
-        sync_dir(&self.dir.join("blobs/sha256"))?;
-        Ok(layers)
+        self.fetch_layers(source, work, (digest, bytes), &layers, progress)
     }
 
     /// Makes the unpacked root `staging` (in `work`, with its seal) the store's root of

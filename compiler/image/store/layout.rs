@@ -183,7 +183,12 @@ impl Store {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io(e)),
             }
-            let f = File::open(&path).map_err(io)?;
+            let f = match File::open(&path) {
+                Ok(f) => f,
+                // Another ingest's cleaner removed it between the mkdir and the open.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(e)),
+            };
             rustix::fs::flock(&f, FlockOperation::LockExclusive).map_err(|e| io(e.into()))?;
             // A cleaner may have locked and removed it between the mkdir and the flock.
             let mine = f.metadata().map_err(io)?.ino();

@@ -20,6 +20,7 @@
 //! in `roots/` and refs to complete roots: everything becomes visible by one `rename`.
 
 mod documents;
+mod fetch;
 mod files;
 mod ingest;
 mod layout;
@@ -30,6 +31,7 @@ mod seal;
 mod tests;
 
 pub use documents::{host_arch, layer_compression, pick_platform, MAX_DOCUMENT};
+pub use fetch::Event;
 pub use layout::{default_dir, ref_file_name, ref_of_file_name, Collected, Image, Listed, Store};
 pub use lease::{Holder, Launching, Lease, Running};
 pub use query::names_by_digest;
