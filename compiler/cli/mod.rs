@@ -200,6 +200,18 @@ fn launch(
     for w in &target.warnings {
         let _ = writeln!(stderr, "warning: {}: {w}", tree.display());
     }
+    // A refused target is said first: what the rest of the preparation would trip over on this
+    // host (a v1 controller a v2 host lacks) follows from it and would hide the fix.
+    if !target.refusals.is_empty() {
+        if !check {
+            let r = &target.refusals[0];
+            return Err(Fatal(format!("{}: {r}", tree.display())));
+        }
+        for r in &target.refusals {
+            let _ = writeln!(stderr, "error: {}: {r}", tree.display());
+        }
+        return Ok(Exit::Usage);
+    }
     let mut host = launch::Host::detect();
     let record = launch::read_record(&tree).map_err(fatal)?;
     // A launch holds a lease on its images from the look-up on; a dry run or a check (or a
@@ -229,20 +241,14 @@ fn launch(
     }
     if check {
         let problems = launch::check_host(&launch, &host);
-        for r in &target.refusals {
-            let _ = writeln!(stderr, "error: {}: {r}", tree.display());
-        }
         for p in &problems {
             let _ = writeln!(stderr, "error: {p}");
         }
-        if !problems.is_empty() || !target.refusals.is_empty() {
+        if !problems.is_empty() {
             return Ok(Exit::Usage);
         }
         let _ = writeln!(stdout, "{}: this host can launch it", tree.display());
         return Ok(Exit::Ok);
-    }
-    if let Some(r) = target.refusals.first() {
-        return Err(Fatal(format!("{}: {r}", tree.display())));
     }
     if !host.notify {
         if let Some(w) = launch::target_check::by_hand_warning(&tree, &launch.plan) {
