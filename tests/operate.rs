@@ -679,6 +679,69 @@ fn launched_volume(root: &Root, pod: &str, volume: &str) -> PathBuf {
 /// them, and so does an uninstall (with or without --keep-data). Only --delete-data removes
 /// them (the whole <volumes>/<pod>), after the checks and the stop; for a pod uninstalled
 /// before, it removes what that pod left.
+/// A pod named after one of podc's own directories beside the install directories (its
+/// image store, persistent volumes, registry of id ranges) is refused before anything is
+/// written: its tree would be mixed into podc's files.
+#[test]
+fn a_pod_is_never_installed_into_podcs_own_directories() {
+    for name in ["images", "volumes", "userns"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = build(
+            tmp.path(),
+            name,
+            &MAIN.replace("name: main", &format!("name: {name}")),
+            &[],
+        );
+        let root = Root(tmp.path().join("root"));
+        let mut sd = Recorder::default();
+        let e = install(&tree, &root, &mut sd, InstallOptions::default()).unwrap_err();
+        assert!(matches!(e, OpError::Foreign { .. }), "{e}");
+        assert!(e.to_string().contains("podc keeps"), "{e}");
+        assert!(e.to_string().contains("--install-dir"), "{e}");
+        assert!(sd.calls.is_empty(), "{:?}", sd.calls);
+        assert!(!root.path(&format!("/var/lib/podc/{name}")).exists());
+        assert!(!root
+            .path(&format!("/etc/systemd/system/podc-{name}.service"))
+            .exists());
+    }
+}
+
+/// A pod's range of ids outlives `podc uninstall` (its data keeps its owners), and is given up
+/// with the data by `--delete-data`.
+#[test]
+fn delete_data_gives_up_the_pods_range_of_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = build(tmp.path(), "db", DB, &[]);
+    let root = Root(tmp.path().join("root"));
+    let registry = root.path(podc::launch::userns::REGISTRY);
+    let entry = registry.join(podc::launch::userns::FIRST_BASE.to_string());
+    let install_db = || {
+        install(
+            &tree,
+            &root,
+            &mut Recorder::default(),
+            InstallOptions::default(),
+        )
+        .unwrap();
+        let dir = root.path("/var/lib/podc/db").canonicalize().unwrap();
+        fs::create_dir_all(&registry).unwrap();
+        fs::write(&entry, format!("{}\n", dir.display())).unwrap();
+    };
+    install_db();
+    uninstall("db", &root, &mut Recorder::default(), false).unwrap();
+    assert!(
+        entry.exists(),
+        "uninstall gave up the range of the data it kept"
+    );
+    install_db();
+    let delete = UninstallOptions {
+        keep_data: false,
+        delete_data: true,
+    };
+    uninstall_with("db", &root, &mut Recorder::default(), delete).unwrap();
+    assert!(!entry.exists(), "--delete-data kept the range");
+}
+
 #[test]
 fn persistent_volumes_outlive_uninstall_until_delete_data() {
     let tmp = tempfile::tempdir().unwrap();

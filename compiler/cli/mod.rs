@@ -200,18 +200,22 @@ fn launch(
     for w in &target.warnings {
         let _ = writeln!(stderr, "warning: {}: {w}", tree.display());
     }
-    // A refused target is said first: what the rest of the preparation would trip over on this
-    // host (a v1 controller a v2 host lacks) follows from it and would hide the fix.
-    if !target.refusals.is_empty() {
-        if !check {
-            let r = &target.refusals[0];
-            return Err(Fatal(format!("{}: {r}", tree.display())));
-        }
-        for r in &target.refusals {
-            let _ = writeln!(stderr, "error: {}: {r}", tree.display());
-        }
-        return Ok(Exit::Usage);
+    // A refused target is said first: what the rest of the preparation trips over on this host
+    // (a v1 controller a v2 host lacks) follows from it and would hide the fix. A launch stops
+    // there; a check goes on to say what else it finds.
+    if let Some(r) = target.refusals.first().filter(|_| !check) {
+        return Err(Fatal(format!("{}: {r}", tree.display())));
     }
+    for r in &target.refusals {
+        let _ = writeln!(stderr, "error: {}: {r}", tree.display());
+    }
+    let refused = |e: Fatal, stderr: &mut dyn Write| match target.refusals.is_empty() {
+        true => Err(e),
+        false => {
+            let _ = writeln!(stderr, "error: {}", e.0);
+            Ok(Exit::Usage)
+        }
+    };
     let mut host = launch::Host::detect();
     let record = launch::read_record(&tree).map_err(fatal)?;
     // A launch holds a lease on its images from the look-up on; a dry run or a check (or a
@@ -227,7 +231,10 @@ fn launch(
         lease
     };
     host.resources = launch::HostResources::read(&tree);
-    let launch = launch::prepare(&tree, plan, &host).map_err(fatal)?;
+    let launch = match launch::prepare(&tree, plan, &host) {
+        Ok(l) => l,
+        Err(e) => return refused(fatal(e), stderr),
+    };
     if dry_run {
         let _ = write!(stdout, "{launch}");
         for m in &launch.missing_images {
@@ -244,7 +251,7 @@ fn launch(
         for p in &problems {
             let _ = writeln!(stderr, "error: {p}");
         }
-        if !problems.is_empty() {
+        if !problems.is_empty() || !target.refusals.is_empty() {
             return Ok(Exit::Usage);
         }
         let _ = writeln!(stdout, "{}: this host can launch it", tree.display());

@@ -57,6 +57,7 @@ pub fn install(
     let t = read_tree(tree)?;
     let dest = root.path(&t.install_dir);
     let parent = dest.parent().expect("an absolute normal path has a parent");
+    check_not_podcs_own(&dest, root)?;
     check_ancestors(&dest)?;
     let exists = present(&dest)?;
     if exists {
@@ -304,6 +305,8 @@ pub fn uninstall_with(
     };
     let remove_volumes = opts.delete_data && check_volumes_dir(&volumes)?;
     let remove_dir = !keep_data && present(&p.dir)?;
+    // The path the launcher gave its id range under (it launches the canonical path).
+    let launched = p.dir.canonicalize().unwrap_or_else(|_| p.dir.clone());
     if remove_dir {
         check_ancestors(&p.dir)?;
         check_ours(&p.dir, pod)?;
@@ -334,7 +337,46 @@ pub fn uninstall_with(
         fs::remove_dir_all(&volumes).map_err(io_err(&volumes))?;
         removed.push(volumes);
     }
+    // The pod's id range outlives an uninstall, for the data it owns; with that data gone, it
+    // is free for other pods.
+    if opts.delete_data {
+        crate::launch::userns::release(&launched, &userns_registry(root));
+    }
     Ok(removed)
+}
+
+/// podc's own directories beside the pods' install directories: a pod named `images`,
+/// `volumes` or `userns` would be installed into one of them.
+const PODCS_OWN: [(&str, &str); 3] = [
+    ("/var/lib/podc/images", "the image store"),
+    (
+        crate::tree::layout::PERSISTENT_VOLUMES,
+        "the persistent volumes",
+    ),
+    (
+        crate::launch::userns::REGISTRY,
+        "the registry of user-namespace ranges",
+    ),
+];
+
+fn check_not_podcs_own(dest: &Path, root: &Root) -> Result<(), OpError> {
+    match PODCS_OWN.iter().find(|(dir, _)| root.path(dir) == dest) {
+        Some((_, what)) => Err(OpError::Foreign {
+            path: dest.to_path_buf(),
+            reason: format!("podc keeps {what} here"),
+            hint: "; give the pod another name, or build it with --install-dir".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The registry of user-namespace ranges of the host at `root`.
+fn userns_registry(root: &Root) -> PathBuf {
+    use crate::launch::userns;
+    match root.0 == Path::new("/") {
+        true => userns::registry(),
+        false => root.path(userns::REGISTRY),
+    }
 }
 
 // --- status -------------------------------------------------------------------------------

@@ -115,6 +115,13 @@ pub fn allocate(tree: &Path, state: &Path, registry: &Path) -> io::Result<IdRang
             Some(_) => {} // another tree holds it: this copy gets a range of its own
         }
     }
+    // A tree installed again where it was (`podc uninstall` without `--delete-data`, then
+    // `podc install`) has lost its record but not its data: it gets the range the registry
+    // still gives its path, so the data keeps its owners.
+    if let Some(r) = owned_by(registry, tree) {
+        write_record(registry, state, tree, r)?;
+        return Ok(r);
+    }
     let free = (0..MAX_RANGES)
         .map(|i| IdRange {
             base: FIRST_BASE + i * RANGE,
@@ -139,14 +146,21 @@ fn write_record(registry: &Path, state: &Path, tree: &Path, r: IdRange) -> io::R
     fs::write(&record, format!("{}\n", r.base)).map_err(io_at(&record))
 }
 
-/// Gives up the range of the tree at `tree` (on uninstall): its registry entry, if it is the
-/// tree's.
-pub fn release(tree: &Path, state: &Path, registry: &Path) {
-    if let Some(r) = recorded(state) {
-        let entry = registry.join(r.base.to_string());
-        if fs::read_to_string(&entry).is_ok_and(|t| Path::new(t.trim_end_matches('\n')) == tree) {
-            let _ = fs::remove_file(entry);
-        }
+/// The range whose registry entry names `tree`, if one does.
+fn owned_by(registry: &Path, tree: &Path) -> Option<IdRange> {
+    fs::read_dir(registry).ok()?.flatten().find_map(|e| {
+        let base: u32 = e.file_name().to_str()?.parse().ok()?;
+        let owner = fs::read_to_string(e.path()).ok()?;
+        (valid_base(base) && Path::new(owner.trim_end_matches('\n')) == tree)
+            .then_some(IdRange { base })
+    })
+}
+
+/// Gives up the range of the tree at `tree` (`podc uninstall --delete-data`: no data of the
+/// pod's is left to own): its registry entry, if there is one.
+pub fn release(tree: &Path, registry: &Path) {
+    if let Some(r) = owned_by(registry, tree) {
+        let _ = fs::remove_file(registry.join(r.base.to_string()));
     }
 }
 
@@ -306,8 +320,15 @@ mod tests {
         let rc = allocate(&c, &c.join("state"), &registry).unwrap();
         assert_ne!(rc, ra);
         assert_ne!(rc, rb);
-        release(&a, &sa, &registry);
+        // Installed again at its path, its record gone: the same range.
+        fs::remove_dir_all(&sa).unwrap();
+        assert_eq!(allocate(&a, &sa, &registry).unwrap(), ra);
+        assert_eq!(recorded(&sa), Some(ra));
+        release(&a, &registry);
         assert!(!registry.join(ra.base.to_string()).exists());
+        // Released, the range is free for the next tree.
+        let d = dir.path().join("d");
+        assert_eq!(allocate(&d, &d.join("state"), &registry).unwrap(), ra);
         // A record that is not a range's base is not taken.
         fs::write(sb.join(TREE_RECORD), format!("{}\n", FIRST_BASE + 1)).unwrap();
         assert_eq!(recorded(&sb), None);

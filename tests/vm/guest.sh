@@ -756,6 +756,52 @@ check_egress() {
     podc uninstall egress2 >/dev/null 2>&1 || bad "egress2-uninstall: failed"
 }
 
+# #26: a pod in a user namespace of its own, started by its host unit: its root is a range of
+# 65536 host ids from podc's registry, what it writes to the host is owned by that range, a
+# root-only host file bound in by mistake stays unreadable, the shared image keeps its owners
+# and bytes, and a reinstall after `podc uninstall` (its data kept) gets the same range back.
+USERNS_OUT=/var/lib/podc-vm/userns
+userns_done() { [ -e "$USERNS_OUT/done" ]; }
+check_userns() {
+    local base image_before out
+    # The host directory is the host's root's, writable by all: the pod's root is not root here.
+    mkdir -p "$USERNS_OUT" /etc/podc-vm && chmod 0777 "$USERNS_OUT" && rm -f "$USERNS_OUT"/*
+    (umask 077 && echo "root only" >/etc/podc-vm/root-only)
+    image_before=$(tree_hash /var/lib/podc/images/busybox)
+    install_pod ids --now || return
+    if wait_for 60 userns_done; then ok "userns-app-ran"; else
+        bad "userns-app-ran: $(journalctl -u podc-ids.service --no-pager -o cat 2>&1 | tail -n 5 | tr '\n' '|')"; return
+    fi
+    # shellcheck disable=SC2046 # the three words of the map
+    set -- $(cat "$USERNS_OUT/uid_map")
+    base=$2
+    value userns-uid-map "$*"
+    check userns-map-shape "0 65536" "$1 $3"
+    if [ "${base:-0}" -ge $((0x70000000)) ]; then ok "userns-range-podc ($base)"; else bad "userns-range-podc: $*"; fi
+    check userns-registry /var/lib/podc/ids "$(cat "/var/lib/podc/userns/$base" 2>&1)"
+    check userns-host-file-owner "$base $base" "$(stat -c '%u %g' "$USERNS_OUT/uid_map")"
+    check userns-volume-owner-inside "0 0" "$(cat "$USERNS_OUT/state-owner")"
+    check userns-volume-owner-host "$base" "$(stat -c '%u' /var/lib/podc/volumes/ids/state/runs)"
+    check userns-image-owner-inside "0 0" "$(cat "$USERNS_OUT/image-owner")"
+    check userns-root-only-denied denied "$(cat "$USERNS_OUT/secret-read")"
+    out=$(podc status ids 2>&1)
+    if [[ $out == *"user namespace, host ids $base-$((base + 65535))"* ]]; then ok "userns-status-range"; else bad "userns-status-range: ${out//$'\n'/|}"; fi
+    timed stop-userns systemctl stop podc-ids
+    check userns-image-unchanged "$image_before" "$(tree_hash /var/lib/podc/images/busybox)"
+    check_nothing_left ids userns
+    # Uninstalled with its data kept, installed again: the same range, the data still its own.
+    podc uninstall ids >/dev/null 2>&1 || bad "userns-uninstall: failed"
+    rm -f "$USERNS_OUT"/*
+    install_pod ids --now || return
+    if wait_for 60 userns_done; then ok "userns-reinstalled-ran"; else bad "userns-reinstalled-ran: no done file"; fi
+    check userns-range-kept "$base" "$(awk '{print $2}' "$USERNS_OUT/uid_map")"
+    check userns-data-kept 2 "$(wc -l </var/lib/podc/volumes/ids/state/runs)"
+    systemctl stop podc-ids
+    podc uninstall ids --delete-data >/dev/null 2>&1 || bad "userns-uninstall-delete-data: failed"
+    if [ -e "/var/lib/podc/userns/$base" ]; then bad "userns-range-released: /var/lib/podc/userns/$base is left"; else ok "userns-range-released"; fi
+    rm -rf "$USERNS_OUT" /etc/podc-vm/root-only
+}
+
 journal_dirs() { find /var/log/journal -mindepth 1 -maxdepth 1 -type d | wc -l; }
 
 # A digest-pinned image pulled from a registry on the guest's own loopback (run.sh brings its
@@ -931,6 +977,9 @@ phase1() {
     check_target
     check_restart
     check_by_hand
+
+    # --- a user namespace of the pod's own (#26).
+    check_userns
 
     # --- networking: a published port, socket activation of the whole pod.
     check_network
