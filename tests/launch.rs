@@ -532,6 +532,75 @@ fn launch_check_refuses_a_linked_persistent_volume() {
     );
 }
 
+/// #26: for a pod of its own user namespace, `podc launch --check` tries an idmapped mount of
+/// every source the launch would idmap, and names one whose file system does not allow it (a
+/// ramfs here) before anything is done; on ext4 the host can launch it.
+#[test]
+fn launch_check_tries_the_idmapped_mounts_of_a_user_namespace_pod() {
+    if !common::tool("systemd-nspawn", "systemd-container") {
+        return;
+    }
+    if !common::as_root() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let ram = w.join("ram");
+    fs::create_dir(&ram).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "ramfs", "ramfs"])
+        .arg(&ram)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(ram.clone());
+    let check = |images: &Path| {
+        make_image(&images.join("app"));
+        fs::write(
+            w.join("pod.yaml"),
+            format!(
+                "podc: 1\nname: ids\nuserNamespace: private\napps:\n  - name: app\n    image: \"{}/app\"\n    exec: [/bin/true]\n",
+                images.display()
+            ),
+        )
+        .unwrap();
+        let _ = fs::remove_dir_all(w.join("b"));
+        assert!(podc()
+            .current_dir(w)
+            .args(["build", "pod.yaml", "-o", "b"])
+            .status()
+            .unwrap()
+            .success());
+        let o = podc()
+            .args(["launch", "--check"])
+            .arg(w.join("b/ids"))
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = check(&ram);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "userNamespace: private needs {}: an idmapped mount of {}",
+            ram.join("app").display(),
+            ram.join("app").display()
+        )),
+        "{err}"
+    );
+    let (code, err) = check(&w.join("disk"));
+    assert_eq!(code, Some(0), "{err}");
+}
+
 /// `podc launch --check` looks at the host as the launch would and says every problem: a
 /// missing volume source, a user name the app's image does not have, a mount point reached
 /// through a symbolic link in an image. Fixed, it says the host can launch the pod.

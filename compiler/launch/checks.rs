@@ -157,7 +157,57 @@ pub fn check_host(launch: &Launch, host: &Host) -> Vec<LaunchError> {
             _ => {}
         }
     }
+    problems.extend(check_idmaps(launch));
     problems
+}
+
+/// A pod of its own user namespace: every source the launcher will mount idmapped (the
+/// host's `/usr`, image roots, overlays' lower layers, the tree) is tried now, with a
+/// detached idmapped copy that is dropped again, so that a kernel or file system without
+/// idmapped mounts is named before anything is done (as root; others cannot try).
+fn check_idmaps(launch: &Launch) -> Vec<LaunchError> {
+    use super::userns;
+    let Some(tree) = launch.actions.iter().find_map(|a| match a {
+        Action::UserNamespace { tree } => Some(tree),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    if crate::sys::effective_uid() != 0 {
+        return Vec::new();
+    }
+    let range = userns::IdRange {
+        base: userns::FIRST_BASE,
+    };
+    let ns = match userns::namespace(range) {
+        Ok(ns) => ns,
+        Err(source) => {
+            return vec![LaunchError::Io {
+                what: "a user namespace for",
+                path: tree.clone(),
+                source,
+            }]
+        }
+    };
+    let mut sources = vec![tree.as_path()];
+    sources.extend(launch.actions.iter().filter_map(|a| match a {
+        Action::IdmappedBind { source, .. } => Some(source.as_path()),
+        Action::Overlay { lower, .. } => Some(lower.as_path()),
+        _ => None,
+    }));
+    sources.dedup();
+    sources
+        .into_iter()
+        .filter(|p| p.exists())
+        .filter_map(|p| {
+            let e = userns::can_idmap(p, std::os::fd::AsFd::as_fd(&ns)).err()?;
+            Some(LaunchError::Io {
+                what: "userNamespace: private needs",
+                path: p.to_path_buf(),
+                source: e,
+            })
+        })
+        .collect()
 }
 
 pub(super) fn find_in_path(name: &str) -> Option<PathBuf> {

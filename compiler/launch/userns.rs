@@ -271,6 +271,19 @@ pub fn idmapped_bind(
     .map_err(|e| io_at(target)(e.into()))
 }
 
+/// Whether the kernel and the file system of `path` allow an idmapped mount of it: one is
+/// made detached and dropped (`podc launch --check`).
+pub fn can_idmap(path: &Path, userns: BorrowedFd<'_>) -> io::Result<()> {
+    use rustix::mount::{open_tree, OpenTreeFlags};
+    let tree = open_tree(
+        rustix::fs::CWD,
+        path,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| io_at(path)(e.into()))?;
+    set_idmap(&tree, userns, false, path)
+}
+
 /// Puts an idmapped copy of the tree of mounts at `root` over it, the top mount alone
 /// idmapped (files the host's root wrote there are the pod's root's) and the mounts below it
 /// as they are. Called once every mount of the pod is in place, as the launcher writes there
