@@ -63,6 +63,17 @@ fn build(dir: &Path, name: &str, manifest: &str, extra: &[&str]) -> PathBuf {
 const MAIN: &str = "podc: 1\nname: main\napps:\n  - name: web\n    image: /img\n    exec: [/bin/true]\n  - name: worker\n    image: /img\n    exec: [/bin/true]\n";
 const WEB: &str = "podc: 1\nname: web\nnetwork: private\nstart: connection\napps:\n  - name: web\n    image: /img\n    exec: [/bin/true]\n    ports:\n      - {name: http, port: 8080, hostPort: 18080}\n";
 
+/// `podc install TREE` under `root`, nothing running, with default options.
+fn install_plain(tree: &Path, root: &Root) -> podc::host::Installed {
+    install(
+        tree,
+        root,
+        &mut Recorder::default(),
+        InstallOptions::default(),
+    )
+    .unwrap()
+}
+
 /// Every entry below `dir` (relative), with file contents.
 fn listing(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
@@ -128,13 +139,7 @@ fn install_dir_and_podc_path_come_from_the_unit() {
     let t = host::read_tree(&tree).unwrap();
     assert_eq!(t.install_dir, "/srv/pods/100%$x");
     let root = Root(tmp.path().join("root"));
-    install(
-        &tree,
-        &root,
-        &mut Recorder::default(),
-        InstallOptions::default(),
-    )
-    .unwrap();
+    install_plain(&tree, &root);
     assert!(root.path("/srv/pods/100%$x/mounts.toml").is_file());
 }
 
@@ -177,13 +182,7 @@ fn reinstall_keeps_what_the_pod_owns_and_drops_stale_files() {
     let tmp = tempfile::tempdir().unwrap();
     let tree = build(tmp.path(), "main", MAIN, &[]);
     let root = Root(tmp.path().join("root"));
-    install(
-        &tree,
-        &root,
-        &mut Recorder::default(),
-        InstallOptions::default(),
-    )
-    .unwrap();
+    install_plain(&tree, &root);
     let dest = root.path("/var/lib/podc/main");
     // What the launcher and the pod wrote while it ran, and a file no build made.
     fs::create_dir_all(dest.join("rootfs/var/log/journal/abc")).unwrap();
@@ -199,13 +198,7 @@ fn reinstall_keeps_what_the_pod_owns_and_drops_stale_files() {
         "podc: 1\nname: main\napps:\n  - name: web\n    image: /img\n    exec: [/bin/true]\n",
         &[],
     );
-    let done = install(
-        &tree,
-        &root,
-        &mut Recorder::default(),
-        InstallOptions::default(),
-    )
-    .unwrap();
+    let done = install_plain(&tree, &root);
     assert!(done.replaced);
     assert_eq!(
         done.kept,
@@ -244,13 +237,7 @@ fn a_running_pod_is_replaced_only_with_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let tree = build(tmp.path(), "main", MAIN, &[]);
     let root = Root(tmp.path().join("root"));
-    install(
-        &tree,
-        &root,
-        &mut Recorder::default(),
-        InstallOptions::default(),
-    )
-    .unwrap();
+    install_plain(&tree, &root);
     let dest = root.path("/var/lib/podc/main");
     fs::write(dest.join("marker"), "old").unwrap();
     let before = listing(root.0.as_path());
@@ -716,13 +703,7 @@ fn delete_data_gives_up_the_pods_range_of_ids() {
     let registry = root.path(podc::launch::userns::REGISTRY);
     let entry = registry.join(podc::launch::userns::FIRST_BASE.to_string());
     let install_db = || {
-        install(
-            &tree,
-            &root,
-            &mut Recorder::default(),
-            InstallOptions::default(),
-        )
-        .unwrap();
+        install_plain(&tree, &root);
         let dir = root.path("/var/lib/podc/db").canonicalize().unwrap();
         fs::create_dir_all(&registry).unwrap();
         fs::write(&entry, format!("{}\n", dir.display())).unwrap();
@@ -747,13 +728,7 @@ fn persistent_volumes_outlive_uninstall_until_delete_data() {
     let tmp = tempfile::tempdir().unwrap();
     let tree = build(tmp.path(), "db", DB, &[]);
     let root = Root(tmp.path().join("root"));
-    install(
-        &tree,
-        &root,
-        &mut Recorder::default(),
-        InstallOptions::default(),
-    )
-    .unwrap();
+    install_plain(&tree, &root);
     let data = launched_volume(&root, "db", "data");
     let pod_volumes = root.path("/var/lib/podc/volumes/db");
 
@@ -784,13 +759,7 @@ fn persistent_volumes_outlive_uninstall_until_delete_data() {
     assert!(root.path("/var/lib/podc/volumes").is_dir());
 
     // Installed: one uninstall with --delete-data stops it and removes units, tree and data.
-    install(
-        &tree,
-        &root,
-        &mut Recorder::default(),
-        InstallOptions::default(),
-    )
-    .unwrap();
+    install_plain(&tree, &root);
     launched_volume(&root, "db", "data");
     let mut sd = Recorder::default();
     let removed = uninstall_with("db", &root, &mut sd, delete).unwrap();
@@ -801,13 +770,7 @@ fn persistent_volumes_outlive_uninstall_until_delete_data() {
 
     // Nothing to delete is not an error for an installed pod; for a pod that was never
     // there, it is.
-    install(
-        &tree,
-        &root,
-        &mut Recorder::default(),
-        InstallOptions::default(),
-    )
-    .unwrap();
+    install_plain(&tree, &root);
     uninstall_with("db", &root, &mut Recorder::default(), delete).unwrap();
     let e = uninstall_with("db", &root, &mut Recorder::default(), delete).unwrap_err();
     assert!(matches!(e, OpError::NotInstalled { .. }), "{e}");
@@ -831,13 +794,7 @@ fn delete_data_refuses_a_volumes_directory_podc_did_not_make() {
     let top = root.path("/var/lib/podc/volumes");
     fs::create_dir_all(&top).unwrap();
     std::os::unix::fs::symlink(&elsewhere, top.join("db")).unwrap();
-    install(
-        &tree,
-        &root,
-        &mut Recorder::default(),
-        InstallOptions::default(),
-    )
-    .unwrap();
+    install_plain(&tree, &root);
     let mut sd = Recorder::default();
     let e = uninstall_with("db", &root, &mut sd, delete).unwrap_err();
     assert!(
