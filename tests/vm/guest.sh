@@ -694,9 +694,13 @@ check_egress() {
     # shellcheck disable=SC2016 # $REMOTE_ADDR is the CGI script's, set by httpd
     printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\npeer %%s\\n" "$REMOTE_ADDR"\n' >"$www/cgi-bin/peer"
     chmod +x "$www/cgi-bin/peer"
-    ip netns exec outside "$bb" httpd -p 198.51.100.2:9000 -h "$www"
+    # In the foreground, in the background of this shell: their PIDs are known, and killed
+    # at the end (the guest has no pkill).
+    ip netns exec outside "$bb" httpd -f -p 198.51.100.2:9000 -h "$www" &
+    local outside_httpd=$!
     # A service of the host on every address, so also on the pods' gateway.
-    "$bb" httpd -p 9100 -h "$www"
+    "$bb" httpd -f -p 9100 -h "$www" &
+    local host_httpd=$!
     install_pod egress --now || return
     install_pod egress2 --now || return
     local pod leader
@@ -747,8 +751,8 @@ check_egress() {
     check_nothing_left egress egress
     check_nothing_left egress2 egress2
     if wait_for 10 test -z "$(podc_net_left)"; then ok "egress-network-nothing-left"; else bad "egress-network-nothing-left:$(podc_net_left)"; fi
-    pkill -f "httpd -p 9100" || true
-    pkill -f "httpd -p 198.51.100.2:9000" || true
+    kill "$outside_httpd" "$host_httpd" 2>/dev/null
+    wait "$outside_httpd" "$host_httpd" 2>/dev/null
     ip link del pto 2>/dev/null
     ip netns del outside
     rm -rf "$www"

@@ -36,7 +36,7 @@ mkfs.ext4 -q -F -L podc-payload -d "$payload" "$out/payload.ext4" "${size}M" >/d
 # The root disk is the cached image, opened with snapshot=on: the guest's writes go to a
 # temporary overlay that lives as long as this qemu process (so across the guest's reboot)
 # and never reach the cache.
-timeout --kill-after=10 "${PODC_VM_TIMEOUT:-1200}" \
+timeout --kill-after=10 "${PODC_VM_TIMEOUT:-1800}" \
     qemu-system-x86_64 -accel tcg -cpu max -m 1536 -smp 1 \
     -nodefaults -no-user-config -display none -nic none \
     -kernel "/boot/vmlinuz-$kver" -initrd "/boot/initrd.img-$kver" \
