@@ -93,6 +93,7 @@ pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
             ));
         }
         image_warnings(c, &path, app, written);
+        low_ports_warning(c, &iso, pod, app);
         let root = matches!(&app.user, IdOrName::Id(0))
             || matches!(&app.user, IdOrName::Name(n) if n == "root");
         if root && !app.relax.is_empty() {
@@ -131,6 +132,39 @@ pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
         }
     }
     memory_volume_warnings(c, pod);
+}
+
+/// An app that keeps CAP_NET_BIND_SERVICE by name in a pod of its own user namespace on the
+/// host's network: the host's network belongs to the host's user namespace, where the pod's
+/// root holds no capability, so no app of the pod can bind a port below 1024 there (nspawn
+/// drops the capability from the bounding set). The pod stays in its user namespace: what it
+/// protects matters most on the host's network, and a low port still reaches the app as a
+/// socket the launcher binds (`activation: socket`).
+fn low_ports_warning(c: &mut Checker, iso: &str, pod: &Pod, app: &pod::App) {
+    let keeps = matches!(&app.capabilities, Some(pod::Filter::Retain(names))
+        if names.iter().any(|n| n == "CAP_NET_BIND_SERVICE"));
+    if !keeps
+        || pod.network != manifest::Network::Host
+        || pod.user_namespace != manifest::UserNamespace::Private
+    {
+        return;
+    }
+    c.value(
+        codes::LOW_PORTS_OWN_USERS,
+        &join_key(&join_key(iso, "capabilities"), "retain"),
+        format!(
+            "app {} keeps CAP_NET_BIND_SERVICE, but in a user namespace of its own on the \
+             host's network no app of the pod can bind a port below 1024: the host's network \
+             is the host's user namespace's, where the pod's root holds no capability",
+            show(&app.name)
+        ),
+    )
+    .help = Some(
+        "publish the port with `activation: socket` (the launcher binds it on the host and \
+         hands the app the socket), give the pod `network: private` and publish the port, or \
+         set `userNamespace: host`"
+            .into(),
+    );
 }
 
 /// The warnings about one set of limits: a memory limit too small to be meant, a cpu limit
