@@ -538,6 +538,9 @@ impl Prep<'_> {
             });
         }
         self.sources.push(exe.clone());
+        if self.private_users {
+            self.nspawn_mounts.push(userns_steps::probe_tmpfs());
+        }
         self.nspawn_mounts
             .push(format!("--bind-ro={}:{PROBE_PROGRAM}", exe.display()));
         Ok(())

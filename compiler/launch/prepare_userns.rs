@@ -96,3 +96,16 @@ pub fn nspawn_user_namespace(base: u32) -> [String; 2] {
         "--private-users-ownership=off".to_string(),
     ]
 }
+
+/// nspawn's option for a pod of its own user namespace with a gRPC or HTTPS probe: a tmpfs at
+/// the probe program's directory (`/run/podc`), below which the pod also keeps its health and
+/// results. nspawn's bind of the program would make that directory as the host's root, where
+/// the pod's systemd then cannot make `/run/podc/health` (EACCES); a tmpfs nspawn mounts is
+/// owned by the pod's root (nspawn gives it the range's first id), and nspawn mounts it before
+/// the bind below it (it sorts its mounts by path).
+pub(super) fn probe_tmpfs() -> String {
+    let dir = Path::new(crate::tree::layout::PROBE_PROGRAM)
+        .parent()
+        .unwrap_or(Path::new("/run"));
+    format!("--tmpfs={}:mode=0755", dir.display())
+}
