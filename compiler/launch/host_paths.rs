@@ -30,8 +30,12 @@ pub fn host_path(path: &Path, host_type: HostType, make: bool) -> Result<(), Lau
     };
     let Some(m) = found else {
         return match host_type {
-            HostType::DirectoryOrCreate | HostType::Any if make => make_dirs(path).map_err(io),
-            HostType::FileOrCreate if make => make_file(path).map_err(io),
+            HostType::DirectoryOrCreate | HostType::Any if make => {
+                make_dirs(path).and_then(|()| for_the_pod(path)).map_err(io)
+            }
+            HostType::FileOrCreate if make => {
+                make_file(path).and_then(|()| for_the_pod(path)).map_err(io)
+            }
             HostType::FileOrCreate => match path.parent().map(Path::is_dir) {
                 Some(true) => Ok(()),
                 _ => Err(fail(
@@ -56,6 +60,18 @@ pub fn host_path(path: &Path, host_type: HostType, make: bool) -> Result<(), Lau
         "{wrong} (hostPath type {})",
         host_type.name()
     )))
+}
+
+/// What the launcher made for the pod (the directory or file itself, not the parents it made
+/// on the way) given to the pod's root: the host's root, or in a pod of its own user namespace
+/// the first id of its range, whom the pod's root is on the host. The kubelet makes them as
+/// root for a pod whose root is the host's; a pod of its own user namespace could not write
+/// there otherwise.
+fn for_the_pod(path: &Path) -> io::Result<()> {
+    match super::userns::host_id(0) {
+        0 => Ok(()), // made by the launcher, as root
+        root => std::os::unix::fs::chown(path, Some(root), Some(root)),
+    }
 }
 
 /// `mkdir -p` with mode 0755 for every directory it makes, whatever the umask.

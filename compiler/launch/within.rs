@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::CWD;
 use rustix::fs::{fchmod, fstat, mkdirat, openat, openat2, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{Gid, Uid};
 use rustix::io::Errno;
 
 use super::action::LaunchError;
@@ -108,7 +109,14 @@ fn resolve(base: &OwnedFd, sub: &str, make: bool) -> Result<OwnedFd, Errno> {
         let open = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = openat(&dir, *part, open, Mode::empty())?;
         if made {
-            // mkdirat is subject to the umask.
+            // The kubelet makes them as root: here the pod's root, whom a pod of its own user
+            // namespace is on the host by its range's first id.
+            let root = super::userns::host_id(0);
+            if root != 0 {
+                let (uid, gid) = (Uid::from_raw(root), Gid::from_raw(root));
+                rustix::fs::fchown(&fd, Some(uid), Some(gid))?;
+            }
+            // mkdirat is subject to the umask (and a chown may clear set-id bits).
             fchmod(&fd, mode)?;
         }
         dir = fd;
