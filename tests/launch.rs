@@ -131,6 +131,20 @@ fn a_pod_with_a_grpc_probe_gets_podc_itself() {
         argv.contains(&"--bind-ro=/opt/podc/bin/podc:/run/podc/probe".to_string()),
         "{argv:?}"
     );
+    // In a pod of its own user namespace, /run/podc is a tmpfs nspawn makes the pod's root's
+    // (its bind of the program alone would make the directory the host's root's, where the
+    // pod's systemd cannot record health).
+    let mut plan = launch::read_plan(&tree).unwrap();
+    plan.user_namespace = podc::manifest::UserNamespace::Private;
+    let argv = launch::prepare(&tree, plan, &host(Some("/opt/podc/bin/podc")))
+        .unwrap()
+        .argv;
+    let at = |a: &str| argv.iter().position(|x| x == a);
+    assert!(
+        at("--tmpfs=/run/podc:mode=0755").is_some()
+            && at("--bind-ro=/opt/podc/bin/podc:/run/podc/probe").is_some(),
+        "{argv:?}"
+    );
     let refused = prepare(Some("/opt/po:dc")).unwrap_err().to_string();
     assert!(
         refused.contains("podc's executable /opt/po:dc has a `,`, `:` or `\\`"),
@@ -835,6 +849,51 @@ fn busybox() -> PathBuf {
     PathBuf::from("/bin/busybox")
 }
 
+/// Whether the suite runs as if every pod had a user namespace of its own
+/// (`PODC_TEST_USERNS=private`): what podc's default would be under issue #26. The compiler's
+/// default is `host`; this only changes the manifests the tests write.
+fn test_userns() -> bool {
+    std::env::var_os("PODC_TEST_USERNS").is_some_and(|v| v == "private")
+}
+
+/// `manifest` as the suite's mode has it: under `PODC_TEST_USERNS=private`, a podc manifest
+/// that does not choose gets `userNamespace: private`, and a Kubernetes pod spec
+/// (`containers:`) that does not choose gets `hostUsers: false`; otherwise unchanged.
+fn in_test_userns(manifest: &str) -> String {
+    if !test_userns() || manifest.contains("userNamespace:") || manifest.contains("hostUsers:") {
+        return manifest.to_string();
+    }
+    if let Some(rest) = manifest.strip_prefix("podc: 1\n") {
+        return format!("podc: 1\nuserNamespace: private\n{rest}");
+    }
+    let mut out = String::new();
+    for line in manifest.split_inclusive('\n') {
+        if line.trim_end() .trim_start() == "containers:" {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(indent);
+            out.push_str("hostUsers: false\n");
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// The host id of id `id` of `pod`: itself, or in a pod of its own user namespace, its
+/// range's (the base the launcher recorded in the tree).
+fn host_id(pod: &Pod, id: u32) -> u32 {
+    let base = fs::read_to_string(pod.tree.join("state/userns")).ok();
+    base.and_then(|t| t.trim().parse::<u32>().ok())
+        .unwrap_or(0)
+        + id
+}
+
+/// Whether pods built from `manifest` (as [`in_test_userns`] gives it) run in a user namespace
+/// of their own.
+fn own_users(manifest: &str) -> bool {
+    let m = in_test_userns(manifest);
+    m.contains("userNamespace: private") || m.contains("hostUsers: false")
+}
+
 /// A tiny image: a static busybox with its applets, and the directories systemd mounts on.
 fn make_image(dir: &Path) {
     for d in [
@@ -1012,7 +1071,7 @@ impl Pod {
             make_image(&work.path().join("images").join(image));
         }
         prepare(work.path());
-        let manifest = manifest.replace("@WORK@", work.path().to_str().unwrap());
+        let manifest = in_test_userns(&manifest.replace("@WORK@", work.path().to_str().unwrap()));
         fs::write(work.path().join("pod.yaml"), manifest).unwrap();
         let o = podc()
             .current_dir(work.path())
@@ -1023,6 +1082,9 @@ impl Pod {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let tree = work.path().join("build").join(name);
         let cgroups = Cgroups::new(&format!("podc-e2e-{name}-{}", std::process::id()));
+        // A pod of its own user namespace takes its range from a registry of the test's, not
+        // the host's /var/lib/podc/userns (a test's tree is gone when it ends).
+        let env = vec![("PODC_USERNS_DIR".to_string(), work.path().join("userns"))];
         Pod {
             work,
             tree,
@@ -1030,7 +1092,7 @@ impl Pod {
             child: None,
             started: Instant::now(),
             wrapper: Vec::new(),
-            env: Vec::new(),
+            env,
         }
     }
 
@@ -2244,7 +2306,11 @@ apps:
     let dir = volumes.join("e2e-vols/data");
     let m = fs::symlink_metadata(&dir).unwrap();
     assert!(m.is_dir());
-    assert_eq!((m.uid(), m.gid()), (1234, 2345));
+    // The pod's ids on the host: themselves, or its range's in a user namespace of its own.
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (host_id(&pod, 1234), host_id(&pod, 2345))
+    );
     for d in [volumes.clone(), volumes.join("e2e-vols")] {
         let m = fs::symlink_metadata(&d).unwrap();
         assert_eq!((m.mode() & 0o7777, m.uid()), (0o700, 0), "{}", d.display());
@@ -3015,7 +3081,7 @@ fn e2e_missing_image_is_an_error() {
     let work = tempfile::tempdir().unwrap();
     let manifest =
         "podc: 1\nname: gone\napps:\n  - {name: a, image: /nonexistent/image, exec: [/bin/true]}\n";
-    fs::write(work.path().join("pod.yaml"), manifest).unwrap();
+    fs::write(work.path().join("pod.yaml"), in_test_userns(manifest)).unwrap();
     assert!(podc()
         .current_dir(work.path())
         .args(["build", "pod.yaml", "-o", "b"])
@@ -3025,6 +3091,7 @@ fn e2e_missing_image_is_an_error() {
     let o = podc()
         .arg("launch")
         .arg(work.path().join("b/gone"))
+        .env("PODC_USERNS_DIR", work.path().join("userns"))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -3827,13 +3894,29 @@ apps:
         );
     }
     // The default bounding set: the 14 capabilities of Docker and rkt, less CAP_MKNOD, which
-    // PrivateDevices= takes away (a8 → a0 in the high byte).
-    assert!(strict.contains("CapBnd:\t00000000a00425fb"), "{strict}");
+    // PrivateDevices= takes away (a8 → a0 in the high byte). In a user namespace of its own on
+    // the host's network, also less CAP_NET_BIND_SERVICE (0x400), which nspawn takes away
+    // there: the host's network is the host's user namespace's, where the pod's root holds
+    // no capability, so no port below 1024 can be bound whatever the set says.
+    let (strict_set, relaxed_set) = if own_users(&manifest) {
+        ("a00421fb", "a80421fb")
+    } else {
+        ("a00425fb", "a80425fb")
+    };
+    assert!(
+        strict.contains(&format!("CapBnd:\t00000000{strict_set}")),
+        "{strict}"
+    );
     // An app that relaxes the private /dev keeps CAP_MKNOD and may make a node in the
-    // container's /dev; the rest of the sandbox stays.
+    // container's /dev; the rest of the sandbox stays. In a user namespace of its own it still
+    // may not: the kernel makes device nodes only for the host's user namespace.
     let relaxed = pod.read("relaxed.txt");
     for line in [
-        "mknod allowed",
+        if own_users(&manifest) {
+            "mknod denied"
+        } else {
+            "mknod allowed"
+        },
         "insmod denied",
         "mount denied",
         "escape denied",
@@ -3844,7 +3927,10 @@ apps:
             "want {line:?} in:\n{relaxed}"
         );
     }
-    assert!(relaxed.contains("CapBnd:\t00000000a80425fb"), "{relaxed}");
+    assert!(
+        relaxed.contains(&format!("CapBnd:\t00000000{relaxed_set}")),
+        "{relaxed}"
+    );
     // `capabilities: {retain: []}` is an empty bounding set.
     assert_eq!(pod.read("nocaps.txt"), "CapBnd:\t0000000000000000\n");
     pod.assert_nothing_left();
@@ -4086,7 +4172,7 @@ fn e2e_symlink_in_image_is_refused() {
         data = work.path().join("data"),
         image = image,
     );
-    fs::write(work.path().join("pod.yaml"), manifest).unwrap();
+    fs::write(work.path().join("pod.yaml"), in_test_userns(&manifest)).unwrap();
     assert!(podc()
         .current_dir(work.path())
         .args(["build", "pod.yaml", "-o", "b"])
@@ -4096,6 +4182,7 @@ fn e2e_symlink_in_image_is_refused() {
     let o = podc()
         .arg("launch")
         .arg(work.path().join("b/trap"))
+        .env("PODC_USERNS_DIR", work.path().join("userns"))
         .output()
         .unwrap();
     let made = Path::new("/etc").join(&trap);
@@ -4581,13 +4668,20 @@ apps:
         )),
         "{shown}"
     );
+    // The drop-in is bound by nspawn on the pod's /run, or in a pod of its own user namespace
+    // by the launcher below the pod's /etc/systemd/system.attached (see layout.rs).
+    let drop_in_bind = if own_users(&manifest) {
+        "/etc/systemd/system.attached/hello.service.d\n"
+    } else {
+        "--bind-ro="
+    };
     for want in [
         "ExecStart=\"/bin/sh\" \"-c\"",
         "WorkingDirectory=/srv/hello",
         "User=1000",
         "Group=1000",
         "Environment=\"GREETING=hello-from-the-image-config\"",
-        "--bind-ro=",
+        drop_in_bind,
     ] {
         assert!(shown.contains(want), "{want}: {shown}");
     }
