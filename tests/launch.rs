@@ -2455,6 +2455,19 @@ fn dry_run_shows_the_network_and_refuses_edits() {
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("launch_dry_run_network", launch.to_string());
     });
+    assert!(!launch.to_string().contains("ports below 1024"));
+    // In a user namespace of its own the pod holds no capability in the network namespace
+    // the launcher makes (the host's user namespace owns it), so its ports below 1024 are
+    // opened to its ids there (the guestbook's app on port 80 failed with EACCES).
+    let mut plan = launch::read_plan(&tree).unwrap();
+    plan.user_namespace = podc::manifest::UserNamespace::Private;
+    let shown = launch::prepare(Path::new("/var/lib/podc/reporter"), plan, &dry_host())
+        .unwrap()
+        .to_string();
+    assert!(
+        shown.contains("\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0"),
+        "{shown}"
+    );
     let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
     let edits: &[(&str, &str, &str)] = &[
         (

@@ -265,6 +265,10 @@ pub enum Action {
         networks: Vec<String>,
         /// Ports of the host the pod may connect to (`allowHost`).
         allow_host: Vec<HostPort>,
+        /// Ports below 1024 open to every id of the pod (a pod of its own user namespace:
+        /// this network namespace is the host's user namespace's, where the pod's root holds
+        /// no capability, so otherwise not even it could bind one).
+        low_ports: bool,
     },
     /// Copy a source's files into a projected volume (on the volumes tmpfs): read now, never
     /// shown.
@@ -549,7 +553,14 @@ impl Action {
                 way_out,
                 networks,
                 allow_host,
-            } => fmt_network(f, pod, *way_out, networks, allow_host),
+                low_ports,
+            } => {
+                fmt_network(f, pod, *way_out, networks, allow_host)?;
+                if *low_ports {
+                    write!(f, "\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0 in its network namespace, which its own user namespace holds no capability in)")?;
+                }
+                Ok(())
+            }
             _ => unreachable!("fmt handles every other action"),
         }
     }

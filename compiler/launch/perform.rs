@@ -294,7 +294,13 @@ pub(super) fn perform(
                 way_out,
                 networks,
                 allow_host,
-            } => joined = Some(super::network::join(pod, *way_out, networks, allow_host)?),
+                low_ports,
+            } => {
+                let low_ports = *low_ports;
+                joined = Some(super::network::join(
+                    pod, *way_out, networks, allow_host, low_ports,
+                )?)
+            }
             Action::Project(p) => super::project::fill(p, log)?,
             Action::Volume {
                 path,

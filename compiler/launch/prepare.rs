@@ -70,6 +70,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
             way_out: plan.egress == Egress::Nat,
             networks: plan.networks.clone(),
             allow_host: plan.allow_host.clone(),
+            low_ports: false,
         });
     }
     let argv = nspawn_argv(

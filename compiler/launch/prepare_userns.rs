@@ -51,6 +51,13 @@ pub(super) fn with_user_namespace(
         .iter()
         .position(|a| matches!(a, Action::Network { .. }))
         .unwrap_or(actions.len());
+    if let Some(Action::Network { low_ports, .. }) = actions.get_mut(last) {
+        // The launcher makes this network namespace, as the host's root: its owner is the
+        // host's user namespace, where the pod's root holds no capability, so not even it
+        // could bind a port below 1024 (an app on port 80 failed with EACCES). Every id of the
+        // pod may, in this namespace of the pod's alone, as Docker lets every container.
+        *low_ports = true;
+    }
     // The mount points of the files nspawn binds there (the host's /etc/resolv.conf, or the
     // pod network's), made now: nspawn cannot make them through the idmapped root.
     let hosts = !plan.networks.is_empty() || !plan.allow_host.is_empty();

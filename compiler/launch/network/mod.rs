@@ -113,12 +113,14 @@ fn network(name: &str, c: &HostConfig, _lock: &Lock) -> Result<Subnet, NetError>
 
 /// Gives `pod` its network: with `way_out`, an address on `podc0`; one on each of `networks`;
 /// the host's side of each; and a network namespace with the pod's ends in it, which this
-/// process enters (nspawn, started next, runs the pod in it).
+/// process enters (nspawn, started next, runs the pod in it), where with `low_ports` every id
+/// may bind a port below 1024.
 pub fn join(
     pod: &str,
     way_out: bool,
     networks: &[String],
     allowed: &[HostPort],
+    low_ports: bool,
 ) -> Result<Joined, NetError> {
     let c = host_config().map_err(|message| NetError { message })?;
     let lock = Lock::take()?;
@@ -194,7 +196,16 @@ pub fn join(
         }
         Ok(())
     };
-    let made = allow().and_then(|()| pairs(&attach, &leases));
+    let made = allow()
+        .and_then(|()| pairs(&attach, &leases))
+        .and_then(|host_ns| {
+            if low_ports {
+                // In the pod's namespace now: the sysctl is the namespace's own.
+                fs::write(UNPRIVILEGED_PORTS, "0\n")
+                    .map_err(|e| io_net("write", Path::new(UNPRIVILEGED_PORTS), e))?;
+            }
+            Ok(host_ns)
+        });
     match made {
         Ok(host_ns) => {
             let all: Vec<Lease> = live.iter().chain(&leases).cloned().collect();
@@ -223,6 +234,10 @@ pub fn join(
         }
     }
 }
+
+/// The first port a process without CAP_NET_BIND_SERVICE may bind, in the network namespace
+/// of the process that reads or writes it.
+const UNPRIVILEGED_PORTS: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
 
 /// The veth pairs, the pod's network namespace and its addresses and route; this process is
 /// left in the pod's namespace. The host's namespace, to return to.
