@@ -868,7 +868,7 @@ fn in_test_userns(manifest: &str) -> String {
     }
     let mut out = String::new();
     for line in manifest.split_inclusive('\n') {
-        if line.trim_end() .trim_start() == "containers:" {
+        if line.trim_end().trim_start() == "containers:" {
             let indent = &line[..line.len() - line.trim_start().len()];
             out.push_str(indent);
             out.push_str("hostUsers: false\n");
@@ -882,9 +882,7 @@ fn in_test_userns(manifest: &str) -> String {
 /// range's (the base the launcher recorded in the tree).
 fn host_id(pod: &Pod, id: u32) -> u32 {
     let base = fs::read_to_string(pod.tree.join("state/userns")).ok();
-    base.and_then(|t| t.trim().parse::<u32>().ok())
-        .unwrap_or(0)
-        + id
+    base.and_then(|t| t.trim().parse::<u32>().ok()).unwrap_or(0) + id
 }
 
 /// Whether pods built from `manifest` (as [`in_test_userns`] gives it) run in a user namespace
@@ -2465,7 +2463,9 @@ fn dry_run_shows_the_network_and_refuses_edits() {
         .unwrap()
         .to_string();
     assert!(
-        shown.contains("\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0"),
+        shown.contains(
+            "\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0"
+        ),
         "{shown}"
     );
     let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
@@ -6095,6 +6095,76 @@ apps:
     first.terminate();
     first.wait();
     first.assert_nothing_left();
+}
+
+/// A port below 1024 that nothing listens on at 127.0.0.1 (from 1023 down), if any.
+fn free_low_port(but: u16) -> Option<u16> {
+    (900..1024)
+        .rev()
+        .filter(|p| *p != but)
+        .find(|p| std::net::TcpListener::bind(loopback(*p)).is_ok())
+}
+
+/// A pod of its own user namespace on the host's network (what P1009 warns of): its root
+/// cannot bind a port below 1024 itself (the host's network is the host's user namespace's,
+/// where the pod's root holds no capability), and one published with `activation: socket`,
+/// which the launcher binds as the host's root, reaches its app all the same.
+#[test]
+fn e2e_a_pod_of_its_own_users_on_the_host_network_serves_a_low_port_through_a_socket() {
+    let Some(_turn) = e2e() else { return };
+    let proxyd = podc::lower::SOCKET_PROXYD;
+    if !Path::new(proxyd).exists() {
+        common::skip(&format!("{proxyd} is missing (package systemd)"));
+        return;
+    }
+    if !common::tool("ldd", "libc-bin") {
+        return;
+    }
+    let Some(low) = free_low_port(0) else {
+        common::skip("no port from 900 to 1023 is free on 127.0.0.1");
+        return;
+    };
+    let Some(other) = free_low_port(low) else {
+        common::skip("no second port from 900 to 1023 is free on 127.0.0.1");
+        return;
+    };
+    let inner = free_port();
+    let manifest = format!(
+        r#"podc: 1
+name: lowport
+userNamespace: private
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+apps:
+  - name: web
+    image: "@WORK@/images/web"
+    exec: [/bin/httpd, -f, -p, "127.0.0.1:{inner}", -h, /www]
+  - name: relay
+    image: "@WORK@/images/relay"
+    exec: ["{proxyd}", "127.0.0.1:{inner}"]
+    ports:
+      - {{port: {low}, hostIP: 127.0.0.1, activation: socket}}
+  - name: binder
+    image: "@WORK@/images/web"
+    exec: ["/bin/sh", "-c", "id -u > /out/binder-id; timeout 1 httpd -f -p 127.0.0.1:{other} -h /www 2> /out/bind.err; echo > /out/bind.done; exec sleep 600"]
+    mounts: [{{volume: out, path: /out}}]
+"#
+    );
+    let mut pod = Pod::start_with("lowport", &manifest, &["web", "relay"], |w| {
+        web_image(w, "web");
+        copy_with_libraries(proxyd, &w.join("images/relay"));
+    });
+    let t = Instant::now();
+    let (response, _) = first_answer(&mut pod, low, t);
+    assert!(response.contains("hello from the pod"), "{response}");
+    pod.wait_for(&["bind.done"]);
+    assert_eq!(pod.read("binder-id").trim(), "0", "the pod's root");
+    let err = pod.read("bind.err");
+    assert!(err.contains("Permission denied"), "port {other}: {err:?}");
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
 }
 
 /// A network namespace the test makes to stand for the world outside the host: a veth pair
