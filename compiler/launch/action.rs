@@ -554,13 +554,7 @@ impl Action {
                 networks,
                 allow_host,
                 low_ports,
-            } => {
-                fmt_network(f, pod, *way_out, networks, allow_host)?;
-                if *low_ports {
-                    write!(f, "\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0 in its network namespace, which its own user namespace holds no capability in)")?;
-                }
-                Ok(())
-            }
+            } => fmt_network(f, pod, (*way_out, *low_ports), networks, allow_host),
             _ => unreachable!("fmt handles every other action"),
         }
     }
@@ -586,7 +580,7 @@ fn fmt_project(f: &mut fmt::Formatter<'_>, p: &Project) -> fmt::Result {
 fn fmt_network(
     f: &mut fmt::Formatter<'_>,
     pod: &str,
-    way_out: bool,
+    (way_out, low_ports): (bool, bool),
     networks: &[String],
     allow_host: &[HostPort],
 ) -> fmt::Result {
@@ -596,6 +590,9 @@ fn fmt_network(
         "give pod {pod} a network namespace nspawn runs in, with veth pairs to the host (nft table inet {}):",
         net::TABLE
     )?;
+    if low_ports {
+        write!(f, "\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0 in its network namespace, which its own user namespace holds no capability in)")?;
+    }
     let mut n = 0;
     if way_out {
         write!(
