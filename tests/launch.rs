@@ -1113,6 +1113,16 @@ impl Pod {
             .arg(format!("{} && exec \"$@\"", joins.join(" && ")))
             .arg("sh")
             .args(&self.wrapper)
+            // A wrapper (systemd-socket-activate) passes on no environment of its own: `env`
+            // gives podc launch the pod's (PODC_USERNS_DIR above all, or the range is taken
+            // from the host's registry for a tree that goes with the test).
+            .args(self.wrapper.first().map(|_| "env"))
+            .args(
+                self.env
+                    .iter()
+                    .filter(|_| !self.wrapper.is_empty())
+                    .map(|(k, v)| format!("{k}={}", v.display())),
+            )
             .arg(env!("CARGO_BIN_EXE_podc"))
             .arg("launch")
             .arg(&self.tree)
