@@ -7261,7 +7261,7 @@ fn launch_to_ready(pod: &mut Pod, cmd: &mut Command, ready: &Path) -> Duration {
 /// into a host directory. Prints mean, median, fastest and slowest, for docs/performance.md
 /// ("Pulls and launch (#27)"); the bound only catches a launcher gone badly wrong.
 #[test]
-#[ignore = "a measurement (about a minute, root and nspawn): run it by hand on a release build, see docs/performance.md"]
+#[ignore = "a measurement (about 15 s, root and nspawn): run it by hand on a release build, see docs/performance.md"]
 fn e2e_launch_against_nspawn_by_hand_side_by_side() {
     let Some(_turn) = e2e() else { return };
     let runs: usize = std::env::var("PODC_BENCH_RUNS").map_or(10, |n| n.parse().unwrap());
