@@ -2152,8 +2152,12 @@ apps:
         )) && said.contains("podc: restarting app api: 2 failed health probes in a row"),
         "{said}"
     );
-    // Every call was the standard one, for the whole server.
-    for call in server.calls() {
+    // Every call was the standard one, for the whole server (a probe stopped with its app as
+    // it restarted may have closed its connection before a byte).
+    let calls = server.calls();
+    let closed = |c: &&common::h2c::Call| c.problem.as_deref() == Some(common::h2c::CLOSED_AT_ONCE);
+    assert!(calls.iter().filter(closed).count() <= 2, "{calls:?}");
+    for call in calls.iter().filter(|c| !closed(c)) {
         assert_eq!(call.problem, None, "{call:?}");
         assert_eq!(call.service, "");
         assert!(call

@@ -221,14 +221,26 @@ fn read_until(
     false
 }
 
+/// The problem of a connection its client closed without sending a byte.
+pub const CLOSED_AT_ONCE: &str = "closed before a byte";
+
 /// One connection, answered as `answer` says.
 fn serve(mut conn: TcpStream, answer: &Answer) -> Call {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
     let mut call = Call::default();
     let mut preface = [0u8; 24];
-    if conn.read_exact(&mut preface).is_err() {
-        call.problem = Some("no preface".into());
-        return call;
+    // A connection closed before its first byte is told apart: a probe stopped with its app
+    // or pod can leave one.
+    match conn.read(&mut preface[..1]) {
+        Ok(0) => {
+            call.problem = Some(CLOSED_AT_ONCE.into());
+            return call;
+        }
+        Ok(_) if conn.read_exact(&mut preface[1..]).is_ok() => {}
+        _ => {
+            call.problem = Some("no preface".into());
+            return call;
+        }
     }
     if &preface != b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" {
         call.problem = Some(format!("preface {preface:?}"));
