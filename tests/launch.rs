@@ -1160,22 +1160,29 @@ impl Pod {
 
     /// Waits until every file exists; returns how long that took since the launch.
     fn wait_for(&mut self, files: &[&str]) -> Duration {
+        let out: Vec<PathBuf> = files.iter().map(|f| self.out(f)).collect();
+        let what = format!("{files:?}");
+        self.wait_until(&what, Duration::from_millis(50), || {
+            out.iter().all(|p| p.exists())
+        });
+        self.started.elapsed()
+    }
+
+    /// Polls `done` every `poll` until it holds, for at most 60 s; panics, with the pod's log,
+    /// if the pod ends first or time runs out (`what` names what was awaited).
+    fn wait_until(&mut self, what: &str, poll: Duration, done: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !files.iter().all(|f| self.out(f).exists()) {
+        while !done() {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "the pod ended ({status}) before {files:?} appeared:\n{}",
-                    self.log()
-                );
+                panic!("the pod ended ({status}) before {what}:\n{}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {files:?}:\n{}",
+                "timed out waiting for {what}:\n{}",
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(poll);
         }
-        self.started.elapsed()
     }
 
     /// The container's init: the child of nspawn (the launcher's pid).
@@ -7483,21 +7490,7 @@ fn launch_to_ready(pod: &mut Pod, cmd: &mut Command, ready: &Path) -> Duration {
     let _ = fs::remove_file(ready);
     let start = Instant::now();
     pod.child = Some(cmd.spawn().unwrap());
-    let deadline = start + Duration::from_secs(60);
-    while !ready.exists() {
-        if let Some(status) = pod.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!(
-                "the pod ended ({status}) before it was ready:\n{}",
-                pod.log()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not ready in 60 s:\n{}",
-            pod.log()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    pod.wait_until("it was ready", Duration::from_millis(1), || ready.exists());
     let took = start.elapsed();
     pod.terminate();
     let (code, _) = pod.wait();
