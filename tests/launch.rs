@@ -4423,6 +4423,18 @@ fn copy_with_libraries(binary: &str, image: &Path) {
     }
 }
 
+/// Whether systemd-socket-proxyd (the socket-activated app of these tests) and ldd (which
+/// finds the libraries it needs in its image) are here; where not, the test is skipped.
+#[track_caller]
+fn socket_proxyd_here() -> bool {
+    let proxyd = podc::lower::SOCKET_PROXYD;
+    if !Path::new(proxyd).exists() {
+        common::skip(&format!("{proxyd} is missing (package systemd)"));
+        return false;
+    }
+    common::tool("ldd", "libc-bin")
+}
+
 /// The host's socket is handed through (here by `systemd-socket-activate`, as systemd does with
 /// podc-<pod>.socket): nothing runs until the first connection, which starts the whole pod;
 /// systemd in the pod adopts the socket for an app that takes it (`activation: socket`; the app
@@ -4430,14 +4442,10 @@ fn copy_with_libraries(binary: &str, image: &Path) {
 #[test]
 fn e2e_first_connection_starts_the_pod_and_reaches_a_socket_activated_app() {
     let Some(_turn) = e2e() else { return };
+    if !socket_proxyd_here() {
+        return;
+    }
     let proxyd = podc::lower::SOCKET_PROXYD;
-    if !Path::new(proxyd).exists() {
-        common::skip(&format!("{proxyd} is missing (package systemd)"));
-        return;
-    }
-    if !common::tool("ldd", "libc-bin") {
-        return;
-    }
     let published = free_port();
     let inner = free_port();
     let manifest = format!(
@@ -6133,14 +6141,10 @@ fn free_low_port(but: u16) -> Option<u16> {
 #[test]
 fn e2e_a_pod_of_its_own_users_on_the_host_network_serves_a_low_port_through_a_socket() {
     let Some(_turn) = e2e() else { return };
+    if !socket_proxyd_here() {
+        return;
+    }
     let proxyd = podc::lower::SOCKET_PROXYD;
-    if !Path::new(proxyd).exists() {
-        common::skip(&format!("{proxyd} is missing (package systemd)"));
-        return;
-    }
-    if !common::tool("ldd", "libc-bin") {
-        return;
-    }
     let Some(low) = free_low_port(0) else {
         common::skip("no port from 900 to 1023 is free on 127.0.0.1");
         return;
