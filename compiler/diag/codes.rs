@@ -235,6 +235,7 @@ codes! {
     IMAGE_UNPINNED = "P1007", Warning, "an image reference not pinned by digest: what runs is whatever the store holds for its tag";
     IMAGE_SHORT_NAME = "P1008", Warning, "an image short name (no registry), read as Docker Hub's";
     LOW_PORTS_OWN_USERS = "P1009", Warning, "an app keeps CAP_NET_BIND_SERVICE in a pod of its own user namespace on the host's network, where it cannot bind a port below 1024";
+    HOST_IDS = "P1010", Warning, "a pod runs with the host's ids (`userNamespace: host`): its root is the host's root";
     // Warnings of `podc kube`: what Kubernetes cannot say, kept in the podc/pod and podc/apps
     // annotations of the object.
     KUBE_POD_EXTRA = "P1101", Warning, "a pod setting Kubernetes has no field for, kept only in the podc/pod annotation";

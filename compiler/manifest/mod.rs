@@ -96,9 +96,10 @@ pub struct Manifest {
     /// When the pod starts: `boot` (default: when the host unit is enabled) or `connection`
     /// (on the first connection to a published port: the host socket unit starts it).
     pub start: Option<Start>,
-    /// Whose ids the pod's processes have: `private` (a user namespace of the pod's own: its
-    /// uid 0 is an unprivileged id of the host, from a range of 65,536 podc gives the pod and
-    /// keeps for it) or `host` (the host's ids: root in the pod is root on the host).
+    /// Whose ids the pod's processes have: `private` (default: a user namespace of the pod's
+    /// own: its uid 0 is an unprivileged id of the host, from a range of 65,536 podc gives the
+    /// pod and keeps for it) or `host` (the host's ids: root in the pod is root on the host;
+    /// warned).
     pub user_namespace: Option<UserNamespace>,
 }
 

@@ -76,13 +76,14 @@ fn pod_table(o: &mut String, pod: &Pod) {
             ),
         );
     }
-    if pod.user_namespace == crate::manifest::UserNamespace::Private {
-        row(
-            o,
-            "Users",
-            "a user namespace of its own: root in the pod is an unprivileged id of the host, from a range of 65536 podc gives the pod at its first launch (podc status shows it)",
-        );
-    }
+    row(
+        o,
+        "Users",
+        match pod.user_namespace {
+            crate::manifest::UserNamespace::Private => "a user namespace of its own: root in the pod is an unprivileged id of the host, from a range of 65536 podc gives the pod at its first launch (podc status shows it)",
+            crate::manifest::UserNamespace::Host => "the host's ids (`userNamespace: host`, warned): root in the pod is root on the host, held back only by the sandbox",
+        },
+    );
     row(
         o,
         "Start",

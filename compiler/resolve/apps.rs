@@ -71,7 +71,7 @@ pub(super) fn resolve_app(
         .ports
         .iter()
         .enumerate()
-        .filter_map(|(j, p)| resolve_port(c, &join_index(&join_key(path, "ports"), j), p, &user))
+        .filter_map(|(j, p)| resolve_port(c, &join_index(&join_key(path, "ports"), j), p))
         .collect();
     let health = a
         .health

@@ -124,7 +124,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
                 networks: Vec::new(),
                 allow_host: Vec::new(),
                 start: manifest::Start::Boot,
-                user_namespace: manifest::UserNamespace::Host,
+                user_namespace: manifest::UserNamespace::Private,
             };
         }
     }
@@ -158,7 +158,8 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
     check_init(c, &m.apps, target);
     let network = m.network.unwrap_or(manifest::Network::Host);
     let start = m.start.unwrap_or(manifest::Start::Boot);
-    check_ports(c, &m.apps, &apps, network, start);
+    let own_users = m.user_namespace != Some(manifest::UserNamespace::Host);
+    check_ports(c, &m.apps, &apps, network, start, own_users);
     let egress = m.egress.unwrap_or(manifest::Egress::None);
     if m.egress.is_some() && network == manifest::Network::Host {
         c.value(
@@ -190,7 +191,7 @@ fn resolve_pod(c: &mut Checker, m: &Manifest, manifest_file: &str, overrides: Ov
         networks,
         allow_host,
         start,
-        user_namespace: m.user_namespace.unwrap_or(manifest::UserNamespace::Host),
+        user_namespace: m.user_namespace.unwrap_or(manifest::UserNamespace::Private),
     }
 }
 

@@ -12,12 +12,7 @@ use crate::pod::{self, App};
 use crate::systemd::escape;
 
 /// A port's own rules; `None` where one is broken (the pod-wide checks then skip it).
-pub(super) fn resolve_port(
-    c: &mut Checker,
-    path: &str,
-    p: &manifest::Port,
-    user: &IdOrName,
-) -> Option<pod::Port> {
+pub(super) fn resolve_port(c: &mut Checker, path: &str, p: &manifest::Port) -> Option<pod::Port> {
     use manifest::{Activation, Protocol};
     let mut ok = true;
     let mut number = |c: &mut Checker, key: &str, v: u64| match u16::try_from(v) {
@@ -78,26 +73,7 @@ pub(super) fn resolve_port(
             .help = Some("write `activation: socket`: the app is handed the udp socket".into());
             ok = false;
         }
-        Activation::Proxy => {
-            if let (IdOrName::Id(uid), true) = (user, (1..1024).contains(&port)) {
-                if *uid != 0 {
-                    c.value(
-                        codes::PRIVILEGED_PORT,
-                        &join_key(path, "port"),
-                        format!(
-                            "the app runs as uid {uid}, which may not listen on port {port} \
-                             (below 1024)"
-                        ),
-                    )
-                    .help = Some(
-                        "let the app listen on a port from 1024 and publish it as any \
-                         hostPort, or hand it the socket with `activation: socket`"
-                            .into(),
-                    );
-                    ok = false;
-                }
-            }
-        }
+        Activation::Proxy => {}
         Activation::Socket => {
             if p.host_port.is_some() && host_port != port {
                 c.value(
@@ -132,12 +108,40 @@ pub(super) fn is_port_name(name: &str) -> bool {
 /// The rules between ports and with the pod: no host address and port published twice, no
 /// port proxied twice inside the pod, names unique, proxies only on a private network, a pod
 /// started by connections has a port to be connected to.
+/// A proxied port below 1024 of an app that is not root, in a pod with the host's ids: the
+/// pod's network namespace is the host's user namespace's, where only root (or
+/// CAP_NET_BIND_SERVICE) binds such a port. In a pod of its own user namespace the launcher
+/// lets every id of the pod bind any port of the pod's network namespace (Docker does the same).
+fn low_port_check(c: &mut Checker, path: &str, app: &App, p: &pod::Port) {
+    let IdOrName::Id(uid) = app.user else {
+        return;
+    };
+    if p.activation != manifest::Activation::Proxy || uid == 0 || p.port >= 1024 {
+        return;
+    }
+    c.value(
+        codes::PRIVILEGED_PORT,
+        &join_key(path, "port"),
+        format!(
+            "the app runs as uid {uid}, which may not listen on port {} (below 1024) with the \
+             host's ids",
+            p.port
+        ),
+    )
+    .help = Some(
+        "let the app listen on a port from 1024 and publish it as any hostPort, hand it the \
+         socket with `activation: socket`, or drop `userNamespace: host`"
+            .into(),
+    );
+}
+
 pub(super) fn check_ports(
     c: &mut Checker,
     written: &[manifest::App],
     apps: &[App],
     network: manifest::Network,
     start: manifest::Start,
+    own_users: bool,
 ) {
     use manifest::Activation;
     let mut published: Vec<(&pod::Port, String)> = Vec::new();
@@ -173,6 +177,9 @@ pub(super) fn check_ports(
                      with `activation: socket`, or give the pod `network: private`"
                         .into(),
                 );
+            }
+            if !own_users {
+                low_port_check(c, &path, app, p);
             }
             let clash = published.iter().find(|(q, _)| {
                 q.protocol == p.protocol

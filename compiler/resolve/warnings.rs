@@ -132,6 +132,27 @@ pub(super) fn check_warnings(c: &mut Checker, m: &Manifest, pod: &Pod) {
         }
     }
     memory_volume_warnings(c, pod);
+    host_ids_warning(c, pod);
+}
+
+/// A pod that opts out of its own user namespace: root in it is root on the host, held back
+/// only by the sandbox, and its files on the host's volumes are owned by the ids it names.
+fn host_ids_warning(c: &mut Checker, pod: &Pod) {
+    if pod.user_namespace != manifest::UserNamespace::Host {
+        return;
+    }
+    c.value(
+        codes::HOST_IDS,
+        "userNamespace",
+        "the pod runs with the host's ids: root in it is root on the host, held back only by \
+         its sandbox",
+    )
+    .help = Some(
+        "unless the pod truly needs the host's ids (a port below 1024 on the host's network, a \
+         host volume whose files must keep their owners), give it a user namespace of its own: \
+         remove `userNamespace: host` (in a Kubernetes file, write `hostUsers: false`)"
+            .into(),
+    );
 }
 
 /// An app that keeps CAP_NET_BIND_SERVICE by name in a pod of its own user namespace on the

@@ -55,6 +55,7 @@ impl Convert<'_> {
             "secrets",
             "start",
             "target",
+            "userNamespace",
             "volumes",
         ];
         if let Some(k) = extra.keys().find(|k| !POD_KEYS.contains(&k.as_str())) {

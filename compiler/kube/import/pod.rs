@@ -71,16 +71,7 @@ impl Convert<'_> {
             self.rename("namespace", "metadata.namespace");
             pod.insert("namespace".into(), json!(ns));
         }
-        let network = if self.host_network { "host" } else { "private" };
-        pod.insert("network".into(), json!(network));
-        if !self.host_network {
-            // Every Kubernetes pod can open connections out: a private pod with a way out.
-            pod.insert("egress".into(), json!("nat"));
-        }
-        if let Some(users) = spec.host_users.map(|h| ["private", "host"][usize::from(h)]) {
-            self.rename("userNamespace", self.spec("hostUsers"));
-            pod.insert("userNamespace".into(), json!(users));
-        }
+        self.network_and_users(spec.host_users, &mut pod);
 
         let mut spec = spec;
         let security = spec.security_context.take();
@@ -141,6 +132,26 @@ impl Convert<'_> {
             return Err(self.runtime_default(i));
         }
         Ok(pod)
+    }
+
+    /// The pod's network, its way out, and whose ids it runs with. Without `hostUsers`,
+    /// podc's default (a user namespace of the pod's own), but for a pod on its node's
+    /// network: Kubernetes refuses `hostUsers: false` there, so such a pod always had its
+    /// node's ids (and may bind its node's ports below 1024).
+    fn network_and_users(&mut self, host_users: Option<bool>, pod: &mut Map<String, Value>) {
+        let network = if self.host_network { "host" } else { "private" };
+        pod.insert("network".into(), json!(network));
+        if !self.host_network {
+            // Every Kubernetes pod can open connections out: a private pod with a way out.
+            pod.insert("egress".into(), json!("nat"));
+        }
+        if let Some(users) = host_users.map(|h| ["private", "host"][usize::from(h)]) {
+            self.rename("userNamespace", self.spec("hostUsers"));
+            pod.insert("userNamespace".into(), json!(users));
+        } else if self.host_network {
+            self.rename("userNamespace", self.spec("hostNetwork"));
+            pod.insert("userNamespace".into(), json!("host"));
+        }
     }
 
     /// Each container's limits and requests, and the pod's limits, for `resourceFieldRef`.

@@ -10,7 +10,7 @@ use super::resources::plain_quantity;
 use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::kube::{APPS_ANNOTATION, POD_ANNOTATION};
-use crate::manifest::{Egress, Network, Protocol, Start};
+use crate::manifest::{Egress, Network, Protocol, Start, UserNamespace};
 use crate::pod::{CpuWeight, Pod, Volume, VolumeKind};
 use crate::systemd::target::Target;
 
@@ -108,6 +108,14 @@ pub(super) fn pod_extras(pod: &Pod, out: &mut Out) {
             format!("`egress: none` (loopback only) has no field of a pod: every Kubernetes pod can open connections out (a NetworkPolicy that denies egress says it on a cluster); kept in {POD_ANNOTATION}"),
         );
         out.pod.insert("egress".into(), json!("none"));
+    }
+    if pod.user_namespace == UserNamespace::Private && pod.network == Network::Host {
+        out.warn(
+            codes::KUBE_POD_EXTRA,
+            "userNamespace".into(),
+            format!("a user namespace of the pod's own on the host's network has no Kubernetes form (it refuses `hostUsers: false` with `hostNetwork: true`, and runs such a pod with its node's ids); kept in {POD_ANNOTATION}"),
+        );
+        out.pod.insert("userNamespace".into(), json!("private"));
     }
     if !pod.networks.is_empty() {
         out.warn(

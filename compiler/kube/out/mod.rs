@@ -114,6 +114,18 @@ fn to_yaml<T: serde::Serialize>(object: &T) -> String {
 
 /// The pod's metadata and spec, each part adding what Kubernetes cannot say to the
 /// annotations as it goes.
+/// `hostUsers`, always written (Kubernetes' default is the node's ids, podc's the pod's own
+/// namespace): `false` for a pod of its own user namespace, but on the node's network, which
+/// Kubernetes refuses with `hostUsers: false`: the choice is then kept in podc/pod alone.
+fn host_users(pod: &Pod) -> Option<bool> {
+    use crate::manifest::UserNamespace;
+    match (pod.user_namespace, pod.network) {
+        (UserNamespace::Host, _) => Some(true),
+        (UserNamespace::Private, Network::Private) => Some(false),
+        (UserNamespace::Private, Network::Host) => None,
+    }
+}
+
 fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::PodSpec) {
     meta::check_annotations(pod, out);
     meta::pod_extras(pod, out);
@@ -148,8 +160,7 @@ fn pod_spec(pod: &Pod, opts: &KubeOptions, out: &mut Out) -> (ObjectMeta, core::
     let meta = meta::object_meta(pod, out);
     let spec = core::PodSpec {
         host_network: (pod.network == Network::Host).then_some(true),
-        host_users: (pod.user_namespace == crate::manifest::UserNamespace::Private)
-            .then_some(false),
+        host_users: host_users(pod),
         restart_policy: Some(restart_policy(policy).into()),
         security_context: (!groups.is_empty()).then(|| core::PodSecurityContext {
             supplemental_groups: Some(groups.iter().map(|&g| i64::from(g)).collect()),
