@@ -82,7 +82,10 @@ fn dry_run_shows_every_step_and_the_nspawn_command_line() {
     );
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(
-        text.starts_with("unshare the mount namespace (private)\n"),
+        text.starts_with(
+            "listen tcp 127.0.0.1:8080 (no socket was handed over; the pod is handed this one)\n\
+             unshare the mount namespace (private)\n"
+        ),
         "{text}"
     );
     assert!(
@@ -849,29 +852,29 @@ fn busybox() -> PathBuf {
     PathBuf::from("/bin/busybox")
 }
 
-/// Whether the suite runs as if every pod had a user namespace of its own
-/// (`PODC_TEST_USERNS=private`): what podc's default would be under issue #26. The compiler's
-/// default is `host`; this only changes the manifests the tests write.
-fn test_userns() -> bool {
-    std::env::var_os("PODC_TEST_USERNS").is_some_and(|v| v == "private")
+/// Whether the suite runs as if every pod had the host's ids (`PODC_TEST_USERNS=host`): the
+/// opt-out from podc's default (a user namespace of the pod's own). This only changes the
+/// manifests the tests write.
+fn test_host_ids() -> bool {
+    std::env::var_os("PODC_TEST_USERNS").is_some_and(|v| v == "host")
 }
 
-/// `manifest` as the suite's mode has it: under `PODC_TEST_USERNS=private`, a podc manifest
-/// that does not choose gets `userNamespace: private`, and a Kubernetes pod spec
-/// (`containers:`) that does not choose gets `hostUsers: false`; otherwise unchanged.
+/// `manifest` as the suite's mode has it: under `PODC_TEST_USERNS=host`, a podc manifest
+/// that does not choose gets `userNamespace: host`, and a Kubernetes pod spec
+/// (`containers:`) that does not choose gets `hostUsers: true`; otherwise unchanged.
 fn in_test_userns(manifest: &str) -> String {
-    if !test_userns() || manifest.contains("userNamespace:") || manifest.contains("hostUsers:") {
+    if !test_host_ids() || manifest.contains("userNamespace:") || manifest.contains("hostUsers:") {
         return manifest.to_string();
     }
     if let Some(rest) = manifest.strip_prefix("podc: 1\n") {
-        return format!("podc: 1\nuserNamespace: private\n{rest}");
+        return format!("podc: 1\nuserNamespace: host\n{rest}");
     }
     let mut out = String::new();
     for line in manifest.split_inclusive('\n') {
         if line.trim_end().trim_start() == "containers:" {
             let indent = &line[..line.len() - line.trim_start().len()];
             out.push_str(indent);
-            out.push_str("hostUsers: false\n");
+            out.push_str("hostUsers: true\n");
         }
         out.push_str(line);
     }
@@ -889,7 +892,7 @@ fn host_id(pod: &Pod, id: u32) -> u32 {
 /// of their own.
 fn own_users(manifest: &str) -> bool {
     let m = in_test_userns(manifest);
-    m.contains("userNamespace: private") || m.contains("hostUsers: false")
+    !(m.contains("userNamespace: host") || m.contains("hostUsers: true"))
 }
 
 /// A tiny image: a static busybox with its applets, and the directories systemd mounts on.
@@ -2474,21 +2477,22 @@ fn dry_run_shows_the_network_and_refuses_edits() {
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("launch_dry_run_network", launch.to_string());
     });
-    assert!(!launch.to_string().contains("ports below 1024"));
-    // In a user namespace of its own the pod holds no capability in the network namespace
-    // the launcher makes (the host's user namespace owns it), so its ports below 1024 are
-    // opened to its ids there (the guestbook's app on port 80 failed with EACCES).
+    // In a user namespace of its own (the default) the pod holds no capability in the
+    // network namespace the launcher makes (the host's user namespace owns it), so its ports
+    // below 1024 are opened to its ids there (the guestbook's app on port 80 failed with
+    // EACCES); with the host's ids they are not.
+    assert!(
+        launch.to_string().contains(
+            "\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0"
+        ),
+        "{launch}"
+    );
     let mut plan = launch::read_plan(&tree).unwrap();
-    plan.user_namespace = podc::manifest::UserNamespace::Private;
+    plan.user_namespace = podc::manifest::UserNamespace::Host;
     let shown = launch::prepare(Path::new("/var/lib/podc/reporter"), plan, &dry_host())
         .unwrap()
         .to_string();
-    assert!(
-        shown.contains(
-            "\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0"
-        ),
-        "{shown}"
-    );
+    assert!(!shown.contains("ports below 1024"), "{shown}");
     let plan = fs::read_to_string(tree.join("mounts.toml")).unwrap();
     let edits: &[(&str, &str, &str)] = &[
         (
@@ -4371,6 +4375,55 @@ apps:
     std::net::TcpListener::bind(loopback(published)).expect("the published port is free again");
 }
 
+/// In a pod of its own user namespace (the default), an app that is not root serves port 80 of
+/// the pod's private network: the launcher made that network namespace and opened its ports
+/// below 1024 to every id of the pod (nspawn's own would be the pod's, where only its root
+/// may); with the host's ids `podc build` refuses it (P0805).
+#[test]
+fn e2e_an_app_that_is_not_root_serves_port_80_of_its_private_network() {
+    let Some(_turn) = e2e() else { return };
+    let published = free_port();
+    let manifest = format!(
+        r#"podc: 1
+name: low
+network: private
+apps:
+  - name: web
+    image: "@WORK@/images/web"
+    exec: [/bin/httpd, -f, -p, "80", -h, /www]
+    user: 1000
+    group: 1000
+    ports:
+      - {{name: http, port: 80, hostPort: {published}, hostIP: 127.0.0.1}}
+"#
+    );
+    if !own_users(&manifest) {
+        // The suite runs pods with the host's ids (PODC_TEST_USERNS=host): refused.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("low.yaml");
+        let text = in_test_userns(&manifest).replace("@WORK@", &dir.path().display().to_string());
+        fs::write(&file, text).unwrap();
+        let o = podc()
+            .arg("build")
+            .arg(&file)
+            .arg("-o")
+            .arg(dir.path().join("b"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("error[P0805]"), "{err}");
+        return;
+    }
+    let mut pod = Pod::start_with("low", &manifest, &["web"], |w| web_image(w, "web"));
+    let started = pod.started;
+    let (response, _) = first_answer(&mut pod, published, started);
+    assert!(response.contains("hello from the pod"), "{response}");
+    pod.terminate();
+    let (code, _) = pod.wait();
+    assert_eq!(code, 0, "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
 /// A published port another process holds stops the launch before anything is mounted, with a
 /// message that names the port.
 #[test]
@@ -4573,7 +4626,15 @@ fn launch_binds_published_ports_unless_handed_them() {
     );
     assert!(shown[1].starts_with("listen tcp 9090"), "{shown:?}");
     assert!(shown[2].starts_with("unshare"), "{shown:?}");
-    assert!(own.argv.contains(&"--private-network".to_string()));
+    // In the pod's own user namespace the launcher makes the network namespace (loopback
+    // only), so that every id of the pod may bind a port below 1024: no `--private-network`.
+    assert!(
+        shown
+            .iter()
+            .any(|a| a.contains("a network namespace nspawn runs in, with loopback only")),
+        "{shown:?}"
+    );
+    assert!(!own.argv.contains(&"--private-network".to_string()));
     let handed = launch::prepare(&tree, plan(), &host(Some(2))).unwrap();
     assert!(!handed
         .actions
@@ -5066,8 +5127,10 @@ fn image_steps_become_mounts_a_drop_in_and_names() {
         format!("add app web's users [app] and groups [staff] with their ids in {r}/etc"),
         // The manifest's own names read the image's database just the same.
         format!("add app ro's users [] and groups [wheel] with their ids in {r}/etc"),
-        format!("--bind-ro={t}/state/web/image:/run/systemd/system/web.service.d"),
-        format!("--bind-ro={t}/state/ro/image:/run/systemd/system/ro.service.d"),
+        // In the pod's own user namespace (the default) the launcher binds each app's
+        // drop-in directory into the pod's root itself, where systemd reads it.
+        format!("bind ro {t}/state/web/image {t}/rootfs/etc/systemd/system.attached/web.service.d"),
+        format!("bind ro {t}/state/ro/image {t}/rootfs/etc/systemd/system.attached/ro.service.d"),
     ] {
         assert!(shown.contains(&want), "{want}\n{shown}");
     }

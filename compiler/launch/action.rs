@@ -585,11 +585,18 @@ fn fmt_network(
     allow_host: &[HostPort],
 ) -> fmt::Result {
     use super::network as net;
-    write!(
-        f,
-        "give pod {pod} a network namespace nspawn runs in, with veth pairs to the host (nft table inet {}):",
-        net::TABLE
-    )?;
+    if !way_out && networks.is_empty() {
+        write!(
+            f,
+            "give pod {pod} a network namespace nspawn runs in, with loopback only:"
+        )?;
+    } else {
+        write!(
+            f,
+            "give pod {pod} a network namespace nspawn runs in, with veth pairs to the host (nft table inet {}):",
+            net::TABLE
+        )?;
+    }
     if low_ports {
         write!(f, "\n    ports below 1024 open to the pod's ids (net.ipv4.ip_unprivileged_port_start=0 in its network namespace, which its own user namespace holds no capability in)")?;
     }

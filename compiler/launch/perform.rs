@@ -296,10 +296,14 @@ pub(super) fn perform(
                 allow_host,
                 low_ports,
             } => {
-                let low_ports = *low_ports;
-                joined = Some(super::network::join(
-                    pod, *way_out, networks, allow_host, low_ports,
-                )?)
+                if *way_out || !networks.is_empty() {
+                    let low_ports = *low_ports;
+                    joined = Some(super::network::join(
+                        pod, *way_out, networks, allow_host, low_ports,
+                    )?)
+                } else {
+                    super::network::loopback_only()?
+                }
             }
             Action::Project(p) => super::project::fill(p, log)?,
             Action::Volume {

@@ -63,7 +63,7 @@ pub fn prepare(tree: &Path, plan: MountPlan, host: &Host) -> Result<Launch, Laun
         p.step(step, &plan)?;
     }
     p.actions.extend(env_actions(tree, &plan.pod, &p.items));
-    if plan.egress == Egress::Nat || !plan.networks.is_empty() {
+    if plan.egress == Egress::Nat || !plan.networks.is_empty() || loopback_only(&plan) {
         // Last: nothing after it can fail and leave a lease behind before nspawn starts.
         p.actions.push(Action::Network {
             pod: plan.pod.clone(),
@@ -833,7 +833,9 @@ pub(super) fn nspawn_argv(
         argv.push("--register=no".into());
     }
     if plan.network == Network::Private {
-        if plan.egress == Egress::None && plan.networks.is_empty() {
+        if loopback_only(plan) {
+            // The launcher made it (see network::loopback_only) and nspawn starts in it.
+        } else if plan.egress == Egress::None && plan.networks.is_empty() {
             // A network namespace of the pod's own with loopback only; it ends with the pod.
             argv.push("--private-network".into());
         } else {
@@ -877,4 +879,14 @@ pub(super) fn host_hierarchy_target(target: &str, controller: &str, base: &Path)
         (Some(h), Some(rest)) if h != controller => format!("/sys/fs/cgroup/{h}{rest}"),
         _ => target.to_string(),
     }
+}
+
+/// Whether the launcher makes the pod's network namespace, with loopback only: a private
+/// network without a way out or networks, in the pod's own user namespace (so that every id
+/// of the pod may bind a port below 1024 there).
+fn loopback_only(plan: &MountPlan) -> bool {
+    plan.network == Network::Private
+        && plan.egress == Egress::None
+        && plan.networks.is_empty()
+        && plan.user_namespace == crate::manifest::UserNamespace::Private
 }

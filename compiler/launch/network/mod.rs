@@ -237,6 +237,24 @@ pub fn join(
 
 /// The first port a process without CAP_NET_BIND_SERVICE may bind, in the network namespace
 /// of the process that reads or writes it.
+/// Gives a pod of its own user namespace on a private network without a way out or networks
+/// its network namespace, with loopback only, which this process enters (nspawn, started next,
+/// runs the pod in it): made here, as the host's root, so that every id of the pod may bind a
+/// port below 1024 there (`net.ipv4.ip_unprivileged_port_start=0`), as on a network with a
+/// way out. nspawn's `--private-network` would make it in the pod's user namespace, where only
+/// the pod's root (and an app keeping CAP_NET_BIND_SERVICE as root) could. Nothing on the
+/// host: the namespace ends with the pod's last process.
+pub fn loopback_only() -> Result<(), NetError> {
+    use rustix::thread::{unshare_unsafe, UnshareFlags};
+    // SAFETY: as in `pairs`: podc launch has one thread when it calls this.
+    unsafe { unshare_unsafe(UnshareFlags::NEWNET) }.map_err(|e| NetError {
+        message: format!("unshare the network namespace: {e}"),
+    })?;
+    run("ip", &["link", "set", "lo", "up"], None)?;
+    fs::write(UNPRIVILEGED_PORTS, "0\n")
+        .map_err(|e| io_net("write", Path::new(UNPRIVILEGED_PORTS), e))
+}
+
 const UNPRIVILEGED_PORTS: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
 
 /// The veth pairs, the pod's network namespace and its addresses and route; this process is
