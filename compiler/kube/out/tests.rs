@@ -288,3 +288,21 @@ fn a_writable_cgroup_comes_back_through_the_annotation() {
     let back = crate::check(&input(yaml), Default::default()).unwrap();
     assert_eq!(back, pod);
 }
+
+/// `hostUsers` is always written but where Kubernetes cannot take it: `false` for a pod of
+/// its own user namespace on a network of its own, `true` for the host's ids, and nothing (the
+/// choice in podc/pod) for a pod of its own user namespace on the host's network.
+#[test]
+fn host_users_says_whose_ids_a_pod_has() {
+    use crate::manifest::UserNamespace;
+    let mut p = pod(&["a no"]);
+    assert_eq!(p.user_namespace, UserNamespace::Private, "podc's default");
+    assert_eq!(p.network, Network::Host);
+    assert_eq!(host_users(&p), None);
+    p.network = Network::Private;
+    assert_eq!(host_users(&p), Some(false));
+    p.user_namespace = UserNamespace::Host;
+    assert_eq!(host_users(&p), Some(true));
+    p.network = Network::Host;
+    assert_eq!(host_users(&p), Some(true));
+}
