@@ -219,22 +219,23 @@ pub(super) fn pod_leader(main_pid: u64) -> Option<u64> {
 
 /// The state of each app's unit inside a running pod, asked of the pod's systemd through its
 /// private socket from inside the pod's mount and PID namespaces (`nsenter -m -p`; only the
-/// mount namespace gives "Transport endpoint is not connected"). `systemctl -M` is no use
+/// mount namespace gives "Transport endpoint is not connected"), and in a pod of its own user
+/// namespace from inside that too (`-U`, as its root): the host's root is no id of the pod's,
+/// and the pod's systemd answers only its own root on that socket. `systemctl -M` is no use
 /// here: it needs D-Bus running in the pod, and a pod runs only its apps.
-pub(super) fn app_states(leader: Option<u64>, apps: &[String]) -> Vec<Option<UnitState>> {
+pub(super) fn app_states(
+    leader: Option<u64>,
+    own_users: bool,
+    apps: &[String],
+) -> Vec<Option<UnitState>> {
     let units: Vec<String> = apps.iter().map(|a| format!("{a}.service")).collect();
     let text = leader.and_then(|l| {
         let l = l.to_string();
-        let mut args = vec![
-            "-t",
-            &l,
-            "-m",
-            "-p",
-            "systemctl",
-            "show",
-            "-p",
-            UNIT_PROPERTIES,
-        ];
+        let mut args = vec!["-t", &l];
+        if own_users {
+            args.push("-U");
+        }
+        args.extend(["-m", "-p", "systemctl", "show", "-p", UNIT_PROPERTIES]);
         args.extend(units.iter().map(String::as_str));
         let o = Command::new("nsenter").args(&args).output().ok()?;
         o.status
@@ -351,7 +352,14 @@ pub fn status(pod: &str, sd: &mut dyn Systemd) -> Result<PodStatus, OpError> {
         &crate::launch::read_record(&p.dir).unwrap_or_default(),
     );
     let (states, mut health) = if is_running {
-        (app_states(leader, &plan.apps), app_health(leader))
+        (
+            app_states(
+                leader,
+                plan.user_namespace == crate::manifest::UserNamespace::Private,
+                &plan.apps,
+            ),
+            app_health(leader),
+        )
     } else {
         (vec![None; plan.apps.len()], BTreeMap::new())
     };

@@ -447,7 +447,12 @@ runs_at_least() { [ "$(runs)" -ge "$1" ]; }
 check_data() {
     install_pod data --now || return
     if wait_for 60 runs_at_least 1; then ok "data-first-run"; else bad "data-first-run: $(runs) runs"; fi
-    check data-volume-made "750 1000 1000" "$(stat -c '%a %u %g' "$VOL")"
+    # The pod runs in its own user namespace (podc's default): its uid 1000 is its range's
+    # base + 1000 on the host.
+    local base
+    base=$(cat /var/lib/podc/data/state/userns 2>/dev/null || echo 0)
+    check data-volume-made "750 $((base + 1000)) $((base + 1000))" "$(stat -c '%a %u %g' "$VOL")"
+    if [ "$base" -ge $((0x70000000)) ]; then ok "data-own-users ($base)"; else bad "data-own-users: base '$base'"; fi
     if journal_has data app "tmpfs /scratch tmpfs .*size=1024k"; then ok "data-memory-volume-1MiB"; else
         bad "data-memory-volume-1MiB: $(journalctl -M podc-data -u app.service -o cat --no-pager 2>&1 | grep scratch | tr '\n' '|')"
     fi
