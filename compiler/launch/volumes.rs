@@ -91,6 +91,11 @@ fn shift_from_host_ids(
         return Ok(());
     }
     let done = shift(fd.as_fd(), base).map_err(|e| e.to_string())?;
+    if done.entries == 0 {
+        // Its directory's owner is an id past 65535 (no shift takes it into the range), and
+        // nothing in it was below 65536.
+        return Ok(());
+    }
     let mounts = match done.mounts {
         0 => String::new(),
         n => format!("; {n} mount point(s) in it left as they are"),
