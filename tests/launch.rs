@@ -2401,6 +2401,94 @@ apps:
     pod.assert_nothing_left();
 }
 
+/// A persistent volume from a pod's life with the host's ids (`userNamespace: host`, once the
+/// default) is shifted into the pod's range at its first launch in a user namespace of its own:
+/// what its root wrote before is its root's still (uid 0 inside, the range's first id on the
+/// host), other owners are shifted alike, it appends to its file and makes new ones. A set-uid
+/// bit is kept, a link out of the volume is changed itself and not what it points to, and the
+/// launch says so once: the next launch leaves the volume as it is.
+#[test]
+fn e2e_persistent_volume_of_host_ids_is_shifted_into_the_pods_range() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_turn) = e2e() else { return };
+    // Both manifests choose, so the test is the same under PODC_TEST_USERNS.
+    let manifest = |users: &str, script: &str| {
+        format!(
+            r#"podc: 1
+name: e2e-shift
+userNamespace: {users}
+target: {{cgroup: v1, systemd: 252}}
+volumes:
+  - {{name: out, kind: host, source: "@WORK@/out"}}
+  - {{name: data, kind: persistent}}
+apps:
+  - name: a
+    image: "@WORK@/images/a"
+    exec: ["/bin/sh", "-c", {}]
+    mounts: [{{volume: out, path: /out}}, {{volume: data, path: /data}}]
+"#,
+            serde_json::to_string(script).unwrap()
+        )
+    };
+    let before = "echo host > /data/old; mkdir /data/sub; echo deep > /data/sub/f
+chown 1234:2345 /data/sub/f; touch /data/suid; chmod 4755 /data/suid
+ln -s @WORK@/bait /data/bait; id -u > /out/before";
+    let after = "echo private >> /data/old; echo new > /data/new; cat /data/old > /out/old
+stat -c '%u %g' /data /data/old /data/new /data/sub/f > /out/inside; id -u > /out/after";
+    let mut pod = Pod::build("e2e-shift", &manifest("host", before), &["a"], |w| {
+        fs::write(w.join("bait"), "bait").unwrap()
+    });
+    let work = pod.work.path().to_path_buf();
+    let volumes = work.join("volumes");
+    pod.env.push(("PODC_VOLUMES_DIR".into(), volumes.clone()));
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(pod.read("before"), "0\n");
+    let data = volumes.join("e2e-shift/data");
+    let ids = |p: &Path| {
+        let m = fs::symlink_metadata(p).unwrap();
+        (m.uid(), m.gid())
+    };
+    assert_eq!(host_id(&pod, 0), 0, "the first launch has the host's ids");
+    assert_eq!(ids(&data.join("old")), (0, 0));
+
+    // The same pod, rebuilt in a user namespace of its own.
+    let text = manifest("private", after).replace("@WORK@", work.to_str().unwrap());
+    fs::write(work.join("pod.yaml"), text).unwrap();
+    let o = podc()
+        .current_dir(&work)
+        .args(["build", "pod.yaml", "-o", "build"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    let base = host_id(&pod, 0);
+    assert!(base >= 0x7000_0000, "the pod's range: {base}");
+    assert_eq!(pod.read("after"), "0\n");
+    assert_eq!(pod.read("old"), "host\nprivate\n");
+    assert_eq!(pod.read("inside"), "0 0\n0 0\n0 0\n1234 2345\n");
+    for f in ["", "old", "new", "sub", "suid", "bait"] {
+        assert_eq!(ids(&data.join(f)), (base, base), "data/{f}");
+    }
+    assert_eq!(ids(&data.join("sub/f")), (base + 1234, base + 2345));
+    let suid = fs::symlink_metadata(data.join("suid")).unwrap().mode();
+    assert_eq!(suid & 0o7777, 0o4755);
+    assert!(fs::symlink_metadata(data.join("bait"))
+        .unwrap()
+        .is_symlink());
+    assert_eq!(ids(&work.join("bait")), (0, 0), "the link's target");
+    let notice = "podc launch: pod e2e-shift, volume data: its files were owned by the host's ids";
+    assert_eq!(pod.log().matches(notice).count(), 1, "{}", pod.log());
+
+    // Once: the next launch finds the volume in the range and says nothing.
+    pod.launch();
+    assert_eq!(pod.wait().0, 0, "{}", pod.log());
+    assert_eq!(pod.read("old"), "host\nprivate\nprivate\n");
+    assert_eq!(pod.log().matches(notice).count(), 1, "{}", pod.log());
+    pod.assert_nothing_left();
+}
+
 /// Paths inside volumes (Kubernetes' `subPath`) in the dry run: each bound from inside its
 /// volume, never through a link out of it, made as a directory where missing (but in a
 /// read-only volume); an edited plan cannot name a path out of the volume.

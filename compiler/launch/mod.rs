@@ -34,6 +34,7 @@ pub mod target_check;
 mod tests;
 pub mod userns;
 mod users;
+mod volume_shift;
 mod volumes;
 mod within;
 

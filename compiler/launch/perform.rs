@@ -269,7 +269,7 @@ pub(super) fn perform(
                 mode,
                 uid,
                 gid,
-            } => super::volumes::make_persistent(root, pod, volume, *mode, *uid, *gid)?,
+            } => super::volumes::make_persistent(root, pod, volume, *mode, *uid, *gid, log)?,
             Action::MemoryVolume {
                 path,
                 size,

@@ -8,10 +8,13 @@
 //! file where a directory belongs is refused, never followed. A new volume is made under a
 //! temporary name, given its owner and mode, and renamed into place, so a launch that dies
 //! half-way never leaves a volume with the wrong owner behind. An existing volume is used as the
-//! pod left it: its apps may chmod or chown their own data (as PostgreSQL does).
+//! pod left it: its apps may chmod or chown their own data (as PostgreSQL does). But one from
+//! the pod's life with the host's ids, launched now in a user namespace of its own, has its
+//! owners shifted once into the pod's range ([`super::volume_shift`]).
 
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{fchmod, fchown, fstat, mkdirat, openat, renameat_with, unlinkat};
@@ -21,7 +24,9 @@ use rustix::io::Errno;
 use super::action::LaunchError;
 
 /// Makes `<root>/<pod>/<volume>` with `mode`, `uid` and `gid` if it is missing; checks that it
-/// and its parents are real directories, the parents root's alone.
+/// and its parents are real directories, the parents root's alone. An existing volume of a pod
+/// that runs in a user namespace of its own, owned by an id outside its range, has its owners
+/// shifted into the range, said in `log`.
 pub(super) fn make_persistent(
     root: &Path,
     pod: &str,
@@ -29,6 +34,7 @@ pub(super) fn make_persistent(
     mode: u32,
     uid: u32,
     gid: u32,
+    log: &mut dyn Write,
 ) -> Result<(), LaunchError> {
     let path = root.join(pod).join(volume);
     let fail = |what: &Path, message: String| LaunchError::PersistentVolume {
@@ -42,7 +48,7 @@ pub(super) fn make_persistent(
     let pod_dir = root.join(pod);
     let pod_fd = private_dir(Some(&root_fd), Path::new(pod)).map_err(|m| fail(&pod_dir, m))?;
     match open_dir(&pod_fd, volume) {
-        Ok(_) => return Ok(()),
+        Ok(fd) => return shift_from_host_ids(&fd, pod, volume, log).map_err(|m| fail(&path, m)),
         Err(Errno::NOENT) => {}
         Err(e) => return Err(fail(&path, not_a_directory(e))),
     }
@@ -65,6 +71,41 @@ pub(super) fn make_persistent(
         RenameFlags::NOREPLACE,
     )
     .map_err(io)?;
+    Ok(())
+}
+
+/// Files of the pod's life with the host's ids (`userNamespace: host`, once the default): a
+/// pod that runs in a user namespace of its own now (the launcher shifts owners by its base)
+/// would see them as `nobody`, and its root could not write its own data. The volume's
+/// directory owned by an id outside the pod's range says so: its owners are shifted into the
+/// range, once (see [`super::volume_shift`]).
+fn shift_from_host_ids(
+    fd: &OwnedFd,
+    pod: &str,
+    volume: &str,
+    log: &mut dyn Write,
+) -> Result<(), String> {
+    use super::volume_shift::{needed, shift};
+    let base = super::userns::host_id(0);
+    if base == 0 || !needed(fd.as_fd(), base).map_err(|e| e.to_string())? {
+        return Ok(());
+    }
+    let done = shift(fd.as_fd(), base).map_err(|e| e.to_string())?;
+    if done.entries == 0 {
+        // Its directory's owner is an id past 65535 (no shift takes it into the range), and
+        // nothing in it was below 65536.
+        return Ok(());
+    }
+    let mounts = match done.mounts {
+        0 => String::new(),
+        n => format!("; {n} mount point(s) in it left as they are"),
+    };
+    let _ = writeln!(
+        log,
+        "podc launch: pod {pod}, volume {volume}: its files were owned by the host's ids (from launches without a user namespace of its own); shifted the owners of {} entries into the pod's range {}{mounts}",
+        done.entries,
+        super::userns::IdRange { base },
+    );
     Ok(())
 }
 
