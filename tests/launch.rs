@@ -2461,6 +2461,10 @@ stat -c '%u %g' /data /data/old /data/new /data/sub/f > /out/inside; id -u > /ou
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Fresh cgroups, as systemd gives the host unit at each start: the first launch's pod
+    // left its systemd's cgroups (init.scope, system.slice) owned by the host's root, which
+    // the pod's systemd in its own user namespace cannot use (it exits 255).
+    pod.cgroups = Cgroups::new(&format!("podc-e2e-shift-again-{}", std::process::id()));
     pod.launch();
     assert_eq!(pod.wait().0, 0, "{}", pod.log());
     let base = host_id(&pod, 0);
